@@ -1,0 +1,26 @@
+"""CSV export shared by every series endpoint: ``Accept: text/csv`` turns a list of rows into CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import Response
+
+
+def wants_csv(request: Request) -> bool:
+    return "text/csv" in request.headers.get("accept", "")
+
+
+def csv_response(rows: Sequence[dict[str, Any]], columns: Sequence[str], filename: str) -> Response:
+    buf = io.StringIO()
+    writer = csv.writer(buf)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([row[c].isoformat() if isinstance(row[c], datetime) else row[c] for c in columns])
+    return Response(buf.getvalue(), media_type="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})

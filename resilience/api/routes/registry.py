@@ -1,0 +1,124 @@
+"""CRUD for the registry: utilities, districts, assets, sensors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Query, status
+
+from resilience.api.deps import ConnDep
+from resilience.api.schemas import (
+    AssetCreate, AssetPublic, AssetUpdate, DistrictCreate, DistrictPublic, DistrictUpdate, Page, SensorCreate,
+    SensorPublic, SensorUpdate, UtilityCreate, UtilityPublic,
+)
+from resilience.domain import SENSOR_KINDS
+from resilience.store import registry as store
+from resilience.store.schema import assets, districts, sensors, utilities
+
+router = APIRouter(prefix="/api/v1", tags=["registry"])
+
+
+def _call(fn: Any, **kw: Any) -> Any:
+    try:
+        return fn(**kw)
+    except store.NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from exc
+    except store.Conflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
+
+
+@router.post("/utilities", response_model=UtilityPublic, status_code=201)
+def create_utility(body: UtilityCreate, conn: ConnDep) -> Any:
+    return _call(store.create, conn=conn, table=utilities, values=body.model_dump())
+
+
+@router.get("/utilities", response_model=Page)
+def list_utilities(conn: ConnDep, offset: int = 0, limit: int = Query(100, le=1000)) -> Any:
+    data, count = store.list_(conn, table=utilities, filters={}, offset=offset, limit=limit)
+    return {"data": data, "count": count}
+
+
+@router.post("/districts", response_model=DistrictPublic, status_code=201)
+def create_district(body: DistrictCreate, conn: ConnDep) -> Any:
+    return _call(store.create, conn=conn, table=districts, values=body.model_dump())
+
+
+@router.get("/districts", response_model=Page)
+def list_districts(conn: ConnDep, offset: int = 0, limit: int = Query(100, le=1000)) -> Any:
+    data, count = store.list_(conn, table=districts, filters={}, offset=offset, limit=limit)
+    return {"data": data, "count": count}
+
+
+@router.get("/districts/{id}", response_model=DistrictPublic)
+def get_district(id: str, conn: ConnDep) -> Any:
+    return _call(store.get, conn=conn, table=districts, id=id)
+
+
+@router.patch("/districts/{id}", response_model=DistrictPublic)
+def update_district(id: str, body: DistrictUpdate, conn: ConnDep) -> Any:
+    return _call(store.patch, conn=conn, table=districts, id=id, values=body.model_dump(exclude_unset=True))
+
+
+@router.delete("/districts/{id}", status_code=204)
+def delete_district(id: str, conn: ConnDep) -> None:
+    _call(store.remove, conn=conn, table=districts, id=id)
+
+
+@router.post("/assets", response_model=AssetPublic, status_code=201)
+def create_asset(body: AssetCreate, conn: ConnDep) -> Any:
+    return _call(store.create, conn=conn, table=assets, values=body.model_dump(mode="json"))
+
+
+@router.get("/assets", response_model=Page)
+def list_assets(conn: ConnDep, district_id: str | None = None, kind: str | None = None, offset: int = 0,
+                limit: int = Query(100, le=1000)) -> Any:
+    data, count = store.list_(conn, table=assets, filters={"district_id": district_id, "kind": kind},
+                              offset=offset, limit=limit)
+    return {"data": data, "count": count}
+
+
+@router.get("/assets/{id}", response_model=AssetPublic)
+def get_asset(id: str, conn: ConnDep) -> Any:
+    return _call(store.get, conn=conn, table=assets, id=id)
+
+
+@router.patch("/assets/{id}", response_model=AssetPublic)
+def update_asset(id: str, body: AssetUpdate, conn: ConnDep) -> Any:
+    return _call(store.patch, conn=conn, table=assets, id=id, values=body.model_dump(exclude_unset=True))
+
+
+@router.delete("/assets/{id}", status_code=204)
+def delete_asset(id: str, conn: ConnDep) -> None:
+    _call(store.remove, conn=conn, table=assets, id=id)
+
+
+@router.post("/sensors", response_model=SensorPublic, status_code=201)
+def create_sensor(body: SensorCreate, conn: ConnDep) -> Any:
+    spec = SENSOR_KINDS[body.kind]
+    values = body.model_dump()
+    values["unit"] = body.unit or spec.unit
+    values["expected_interval_s"] = body.expected_interval_s or spec.interval_s
+    return _call(store.create, conn=conn, table=sensors, values=values)
+
+
+@router.get("/sensors", response_model=Page)
+def list_sensors(conn: ConnDep, asset_id: str | None = None, utility_id: str | None = None, kind: str | None = None,
+                 offset: int = 0, limit: int = Query(100, le=1000)) -> Any:
+    data, count = store.list_(conn, table=sensors, filters={"asset_id": asset_id, "utility_id": utility_id,
+                                                            "kind": kind}, offset=offset, limit=limit)
+    return {"data": data, "count": count}
+
+
+@router.get("/sensors/{id}", response_model=SensorPublic)
+def get_sensor(id: str, conn: ConnDep) -> Any:
+    return _call(store.get, conn=conn, table=sensors, id=id)
+
+
+@router.patch("/sensors/{id}", response_model=SensorPublic)
+def update_sensor(id: str, body: SensorUpdate, conn: ConnDep) -> Any:
+    return _call(store.patch, conn=conn, table=sensors, id=id, values=body.model_dump(exclude_unset=True))
+
+
+@router.delete("/sensors/{id}", status_code=204)
+def delete_sensor(id: str, conn: ConnDep) -> None:
+    _call(store.remove, conn=conn, table=sensors, id=id)

@@ -1,0 +1,51 @@
+"""The ``resilience`` command: one entry point, one sub-command per service or tool.
+
+Each feature module contributes its sub-commands through a ``register(subparsers)`` function listed in
+``COMMAND_MODULES``, so this file stays small and features stay self-contained.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+COMMAND_MODULES = [
+    "resilience.services",
+    "resilience.commands",
+    "resilience.detection.cli",
+    "resilience.risk.cli",
+    "resilience.simulator.cli",
+    "alerts.cli",
+    "resilience.bench",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="resilience", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    bench = sub.add_parser("bench", help="benchmarks; each prints its figures last as key=value pairs")
+    bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:  # a feature package not built yet must not break the others
+            if exc.name and name.startswith(exc.name):
+                continue
+            raise
+        if hasattr(module, "register"):
+            module.register(sub)
+        if hasattr(module, "register_bench"):
+            module.register_bench(bench_sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    result = args.func(args)
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,126 @@
+"""Service sub-commands: ``migrate``, ``api``, ``ingest``, ``scheduler``, ``run`` (all together, supervised)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from resilience.logs import setup_logging
+from resilience.settings import get_settings
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    from resilience.store.db import migrate
+
+    migrate()
+    print("database migrated to head")
+    return 0
+
+
+def _api(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from resilience.api.main import create_app
+
+    s = get_settings()
+    setup_logging(s.log_level, s.log_format, "api")
+    uvicorn.run(create_app(), host=args.host or s.api_host, port=args.port or s.api_port, log_level="warning")
+    return 0
+
+
+def _ingest(args: argparse.Namespace) -> int:
+    from ingest.mqtt_worker import run_worker
+
+    s = get_settings()
+    setup_logging(s.log_level, s.log_format, "ingest")
+    run_worker(s, metrics_port=args.metrics_port)
+    return 0
+
+
+def _scheduler(args: argparse.Namespace) -> int:
+    from resilience.scheduler import run_scheduler
+
+    s = get_settings()
+    setup_logging(s.log_level, s.log_format, "scheduler")
+    run_scheduler(s)
+    return 0
+
+
+SERVICES = ["api", "ingest", "detector", "engine", "scheduler"]
+
+
+def _run(args: argparse.Namespace) -> int:
+    """Start services, migrate, then supervise every process (restarting any that dies); Ctrl-C stops all."""
+    from resilience.services import start_all
+    from resilience.store.db import migrate
+
+    s = get_settings()
+    setup_logging(s.log_level, s.log_format, "run")
+    for line in start_all(s):
+        print(line)
+    migrate()
+    exe = [sys.executable, "-m", "resilience.cli"]
+    wanted = {name: exe + [name] for name in SERVICES}
+    if args.simulate:
+        wanted["simulator"] = exe + ["simulate", "--seed-db", "--sensors", str(args.sensors), "--speed",
+                                     str(args.speed), "--truth", str(s.services_dir / "truth.json")]
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    for name, cmd in wanted.items():
+        procs[name] = subprocess.Popen(cmd, env=os.environ.copy())
+    print(f"\nLifeline platform running: API http://{s.api_host}:{s.api_port}/  (docs at /docs, "
+          f"alerts at /api/v1/alerts, risk spectrum at /api/v1/risk/spectrum). Ctrl-C stops everything.\n", flush=True)
+    while not stopping:
+        time.sleep(1)
+        for name, p in list(procs.items()):
+            if p.poll() is not None and not stopping:
+                print(f"{name} exited with {p.returncode}; restarting", flush=True)
+                time.sleep(1)
+                procs[name] = subprocess.Popen(wanted[name], env=os.environ.copy())
+    print("stopping...", flush=True)
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for p in procs.values():
+        try:
+            p.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            p.kill()
+    if not args.keep_services:
+        from resilience.services import stop_all
+
+        for line in stop_all(s):
+            print(line)
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("migrate", help="apply database migrations")
+    p.set_defaults(func=_migrate)
+    p = sub.add_parser("api", help="run the HTTP API")
+    p.add_argument("--host")
+    p.add_argument("--port", type=int)
+    p.set_defaults(func=_api)
+    p = sub.add_parser("ingest", help="run the MQTT ingest worker")
+    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
+    p.set_defaults(func=_ingest)
+    p = sub.add_parser("scheduler", help="run periodic jobs (partitions, rollups, retention, silence checks)")
+    p.set_defaults(func=_scheduler)
+    p = sub.add_parser("run", help="start services and every process, with the simulator; Ctrl-C stops all")
+    p.add_argument("--no-simulate", dest="simulate", action="store_false")
+    p.add_argument("--sensors", type=int, default=2000)
+    p.add_argument("--speed", type=float, default=1.0)
+    p.add_argument("--keep-services", action="store_true", help="leave PostgreSQL and Mosquitto running")
+    p.set_defaults(func=_run)

@@ -1,0 +1,152 @@
+"""The one internal event interface between detection, the risk model and the alert service.
+
+Producers call ``bus.publish(event)``; consumers register ``bus.subscribe(kind, handler)``. Two buses
+share the protocol: ``InMemoryEventBus`` (in-process, used by backtests and unit tests) and
+``resilience.store.eventlog.PgEventLog`` (a durable, ordered log in PostgreSQL with LISTEN/NOTIFY, so
+detection, risk and alerts can run as separate processes and a crash loses nothing).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol, TypeVar
+
+from resilience.domain import Level
+
+
+class EventKind(str, enum.Enum):
+    ANOMALY = "anomaly"  # open / update / close of an anomaly on a sensor
+    RISK_LEVEL = "risk_level"  # an asset or district crossing a level boundary
+    SENSOR_HEALTH = "sensor_health"  # silent / stuck / recovered
+
+
+class AnomalyPhase(str, enum.Enum):
+    OPEN = "open"
+    UPDATE = "update"
+    CLOSE = "close"
+
+
+@dataclass(frozen=True)
+class AnomalyEvent:
+    """An anomaly on one sensor, as seen by one detector (or the per-kind ensemble).
+
+    ``level`` is the graded threshold breach if the detector is a threshold detector (else ``Level.NONE``);
+    ``score`` is in [0, 1]; ``explanation`` is a sentence a duty officer understands.
+    """
+
+    anomaly_id: str
+    phase: AnomalyPhase
+    sensor_id: str
+    asset_id: str
+    sensor_kind: str
+    detector: str
+    start: datetime
+    ts: datetime
+    score: float
+    peak_score: float
+    value: float
+    level: Level = Level.NONE
+    explanation: str = ""
+    end: datetime | None = None
+    kind: EventKind = field(default=EventKind.ANOMALY, init=False)
+
+
+@dataclass(frozen=True)
+class SensorHealthEvent:
+    """A sensor went silent or stuck, or recovered (``status`` = silent | stuck | ok)."""
+
+    sensor_id: str
+    asset_id: str
+    sensor_kind: str
+    status: str
+    ts: datetime
+    last_seen: datetime | None = None
+    explanation: str = ""
+    kind: EventKind = field(default=EventKind.SENSOR_HEALTH, init=False)
+
+
+@dataclass(frozen=True)
+class RiskLevelEvent:
+    """A scope (``asset:ID`` or ``district:ID``) changed risk level for a hazard."""
+
+    scope: str
+    hazard: str
+    previous: Level
+    level: Level
+    score: float
+    ts: datetime
+    explanation: str = ""
+    factors: list[dict[str, Any]] = field(default_factory=list)
+    asset_id: str | None = None
+    district_id: str | None = None
+    kind: EventKind = field(default=EventKind.RISK_LEVEL, init=False)
+
+
+Event = AnomalyEvent | SensorHealthEvent | RiskLevelEvent
+_EVENT_TYPES: dict[EventKind, type] = {
+    EventKind.ANOMALY: AnomalyEvent,
+    EventKind.SENSOR_HEALTH: SensorHealthEvent,
+    EventKind.RISK_LEVEL: RiskLevelEvent,
+}
+Handler = Callable[[Any], None]
+E = TypeVar("E")
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    """JSON-ready dict (datetimes as ISO strings, enums as values)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(event):
+        v = getattr(event, f.name)
+        if isinstance(v, datetime):
+            v = v.isoformat()
+        elif isinstance(v, Level):
+            v = v.label
+        elif isinstance(v, enum.Enum):
+            v = v.value
+        out[f.name] = v
+    return out
+
+
+def event_from_dict(data: dict[str, Any]) -> Event:
+    kind = EventKind(data["kind"])
+    cls = _EVENT_TYPES[kind]
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if not f.init or f.name not in data:
+            continue
+        v = data[f.name]
+        if v is not None and f.name in {"start", "ts", "end", "last_seen"}:
+            v = datetime.fromisoformat(v)
+        elif f.name in {"level", "previous"}:
+            v = Level.parse(v)
+        elif f.name == "phase":
+            v = AnomalyPhase(v)
+        kwargs[f.name] = v
+    return cls(**kwargs)
+
+
+class EventBus(Protocol):
+    def publish(self, event: Event) -> None: ...
+
+    def subscribe(self, kind: EventKind, handler: Handler) -> None: ...
+
+
+class InMemoryEventBus:
+    """Synchronous in-process bus: handlers run in publish order, in the publisher's thread."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[EventKind, list[Handler]] = defaultdict(list)
+        self.published: list[Event] = []
+
+    def publish(self, event: Event) -> None:
+        self.published.append(event)
+        for handler in list(self._handlers[event.kind]):
+            handler(event)
+
+    def subscribe(self, kind: EventKind, handler: Handler) -> None:
+        self._handlers[kind].append(handler)

@@ -1,0 +1,74 @@
+"""Settings from environment variables (prefix ``RESILIENCE_``), with safe local defaults.
+
+Local defaults point at the project-local services started by ``resilience services start``
+(PostgreSQL on 127.0.0.1:55432, Mosquitto on 127.0.0.1:51883).
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import computed_field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RESILIENCE_", env_file=".env", env_ignore_empty=True, extra="ignore")
+
+    environment: Literal["local", "test", "production"] = "local"
+    log_format: Literal["text", "json"] = "text"
+    log_level: str = "INFO"
+
+    db_host: str = "127.0.0.1"
+    db_port: int = 55432
+    db_user: str = "resilience"
+    db_password: str = "resilience"
+    db_name: str = "resilience"
+    database_url_override: str | None = None  # RESILIENCE_DATABASE_URL_OVERRIDE wins over the parts above
+
+    mqtt_host: str = "127.0.0.1"
+    mqtt_port: int = 51883
+    mqtt_client_id: str = "resilience-ingest"
+    mqtt_topic_root: str = "lifeline"
+
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    services_dir: Path = PROJECT_ROOT / ".local"
+
+    ingest_batch_max: int = 5000
+    ingest_batch_wait_ms: int = 50
+    ingest_max_payload_bytes: int = 256 * 1024
+    ingest_max_future_s: float = 300.0
+    retention_days: int = 400
+    partition_interval_days: int = 1
+    partitions_ahead: int = 3
+
+    webhook_secret: str = "local-dev-secret"
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def database_url(self) -> str:
+        if self.database_url_override:
+            return self.database_url_override
+        return f"postgresql+psycopg://{self.db_user}:{self.db_password}@{self.db_host}:{self.db_port}/{self.db_name}"
+
+    @property
+    def psycopg_dsn(self) -> str:
+        """The same database as a plain libpq URL, for psycopg connections (COPY, LISTEN)."""
+        return self.database_url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+    @model_validator(mode="after")
+    def _no_dev_secrets_in_production(self) -> Settings:
+        if self.environment == "production" and self.webhook_secret == "local-dev-secret":
+            raise ValueError("RESILIENCE_WEBHOOK_SECRET must be set in production")
+        return self
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

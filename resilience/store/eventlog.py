@@ -1,0 +1,120 @@
+"""A durable, ordered event log in PostgreSQL: the cross-process form of ``resilience.events.EventBus``.
+
+``publish`` inserts into ``events`` and sends ``NOTIFY lifeline_events`` in the same transaction, so an
+event exists exactly when the change that produced it committed. Each consumer keeps a cursor in
+``event_cursors`` and advances it in the same transaction as its own writes (at-least-once, and
+effectively once for consumers whose writes are idempotent). LISTEN wakes consumers immediately; a
+poll every second covers a missed notification.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+
+from sqlalchemy import Connection, Engine, insert, text
+
+from resilience.events import Event, EventKind, Handler, event_from_dict, event_to_dict
+from resilience.store.db import raw_connect
+from resilience.store.schema import events
+
+log = logging.getLogger(__name__)
+CHANNEL = "lifeline_events"
+
+
+class PgEventLog:
+    """Publish side; ``conn`` lets a caller publish inside its own transaction."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self._handlers: dict[EventKind, list[Handler]] = defaultdict(list)
+
+    def publish(self, event: Event, *, conn: Connection | None = None) -> None:
+        self.publish_many([event], conn=conn)
+
+    def publish_many(self, batch: list[Event], *, conn: Connection | None = None) -> None:
+        if not batch:
+            return
+        rows = [{"kind": e.kind.value, "payload": event_to_dict(e)} for e in batch]
+        if conn is not None:
+            conn.execute(insert(events), rows)
+            conn.execute(text(f"NOTIFY {CHANNEL}"))
+            return
+        with self.engine.begin() as c:
+            c.execute(insert(events), rows)
+            c.execute(text(f"NOTIFY {CHANNEL}"))
+
+    def subscribe(self, kind: EventKind, handler: Handler) -> None:
+        """In-process subscribers (same process as the publisher); cross-process ones use EventConsumer."""
+        self._handlers[kind].append(handler)
+
+
+class EventConsumer:
+    """Reads the log after its cursor and hands each event to ``handle(event, conn)`` in one transaction."""
+
+    def __init__(self, engine: Engine, name: str, handle: Callable[[Event, Connection], None], *,
+                 batch: int = 500, kinds: set[EventKind] | None = None) -> None:
+        self.engine = engine
+        self.name = name
+        self.handle = handle
+        self.batch = batch
+        self.kinds = {k.value for k in kinds} if kinds else None
+        self.stop_event = threading.Event()
+        self._wake = threading.Event()
+
+    def start_from_now(self) -> None:
+        """Skip history: a new consumer starts at the current end of the log."""
+        with self.engine.begin() as conn:
+            conn.execute(text("INSERT INTO event_cursors (consumer, last_id) "
+                              "SELECT :c, coalesce(max(id), 0) FROM events ON CONFLICT (consumer) DO NOTHING"),
+                         {"c": self.name})
+
+    def run_once(self) -> int:
+        """Process one batch; returns how many events were handled."""
+        with self.engine.begin() as conn:
+            conn.execute(text("INSERT INTO event_cursors (consumer, last_id) VALUES (:c, 0) "
+                              "ON CONFLICT (consumer) DO NOTHING"), {"c": self.name})
+            last = conn.execute(text("SELECT last_id FROM event_cursors WHERE consumer = :c FOR UPDATE"),
+                                {"c": self.name}).scalar_one()
+            rows = conn.execute(text("SELECT id, kind, payload FROM events WHERE id > :last ORDER BY id LIMIT :n"),
+                                {"last": last, "n": self.batch}).all()
+            if not rows:
+                return 0
+            handled = 0
+            for row in rows:
+                if self.kinds is None or row.kind in self.kinds:
+                    payload = row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
+                    self.handle(event_from_dict(payload), conn)
+                    handled += 1
+            conn.execute(text("UPDATE event_cursors SET last_id = :id, updated_at = now() WHERE consumer = :c"),
+                         {"id": rows[-1].id, "c": self.name})
+            return len(rows)
+
+    def _listen(self) -> None:
+        while not self.stop_event.is_set():
+            try:
+                with raw_connect(self.engine.url.render_as_string(hide_password=False), autocommit=True) as pg:
+                    pg.execute(f"LISTEN {CHANNEL}")
+                    while not self.stop_event.is_set():
+                        for _ in pg.notifies(timeout=1.0):
+                            self._wake.set()
+                            break
+            except Exception:  # noqa: BLE001 - reconnect; polling covers the gap
+                log.exception("event listener lost its connection; reconnecting")
+                self.stop_event.wait(1.0)
+
+    def run_forever(self) -> None:
+        threading.Thread(target=self._listen, name=f"listen-{self.name}", daemon=True).start()
+        while not self.stop_event.is_set():
+            try:
+                n = self.run_once()
+            except Exception:  # noqa: BLE001 - keep consuming; the cursor did not move
+                log.exception("consumer %s failed on a batch; retrying", self.name)
+                self.stop_event.wait(1.0)
+                continue
+            if n == 0:
+                self._wake.wait(1.0)
+                self._wake.clear()

@@ -1,0 +1,189 @@
+"""Relational schema of the core store (SQLAlchemy Core), the single source for migrations and queries.
+
+Time-series tables (``readings``, ``risk_series``) are not declared here as ORM tables because their
+physical layout depends on the backend (TimescaleDB hypertable or native range partitions); they are
+created by ``resilience.store.timeseries`` and described by ``TIMESERIES_TABLES``.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    func,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+metadata = MetaData()
+
+utilities = Table(
+    "utilities",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("contact_email", Text),
+    Column("webhook_url", Text),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+districts = Table(
+    "districts",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("population", Integer, nullable=False, server_default="0"),
+    Column("polygon", JSONB),  # GeoJSON Polygon geometry
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+assets = Table(
+    "assets",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name", Text, nullable=False),
+    Column("kind", String(32), nullable=False),  # resilience.domain.AssetKind
+    Column("district_id", String(64), ForeignKey("districts.id"), nullable=True),
+    Column("utility_id", String(64), ForeignKey("utilities.id"), nullable=True),
+    Column("lat", Float, nullable=False),
+    Column("lon", Float, nullable=False),
+    Column("criticality", SmallInteger, nullable=False, server_default="3"),  # 1 (low) .. 5 (vital)
+    Column("install_year", SmallInteger),
+    Column("material", String(64)),
+    Column("past_incidents", Integer, nullable=False, server_default="0"),
+    Column("attributes", JSONB, nullable=False, server_default="{}"),  # e.g. facility type, upstream asset
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Index("ix_assets_district", "district_id"),
+    Index("ix_assets_kind", "kind"),
+)
+
+sensors = Table(
+    "sensors",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("asset_id", String(64), ForeignKey("assets.id"), nullable=False),
+    Column("utility_id", String(64), ForeignKey("utilities.id"), nullable=False),
+    Column("kind", String(32), nullable=False),  # key of resilience.domain.SENSOR_KINDS
+    Column("unit", String(32), nullable=False),  # canonical unit (pint string)
+    Column("expected_interval_s", Float, nullable=False),
+    Column("thresholds", JSONB),  # per-sensor override of graded limits {"blue": .., "red": ..}
+    Column("detector_overrides", JSONB),  # per-sensor override of the ensemble configuration
+    Column("active", Boolean, nullable=False, server_default="true"),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Index("ix_sensors_asset", "asset_id"),
+    Index("ix_sensors_utility", "utility_id"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("received_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Column("transport", String(8), nullable=False),  # mqtt | http
+    Column("utility_id", String(64)),
+    Column("topic", Text),
+    Column("sensor_id", String(64)),
+    Column("reason", Text, nullable=False),
+    Column("payload", Text, nullable=False),  # the raw payload (or the offending record), as received
+    Index("ix_dead_letters_utility_time", "utility_id", "received_at"),
+)
+
+# Anomaly events produced by detection (open/update/close merged into one row per anomaly).
+anomalies = Table(
+    "anomalies",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("sensor_id", String(64), nullable=False),
+    Column("asset_id", String(64), nullable=False),
+    Column("sensor_kind", String(32), nullable=False),
+    Column("detector", String(64), nullable=False),
+    Column("start", DateTime(timezone=True), nullable=False),
+    Column("end", DateTime(timezone=True)),
+    Column("last_ts", DateTime(timezone=True), nullable=False),
+    Column("peak_score", Float, nullable=False),
+    Column("level", SmallInteger, nullable=False, server_default="0"),
+    Column("last_value", Float),
+    Column("explanation", Text, nullable=False, server_default=""),
+    Index("ix_anomalies_sensor_start", "sensor_id", "start"),
+    Index("ix_anomalies_asset_start", "asset_id", "start"),
+)
+
+# Durable, ordered internal event log (resilience.store.eventlog.PgEventLog).
+events = Table(
+    "events",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("payload", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+event_cursors = Table(
+    "event_cursors",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("last_id", BigInteger, nullable=False, server_default="0"),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+detector_snapshots = Table(
+    "detector_snapshots",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("saved_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Column("state", JSONB, nullable=False),
+)
+
+ml_models = Table(
+    "ml_models",
+    metadata,
+    Column("asset_id", String(64), nullable=False, primary_key=True),
+    Column("version", String(64), nullable=False, primary_key=True),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Column("n_samples", Integer, nullable=False, server_default="0"),
+    Column("blob", LargeBinary, nullable=False),
+)
+
+# Current risk per scope (asset:ID | district:ID | city) and hazard; the history lives in risk_series.
+risk_current = Table(
+    "risk_current",
+    metadata,
+    Column("scope", String(80), primary_key=True),
+    Column("hazard", String(32), primary_key=True),
+    Column("score", Float, nullable=False),
+    Column("level", SmallInteger, nullable=False),
+    Column("likelihood", SmallInteger),
+    Column("consequence", SmallInteger),
+    Column("factors", JSONB, nullable=False, server_default="[]"),
+    Column("explanation", Text, nullable=False, server_default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+# Rollup bookkeeping for the native (non-TimescaleDB) path.
+rollup_state = Table(
+    "rollup_state",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("watermark", DateTime(timezone=True), nullable=False),
+)
+
+TIMESERIES_TABLES = {
+    # name: (key columns besides ts, value columns DDL)
+    "readings": ("sensor_id text NOT NULL", "value double precision NOT NULL, quality smallint NOT NULL DEFAULT 0"),
+    "risk_series": (
+        "scope text NOT NULL, hazard text NOT NULL",
+        "score double precision NOT NULL, level smallint NOT NULL, explanation text NOT NULL DEFAULT ''",
+    ),
+}
