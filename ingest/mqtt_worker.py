@@ -27,7 +27,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from prometheus_client import start_http_server
 
-from ingest.pipeline import QUEUE_DEPTH, IngestPipeline, Message
+from ingest.pipeline import QUEUE_DEPTH, IngestPipeline, Message, Prepared
 from resilience.domain import Reading
 from resilience.settings import Settings
 
@@ -77,6 +77,7 @@ class MqttIngestWorker:
         self.settings = settings
         self.publish_accepted = publish_accepted
         self.queue: queue.Queue[_Pending] = queue.Queue()
+        self.prepared: queue.Queue[tuple[list[_Pending], Prepared] | None] = queue.Queue(maxsize=2)
         self.stop_event = threading.Event()
         self.client = make_client(settings.mqtt_client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
@@ -125,14 +126,23 @@ class MqttIngestWorker:
             size += 1
         return batch
 
-    def _write_loop(self) -> None:
+    def _prepare_loop(self) -> None:
+        """Parse and validate batch N+1 while batch N commits (the database wait releases the GIL)."""
         while not self.stop_event.is_set() or not self.queue.empty():
             batch = self._drain()
-            if not batch:
-                continue
+            if batch:
+                self.prepared.put((batch, self.pipeline.prepare([p.message for p in batch])))
+        self.prepared.put(None)
+
+    def _commit_loop(self) -> None:
+        while True:
+            item = self.prepared.get()
+            if item is None:
+                return
+            batch, prepared = item
             while True:
                 try:
-                    result = self.pipeline.ingest([p.message for p in batch])
+                    result = self.pipeline.commit(prepared)
                     break
                 except Exception:  # the database is down: keep the batch, do not ack, retry
                     log.exception("batch of %d messages not committed; retrying in 1s", len(batch))
@@ -150,7 +160,9 @@ class MqttIngestWorker:
         if install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop_event.set())
-        writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
+        preparer = threading.Thread(target=self._prepare_loop, name="ingest-prepare", daemon=True)
+        writer = threading.Thread(target=self._commit_loop, name="ingest-commit", daemon=True)
+        preparer.start()
         writer.start()
         self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=False,
                             properties=connect_properties())
@@ -161,6 +173,7 @@ class MqttIngestWorker:
             while not self.stop_event.wait(0.5):
                 pass
         finally:
+            preparer.join(timeout=30)
             writer.join(timeout=30)
             self.client.disconnect()
             self.client.loop_stop()

@@ -51,6 +51,15 @@ class MessageResult:
 
 
 @dataclass
+class Prepared:
+    messages: list[Message]
+    readings: list[Reading]
+    results: list[MessageResult]
+    letters: list[dict[str, object]]
+    started: float
+
+
+@dataclass
 class BatchResult:
     messages: list[MessageResult]
     readings: list[Reading]
@@ -102,28 +111,30 @@ class IngestPipeline:
         result.accepted = len(readings)
         return readings, result
 
-    def ingest(self, messages: Sequence[Message]) -> BatchResult:
-        """Validate and commit a batch; returns per-message outcomes (in order) once committed."""
-        started = time.perf_counter()
+    def prepare(self, messages: Sequence[Message]) -> Prepared:
+        """Parse and validate a batch (CPU only; no database writes), ready for ``commit``."""
         now = time.time()
-        readings: list[Reading] = []
-        results: list[MessageResult] = []
-        letters: list[dict[str, object]] = []
+        prepared = Prepared(list(messages), [], [], [], time.perf_counter())
         for msg in messages:
             accepted, res = self._process(msg, now)
-            readings.extend(accepted)
-            results.append(res)
+            prepared.readings.extend(accepted)
+            prepared.results.append(res)
             for rej in res.rejections:
                 fragment = rej.fragment if isinstance(rej.fragment, str) else json.dumps(rej.fragment, default=str)
-                letters.append({"transport": msg.transport, "utility_id": msg.utility_id, "topic": msg.topic,
-                                "sensor_id": rej.sensor_id, "reason": rej.reason, "payload": fragment})
+                prepared.letters.append({"transport": msg.transport, "utility_id": msg.utility_id, "topic": msg.topic,
+                                         "sensor_id": rej.sensor_id, "reason": rej.reason, "payload": fragment})
+        return prepared
+
+    def commit(self, prepared: Prepared) -> BatchResult:
+        """Write readings and dead letters of a prepared batch in one transaction."""
+        readings, letters = prepared.readings, prepared.letters
         with self.engine.begin() as conn:
             inserted = write_readings(conn, readings, self.backend)
             if letters:
                 conn.execute(insert(dead_letters), letters)
-        elapsed = time.perf_counter() - started
+        elapsed = time.perf_counter() - prepared.started
         BATCH_SECONDS.observe(elapsed)
-        transport = messages[0].transport if messages else "none"
+        transport = prepared.messages[0].transport if prepared.messages else "none"
         if readings:
             INGESTED.labels(transport).inc(len(readings))
         for letter in letters:
@@ -132,4 +143,8 @@ class IngestPipeline:
             log.info("dead-lettered %d records", len(letters), extra={"rejected": len(letters)})
         if self.on_committed and readings:
             self.on_committed(readings)
-        return BatchResult(results, readings, inserted, elapsed)
+        return BatchResult(prepared.results, readings, inserted, elapsed)
+
+    def ingest(self, messages: Sequence[Message]) -> BatchResult:
+        """Validate and commit a batch; returns per-message outcomes (in order) once committed."""
+        return self.commit(self.prepare(messages))

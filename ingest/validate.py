@@ -86,6 +86,12 @@ class SensorRegistry:
             info = self._by_id.get(sensor_id)
         return info
 
+    def snapshot(self) -> dict[str, SensorInfo]:
+        """The current mapping (refreshed if stale), for a hot loop that looks up many ids at once."""
+        if time.monotonic() - self._loaded_at > self.max_age_s:
+            self.refresh()
+        return self._by_id
+
 
 @dataclass(frozen=True)
 class ValidationLimits:
@@ -100,8 +106,9 @@ def validate(records: list[RawRecord], *, utility_id: str | None, registry: Sens
     oldest = now - limits.retention_days * 86400.0
     accepted: list[Reading] = []
     rejected: list[Rejection] = []
+    known = registry.snapshot()
     for rec in records:
-        info = registry.get(rec.sensor_id)
+        info = known.get(rec.sensor_id) or registry.get(rec.sensor_id)
         if info is None:
             rejected.append(Rejection(f"unknown sensor {rec.sensor_id!r}", rec.fragment, rec.sensor_id))
             continue

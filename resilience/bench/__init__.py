@@ -1,0 +1,17 @@
+"""Benchmarks: ``resilience bench ...``; each prints its figures last as one line of key=value pairs."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+
+BENCHES = ["resilience.bench.ingest_bench", "resilience.bench.alerts_bench"]
+
+
+def register_bench(bench_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    for name in BENCHES:
+        try:
+            importlib.import_module(name).register(bench_sub)
+        except ModuleNotFoundError as exc:
+            if exc.name != name:
+                raise

@@ -1,0 +1,154 @@
+"""``resilience bench ingest``: sustained MQTT-publish-to-committed-row throughput, next to its two limits.
+
+Every figure comes from one run on this machine: the broker alone (publisher -> counting subscriber,
+each in its own process, QoS 1), raw PostgreSQL COPY of the same rows, and the real ingest worker
+process for single-reading messages and SenML packs of 100. A fresh database is created for the run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+from sqlalchemy import insert, text
+
+from resilience.services import start_all
+from resilience.settings import PROJECT_ROOT, get_settings
+from resilience.store.db import make_engine, migrate
+from resilience.store.schema import assets, districts, sensors, utilities
+
+PY = [sys.executable, "-m"]
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _fresh_db(name: str) -> str:
+    s = get_settings()
+    admin = f"postgresql://{s.db_user}:{s.db_password}@{s.db_host}:{s.db_port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = s.database_url.rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    return url
+
+
+def _seed(url: str, n_sensors: int) -> list[str]:
+    ids = [f"B{i:05d}" for i in range(n_sensors)]
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(insert(utilities), [{"id": "bench", "name": "Bench utility"}])
+        conn.execute(insert(districts), [{"id": "BD", "name": "Bench district"}])
+        conn.execute(insert(assets), [{"id": "BA", "name": "Bench asset", "kind": "water_main", "district_id": "BD",
+                                       "lat": 36.0, "lon": 120.0}])
+        conn.execute(insert(sensors), [{"id": i, "asset_id": "BA", "utility_id": "bench", "kind": "water_flow",
+                                        "unit": "m**3/h", "expected_interval_s": 1} for i in ids])
+    engine.dispose()
+    return ids
+
+
+def _count(url: str) -> int:
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        return conn.execute("SELECT count(*) FROM readings").fetchone()[0]  # type: ignore[index]
+
+
+def broker_alone(n: int, topic_root: str) -> float:
+    s = get_settings()
+    counter = subprocess.Popen(PY + ["resilience.bench.counter", "--port", str(s.mqtt_port), "--topic",
+                                     f"{topic_root}/#", "--count", str(n)], stdout=subprocess.PIPE, text=True)
+    assert counter.stdout is not None
+    counter.stdout.readline()  # "ready"
+    t0 = time.perf_counter()
+    subprocess.run(PY + ["resilience.bench.publisher", "--port", str(s.mqtt_port), "--root", topic_root,
+                         "--utility", "bench", "--sensors", "B00000", "--count", str(n), "--pack", "1"],
+                   check=True, capture_output=True)
+    out, _ = counter.communicate(timeout=600)
+    elapsed = time.perf_counter() - t0
+    got = json.loads(out.strip().splitlines()[-1])["received"]
+    return got / elapsed
+
+
+def copy_rate(url: str, ids: list[str], n: int) -> float:
+    base = datetime.now(UTC) - timedelta(days=2)
+    rows = [(ids[i % len(ids)], base + timedelta(milliseconds=i), float(i % 1000)) for i in range(n)]
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        conn.execute("CREATE TABLE copy_probe (sensor_id text NOT NULL, ts timestamptz NOT NULL, "
+                     "value double precision NOT NULL, quality smallint NOT NULL DEFAULT 0, PRIMARY KEY (sensor_id, ts))")
+        conn.commit()
+        t0 = time.perf_counter()
+        with conn.cursor() as cur, cur.copy("COPY copy_probe (sensor_id, ts, value) FROM STDIN") as cp:
+            for r in rows:
+                cp.write_row(r)
+        conn.commit()
+        elapsed = time.perf_counter() - t0
+        conn.execute("DROP TABLE copy_probe")
+        conn.commit()
+    return n / elapsed
+
+
+def through_worker(url: str, ids: list[str], n: int, pack: int, topic_root: str, start: float) -> float:
+    s = get_settings()
+    env = dict(__import__("os").environ, RESILIENCE_DATABASE_URL_OVERRIDE=url, RESILIENCE_MQTT_TOPIC_ROOT=topic_root,
+               RESILIENCE_MQTT_CLIENT_ID=f"bench-ingest-{uuid.uuid4().hex[:6]}", RESILIENCE_LOG_LEVEL="WARNING")
+    worker = subprocess.Popen(PY + ["resilience.cli", "ingest"], env=env, cwd=PROJECT_ROOT)
+    try:
+        time.sleep(2.0)
+        before = _count(url)
+        t0 = time.perf_counter()
+        pub = subprocess.Popen(PY + ["resilience.bench.publisher", "--port", str(s.mqtt_port), "--root", topic_root,
+                                     "--utility", "bench", "--sensors", ",".join(ids), "--count", str(n), "--pack",
+                                     str(pack), "--start", str(start), "--step", "1"], stdout=subprocess.PIPE)
+        target = before + n
+        while True:
+            got = _count(url)
+            if got >= target:
+                break
+            if time.perf_counter() - t0 > 600:
+                raise RuntimeError(f"only {got - before} of {n} readings committed after 600 s")
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - t0
+        pub.wait(timeout=60)
+        return n / elapsed
+    finally:
+        worker.terminate()
+        worker.wait(timeout=30)
+
+
+def run(args: argparse.Namespace) -> int:
+    s = get_settings()
+    for line in start_all(s):
+        _say(line)
+    url = _fresh_db("resilience_bench")
+    ids = _seed(url, args.sensors)
+    root = f"bench-{uuid.uuid4().hex[:6]}"
+    _say(f"broker alone: {args.single} QoS 1 messages, publisher and counting subscriber in separate processes ...")
+    broker_mps = broker_alone(args.single, root + "-b")
+    _say(f"  {broker_mps:,.0f} msg/s")
+    _say(f"raw COPY of {args.packs:,} rows ...")
+    copy_rps = copy_rate(url, ids, args.packs)
+    _say(f"  {copy_rps:,.0f} rows/s")
+    now = time.time()
+    _say(f"end to end, single-reading messages: {args.single:,} ...")
+    single_mps = through_worker(url, ids, args.single, 1, root + "-s", now - 3 * 86400)
+    _say(f"  {single_mps:,.0f} msg/s committed ({single_mps / broker_mps:.2f} x broker alone)")
+    _say(f"end to end, SenML packs of 100: {args.packs:,} readings ...")
+    pack_rps = through_worker(url, ids, args.packs, 100, root + "-p", now - 1 * 86400)
+    _say(f"  {pack_rps:,.0f} readings/s committed")
+    print(f"pack_rps={pack_rps:.0f} single_mps={single_mps:.0f} copy_rps={copy_rps:.0f} broker_mps={broker_mps:.0f}")
+    return 0
+
+
+def register(bench_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = bench_sub.add_parser("ingest", help="MQTT -> committed row throughput vs broker and COPY limits")
+    p.add_argument("--single", type=int, default=30_000, help="single-reading messages to send")
+    p.add_argument("--packs", type=int, default=1_000_000, help="readings to send in packs of 100")
+    p.add_argument("--sensors", type=int, default=1000)
+    p.set_defaults(func=run)
