@@ -35,7 +35,7 @@ def ingest_worker(db_url, mqtt_broker, registry, topic_root):
     procs = []
 
     def start():
-        p = spawn(["ingest"], env, "ingest-worker")
+        p = spawn(["ingest"], env, "ingest-worker", ready="subscribed to")
         procs.append(p)
         return p
 
@@ -67,7 +67,6 @@ def _values(api_client, sensor: str, since: float, until: float) -> list[float]:
 def test_senml_and_plain_json_over_mqtt_read_back_over_http(ingest_worker, mqtt_broker, api_client, topic_root,
                                                            db_engine):
     worker = ingest_worker()
-    time.sleep(1.5)  # let the worker subscribe
     host, port = mqtt_broker
     t0 = float(int(time.time()) - 500)  # a minute of its own, clear of other tests' readings
     senml = json.dumps([{"bn": "", "bt": t0, "bu": "%LEL", "n": "CH4-1", "v": 2.0}, {"n": "CH4-1", "t": 10, "v": 3.5}])
@@ -75,7 +74,8 @@ def test_senml_and_plain_json_over_mqtt_read_back_over_http(ingest_worker, mqtt_
     bad = '{"t": 1, "v": '
     _publish_raw(host, port, [(f"{topic_root}/gasco", senml), (f"{topic_root}/waterco/P-1", plain),
                               (f"{topic_root}/waterco/P-1", bad)])
-    assert _wait(lambda: _values(api_client, "CH4-1", t0 - 1, t0 + 12) == [2.0, 3.5], timeout=20), "SenML not stored"
+    assert _wait(lambda: _values(api_client, "CH4-1", t0 - 1, t0 + 12) == [2.0, 3.5], timeout=20), \
+        f"SenML not stored: {_values(api_client, 'CH4-1', t0 - 1, t0 + 12)}"
     assert _wait(lambda: _values(api_client, "P-1", t0 - 1, t0 + 12) == [0.41, 0.39], timeout=20)
     with db_engine.connect() as conn:
         letter = conn.execute(text("SELECT * FROM dead_letters WHERE topic = :t"),
@@ -92,7 +92,6 @@ def test_sigkill_during_20000_qos1_readings_stores_each_exactly_once(ingest_work
         conn.execute(text("INSERT INTO sensors (id, asset_id, utility_id, kind, unit, expected_interval_s) "
                           "VALUES ('KILL-1', 'A-MAIN', 'waterco', 'water_flow', 'm**3/h', 1) ON CONFLICT DO NOTHING"))
     worker = ingest_worker()
-    time.sleep(1.5)
     start = time.time() - 3600
     import subprocess
     import sys

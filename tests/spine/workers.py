@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -18,12 +19,21 @@ def worker_env(db_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def spawn(args: list[str], env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:
+def spawn(args: list[str], env: dict[str, str], log_name: str, *, ready: str | None = None,
+          timeout: float = 30.0) -> subprocess.Popen[bytes]:
+    """Start ``resilience <args>``; with ``ready``, wait until that text appears in its log."""
     log_dir = ROOT / ".local" / "test-logs"
     log_dir.mkdir(parents=True, exist_ok=True)
-    out = open(log_dir / f"{log_name}.log", "ab")  # noqa: SIM115 - the process owns it
-    return subprocess.Popen([sys.executable, "-m", "resilience.cli", *args], env=env, stdout=out, stderr=out,
-                            cwd=ROOT)
+    path = log_dir / f"{log_name}-{uuid.uuid4().hex[:6]}.log"
+    out = open(path, "ab")  # noqa: SIM115 - the process owns it
+    proc = subprocess.Popen([sys.executable, "-m", "resilience.cli", *args], env=env, stdout=out, stderr=out, cwd=ROOT)
+    if ready:
+        deadline = time.monotonic() + timeout
+        while ready not in path.read_text(errors="replace"):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{args} not ready: {path.read_text(errors='replace')[-2000:]}")
+            time.sleep(0.05)
+    return proc
 
 
 def unique(prefix: str) -> str:

@@ -1,0 +1,170 @@
+"""One streaming detector protocol, shared by production, backtests and benchmarks.
+
+River-style: ``learn_one(x, t)`` updates state and returns None, ``score_one(x, t)`` returns a float in
+[0, 1] where high means anomalous. Deciding (thresholding) is a separate step, done by the ensemble and
+the engine. ``__init__`` only stores its arguments unchanged (so ``clone()`` and ``get_params()`` come from
+the signature); learned state lives in attributes ending in ``_`` so ``to_state()`` can snapshot it as
+plain JSON and ``from_state()`` can restore it exactly. Randomness, if any, comes only from ``seed``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections import deque
+from datetime import datetime, timezone
+from typing import Any, ClassVar, TypeVar
+
+D = TypeVar("D", bound="Detector")
+
+_REGISTRY: dict[str, type[Detector]] = {}
+
+
+def to_epoch(t: datetime | float) -> float:
+    """Seconds since the epoch; naive datetimes are taken as UTC (the platform runs in UTC)."""
+    if isinstance(t, datetime):
+        if t.tzinfo is None:
+            t = t.replace(tzinfo=timezone.utc)
+        return t.timestamp()
+    return float(t)
+
+
+def clip01(v: float) -> float:
+    """Clamp to [0, 1]; NaN becomes 0 so a bad reading never looks like a certain anomaly."""
+    if v != v:  # NaN
+        return 0.0
+    return 0.0 if v < 0.0 else (1.0 if v > 1.0 else v)
+
+
+def ramp(z: float, lo: float, hi: float) -> float:
+    """Linear map of a deviation statistic onto [0, 1]: 0 below ``lo``, 1 above ``hi``, 0.5 half way."""
+    if z <= lo:
+        return 0.0
+    if z >= hi:
+        return 1.0
+    return (z - lo) / (hi - lo)
+
+
+def _encode(v: Any) -> Any:
+    if isinstance(v, deque):
+        return {"__deque__": [_encode(i) for i in v], "maxlen": v.maxlen}
+    if isinstance(v, datetime):
+        return {"__datetime__": v.isoformat()}
+    if isinstance(v, float) and not math.isfinite(v):
+        return {"__float__": repr(v)}
+    if isinstance(v, tuple):
+        return {"__tuple__": [_encode(i) for i in v]}
+    if isinstance(v, list):
+        return [_encode(i) for i in v]
+    if isinstance(v, dict):
+        if all(isinstance(k, str) for k in v):
+            return {"__dict__": {k: _encode(i) for k, i in v.items()}}
+        return {"__items__": [[_encode(k), _encode(i)] for k, i in v.items()]}
+    if isinstance(v, Detector):
+        return {"__detector__": v.to_state()}
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalar
+        return v.item()
+    return v
+
+
+def _decode(v: Any) -> Any:
+    if isinstance(v, list):
+        return [_decode(i) for i in v]
+    if isinstance(v, dict):
+        if "__deque__" in v:
+            return deque((_decode(i) for i in v["__deque__"]), maxlen=v["maxlen"])
+        if "__datetime__" in v:
+            return datetime.fromisoformat(v["__datetime__"])
+        if "__float__" in v:
+            return float(v["__float__"])
+        if "__tuple__" in v:
+            return tuple(_decode(i) for i in v["__tuple__"])
+        if "__dict__" in v:
+            return {k: _decode(i) for k, i in v["__dict__"].items()}
+        if "__items__" in v:
+            return {_decode(k): _decode(i) for k, i in v["__items__"]}
+        if "__detector__" in v:
+            return Detector.from_state(v["__detector__"])
+    return v
+
+
+def encode_state(value: Any) -> Any:
+    """JSON-ready form of a state value (deques, tuples, datetimes, non-finite floats, nested detectors)."""
+    return _encode(value)
+
+
+def decode_state(value: Any) -> Any:
+    """Inverse of :func:`encode_state`."""
+    return _decode(value)
+
+
+class Detector:
+    """Base class of every streaming detector.
+
+    Subclasses set ``name`` (the registry key used by configs and snapshots), store their parameters
+    unchanged in ``__init__`` and create learned state lazily in ``_reset()``, called from ``__init__``.
+    """
+
+    name: ClassVar[str] = "detector"
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        _REGISTRY[cls.name] = cls
+
+    # -- the streaming protocol ------------------------------------------------------------------
+    def learn_one(self, x: float, t: datetime | float) -> None:
+        """Update the learned state with one observation; returns None because detectors are stateful."""
+        raise NotImplementedError
+
+    def score_one(self, x: float, t: datetime | float) -> float:
+        """Anomaly score of ``x`` at ``t`` in [0, 1] before learning it; high means anomalous."""
+        raise NotImplementedError
+
+    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+        """A sentence a duty officer understands, for the latest scored value; empty if nothing to say."""
+        return ""
+
+    def _reset(self) -> None:
+        """Create the learned state (attributes ending in ``_``)."""
+
+    # -- parameters, cloning, snapshots ----------------------------------------------------------
+    def get_params(self) -> dict[str, Any]:
+        """The ``__init__`` arguments, read back from attributes of the same name."""
+        sig = inspect.signature(type(self).__init__)
+        return {p: getattr(self, p) for p in sig.parameters if p != "self"}
+
+    def clone(self: D) -> D:
+        """A fresh, unfitted detector with the same parameters."""
+        return type(self)(**self.get_params())
+
+    def to_state(self) -> dict[str, Any]:
+        """JSON-serialisable snapshot: detector type, parameters and every learned ``_`` attribute."""
+        learned = {k: _encode(v) for k, v in vars(self).items() if k.endswith("_") and not k.startswith("__")}
+        return {"type": self.name, "params": _encode(self.get_params()), "state": learned}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Detector:
+        """Rebuild a detector from :meth:`to_state` output; its next scores equal the original's."""
+        det_cls = _REGISTRY[state["type"]]
+        det = det_cls(**_decode(state["params"]))
+        det.load_state(state)
+        return det
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore learned attributes in place (parameters must match)."""
+        for k, v in state["state"].items():
+            setattr(self, k, _decode(v))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
+        return f"{type(self).__name__}({args})"
+
+
+def detector_class(name: str) -> type[Detector]:
+    """Look a detector class up by its registry ``name`` (as used in ensemble configs)."""
+    return _REGISTRY[name]
+
+
+def registered_detectors() -> dict[str, type[Detector]]:
+    """All registered detector classes, by name (import ``resilience.detection`` to populate)."""
+    return dict(_REGISTRY)

@@ -1,0 +1,465 @@
+"""Small univariate streaming detectors for lifeline sensors.
+
+Every class follows :class:`resilience.detection.base.Detector`: parameters stored unchanged, learned
+state in ``_`` attributes, ``score_one`` is pure (it never changes state), a grace period returns 0.
+Scores use :func:`~resilience.detection.base.ramp`, so 0.5 means "half way between the notice and the
+certain-anomaly deviation" for every detector and one engine threshold fits all of them.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from datetime import datetime
+
+from resilience.detection.base import Detector, clip01, ramp, to_epoch
+from resilience.detection.units import fmt
+from resilience.domain import SENSOR_KINDS, Direction, Level, level_for_value
+
+#: Score given for each graded level, so a blue breach already crosses the default 0.5 threshold.
+LEVEL_SCORES: dict[Level, float] = {
+    Level.NONE: 0.0, Level.BLUE: 0.6, Level.YELLOW: 0.75, Level.ORANGE: 0.9, Level.RED: 1.0,
+}
+
+
+class GradedThresholdDetector(Detector):
+    """Graded limits (blue/yellow/orange/red) from a sensor kind, overridable per sensor.
+
+    No learning and no grace period: a limit breach counts from the very first reading, because the
+    limits come from standards (see ``domain.md``), not from data.
+
+    Parameters
+    ----------
+    kind
+        Sensor kind whose ``SENSOR_KINDS`` thresholds and direction are the defaults.
+    thresholds
+        Per-sensor limits by level name; replaces the kind's limits when given.
+    direction
+        ``"above"``, ``"below"`` or ``"both"``; defaults to the kind's direction.
+
+    Examples
+    --------
+    >>> det = GradedThresholdDetector(kind="methane")
+    >>> det.level_one(22.0).name, det.score_one(22.0, 0.0)
+    ('ORANGE', 0.9)
+    """
+
+    name = "graded"
+
+    def __init__(self, kind: str | None = None, thresholds: dict[str, float] | None = None,
+                 direction: str | None = None) -> None:
+        self.kind = kind
+        self.thresholds = thresholds
+        self.direction = direction
+
+    def limits(self) -> tuple[dict[str, float], Direction]:
+        """Effective limits and direction (per-sensor override first, then the kind's defaults)."""
+        spec = SENSOR_KINDS.get(self.kind) if self.kind else None
+        limits = self.thresholds if self.thresholds is not None else (dict(spec.thresholds) if spec else {})
+        direction = Direction(self.direction) if self.direction else (spec.direction if spec else Direction.ABOVE)
+        return limits, direction
+
+    def level_one(self, x: float) -> Level:
+        limits, direction = self.limits()
+        return level_for_value(x, limits, direction)
+
+    def learn_one(self, x: float, t: datetime | float) -> None:
+        return None
+
+    def score_one(self, x: float, t: datetime | float) -> float:
+        return LEVEL_SCORES[self.level_one(x)]
+
+    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+        level = self.level_one(x)
+        if level is Level.NONE:
+            return ""
+        limits, _ = self.limits()
+        limit = limits[level.label] if level.label in limits else limits[level.name]
+        return f"{fmt(x, unit)} reached {level.label} limit {fmt(limit, unit)}"
+
+
+class RateOfChangeDetector(Detector):
+    """Change of the value over the last ``window_s`` seconds.
+
+    With ``max_change`` the limit is fixed (e.g. water pressure dropping more than 0.1 MPa in 5 min
+    scores 0.5, twice that scores 1). Without it the change is compared with the typical change learned
+    by an exponentially weighted mean absolute deviation, which suits sensors without a known limit.
+
+    Parameters
+    ----------
+    window_s
+        Look-back in seconds.
+    max_change
+        Absolute change that scores 0.5; ``None`` to learn a typical change instead.
+    direction
+        ``"both"``, ``"up"`` or ``"down"``: which changes count.
+    alpha
+        Forgetting factor of the learned typical change.
+    z_lo, z_hi
+        Learned-mode deviations (in typical changes) that score 0 and 1.
+    grace_period
+        Readings learned before the learned mode scores.
+
+    Examples
+    --------
+    >>> det = RateOfChangeDetector(window_s=300, max_change=0.1, direction="down")
+    >>> det.learn_one(0.30, 0.0)
+    >>> round(det.score_one(0.15, 60.0), 3)
+    0.75
+    """
+
+    name = "rate_of_change"
+
+    def __init__(self, window_s: float = 300.0, max_change: float | None = None, direction: str = "both",
+                 alpha: float = 0.02, z_lo: float = 4.0, z_hi: float = 10.0, grace_period: int = 30) -> None:
+        self.window_s = window_s
+        self.max_change = max_change
+        self.direction = direction
+        self.alpha = alpha
+        self.z_lo = z_lo
+        self.z_hi = z_hi
+        self.grace_period = grace_period
+        self._reset()
+
+    def _reset(self) -> None:
+        self.history_: deque[tuple[float, float]] = deque()
+        self.typical_ = 0.0
+        self.n_ = 0
+
+    def _change(self, x: float, ts: float) -> float | None:
+        for t0, x0 in self.history_:  # oldest reading still inside the window
+            if ts - t0 <= self.window_s:
+                return x - x0
+        return None
+
+    def _signed(self, change: float) -> float:
+        if self.direction == "up":
+            return max(change, 0.0)
+        if self.direction == "down":
+            return max(-change, 0.0)
+        return abs(change)
+
+    def learn_one(self, x: float, t: datetime | float) -> None:
+        ts = to_epoch(t)
+        change = self._change(x, ts)
+        if change is not None:
+            a = abs(change)
+            self.n_ += 1
+            self.typical_ += max(self.alpha, 1.0 / self.n_) * (a - self.typical_)  # plain mean while young
+        self.history_.append((ts, x))
+        while self.history_ and ts - self.history_[0][0] > self.window_s:
+            self.history_.popleft()
+
+    def score_one(self, x: float, t: datetime | float) -> float:
+        change = self._change(x, to_epoch(t))
+        if change is None:
+            return 0.0
+        c = self._signed(change)
+        if self.max_change is not None:
+            return clip01(0.5 * c / self.max_change)
+        if self.n_ < self.grace_period:
+            return 0.0
+        scale = max(self.typical_, 1e-12)
+        return ramp(c / scale, self.z_lo, self.z_hi)
+
+    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+        change = self._change(x, to_epoch(t))
+        if change is None:
+            return ""
+        verb = "rose" if change > 0 else "fell"
+        return f"{fmt(x, unit)}, {verb} by {fmt(abs(change), unit)} within {self.window_s / 60:.0f} min"
+
+
+class RobustZScoreDetector(Detector):
+    """Distance from the median of the last ``window`` readings, in MADs.
+
+    Median and MAD ignore the outliers they are meant to find; they are refreshed every
+    ``refresh_every`` learned readings, which keeps the cost per reading low (a few µs).
+
+    Parameters
+    ----------
+    window
+        Readings in the reference window.
+    z_lo, z_hi
+        Robust z (|x - median| / (1.4826 MAD)) that score 0 and 1.
+    grace_period
+        Readings learned before scoring.
+    refresh_every
+        Recompute median and MAD after this many learned readings.
+    min_scale
+        Floor of the scale, so a perfectly constant signal does not make every change infinite.
+
+    Examples
+    --------
+    >>> det = RobustZScoreDetector(window=50, grace_period=10)
+    >>> for i in range(50):
+    ...     det.learn_one(10.0 + (i % 5) * 0.1, float(i))
+    >>> det.score_one(10.2, 50.0), det.score_one(20.0, 50.0)
+    (0.0, 1.0)
+    """
+
+    name = "robust_z"
+
+    def __init__(self, window: int = 240, z_lo: float = 4.0, z_hi: float = 10.0, grace_period: int = 30,
+                 refresh_every: int = 10, min_scale: float = 1e-9) -> None:
+        self.window = window
+        self.z_lo = z_lo
+        self.z_hi = z_hi
+        self.grace_period = grace_period
+        self.refresh_every = refresh_every
+        self.min_scale = min_scale
+        self._reset()
+
+    def _reset(self) -> None:
+        self.values_: deque[float] = deque(maxlen=self.window)
+        self.median_ = 0.0
+        self.scale_ = self.min_scale
+        self.since_refresh_ = 0
+        self.n_ = 0
+
+    def _refresh(self) -> None:
+        vals = sorted(self.values_)
+        k = len(vals)
+        med = 0.5 * (vals[(k - 1) // 2] + vals[k // 2])
+        dev = sorted(abs(v - med) for v in vals)
+        mad = 0.5 * (dev[(k - 1) // 2] + dev[k // 2])
+        if mad == 0.0:  # quantised or mostly constant signals: fall back to the mean absolute deviation
+            mad = sum(dev) / k / 1.2533
+        self.median_ = med
+        self.scale_ = max(1.4826 * mad, self.min_scale)
+        self.since_refresh_ = 0
+
+    def learn_one(self, x: float, t: datetime | float) -> None:
+        self.values_.append(x)
+        self.n_ += 1
+        self.since_refresh_ += 1
+        if self.since_refresh_ >= self.refresh_every or self.n_ <= self.grace_period:
+            self._refresh()
+
+    def zscore(self, x: float) -> float:
+        return (x - self.median_) / self.scale_
+
+    def score_one(self, x: float, t: datetime | float) -> float:
+        if self.n_ < self.grace_period:
+            return 0.0
+        return ramp(abs(x - self.median_) / self.scale_, self.z_lo, self.z_hi)
+
+    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+        side = "above" if x > self.median_ else "below"
+        return f"{fmt(x, unit)}, far {side} the recent median {fmt(self.median_, unit)}"
+
+
+class SeasonalBaselineDetector(Detector):
+    """Deviation from the usual value for this hour of the week (or any period and bucket).
+
+    Demand-driven water pressure and flow, and rain-driven drainage levels, swing every day; a flat
+    baseline would alarm at every morning peak. Each bucket keeps an exponentially weighted mean and
+    mean absolute deviation. Buckets are in UTC, which only shifts their labels, not their contents.
+
+    Parameters
+    ----------
+    period_s, bucket_s
+        Season length and bucket width (default: one week of hourly buckets).
+    alpha
+        Weight of a new reading in its bucket (0.1: about the last ten weeks).
+    z_lo, z_hi
+        Deviations, in bucket scales, that score 0 and 1.
+    min_count
+        Readings a bucket needs before it scores (its grace period).
+    rel_floor
+        Scale floor as a fraction of the bucket mean, so a very regular signal is not hypersensitive.
+
+    Examples
+    --------
+    >>> det = SeasonalBaselineDetector(period_s=86400, bucket_s=3600, min_count=2)
+    >>> for day in range(3):
+    ...     det.learn_one(0.31, day * 86400.0 + 7200)
+    >>> round(det.score_one(0.18, 3 * 86400.0 + 7200), 2), det.score_one(0.31, 3 * 86400.0 + 7200)
+    (1.0, 0.0)
+    """
+
+    name = "seasonal"
+
+    def __init__(self, period_s: float = 604800.0, bucket_s: float = 3600.0, alpha: float = 0.1,
+                 z_lo: float = 3.0, z_hi: float = 8.0, min_count: int = 3, rel_floor: float = 0.03) -> None:
+        self.period_s = period_s
+        self.bucket_s = bucket_s
+        self.alpha = alpha
+        self.z_lo = z_lo
+        self.z_hi = z_hi
+        self.min_count = min_count
+        self.rel_floor = rel_floor
+        self._reset()
+
+    def _reset(self) -> None:
+        n = max(1, int(round(self.period_s / self.bucket_s)))
+        self.mean_: list[float] = [0.0] * n
+        self.dev_: list[float] = [0.0] * n
+        self.count_: list[int] = [0] * n
+
+    def bucket(self, t: datetime | float) -> int:
+        return int((to_epoch(t) % self.period_s) // self.bucket_s) % len(self.mean_)
+
+    def _scale(self, b: int) -> float:
+        return max(1.25 * self.dev_[b], self.rel_floor * abs(self.mean_[b]), 1e-12)
+
+    def learn_one(self, x: float, t: datetime | float) -> None:
+        b = self.bucket(t)
+        c = self.count_[b]
+        if c == 0:
+            self.mean_[b] = x
+        else:
+            a = max(self.alpha, 1.0 / (c + 1))  # plain average while the bucket is young
+            self.dev_[b] += a * (abs(x - self.mean_[b]) - self.dev_[b])
+            self.mean_[b] += a * (x - self.mean_[b])
+        self.count_[b] = c + 1
+
+    def score_one(self, x: float, t: datetime | float) -> float:
+        b = self.bucket(t)
+        if self.count_[b] < self.min_count:
+            return 0.0
+        return ramp(abs(x - self.mean_[b]) / self._scale(b), self.z_lo, self.z_hi)
+
+    def usual(self, t: datetime | float) -> float | None:
+        b = self.bucket(t)
+        return self.mean_[b] if self.count_[b] else None
+
+    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+        usual = self.usual(t)
+        if usual is None:
+            return ""
+        if usual == 0:
+            return f"{fmt(x, unit)}, usual for this hour is {fmt(usual, unit)}"
+        pct = abs(x - usual) / abs(usual) * 100
+        side = "above" if x > usual else "below"
+        return f"{fmt(x, unit)}, {pct:.0f}% {side} this hour's usual {fmt(usual, unit)}"
+
+
+class CusumDetector(Detector):
+    """Two-sided CUSUM on residuals from an EWMA baseline: finds slow drifts a z-score misses.
+
+    The baseline mean and variance follow the signal with weight ``alpha``; the cumulative sums grow by
+    standardised residuals beyond the slack ``k`` and score 0.5 when they reach ``h``.
+
+    Parameters
+    ----------
+    alpha
+        EWMA weight of the baseline.
+    k
+        Slack per reading, in standard deviations (drift smaller than this is ignored).
+    h
+        Decision interval: cumulative sum that scores 0.5 (2h scores 1).
+    grace_period
+        Readings learned before scoring.
+
+    Examples
+    --------
+    >>> det = CusumDetector(grace_period=20)
+    >>> for i in range(200):
+    ...     det.learn_one(1.0 + 0.01 * ((i * 7) % 5 - 2), float(i))
+    >>> det.score_one(1.0, 200.0) < 0.1
+    True
+    >>> for i in range(200, 230):
+    ...     det.learn_one(1.1, float(i))
+    >>> det.score_one(1.1, 230.0) > 0.5
+    True
+    """
+
+    name = "cusum"
+
+    def __init__(self, alpha: float = 0.005, k: float = 0.5, h: float = 10.0, grace_period: int = 50) -> None:
+        self.alpha = alpha
+        self.k = k
+        self.h = h
+        self.grace_period = grace_period
+        self._reset()
+
+    def _reset(self) -> None:
+        self.mean_ = 0.0
+        self.var_ = 0.0
+        self.pos_ = 0.0
+        self.neg_ = 0.0
+        self.n_ = 0
+
+    def _sums(self, x: float) -> tuple[float, float]:
+        sd = math.sqrt(self.var_) if self.var_ > 0 else 1e-12
+        r = (x - self.mean_) / sd
+        return max(0.0, self.pos_ + r - self.k), max(0.0, self.neg_ - r - self.k)
+
+    def learn_one(self, x: float, t: datetime | float) -> None:
+        self.n_ += 1
+        if self.n_ == 1:
+            self.mean_ = x
+            return
+        if self.n_ > self.grace_period:
+            self.pos_, self.neg_ = self._sums(x)
+        a = max(self.alpha, 1.0 / self.n_)
+        d = x - self.mean_
+        self.mean_ += a * d
+        self.var_ = (1 - a) * (self.var_ + a * d * d)
+
+    def score_one(self, x: float, t: datetime | float) -> float:
+        if self.n_ <= self.grace_period:
+            return 0.0
+        pos, neg = self._sums(x)
+        return clip01(0.5 * max(pos, neg) / self.h)
+
+    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+        side = "upward" if self._sums(x)[0] >= self._sums(x)[1] else "downward"
+        return f"{fmt(x, unit)}, sustained {side} drift from the baseline {fmt(self.mean_, unit)}"
+
+
+class FlatlineDetector(Detector):
+    """A sensor stuck on one value: ``min_run`` consecutive readings within ``tolerance``.
+
+    Real signals jitter; a frozen value usually means a dead transmitter or a stuck float. The score is
+    1 while the run is long enough, otherwise 0. Signals that are legitimately constant (a dry rain gauge
+    at 0) should not use it, or should raise ``min_run``.
+
+    Parameters
+    ----------
+    min_run
+        Consecutive equal readings (including the current one) that count as stuck.
+    tolerance
+        Largest absolute difference still treated as "the same value".
+
+    Examples
+    --------
+    >>> det = FlatlineDetector(min_run=3)
+    >>> for i in range(2):
+    ...     det.learn_one(4.2, float(i))
+    >>> det.score_one(4.2, 2.0), det.score_one(4.3, 2.0)
+    (1.0, 0.0)
+    """
+
+    name = "flatline"
+
+    def __init__(self, min_run: int = 30, tolerance: float = 0.0) -> None:
+        self.min_run = min_run
+        self.tolerance = tolerance
+        self._reset()
+
+    def _reset(self) -> None:
+        self.last_: float | None = None
+        self.run_ = 0
+        self.since_ = 0.0
+
+    def _run_with(self, x: float) -> int:
+        if self.last_ is not None and abs(x - self.last_) <= self.tolerance:
+            return self.run_ + 1
+        return 1
+
+    def learn_one(self, x: float, t: datetime | float) -> None:
+        run = self._run_with(x)
+        if run == 1:
+            self.last_ = x
+            self.since_ = to_epoch(t)
+        self.run_ = run
+
+    def score_one(self, x: float, t: datetime | float) -> float:
+        return 1.0 if self._run_with(x) >= self.min_run else 0.0
+
+    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+        run = self._run_with(x)
+        minutes = (to_epoch(t) - self.since_) / 60 if run > 1 else 0.0
+        return f"value stuck at {fmt(x, unit)} for {run} readings ({minutes:.0f} min)"

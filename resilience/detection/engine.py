@@ -1,0 +1,195 @@
+"""The production detection engine: readings in, anomaly events out.
+
+One :class:`~resilience.detection.ensemble.SensorEnsemble` per sensor scores each reading. The engine
+turns scores into anomaly lifecycles (open, update, close) and publishes them as
+:class:`~resilience.events.AnomalyEvent`. Updates are sent only when the peak score rises by at least
+``min_update_step`` or the graded level rises, so a long incident produces a handful of events, not one
+per reading. Stuck sensors are reported as :class:`~resilience.events.SensorHealthEvent`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from resilience.detection.ensemble import EnsembleConfig, SensorEnsemble, resolve_config
+from resilience.detection.silence import SensorInfo, SilenceTracker
+from resilience.domain import Level, Reading
+from resilience.events import AnomalyEvent, AnomalyPhase, EventBus, SensorHealthEvent
+
+SNAPSHOT_VERSION = 1
+
+
+@dataclass
+class OpenAnomaly:
+    """An anomaly currently open on one sensor."""
+
+    anomaly_id: str
+    start: datetime
+    detector: str
+    peak_score: float
+    peak_level: Level
+    peak_value: float
+    explanation: str
+    quiet_run: int = 0
+    quiet_since: datetime | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "anomaly_id": self.anomaly_id, "start": self.start.isoformat(), "detector": self.detector,
+            "peak_score": self.peak_score, "peak_level": int(self.peak_level), "peak_value": self.peak_value,
+            "explanation": self.explanation, "quiet_run": self.quiet_run,
+            "quiet_since": self.quiet_since.isoformat() if self.quiet_since else None,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> OpenAnomaly:
+        return cls(d["anomaly_id"], datetime.fromisoformat(d["start"]), d["detector"], d["peak_score"],
+                   Level(d["peak_level"]), d["peak_value"], d["explanation"], d["quiet_run"],
+                   datetime.fromisoformat(d["quiet_since"]) if d["quiet_since"] else None)
+
+
+class DetectionEngine:
+    """Runs every sensor's ensemble and manages anomaly lifecycles.
+
+    Parameters
+    ----------
+    catalogue
+        ``sensor_id -> object`` with ``sensor_id``, ``asset_id``, ``kind``, ``thresholds`` (dict or None,
+        per-sensor graded limits) and ``expected_interval_s``. Readings from other sensors are counted in
+        ``unknown_readings`` and ignored.
+    bus
+        Where AnomalyEvent and SensorHealthEvent are published.
+    overrides
+        ``sensor_id -> override dict`` (see :func:`~resilience.detection.ensemble.resolve_config`).
+    defaults
+        Per-kind configurations replacing ``DEFAULT_ENSEMBLES``.
+    new_id
+        Anomaly id factory (uuid4 strings by default; tests inject a counter).
+    min_update_step
+        Smallest rise of the peak score that is worth an UPDATE event.
+    silence_k
+        Silence multiplier for the engine's :class:`SilenceTracker` (``engine.silence``).
+    """
+
+    def __init__(self, catalogue: Mapping[str, SensorInfo], bus: EventBus, *,
+                 overrides: Mapping[str, dict[str, Any]] | None = None,
+                 defaults: dict[str, EnsembleConfig] | None = None,
+                 new_id: Callable[[], str] | None = None, min_update_step: float = 0.05,
+                 silence_k: float = 3.0) -> None:
+        self.catalogue = catalogue
+        self.bus = bus
+        self.overrides = dict(overrides or {})
+        self.defaults = defaults
+        self.new_id = new_id or (lambda: str(uuid.uuid4()))
+        self.min_update_step = min_update_step
+        self.silence = SilenceTracker(catalogue, k=silence_k, bus=bus)
+        self.ensembles: dict[str, SensorEnsemble] = {}
+        self.open: dict[str, OpenAnomaly] = {}
+        self.stuck: set[str] = set()
+        self.unknown_readings = 0
+
+    def ensemble(self, sensor_id: str) -> SensorEnsemble:
+        """The sensor's ensemble, built on first use from its kind, thresholds and override."""
+        ens = self.ensembles.get(sensor_id)
+        if ens is None:
+            info = self.catalogue[sensor_id]
+            cfg = resolve_config(info.kind, info.thresholds, self.overrides.get(sensor_id), self.defaults)
+            ens = self.ensembles[sensor_id] = SensorEnsemble(cfg, kind=info.kind)
+        return ens
+
+    def process(self, readings: Iterable[Reading]) -> list[AnomalyEvent]:
+        """Score readings in the given order; returns (and publishes) the anomaly events they cause."""
+        events: list[AnomalyEvent] = []
+        for r in readings:
+            info = self.catalogue.get(r.sensor_id)
+            if info is None:
+                self.unknown_readings += 1
+                continue
+            ens = self.ensembles.get(r.sensor_id) or self.ensemble(r.sensor_id)
+            res = ens.process_one(r.value, r.ts, learn=not (r.quality & 2))  # suspect readings are not learned
+            self.silence.observe(r.sensor_id, r.ts)
+            if res.stuck != (r.sensor_id in self.stuck):
+                self._health(info, r, res.stuck)
+            event = self._lifecycle(info, ens, r, res.score, res.level, res.detector, res.explanation)
+            if event is not None:
+                self.bus.publish(event)
+                events.append(event)
+        return events
+
+    def _health(self, info: SensorInfo, r: Reading, stuck: bool) -> None:
+        if stuck:
+            self.stuck.add(r.sensor_id)
+            ens = self.ensembles[r.sensor_id]
+            text = ens.flatline.explain(r.value, r.ts, ens.unit) if ens.flatline is not None else "stuck"
+        else:
+            self.stuck.discard(r.sensor_id)
+            text = "values changing again"
+        self.bus.publish(SensorHealthEvent(
+            sensor_id=r.sensor_id, asset_id=info.asset_id, sensor_kind=info.kind,
+            status="stuck" if stuck else "ok", ts=r.ts, last_seen=r.ts, explanation=f"{info.kind} {text}"))
+
+    def _lifecycle(self, info: SensorInfo, ens: SensorEnsemble, r: Reading, score: float, level: Level,
+                   detector: str, explanation: str) -> AnomalyEvent | None:
+        cfg = ens.config
+        cur = self.open.get(r.sensor_id)
+        anomalous = score >= cfg.threshold or level > Level.NONE
+        if cur is None:
+            if not anomalous:
+                return None
+            cur = OpenAnomaly(self.new_id(), r.ts, detector, score, level, r.value, explanation)
+            self.open[r.sensor_id] = cur
+            return self._event(AnomalyPhase.OPEN, info, r, cur, score, level)
+        if score >= cfg.close_threshold or level > Level.NONE:
+            cur.quiet_run, cur.quiet_since = 0, None
+            if score >= cur.peak_score + self.min_update_step or level > cur.peak_level:
+                cur.peak_score = max(cur.peak_score, score)
+                cur.peak_level = max(cur.peak_level, level)
+                cur.peak_value, cur.detector = r.value, detector
+                cur.explanation = explanation or cur.explanation
+                return self._event(AnomalyPhase.UPDATE, info, r, cur, score, level)
+            return None
+        cur.quiet_run += 1
+        if cur.quiet_since is None:
+            cur.quiet_since = r.ts
+        if cur.quiet_run < cfg.close_after:
+            return None
+        del self.open[r.sensor_id]
+        return self._event(AnomalyPhase.CLOSE, info, r, cur, score, level, end=cur.quiet_since)
+
+    def _event(self, phase: AnomalyPhase, info: SensorInfo, r: Reading, cur: OpenAnomaly, score: float,
+               level: Level, end: datetime | None = None) -> AnomalyEvent:
+        text = cur.explanation
+        if phase is AnomalyPhase.CLOSE:
+            text = f"back to normal; peak was: {cur.explanation}" if cur.explanation else "back to normal"
+        return AnomalyEvent(
+            anomaly_id=cur.anomaly_id, phase=phase, sensor_id=r.sensor_id, asset_id=info.asset_id,
+            sensor_kind=info.kind, detector=cur.detector, start=cur.start, ts=r.ts, score=score,
+            peak_score=cur.peak_score, value=r.value, level=cur.peak_level, explanation=text, end=end)
+
+    # -- persistence -----------------------------------------------------------------------------
+    def snapshot(self) -> dict[str, Any]:
+        """JSON-ready state of every sensor ensemble, the open anomalies and the silence tracker."""
+        return {
+            "version": SNAPSHOT_VERSION,
+            "sensors": {sid: ens.to_state() for sid, ens in self.ensembles.items()},
+            "open": {sid: a.to_dict() for sid, a in self.open.items()},
+            "stuck": sorted(self.stuck),
+            "silence": self.silence.to_state(),
+        }
+
+    def restore(self, state: dict[str, Any]) -> None:
+        """Load a :meth:`snapshot`; scores afterwards are identical to the engine that took it."""
+        if state.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported detection snapshot version {state.get('version')!r}")
+        self.ensembles.clear()
+        for sid, ens_state in state["sensors"].items():
+            if sid in self.catalogue:
+                self.ensemble(sid).load_state(ens_state)
+        self.open = {sid: OpenAnomaly.from_dict(d) for sid, d in state["open"].items() if sid in self.catalogue}
+        self.stuck = set(state.get("stuck", []))
+        if "silence" in state:
+            self.silence.load_state(state["silence"])

@@ -1,0 +1,109 @@
+"""Silent sensors: no reading within ``k`` times the expected interval.
+
+A dead transmitter produces no readings, so no detector ever sees it; silence has to be checked by the
+clock. The lead wires :meth:`SilenceTracker.check` into an APScheduler interval job; ``now`` is always
+passed in (UTC), never read from the system clock here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from resilience.events import EventBus, SensorHealthEvent
+
+
+class SensorInfo(Protocol):
+    """The catalogue fields detection needs about a sensor."""
+
+    sensor_id: str
+    asset_id: str
+    kind: str
+    thresholds: dict[str, float] | None
+    expected_interval_s: float
+
+
+class SilenceTracker:
+    """Remembers when each sensor last reported and reports silent / recovered transitions.
+
+    Parameters
+    ----------
+    catalogue
+        ``sensor_id -> SensorInfo``; sensors not in it are ignored.
+    k
+        Silence after ``k * expected_interval_s`` without a reading.
+    started
+        When tracking started: a sensor never heard from is silent ``k`` intervals after this.
+    bus
+        If given, every returned event is also published.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace as S
+    >>> from datetime import datetime, timedelta
+    >>> t0 = datetime(2024, 5, 1, 8, 0)
+    >>> cat = {"ch4-1": S(sensor_id="ch4-1", asset_id="a1", kind="methane", thresholds=None,
+    ...                   expected_interval_s=60)}
+    >>> tr = SilenceTracker(cat, k=3, started=t0)
+    >>> tr.observe("ch4-1", t0)
+    >>> tr.check(t0 + timedelta(minutes=2))
+    []
+    >>> [e.status for e in tr.check(t0 + timedelta(minutes=4))]
+    ['silent']
+    """
+
+    def __init__(self, catalogue: Mapping[str, SensorInfo], k: float = 3.0, started: datetime | None = None,
+                 bus: EventBus | None = None) -> None:
+        self.catalogue = catalogue
+        self.k = k
+        self.started = started
+        self.bus = bus
+        self.last_seen: dict[str, datetime] = {}
+        self.silent: set[str] = set()
+
+    def observe(self, sensor_id: str, ts: datetime) -> None:
+        """Record a reading; out-of-order (older) timestamps do not move ``last_seen`` back."""
+        prev = self.last_seen.get(sensor_id)
+        if prev is None or ts > prev:
+            self.last_seen[sensor_id] = ts
+
+    def check(self, now: datetime) -> list[SensorHealthEvent]:
+        """Events for sensors that went silent, or came back, since the previous check."""
+        events: list[SensorHealthEvent] = []
+        if self.started is None:
+            self.started = now
+        for sid, info in self.catalogue.items():
+            last = self.last_seen.get(sid)
+            limit = timedelta(seconds=self.k * float(info.expected_interval_s))
+            ref = last if last is not None else self.started
+            is_silent = now - ref > limit
+            if is_silent and sid not in self.silent:
+                self.silent.add(sid)
+                since = "never reported" if last is None else f"no reading since {last.isoformat(timespec='minutes')}"
+                events.append(SensorHealthEvent(
+                    sensor_id=sid, asset_id=info.asset_id, sensor_kind=info.kind, status="silent", ts=now,
+                    last_seen=last,
+                    explanation=f"{info.kind} sensor {sid} silent: {since} "
+                                f"(expected every {float(info.expected_interval_s):.0f} s)"))
+            elif not is_silent and sid in self.silent:
+                self.silent.discard(sid)
+                events.append(SensorHealthEvent(
+                    sensor_id=sid, asset_id=info.asset_id, sensor_kind=info.kind, status="ok", ts=now,
+                    last_seen=last, explanation=f"{info.kind} sensor {sid} reporting again"))
+        if self.bus is not None:
+            for event in events:
+                self.bus.publish(event)
+        return events
+
+    def to_state(self) -> dict[str, Any]:
+        return {
+            "last_seen": {k: v.isoformat() for k, v in self.last_seen.items()},
+            "silent": sorted(self.silent),
+            "started": self.started.isoformat() if self.started else None,
+        }
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        self.last_seen = {k: datetime.fromisoformat(v) for k, v in state["last_seen"].items()}
+        self.silent = set(state["silent"])
+        self.started = datetime.fromisoformat(state["started"]) if state.get("started") else None

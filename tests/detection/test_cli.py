@@ -1,0 +1,68 @@
+"""The detect sub-command, called through argparse as the lead's resilience/cli.py does."""
+
+from __future__ import annotations
+
+import argparse
+import csv
+
+import numpy as np
+
+from resilience.detection import cli
+
+
+def _parser():
+    parser = argparse.ArgumentParser(prog="resilience")
+    sub = parser.add_subparsers(dest="command", required=True)
+    cli.register(sub)
+    bench = sub.add_parser("bench").add_subparsers(dest="bench", required=True)
+    cli.register_bench(bench)
+    return parser
+
+
+def _run(argv):
+    args = _parser().parse_args(argv)
+    return args.func(args)
+
+
+def test_detect_univariate(tmp_path):
+    rng = np.random.default_rng(0)
+    values = 20 + rng.normal(0, 1, 1500)
+    values[1200] = 60
+    src = tmp_path / "in.csv"
+    with src.open("w") as fh:
+        fh.write("timestamp,value\n")
+        for i, v in enumerate(values):
+            fh.write(f"2024-01-01 00:{i // 60 % 60:02d}:{i % 60:02d},{v:.4f}\n")
+    out = tmp_path / "out.csv"
+    assert _run(["detect", str(src), "-o", str(out)]) == 0
+    rows = list(csv.DictReader(out.open()))
+    assert len(rows) == 1500 and list(rows[0]) == ["timestamp", "value", "anomaly_score", "anomaly"]
+    assert rows[5]["timestamp"] == "2024-01-01 00:00:05"
+    flagged = [i for i, r in enumerate(rows) if r["anomaly"] == "1"]
+    assert flagged == [1200]
+    assert all(0 <= float(r["anomaly_score"]) <= 1 for r in rows)
+
+
+def test_detect_multivariate_custom_time_column(tmp_path):
+    rng = np.random.default_rng(1)
+    src = tmp_path / "in.csv"
+    with src.open("w") as fh:
+        fh.write("time;flow;pressure;site\n")
+        for i in range(1000):
+            flow = 100 + rng.normal(0, 2)
+            pressure = 0.3 + rng.normal(0, 0.002) - (0.1 if i == 800 else 0)
+            fh.write(f"{i};{flow:.3f};{pressure:.4f};north\n")
+    out = tmp_path / "out.csv"
+    assert _run(["detect", str(src), "-o", str(out), "--time-column", "time", "--sep", ";",
+                 "--threshold", "0.5"]) == 0
+    rows = list(csv.DictReader(out.open(), delimiter=";"))
+    assert list(rows[0])[:4] == ["time", "flow", "pressure", "site"] and rows[0]["site"] == "north"
+    assert [r["time"] for r in rows[:3]] == ["0", "1", "2"]
+    assert [i for i, r in enumerate(rows) if r["anomaly"] == "1"] == [800]
+
+
+def test_bench_parsers_registered():
+    args = _parser().parse_args(["bench", "nab", "--workers", "1", "--out", "x"])
+    assert args.func is cli.bench_nab and args.workers == 1
+    args = _parser().parse_args(["bench", "detect", "--readings", "600"])
+    assert args.func(args) == 0
