@@ -50,6 +50,26 @@ def _scheduler(args: argparse.Namespace) -> int:
     return 0
 
 
+def _detector(args: argparse.Namespace) -> int:
+    from resilience.store.db import make_engine
+    from resilience.workers.detector import DetectionWorker
+
+    s = get_settings()
+    setup_logging(s.log_level, s.log_format, "detector")
+    DetectionWorker(make_engine(s.database_url), s).run()
+    return 0
+
+
+def _engine(args: argparse.Namespace) -> int:
+    from resilience.store.db import make_engine
+    from resilience.workers.engine import run_engine
+
+    s = get_settings()
+    setup_logging(s.log_level, s.log_format, "engine")
+    run_engine(make_engine(s.database_url), s)
+    return 0
+
+
 SERVICES = ["api", "ingest", "detector", "engine", "scheduler"]
 
 
@@ -118,6 +138,10 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_ingest)
     p = sub.add_parser("scheduler", help="run periodic jobs (partitions, rollups, retention, silence checks)")
     p.set_defaults(func=_scheduler)
+    p = sub.add_parser("detector", help="run the detection worker (committed readings -> anomaly events)")
+    p.set_defaults(func=_detector)
+    p = sub.add_parser("engine", help="run the risk model and alert engine on the event log, and the dispatcher")
+    p.set_defaults(func=_engine)
     p = sub.add_parser("run", help="start services and every process, with the simulator; Ctrl-C stops all")
     p.add_argument("--no-simulate", dest="simulate", action="store_false")
     p.add_argument("--sensors", type=int, default=2000)

@@ -1,0 +1,119 @@
+"""``resilience evaluate | alerts | dispatcher | config-check``: the alert service's commands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+from typing import Any
+
+from alerts.config import ConfigError, load_rules
+
+log = logging.getLogger(__name__)
+
+
+def _config_check(args: argparse.Namespace) -> int:
+    try:
+        rules = load_rules(args.rules)
+    except ConfigError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    print(f"ok: {len(rules.rules)} rules, {len(rules.receivers)} receivers, {len(rules.routes)} routes, "
+          f"{len(rules.escalations)} escalation policies")
+    return 0
+
+
+def _channels(settings: Any, rules: Any) -> dict[str, Any]:
+    from alerts.channels.email import EmailChannel
+    from alerts.channels.mqtt import MqttChannel
+    from alerts.channels.webhook import WebhookChannel
+
+    return {
+        "webhook": WebhookChannel(settings.webhook_secret),
+        "email": EmailChannel(rules.smtp.host, rules.smtp.port, rules.smtp.sender, timeout_s=rules.smtp.timeout_s),
+        "mqtt": MqttChannel(settings.mqtt_host, settings.mqtt_port, client_id="lifeline-alerts-dispatcher"),
+    }
+
+
+def _stop_event() -> threading.Event:
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def _dispatcher(args: argparse.Namespace) -> int:
+    from alerts.dispatcher import Dispatcher
+    from resilience.settings import get_settings
+    from resilience.store.db import get_engine
+
+    settings = get_settings()
+    rules = load_rules(args.rules)
+    Dispatcher(get_engine(), _channels(settings, rules)).run_forever(_stop_event())
+    return 0
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    """Engine consuming the durable event log, its tick loop and a dispatcher, in one process."""
+    from alerts.dispatcher import Dispatcher
+    from alerts.engine import AlertEngine
+    from resilience.settings import get_settings
+    from resilience.store.db import get_engine
+
+    settings = get_settings()
+    rules = load_rules(args.rules)
+    engine = get_engine()
+    alert_engine = AlertEngine(engine, settings, rules)
+    stop = _stop_event()
+    threads = [threading.Thread(target=alert_engine.run_ticks, args=(stop, args.tick_s), daemon=True),
+               threading.Thread(target=Dispatcher(engine, _channels(settings, rules)).run_forever, args=(stop,),
+                                daemon=True)]
+    for t in threads:
+        t.start()
+    from resilience.events import EventKind
+    from resilience.store.eventlog import EventConsumer
+
+    consumer = EventConsumer(engine, "alerts", alert_engine.handle_in,
+                             kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL})
+    consumer.stop_event = stop
+    consumer.run_forever()
+    for t in threads:
+        t.join(5)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from alerts.evaluate import evaluate, load_truth, summary_line
+    from resilience.store.db import get_engine, make_engine
+
+    engine = make_engine(args.database_url) if args.database_url else get_engine()
+    with engine.connect() as conn:
+        result = evaluate(conn, load_truth(args.truth), slack_s=args.slack_s, days=args.days)
+    for k, v in result.items():
+        print(f"  {k}: {v}")
+    print(summary_line(result))
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser("config-check", help="validate an alert rule file")
+    p.add_argument("--rules", default=None, help="rule file (default: alerts/rules.default.yaml)")
+    p.set_defaults(func=_config_check)
+
+    p = subparsers.add_parser("alerts", help="run the alert engine (event log consumer, ticks, dispatcher)")
+    p.add_argument("--rules", default=None)
+    p.add_argument("--tick-s", type=float, default=10.0)
+    p.set_defaults(func=_alerts)
+
+    p = subparsers.add_parser("dispatcher", help="run only the notification dispatcher")
+    p.add_argument("--rules", default=None)
+    p.set_defaults(func=_dispatcher)
+
+    p = subparsers.add_parser("evaluate", help="score stored alerts against a simulator's ground truth")
+    p.add_argument("--truth", required=True, help="ground-truth JSON (list of incidents)")
+    p.add_argument("--slack-s", type=float, default=600.0, help="match window around each incident")
+    p.add_argument("--days", type=float, default=None, help="simulated days (default: span of the data)")
+    p.add_argument("--database-url", default=None)
+    p.set_defaults(func=_evaluate)

@@ -1,0 +1,350 @@
+"""Alert rules as data: Pydantic models validated in full when loaded (Alertmanager config.go style).
+
+Everything a rule file can get wrong is rejected here with a message naming the offending item (unknown
+hazard, sensor kind or receiver, duplicate names, empty matchers), so the engine trusts what it gets.
+``load_rules(path)`` is what ``resilience config-check`` runs.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from resilience.domain import SENSOR_KINDS, AssetKind, Hazard, Level
+
+DEFAULT_RULES_PATH = Path(__file__).with_name("rules.default.yaml")
+LEVEL_NAMES = ("blue", "yellow", "orange", "red")
+
+
+class ConfigError(ValueError):
+    """A rule file that cannot be used; the message says where and why."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _level(v: Any) -> str:
+    name = str(v).strip().lower()
+    if name not in LEVEL_NAMES:
+        raise ValueError(f"unknown level {v!r}; expected one of {', '.join(LEVEL_NAMES)}")
+    return name
+
+
+def _hazard(v: Any) -> str:
+    try:
+        return Hazard(str(v)).value
+    except ValueError:
+        raise ValueError(f"unknown hazard {v!r}; expected one of {', '.join(h.value for h in Hazard)}") from None
+
+
+class Rule(_Strict):
+    """When an event becomes an alert.
+
+    ``event`` selects the event type: ``anomaly`` (AnomalyEvent; graded by ``event.level`` and/or by
+    ``score_levels``), ``risk`` (RiskLevelEvent entering ``min_level`` or above for ``scope``),
+    ``health`` (SensorHealthEvent with a status in ``statuses``).
+    """
+
+    name: str
+    event: Literal["anomaly", "risk", "health"]  # not "on": YAML 1.1 reads that key as true
+    hazard: str | None = None  # risk rules may leave it empty to take the event's hazard
+    sensor_kinds: list[str] = Field(default_factory=list)  # empty = any (anomaly/health)
+    asset_kinds: list[str] = Field(default_factory=list)  # empty = any
+    min_level: str = "blue"
+    score_levels: dict[str, float] = Field(default_factory=dict)  # level -> min score for score-only events
+    scope: Literal["asset", "district"] | None = None  # risk rules
+    statuses: list[str] = Field(default_factory=list)  # health rules: silent | stuck
+    level: str | None = None  # fixed level (health rules)
+    raise_level_asset_kinds: list[str] = Field(default_factory=list)  # coupled hazard: +1 level on these
+    resolve_after_s: float | None = None
+
+    @field_validator("min_level")
+    @classmethod
+    def _v_min_level(cls, v: str) -> str:
+        return _level(v)
+
+    @field_validator("level")
+    @classmethod
+    def _fixed_level(cls, v: str | None) -> str | None:
+        return None if v is None else _level(v)
+
+    @field_validator("hazard")
+    @classmethod
+    def _v_hazard(cls, v: str | None) -> str | None:
+        return None if v is None else _hazard(v)
+
+    @field_validator("sensor_kinds")
+    @classmethod
+    def _v_kinds(cls, v: list[str]) -> list[str]:
+        bad = [k for k in v if k not in SENSOR_KINDS]
+        if bad:
+            raise ValueError(f"unknown sensor kind(s) {bad}")
+        return v
+
+    @field_validator("asset_kinds", "raise_level_asset_kinds")
+    @classmethod
+    def _v_asset_kinds(cls, v: list[str]) -> list[str]:
+        valid = {k.value for k in AssetKind}
+        bad = [k for k in v if k not in valid]
+        if bad:
+            raise ValueError(f"unknown asset kind(s) {bad}")
+        return v
+
+    @field_validator("score_levels")
+    @classmethod
+    def _v_scores(cls, v: dict[str, float]) -> dict[str, float]:
+        out = {_level(k): float(s) for k, s in v.items()}
+        if any(not 0.0 <= s <= 1.0 for s in out.values()):
+            raise ValueError("score_levels must be scores in [0, 1]")
+        return out
+
+    @model_validator(mode="after")
+    def _v_shape(self) -> Rule:
+        if self.event == "anomaly" and self.hazard is None:
+            raise ValueError(f"rule {self.name!r}: anomaly rules need a hazard")
+        if self.event == "risk" and self.scope is None:
+            raise ValueError(f"rule {self.name!r}: risk rules need scope: asset | district")
+        if self.event == "health":
+            if not self.statuses or any(s not in ("silent", "stuck") for s in self.statuses):
+                raise ValueError(f"rule {self.name!r}: health rules need statuses from [silent, stuck]")
+            if self.level is None:
+                raise ValueError(f"rule {self.name!r}: health rules need a fixed level")
+        return self
+
+
+class LabelMatch(_Strict):
+    """Equality (``match``) and regex (``match_re``) matchers over alert labels, all of which must hold."""
+
+    match: dict[str, str] = Field(default_factory=dict)
+    match_re: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("match_re")
+    @classmethod
+    def _v_re(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, pattern in v.items():
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"bad regex for {name}: {exc}") from None
+        return v
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        if any(labels.get(k, "") != v for k, v in self.match.items()):
+            return False
+        return all(re.fullmatch(p, labels.get(k, "")) for k, p in self.match_re.items())
+
+
+class InhibitRule(_Strict):
+    """Mute alerts matching ``target`` while an alert matching ``source`` fires with equal ``equal`` labels.
+
+    An alert cannot inhibit itself. ``equal`` labels holding comma-separated sets (``sensor_id``) compare
+    as sets: the target's set must be covered by the firing sources' sets.
+    """
+
+    name: str
+    source: LabelMatch
+    target: LabelMatch
+    equal: list[str] = Field(default_factory=list)
+
+
+class GroupRule(_Strict):
+    """While a ``parent`` alert fires, matching ``child`` alerts with equal labels notify through it."""
+
+    name: str
+    parent: LabelMatch
+    child: LabelMatch
+    equal: list[str] = Field(default_factory=list)
+
+
+class Receiver(_Strict):
+    """A notification target. ``responsible_unit`` resolves per alert to the asset's utility contacts."""
+
+    name: str
+    type: Literal["webhook", "email", "mqtt", "responsible_unit"]
+    url: str | None = None
+    to: list[str] = Field(default_factory=list)
+    send_resolved: bool = True
+
+    @model_validator(mode="after")
+    def _v_target(self) -> Receiver:
+        if self.type == "webhook" and not self.url:
+            raise ValueError(f"receiver {self.name!r}: webhook needs url")
+        if self.type == "email" and not self.to:
+            raise ValueError(f"receiver {self.name!r}: email needs to")
+        return self
+
+
+class Route(_Strict):
+    """Send alerts matching ``levels``/``hazards``/``districts`` (empty = any) to ``receivers``."""
+
+    receivers: list[str]
+    levels: list[str] = Field(default_factory=list)
+    hazards: list[str] = Field(default_factory=list)
+    districts: list[str] = Field(default_factory=list)
+    continue_: bool = Field(default=True, alias="continue")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("levels")
+    @classmethod
+    def _v_levels(cls, v: list[str]) -> list[str]:
+        return [_level(x) for x in v]
+
+    @field_validator("hazards")
+    @classmethod
+    def _v_hazards(cls, v: list[str]) -> list[str]:
+        return [_hazard(x) for x in v]
+
+    def matches(self, labels: dict[str, str]) -> bool:
+        return (
+            (not self.levels or labels.get("level") in self.levels)
+            and (not self.hazards or labels.get("hazard") in self.hazards)
+            and (not self.districts or labels.get("district_id") in self.districts)
+        )
+
+
+class EscalationPolicy(_Strict):
+    """An alert of ``levels`` (and ``hazards``; empty = any) not acknowledged within ``ack_within_s``
+    notifies ``tiers[0]``, after another ``ack_within_s`` ``tiers[1]``, and so on."""
+
+    name: str
+    levels: list[str]
+    hazards: list[str] = Field(default_factory=list)
+    ack_within_s: float = Field(gt=0)
+    tiers: list[list[str]] = Field(min_length=1)
+
+    @field_validator("levels")
+    @classmethod
+    def _v_levels(cls, v: list[str]) -> list[str]:
+        return [_level(x) for x in v]
+
+    @field_validator("hazards")
+    @classmethod
+    def _v_hazards(cls, v: list[str]) -> list[str]:
+        return [_hazard(x) for x in v]
+
+    def applies(self, hazard: str, level: Level) -> bool:
+        return level.label in self.levels and (not self.hazards or hazard in self.hazards)
+
+
+class Defaults(_Strict):
+    resolve_after_s: float = Field(default=600.0, ge=0)
+    repeat_interval_s: float = Field(default=4 * 3600.0, gt=0)
+    delivery_failure_level: str = "orange"
+    delivery_failure_receivers: list[str] = Field(default_factory=list)
+
+    @field_validator("delivery_failure_level")
+    @classmethod
+    def _v_level(cls, v: str) -> str:
+        return _level(v)
+
+
+class SmtpConfig(_Strict):
+    host: str = "127.0.0.1"
+    port: int = 25
+    sender: str = "lifeline-alerts@localhost"
+    timeout_s: float = 10.0
+
+
+class ActionText(_Strict):
+    zh: str
+    en: str
+
+
+class RulesConfig(_Strict):
+    """A whole rule file; cross-references (receivers used by routes and escalations) checked here."""
+
+    defaults: Defaults = Field(default_factory=Defaults)
+    rules: list[Rule]
+    inhibit_rules: list[InhibitRule] = Field(default_factory=list)
+    group_rules: list[GroupRule] = Field(default_factory=list)
+    receivers: list[Receiver] = Field(default_factory=list)
+    routes: list[Route] = Field(default_factory=list)
+    escalations: list[EscalationPolicy] = Field(default_factory=list)
+    smtp: SmtpConfig = Field(default_factory=SmtpConfig)
+    actions: dict[str, dict[str, ActionText]] = Field(default_factory=dict)  # hazard -> level|default -> text
+
+    @model_validator(mode="after")
+    def _v_refs(self) -> RulesConfig:
+        for kind, names in (
+            ("rule", [r.name for r in self.rules]),
+            ("inhibit rule", [r.name for r in self.inhibit_rules]),
+            ("group rule", [r.name for r in self.group_rules]),
+            ("receiver", [r.name for r in self.receivers]),
+            ("escalation", [e.name for e in self.escalations]),
+        ):
+            dupes = sorted({n for n in names if names.count(n) > 1})
+            if dupes:
+                raise ValueError(f"duplicate {kind} name(s): {', '.join(dupes)}")
+        known = {r.name for r in self.receivers}
+        for i, route in enumerate(self.routes):
+            for name in route.receivers:
+                if name not in known:
+                    raise ValueError(f"undefined receiver {name!r} used in route {i}")
+        for esc in self.escalations:
+            for tier in esc.tiers:
+                for name in tier:
+                    if name not in known:
+                        raise ValueError(f"undefined receiver {name!r} used in escalation {esc.name!r}")
+        for name in self.defaults.delivery_failure_receivers:
+            if name not in known:
+                raise ValueError(f"undefined receiver {name!r} used in defaults.delivery_failure_receivers")
+        for hazard, texts in self.actions.items():
+            _hazard(hazard)
+            for key in texts:
+                if key != "default":
+                    _level(key)
+        return self
+
+    def route(self, labels: dict[str, str]) -> list[str]:
+        """Receivers for these labels: routes in order, stopping after a match without ``continue``."""
+        out: list[str] = []
+        for route in self.routes:
+            if route.matches(labels):
+                out += [r for r in route.receivers if r not in out]
+                if not route.continue_:
+                    break
+        return out
+
+    def receiver(self, name: str) -> Receiver:
+        return next(r for r in self.receivers if r.name == name)
+
+    def rule(self, name: str) -> Rule | None:
+        return next((r for r in self.rules if r.name == name), None)
+
+    def resolve_after(self, rule_name: str) -> float:
+        rule = self.rule(rule_name)
+        if rule is not None and rule.resolve_after_s is not None:
+            return rule.resolve_after_s
+        return self.defaults.resolve_after_s
+
+
+def parse_rules(data: Any, *, source: str = "<data>") -> RulesConfig:
+    """Validate already-parsed YAML/JSON; raise ConfigError listing every problem with its location."""
+    try:
+        return RulesConfig.model_validate(data)
+    except ValidationError as exc:
+        lines = [f"{source}: {exc.error_count()} problem(s)"]
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "(top)"
+            lines.append(f"  {loc}: {err['msg']}")
+        raise ConfigError("\n".join(lines)) from None
+
+
+def load_rules(path: str | Path | None = None) -> RulesConfig:
+    """Load and validate a rule file (the default rules when ``path`` is None)."""
+    p = Path(path) if path is not None else DEFAULT_RULES_PATH
+    try:
+        data = yaml.safe_load(p.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"{p}: cannot read: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: invalid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level")
+    return parse_rules(data, source=str(p))

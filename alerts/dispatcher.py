@@ -1,0 +1,164 @@
+"""Outbox dispatcher: claims due notifications, sends them, retries with exponential backoff.
+
+Claiming is a short transaction (``FOR UPDATE SKIP LOCKED``) that takes a lease by pushing
+``next_attempt_at`` forward, so several dispatchers can run and a dispatcher killed between claim and
+send only delays the message until the lease expires. Delivery is at-least-once: a crash after the send
+but before ``delivered`` is recorded sends again with the same Idempotency-Key, which receivers drop.
+A message that fails permanently, or keeps failing past ``max_attempts``/``max_age_s``, ends ``failed``;
+the alert engine's tick then raises an alert about it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from prometheus_client import Counter
+from sqlalchemy import Engine, and_, select, update
+
+from alerts import store
+from alerts.channels.base import Channel, Message, PermanentError, RetryableError
+from alerts.schema import notifications
+
+log = logging.getLogger(__name__)
+SENT = Counter("lifeline_notifications_total", "Notification send attempts by channel and result",
+               ["channel", "result"])
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class DispatcherOptions:
+    """Zero-config defaults ride out a receiver outage of tens of minutes (1, 2, 4 ... 300 s, 16 tries)."""
+
+    batch_size: int = 50
+    lease_s: float = 60.0
+    backoff_initial_s: float = 1.0
+    backoff_factor: float = 2.0
+    backoff_max_s: float = 300.0
+    max_attempts: int = 16
+    max_age_s: float = 24 * 3600.0
+    poll_interval_s: float = 1.0
+
+    def backoff(self, attempts: int) -> float:
+        """Delay before the next try after ``attempts`` failed tries."""
+        return min(self.backoff_max_s, self.backoff_initial_s * self.backoff_factor ** max(0, attempts - 1))
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: int
+    attempts: int  # after this claim; doubles as the lease token
+    message: Message
+    kind: str
+    group_key: str
+    receiver: str
+    firing: list[str]
+    resolved: list[str]
+    created_at: datetime
+    last_error: str | None
+
+
+class Dispatcher:
+    def __init__(self, engine: Engine, channels: Mapping[str, Channel], *, now: Callable[[], datetime] = utcnow,
+                 options: DispatcherOptions | None = None) -> None:
+        self.engine = engine
+        self.channels = channels
+        self.now = now
+        self.options = options or DispatcherOptions()
+
+    def claim(self) -> list[Claimed]:
+        """Take a lease on due pending rows and commit, so the lease survives our crash."""
+        now = self.now()
+        with self.engine.begin() as conn:
+            rows = conn.execute(
+                select(notifications)
+                .where(and_(notifications.c.status == "pending", notifications.c.next_attempt_at <= now))
+                .order_by(notifications.c.next_attempt_at, notifications.c.id)
+                .limit(self.options.batch_size)
+                .with_for_update(skip_locked=True)
+            ).fetchall()
+            out: list[Claimed] = []
+            for r in rows:
+                m = r._mapping
+                conn.execute(update(notifications).where(notifications.c.id == m["id"]).values(
+                    attempts=m["attempts"] + 1, next_attempt_at=now + timedelta(seconds=self.options.lease_s)))
+                out.append(Claimed(
+                    id=m["id"], attempts=m["attempts"] + 1,
+                    message=Message(m["channel"], m["target"], m["payload"], m["idempotency_key"]),
+                    kind=m["kind"], group_key=m["group_key"], receiver=m["receiver"], firing=list(m["firing_keys"]),
+                    resolved=list(m["resolved_keys"]), created_at=m["created_at"], last_error=m["last_error"]))
+        return out
+
+    def send(self, c: Claimed) -> tuple[str, str | None]:
+        """Returns (result, error): delivered | retry | permanent."""
+        channel = self.channels.get(c.message.channel)
+        if channel is None:
+            return "retry", f"no {c.message.channel} channel configured in this dispatcher"
+        try:
+            channel.send(c.message)
+        except PermanentError as exc:
+            return "permanent", str(exc)
+        except RetryableError as exc:
+            return "retry", str(exc)
+        except Exception as exc:  # a bug in a channel must not kill the loop; treat as transient
+            log.exception("channel %s raised unexpectedly", c.message.channel)
+            return "retry", f"{type(exc).__name__}: {exc}"
+        return "delivered", None
+
+    def complete(self, c: Claimed, result: str, error: str | None) -> str:
+        """Record the outcome if we still hold the lease; returns the row's new status."""
+        now = self.now()
+        values: dict[str, Any]
+        if result == "delivered":
+            status = "delivered"
+            values = {"status": status, "delivered_at": now, "last_error": None}
+        else:
+            too_old = now - c.created_at >= timedelta(seconds=self.options.max_age_s)
+            final = result == "permanent" or c.attempts >= self.options.max_attempts or too_old
+            status = "failed" if final else "pending"
+            values = {"status": status, "last_error": error}
+            if not final:
+                values["next_attempt_at"] = now + timedelta(seconds=self.options.backoff(c.attempts))
+            if error != c.last_error or final:
+                log.warning("notification %s to %s (%s) attempt %d: %s -> %s", c.id, c.receiver, c.message.channel,
+                            c.attempts, error, status)
+        SENT.labels(c.message.channel, result).inc()
+        with self.engine.begin() as conn:
+            res = conn.execute(update(notifications).where(and_(
+                notifications.c.id == c.id, notifications.c.attempts == c.attempts,
+                notifications.c.status == "pending")).values(**values))
+            if res.rowcount and status == "delivered" and c.kind == "notify":
+                store.record_notified(conn, group_key=c.group_key, receiver=c.receiver, firing=c.firing,
+                                      resolved=c.resolved, now=now)
+        return status
+
+    def run_once(self) -> int:
+        """One claim-send-record round; returns how many messages were delivered."""
+        delivered = 0
+        for c in self.claim():
+            result, error = self.send(c)
+            if self.complete(c, result, error) == "delivered":
+                delivered += 1
+        return delivered
+
+    def due_count(self) -> int:
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(notifications.c.id).where(and_(
+                notifications.c.status == "pending", notifications.c.next_attempt_at <= self.now()))).all())
+
+    def run_forever(self, stop_event: threading.Event) -> None:
+        while not stop_event.is_set():
+            try:
+                claimed_any = self.run_once() > 0
+            except Exception:  # database hiccup: keep the loop alive, try again shortly
+                log.exception("dispatcher round failed")
+                claimed_any = False
+            if not claimed_any:
+                stop_event.wait(self.options.poll_interval_s)

@@ -1,0 +1,99 @@
+"""Score stored alerts of a simulator run against its ground truth.
+
+An alert catches an incident when it concerns the incident's asset (or one of its sensors, or its
+district for district-scope alerts), its hazard matches, and it first fired between the incident's start
+(minus ``slack_s``) and end (plus ``slack_s``). Alerts that catch nothing are false alerts.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, select
+
+from alerts.schema import alert_transitions, alerts, notifications
+
+
+@dataclass(frozen=True)
+class Incident:
+    incident_id: str
+    type: str
+    hazard: str
+    asset_id: str | None
+    sensor_ids: tuple[str, ...]
+    district_id: str | None
+    start: datetime
+    end: datetime
+
+
+def load_truth(path: str | Path) -> list[Incident]:
+    data = json.loads(Path(path).read_text())
+    if isinstance(data, dict):
+        data = data.get("incidents", [])
+    return [Incident(str(d["incident_id"]), d.get("type", ""), d.get("hazard", ""), d.get("asset_id"),
+                     tuple(d.get("sensor_ids") or ()), d.get("district_id"), datetime.fromisoformat(d["start"]),
+                     datetime.fromisoformat(d["end"])) for d in data]
+
+
+def _matches(inc: Incident, a: dict[str, Any], fired: datetime, slack: timedelta) -> bool:
+    if not inc.start - slack <= fired <= inc.end + slack:
+        return False
+    if inc.hazard and a["hazard"] != inc.hazard:
+        return False
+    sensors = {s for src in (a["sources"] or {}).values() if (s := src.get("sensor_id"))}
+    if a["scope"].startswith("sensor:"):
+        sensors.add(a["scope"].split(":", 1)[1])
+    if sensors & set(inc.sensor_ids):
+        return True
+    if inc.asset_id and a["asset_id"] == inc.asset_id:
+        return True
+    return bool(a["scope"].startswith("district:") and inc.district_id and a["district_id"] == inc.district_id)
+
+
+def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 600.0,
+             days: float | None = None) -> dict[str, Any]:
+    slack = timedelta(seconds=slack_s)
+    alert_rows = {r["id"]: dict(r) for r in conn.execute(select(alerts).where(alerts.c.rule != "delivery_failed"))
+                  .mappings()}
+    firings = [(r["alert_id"], r["ts"]) for r in conn.execute(
+        select(alert_transitions.c.alert_id, alert_transitions.c.ts)
+        .where(alert_transitions.c.kind.in_(["fired", "reopened"])).order_by(alert_transitions.c.ts)).mappings()
+        if r["alert_id"] in alert_rows]
+    sends = Counter((r["alert_id"], r["channel"]) for r in conn.execute(
+        select(notifications.c.alert_id, notifications.c.channel)).mappings())
+    tta: list[float] = []
+    matched: set[tuple[int, datetime]] = set()
+    per_incident_max: list[int] = []
+    for inc in incidents:
+        hits = [(aid, ts) for aid, ts in firings if _matches(inc, alert_rows[aid], ts, slack)]
+        matched.update(hits)
+        if hits:
+            tta.append(max(0.0, (min(ts for _, ts in hits) - inc.start).total_seconds()))
+        per_channel: Counter[str] = Counter()
+        for aid in {aid for aid, _ in hits}:
+            for (a2, channel), n in sends.items():
+                if a2 == aid:
+                    per_channel[channel] += n
+        per_incident_max.append(max(per_channel.values(), default=0))
+    false = [f for f in firings if f not in matched]
+    if days is None:
+        times = [i.start for i in incidents] + [i.end for i in incidents] + [ts for _, ts in firings]
+        days = max((max(times) - min(times)).total_seconds() / 86400, 1 / 24) if times else 1.0
+    return {
+        "incidents": len(incidents), "caught": len(tta),
+        "median_tta_s": round(statistics.median(tta), 1) if tta else None,
+        "worst_tta_s": round(max(tta), 1) if tta else None,
+        "false_per_day": round(len(false) / days, 3), "false_alerts": len(false), "days": round(days, 3),
+        "max_notifications_per_incident": max(per_incident_max, default=0),
+    }
+
+
+def summary_line(r: dict[str, Any]) -> str:
+    keys = ("incidents", "caught", "median_tta_s", "worst_tta_s", "false_per_day", "max_notifications_per_incident")
+    return " ".join(f"{k}={r[k]}" for k in keys)

@@ -1,0 +1,167 @@
+"""Alert lifecycle as pure functions: firing -> acknowledged -> resolved -> closed, re-firing reopens.
+
+Each function takes the current alert and returns the transitions it made (for the audit log), so the
+engine, the API and the tests share one set of rules and none of them touches a clock of its own.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from alerts.actions import first_action
+from alerts.config import EscalationPolicy, RulesConfig
+from alerts.model import Alert, AlertState, Signal, Transition
+from resilience.domain import Level
+
+
+class LifecycleError(ValueError):
+    """A transition that is not allowed from the alert's current state (the API answers 409)."""
+
+
+def _source_entry(sig: Signal) -> dict[str, object]:
+    return {"level": sig.level.label, "sensor_id": sig.sensor_id, "ts": sig.ts.isoformat()}
+
+
+def new_alert(sig: Signal, *, utility_id: str | None = None, rules: RulesConfig | None = None) -> Alert:
+    zh, en = first_action(sig.hazard, sig.level, rules)
+    return Alert(
+        fingerprint=sig.fingerprint, rule=sig.rule, hazard=sig.hazard, scope=sig.scope, level=sig.level,
+        state=AlertState.FIRING, fired_at=sig.ts, first_fired_at=sig.ts, updated_at=sig.ts, level_since=sig.ts,
+        asset_id=sig.asset_id, district_id=sig.district_id, utility_id=utility_id, sensor_kind=sig.sensor_kind,
+        source_type=sig.source_type, sources={sig.source_key: _source_entry(sig)}, peak_level=sig.level,
+        explanation=sig.explanation, evidence=dict(sig.evidence), action_zh=zh, action_en=en,
+        assigned_unit=utility_id,
+    )
+
+
+def _set_level(alert: Alert, level: Level, ts: datetime, rules: RulesConfig | None) -> None:
+    alert.level = level
+    alert.level_since = ts
+    alert.peak_level = max(alert.peak_level, level)
+    alert.action_zh, alert.action_en = first_action(alert.hazard, level, rules)
+
+
+def apply_signal(
+    alert: Alert | None, sig: Signal, *, utility_id: str | None = None, rules: RulesConfig | None = None
+) -> tuple[Alert | None, list[Transition]]:
+    """Fold one signal into the alert it belongs to; returns the (possibly new) alert and its transitions.
+
+    Levels only go up while an alert is active (escalation updates the same alert); they come down only
+    through resolution, so a flapping value does not produce a stream of down/up notifications.
+    """
+    if not sig.active:
+        if alert is None or not alert.state.active or sig.source_key not in alert.sources:
+            return alert, []
+        del alert.sources[sig.source_key]
+        alert.updated_at = sig.ts
+        if alert.sources or alert.cleared_at is not None:
+            return alert, []
+        alert.cleared_at = sig.ts
+        return alert, [Transition("cleared", sig.ts, note="condition cleared; resolves if it stays clear")]
+
+    if alert is None:
+        alert = new_alert(sig, utility_id=utility_id, rules=rules)
+        return alert, [Transition("fired", sig.ts, to_state="firing", level=sig.level, note=sig.explanation,
+                                  data={"evidence": sig.evidence})]
+
+    alert.updated_at = sig.ts
+    alert.evidence = {**alert.evidence, **sig.evidence}
+    if sig.explanation:
+        alert.explanation = sig.explanation
+    if not alert.state.active:
+        previous = alert.state
+        alert.state = AlertState.FIRING
+        alert.fire_count += 1
+        alert.fired_at = sig.ts
+        alert.sources = {sig.source_key: _source_entry(sig)}
+        alert.cleared_at = alert.acknowledged_at = alert.resolved_at = None
+        alert.acknowledged_by = alert.resolved_by = None
+        alert.escalation_tier = 0
+        alert.version += 1
+        _set_level(alert, sig.level, sig.ts, rules)
+        return alert, [Transition("reopened", sig.ts, from_state=previous.value, to_state="firing", level=sig.level,
+                                  note=sig.explanation, data={"fire_count": alert.fire_count})]
+
+    alert.sources[sig.source_key] = _source_entry(sig)
+    transitions: list[Transition] = []
+    if alert.cleared_at is not None:
+        alert.cleared_at = None
+        transitions.append(Transition("recurred", sig.ts, note="condition returned before auto-resolve"))
+    if sig.level > alert.level:
+        old = alert.level
+        _set_level(alert, sig.level, sig.ts, rules)
+        alert.version += 1
+        transitions.append(Transition("escalated", sig.ts, level=sig.level, note=sig.explanation,
+                                      data={"from_level": old.label, "to_level": sig.level.label}))
+    return alert, transitions
+
+
+def auto_resolve(alert: Alert, now: datetime, resolve_after_s: float) -> list[Transition]:
+    """Resolve an active alert whose condition has stayed clear for ``resolve_after_s``."""
+    if not alert.state.active or alert.cleared_at is None:
+        return []
+    if now - alert.cleared_at < timedelta(seconds=resolve_after_s):
+        return []
+    return _resolve(alert, now, "system", f"condition clear for {resolve_after_s:.0f} s")
+
+
+def _resolve(alert: Alert, now: datetime, by: str, note: str) -> list[Transition]:
+    previous = alert.state
+    alert.state = AlertState.RESOLVED
+    alert.resolved_at = now
+    alert.resolved_by = by
+    alert.updated_at = now
+    alert.version += 1
+    return [Transition("resolved", now, actor=by, note=note, from_state=previous.value, to_state="resolved")]
+
+
+def resolve(alert: Alert, *, by: str, note: str, now: datetime) -> list[Transition]:
+    """Manual resolution; a note is required so the audit log says why."""
+    if not alert.state.active:
+        raise LifecycleError(f"alert is {alert.state.value}, not active")
+    if not note.strip():
+        raise LifecycleError("a note is required to resolve by hand")
+    return _resolve(alert, now, by, note)
+
+
+def acknowledge(alert: Alert, *, by: str, note: str, now: datetime) -> list[Transition]:
+    if alert.state is not AlertState.FIRING:
+        raise LifecycleError(f"alert is {alert.state.value}; only firing alerts can be acknowledged")
+    alert.state = AlertState.ACKNOWLEDGED
+    alert.acknowledged_at = now
+    alert.acknowledged_by = by
+    alert.updated_at = now
+    return [Transition("acknowledged", now, actor=by, note=note, from_state="firing", to_state="acknowledged")]
+
+
+def review(alert: Alert, *, by: str, note: str, now: datetime) -> list[Transition]:
+    """The centre closes the loop on a resolved alert."""
+    if alert.state is not AlertState.RESOLVED:
+        raise LifecycleError(f"alert is {alert.state.value}; only resolved alerts can be reviewed")
+    alert.state = AlertState.CLOSED
+    alert.updated_at = now
+    return [Transition("reviewed", now, actor=by, note=note, from_state="resolved", to_state="closed")]
+
+
+@dataclass(frozen=True)
+class EscalationDue:
+    policy: str
+    tier: int  # index into policy.tiers
+    receivers: tuple[str, ...]
+
+
+def escalation_due(alert: Alert, policies: list[EscalationPolicy], now: datetime) -> EscalationDue | None:
+    """The next escalation tier owed by an unacknowledged alert, counted from when it reached its level."""
+    if alert.state is not AlertState.FIRING or alert.muted:
+        return None
+    for policy in policies:
+        if not policy.applies(alert.hazard, alert.level):
+            continue
+        tier = alert.escalation_tier
+        if tier >= len(policy.tiers):
+            return None
+        if now - alert.level_since >= timedelta(seconds=policy.ack_within_s * (tier + 1)):
+            return EscalationDue(policy.name, tier, tuple(policy.tiers[tier]))
+        return None
+    return None

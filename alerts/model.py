@@ -1,0 +1,147 @@
+"""In-memory alert model shared by the engine, the pipeline stages, the API and CAP rendering.
+
+An alert is one real problem: its identity is the fingerprint of (scope, hazard, rule) where scope is the
+asset (``asset:ID``), district (``district:ID``) or sensor (``sensor:ID``) the rule is about. Every signal
+that feeds the same problem (several detectors, several sensors on one asset) updates the same alert.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from resilience.domain import Level
+
+
+class AlertState(str, enum.Enum):
+    FIRING = "firing"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+    CLOSED = "closed"  # resolved and reviewed by the centre: the loop is closed
+
+    @property
+    def active(self) -> bool:
+        return self in (AlertState.FIRING, AlertState.ACKNOWLEDGED)
+
+
+class DisposalStep(str, enum.Enum):
+    """Steps the responsible unit records, in their natural order."""
+
+    DISPATCH = "dispatch"
+    ON_SITE = "on_site"
+    DISPOSED = "disposed"
+    FEEDBACK = "feedback"
+
+
+def fingerprint(scope: str, hazard: str, rule: str) -> str:
+    """Stable identity of a problem; hex so it is safe in URLs, CAP identifiers and idempotency keys."""
+    return hashlib.sha256(f"{scope}\x1f{hazard}\x1f{rule}".encode()).hexdigest()[:20]
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One rule's verdict on one event: a source of an alert became active (with a level) or cleared.
+
+    ``source_key`` names the contributing source (an anomaly id, ``risk``, ``health``) so an alert fed
+    by several sources clears only when all of them have cleared.
+    """
+
+    rule: str
+    hazard: str
+    scope: str
+    source_key: str
+    active: bool
+    ts: datetime
+    level: Level = Level.NONE
+    asset_id: str | None = None
+    district_id: str | None = None
+    sensor_id: str | None = None
+    sensor_kind: str | None = None
+    source_type: str = "anomaly"  # anomaly | risk | health | delivery
+    explanation: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.scope, self.hazard, self.rule)
+
+
+@dataclass
+class Alert:
+    """Current state of one alert (mirrors a row of ``alerts``)."""
+
+    fingerprint: str
+    rule: str
+    hazard: str
+    scope: str
+    level: Level
+    state: AlertState
+    fired_at: datetime
+    first_fired_at: datetime
+    updated_at: datetime
+    level_since: datetime
+    id: int | None = None
+    asset_id: str | None = None
+    district_id: str | None = None
+    utility_id: str | None = None
+    sensor_kind: str | None = None
+    source_type: str = "anomaly"
+    sources: dict[str, dict[str, Any]] = field(default_factory=dict)  # source_key -> {level, sensor_id, ts}
+    peak_level: Level = Level.NONE
+    fire_count: int = 1
+    explanation: str = ""
+    evidence: dict[str, Any] = field(default_factory=dict)
+    action_zh: str = ""
+    action_en: str = ""
+    cleared_at: datetime | None = None
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    silenced: bool = False
+    inhibited: bool = False
+    parent_fingerprint: str | None = None  # set when grouped under a district-wide alert
+    escalation_tier: int = 0
+    assigned_unit: str | None = None
+    version: int = 1  # bumps on every notifiable change; CAP Update identifiers use it
+
+    @property
+    def sensor_ids(self) -> list[str]:
+        return sorted({s["sensor_id"] for s in self.sources.values() if s.get("sensor_id")})
+
+    @property
+    def labels(self) -> dict[str, str]:
+        """Flat string labels used by routing, inhibition and silence matchers."""
+        return {
+            "alertname": self.rule,
+            "hazard": self.hazard,
+            "level": self.level.label,
+            "scope": self.scope,
+            "asset_id": self.asset_id or "",
+            "district_id": self.district_id or "",
+            "utility_id": self.utility_id or "",
+            "sensor_kind": self.sensor_kind or "",
+            "sensor_id": ",".join(self.sensor_ids),
+            "source": self.source_type,
+        }
+
+    @property
+    def muted(self) -> bool:
+        return self.silenced or self.inhibited or self.parent_fingerprint is not None
+
+
+@dataclass(frozen=True)
+class Transition:
+    """One audit-log entry: what happened to an alert, when, by whom and why."""
+
+    kind: str  # fired | escalated | updated | cleared | acknowledged | resolved | reopened | silenced | ...
+    ts: datetime
+    actor: str = "system"
+    note: str = ""
+    from_state: str | None = None
+    to_state: str | None = None
+    level: Level | None = None
+    data: dict[str, Any] = field(default_factory=dict)

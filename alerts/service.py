@@ -1,0 +1,313 @@
+"""Alert state changes and their notifications, inside the caller's transaction.
+
+``AlertService(conn, rules, now)`` is used by the engine (events, ticks) and by the API (acknowledge,
+resolve, ...), so both go through the same lifecycle, muting and outbox code: the alert change, its audit
+entries and its outbox rows commit together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection
+
+from alerts import store
+from alerts.actions import headline
+from alerts.channels.mqtt import topic_for
+from alerts.config import RulesConfig
+from alerts.inhibit import Inhibitor, group_parent
+from alerts.lifecycle import (LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve,
+                              review)
+from alerts.model import Alert, DisposalStep, Signal, Transition
+from alerts.pipeline import NotifyContext, build_pipeline, firing_key
+from alerts.signals import AssetInfo, signals_for
+from alerts.silences import Silencer
+from resilience.domain import Level
+from resilience.events import Event
+
+DELIVERY_RULE = "delivery_failed"
+
+
+class NotFound(LookupError):
+    """No alert with that id."""
+
+
+@dataclass
+class TickResult:
+    resolved: int = 0
+    escalated: int = 0
+    delivery_failures: int = 0
+    enqueued: int = 0
+    changed: list[Alert] = field(default_factory=list)
+
+
+def alert_payload(a: Alert, asset: AssetInfo | None) -> dict[str, Any]:
+    """The alert as receivers see it: bilingual headline, evidence and first action."""
+    where = (asset.name if asset and asset.name else a.asset_id) or a.district_id or a.scope
+    zh, en = headline(a.hazard, a.level, where)
+    return {
+        "id": a.id, "fingerprint": a.fingerprint, "rule": a.rule, "hazard": a.hazard, "level": a.level.label,
+        "state": a.state.value, "asset_id": a.asset_id, "asset_name": asset.name if asset else None,
+        "district_id": a.district_id, "sensor_ids": a.sensor_ids, "headline_zh": zh, "headline_en": en,
+        "explanation": a.explanation, "evidence": a.evidence, "action_zh": a.action_zh, "action_en": a.action_en,
+        "fired_at": a.fired_at.isoformat(), "fire_count": a.fire_count, "assigned_unit": a.assigned_unit,
+        "acknowledged_by": a.acknowledged_by, "resolved_by": a.resolved_by,
+        "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
+    }
+
+
+class AlertService:
+    def __init__(self, conn: Connection, rules: RulesConfig, now: datetime) -> None:
+        self.conn = conn
+        self.rules = rules
+        self.now = now
+        self._assets: dict[str, AssetInfo | None] = {}
+        self.enqueued = 0
+
+    # -- lookups -------------------------------------------------------------------------------------
+    def asset(self, asset_id: str | None) -> AssetInfo | None:
+        if not asset_id:
+            return None
+        if asset_id not in self._assets:
+            self._assets[asset_id] = store.asset_info(self.conn, asset_id)
+        return self._assets[asset_id]
+
+    def get(self, alert_id: int, *, for_update: bool = True) -> Alert:
+        alert = store.get_alert(self.conn, alert_id=alert_id, for_update=for_update)
+        if alert is None:
+            raise NotFound(f"alert {alert_id} not found")
+        return alert
+
+    # -- events ----------------------------------------------------------------------------------------
+    def handle(self, event: Event) -> list[Alert]:
+        """Fold one event into alerts; returns the alerts that changed."""
+        changed: list[Alert] = []
+        for sig in signals_for(event, self.rules, self.asset):
+            alert = self._apply(sig)
+            if alert is not None:
+                changed.append(alert)
+        if changed:
+            self._after_change(changed)
+        return changed
+
+    def _apply(self, sig: Signal) -> Alert | None:
+        store.lock_fingerprint(self.conn, sig.fingerprint)
+        alert = store.get_alert(self.conn, fingerprint=sig.fingerprint, for_update=True)
+        if alert is None and not sig.active:
+            return None
+        asset = self.asset(sig.asset_id)
+        alert, transitions = apply_signal(alert, sig, utility_id=asset.utility_id if asset else None,
+                                          rules=self.rules)
+        assert alert is not None
+        store.save_alert(self.conn, alert)
+        assert alert.id is not None
+        store.add_transitions(self.conn, alert.id, transitions)
+        return alert if transitions else None
+
+    # -- periodic --------------------------------------------------------------------------------------
+    def tick(self) -> TickResult:
+        """Auto-resolve, escalate, raise alerts for failed deliveries, then notify (repeats included)."""
+        result = TickResult()
+        changed: dict[str, Alert] = {}
+        for alert in store.active_alerts(self.conn):
+            trs = auto_resolve(alert, self.now, self.rules.resolve_after(alert.rule))
+            if trs:
+                result.resolved += 1
+                self._save(alert, trs)
+                changed[alert.fingerprint] = alert
+        for failed in store.unalerted_failures(self.conn):
+            alert = self._delivery_failure(failed)
+            store.mark_failure_alerted(self.conn, failed["id"])
+            if alert is not None:
+                result.delivery_failures += 1
+                changed[alert.fingerprint] = alert
+        self._after_change(list(changed.values()), everything=True)
+        for alert in store.active_alerts(self.conn):
+            due = escalation_due(alert, self.rules.escalations, self.now)
+            if due is None:
+                continue
+            alert.escalation_tier = due.tier + 1
+            self._save(alert, [Transition("escalation", self.now, note=f"not acknowledged; notifying "
+                                          f"{', '.join(due.receivers)}", data={"policy": due.policy,
+                                                                               "tier": due.tier + 1})])
+            ctx = NotifyContext(now=self.now, group_key=alert.fingerprint,
+                                firing_ids=frozenset({firing_key(alert)}))
+            for receiver in due.receivers:
+                self._sink(ctx, [alert], receiver=receiver, kind="escalation", tag=f"esc{due.tier + 1}")
+            result.escalated += 1
+        result.enqueued = self.enqueued
+        result.changed = list(changed.values())
+        return result
+
+    def _delivery_failure(self, failed: dict[str, Any]) -> Alert | None:
+        if failed["kind"] == "notify" and failed["payload"].get("alert", {}).get("rule") == DELIVERY_RULE:
+            return None  # never alert about failing to deliver a delivery-failure alert (no loops)
+        original = failed["payload"].get("alert", {})
+        sig = Signal(
+            rule=DELIVERY_RULE, hazard="delivery_failure", scope=f"receiver:{failed['receiver']}:{failed['channel']}",
+            source_key=f"notification:{failed['id']}", active=True, ts=self.now,
+            level=Level.parse(self.rules.defaults.delivery_failure_level), asset_id=original.get("asset_id"),
+            district_id=original.get("district_id"), source_type="delivery",
+            explanation=(f"Notification {failed['id']} for alert {failed['alert_id']} to {failed['receiver']} "
+                         f"({failed['channel']} {failed['target']}) failed after {failed['attempts']} attempts: "
+                         f"{failed['last_error']}"),
+            evidence={"notification_id": failed["id"], "alert_id": failed["alert_id"], "target": failed["target"],
+                      "last_error": failed["last_error"]},
+        )
+        return self._apply(sig)
+
+    # -- human actions ---------------------------------------------------------------------------------
+    def acknowledge(self, alert_id: int, *, by: str, note: str = "") -> Alert:
+        alert = self.get(alert_id)
+        self._save(alert, acknowledge(alert, by=by, note=note, now=self.now))
+        self._after_change([alert])
+        return alert
+
+    def resolve(self, alert_id: int, *, by: str, note: str) -> Alert:
+        alert = self.get(alert_id)
+        self._save(alert, resolve(alert, by=by, note=note, now=self.now))
+        self._after_change([alert])
+        return alert
+
+    def review(self, alert_id: int, *, by: str, note: str) -> Alert:
+        alert = self.get(alert_id)
+        self._save(alert, review(alert, by=by, note=note, now=self.now))
+        return alert
+
+    def assign(self, alert_id: int, *, unit: str, by: str, note: str = "") -> Alert:
+        alert = self.get(alert_id)
+        old = alert.assigned_unit
+        alert.assigned_unit = unit
+        alert.updated_at = self.now
+        self._save(alert, [Transition("assigned", self.now, actor=by, note=note, data={"from": old, "to": unit})])
+        assert alert.id is not None
+        store.add_action(self.conn, alert_id=alert.id, fire_count=alert.fire_count, step="assign", unit=unit,
+                         actor=by, note=note, ts=self.now)
+        return alert
+
+    def record_step(self, alert_id: int, *, step: str, by: str, note: str = "", at: datetime | None = None) -> Alert:
+        """Disposal steps by the responsible unit; order is checked so reports stay meaningful."""
+        s = DisposalStep(step)
+        alert = self.get(alert_id)
+        if alert.assigned_unit is None:
+            raise LifecycleError("assign a responsible unit first")
+        ts = at or self.now
+        assert alert.id is not None
+        store.add_action(self.conn, alert_id=alert.id, fire_count=alert.fire_count, step=s.value,
+                         unit=alert.assigned_unit, actor=by, note=note, ts=ts)
+        alert.updated_at = self.now
+        self._save(alert, [Transition(s.value, ts, actor=by, note=note, data={"unit": alert.assigned_unit})])
+        return alert
+
+    def comment(self, alert_id: int, *, by: str, note: str) -> Alert:
+        alert = self.get(alert_id, for_update=False)
+        assert alert.id is not None
+        store.add_action(self.conn, alert_id=alert.id, fire_count=alert.fire_count, step="comment",
+                         unit=alert.assigned_unit, actor=by, note=note, ts=self.now)
+        store.add_transitions(self.conn, alert.id, [Transition("comment", self.now, actor=by, note=note)])
+        return alert
+
+    def refresh(self) -> int:
+        """Re-evaluate muting after a silence changed; returns notifications enqueued."""
+        self._after_change([], everything=True)
+        return self.enqueued
+
+    # -- internals -------------------------------------------------------------------------------------
+    def _save(self, alert: Alert, transitions: list[Transition]) -> None:
+        store.save_alert(self.conn, alert)
+        assert alert.id is not None
+        store.add_transitions(self.conn, alert.id, transitions)
+
+    def _after_change(self, changed: list[Alert], *, everything: bool = False) -> None:
+        """Recompute muting flags, then run the notification pipeline over what may need telling."""
+        by_fp = {a.fingerprint: a for a in store.active_alerts(self.conn)}
+        for a in changed:
+            if a.state.active:
+                by_fp[a.fingerprint] = a
+        firing = list(by_fp.values())
+        inhibitor = Inhibitor(self.rules.inhibit_rules, firing)
+        silencer = Silencer(store.current_silences(self.conn, self.now), now=lambda: self.now)
+        candidates = {a.fingerprint: a for a in changed}
+        for a in firing:
+            silenced_by = silencer.silenced_by(a.labels)
+            flags = (silenced_by is not None, inhibitor.inhibited_by(a.labels),
+                     group_parent(a, self.rules.group_rules, firing))
+            old = (a.silenced, a.inhibited, a.parent_fingerprint)
+            a.silenced, a.inhibited, a.parent_fingerprint = flags[0], flags[1] is not None, flags[2]
+            if old != (a.silenced, a.inhibited, a.parent_fingerprint):
+                trs = []
+                if old[0] != a.silenced:
+                    trs.append(Transition("silenced" if a.silenced else "unsilenced", self.now,
+                                          data={"silence_id": silenced_by.id if silenced_by else None}))
+                if old[1] != a.inhibited:
+                    trs.append(Transition("inhibited" if a.inhibited else "uninhibited", self.now,
+                                          data={"rule": flags[1]}))
+                if old[2] != a.parent_fingerprint:
+                    trs.append(Transition("grouped" if a.parent_fingerprint else "ungrouped", self.now,
+                                          data={"parent": a.parent_fingerprint}))
+                self._save(a, trs)
+                candidates[a.fingerprint] = a
+            elif everything:
+                candidates[a.fingerprint] = a
+        pipeline = build_pipeline(
+            inhibitor=inhibitor, silencer=silencer, route=self._route,
+            log=lambda g, r: store.last_notified(self.conn, g, r), sink=self._sink,
+            repeat_interval=timedelta(seconds=self.rules.defaults.repeat_interval_s),
+            send_resolved=lambda r: self._send_resolved(r),
+        )
+        pipeline.process(NotifyContext(now=self.now), list(candidates.values()))
+
+    def _route(self, alert: Alert) -> list[str]:
+        if alert.rule == DELIVERY_RULE:
+            return list(self.rules.defaults.delivery_failure_receivers)
+        return self.rules.route(alert.labels)
+
+    def _send_resolved(self, receiver: str) -> bool:
+        return next((r.send_resolved for r in self.rules.receivers if r.name == receiver), True)
+
+    def _targets(self, receiver: str, alert: Alert) -> list[tuple[str, str]]:
+        rc = self.rules.receiver(receiver)
+        if rc.type == "webhook":
+            return [("webhook", rc.url or "")]
+        if rc.type == "email":
+            return [("email", to) for to in rc.to]
+        if rc.type == "mqtt":
+            return [("mqtt", topic_for(alert.district_id, alert.level.label))]
+        unit = alert.assigned_unit or alert.utility_id
+        contacts = store.utility_contacts(self.conn, unit) if unit else None
+        if not contacts:
+            return []
+        out = []
+        if contacts.get("webhook_url"):
+            out.append(("webhook", contacts["webhook_url"]))
+        if contacts.get("contact_email"):
+            out.append(("email", contacts["contact_email"]))
+        return out
+
+    def _sink(self, ctx: NotifyContext, alerts: list[Alert], *, receiver: str | None = None,
+              kind: str = "notify", tag: str = "") -> None:
+        """Outbox writer: one row per concrete target, keyed so a replayed event adds nothing."""
+        receiver = receiver or ctx.receiver
+        for alert in alerts:
+            assert alert.id is not None
+            status = "firing" if alert.state.active else "resolved"
+            firing = sorted(ctx.firing_ids) if kind == "notify" else [firing_key(alert)]
+            resolved = sorted(ctx.resolved_ids) if kind == "notify" else []
+            last = store.last_notified(self.conn, alert.fingerprint, receiver) if kind == "notify" else None
+            repeat = last is not None and set(last.firing) == set(firing) and set(last.resolved) == set(resolved)
+            payload = {
+                "schema": "lifeline.alert.v1", "kind": kind, "status": status, "receiver": receiver,
+                "alert": alert_payload(alert, self.asset(alert.asset_id)),
+                "grouped": store.count_children(self.conn, alert.fingerprint),
+            }
+            for channel, target in self._targets(receiver, alert):
+                basis = "|".join([alert.fingerprint, receiver, channel, target, kind, tag, *firing, "/", *resolved,
+                                  self.now.isoformat() if repeat else ""])
+                key = f"{alert.fingerprint}:{hashlib.sha256(basis.encode()).hexdigest()[:24]}"
+                if store.enqueue(self.conn, alert_id=alert.id, group_key=alert.fingerprint, kind=kind,
+                                 channel=channel, receiver=receiver, target=target, idempotency_key=key,
+                                 payload=payload, firing=firing, resolved=resolved, now=self.now):
+                    self.enqueued += 1

@@ -1,0 +1,139 @@
+"""Turn events into signals: which rule fires or clears for which problem, at which level.
+
+Pure: asset facts come from an injected lookup so this is testable without a database. Every matching
+rule yields a signal; rules that share a fingerprint scope merge into one alert downstream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from alerts.config import Rule, RulesConfig
+from alerts.model import Signal
+from resilience.domain import Level
+from resilience.events import AnomalyEvent, AnomalyPhase, Event, RiskLevelEvent, SensorHealthEvent
+
+
+@dataclass(frozen=True)
+class AssetInfo:
+    """What alerting needs to know about an asset (a row of ``assets`` plus its utility)."""
+
+    id: str
+    name: str = ""
+    kind: str = ""
+    district_id: str | None = None
+    utility_id: str | None = None
+    lat: float | None = None
+    lon: float | None = None
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+AssetLookup = Callable[[str], AssetInfo | None]
+
+
+def _no_assets(asset_id: str) -> AssetInfo | None:
+    return None
+
+
+def score_level(score: float, score_levels: dict[str, float]) -> Level:
+    """Highest level whose minimum score is reached (Level.NONE when none is)."""
+    best = Level.NONE
+    for name, minimum in score_levels.items():
+        if score >= minimum:
+            best = max(best, Level.parse(name))
+    return best
+
+
+def _kind_ok(rule: Rule, sensor_kind: str | None, asset: AssetInfo | None) -> bool:
+    if rule.sensor_kinds and sensor_kind not in rule.sensor_kinds:
+        return False
+    if rule.asset_kinds and (asset is None or asset.kind not in rule.asset_kinds):
+        return False
+    return True
+
+
+def _anomaly_signals(rule: Rule, ev: AnomalyEvent, asset: AssetInfo | None) -> list[Signal]:
+    if not _kind_ok(rule, ev.sensor_kind, asset):
+        return []
+    assert rule.hazard is not None
+    base = dict(
+        rule=rule.name, hazard=rule.hazard, scope=f"asset:{ev.asset_id}", source_key=f"anomaly:{ev.anomaly_id}",
+        ts=ev.ts, asset_id=ev.asset_id, district_id=asset.district_id if asset else None,
+        sensor_id=ev.sensor_id, sensor_kind=ev.sensor_kind, source_type="anomaly",
+    )
+    if ev.phase is AnomalyPhase.CLOSE:
+        return [Signal(active=False, **base)]  # type: ignore[arg-type]
+    level = max(ev.level, score_level(ev.score, rule.score_levels))
+    if level is Level.NONE or level < Level.parse(rule.min_level):
+        # Below the rule's floor: if this source was feeding the alert, it no longer is.
+        return [Signal(active=False, **base)]  # type: ignore[arg-type]
+    evidence: dict[str, Any] = {
+        "sensor_id": ev.sensor_id, "sensor_kind": ev.sensor_kind, "detector": ev.detector, "value": ev.value,
+        "score": round(ev.score, 4), "peak_score": round(ev.peak_score, 4), "threshold_level": ev.level.label,
+        "anomaly_id": ev.anomaly_id, "start": ev.start.isoformat(),
+    }
+    explanation = ev.explanation
+    if asset is not None and asset.kind in rule.raise_level_asset_kinds and level < Level.RED:
+        level = Level(level + 1)
+        evidence["raised_for_asset_kind"] = asset.kind
+        explanation = (explanation + " " if explanation else "") + (
+            f"Level raised one step: {ev.sensor_kind} in a {asset.kind} (coupled hazard)."
+        )
+    return [Signal(active=True, level=level, explanation=explanation, evidence=evidence, **base)]  # type: ignore[arg-type]
+
+
+def _risk_signals(rule: Rule, ev: RiskLevelEvent, assets: AssetLookup) -> list[Signal]:
+    kind, _, ident = ev.scope.partition(":")
+    if kind != rule.scope or (rule.hazard is not None and rule.hazard != ev.hazard):
+        return []
+    asset_id = ev.asset_id or (ident if kind == "asset" else None)
+    asset = assets(asset_id) if asset_id else None
+    if rule.asset_kinds and (asset is None or asset.kind not in rule.asset_kinds):
+        return []
+    district_id = ev.district_id or (ident if kind == "district" else (asset.district_id if asset else None))
+    active = ev.level >= Level.parse(rule.min_level)
+    evidence = {"score": round(ev.score, 4), "previous": ev.previous.label, "level": ev.level.label,
+                "factors": ev.factors[:10]}
+    return [Signal(
+        rule=rule.name, hazard=ev.hazard, scope=ev.scope, source_key="risk", active=active, ts=ev.ts,
+        level=ev.level if active else Level.NONE, asset_id=asset_id, district_id=district_id,
+        source_type="risk", explanation=ev.explanation, evidence=evidence,
+    )]
+
+
+def _health_signals(rule: Rule, ev: SensorHealthEvent, asset: AssetInfo | None) -> list[Signal]:
+    if not _kind_ok(rule, ev.sensor_kind, asset):
+        return []
+    assert rule.level is not None
+    active = ev.status in rule.statuses
+    if not active and ev.status != "ok":
+        return []  # another status (e.g. stuck) is another rule's business
+    return [Signal(
+        rule=rule.name, hazard=rule.hazard or "sensor_fault", scope=f"sensor:{ev.sensor_id}",
+        source_key="health", active=active, ts=ev.ts, level=Level.parse(rule.level) if active else Level.NONE,
+        asset_id=ev.asset_id, district_id=asset.district_id if asset else None, sensor_id=ev.sensor_id,
+        sensor_kind=ev.sensor_kind, source_type="health", explanation=ev.explanation,
+        evidence={"status": ev.status, "last_seen": ev.last_seen.isoformat() if ev.last_seen else None},
+    )]
+
+
+def signals_for(event: Event, rules: RulesConfig, assets: AssetLookup = _no_assets) -> list[Signal]:
+    """Every rule's verdict on one event."""
+    out: list[Signal] = []
+    if isinstance(event, AnomalyEvent):
+        asset = assets(event.asset_id)
+        for rule in rules.rules:
+            if rule.event == "anomaly":
+                out += _anomaly_signals(rule, event, asset)
+    elif isinstance(event, RiskLevelEvent):
+        for rule in rules.rules:
+            if rule.event == "risk":
+                out += _risk_signals(rule, event, assets)
+    elif isinstance(event, SensorHealthEvent):
+        asset = assets(event.asset_id)
+        for rule in rules.rules:
+            if rule.event == "health":
+                out += _health_signals(rule, event, asset)
+    return out

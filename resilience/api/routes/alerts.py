@@ -1,0 +1,233 @@
+"""Alerts API: list, inspect, acknowledge, assign, disposal steps, resolve, review, comment, CAP, silences,
+deliveries and the dashboard's Server-Sent Events stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.responses import Response, StreamingResponse
+from pydantic import BaseModel, Field
+from sqlalchemy import select, update
+
+from alerts import store
+from alerts.api_support import alert_view, cap_area, delivery_view, get_rules, history, utcnow
+from alerts.cap import render_cap
+from alerts.lifecycle import LifecycleError
+from alerts.schema import alert_transitions, alerts, notifications, silences
+from alerts.service import AlertService, NotFound
+from alerts.silences import Matcher, Silence, SilenceError, validate_silence
+from resilience.api.deps import ConnDep, EngineDep, SettingsDep
+from resilience.domain import Level
+
+router = APIRouter(prefix="/api/v1", tags=["alerts"])
+
+
+class ActorNote(BaseModel):
+    by: str = Field(min_length=1)
+    note: str = ""
+
+
+class AssignIn(ActorNote):
+    unit: str = Field(min_length=1)
+
+
+class StepIn(ActorNote):
+    step: Literal["dispatch", "on_site", "disposed", "feedback"]
+    at: datetime | None = None
+
+
+class MatcherIn(BaseModel):
+    name: str
+    value: str
+    is_regex: bool = False
+    is_equal: bool = True
+
+
+class SilenceCreate(BaseModel):
+    matchers: list[MatcherIn]
+    starts_at: datetime | None = None
+    ends_at: datetime
+    created_by: str
+    comment: str
+
+
+def _service(conn: Any) -> AlertService:
+    return AlertService(conn, get_rules(), utcnow())
+
+
+def _act(fn: Any) -> dict[str, Any]:
+    try:
+        return alert_view(fn())
+    except NotFound as exc:
+        raise HTTPException(404, str(exc)) from None
+    except (LifecycleError, ValueError) as exc:
+        raise HTTPException(409, str(exc)) from None
+
+
+@router.get("/alerts")
+def list_alerts(
+    conn: ConnDep,
+    state: Annotated[list[str] | None, Query()] = None,
+    level: Annotated[list[str] | None, Query()] = None,
+    hazard: str | None = None, district_id: str | None = None, asset_id: str | None = None,
+    silenced: bool | None = None, since: datetime | None = None,
+    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+) -> dict[str, Any]:
+    q = select(alerts)
+    if state:
+        q = q.where(alerts.c.state.in_(state))
+    if level:
+        q = q.where(alerts.c.level.in_([int(Level.parse(x)) for x in level]))
+    for col, val in ((alerts.c.hazard, hazard), (alerts.c.district_id, district_id), (alerts.c.asset_id, asset_id),
+                     (alerts.c.silenced, silenced)):
+        if val is not None:
+            q = q.where(col == val)
+    if since is not None:
+        q = q.where(alerts.c.updated_at >= since)
+    rows = conn.execute(q.order_by(alerts.c.level.desc(), alerts.c.updated_at.desc()).limit(limit).offset(offset))
+    data = [alert_view(store.alert_from_row(r)) for r in rows]
+    return {"data": data, "count": len(data)}
+
+
+@router.get("/alerts/stream")
+async def stream(request: Request, engine: EngineDep,
+                 last_event_id: Annotated[int | None, Header()] = None,
+                 after: int | None = None, limit: int | None = Query(None, ge=1),
+                 poll_s: float = Query(1.0, gt=0, le=30)) -> StreamingResponse:
+    """Every audit-log entry as an SSE event (id = transition id, so clients resume with Last-Event-ID)."""
+    start = after if after is not None else last_event_id
+    if start is None:
+        with engine.connect() as c:
+            start = c.execute(select(alert_transitions.c.id).order_by(alert_transitions.c.id.desc()).limit(1)
+                              ).scalar() or 0
+
+    async def events() -> Any:
+        cursor, sent = start, 0
+        yield "retry: 3000\n\n"
+        while True:
+            if await request.is_disconnected():
+                return
+            with engine.connect() as c:
+                rows = c.execute(
+                    select(alert_transitions, alerts.c.level.label("alert_level"), alerts.c.state, alerts.c.hazard,
+                           alerts.c.asset_id, alerts.c.district_id)
+                    .join(alerts, alerts.c.id == alert_transitions.c.alert_id)
+                    .where(alert_transitions.c.id > cursor).order_by(alert_transitions.c.id).limit(100)
+                ).mappings().all()
+            for r in rows:
+                cursor = r["id"]
+                data = {"alert_id": r["alert_id"], "kind": r["kind"], "ts": r["ts"].isoformat(), "actor": r["actor"],
+                        "note": r["note"], "state": r["state"], "level": Level(r["alert_level"]).label,
+                        "hazard": r["hazard"], "asset_id": r["asset_id"], "district_id": r["district_id"]}
+                yield f"id: {r['id']}\nevent: alert\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+                sent += 1
+                if limit is not None and sent >= limit:
+                    return
+            if not rows:
+                yield ": keepalive\n\n"
+                await asyncio.sleep(poll_s)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+@router.get("/alerts/{alert_id}")
+def get_alert(alert_id: int, conn: ConnDep) -> dict[str, Any]:
+    a = store.get_alert(conn, alert_id=alert_id)
+    if a is None:
+        raise HTTPException(404, f"alert {alert_id} not found")
+    return {**alert_view(a), **history(conn, alert_id)}
+
+
+@router.get("/alerts/{alert_id}/cap")
+def get_cap(alert_id: int, conn: ConnDep, settings: SettingsDep,
+            status: Literal["Actual", "Exercise", "System", "Test", "Draft"] = "Actual") -> Response:
+    a = store.get_alert(conn, alert_id=alert_id)
+    if a is None:
+        raise HTTPException(404, f"alert {alert_id} not found")
+    sender = getattr(settings, "cap_sender", None) or "alerts@lifeline.local"
+    xml = render_cap(a, cap_area(conn, a), sender=sender, status=status)
+    return Response(xml, media_type="application/cap+xml")
+
+
+@router.post("/alerts/{alert_id}/ack")
+def ack(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
+    return _act(lambda: _service(conn).acknowledge(alert_id, by=body.by, note=body.note))
+
+
+@router.post("/alerts/{alert_id}/assign")
+def assign(alert_id: int, body: AssignIn, conn: ConnDep) -> dict[str, Any]:
+    return _act(lambda: _service(conn).assign(alert_id, unit=body.unit, by=body.by, note=body.note))
+
+
+@router.post("/alerts/{alert_id}/steps")
+def record_step(alert_id: int, body: StepIn, conn: ConnDep) -> dict[str, Any]:
+    return _act(lambda: _service(conn).record_step(alert_id, step=body.step, by=body.by, note=body.note,
+                                                   at=body.at))
+
+
+@router.post("/alerts/{alert_id}/resolve")
+def resolve(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
+    return _act(lambda: _service(conn).resolve(alert_id, by=body.by, note=body.note))
+
+
+@router.post("/alerts/{alert_id}/review")
+def review(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
+    return _act(lambda: _service(conn).review(alert_id, by=body.by, note=body.note))
+
+
+@router.post("/alerts/{alert_id}/comments")
+def comment(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
+    return _act(lambda: _service(conn).comment(alert_id, by=body.by, note=body.note))
+
+
+@router.post("/silences", status_code=201)
+def create_silence(body: SilenceCreate, conn: ConnDep) -> dict[str, Any]:
+    now = utcnow()
+    s = Silence(matchers=tuple(Matcher(**m.model_dump()) for m in body.matchers), starts_at=body.starts_at or now,
+                ends_at=body.ends_at, created_by=body.created_by, comment=body.comment)
+    try:
+        validate_silence(s)
+    except SilenceError as exc:
+        raise HTTPException(422, str(exc)) from None
+    sid = store.insert_silence(conn, s, now)
+    AlertService(conn, get_rules(), now).refresh()
+    return {"id": sid, "matchers": [m.model_dump() for m in body.matchers], "starts_at": s.starts_at,
+            "ends_at": s.ends_at, "created_by": s.created_by, "comment": s.comment}
+
+
+@router.get("/silences")
+def list_silences(conn: ConnDep, include_expired: bool = False) -> dict[str, Any]:
+    q = select(silences).order_by(silences.c.id.desc())
+    now = utcnow()
+    if not include_expired:
+        q = q.where(silences.c.ends_at > now)
+    data = [{**dict(r), "active": r["starts_at"] <= now < r["ends_at"]} for r in conn.execute(q).mappings()]
+    return {"data": data, "count": len(data)}
+
+
+@router.delete("/silences/{silence_id}")
+def expire_silence(silence_id: int, conn: ConnDep, by: str = "api") -> dict[str, Any]:
+    now = utcnow()
+    res = conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.ends_at > now)
+                       .values(ends_at=now, expired_by=by))
+    if not res.rowcount:
+        raise HTTPException(404, f"no active silence {silence_id}")
+    AlertService(conn, get_rules(), now).refresh()
+    return {"id": silence_id, "expired_at": now}
+
+
+@router.get("/deliveries")
+def list_deliveries(conn: ConnDep, status: str | None = None, alert_id: int | None = None,
+                    channel: str | None = None, limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+    q = select(notifications).order_by(notifications.c.id.desc()).limit(limit)
+    for col, val in ((notifications.c.status, status), (notifications.c.alert_id, alert_id),
+                     (notifications.c.channel, channel)):
+        if val is not None:
+            q = q.where(col == val)
+    data = [delivery_view(r) for r in conn.execute(q).mappings()]
+    return {"data": data, "count": len(data)}
