@@ -6,7 +6,7 @@ before the commit, the broker still holds the unacknowledged messages for our pe
 redelivers them on reconnect; if it dies after the commit but before the ack, the redelivered readings
 hit ``ON CONFLICT DO NOTHING``. Either way every accepted reading is stored exactly once.
 
-After each commit the accepted readings (canonical units) are republished on ``internal/accepted`` as one
+After each commit the accepted readings (canonical units) are republished on ``internal/<root>/accepted`` as one
 compact message per batch, for the detection worker: it sees exactly what was stored, from both
 transports, without polling the database.
 """
@@ -32,7 +32,11 @@ from resilience.domain import Reading
 from resilience.settings import Settings
 
 log = logging.getLogger(__name__)
-ACCEPTED_TOPIC = "internal/accepted"
+
+
+def accepted_topic(root: str) -> str:
+    """Where committed batches are republished for detection, namespaced by the deployment's topic root."""
+    return f"internal/{root}/accepted"
 SESSION_EXPIRY_S = 7 * 24 * 3600
 
 
@@ -154,7 +158,7 @@ class MqttIngestWorker:
             self.committed_messages += len(batch)
             QUEUE_DEPTH.set(self.queue.qsize())
             if self.publish_accepted and result.readings:
-                self.client.publish(ACCEPTED_TOPIC, encode_accepted(result.readings), qos=1)
+                self.client.publish(accepted_topic(self.settings.mqtt_topic_root), encode_accepted(result.readings), qos=1)
 
     def run(self, *, install_signals: bool = True) -> None:
         if install_signals:

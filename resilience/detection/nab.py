@@ -20,6 +20,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from resilience.detection.base import Detector
+from resilience.detection.nab_likelihood import estimate_normal, log_score, tail_probability
 
 
 class NabDetector(Detector):
@@ -61,7 +62,10 @@ class NabDetector(Detector):
 
     def __init__(self, window: int = 1000, scales: tuple[int, ...] = (1, 5, 20), use_diff: bool = True,
                  z_half: float = 5.5, suppress_fraction: float = 0.04, damp: float = 0.01,
-                 grace_period: int = 20, knn_window: int = 300, knn_dim: int = 3, knn_k: int = 5) -> None:
+                 grace_period: int = 20, knn_window: int = 300, knn_dim: int = 3, knn_k: int = 5,
+                 likelihood: bool = True, avg_window: int = 10, history: int = 8640, learning_period: int = 288,
+                 estimation_samples: int = 100, reestimate_every: int = 100, min_mean: float = 0.03,
+                 min_var: float = 0.0003, alarm: float = 0.5) -> None:
         self.window = window
         self.scales = scales
         self.use_diff = use_diff
@@ -72,6 +76,15 @@ class NabDetector(Detector):
         self.knn_window = knn_window
         self.knn_dim = knn_dim
         self.knn_k = knn_k
+        self.likelihood = likelihood
+        self.avg_window = avg_window
+        self.history = history
+        self.learning_period = learning_period
+        self.estimation_samples = estimation_samples
+        self.reestimate_every = reestimate_every
+        self.min_mean = min_mean
+        self.min_var = min_var
+        self.alarm = alarm
         self._reset()
 
     def _reset(self) -> None:
@@ -84,6 +97,10 @@ class NabDetector(Detector):
         self.prev_: float | None = None
         self.n_ = 0
         self.suppress_ = 0
+        self.raw_buf_: deque[float] = deque(maxlen=self.avg_window)
+        self.avg_hist_: deque[float] = deque(maxlen=self.history)
+        self.dist_: tuple[float, float] | None = None
+        self.since_est_ = 0
 
     def _features(self, x: float) -> list[float | None]:
         recent = list(self.recent_) + [x]
@@ -122,15 +139,38 @@ class NabDetector(Detector):
             z = max(z, abs(v - mean) / sd)
         return z
 
+    def _likelihood(self, raw: float, commit: bool) -> float:
+        buf = self.raw_buf_
+        n = len(buf)
+        if n == buf.maxlen:
+            avg = (sum(buf) - buf[0] + raw) / n
+        else:
+            avg = (sum(buf) + raw) / (n + 1)
+        score = 0.0
+        if self.dist_ is not None:
+            score = log_score(tail_probability(avg, *self.dist_))
+        if commit:
+            buf.append(raw)
+            if self.n_ >= self.learning_period:
+                self.avg_hist_.append(avg)
+                self.since_est_ += 1
+                if len(self.avg_hist_) >= self.estimation_samples and (
+                        self.dist_ is None or self.since_est_ >= self.reestimate_every):
+                    self.dist_ = estimate_normal(self.avg_hist_, self.min_mean, self.min_var)
+                    self.since_est_ = 0
+        return score
+
     def _step(self, x: float, commit: bool) -> float:
         feats = self._features(x)
         z = self._surprise(feats)
         score = z / (z + self.z_half)
+        if self.likelihood:
+            score = self._likelihood(score, commit)
         if self.suppress_ > 0:
             score *= self.damp
             if commit:
                 self.suppress_ -= 1
-        elif commit and score >= 0.5:
+        elif commit and score >= self.alarm:
             self.suppress_ = max(1, int(self.suppress_fraction * (self.n_ + 1)))
         if commit:
             for j, v in enumerate(feats):

@@ -1,6 +1,6 @@
 """The detection worker: committed readings in, anomaly and sensor-health events out.
 
-It subscribes (QoS 1, persistent session, manual ack) to ``internal/accepted``, where the ingest worker
+It subscribes (QoS 1, persistent session, manual ack) to ``internal/<root>/accepted``, where the ingest worker
 republishes every committed batch. Events of a batch are written to the durable event log and the
 ``anomalies`` table in one transaction, and only then is the message acknowledged. Detector state is
 snapshotted to ``detector_snapshots`` every minute and restored on start, so a restart neither forgets
@@ -22,7 +22,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from ingest.mqtt_worker import ACCEPTED_TOPIC, connect_properties, make_client
+from ingest.mqtt_worker import accepted_topic, connect_properties, make_client
 from resilience.detection.engine import DetectionEngine
 from resilience.domain import Reading
 from resilience.events import AnomalyEvent, AnomalyPhase, Event
@@ -97,7 +97,7 @@ class DetectionWorker:
         self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.stop_event = threading.Event()
         self.client = make_client(f"{settings.mqtt_client_id}-detector", manual_ack=True)
-        self.client.on_connect = lambda c, *a: c.subscribe(ACCEPTED_TOPIC, qos=1)
+        self.client.on_connect = lambda c, *a: c.subscribe(accepted_topic(settings.mqtt_topic_root), qos=1)
         self.client.on_message = lambda c, u, m: self.inbox.put(m)
 
     def refresh_catalogue(self) -> None:
@@ -142,7 +142,8 @@ class DetectionWorker:
         self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port, clean_start=False,
                             properties=connect_properties())
         self.client.loop_start()
-        log.info("detection worker running on %d sensors", len(self.catalogue))
+        log.info("detection worker running on %d sensors, subscribed to %s", len(self.catalogue),
+                 accepted_topic(self.settings.mqtt_topic_root))
         try:
             while not self.stop_event.is_set():
                 try:

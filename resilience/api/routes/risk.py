@@ -1,0 +1,106 @@
+"""Risk spectrum for the emergency operations centre: per asset, the city matrix, and history.
+
+Routes read only ``risk_current`` and ``risk_series`` through a ``RiskRepository`` dependency, so tests
+can swap in ``InMemoryRiskRepository`` with ``app.dependency_overrides[get_risk_repository]``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+
+from resilience.api.csv import csv_response, wants_csv
+from resilience.api.deps import ConnDep
+from resilience.domain import Level
+from resilience.risk.repository import RiskRepository
+from resilience.risk.store import PgRiskRepository
+
+router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
+
+_SCOPE = re.compile(r"^(city|asset:[^\s:]+|district:[^\s:]+)$")
+_BUCKET = re.compile(r"^(\d+)\s*(s|m|min|h|d)$")
+_UNIT = {"s": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "d": "days"}
+MAX_SERIES_SPAN = timedelta(days=400)
+
+
+def get_risk_repository(conn: ConnDep) -> RiskRepository:
+    return PgRiskRepository(conn)
+
+
+RepoDep = Annotated[RiskRepository, Depends(get_risk_repository)]
+
+
+def parse_bucket(value: str | None) -> timedelta | None:
+    """``5m``, ``1h``, ``1d`` ... into a width; ``None`` stays raw."""
+    if value is None or value == "":
+        return None
+    m = _BUCKET.match(value.strip().lower())
+    if not m or int(m.group(1)) <= 0:
+        raise HTTPException(422, f"bucket must look like 30s, 5m, 1h or 1d, not {value!r}")
+    return timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
+
+
+def _utc(dt: datetime | None, default: datetime) -> datetime:
+    if dt is None:
+        return default
+    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+
+@router.get("/assets/{asset_id}")
+def get_asset_risk(asset_id: str, repo: RepoDep) -> dict[str, Any]:
+    """Per hazard: score, level, likelihood and consequence grades, weighted factors and the explanation."""
+    rows = repo.read_current(scope=f"asset:{asset_id}")
+    if not rows:
+        raise HTTPException(404, f"no risk assessed for asset {asset_id}")
+    worst = max(rows, key=lambda r: (r.level, r.score))
+    return {"asset_id": asset_id, "level": worst.level.label, "worst_hazard": worst.hazard,
+            "hazards": {r.hazard: r.to_dict() for r in rows}}
+
+
+@router.get("/spectrum")
+def get_spectrum(repo: RepoDep) -> dict[str, Any]:
+    """The current hazard x district matrix of levels, with city-wide levels and counts per level."""
+    rows = repo.read_current(scope_prefix="district:") + repo.read_current(scope="city")
+    hazards = sorted({r.hazard for r in rows})
+    districts = sorted({r.scope.split(":", 1)[1] for r in rows if r.scope.startswith("district:")})
+    cell = {(r.scope, r.hazard): r for r in rows}
+
+    def level(scope: str, hazard: str) -> str:
+        r = cell.get((scope, hazard))
+        return r.level.label if r else Level.NONE.label
+
+    counts = {f"{r.scope}|{r.hazard}": r.factors[0].get("counts") for r in rows
+              if r.factors and isinstance(r.factors[0], dict) and "counts" in r.factors[0]}
+    updated = max((r.updated_at for r in rows), default=None)
+    return {"hazards": hazards, "districts": districts,
+            "levels": [[level(f"district:{d}", h) for d in districts] for h in hazards],
+            "city": {h: level("city", h) for h in hazards},
+            "counts": counts, "updated_at": updated.isoformat() if updated else None}
+
+
+@router.get("/series")
+def get_series(request: Request, repo: RepoDep,
+               scope: str = Query(..., description="asset:ID | district:ID | city"),
+               hazard: str | None = Query(None, description="one hazard, or all when omitted"),
+               start: datetime | None = None, end: datetime | None = None,
+               bucket: str | None = Query(None, description="bucket width such as 5m, 1h, 1d; raw points if omitted"),
+               ) -> Any:
+    """Stored risk points (changes and heartbeats), raw or bucketed (max level, avg/max score); CSV on request."""
+    if not _SCOPE.match(scope):
+        raise HTTPException(422, "scope must be asset:ID, district:ID or city")
+    width = parse_bucket(bucket)
+    end_ = _utc(end, datetime.now(UTC) + timedelta(seconds=1))
+    start_ = _utc(start, end_ - timedelta(hours=24))
+    if start_ >= end_:
+        raise HTTPException(422, "start must be before end")
+    if end_ - start_ > MAX_SERIES_SPAN:
+        raise HTTPException(422, f"at most {MAX_SERIES_SPAN.days} days per query")
+    data = [b.to_dict() for b in repo.query_series(scope, hazard or None, start_, end_, width)]
+    if wants_csv(request):
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"risk_{scope}_{hazard or 'all'}_{bucket or 'raw'}") + ".csv"
+        return csv_response(data, ["hazard", "bucket", "level", "avg_score", "max_score", "n", "explanation"], name)
+    return {"scope": scope, "hazard": hazard, "bucket": bucket, "start": start_, "end": end_, "count": len(data),
+            "data": data}

@@ -1,0 +1,411 @@
+"""The risk model: likelihood x consequence per (asset, hazard), with coupling, as an estimator.
+
+``RiskModel`` follows the scikit-learn conventions (style item 10): ``__init__`` only stores its
+parameters, ``fit`` learns the static part of the city from registry rows (consequence, vulnerability,
+the coupling graph; attributes ending in ``_``) and returns ``self``; ``assess`` / ``predict`` /
+``predict_proba`` read live evidence from an ``EvidenceStore``. The live state itself is owned by
+``RiskService``, so one fitted model can be re-used and cloned.
+
+Likelihood p is a noisy-OR of independent contributions (each open anomaly weighted by its sensor kind,
+silent sensors as uncertainty, district drivers such as rain, coupled sources), never below the
+background rate x vulnerability; vulnerability also amplifies statistical evidence. Graded regulatory breaches floor the likelihood grade and the level. Score =
+(level + p * (0.5 + 0.5 c)) / 5, so it orders like the level and moves within a level's band.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+
+from resilience.domain import SENSOR_KINDS, AssetKind, Level, level_for_value
+from resilience.risk.config import RiskConfig
+from resilience.risk.coupling import DEFAULT_RULES, CouplingGraph, CouplingRule, build_graph, neighbours_within
+from resilience.risk.evidence import HEALTHY, AnomalyEvidence, EvidenceStore
+from resilience.risk.hazards import DEFAULT_HAZARDS, HazardSpec, hazards_by_asset_kind
+from resilience.risk.registry import AssetInfo, DistrictInfo, SensorInfo, load_assets, load_districts, load_sensors
+
+MODEL_VERSION = "risk-spectrum/1"
+_UNITS = {"percent_lel": "%LEL", "percent": "%", "degC": "°C", "m**3/h": "m³/h", "microstrain": "µε",
+          "permille": "‰", "m/s**2": "m/s²"}
+
+
+@dataclass(frozen=True, slots=True)
+class Factor:
+    """One reason for a risk value; ``weight`` is its contribution on its ``side``.
+
+    side = likelihood (probability added), consequence (share of the index) or level (levels raised).
+    """
+
+    name: str
+    side: str
+    weight: float
+    detail: str
+    source: str | None = None
+    distance_m: float | None = None
+    rule: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["weight"] = round(self.weight, 4)
+        if self.distance_m is not None:
+            d["distance_m"] = round(self.distance_m, 1)
+        return d
+
+
+@dataclass(frozen=True, slots=True)
+class Consequence:
+    index: float
+    grade: int
+    factors: tuple[Factor, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Assessment:
+    """The risk of one hazard at one asset, with everything needed to explain it."""
+
+    asset_id: str
+    district_id: str | None
+    hazard: str
+    level: Level
+    score: float
+    likelihood: int
+    consequence: int
+    probability: float
+    consequence_index: float
+    uncertainty: float
+    factors: tuple[Factor, ...]
+    explanation: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"asset_id": self.asset_id, "district_id": self.district_id, "hazard": self.hazard,
+                "level": self.level.label, "score": round(self.score, 4), "likelihood": self.likelihood,
+                "consequence": self.consequence, "probability": round(self.probability, 4),
+                "consequence_index": round(self.consequence_index, 4), "uncertainty": round(self.uncertainty, 3),
+                "factors": [f.to_dict() for f in self.factors], "explanation": self.explanation}
+
+
+@dataclass(frozen=True, slots=True)
+class Signal:
+    """What a set of sensor kinds on one asset currently shows (for coupling sources)."""
+
+    strength: float
+    level: Level  # max graded level (NONE for ungraded anomalies or when quiet; then ``sensor`` tells)
+    detail: str
+    sensor: str | None
+
+
+_QUIET = Signal(0.0, Level.NONE, "", None)
+
+
+def _fmt_value(kind: str, value: float) -> str:
+    spec = SENSOR_KINDS.get(kind)
+    unit = _UNITS.get(spec.unit, spec.unit) if spec else ""
+    return f"{value:.3g} {unit}".strip()
+
+
+def _describe(kind: str, a: AnomalyEvidence, sensor_id: str) -> str:
+    what = f"{a.level.label} breach" if a.level > Level.NONE else f"anomaly score {a.score:.2f}"
+    mins = a.duration_s / 60
+    return f"{kind} {_fmt_value(kind, a.value)} ({what}) on sensor {sensor_id} for {mins:.0f} min"
+
+
+class RiskModel(BaseEstimator):  # type: ignore[misc]
+    """Risk spectrum model over a city's assets.
+
+    Parameters
+    ----------
+    config : RiskConfig, optional
+        Grade boundaries, matrix and weights; ``None`` means ``RiskConfig()``.
+    hazards : mapping of name to HazardSpec, optional
+        Hazard catalogue; ``None`` means ``DEFAULT_HAZARDS``.
+    coupling_rules : sequence of CouplingRule, optional
+        ``None`` means ``DEFAULT_RULES``; an empty tuple disables coupling.
+    """
+
+    version = MODEL_VERSION
+
+    def __init__(self, config: RiskConfig | None = None, hazards: Mapping[str, HazardSpec] | None = None,
+                 coupling_rules: Sequence[CouplingRule] | None = None) -> None:
+        self.config = config
+        self.hazards = hazards
+        self.coupling_rules = coupling_rules
+
+    # -- fit: the static city ----------------------------------------------------------------------
+    def fit(self, assets: Iterable[Any], districts: Iterable[Any] = (), sensors: Iterable[Any] = (),
+            *, now: datetime | None = None) -> RiskModel:
+        """Learn consequence, vulnerability and the coupling graph from registry rows."""
+        cfg = self.config or RiskConfig()
+        self.config_ = cfg
+        self.hazards_ = dict(self.hazards if self.hazards is not None else DEFAULT_HAZARDS)
+        self.rules_ = tuple(self.coupling_rules if self.coupling_rules is not None else DEFAULT_RULES)
+        self.assets_: dict[str, AssetInfo] = load_assets(assets)
+        self.districts_: dict[str, DistrictInfo] = load_districts(districts)
+        self.sensors_: dict[str, SensorInfo] = {k: s for k, s in load_sensors(sensors).items()
+                                                if s.active and s.asset_id in self.assets_}
+        year = (now or datetime.now(UTC)).year
+        by_kind = hazards_by_asset_kind(self.hazards_)
+        self.hazards_by_asset_ = {a.id: by_kind.get(a.kind, ()) for a in self.assets_.values()}
+        self.pairs_ = [(a, h) for a, hs in self.hazards_by_asset_.items() for h in hs]
+        self.sensors_by_asset_: dict[str, list[SensorInfo]] = {}
+        for s in self.sensors_.values():
+            self.sensors_by_asset_.setdefault(s.asset_id, []).append(s)
+        self.assets_by_district_: dict[str | None, list[str]] = {}
+        for a in self.assets_.values():
+            self.assets_by_district_.setdefault(a.district_id, []).append(a.id)
+        driver_kinds = {k for spec in self.hazards_.values() for k in spec.drivers}
+        self.driver_sensors_: dict[tuple[str | None, str], list[str]] = {}
+        for s in self.sensors_.values():
+            if s.kind in driver_kinds:
+                self.driver_sensors_.setdefault((self.assets_[s.asset_id].district_id, s.kind), []).append(s.id)
+        self.vulnerability_ = {a.id: self._vulnerability(a, year, cfg) for a in self.assets_.values()}
+        self.consequence_ = self._consequences(cfg)
+        self.graph_: CouplingGraph = build_graph(self.assets_, self.rules_, by_kind)
+        self.level_probability_ = {Level.parse(k): v for k, v in cfg.level_probability.items()}
+        self.likelihood_floor_ = {Level.parse(k): v for k, v in cfg.likelihood_floor.items()}
+        self.regulatory_floor_ = {Level.parse(k): Level.parse(v) for k, v in cfg.regulatory_floor.items()}
+        self.matrix_ = cfg.level_matrix()
+        self._driver_memo: dict[tuple[int, int, str | None, str], tuple[float, Level, str | None]] = {}
+        return self
+
+    @staticmethod
+    def _vulnerability(a: AssetInfo, year: int, cfg: RiskConfig) -> tuple[float, str]:
+        age = max(0, year - a.install_year) if a.install_year else None
+        age_term = min(1.0, age / cfg.max_age_years) if age is not None else 0.5
+        mat = cfg.material_factor.get((a.material or "").lower(), cfg.unknown_material_factor)
+        inc = min(1.0, a.past_incidents / cfg.max_incidents) if cfg.max_incidents else 0.0
+        v = cfg.age_weight * age_term + cfg.material_weight * mat + cfg.incidents_weight * inc
+        parts = [f"age {age} y" if age is not None else "age unknown", a.material or "material unknown",
+                 f"{a.past_incidents} past incidents"]
+        return min(1.0, v), ", ".join(parts)
+
+    def _consequences(self, cfg: RiskConfig) -> dict[str, Consequence]:
+        assets = list(self.assets_.values())
+        facilities = [a for a in assets if a.kind == AssetKind.CRITICAL_FACILITY.value]
+        near = neighbours_within(facilities, assets, cfg.facility_radius_m)
+        pop_scale = math.log1p(cfg.population_ref / 1000)
+        out: dict[str, Consequence] = {}
+        for a, found in zip(assets, near, strict=True):
+            crit = (min(5, max(1, a.criticality)) - 1) / 4
+            district = self.districts_.get(a.district_id or "")
+            pop = district.population if district else 0
+            pop_term = min(1.0, math.log1p(pop / 1000) / pop_scale) if pop > 0 else 0.0
+            fac_term, fac_detail, fac_src, fac_d = 0.0, "", None, None
+            for idx, dist in found:
+                f = facilities[idx]
+                kind = str(f.attributes.get("facility", "")).lower()
+                term = cfg.facility_importance.get(kind, 0.0) * (1 - dist / cfg.facility_radius_m)
+                if term > fac_term:
+                    fac_term, fac_src, fac_d = term, f.id, dist
+                    fac_detail = f"{kind.replace('_', ' ')} {f.name} at {dist:.0f} m"
+            factors = [Factor("criticality", "consequence", cfg.criticality_weight * crit,
+                              f"criticality {a.criticality}/5")]
+            if pop_term:
+                name = district.name if district else a.district_id
+                factors.append(Factor("population", "consequence", cfg.population_weight * pop_term,
+                                      f"district {name} population {pop:,}", source=a.district_id))
+            if fac_term:
+                factors.append(Factor("critical_facility", "consequence", cfg.facility_weight * fac_term,
+                                      fac_detail, source=fac_src, distance_m=fac_d))
+            index = min(1.0, sum(f.weight for f in factors))
+            out[a.id] = Consequence(index, cfg.consequence_grade(index), tuple(factors))
+        return out
+
+    # -- live evidence -----------------------------------------------------------------------------
+    def strength(self, a: AnomalyEvidence, amplify: float = 1.0) -> float:
+        """Evidence strength in [0, 1] of one anomaly, kept inside the likelihood grade it can justify.
+
+        A graded breach has its level's fixed probability, raised by score, persistence and vulnerability
+        at most to the top of the grade its level guarantees; an ungraded anomaly is its weighed score,
+        capped at ``ungraded_max_grade``.
+        """
+        cfg = self.config_
+        persist = 1 + cfg.persistence_gain * min(1.0, a.duration_s / cfg.persistence_s)
+        ungraded = a.score * cfg.ungraded_scale * persist * amplify
+        if a.level > Level.NONE:
+            graded = self.level_probability_.get(a.level, 0.0)
+            cap = cfg.grade_cap(self.likelihood_floor_.get(a.level, cfg.ungraded_max_grade))
+            return max(graded, min(ungraded, cap))
+        return min(1.0, ungraded, cfg.grade_cap(cfg.ungraded_max_grade))
+
+    def signal(self, asset_id: str, kinds: frozenset[str], ev: EvidenceStore) -> Signal:
+        """Noisy-OR strength and max level of anomalies of ``kinds`` on an asset."""
+        keep, level, best, best_s, sensor = 1.0, Level.NONE, "", -1.0, None
+        for s in self.sensors_by_asset_.get(asset_id, ()):
+            if s.kind not in kinds:
+                continue
+            for a in ev.open_anomalies(s.id):
+                st = self.strength(a)
+                keep *= 1 - st
+                level = max(level, a.level)
+                if st > best_s:
+                    best_s, best, sensor = st, _describe(s.kind, a, s.id), s.id
+        return _QUIET if sensor is None else Signal(1 - keep, level, best, sensor)
+
+    def driver(self, district_id: str | None, kind: str, ev: EvidenceStore) -> tuple[float, Level, str | None]:
+        """Latest district-wide driver value (max over its sensors), its level and the sensor.
+
+        Memoised per evidence version: one rain reading re-assesses a whole district.
+        """
+        key = (id(ev), ev.version, district_id, kind)
+        cached = self._driver_memo.get(key)
+        if cached is not None:
+            return cached
+        if len(self._driver_memo) > 4096:
+            self._driver_memo.clear()
+        self._driver_memo[key] = result = self._driver(district_id, kind, ev)
+        return result
+
+    def _driver(self, district_id: str | None, kind: str, ev: EvidenceStore) -> tuple[float, Level, str | None]:
+        value, sensor = 0.0, None
+        for sid in self.driver_sensors_.get((district_id, kind), ()):
+            latest = ev.latest.get(sid)
+            if latest is not None and latest[0] > value:
+                value, sensor = latest[0], sid
+        spec = SENSOR_KINDS.get(kind)
+        level = level_for_value(value, spec.thresholds, spec.direction) if spec and sensor else Level.NONE
+        return value, level, sensor
+
+    def assess(self, asset_id: str, hazard: str, ev: EvidenceStore) -> Assessment:
+        """Likelihood, consequence, coupling and level for one (asset, hazard)."""
+        cfg, asset, spec = self.config_, self.assets_[asset_id], self.hazards_[hazard]
+        v, v_detail = self.vulnerability_[asset_id]
+        factors: list[Factor] = []
+        base = spec.base_rate * (1 + 4 * v)  # background: the floor of p, not stacked on live evidence
+        keep = 1.0
+        factors.append(Factor("vulnerability", "likelihood", base, f"vulnerability {v:.2f} ({v_detail})"))
+        amplify = 1 + cfg.vulnerability_gain * v
+        lik_floor, reg_floor, level_floor = 1, Level.NONE, Level.NONE
+        own: dict[str, Level] = {}
+        n_rel = n_bad = 0
+        for s in self.sensors_by_asset_.get(asset_id, ()):
+            e = spec.evidence.get(s.kind)
+            if e is None:
+                continue
+            n_rel += 1
+            status = ev.status(s.id)
+            if status != HEALTHY:
+                n_bad += 1
+                c = cfg.silent_penalty * e.weight
+                keep *= 1 - c
+                factors.append(Factor("sensor_health", "likelihood", c,
+                                      f"{s.kind} sensor {s.id} is {status}: uncertainty raised", source=s.id))
+            for a in ev.open_anomalies(s.id):
+                c = e.weight * self.strength(a, amplify)
+                keep *= 1 - c
+                name = "graded_breach" if a.level > Level.NONE else "anomaly"
+                factors.append(Factor(name, "likelihood", c, _describe(s.kind, a, s.id), source=s.id))
+                own[s.kind] = max(own.get(s.kind, Level.NONE), a.level, Level.BLUE)
+                if e.regulatory and a.level > Level.NONE:
+                    lik_floor = max(lik_floor, self.likelihood_floor_.get(a.level, 1))
+                    reg_floor = max(reg_floor, self.regulatory_floor_.get(a.level, Level.NONE))
+        rain_level = Level.NONE
+        for kind, w in spec.drivers.items():
+            value, lvl, sensor = self.driver(asset.district_id, kind, ev)
+            kspec = SENSOR_KINDS.get(kind)
+            top = max(kspec.thresholds.values()) if kspec and kspec.thresholds else 0.0
+            if sensor is None or top <= 0 or value <= 0:
+                continue
+            c = w * min(1.0, value / top)
+            keep *= 1 - c
+            rain_level = max(rain_level, lvl) if kind == "rainfall" else rain_level
+            factors.append(Factor("driver", "likelihood", c, f"district {kind} {_fmt_value(kind, value)} ({lvl.label})",
+                                  source=sensor))
+        raises: list[tuple[Level, Factor]] = []
+        bumps: list[tuple[int, Factor]] = []
+        for edge in self.graph_.incoming.get((asset_id, hazard), ()):
+            rule = edge.rule
+            sig = self.signal(edge.source, rule.source_evidence, ev) if rule.source_evidence else _QUIET
+            if rule.source_evidence and (sig.sensor is None or sig.level < rule.min_source_level):
+                continue
+            if rule.target_evidence and not any(k in own for k in rule.target_evidence):
+                continue
+            src = self.assets_[edge.source]
+            where = f"{src.name} ({src.kind}) {edge.distance_m:.0f} m away"
+            what = f"{sig.detail} at {where}" if sig.sensor else where
+            common = {"source": src.id, "distance_m": edge.distance_m, "rule": rule.name}
+            if rule.effect == "likelihood":
+                decay = 1 - 0.5 * edge.distance_m / rule.radius_m if rule.relation == "spatial" else 1.0
+                c = rule.weight * sig.strength * max(0.0, decay)
+                keep *= 1 - c
+                factors.append(Factor("coupling", "likelihood", c, f"{what}: {rule.title}", **common))
+            elif rule.effect == "raise_above_source":
+                # As if the source's evidence were here (this asset's consequence), then steps higher.
+                lik = max(cfg.likelihood_grade(sig.strength), self.likelihood_floor_.get(sig.level, 1))
+                here = max(self.matrix_[lik - 1][self.consequence_[asset_id].grade - 1],
+                           self.regulatory_floor_.get(sig.level, Level.NONE))
+                target = Level(min(Level.RED, here + rule.steps))
+                raises.append((target, Factor("coupling", "level", rule.steps,
+                                              f"{what}: {rule.title} (at least {target.label})", **common)))
+            else:
+                bumps.append((rule.steps, Factor("coupling", "level", rule.steps,
+                                                 f"{what}: {rule.title} (+{rule.steps} level)", **common)))
+            floor_ok = (rule.floor > Level.NONE and sig.level >= rule.floor_min_source and rain_level >= rule.floor_min_rain
+                        and (not rule.floor_target_evidence or any(k in own for k in rule.floor_target_evidence)))
+            if floor_ok and rule.floor > level_floor:
+                level_floor = rule.floor
+                factors.append(Factor("coupling_floor", "level", 0.0,
+                                      f"{what}: {rule.title}, with corroboration (at least {rule.floor.label})", **common))
+        p = max(base, 1 - keep)
+        cons = self.consequence_[asset_id]
+        likelihood = max(cfg.likelihood_grade(p), lik_floor)
+        matrix_level = self.matrix_[likelihood - 1][cons.grade - 1]
+        if reg_floor > matrix_level:
+            factors.append(Factor("regulatory_floor", "level", float(reg_floor - matrix_level),
+                                  f"graded limit breached: at least {reg_floor.label} regardless of consequence"))
+        level = max(matrix_level, reg_floor, level_floor)
+        own_level = level
+        for steps, f in bumps:
+            if own_level > Level.NONE:
+                level = max(level, Level(min(Level.RED, own_level + steps)))
+                factors.append(f)
+        for target, f in raises:
+            level = max(level, target)
+            factors.append(f)
+        factors.extend(cons.factors)
+        score = (int(level) + min(0.999, p * (0.5 + 0.5 * cons.index))) / 5
+        uncertainty = n_bad / n_rel if n_rel else 1.0
+        text = self._explain(asset, spec, level, likelihood, cons.grade, factors)
+        return Assessment(asset_id, asset.district_id, hazard, level, score, likelihood, cons.grade, p, cons.index,
+                          uncertainty, tuple(factors), text)
+
+    @staticmethod
+    def _explain(asset: AssetInfo, spec: HazardSpec, level: Level, likelihood: int, consequence: int,
+                 factors: Sequence[Factor]) -> str:
+        """One sentence a duty officer can read aloud: the level, then the strongest reasons."""
+        head = (f"{spec.title} risk at {asset.name} ({asset.kind}) is {level.label.upper()} "
+                f"(likelihood {likelihood}/5, consequence {consequence}/5)")
+        lvl = [f.detail for f in factors if f.side == "level"]
+        lik = [f.detail for f in sorted((f for f in factors if f.side == "likelihood" and f.name != "vulnerability"),
+                                        key=lambda f: -f.weight)[:4]]
+        con = [f.detail for f in factors if f.side == "consequence" and f.name != "criticality"]
+        crit = [f.detail for f in factors if f.name == "criticality"]
+        reasons = [*lik, *lvl, *con, *crit] if level > Level.NONE else [*lik, *con]
+        return head + (": " + "; ".join(reasons) if reasons else "") + "."
+
+    # -- persistence -------------------------------------------------------------------------------
+    def get_state(self) -> dict[str, Any]:
+        """Versioned, JSON-ready parameters. Everything fitted is re-derived from the registry, so only the
+        configuration is kept; custom hazards and coupling rules are code and are not serialised."""
+        return {"version": MODEL_VERSION, "config": (self.config or RiskConfig()).model_dump(mode="json")}
+
+    @classmethod
+    def from_state(cls, state: Mapping[str, Any]) -> RiskModel:
+        if state.get("version") != MODEL_VERSION:
+            raise ValueError(f"risk model state version {state.get('version')!r} is not {MODEL_VERSION!r}")
+        return cls(config=RiskConfig.from_dict(dict(state["config"])))
+
+    # -- estimator-style batch API -----------------------------------------------------------------
+    def predict_proba(self, ev: EvidenceStore) -> np.ndarray:
+        """Shape (n_pairs, 2): [1 - p, p] likelihood per (asset, hazard) in ``pairs_`` order."""
+        p = np.array([self.assess(a, h, ev).probability for a, h in self.pairs_], dtype=float)
+        return np.column_stack([1 - p, p]) if len(p) else np.zeros((0, 2))
+
+    def predict(self, ev: EvidenceStore) -> np.ndarray:
+        """Risk level (0..4) per (asset, hazard) in ``pairs_`` order."""
+        return np.array([int(self.assess(a, h, ev).level) for a, h in self.pairs_], dtype=np.int8)

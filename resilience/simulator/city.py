@@ -1,0 +1,354 @@
+"""A synthetic but plausible city: utilities, districts, assets and sensors, deterministic from a seed.
+
+The registry produced here is what the rest of the platform sees (``registry_rows`` matches the store
+schema); the physics in ``physics.py`` and the incidents in ``incidents.py`` only ever refer to these ids.
+Gas pipelines and drainage culverts / utility tunnels are deliberately co-located in places so that the
+coupled gas-into-culvert hazard (domain.md section 9) can happen.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from resilience.domain import ASSET_SENSOR_KINDS, SENSOR_KINDS, AssetKind
+
+CENTER_LAT = 36.07
+CENTER_LON = 120.38
+M_PER_DEG_LAT = 111_320.0
+COUPLING_RADIUS_M = 50.0
+
+UTILITIES: tuple[tuple[str, str], ...] = (
+    ("gas", "Harbour City Gas Co."),
+    ("water", "Harbour City Water Supply Group"),
+    ("drainage", "Municipal Drainage Administration"),
+    ("structures", "Bridges and Buildings Safety Authority"),
+    ("heating", "Harbour City Heating Co."),
+    ("tunnels", "Utility Tunnel Operations Co."),
+    ("roads", "Municipal Roads Bureau"),
+    ("hydrology", "Water Resources and Hydrology Bureau"),
+)
+
+KIND_UTILITY: dict[AssetKind, str | None] = {
+    AssetKind.GAS_PIPELINE: "gas",
+    AssetKind.WATER_MAIN: "water",
+    AssetKind.DRAINAGE_CULVERT: "drainage",
+    AssetKind.RIVER_SECTION: "hydrology",
+    AssetKind.BRIDGE: "structures",
+    AssetKind.BUILDING: "structures",
+    AssetKind.UTILITY_TUNNEL: "tunnels",
+    AssetKind.HEATING_PIPE: "heating",
+    AssetKind.ROAD: "roads",
+    AssetKind.CRITICAL_FACILITY: None,  # consequence only, nobody's sensors
+}
+
+# Sensors fitted per asset (kinds may repeat: a bridge carries several strain gauges and bearings).
+SENSOR_TEMPLATE: dict[AssetKind, tuple[str, ...]] = {
+    **ASSET_SENSOR_KINDS,
+    AssetKind.BRIDGE: ("strain", "strain", "deflection", "bearing_displacement", "bearing_displacement",
+                       "vibration", "temperature"),
+}
+
+# Share of the sensor budget per asset kind; water mains take whatever is left.
+SENSOR_SHARE: dict[AssetKind, float] = {
+    AssetKind.GAS_PIPELINE: 0.12,
+    AssetKind.DRAINAGE_CULVERT: 0.22,
+    AssetKind.RIVER_SECTION: 0.02,
+    AssetKind.BRIDGE: 0.10,
+    AssetKind.BUILDING: 0.12,
+    AssetKind.UTILITY_TUNNEL: 0.07,
+    AssetKind.HEATING_PIPE: 0.06,
+    AssetKind.ROAD: 0.07,
+}
+
+MATERIALS: dict[AssetKind, tuple[str, ...]] = {
+    AssetKind.GAS_PIPELINE: ("PE", "steel", "cast_iron"),
+    AssetKind.WATER_MAIN: ("ductile_iron", "cast_iron", "PVC", "steel"),
+    AssetKind.DRAINAGE_CULVERT: ("concrete", "brick", "HDPE"),
+    AssetKind.RIVER_SECTION: ("concrete_embankment", "earth_embankment"),
+    AssetKind.BRIDGE: ("prestressed_concrete", "reinforced_concrete", "steel"),
+    AssetKind.BUILDING: ("reinforced_concrete", "masonry", "steel"),
+    AssetKind.UTILITY_TUNNEL: ("reinforced_concrete",),
+    AssetKind.HEATING_PIPE: ("steel",),
+    AssetKind.ROAD: ("asphalt", "concrete"),
+    AssetKind.CRITICAL_FACILITY: ("reinforced_concrete",),
+}
+
+DISTRICT_NAMES = ("Shinan", "Shibei", "Licang", "Laoshan", "Chengyang", "Huangdao", "Jimo", "Jiaozhou",
+                  "Pingdu", "Laixi", "Taidong", "Badaguan", "Zhanqiao", "Sifang", "Loushan", "Xuejiadao")
+
+
+@dataclass(frozen=True, slots=True)
+class Utility:
+    id: str
+    name: str
+    contact_email: str | None = None
+    webhook_url: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class District:
+    id: str
+    name: str
+    population: int
+    bbox: tuple[float, float, float, float]  # lat_min, lat_max, lon_min, lon_max
+
+    @property
+    def polygon(self) -> dict[str, Any]:
+        """GeoJSON Polygon (lon, lat order, closed ring, counter-clockwise)."""
+        a, b, c, d = self.bbox
+        return {"type": "Polygon", "coordinates": [[[c, a], [d, a], [d, b], [c, b], [c, a]]]}
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    id: str
+    name: str
+    kind: AssetKind
+    district_id: str
+    utility_id: str | None
+    lat: float
+    lon: float
+    criticality: int
+    install_year: int
+    material: str
+    past_incidents: int = 0
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Sensor:
+    id: str
+    asset_id: str
+    utility_id: str
+    kind: str
+    unit: str
+    expected_interval_s: float
+
+
+@dataclass
+class City:
+    seed: int
+    utilities: list[Utility]
+    districts: list[District]
+    assets: list[Asset]
+    sensors: list[Sensor]
+    utc_offset_h: float = 8.0  # local clock drives demand and traffic (China Standard Time)
+    _asset_by_id: dict[str, Asset] = field(default_factory=dict, repr=False)
+    _sensors_by_asset: dict[str, list[Sensor]] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        self._asset_by_id = {a.id: a for a in self.assets}
+        self._sensors_by_asset = {}
+        for s in self.sensors:
+            self._sensors_by_asset.setdefault(s.asset_id, []).append(s)
+
+    def asset(self, asset_id: str) -> Asset:
+        return self._asset_by_id[asset_id]
+
+    def sensors_of(self, asset_id: str, kind: str | None = None) -> list[Sensor]:
+        return [s for s in self._sensors_by_asset.get(asset_id, []) if kind is None or s.kind == kind]
+
+    def assets_of(self, kind: AssetKind) -> list[Asset]:
+        return [a for a in self.assets if a.kind is kind]
+
+    def registry_rows(self) -> dict[str, list[dict[str, Any]]]:
+        """Rows per table keyed by column name (every column except server-side ``created_at``)."""
+        return {
+            "utilities": [{"id": u.id, "name": u.name, "contact_email": u.contact_email,
+                           "webhook_url": u.webhook_url} for u in self.utilities],
+            "districts": [{"id": d.id, "name": d.name, "population": d.population, "polygon": d.polygon}
+                          for d in self.districts],
+            "assets": [{"id": a.id, "name": a.name, "kind": a.kind.value, "district_id": a.district_id,
+                        "utility_id": a.utility_id, "lat": a.lat, "lon": a.lon, "criticality": a.criticality,
+                        "install_year": a.install_year, "material": a.material,
+                        "past_incidents": a.past_incidents, "attributes": dict(a.attributes)}
+                       for a in self.assets],
+            "sensors": [{"id": s.id, "asset_id": s.asset_id, "utility_id": s.utility_id, "kind": s.kind,
+                         "unit": s.unit, "expected_interval_s": s.expected_interval_s, "thresholds": None,
+                         "detector_overrides": None, "active": True} for s in self.sensors],
+        }
+
+
+def distance_m(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Equirectangular distance: plenty accurate at city scale."""
+    dy = (lat2 - lat1) * M_PER_DEG_LAT
+    dx = (lon2 - lon1) * M_PER_DEG_LAT * math.cos(math.radians((lat1 + lat2) / 2))
+    return math.hypot(dx, dy)
+
+
+def _offset(lat: float, lon: float, dist_m: float, bearing: float) -> tuple[float, float]:
+    dlat = dist_m * math.cos(bearing) / M_PER_DEG_LAT
+    dlon = dist_m * math.sin(bearing) / (M_PER_DEG_LAT * math.cos(math.radians(lat)))
+    return lat + dlat, lon + dlon
+
+
+def _districts(rng: np.random.Generator, n: int) -> list[District]:
+    cols = max(1, math.ceil(math.sqrt(n * 1.5)))
+    rows = math.ceil(n / cols)
+    dlat, dlon = 0.03, 0.035  # ~3.3 km x 3.2 km cells
+    lat0 = CENTER_LAT - rows * dlat / 2
+    lon0 = CENTER_LON - cols * dlon / 2
+    out = []
+    for i in range(n):
+        r, c = divmod(i, cols)
+        name = DISTRICT_NAMES[i % len(DISTRICT_NAMES)] + ("" if i < len(DISTRICT_NAMES) else f" {i // len(DISTRICT_NAMES) + 1}")
+        bbox = (round(lat0 + r * dlat, 6), round(lat0 + (r + 1) * dlat, 6),
+                round(lon0 + c * dlon, 6), round(lon0 + (c + 1) * dlon, 6))
+        out.append(District(f"D{i + 1:02d}", name, int(rng.integers(60_000, 400_000)), bbox))
+    return out
+
+
+class _Builder:
+    """Accumulates assets and sensors with sequential ids."""
+
+    def __init__(self, rng: np.random.Generator, districts: list[District], min_interval_s: float) -> None:
+        self.rng = rng
+        self.districts = districts
+        self.min_interval_s = min_interval_s
+        self.assets: list[Asset] = []
+        self.sensors: list[Sensor] = []
+        self.counter: dict[AssetKind, int] = {}
+
+    def point_in(self, d: District) -> tuple[float, float]:
+        a, b, c, e = d.bbox
+        m = 0.05
+        return (float(self.rng.uniform(a + m * (b - a), b - m * (b - a))),
+                float(self.rng.uniform(c + m * (e - c), e - m * (e - c))))
+
+    def add(self, kind: AssetKind, district: District, lat: float, lon: float, attributes: dict[str, Any],
+            n_sensors: int | None = None, name: str | None = None) -> Asset:
+        rng = self.rng
+        k = self.counter[kind] = self.counter.get(kind, 0) + 1
+        install = int(rng.integers(1965, 2024))
+        age = 2024 - install
+        crit = int(np.clip(rng.integers(1, 6) + (1 if kind is AssetKind.CRITICAL_FACILITY else 0), 1, 5))
+        asset = Asset(
+            id=f"{kind.value[:3].upper()}-{k:05d}", name=name or f"{kind.value.replace('_', ' ')} {k}",
+            kind=kind, district_id=district.id, utility_id=KIND_UTILITY[kind], lat=round(lat, 7),
+            lon=round(lon, 7), criticality=crit, install_year=install,
+            material=str(rng.choice(MATERIALS[kind])), past_incidents=int(rng.poisson(age / 40)),
+            attributes=attributes)
+        self.assets.append(asset)
+        template = SENSOR_TEMPLATE[kind]
+        for sk in template[: len(template) if n_sensors is None else n_sensors]:
+            spec = SENSOR_KINDS[sk]
+            self.sensors.append(Sensor(f"S{len(self.sensors) + 1:06d}", asset.id, asset.utility_id or "",
+                                       sk, spec.unit, float(max(spec.interval_s, self.min_interval_s))))
+        return asset
+
+
+def _attrs(rng: np.random.Generator, kind: AssetKind) -> dict[str, Any]:
+    if kind is AssetKind.GAS_PIPELINE:
+        cls = str(rng.choice(["medium_B", "medium_A", "sub_high_B"], p=[0.5, 0.35, 0.15]))
+        setpoint = {"medium_B": 0.15, "medium_A": 0.3, "sub_high_B": 0.6}[cls]
+        return {"pressure_class": cls, "setpoint_mpa": setpoint, "diameter_mm": int(rng.choice([110, 160, 250, 315]))}
+    if kind is AssetKind.WATER_MAIN:
+        return {"diameter_mm": int(rng.choice([200, 300, 400, 600, 800])), "dma": f"DMA-{int(rng.integers(1, 40)):02d}"}
+    if kind is AssetKind.BRIDGE:
+        return {"span_m": int(rng.integers(20, 160)), "type": str(rng.choice(["girder", "box_girder", "arch", "cable_stayed"]))}
+    if kind is AssetKind.BUILDING:
+        storeys = int(rng.integers(3, 34))
+        return {"storeys": storeys, "height_m": round(storeys * 3.0, 1)}
+    if kind is AssetKind.ROAD:
+        return {"underpass": bool(rng.random() < 0.3), "lanes": int(rng.choice([2, 4, 6, 8]))}
+    if kind is AssetKind.HEATING_PIPE:
+        return {"circuit": str(rng.choice(["primary", "secondary"]))}
+    if kind is AssetKind.UTILITY_TUNNEL:
+        return {"compartments": ["power", "water", "gas"] if rng.random() < 0.6 else ["power", "water"]}
+    if kind is AssetKind.RIVER_SECTION:
+        return {"bank_height_m": round(float(rng.uniform(4.0, 7.0)), 2)}
+    return {}
+
+
+def build_city(seed: int = 42, n_sensors: int = 10_000, n_districts: int | None = None,
+               min_publish_interval_s: float = 10.0) -> City:
+    """Build the city; ``min_publish_interval_s`` caps 1 Hz kinds so the registry states real intervals."""
+    if n_sensors < 60:
+        raise ValueError("n_sensors must be at least 60 to fit every asset kind")
+    rng = np.random.default_rng([seed, 1])
+    n_districts = n_districts or max(4, min(16, n_sensors // 800))
+    districts = _districts(rng, n_districts)
+    b = _Builder(rng, districts, min_publish_interval_s)
+
+    def pick_district() -> District:
+        return districts[int(rng.integers(len(districts)))]
+
+    counts = {k: max(2, round(share * n_sensors / len(SENSOR_TEMPLATE[k]))) for k, share in SENSOR_SHARE.items()}
+
+    gas: list[Asset] = []
+    for _ in range(counts[AssetKind.GAS_PIPELINE]):
+        d = pick_district()
+        gas.append(b.add(AssetKind.GAS_PIPELINE, d, *b.point_in(d), _attrs(rng, AssetKind.GAS_PIPELINE)))
+
+    # Drainage comes in chains flowing downstream; ~40% of chains start right next to a gas main.
+    n_culv = counts[AssetKind.DRAINAGE_CULVERT]
+    network = 0
+    while n_culv > 0:
+        network += 1
+        length = int(min(n_culv, rng.integers(3, 8)))
+        if rng.random() < 0.4:
+            g = gas[int(rng.integers(len(gas)))]
+            d = next(x for x in districts if x.id == g.district_id)
+            lat, lon = _offset(g.lat, g.lon, float(rng.uniform(5, 40)), float(rng.uniform(0, 2 * math.pi)))
+        else:
+            d = pick_district()
+            lat, lon = b.point_in(d)
+        heading = float(rng.uniform(0, 2 * math.pi))
+        upstream: Asset | None = None
+        for pos in range(length):
+            attrs: dict[str, Any] = {"network": f"DN-{network:04d}", "position": pos,
+                                     "pipe_diameter_mm": int(rng.choice([600, 800, 1000, 1500]))}
+            if upstream is not None:
+                attrs["downstream_of"] = upstream.id
+                lat, lon = _offset(lat, lon, float(rng.uniform(80, 200)), heading + float(rng.normal(0, 0.3)))
+            upstream = b.add(AssetKind.DRAINAGE_CULVERT, d, lat, lon, attrs)
+        n_culv -= length
+
+    for kind in (AssetKind.UTILITY_TUNNEL, AssetKind.RIVER_SECTION, AssetKind.BRIDGE, AssetKind.BUILDING,
+                 AssetKind.HEATING_PIPE, AssetKind.ROAD):
+        for _ in range(counts[kind]):
+            if kind is AssetKind.UTILITY_TUNNEL and rng.random() < 0.5:
+                g = gas[int(rng.integers(len(gas)))]
+                d = next(x for x in districts if x.id == g.district_id)
+                lat, lon = _offset(g.lat, g.lon, float(rng.uniform(5, 45)), float(rng.uniform(0, 2 * math.pi)))
+            else:
+                d = pick_district()
+                lat, lon = b.point_in(d)
+            b.add(kind, d, lat, lon, _attrs(rng, kind))
+
+    # Water mains absorb the remaining sensor budget exactly (the last one may be partially instrumented).
+    per_main = len(SENSOR_TEMPLATE[AssetKind.WATER_MAIN])
+    rest = max(per_main, n_sensors - len(b.sensors))
+    while rest > 0:
+        d = pick_district()
+        b.add(AssetKind.WATER_MAIN, d, *b.point_in(d), _attrs(rng, AssetKind.WATER_MAIN), n_sensors=min(per_main, rest))
+        rest -= per_main
+
+    for d in districts:
+        for facility, lo, hi in (("hospital", 1, 3), ("school", 2, 5), ("metro_station", 1, 3)):
+            for _ in range(int(rng.integers(lo, hi))):
+                b.add(AssetKind.CRITICAL_FACILITY, d, *b.point_in(d), {"facility": facility},
+                      name=f"{d.name} {facility.replace('_', ' ')} {b.counter.get(AssetKind.CRITICAL_FACILITY, 0) + 1}")
+
+    _mark_gas_coupling(b.assets, gas)
+    utilities = [Utility(uid, name, contact_email=f"duty@{uid}.example.org") for uid, name in UTILITIES]
+    return City(seed=seed, utilities=utilities, districts=districts, assets=b.assets, sensors=b.sensors)
+
+
+def _mark_gas_coupling(assets: list[Asset], gas: list[Asset]) -> None:
+    """Annotate culverts/tunnels within COUPLING_RADIUS_M of a gas main (attributes are mutable dicts)."""
+    glat = np.array([g.lat for g in gas])
+    glon = np.array([g.lon for g in gas])
+    coslat = math.cos(math.radians(CENTER_LAT))
+    for a in assets:
+        if a.kind not in (AssetKind.DRAINAGE_CULVERT, AssetKind.UTILITY_TUNNEL):
+            continue
+        d = np.hypot((glat - a.lat) * M_PER_DEG_LAT, (glon - a.lon) * M_PER_DEG_LAT * coslat)
+        j = int(np.argmin(d))
+        if d[j] <= COUPLING_RADIUS_M:
+            a.attributes["near_gas_pipeline"] = gas[j].id
+            a.attributes["gas_distance_m"] = round(float(d[j]), 1)

@@ -1,0 +1,185 @@
+"""The in-process generator: which readings are due at a simulated instant, with incidents applied.
+
+Work is numpy-vectorised per sensor kind; ``step_batch`` returns arrays (cheap, used by the publisher and
+bulk scoring), ``step`` wraps them into ``Reading`` objects for callers that want domain objects.
+Each sensor publishes on its own phase within its interval, and if ``step`` is called less often than
+a sensor's interval, every missed sample is produced with its own timestamp.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Literal
+
+import numpy as np
+
+from resilience.domain import Reading
+from resilience.simulator.city import City
+from resilience.simulator.incidents import Incident, default_schedule, effect_horizon, envelope
+from resilience.simulator.physics import Physics
+
+UTC = timezone.utc
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Readings as parallel arrays: sensor index into ``city.sensors``, epoch seconds, canonical value."""
+
+    idx: np.ndarray
+    t: np.ndarray
+    v: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.idx.size)
+
+
+@dataclass(slots=True)
+class _CompiledEffect:
+    idx: int
+    mode: str
+    amount: float | None
+    start: float
+    end: float
+    until: float
+    tau_on: float
+    tau_off: float
+
+
+def _epoch(ts: datetime) -> float:
+    if ts.tzinfo is None:
+        ts = ts.replace(tzinfo=UTC)
+    return ts.timestamp()
+
+
+class Simulator:
+    """Deterministic readings for a ``City`` from ``start`` on, given a seed and an incident schedule."""
+
+    def __init__(self, city: City, start: datetime, seed: int = 42,
+                 incidents: Literal["default", "none"] | Sequence[Incident] = "default",
+                 horizon: timedelta = timedelta(days=1), per_type: int = 2) -> None:
+        self.city = city
+        self.seed = seed
+        self.start = start if start.tzinfo else start.replace(tzinfo=UTC)
+        self.start_s = _epoch(self.start)
+        if incidents == "default":
+            days = max(1, int(np.ceil(horizon.total_seconds() / 86_400)))
+            self.incidents: list[Incident] = default_schedule(city, self.start, seed, days=days, per_type=per_type)
+        elif incidents == "none":
+            self.incidents = []
+        else:
+            self.incidents = list(incidents)  # type: ignore[arg-type]
+        self.sensor_ids = [s.id for s in city.sensors]
+        self.units = [s.unit for s in city.sensors]
+        self._index = {s.id: i for i, s in enumerate(city.sensors)}
+        self.kind_names = sorted({s.kind for s in city.sensors})
+        code = {k: i for i, k in enumerate(self.kind_names)}
+        self.kind_code = np.array([code[s.kind] for s in city.sensors], dtype=np.int64)
+        self.interval = np.array([s.expected_interval_s for s in city.sensors], dtype=np.float64)
+        rng = np.random.default_rng([seed, 4])
+        self.next_due = self.start_s + np.floor(rng.random(len(city.sensors)) * self.interval)
+        storms = [(_epoch(i.start) - 1800.0, i.storm[0], i.storm[1]) for i in self.incidents if i.storm]
+        self.physics = Physics(city, seed, storms)
+        self._effects = self._compile()
+        self._affected = np.array(sorted({e.idx for e in self._effects}), dtype=np.int64)
+
+    def _compile(self) -> list[_CompiledEffect]:
+        out = []
+        for inc in self.incidents:
+            s, e = _epoch(inc.start), _epoch(inc.end)
+            for eff in inc.effects:
+                i = self._index[eff.sensor_id]
+                amount = eff.amount
+                if eff.mode == "const" and amount is None:  # stuck at whatever it read at onset
+                    kind = self.kind_names[self.kind_code[i]]
+                    amount = float(self.physics.values(kind, np.array([s]), np.array([i]))[0])
+                out.append(_CompiledEffect(i, eff.mode, amount, s, e, effect_horizon(eff, e), eff.tau_on_s, eff.tau_off_s))
+        return out
+
+    # generation ------------------------------------------------------------------------------------
+    def step_batch(self, now: datetime) -> Batch:
+        """All samples due up to and including ``now`` that were not produced yet, time-ordered."""
+        now_s = _epoch(now)
+        due = np.nonzero(self.next_due <= now_s)[0]
+        if due.size == 0:
+            return Batch(np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
+        iv = self.interval[due]
+        counts = (np.floor((now_s - self.next_due[due]) / iv) + 1).astype(np.int64)
+        idx = np.repeat(due, counts)
+        first = np.repeat(self.next_due[due], counts)
+        k = np.arange(idx.size) - np.repeat(np.cumsum(counts) - counts, counts)
+        t = first + k * np.repeat(iv, counts)
+        self.next_due[due] += counts * iv
+        return self._evaluate(idx, t)
+
+    def values_at(self, sensor_ids: Sequence[str], t: np.ndarray) -> np.ndarray:
+        """Values (incl. incidents, NaN where silent) of given sensors at given epoch times; for tests and scoring."""
+        idx = np.array([self._index[s] for s in sensor_ids], dtype=np.int64)
+        b = self._evaluate(idx, np.asarray(t, dtype=np.float64), drop=False)
+        return b.v
+
+    def _evaluate(self, idx: np.ndarray, t: np.ndarray, drop: bool = True) -> Batch:
+        v = np.empty(idx.size)
+        codes = self.kind_code[idx]
+        for c in np.unique(codes):
+            m = codes == c
+            v[m] = self.physics.values(self.kind_names[c], t[m], idx[m])
+        keep = np.ones(idx.size, dtype=bool)
+        if self._effects and np.isin(idx, self._affected).any():
+            t_lo, t_hi = float(t.min()), float(t.max())
+            for e in self._effects:
+                if e.start > t_hi or e.until < t_lo:
+                    continue
+                m = (idx == e.idx) & (t >= e.start) & (t < e.until)
+                if not m.any():
+                    continue
+                if e.mode == "drop":
+                    keep &= ~m
+                    continue
+                if e.mode == "const":
+                    v[m] = e.amount
+                    continue
+                env = envelope(t[m], e.start, e.end, e.tau_on, e.tau_off)
+                a = float(e.amount or 0.0)
+                if e.mode == "add":
+                    v[m] = v[m] + a * env
+                elif e.mode == "mul":
+                    v[m] = v[m] * (1.0 + a * env)
+                elif e.mode == "blend":
+                    v[m] = v[m] * (1.0 - env) + a * env
+        if not drop:
+            return Batch(idx, t, np.where(keep, v, np.nan))
+        if not keep.all():
+            idx, t, v = idx[keep], t[keep], v[keep]
+        order = np.lexsort((idx, t))
+        return Batch(idx[order], t[order], v[order])
+
+    def step(self, now: datetime) -> list[Reading]:
+        """Readings due at ``now`` as domain objects (timestamps UTC, canonical units)."""
+        return self.to_readings(self.step_batch(now))
+
+    def to_readings(self, batch: Batch) -> list[Reading]:
+        if not len(batch):
+            return []
+        uniq, inv = np.unique(batch.t, return_inverse=True)
+        stamps = [datetime.fromtimestamp(x, tz=UTC) for x in uniq.tolist()]
+        ids = self.sensor_ids
+        return [Reading(ids[i], stamps[j], v) for i, j, v in zip(batch.idx.tolist(), inv.tolist(), batch.v.tolist())]
+
+    def run(self, until: datetime, step: timedelta = timedelta(seconds=60)) -> Iterator[tuple[datetime, Batch]]:
+        """Step from ``start`` to ``until`` (inclusive) in fixed increments; use on a fresh simulator."""
+        now = self.start
+        while now <= until:
+            yield now, self.step_batch(now)
+            now += step
+
+    # ground truth ----------------------------------------------------------------------------------
+    def ground_truth(self) -> list[dict[str, Any]]:
+        return [i.truth() for i in self.incidents]
+
+    def started_between(self, t0: datetime, t1: datetime) -> list[Incident]:
+        return [i for i in self.incidents if t0 < i.start <= t1]
+
+    def sensor_index(self, sensor_id: str) -> int:
+        return self._index[sensor_id]

@@ -1,0 +1,109 @@
+"""The engine process: risk spectrum and alert service on the durable event log, plus the dispatcher.
+
+Two consumers read the same log with their own cursors: ``risk`` (anomaly and health events -> risk
+model -> risk-level events back into the log, current risk and series persisted in the same transaction)
+and ``alerts`` (anomaly, health and risk-level events -> alert lifecycle + outbox). APScheduler jobs
+recompute the whole spectrum every minute (ageing evidence, rainfall drivers, series heartbeat) and run
+the alert tick (escalation, auto-resolve). The dispatcher drains the outbox.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from apscheduler.schedulers.background import BackgroundScheduler
+from sqlalchemy import Connection, Engine, select, text
+
+from resilience.events import Event, EventKind
+from resilience.risk.service import RiskService
+from resilience.risk.store import PgRiskRepository
+from resilience.settings import Settings
+from resilience.store.eventlog import EventConsumer, PgEventLog
+from resilience.store.schema import assets, districts, sensors
+from resilience.workers.detector import CollectingBus
+
+log = logging.getLogger(__name__)
+
+
+class RiskWorker:
+    """Keeps the in-memory risk spectrum in step with the event log and persists what changes."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.db = engine
+        self.bus = CollectingBus()
+        self.eventlog = PgEventLog(engine)
+        self.lock = threading.Lock()
+        with engine.connect() as conn:
+            rows = {t.name: [dict(r._mapping) for r in conn.execute(select(t))] for t in (assets, districts, sensors)}
+        self.service = RiskService(assets=rows["assets"], districts=rows["districts"], sensors=rows["sensors"],
+                                   bus=self.bus, subscribe=False)
+        self.rain_sensors = [r["id"] for r in rows["sensors"] if r["kind"] == "rainfall"]
+        log.info("risk model fitted on %d assets, %d sensors", len(rows["assets"]), len(rows["sensors"]))
+
+    def handle_in(self, event: Event, conn: Connection) -> None:
+        with self.lock:
+            self.service.handle(event)
+            self._persist(conn)
+
+    def _persist(self, conn: Connection) -> None:
+        changes = self.bus.drain()
+        if changes:
+            self.eventlog.publish_many(changes, conn=conn)
+            log.info("%d risk level changes", len(changes))
+        self.service.flush(PgRiskRepository(conn))
+
+    def recompute(self, now: datetime | None = None) -> None:
+        now = now or datetime.now(UTC)
+        with self.db.begin() as conn:
+            if self.rain_sensors:
+                latest = conn.execute(text(
+                    "SELECT DISTINCT ON (sensor_id) sensor_id, ts, value FROM readings "
+                    "WHERE sensor_id = ANY(:ids) AND ts > :since ORDER BY sensor_id, ts DESC"),
+                    {"ids": self.rain_sensors, "since": now - timedelta(minutes=15)}).all()
+            else:
+                latest = []
+            with self.lock:
+                for r in latest:
+                    self.service.observe_reading(r.sensor_id, r.value, r.ts)
+                self.service.recompute_all(now)
+                self._persist(conn)
+
+
+def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = None) -> None:
+    from alerts.cli import _channels
+    from alerts.config import load_rules
+    from alerts.dispatcher import Dispatcher
+    from alerts.engine import AlertEngine
+
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    rules = load_rules(rules_path)
+    risk = RiskWorker(engine)
+    alert_engine = AlertEngine(engine, settings, rules)
+    consumers = [
+        EventConsumer(engine, "risk", risk.handle_in, kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH}),
+        EventConsumer(engine, "alerts", alert_engine.handle_in,
+                      kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL}),
+    ]
+    jobs = BackgroundScheduler(timezone="UTC")
+    jobs.add_job(risk.recompute, "interval", seconds=60, id="risk-recompute", max_instances=1, coalesce=True)
+    jobs.add_job(alert_engine.tick, "interval", seconds=10, id="alert-tick", max_instances=1, coalesce=True)
+    jobs.start()
+    threads: list[threading.Thread] = []
+    for c in consumers:
+        c.stop_event = stop
+        threads.append(threading.Thread(target=c.run_forever, name=f"consumer-{c.name}", daemon=True))
+    dispatcher: Any = Dispatcher(engine, _channels(settings, rules))
+    threads.append(threading.Thread(target=dispatcher.run_forever, args=(stop,), name="dispatcher", daemon=True))
+    for t in threads:
+        t.start()
+    log.info("engine running: risk + alerts consumers, dispatcher, risk recompute every 60 s")
+    stop.wait()
+    jobs.shutdown(wait=False)
+    for t in threads:
+        t.join(5)

@@ -1,0 +1,82 @@
+"""The risk routes over an in-memory repository (no database needed)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from resilience.api.routes.risk import get_risk_repository, parse_bucket, router
+from resilience.domain import Level
+from resilience.risk.repository import InMemoryRiskRepository
+
+from .helpers import T0, anomaly, asset, sensor, service
+
+GAS = "gas_explosion"
+
+
+@pytest.fixture()
+def repo() -> InMemoryRiskRepository:
+    repo = InMemoryRiskRepository()
+    assets = [asset("G1", "gas_pipeline", criticality=5), asset("W1", "water_main", district="D2")]
+    svc, _ = service(assets, [sensor("S1", "G1", "methane")])
+    svc.flush(repo)
+    svc.handle(anomaly("S1", "G1", "methane", value=22.0, level=Level.ORANGE, minutes=10))
+    svc.flush(repo)
+    svc.handle(anomaly("S1", "G1", "methane", value=60.0, level=Level.RED, minutes=12))
+    svc.flush(repo)
+    return repo
+
+
+@pytest.fixture()
+def client(repo: InMemoryRiskRepository) -> Iterator[TestClient]:
+    app = FastAPI()
+    app.include_router(router)
+    app.dependency_overrides[get_risk_repository] = lambda: repo
+    with TestClient(app) as c:
+        yield c
+
+
+def test_asset_risk(client: TestClient) -> None:
+    body = client.get("/api/v1/risk/assets/G1").json()
+    assert body["level"] == "red" and body["worst_hazard"] == GAS
+    gas = body["hazards"][GAS]
+    assert gas["likelihood"] == 5 and gas["consequence"] == 4 and gas["level"] == "red"
+    assert any(f["name"] == "graded_breach" for f in gas["factors"])
+    assert "methane" in gas["explanation"]
+    assert client.get("/api/v1/risk/assets/NOPE").status_code == 404
+
+
+def test_spectrum(client: TestClient) -> None:
+    body = client.get("/api/v1/risk/spectrum").json()
+    assert body["districts"] == ["D1", "D2"]
+    assert body["levels"][body["hazards"].index(GAS)] == ["red", "none"]
+    assert body["city"][GAS] == "red"
+    assert body["counts"][f"district:D1|{GAS}"]["red"] == 1
+
+
+def test_series_json_and_csv(client: TestClient) -> None:
+    params = {"scope": "asset:G1", "hazard": GAS, "start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat()}
+    raw = client.get("/api/v1/risk/series", params=params).json()
+    assert [d["level"] for d in raw["data"]] == ["none", "orange", "red"]
+    bucketed = client.get("/api/v1/risk/series", params={**params, "bucket": "1h"}).json()
+    assert len(bucketed["data"]) == 1 and bucketed["data"][0]["level"] == "red" and bucketed["data"][0]["n"] == 3
+    resp = client.get("/api/v1/risk/series", params={**params, "bucket": "5m"}, headers={"Accept": "text/csv"})
+    assert resp.headers["content-type"].startswith("text/csv")
+    lines = resp.text.strip().splitlines()
+    assert lines[0] == "hazard,bucket,level,avg_score,max_score,n,explanation"
+    assert len(lines) == 3 and lines[-1].split(",")[2] == "red"
+
+
+@pytest.mark.parametrize("params", [{"scope": "everything"}, {"scope": "city", "bucket": "5 parsecs"},
+                                    {"scope": "city", "start": "2025-07-02T00:00:00Z", "end": "2025-07-01T00:00:00Z"}])
+def test_series_rejects_bad_input(client: TestClient, params: dict[str, str]) -> None:
+    assert client.get("/api/v1/risk/series", params=params).status_code == 422
+
+
+def test_parse_bucket() -> None:
+    assert parse_bucket("5m") == timedelta(minutes=5) and parse_bucket("1d") == timedelta(days=1)
+    assert parse_bucket(None) is None
