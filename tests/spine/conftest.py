@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, insert, text
+from sqlalchemy import Engine, text
+from sqlalchemy.dialects.postgresql import insert
 
 from resilience.store.schema import assets, districts, sensors, utilities
 
@@ -19,15 +20,15 @@ SENSORS = [
 @pytest.fixture(scope="session")
 def registry(db_engine: Engine) -> list[tuple[str, str, str, str, str]]:
     with db_engine.begin() as conn:
-        if conn.execute(text("SELECT count(*) FROM sensors WHERE id = 'CH4-1'")).scalar():
-            return SENSORS
-        conn.execute(insert(utilities), [{"id": "gasco", "name": "Gas Co"}, {"id": "waterco", "name": "Water Co"}])
-        conn.execute(insert(districts), [{"id": "D1", "name": "Shinan", "population": 40000}])
-        conn.execute(insert(assets), [
-            {"id": "A-CULVERT", "name": "Culvert under Zhongshan Rd", "kind": "drainage_culvert", "district_id": "D1",
+        # Other test packages share the session database: insert only what is missing.
+        conn.execute(insert(utilities).on_conflict_do_nothing(), [{"id": "gasco", "name": "Gas Co"},
+                                                                 {"id": "waterco", "name": "Water Co"}])
+        conn.execute(insert(districts).on_conflict_do_nothing(), [{"id": "D1-SPINE", "name": "Shinan", "population": 40000}])
+        conn.execute(insert(assets).on_conflict_do_nothing(), [
+            {"id": "A-CULVERT", "name": "Culvert under Zhongshan Rd", "kind": "drainage_culvert", "district_id": "D1-SPINE",
              "utility_id": "gasco", "lat": 36.07, "lon": 120.38},
-            {"id": "A-MAIN", "name": "DN600 main", "kind": "water_main", "district_id": "D1", "utility_id": "waterco",
+            {"id": "A-MAIN", "name": "DN600 main", "kind": "water_main", "district_id": "D1-SPINE", "utility_id": "waterco",
              "lat": 36.071, "lon": 120.381}])
-        conn.execute(insert(sensors), [{"id": s, "utility_id": u, "kind": k, "unit": unit, "asset_id": a,
+        conn.execute(insert(sensors).on_conflict_do_nothing(), [{"id": s, "utility_id": u, "kind": k, "unit": unit, "asset_id": a,
                                         "expected_interval_s": 60} for s, u, k, unit, a in SENSORS])
     return SENSORS
