@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import sys
 import threading
 import time
@@ -31,9 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--step", type=float, default=0.001, help="seconds between a sensor's readings")
     p.add_argument("--qos", type=int, default=1)
     p.add_argument("--topic", default=None, help="publish every message on this topic instead")
+    p.add_argument("--rate", type=float, default=0.0, help="readings per second (0 = as fast as possible)")
     args = p.parse_args(argv)
 
     sensors = args.sensors.split(",")
+    rng = random.Random(42)
     start = args.start if args.start is not None else time.time() - args.count * args.step / len(sensors) - 60
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-pub-{time.time_ns()}", protocol=mqtt.MQTTv5)
     client.max_inflight_messages_set(1000)
@@ -60,18 +63,22 @@ def main(argv: list[str] | None = None) -> int:
             s = sensors[i % len(sensors)]
             t = start + (i // len(sensors)) * args.step
             topic = args.topic or f"{args.root}/{args.utility}/{s}"
-            payload = json.dumps({"t": round(t, 6), "v": (i % 1000) / 1000.0})
+            payload = json.dumps({"t": round(t, 6), "v": round(rng.uniform(0.4, 0.6), 4)})
         else:
             records = []
             for k in range(n):
                 j = i + k
                 records.append({"n": sensors[j % len(sensors)], "t": round((j // len(sensors)) * args.step, 6),
-                                "v": (j % 1000) / 1000.0})
+                                "v": round(rng.uniform(0.4, 0.6), 4)})  # steady noise, never stuck
             records[0]["bt"] = start
             topic = args.topic or f"{args.root}/{args.utility}"
             payload = json.dumps(records, separators=(",", ":"))
         client.publish(topic, payload, qos=args.qos)
         sent += n
+        if args.rate > 0:  # pace to the requested rate
+            ahead = sent / args.rate - (time.perf_counter() - t0)
+            if ahead > 0:
+                time.sleep(ahead)
         i += n
     done.wait(timeout=600)
     elapsed = time.perf_counter() - t0

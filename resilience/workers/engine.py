@@ -87,7 +87,7 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
     alert_engine = AlertEngine(engine, settings, rules)
     consumers = [
         EventConsumer(engine, "risk", risk.handle_in, kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH}),
-        EventConsumer(engine, "alerts", alert_engine.handle_in,
+        EventConsumer(engine, "alerts", alert_engine.handle_in, batch=50,  # small batches: alerts commit sooner
                       kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL}),
     ]
     jobs = BackgroundScheduler(timezone="UTC")

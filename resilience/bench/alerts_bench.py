@@ -1,0 +1,158 @@
+"""``resilience bench alerts``: latency from an anomalous reading's MQTT publish to its webhook delivery,
+while background readings flow through the same ingest, detection and engine processes.
+
+Each probe is a methane reading at 30 %LEL on a culvert of its own (so each is a new alert); the webhook
+receiver runs in this process and timestamps arrivals. The background publisher is a separate process
+paced to ``--background-rps`` readings/s in SenML packs of 100.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import insert
+
+from resilience.bench.ingest_bench import _count, _fresh_db
+from resilience.services import start_all
+from resilience.settings import PROJECT_ROOT, get_settings
+from resilience.store.db import make_engine
+from resilience.store.schema import assets, districts, sensors, utilities
+
+
+class _Receiver:
+    def __init__(self) -> None:
+        self.arrivals: dict[str, float] = {}
+        rx = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802
+                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                now = time.time()
+                text = body.decode("utf-8", "replace")
+                for token in text.replace('"', " ").split():
+                    if token.startswith("PROBE-A") and token not in rx.arrivals:
+                        rx.arrivals[token] = now
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *a: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+
+
+def _seed(url: str, probes: int, background: int, webhook: str) -> None:
+    engine = make_engine(url)
+    with engine.begin() as conn:
+        conn.execute(insert(utilities), [{"id": "bench", "name": "Bench utility", "webhook_url": webhook}])
+        conn.execute(insert(districts), [{"id": "BD", "name": "Bench district", "population": 50000}])
+        rows = [{"id": f"PROBE-A{i:03d}", "name": f"Probe culvert {i}", "kind": "drainage_culvert", "district_id": "BD",
+                 "utility_id": "bench", "lat": 36.0 + i * 0.01, "lon": 120.0, "criticality": 4} for i in range(probes)]
+        rows.append({"id": "BG-MAIN", "name": "Background main", "kind": "water_main", "district_id": "BD",
+                     "utility_id": "bench", "lat": 35.5, "lon": 120.5, "criticality": 3})
+        conn.execute(insert(assets), rows)
+        conn.execute(insert(sensors), [{"id": f"PROBE-S{i:03d}", "asset_id": f"PROBE-A{i:03d}", "utility_id": "bench",
+                                        "kind": "methane", "unit": "percent_lel", "expected_interval_s": 60}
+                                       for i in range(probes)])
+        conn.execute(insert(sensors), [{"id": f"BG{i:05d}", "asset_id": "BG-MAIN", "utility_id": "bench",
+                                        "kind": "water_flow", "unit": "m**3/h", "expected_interval_s": 1}
+                                       for i in range(background)])
+    engine.dispose()
+
+
+def _spawn(args: list[str], env: dict[str, str], ready: str, log_path: str) -> subprocess.Popen[bytes]:
+    out = open(log_path, "wb")  # noqa: SIM115 - owned by the process
+    proc = subprocess.Popen([sys.executable, "-m", "resilience.cli", *args], env=env, stdout=out, stderr=out,
+                            cwd=PROJECT_ROOT)
+    deadline = time.monotonic() + 60
+    while ready not in open(log_path, errors="replace").read():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{args[0]} did not start; see {log_path}")
+        time.sleep(0.05)
+    return proc
+
+
+def run(args: argparse.Namespace) -> int:
+    s = get_settings()
+    for line in start_all(s):
+        print(line, flush=True)
+    url = _fresh_db("resilience_bench_alerts")
+    receiver = _Receiver()
+    _seed(url, args.probes, args.background_sensors, receiver.url)
+    root = f"bench-al-{uuid.uuid4().hex[:6]}"
+    env = dict(os.environ, RESILIENCE_DATABASE_URL_OVERRIDE=url, RESILIENCE_MQTT_TOPIC_ROOT=root,
+               RESILIENCE_MQTT_CLIENT_ID=f"bench-al-{uuid.uuid4().hex[:6]}", RESILIENCE_LOG_LEVEL="WARNING")
+    logs = s.services_dir / "bench-logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    env_info = dict(env, RESILIENCE_LOG_LEVEL="INFO")
+    procs = [_spawn(["ingest"], env_info, "subscribed to", str(logs / "ingest.log")),
+             _spawn(["detector"], env_info, "subscribed to", str(logs / "detector.log")),
+             _spawn(["engine"], env_info, "engine running", str(logs / "engine.log"))]
+    total_bg = int(args.background_rps * (args.probes * args.interval + 30))
+    bg = subprocess.Popen([sys.executable, "-m", "resilience.bench.publisher", "--port", str(s.mqtt_port), "--root", root,
+                           "--utility", "bench", "--sensors", ",".join(f"BG{i:05d}" for i in range(args.background_sensors)),
+                           "--count", str(total_bg), "--pack", "100", "--rate", str(args.background_rps),
+                           "--start", str(time.time() - 1), "--step",
+                           str(args.background_sensors / args.background_rps)], stdout=subprocess.DEVNULL)  # real-time pace
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-probe-{uuid.uuid4().hex[:6]}",
+                         protocol=mqtt.MQTTv5)
+    client.connect(s.mqtt_host, s.mqtt_port)
+    client.loop_start()
+    sent: dict[str, float] = {}
+    try:
+        time.sleep(5.0)  # background load reaches steady state
+        bg_before, t_bg = _count(url), time.time()
+        print(f"probing: {args.probes} anomalous readings, one every {args.interval}s, "
+              f"background {args.background_rps:.0f} readings/s ...", flush=True)
+        for i in range(args.probes):
+            t = time.time()
+            client.publish(f"{root}/bench/PROBE-S{i:03d}", json.dumps({"t": t, "v": 30.0}), qos=1)
+            sent[f"PROBE-A{i:03d}"] = t
+            time.sleep(args.interval)
+        deadline = time.time() + 30
+        while len(receiver.arrivals) < len(sent) and time.time() < deadline:
+            time.sleep(0.1)
+        bg_rps = (_count(url) - bg_before) / (time.time() - t_bg)
+    finally:
+        client.disconnect()
+        client.loop_stop()
+        bg.terminate()
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(timeout=30)
+    lat = sorted((receiver.arrivals[a] - t0) * 1000 for a, t0 in sent.items() if a in receiver.arrivals)
+    missing = len(sent) - len(lat)
+    if not lat:
+        print(f"no probe reached the webhook; logs in {logs}")
+        return 1
+    p50 = statistics.median(lat)
+    p99 = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))]
+    print(f"delivered {len(lat)}/{len(sent)} probes (missing {missing}); min {lat[0]:.0f} ms, max {lat[-1]:.0f} ms")
+    print(f"p50_ms={p50:.0f} p99_ms={p99:.0f} background_rps={bg_rps:.0f}")
+    return 0 if missing == 0 else 1
+
+
+def register(bench_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = bench_sub.add_parser("alerts", help="publish-to-webhook latency under background load")
+    p.add_argument("--probes", type=int, default=60)
+    p.add_argument("--interval", type=float, default=0.5)
+    p.add_argument("--background-rps", type=float, default=10_000)
+    p.add_argument("--background-sensors", type=int, default=1000)
+    p.set_defaults(func=run)
