@@ -83,6 +83,11 @@ def _run(args: argparse.Namespace) -> int:
     for line in start_all(s):
         print(line)
     migrate()
+    if args.simulate:  # the registry must exist before detection and the risk model load it
+        from resilience.simulator.city import build_city
+        from resilience.simulator.cli import _seed_db
+
+        _seed_db(build_city(42, args.sensors))
     exe = [sys.executable, "-m", "resilience.cli"]
     wanted = {name: exe + [name] for name in SERVICES}
     if args.simulate:
@@ -145,6 +150,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p = sub.add_parser("run", help="start services and every process, with the simulator; Ctrl-C stops all")
     p.add_argument("--no-simulate", dest="simulate", action="store_false")
     p.add_argument("--sensors", type=int, default=2000)
-    p.add_argument("--speed", type=float, default=1.0)
+    p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (live demo: 1)")
     p.add_argument("--keep-services", action="store_true", help="leave PostgreSQL and Mosquitto running")
     p.set_defaults(func=_run)

@@ -1,32 +1,39 @@
 """NabDetector: one configuration for any univariate stream (NAB benchmark and ``resilience detect``).
 
 Why this shape: NAB (and a duty officer) rewards the *first* sign of an incident and punishes repeated
-alarms. So the detector (1) measures surprise at several time scales (the value, short means of the
-value, the step from the previous value, and the residual against what followed similar recent
-contexts) against each feature's own rolling distribution, (2) maps
-the largest surprise onto [0, 1] with one fixed curve (0.5 at ``z_half`` standard deviations), and
-(3) after a detection (score >= 0.5) damps its output for a while proportional to the stream length
-seen so far, so one incident gives one alarm. Everything is causal: the score of row i uses rows <= i.
+alarms. So the detector
+
+1. measures surprise at several time scales as z-scores of features against each feature's own rolling
+   distribution: the value, short trailing means of the value, the step from the previous value, the
+   residual against what followed similar recent contexts (nearest neighbours), and the residual against
+   the value one detected season ago (period found online from the autocorrelation);
+2. calibrates each feature's surprise against *its own history of surprises*: a z-score the stream
+   produces every day (a noisy Twitter count, the edge of a daily square wave) is discounted by how many
+   times it was reached or exceeded in the recent past, so only surprises that are rare *for this
+   stream* score high;
+3. takes the largest calibrated surprise and, after a detection, damps its output for a while
+   proportional to the stream length seen so far, so one incident gives one alarm.
+
+The output is monotone-mapped so that 0.5 is the alarm level. Everything is causal: the score of row i
+uses rows <= i only.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import deque
 from datetime import datetime
-from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from resilience.detection.base import Detector
-from resilience.detection.nab_likelihood import estimate_normal, log_score, tail_probability
+from resilience.detection.nab_season import detect_period
 
 
 class NabDetector(Detector):
-    """Multi-scale rolling z-score and context-residual detector with post-detection suppression.
-
-    Cost: about 40 µs per row with the default context window (numpy), 3 µs without it.
+    """Multi-feature rolling z-scores, self-calibrated per stream, with post-detection suppression.
 
     Parameters
     ----------
@@ -37,7 +44,7 @@ class NabDetector(Detector):
     use_diff
         Also score the step from the previous value.
     z_half
-        Surprise (in standard deviations) that scores 0.5.
+        Surprise (in standard deviations) that maps to half of the uncalibrated scale.
     suppress_fraction
         After a detection, damp scores for this fraction of the rows seen so far.
     damp
@@ -46,8 +53,17 @@ class NabDetector(Detector):
         Rows learned before scoring.
     knn_window, knn_dim, knn_k
         Context feature: the residual of ``x`` against the median successor of the ``knn_k`` most similar
-        ``knn_dim``-long contexts among the last ``knn_window`` rows (0 disables it). It learns repeating
-        shapes (daily square waves, periodic spikes) that a plain z-score would flag every time.
+        ``knn_dim``-long contexts among the last ``knn_window`` rows (0 disables it).
+    season_window
+        Rows kept to find a period online (0 disables the seasonal feature). The seasonal feature is the
+        residual of ``x`` against the median of the values one, two and three periods ago.
+    season_every
+        Re-estimate the period every this many rows.
+    calib_window, calib_k
+        A feature's surprise is divided by ``1 + c / calib_k`` where ``c`` counts the rows among the last
+        ``calib_window`` whose surprise on that feature was at least as large (0 disables calibration).
+    alarm
+        Calibrated score that counts as a detection (starts the suppression); mapped to 0.5 on output.
 
     Examples
     --------
@@ -60,12 +76,12 @@ class NabDetector(Detector):
 
     name = "nab"
 
-    def __init__(self, window: int = 1000, scales: tuple[int, ...] = (1, 5, 20), use_diff: bool = True,
-                 z_half: float = 5.5, suppress_fraction: float = 0.04, damp: float = 0.01,
+    def __init__(self, window: int = 3000, scales: tuple[int, ...] = (1, 5, 20), use_diff: bool = True,
+                 z_half: float = 8.0, suppress_fraction: float = 0.04, damp: float = 0.01,
                  grace_period: int = 20, knn_window: int = 300, knn_dim: int = 3, knn_k: int = 5,
-                 likelihood: bool = True, avg_window: int = 10, history: int = 8640, learning_period: int = 288,
-                 estimation_samples: int = 100, reestimate_every: int = 100, min_mean: float = 0.03,
-                 min_var: float = 0.0003, alarm: float = 0.5) -> None:
+                 season_window: int = 3000, season_every: int = 250, calib_window: int = 8640,
+                 calib_k: float = 5.0, calib_tol: float = 0.1, alarm: float = 0.25,
+                 breakthrough: float = 2.0, vol_scales: tuple[int, ...] = ()) -> None:
         self.window = window
         self.scales = scales
         self.use_diff = use_diff
@@ -76,32 +92,39 @@ class NabDetector(Detector):
         self.knn_window = knn_window
         self.knn_dim = knn_dim
         self.knn_k = knn_k
-        self.likelihood = likelihood
-        self.avg_window = avg_window
-        self.history = history
-        self.learning_period = learning_period
-        self.estimation_samples = estimation_samples
-        self.reestimate_every = reestimate_every
-        self.min_mean = min_mean
-        self.min_var = min_var
+        self.season_window = season_window
+        self.season_every = season_every
+        self.calib_window = calib_window
+        self.calib_k = calib_k
+        self.calib_tol = calib_tol
         self.alarm = alarm
+        self.breakthrough = breakthrough
+        self.vol_scales = vol_scales
         self._reset()
 
+    def _n_features(self) -> int:
+        return (len(self.scales) + (1 if self.use_diff else 0) + (1 if self.knn_window else 0)
+                + (1 if self.season_window else 0) + len(self.vol_scales))
+
     def _reset(self) -> None:
-        n_feat = len(self.scales) + (1 if self.use_diff else 0) + (1 if self.knn_window else 0)
-        self.recent_: deque[float] = deque(maxlen=max(self.scales))
+        n_feat = self._n_features()
+        self.recent_: deque[float] = deque(maxlen=max((*self.scales, *self.vol_scales)))
         self.context_: deque[float] = deque(maxlen=self.knn_window + self.knn_dim + 1 if self.knn_window else 1)
+        self.long_: deque[float] = deque(maxlen=max(self.season_window, 1))
+        self.period_ = 0
         self.feat_hist_: list[deque[float]] = [deque() for _ in range(n_feat)]
         self.feat_sum_: list[float] = [0.0] * n_feat
         self.feat_sq_: list[float] = [0.0] * n_feat
+        self.z_hist_: list[deque[float]] = [deque() for _ in range(n_feat)]
+        self.z_sorted_: list[list[float]] = [[] for _ in range(n_feat)]
         self.prev_: float | None = None
+        self.lo_: float | None = None
+        self.hi_: float | None = None
         self.n_ = 0
         self.suppress_ = 0
-        self.raw_buf_: deque[float] = deque(maxlen=self.avg_window)
-        self.avg_hist_: deque[float] = deque(maxlen=self.history)
-        self.dist_: tuple[float, float] | None = None
-        self.since_est_ = 0
+        self.trigger_ = 0.0
 
+    # -- features ------------------------------------------------------------------------------------
     def _features(self, x: float) -> list[float | None]:
         recent = list(self.recent_) + [x]
         out: list[float | None] = []
@@ -111,6 +134,15 @@ class NabDetector(Detector):
             out.append(x - self.prev_ if self.prev_ is not None else None)
         if self.knn_window:
             out.append(self._knn_residual(x))
+        if self.season_window:
+            out.append(self._season_residual(x))
+        for k in self.vol_scales:
+            if len(recent) >= k:
+                tail = recent[-k:]
+                mu = sum(tail) / k
+                out.append(math.sqrt(max(sum((v - mu) ** 2 for v in tail) / k, 0.0)))
+            else:
+                out.append(None)
         return out
 
     def _knn_residual(self, x: float) -> float | None:
@@ -126,70 +158,99 @@ class NabDetector(Detector):
         idx = np.argpartition(dist, k)[:k]
         return x - float(np.median(h[idx + m]))
 
-    def _surprise(self, feats: list[float | None]) -> float:
-        z = 0.0
+    def _season_residual(self, x: float) -> float | None:
+        """x minus the median of the values one, two and three detected periods ago."""
+        p = self.period_
+        n = len(self.long_)
+        if p <= 0 or n < p:
+            return None
+        past = [self.long_[n - j * p] for j in (1, 2, 3) if n - j * p >= 0]
+        past.sort()
+        return x - past[len(past) // 2]
+
+    # -- scoring -------------------------------------------------------------------------------------
+    def _floor(self) -> float:
+        """Smallest standard deviation a feature may have: a tiny fraction of the range seen so far."""
+        if self.lo_ is None or self.hi_ is None:
+            return 1e-9
+        return max(1e-9, 1e-3 * (self.hi_ - self.lo_))
+
+    def _zs(self, feats: list[float | None]) -> list[float | None]:
+        floor = self._floor()
+        out: list[float | None] = []
         for j, v in enumerate(feats):
             hist = self.feat_hist_[j]
             m = len(hist)
             if v is None or m < self.grace_period:
+                out.append(None)
                 continue
             mean = self.feat_sum_[j] / m
             var = self.feat_sq_[j] / m - mean * mean
-            sd = math.sqrt(var) if var > 0 else 1e-9
-            z = max(z, abs(v - mean) / sd)
-        return z
+            sd = max(math.sqrt(var) if var > 0 else 0.0, floor)
+            out.append(abs(v - mean) / sd)
+        return out
 
-    def _likelihood(self, raw: float, commit: bool) -> float:
-        buf = self.raw_buf_
-        n = len(buf)
-        if n == buf.maxlen:
-            avg = (sum(buf) - buf[0] + raw) / n
-        else:
-            avg = (sum(buf) + raw) / (n + 1)
-        score = 0.0
-        if self.dist_ is not None:
-            score = log_score(tail_probability(avg, *self.dist_))
-        if commit:
-            buf.append(raw)
-            if self.n_ >= self.learning_period:
-                self.avg_hist_.append(avg)
-                self.since_est_ += 1
-                if len(self.avg_hist_) >= self.estimation_samples and (
-                        self.dist_ is None or self.since_est_ >= self.reestimate_every):
-                    self.dist_ = estimate_normal(self.avg_hist_, self.min_mean, self.min_var)
-                    self.since_est_ = 0
-        return score
+    def _calibrated(self, zs: list[float | None]) -> float:
+        best = 0.0
+        for j, z in enumerate(zs):
+            if z is None:
+                continue
+            s = z / (z + self.z_half)
+            if self.calib_window:
+                srt = self.z_sorted_[j]
+                c = len(srt) - bisect.bisect_left(srt, z * (1.0 - self.calib_tol))
+                s /= 1.0 + c / self.calib_k
+            best = max(best, s)
+        return best
 
     def _step(self, x: float, commit: bool) -> float:
         feats = self._features(x)
-        z = self._surprise(feats)
-        score = z / (z + self.z_half)
-        if self.likelihood:
-            score = self._likelihood(score, commit)
-        if self.suppress_ > 0:
+        zs = self._zs(feats)
+        score = self._calibrated(zs)
+        if self.suppress_ > 0 and not (self.breakthrough and score >= self.breakthrough * self.trigger_):
             score *= self.damp
             if commit:
                 self.suppress_ -= 1
         elif commit and score >= self.alarm:
             self.suppress_ = max(1, int(self.suppress_fraction * (self.n_ + 1)))
+            self.trigger_ = score
         if commit:
-            for j, v in enumerate(feats):
-                if v is None:
+            self._learn(x, feats, zs)
+        return min(1.0, score)
+
+    def _learn(self, x: float, feats: list[float | None], zs: list[float | None]) -> None:
+        for j, v in enumerate(feats):
+            if v is None:
+                continue
+            hist = self.feat_hist_[j]
+            hist.append(v)
+            self.feat_sum_[j] += v
+            self.feat_sq_[j] += v * v
+            if len(hist) > self.window:
+                old = hist.popleft()
+                self.feat_sum_[j] -= old
+                self.feat_sq_[j] -= old * old
+        if self.calib_window:
+            for j, z in enumerate(zs):
+                if z is None:
                     continue
-                hist = self.feat_hist_[j]
-                hist.append(v)
-                self.feat_sum_[j] += v
-                self.feat_sq_[j] += v * v
-                if len(hist) > self.window:
-                    old = hist.popleft()
-                    self.feat_sum_[j] -= old
-                    self.feat_sq_[j] -= old * old
-            self.recent_.append(x)
-            if self.knn_window:
-                self.context_.append(x)
-            self.prev_ = x
-            self.n_ += 1
-        return score
+                zh, srt = self.z_hist_[j], self.z_sorted_[j]
+                zh.append(z)
+                bisect.insort(srt, z)
+                if len(zh) > self.calib_window:
+                    old = zh.popleft()
+                    del srt[bisect.bisect_left(srt, old)]
+        self.recent_.append(x)
+        if self.knn_window:
+            self.context_.append(x)
+        if self.season_window:
+            self.long_.append(x)
+            if (self.n_ + 1) % self.season_every == 0:
+                self.period_ = detect_period(list(self.long_))
+        self.lo_ = x if self.lo_ is None else min(self.lo_, x)
+        self.hi_ = x if self.hi_ is None else max(self.hi_, x)
+        self.prev_ = x
+        self.n_ += 1
 
     def score_one(self, x: float, t: datetime | float) -> float:
         return self._step(x, commit=False)

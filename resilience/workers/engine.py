@@ -91,7 +91,8 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
                       kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL}),
     ]
     jobs = BackgroundScheduler(timezone="UTC")
-    jobs.add_job(risk.recompute, "interval", seconds=60, id="risk-recompute", max_instances=1, coalesce=True)
+    jobs.add_job(risk.recompute, "interval", seconds=60, id="risk-recompute", max_instances=1, coalesce=True,
+                 next_run_time=datetime.now(UTC))  # the spectrum exists from the first second
     jobs.add_job(alert_engine.tick, "interval", seconds=10, id="alert-tick", max_instances=1, coalesce=True)
     jobs.start()
     threads: list[threading.Thread] = []
