@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 SENML_KEYS = {"bn", "bt", "bu", "bv", "bver", "n", "u", "v", "t", "vs", "vb", "vd", "s", "ut"}
+_INF = float("inf")
 RELATIVE_TIME_LIMIT = 2**28  # RFC 8428 s4.5.3: resolved times below this are relative to "now"
 
 
@@ -81,40 +82,60 @@ def parse_payload(payload: bytes | str, *, topic_sensor: str | None = None, now:
 
 
 def _parse_senml(items: list[Any], *, topic_sensor: str | None, now: float) -> tuple[list[RawRecord], list[Rejection]]:
+    """Resolve a SenML pack; the common record (``n``, ``v``, numeric ``t``) takes a short path."""
     records: list[RawRecord] = []
     rejections: list[Rejection] = []
+    append = records.append
     bn, bt, bu, bv = "", 0.0, None, 0.0
     for item in items:
-        if not isinstance(item, dict):
+        if type(item) is not dict:
             rejections.append(Rejection("SenML record is not an object", item))
             continue
-        # Base fields apply to this record and every later one (RFC 8428 s4.1).
-        if "bn" in item:
-            bn = str(item["bn"])
-        if "bt" in item:
-            bt = item["bt"] if isinstance(item["bt"], (int, float)) and not isinstance(item["bt"], bool) else 0.0
-        if "bu" in item:
-            bu = item["bu"]
-        if "bv" in item and isinstance(item["bv"], (int, float)):
-            bv = float(item["bv"])
-        name = (bn + str(item.get("n", ""))).rstrip(":/") or (topic_sensor or "")
+        if "bn" in item or "bt" in item or "bu" in item or "bv" in item:
+            # Base fields apply to this record and every later one (RFC 8428 s4.1).
+            if "bn" in item:
+                bn = str(item["bn"])
+            if "bt" in item:
+                b = item["bt"]
+                bt = b if isinstance(b, (int, float)) and not isinstance(b, bool) else 0.0
+            if "bu" in item:
+                bu = item["bu"]
+            if "bv" in item and isinstance(item["bv"], (int, float)):
+                bv = float(item["bv"])
+        n = item.get("n", "")
+        name = (bn + n if type(n) is str else bn + str(n))
+        if name[-1:] in (":", "/"):
+            name = name.rstrip(":/")
         if not name:
-            rejections.append(Rejection("SenML record has no name and the topic names no sensor", item))
-            continue
+            name = topic_sensor or ""
+            if not name:
+                rejections.append(Rejection("SenML record has no name and the topic names no sensor", item))
+                continue
         if "v" not in item:
             if set(item) <= {"bn", "bt", "bu", "bv", "bver"}:
                 continue  # a base-only record carries no reading
             rejections.append(Rejection("SenML record has no numeric value 'v'", item, name))
             continue
         value = item["v"]
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            value = bv + float(value)
-        try:
-            t = parse_time(bt + item.get("t", 0) if isinstance(item.get("t", 0), (int, float)) else item["t"], now=now)
-        except (ValueError, TypeError) as exc:
-            rejections.append(Rejection(f"bad time: {exc}", item, name))
-            continue
-        records.append(RawRecord(name, t, value, item.get("u", bu), item))
+        vt = type(value)
+        if vt is float or vt is int:
+            value = bv + value
+        t = item.get("t", 0)
+        tt = type(t)
+        if tt is float or tt is int:
+            t = bt + t
+            if t != t or t in (_INF, -_INF):
+                rejections.append(Rejection("bad time: time is not finite", item, name))
+                continue
+            if -RELATIVE_TIME_LIMIT < t < RELATIVE_TIME_LIMIT:
+                t += now
+        else:
+            try:
+                t = parse_time(t, now=now)
+            except (ValueError, TypeError) as exc:
+                rejections.append(Rejection(f"bad time: {exc}", item, name))
+                continue
+        append(RawRecord(name, float(t), value, item.get("u", bu), item))
     return records, rejections
 
 

@@ -107,6 +107,10 @@ def validate(records: list[RawRecord], *, utility_id: str | None, registry: Sens
     accepted: list[Reading] = []
     rejected: list[Rejection] = []
     known = registry.snapshot()
+    max_t = now + limits.max_future_s
+    fromtimestamp = datetime.fromtimestamp
+    isfinite = math.isfinite
+    append = accepted.append
     for rec in records:
         info = known.get(rec.sensor_id) or registry.get(rec.sensor_id)
         if info is None:
@@ -120,29 +124,33 @@ def validate(records: list[RawRecord], *, utility_id: str | None, registry: Sens
             rejected.append(Rejection(f"sensor {rec.sensor_id!r} is decommissioned", rec.fragment, rec.sensor_id))
             continue
         value = rec.value
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            rejected.append(Rejection(f"value {value!r} is not a number", rec.fragment, rec.sensor_id))
-            continue
-        value = float(value)
-        if not math.isfinite(value):
+        vt = type(value)
+        if vt is not float:
+            if vt is not int:
+                rejected.append(Rejection(f"value {value!r} is not a number", rec.fragment, rec.sensor_id))
+                continue
+            value = float(value)
+        if not isfinite(value):
             rejected.append(Rejection("value is NaN or infinite", rec.fragment, rec.sensor_id))
             continue
-        if rec.t > now + limits.max_future_s:
-            rejected.append(Rejection(f"timestamp {rec.t - now:.0f}s in the future (limit {limits.max_future_s:.0f}s)",
+        t = rec.t
+        if t > max_t:
+            rejected.append(Rejection(f"timestamp {t - now:.0f}s in the future (limit {limits.max_future_s:.0f}s)",
                                       rec.fragment, rec.sensor_id))
             continue
-        if rec.t < oldest:
+        if t < oldest:
             rejected.append(Rejection(f"timestamp older than retention ({limits.retention_days} days)", rec.fragment,
                                       rec.sensor_id))
             continue
         quality = 0
-        if rec.unit is not None and rec.unit != info.unit:
+        unit = rec.unit
+        if unit is not None and unit != info.unit:
             try:
-                scale, offset = conversion(str(rec.unit), info.unit)
+                scale, offset = conversion(str(unit), info.unit)
             except UnitError as exc:
                 rejected.append(Rejection(f"wrong unit: {exc}", rec.fragment, rec.sensor_id))
                 continue
             value = value * scale + offset
             quality = 1  # converted
-        accepted.append(Reading(info.sensor_id, datetime.fromtimestamp(rec.t, UTC), value, quality))
+        append(Reading(info.sensor_id, fromtimestamp(t, UTC), value, quality))
     return accepted, rejected

@@ -20,12 +20,14 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import paho.mqtt.client as mqtt
+import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import insert
 
 from resilience.bench.ingest_bench import _count, _fresh_db
+from resilience.bench.procs import spawn_ready
 from resilience.services import start_all
-from resilience.settings import PROJECT_ROOT, get_settings
+from resilience.settings import get_settings
 from resilience.store.db import make_engine
 from resilience.store.schema import assets, districts, sensors, utilities
 
@@ -76,18 +78,6 @@ def _seed(url: str, probes: int, background: int, webhook: str) -> None:
     engine.dispose()
 
 
-def _spawn(args: list[str], env: dict[str, str], ready: str, log_path: str) -> subprocess.Popen[bytes]:
-    out = open(log_path, "wb")  # noqa: SIM115 - owned by the process
-    proc = subprocess.Popen([sys.executable, "-m", "resilience.cli", *args], env=env, stdout=out, stderr=out,
-                            cwd=PROJECT_ROOT)
-    deadline = time.monotonic() + 60
-    while ready not in open(log_path, errors="replace").read():
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{args[0]} did not start; see {log_path}")
-        time.sleep(0.05)
-    return proc
-
-
 def run(args: argparse.Namespace) -> int:
     s = get_settings()
     for line in start_all(s):
@@ -101,9 +91,9 @@ def run(args: argparse.Namespace) -> int:
     logs = s.services_dir / "bench-logs"
     logs.mkdir(parents=True, exist_ok=True)
     env_info = dict(env, RESILIENCE_LOG_LEVEL="INFO")
-    procs = [_spawn(["ingest"], env_info, "subscribed to", str(logs / "ingest.log")),
-             _spawn(["detector"], env_info, "subscribed to", str(logs / "detector.log")),
-             _spawn(["engine"], env_info, "engine running", str(logs / "engine.log"))]
+    procs = [spawn_ready(["ingest"], env_info, "subscribed to", logs / "ingest.log"),
+             spawn_ready(["detector"], env_info, "subscribed to", logs / "detector.log"),
+             spawn_ready(["engine"], env_info, "engine running", logs / "engine.log")]
     total_bg = int(args.background_rps * (args.probes * args.interval + 30))
     bg = subprocess.Popen([sys.executable, "-m", "resilience.bench.publisher", "--port", str(s.mqtt_port), "--root", root,
                            "--utility", "bench", "--sensors", ",".join(f"BG{i:05d}" for i in range(args.background_sensors)),
@@ -145,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
     p50 = statistics.median(lat)
     p99 = lat[min(len(lat) - 1, int(round(0.99 * (len(lat) - 1))))]
     print(f"delivered {len(lat)}/{len(sent)} probes (missing {missing}); min {lat[0]:.0f} ms, max {lat[-1]:.0f} ms")
+    for line in _hops(url, sent):
+        print(line)
     print(f"p50_ms={p50:.0f} p99_ms={p99:.0f} background_rps={bg_rps:.0f}")
     return 0 if missing == 0 else 1
 

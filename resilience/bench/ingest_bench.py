@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import time
@@ -18,8 +19,9 @@ from datetime import UTC, datetime, timedelta
 import psycopg
 from sqlalchemy import insert, text
 
+from resilience.bench.procs import spawn_ready
 from resilience.services import start_all
-from resilience.settings import PROJECT_ROOT, get_settings
+from resilience.settings import get_settings
 from resilience.store.db import make_engine, migrate
 from resilience.store.schema import assets, districts, sensors, utilities
 
@@ -96,11 +98,11 @@ def copy_rate(url: str, ids: list[str], n: int) -> float:
 
 def through_worker(url: str, ids: list[str], n: int, pack: int, topic_root: str, start: float) -> float:
     s = get_settings()
-    env = dict(__import__("os").environ, RESILIENCE_DATABASE_URL_OVERRIDE=url, RESILIENCE_MQTT_TOPIC_ROOT=topic_root,
-               RESILIENCE_MQTT_CLIENT_ID=f"bench-ingest-{uuid.uuid4().hex[:6]}", RESILIENCE_LOG_LEVEL="WARNING")
-    worker = subprocess.Popen(PY + ["resilience.cli", "ingest"], env=env, cwd=PROJECT_ROOT)
+    env = dict(os.environ, RESILIENCE_DATABASE_URL_OVERRIDE=url, RESILIENCE_MQTT_TOPIC_ROOT=topic_root,
+               RESILIENCE_MQTT_CLIENT_ID=f"bench-ingest-{uuid.uuid4().hex[:6]}")
+    # Wait for the subscription: messages published before a new session exists are not queued for it.
+    worker = spawn_ready(["ingest"], env, "subscribed to", s.services_dir / "bench-logs" / f"ingest-{topic_root}.log")
     try:
-        time.sleep(2.0)
         before = _count(url)
         t0 = time.perf_counter()
         pub = subprocess.Popen(PY + ["resilience.bench.publisher", "--port", str(s.mqtt_port), "--root", topic_root,

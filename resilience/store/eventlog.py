@@ -4,7 +4,9 @@
 event exists exactly when the change that produced it committed. Each consumer keeps a cursor in
 ``event_cursors`` and advances it in the same transaction as its own writes (at-least-once, and
 effectively once for consumers whose writes are idempotent). LISTEN wakes consumers immediately; a
-poll every second covers a missed notification.
+poll every second covers a missed notification. A batch is bounded both in events and in handling time
+(``max_batch_s``), so a consumer never holds a long transaction over a backlog: its writes (alerts, outbox
+rows) commit, and wake their own listeners, within a fraction of a second of the event.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from collections import defaultdict
 from collections.abc import Callable
 
@@ -23,6 +26,46 @@ from resilience.store.schema import events
 
 log = logging.getLogger(__name__)
 CHANNEL = "lifeline_events"
+
+
+class NotifyListener:
+    """A thread that LISTENs on ``channel`` and sets ``wake`` for every notification, reconnecting on loss.
+
+    Shared by event consumers (``lifeline_events``) and the outbox dispatcher (``lifeline_outbox``). A waiter
+    clears ``wake`` *before* it looks for work, then waits on it, so a notification is never lost between the
+    look and the wait; a bounded wait still covers a notification missed while reconnecting.
+    """
+
+    def __init__(self, url: str, channel: str, wake: threading.Event, stop: threading.Event, *,
+                 name: str = "listen") -> None:
+        self.url = url
+        self.channel = channel
+        self.wake = wake
+        self.stop = stop
+        self.name = name
+
+    def start(self) -> threading.Thread:
+        t = threading.Thread(target=self.run, name=f"{self.name}-{self.channel}", daemon=True)
+        t.start()
+        return t
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            try:
+                with raw_connect(self.url, autocommit=True) as pg:
+                    pg.execute(f"LISTEN {self.channel}")
+                    self.wake.set()  # (re)connected: anything may have been missed
+                    while not self.stop.is_set():
+                        for _ in pg.notifies(timeout=0.5):
+                            self.wake.set()
+            except Exception:  # noqa: BLE001 - reconnect; the waiter's bounded wait covers the gap
+                log.exception("listener on %s lost its connection; reconnecting", self.channel)
+                self.stop.wait(1.0)
+        self.wake.set()  # stopping: let the waiter see ``stop`` now rather than after its fallback wait
+
+
+def engine_url(engine: Engine) -> str:
+    return engine.url.render_as_string(hide_password=False)
 
 
 class PgEventLog:
@@ -56,11 +99,16 @@ class EventConsumer:
     """Reads the log after its cursor and hands each event to ``handle(event, conn)`` in one transaction."""
 
     def __init__(self, engine: Engine, name: str, handle: Callable[[Event, Connection], None], *,
-                 batch: int = 500, kinds: set[EventKind] | None = None) -> None:
+                 batch: int = 500, kinds: set[EventKind] | None = None, max_batch_s: float = 0.25,
+                 poll_s: float = 1.0,
+                 handle_batch: Callable[[list[Event], Connection], object] | None = None) -> None:
         self.engine = engine
         self.name = name
         self.handle = handle
+        self.handle_batch = handle_batch  # if given: the whole (filtered) batch at once, in one call
         self.batch = batch
+        self.max_batch_s = max_batch_s
+        self.poll_s = poll_s
         self.kinds = {k.value for k in kinds} if kinds else None
         self.stop_event = threading.Event()
         self._wake = threading.Event()
@@ -83,32 +131,33 @@ class EventConsumer:
                                 {"last": last, "n": self.batch}).all()
             if not rows:
                 return 0
-            handled = 0
+            if self.handle_batch is not None:
+                wanted = [row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
+                          for row in rows if self.kinds is None or row.kind in self.kinds]
+                if wanted:
+                    self.handle_batch([event_from_dict(p) for p in wanted], conn)
+                conn.execute(text("UPDATE event_cursors SET last_id = :id, updated_at = now() WHERE consumer = :c"),
+                             {"id": rows[-1].id, "c": self.name})
+                return len(rows)
+            deadline = time.monotonic() + self.max_batch_s
+            last_id = rows[-1].id
+            done = 0
             for row in rows:
                 if self.kinds is None or row.kind in self.kinds:
                     payload = row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
                     self.handle(event_from_dict(payload), conn)
-                    handled += 1
+                done += 1
+                if time.monotonic() > deadline:  # commit what is done; the rest is the next batch
+                    last_id = row.id
+                    break
             conn.execute(text("UPDATE event_cursors SET last_id = :id, updated_at = now() WHERE consumer = :c"),
-                         {"id": rows[-1].id, "c": self.name})
-            return len(rows)
-
-    def _listen(self) -> None:
-        while not self.stop_event.is_set():
-            try:
-                with raw_connect(self.engine.url.render_as_string(hide_password=False), autocommit=True) as pg:
-                    pg.execute(f"LISTEN {CHANNEL}")
-                    while not self.stop_event.is_set():
-                        for _ in pg.notifies(timeout=1.0):
-                            self._wake.set()
-                            break
-            except Exception:  # noqa: BLE001 - reconnect; polling covers the gap
-                log.exception("event listener lost its connection; reconnecting")
-                self.stop_event.wait(1.0)
+                         {"id": last_id, "c": self.name})
+            return done
 
     def run_forever(self) -> None:
-        threading.Thread(target=self._listen, name=f"listen-{self.name}", daemon=True).start()
+        NotifyListener(engine_url(self.engine), CHANNEL, self._wake, self.stop_event, name=self.name).start()
         while not self.stop_event.is_set():
+            self._wake.clear()  # before looking: a notification from now on makes the wait below return at once
             try:
                 n = self.run_once()
             except Exception:  # noqa: BLE001 - keep consuming; the cursor did not move
@@ -116,5 +165,4 @@ class EventConsumer:
                 self.stop_event.wait(1.0)
                 continue
             if n == 0:
-                self._wake.wait(1.0)
-                self._wake.clear()
+                self._wake.wait(self.poll_s)
