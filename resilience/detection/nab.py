@@ -9,13 +9,20 @@ alarms. So the detector
    the value one detected season ago (period found online from the autocorrelation);
 2. calibrates each feature's surprise against *its own history of surprises*: a z-score the stream
    produces every day (a noisy Twitter count, the edge of a daily square wave) is discounted by how many
-   times it was reached or exceeded in the recent past, so only surprises that are rare *for this
-   stream* score high;
-3. takes the largest calibrated surprise and, after a detection, damps its output for a while
-   proportional to the stream length seen so far, so one incident gives one alarm.
+   times a similar one (within ``calib_tol``) was reached or exceeded in the recent past, so only
+   surprises that are rare *for this stream* score high. While the stream is young its own history is
+   short, so the missing part is filled with the counts a heavy-tailed (Student-t-like) stream would have
+   produced; this stops the first few moderately large values of a new stream from looking unique;
+3. takes the largest calibrated surprise, raised to half the *anomaly likelihood* of its recent mean
+   when that is higher (a run of moderately surprising rows, unusual for this stream, becomes one
+   confident score; see :mod:`resilience.detection.nab_likelihood`);
+4. after a pre-alarm (score >= ``alarm``, 0.25), damps its
+   output for a while proportional to the stream length seen so far, so one incident gives one alarm. A
+   surprise at least ``breakthrough`` times the one that started the quiet period is not damped, so a
+   mild pre-alarm cannot hide a real incident.
 
-The output is monotone-mapped so that 0.5 is the alarm level. Everything is causal: the score of row i
-uses rows <= i only.
+0.5 is the alarm level for ``resilience detect``. Everything is causal: the score of row i uses rows <= i
+only. There is no use of timestamps (rows are taken as evenly spaced).
 """
 
 from __future__ import annotations
@@ -29,11 +36,18 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from resilience.detection.base import Detector
+from resilience.detection.nab_likelihood import estimate_normal, log_score, tail_probability
 from resilience.detection.nab_season import detect_period
+
+
+_LK_MIN_SAMPLES = 100  # rolling means needed before the first likelihood estimate
+_LK_REESTIMATE = 100  # rows between re-estimates of the likelihood's Gaussian
 
 
 class NabDetector(Detector):
     """Multi-feature rolling z-scores, self-calibrated per stream, with post-detection suppression.
+
+    Cost: about 90 µs per row with the defaults (measured on a shared 2-core machine).
 
     Parameters
     ----------
@@ -44,7 +58,7 @@ class NabDetector(Detector):
     use_diff
         Also score the step from the previous value.
     z_half
-        Surprise (in standard deviations) that maps to half of the uncalibrated scale.
+        Surprise (in standard deviations) that scores 0.5 before calibration (``z / (z + z_half)``).
     suppress_fraction
         After a detection, damp scores for this fraction of the rows seen so far.
     damp
@@ -59,11 +73,23 @@ class NabDetector(Detector):
         residual of ``x`` against the median of the values one, two and three periods ago.
     season_every
         Re-estimate the period every this many rows.
-    calib_window, calib_k
+    calib_window, calib_k, calib_tol
         A feature's surprise is divided by ``1 + c / calib_k`` where ``c`` counts the rows among the last
-        ``calib_window`` whose surprise on that feature was at least as large (0 disables calibration).
+        ``calib_window`` whose surprise on that feature was at least ``1 - calib_tol`` times as large
+        (0 disables calibration).
+    prior_rows, prior_nu
+        While fewer than ``prior_rows`` surprises are stored, ``c`` also gets the expected count of the
+        missing rows under a tail ``(1 + z^2 / prior_nu) ** (-prior_nu / 2)``.
+    likelihood_weight, likelihood_avg, likelihood_history, likelihood_learn
+        The score is raised to ``likelihood_weight`` times the log-scaled likelihood of the mean of the last
+        ``likelihood_avg`` calibrated scores, judged against a Gaussian fitted (every 100 rows) to the
+        rolling means of the last ``likelihood_history`` rows, after ``likelihood_learn`` rows
+        (0 disables it).
     alarm
-        Calibrated score that counts as a detection (starts the suppression); mapped to 0.5 on output.
+        Calibrated score that starts the quiet period (a pre-alarm; the output alarm level is 0.5).
+    breakthrough
+        During the quiet period a score at least this multiple of the triggering score is not damped
+        (0 damps everything).
 
     Examples
     --------
@@ -80,8 +106,10 @@ class NabDetector(Detector):
                  z_half: float = 8.0, suppress_fraction: float = 0.04, damp: float = 0.01,
                  grace_period: int = 20, knn_window: int = 300, knn_dim: int = 3, knn_k: int = 5,
                  season_window: int = 3000, season_every: int = 250, calib_window: int = 8640,
-                 calib_k: float = 5.0, calib_tol: float = 0.1, alarm: float = 0.25,
-                 breakthrough: float = 2.0, vol_scales: tuple[int, ...] = ()) -> None:
+                 calib_k: float = 5.0, calib_tol: float = 0.1,
+                 prior_rows: int = 2000, prior_nu: float = 10.0, likelihood_weight: float = 0.5,
+                 likelihood_avg: int = 5, likelihood_history: int = 8640, likelihood_learn: int = 288,
+                 alarm: float = 0.25, breakthrough: float = 2.0) -> None:
         self.window = window
         self.scales = scales
         self.use_diff = use_diff
@@ -98,18 +126,24 @@ class NabDetector(Detector):
         self.calib_k = calib_k
         self.calib_tol = calib_tol
         self.alarm = alarm
+        self.prior_rows = prior_rows
+        self.prior_nu = prior_nu
+        self.likelihood_weight = likelihood_weight
+        self.likelihood_avg = likelihood_avg
+        self.likelihood_history = likelihood_history
+        self.likelihood_learn = likelihood_learn
         self.breakthrough = breakthrough
-        self.vol_scales = vol_scales
         self._reset()
 
     def _n_features(self) -> int:
         return (len(self.scales) + (1 if self.use_diff else 0) + (1 if self.knn_window else 0)
-                + (1 if self.season_window else 0) + len(self.vol_scales))
+                + (1 if self.season_window else 0))
 
     def _reset(self) -> None:
         n_feat = self._n_features()
-        self.recent_: deque[float] = deque(maxlen=max((*self.scales, *self.vol_scales)))
-        self.context_: deque[float] = deque(maxlen=self.knn_window + self.knn_dim + 1 if self.knn_window else 1)
+        self.recent_: deque[float] = deque(maxlen=max(self.scales))
+        ctx_len = self.knn_window + self.knn_dim + 1 if self.knn_window else 1
+        self.context_: deque[float] = deque(maxlen=ctx_len)
         self.long_: deque[float] = deque(maxlen=max(self.season_window, 1))
         self.period_ = 0
         self.feat_hist_: list[deque[float]] = [deque() for _ in range(n_feat)]
@@ -123,6 +157,10 @@ class NabDetector(Detector):
         self.n_ = 0
         self.suppress_ = 0
         self.trigger_ = 0.0
+        self.lk_buf_: deque[float] = deque(maxlen=max(self.likelihood_avg, 1))
+        self.lk_hist_: deque[float] = deque(maxlen=max(self.likelihood_history, 1))
+        self.lk_dist_: tuple[float, float] | None = None
+        self.lk_since_ = 0
 
     # -- features ------------------------------------------------------------------------------------
     def _features(self, x: float) -> list[float | None]:
@@ -136,13 +174,6 @@ class NabDetector(Detector):
             out.append(self._knn_residual(x))
         if self.season_window:
             out.append(self._season_residual(x))
-        for k in self.vol_scales:
-            if len(recent) >= k:
-                tail = recent[-k:]
-                mu = sum(tail) / k
-                out.append(math.sqrt(max(sum((v - mu) ** 2 for v in tail) / k, 0.0)))
-            else:
-                out.append(None)
         return out
 
     def _knn_residual(self, x: float) -> float | None:
@@ -198,15 +229,38 @@ class NabDetector(Detector):
             s = z / (z + self.z_half)
             if self.calib_window:
                 srt = self.z_sorted_[j]
-                c = len(srt) - bisect.bisect_left(srt, z * (1.0 - self.calib_tol))
+                u = z * (1.0 - self.calib_tol)
+                c = len(srt) - bisect.bisect_left(srt, u)
+                if len(srt) < self.prior_rows:  # not enough own history yet: lend a heavy-tailed prior
+                    tail = (1.0 + u * u / self.prior_nu) ** (-self.prior_nu / 2.0)
+                    c += (self.prior_rows - len(srt)) * tail
                 s /= 1.0 + c / self.calib_k
             best = max(best, s)
         return best
+
+    def _likelihood(self, s: float, commit: bool) -> float:
+        """Log-scaled likelihood that the short rolling mean of calibrated scores is this high."""
+        buf = self.lk_buf_
+        vals = list(buf)[1:] if len(buf) == buf.maxlen else list(buf)
+        avg = (sum(vals) + s) / (len(vals) + 1)
+        out = 0.0 if self.lk_dist_ is None else log_score(tail_probability(avg, *self.lk_dist_))
+        if commit:
+            buf.append(s)
+            if self.n_ >= self.likelihood_learn:
+                self.lk_hist_.append(avg)
+                self.lk_since_ += 1
+                if len(self.lk_hist_) >= _LK_MIN_SAMPLES and (self.lk_dist_ is None
+                                                               or self.lk_since_ >= _LK_REESTIMATE):
+                    self.lk_dist_ = estimate_normal(self.lk_hist_)
+                    self.lk_since_ = 0
+        return out
 
     def _step(self, x: float, commit: bool) -> float:
         feats = self._features(x)
         zs = self._zs(feats)
         score = self._calibrated(zs)
+        if self.likelihood_weight:
+            score = max(score, self.likelihood_weight * self._likelihood(score, commit))
         if self.suppress_ > 0 and not (self.breakthrough and score >= self.breakthrough * self.trigger_):
             score *= self.damp
             if commit:

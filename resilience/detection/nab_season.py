@@ -8,8 +8,9 @@ import numpy as np
 def detect_period(values: list[float], min_lag: int = 4, min_acf: float = 0.3, min_cycles: int = 3) -> int:
     """The lag (in rows) of the strongest autocorrelation peak of ``values``, or 0 if none is convincing.
 
-    Peaks are searched beyond the first zero crossing of the autocorrelation. A peak is a lag whose autocorrelation is a local maximum, at least ``min_acf``, and short enough that
-    ``values`` holds ``min_cycles`` full periods.
+    Peaks are searched beyond the first zero crossing of the autocorrelation. A peak is a lag whose
+    autocorrelation is a local maximum, at least ``min_acf``, and short enough that ``values`` holds
+    ``min_cycles`` full periods.
     """
     x = np.asarray(values, dtype=float)
     n = len(x)
