@@ -13,6 +13,7 @@ import sys
 COMMAND_MODULES = [
     "resilience.services",
     "resilience.commands",
+    "resilience.backtest",
     "resilience.detection.cli",
     "resilience.risk.cli",
     "resilience.simulator.cli",
