@@ -70,6 +70,16 @@ def _engine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _train_models(args: argparse.Namespace) -> int:
+    from resilience.scheduler import train_asset_models
+    from resilience.store.db import get_engine
+
+    s = get_settings()
+    setup_logging(s.log_level, s.log_format, "train")
+    print(f"asset models trained: {train_asset_models(get_engine())}")
+    return 0
+
+
 SERVICES = ["api", "ingest", "detector", "engine", "scheduler"]
 
 
@@ -147,6 +157,8 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_detector)
     p = sub.add_parser("engine", help="run the risk model and alert engine on the event log, and the dispatcher")
     p.set_defaults(func=_engine)
+    p = sub.add_parser("train-models", help="fit per-asset multivariate models on the last week now")
+    p.set_defaults(func=_train_models)
     p = sub.add_parser("run", help="start services and every process, with the simulator; Ctrl-C stops all")
     p.add_argument("--no-simulate", dest="simulate", action="store_false")
     p.add_argument("--sensors", type=int, default=2000)

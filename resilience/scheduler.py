@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine
 
+from resilience.detection.asset_models import train_asset_models as _train
 from resilience.settings import Settings
 from resilience.store.db import make_engine
 from resilience.store.timeseries import get_backend
@@ -29,12 +30,19 @@ def maintain_store(engine: Engine, settings: Settings, now: datetime | None = No
     return result
 
 
+def train_asset_models(engine: Engine, now: datetime | None = None) -> int:
+    """Nightly: refit per-asset models on the last week (the detector reloads them within the hour)."""
+    return _train(engine, now or datetime.now(UTC))
+
+
 def run_scheduler(settings: Settings) -> None:
     engine = make_engine(settings.database_url)
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(maintain_store, "interval", args=[engine, settings], seconds=60, id="store-maintenance",
                       next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
-    log.info("scheduler running: store maintenance every 60 s")
+    scheduler.add_job(train_asset_models, "cron", args=[engine], kwargs={"now": None}, hour=3, minute=15,
+                      id="asset-model-training", max_instances=1, coalesce=True)
+    log.info("scheduler running: store maintenance every 60 s, asset-model training daily at 03:15 UTC")
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ingest.mqtt_worker import accepted_topic, connect_properties, make_client
+from resilience.detection.asset_models import AssetModelScorer, load_latest_models
 from resilience.detection.engine import DetectionEngine
 from resilience.domain import Reading
 from resilience.events import AnomalyEvent, AnomalyPhase, Event
@@ -93,6 +94,10 @@ class DetectionWorker:
                 log.info("detector state restored (%d sensors)", len(self.engine.ensembles))
             except Exception:  # noqa: BLE001 - a stale snapshot must not stop detection
                 log.exception("detector snapshot could not be restored; starting fresh")
+        with engine.connect() as conn:
+            models = load_latest_models(conn)
+        self.asset_models = AssetModelScorer(models, {k: v.kind for k, v in self.catalogue.items()})
+        log.info("asset models loaded: %d", len(models))
         self.lock = threading.Lock()
         self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.stop_event = threading.Event()
@@ -110,6 +115,8 @@ class DetectionWorker:
         with self.lock:
             self.engine.process([r for r in readings if r.sensor_id in self.catalogue])
             events = self.bus.drain()
+            for r in readings:
+                self.asset_models.observe(r.sensor_id, r.value)
         if events:
             with self.db.begin() as conn:
                 persist_events(conn, self.eventlog, events)
@@ -123,6 +130,20 @@ class DetectionWorker:
             with self.db.begin() as conn:
                 persist_events(conn, self.eventlog, events)
             log.info("silence check: %d sensor-health events", len(events))
+
+    def score_asset_models(self) -> None:
+        """Every 5 minutes: the asset models on the period's means (reloaded hourly from ``ml_models``)."""
+        with self.lock:
+            events = self.asset_models.score(datetime.now(UTC))
+        if events:
+            with self.db.begin() as conn:
+                persist_events(conn, self.eventlog, events)
+
+    def reload_asset_models(self) -> None:
+        with self.db.connect() as conn:
+            models = load_latest_models(conn)
+        with self.lock:
+            self.asset_models.models = models
 
     def snapshot(self) -> None:
         with self.lock:
@@ -138,6 +159,8 @@ class DetectionWorker:
         jobs.add_job(self.check_silence, "interval", seconds=30, id="silence-check", max_instances=1)
         jobs.add_job(self.snapshot, "interval", seconds=60, id="detector-snapshot", max_instances=1)
         jobs.add_job(self.refresh_catalogue, "interval", seconds=60, id="catalogue-refresh", max_instances=1)
+        jobs.add_job(self.score_asset_models, "interval", seconds=300, id="asset-model-score", max_instances=1)
+        jobs.add_job(self.reload_asset_models, "interval", seconds=3600, id="asset-model-reload", max_instances=1)
         jobs.start()
         self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port, clean_start=False,
                             properties=connect_properties())
