@@ -63,6 +63,10 @@ class GradedThresholdDetector(Detector):
         limits, direction = self.limits()
         return level_for_value(x, limits, direction)
 
+    def graded_level(self, x: float, t: datetime | float) -> Level:
+        """The graded level of ``x`` (the ensemble asks every member that has this method)."""
+        return self.level_one(x)
+
     def learn_one(self, x: float, t: datetime | float) -> None:
         return None
 
@@ -81,9 +85,13 @@ class GradedThresholdDetector(Detector):
 class RateOfChangeDetector(Detector):
     """Change of the value over the last ``window_s`` seconds.
 
-    With ``max_change`` the limit is fixed (e.g. water pressure dropping more than 0.1 MPa in 5 min
-    scores 0.5, twice that scores 1). Without it the change is compared with the typical change learned
-    by an exponentially weighted mean absolute deviation, which suits sensors without a known limit.
+    With ``limits`` the change is *graded* like a threshold (domain.md: water pressure dropping more than
+    0.1 MPa in 5 min is red): the score is the level's score and :meth:`graded_level` reports the level,
+    so the breach counts as a standards-based limit. With ``max_change`` the limit is fixed but ungraded
+    (that change scores 0.5, twice that scores 1). Without either, the change is compared with the
+    typical change learned by an exponentially weighted mean absolute deviation, which suits sensors
+    without a known limit. The history always follows the signal, even while the ensemble protects
+    the learned state from anomalous readings (:meth:`learn_recent`).
 
     Parameters
     ----------
@@ -99,6 +107,11 @@ class RateOfChangeDetector(Detector):
         Learned-mode deviations (in typical changes) that score 0 and 1.
     grace_period
         Readings learned before the learned mode scores.
+    limits
+        Graded change limits by level name (``{"red": 0.1}``), measured in ``direction``.
+    min_change
+        Learned mode: floor of the typical change in engineering units, so a very smooth signal does
+        not alarm on immaterial changes.
 
     Examples
     --------
@@ -106,12 +119,17 @@ class RateOfChangeDetector(Detector):
     >>> det.learn_one(0.30, 0.0)
     >>> round(det.score_one(0.15, 60.0), 3)
     0.75
+    >>> red = RateOfChangeDetector(window_s=300, direction="down", limits={"red": 0.1})
+    >>> red.learn_one(0.40, 0.0)
+    >>> red.graded_level(0.25, 60.0).name, red.score_one(0.25, 60.0), red.graded_level(0.35, 60.0).name
+    ('RED', 1.0, 'NONE')
     """
 
     name = "rate_of_change"
 
     def __init__(self, window_s: float = 300.0, max_change: float | None = None, direction: str = "both",
-                 alpha: float = 0.02, z_lo: float = 4.0, z_hi: float = 10.0, grace_period: int = 30) -> None:
+                 alpha: float = 0.02, z_lo: float = 4.0, z_hi: float = 10.0, grace_period: int = 30,
+                 limits: dict[str, float] | None = None, min_change: float = 0.0) -> None:
         self.window_s = window_s
         self.max_change = max_change
         self.direction = direction
@@ -119,6 +137,8 @@ class RateOfChangeDetector(Detector):
         self.z_lo = z_lo
         self.z_hi = z_hi
         self.grace_period = grace_period
+        self.limits = limits
+        self.min_change = min_change
         self._reset()
 
     def _reset(self) -> None:
@@ -146,11 +166,27 @@ class RateOfChangeDetector(Detector):
             a = abs(change)
             self.n_ += 1
             self.typical_ += max(self.alpha, 1.0 / self.n_) * (a - self.typical_)  # plain mean while young
+        self.learn_recent(x, ts)
+
+    def learn_recent(self, x: float, t: datetime | float) -> None:
+        """Follow the signal without learning what is typical (called for protected readings)."""
+        ts = to_epoch(t)
         self.history_.append((ts, x))
         while self.history_ and ts - self.history_[0][0] > self.window_s:
             self.history_.popleft()
 
+    def graded_level(self, x: float, t: datetime | float) -> Level:
+        """Highest level whose change limit is reached (NONE without ``limits``)."""
+        if not self.limits:
+            return Level.NONE
+        change = self._change(x, to_epoch(t))
+        if change is None:
+            return Level.NONE
+        return level_for_value(self._signed(change), self.limits, Direction.ABOVE)
+
     def score_one(self, x: float, t: datetime | float) -> float:
+        if self.limits:
+            return LEVEL_SCORES[self.graded_level(x, t)]
         change = self._change(x, to_epoch(t))
         if change is None:
             return 0.0
@@ -159,7 +195,7 @@ class RateOfChangeDetector(Detector):
             return clip01(0.5 * c / self.max_change)
         if self.n_ < self.grace_period:
             return 0.0
-        scale = max(self.typical_, 1e-12)
+        scale = max(self.typical_, self.min_change, 1e-12)
         return ramp(c / scale, self.z_lo, self.z_hi)
 
     def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
@@ -167,7 +203,12 @@ class RateOfChangeDetector(Detector):
         if change is None:
             return ""
         verb = "rose" if change > 0 else "fell"
-        return f"{fmt(x, unit)}, {verb} by {fmt(abs(change), unit)} within {self.window_s / 60:.0f} min"
+        text = f"{fmt(x, unit)}, {verb} by {fmt(abs(change), unit)} within {self.window_s / 60:.0f} min"
+        level = self.graded_level(x, t)
+        if level > Level.NONE and self.limits:
+            limit = self.limits[level.label] if level.label in self.limits else self.limits[level.name]
+            text += f" (reached {level.label} limit: {fmt(limit, unit)} within {self.window_s / 60:.0f} min)"
+        return text
 
 
 class RobustZScoreDetector(Detector):
@@ -175,6 +216,13 @@ class RobustZScoreDetector(Detector):
 
     Median and MAD ignore the outliers they are meant to find; they are refreshed every
     ``refresh_every`` learned readings, which keeps the cost per reading low (a few µs).
+
+    With ``recent`` > 1 the detector looks for a *persistent level shift* rather than a single outlier:
+    the deviation scored is the ``agree``-th largest same-side deviation among the last ``recent``
+    readings (the current one included), so short spikes (vehicles on a bridge) are ignored while a
+    permanent offset (a bearing fault) scores as soon as ``agree`` readings show it. The recent run keeps
+    following the signal while the ensemble protects the median from anomalous readings
+    (:meth:`learn_recent`).
 
     Parameters
     ----------
@@ -187,7 +235,11 @@ class RobustZScoreDetector(Detector):
     refresh_every
         Recompute median and MAD after this many learned readings.
     min_scale
-        Floor of the scale, so a perfectly constant signal does not make every change infinite.
+        Floor of the scale in engineering units: a deviation must be material (e.g. a tenth of the
+        kind's blue limit), however smooth the signal, before it scores.
+    recent, agree
+        Persistence: score the ``agree``-th largest same-side deviation of the last ``recent`` readings
+        (1 and 1: the current reading alone).
 
     Examples
     --------
@@ -196,22 +248,33 @@ class RobustZScoreDetector(Detector):
     ...     det.learn_one(10.0 + (i % 5) * 0.1, float(i))
     >>> det.score_one(10.2, 50.0), det.score_one(20.0, 50.0)
     (0.0, 1.0)
+    >>> shift = RobustZScoreDetector(window=50, grace_period=10, recent=3, agree=3)
+    >>> for i in range(50):
+    ...     shift.learn_one(10.0 + (i % 5) * 0.1, float(i))
+    >>> shift.score_one(20.0, 50.0)  # one spike is not a level shift
+    0.0
+    >>> shift.learn_recent(20.0, 50.0); shift.learn_recent(20.0, 51.0)
+    >>> shift.score_one(20.0, 52.0)
+    1.0
     """
 
     name = "robust_z"
 
     def __init__(self, window: int = 240, z_lo: float = 4.0, z_hi: float = 10.0, grace_period: int = 30,
-                 refresh_every: int = 10, min_scale: float = 1e-9) -> None:
+                 refresh_every: int = 10, min_scale: float = 1e-9, recent: int = 1, agree: int = 1) -> None:
         self.window = window
         self.z_lo = z_lo
         self.z_hi = z_hi
         self.grace_period = grace_period
         self.refresh_every = refresh_every
         self.min_scale = min_scale
+        self.recent = recent
+        self.agree = agree
         self._reset()
 
     def _reset(self) -> None:
         self.values_: deque[float] = deque(maxlen=self.window)
+        self.recent_: deque[float] = deque(maxlen=max(0, self.recent - 1))
         self.median_ = 0.0
         self.scale_ = self.min_scale
         self.since_refresh_ = 0
@@ -231,21 +294,44 @@ class RobustZScoreDetector(Detector):
 
     def learn_one(self, x: float, t: datetime | float) -> None:
         self.values_.append(x)
+        self.learn_recent(x, t)
         self.n_ += 1
         self.since_refresh_ += 1
         if self.since_refresh_ >= self.refresh_every or self.n_ <= self.grace_period:
             self._refresh()
 
+    def learn_recent(self, x: float, t: datetime | float) -> None:
+        """Extend the recent run only (the reference median stays protected)."""
+        if self.recent > 1:
+            self.recent_.append(x)
+
     def zscore(self, x: float) -> float:
         return (x - self.median_) / self.scale_
+
+    def deviation(self, x: float) -> float:
+        """Signed deviation from the median that the score is based on (persistent part if ``recent`` > 1)."""
+        if self.recent <= 1:
+            return x - self.median_
+        if len(self.recent_) < self.recent - 1:
+            return 0.0
+        devs = sorted([v - self.median_ for v in self.recent_] + [x - self.median_])
+        k = min(max(self.agree, 1), len(devs))
+        up, down = devs[-k], devs[k - 1]  # k readings at least this high / at most this low
+        if up > 0 and up >= -down:
+            return up
+        return down if down < 0 else 0.0
 
     def score_one(self, x: float, t: datetime | float) -> float:
         if self.n_ < self.grace_period:
             return 0.0
-        return ramp(abs(x - self.median_) / self.scale_, self.z_lo, self.z_hi)
+        return ramp(abs(self.deviation(x)) / self.scale_, self.z_lo, self.z_hi)
 
     def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
-        side = "above" if x > self.median_ else "below"
+        d = self.deviation(x)
+        side = "above" if d > 0 else "below"
+        if self.recent > 1:
+            return (f"{fmt(x, unit)}, held {fmt(abs(d), unit)} {side} the recent level {fmt(self.median_, unit)} "
+                    f"for {self.agree} of the last {self.recent} readings")
         return f"{fmt(x, unit)}, far {side} the recent median {fmt(self.median_, unit)}"
 
 
@@ -351,6 +437,9 @@ class CusumDetector(Detector):
         Decision interval: cumulative sum that scores 0.5 (2h scores 1).
     grace_period
         Readings learned before scoring.
+    min_scale
+        Floor of the standard deviation in engineering units, so drifts of immaterial size on a very
+        smooth signal do not accumulate.
 
     Examples
     --------
@@ -367,11 +456,13 @@ class CusumDetector(Detector):
 
     name = "cusum"
 
-    def __init__(self, alpha: float = 0.005, k: float = 0.5, h: float = 10.0, grace_period: int = 50) -> None:
+    def __init__(self, alpha: float = 0.005, k: float = 0.5, h: float = 10.0, grace_period: int = 50,
+                 min_scale: float = 0.0) -> None:
         self.alpha = alpha
         self.k = k
         self.h = h
         self.grace_period = grace_period
+        self.min_scale = min_scale
         self._reset()
 
     def _reset(self) -> None:
@@ -382,7 +473,7 @@ class CusumDetector(Detector):
         self.n_ = 0
 
     def _sums(self, x: float) -> tuple[float, float]:
-        sd = math.sqrt(self.var_) if self.var_ > 0 else 1e-12
+        sd = max(math.sqrt(self.var_) if self.var_ > 0 else 0.0, self.min_scale, 1e-12)
         r = (x - self.mean_) / sd
         return max(0.0, self.pos_ + r - self.k), max(0.0, self.neg_ - r - self.k)
 
@@ -410,11 +501,14 @@ class CusumDetector(Detector):
 
 
 class FlatlineDetector(Detector):
-    """A sensor stuck on one value: ``min_run`` consecutive readings within ``tolerance``.
+    """A sensor stuck on one value: the same reading (within ``tolerance``) for at least ``min_run``
+    readings *and* ``min_duration_s`` seconds.
 
-    Real signals jitter; a frozen value usually means a dead transmitter or a stuck float. The score is
-    1 while the run is long enough, otherwise 0. Signals that are legitimately constant (a dry rain gauge
-    at 0) should not use it, or should raise ``min_run``.
+    Real signals jitter; a frozen value usually means a dead transmitter or a stuck float. Expressing
+    the rule in time as well as readings makes it mean the same for a 10 s strain gauge and a 5 min
+    gas detector. Zero-inflated signals (a dry rain gauge, methane at 0 %LEL) legitimately sit on their
+    physical floor for days: readings within ``tolerance`` of ``floor`` never count as stuck, while a
+    reading frozen anywhere else still does. The score is 1 while stuck, otherwise 0.
 
     Parameters
     ----------
@@ -422,6 +516,10 @@ class FlatlineDetector(Detector):
         Consecutive equal readings (including the current one) that count as stuck.
     tolerance
         Largest absolute difference still treated as "the same value".
+    min_duration_s
+        Seconds the value must have been frozen (first to current reading) as well.
+    floor
+        A value the signal legitimately rests on (e.g. 0); ``None`` if there is none.
 
     Examples
     --------
@@ -430,13 +528,21 @@ class FlatlineDetector(Detector):
     ...     det.learn_one(4.2, float(i))
     >>> det.score_one(4.2, 2.0), det.score_one(4.3, 2.0)
     (1.0, 0.0)
+    >>> dry = FlatlineDetector(min_run=3, min_duration_s=600, floor=0.0)
+    >>> for i in range(20):
+    ...     dry.learn_one(0.0, 60.0 * i)
+    >>> dry.score_one(0.0, 1200.0)
+    0.0
     """
 
     name = "flatline"
 
-    def __init__(self, min_run: int = 30, tolerance: float = 0.0) -> None:
+    def __init__(self, min_run: int = 30, tolerance: float = 0.0, min_duration_s: float = 0.0,
+                 floor: float | None = None) -> None:
         self.min_run = min_run
         self.tolerance = tolerance
+        self.min_duration_s = min_duration_s
+        self.floor = floor
         self._reset()
 
     def _reset(self) -> None:
@@ -457,7 +563,12 @@ class FlatlineDetector(Detector):
         self.run_ = run
 
     def score_one(self, x: float, t: datetime | float) -> float:
-        return 1.0 if self._run_with(x) >= self.min_run else 0.0
+        if self.floor is not None and abs(x - self.floor) <= self.tolerance:
+            return 0.0
+        run = self._run_with(x)
+        if run < self.min_run:
+            return 0.0
+        return 1.0 if to_epoch(t) - self.since_ >= self.min_duration_s else 0.0
 
     def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
         run = self._run_with(x)

@@ -45,27 +45,89 @@ class EnsembleConfig:
     close_after: int = 3
     protect: bool = True
     max_protected: int = 360
-    flatline: dict[str, Any] | None = field(default_factory=lambda: {"min_run": 60})
+    flatline: dict[str, Any] | None = field(default_factory=lambda: {"min_run": 5, "min_duration_s": 600.0})
 
 
-_GENERIC = (DetectorSpec("robust_z", {"window": 240}), DetectorSpec("cusum", {}, 0.8))
-_SEASONAL = (DetectorSpec("seasonal", {}), DetectorSpec("rate_of_change", {"window_s": 600}, 0.8))
-_GAS = (DetectorSpec("robust_z", {"window": 240, "min_scale": 0.5}),)
+#: Smallest deviation worth a score, per kind, in the kind's canonical unit (engineering defaults, D).
+#: A statistical detector's scale never drops below it, so a very smooth signal (a crack gauge with
+#: 0.002 mm noise) does not alarm on an immaterial change. Graded kinds default to a tenth of their blue
+#: limit; the others are tied to what domain.md calls material for them.
+MATERIAL_SCALE: dict[str, float] = {
+    "gas_pressure": 0.003,  # MPa: ~1-2 % of a medium-pressure set-point (alarms at +-10 %)
+    "water_flow": 5.0,  # m3/h
+    "leak_noise": 1.0,  # dB
+    "river_level": 0.05,  # m
+    "strain": 5.0,  # µε: vehicles give tens of µε for 1-3 s; damage is a lasting offset of tens of µε
+    "deflection": 1.0,  # mm: thermal movement is a few mm per day, live load a few mm per vehicle
+    "bearing_displacement": 0.5,  # mm: displacement gauges resolve ~+-0.5 mm (domain.md section 4)
+    "vibration": 0.01,  # m/s²
+    "settlement": 0.2,  # mm
+    "temperature": 1.0,  # °C: manhole and tunnel air, alarms from 40 °C
+    "heating_makeup_flow": 0.5,  # m3/h
+}
+
+
+def material_scale(kind: str) -> float:
+    """Minimum material deviation for ``kind`` (see ``MATERIAL_SCALE``); tenth of blue for graded kinds."""
+    if kind in MATERIAL_SCALE:
+        return MATERIAL_SCALE[kind]
+    spec = SENSOR_KINDS.get(kind)
+    blue = spec.thresholds.get("blue") if spec else None
+    return abs(blue) / 10 if blue else 1e-9
+
+
+#: Bridge channels see 1-3 s vehicle spikes at any sampling rate (domain.md section 4): a structural
+#: change shows as a *lasting* offset, so these kinds score the 4th largest deviation of the last 5
+#: readings (a level shift) instead of a single reading. Bearings do not ride the live load.
+_BRIDGE_SHIFT: dict[str, dict[str, int]] = {
+    "strain": {"recent": 5, "agree": 4}, "deflection": {"recent": 5, "agree": 4},
+    "vibration": {"recent": 5, "agree": 4}, "bearing_displacement": {"recent": 3, "agree": 3},
+}
+#: Kinds that legitimately rest on 0 for days (dry gauge, clean air, dry road): graded limits and rates
+#: only, no z-scores of a near-zero spread; a reading frozen at 0 is not "stuck".
+_ZERO_INFLATED = ("rainfall", "road_water_depth", "methane", "h2s")
+#: Non-seasonal kinds that still swing every day (air temperature; traffic noise; demand-driven gas pressure).
+_DIURNAL = ("temperature", "leak_noise", "gas_pressure")
+#: Stuck = no change at all for >= 5 readings and >= 10 minutes (every real signal has noise).
+_FLATLINE: dict[str, Any] = {"min_run": 5, "min_duration_s": 600.0}
 
 
 def _kind_config(kind: str) -> EnsembleConfig:
     spec = SENSOR_KINDS[kind]
-    members: tuple[DetectorSpec, ...] = _SEASONAL if spec.seasonal else _GENERIC
+    scale = material_scale(kind)
+    if spec.seasonal:
+        members: tuple[DetectorSpec, ...] = (
+            DetectorSpec("seasonal", {}),
+            DetectorSpec("rate_of_change", {"window_s": 600, "min_change": scale}, 0.8))
+    else:
+        members = (DetectorSpec("robust_z", {"window": 240, "min_scale": scale}),
+                   DetectorSpec("cusum", {"min_scale": scale}, 0.8))
+    if kind in _DIURNAL:  # a slow EWMA baseline (CUSUM) would read every daily swing as a drift
+        members = (DetectorSpec("robust_z", {"window": 288 if kind == "temperature" else 240, "min_scale": scale}),)
+    if kind in _BRIDGE_SHIFT:  # 180 readings = 30 min at 10 s
+        members = (DetectorSpec("robust_z", {"window": 180, "min_scale": scale, **_BRIDGE_SHIFT[kind]}),)
     if kind in ("methane", "h2s"):
-        members = _GAS
-    if kind == "water_pressure":  # domain.md: red on a drop > 0.1 MPa in 5 min
+        members = (DetectorSpec("robust_z", {"window": 240, "min_scale": scale}),)
+    if kind == "methane":
+        # D: a rise by the blue limit (5 %LEL) within 5 min is an active source filling the space, the
+        # start of C(t) = Css(1 - e^(-t/tau)) (domain.md section 1): graded yellow, so that next to a gas
+        # main (section 9: one level up) it is orange from the first reading that shows it.
+        members += (DetectorSpec("rate_of_change", {"window_s": 300, "direction": "up",
+                                                    "limits": {"yellow": spec.thresholds["blue"]}}),)
+    if kind == "water_pressure":  # domain.md section 2: red on a drop > 0.1 MPa in 5 min
         members = (DetectorSpec("seasonal", {}),
-                   DetectorSpec("rate_of_change", {"window_s": 300, "max_change": 0.1, "direction": "down"}))
-    flat: dict[str, Any] | None = {"min_run": 60}
-    if kind in ("rainfall", "methane", "h2s", "road_water_depth"):
-        flat = None  # legitimately constant at 0 for days
+                   DetectorSpec("rate_of_change", {"window_s": 300, "direction": "down", "limits": {"red": 0.1}}))
+    if kind == "road_water_depth":  # a rise by the blue limit within 10 min scores 0.5
+        members = (DetectorSpec("rate_of_change", {"window_s": 600, "direction": "up",
+                                                   "max_change": spec.thresholds["blue"]}),)
+    if kind == "rainfall":
+        members = ()  # a district driver with CMA-based graded limits
+    flat = dict(_FLATLINE, floor=0.0) if kind in _ZERO_INFLATED else dict(_FLATLINE)
     graded = (DetectorSpec("graded", {"kind": kind}),) if spec.thresholds or kind == "gas_pressure" else ()
     return EnsembleConfig(detectors=graded + members, flatline=flat)
+
+
+_GENERIC = (DetectorSpec("robust_z", {"window": 240}), DetectorSpec("cusum", {}, 0.8))
 
 
 #: Default ensemble per sensor kind; copy and change, or override per sensor with :func:`resolve_config`.
@@ -131,6 +193,8 @@ class SensorEnsemble:
         ]
         self.graded: GradedThresholdDetector | None = next(
             (det for _, _, det in self.members if isinstance(det, GradedThresholdDetector)), None)
+        # Members with standards-based levels (threshold limits, graded rates of change).
+        self.graded_members: list[Detector] = [det for _, _, det in self.members if hasattr(det, "graded_level")]
         self.flatline = FlatlineDetector(**config.flatline) if config.flatline is not None else None
         self.protected_run = 0
 
@@ -142,11 +206,15 @@ class SensorEnsemble:
             s = det.score_one(x, ts) * weight
             if s > best:
                 best, best_name, best_det = s, name, det
-        level = self.graded.level_one(x) if self.graded is not None else Level.NONE
+        level, graded_det = Level.NONE, None
+        for det in self.graded_members:
+            lvl = det.graded_level(x, ts)  # type: ignore[attr-defined]
+            if lvl > level:
+                level, graded_det = lvl, det
         stuck = self.flatline is not None and self.flatline.score_one(x, ts) >= 1.0
         explanation = ""
-        if level > Level.NONE and self.graded is not None:  # a breached standard limit explains best
-            best_name, best_det = "graded", self.graded
+        if graded_det is not None:  # a breached standard limit explains best
+            best_name, best_det = graded_det.name, graded_det
         if best_det is not None and best >= self.config.close_threshold:
             text = best_det.explain(x, ts, self.unit)
             explanation = f"{kind_label(self.kind)} {text}".strip() if text else ""
@@ -160,6 +228,10 @@ class SensorEnsemble:
         if self.config.protect and score >= self.config.threshold:
             self.protected_run += 1
             if self.protected_run <= self.config.max_protected:
+                for _, _, det in self.members:  # recent runs and rate windows follow the signal
+                    follow = getattr(det, "learn_recent", None)
+                    if follow is not None:
+                        follow(x, ts)
                 return
         else:
             self.protected_run = 0

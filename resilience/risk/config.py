@@ -69,6 +69,15 @@ class RiskConfig(BaseModel):
     # (several sensors, coupling, drivers) moves a place into a higher grade.
     ungraded_scale: float = 0.5
     ungraded_max_grade: int = 3
+    # Corroboration: statistical evidence (ungraded anomalies, drivers below blue) from fewer than this many
+    # independent lines (distinct sensor kinds on the asset, plus drivers at >= blue) stays within
+    # ``ungraded_max_grade`` together, however many sensors of one kind agree: a traffic-loaded bridge's
+    # strain gauges see the same lorries. Only a large (score >= persistent_score), persistent
+    # (>= persistence_s) anomaly may go one grade higher alone. Corroborated statistical evidence counts
+    # ``corroborated_scale`` per anomaly and is not capped (burst: pressure drop + flow step).
+    corroboration_min_kinds: int = 2
+    corroborated_scale: float = 0.8
+    persistent_score: float = 0.9
     # Evidence gains up to +25 % of its strength as it persists this long (transients count less).
     persistence_s: float = 1800.0
     persistence_gain: float = 0.25

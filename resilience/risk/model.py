@@ -217,21 +217,22 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]
         return out
 
     # -- live evidence -----------------------------------------------------------------------------
-    def strength(self, a: AnomalyEvidence, amplify: float = 1.0) -> float:
+    def strength(self, a: AnomalyEvidence, amplify: float = 1.0, corroborated: bool = False) -> float:
         """Evidence strength in [0, 1] of one anomaly, kept inside the likelihood grade it can justify.
 
         A graded breach has its level's fixed probability, raised by score, persistence and vulnerability
         at most to the top of the grade its level guarantees; an ungraded anomaly is its weighed score,
-        capped at ``ungraded_max_grade``.
+        capped at ``ungraded_max_grade`` unless other kinds of evidence corroborate it.
         """
         cfg = self.config_
         persist = 1 + cfg.persistence_gain * min(1.0, a.duration_s / cfg.persistence_s)
-        ungraded = a.score * cfg.ungraded_scale * persist * amplify
+        scale = cfg.corroborated_scale if corroborated else cfg.ungraded_scale
+        ungraded = a.score * scale * persist * amplify
         if a.level > Level.NONE:
             graded = self.level_probability_.get(a.level, 0.0)
             cap = cfg.grade_cap(self.likelihood_floor_.get(a.level, cfg.ungraded_max_grade))
             return max(graded, min(ungraded, cap))
-        return min(1.0, ungraded, cfg.grade_cap(cfg.ungraded_max_grade))
+        return min(1.0, ungraded, 1.0 if corroborated else cfg.grade_cap(cfg.ungraded_max_grade))
 
     def signal(self, asset_id: str, kinds: frozenset[str], ev: EvidenceStore) -> Signal:
         """Noisy-OR strength and max level of anomalies of ``kinds`` on an asset."""
@@ -281,8 +282,9 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]
         factors.append(Factor("vulnerability", "likelihood", base, f"vulnerability {v:.2f} ({v_detail})"))
         amplify = 1 + cfg.vulnerability_gain * v
         lik_floor, reg_floor, level_floor = 1, Level.NONE, Level.NONE
-        own: dict[str, Level] = {}
+        own: dict[str, Level] = {}  # sensor kind -> its max level (BLUE for an ungraded anomaly)
         n_rel = n_bad = 0
+        found: list[tuple[SensorInfo, float, AnomalyEvidence]] = []
         for s in self.sensors_by_asset_.get(asset_id, ()):
             e = spec.evidence.get(s.kind)
             if e is None:
@@ -296,28 +298,54 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]
                 factors.append(Factor("sensor_health", "likelihood", c,
                                       f"{s.kind} sensor {s.id} is {status}: uncertainty raised", source=s.id))
             for a in ev.open_anomalies(s.id):
-                c = e.weight * self.strength(a, amplify)
-                keep *= 1 - c
-                name = "graded_breach" if a.level > Level.NONE else "anomaly"
-                factors.append(Factor(name, "likelihood", c, _describe(s.kind, a, s.id), source=s.id))
+                found.append((s, e.weight, a))
                 own[s.kind] = max(own.get(s.kind, Level.NONE), a.level, Level.BLUE)
                 if e.regulatory and a.level > Level.NONE:
                     lik_floor = max(lik_floor, self.likelihood_floor_.get(a.level, 1))
                     reg_floor = max(reg_floor, self.regulatory_floor_.get(a.level, Level.NONE))
-        rain_level = Level.NONE
+        drivers: list[tuple[str, float, Level, float, str]] = []
         for kind, w in spec.drivers.items():
             value, lvl, sensor = self.driver(asset.district_id, kind, ev)
             kspec = SENSOR_KINDS.get(kind)
             top = max(kspec.thresholds.values()) if kspec and kspec.thresholds else 0.0
             if sensor is None or top <= 0 or value <= 0:
                 continue
-            c = w * min(1.0, value / top)
-            keep *= 1 - c
+            drivers.append((kind, value, lvl, w * min(1.0, value / top), sensor))
+        # Independent lines of evidence: sensor kinds showing anomalies here, and drivers at >= blue.
+        lines = len(own) + sum(1 for d in drivers if d[2] > Level.NONE)
+        corroborated = lines >= cfg.corroboration_min_kinds
+        weak = 1.0  # statistical evidence: ungraded anomalies and drivers below blue
+        persistent = False
+        for s, w, a in found:
+            c = w * self.strength(a, amplify, corroborated)
+            name = "graded_breach" if a.level > Level.NONE else "anomaly"
+            factors.append(Factor(name, "likelihood", c, _describe(s.kind, a, s.id), source=s.id))
+            if a.level > Level.NONE:
+                keep *= 1 - c
+            else:
+                weak *= 1 - c
+                persistent |= a.score >= cfg.persistent_score and a.duration_s >= cfg.persistence_s
+        rain_level = Level.NONE
+        for kind, value, lvl, c, sensor in drivers:
+            if lvl > Level.NONE:
+                keep *= 1 - c
+            else:
+                weak *= 1 - c
             rain_level = max(rain_level, lvl) if kind == "rainfall" else rain_level
             factors.append(Factor("driver", "likelihood", c, f"district {kind} {_fmt_value(kind, value)} ({lvl.label})",
                                   source=sensor))
+        p_weak = 1 - weak
+        if not corroborated and p_weak > 0:
+            grade = min(5, cfg.ungraded_max_grade + (1 if persistent else 0))
+            if p_weak > cfg.grade_cap(grade):
+                p_weak = cfg.grade_cap(grade)
+                factors.append(Factor("uncorroborated", "likelihood", 0.0,
+                                      f"statistical evidence from one kind of sensor only: likelihood at most "
+                                      f"{grade}/5 until another kind corroborates it"))
+        keep *= 1 - p_weak
         raises: list[tuple[Level, Factor]] = []
         bumps: list[tuple[int, Factor]] = []
+        bump_kinds: list[frozenset[str]] = []
         for edge in self.graph_.incoming.get((asset_id, hazard), ()):
             rule = edge.rule
             sig = self.signal(edge.source, rule.source_evidence, ev) if rule.source_evidence else _QUIET
@@ -343,6 +371,7 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]
                 raises.append((target, Factor("coupling", "level", rule.steps,
                                               f"{what}: {rule.title} (at least {target.label})", **common)))
             else:
+                bump_kinds.append(rule.target_evidence or rule.source_evidence)
                 bumps.append((rule.steps, Factor("coupling", "level", rule.steps,
                                                  f"{what}: {rule.title} (+{rule.steps} level)", **common)))
             floor_ok = (rule.floor > Level.NONE and sig.level >= rule.floor_min_source and rain_level >= rule.floor_min_rain
@@ -360,9 +389,13 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]
                                   f"graded limit breached: at least {reg_floor.label} regardless of consequence"))
         level = max(matrix_level, reg_floor, level_floor)
         own_level = level
-        for steps, f in bumps:
-            if own_level > Level.NONE:
-                level = max(level, Level(min(Level.RED, own_level + steps)))
+        for (steps, f), kinds in zip(bumps, bump_kinds, strict=True):
+            # domain.md section 9: the rule raises the *alarm* one level: the target's own graded
+            # evidence level (an ungraded anomaly counts as blue) or its risk level, whichever is higher.
+            evidence_level = max((own.get(k, Level.NONE) for k in kinds), default=Level.NONE)
+            base_level = max(own_level, evidence_level)
+            if base_level > Level.NONE:
+                level = max(level, Level(min(Level.RED, base_level + steps)))
                 factors.append(f)
         for target, f in raises:
             level = max(level, target)

@@ -45,6 +45,7 @@ class _CompiledEffect:
     until: float
     tau_on: float
     tau_off: float
+    ref: float = 0.0  # clean value at onset (``const`` without amount, ``blend`` noise scaling)
 
 
 def _epoch(ts: datetime) -> float:
@@ -91,10 +92,12 @@ class Simulator:
             for eff in inc.effects:
                 i = self._index[eff.sensor_id]
                 amount = eff.amount
+                kind = self.kind_names[self.kind_code[i]]
+                ref = float(self.physics.values(kind, np.array([s]), np.array([i]))[0])
                 if eff.mode == "const" and amount is None:  # stuck at whatever it read at onset
-                    kind = self.kind_names[self.kind_code[i]]
-                    amount = float(self.physics.values(kind, np.array([s]), np.array([i]))[0])
-                out.append(_CompiledEffect(i, eff.mode, amount, s, e, effect_horizon(eff, e), eff.tau_on_s, eff.tau_off_s))
+                    amount = ref
+                out.append(_CompiledEffect(i, eff.mode, amount, s, e, effect_horizon(eff, e), eff.tau_on_s,
+                                           eff.tau_off_s, ref))
         return out
 
     # generation ------------------------------------------------------------------------------------
@@ -147,7 +150,11 @@ class Simulator:
                 elif e.mode == "mul":
                     v[m] = v[m] * (1.0 + a * env)
                 elif e.mode == "blend":
-                    v[m] = v[m] * (1.0 - env) + a * env
+                    # The target carries the signal's own relative variation: a transducer on a burst
+                    # main still has its noise; only a faulty sensor reads with zero variance
+                    # (domain.md section 8, "stuck").
+                    rel = v[m] / e.ref if e.ref > 0 else 1.0
+                    v[m] = v[m] * (1.0 - env) + a * env * rel
         if not drop:
             return Batch(idx, t, np.where(keep, v, np.nan))
         if not keep.all():

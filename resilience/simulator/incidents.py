@@ -34,7 +34,8 @@ Mode = Literal["add", "mul", "blend", "const", "drop"]
 
 @dataclass(frozen=True, slots=True)
 class Effect:
-    """``add``: v + a*e; ``mul``: v*(1 + a*e); ``blend``: v*(1-e) + a*e; ``const``: a (a=None: value at start); ``drop``."""
+    """``add``: v + a*e; ``mul``: v*(1 + a*e); ``blend``: v*(1-e) + a*e*(v/v0) (towards a, keeping the signal's
+    relative variation; v0 = clean value at start); ``const``: a (a=None: value at start); ``drop``."""
 
     sensor_id: str
     mode: Mode

@@ -110,3 +110,35 @@ def test_nab_detector_spike_and_level_shift():
     s = _scores(NabDetector(), list(range(3000)), values)
     assert s[2000:2005].max() >= 0.5
     assert (s[500:2000] >= 0.5).sum() == 0
+
+
+def test_level_shift_ignores_traffic_spikes_but_sees_a_lasting_offset():
+    import numpy as np
+
+    from resilience.detection.detectors import RobustZScoreDetector
+    rng = np.random.default_rng(0)
+    det = RobustZScoreDetector(window=180, min_scale=5.0, recent=5, agree=4)
+    worst = 0.0
+    for i in range(2000):  # strain: noise 1.5 µε plus a vehicle (up to +40 µε) in 35 % of samples
+        x = float(rng.normal(0, 1.5) + (40 * rng.random() if rng.random() < 0.35 else 0.0))
+        worst = max(worst, det.score_one(x, 10.0 * i))
+        det.learn_one(x, 10.0 * i)
+    assert worst < 0.5
+    scores = []
+    for i in range(2000, 2006):  # a bearing fault: a lasting +60 µε offset
+        scores.append(det.score_one(60.0, 10.0 * i))
+        det.learn_recent(60.0, 10.0 * i)
+    assert scores[2] == 0.0 and scores[3] >= 0.5  # the 4th reading of the offset
+
+
+def test_flatline_is_expressed_in_time_and_ignores_the_physical_floor():
+    from resilience.detection.detectors import FlatlineDetector
+    det = FlatlineDetector(min_run=5, min_duration_s=600.0)
+    for i in range(6):
+        det.learn_one(3.0, 10.0 * i)
+    assert det.score_one(3.0, 60.0) == 0.0  # 6 readings but only one minute
+    assert det.score_one(3.0, 600.0) == 1.0
+    gauge = FlatlineDetector(min_run=5, min_duration_s=600.0, floor=0.0)
+    for i in range(60):
+        gauge.learn_one(0.0, 60.0 * i)
+    assert gauge.score_one(0.0, 3600.0) == 0.0

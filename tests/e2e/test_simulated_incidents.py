@@ -156,8 +156,10 @@ def test_default_schedule_covers_every_incident_type(incident_run: Run) -> None:
 
 
 @pytest.mark.xfail(strict=True, reason=(
-    "issue 4 acceptance not yet met: bursts reach orange after ~118 s and gas leaks after ~110 s (the simulated "
-    "build-up is slower than 60 s sampling allows), and a bearing fault is masked by traffic false positives"))
+    "issue 4 acceptance not met for blocked drains only: the simulated blockage creeps (tau 30 min, domain.md "
+    "section 3 'dry-weather creep'), so the first reading that carries any signal comes >60 s after onset with "
+    "60 s sampling (seed 7: +0.2 % fill at 3 s, +4.3 % at 63 s); orange follows at the yellow breach (~25 min). "
+    "Bursts (58 s), bearing faults (40 s) and gas leaks (50 s) meet the bound"))
 def test_every_physical_incident_reaches_orange_within_60_s(incident_run: Run) -> None:
     failures = []
     for g in incident_run.sim.ground_truth():
@@ -182,9 +184,6 @@ def test_every_physical_incident_reaches_orange_within_60_s(incident_run: Run) -
     assert not failures, "incidents not at orange within 60 s of onset:\n" + "\n".join(failures)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "bridge traffic spikes make robust_z fire on strain/deflection/vibration, so the faulted bridge is already "
-    "orange; stuck detection needs 60 identical readings (5 h at a 300 s interval)"))
 def test_sensor_faults_raise_health_events_but_not_orange(incident_run: Run) -> None:
     failures = []
     for g in incident_run.sim.ground_truth():
@@ -199,14 +198,16 @@ def test_sensor_faults_raise_health_events_but_not_orange(incident_run: Run) -> 
         else:
             flat = DEFAULT_ENSEMBLES[sensor.kind].flatline
             run = (flat or {}).get("min_run", 0)
-            status, bound = "stuck", onset + (run + 1) * iv
+            # stuck = min_run equal readings AND min_duration_s frozen; the first stuck reading is <= 1 interval in
+            frozen = max((run - 1) * iv, timedelta(seconds=(flat or {}).get("min_duration_s", 0.0)))
+            status, bound = "stuck", onset + iv + frozen + iv
             if flat is None:
                 failures.append(f"{g['incident_id']} stuck {sensor.kind} sensor {sid}: flatline detection is "
                                 f"disabled for this kind, so a stuck sensor is never reported")
                 continue
             if bound > end:
                 failures.append(f"{g['incident_id']} stuck {sensor.kind} sensor {sid} (every {iv.total_seconds():.0f} s):"
-                                f" flatline needs {run} readings = {(run * iv).total_seconds() / 60:.0f} min, longer "
+                                f" flatline needs {run} readings / {frozen.total_seconds() / 60:.0f} min, longer "
                                 f"than the {(end - onset).total_seconds() / 60:.0f} min fault")
         seen = [e for e in incident_run.health if e.sensor_id == sid and e.status == status and onset <= e.ts <= bound]
         if not seen and (g["type"] == "silent_sensor" or bound <= end):
@@ -219,9 +220,6 @@ def test_sensor_faults_raise_health_events_but_not_orange(incident_run: Run) -> 
     assert not failures, "sensor faults:\n" + "\n".join(failures)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "16 asset/hazard pairs reach orange on a clean day: statistical-only anomalies on bridges (traffic spikes), "
-    "very smooth building channels and zero-inflated road water depth combine past likelihood 3"))
 def test_clean_day_raises_no_orange(clean_run: Run) -> None:
     assert clean_run.readings > 0
     bad = sorted(clean_run.orange.items(), key=lambda kv: kv[1][0][0])

@@ -160,3 +160,14 @@ def test_rules_are_data() -> None:
     names = {r.name for r in DEFAULT_RULES}
     assert {"methane_migration", "gas_main_proximity", "leak_undermines_ground", "upstream_drainage",
             "nearby_drainage"} <= names
+
+
+def test_gas_main_proximity_raises_the_methane_alarm_level_even_at_low_consequence() -> None:
+    # domain.md section 9: CH4 in a culvert within 50 m of a gas main raises the *gas alarm* one level, so a
+    # yellow methane reading (e.g. a fast rise) there is orange whatever the culvert's consequence.
+    assets = [asset("C1", "drainage_culvert", criticality=1), asset("G1", "gas_pipeline", lat=north(30))]
+    svc, _ = service(assets, [sensor("S1", "C1", "methane")], districts=[])
+    svc.handle(anomaly("S1", "C1", "methane", value=6.0, level=Level.YELLOW, minutes=0))
+    risk = svc.asset_risk("C1")[GAS]
+    assert risk.consequence <= 2 and risk.level == Level.ORANGE
+    assert coupling_factors(risk, "gas_main_proximity")

@@ -219,3 +219,21 @@ def test_state_round_trip_is_versioned() -> None:
     assert RiskModel.from_state(state).config == model.config
     with pytest.raises(ValueError, match="version"):
         RiskModel.from_state({**state, "version": "risk-spectrum/0"})
+
+
+def test_statistical_evidence_needs_corroboration_from_another_kind() -> None:
+    from resilience.domain import Level as L
+
+    from .helpers import anomaly, asset, sensor, service
+    assets = [asset("B1", "bridge", criticality=5, install_year=1970, material="steel", past_incidents=3)]
+    sensors = [sensor("S1", "B1", "strain"), sensor("S2", "B1", "strain"), sensor("S3", "B1", "strain"),
+               sensor("S4", "B1", "bearing_displacement")]
+    svc, _ = service(assets, sensors)
+    for sid in ("S1", "S2", "S3"):  # one kind, however many gauges: traffic loads them all at once
+        svc.handle(anomaly(sid, "B1", "strain", value=60.0, score=1.0, minutes=0))
+    alone = svc.asset_risk("B1")["structural_failure"]
+    assert alone.likelihood == 3 and alone.level < L.ORANGE
+    assert any(f.name == "uncorroborated" for f in alone.factors)
+    svc.handle(anomaly("S4", "B1", "bearing_displacement", value=8.0, score=1.0, minutes=0))
+    both = svc.asset_risk("B1")["structural_failure"]
+    assert both.likelihood == 5 and both.level >= L.ORANGE
