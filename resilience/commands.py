@@ -101,8 +101,8 @@ def _run(args: argparse.Namespace) -> int:
     exe = [sys.executable, "-m", "resilience.cli"]
     wanted = {name: exe + [name] for name in SERVICES}
     if args.simulate:
-        wanted["simulator"] = exe + ["simulate", "--seed-db", "--sensors", str(args.sensors), "--speed",
-                                     str(args.speed), "--truth", str(s.services_dir / "truth.json")]
+        wanted["simulator"] = exe + ["simulate", "--sensors", str(args.sensors), "--speed", str(args.speed),
+                                     "--incidents", args.incidents, "--truth", str(s.services_dir / "truth.json")]
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
@@ -163,5 +163,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--no-simulate", dest="simulate", action="store_false")
     p.add_argument("--sensors", type=int, default=2000)
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (live demo: 1)")
+    p.add_argument("--incidents", choices=["demo", "default", "none"], default="demo",
+                   help="demo: one incident of each type in the first half hour")
     p.add_argument("--keep-services", action="store_true", help="leave PostgreSQL and Mosquitto running")
     p.set_defaults(func=_run)

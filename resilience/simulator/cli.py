@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--truth", type=Path, default=None, help="write the incident ground truth JSON here")
     p.add_argument("--seed-db", action="store_true", help="insert the registry into the database first")
     p.add_argument("--start", default=None, help="simulated start time, ISO-8601 (default: now, UTC)")
-    p.add_argument("--incidents", choices=["default", "none"], default="default")
+    p.add_argument("--incidents", choices=["default", "none", "demo"], default="default",
+                   help="demo: one of each type in the first half hour (what make run uses)")
     p.add_argument("--min-interval", type=float, default=10.0, help="publish-interval floor for 1 Hz kinds (s)")
     p.add_argument("--alt-unit-fraction", type=float, default=0.02,
                    help="share of pressure/length readings sent in a convertible non-canonical unit")

@@ -58,7 +58,7 @@ class Simulator:
     """Deterministic readings for a ``City`` from ``start`` on, given a seed and an incident schedule."""
 
     def __init__(self, city: City, start: datetime, seed: int = 42,
-                 incidents: Literal["default", "none"] | Sequence[Incident] = "default",
+                 incidents: Literal["default", "none", "demo"] | Sequence[Incident] = "default",
                  horizon: timedelta = timedelta(days=1), per_type: int = 2) -> None:
         self.city = city
         self.seed = seed
@@ -69,6 +69,10 @@ class Simulator:
             self.incidents: list[Incident] = default_schedule(city, self.start, seed, days=days, per_type=per_type)
         elif incidents == "none":
             self.incidents = []
+        elif incidents == "demo":
+            from resilience.simulator.demo import demo_schedule
+
+            self.incidents = demo_schedule(city, self.start, seed)
         else:
             self.incidents = list(incidents)  # type: ignore[arg-type]
         self.sensor_ids = [s.id for s in city.sensors]

@@ -92,6 +92,10 @@ class DetectionWorker:
             try:
                 self.engine.restore(snap)
                 log.info("detector state restored (%d sensors)", len(self.engine.ensembles))
+                # Downtime is the platform's silence, not the sensors': every sensor gets a fresh window.
+                now = datetime.now(UTC)
+                self.engine.silence.started = now
+                self.engine.silence.last_seen = {k: max(v, now) for k, v in self.engine.silence.last_seen.items()}
             except Exception:  # noqa: BLE001 - a stale snapshot must not stop detection
                 log.exception("detector snapshot could not be restored; starting fresh")
         with engine.connect() as conn:
