@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -153,6 +154,20 @@ def downstream_of(city: City, asset: Asset) -> Asset:
     return next(a for a in city.assets if a.attributes.get("downstream_of") == asset.id)
 
 
+def asset_picker(rng: np.random.Generator, used: set[str]) -> Callable[[list[Asset]], Asset | None]:
+    """Draws a random asset from a pool, never one already ``used`` (incidents never share an asset)."""
+
+    def pick(pool: list[Asset]) -> Asset | None:
+        free = [a for a in pool if a.id not in used]
+        if not free:
+            return None
+        a = free[int(rng.integers(len(free)))]
+        used.add(a.id)
+        return a
+
+    return pick
+
+
 def default_schedule(city: City, start: datetime, seed: int, days: int = 1, per_type: int = 2) -> list[Incident]:
     """``per_type`` incidents of every type per simulated day, on distinct assets, at random times.
 
@@ -164,13 +179,7 @@ def default_schedule(city: City, start: datetime, seed: int, days: int = 1, per_
     out: list[Incident] = []
     offset = timedelta(hours=city.utc_offset_h)
 
-    def pick(pool: list[Asset]) -> Asset | None:
-        free = [a for a in pool if a.id not in used]
-        if not free:
-            return None
-        a = free[int(rng.integers(len(free)))]
-        used.add(a.id)
-        return a
+    pick = asset_picker(rng, used)
 
     def minutes(lo: float, hi: float) -> timedelta:
         return timedelta(minutes=float(rng.integers(int(lo), int(hi))))
