@@ -48,6 +48,9 @@ class Settings(BaseSettings):
     partition_interval_days: int = 1
     partitions_ahead: int = 3
 
+    silence_check_s: float = 30.0  # how often the detector's APScheduler job looks for silent sensors
+    silence_k: float = 3.0  # silent after k x the sensor's expected interval without a reading
+
     webhook_secret: str = "local-dev-secret"
 
     @computed_field  # type: ignore[prop-decorator]

@@ -85,7 +85,7 @@ class DetectionWorker:
             self.catalogue = load_catalogue(conn)
             snap = conn.execute(select(detector_snapshots.c.state).where(detector_snapshots.c.name == SNAPSHOT_NAME)
                                 ).scalar()
-        self.engine = DetectionEngine(self.catalogue, self.bus,
+        self.engine = DetectionEngine(self.catalogue, self.bus, silence_k=settings.silence_k,
                                       overrides={k: v.detector_overrides for k, v in self.catalogue.items()
                                                  if v.detector_overrides})
         if snap:
@@ -160,7 +160,8 @@ class DetectionWorker:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: self.stop_event.set())
         jobs = BackgroundScheduler(timezone="UTC")
-        jobs.add_job(self.check_silence, "interval", seconds=30, id="silence-check", max_instances=1)
+        jobs.add_job(self.check_silence, "interval", seconds=self.settings.silence_check_s, id="silence-check",
+                     max_instances=1)
         jobs.add_job(self.snapshot, "interval", seconds=60, id="detector-snapshot", max_instances=1)
         jobs.add_job(self.refresh_catalogue, "interval", seconds=60, id="catalogue-refresh", max_instances=1)
         jobs.add_job(self.score_asset_models, "interval", seconds=300, id="asset-model-score", max_instances=1)
