@@ -75,7 +75,7 @@ def _alerts(args: argparse.Namespace) -> int:
     from resilience.events import EventKind
     from resilience.store.eventlog import EventConsumer
 
-    consumer = EventConsumer(engine, "alerts", alert_engine.handle_in,
+    consumer = EventConsumer(engine, "alerts", alert_engine.handle_in, batch=50, handle_batch=alert_engine.handle_batch_in,
                              kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL})
     consumer.stop_event = stop
     consumer.run_forever()

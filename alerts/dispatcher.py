@@ -4,6 +4,9 @@ Claiming is a short transaction (``FOR UPDATE SKIP LOCKED``) that takes a lease 
 ``next_attempt_at`` forward, so several dispatchers can run and a dispatcher killed between claim and
 send only delays the message until the lease expires. Delivery is at-least-once: a crash after the send
 but before ``delivered`` is recorded sends again with the same Idempotency-Key, which receivers drop.
+``run_forever`` LISTENs on ``lifeline_outbox`` (``NOTIFY`` comes with every outbox insert, at commit), so a new
+notification is sent within milliseconds; between notifications it sleeps until the next retry is due, at
+most ``poll_interval_s`` (the fallback for a notification missed while the listener reconnects).
 A message that fails permanently, or keeps failing past ``max_attempts``/``max_age_s``, ends ``failed``;
 the alert engine's tick then raises an alert about it.
 """
@@ -18,11 +21,13 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Engine, and_, select, update
+from sqlalchemy import Engine, and_, func, select, update
 
 from alerts import store
 from alerts.channels.base import Channel, Message, PermanentError, RetryableError
 from alerts.schema import notifications
+from alerts.store import OUTBOX_CHANNEL
+from resilience.store.eventlog import NotifyListener, engine_url
 
 log = logging.getLogger(__name__)
 SENT = Counter("lifeline_notifications_total", "Notification send attempts by channel and result",
@@ -119,6 +124,8 @@ class Dispatcher:
         if result == "delivered":
             status = "delivered"
             values = {"status": status, "delivered_at": now, "last_error": None}
+            log.debug("notification %s (%s) delivered %.0f ms after it was enqueued", c.id, c.message.channel,
+                      (now - c.created_at).total_seconds() * 1000)
         else:
             too_old = now - c.created_at >= timedelta(seconds=self.options.max_age_s)
             final = result == "permanent" or c.attempts >= self.options.max_attempts or too_old
@@ -153,12 +160,41 @@ class Dispatcher:
             return len(conn.execute(select(notifications.c.id).where(and_(
                 notifications.c.status == "pending", notifications.c.next_attempt_at <= self.now()))).all())
 
-    def run_forever(self, stop_event: threading.Event) -> None:
+    def next_due_in(self) -> float | None:
+        """Seconds until the earliest pending row is due (<= 0: due now); None when nothing is pending."""
+        with self.engine.connect() as conn:
+            nxt = conn.execute(select(func.min(notifications.c.next_attempt_at))
+                               .where(notifications.c.status == "pending")).scalar()
+        return None if nxt is None else (nxt - self.now()).total_seconds()
+
+    def run_forever(self, stop_event: threading.Event, *, listen: bool = True) -> None:
+        wake = threading.Event()
+        if listen:
+            NotifyListener(engine_url(self.engine), OUTBOX_CHANNEL, wake, stop_event, name="dispatcher").start()
         while not stop_event.is_set():
+            wake.clear()  # before claiming: an insert committed from now on cuts the wait below short
             try:
-                claimed_any = self.run_once() > 0
+                claimed = self.run_once_claimed()
+                if claimed >= self.options.batch_size:
+                    wait = 0.0  # more may be due right now
+                else:  # a due row we could not claim is leased by another dispatcher: do not spin on it
+                    wait = self._idle_wait(floor=0.05 if claimed == 0 else 0.0)
             except Exception:  # database hiccup: keep the loop alive, try again shortly
                 log.exception("dispatcher round failed")
-                claimed_any = False
-            if not claimed_any:
-                stop_event.wait(self.options.poll_interval_s)
+                wait = self.options.poll_interval_s
+            if wait > 0:
+                wake.wait(wait)
+
+    def _idle_wait(self, floor: float = 0.0) -> float:
+        due = self.next_due_in()
+        if due is None:
+            return self.options.poll_interval_s
+        return max(floor, min(self.options.poll_interval_s, due))
+
+    def run_once_claimed(self) -> int:
+        """``run_once`` but returns how many rows were claimed (delivered or not)."""
+        claimed = self.claim()
+        for c in claimed:
+            result, error = self.send(c)
+            self.complete(c, result, error)
+        return len(claimed)

@@ -43,6 +43,10 @@ class AlertEngine:
         """Same as ``handle`` inside the caller's transaction (EventConsumer: cursor moves with the alerts)."""
         return AlertService(conn, self.rules, self.now()).handle(event)
 
+    def handle_batch_in(self, events: list[Event], conn: Connection) -> list[Alert]:
+        """A batch of events in the caller's transaction, muting and notifications computed once (EventConsumer)."""
+        return AlertService(conn, self.rules, self.now()).handle_many(events)
+
     def tick(self, now: datetime | None = None) -> TickResult:
         with self.engine.begin() as conn:
             return AlertService(conn, self.rules, now or self.now()).tick()

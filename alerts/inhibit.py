@@ -39,65 +39,51 @@ def _equal(target: dict[str, str], sources: list[dict[str, str]], names: list[st
 
 
 class Inhibitor:
-    """Mutes by inhibit rules over a snapshot of the firing alerts."""
+    """Mutes by inhibit rules over a snapshot of the firing alerts.
+
+    Built once per snapshot and asked once per firing alert, so it precomputes what a question needs: each
+    alert's labels once, each rule's sources once, indexed by the values of one ``equal`` label. A question
+    then looks at the few sources that share that value instead of every firing alert (an alert storm of
+    thousands of silent sensors stays linear, not quadratic, per event).
+    """
 
     def __init__(self, rules: list[InhibitRule], firing: Iterable[Alert]) -> None:
         self.rules = rules
         self.firing = [a for a in firing if a.state.active]
+        self._index: list[tuple[str | None, dict[str, list[tuple[tuple[str, str], dict[str, str]]]],
+                                list[tuple[tuple[str, str], dict[str, str]]]]] = []
+        labelled = [((a.scope, a.rule), a.labels) for a in self.firing]
+        for rule in rules:
+            scalar = [n for n in rule.equal if n != "sensor_id"]
+            key = scalar[0] if scalar else ("sensor_id" if "sensor_id" in rule.equal else None)
+            sources = [(sr, lb) for sr, lb in labelled if rule.source.matches(lb)]
+            buckets: dict[str, list[tuple[tuple[str, str], dict[str, str]]]] = {}
+            if key is not None:
+                for sr, lb in sources:
+                    for v in _values(lb.get(key, "")):
+                        buckets.setdefault(v, []).append((sr, lb))
+            self._index.append((key, buckets, sources))
 
-    def inhibited_by(self, labels: dict[str, str]) -> str | None:
-        """Name of the rule that mutes these labels, or None."""
-        me = (labels.get("alertname"), labels.get("scope"), labels.get("hazard"))
-        for rule in self.rules:
-            if not rule.target.matches(labels):
-                continue
-            candidates = [
-                a.labels for a in self.firing
-                if rule.source.matches(a.labels)
-                and (a.rule, a.scope, a.hazard) != me
-                and all(_values(labels.get(n, "")) & _values(a.labels.get(n, "")) for n in rule.equal)
-            ]
-            if candidates and _equal(labels, candidates, rule.equal):
-                return rule.name
-        return None
-
-    def mutes(self, labels: dict[str, str]) -> bool: ...
-
-
-def _values(v: str) -> set[str]:
-    return {p for p in v.split(",") if p}
-
-
-def _equal(target: dict[str, str], sources: list[dict[str, str]], names: list[str]) -> bool:
-    """Each ``equal`` label of the target is covered by the sources (set-valued labels compare as sets)."""
-    for name in names:
-        want = _values(target.get(name, ""))
-        have: set[str] = set()
-        for s in sources:
-            have |= _values(s.get(name, ""))
-        if not want or not want <= have:
-            return False
-    return True
-
-
-class Inhibitor:
-    """Mutes by inhibit rules over a snapshot of the firing alerts."""
-
-    def __init__(self, rules: list[InhibitRule], firing: Iterable[Alert]) -> None:
-        self.rules = rules
-        self.firing = [a for a in firing if a.state.active]
+    def _sources(self, i: int, labels: dict[str, str]) -> list[tuple[tuple[str, str], dict[str, str]]]:
+        """Sources of rule ``i`` that can share the ``equal`` labels with ``labels`` (a superset of them)."""
+        key, buckets, sources = self._index[i]
+        if key is None:
+            return sources
+        seen: set[int] = set()
+        out = []
+        for v in _values(labels.get(key, "")):
+            for src in buckets.get(v, ()):
+                if id(src) not in seen:
+                    seen.add(id(src))
+                    out.append(src)
+        return out
 
     def inhibited_by(self, labels: dict[str, str], *, self_scope: tuple[str, str] | None = None) -> str | None:
         """Name of the rule that mutes these labels, or None."""
-        for rule in self.rules:
+        for i, rule in enumerate(self.rules):
             if not rule.target.matches(labels):
                 continue
-            sources = [
-                a.labels for a in self.firing
-                if rule.source.matches(a.labels)
-                and (a.scope, a.rule) != self_scope
-                and not (a.labels == labels)
-            ]
+            sources = [lb for sr, lb in self._sources(i, labels) if sr != self_scope and lb != labels]
             # Set-valued labels: all sources sharing the scalar equal labels pool their sets.
             candidates = [s for s in sources if _equal(labels, [s], [n for n in rule.equal if n != "sensor_id"])]
             if candidates and _equal(labels, candidates, rule.equal):
@@ -108,14 +94,26 @@ class Inhibitor:
         return self.inhibited_by(labels) is not None
 
 
-def group_parent(alert: Alert, rules: list[GroupRule], firing: Iterable[Alert]) -> str | None:
-    """Fingerprint of the firing parent this alert notifies through, or None."""
+def group_parent(alert: Alert, rules: list[GroupRule], firing: Iterable[Alert], *,
+                 parents: dict[int, list[tuple[str, dict[str, str]]]] | None = None) -> str | None:
+    """Fingerprint of the firing parent this alert notifies through, or None.
+
+    ``parents`` (from ``group_parents``) caches, per rule, the firing alerts that can be a parent and their
+    labels, for callers that ask for every alert of one snapshot.
+    """
     labels = alert.labels
-    for rule in rules:
+    for i, rule in enumerate(rules):
         if not rule.child.matches(labels) or rule.parent.matches(labels):
             continue
-        for parent in firing:
-            if (parent.fingerprint != alert.fingerprint and parent.state.active and rule.parent.matches(parent.labels)
-                    and _equal(labels, [parent.labels], rule.equal)):
-                return parent.fingerprint
+        pool = parents[i] if parents is not None else [
+            (p.fingerprint, p.labels) for p in firing if p.state.active and rule.parent.matches(p.labels)]
+        for fingerprint, plabels in pool:
+            if fingerprint != alert.fingerprint and _equal(labels, [plabels], rule.equal):
+                return fingerprint
     return None
+
+
+def group_parents(rules: list[GroupRule], firing: Iterable[Alert]) -> dict[int, list[tuple[str, dict[str, str]]]]:
+    """Per group rule, the firing alerts that match its parent side (fingerprint, labels), in order."""
+    active = [(a.fingerprint, a.labels) for a in firing if a.state.active]
+    return {i: [(fp, lb) for fp, lb in active if rule.parent.matches(lb)] for i, rule in enumerate(rules)}

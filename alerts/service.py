@@ -18,7 +18,7 @@ from alerts import store
 from alerts.actions import headline
 from alerts.channels.mqtt import topic_for
 from alerts.config import RulesConfig
-from alerts.inhibit import Inhibitor, group_parent
+from alerts.inhibit import Inhibitor, group_parent, group_parents
 from alerts.lifecycle import (LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve,
                               review)
 from alerts.model import Alert, DisposalStep, Signal, Transition
@@ -93,11 +93,38 @@ class AlertService:
             self._after_change(changed)
         return changed
 
+    def handle_many(self, events: list[Event]) -> list[Alert]:
+        """Fold a batch of events in order, then recompute muting and notify once for the whole batch.
+
+        Same alerts and transitions as handling the events one by one; notifications reflect the state at the
+        end of the batch (like a short group wait), and muting is recomputed once instead of once per event,
+        which keeps an alert storm (thousands of silent sensors at once) linear in the number of alerts.
+        """
+        latest: dict[str, Alert] = {}
+        changed: list[str] = []
+        for event in events:
+            for sig in signals_for(event, self.rules, self.asset):
+                alert, moved = self._apply_signal(sig)
+                if alert is None:
+                    continue
+                latest[alert.fingerprint] = alert  # the newest object is the one in the database
+                if moved and alert.fingerprint not in changed:
+                    changed.append(alert.fingerprint)
+        out = [latest[fp] for fp in changed]
+        if out:
+            self._after_change(out)
+        return out
+
     def _apply(self, sig: Signal) -> Alert | None:
+        alert, moved = self._apply_signal(sig)
+        return alert if moved else None
+
+    def _apply_signal(self, sig: Signal) -> tuple[Alert | None, bool]:
+        """The alert after ``sig`` (saved) and whether it took a transition."""
         store.lock_fingerprint(self.conn, sig.fingerprint)
         alert = store.get_alert(self.conn, fingerprint=sig.fingerprint, for_update=True)
         if alert is None and not sig.active:
-            return None
+            return None, False
         asset = self.asset(sig.asset_id)
         alert, transitions = apply_signal(alert, sig, utility_id=asset.utility_id if asset else None,
                                           rules=self.rules)
@@ -105,7 +132,7 @@ class AlertService:
         store.save_alert(self.conn, alert)
         assert alert.id is not None
         store.add_transitions(self.conn, alert.id, transitions)
-        return alert if transitions else None
+        return alert, bool(transitions)
 
     # -- periodic --------------------------------------------------------------------------------------
     def tick(self) -> TickResult:
@@ -229,12 +256,14 @@ class AlertService:
                 by_fp[a.fingerprint] = a
         firing = list(by_fp.values())
         inhibitor = Inhibitor(self.rules.inhibit_rules, firing)
+        parents = group_parents(self.rules.group_rules, firing)
         silencer = Silencer(store.current_silences(self.conn, self.now), now=lambda: self.now)
         candidates = {a.fingerprint: a for a in changed}
         for a in firing:
-            silenced_by = silencer.silenced_by(a.labels)
-            flags = (silenced_by is not None, inhibitor.inhibited_by(a.labels),
-                     group_parent(a, self.rules.group_rules, firing))
+            labels = a.labels
+            silenced_by = silencer.silenced_by(labels)
+            flags = (silenced_by is not None, inhibitor.inhibited_by(labels),
+                     group_parent(a, self.rules.group_rules, firing, parents=parents))
             old = (a.silenced, a.inhibited, a.parent_fingerprint)
             a.silenced, a.inhibited, a.parent_fingerprint = flags[0], flags[1] is not None, flags[2]
             if old != (a.silenced, a.inhibited, a.parent_fingerprint):

@@ -17,6 +17,8 @@ from alerts.silences import Matcher, Silence
 from resilience.domain import Level
 from resilience.store.schema import assets, districts, utilities
 
+OUTBOX_CHANNEL = "lifeline_outbox"  # NOTIFY on every outbox insert; the dispatcher LISTENs
+
 _FIELDS = [
     "fingerprint", "rule", "hazard", "scope", "source_type", "state", "asset_id", "district_id", "utility_id",
     "sensor_kind", "sources", "fire_count", "version", "explanation", "evidence", "action_zh", "action_en",
@@ -146,6 +148,9 @@ def enqueue(conn: Connection, *, alert_id: int | None, group_key: str, kind: str
         firing_keys=sorted(firing), resolved_keys=sorted(resolved), status="pending", attempts=0,
         next_attempt_at=now, created_at=now,
     ).on_conflict_do_nothing(index_elements=["idempotency_key"]))
+    if res.rowcount:
+        # Delivered at commit (and folded into one per transaction): dispatchers LISTENing wake at once.
+        conn.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
     return bool(res.rowcount)
 
 

@@ -78,6 +78,39 @@ def _seed(url: str, probes: int, background: int, webhook: str) -> None:
     engine.dispose()
 
 
+_HOPS_SQL = """
+SELECT al.asset_id,
+       (SELECT extract(epoch FROM min(e.created_at)) FROM events e
+         WHERE e.kind = 'anomaly' AND e.payload->>'asset_id' = al.asset_id) AS event_at,
+       extract(epoch FROM min(n.created_at)) AS enqueued_at,
+       extract(epoch FROM min(n.delivered_at)) AS delivered_at
+FROM alerts al JOIN notifications n ON n.alert_id = al.id AND n.channel = 'webhook'
+WHERE al.asset_id LIKE 'PROBE-A%' GROUP BY al.asset_id
+"""
+
+
+def _hops(url: str, sent: dict[str, float]) -> list[str]:
+    """Where the time goes, per hop (p50 / max over probes), from the rows each stage wrote.
+
+    publish -> event: ingest batch window + COPY + republish + detection (events.created_at, the detector's
+    transaction start); event -> enqueued: event-log NOTIFY + alert transaction (notifications.created_at, the
+    alert engine's clock at the start of that transaction); enqueued -> delivered: commit + outbox NOTIFY +
+    claim + send (delivered_at, recorded just after the receiver answered, so it also bounds the arrival).
+    """
+    with psycopg.connect(url.replace("+psycopg", "")) as conn:
+        rows = conn.execute(_HOPS_SQL).fetchall()
+    hops: dict[str, list[float]] = {"publish->event": [], "event->enqueued": [], "enqueued->delivered": []}
+    for asset, ev, enq, dlv in rows:
+        if asset not in sent or ev is None or enq is None or dlv is None:
+            continue
+        t0 = sent[asset]
+        hops["publish->event"].append((float(ev) - t0) * 1000)
+        hops["event->enqueued"].append((float(enq) - float(ev)) * 1000)
+        hops["enqueued->delivered"].append((float(dlv) - float(enq)) * 1000)
+    return [f"  {name:<22} p50 {statistics.median(v):6.0f} ms   max {max(v):6.0f} ms"
+            for name, v in hops.items() if v]
+
+
 def run(args: argparse.Namespace) -> int:
     s = get_settings()
     for line in start_all(s):
