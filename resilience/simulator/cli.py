@@ -98,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
         port = args.port or int(_settings_value("mqtt_port", 1883))  # type: ignore[call-overload]
         publisher = SenmlPublisher(host, port, sim.sensor_ids, sim.units, [s.utility_id for s in city.sensors],
                                    topic_root=str(_settings_value("mqtt_topic_root", "lifeline")),
+                                   client_id=f"{_settings_value('mqtt_client_id', 'resilience')}-simulator",
                                    alt_unit_fraction=args.alt_unit_fraction, seed=args.seed)
         try:
             publisher.connect()

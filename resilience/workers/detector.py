@@ -23,6 +23,7 @@ from sqlalchemy import Connection, Engine, select, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from ingest.mqtt_worker import accepted_topic, connect_properties, make_client
+from resilience.clock import DataClock
 from resilience.detection.asset_models import AssetModelScorer, load_latest_models
 from resilience.detection.engine import DetectionEngine
 from resilience.domain import Reading
@@ -102,6 +103,7 @@ class DetectionWorker:
             models = load_latest_models(conn)
         self.asset_models = AssetModelScorer(models, {k: v.kind for k, v in self.catalogue.items()})
         log.info("asset models loaded: %d", len(models))
+        self.clock = DataClock()  # silence and asset-model jobs follow data time (replays, accelerated runs)
         self.lock = threading.Lock()
         self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.stop_event = threading.Event()
@@ -116,6 +118,8 @@ class DetectionWorker:
             self.catalogue.update(fresh)
 
     def handle(self, readings: list[Reading]) -> list[Event]:
+        if readings:
+            self.clock.observe(max(r.ts for r in readings))
         with self.lock:
             self.engine.process([r for r in readings if r.sensor_id in self.catalogue])
             events = self.bus.drain()
@@ -128,7 +132,7 @@ class DetectionWorker:
 
     def check_silence(self) -> None:
         with self.lock:
-            self.engine.silence.check(datetime.now(UTC))
+            self.engine.silence.check(self.clock())
             events = self.bus.drain()
         if events:
             with self.db.begin() as conn:
@@ -138,7 +142,7 @@ class DetectionWorker:
     def score_asset_models(self) -> None:
         """Every 5 minutes: the asset models on the period's means (reloaded hourly from ``ml_models``)."""
         with self.lock:
-            events = self.asset_models.score(datetime.now(UTC))
+            events = self.asset_models.score(self.clock())
         if events:
             with self.db.begin() as conn:
                 persist_events(conn, self.eventlog, events)

@@ -20,6 +20,7 @@ from typing import Any
 from apscheduler.schedulers.background import BackgroundScheduler
 from sqlalchemy import Connection, Engine, select, text
 
+from resilience.clock import DataClock
 from resilience.events import Event, EventKind
 from resilience.risk.service import RiskService
 from resilience.risk.store import PgRiskRepository
@@ -86,20 +87,30 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
         signal.signal(sig, lambda *_: stop.set())
     rules = load_rules(rules_path)
     risk = RiskWorker(engine)
-    alert_engine = AlertEngine(engine, settings, rules)
+    clock = DataClock()  # escalation, auto-resolve and risk ageing follow data time (replays, accelerated runs)
+    alert_engine = AlertEngine(engine, settings, rules, now=clock)
+
+    def timed(handle: Any) -> Any:
+        def wrapper(events: Any, conn: Connection) -> Any:
+            for e in events if isinstance(events, list) else [events]:
+                clock.observe(e.ts)
+            return handle(events, conn)
+        return wrapper
+
     # Each consumer has its own thread, cursor and transactions, so the risk model never holds up an alert.
     # The alerts consumer takes up to 50 events per transaction and recomputes muting once per batch (an alert
     # storm stays linear); its outbox rows NOTIFY the dispatcher at commit, which sends at once (no polling).
     consumers = [
-        EventConsumer(engine, "risk", risk.handle_in, max_batch_s=0.5,
+        EventConsumer(engine, "risk", timed(risk.handle_in), max_batch_s=0.5,
                       kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH}),
-        EventConsumer(engine, "alerts", alert_engine.handle_in, batch=50, handle_batch=alert_engine.handle_batch_in,
+        EventConsumer(engine, "alerts", timed(alert_engine.handle_in), batch=50,
+                      handle_batch=timed(alert_engine.handle_batch_in),
                       kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL}),
     ]
     sys.setswitchinterval(0.001)  # CPU-bound risk work yields the GIL to the alert path within ~1 ms
     jobs = BackgroundScheduler(timezone="UTC")
-    jobs.add_job(risk.recompute, "interval", seconds=60, id="risk-recompute", max_instances=1, coalesce=True,
-                 next_run_time=datetime.now(UTC))  # the spectrum exists from the first second
+    jobs.add_job(lambda: risk.recompute(clock()), "interval", seconds=60, id="risk-recompute", max_instances=1,
+                 coalesce=True, next_run_time=datetime.now(UTC))  # the spectrum exists from the first second
     jobs.add_job(alert_engine.tick, "interval", seconds=10, id="alert-tick", max_instances=1, coalesce=True)
     jobs.start()
     threads: list[threading.Thread] = []
