@@ -25,7 +25,7 @@ def _config_check(args: argparse.Namespace) -> int:
     return 0
 
 
-def _channels(settings: Any, rules: Any) -> dict[str, Any]:
+def build_channels(settings: Any, rules: Any) -> dict[str, Any]:
     from alerts.channels.email import EmailChannel
     from alerts.channels.mqtt import MqttChannel
     from alerts.channels.webhook import WebhookChannel
@@ -51,7 +51,7 @@ def _dispatcher(args: argparse.Namespace) -> int:
 
     settings = get_settings()
     rules = load_rules(args.rules)
-    Dispatcher(get_engine(), _channels(settings, rules)).run_forever(_stop_event())
+    Dispatcher(get_engine(), build_channels(settings, rules)).run_forever(_stop_event())
     return 0
 
 
@@ -68,7 +68,7 @@ def _alerts(args: argparse.Namespace) -> int:
     alert_engine = AlertEngine(engine, settings, rules)
     stop = _stop_event()
     threads = [threading.Thread(target=alert_engine.run_ticks, args=(stop, args.tick_s), daemon=True),
-               threading.Thread(target=Dispatcher(engine, _channels(settings, rules)).run_forever, args=(stop,),
+               threading.Thread(target=Dispatcher(engine, build_channels(settings, rules)).run_forever, args=(stop,),
                                 daemon=True)]
     for t in threads:
         t.start()

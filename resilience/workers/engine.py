@@ -77,7 +77,7 @@ class RiskWorker:
 
 
 def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = None) -> None:
-    from alerts.cli import _channels
+    from alerts.cli import build_channels
     from alerts.config import load_rules
     from alerts.dispatcher import Dispatcher
     from alerts.engine import AlertEngine
@@ -117,7 +117,7 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
     for c in consumers:
         c.stop_event = stop
         threads.append(threading.Thread(target=c.run_forever, name=f"consumer-{c.name}", daemon=True))
-    dispatcher: Any = Dispatcher(engine, _channels(settings, rules))
+    dispatcher: Any = Dispatcher(engine, build_channels(settings, rules))
     threads.append(threading.Thread(target=dispatcher.run_forever, args=(stop,), name="dispatcher", daemon=True))
     for t in threads:
         t.start()
