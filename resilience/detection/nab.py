@@ -17,7 +17,9 @@ alarms. So the detector
    already shown (their distance to the nearest earlier stretch is small compared with the usual such
    distance; see :mod:`resilience.detection.nab_novelty`), raised to half the *anomaly likelihood* of its recent mean
    when that is higher (a run of moderately surprising rows, unusual for this stream, becomes one
-   confident score; see :mod:`resilience.detection.nab_likelihood`);
+   confident score; see :mod:`resilience.detection.nab_likelihood`); conversely a shape farther from
+   everything seen than (almost) any earlier one raises the score (a second opinion for slow or subtle
+   changes that the z-scores miss);
 4. after a pre-alarm (score >= ``alarm``, 0.25), damps its
    output for a while proportional to the stream length seen so far, so one incident gives one alarm. A
    surprise at least ``breakthrough`` times the one that started the quiet period is not damped, so a
@@ -99,6 +101,10 @@ class NabDetector(Detector):
         ``novelty_history`` rows. Below 1 it multiplies the calibrated score by
         ``novelty ** novelty_power``, once ``novelty_min`` distances are known (``novelty_dim=0``
         disables it).
+    novelty_raise, novelty_raise_quantile
+        Shape novelty as a second opinion (the idea of ARTime's new-category alarm): when that distance
+        exceeds the ``novelty_raise_quantile`` of its history by a fraction ``e``, the score is raised to
+        at least ``novelty_raise * min(1, e)`` (before the likelihood; 0 disables it).
 
     Examples
     --------
@@ -120,7 +126,8 @@ class NabDetector(Detector):
                  likelihood_avg: int = 5, likelihood_history: int = 8640, likelihood_learn: int = 288,
                  alarm: float = 0.25, breakthrough: float = 2.0, novelty_dim: int = 8,
                  novelty_window: int = 4000, novelty_history: int = 8640, novelty_quantile: float = 0.9,
-                 novelty_power: float = 0.5, novelty_min: int = 50) -> None:
+                 novelty_power: float = 0.5, novelty_min: int = 50, novelty_raise: float = 0.4,
+                 novelty_raise_quantile: float = 0.99) -> None:
         self.window = window
         self.scales = scales
         self.use_diff = use_diff
@@ -150,6 +157,8 @@ class NabDetector(Detector):
         self.novelty_quantile = novelty_quantile
         self.novelty_power = novelty_power
         self.novelty_min = novelty_min
+        self.novelty_raise = novelty_raise
+        self.novelty_raise_quantile = novelty_raise_quantile
         self._reset()
 
     def _n_features(self) -> int:
@@ -285,6 +294,10 @@ class NabDetector(Detector):
             if dist is not None and len(self.nov_sorted_) >= self.novelty_min:
                 ratio = novelty_ratio(dist, self.nov_sorted_, self.novelty_quantile)
                 score *= min(1.0, ratio) ** self.novelty_power
+                if self.novelty_raise:  # a shape farther from the past than (almost) ever before
+                    ref = self.nov_sorted_[int(self.novelty_raise_quantile * (len(self.nov_sorted_) - 1))]
+                    if ref > 0.0:
+                        score = max(score, self.novelty_raise * min(1.0, max(0.0, dist / ref - 1.0)))
         if self.likelihood_weight:
             score = max(score, self.likelihood_weight * self._likelihood(score, commit))
         if self.suppress_ > 0 and not (self.breakthrough and score >= self.breakthrough * self.trigger_):

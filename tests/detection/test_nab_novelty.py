@@ -50,3 +50,17 @@ def test_recurring_spike_is_damped_by_novelty():
     s_off = [off.process_one(float(v), float(i)) for i, v in enumerate(values)]
     late = range(100 + 288 * 5, 3000, 288)
     assert sum(s_on[i] for i in late) < sum(s_off[i] for i in late)
+
+
+def test_unseen_shape_raises_the_score():
+    """A stretch farther from the past than (almost) any before is raised; nothing is ever lowered."""
+    rng = np.random.default_rng(5)
+    t = np.arange(3000)
+    values = np.sin(2 * np.pi * t / 50) + rng.normal(0, 0.05, 3000)
+    values[2500:2540] = 0.0  # a flat stretch: within the usual range, but a shape never seen
+    kw = dict(suppress_fraction=0.0, likelihood_weight=0.0, novelty_history=1000)
+    on, off = NabDetector(**kw), NabDetector(novelty_raise=0.0, **kw)
+    s_on = np.array([on.process_one(float(v), float(i)) for i, v in enumerate(values)])
+    s_off = np.array([off.process_one(float(v), float(i)) for i, v in enumerate(values)])
+    assert (s_on >= s_off - 1e-12).all()
+    assert (s_on[2500:2560] > s_off[2500:2560] + 0.05).sum() >= 2
