@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup services stop bench-ingest bench-nab bench-risk bench-alerts compose-check clean
+.PHONY: run test setup services stop bench-ingest bench-nab bench-risk bench-alerts evaluate clean
 
 $(STAMP): pyproject.toml
 	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || { \
@@ -47,3 +47,6 @@ bench-alerts: services
 
 clean: stop
 	rm -rf .local
+
+evaluate: services
+	bash scripts/evaluate-simulated-day.sh
