@@ -62,6 +62,29 @@ class Rule(_Strict):
     level: str | None = None  # fixed level (health rules)
     raise_level_asset_kinds: list[str] = Field(default_factory=list)  # coupled hazard: +1 level on these
     resolve_after_s: float | None = None
+    # Notification timing overrides (Alertmanager group_wait / group_interval); None = defaults.
+    group_wait_s: float | None = Field(default=None, ge=0)
+    group_interval_s: float | None = Field(default=None, ge=0)
+    # District risk rules: notify only for a district-wide situation, i.e. at least ``min_assets`` assets of
+    # the district at ``min_asset_level`` or above for the hazard, or district-level evidence that is itself
+    # district-wide (a driver of one of ``district_wide_kinds``, e.g. rainfall). Otherwise the alert is kept
+    # (audit, dashboard) but held: inhibited, and no parent for grouping.
+    min_assets: int = Field(default=1, ge=1)
+    min_asset_level: str = "orange"
+    district_wide_kinds: list[str] = Field(default_factory=list)
+
+    @field_validator("min_asset_level")
+    @classmethod
+    def _v_min_asset_level(cls, v: str) -> str:
+        return _level(v)
+
+    @field_validator("district_wide_kinds")
+    @classmethod
+    def _v_wide_kinds(cls, v: list[str]) -> list[str]:
+        bad = [k for k in v if k not in SENSOR_KINDS]
+        if bad:
+            raise ValueError(f"unknown sensor kind(s) {bad}")
+        return v
 
     @field_validator("min_level")
     @classmethod
@@ -187,6 +210,8 @@ class Route(_Strict):
     hazards: list[str] = Field(default_factory=list)
     districts: list[str] = Field(default_factory=list)
     continue_: bool = Field(default=True, alias="continue")
+    group_wait_s: float | None = Field(default=None, ge=0)  # timing overrides for these receivers
+    group_interval_s: float | None = Field(default=None, ge=0)
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -237,11 +262,25 @@ class Defaults(_Strict):
     repeat_interval_s: float = Field(default=4 * 3600.0, gt=0)
     delivery_failure_level: str = "orange"
     delivery_failure_receivers: list[str] = Field(default_factory=list)
+    # Alertmanager-style timing. The first notification of a new (or re-fired) alert waits group_wait_s, so
+    # quick escalations go out as one notification at the level reached; a later level rise is sent as an
+    # update at most once per group_interval_s after the previous notification, and only if the level rose
+    # (update_on_level_rise: false sends no level updates at all, only firing, repeat and resolved).
+    # urgent_levels skip both waits: a red alert is never held back.
+    group_wait_s: float = Field(default=10.0, ge=0)
+    group_interval_s: float = Field(default=300.0, ge=0)
+    update_on_level_rise: bool = True
+    urgent_levels: list[str] = Field(default_factory=lambda: ["red"])
 
     @field_validator("delivery_failure_level")
     @classmethod
     def _v_level(cls, v: str) -> str:
         return _level(v)
+
+    @field_validator("urgent_levels")
+    @classmethod
+    def _v_urgent(cls, v: list[str]) -> list[str]:
+        return [_level(x) for x in v]
 
 
 class SmtpConfig(_Strict):
@@ -316,6 +355,26 @@ class RulesConfig(_Strict):
 
     def rule(self, name: str) -> Rule | None:
         return next((r for r in self.rules if r.name == name), None)
+
+    def timing(self, rule_names: list[str], labels: dict[str, str], receiver: str) -> tuple[float, float]:
+        """(group_wait_s, group_interval_s) for one alert and receiver: a matching route that names the
+        receiver overrides the alert's rules (the longest of theirs), which override the defaults."""
+        wait, interval = self.defaults.group_wait_s, self.defaults.group_interval_s
+        rules = [r for n in rule_names if (r := self.rule(n)) is not None]
+        waits = [r.group_wait_s for r in rules if r.group_wait_s is not None]
+        intervals = [r.group_interval_s for r in rules if r.group_interval_s is not None]
+        wait = max(waits) if waits else wait
+        interval = max(intervals) if intervals else interval
+        for route in self.routes:
+            if receiver in route.receivers and route.matches(labels):
+                wait = route.group_wait_s if route.group_wait_s is not None else wait
+                interval = route.group_interval_s if route.group_interval_s is not None else interval
+                break
+        return wait, interval
+
+    def resolve_after_rules(self, rule_names: list[str]) -> float:
+        """Hold before auto-resolve for an alert fed by several rules: the longest of theirs."""
+        return max((self.resolve_after(n) for n in rule_names), default=self.defaults.resolve_after_s)
 
     def resolve_after(self, rule_name: str) -> float:
         rule = self.rule(rule_name)

@@ -18,6 +18,8 @@ class LogEntry:
     firing: frozenset[str]
     resolved: frozenset[str]
     ts: datetime
+    due: datetime | None = None  # when that message was scheduled to go out (group_interval counts from it)
+    pending: bool = False  # not sent yet (an outbox row still waiting for its group_wait)
 
 
 def needs_update(

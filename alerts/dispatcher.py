@@ -141,7 +141,7 @@ class Dispatcher:
             res = conn.execute(update(notifications).where(and_(
                 notifications.c.id == c.id, notifications.c.attempts == c.attempts,
                 notifications.c.status == "pending")).values(**values))
-            if res.rowcount and status == "delivered" and c.kind == "notify":
+            if res.rowcount and status == "delivered" and c.kind in store.NOTIFY_KINDS:
                 store.record_notified(conn, group_key=c.group_key, receiver=c.receiver, firing=c.firing,
                                       resolved=c.resolved, now=now)
         return status

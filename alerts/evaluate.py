@@ -3,6 +3,9 @@
 An alert catches an incident when it concerns the incident's asset (or one of its sensors, or its
 district for district-scope alerts), its hazard matches, and it first fired between the incident's start
 (minus ``slack_s``) and end (plus ``slack_s``). Alerts that catch nothing are false alerts.
+``max_notifications_per_incident`` counts firing notifications (an alert newly fired or re-fired) per channel
+for the worst incident; ``max_messages_per_incident`` counts every message (updates, repeats, resolved,
+escalations too). Messages cancelled while waiting (group_wait) never went out and are not counted.
 """
 
 from __future__ import annotations
@@ -65,22 +68,31 @@ def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 60
         select(alert_transitions.c.alert_id, alert_transitions.c.ts)
         .where(alert_transitions.c.kind.in_(["fired", "reopened"])).order_by(alert_transitions.c.ts)).mappings()
         if r["alert_id"] in alert_rows]
-    sends = Counter((r["alert_id"], r["channel"]) for r in conn.execute(
-        select(notifications.c.alert_id, notifications.c.channel)).mappings())
+    # Messages that went (or go) out: a message cancelled in its group_wait never reached anyone.
+    sent_rows = list(conn.execute(select(notifications.c.alert_id, notifications.c.channel, notifications.c.kind)
+                                  .where(notifications.c.status != "cancelled")).mappings())
+    sends = Counter((r["alert_id"], r["channel"]) for r in sent_rows if r["kind"] == "firing")
+    messages = Counter((r["alert_id"], r["channel"]) for r in sent_rows)
     tta: list[float] = []
     matched: set[tuple[int, datetime]] = set()
     per_incident_max: list[int] = []
+    per_incident_messages: list[int] = []
+
+    def worst_channel(counts: Counter[tuple[int, str]], ids: set[int]) -> int:
+        per_channel: Counter[str] = Counter()
+        for (aid, channel), n in counts.items():
+            if aid in ids:
+                per_channel[channel] += n
+        return max(per_channel.values(), default=0)
+
     for inc in incidents:
         hits = [(aid, ts) for aid, ts in firings if _matches(inc, alert_rows[aid], ts, slack)]
         matched.update(hits)
         if hits:
             tta.append(max(0.0, (min(ts for _, ts in hits) - inc.start).total_seconds()))
-        per_channel: Counter[str] = Counter()
-        for aid in {aid for aid, _ in hits}:
-            for (a2, channel), n in sends.items():
-                if a2 == aid:
-                    per_channel[channel] += n
-        per_incident_max.append(max(per_channel.values(), default=0))
+        ids = {aid for aid, _ in hits}
+        per_incident_max.append(worst_channel(sends, ids))
+        per_incident_messages.append(worst_channel(messages, ids))
     false = [f for f in firings if f not in matched]
     if days is None:
         times = [i.start for i in incidents] + [i.end for i in incidents] + [ts for _, ts in firings]
@@ -90,7 +102,10 @@ def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 60
         "median_tta_s": round(statistics.median(tta), 1) if tta else None,
         "worst_tta_s": round(max(tta), 1) if tta else None,
         "false_per_day": round(len(false) / days, 3), "false_alerts": len(false), "days": round(days, 3),
+        # Firing notifications (new or re-fired alerts) per channel: the "one alert per incident" figure.
         "max_notifications_per_incident": max(per_incident_max, default=0),
+        # Every message per channel (firing, level updates, repeats, resolved, escalations), for context.
+        "max_messages_per_incident": max(per_incident_messages, default=0),
     }
 
 

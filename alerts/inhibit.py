@@ -3,17 +3,20 @@
 An InhibitRule mutes *target* alerts while a *source* alert fires and both carry equal values for the
 ``equal`` labels. Defaults: a silent sensor mutes anomaly alerts from that sensor (its data is not
 trustworthy); a red alert on an asset+hazard mutes the lower ones. An alert never inhibits itself.
-GroupRules do not mute: they attach children (drainage alerts) to a parent (district storm warning) so
-they notify once, through the parent.
+GroupRules do not mute: they attach children (drainage alerts, the asset alerts of a district-wide
+incident) to a parent (district storm warning, district risk alert) so they notify once, through the parent.
+District alerts that are not district-wide are held (``held_districts``): muted, and never a parent.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Protocol
 
-from alerts.config import GroupRule, InhibitRule
+from alerts.config import GroupRule, InhibitRule, RulesConfig
 from alerts.model import Alert
+from resilience.domain import Level
 
 
 class Muter(Protocol):
@@ -117,3 +120,44 @@ def group_parents(rules: list[GroupRule], firing: Iterable[Alert]) -> dict[int, 
     """Per group rule, the firing alerts that match its parent side (fingerprint, labels), in order."""
     active = [(a.fingerprint, a.labels) for a in firing if a.state.active]
     return {i: [(fp, lb) for fp, lb in active if rule.parent.matches(lb)] for i, rule in enumerate(rules)}
+
+
+def held_districts(rules: RulesConfig, firing: Iterable[Alert]) -> dict[str, str]:
+    """District alerts that are not (yet) district-wide: fingerprint -> why they are held.
+
+    A district risk rule with ``min_assets`` > 1 notifies only when that many assets of the district are at
+    ``min_asset_level`` or above for the hazard (active alerts of any rule, muted or not: the conditions are
+    real), or when its own evidence names a district-wide driver (``district_wide_kinds``, e.g. rainfall).
+    A held alert is kept and shown but inhibited: it neither notifies nor escalates nor groups asset alerts,
+    so a single-asset incident reaches receivers once, through the asset's alert.
+    """
+    active = [a for a in firing if a.state.active]
+    held: dict[str, str] = {}
+    for a in active:
+        if not a.scope.startswith("district:"):
+            continue
+        rule = rules.rule(a.rule)
+        if rule is None or rule.event != "risk" or rule.min_assets <= 1:
+            continue
+        floor = Level.parse(rule.min_asset_level)
+        at_level = {b.asset_id for b in active if b.scope.startswith("asset:") and b.asset_id
+                    and b.district_id == a.district_id and b.hazard == a.hazard and b.level >= floor}
+        if len(at_level) >= rule.min_assets:
+            continue
+        text = json.dumps(a.evidence, default=str)
+        if any(kind in text for kind in rule.district_wide_kinds):
+            continue
+        held[a.fingerprint] = (f"district_not_wide: {len(at_level)} of {rule.min_assets} assets at "
+                               f"{rule.min_asset_level}+ and no district-wide evidence")
+    return held
+
+
+class HeldOrInhibited:
+    """The inhibitor plus held district alerts, as one Muter for the pipeline's MuteStage."""
+
+    def __init__(self, inhibitor: Inhibitor, held: Iterable[Alert]) -> None:
+        self.inhibitor = inhibitor
+        self.held = {(a.scope, a.hazard) for a in held}
+
+    def mutes(self, labels: dict[str, str]) -> bool:
+        return (labels.get("scope"), labels.get("hazard")) in self.held or self.inhibitor.mutes(labels)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from alerts.actions import first_action
 from alerts.config import EscalationPolicy, RulesConfig
@@ -20,12 +21,42 @@ class LifecycleError(ValueError):
 
 
 def _source_entry(sig: Signal) -> dict[str, object]:
-    return {"level": sig.level.label, "sensor_id": sig.sensor_id, "ts": sig.ts.isoformat()}
+    return {"level": sig.level.label, "sensor_id": sig.sensor_id, "ts": sig.ts.isoformat(), "rule": sig.rule}
+
+
+def _rule_entry(sig: Signal) -> dict[str, Any]:
+    return {"level": sig.level.label, "source": sig.source_type, "explanation": sig.explanation,
+            "ts": sig.ts.isoformat(), "evidence": dict(sig.evidence)}
+
+
+def _fold_evidence(alert: Alert, sig: Signal, *, fresh: bool = False) -> None:
+    """Record ``sig`` as evidence of the alert: per contributing rule, plus the flat latest values.
+
+    One alert gathers an asset's anomaly, graded-breach and risk evidence for one hazard, so the rules that
+    saw it are listed (``rules``, first = the rule that fired it), each with its latest level, explanation and
+    evidence (``by_rule``), and the explanation combines them, most severe first.
+    """
+    old = {} if fresh else alert.evidence
+    by_rule = dict(old.get("by_rule") or {})
+    by_rule[sig.rule] = _rule_entry(sig)
+    rules = [r for r in (old.get("rules") or []) if r in by_rule]
+    if sig.rule not in rules:
+        rules.append(sig.rule)
+    flat = {k: v for k, v in old.items() if k not in ("rules", "by_rule")}
+    alert.evidence = {**flat, **sig.evidence, "rules": rules, "by_rule": by_rule}
+    ranked = sorted(rules, key=lambda r: -int(Level.parse(by_rule[r]["level"])))  # stable: ties keep order
+    texts: list[str] = []
+    for r in ranked:
+        text = by_rule[r]["explanation"]
+        if text and text not in texts:
+            texts.append(text)
+    if texts:
+        alert.explanation = " | ".join(texts)
 
 
 def new_alert(sig: Signal, *, utility_id: str | None = None, rules: RulesConfig | None = None) -> Alert:
     zh, en = first_action(sig.hazard, sig.level, rules)
-    return Alert(
+    alert = Alert(
         fingerprint=sig.fingerprint, rule=sig.rule, hazard=sig.hazard, scope=sig.scope, level=sig.level,
         state=AlertState.FIRING, fired_at=sig.ts, first_fired_at=sig.ts, updated_at=sig.ts, level_since=sig.ts,
         asset_id=sig.asset_id, district_id=sig.district_id, utility_id=utility_id, sensor_kind=sig.sensor_kind,
@@ -33,6 +64,8 @@ def new_alert(sig: Signal, *, utility_id: str | None = None, rules: RulesConfig 
         explanation=sig.explanation, evidence=dict(sig.evidence), action_zh=zh, action_en=en,
         assigned_unit=utility_id,
     )
+    _fold_evidence(alert, sig, fresh=True)
+    return alert
 
 
 def _set_level(alert: Alert, level: Level, ts: datetime, rules: RulesConfig | None) -> None:
@@ -66,10 +99,10 @@ def apply_signal(
                                   data={"evidence": sig.evidence})]
 
     alert.updated_at = sig.ts
-    alert.evidence = {**alert.evidence, **sig.evidence}
-    if sig.explanation:
-        alert.explanation = sig.explanation
-    if not alert.state.active:
+    reopening = not alert.state.active
+    joined = sig.rule not in alert.rules
+    _fold_evidence(alert, sig, fresh=reopening)
+    if reopening:
         previous = alert.state
         alert.state = AlertState.FIRING
         alert.fire_count += 1
@@ -85,6 +118,9 @@ def apply_signal(
 
     alert.sources[sig.source_key] = _source_entry(sig)
     transitions: list[Transition] = []
+    if joined:  # another rule sees the same problem: same alert, more evidence (audit only, no notification)
+        transitions.append(Transition("evidence", sig.ts, level=sig.level, note=sig.explanation,
+                                      data={"rule": sig.rule, "evidence": sig.evidence}))
     if alert.cleared_at is not None:
         alert.cleared_at = None
         transitions.append(Transition("recurred", sig.ts, note="condition returned before auto-resolve"))

@@ -1,8 +1,10 @@
 """In-memory alert model shared by the engine, the pipeline stages, the API and CAP rendering.
 
-An alert is one real problem: its identity is the fingerprint of (scope, hazard, rule) where scope is the
-asset (``asset:ID``), district (``district:ID``) or sensor (``sensor:ID``) the rule is about. Every signal
-that feeds the same problem (several detectors, several sensors on one asset) updates the same alert.
+An alert is one real problem: its identity is the fingerprint of (scope, hazard) where scope is the asset
+(``asset:ID``) or district (``district:ID``) the problem is about. Every signal that feeds the same problem
+(several detectors, several sensors, graded breaches and the risk spectrum of one asset, i.e. several rules)
+updates the same alert; the contributing rules are recorded in ``evidence["rules"]``. Other scopes (sensor
+health ``sensor:ID``, delivery failures) keep the rule in the fingerprint: one alert per sensor and rule.
 """
 
 from __future__ import annotations
@@ -36,8 +38,13 @@ class DisposalStep(str, enum.Enum):
     FEEDBACK = "feedback"
 
 
+MERGED_SCOPES = ("asset:", "district:")  # one alert per (scope, hazard) whatever rule saw it
+
+
 def fingerprint(scope: str, hazard: str, rule: str) -> str:
     """Stable identity of a problem; hex so it is safe in URLs, CAP identifiers and idempotency keys."""
+    if scope.startswith(MERGED_SCOPES):
+        rule = ""
     return hashlib.sha256(f"{scope}\x1f{hazard}\x1f{rule}".encode()).hexdigest()[:20]
 
 
@@ -107,6 +114,11 @@ class Alert:
     escalation_tier: int = 0
     assigned_unit: str | None = None
     version: int = 1  # bumps on every notifiable change; CAP Update identifiers use it
+
+    @property
+    def rules(self) -> list[str]:
+        """Every rule that contributed evidence to this alert (the first one is ``rule``)."""
+        return list(self.evidence.get("rules") or [self.rule])
 
     @property
     def sensor_ids(self) -> list[str]:

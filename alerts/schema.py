@@ -102,7 +102,8 @@ notifications = Table(
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("alert_id", BigInteger, ForeignKey("alerts.id", ondelete="CASCADE")),
     Column("group_key", String(40), nullable=False),
-    Column("kind", String(16), nullable=False, server_default="notify"),  # notify | escalation
+    # firing (first message of a new or re-fired alert) | update (level rose, repeat) | resolved | escalation
+    Column("kind", String(16), nullable=False, server_default="firing"),
     Column("channel", String(16), nullable=False),  # webhook | email | mqtt
     Column("receiver", String(100), nullable=False),
     Column("target", Text, nullable=False),
@@ -110,9 +111,11 @@ notifications = Table(
     Column("payload", JSONB, nullable=False),
     Column("firing_keys", JSONB, nullable=False, server_default="[]"),
     Column("resolved_keys", JSONB, nullable=False, server_default="[]"),
-    Column("status", String(16), nullable=False, server_default="pending"),  # pending | delivered | failed
+    # pending | delivered | failed | cancelled (superseded before it was sent: grouped, muted, resolved)
+    Column("status", String(16), nullable=False, server_default="pending"),
     Column("attempts", Integer, nullable=False, server_default="0"),
     Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("due_at", DateTime(timezone=True)),  # when it was scheduled to go out (group_wait/interval)
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("delivered_at", DateTime(timezone=True)),
     Column("last_error", Text),

@@ -18,7 +18,8 @@ from alerts import store
 from alerts.actions import headline
 from alerts.channels.mqtt import topic_for
 from alerts.config import RulesConfig
-from alerts.inhibit import Inhibitor, group_parent, group_parents
+from alerts.dedup import LogEntry
+from alerts.inhibit import HeldOrInhibited, Inhibitor, group_parent, group_parents, held_districts
 from alerts.lifecycle import (LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve,
                               review)
 from alerts.model import Alert, DisposalStep, Signal, Transition
@@ -140,7 +141,7 @@ class AlertService:
         result = TickResult()
         changed: dict[str, Alert] = {}
         for alert in store.active_alerts(self.conn):
-            trs = auto_resolve(alert, self.now, self.rules.resolve_after(alert.rule))
+            trs = auto_resolve(alert, self.now, self.rules.resolve_after_rules(alert.rules))
             if trs:
                 result.resolved += 1
                 self._save(alert, trs)
@@ -170,7 +171,7 @@ class AlertService:
         return result
 
     def _delivery_failure(self, failed: dict[str, Any]) -> Alert | None:
-        if failed["kind"] == "notify" and failed["payload"].get("alert", {}).get("rule") == DELIVERY_RULE:
+        if failed["kind"] in store.NOTIFY_KINDS and failed["payload"].get("alert", {}).get("rule") == DELIVERY_RULE:
             return None  # never alert about failing to deliver a delivery-failure alert (no loops)
         original = failed["payload"].get("alert", {})
         sig = Signal(
@@ -256,16 +257,22 @@ class AlertService:
                 by_fp[a.fingerprint] = a
         firing = list(by_fp.values())
         inhibitor = Inhibitor(self.rules.inhibit_rules, firing)
-        parents = group_parents(self.rules.group_rules, firing)
+        held = held_districts(self.rules, firing)
+        # A held district alert is no parent: the asset alerts speak for a single-asset incident.
+        parents = group_parents(self.rules.group_rules, [a for a in firing if a.fingerprint not in held])
         silencer = Silencer(store.current_silences(self.conn, self.now), now=lambda: self.now)
         candidates = {a.fingerprint: a for a in changed}
         for a in firing:
             labels = a.labels
             silenced_by = silencer.silenced_by(labels)
-            flags = (silenced_by is not None, inhibitor.inhibited_by(labels),
+            flags = (silenced_by is not None, held.get(a.fingerprint) or inhibitor.inhibited_by(labels),
                      group_parent(a, self.rules.group_rules, firing, parents=parents))
             old = (a.silenced, a.inhibited, a.parent_fingerprint)
+            was_muted = a.muted
             a.silenced, a.inhibited, a.parent_fingerprint = flags[0], flags[1] is not None, flags[2]
+            if a.muted and not was_muted:
+                # Messages still in their group_wait are superseded (the parent speaks for a grouped alert).
+                store.cancel_unsent(self.conn, a.fingerprint, now=self.now)
             if old != (a.silenced, a.inhibited, a.parent_fingerprint):
                 trs = []
                 if old[0] != a.silenced:
@@ -282,7 +289,7 @@ class AlertService:
             elif everything:
                 candidates[a.fingerprint] = a
         pipeline = build_pipeline(
-            inhibitor=inhibitor, silencer=silencer, route=self._route,
+            inhibitor=HeldOrInhibited(inhibitor, [a for a in firing if a.fingerprint in held]), silencer=silencer, route=self._route,
             log=lambda g, r: store.last_notified(self.conn, g, r), sink=self._sink,
             repeat_interval=timedelta(seconds=self.rules.defaults.repeat_interval_s),
             send_resolved=lambda r: self._send_resolved(r),
@@ -316,27 +323,74 @@ class AlertService:
             out.append(("email", contacts["contact_email"]))
         return out
 
+    def _schedule(self, alert: Alert, receiver: str, last: LogEntry | None,
+                  firing: list[str]) -> tuple[str | None, datetime]:
+        """Which message (firing | update | resolved, None: nothing) and when it is due (Alertmanager timing).
+
+        firing: the receiver never heard of this firing of the alert; due after group_wait, so escalations
+        within it are folded into this one message (the outbox row is rewritten while it waits).
+        update: the level rose after the receiver heard (due group_interval after the previous message),
+        or a repeat of an unresolved alert (due now). Urgent levels (red) are never held back.
+        """
+        if not alert.state.active:
+            return "resolved", self.now
+        wait, interval = self.rules.timing(alert.rules, alert.labels, receiver)
+        urgent = alert.level.label in self.rules.defaults.urgent_levels
+        suffix = f":{alert.fire_count}"
+        heard = last is not None and any(k.startswith(alert.fingerprint + ":") and k.endswith(suffix)
+                                         for k in last.firing)
+        if not heard:
+            # Counted from when this firing began (event time), so a backlog being replayed is not held back.
+            return "firing", self.now if urgent else max(self.now, alert.fired_at + timedelta(seconds=wait))
+        assert last is not None
+        if last.pending:  # still waiting to go out: rewrite it, keep its due time
+            return "update", self.now if urgent else (last.due or self.now)
+        rose = not set(firing) <= set(last.firing)
+        if not rose:
+            return "update", self.now  # repeat_interval reminder
+        if not self.rules.defaults.update_on_level_rise:
+            repeat = timedelta(seconds=self.rules.defaults.repeat_interval_s)
+            return ("update", self.now) if self.now - last.ts >= repeat else (None, self.now)
+        if urgent:
+            return "update", self.now
+        return "update", max(self.now, (last.due or last.ts) + timedelta(seconds=interval))
+
     def _sink(self, ctx: NotifyContext, alerts: list[Alert], *, receiver: str | None = None,
               kind: str = "notify", tag: str = "") -> None:
-        """Outbox writer: one row per concrete target, keyed so a replayed event adds nothing."""
+        """Outbox writer: one row per concrete target, keyed so a replayed event adds nothing.
+
+        ``kind="notify"`` (the pipeline) becomes firing, update or resolved (see ``_schedule``);
+        ``"escalation"`` (tick) goes out at once to the escalation tier's receivers.
+        """
         receiver = receiver or ctx.receiver
         for alert in alerts:
             assert alert.id is not None
             status = "firing" if alert.state.active else "resolved"
-            firing = sorted(ctx.firing_ids) if kind == "notify" else [firing_key(alert)]
-            resolved = sorted(ctx.resolved_ids) if kind == "notify" else []
-            last = store.last_notified(self.conn, alert.fingerprint, receiver) if kind == "notify" else None
-            repeat = last is not None and set(last.firing) == set(firing) and set(last.resolved) == set(resolved)
+            if kind == "escalation":
+                firing, resolved, repeat = [firing_key(alert)], [], False
+                msg_kind, due = kind, self.now
+            else:
+                firing, resolved = sorted(ctx.firing_ids), sorted(ctx.resolved_ids)
+                last = store.last_notified(self.conn, alert.fingerprint, receiver)
+                repeat = last is not None and set(last.firing) == set(firing) and set(last.resolved) == set(resolved)
+                maybe_kind, due = self._schedule(alert, receiver, last, firing)
+                if maybe_kind is None:
+                    continue
+                msg_kind = maybe_kind
             payload = {
-                "schema": "lifeline.alert.v1", "kind": kind, "status": status, "receiver": receiver,
+                "schema": "lifeline.alert.v1", "kind": msg_kind, "status": status, "receiver": receiver,
                 "alert": alert_payload(alert, self.asset(alert.asset_id)),
                 "grouped": store.count_children(self.conn, alert.fingerprint),
             }
             for channel, target in self._targets(receiver, alert):
-                basis = "|".join([alert.fingerprint, receiver, channel, target, kind, tag, *firing, "/", *resolved,
-                                  self.now.isoformat() if repeat else ""])
+                if msg_kind == "resolved" and "firing" in store.cancel_unsent(
+                        self.conn, alert.fingerprint, receiver=receiver, channel=channel, target=target, now=self.now):
+                    continue  # resolved before its first message went out: the receiver never heard of it
+                basis = "|".join([alert.fingerprint, receiver, channel, target, msg_kind, tag, *firing, "/",
+                                  *resolved, self.now.isoformat() if repeat else ""])
                 key = f"{alert.fingerprint}:{hashlib.sha256(basis.encode()).hexdigest()[:24]}"
-                if store.enqueue(self.conn, alert_id=alert.id, group_key=alert.fingerprint, kind=kind,
+                if store.enqueue(self.conn, alert_id=alert.id, group_key=alert.fingerprint, kind=msg_kind,
                                  channel=channel, receiver=receiver, target=target, idempotency_key=key,
-                                 payload=payload, firing=firing, resolved=resolved, now=self.now):
+                                 payload=payload, firing=firing, resolved=resolved, now=self.now, due_at=due,
+                                 coalesce=msg_kind in ("firing", "update")):
                     self.enqueued += 1
