@@ -69,14 +69,19 @@ def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 60
         .where(alert_transitions.c.kind.in_(["fired", "reopened"])).order_by(alert_transitions.c.ts)).mappings()
         if r["alert_id"] in alert_rows]
     # Messages that went (or go) out: a message cancelled in its group_wait never reached anyone.
-    sent_rows = list(conn.execute(select(notifications.c.alert_id, notifications.c.channel, notifications.c.kind)
+    sent_rows = list(conn.execute(select(notifications.c.alert_id, notifications.c.channel, notifications.c.kind,
+                                         notifications.c.receiver)
                                   .where(notifications.c.status != "cancelled")).mappings())
     sends = Counter((r["alert_id"], r["channel"]) for r in sent_rows if r["kind"] == "firing")
+    # The same per recipient: the duty supervisor's copy of a red alert is not a second message to the unit.
+    sends_per_receiver = Counter((r["alert_id"], f'{r["channel"]}/{r["receiver"]}') for r in sent_rows
+                                 if r["kind"] == "firing")
     messages = Counter((r["alert_id"], r["channel"]) for r in sent_rows)
     tta: list[float] = []
     matched: set[tuple[int, datetime]] = set()
     per_incident_max: list[int] = []
     per_incident_messages: list[int] = []
+    per_incident_receiver: list[int] = []
 
     def worst_channel(counts: Counter[tuple[int, str]], ids: set[int]) -> int:
         per_channel: Counter[str] = Counter()
@@ -93,6 +98,7 @@ def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 60
         ids = {aid for aid, _ in hits}
         per_incident_max.append(worst_channel(sends, ids))
         per_incident_messages.append(worst_channel(messages, ids))
+        per_incident_receiver.append(worst_channel(sends_per_receiver, ids))
     false = [f for f in firings if f not in matched]
     if days is None:
         times = [i.start for i in incidents] + [i.end for i in incidents] + [ts for _, ts in firings]
@@ -106,6 +112,7 @@ def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 60
         "max_notifications_per_incident": max(per_incident_max, default=0),
         # Every message per channel (firing, level updates, repeats, resolved, escalations), for context.
         "max_messages_per_incident": max(per_incident_messages, default=0),
+        "max_notifications_per_incident_receiver": max(per_incident_receiver, default=0),
     }
 
 
