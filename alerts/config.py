@@ -202,7 +202,21 @@ class Receiver(_Strict):
         return self
 
 
-class Route(_Strict):
+class _LevelHazardFilter(_Strict):
+    """Shared validation for models that filter on ``levels`` and ``hazards`` (routes, escalation policies)."""
+
+    @field_validator("levels", check_fields=False)
+    @classmethod
+    def _v_levels(cls, v: list[str]) -> list[str]:
+        return [_level(x) for x in v]
+
+    @field_validator("hazards", check_fields=False)
+    @classmethod
+    def _v_hazards(cls, v: list[str]) -> list[str]:
+        return [_hazard(x) for x in v]
+
+
+class Route(_LevelHazardFilter):
     """Send alerts matching ``levels``/``hazards``/``districts`` (empty = any) to ``receivers``."""
 
     receivers: list[str]
@@ -215,16 +229,6 @@ class Route(_Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    @field_validator("levels")
-    @classmethod
-    def _v_levels(cls, v: list[str]) -> list[str]:
-        return [_level(x) for x in v]
-
-    @field_validator("hazards")
-    @classmethod
-    def _v_hazards(cls, v: list[str]) -> list[str]:
-        return [_hazard(x) for x in v]
-
     def matches(self, labels: dict[str, str]) -> bool:
         return (
             (not self.levels or labels.get("level") in self.levels)
@@ -233,7 +237,7 @@ class Route(_Strict):
         )
 
 
-class EscalationPolicy(_Strict):
+class EscalationPolicy(_LevelHazardFilter):
     """An alert of ``levels`` (and ``hazards``; empty = any) not acknowledged within ``ack_within_s``
     notifies ``tiers[0]``, after another ``ack_within_s`` ``tiers[1]``, and so on."""
 
@@ -242,16 +246,6 @@ class EscalationPolicy(_Strict):
     hazards: list[str] = Field(default_factory=list)
     ack_within_s: float = Field(gt=0)
     tiers: list[list[str]] = Field(min_length=1)
-
-    @field_validator("levels")
-    @classmethod
-    def _v_levels(cls, v: list[str]) -> list[str]:
-        return [_level(x) for x in v]
-
-    @field_validator("hazards")
-    @classmethod
-    def _v_hazards(cls, v: list[str]) -> list[str]:
-        return [_hazard(x) for x in v]
 
     def applies(self, hazard: str, level: Level) -> bool:
         return level.label in self.levels and (not self.hazards or hazard in self.hazards)
