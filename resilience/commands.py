@@ -92,12 +92,23 @@ def _run(args: argparse.Namespace) -> int:
     setup_logging(s.log_level, s.log_format, "run")
     for line in start_all(s):
         print(line)
-    migrate()
-    if args.simulate:  # the registry must exist before detection and the risk model load it
+    env = os.environ.copy()
+    if args.simulate:
+        # The demo city lives in a database of its own, recreated on every run, so each run starts clean (its
+        # incidents replay on the same assets); `resilience run --no-simulate` serves the real database.
         from resilience.simulator.city import build_city
-        from resilience.simulator.cli import _seed_db
+        from resilience.simulator.registry import seed_registry
+        from resilience.store.db import make_engine, recreate_database
 
-        _seed_db(build_city(42, args.sensors))
+        url = recreate_database(args.demo_db)
+        env["RESILIENCE_DATABASE_URL_OVERRIDE"] = url
+        demo = make_engine(url)
+        with demo.begin() as conn:  # the registry must exist before detection and the risk model load it
+            seed_registry(conn, build_city(42, args.sensors))
+        demo.dispose()
+        print(f"demo city seeded in database {args.demo_db!r}")
+    else:
+        migrate()
     exe = [sys.executable, "-m", "resilience.cli"]
     wanted = {name: exe + [name] for name in SERVICES}
     if args.simulate:
@@ -113,7 +124,7 @@ def _run(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, _stop)
     signal.signal(signal.SIGTERM, _stop)
     for name, cmd in wanted.items():
-        procs[name] = subprocess.Popen(cmd, env=os.environ.copy())
+        procs[name] = subprocess.Popen(cmd, env=env)
     print(f"\nLifeline platform running: API http://{s.api_host}:{s.api_port}/  (docs at /docs, "
           f"alerts at /api/v1/alerts, risk spectrum at /api/v1/risk/spectrum). Ctrl-C stops everything.\n", flush=True)
     while not stopping:
@@ -122,7 +133,7 @@ def _run(args: argparse.Namespace) -> int:
             if p.poll() is not None and not stopping:
                 print(f"{name} exited with {p.returncode}; restarting", flush=True)
                 time.sleep(1)
-                procs[name] = subprocess.Popen(wanted[name], env=os.environ.copy())
+                procs[name] = subprocess.Popen(wanted[name], env=env)
     print("stopping...", flush=True)
     for p in procs.values():
         if p.poll() is None:
@@ -165,5 +176,6 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (live demo: 1)")
     p.add_argument("--incidents", choices=["demo", "default", "none"], default="demo",
                    help="demo: one incident of each type in the first half hour")
+    p.add_argument("--demo-db", default="resilience_demo", help="database of the demo city (recreated each run)")
     p.add_argument("--keep-services", action="store_true", help="leave PostgreSQL and Mosquitto running")
     p.set_defaults(func=_run)

@@ -19,7 +19,7 @@ DURATION=$((HOURS * 3600))
 START=$($PY -c "from datetime import datetime,timedelta,timezone as tz; print((datetime.now(tz.utc)-timedelta(seconds=$DURATION+600)).replace(microsecond=0).isoformat())")
 TAG=eval-$(date +%s)
 .venv/bin/resilience services start
-URL=$($PY -c "from resilience.bench.ingest_bench import _fresh_db; print(_fresh_db('$DB'))")   # drop, create, migrate
+URL=$($PY -c "from resilience.store.db import recreate_database; print(recreate_database('$DB'))")   # drop, create, migrate
 export RESILIENCE_DATABASE_URL_OVERRIDE="$URL" RESILIENCE_MQTT_TOPIC_ROOT="$TAG" RESILIENCE_MQTT_CLIENT_ID="$TAG"
 # the registry first: detector and risk model load it when they start
 .venv/bin/resilience simulate --seed-db --dry-run --sensors "$SENSORS" --seed "$SEED" --start "$START" --duration 1 \

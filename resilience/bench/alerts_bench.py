@@ -24,7 +24,8 @@ import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import insert
 
-from resilience.bench.ingest_bench import _count, _fresh_db
+from resilience.bench.ingest_bench import _count
+from resilience.store.db import recreate_database
 from resilience.bench.procs import spawn_ready
 from resilience.services import start_all
 from resilience.settings import get_settings
@@ -118,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     s = get_settings()
     for line in start_all(s):
         print(line, flush=True)
-    url = _fresh_db("resilience_bench_alerts")
+    url = recreate_database("resilience_bench_alerts")
     receiver = _Receiver()
     _seed(url, args.probes, args.background_sensors, receiver.url)
     root = f"bench-al-{uuid.uuid4().hex[:6]}"

@@ -22,7 +22,7 @@ from sqlalchemy import insert, text
 from resilience.bench.procs import spawn_ready
 from resilience.services import start_all
 from resilience.settings import get_settings
-from resilience.store.db import make_engine, migrate
+from resilience.store.db import make_engine, recreate_database
 from resilience.store.schema import assets, districts, sensors, utilities
 
 PY = [sys.executable, "-m"]
@@ -30,17 +30,6 @@ PY = [sys.executable, "-m"]
 
 def _say(msg: str) -> None:
     print(msg, flush=True)
-
-
-def _fresh_db(name: str) -> str:
-    s = get_settings()
-    admin = f"postgresql://{s.db_user}:{s.db_password}@{s.db_host}:{s.db_port}/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = s.database_url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    return url
 
 
 def _seed(url: str, n_sensors: int) -> list[str]:
@@ -128,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
     s = get_settings()
     for line in start_all(s):
         _say(line)
-    url = _fresh_db("resilience_bench")
+    url = recreate_database("resilience_bench")
     ids = _seed(url, args.sensors)
     root = f"bench-{uuid.uuid4().hex[:6]}"
     _say(f"broker alone: {args.single} QoS 1 messages, publisher and counting subscriber in separate processes ...")

@@ -41,3 +41,18 @@ def alembic_config(url: str | None = None) -> Config:
 
 def migrate(url: str | None = None, revision: str = "heads") -> None:
     command.upgrade(alembic_config(url), revision)
+
+
+def recreate_database(name: str) -> str:
+    """Drop and create database ``name`` on the configured server, migrate it, and return its URL.
+
+    For benchmarks and the demo city: throwaway databases that must start empty every time.
+    """
+    s = get_settings()
+    admin = f"postgresql://{s.db_user}:{s.db_password}@{s.db_host}:{s.db_port}/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = s.database_url.rsplit("/", 1)[0] + f"/{name}"
+    migrate(url)
+    return url
