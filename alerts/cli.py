@@ -56,31 +56,12 @@ def _dispatcher(args: argparse.Namespace) -> int:
 
 
 def _alerts(args: argparse.Namespace) -> int:
-    """Engine consuming the durable event log, its tick loop and a dispatcher, in one process."""
-    from alerts.dispatcher import Dispatcher
-    from alerts.engine import AlertEngine
+    """The alert service alone: event-log consumer, ticks and dispatcher (the engine process without risk)."""
     from resilience.settings import get_settings
     from resilience.store.db import get_engine
+    from resilience.workers.engine import run_engine
 
-    settings = get_settings()
-    rules = load_rules(args.rules)
-    engine = get_engine()
-    alert_engine = AlertEngine(engine, settings, rules)
-    stop = _stop_event()
-    threads = [threading.Thread(target=alert_engine.run_ticks, args=(stop, args.tick_s), daemon=True),
-               threading.Thread(target=Dispatcher(engine, build_channels(settings, rules)).run_forever, args=(stop,),
-                                daemon=True)]
-    for t in threads:
-        t.start()
-    from resilience.events import EventKind
-    from resilience.store.eventlog import EventConsumer
-
-    consumer = EventConsumer(engine, "alerts", alert_engine.handle_in, batch=50, handle_batch=alert_engine.handle_batch_in,
-                             kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL})
-    consumer.stop_event = stop
-    consumer.run_forever()
-    for t in threads:
-        t.join(5)
+    run_engine(get_engine(), get_settings(), rules_path=args.rules, with_risk=False, tick_s=args.tick_s)
     return 0
 
 

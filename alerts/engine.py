@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any
@@ -15,7 +13,6 @@ from alerts.model import Alert
 from alerts.service import AlertService, TickResult
 from resilience.events import Event, EventKind, event_from_dict
 
-log = logging.getLogger(__name__)
 
 
 def utcnow() -> datetime:
@@ -55,10 +52,3 @@ class AlertEngine:
         for kind in (EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL):
             bus.subscribe(kind, self.handle)
 
-    def run_ticks(self, stop_event: threading.Event, interval_s: float = 10.0) -> None:
-        while not stop_event.is_set():
-            try:
-                self.tick()
-            except Exception:
-                log.exception("alert tick failed")
-            stop_event.wait(interval_s)

@@ -76,7 +76,10 @@ class RiskWorker:
                 self._persist(conn)
 
 
-def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = None) -> None:
+def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = None, with_risk: bool = True,
+               tick_s: float = 10.0) -> None:
+    """Run the consumers, jobs and dispatcher until SIGINT/SIGTERM; ``with_risk=False`` runs the alert service
+    alone (``resilience alerts``), for deployments that run the risk model elsewhere."""
     from alerts.cli import build_channels
     from alerts.config import load_rules
     from alerts.dispatcher import Dispatcher
@@ -86,7 +89,7 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     rules = load_rules(rules_path)
-    risk = RiskWorker(engine)
+    risk = RiskWorker(engine) if with_risk else None
     clock = DataClock()  # escalation, auto-resolve and risk ageing follow data time (replays, accelerated runs)
     alert_engine = AlertEngine(engine, settings, rules, now=clock)
 
@@ -101,17 +104,18 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
     # The alerts consumer takes up to 50 events per transaction and recomputes muting once per batch (an alert
     # storm stays linear); its outbox rows NOTIFY the dispatcher at commit, which sends at once (no polling).
     consumers = [
-        EventConsumer(engine, "risk", timed(risk.handle_in), max_batch_s=0.5,
-                      kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH}),
         EventConsumer(engine, "alerts", timed(alert_engine.handle_in), batch=50,
                       handle_batch=timed(alert_engine.handle_batch_in),
                       kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL}),
     ]
-    sys.setswitchinterval(0.001)  # CPU-bound risk work yields the GIL to the alert path within ~1 ms
     jobs = BackgroundScheduler(timezone="UTC")
-    jobs.add_job(lambda: risk.recompute(clock()), "interval", seconds=60, id="risk-recompute", max_instances=1,
-                 coalesce=True, next_run_time=datetime.now(UTC))  # the spectrum exists from the first second
-    jobs.add_job(alert_engine.tick, "interval", seconds=10, id="alert-tick", max_instances=1, coalesce=True)
+    jobs.add_job(alert_engine.tick, "interval", seconds=tick_s, id="alert-tick", max_instances=1, coalesce=True)
+    if risk is not None:
+        consumers.append(EventConsumer(engine, "risk", timed(risk.handle_in), max_batch_s=0.5,
+                                       kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH}))
+        sys.setswitchinterval(0.001)  # CPU-bound risk work yields the GIL to the alert path within ~1 ms
+        jobs.add_job(lambda: risk.recompute(clock()), "interval", seconds=60, id="risk-recompute", max_instances=1,
+                     coalesce=True, next_run_time=datetime.now(UTC))  # the spectrum exists from the first second
     jobs.start()
     threads: list[threading.Thread] = []
     for c in consumers:
@@ -121,7 +125,7 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
     threads.append(threading.Thread(target=dispatcher.run_forever, args=(stop,), name="dispatcher", daemon=True))
     for t in threads:
         t.start()
-    log.info("engine running: risk + alerts consumers, dispatcher, risk recompute every 60 s")
+    log.info("engine running: %s consumers, dispatcher", " + ".join(c.name for c in consumers))
     stop.wait()
     jobs.shutdown(wait=False)
     for t in threads:
