@@ -21,6 +21,7 @@ def spawn_ready(args: list[str], env: dict[str, str], ready: str, log_path: Path
     while ready not in log_path.read_text(errors="replace"):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            raise RuntimeError(f"{args[0]} did not become ready; see {log_path}")
+            tail = log_path.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{args[0]} did not become ready; {log_path} ends with:\n{tail}")
         time.sleep(0.05)
     return proc

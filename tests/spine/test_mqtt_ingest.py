@@ -11,7 +11,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
-from tests.spine.workers import publish, spawn, unique, worker_env
+from tests.spine.workers import spawn, unique, worker_env
 
 
 def _wait(predicate, timeout: float = 30.0, every: float = 0.1):
