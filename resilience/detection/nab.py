@@ -22,10 +22,13 @@ alarms. So the detector
    changes that the z-scores miss), and so does an input that fits the stream's fuzzy-ART categories
    (hyperboxes of recent windows at two time scales) worse than (almost) any earlier input (see
    :mod:`resilience.detection.nab_art`);
-4. after a pre-alarm (score >= ``alarm``, 0.25), damps its
+4. raises the score when the stream repeats its last value for longer than it ever has before (a stuck
+   sensor or a dead feed: see :mod:`resilience.detection.nab_flat`);
+5. after a pre-alarm (score >= ``alarm``, 0.22), damps its
    output for a while proportional to the stream length seen so far, so one incident gives one alarm. A
    surprise at least ``breakthrough`` times the one that started the quiet period is not damped, so a
-   mild pre-alarm cannot hide a real incident.
+   mild pre-alarm cannot hide a real incident. A pre-alarm that repeats the gap between two recent ones
+   (a nightly job) is damped instead and starts no quiet period.
 
 0.5 is the alarm level for ``resilience detect``. Everything is causal: the score of row i uses rows <= i
 only. There is no use of timestamps (rows are taken as evenly spaced).
@@ -43,6 +46,7 @@ from numpy.lib.stride_tricks import sliding_window_view
 
 from resilience.detection.base import Detector
 from resilience.detection import nab_art
+from resilience.detection.nab_flat import flat_step
 from resilience.detection.nab_novelty import nearest_distance, novelty_ratio, remember
 from resilience.detection.nab_likelihood import estimate_normal, log_score, tail_probability
 from resilience.detection.nab_season import detect_period
@@ -112,6 +116,15 @@ class NabDetector(Detector):
         Fuzzy-ART memories, one per scale: inputs are the last ``art_dim`` means of ``scale`` rows,
         categories are hyperboxes admitted at vigilance ``art_rho`` and grown with learning rate
         ``art_beta``, at most ``art_cap`` per scale (the least recently used is recycled).
+    recur_depth, recur_tol, recur_atol
+        An alarm whose distance to one of the last ``recur_depth`` alarms equals (within
+        ``max(recur_atol, recur_tol * gap)`` rows) the gap between that alarm and one of the
+        ``recur_depth`` alarms before it repeats a rhythm (a nightly job); it is damped and starts no quiet
+        period (``recur_depth=0`` disables this).
+    flat_min, flat_factor, flat_raise
+        Record flat run (see :mod:`resilience.detection.nab_flat`): on the row where the current run of
+        values equal to their predecessor reaches ``flat_min`` and exceeds ``flat_factor`` times the
+        longest earlier run, the score is raised to at least ``flat_raise`` (0 disables it).
     art_raise, art_quantile, art_span
         When an input's category distance (how much the nearest category must grow to admit it) exceeds
         the ``art_quantile`` of its history (``novelty_history`` rows, after ``novelty_min``) by a fraction
@@ -129,18 +142,20 @@ class NabDetector(Detector):
     name = "nab"
 
     def __init__(self, window: int = 3000, scales: tuple[int, ...] = (1, 5, 20), use_diff: bool = True,
-                 z_half: float = 8.0, suppress_fraction: float = 0.04, damp: float = 0.01,
+                 z_half: float = 8.0, suppress_fraction: float = 0.042, damp: float = 0.01,
                  grace_period: int = 20, knn_window: int = 300, knn_dim: int = 3, knn_k: int = 5,
                  season_window: int = 3000, season_every: int = 250, calib_window: int = 8640,
                  calib_k: float = 5.0, calib_tol: float = 0.1,
                  prior_rows: int = 2000, prior_nu: float = 10.0, likelihood_weight: float = 0.5,
                  likelihood_avg: int = 5, likelihood_history: int = 8640, likelihood_learn: int = 288,
-                 alarm: float = 0.25, breakthrough: float = 2.0, novelty_dim: int = 8,
+                 alarm: float = 0.22, breakthrough: float = 2.0, novelty_dim: int = 8,
                  novelty_window: int = 4000, novelty_history: int = 8640, novelty_quantile: float = 0.9,
                  novelty_power: float = 0.5, novelty_min: int = 50, novelty_raise: float = 0.4,
                  novelty_raise_quantile: float = 0.99, art_scales: tuple[int, ...] = (1, 4), art_dim: int = 8,
                  art_rho: float = 0.95, art_beta: float = 0.3, art_cap: int = 200, art_raise: float = 0.5,
-                 art_quantile: float = 0.99, art_span: float = 0.5) -> None:
+                 art_quantile: float = 0.99, art_span: float = 0.5, flat_min: int = 30,
+                 flat_factor: float = 1.2, flat_raise: float = 0.5, recur_depth: int = 2,
+                 recur_tol: float = 0.01, recur_atol: int = 5) -> None:
         self.window = window
         self.scales = scales
         self.use_diff = use_diff
@@ -180,6 +195,12 @@ class NabDetector(Detector):
         self.art_raise = art_raise
         self.art_quantile = art_quantile
         self.art_span = art_span
+        self.flat_min = flat_min
+        self.flat_factor = flat_factor
+        self.flat_raise = flat_raise
+        self.recur_depth = recur_depth
+        self.recur_tol = recur_tol
+        self.recur_atol = recur_atol
         self._reset()
 
     def _n_features(self) -> int:
@@ -219,6 +240,11 @@ class NabDetector(Detector):
         self.art_dist_recent_: list[deque[float]] = [deque() for _ in range(n_art)]
         self.art_dist_sorted_: list[list[float]] = [[] for _ in range(n_art)]
         self._art_cache: list[tuple[np.ndarray, np.ndarray]] | None = None
+        self.flat_run_ = 0
+        self.flat_best_ = 0
+        self.flat_changed_ = False
+        self.flat_fired_ = False
+        self.alarm_rows_: list[int] = []
 
     def load_state(self, state: dict) -> None:
         super().load_state(state)
@@ -374,13 +400,27 @@ class NabDetector(Detector):
             score = max(score, self._art(x, commit))
         if self.likelihood_weight:
             score = max(score, self.likelihood_weight * self._likelihood(score, commit))
+        if self.flat_raise:  # after the likelihood: a stuck stream is one event, not a run of surprises
+            run, best, changed, fired, flat = flat_step(x, self.prev_, self.flat_run_, self.flat_best_,
+                                                        self.flat_changed_, self.flat_fired_, self.flat_min,
+                                                        self.flat_factor)
+            if flat:
+                score = max(score, self.flat_raise)
+            if commit:
+                self.flat_run_, self.flat_best_, self.flat_changed_, self.flat_fired_ = run, best, changed, fired
         if self.suppress_ > 0 and not (self.breakthrough and score >= self.breakthrough * self.trigger_):
             score *= self.damp
             if commit:
                 self.suppress_ -= 1
-        elif commit and score >= self.alarm:
-            self.suppress_ = max(1, int(self.suppress_fraction * (self.n_ + 1)))
-            self.trigger_ = score
+        elif score >= self.alarm:
+            recurring = self._recurring()
+            if commit:
+                self.alarm_rows_ = (self.alarm_rows_ + [self.n_])[-(self.recur_depth + 2):]
+            if recurring:
+                score *= self.damp
+            elif commit:
+                self.suppress_ = max(1, int(self.suppress_fraction * (self.n_ + 1)))
+                self.trigger_ = score
         if commit:
             self._learn(x, feats, zs)
             if self.novelty_dim:
@@ -388,6 +428,17 @@ class NabDetector(Detector):
                 if dist is not None:
                     remember(dist, self.nov_recent_, self.nov_sorted_, self.novelty_history)
         return min(1.0, score)
+
+    def _recurring(self) -> bool:
+        """Whether an alarm now repeats the gap between two recent alarms (a daily job, not an incident)."""
+        rows = self.alarm_rows_
+        last = len(rows) - 1
+        for j2 in range(last, max(last - self.recur_depth, 0), -1):
+            for j1 in range(j2 - 1, max(j2 - 1 - self.recur_depth, -1), -1):
+                gap = rows[j2] - rows[j1]
+                if gap > 0 and abs(self.n_ - rows[j2] - gap) <= max(self.recur_atol, self.recur_tol * gap):
+                    return True
+        return False
 
     def _learn(self, x: float, feats: list[float | None], zs: list[float | None]) -> None:
         for j, v in enumerate(feats):

@@ -58,7 +58,8 @@ def test_unseen_shape_raises_the_score():
     t = np.arange(3000)
     values = np.sin(2 * np.pi * t / 50) + rng.normal(0, 0.05, 3000)
     values[2500:2540] = 0.0  # a flat stretch: within the usual range, but a shape never seen
-    kw = dict(suppress_fraction=0.0, likelihood_weight=0.0, novelty_history=1000, art_raise=0.0)
+    kw = dict(suppress_fraction=0.0, likelihood_weight=0.0, novelty_history=1000, art_raise=0.0, flat_raise=0.0,
+              recur_depth=0)  # isolate the novelty raise from the alarm bookkeeping
     on, off = NabDetector(**kw), NabDetector(novelty_raise=0.0, **kw)
     s_on = np.array([on.process_one(float(v), float(i)) for i, v in enumerate(values)])
     s_off = np.array([off.process_one(float(v), float(i)) for i, v in enumerate(values)])
