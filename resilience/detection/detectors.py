@@ -210,6 +210,23 @@ class RateOfChangeDetector(Detector):
         return text
 
 
+class GradedRateDetector(RateOfChangeDetector):
+    """A graded rate limit that sits beside a learned ``rate_of_change`` in the same ensemble.
+
+    Same parameters as :class:`RateOfChangeDetector` (give ``limits``); a separate registry name so an
+    ensemble can hold both a standards-style rate rule and a learned typical-change detector.
+
+    Examples
+    --------
+    >>> det = GradedRateDetector(window_s=300, direction="up", limits={"yellow": 15.0})
+    >>> det.learn_one(30.0, 0.0)
+    >>> det.graded_level(47.0, 45.0).name
+    'YELLOW'
+    """
+
+    name = "graded_rate"
+
+
 class RobustZScoreDetector(Detector):
     """Distance from the median of the last ``window`` readings, in MADs.
 
@@ -423,5 +440,5 @@ class SeasonalBaselineDetector(Detector):
 # Re-exported: drift and flatline live in their own module.
 from resilience.detection.drift import CusumDetector, FlatlineDetector  # noqa: E402
 
-__all__ = ["LEVEL_SCORES", "CusumDetector", "FlatlineDetector", "GradedThresholdDetector", "RateOfChangeDetector",
-           "RobustZScoreDetector", "SeasonalBaselineDetector"]
+__all__ = ["LEVEL_SCORES", "CusumDetector", "FlatlineDetector", "GradedRateDetector", "GradedThresholdDetector",
+           "RateOfChangeDetector", "RobustZScoreDetector", "SeasonalBaselineDetector"]

@@ -117,6 +117,11 @@ def _kind_config(kind: str) -> EnsembleConfig:
     if kind == "water_pressure":  # domain.md section 2: red on a drop > 0.1 MPa in 5 min
         members = (DetectorSpec("seasonal", {}),
                    DetectorSpec("rate_of_change", {"window_s": 300, "direction": "down", "limits": {"red": 0.1}}))
+    if kind == "drainage_level":
+        # D: a manhole filling by 15 % of its height within 5 min fills faster than rain can fill a
+        # network (the storm response lags rainfall by 10-30 min, domain.md section 3); it is the quick
+        # surcharge above a blocked pipe. Graded yellow, so the asset's risk rises before the level does.
+        members += (DetectorSpec("graded_rate", {"window_s": 300, "direction": "up", "limits": {"yellow": 15.0}}),)
     if kind == "road_water_depth":  # a rise by the blue limit within 10 min scores 0.5
         members = (DetectorSpec("rate_of_change", {"window_s": 600, "direction": "up",
                                                    "max_change": spec.thresholds["blue"]}),)

@@ -17,6 +17,7 @@ import numpy as np
 
 from resilience.domain import Reading
 from resilience.simulator.city import City
+from resilience.simulator.devices import ExceptionReporter
 from resilience.simulator.incidents import Incident, default_schedule, effect_horizon, envelope
 from resilience.simulator.physics import Physics
 
@@ -59,7 +60,8 @@ class Simulator:
 
     def __init__(self, city: City, start: datetime, seed: int = 42,
                  incidents: Literal["default", "none", "demo"] | Sequence[Incident] = "default",
-                 horizon: timedelta = timedelta(days=1), per_type: int = 2) -> None:
+                 horizon: timedelta = timedelta(days=1), per_type: int = 2,
+                 report_by_exception: bool = True, probe_s: float = 5.0) -> None:
         self.city = city
         self.seed = seed
         self.start = start if start.tzinfo else start.replace(tzinfo=UTC)
@@ -88,6 +90,11 @@ class Simulator:
         self.physics = Physics(city, seed, storms)
         self._effects = self._compile()
         self._affected = np.array(sorted({e.idx for e in self._effects}), dtype=np.int64)
+        # Devices also report between their periodic reports, on a limit crossing or a deadband move.
+        self.reporter = (ExceptionReporter([s.kind for s in city.sensors], self.interval, probe_s)
+                         if report_by_exception else None)
+        self.probe_s = probe_s
+        self.next_probe = self.start_s
 
     def _compile(self) -> list[_CompiledEffect]:
         out = []
@@ -108,6 +115,12 @@ class Simulator:
     def step_batch(self, now: datetime) -> Batch:
         """All samples due up to and including ``now`` that were not produced yet, time-ordered."""
         now_s = _epoch(now)
+        periodic = self._periodic(now_s)
+        if self.reporter is None:
+            return periodic
+        return self._with_exceptions(periodic, now_s)
+
+    def _periodic(self, now_s: float) -> Batch:
         due = np.nonzero(self.next_due <= now_s)[0]
         if due.size == 0:
             return Batch(np.zeros(0, np.int64), np.zeros(0), np.zeros(0))
@@ -119,6 +132,39 @@ class Simulator:
         t = first + k * np.repeat(iv, counts)
         self.next_due[due] += counts * iv
         return self._evaluate(idx, t)
+
+    def _with_exceptions(self, periodic: Batch, now_s: float) -> Batch:
+        """Add the exception reports of every device probe instant up to ``now_s`` (see ``devices``)."""
+        rep = self.reporter
+        assert rep is not None
+        n = int(np.floor((now_s - self.next_probe) / self.probe_s)) + 1 if now_s >= self.next_probe else 0
+        grid = self.next_probe + self.probe_s * np.arange(max(n, 0))
+        self.next_probe += self.probe_s * max(n, 0)
+        parts = [periodic]
+        done = 0
+        for g in grid.tolist():
+            k = int(np.searchsorted(periodic.t, g, side="right"))
+            if k > done:
+                rep.sent(periodic.idx[done:k], periodic.t[done:k], periodic.v[done:k])
+                done = k
+            if rep.watched.size == 0:
+                continue
+            v = self._evaluate(rep.watched, np.full(rep.watched.size, g), drop=False).v
+            hit = rep.exceptions(g, v)
+            if hit.size:
+                ids = rep.watched[hit]
+                t = np.full(ids.size, g)
+                parts.append(Batch(ids, t, v[hit]))
+                rep.sent(ids, t, v[hit])
+        if done < len(periodic):
+            rep.sent(periodic.idx[done:], periodic.t[done:], periodic.v[done:])
+        if len(parts) == 1:
+            return periodic
+        idx = np.concatenate([b.idx for b in parts])
+        t = np.concatenate([b.t for b in parts])
+        v = np.concatenate([b.v for b in parts])
+        order = np.lexsort((idx, t))
+        return Batch(idx[order], t[order], v[order])
 
     def values_at(self, sensor_ids: Sequence[str], t: np.ndarray) -> np.ndarray:
         """Values (incl. incidents, NaN where silent) of given sensors at given epoch times; for tests and scoring."""

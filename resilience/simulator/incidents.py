@@ -109,10 +109,17 @@ def water_main_burst(city: City, asset: Asset, start: datetime, duration: timede
 
 
 def blocked_drain(city: City, asset: Asset, downstream: Asset, start: datetime, duration: timedelta,
-                  incident_id: str, target_fill: float = 140.0) -> Incident:
-    """One manhole surcharges (creeps past 100 %) while the next one downstream runs low; needs rain."""
-    eff = [Effect(_sid(city, asset, "drainage_level"), "blend", target_fill, 1800.0, 3600.0),
-           Effect(_sid(city, downstream, "drainage_level"), "mul", -0.85, 1200.0, 1800.0)]
+                  incident_id: str, target_fill: float = 140.0, tau_up_s: float = 300.0,
+                  tau_down_s: float = 120.0) -> Incident:
+    """Debris blocks a pipe in a storm: the manhole above it surcharges, the next one downstream runs low.
+
+    domain.md section 3's signature (one manhole rises, the one downstream falls). In a storm the change
+    is quick: downstream loses its inflow within the pipe's travel time (``tau_down_s``, ~2 min) and the
+    upstream manhole fills at the storm inflow over the storage of the pipes above it (``tau_up_s``,
+    ~5 min). A dry-weather blockage (fat, silt) creeps over hours or days; pass long time constants for it.
+    """
+    eff = [Effect(_sid(city, asset, "drainage_level"), "blend", target_fill, tau_up_s, 3600.0),
+           Effect(_sid(city, downstream, "drainage_level"), "mul", -0.85, tau_down_s, 1800.0)]
     return Incident(incident_id, "blocked_drain", asset.id, asset.district_id, start, start + duration, eff,
                     storm=(duration.total_seconds() + 3600.0, 9.0))
 

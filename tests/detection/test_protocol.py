@@ -12,6 +12,7 @@ from resilience.detection import Detector, registered_detectors
 CASES = {
     "graded": {"kind": "methane"},
     "rate_of_change": {"window_s": 600, "grace_period": 5},
+    "graded_rate": {"window_s": 600, "direction": "up", "limits": {"yellow": 3.0}},
     "robust_z": {"window": 50, "grace_period": 5},
     "seasonal": {"period_s": 3600.0, "bucket_s": 600.0, "min_count": 2},
     "cusum": {"grace_period": 10},
@@ -76,8 +77,8 @@ def test_scores_in_unit_interval_and_score_is_pure(detector: Detector):
 
 def test_grace_period_scores_zero():
     for name, params in CASES.items():
-        if name in ("graded", "flatline"):
-            continue  # standards-based limits and stuck runs have no learning phase
+        if name in ("graded", "flatline", "graded_rate"):
+            continue  # standards-based limits (levels, graded rates) and stuck runs have no learning phase
         det = registered_detectors()[name](**params)
         det.learn_one(10.0, 0.0)
         assert det.score_one(1e6, 60.0) == 0.0, name

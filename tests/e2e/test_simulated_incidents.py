@@ -155,11 +155,6 @@ def test_default_schedule_covers_every_incident_type(incident_run: Run) -> None:
             assert g["hazard"] in incident_run.risk.asset_risk(g["asset_id"]), g
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 4 acceptance not met for blocked drains only: the simulated blockage creeps (tau 30 min, domain.md "
-    "section 3 'dry-weather creep'), so the first reading that carries any signal comes >60 s after onset with "
-    "60 s sampling (seed 7: +0.2 % fill at 3 s, +4.3 % at 63 s); orange follows at the yellow breach (~25 min). "
-    "Bursts (58 s), bearing faults (40 s) and gas leaks (50 s) meet the bound"))
 def test_every_physical_incident_reaches_orange_within_60_s(incident_run: Run) -> None:
     failures = []
     for g in incident_run.sim.ground_truth():
