@@ -124,6 +124,13 @@ class Detector:
         """A sentence a duty officer understands, for the latest scored value; empty if nothing to say."""
         return ""
 
+    def forget_recent(self) -> None:
+        """Drop short-term memory (recent runs, rate windows) of readings that were not real data.
+
+        Called when a sensor comes back from a stuck run: its frozen value must not be compared with the
+        first real reading after it (that jump is the repair, not an event). Long-term baselines stay.
+        """
+
     def _reset(self) -> None:
         """Create the learned state (attributes ending in ``_``)."""
 

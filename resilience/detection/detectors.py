@@ -174,6 +174,9 @@ class RateOfChangeDetector(Detector):
         while self.history_ and ts - self.history_[0][0] > self.window_s:
             self.history_.popleft()
 
+    def forget_recent(self) -> None:
+        self.history_.clear()
+
     def graded_level(self, x: float, t: datetime | float) -> Level:
         """Highest level whose change limit is reached (NONE without ``limits``)."""
         if not self.limits:
@@ -320,6 +323,9 @@ class RobustZScoreDetector(Detector):
         """Extend the recent run only (the reference median stays protected)."""
         if self.recent > 1:
             self.recent_.append(x)
+
+    def forget_recent(self) -> None:
+        self.recent_.clear()
 
     def zscore(self, x: float) -> float:
         return (x - self.median_) / self.scale_

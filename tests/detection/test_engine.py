@@ -102,6 +102,26 @@ def test_stuck_sensor_health_event():
     assert [h.status for h in health] == ["stuck"] and "stuck at 101" in health[0].explanation
 
 
+def test_recovery_from_a_stuck_run_is_not_an_anomaly():
+    """A flow meter frozen at 600 m3/h while demand rose to 700: the first real reading after the repair
+    must not be compared with the frozen value (the rate window forgets the run), and nothing frozen is
+    learned. Without that, the 100 m3/h jump reads as a burst on the main."""
+    cat = {"q": Sensor("q", "main-1", "water_flow")}
+    eng, bus = _engine(cat)
+    rng = np.random.default_rng(3)
+    minute = [T0 + timedelta(minutes=i) for i in range(400)]
+    live = [Reading("q", minute[i], 600.0 + rng.normal(0, 4.0)) for i in range(240)]
+    frozen = [Reading("q", minute[i], 601.5) for i in range(240, 300)]
+    after = [Reading("q", minute[i], 700.0 + rng.normal(0, 4.0)) for i in range(300, 400)]
+    eng.process(live)
+    assert not [e for e in bus.published if e.kind is EventKind.ANOMALY]
+    eng.process(frozen)
+    assert [e.status for e in bus.published if isinstance(e, SensorHealthEvent)] == ["stuck"]
+    eng.process(after)
+    assert [e.status for e in bus.published if isinstance(e, SensorHealthEvent)] == ["stuck", "ok"]
+    assert not [e for e in bus.published if e.kind is EventKind.ANOMALY], "the repair read as an anomaly"
+
+
 def test_resolve_config_overrides():
     cfg = resolve_config("strain", override={"threshold": 0.7, "detectors": {"robust_z": {"window": 30},
                                                                               "cusum": None},
