@@ -7,6 +7,7 @@ hazard, sensor kind or receiver, duplicate names, empty matchers), so the engine
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -62,6 +63,8 @@ class Rule(_Strict):
     level: str | None = None  # fixed level (health rules)
     raise_level_asset_kinds: list[str] = Field(default_factory=list)  # coupled hazard: +1 level on these
     resolve_after_s: float | None = None
+    # False: only a person resolves (structural damage stays until an engineer has inspected it).
+    auto_resolve: bool = True
     # Notification timing overrides (Alertmanager group_wait / group_interval); None = defaults.
     group_wait_s: float | None = Field(default=None, ge=0)
     group_interval_s: float | None = Field(default=None, ge=0)
@@ -371,7 +374,10 @@ class RulesConfig(_Strict):
         return max((self.resolve_after(n) for n in rule_names), default=self.defaults.resolve_after_s)
 
     def resolve_after(self, rule_name: str) -> float:
+        """Seconds clear before auto-resolve; ``math.inf`` for rules that only a person resolves."""
         rule = self.rule(rule_name)
+        if rule is not None and not rule.auto_resolve:
+            return math.inf
         if rule is not None and rule.resolve_after_s is not None:
             return rule.resolve_after_s
         return self.defaults.resolve_after_s

@@ -6,6 +6,7 @@ engine, the API and the tests share one set of rules and none of them touches a 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -135,7 +136,7 @@ def apply_signal(
 
 def auto_resolve(alert: Alert, now: datetime, resolve_after_s: float) -> list[Transition]:
     """Resolve an active alert whose condition has stayed clear for ``resolve_after_s``."""
-    if not alert.state.active or alert.cleared_at is None:
+    if not alert.state.active or alert.cleared_at is None or math.isinf(resolve_after_s):
         return []
     if now - alert.cleared_at < timedelta(seconds=resolve_after_s):
         return []

@@ -8,7 +8,7 @@ entries and its outbox rows commit together or not at all.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,7 +22,7 @@ from alerts.dedup import LogEntry
 from alerts.inhibit import HeldOrInhibited, Inhibitor, group_parent, group_parents, held_districts
 from alerts.lifecycle import (LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve,
                               review)
-from alerts.model import Alert, DisposalStep, Signal, Transition
+from alerts.model import Alert, DisposalStep, Signal, Transition, fingerprint
 from alerts.pipeline import NotifyContext, build_pipeline, firing_key
 from alerts.signals import AssetInfo, signals_for
 from alerts.silences import Silencer
@@ -58,6 +58,13 @@ def alert_payload(a: Alert, asset: AssetInfo | None) -> dict[str, Any]:
         "acknowledged_by": a.acknowledged_by, "resolved_by": a.resolved_by,
         "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
     }
+
+
+def _own_graded(sig: Signal) -> bool:
+    """The signal carries a graded breach of the asset's own (a standards limit, not only a score)."""
+    if sig.source_type == "risk":
+        return any(f.get("name") == "graded_breach" for f in sig.evidence.get("factors") or ())
+    return str(sig.evidence.get("threshold_level") or "none") != "none"
 
 
 class AlertService:
@@ -122,8 +129,13 @@ class AlertService:
 
     def _apply_signal(self, sig: Signal) -> tuple[Alert | None, bool]:
         """The alert after ``sig`` (saved) and whether it took a transition."""
+        if not sig.active and sig.source_key.startswith("risk:"):
+            return self._clear_elsewhere(sig)
+        sig = self._downstream_of_cause(sig)
         store.lock_fingerprint(self.conn, sig.fingerprint)
         alert = store.get_alert(self.conn, fingerprint=sig.fingerprint, for_update=True)
+        if not sig.active and ":" in sig.source_key and (alert is None or sig.source_key not in alert.sources):
+            return self._clear_elsewhere(sig)  # a unique source (anomaly:ID) may have joined its cause's alert
         if alert is None and not sig.active:
             return None, False
         asset = self.asset(sig.asset_id)
@@ -134,6 +146,43 @@ class AlertService:
         assert alert.id is not None
         store.add_transitions(self.conn, alert.id, transitions)
         return alert, bool(transitions)
+
+    def _downstream_of_cause(self, sig: Signal) -> Signal:
+        """An effect downstream of a problem already alerting joins that problem's alert.
+
+        A manhole below a blocked or overflowing one falls or rises because of it (domain.md section 3), so
+        an ungraded anomaly or risk there is evidence of the upstream alert, not a second problem, as long
+        as the downstream asset has no alert of its own for the hazard. A graded breach stays its own alert:
+        it needs its own response.
+        """
+        if not sig.active or not sig.scope.startswith("asset:") or _own_graded(sig):
+            return sig
+        asset = self.asset(sig.asset_id)
+        upstream = (asset.attributes.get("downstream_of") if asset else None) or []
+        if not upstream:
+            return sig
+        own = store.get_alert(self.conn, fingerprint=sig.fingerprint)
+        if own is not None and own.state.active:
+            return sig
+        for up in [upstream] if isinstance(upstream, str) else list(upstream):
+            cause = store.get_alert(self.conn, fingerprint=fingerprint(f"asset:{up}", sig.hazard, sig.rule))
+            if cause is not None and cause.state.active:
+                key = sig.source_key if sig.source_key != "risk" else f"risk:{sig.scope}"
+                return replace(sig, scope=cause.scope, asset_id=cause.asset_id, district_id=cause.district_id,
+                               source_key=key, evidence={**sig.evidence, "downstream_effect": sig.scope})
+        return sig
+
+    def _clear_elsewhere(self, sig: Signal) -> tuple[Alert | None, bool]:
+        """A source that fed another alert (its cause's) ended: clear it wherever it is."""
+        found: tuple[Alert | None, bool] = (None, False)
+        for alert in store.active_alerts_with_source(self.conn, sig.source_key, sig.hazard):
+            alert, transitions = apply_signal(alert, sig, rules=self.rules)
+            assert alert is not None and alert.id is not None
+            store.save_alert(self.conn, alert)
+            store.add_transitions(self.conn, alert.id, transitions)
+            if found[0] is None or transitions:
+                found = (alert, bool(transitions))
+        return found
 
     # -- periodic --------------------------------------------------------------------------------------
     def tick(self) -> TickResult:

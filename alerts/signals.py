@@ -84,6 +84,27 @@ def _anomaly_signals(rule: Rule, ev: AnomalyEvent, asset: AssetInfo | None) -> l
     return [Signal(active=True, level=level, explanation=explanation, evidence=evidence, **base)]  # type: ignore[arg-type]
 
 
+#: Own evidence of an asset in a risk event's factors (its sensors' anomalies and graded breaches).
+_OWN_FACTORS = ("graded_breach", "anomaly")
+
+
+def coupled_cause(factors: list[dict[str, Any]], asset_id: str | None) -> str | None:
+    """The neighbouring asset an asset's risk comes from, if it comes from a neighbour at all.
+
+    A risk with no graded breach of its own, whose strongest reason is a coupling from another asset
+    (gas next door, a surcharged manhole upstream), is that asset's problem seen from here: the alert
+    belongs to the cause, with this asset as a consequence in its evidence, so one problem is one alert.
+    """
+    if any(f.get("name") == "graded_breach" for f in factors):
+        return None
+    own = max((float(f.get("weight") or 0.0) for f in factors if f.get("name") in _OWN_FACTORS), default=0.0)
+    coupled = [f for f in factors if f.get("name") == "coupling" and f.get("source") and f["source"] != asset_id]
+    if not coupled:
+        return None
+    top = max(coupled, key=lambda f: float(f.get("weight") or 0.0))
+    return str(top["source"]) if float(top.get("weight") or 0.0) > own else None
+
+
 def _risk_signals(rule: Rule, ev: RiskLevelEvent, assets: AssetLookup) -> list[Signal]:
     kind, _, ident = ev.scope.partition(":")
     if kind != rule.scope or (rule.hazard is not None and rule.hazard != ev.hazard):
@@ -96,11 +117,22 @@ def _risk_signals(rule: Rule, ev: RiskLevelEvent, assets: AssetLookup) -> list[S
     active = ev.level >= Level.parse(rule.min_level)
     evidence = {"score": round(ev.score, 4), "previous": ev.previous.label, "level": ev.level.label,
                 "factors": ev.factors[:10]}
-    return [Signal(
-        rule=rule.name, hazard=ev.hazard, scope=ev.scope, source_key="risk", active=active, ts=ev.ts,
-        level=ev.level if active else Level.NONE, asset_id=asset_id, district_id=district_id,
-        source_type="risk", explanation=ev.explanation, evidence=evidence,
-    )]
+    common = dict(rule=rule.name, hazard=ev.hazard, active=active, ts=ev.ts, level=ev.level if active else Level.NONE,
+                  source_type="risk", explanation=ev.explanation)
+    coupled_key = f"risk:{ev.scope}"  # this scope's contribution to its cause's alert
+    cause = coupled_cause(ev.factors, asset_id) if kind == "asset" else None
+    if active and cause is not None:
+        cause_asset = assets(cause)
+        return [Signal(scope=f"asset:{cause}", source_key=coupled_key, asset_id=cause,
+                       district_id=cause_asset.district_id if cause_asset else district_id,
+                       evidence={**evidence, "coupled_target": ev.scope}, **common)]  # type: ignore[arg-type]
+    out = [Signal(scope=ev.scope, source_key="risk", asset_id=asset_id, district_id=district_id, evidence=evidence,
+                  **common)]  # type: ignore[arg-type]
+    if kind == "asset" and not active:  # if the level was carried by its cause's alert, that contribution ends
+        out.append(Signal(scope=ev.scope, source_key=coupled_key, asset_id=asset_id, district_id=district_id,
+                          evidence={**evidence, "coupled_target": ev.scope}, **{**common, "active": False,
+                                                                                 "level": Level.NONE}))  # type: ignore[arg-type]
+    return out
 
 
 def _health_signals(rule: Rule, ev: SensorHealthEvent, asset: AssetInfo | None) -> list[Signal]:

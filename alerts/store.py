@@ -82,6 +82,14 @@ def active_alerts(conn: Connection) -> list[Alert]:
     return [alert_from_row(r) for r in rows]
 
 
+def active_alerts_with_source(conn: Connection, source_key: str, hazard: str) -> list[Alert]:
+    """Active alerts for ``hazard`` fed by ``source_key`` (e.g. a neighbour's coupled risk), locked."""
+    rows = conn.execute(select(alerts).where(alerts.c.state.in_(["firing", "acknowledged"]),
+                                             alerts.c.hazard == hazard, alerts.c.sources.has_key(source_key))
+                        .order_by(alerts.c.id).with_for_update())
+    return [alert_from_row(r) for r in rows]
+
+
 def asset_info(conn: Connection, asset_id: str) -> AssetInfo | None:
     row = conn.execute(select(assets).where(assets.c.id == asset_id)).first()
     if row is None:

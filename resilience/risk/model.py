@@ -372,7 +372,8 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]
                                               f"{what}: {rule.title} (at least {target.label})", **common)))
             else:
                 bump_kinds.append(rule.target_evidence or rule.source_evidence)
-                bumps.append((rule.steps, Factor("coupling", "level", rule.steps,
+                # "coupling_bump": the evidence is this asset's own, the neighbour only qualifies it.
+                bumps.append((rule.steps, Factor("coupling_bump", "level", rule.steps,
                                                  f"{what}: {rule.title} (+{rule.steps} level)", **common)))
             floor_ok = (rule.floor > Level.NONE and sig.level >= rule.floor_min_source and rain_level >= rule.floor_min_rain
                         and (not rule.floor_target_evidence or any(k in own for k in rule.floor_target_evidence)))

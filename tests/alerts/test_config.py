@@ -62,4 +62,5 @@ def test_routing_by_level_and_stop_without_continue() -> None:
     assert rules.route({"hazard": "waterlogging", "level": "red"}) == ["duty_supervisor"]
     default = load_rules()
     assert default.route({"level": "blue"}) == ["dashboard"]
-    assert default.route({"level": "red"}) == ["dashboard", "responsible_unit", "duty_supervisor"]
+    # the duty supervisor hears of unacknowledged red and orange alerts through escalation, not a route
+    assert default.route({"level": "red"}) == ["dashboard", "responsible_unit"]

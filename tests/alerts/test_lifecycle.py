@@ -14,6 +14,7 @@ RULES = load_rules()
 ASSETS = {
     "a1": AssetInfo("a1", "Main St gas", "gas_pipeline", "d1", "gasco"),
     "w1": AssetInfo("w1", "Well 7", "drainage_culvert", "d1", "drainco"),
+    "b1": AssetInfo("b1", "Bridge 1", "bridge", "d1", "roads"),
 }
 
 
@@ -65,6 +66,22 @@ def test_clears_only_when_all_sources_cleared_then_auto_resolves_after_hold_time
     assert auto_resolve(alert, at(30 + hold - 1), hold) == []
     tr = auto_resolve(alert, at(30 + hold), hold)
     assert [t.kind for t in tr] == ["resolved"] and alert.state is AlertState.RESOLVED and alert.resolved_by == "system"
+
+
+def test_structural_alert_waits_for_an_engineer_when_its_condition_clears() -> None:
+    """A bearing offset the detectors have come to accept is not a repair: the alert stays until a person
+    resolves it, and the repair (the offset going back) is evidence on the same alert, not a second one."""
+    ev = dict(sensor="bd1", asset="b1", kind="bearing_displacement", level=Level.NONE, score=0.95)
+    alert, _ = fold(None, anomaly(anomaly_id="shift", **ev))
+    assert alert.rule == "structure"
+    alert, tr = fold(alert, anomaly(anomaly_id="shift", phase=AnomalyPhase.CLOSE, t=3600, **ev))
+    assert [t.kind for t in tr] == ["cleared"]
+    assert RULES.resolve_after_rules(alert.rules) == float("inf")
+    assert auto_resolve(alert, at(10 * 86_400), RULES.resolve_after_rules(alert.rules)) == []
+    alert, tr = fold(alert, anomaly(anomaly_id="back", t=5 * 3600, **ev))
+    assert [t.kind for t in tr] == ["recurred"] and alert.fire_count == 1
+    resolve(alert, by="eng-wang", note="bearing replaced, inspected", now=at(6 * 3600))
+    assert alert.state is AlertState.RESOLVED and alert.resolved_by == "eng-wang"
 
 
 def test_recurrence_before_hold_time_cancels_auto_resolve() -> None:

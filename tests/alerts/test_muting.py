@@ -140,10 +140,10 @@ def test_pipeline_sends_once_per_receiver_then_dedups_then_escalation_and_resolv
     assert len(log.sent) == 2  # nothing new
     a.level = Level.RED
     build([a]).process(NotifyContext(now=at(120)), [a])
-    assert sorted(r for r, _, _ in log.sent[2:]) == ["dashboard", "duty_supervisor", "responsible_unit"]
+    assert sorted(r for r, _, _ in log.sent[2:]) == ["dashboard", "responsible_unit"]
     a.state = AlertState.RESOLVED
     build([a]).process(NotifyContext(now=at(180)), [a])
-    assert sorted(r for r, _, _ in log.sent[5:]) == ["dashboard", "duty_supervisor", "responsible_unit"]
+    assert sorted(r for r, _, _ in log.sent[4:]) == ["dashboard", "responsible_unit"]
 
 
 def test_pipeline_mutes_silenced_inhibited_and_grouped_but_resolved_passes() -> None:

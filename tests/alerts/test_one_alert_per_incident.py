@@ -16,7 +16,7 @@ from alerts.engine import AlertEngine
 from alerts.evaluate import Incident, evaluate
 from alerts.schema import alerts, notifications
 from resilience.domain import Level
-from resilience.events import RiskLevelEvent
+from resilience.events import AnomalyPhase, RiskLevelEvent
 from tests.alerts.helpers import T0, anomaly, at
 from tests.alerts.test_engine_db import Clock, rules_for
 
@@ -219,3 +219,72 @@ def test_default_routes_dashboard_gets_one_message_at_the_level_reached(adb: Eng
         eng.handle(anomaly(level=level, t=t, anomaly_id="m1"))
     out = live(adb)
     assert [(r["channel"], r["kind"], r["target"]) for r in out] == [("mqtt", "firing", "alerts/d1/orange")]
+
+
+def _coupled(level: Level, t: float, own_weight: float = 0.1) -> RiskLevelEvent:
+    """Waterlogging risk at well w2 that comes from surcharged well w1 upstream (and a weak anomaly of its own)."""
+    factors = [{"name": "anomaly", "side": "likelihood", "weight": own_weight, "detail": "lv2 above usual",
+                "source": "lv2"},
+               {"name": "coupling", "side": "likelihood", "weight": 0.6, "detail": "upstream drainage is filling",
+                "source": "w1", "distance_m": 108.0, "rule": "upstream_drainage"}]
+    return risk("asset:w2", level, t, hazard="waterlogging", factors=factors if level >= Level.ORANGE else [])
+
+
+def test_risk_that_comes_from_a_neighbour_joins_the_neighbours_alert_and_leaves_it(adb: Engine) -> None:
+    """Blocked well w1 surcharges; the coupling lifts well w2 downstream to orange. That is w1's problem seen
+    from w2: w1's alert carries it (evidence and level), no second alert fires, and it clears with w2's risk."""
+    clock = Clock(at(0))
+    eng = engine(adb, clock)
+    eng.handle(anomaly(sensor="lv1", asset="w1", kind="drainage_level", level=Level.YELLOW, anomaly_id="up", t=0))
+    clock.advance(20)
+    eng.handle(_coupled(Level.ORANGE, 20))
+    rows = alert_rows(adb)
+    assert [a["scope"] for a in rows] == ["asset:w1"], "the downstream well got an alert of its own"
+    w1 = rows[0]
+    assert Level(w1["level"]) is Level.ORANGE and "risk:asset:w2" in w1["sources"]
+    assert w1["evidence"]["coupled_target"] == "asset:w2" and "asset_risk" in w1["evidence"]["rules"]
+    # w2's risk falls back: its contribution leaves w1's alert, which still fires on its own anomaly
+    clock.advance(600)
+    eng.handle(_coupled(Level.YELLOW, 620))
+    w1 = alert_rows(adb)[0]
+    assert "risk:asset:w2" not in w1["sources"] and w1["state"] == "firing" and w1["cleared_at"] is None
+    # with strong evidence of its own, the same risk is w2's alert
+    clock.advance(60)
+    eng.handle(_coupled(Level.ORANGE, 680, own_weight=0.9))
+    assert sorted(a["scope"] for a in alert_rows(adb)) == ["asset:w1", "asset:w2"]
+
+
+def test_coupled_cause_needs_the_coupling_to_outweigh_own_evidence() -> None:
+    from alerts.signals import coupled_cause
+
+    coupling = {"name": "coupling", "weight": 0.6, "source": "w1"}
+    assert coupled_cause([coupling], "w2") == "w1"
+    assert coupled_cause([coupling, {"name": "anomaly", "weight": 0.2, "source": "lv2"}], "w2") == "w1"
+    assert coupled_cause([coupling, {"name": "anomaly", "weight": 0.7, "source": "lv2"}], "w2") is None
+    assert coupled_cause([coupling, {"name": "graded_breach", "weight": 0.1, "source": "lv2"}], "w2") is None
+    # a bump qualifies the asset's own evidence: not a cause elsewhere
+    assert coupled_cause([{"name": "coupling_bump", "weight": 1, "source": "a1"}], "w2") is None
+
+
+def test_ungraded_effect_downstream_of_an_alerting_manhole_joins_its_alert(adb: Engine) -> None:
+    """Well w2 lies below w1. w1 surcharges (graded); w2's level drops far below its usual (a score, no
+    limit breached): the blockage between them, one problem, one alert. A graded breach at w2 is its own."""
+    from resilience.store.schema import assets as assets_table
+
+    with adb.begin() as c:
+        c.execute(assets_table.update().where(assets_table.c.id == "w2").values(attributes={"downstream_of": "w1"}))
+    clock = Clock(at(0))
+    eng = engine(adb, clock)
+    eng.handle(anomaly(sensor="lv1", asset="w1", kind="drainage_level", level=Level.ORANGE, anomaly_id="up", t=0))
+    clock.advance(30)
+    low = dict(sensor="lv2", asset="w2", kind="drainage_level", level=Level.NONE, score=1.0, anomaly_id="down",
+               detector="seasonal", value=4.7)
+    eng.handle(anomaly(t=30, **low))
+    rows = alert_rows(adb)
+    assert [a["scope"] for a in rows] == ["asset:w1"]
+    assert "anomaly:down" in rows[0]["sources"] and rows[0]["evidence"]["downstream_effect"] == "asset:w2"
+    clock.advance(600)
+    eng.handle(anomaly(phase=AnomalyPhase.CLOSE, t=630, **low))
+    assert "anomaly:down" not in alert_rows(adb)[0]["sources"]
+    eng.handle(anomaly(sensor="lv2", asset="w2", kind="drainage_level", level=Level.RED, anomaly_id="over", t=640))
+    assert sorted(a["scope"] for a in alert_rows(adb)) == ["asset:w1", "asset:w2"]
