@@ -7,6 +7,7 @@ import logging
 import signal
 import sys
 import threading
+from datetime import datetime
 from typing import Any
 
 from alerts.config import ConfigError, load_rules
@@ -71,7 +72,14 @@ def _evaluate(args: argparse.Namespace) -> int:
 
     engine = make_engine(args.database_url) if args.database_url else get_engine()
     with engine.connect() as conn:
-        result = evaluate(conn, load_truth(args.truth), slack_s=args.slack_s, days=args.days)
+        end = datetime.fromisoformat(args.end) if args.end else None
+        result = evaluate(conn, load_truth(args.truth), slack_s=args.slack_s, days=args.days, end=end)
+    for row in result.pop("per_incident"):
+        tta = "missed" if row["tta_s"] is None else f"{row['tta_s']:.0f} s"
+        print(f"  {row['incident']} {row['type']:<16} {row['asset'] or '':<10} first alert {tta:>8}, "
+              f"alerts {row['alerts']}, firings {row['firings']}, notifications/channel {row['notifications']}")
+    for f in result.pop("false"):
+        print(f"  false alert {f['alert']} at {f['ts']}: {f['rule']} {f['hazard']} {f['scope']}")
     for k, v in result.items():
         print(f"  {k}: {v}")
     print(summary_line(result))
@@ -96,5 +104,6 @@ def register(subparsers: Any) -> None:
     p.add_argument("--truth", required=True, help="ground-truth JSON (list of incidents)")
     p.add_argument("--slack-s", type=float, default=600.0, help="match window around each incident")
     p.add_argument("--days", type=float, default=None, help="simulated days (default: span of the data)")
+    p.add_argument("--end", default=None, help="ISO time the simulated data ended; later alerts are not scored")
     p.add_argument("--database-url", default=None)
     p.set_defaults(func=_evaluate)

@@ -49,7 +49,8 @@ def _matches(inc: Incident, a: dict[str, Any], fired: datetime, slack: timedelta
         return False
     if inc.hazard and a["hazard"] != inc.hazard:
         return False
-    sensors = {s for src in (a["sources"] or {}).values() if (s := src.get("sensor_id"))}
+    # Sensors that ever fed the alert: current sources empty as the condition clears, so evidence counts too.
+    sensors = {s for src in (a["sources"] or {}).values() if (s := src.get("sensor_id"))} | a["ever_sensors"]
     if a["scope"].startswith("sensor:"):
         sensors.add(a["scope"].split(":", 1)[1])
     if sensors & set(inc.sensor_ids):
@@ -60,14 +61,23 @@ def _matches(inc: Incident, a: dict[str, Any], fired: datetime, slack: timedelta
 
 
 def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 600.0,
-             days: float | None = None) -> dict[str, Any]:
+             days: float | None = None, end: datetime | None = None) -> dict[str, Any]:
+    """Score the stored alerts; ``end``: when the simulated data ended. Alerts fired after it are about the
+    feed stopping (every sensor falls silent once the simulator exits), not about the simulated city."""
     slack = timedelta(seconds=slack_s)
-    alert_rows = {r["id"]: dict(r) for r in conn.execute(select(alerts).where(alerts.c.rule != "delivery_failed"))
-                  .mappings()}
+    alert_rows = {r["id"]: {**r, "ever_sensors": set()} for r in conn.execute(
+        select(alerts).where(alerts.c.rule != "delivery_failed")).mappings()}
+    for r in alert_rows.values():
+        if sid := (r["evidence"] or {}).get("sensor_id"):
+            r["ever_sensors"].add(sid)
+    for aid, data in conn.execute(select(alert_transitions.c.alert_id, alert_transitions.c.data)):
+        sid = ((data or {}).get("evidence") or {}).get("sensor_id")
+        if sid and aid in alert_rows:
+            alert_rows[aid]["ever_sensors"].add(sid)
     firings = [(r["alert_id"], r["ts"]) for r in conn.execute(
         select(alert_transitions.c.alert_id, alert_transitions.c.ts)
         .where(alert_transitions.c.kind.in_(["fired", "reopened"])).order_by(alert_transitions.c.ts)).mappings()
-        if r["alert_id"] in alert_rows]
+        if r["alert_id"] in alert_rows and (end is None or r["ts"] <= end)]
     # Messages that went (or go) out: a message cancelled in its group_wait never reached anyone.
     sent_rows = list(conn.execute(select(notifications.c.alert_id, notifications.c.channel, notifications.c.kind,
                                          notifications.c.receiver)
@@ -90,15 +100,19 @@ def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 60
                 per_channel[channel] += n
         return max(per_channel.values(), default=0)
 
+    rows: list[dict[str, Any]] = []
     for inc in incidents:
         hits = [(aid, ts) for aid, ts in firings if _matches(inc, alert_rows[aid], ts, slack)]
         matched.update(hits)
-        if hits:
-            tta.append(max(0.0, (min(ts for _, ts in hits) - inc.start).total_seconds()))
+        first = max(0.0, (min(ts for _, ts in hits) - inc.start).total_seconds()) if hits else None
+        if first is not None:
+            tta.append(first)
         ids = {aid for aid, _ in hits}
         per_incident_max.append(worst_channel(sends, ids))
         per_incident_messages.append(worst_channel(messages, ids))
         per_incident_receiver.append(worst_channel(sends_per_receiver, ids))
+        rows.append({"incident": inc.incident_id, "type": inc.type, "asset": inc.asset_id, "tta_s": first,
+                     "alerts": sorted(ids), "firings": len(hits), "notifications": per_incident_max[-1]})
     false = [f for f in firings if f not in matched]
     if days is None:
         times = [i.start for i in incidents] + [i.end for i in incidents] + [ts for _, ts in firings]
@@ -113,6 +127,9 @@ def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 60
         # Every message per channel (firing, level updates, repeats, resolved, escalations), for context.
         "max_messages_per_incident": max(per_incident_messages, default=0),
         "max_notifications_per_incident_receiver": max(per_incident_receiver, default=0),
+        "per_incident": rows,
+        "false": [{"alert": aid, "ts": ts.isoformat(), "rule": alert_rows[aid]["rule"],
+                   "hazard": alert_rows[aid]["hazard"], "scope": alert_rows[aid]["scope"]} for aid, ts in false],
     }
 
 

@@ -21,6 +21,9 @@ TAG=eval-$(date +%s)
 .venv/bin/resilience services start
 URL=$($PY -c "from resilience.store.db import recreate_database; print(recreate_database('$DB'))")   # drop, create, migrate
 export RESILIENCE_DATABASE_URL_OVERRIDE="$URL" RESILIENCE_MQTT_TOPIC_ROOT="$TAG" RESILIENCE_MQTT_CLIENT_ID="$TAG"
+# The silence job runs on the wall clock: every 30 simulated seconds, as in real time (30 s wall would be an
+# hour of simulated time at SPEED=120).
+export RESILIENCE_SILENCE_CHECK_S=$($PY -c "print(max(0.1, 30 / $SPEED))")
 # the registry first: detector and risk model load it when they start
 .venv/bin/resilience simulate --seed-db --dry-run --sensors "$SENSORS" --seed "$SEED" --start "$START" --duration 1 \
   > "$OUT/seed.log" 2>&1
@@ -56,5 +59,7 @@ echo "drained after $(( $(date +%s) - T0 )) s wall (remaining event-log lag: $LA
   echo "alerts by rule/hazard:"; $PSQL -c "select rule, hazard, count(*) from alerts group by 1,2 order by 3 desc"
   echo "notifications by channel/status:"; $PSQL -c "select channel, status, count(*) from notifications group by 1,2 order by 3 desc"
   echo "event-log lag at end (alerts, risk cursors vs max id):"; $PSQL -c "select consumer, last_id, (select max(id) from events) from event_cursors"
-  .venv/bin/resilience evaluate --truth "$OUT/truth.json" --days "$($PY -c "print($HOURS/24)")"
+  # alerts after the simulated data ends are about the feed stopping (all sensors fall silent): not scored
+  END=$($PY -c "from datetime import datetime,timedelta; print((datetime.fromisoformat('$START')+timedelta(seconds=$DURATION)).isoformat())")
+  .venv/bin/resilience evaluate --truth "$OUT/truth.json" --days "$($PY -c "print($HOURS/24)")" --end "$END"
 } | tee "$OUT/summary.txt"
