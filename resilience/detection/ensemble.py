@@ -78,10 +78,11 @@ def material_scale(kind: str) -> float:
 
 #: Bridge channels see 1-3 s vehicle spikes at any sampling rate (domain.md section 4): a structural
 #: change shows as a *lasting* offset, so these kinds score the 4th largest deviation of the last 5
-#: readings (a level shift) instead of a single reading. Bearings do not ride the live load.
+#: readings (a level shift) instead of a single reading. Bearings do not ride the live load: two readings
+#: in a row (one glitch is not a movement).
 _BRIDGE_SHIFT: dict[str, dict[str, int]] = {
     "strain": {"recent": 5, "agree": 4}, "deflection": {"recent": 5, "agree": 4},
-    "vibration": {"recent": 5, "agree": 4}, "bearing_displacement": {"recent": 3, "agree": 3},
+    "vibration": {"recent": 5, "agree": 4}, "bearing_displacement": {"recent": 2, "agree": 2},
 }
 #: Kinds that legitimately rest on 0 for days (dry gauge, clean air, dry road): graded limits and rates
 #: only, no z-scores of a near-zero spread; a reading frozen at 0 is not "stuck".

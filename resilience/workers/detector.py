@@ -118,10 +118,12 @@ class DetectionWorker:
             self.catalogue.update(fresh)
 
     def handle(self, readings: list[Reading]) -> list[Event]:
-        if readings:
-            self.clock.observe(max(r.ts for r in readings))
         with self.lock:
             self.engine.process([r for r in readings if r.sensor_id in self.catalogue])
+            # The clock moves with data *processed*, under the same lock as the silence check: a batch that
+            # has arrived but waits (behind a snapshot) must not make its own sensors look silent.
+            if readings:
+                self.clock.observe(max(r.ts for r in readings))
             events = self.bus.drain()
             for r in readings:
                 self.asset_models.observe(r.sensor_id, r.value)
