@@ -79,9 +79,11 @@ def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 60
         .where(alert_transitions.c.kind.in_(["fired", "reopened"])).order_by(alert_transitions.c.ts)).mappings()
         if r["alert_id"] in alert_rows and (end is None or r["ts"] <= end)]
     # Messages that went (or go) out: a message cancelled in its group_wait never reached anyone.
-    sent_rows = list(conn.execute(select(notifications.c.alert_id, notifications.c.channel, notifications.c.kind,
-                                         notifications.c.receiver)
-                                  .where(notifications.c.status != "cancelled")).mappings())
+    sent_q = select(notifications.c.alert_id, notifications.c.channel, notifications.c.kind,
+                    notifications.c.receiver).where(notifications.c.status != "cancelled")
+    if end is not None:  # messages about the feed stopping after the simulated data ended are not scored
+        sent_q = sent_q.where(notifications.c.created_at <= end)
+    sent_rows = list(conn.execute(sent_q).mappings())
     sends = Counter((r["alert_id"], r["channel"]) for r in sent_rows if r["kind"] == "firing")
     # The same per recipient: the duty supervisor's copy of a red alert is not a second message to the unit.
     sends_per_receiver = Counter((r["alert_id"], f'{r["channel"]}/{r["receiver"]}') for r in sent_rows

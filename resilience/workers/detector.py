@@ -14,7 +14,7 @@ import logging
 import queue
 import signal
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import paho.mqtt.client as mqtt
@@ -76,6 +76,9 @@ def persist_events(conn: Connection, log_: PgEventLog, events: list[Event]) -> N
     log_.publish_many(events, conn=conn)
 
 
+SILENCE_STEP = timedelta(seconds=10)  # data time between silence checks made while processing
+
+
 class DetectionWorker:
     def __init__(self, engine: Engine, settings: Settings) -> None:
         self.db = engine
@@ -105,6 +108,7 @@ class DetectionWorker:
         log.info("asset models loaded: %d", len(models))
         self.clock = DataClock()  # silence and asset-model jobs follow data time (replays, accelerated runs)
         self.lock = threading.Lock()
+        self.silence_checked: datetime | None = None
         self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
         self.stop_event = threading.Event()
         self.client = make_client(f"{settings.mqtt_client_id}-detector", manual_ack=True)
@@ -124,6 +128,7 @@ class DetectionWorker:
             # has arrived but waits (behind a snapshot) must not make its own sensors look silent.
             if readings:
                 self.clock.observe(max(r.ts for r in readings))
+                self._check_silence_on_data_time()
             events = self.bus.drain()
             for r in readings:
                 self.asset_models.observe(r.sensor_id, r.value)
@@ -132,9 +137,22 @@ class DetectionWorker:
                 persist_events(conn, self.eventlog, events)
         return events
 
+    def _check_silence_on_data_time(self) -> None:
+        """Also check silence as data time passes (every ``SILENCE_STEP`` of it), under the processing lock.
+
+        The scheduled job alone can starve behind a busy processing thread in an accelerated replay (one
+        wall second is two simulated minutes); the job still covers a feed that has stopped altogether.
+        """
+        now = self.clock()
+        if self.silence_checked is None or now - self.silence_checked >= SILENCE_STEP:
+            self.engine.silence.check(now)
+            self.silence_checked = now
+
     def check_silence(self) -> None:
         with self.lock:
-            self.engine.silence.check(self.clock())
+            now = self.clock()
+            self.engine.silence.check(now)
+            self.silence_checked = now
             events = self.bus.drain()
         if events:
             with self.db.begin() as conn:
