@@ -50,6 +50,9 @@ class Settings(BaseSettings):
 
     silence_check_s: float = 30.0  # how often the detector's APScheduler job looks for silent sensors
     silence_k: float = 3.0  # silent after k x the sensor's expected interval without a reading
+    # how far a utility's feed may trail the clock (packs in transit) before its sensors are judged by the
+    # clock rather than by the feed's newest reading; an accelerated run needs about one simulator step
+    silence_feed_lag_s: float = 60.0
 
     webhook_secret: str = "local-dev-secret"
 

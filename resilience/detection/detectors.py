@@ -376,6 +376,9 @@ class SeasonalBaselineDetector(Detector):
         Readings a bucket needs before it scores (its grace period).
     rel_floor
         Scale floor as a fraction of the bucket mean, so a very regular signal is not hypersensitive.
+    min_scale
+        Scale floor in engineering units (the kind's material scale): a nearly empty manhole that is 1.4 %
+        fuller than usual is 22 % "above usual" but not a blockage.
 
     Examples
     --------
@@ -389,7 +392,8 @@ class SeasonalBaselineDetector(Detector):
     name = "seasonal"
 
     def __init__(self, period_s: float = 604800.0, bucket_s: float = 3600.0, alpha: float = 0.1,
-                 z_lo: float = 3.0, z_hi: float = 8.0, min_count: int = 3, rel_floor: float = 0.03) -> None:
+                 z_lo: float = 3.0, z_hi: float = 8.0, min_count: int = 3, rel_floor: float = 0.03,
+                 min_scale: float = 0.0) -> None:
         self.period_s = period_s
         self.bucket_s = bucket_s
         self.alpha = alpha
@@ -397,6 +401,7 @@ class SeasonalBaselineDetector(Detector):
         self.z_hi = z_hi
         self.min_count = min_count
         self.rel_floor = rel_floor
+        self.min_scale = min_scale
         self._reset()
 
     def _reset(self) -> None:
@@ -409,7 +414,7 @@ class SeasonalBaselineDetector(Detector):
         return int((to_epoch(t) % self.period_s) // self.bucket_s) % len(self.mean_)
 
     def _scale(self, b: int) -> float:
-        return max(1.25 * self.dev_[b], self.rel_floor * abs(self.mean_[b]), 1e-12)
+        return max(1.25 * self.dev_[b], self.rel_floor * abs(self.mean_[b]), self.min_scale, 1e-12)
 
     def learn_one(self, x: float, t: datetime | float) -> None:
         b = self.bucket(t)

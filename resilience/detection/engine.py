@@ -79,14 +79,14 @@ class DetectionEngine:
                  overrides: Mapping[str, dict[str, Any]] | None = None,
                  defaults: dict[str, EnsembleConfig] | None = None,
                  new_id: Callable[[], str] | None = None, min_update_step: float = 0.05,
-                 silence_k: float = 3.0) -> None:
+                 silence_k: float = 3.0, silence_feed_lag_s: float = 60.0) -> None:
         self.catalogue = catalogue
         self.bus = bus
         self.overrides = dict(overrides or {})
         self.defaults = defaults
         self.new_id = new_id or (lambda: str(uuid.uuid4()))
         self.min_update_step = min_update_step
-        self.silence = SilenceTracker(catalogue, k=silence_k, bus=bus)
+        self.silence = SilenceTracker(catalogue, k=silence_k, bus=bus, feed_lag_s=silence_feed_lag_s)
         self.ensembles: dict[str, SensorEnsemble] = {}
         self.open: dict[str, OpenAnomaly] = {}
         self.stuck: set[str] = set()

@@ -98,7 +98,7 @@ def _kind_config(kind: str) -> EnsembleConfig:
     scale = material_scale(kind)
     if spec.seasonal:
         members: tuple[DetectorSpec, ...] = (
-            DetectorSpec("seasonal", {}),
+            DetectorSpec("seasonal", {"min_scale": scale}),
             DetectorSpec("rate_of_change", {"window_s": 600, "min_change": scale}, 0.8))
     else:
         members = (DetectorSpec("robust_z", {"window": 240, "min_scale": scale}),

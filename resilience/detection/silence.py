@@ -3,6 +3,11 @@
 A dead transmitter produces no readings, so no detector ever sees it; silence has to be checked by the
 clock. The lead wires :meth:`SilenceTracker.check` into an APScheduler interval job; ``now`` is always
 passed in (UTC), never read from the system clock here.
+
+Each utility's feed is judged by its own newest reading (its watermark), not only by the platform's clock:
+packs from different utilities arrive separately, and a sensor is not silent because another utility's
+pack for the same minute was processed first. A feed whose watermark falls more than ``feed_lag_s`` behind
+``now`` has stopped as a whole (a gateway down): then its sensors are judged by ``now``.
 """
 
 from __future__ import annotations
@@ -37,6 +42,9 @@ class SilenceTracker:
         When tracking started: a sensor never heard from is silent ``k`` intervals after this.
     bus
         If given, every returned event is also published.
+    feed_lag_s
+        How far a utility's feed may trail ``now`` (packs in transit, batching) before its sensors are
+        judged by ``now`` instead of by the feed's own newest reading.
 
     Examples
     --------
@@ -51,33 +59,56 @@ class SilenceTracker:
     []
     >>> [e.status for e in tr.check(t0 + timedelta(minutes=4))]
     ['silent']
+    >>> tr.check(t0 + timedelta(minutes=5))  # already silent: reported once
+    []
     """
 
     def __init__(self, catalogue: Mapping[str, SensorInfo], k: float = 3.0, started: datetime | None = None,
-                 bus: EventBus | None = None) -> None:
+                 bus: EventBus | None = None, feed_lag_s: float = 60.0) -> None:
         self.catalogue = catalogue
         self.k = k
         self.started = started
         self.bus = bus
+        self.feed_lag = timedelta(seconds=feed_lag_s)
         self.last_seen: dict[str, datetime] = {}
+        self.feed_seen: dict[str, datetime] = {}
         self.silent: set[str] = set()
+
+    @staticmethod
+    def _feed(info: SensorInfo | None) -> str:
+        return str(getattr(info, "utility_id", "") or "")
 
     def observe(self, sensor_id: str, ts: datetime) -> None:
         """Record a reading; out-of-order (older) timestamps do not move ``last_seen`` back."""
         prev = self.last_seen.get(sensor_id)
         if prev is None or ts > prev:
             self.last_seen[sensor_id] = ts
+        feed = self._feed(self.catalogue.get(sensor_id))
+        newest = self.feed_seen.get(feed)
+        if newest is None or ts > newest:
+            self.feed_seen[feed] = ts
+
+    def feed_now(self, feed: str, now: datetime) -> datetime:
+        """The time a feed's sensors are judged at: the feed's watermark while it keeps up, else ``now``."""
+        newest = self.feed_seen.get(feed)
+        if newest is None or now - newest > self.feed_lag:
+            return now
+        return min(now, newest)
 
     def check(self, now: datetime) -> list[SensorHealthEvent]:
         """Events for sensors that went silent, or came back, since the previous check."""
         events: list[SensorHealthEvent] = []
         if self.started is None:
             self.started = now
+        feed_now: dict[str, datetime] = {}
         for sid, info in self.catalogue.items():
             last = self.last_seen.get(sid)
             limit = timedelta(seconds=self.k * float(info.expected_interval_s))
             ref = last if last is not None else self.started
-            is_silent = now - ref > limit
+            feed = self._feed(info)
+            if feed not in feed_now:
+                feed_now[feed] = self.feed_now(feed, now)
+            is_silent = feed_now[feed] - ref > limit
             if is_silent and sid not in self.silent:
                 self.silent.add(sid)
                 since = "never reported" if last is None else f"no reading since {last.isoformat(timespec='minutes')}"
@@ -99,11 +130,13 @@ class SilenceTracker:
     def to_state(self) -> dict[str, Any]:
         return {
             "last_seen": {k: v.isoformat() for k, v in self.last_seen.items()},
+            "feed_seen": {k: v.isoformat() for k, v in self.feed_seen.items()},
             "silent": sorted(self.silent),
             "started": self.started.isoformat() if self.started else None,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.last_seen = {k: datetime.fromisoformat(v) for k, v in state["last_seen"].items()}
+        self.feed_seen = {k: datetime.fromisoformat(v) for k, v in state.get("feed_seen", {}).items()}
         self.silent = set(state["silent"])
         self.started = datetime.fromisoformat(state["started"]) if state.get("started") else None

@@ -90,6 +90,7 @@ class DetectionWorker:
             snap = conn.execute(select(detector_snapshots.c.state).where(detector_snapshots.c.name == SNAPSHOT_NAME)
                                 ).scalar()
         self.engine = DetectionEngine(self.catalogue, self.bus, silence_k=settings.silence_k,
+                                      silence_feed_lag_s=settings.silence_feed_lag_s,
                                       overrides={k: v.detector_overrides for k, v in self.catalogue.items()
                                                  if v.detector_overrides})
         if snap:
@@ -100,6 +101,7 @@ class DetectionWorker:
                 now = datetime.now(UTC)
                 self.engine.silence.started = now
                 self.engine.silence.last_seen = {k: max(v, now) for k, v in self.engine.silence.last_seen.items()}
+                self.engine.silence.feed_seen = {k: max(v, now) for k, v in self.engine.silence.feed_seen.items()}
             except Exception:  # noqa: BLE001 - a stale snapshot must not stop detection
                 log.exception("detector snapshot could not be restored; starting fresh")
         with engine.connect() as conn:

@@ -18,6 +18,7 @@ class Sensor:
     kind: str
     thresholds: dict[str, float] | None = None
     expected_interval_s: float = 60.0
+    utility_id: str = ""
 
 
 def seasonal_series(n: int, step_s: float = 600.0, seed: int = 0, noise: float = 0.004) -> tuple[list[datetime], np.ndarray]:

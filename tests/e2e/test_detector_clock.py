@@ -11,22 +11,18 @@ import threading
 import time
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 
 from resilience.domain import Reading
 from resilience.settings import get_settings
 from resilience.workers.detector import DetectionWorker
+from tests.registry import register_sensors
 
 
 def test_a_batch_waiting_behind_the_lock_does_not_move_the_clock_or_silence_its_sensors(db_engine: Engine) -> None:
     with db_engine.begin() as conn:
-        conn.execute(text("INSERT INTO utilities (id, name) VALUES ('clk-u', 'Clock Co') ON CONFLICT DO NOTHING"))
-        conn.execute(text("INSERT INTO assets (id, name, kind, lat, lon, utility_id) VALUES ('CLK-B', 'Bridge', "
-                          "'bridge', 36.0, 120.0, 'clk-u') ON CONFLICT DO NOTHING"))
-        for sid in ("CLK-1", "CLK-2"):
-            conn.execute(text("INSERT INTO sensors (id, asset_id, utility_id, kind, unit, expected_interval_s) "
-                              "VALUES (:s, 'CLK-B', 'clk-u', 'strain', 'microstrain', 10) ON CONFLICT DO NOTHING"),
-                         {"s": sid})
+        register_sensors(conn, utility="clk-u", asset="CLK-B", asset_kind="bridge", sensor_kind="strain",
+                         unit="microstrain", sensor_ids=("CLK-1", "CLK-2"), interval_s=10)
     worker = DetectionWorker(db_engine, get_settings())
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 

@@ -10,18 +10,14 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
+from tests.registry import register_sensors
 from tests.spine.workers import spawn, unique, worker_env
 
 
 def test_scheduled_silence_check_reports_silent_sensor(db_engine, db_url, mqtt_broker):
     with db_engine.begin() as conn:
-        conn.execute(text("INSERT INTO utilities (id, name) VALUES ('sil-u', 'Silence Co') ON CONFLICT DO NOTHING"))
-        conn.execute(text("INSERT INTO assets (id, name, kind, lat, lon, utility_id) VALUES ('SIL-A', 'Tunnel', "
-                          "'utility_tunnel', 36.0, 120.0, 'sil-u') ON CONFLICT DO NOTHING"))
-        for sid in ("SIL-QUIET", "SIL-ALIVE"):
-            conn.execute(text("INSERT INTO sensors (id, asset_id, utility_id, kind, unit, expected_interval_s) "
-                              "VALUES (:s, 'SIL-A', 'sil-u', 'temperature', 'degC', 1) ON CONFLICT DO NOTHING"),
-                         {"s": sid})
+        register_sensors(conn, utility="sil-u", asset="SIL-A", asset_kind="utility_tunnel", sensor_kind="temperature",
+                         unit="degC", sensor_ids=("SIL-QUIET", "SIL-ALIVE"), interval_s=1)
     root = unique("sil")
     env = worker_env(db_url, RESILIENCE_MQTT_TOPIC_ROOT=root, RESILIENCE_MQTT_CLIENT_ID=unique("sil"),
                      RESILIENCE_SILENCE_CHECK_S="1", RESILIENCE_SILENCE_K="3")
