@@ -107,6 +107,9 @@ def _run(args: argparse.Namespace) -> int:
             seed_registry(conn, build_city(42, args.sensors))
         demo.dispose()
         print(f"demo city seeded in database {args.demo_db!r}")
+        if args.speed > 1:  # a simulator step (one wall second) carries `speed` simulated seconds of packs
+            env.setdefault("RESILIENCE_SILENCE_FEED_LAG_S", str(max(60.0, 2 * args.speed)))
+            env.setdefault("RESILIENCE_SILENCE_CHECK_S", str(max(0.1, 30 / args.speed)))
     else:
         migrate()
     exe = [sys.executable, "-m", "resilience.cli"]
