@@ -119,6 +119,37 @@ def test_receiver_down_for_a_while_still_gets_the_alert(adb: Engine) -> None:
     assert len(rx.accepted) == 1
 
 
+def test_receiver_down_for_30_s_gets_the_alert_on_the_default_backoff(adb: Engine) -> None:
+    """Issue 5: a receiver down for 30 s still gets it, with the zero-config retry schedule (1, 2, 4 ... s).
+
+    The receiver is really down (nothing listens on its port); the dispatcher's clock is stepped so the
+    test does not wait out the backoff."""
+    port = free_port()
+    rx = WebhookReceiver(SECRET, port=port)
+    clock = Clock(at(0))
+    eng = AlertEngine(adb, None, rules_for(rx.url), now=clock)
+    eng.handle(anomaly(level=Level.YELLOW))
+    d = Dispatcher(adb, {"webhook": WebhookChannel(SECRET)}, now=clock)  # DispatcherOptions() defaults
+    tries: list[float] = []
+    try:
+        for second in range(0, 61):
+            clock.t = at(second)
+            if second == 30:
+                rx.start()  # back after 30 s down
+            before = rows(adb)[0]["attempts"]
+            d.run_once()
+            row = rows(adb)[0]
+            if row["attempts"] > before:
+                tries.append(second)
+            if row["status"] == "delivered":
+                break
+    finally:
+        rx.stop()
+    assert tries == [0, 1, 3, 7, 15, 31]  # five failures on the way, delivered on the first try after 30 s
+    assert rows(adb)[0]["status"] == "delivered" and rows(adb)[0]["attempts"] == 6
+    assert len(rx.accepted) == 1
+
+
 def test_permanent_failure_is_final_visible_and_raises_its_own_alert(adb: Engine) -> None:
     with WebhookReceiver(SECRET) as rx:
         clock = Clock(at(0))
