@@ -126,8 +126,8 @@ def held_districts(rules: RulesConfig, firing: Iterable[Alert]) -> dict[str, str
     """District alerts that are not (yet) district-wide: fingerprint -> why they are held.
 
     A district risk rule with ``min_assets`` > 1 notifies only when that many assets of the district are at
-    ``min_asset_level`` or above for the hazard (active alerts of any rule, muted or not: the conditions are
-    real), or when its own evidence names a district-wide driver (``district_wide_kinds``, e.g. rainfall).
+    ``min_asset_level`` or above for the hazard (active alerts of any rule whose condition still holds, muted
+    or not: the conditions are real), or when its own evidence names a district-wide driver (``district_wide_kinds``, e.g. rainfall).
     A held alert is kept and shown but inhibited: it neither notifies nor escalates nor groups asset alerts,
     so a single-asset incident reaches receivers once, through the asset's alert.
     """
@@ -140,7 +140,9 @@ def held_districts(rules: RulesConfig, firing: Iterable[Alert]) -> dict[str, str
         if rule is None or rule.event != "risk" or rule.min_assets <= 1:
             continue
         floor = Level.parse(rule.min_asset_level)
+        # An asset alert whose condition has cleared (waiting out its resolve hold) is no longer at its level.
         at_level = {b.asset_id for b in active if b.scope.startswith("asset:") and b.asset_id
+                    and b.cleared_at is None
                     and b.district_id == a.district_id and b.hazard == a.hazard and b.level >= floor}
         if len(at_level) >= rule.min_assets:
             continue

@@ -36,6 +36,8 @@ def adb(db_engine: Engine) -> Iterator[Engine]:
             {"id": "w2", "name": "Well 8", "kind": "drainage_culvert", "district_id": "d1", "utility_id": "drainco",
              "lat": 31.07, "lon": 121.07},
         ]).on_conflict_do_nothing())
+        # Tests may give these assets attributes (a downstream link): every test starts without them.
+        conn.execute(assets.update().where(assets.c.id.in_(["a1", "w1", "w2"])).values(attributes={}))
         conn.execute(insert(sensors).values([
             {"id": s, "asset_id": a, "utility_id": u, "kind": k, "unit": "x", "expected_interval_s": 60}
             for s, a, u, k in [("s1", "a1", "gasco", "methane"), ("s2", "a1", "gasco", "methane"),

@@ -288,3 +288,23 @@ def test_ungraded_effect_downstream_of_an_alerting_manhole_joins_its_alert(adb: 
     assert "anomaly:down" not in alert_rows(adb)[0]["sources"]
     eng.handle(anomaly(sensor="lv2", asset="w2", kind="drainage_level", level=Level.RED, anomaly_id="over", t=640))
     assert sorted(a["scope"] for a in alert_rows(adb)) == ["asset:w1", "asset:w2"]
+
+
+def test_asset_alert_cleared_but_not_yet_resolved_does_not_make_a_district_wide(adb: Engine) -> None:
+    """A burst hours ago (its alert cleared, waiting out the resolve hold) and a new burst in the same district
+    are not a district-wide situation: the new asset's own alert is the one message (seen on a simulated day)."""
+    clock = Clock(at(0))
+    eng = engine(adb, clock)
+    eng.handle(risk("asset:w1", Level.RED, 0, hazard="water_main_burst"))
+    eng.handle(risk("district:d1", Level.RED, 0, hazard="water_main_burst"))
+    clock.advance(600)
+    eng.handle(risk("asset:w1", Level.YELLOW, 600, hazard="water_main_burst", previous=Level.RED))
+    rows = {a["scope"]: a for a in alert_rows(adb)}
+    assert rows["asset:w1"]["state"] == "firing" and rows["asset:w1"]["cleared_at"] is not None
+    clock.advance(600)
+    eng.handle(risk("asset:w2", Level.RED, 1200, hazard="water_main_burst"))
+    eng.handle(risk("district:d1", Level.RED, 1200, hazard="water_main_burst"))
+    rows = {a["scope"]: a for a in alert_rows(adb)}
+    assert rows["district:d1"]["inhibited"] is True
+    firing = Counter(r["alert_id"] for r in live(adb) if r["kind"] == "firing")
+    assert firing == {rows["asset:w1"]["id"]: 1, rows["asset:w2"]["id"]: 1}
