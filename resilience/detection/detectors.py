@@ -377,7 +377,7 @@ class SeasonalBaselineDetector(Detector):
     rel_floor
         Scale floor as a fraction of the bucket mean, so a very regular signal is not hypersensitive.
     min_scale
-        Scale floor in engineering units (the kind's material scale): a nearly empty manhole that is 1.4 %
+        Scale floor in engineering units, a few times the gauge's noise: a nearly empty manhole that is 1.4 %
         fuller than usual is 22 % "above usual" but not a blockage.
 
     Examples

@@ -89,6 +89,9 @@ _BRIDGE_SHIFT: dict[str, dict[str, int]] = {
 _ZERO_INFLATED = ("rainfall", "road_water_depth", "methane", "h2s")
 #: Non-seasonal kinds that still swing every day (air temperature; traffic noise; demand-driven gas pressure).
 _DIURNAL = ("temperature", "leak_noise", "gas_pressure")
+#: Seasonal scale floors (D), a few times the gauge's noise: a quiet night bucket has almost no spread, and a
+#: nearly empty manhole 1.4 % fuller than usual is "22 % above usual" but not a blockage.
+_SEASONAL_FLOOR: dict[str, float] = {"drainage_level": 1.0}  # % fill; level noise ~0.4 %
 #: Stuck = no change at all for >= 5 readings and >= 10 minutes (every real signal has noise).
 _FLATLINE: dict[str, Any] = {"min_run": 5, "min_duration_s": 600.0}
 
@@ -98,7 +101,7 @@ def _kind_config(kind: str) -> EnsembleConfig:
     scale = material_scale(kind)
     if spec.seasonal:
         members: tuple[DetectorSpec, ...] = (
-            DetectorSpec("seasonal", {"min_scale": scale}),
+            DetectorSpec("seasonal", {"min_scale": _SEASONAL_FLOOR.get(kind, 0.0)}),
             DetectorSpec("rate_of_change", {"window_s": 600, "min_change": scale}, 0.8))
     else:
         members = (DetectorSpec("robust_z", {"window": 240, "min_scale": scale}),

@@ -142,3 +142,19 @@ def test_flatline_is_expressed_in_time_and_ignores_the_physical_floor():
     for i in range(60):
         gauge.learn_one(0.0, 60.0 * i)
     assert gauge.score_one(0.0, 3600.0) == 0.0
+
+
+def test_seasonal_floor_ignores_an_immaterial_move_on_a_quiet_signal() -> None:
+    """A nearly empty manhole (6.5 % fill, tiny night-time spread) 1.4 % fuller than usual: not a blockage."""
+    from resilience.detection.detectors import SeasonalBaselineDetector
+
+    def trained(**kw: float) -> SeasonalBaselineDetector:
+        det = SeasonalBaselineDetector(period_s=86400, bucket_s=3600, min_count=3, **kw)
+        for day in range(10):
+            det.learn_one(6.46 + 0.02 * (day % 3), day * 86400.0 + 3600)
+        return det
+
+    t = 10 * 86400.0 + 3600
+    assert trained().score_one(7.87, t) > 0.5  # relative floor only: hypersensitive
+    assert trained(min_scale=1.0).score_one(7.87, t) == 0.0
+    assert trained(min_scale=1.0).score_one(40.0, t) == 1.0  # a real surcharge still scores in full
