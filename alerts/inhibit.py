@@ -127,7 +127,8 @@ def held_districts(rules: RulesConfig, firing: Iterable[Alert]) -> dict[str, str
 
     A district risk rule with ``min_assets`` > 1 notifies only when that many assets of the district are at
     ``min_asset_level`` or above for the hazard (active alerts of any rule whose condition still holds, muted
-    or not: the conditions are real), or when its own evidence names a district-wide driver (``district_wide_kinds``, e.g. rainfall).
+    or not: the conditions are real), or when its own evidence names a district-wide driver
+    (``district_wide_kinds``, e.g. rainfall).
     A held alert is kept and shown but inhibited: it neither notifies nor escalates nor groups asset alerts,
     so a single-asset incident reaches receivers once, through the asset's alert.
     """

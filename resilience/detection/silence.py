@@ -71,7 +71,6 @@ class SilenceTracker:
         self.bus = bus
         self.feed_lag = timedelta(seconds=feed_lag_s)
         self.last_seen: dict[str, datetime] = {}
-        self.feed_seen: dict[str, datetime] = {}
         self.silent: set[str] = set()
 
     @staticmethod
@@ -83,14 +82,21 @@ class SilenceTracker:
         prev = self.last_seen.get(sensor_id)
         if prev is None or ts > prev:
             self.last_seen[sensor_id] = ts
-        feed = self._feed(self.catalogue.get(sensor_id))
-        newest = self.feed_seen.get(feed)
-        if newest is None or ts > newest:
-            self.feed_seen[feed] = ts
 
-    def feed_now(self, feed: str, now: datetime) -> datetime:
+    def feed_watermarks(self) -> dict[str, datetime]:
+        """Each utility's newest reading: the latest of its sensors' last readings."""
+        marks: dict[str, datetime] = {}
+        for sid, last in self.last_seen.items():
+            info = self.catalogue.get(sid)
+            if info is None:
+                continue
+            feed = self._feed(info)
+            if feed not in marks or last > marks[feed]:
+                marks[feed] = last
+        return marks
+
+    def _judged_at(self, newest: datetime | None, now: datetime) -> datetime:
         """The time a feed's sensors are judged at: the feed's watermark while it keeps up, else ``now``."""
-        newest = self.feed_seen.get(feed)
         if newest is None or now - newest > self.feed_lag:
             return now
         return min(now, newest)
@@ -100,6 +106,7 @@ class SilenceTracker:
         events: list[SensorHealthEvent] = []
         if self.started is None:
             self.started = now
+        marks = self.feed_watermarks()
         feed_now: dict[str, datetime] = {}
         for sid, info in self.catalogue.items():
             last = self.last_seen.get(sid)
@@ -107,7 +114,7 @@ class SilenceTracker:
             ref = last if last is not None else self.started
             feed = self._feed(info)
             if feed not in feed_now:
-                feed_now[feed] = self.feed_now(feed, now)
+                feed_now[feed] = self._judged_at(marks.get(feed), now)
             is_silent = feed_now[feed] - ref > limit
             if is_silent and sid not in self.silent:
                 self.silent.add(sid)
@@ -130,13 +137,11 @@ class SilenceTracker:
     def to_state(self) -> dict[str, Any]:
         return {
             "last_seen": {k: v.isoformat() for k, v in self.last_seen.items()},
-            "feed_seen": {k: v.isoformat() for k, v in self.feed_seen.items()},
             "silent": sorted(self.silent),
             "started": self.started.isoformat() if self.started else None,
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
         self.last_seen = {k: datetime.fromisoformat(v) for k, v in state["last_seen"].items()}
-        self.feed_seen = {k: datetime.fromisoformat(v) for k, v in state.get("feed_seen", {}).items()}
         self.silent = set(state["silent"])
         self.started = datetime.fromisoformat(state["started"]) if state.get("started") else None

@@ -101,7 +101,6 @@ class DetectionWorker:
                 now = datetime.now(UTC)
                 self.engine.silence.started = now
                 self.engine.silence.last_seen = {k: max(v, now) for k, v in self.engine.silence.last_seen.items()}
-                self.engine.silence.feed_seen = {k: max(v, now) for k, v in self.engine.silence.feed_seen.items()}
             except Exception:  # noqa: BLE001 - a stale snapshot must not stop detection
                 log.exception("detector snapshot could not be restored; starting fresh")
         with engine.connect() as conn:

@@ -75,4 +75,4 @@ def test_feed_watermarks_survive_a_snapshot():
     tr.observe("a1", T0 + timedelta(seconds=5))
     again = _feeds(lag_s=180)
     again.load_state(tr.to_state())
-    assert again.feed_seen == {"A": T0 + timedelta(seconds=5)}
+    assert again.feed_watermarks() == {"A": T0 + timedelta(seconds=5)}
