@@ -10,7 +10,7 @@ import sys
 import time
 
 from resilience.logs import setup_logging
-from resilience.settings import get_settings
+from resilience.settings import accelerated_silence_env, get_settings
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -107,9 +107,9 @@ def _run(args: argparse.Namespace) -> int:
             seed_registry(conn, build_city(42, args.sensors))
         demo.dispose()
         print(f"demo city seeded in database {args.demo_db!r}")
-        if args.speed > 1:  # a simulator step (one wall second) carries `speed` simulated seconds of packs
-            env.setdefault("RESILIENCE_SILENCE_FEED_LAG_S", str(max(60.0, 2 * args.speed)))
-            env.setdefault("RESILIENCE_SILENCE_CHECK_S", str(max(0.1, 30 / args.speed)))
+        if args.speed > 1:
+            for key, value in accelerated_silence_env(args.speed).items():
+                env.setdefault(key, value)
     else:
         migrate()
     exe = [sys.executable, "-m", "resilience.cli"]

@@ -21,12 +21,9 @@ TAG=eval-$(date +%s)
 .venv/bin/resilience services start
 URL=$($PY -c "from resilience.store.db import recreate_database; print(recreate_database('$DB'))")   # drop, create, migrate
 export RESILIENCE_DATABASE_URL_OVERRIDE="$URL" RESILIENCE_MQTT_TOPIC_ROOT="$TAG" RESILIENCE_MQTT_CLIENT_ID="$TAG"
-# The silence job runs on the wall clock: every 30 simulated seconds, as in real time (30 s wall would be an
-# hour of simulated time at SPEED=120).
-export RESILIENCE_SILENCE_CHECK_S=$($PY -c "print(max(0.1, 30 / $SPEED))")
-# A simulator step (one wall second) carries SPEED simulated seconds of every utility's packs: a utility's
-# pack may trail another's by one step, which is transit, not silence.
-export RESILIENCE_SILENCE_FEED_LAG_S=$($PY -c "print(max(60, 2 * $SPEED))")
+# Silence at SPEED x: checked every 30 simulated seconds, a feed may trail another by one simulator step
+# (the same settings `resilience run --speed` uses).
+export $($PY -c "from resilience.settings import accelerated_silence_env as e; print(*(f'{k}={v}' for k, v in e($SPEED).items()))")
 # the registry first: detector and risk model load it when they start
 .venv/bin/resilience simulate --seed-db --dry-run --sensors "$SENSORS" --seed "$SEED" --start "$START" --duration 1 \
   > "$OUT/seed.log" 2>&1
