@@ -111,6 +111,12 @@ class RateOfChangeDetector(Detector):
     min_change
         Learned mode: floor of the typical change in engineering units, so a very smooth signal does
         not alarm on immaterial changes.
+    jump_fraction
+        Graded mode: a step since the previous reading of at least this fraction of a limit, at a pace
+        that would cover the whole limit within ``window_s``, grades at that limit's level at once
+        (a "rate of rise" alarm). A quick surcharge shows in the first reading after its onset instead
+        of once the full change has accumulated; noise cannot make a step of half a limit, and slow
+        rises (rain) never reach the pace. ``None`` disables it.
 
     Examples
     --------
@@ -122,13 +128,18 @@ class RateOfChangeDetector(Detector):
     >>> red.learn_one(0.40, 0.0)
     >>> red.graded_level(0.25, 60.0).name, red.score_one(0.25, 60.0), red.graded_level(0.35, 60.0).name
     ('RED', 1.0, 'NONE')
+    >>> jump = RateOfChangeDetector(window_s=300, direction="up", limits={"yellow": 10.0}, jump_fraction=0.5)
+    >>> jump.learn_one(20.0, 0.0)
+    >>> jump.graded_level(27.0, 60.0).name, jump.graded_level(24.0, 60.0).name
+    ('YELLOW', 'NONE')
     """
 
     name = "rate_of_change"
 
     def __init__(self, window_s: float = 300.0, max_change: float | None = None, direction: str = "both",
                  alpha: float = 0.02, z_lo: float = 4.0, z_hi: float = 10.0, grace_period: int = 30,
-                 limits: dict[str, float] | None = None, min_change: float = 0.0) -> None:
+                 limits: dict[str, float] | None = None, min_change: float = 0.0,
+                 jump_fraction: float | None = None) -> None:
         self.window_s = window_s
         self.max_change = max_change
         self.direction = direction
@@ -138,6 +149,7 @@ class RateOfChangeDetector(Detector):
         self.grace_period = grace_period
         self.limits = limits
         self.min_change = min_change
+        self.jump_fraction = jump_fraction
         self._reset()
 
     def _reset(self) -> None:
@@ -178,13 +190,32 @@ class RateOfChangeDetector(Detector):
         self.history_.clear()
 
     def graded_level(self, x: float, t: datetime | float) -> Level:
-        """Highest level whose change limit is reached (NONE without ``limits``)."""
+        """Highest level whose change limit is reached (NONE without ``limits``), by the change within the
+        window or, with ``jump_fraction``, by the pace of the step since the previous reading."""
         if not self.limits:
             return Level.NONE
-        change = self._change(x, to_epoch(t))
-        if change is None:
+        ts = to_epoch(t)
+        change = self._change(x, ts)
+        level = Level.NONE if change is None else level_for_value(self._signed(change), self.limits,
+                                                                  Direction.ABOVE)
+        return max(level, self._jump_level(x, ts))
+
+    def _jump(self, x: float, ts: float) -> tuple[float, float] | None:
+        """(step, seconds) since the previous reading, in ``direction``; None without one."""
+        if self.jump_fraction is None or not self.history_:
+            return None
+        t_prev, x_prev = self.history_[-1]
+        dt = ts - t_prev
+        return (self._signed(x - x_prev), dt) if dt > 0 else None
+
+    def _jump_level(self, x: float, ts: float) -> Level:
+        jump = self._jump(x, ts)
+        if jump is None or not self.limits or self.jump_fraction is None:
             return Level.NONE
-        return level_for_value(self._signed(change), self.limits, Direction.ABOVE)
+        step, dt = jump
+        pace = step * self.window_s / dt
+        return max((Level.parse(name) for name, limit in self.limits.items()
+                    if step >= self.jump_fraction * limit and pace >= limit), default=Level.NONE)
 
     def score_one(self, x: float, t: datetime | float) -> float:
         if self.limits:
@@ -201,15 +232,25 @@ class RateOfChangeDetector(Detector):
         return ramp(c / scale, self.z_lo, self.z_hi)
 
     def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
-        change = self._change(x, to_epoch(t))
+        ts = to_epoch(t)
+        change = self._change(x, ts)
+        jump = self._jump(x, ts)
+        level = self.graded_level(x, ts)
+        if self.limits and level > Level.NONE:
+            limit = self.limits[level.label] if level.label in self.limits else self.limits[level.name]
+            within = f"{fmt(limit, unit)} within {self.window_s / 60:.0f} min"
+            by_change = Level.NONE if change is None else level_for_value(self._signed(change), self.limits,
+                                                                          Direction.ABOVE)
+            if by_change < level and jump is not None:
+                verb = "rose" if x > self.history_[-1][1] else "fell"
+                return (f"{fmt(x, unit)}, {verb} by {fmt(jump[0], unit)} in {jump[1]:.0f} s "
+                        f"(faster than the {level.label} limit: {within})")
         if change is None:
             return ""
         verb = "rose" if change > 0 else "fell"
         text = f"{fmt(x, unit)}, {verb} by {fmt(abs(change), unit)} within {self.window_s / 60:.0f} min"
-        level = self.graded_level(x, t)
-        if level > Level.NONE and self.limits:
-            limit = self.limits[level.label] if level.label in self.limits else self.limits[level.name]
-            text += f" (reached {level.label} limit: {fmt(limit, unit)} within {self.window_s / 60:.0f} min)"
+        if self.limits and level > Level.NONE:
+            text += f" (reached {level.label} limit: {within})"
         return text
 
 

@@ -115,8 +115,9 @@ def _kind_config(kind: str) -> EnsembleConfig:
     if kind == "methane":
         # D: a rise by the blue limit (5 %LEL) within 5 min is an active source filling the space, the
         # start of C(t) = Css(1 - e^(-t/tau)) (domain.md section 1): graded yellow, so that next to a gas
-        # main (section 9: one level up) it is orange from the first reading that shows it.
-        members += (DetectorSpec("rate_of_change", {"window_s": 300, "direction": "up",
+        # main (section 9: one level up) it is orange from the first reading that shows it. A jump of half
+        # that between two readings, at that pace, is the same source caught one reading earlier.
+        members += (DetectorSpec("rate_of_change", {"window_s": 300, "direction": "up", "jump_fraction": 0.5,
                                                     "limits": {"yellow": spec.thresholds["blue"]}}),)
     if kind == "water_pressure":  # domain.md section 2: red on a drop > 0.1 MPa in 5 min
         members = (DetectorSpec("seasonal", {}),
@@ -125,8 +126,11 @@ def _kind_config(kind: str) -> EnsembleConfig:
         # D: a manhole filling by 10 % of its height within 5 min fills faster than rain fills a network
         # (the storm response lags rainfall by 10-30 min, domain.md section 3; on a simulated storm day the
         # fastest rain-driven rise is 3 % in 5 min); it is the quick surcharge above a blocked pipe. Graded
-        # yellow, so the asset's risk rises before the level does.
-        members += (DetectorSpec("graded_rate", {"window_s": 300, "direction": "up", "limits": {"yellow": 10.0}}),)
+        # yellow, so the asset's risk rises before the level does. A jump of 5 % between two readings at that
+        # pace (a device's deadband report in the first seconds of a surcharge) grades at once: gauge noise
+        # (~0.4 %) cannot make it and rain never fills that fast.
+        members += (DetectorSpec("graded_rate", {"window_s": 300, "direction": "up", "jump_fraction": 0.5,
+                                                 "limits": {"yellow": 10.0}}),)
     if kind == "road_water_depth":  # a rise by the blue limit within 10 min scores 0.5
         members = (DetectorSpec("rate_of_change", {"window_s": 600, "direction": "up",
                                                    "max_change": spec.thresholds["blue"]}),)

@@ -61,6 +61,32 @@ def test_rate_of_change_fixed_limit_and_learned():
     assert s[:300].max() < 0.5
 
 
+def test_graded_rate_jump_grades_a_quick_surcharge_at_its_first_reading_but_not_rain_or_noise():
+    """A manhole at 22 % whose next reading is 29.5 % (58 s later) is rising faster than 10 % in 5 min."""
+    det = RateOfChangeDetector(window_s=300, direction="up", limits={"yellow": 10.0}, jump_fraction=0.5)
+    rng = np.random.default_rng(4)
+    t, x = 0.0, 20.0
+    levels = []
+    for _ in range(300):  # a storm-time rise of 3 % in 5 min with 0.4 % gauge noise, a reading a minute
+        t += 60.0
+        x += 0.6
+        v = x + rng.normal(0, 0.4)
+        levels.append(det.graded_level(v, t))
+        det.learn_one(v, t)
+    assert max(levels) is Level.NONE
+    quiet = RateOfChangeDetector(window_s=300, direction="up", limits={"yellow": 10.0}, jump_fraction=0.5)
+    quiet.learn_one(22.0, 0.0)
+    assert quiet.graded_level(29.5, 58.0) is Level.YELLOW
+    assert "rose by 7.5 % in 58 s (faster than the yellow limit: 10 % within 5 min)" in quiet.explain(
+        29.5, 58.0, "percent")
+    assert quiet.graded_level(26.0, 58.0) is Level.NONE  # 4 %: under half the limit
+    assert quiet.graded_level(29.5, 290.0) is Level.NONE  # 7.5 % in 290 s: slower than the limit's pace
+    assert quiet.graded_level(33.0, 58.0) is Level.YELLOW  # the full limit within the window, as before
+    slow = RateOfChangeDetector(window_s=300, direction="up", limits={"yellow": 10.0})
+    slow.learn_one(22.0, 0.0)
+    assert slow.graded_level(29.5, 58.0) is Level.NONE  # without jump_fraction: only the full change counts
+
+
 def test_robust_z_spike():
     rng = np.random.default_rng(2)
     values = 10 + rng.normal(0, 0.1, 600)
