@@ -98,8 +98,11 @@ class FlatlineDetector(Detector):
     Real signals jitter; a frozen value usually means a dead transmitter or a stuck float. Expressing
     the rule in time as well as readings makes it mean the same for a 10 s strain gauge and a 5 min
     gas detector. Zero-inflated signals (a dry rain gauge, methane at 0 %LEL) legitimately sit on their
-    physical floor for days: readings within ``tolerance`` of ``floor`` never count as stuck, while a
-    reading frozen anywhere else still does. The score is 1 while stuck, otherwise 0.
+    physical floor for days: readings within ``tolerance`` of ``floor`` do not count as stuck for a sensor
+    that rests there, while a reading frozen anywhere else still does. A sensor that seldom touches its
+    floor (a culvert gas detector whose background reads 0 now and then) is stuck there too, once its run
+    at the floor is ``floor_run_factor`` times the longest it has shown before: a transmitter that dies
+    to 0 is the commonest fault of all. The score is 1 while stuck, otherwise 0.
 
     Parameters
     ----------
@@ -111,6 +114,13 @@ class FlatlineDetector(Detector):
         Seconds the value must have been frozen (first to current reading) as well.
     floor
         A value the signal legitimately rests on (e.g. 0); ``None`` if there is none.
+    floor_rest_fraction
+        A sensor at its floor for at least this fraction of its readings rests there: never stuck at it.
+    floor_run_factor
+        For a sensor that does not rest on its floor: a run at the floor this many times longer than its
+        longest earlier run there (and at least ``min_run`` readings, ``min_duration_s``) is stuck.
+    floor_grace
+        Readings learned before a run at the floor can count as stuck.
 
     Examples
     --------
@@ -124,44 +134,73 @@ class FlatlineDetector(Detector):
     ...     dry.learn_one(0.0, 60.0 * i)
     >>> dry.score_one(0.0, 1200.0)
     0.0
+    >>> gas = FlatlineDetector(min_run=5, min_duration_s=600, floor=0.0, floor_grace=20)
+    >>> for i in range(40):  # background gas, at 0 one reading in five
+    ...     gas.learn_one(0.0 if i % 5 == 0 else 0.2 + 0.01 * (i % 3), 60.0 * i)
+    >>> for i in range(40, 50):  # the transmitter dies to 0
+    ...     gas.learn_one(0.0, 60.0 * i)
+    >>> gas.score_one(0.0, 3000.0)
+    1.0
     """
 
     name = "flatline"
 
     def __init__(self, min_run: int = 30, tolerance: float = 0.0, min_duration_s: float = 0.0,
-                 floor: float | None = None) -> None:
+                 floor: float | None = None, floor_rest_fraction: float = 0.5, floor_run_factor: float = 3.0,
+                 floor_grace: int = 120) -> None:
         self.min_run = min_run
         self.tolerance = tolerance
         self.min_duration_s = min_duration_s
         self.floor = floor
+        self.floor_rest_fraction = floor_rest_fraction
+        self.floor_run_factor = floor_run_factor
+        self.floor_grace = floor_grace
         self._reset()
 
     def _reset(self) -> None:
         self.last_: float | None = None
         self.run_ = 0
         self.since_ = 0.0
+        self.last_ts_ = 0.0
+        self.n_ = 0  # readings learned, and how many of them at the floor (outside stuck runs)
+        self.at_floor_ = 0
+        self.longest_floor_run_ = 0  # longest completed run at the floor that was not stuck
 
     def _run_with(self, x: float) -> int:
         if self.last_ is not None and abs(x - self.last_) <= self.tolerance:
             return self.run_ + 1
         return 1
 
+    def _at_floor(self, x: float) -> bool:
+        return self.floor is not None and abs(x - self.floor) <= self.tolerance
+
+    def _stuck(self, x: float, run: int, ts: float) -> bool:
+        if self._at_floor(x):
+            rests = self.n_ < self.floor_grace or self.at_floor_ >= self.floor_rest_fraction * self.n_
+            if rests or run < self.floor_run_factor * max(self.longest_floor_run_, 1):
+                return False
+        return run >= self.min_run and ts - self.since_ >= self.min_duration_s
+
     def learn_one(self, x: float, t: datetime | float) -> None:
+        ts = to_epoch(t)
         run = self._run_with(x)
-        if run == 1:
-            self.last_ = x
-            self.since_ = to_epoch(t)
-        self.run_ = run
+        if run == 1:  # a run ended: remember how long this sensor sits on its floor when it is working
+            if self.last_ is not None and self._at_floor(self.last_) and not self._stuck(
+                    self.last_, self.run_, self.last_ts_):
+                self.longest_floor_run_ = max(self.longest_floor_run_, self.run_)
+            self.last_, self.since_ = x, ts
+        self.run_, self.last_ts_ = run, ts
+        if not self._stuck(x, run, ts):  # a frozen value says nothing about how the sensor behaves
+            self.n_ += 1
+            self.at_floor_ += self._at_floor(x)
 
     def score_one(self, x: float, t: datetime | float) -> float:
-        if self.floor is not None and abs(x - self.floor) <= self.tolerance:
-            return 0.0
-        run = self._run_with(x)
-        if run < self.min_run:
-            return 0.0
-        return 1.0 if to_epoch(t) - self.since_ >= self.min_duration_s else 0.0
+        return 1.0 if self._stuck(x, self._run_with(x), to_epoch(t)) else 0.0
 
     def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
         run = self._run_with(x)
         minutes = (to_epoch(t) - self.since_) / 60 if run > 1 else 0.0
-        return f"value stuck at {fmt(x, unit)} for {run} readings ({minutes:.0f} min)"
+        text = f"value stuck at {fmt(x, unit)} for {run} readings ({minutes:.0f} min)"
+        if self._at_floor(x):
+            text += f"; when working it reads {fmt(x, unit)} at most {self.longest_floor_run_} times in a row"
+        return text

@@ -184,3 +184,24 @@ def test_seasonal_floor_ignores_an_immaterial_move_on_a_quiet_signal() -> None:
     assert trained().score_one(7.87, t) > 0.5  # relative floor only: hypersensitive
     assert trained(min_scale=1.0).score_one(7.87, t) == 0.0
     assert trained(min_scale=1.0).score_one(40.0, t) == 1.0  # a real surcharge still scores in full
+
+
+def test_flatline_at_the_floor_is_stuck_for_a_sensor_that_does_not_rest_there() -> None:
+    """A culvert gas detector whose background reads 0 now and then, then dies to 0: stuck; a dry rain gauge
+    and a clean-air detector at 0 for hours: not stuck."""
+    rng = np.random.default_rng(5)
+    gas = FlatlineDetector(min_run=5, min_duration_s=600, floor=0.0)
+    background = np.clip(rng.normal(0.2, 0.15, 600), 0.0, None)  # ~9 % of readings clamped to 0
+    assert max(_scores(gas, [60.0 * i for i in range(600)], background)) == 0.0
+    longest = gas.longest_floor_run_
+    assert 1 <= longest <= 4
+    dead = _scores(gas, [60.0 * i for i in range(600, 660)], np.zeros(60))
+    first = int(np.argmax(dead >= 1.0))
+    assert dead.max() == 1.0 and first + 1 >= max(5, 3 * longest) and first <= 3 * longest + 10
+    assert "at most" in gas.explain(0.0, 60.0 * 660, "percent_lel")
+    assert gas.longest_floor_run_ == longest  # the dead run is not learned as normal
+    rain = FlatlineDetector(min_run=5, min_duration_s=600, floor=0.0)
+    dry_day = np.concatenate([np.zeros(300), np.abs(rng.normal(3, 1, 30)), np.zeros(900)])
+    assert max(_scores(rain, [60.0 * i for i in range(len(dry_day))], dry_day)) == 0.0
+    clean_air = FlatlineDetector(min_run=5, min_duration_s=600, floor=0.0)
+    assert max(_scores(clean_air, [60.0 * i for i in range(2000)], np.zeros(2000))) == 0.0
