@@ -192,13 +192,16 @@ class RateOfChangeDetector(Detector):
     def graded_level(self, x: float, t: datetime | float) -> Level:
         """Highest level whose change limit is reached (NONE without ``limits``), by the change within the
         window or, with ``jump_fraction``, by the pace of the step since the previous reading."""
+        return max(self._levels(x, to_epoch(t)))
+
+    def _levels(self, x: float, ts: float) -> tuple[Level, Level]:
+        """(level by the change within the window, level by the jump since the previous reading)."""
         if not self.limits:
-            return Level.NONE
-        ts = to_epoch(t)
+            return Level.NONE, Level.NONE
         change = self._change(x, ts)
-        level = Level.NONE if change is None else level_for_value(self._signed(change), self.limits,
-                                                                  Direction.ABOVE)
-        return max(level, self._jump_level(x, ts))
+        by_change = Level.NONE if change is None else level_for_value(self._signed(change), self.limits,
+                                                                      Direction.ABOVE)
+        return by_change, self._jump_level(x, ts)
 
     def _jump(self, x: float, ts: float) -> tuple[float, float] | None:
         """(step, seconds) since the previous reading, in ``direction``; None without one."""
@@ -210,7 +213,7 @@ class RateOfChangeDetector(Detector):
 
     def _jump_level(self, x: float, ts: float) -> Level:
         jump = self._jump(x, ts)
-        if jump is None or not self.limits or self.jump_fraction is None:
+        if jump is None or self.limits is None or self.jump_fraction is None:
             return Level.NONE
         step, dt = jump
         pace = step * self.window_s / dt
@@ -234,14 +237,13 @@ class RateOfChangeDetector(Detector):
     def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
         ts = to_epoch(t)
         change = self._change(x, ts)
-        jump = self._jump(x, ts)
-        level = self.graded_level(x, ts)
+        by_change, by_jump = self._levels(x, ts)
+        level, within = max(by_change, by_jump), ""
         if self.limits and level > Level.NONE:
             limit = self.limits[level.label] if level.label in self.limits else self.limits[level.name]
             within = f"{fmt(limit, unit)} within {self.window_s / 60:.0f} min"
-            by_change = Level.NONE if change is None else level_for_value(self._signed(change), self.limits,
-                                                                          Direction.ABOVE)
-            if by_change < level and jump is not None:
+            jump = self._jump(x, ts)
+            if by_change < by_jump and jump is not None:
                 verb = "rose" if x > self.history_[-1][1] else "fell"
                 return (f"{fmt(x, unit)}, {verb} by {fmt(jump[0], unit)} in {jump[1]:.0f} s "
                         f"(faster than the {level.label} limit: {within})")
@@ -249,9 +251,7 @@ class RateOfChangeDetector(Detector):
             return ""
         verb = "rose" if change > 0 else "fell"
         text = f"{fmt(x, unit)}, {verb} by {fmt(abs(change), unit)} within {self.window_s / 60:.0f} min"
-        if self.limits and level > Level.NONE:
-            text += f" (reached {level.label} limit: {within})"
-        return text
+        return text + (f" (reached {level.label} limit: {within})" if within else "")
 
 
 class GradedRateDetector(RateOfChangeDetector):
