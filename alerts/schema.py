@@ -49,6 +49,8 @@ alerts = Table(
     Column("parent_fingerprint", String(40)),
     Column("escalation_tier", SmallInteger, nullable=False, server_default="0"),
     Column("assigned_unit", String(64)),
+    # bumped on every save; a save of a row read at another row_version is refused (optimistic locking)
+    Column("row_version", Integer, nullable=False, server_default="0"),
     Index("ix_alerts_state_level", "state", "level"),
     Index("ix_alerts_asset", "asset_id"),
     Index("ix_alerts_district", "district_id"),
