@@ -16,7 +16,8 @@ from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import Engine, insert
 
 from ingest.parser import PayloadError, Rejection, parse_payload
-from ingest.validate import SensorRegistry, ValidationLimits, validate
+from ingest.sensor_cache import SensorRegistry
+from ingest.validate import ValidationLimits, validate
 from resilience.domain import Reading
 from resilience.settings import Settings
 from resilience.store.readings import write_readings

@@ -8,18 +8,16 @@ from a sent unit to a sensor's canonical unit is resolved once per unit pair and
 from __future__ import annotations
 
 import math
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 
 import pint
-from sqlalchemy import Engine, select
 
 from ingest.parser import RawRecord, Rejection
+from ingest.sensor_cache import SensorInfo, SensorRegistry
 from resilience.domain import Reading
-from resilience.store.schema import sensors
 
 _ureg = pint.UnitRegistry()
 _ureg.define("lel_fraction = [explosive_fraction]")
@@ -49,48 +47,6 @@ def conversion(sent: str, canonical: str) -> tuple[float, float]:
     except (pint.errors.UndefinedUnitError, pint.errors.DimensionalityError, ValueError, AttributeError) as exc:
         raise UnitError(f"unit {sent!r} cannot be converted to {canonical!r}") from exc
     return float(one - zero), float(zero)
-
-
-@dataclass(frozen=True, slots=True)
-class SensorInfo:
-    sensor_id: str
-    utility_id: str
-    kind: str
-    unit: str
-    active: bool
-
-
-class SensorRegistry:
-    """Cached view of the sensors table; refreshed periodically and on a miss (at most once a second)."""
-
-    def __init__(self, engine: Engine, *, max_age_s: float = 30.0) -> None:
-        self.engine = engine
-        self.max_age_s = max_age_s
-        self._by_id: dict[str, SensorInfo] = {}
-        self._loaded_at = 0.0
-        self._lock = threading.Lock()
-
-    def refresh(self) -> None:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(sensors.c.id, sensors.c.utility_id, sensors.c.kind, sensors.c.unit,
-                                       sensors.c.active)).all()
-        with self._lock:
-            self._by_id = {r.id: SensorInfo(r.id, r.utility_id, r.kind, r.unit, r.active) for r in rows}
-            self._loaded_at = time.monotonic()
-
-    def get(self, sensor_id: str) -> SensorInfo | None:
-        age = time.monotonic() - self._loaded_at
-        info = self._by_id.get(sensor_id)
-        if age > self.max_age_s or (info is None and age > 1.0):
-            self.refresh()
-            info = self._by_id.get(sensor_id)
-        return info
-
-    def snapshot(self) -> dict[str, SensorInfo]:
-        """The current mapping (refreshed if stale), for a hot loop that looks up many ids at once."""
-        if time.monotonic() - self._loaded_at > self.max_age_s:
-            self.refresh()
-        return self._by_id
 
 
 @dataclass(frozen=True)
