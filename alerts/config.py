@@ -52,7 +52,7 @@ class Rule(_Strict):
     """
 
     name: str
-    event: Literal["anomaly", "risk", "health"]  # not "on": YAML 1.1 reads that key as true
+    event: Literal["anomaly", "risk", "health", "platform"]  # not "on": YAML 1.1 reads that key as true
     hazard: str | None = None  # risk rules may leave it empty to take the event's hazard
     sensor_kinds: list[str] = Field(default_factory=list)  # empty = any (anomaly/health)
     asset_kinds: list[str] = Field(default_factory=list)  # empty = any
@@ -140,6 +140,8 @@ class Rule(_Strict):
                 raise ValueError(f"rule {self.name!r}: health rules need statuses from [silent, stuck]")
             if self.level is None:
                 raise ValueError(f"rule {self.name!r}: health rules need a fixed level")
+        if self.event == "platform" and (self.level is None or self.statuses != ["stalled"]):
+            raise ValueError(f"rule {self.name!r}: platform rules need a fixed level and statuses: [stalled]")
         return self
 
 

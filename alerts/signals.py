@@ -13,7 +13,7 @@ from typing import Any
 from alerts.config import Rule, RulesConfig
 from alerts.model import Signal
 from resilience.domain import Level
-from resilience.events import AnomalyEvent, AnomalyPhase, Event, RiskLevelEvent, SensorHealthEvent
+from resilience.events import AnomalyEvent, AnomalyPhase, Event, PlatformHealthEvent, RiskLevelEvent, SensorHealthEvent
 
 
 @dataclass(frozen=True)
@@ -151,6 +151,17 @@ def _health_signals(rule: Rule, ev: SensorHealthEvent, asset: AssetInfo | None) 
     )]
 
 
+def _platform_signals(rule: Rule, ev: PlatformHealthEvent) -> list[Signal]:
+    """One alert per stalled worker of the platform, cleared when it makes progress again."""
+    assert rule.level is not None
+    active = ev.status in rule.statuses
+    return [Signal(
+        rule=rule.name, hazard=rule.hazard or "platform", scope=f"platform:{ev.worker}", source_key="platform",
+        active=active, ts=ev.ts, level=Level.parse(rule.level) if active else Level.NONE, source_type="platform",
+        explanation=ev.explanation, evidence={"worker": ev.worker, "role": ev.role, "status": ev.status},
+    )]
+
+
 def signals_for(event: Event, rules: RulesConfig, assets: AssetLookup = _no_assets) -> list[Signal]:
     """Every rule's verdict on one event."""
     out: list[Signal] = []
@@ -168,4 +179,6 @@ def signals_for(event: Event, rules: RulesConfig, assets: AssetLookup = _no_asse
         for rule in rules.rules:
             if rule.event == "health":
                 out += _health_signals(rule, event, asset)
+    elif isinstance(event, PlatformHealthEvent):
+        out += [s for rule in rules.rules if rule.event == "platform" for s in _platform_signals(rule, event)]
     return out

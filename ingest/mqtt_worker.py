@@ -1,56 +1,58 @@
 """The MQTT ingest worker: QoS 1, persistent session, acknowledged only after commit.
 
-paho's network thread only enqueues messages; one writer thread drains the queue in batches, commits
-them through ``IngestPipeline`` and then acknowledges each message (``manual_ack``). If the worker dies
+paho's network thread only enqueues messages; a prepare thread parses and validates batch N+1 while
+a commit thread stores batch N through ``IngestPipeline`` (readings, dead letters and the hand-off to
+detection in one transaction) and then acknowledges each message (``manual_ack``). If the worker dies
 before the commit, the broker still holds the unacknowledged messages for our persistent session and
 redelivers them on reconnect; if it dies after the commit but before the ack, the redelivered readings
-hit ``ON CONFLICT DO NOTHING``. Either way every accepted reading is stored exactly once.
+hit ``ON CONFLICT DO NOTHING`` and hand nothing on twice. Either way every accepted reading is stored,
+and scored, exactly once.
 
-After each commit the accepted readings (canonical units) are republished on ``internal/<root>/accepted`` as one
-compact message per batch, for the detection worker: it sees exactly what was stored, from both
-transports, without polling the database.
+A database outage holds the batch (unacknowledged) and retries with backoff; a message the database
+refuses is parked by the pipeline. A worker thread that dies for any other reason takes the process
+down (exit code 70), so the supervisor restarts it instead of leaving a process that receives and
+never commits.
 """
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import queue
 import signal
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from prometheus_client import start_http_server
+from prometheus_client import Gauge, start_http_server
 
 from ingest.pipeline import QUEUE_DEPTH, IngestPipeline, Message, Prepared
-from resilience.domain import Reading
+from resilience.health import HeartbeatThread, utcnow
 from resilience.settings import Settings
+from resilience.store.db import is_transient
+from resilience.store.heartbeats import Heartbeat
 
 log = logging.getLogger(__name__)
-
-
-def accepted_topic(root: str) -> str:
-    """Where committed batches are republished for detection, namespaced by the deployment's topic root."""
-    return f"internal/{root}/accepted"
 SESSION_EXPIRY_S = 7 * 24 * 3600
+EXIT_THREAD_DIED = 70
+OLDEST_PENDING = Gauge("lifeline_ingest_oldest_pending_seconds", "Age of the oldest message received, not committed")
+LAST_COMMIT = Gauge("lifeline_ingest_last_commit_timestamp", "Unix time of the last committed batch")
 
 
-def encode_accepted(readings: list[Reading]) -> bytes:
-    return json.dumps({"r": [[r.sensor_id, r.ts.timestamp(), r.value] for r in readings]},
-                      separators=(",", ":")).encode()
-
-
-def topic_parts(topic: str, root: str) -> tuple[str | None, str | None]:
-    """``root/<utility>`` or ``root/<utility>/<sensor_id>`` -> (utility, sensor)."""
+def topic_parts(topic: str, root: str) -> tuple[str | None, str | None, str | None]:
+    """``root/<utility>`` or ``root/<utility>/<sensor_id>`` -> (utility, sensor, error). Fails closed:
+    an empty level, a deeper topic or another root is an error with a reason, never an unowned reading."""
     parts = topic.split("/")
-    if len(parts) < 2 or parts[0] != root:
-        return None, None
-    return parts[1] or None, (parts[2] if len(parts) > 2 and parts[2] else None)
+    if parts[0] != root or len(parts) not in (2, 3):
+        return None, None, f"topic {topic[:200]!r} is not {root}/<utility> or {root}/<utility>/<sensor>"
+    if any(not p or p.strip() != p for p in parts[1:]):
+        return None, None, f"topic {topic[:200]!r} has an empty or padded level"
+    return parts[1], (parts[2] if len(parts) == 3 else None), None
 
 
 def make_client(client_id: str, *, clean_start: bool = False, manual_ack: bool = False) -> mqtt.Client:
@@ -68,18 +70,50 @@ def connect_properties(receive_maximum: int = 1000) -> Properties:
     return props
 
 
+def fatal_on_exception(target: Callable[[], None], name: str) -> Callable[[], None]:
+    """Run ``target``; if it raises, log and end the whole process (a supervisor restarts it)."""
+    def run() -> None:
+        try:
+            target()
+        except BaseException:  # noqa: BLE001 - a dead worker thread must not leave a live, useless process
+            log.critical("worker thread %s died; exiting so the supervisor restarts the worker", name, exc_info=True)
+            logging.shutdown()
+            os._exit(EXIT_THREAD_DIED)
+    return run
+
+
 @dataclass(frozen=True, slots=True)
 class _Pending:
     mid: int
     qos: int
     message: Message
+    received: float  # time.monotonic() at receipt
+
+
+class _Backoff:
+    """0.5 s, doubling to 10 s, for store outages; reset on success."""
+
+    def __init__(self) -> None:
+        self.delay = 0.5
+        self.down_since: float | None = None
+
+    def failed(self) -> float:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+        d, self.delay = self.delay, min(self.delay * 2, 10.0)
+        return d
+
+    def ok(self) -> None:
+        self.delay, self.down_since = 0.5, None
+
+    def down_s(self) -> float:
+        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
 
 
 class MqttIngestWorker:
-    def __init__(self, pipeline: IngestPipeline, settings: Settings, *, publish_accepted: bool = True) -> None:
+    def __init__(self, pipeline: IngestPipeline, settings: Settings) -> None:
         self.pipeline = pipeline
         self.settings = settings
-        self.publish_accepted = publish_accepted
         self.queue: queue.Queue[_Pending] = queue.Queue()
         self.prepared: queue.Queue[tuple[list[_Pending], Prepared] | None] = queue.Queue(maxsize=2)
         self.stop_event = threading.Event()
@@ -88,7 +122,11 @@ class MqttIngestWorker:
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
         self.connected = threading.Event()
+        self.disconnected_at: float | None = time.monotonic()
         self.committed_messages = 0
+        self.last_commit = utcnow()
+        self._in_stage: dict[str, float] = {}  # stage -> receipt time of its oldest message
+        self.store = _Backoff()
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
                     properties: object) -> None:
@@ -98,17 +136,24 @@ class MqttIngestWorker:
         root = self.settings.mqtt_topic_root
         client.subscribe([(f"{root}/+", 1), (f"{root}/+/+", 1)])
         self.connected.set()
+        self.disconnected_at = None
         log.info("MQTT connected to %s:%s, subscribed to %s/#", self.settings.mqtt_host, self.settings.mqtt_port, root)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
                        properties: object) -> None:
         self.connected.clear()
+        self.disconnected_at = time.monotonic()
         if not self.stop_event.is_set():
             log.warning("MQTT disconnected (%s); paho reconnects", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
-        utility, sensor = topic_parts(msg.topic, self.settings.mqtt_topic_root)
-        self.queue.put(_Pending(msg.mid, msg.qos, Message("mqtt", utility, msg.payload, msg.topic, sensor)))
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # paho decodes topics as UTF-8 on access
+            topic = msg._topic.decode("utf-8", "replace")
+        utility, sensor, error = topic_parts(topic, self.settings.mqtt_topic_root)
+        message = Message("mqtt", utility, msg.payload, topic, sensor, topic_error=error)
+        self.queue.put(_Pending(msg.mid, msg.qos, message, time.monotonic()))
         QUEUE_DEPTH.set(self.queue.qsize())
 
     def _drain(self) -> list[_Pending]:
@@ -118,24 +163,35 @@ class MqttIngestWorker:
             return []
         batch = [first]
         deadline = time.monotonic() + self.settings.ingest_batch_wait_ms / 1000.0
-        budget = self.settings.ingest_batch_max
-        size = 1
-        while size < budget:
+        while len(batch) < self.settings.ingest_batch_max:
             remaining = deadline - time.monotonic()
             try:
                 item = self.queue.get(timeout=max(remaining, 0)) if remaining > 0 else self.queue.get_nowait()
             except queue.Empty:
                 break
             batch.append(item)
-            size += 1
         return batch
 
     def _prepare_loop(self) -> None:
         """Parse and validate batch N+1 while batch N commits (the database wait releases the GIL)."""
         while not self.stop_event.is_set() or not self.queue.empty():
             batch = self._drain()
-            if batch:
-                self.prepared.put((batch, self.pipeline.prepare([p.message for p in batch])))
+            if not batch:
+                continue
+            self._in_stage["prepare"] = batch[0].received
+            while True:
+                try:
+                    prepared = self.pipeline.prepare([p.message for p in batch])
+                    break
+                except Exception as exc:
+                    if not is_transient(exc):
+                        raise
+                    log.warning("registry unavailable; batch of %d waits", len(batch), exc_info=True)
+                    if self.stop_event.wait(self.store.failed()):
+                        self.prepared.put(None)
+                        return  # unacked: redelivered after restart
+            self.prepared.put((batch, prepared))
+            self._in_stage.pop("prepare", None)
         self.prepared.put(None)
 
     def _commit_loop(self) -> None:
@@ -144,32 +200,65 @@ class MqttIngestWorker:
             if item is None:
                 return
             batch, prepared = item
-            while True:
-                try:
-                    result = self.pipeline.commit(prepared)
-                    break
-                except Exception:  # the database is down: keep the batch, do not ack, retry
-                    log.exception("batch of %d messages not committed; retrying in 1s", len(batch))
-                    if self.stop_event.wait(1.0):
-                        return  # unacked: the broker redelivers after restart
+            self._in_stage["commit"] = batch[0].received
+            if not self._commit_with_retry(batch, prepared):
+                return  # stopping during an outage: unacked, the broker redelivers after restart
             for p in batch:
                 if p.qos > 0:
                     self.client.ack(p.mid, p.qos)
+            self._in_stage.pop("commit", None)
             self.committed_messages += len(batch)
+            self.last_commit = utcnow()
+            LAST_COMMIT.set(time.time())
             QUEUE_DEPTH.set(self.queue.qsize())
-            if self.publish_accepted and result.readings:
-                self.client.publish(accepted_topic(self.settings.mqtt_topic_root), encode_accepted(result.readings), qos=1)
+
+    def _commit_with_retry(self, batch: list[_Pending], prepared: Prepared) -> bool:
+        """Commit, holding the batch through a store outage (bounded backoff); False if stopped meanwhile."""
+        while True:
+            try:
+                self.pipeline.commit(prepared)
+                self.store.ok()
+                return True
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                delay = self.store.failed()
+                log.warning("batch of %d messages not committed (store unavailable); retrying in %.1f s",
+                            len(batch), delay)
+                if self.stop_event.wait(delay):
+                    return False
+
+    def oldest_pending_s(self) -> float:
+        now = time.monotonic()
+        times = list(self._in_stage.values())
+        with self.queue.mutex:
+            if self.queue.queue:
+                times.append(self.queue.queue[0].received)
+        age = now - min(times) if times else 0.0
+        OLDEST_PENDING.set(age)
+        return age
+
+    def heartbeat(self) -> Heartbeat:
+        disconnected = 0.0 if self.disconnected_at is None else time.monotonic() - self.disconnected_at
+        return Heartbeat(self.settings.mqtt_client_id, "ingest", utcnow(), self.last_commit,
+                         self.queue.qsize(), self.oldest_pending_s(),
+                         {"committed_messages": self.committed_messages, "disconnected_s": round(disconnected, 1),
+                          "store_down_s": round(self.store.down_s(), 1)})
 
     def run(self, *, install_signals: bool = True) -> None:
         if install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop_event.set())
-        preparer = threading.Thread(target=self._prepare_loop, name="ingest-prepare", daemon=True)
-        writer = threading.Thread(target=self._commit_loop, name="ingest-commit", daemon=True)
+        preparer = threading.Thread(target=fatal_on_exception(self._prepare_loop, "prepare"), name="ingest-prepare",
+                                    daemon=True)
+        writer = threading.Thread(target=fatal_on_exception(self._commit_loop, "commit"), name="ingest-commit",
+                                  daemon=True)
+        beats = HeartbeatThread(self.pipeline.engine, self.settings.mqtt_client_id, "ingest", self.heartbeat,
+                                self.stop_event).start()
         preparer.start()
         writer.start()
-        self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=False,
-                            properties=connect_properties())
+        self.client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=False,
+                                  properties=connect_properties())
         self.client.loop_start()
         log.info("ingest worker running (batch max %d, wait %d ms)", self.settings.ingest_batch_max,
                  self.settings.ingest_batch_wait_ms)
@@ -181,6 +270,7 @@ class MqttIngestWorker:
             writer.join(timeout=30)
             self.client.disconnect()
             self.client.loop_stop()
+            beats.retire()
             log.info("ingest worker stopped after %d messages", self.committed_messages)
 
 

@@ -55,6 +55,7 @@ class Hazard(str, enum.Enum):
     GROUND_COLLAPSE = "ground_collapse"
     HEATING_LEAK = "heating_leak"
     SENSOR_FAULT = "sensor_fault"
+    PLATFORM = "platform"  # the monitoring platform itself not keeping up (a stalled worker)
 
 
 class Direction(str, enum.Enum):

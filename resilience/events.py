@@ -23,6 +23,7 @@ class EventKind(str, enum.Enum):
     ANOMALY = "anomaly"  # open / update / close of an anomaly on a sensor
     RISK_LEVEL = "risk_level"  # an asset or district crossing a level boundary
     SENSOR_HEALTH = "sensor_health"  # silent / stuck / recovered
+    PLATFORM_HEALTH = "platform_health"  # one of the platform's own workers stalled / recovered
 
 
 class AnomalyPhase(str, enum.Enum):
@@ -87,11 +88,27 @@ class RiskLevelEvent:
     kind: EventKind = field(default=EventKind.RISK_LEVEL, init=False)
 
 
-Event = AnomalyEvent | SensorHealthEvent | RiskLevelEvent
+@dataclass(frozen=True)
+class PlatformHealthEvent:
+    """A worker of the platform itself stalled or recovered (``status`` = stalled | ok).
+
+    One such event stands for what would otherwise look like every sensor of the city going silent.
+    """
+
+    worker: str
+    role: str
+    status: str
+    ts: datetime
+    explanation: str = ""
+    kind: EventKind = field(default=EventKind.PLATFORM_HEALTH, init=False)
+
+
+Event = AnomalyEvent | SensorHealthEvent | RiskLevelEvent | PlatformHealthEvent
 _EVENT_TYPES: dict[EventKind, type] = {
     EventKind.ANOMALY: AnomalyEvent,
     EventKind.SENSOR_HEALTH: SensorHealthEvent,
     EventKind.RISK_LEVEL: RiskLevelEvent,
+    EventKind.PLATFORM_HEALTH: PlatformHealthEvent,
 }
 Handler = Callable[[Any], None]
 E = TypeVar("E")

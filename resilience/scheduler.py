@@ -1,4 +1,6 @@
-"""The scheduler process: store upkeep on the native path (partitions ahead, retention, rollups).
+"""The scheduler process: store upkeep (partitions ahead, retention, rollups on the native path; pruning of
+the consumed hand-off and of old dead letters on both) and the platform watch (one platform alert per
+stalled worker).
 
 On TimescaleDB the same work is done by its own policies and ``maintain`` is a no-op. Detection
 (silence checks, snapshots) and the engine (risk recompute, alert escalation and auto-resolve) schedule
@@ -11,11 +13,14 @@ import logging
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from resilience.detection.asset_models import train_asset_models as _train
 from resilience.settings import Settings
+from resilience.health import watch_platform
+from resilience.store import handoff
 from resilience.store.db import make_engine
+from resilience.store.eventlog import PgEventLog
 from resilience.store.timeseries import get_backend
 
 log = logging.getLogger(__name__)
@@ -24,10 +29,28 @@ log = logging.getLogger(__name__)
 def maintain_store(engine: Engine, settings: Settings, now: datetime | None = None) -> dict[str, int]:
     with engine.begin() as conn:
         backend = get_backend(conn, retention_days=settings.retention_days, partitions_ahead=settings.partitions_ahead)
-        result = backend.maintain(conn, now or datetime.now(UTC))
+        result = dict(backend.maintain(conn, now or datetime.now(UTC)))
+        result["reading_batches_pruned"] = sum(
+            handoff.prune(conn, shard=shard, consumer=handoff.consumer_name(shard),
+                          older_than_s=settings.reading_batches_keep_s,
+                          hard_limit_s=settings.reading_batches_hard_limit_s)
+            for shard in range(settings.detection_shards))
+        result["dead_letters_pruned"] = int(conn.execute(text(
+            "DELETE FROM dead_letters WHERE received_at < now() - make_interval(days => :d)"),
+            {"d": settings.dead_letter_retention_days}).rowcount or 0)
     if any(result.values()):
         log.info("store maintenance: %s", result, extra=result)
     return result
+
+
+def watch(engine: Engine, settings: Settings) -> int:
+    """Every 10 s: publish stalled / recovered events for the platform's own workers."""
+    log_ = PgEventLog(engine)
+    with engine.begin() as conn:
+        events = watch_platform(conn, lambda evs, c: log_.publish_many(list(evs), conn=c), settings.stall_after_s)
+    for e in events:
+        log.warning("platform watch: %s", e.explanation)
+    return len(events)
 
 
 def train_asset_models(engine: Engine, now: datetime | None = None) -> int:
@@ -40,9 +63,11 @@ def run_scheduler(settings: Settings) -> None:
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(maintain_store, "interval", args=[engine, settings], seconds=60, id="store-maintenance",
                       next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
+    scheduler.add_job(watch, "interval", args=[engine, settings], seconds=10, id="platform-watch",
+                      max_instances=1, coalesce=True)
     scheduler.add_job(train_asset_models, "cron", args=[engine], kwargs={"now": None}, hour=3, minute=15,
                       id="asset-model-training", max_instances=1, coalesce=True)
-    log.info("scheduler running: store maintenance every 60 s, asset-model training daily at 03:15 UTC")
+    log.info("scheduler running: store maintenance every 60 s, platform watch every 10 s, asset-model training daily at 03:15 UTC")
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -48,6 +48,15 @@ class Settings(BaseSettings):
     partition_interval_days: int = 1
     partitions_ahead: int = 3
 
+    # the hand-off to detection is split by a stable hash of the sensor id; one detector takes every shard
+    # today, several can share them later (change only while the hand-off is drained)
+    detection_shards: int = 1
+    reading_batches_keep_s: float = 3600.0  # consumed hand-off rows are kept this long, then pruned
+    reading_batches_hard_limit_s: float = 7 * 86400.0  # and no longer than this, consumed or not
+    dead_letter_retention_days: int = 90
+    # a worker whose heartbeat is older than this, or whose oldest unprocessed message is older, is stalled
+    stall_after_s: float = 30.0
+
     silence_check_s: float = 30.0  # how often the detector's APScheduler job looks for silent sensors
     silence_k: float = 3.0  # silent after k x the sensor's expected interval without a reading
     # how far a utility's feed may trail the clock (packs in transit) before its sensors are judged by the

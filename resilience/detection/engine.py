@@ -52,6 +52,14 @@ class OpenAnomaly:
                    datetime.fromisoformat(d["quiet_since"]) if d["quiet_since"] else None)
 
 
+ANOMALY_NAMESPACE = uuid.UUID("5f0c1c52-8f43-4d0e-9d55-6b2f1f6a7c10")
+
+
+def stable_anomaly_id(sensor_id: str, opened_at: datetime) -> str:
+    """The same anomaly gets the same id however often its readings are scored (replay after a restart)."""
+    return str(uuid.uuid5(ANOMALY_NAMESPACE, f"{sensor_id}|{opened_at.isoformat()}"))
+
+
 class DetectionEngine:
     """Runs every sensor's ensemble and manages anomaly lifecycles.
 
@@ -68,7 +76,8 @@ class DetectionEngine:
     defaults
         Per-kind configurations replacing ``DEFAULT_ENSEMBLES``.
     new_id
-        Anomaly id factory (uuid4 strings by default; tests inject a counter).
+        Anomaly id factory (tests inject a counter). By default an id is derived from the sensor and the
+        reading that opened the anomaly, so a replay after a crash gives the anomaly the same id.
     min_update_step
         Smallest rise of the peak score that is worth an UPDATE event.
     silence_k
@@ -84,7 +93,7 @@ class DetectionEngine:
         self.bus = bus
         self.overrides = dict(overrides or {})
         self.defaults = defaults
-        self.new_id = new_id or (lambda: str(uuid.uuid4()))
+        self.new_id = new_id
         self.min_update_step = min_update_step
         self.silence = SilenceTracker(catalogue, k=silence_k, bus=bus, feed_lag_s=silence_feed_lag_s)
         self.ensembles: dict[str, SensorEnsemble] = {}
@@ -140,7 +149,8 @@ class DetectionEngine:
         if cur is None:
             if not anomalous:
                 return None
-            cur = OpenAnomaly(self.new_id(), r.ts, detector, score, level, r.value, explanation)
+            anomaly_id = self.new_id() if self.new_id is not None else stable_anomaly_id(r.sensor_id, r.ts)
+            cur = OpenAnomaly(anomaly_id, r.ts, detector, score, level, r.value, explanation)
             self.open[r.sensor_id] = cur
             return self._event(AnomalyPhase.OPEN, info, r, cur, score, level)
         if score >= cfg.close_threshold or level > Level.NONE:

@@ -95,14 +95,20 @@ class SilenceTracker:
                 marks[feed] = last
         return marks
 
-    def _judged_at(self, newest: datetime | None, now: datetime) -> datetime:
-        """The time a feed's sensors are judged at: the feed's watermark while it keeps up, else ``now``."""
+    def _judged_at(self, newest: datetime | None, now: datetime, hold: bool) -> datetime:
+        """The time a feed's sensors are judged at: the feed's watermark while it keeps up, else ``now``.
+
+        With ``hold`` (the platform's own ingestion is stalled) a feed is never judged by the clock: what has
+        not been processed yet may well have been sent.
+        """
+        if hold:
+            return min(now, newest) if newest is not None else min(now, self.started or now)
         if newest is None or now - newest > self.feed_lag:
             return now
         return min(now, newest)
 
-    def check(self, now: datetime) -> list[SensorHealthEvent]:
-        """Events for sensors that went silent, or came back, since the previous check."""
+    def check(self, now: datetime, *, hold: bool = False) -> list[SensorHealthEvent]:
+        """Events for sensors that went silent, or came back, since the previous check (see ``_judged_at``)."""
         events: list[SensorHealthEvent] = []
         if self.started is None:
             self.started = now
@@ -114,7 +120,7 @@ class SilenceTracker:
             ref = last if last is not None else self.started
             feed = self._feed(info)
             if feed not in feed_now:
-                feed_now[feed] = self._judged_at(marks.get(feed), now)
+                feed_now[feed] = self._judged_at(marks.get(feed), now, hold)
             is_silent = feed_now[feed] - ref > limit
             if is_silent and sid not in self.silent:
                 self.silent.add(sid)

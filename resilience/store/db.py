@@ -8,14 +8,34 @@ import psycopg
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine
+from sqlalchemy import exc as sa_exc
 
 from resilience.settings import PROJECT_ROOT, get_settings
+
+
+# A write transaction left open holds back every gap-free consumer (resilience.store.cursors): none of the
+# platform's own may idle inside a transaction for longer than this.
+IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 
 
 def make_engine(url: str | None = None, **kw: object) -> Engine:
     kw.setdefault("pool_pre_ping", True)
     kw.setdefault("pool_size", 10)
+    kw.setdefault("connect_args", {"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"})
     return create_engine(url or get_settings().database_url, **kw)  # type: ignore[arg-type]
+
+
+def is_transient(exc: BaseException) -> bool:
+    """An outage or a conflict worth retrying (connection lost, server shutting down, deadlock, pool timeout),
+    as opposed to the database refusing what was sent (bad data, a constraint): that would fail again."""
+    if isinstance(exc, sa_exc.DBAPIError):
+        if exc.connection_invalidated:
+            return True
+        exc = exc.orig if exc.orig is not None else exc
+    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
+                        sa_exc.TimeoutError)):
+        return True
+    return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, ConnectionError, TimeoutError))
 
 
 @lru_cache

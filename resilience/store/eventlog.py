@@ -1,8 +1,8 @@
 """A durable, ordered event log in PostgreSQL: the cross-process form of ``resilience.events.EventBus``.
 
 ``publish`` inserts into ``events`` and sends ``NOTIFY lifeline_events`` in the same transaction, so an
-event exists exactly when the change that produced it committed. Each consumer keeps a cursor in
-``event_cursors`` and advances it in the same transaction as its own writes (at-least-once, and
+event exists exactly when the change that produced it committed. Each consumer keeps a gap-free cursor
+(``resilience.store.cursors``) and advances it in the same transaction as its own writes (at-least-once, and
 effectively once for consumers whose writes are idempotent). LISTEN wakes consumers immediately; a
 poll every second covers a missed notification. A batch is bounded both in events and in handling time
 (``max_batch_s``), so a consumer never holds a long transaction over a backlog: its writes (alerts, outbox
@@ -17,10 +17,12 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, text
 
 from resilience.events import Event, EventKind, Handler, event_from_dict, event_to_dict
+from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_after, read_cursor
 from resilience.store.db import raw_connect
 from resilience.store.schema import events
 
@@ -62,6 +64,10 @@ class NotifyListener:
                 log.exception("listener on %s lost its connection; reconnecting", self.channel)
                 self.stop.wait(1.0)
         self.wake.set()  # stopping: let the waiter see ``stop`` now rather than after its fallback wait
+
+
+def _payload(row: Any) -> dict[str, Any]:
+    return row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
 
 
 def engine_url(engine: Engine) -> str:
@@ -116,42 +122,32 @@ class EventConsumer:
     def start_from_now(self) -> None:
         """Skip history: a new consumer starts at the current end of the log."""
         with self.engine.begin() as conn:
-            conn.execute(text("INSERT INTO event_cursors (consumer, last_id) "
-                              "SELECT :c, coalesce(max(id), 0) FROM events ON CONFLICT (consumer) DO NOTHING"),
-                         {"c": self.name})
+            ensure_cursor(conn, self.name, at_end_of="events")
 
     def run_once(self) -> int:
-        """Process one batch; returns how many events were handled."""
+        """Process one batch; returns how many events were handled (gap-free, see ``resilience.store.cursors``)."""
         with self.engine.begin() as conn:
-            conn.execute(text("INSERT INTO event_cursors (consumer, last_id) VALUES (:c, 0) "
-                              "ON CONFLICT (consumer) DO NOTHING"), {"c": self.name})
-            last = conn.execute(text("SELECT last_id FROM event_cursors WHERE consumer = :c FOR UPDATE"),
-                                {"c": self.name}).scalar_one()
-            rows = conn.execute(text("SELECT id, kind, payload FROM events WHERE id > :last ORDER BY id LIMIT :n"),
-                                {"last": last, "n": self.batch}).all()
+            ensure_cursor(conn, self.name)
+            last, _ = read_cursor(conn, self.name, lock=True)
+            rows = read_after(conn, "events", "kind, payload", last, self.batch)
             if not rows:
                 return 0
             if self.handle_batch is not None:
-                wanted = [row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
-                          for row in rows if self.kinds is None or row.kind in self.kinds]
+                wanted = [_payload(row) for row in rows if self.kinds is None or row.kind in self.kinds]
                 if wanted:
                     self.handle_batch([event_from_dict(p) for p in wanted], conn)
-                conn.execute(text("UPDATE event_cursors SET last_id = :id, updated_at = now() WHERE consumer = :c"),
-                             {"id": rows[-1].id, "c": self.name})
+                advance_cursor(conn, self.name, Position(rows[-1].tx, rows[-1].id), processed=len(rows))
                 return len(rows)
             deadline = time.monotonic() + self.max_batch_s
-            last_id = rows[-1].id
             done = 0
             for row in rows:
                 if self.kinds is None or row.kind in self.kinds:
-                    payload = row.payload if isinstance(row.payload, dict) else json.loads(row.payload)
-                    self.handle(event_from_dict(payload), conn)
+                    self.handle(event_from_dict(_payload(row)), conn)
                 done += 1
+                last = Position(row.tx, row.id)
                 if time.monotonic() > deadline:  # commit what is done; the rest is the next batch
-                    last_id = row.id
                     break
-            conn.execute(text("UPDATE event_cursors SET last_id = :id, updated_at = now() WHERE consumer = :c"),
-                         {"id": last_id, "c": self.name})
+            advance_cursor(conn, self.name, last, processed=done)
             return done
 
     def run_forever(self) -> None:

@@ -33,13 +33,20 @@ def _copy(cur: psycopg.Cursor, table: str, readings: Sequence[Reading]) -> None:
 
 
 def write_readings(conn: Connection, readings: Sequence[Reading], backend: TimeSeriesBackend) -> int:
-    """COPY readings into a staging table and insert the new ones; returns how many rows were new.
+    """COPY readings in and return how many rows were new (see ``insert_new_readings``)."""
+    return len(insert_new_readings(conn, readings, backend))
 
-    Runs inside the caller's transaction, so readings and dead letters of a batch commit together and a
-    replayed batch (redelivered after a crash) inserts nothing twice.
+
+def insert_new_readings(conn: Connection, readings: Sequence[Reading], backend: TimeSeriesBackend,
+                        ) -> Sequence[Reading]:
+    """COPY readings into the table and return the ones that were new (a replay inserts nothing twice).
+
+    Runs inside the caller's transaction, so readings, dead letters and the hand-off to detection of a
+    batch commit together; what is returned is exactly what this transaction stored, so detection sees
+    each stored reading once, however often a batch is redelivered.
     """
     if not readings:
-        return 0
+        return []
     days: set[date] = {r.ts.date() for r in readings}
     backend.ensure_partitions(conn, "readings", days)
     raw = conn.connection.driver_connection  # the psycopg connection under this transaction
@@ -49,7 +56,7 @@ def write_readings(conn: Connection, readings: Sequence[Reading], backend: TimeS
     try:
         with conn.begin_nested(), raw.cursor() as cur:
             _copy(cur, "readings", readings)
-            return len(readings)
+            return readings
     except psycopg.errors.UniqueViolation:
         pass
     with raw.cursor() as cur:
@@ -57,10 +64,11 @@ def write_readings(conn: Connection, readings: Sequence[Reading], backend: TimeS
         _copy(cur, "readings_stage", readings)
         cur.execute("INSERT INTO readings (sensor_id, ts, value, quality) "
                     "SELECT DISTINCT ON (sensor_id, ts) sensor_id, ts, value, quality FROM readings_stage "
-                    "ON CONFLICT (sensor_id, ts) DO NOTHING")
-        inserted = cur.rowcount
+                    "ON CONFLICT (sensor_id, ts) DO NOTHING RETURNING sensor_id, ts, value, quality")
+        new = [Reading(sensor_id, ts, value, quality) for sensor_id, ts, value, quality in cur.fetchall()]
         cur.execute("TRUNCATE readings_stage")
-    return inserted
+    new.sort(key=lambda r: r.ts)  # RETURNING order is arbitrary; detection wants time order
+    return new
 
 
 def query_raw(conn: Connection, *, sensor_id: str, start: datetime, end: datetime, limit: int = 100_000,

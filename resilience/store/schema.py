@@ -24,10 +24,25 @@ from sqlalchemy import (
     Table,
     Text,
     func,
+    text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.types import UserDefinedType
 
 metadata = MetaData()
+
+
+class Xid8(UserDefinedType[int]):
+    """PostgreSQL's 64-bit transaction id: log rows carry their writer's, for gap-free cursors."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: object) -> str:
+        return "xid8"
+
+
+def _writer_tx() -> Column[int]:
+    return Column("tx", Xid8(), nullable=False, server_default=text("pg_current_xact_id()"))
 
 utilities = Table(
     "utilities",
@@ -98,6 +113,7 @@ dead_letters = Table(
     Column("reason", Text, nullable=False),
     Column("payload", Text, nullable=False),  # the raw payload (or the offending record), as received
     Index("ix_dead_letters_utility_time", "utility_id", "received_at"),
+    Index("ix_dead_letters_received", "received_at"),
 )
 
 # Anomaly events produced by detection (open/update/close merged into one row per anomaly).
@@ -128,14 +144,47 @@ events = Table(
     Column("kind", String(32), nullable=False),
     Column("payload", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    _writer_tx(),
+    Index("ix_events_tx_id", "tx", "id"),
 )
 
+# One row per consumer of a log (events, reading_batches): position (last_tx, last_id), items handed on.
 event_cursors = Table(
     "event_cursors",
     metadata,
     Column("consumer", String(64), primary_key=True),
     Column("last_id", BigInteger, nullable=False, server_default="0"),
+    Column("last_tx", Xid8(), nullable=False, server_default="0"),
+    Column("processed", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+)
+
+# Committed readings handed to detection, written in the ingest transaction (resilience.store.handoff).
+reading_batches = Table(
+    "reading_batches",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    _writer_tx(),
+    Column("shard", SmallInteger, nullable=False),
+    Column("transport", String(8), nullable=False),
+    Column("n", Integer, nullable=False),
+    Column("readings", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Index("ix_reading_batches_shard_tx_id", "shard", "tx", "id"),
+    Index("ix_reading_batches_created", "created_at"),
+)
+
+# Each worker's liveness and progress (resilience.store.heartbeats), read by /readyz and the platform watch.
+worker_heartbeats = Table(
+    "worker_heartbeats",
+    metadata,
+    Column("worker", String(64), primary_key=True),
+    Column("role", String(32), nullable=False),
+    Column("beat_at", DateTime(timezone=True), nullable=False),
+    Column("progress_at", DateTime(timezone=True)),
+    Column("backlog", Integer, nullable=False, server_default="0"),
+    Column("oldest_pending_s", Float, nullable=False, server_default="0"),
+    Column("detail", JSONB, nullable=False, server_default="{}"),
 )
 
 detector_snapshots = Table(

@@ -1,44 +1,52 @@
 """The detection worker: committed readings in, anomaly and sensor-health events out.
 
-It subscribes (QoS 1, persistent session, manual ack) to ``internal/<root>/accepted``, where the ingest worker
-republishes every committed batch. Events of a batch are written to the durable event log and the
-``anomalies`` table in one transaction, and only then is the message acknowledged. Detector state is
-snapshotted to ``detector_snapshots`` every minute and restored on start, so a restart neither forgets
-baselines nor re-opens anomalies. Silence is checked by an APScheduler job every 30 s.
+It consumes the hand-off log (``reading_batches``, written by the ingest pipeline of both transports in
+the transaction that stored the readings) with a gap-free cursor per shard. A batch's events, its
+``anomalies`` rows and the cursor's advance commit in one transaction, so each stored reading is scored
+exactly once: a failed commit is retried with the same events (the detectors' state has already
+advanced and is never run twice over the same readings), and after a crash the worker restores its last
+snapshot (taken with the cursor positions it matches) and replays the batches between that snapshot and
+the committed cursor without publishing, which rebuilds the state the crashed worker had.
+
+While ingestion is stalled (or this worker lags its own input), sensors are not judged silent by the
+clock: the silence is the platform's, and the platform watch raises one alert for it.
 """
 
 from __future__ import annotations
 
-import json
 import logging
-import queue
 import signal
 import threading
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-import paho.mqtt.client as mqtt
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from ingest.mqtt_worker import accepted_topic, connect_properties, make_client
 from resilience.clock import DataClock
 from resilience.detection.asset_models import AssetModelScorer, load_latest_models
 from resilience.detection.engine import DetectionEngine
 from resilience.domain import Reading
 from resilience.events import AnomalyEvent, AnomalyPhase, Event
+from resilience.health import HeartbeatThread, ingest_stall, utcnow
 from resilience.settings import Settings
-from resilience.store.eventlog import PgEventLog
-from resilience.store.schema import anomalies, detector_snapshots
+from resilience.store import handoff
+from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_cursor
+from resilience.store.db import is_transient
+from resilience.store.eventlog import NotifyListener, PgEventLog, engine_url
+from resilience.store.heartbeats import Heartbeat, db_now
+from resilience.store.schema import anomalies
+from resilience.store.snapshots import load_state, save_state
 from resilience.workers.catalogue import load_catalogue
 
 log = logging.getLogger(__name__)
 SNAPSHOT_NAME = "detection-engine"
+BATCHES_PER_TXN = 20
 
 
 class CollectingBus:
-    """Collects events during a batch; the worker persists them together with its acknowledgement."""
+    """Collects events during a batch; the worker persists them together with its cursor."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
@@ -52,11 +60,6 @@ class CollectingBus:
     def drain(self) -> list[Event]:
         out, self.events = self.events, []
         return out
-
-
-def decode_accepted(payload: bytes) -> list[Reading]:
-    doc = json.loads(payload)
-    return [Reading(s, datetime.fromtimestamp(t, UTC), float(v)) for s, t, v in doc["r"]]
 
 
 def persist_events(conn: Connection, log_: PgEventLog, events: list[Event]) -> None:
@@ -76,33 +79,23 @@ def persist_events(conn: Connection, log_: PgEventLog, events: list[Event]) -> N
     log_.publish_many(events, conn=conn)
 
 
-SILENCE_STEP = timedelta(seconds=10)  # data time between silence checks made while processing
+SILENCE_STEP_S = 10.0  # data time between silence checks made while processing
 
 
 class DetectionWorker:
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings, *, shards: list[int] | None = None) -> None:
         self.db = engine
         self.settings = settings
+        self.shards = shards if shards is not None else list(range(settings.detection_shards))
+        self.name = "detector/" + "-".join(str(s) for s in self.shards)
         self.bus = CollectingBus()
         self.eventlog = PgEventLog(engine)
         with engine.connect() as conn:
             self.catalogue = load_catalogue(conn)
-            snap = conn.execute(select(detector_snapshots.c.state).where(detector_snapshots.c.name == SNAPSHOT_NAME)
-                                ).scalar()
         self.engine = DetectionEngine(self.catalogue, self.bus, silence_k=settings.silence_k,
                                       silence_feed_lag_s=settings.silence_feed_lag_s,
                                       overrides={k: v.detector_overrides for k, v in self.catalogue.items()
                                                  if v.detector_overrides})
-        if snap:
-            try:
-                self.engine.restore(snap)
-                log.info("detector state restored (%d sensors)", len(self.engine.ensembles))
-                # Downtime is the platform's silence, not the sensors': every sensor gets a fresh window.
-                now = datetime.now(UTC)
-                self.engine.silence.started = now
-                self.engine.silence.last_seen = {k: max(v, now) for k, v in self.engine.silence.last_seen.items()}
-            except Exception:  # noqa: BLE001 - a stale snapshot must not stop detection
-                log.exception("detector snapshot could not be restored; starting fresh")
         with engine.connect() as conn:
             models = load_latest_models(conn)
         self.asset_models = AssetModelScorer(models, {k: v.kind for k, v in self.catalogue.items()})
@@ -110,49 +103,142 @@ class DetectionWorker:
         self.clock = DataClock()  # silence and asset-model jobs follow data time (replays, accelerated runs)
         self.lock = threading.Lock()
         self.silence_checked: datetime | None = None
-        self.inbox: queue.Queue[mqtt.MQTTMessage] = queue.Queue()
+        self.hold_reason: str | None = None  # why sensors are not judged silent now (a platform stall)
+        self.positions: dict[int, Position] = {}
+        self.oldest_pending_s = 0.0
+        self.last_progress = utcnow()
         self.stop_event = threading.Event()
-        self.client = make_client(f"{settings.mqtt_client_id}-detector", manual_ack=True)
-        self.client.on_connect = lambda c, *a: c.subscribe(accepted_topic(settings.mqtt_topic_root), qos=1)
-        self.client.on_message = lambda c, u, m: self.inbox.put(m)
+        self._wake = threading.Event()
+        self._restore()
 
-    def refresh_catalogue(self) -> None:
-        with self.db.connect() as conn:
-            fresh = load_catalogue(conn)
-        with self.lock:
-            self.catalogue.update(fresh)
+    # -- start-up: snapshot + replay ---------------------------------------------------------------
+    def _restore(self) -> None:
+        with self.db.begin() as conn:
+            for shard in self.shards:
+                ensure_cursor(conn, handoff.consumer_name(shard))
+            committed = {s: read_cursor(conn, handoff.consumer_name(s))[0] for s in self.shards}
+            state = load_state(conn, SNAPSHOT_NAME)
+        snap_positions: dict[int, Position] | None = None
+        if state and "engine" in state:
+            try:
+                self.engine.restore(state["engine"])
+                snap_positions = {int(k): Position(int(v[0]), int(v[1])) for k, v in state["positions"].items()}
+                log.info("detector state restored (%d sensors)", len(self.engine.ensembles))
+            except Exception:  # noqa: BLE001 - a stale snapshot must not stop detection
+                log.exception("detector snapshot could not be restored; starting fresh at the cursor")
+        replayed = 0
+        for shard in self.shards:
+            start = (snap_positions or {}).get(shard)
+            if start is not None and start < committed[shard]:
+                replayed += self._replay(shard, start, committed[shard])
+            self.positions[shard] = committed[shard]
+        self.bus.drain()  # what the replay produced was published before the crash
+        if replayed:
+            log.info("replayed %d readings scored after the last snapshot (not published again)", replayed)
+        # Downtime is the platform's silence, not the sensors': every sensor gets a fresh window.
+        now = datetime.now(UTC)
+        self.engine.silence.started = now
+        self.engine.silence.last_seen = {k: max(v, now) for k, v in self.engine.silence.last_seen.items()}
+
+    def _replay(self, shard: int, start: Position, until: Position) -> int:
+        pos, n = start, 0
+        while pos < until:
+            with self.db.connect() as conn:
+                batches = handoff.read_batches(conn, shard, pos, limit=200, until=until)
+            if not batches:
+                break
+            for b in batches:
+                self._score(b.readings)
+                n += len(b.readings)
+            self.bus.drain()
+            pos = batches[-1].position
+        return n
+
+    # -- scoring -----------------------------------------------------------------------------------
+    def _score(self, readings: list[Reading]) -> list[Event]:
+        """Run the detectors over readings (caller holds ``self.lock``); the events they produce."""
+        self.engine.process([r for r in readings if r.sensor_id in self.catalogue])
+        # The clock moves with data *processed*, under the same lock as the silence check: a batch that
+        # has arrived but waits (behind a snapshot) must not make its own sensors look silent.
+        if readings:
+            self.clock.observe(max(r.ts for r in readings))
+            self._check_silence_on_data_time()
+        for r in readings:
+            self.asset_models.observe(r.sensor_id, r.value)
+        return self.bus.drain()
 
     def handle(self, readings: list[Reading]) -> list[Event]:
+        """Score readings outside the hand-off (tests, tools) and persist their events."""
         with self.lock:
-            self.engine.process([r for r in readings if r.sensor_id in self.catalogue])
-            # The clock moves with data *processed*, under the same lock as the silence check: a batch that
-            # has arrived but waits (behind a snapshot) must not make its own sensors look silent.
-            if readings:
-                self.clock.observe(max(r.ts for r in readings))
-                self._check_silence_on_data_time()
-            events = self.bus.drain()
-            for r in readings:
-                self.asset_models.observe(r.sensor_id, r.value)
+            events = self._score(readings)
         if events:
             with self.db.begin() as conn:
                 persist_events(conn, self.eventlog, events)
         return events
 
+    def consume_once(self, shard: int) -> int:
+        """Score the next committed batches of ``shard``; returns how many readings were scored."""
+        consumer = handoff.consumer_name(shard)
+        with self.lock, self.db.connect() as conn:
+            txn = conn.begin()
+            pos, _ = read_cursor(conn, consumer, lock=True)
+            batches = handoff.read_batches(conn, shard, pos, limit=BATCHES_PER_TXN)
+            if not batches:
+                txn.rollback()
+                return 0
+            readings = [r for b in batches for r in b.readings]
+            end = batches[-1].position
+            events = self._score(readings)  # from here on the state has moved: the output must land
+            try:
+                persist_events(conn, self.eventlog, events)
+                advance_cursor(conn, consumer, end, processed=len(readings))
+                txn.commit()
+            except Exception as exc:
+                if txn.is_active:
+                    txn.rollback()
+                if not is_transient(exc):
+                    raise
+                self._persist_until_done(consumer, pos, end, events, len(readings))
+            self.positions[shard] = end
+        self.last_progress = utcnow()
+        return len(readings)
+
+    def _persist_until_done(self, consumer: str, pos: Position, end: Position, events: list[Event], n: int) -> None:
+        """The detectors' state has moved past these readings: store their output, never score them again."""
+        delay = 0.5
+        while True:
+            log.warning("detection output not committed (store unavailable); retrying in %.1f s", delay)
+            if self.stop_event.wait(delay):
+                raise SystemExit("stopped with uncommitted detection output; the snapshot replay rebuilds it")
+            delay = min(delay * 2, 10.0)
+            try:
+                with self.db.begin() as conn:
+                    now_at, _ = read_cursor(conn, consumer, lock=True)
+                    if now_at != pos:
+                        raise RuntimeError(f"cursor {consumer} moved under this worker ({pos} -> {now_at})")
+                    persist_events(conn, self.eventlog, events)
+                    advance_cursor(conn, consumer, end, processed=n)
+                return
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+
+    # -- silence -----------------------------------------------------------------------------------
     def _check_silence_on_data_time(self) -> None:
-        """Also check silence as data time passes (every ``SILENCE_STEP`` of it), under the processing lock.
+        """Also check silence as data time passes (every ``SILENCE_STEP_S`` of it), under the processing lock.
 
         The scheduled job alone can starve behind a busy processing thread in an accelerated replay (one
         wall second is two simulated minutes); the job still covers a feed that has stopped altogether.
         """
         now = self.clock()
-        if self.silence_checked is None or now - self.silence_checked >= SILENCE_STEP:
-            self.engine.silence.check(now)
+        if self.silence_checked is None or (now - self.silence_checked).total_seconds() >= SILENCE_STEP_S:
+            self.engine.silence.check(now, hold=self.hold_reason is not None)
             self.silence_checked = now
 
     def check_silence(self) -> None:
         with self.lock:
             now = self.clock()
-            self.engine.silence.check(now)
+            self.engine.silence.check(now, hold=self.hold_reason is not None)
             self.silence_checked = now
             events = self.bus.drain()
         if events:
@@ -160,6 +246,21 @@ class DetectionWorker:
                 persist_events(conn, self.eventlog, events)
             log.info("silence check: %d sensor-health events", len(events))
 
+    def check_platform(self) -> None:
+        """Every few seconds: is ingestion stalled, or is this worker behind its own input? Then hold silence."""
+        with self.db.connect() as conn:
+            now = db_now(conn)
+            reason = ingest_stall(conn, now, self.settings.stall_after_s)
+            lag = max((handoff.oldest_unconsumed_age_s(conn, s, self.positions.get(s, Position()))
+                       for s in self.shards), default=0.0)
+        self.oldest_pending_s = lag
+        if lag > self.settings.stall_after_s:
+            reason = (reason + "; " if reason else "") + f"detection {lag:.0f} s behind its input"
+        if reason != self.hold_reason:
+            log.warning("silence judgement %s", f"held: {reason}" if reason else "resumed")
+        self.hold_reason = reason
+
+    # -- asset models, snapshots -------------------------------------------------------------------
     def score_asset_models(self) -> None:
         """Every 5 minutes: the asset models on the period's means (reloaded hourly from ``ml_models``)."""
         with self.lock:
@@ -174,45 +275,62 @@ class DetectionWorker:
         with self.lock:
             self.asset_models.models = models
 
-    def snapshot(self) -> None:
+    def refresh_catalogue(self) -> None:
+        with self.db.connect() as conn:
+            fresh = load_catalogue(conn)
         with self.lock:
-            state = self.engine.snapshot()
-        with self.db.begin() as conn:
-            conn.execute(pg_insert(detector_snapshots).values(name=SNAPSHOT_NAME, state=state).on_conflict_do_update(
-                index_elements=["name"], set_={"state": state, "saved_at": text("now()")}))
+            self.catalogue.update(fresh)
 
-    def run(self) -> None:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: self.stop_event.set())
+    def snapshot(self) -> None:
+        """Detector state with the cursor positions it matches (taken between batches, under the lock)."""
+        with self.lock:
+            state = {"engine": self.engine.snapshot(),
+                     "positions": {str(s): [p.tx, p.id] for s, p in self.positions.items()}}
+        with self.db.begin() as conn:
+            save_state(conn, SNAPSHOT_NAME, state)
+
+    def heartbeat(self) -> Heartbeat:
+        return Heartbeat(self.name, "detector", utcnow(), self.last_progress, 0, self.oldest_pending_s,
+                         {"hold": self.hold_reason or ""})
+
+    # -- process -----------------------------------------------------------------------------------
+    def _jobs(self) -> BackgroundScheduler:
         jobs = BackgroundScheduler(timezone="UTC")
         jobs.add_job(self.check_silence, "interval", seconds=self.settings.silence_check_s, id="silence-check",
                      max_instances=1)
+        jobs.add_job(self.check_platform, "interval", seconds=5, id="platform-check", max_instances=1)
         jobs.add_job(self.snapshot, "interval", seconds=60, id="detector-snapshot", max_instances=1)
         jobs.add_job(self.refresh_catalogue, "interval", seconds=60, id="catalogue-refresh", max_instances=1)
         jobs.add_job(self.score_asset_models, "interval", seconds=300, id="asset-model-score", max_instances=1)
         jobs.add_job(self.reload_asset_models, "interval", seconds=3600, id="asset-model-reload", max_instances=1)
+        return jobs
+
+    def run(self) -> None:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: self.stop_event.set())
+        jobs = self._jobs()
         jobs.start()
-        self.client.connect(self.settings.mqtt_host, self.settings.mqtt_port, clean_start=False,
-                            properties=connect_properties())
-        self.client.loop_start()
-        log.info("detection worker running on %d sensors, subscribed to %s", len(self.catalogue),
-                 accepted_topic(self.settings.mqtt_topic_root))
+        NotifyListener(engine_url(self.db), handoff.CHANNEL, self._wake, self.stop_event, name="detector").start()
+        beats = HeartbeatThread(self.db, self.name, "detector", self.heartbeat, self.stop_event).start()
+        log.info("detection worker running on %d sensors, subscribed to the hand-off (shards %s)",
+                 len(self.catalogue), ",".join(map(str, self.shards)))
         try:
             while not self.stop_event.is_set():
+                self._wake.clear()  # before looking: a notification from now on ends the wait below at once
                 try:
-                    msg = self.inbox.get(timeout=0.5)
-                except queue.Empty:
+                    n = sum(self.consume_once(shard) for shard in self.shards)
+                except Exception as exc:  # noqa: BLE001 - the cursor did not move; try again
+                    log.exception("hand-off batch not processed")
+                    if not is_transient(exc):
+                        raise
+                    self.stop_event.wait(1.0)
                     continue
-                try:
-                    events = self.handle(decode_accepted(msg.payload))
-                except Exception:  # noqa: BLE001 - not acked: redelivered after restart
-                    log.exception("batch not processed")
-                    continue
-                self.client.ack(msg.mid, msg.qos)
-                if events:
-                    log.info("%d detection events", len(events))
+                if n == 0:
+                    self._wake.wait(1.0)
         finally:
             jobs.shutdown(wait=False)
-            self.snapshot()
-            self.client.disconnect()
-            self.client.loop_stop()
+            try:
+                self.snapshot()
+            except Exception:  # noqa: BLE001 - the replay from the previous snapshot covers it
+                log.exception("final snapshot not saved")
+            beats.retire()

@@ -1,4 +1,4 @@
-"""Liveness, readiness (database and broker reachable) and Prometheus metrics."""
+"""Liveness, readiness (database and broker reachable, every worker making progress) and Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
 from resilience.api.deps import SettingsDep
+from resilience.health import platform_status
+from resilience.store.heartbeats import db_now
 
 router = APIRouter(tags=["health"])
 
@@ -22,11 +24,20 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request, settings: SettingsDep) -> Any:
+    """Ready only if the database and broker answer and no worker with a heartbeat has stalled (a worker that
+    stopped beating, or whose oldest unprocessed input is older than ``RESILIENCE_STALL_AFTER_S``)."""
     checks: dict[str, str] = {}
+    workers: list[dict[str, Any]] = []
     try:
         with request.app.state.engine.connect() as conn:
             conn.execute(text("SELECT 1"))
+            statuses = platform_status(conn, db_now(conn), settings.stall_after_s)
         checks["database"] = "ok"
+        for st in statuses:
+            checks[f"worker:{st.worker}"] = "ok" if st.ok else f"stalled: {st.reason}"
+            workers.append({"worker": st.worker, "role": st.role, "ok": st.ok, "reason": st.reason,
+                            "backlog": st.backlog, "oldest_pending_s": round(st.oldest_pending_s, 1),
+                            "last_beat_s": round(st.last_beat_s, 1)})
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
@@ -35,7 +46,8 @@ def readyz(request: Request, settings: SettingsDep) -> Any:
     except OSError as exc:
         checks["broker"] = f"error: {exc}"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks}, status_code=200 if ok else 503)
+    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks, "workers": workers},
+                        status_code=200 if ok else 503)
 
 
 @router.get("/metrics")

@@ -1,0 +1,130 @@
+"""Is the platform itself keeping up? Heartbeats in, one judgement per worker out.
+
+Used by ``/readyz``, by the detector (while ingest is stalled, sensors are not judged silent: the silence
+is the platform's own) and by the platform watch, which raises one platform alert instead of thousands
+of silent-sensor alerts.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, Engine
+
+from resilience.events import PlatformHealthEvent
+from resilience.store.heartbeats import Heartbeat, beat, db_now, forget, heartbeats
+from resilience.store.snapshots import load_state, save_state
+
+log = logging.getLogger(__name__)
+BEAT_EVERY_S = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerStatus:
+    worker: str
+    role: str
+    ok: bool
+    reason: str
+    backlog: int
+    oldest_pending_s: float
+    last_beat_s: float
+
+
+def judge(hb: Heartbeat, now: datetime, stall_after_s: float) -> WorkerStatus:
+    """A worker is stalled if it stopped beating, its oldest input is too old, or it lost its broker."""
+    age = (now - hb.beat_at).total_seconds()
+    reason = ""
+    if age > stall_after_s:
+        reason = f"no heartbeat for {age:.0f} s"
+    elif hb.oldest_pending_s > stall_after_s:
+        reason = f"oldest unprocessed input is {hb.oldest_pending_s:.0f} s old (backlog {hb.backlog})"
+    elif float(hb.detail.get("disconnected_s") or 0.0) > stall_after_s:
+        reason = f"broker unreachable for {float(hb.detail['disconnected_s']):.0f} s"
+    elif float(hb.detail.get("store_down_s") or 0.0) > stall_after_s:
+        reason = f"database unreachable for {float(hb.detail['store_down_s']):.0f} s"
+    return WorkerStatus(hb.worker, hb.role, not reason, reason, hb.backlog, hb.oldest_pending_s, age)
+
+
+def platform_status(conn: Connection, now: datetime, stall_after_s: float) -> list[WorkerStatus]:
+    return [judge(hb, now, stall_after_s) for hb in heartbeats(conn)]
+
+
+def ingest_stall(conn: Connection, now: datetime, stall_after_s: float) -> str | None:
+    """Why ingestion is not keeping up (a sentence), or None while every ingest worker is."""
+    bad = [s for s in platform_status(conn, now, stall_after_s) if s.role == "ingest" and not s.ok]
+    return "; ".join(f"{s.worker}: {s.reason}" for s in bad) or None
+
+
+class HeartbeatThread:
+    """Beats every ``BEAT_EVERY_S`` with what ``status()`` says; a failed beat is logged, never fatal."""
+
+    def __init__(self, engine: Engine, worker: str, role: str, status: Callable[[], Heartbeat],
+                 stop: threading.Event) -> None:
+        self.engine = engine
+        self.worker = worker
+        self.role = role
+        self.status = status
+        self.stop = stop
+        self.thread = threading.Thread(target=self._run, name=f"heartbeat-{role}", daemon=True)
+
+    def start(self) -> HeartbeatThread:
+        self.thread.start()
+        return self
+
+    def _run(self) -> None:
+        while True:
+            try:
+                with self.engine.begin() as conn:
+                    beat(conn, self.status())
+            except Exception:  # noqa: BLE001 - a missed beat is the signal; keep trying
+                log.warning("heartbeat of %s not written", self.worker, exc_info=True)
+            if self.stop.wait(BEAT_EVERY_S):
+                return
+
+    def retire(self) -> None:
+        """A clean stop: the worker is gone on purpose, not stalled."""
+        try:
+            with self.engine.begin() as conn:
+                forget(conn, self.worker)
+        except Exception:  # noqa: BLE001 - the stale beat then ages out as a stall, which is safe
+            log.warning("heartbeat of %s not retired", self.worker, exc_info=True)
+
+
+WATCH_STATE = "platform-watch"
+
+
+def watch_platform(conn: Connection, publish: Callable[[list[PlatformHealthEvent], Connection], None],
+                   stall_after_s: float) -> list[PlatformHealthEvent]:
+    """Publish a ``stalled`` event for each worker that newly stalled and ``ok`` for each that recovered.
+
+    What was last published is kept in ``detector_snapshots`` (row ``platform-watch``), updated in the same
+    transaction as the events, so a restarted watch neither repeats nor forgets an open stall.
+    """
+    now = db_now(conn)
+    known = load_state(conn, WATCH_STATE, lock=True) or {}
+    current = {s.worker: s for s in platform_status(conn, now, stall_after_s)}
+    events: list[PlatformHealthEvent] = []
+    for worker, st in current.items():
+        was = known.get(worker, {}).get("status", "ok")
+        status = "ok" if st.ok else "stalled"
+        if status != was:
+            text = (f"{st.role} worker {worker} stalled: {st.reason}" if not st.ok
+                    else f"{st.role} worker {worker} is making progress again")
+            events.append(PlatformHealthEvent(worker=worker, role=st.role, status=status, ts=now, explanation=text))
+    for worker, old in known.items():
+        if worker not in current and old.get("status") == "stalled":
+            events.append(PlatformHealthEvent(worker=worker, role=str(old.get("role", "")), status="ok", ts=now,
+                                              explanation=f"worker {worker} stopped cleanly"))
+    if events:
+        publish(events, conn)
+    save_state(conn, WATCH_STATE, {w: {"status": "ok" if s.ok else "stalled", "role": s.role}
+                                   for w, s in current.items()})
+    return events
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)

@@ -1,0 +1,95 @@
+"""The durable hand-off of committed readings to detection: ``reading_batches``, an outbox by sensor shard.
+
+The ingest pipeline (both transports) writes the readings a transaction actually stored into
+``reading_batches`` in that same transaction, so there is no moment at which a reading is stored
+but not yet handed on, and a replayed batch hands on nothing twice. Detectors read it with a
+gap-free cursor (``resilience.store.cursors``) committed together with their own output, so each
+stored reading is scored exactly once across crashes of either side. A sensor always falls in the
+same shard (``shard_of``); the next step can run one detector per share of the shards.
+"""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Connection, text
+
+from resilience.domain import Reading
+from resilience.store.cursors import Position, read_after
+
+CHANNEL = "lifeline_readings"  # NOTIFY on every hand-off; detectors LISTEN
+TABLE = "reading_batches"
+
+
+def shard_of(sensor_id: str, shards: int) -> int:
+    """Stable shard of a sensor (CRC-32, the same in every process and release)."""
+    return zlib.crc32(sensor_id.encode("utf-8", "surrogatepass")) % shards if shards > 1 else 0
+
+
+def consumer_name(shard: int) -> str:
+    """The detector's cursor for one shard (in ``event_cursors``)."""
+    return f"detector/shard-{shard}"
+
+
+def encode(readings: Sequence[Reading]) -> str:
+    return json.dumps([[r.sensor_id, r.ts.timestamp(), r.value, r.quality] for r in readings],
+                      separators=(",", ":"))
+
+
+def decode(payload: str) -> list[Reading]:
+    fromtimestamp = datetime.fromtimestamp
+    return [Reading(s, fromtimestamp(t, UTC), float(v), int(q)) for s, t, v, q in json.loads(payload)]
+
+
+def hand_off(conn: Connection, readings: Sequence[Reading], *, transport: str, shards: int) -> int:
+    """Write the stored readings of this transaction to the hand-off log (one row per shard); rows written."""
+    if not readings:
+        return 0
+    by_shard: dict[int, list[Reading]] = defaultdict(list)
+    if shards <= 1:
+        by_shard[0] = list(readings)
+    else:
+        for r in readings:
+            by_shard[shard_of(r.sensor_id, shards)].append(r)
+    conn.execute(text(f"INSERT INTO {TABLE} (shard, transport, n, readings) VALUES (:s, :t, :n, :r)"),
+                 [{"s": s, "t": transport, "n": len(rs), "r": encode(rs)} for s, rs in sorted(by_shard.items())])
+    conn.execute(text(f"NOTIFY {CHANNEL}"))
+    return len(by_shard)
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingBatch:
+    position: Position
+    readings: list[Reading]
+
+
+def read_batches(conn: Connection, shard: int, after: Position, *, limit: int = 50,
+                 until: Position | None = None) -> list[ReadingBatch]:
+    """Committed batches of ``shard`` after ``after`` in log order, gap-free."""
+    rows = read_after(conn, TABLE, "readings", after, limit, where="shard = :shard", params={"shard": shard},
+                      until=until)
+    return [ReadingBatch(Position(int(r.tx), int(r.id)), decode(r.readings)) for r in rows]
+
+
+def oldest_unconsumed_age_s(conn: Connection, shard: int, after: Position) -> float:
+    """Age in seconds of the oldest batch of ``shard`` not yet consumed past ``after`` (0 if none)."""
+    age = conn.execute(text(f"SELECT extract(epoch FROM now() - min(created_at)) FROM {TABLE} "
+                            "WHERE shard = :s AND (tx, id) > (CAST(:tx AS xid8), :id)"),
+                       {"s": shard, "tx": str(after.tx), "id": after.id}).scalar()
+    return float(age or 0.0)
+
+
+def prune(conn: Connection, *, shard: int, consumer: str, older_than_s: float, hard_limit_s: float) -> int:
+    """Delete batches of ``shard`` that ``consumer`` has passed and are older than ``older_than_s``, and any
+    older than ``hard_limit_s`` (a detector gone for good must not fill the disk; the readings stay stored)."""
+    res = conn.execute(text(
+        f"DELETE FROM {TABLE} b WHERE b.shard = :s AND (b.created_at < now() - make_interval(secs => :hard) OR ("
+        "b.created_at < now() - make_interval(secs => :age) AND (b.tx, b.id) <= "
+        "(SELECT c.last_tx, c.last_id FROM event_cursors c WHERE c.consumer = :c)))"),
+        {"s": shard, "age": older_than_s, "hard": hard_limit_s, "c": consumer})
+    return int(res.rowcount or 0)
