@@ -1,8 +1,9 @@
 """Validation of parsed records against the sensor registry: ownership, value, time, unit.
 
-Unit conversion uses pint (with the few lifeline units pint lacks defined once here); the conversion
-from a sent unit to a sensor's canonical unit is resolved once per unit pair and cached as an affine
-``(scale, offset)`` so the hot path is two float operations.
+Sent units are only looked up in the allowlist of ``ingest.units``, never evaluated as unit
+expressions; each accepted spelling carries a precomputed affine ``(scale, offset)`` so the hot path
+is two float operations. Every record becomes a ``Reading`` or a ``Rejection`` with a reason: nothing
+a sender puts in a record makes ``validate`` raise.
 """
 
 from __future__ import annotations
@@ -11,48 +12,81 @@ import math
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from functools import lru_cache
+from typing import Any
 
-import pint
-
-from ingest.parser import RawRecord, Rejection
+from ingest.parser import MAX_ABS_VALUE, RawRecord, Rejection, int_value_reason, quote
 from ingest.sensor_cache import SensorInfo, SensorRegistry
+from ingest.units import ACCEPTED, ACCEPTED_TEXT, IDENTITY
 from resilience.domain import Reading
 
-_ureg = pint.UnitRegistry()
-_ureg.define("lel_fraction = [explosive_fraction]")
-_ureg.define("percent_lel = 0.01 * lel_fraction = %LEL")
-_ureg.define("microstrain = 1e-6 = ue = µε")
-if "permille" not in _ureg:
-    _ureg.define("permille = 0.001 = ‰")
+# (sent, canonical) -> (scale, offset): one dict lookup on the hot path (``conversion`` explains a miss).
+_PAIRS: dict[tuple[str, str], tuple[float, float]] = {
+    (sent, canonical): affine for canonical, table in ACCEPTED.items() for sent, affine in table.items()}
 
-# SenML (RFC 8428 s12.1) and common field spellings that pint does not read as we mean them.
-UNIT_ALIASES = {"Cel": "degC", "%": "percent", "%RH": "percent", "%LEL": "percent_lel", "m3/s": "m**3/s",
-                "m3/h": "m**3/h", "l/s": "L/s", "ue": "microstrain", "µε": "microstrain", "/": "dimensionless",
-                "mm/hr": "mm/h", "m/s2": "m/s**2"}
+__all__ = ["SensorInfo", "SensorRegistry", "UnitError", "ValidationLimits", "conversion", "validate"]
 
 
 class UnitError(ValueError):
-    pass
+    """A sent unit that is not an accepted spelling of the sensor's canonical unit."""
 
 
-@lru_cache(maxsize=4096)
 def conversion(sent: str, canonical: str) -> tuple[float, float]:
-    """Affine (scale, offset) taking values in ``sent`` to ``canonical``; raises UnitError if incompatible."""
-    try:
-        src = _ureg.Unit(UNIT_ALIASES.get(sent, sent))
-        dst = _ureg.Unit(UNIT_ALIASES.get(canonical, canonical))
-        zero = _ureg.Quantity(0.0, src).to(dst).magnitude
-        one = _ureg.Quantity(1.0, src).to(dst).magnitude
-    except (pint.errors.UndefinedUnitError, pint.errors.DimensionalityError, ValueError, AttributeError) as exc:
-        raise UnitError(f"unit {sent!r} cannot be converted to {canonical!r}") from exc
-    return float(one - zero), float(zero)
+    """Affine (scale, offset) taking values in ``sent`` to ``canonical``; UnitError unless allowlisted."""
+    if type(sent) is not str:
+        raise UnitError(f"unit is not a string (got {type(sent).__name__})")
+    if sent == canonical:
+        return IDENTITY
+    table = ACCEPTED.get(canonical)
+    affine = table.get(sent) if table is not None else None
+    if affine is None:
+        accepted = ACCEPTED_TEXT.get(canonical, repr(canonical))
+        raise UnitError(f"unit {quote(sent)} cannot be converted to {canonical!r}; accepted: {accepted}")
+    return affine
 
 
 @dataclass(frozen=True)
 class ValidationLimits:
     max_future_s: float = 300.0
     retention_days: int = 400
+
+
+def _as_number(value: Any) -> tuple[float, str]:
+    """``(value as a float, "")`` for a usable number, else ``(0.0, reason)``; never raises."""
+    vt = type(value)
+    if vt is int:
+        if -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:
+            return float(value), ""
+        return 0.0, int_value_reason(value)
+    if vt is float:
+        if not math.isfinite(value):
+            return 0.0, "value is NaN or infinite"
+        if not -MAX_ABS_VALUE <= value <= MAX_ABS_VALUE:
+            return 0.0, f"value out of range (|v| > {MAX_ABS_VALUE:.0e})"
+        return value, ""
+    if vt is str:
+        return 0.0, f"value {quote(value)} is not a number"
+    if vt is bool:
+        return 0.0, f"value {str(value).lower()} is not a number (booleans are not readings)"
+    return 0.0, f"value of type {vt.__name__} is not a number"
+
+
+def _as_time(t: Any, *, now: float, oldest: float, newest: float, limits: ValidationLimits) -> tuple[float, str]:
+    """``(t as epoch seconds, "")`` inside the accepted window, else ``(0.0, reason)``; never raises."""
+    tt = type(t)
+    if tt is int:
+        if not -1e11 < t < 1e11:
+            return 0.0, "bad time: time is out of range"
+        t = float(t)
+    elif tt is not float:
+        return 0.0, f"bad time: time of type {tt.__name__} is not a number"
+    if t != t:
+        return 0.0, "bad time: time is not finite"
+    if t > newest:
+        ahead = f"{t - now:.0f}s" if t - now < 1e12 else "far"
+        return 0.0, f"timestamp {ahead} in the future (limit {limits.max_future_s:.0f}s)"
+    if t < oldest:
+        return 0.0, f"timestamp older than retention ({limits.retention_days} days)"
+    return t, ""
 
 
 def validate(records: list[RawRecord], *, utility_id: str | None, registry: SensorRegistry,
@@ -65,48 +99,48 @@ def validate(records: list[RawRecord], *, utility_id: str | None, registry: Sens
     known = registry.snapshot()
     max_t = now + limits.max_future_s
     fromtimestamp = datetime.fromtimestamp
-    isfinite = math.isfinite
-    append = accepted.append
+    append, reject = accepted.append, rejected.append
+    hi = MAX_ABS_VALUE
+    lo = -hi
+    pairs = _PAIRS
     for rec in records:
-        info = known.get(rec.sensor_id) or registry.get(rec.sensor_id)
+        sid = rec.sensor_id
+        info = known.get(sid) or registry.get(sid)
         if info is None:
-            rejected.append(Rejection(f"unknown sensor {rec.sensor_id!r}", rec.fragment, rec.sensor_id))
+            reject(Rejection(f"unknown sensor {quote(sid, 64)}", rec.fragment, sid))
             continue
         if utility_id is not None and info.utility_id != utility_id:
-            rejected.append(Rejection(f"sensor {rec.sensor_id!r} belongs to another utility", rec.fragment,
-                                      rec.sensor_id))
+            reject(Rejection(f"sensor {sid!r} belongs to another utility", rec.fragment, sid))
             continue
         if not info.active:
-            rejected.append(Rejection(f"sensor {rec.sensor_id!r} is decommissioned", rec.fragment, rec.sensor_id))
+            reject(Rejection(f"sensor {sid!r} is decommissioned", rec.fragment, sid))
             continue
         value = rec.value
-        vt = type(value)
-        if vt is not float:
-            if vt is not int:
-                rejected.append(Rejection(f"value {value!r} is not a number", rec.fragment, rec.sensor_id))
+        if type(value) is not float or not lo <= value <= hi:
+            value, why = _as_number(value)
+            if why:
+                reject(Rejection(why, rec.fragment, sid))
                 continue
-            value = float(value)
-        if not isfinite(value):
-            rejected.append(Rejection("value is NaN or infinite", rec.fragment, rec.sensor_id))
-            continue
         t = rec.t
-        if t > max_t:
-            rejected.append(Rejection(f"timestamp {t - now:.0f}s in the future (limit {limits.max_future_s:.0f}s)",
-                                      rec.fragment, rec.sensor_id))
-            continue
-        if t < oldest:
-            rejected.append(Rejection(f"timestamp older than retention ({limits.retention_days} days)", rec.fragment,
-                                      rec.sensor_id))
-            continue
+        if type(t) is not float or not oldest <= t <= max_t:
+            t, why = _as_time(t, now=now, oldest=oldest, newest=max_t, limits=limits)
+            if why:
+                reject(Rejection(why, rec.fragment, sid))
+                continue
         quality = 0
         unit = rec.unit
         if unit is not None and unit != info.unit:
-            try:
-                scale, offset = conversion(str(unit), info.unit)
-            except UnitError as exc:
-                rejected.append(Rejection(f"wrong unit: {exc}", rec.fragment, rec.sensor_id))
+            affine = pairs.get((unit, info.unit)) if type(unit) is str else None
+            if affine is None:
+                try:
+                    affine = conversion(unit, info.unit)
+                except UnitError as exc:
+                    reject(Rejection(f"wrong unit: {exc}", rec.fragment, sid))
+                    continue
+            value = value * affine[0] + affine[1]
+            if not lo <= value <= hi:
+                reject(Rejection(f"value out of range after conversion to {info.unit!r}", rec.fragment, sid))
                 continue
-            value = value * scale + offset
             quality = 1  # converted
         append(Reading(info.sensor_id, fromtimestamp(t, UTC), value, quality))
     return accepted, rejected
