@@ -114,6 +114,7 @@ class Alert:
     escalation_tier: int = 0
     assigned_unit: str | None = None
     version: int = 1  # bumps on every notifiable change; CAP Update identifiers use it
+    row_version: int = 0  # the row's version when read; saving a row changed since then is refused (store)
 
     @property
     def rules(self) -> list[str]:

@@ -302,7 +302,10 @@ class AlertService:
         """Recompute muting flags, then run the notification pipeline over what may need telling."""
         by_fp = {a.fingerprint: a for a in store.active_alerts(self.conn)}
         for a in changed:
-            if a.state.active:
+            # The caller's object (so it sees its muting flags), unless a later save in this transaction
+            # left it behind the row (a batch where another event touched it): that copy would be stale.
+            fresh = by_fp.get(a.fingerprint)
+            if a.state.active and (fresh is None or fresh.row_version <= a.row_version):
                 by_fp[a.fingerprint] = a
         firing = list(by_fp.values())
         inhibitor = Inhibitor(self.rules.inhibit_rules, firing)
@@ -310,7 +313,7 @@ class AlertService:
         # A held district alert is no parent: the asset alerts speak for a single-asset incident.
         parents = group_parents(self.rules.group_rules, [a for a in firing if a.fingerprint not in held])
         silencer = Silencer(store.current_silences(self.conn, self.now), now=lambda: self.now)
-        candidates = {a.fingerprint: a for a in changed}
+        candidates = {a.fingerprint: by_fp.get(a.fingerprint, a) for a in changed}
         for a in firing:
             labels = a.labels
             silenced_by = silencer.silenced_by(labels)

@@ -28,11 +28,27 @@ _FIELDS = [
 ]
 
 
+class StaleAlertError(RuntimeError):
+    """The alert row changed since it was read (optimistic locking): re-read and redo the change.
+
+    Raised by ``save_alert`` instead of overwriting someone else's update (an operator's acknowledgement
+    landing between the engine's read and its write); ``alerts.retry`` redoes the transaction.
+    """
+
+    def __init__(self, alert_id: int, read_version: int, current: int | None) -> None:
+        self.alert_id = alert_id
+        self.read_version = read_version
+        self.current = current
+        now = "deleted" if current is None else f"now at row_version {current}"
+        super().__init__(f"alert {alert_id} changed since it was read at row_version {read_version} ({now})")
+
+
 def alert_from_row(row: Any) -> Alert:
     m = row._mapping
     kwargs = {k: m[k] for k in _FIELDS}
     kwargs["state"] = AlertState(m["state"])
-    return Alert(id=m["id"], level=Level(m["level"]), peak_level=Level(m["peak_level"]), **kwargs)
+    return Alert(id=m["id"], level=Level(m["level"]), peak_level=Level(m["peak_level"]),
+                 row_version=m["row_version"], **kwargs)
 
 
 def _values(a: Alert) -> dict[str, Any]:
@@ -59,10 +75,23 @@ def get_alert(conn: Connection, *, alert_id: int | None = None, fingerprint: str
 
 
 def save_alert(conn: Connection, alert: Alert) -> Alert:
+    """Insert a new alert, or update it only if nobody saved it since it was read (``row_version``).
+
+    The check is in the UPDATE's WHERE, so under READ COMMITTED it also holds against a writer that
+    commits while we wait for its row lock. Raises StaleAlertError rather than overwrite a newer row.
+    """
     if alert.id is None:
-        alert.id = conn.execute(insert(alerts).values(**_values(alert)).returning(alerts.c.id)).scalar_one()
-    else:
-        conn.execute(update(alerts).where(alerts.c.id == alert.id).values(**_values(alert)))
+        alert.id = conn.execute(insert(alerts).values(**_values(alert), row_version=0)
+                                .returning(alerts.c.id)).scalar_one()
+        alert.row_version = 0
+        return alert
+    saved = conn.execute(update(alerts).where(alerts.c.id == alert.id, alerts.c.row_version == alert.row_version)
+                         .values(**_values(alert), row_version=alerts.c.row_version + 1)
+                         .returning(alerts.c.row_version)).scalar()
+    if saved is None:
+        current = conn.execute(select(alerts.c.row_version).where(alerts.c.id == alert.id)).scalar()
+        raise StaleAlertError(alert.id, alert.row_version, current)
+    alert.row_version = saved
     return alert
 
 

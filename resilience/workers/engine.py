@@ -84,6 +84,7 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
     from alerts.config import load_rules
     from alerts.dispatcher import Dispatcher
     from alerts.engine import AlertEngine
+    from alerts.retry import ConflictError
 
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -100,16 +101,28 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
             return handle(events, conn)
         return wrapper
 
+    def tick() -> None:
+        """A tick still conflicting after its retries (operators busy on the same alerts) is skipped, not
+        half-applied: the next tick redoes all of its work from a fresh read."""
+        try:
+            alert_engine.tick()
+        except ConflictError as exc:
+            log.warning("alert tick skipped: %s", exc)
+
     # Each consumer has its own thread, cursor and transactions, so the risk model never holds up an alert.
     # The alerts consumer takes up to 50 events per transaction and recomputes muting once per batch (an alert
     # storm stays linear); its outbox rows NOTIFY the dispatcher at commit, which sends at once (no polling).
+    # A batch that loses an optimistic-locking race is redone in a savepoint (AlertEngine.handle_batch_in);
+    # if it keeps conflicting the ConflictError rolls the consumer's transaction back, the cursor stays and
+    # the consumer retries the batch.
     consumers = [
         EventConsumer(engine, "alerts", timed(alert_engine.handle_in), batch=50,
                       handle_batch=timed(alert_engine.handle_batch_in),
-                      kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL}),
+                      kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL,
+                             EventKind.PLATFORM_HEALTH}),
     ]
     jobs = BackgroundScheduler(timezone="UTC")
-    jobs.add_job(alert_engine.tick, "interval", seconds=tick_s, id="alert-tick", max_instances=1, coalesce=True)
+    jobs.add_job(tick, "interval", seconds=tick_s, id="alert-tick", max_instances=1, coalesce=True)
     if risk is not None:
         consumers.append(EventConsumer(engine, "risk", timed(risk.handle_in), max_batch_s=0.5,
                                        kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH}))
