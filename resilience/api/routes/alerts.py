@@ -6,17 +6,19 @@ from __future__ import annotations
 import asyncio
 import json
 from datetime import datetime
+from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
-from alerts import store
+from alerts import retry, store
 from alerts.api_support import alert_view, cap_area, delivery_view, get_rules, history, utcnow
 from alerts.cap import render_cap
 from alerts.lifecycle import LifecycleError
+from alerts.model import Alert
 from alerts.schema import alert_transitions, alerts, notifications, silences
 from alerts.service import AlertService, NotFound
 from alerts.silences import Matcher, Silence, SilenceError, validate_silence
@@ -59,13 +61,25 @@ def _service(conn: Any) -> AlertService:
     return AlertService(conn, get_rules(), utcnow())
 
 
-def _act(fn: Any) -> dict[str, Any]:
+def _act(conn: Connection, what: str, fn: Callable[[AlertService], Alert]) -> dict[str, Any]:
+    """One operator action, redone from a fresh read if the engine saved the alert meanwhile (409 if that
+    keeps happening: the operator should look again rather than have the action applied blind)."""
     try:
-        return alert_view(fn())
+        return alert_view(retry.in_savepoint(conn, lambda c: fn(_service(c)), what=what))
     except NotFound as exc:
         raise HTTPException(404, str(exc)) from None
+    except retry.ConflictError as exc:
+        raise HTTPException(409, f"conflict: {exc}") from None
     except (LifecycleError, ValueError) as exc:
         raise HTTPException(409, str(exc)) from None
+
+
+def _refresh(conn: Connection, now: datetime) -> None:
+    """Re-evaluate muting after a silence changed, retried like an action (409 on persistent conflict)."""
+    try:
+        retry.in_savepoint(conn, lambda c: AlertService(c, get_rules(), now).refresh(), what="silence refresh")
+    except retry.ConflictError as exc:
+        raise HTTPException(409, f"conflict: {exc}") from None
 
 
 @router.get("/alerts")
@@ -156,33 +170,34 @@ def get_cap(alert_id: int, conn: ConnDep, settings: SettingsDep,
 
 @router.post("/alerts/{alert_id}/ack")
 def ack(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
-    return _act(lambda: _service(conn).acknowledge(alert_id, by=body.by, note=body.note))
+    return _act(conn, f"acknowledge alert {alert_id}", lambda s: s.acknowledge(alert_id, by=body.by, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/assign")
 def assign(alert_id: int, body: AssignIn, conn: ConnDep) -> dict[str, Any]:
-    return _act(lambda: _service(conn).assign(alert_id, unit=body.unit, by=body.by, note=body.note))
+    return _act(conn, f"assign alert {alert_id}",
+                lambda s: s.assign(alert_id, unit=body.unit, by=body.by, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/steps")
 def record_step(alert_id: int, body: StepIn, conn: ConnDep) -> dict[str, Any]:
-    return _act(lambda: _service(conn).record_step(alert_id, step=body.step, by=body.by, note=body.note,
-                                                   at=body.at))
+    return _act(conn, f"record {body.step} on alert {alert_id}",
+                lambda s: s.record_step(alert_id, step=body.step, by=body.by, note=body.note, at=body.at))
 
 
 @router.post("/alerts/{alert_id}/resolve")
 def resolve(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
-    return _act(lambda: _service(conn).resolve(alert_id, by=body.by, note=body.note))
+    return _act(conn, f"resolve alert {alert_id}", lambda s: s.resolve(alert_id, by=body.by, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/review")
 def review(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
-    return _act(lambda: _service(conn).review(alert_id, by=body.by, note=body.note))
+    return _act(conn, f"review alert {alert_id}", lambda s: s.review(alert_id, by=body.by, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/comments")
 def comment(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
-    return _act(lambda: _service(conn).comment(alert_id, by=body.by, note=body.note))
+    return _act(conn, f"comment on alert {alert_id}", lambda s: s.comment(alert_id, by=body.by, note=body.note))
 
 
 @router.post("/silences", status_code=201)
@@ -195,7 +210,7 @@ def create_silence(body: SilenceCreate, conn: ConnDep) -> dict[str, Any]:
     except SilenceError as exc:
         raise HTTPException(422, str(exc)) from None
     sid = store.insert_silence(conn, s, now)
-    AlertService(conn, get_rules(), now).refresh()
+    _refresh(conn, now)
     return {"id": sid, "matchers": [m.model_dump() for m in body.matchers], "starts_at": s.starts_at,
             "ends_at": s.ends_at, "created_by": s.created_by, "comment": s.comment}
 
@@ -217,7 +232,7 @@ def expire_silence(silence_id: int, conn: ConnDep, by: str = "api") -> dict[str,
                        .values(ends_at=now, expired_by=by))
     if not res.rowcount:
         raise HTTPException(404, f"no active silence {silence_id}")
-    AlertService(conn, get_rules(), now).refresh()
+    _refresh(conn, now)
     return {"id": silence_id, "expired_at": now}
 
 
