@@ -78,6 +78,7 @@ class Rig:
     root: str = field(default_factory=lambda: unique("rel"))
     client_id: str = field(default_factory=lambda: unique("rel-ingest"))
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self, **extra: str) -> dict[str, str]:
         return worker_env(self.url, RESILIENCE_MQTT_TOPIC_ROOT=self.root, RESILIENCE_MQTT_CLIENT_ID=self.client_id,
@@ -85,8 +86,8 @@ class Rig:
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
         ready = {"ingest": "subscribed to", "detector": "subscribed to", "engine": "engine running",
-                 "dispatcher": "dispatcher running"}[name]
-        p = spawn([name], self.env(), f"rel-{name}", ready=ready, timeout=60)
+                 "dispatcher": "dispatcher running", "scheduler": "scheduler running"}[name]
+        p = spawn([name], self.env(**self.extra_env), f"rel-{name}", ready=ready, timeout=60)
         self.procs[name] = p
         return p
 
@@ -106,11 +107,14 @@ class Rig:
                 p.kill()
         self.procs.clear()
 
-    def sensor(self, prefix: str, kind: str = "water_flow", unit: str = "m**3/h") -> str:
+    def sensor(self, prefix: str, kind: str = "water_flow", unit: str = "m**3/h", *, interval_s: float = 1,
+               count: int = 1) -> str:
+        """Register ``count`` sensors ``<id>``, ``<id>-2`` ... on one asset; returns the first id."""
         sid = unique(prefix)
+        ids = [sid] + [f"{sid}-{i}" for i in range(2, count + 1)]
         with self.engine.begin() as conn:
             register_sensors(conn, utility="relco", asset=f"{sid}-A", asset_kind="water_main", sensor_kind=kind,
-                             unit=unit, sensor_ids=(sid,), interval_s=1)
+                             unit=unit, sensor_ids=ids, interval_s=interval_s)
         return sid
 
     def publish(self, sensor: str, count: int, *, start: float, step: float = 0.01,
