@@ -92,9 +92,12 @@ def parse_time(value: Any, *, now: float) -> float:
         if dt.tzinfo is None:
             raise ValueError(f"time {value!r} has no UTC offset")
         try:
-            return dt.timestamp()
+            t = dt.timestamp()
         except (OverflowError, ValueError) as exc:
             raise ValueError(f"time {value!r} is out of range") from exc
+        if not -MAX_ABS_TIME < t < MAX_ABS_TIME:
+            raise ValueError(f"time {value!r} is out of range")
+        return t
     raise ValueError("time must be a number or an RFC 3339 string")
 
 
