@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
-from ingest.parser import MAX_ABS_VALUE, RawRecord, Rejection, int_value_reason, quote
+from ingest.parser import MAX_ABS_TIME, MAX_ABS_VALUE, RawRecord, Rejection, int_value_reason, quote
 from ingest.sensor_cache import SensorInfo, SensorRegistry
 from ingest.units import ACCEPTED, ACCEPTED_TEXT, IDENTITY
 from resilience.domain import Reading
@@ -23,7 +24,15 @@ from resilience.domain import Reading
 _PAIRS: dict[tuple[str, str], tuple[float, float]] = {
     (sent, canonical): affine for canonical, table in ACCEPTED.items() for sent, affine in table.items()}
 
-__all__ = ["SensorInfo", "SensorRegistry", "UnitError", "ValidationLimits", "conversion", "validate"]
+__all__ = ["RegistryView", "SensorInfo", "SensorRegistry", "UnitError", "ValidationLimits", "conversion", "validate"]
+
+
+class RegistryView(Protocol):
+    """What validation needs of ``SensorRegistry`` (so tests and tools can pass an in-memory one)."""
+
+    def snapshot(self) -> Mapping[str, SensorInfo]: ...
+
+    def get(self, sensor_id: str) -> SensorInfo | None: ...
 
 
 class UnitError(ValueError):
@@ -74,7 +83,7 @@ def _as_time(t: Any, *, now: float, oldest: float, newest: float, limits: Valida
     """``(t as epoch seconds, "")`` inside the accepted window, else ``(0.0, reason)``; never raises."""
     tt = type(t)
     if tt is int:
-        if not -1e11 < t < 1e11:
+        if not -MAX_ABS_TIME < t < MAX_ABS_TIME:
             return 0.0, "bad time: time is out of range"
         t = float(t)
     elif tt is not float:
@@ -89,7 +98,7 @@ def _as_time(t: Any, *, now: float, oldest: float, newest: float, limits: Valida
     return t, ""
 
 
-def validate(records: list[RawRecord], *, utility_id: str | None, registry: SensorRegistry,
+def validate(records: list[RawRecord], *, utility_id: str | None, registry: RegistryView,
              limits: ValidationLimits, now: float | None = None) -> tuple[list[Reading], list[Rejection]]:
     """Accepted readings in canonical units, and a rejection with a reason for every other record."""
     now = time.time() if now is None else now
