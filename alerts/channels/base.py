@@ -1,8 +1,8 @@
 """The channel interface and its two errors (the split mirrors httpx: transport trouble vs. a refusal).
 
-- RetryableError: the receiver may accept later (connection refused, timeouts, HTTP 5xx and 429,
+- RetryableError: the receiver may accept later (connection refused, timeouts, HTTP 5xx, 408 and 429,
   SMTP 4xx, MQTT not connected).
-- PermanentError: retrying the same message cannot help (HTTP 4xx other than 429, SMTP 5xx, bad target).
+- PermanentError: retrying the same message cannot help (HTTP 3xx, 4xx other than 408/429, SMTP 5xx, bad target).
 """
 
 from __future__ import annotations

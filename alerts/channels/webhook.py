@@ -1,4 +1,7 @@
-"""Webhook channel over httpx: signed JSON POST with an Idempotency-Key so receivers drop repeats."""
+"""Webhook channel over httpx: signed JSON POST with an Idempotency-Key so receivers drop repeats.
+
+Only a 2xx answer is a delivery: 5xx, 408 and 429 are retried, redirects and other 4xx are permanent.
+"""
 
 from __future__ import annotations
 
@@ -30,10 +33,15 @@ class WebhookChannel:
         except httpx.InvalidURL as exc:
             raise PermanentError(f"invalid URL {message.target!r}: {exc}") from exc
         code = response.status_code
-        if code >= 500 or code == 429:
+        if 200 <= code < 300:
+            return  # only a 2xx says the receiver has the message
+        if code >= 500 or code in (408, 429):
             raise RetryableError(f"HTTP {code} from {message.target}")
-        if code >= 400:
-            raise PermanentError(f"HTTP {code} from {message.target}: {response.text[:200]}")
+        if 300 <= code < 400:
+            # Not followed: the signed message is for this URL, and a moved receiver is a configuration fix.
+            where = response.headers.get("location", "?")
+            raise PermanentError(f"HTTP {code} from {message.target} (redirect to {where} not followed)")
+        raise PermanentError(f"HTTP {code} from {message.target}: {response.text[:200]}")
 
     def close(self) -> None:
         self.client.close()

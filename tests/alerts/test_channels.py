@@ -33,7 +33,9 @@ def test_webhook_signs_body_and_sends_idempotency_key() -> None:
 
 
 @pytest.mark.parametrize("status, err", [(500, RetryableError), (503, RetryableError), (429, RetryableError),
-                                         (400, PermanentError), (404, PermanentError), (410, PermanentError)])
+                                         (408, RetryableError), (400, PermanentError), (404, PermanentError),
+                                         (410, PermanentError), (301, PermanentError), (302, PermanentError),
+                                         (304, PermanentError), (307, PermanentError)])
 def test_webhook_status_classification(status: int, err: type[Exception]) -> None:
     ch = WebhookChannel("k", transport=httpx.MockTransport(lambda r: httpx.Response(status)))
     with pytest.raises(err):
