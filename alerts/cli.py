@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -45,24 +46,39 @@ def _stop_event() -> threading.Event:
     return stop
 
 
+def _rules_path(args: argparse.Namespace) -> str | None:
+    """``--rules``, else RESILIENCE_ALERTS_RULES (as the API reads it), else the default rules."""
+    return args.rules or os.environ.get("RESILIENCE_ALERTS_RULES") or None
+
+
 def _dispatcher(args: argparse.Namespace) -> int:
-    from alerts.dispatcher import Dispatcher
+    from alerts.dispatcher import Dispatcher, DispatcherOptions
+    from resilience.logs import setup_logging
     from resilience.settings import get_settings
     from resilience.store.db import get_engine
 
     settings = get_settings()
-    rules = load_rules(args.rules)
-    Dispatcher(get_engine(), build_channels(settings, rules)).run_forever(_stop_event())
+    setup_logging(settings.log_level, settings.log_format, "dispatcher")
+    rules = load_rules(_rules_path(args))
+    opts = DispatcherOptions(lease_s=args.lease_s, backoff_initial_s=args.backoff_initial_s,
+                             backoff_max_s=args.backoff_max_s, max_attempts=args.max_attempts)
+    stop = _stop_event()
+    log.info("dispatcher running: lease %.0f s, backoff %.1f..%.0f s, %d attempts", opts.lease_s,
+             opts.backoff_initial_s, opts.backoff_max_s, opts.max_attempts)
+    Dispatcher(get_engine(), build_channels(settings, rules), options=opts).run_forever(stop)
     return 0
 
 
 def _alerts(args: argparse.Namespace) -> int:
     """The alert service alone: event-log consumer, ticks and dispatcher (the engine process without risk)."""
+    from resilience.logs import setup_logging
     from resilience.settings import get_settings
     from resilience.store.db import get_engine
     from resilience.workers.engine import run_engine
 
-    run_engine(get_engine(), get_settings(), rules_path=args.rules, with_risk=False, tick_s=args.tick_s)
+    settings = get_settings()
+    setup_logging(settings.log_level, settings.log_format, "alerts")
+    run_engine(get_engine(), settings, rules_path=_rules_path(args), with_risk=False, tick_s=args.tick_s)
     return 0
 
 
@@ -87,6 +103,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
+    from alerts.dispatcher import DispatcherOptions
+
     p = subparsers.add_parser("config-check", help="validate an alert rule file")
     p.add_argument("--rules", default=None, help="rule file (default: alerts/rules.default.yaml)")
     p.set_defaults(func=_config_check)
@@ -97,7 +115,13 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=_alerts)
 
     p = subparsers.add_parser("dispatcher", help="run only the notification dispatcher")
-    p.add_argument("--rules", default=None)
+    p.add_argument("--rules", default=None, help="rule file for the SMTP settings (default: RESILIENCE_ALERTS_RULES)")
+    d = DispatcherOptions()
+    p.add_argument("--lease-s", type=float, default=d.lease_s,
+                   help="a claimed message is sent again this long after a dispatcher died holding it")
+    p.add_argument("--backoff-initial-s", type=float, default=d.backoff_initial_s)
+    p.add_argument("--backoff-max-s", type=float, default=d.backoff_max_s)
+    p.add_argument("--max-attempts", type=int, default=d.max_attempts)
     p.set_defaults(func=_dispatcher)
 
     p = subparsers.add_parser("evaluate", help="score stored alerts against a simulator's ground truth")
