@@ -24,6 +24,7 @@ from resilience.store.cursors import Position, read_after
 
 CHANNEL = "lifeline_readings"  # NOTIFY on every hand-off; detectors LISTEN
 TABLE = "reading_batches"
+MAX_ROW_READINGS = 5000  # one row carries at most this many readings (bounded memory for the detector)
 
 
 def shard_of(sensor_id: str, shards: int) -> int:
@@ -47,7 +48,7 @@ def decode(payload: str) -> list[Reading]:
 
 
 def hand_off(conn: Connection, readings: Sequence[Reading], *, transport: str, shards: int) -> int:
-    """Write the stored readings of this transaction to the hand-off log (one row per shard); rows written."""
+    """Write the stored readings of this transaction to the hand-off log (rows per shard); rows written."""
     if not readings:
         return 0
     by_shard: dict[int, list[Reading]] = defaultdict(list)
@@ -56,10 +57,11 @@ def hand_off(conn: Connection, readings: Sequence[Reading], *, transport: str, s
     else:
         for r in readings:
             by_shard[shard_of(r.sensor_id, shards)].append(r)
-    conn.execute(text(f"INSERT INTO {TABLE} (shard, transport, n, readings) VALUES (:s, :t, :n, :r)"),
-                 [{"s": s, "t": transport, "n": len(rs), "r": encode(rs)} for s, rs in sorted(by_shard.items())])
+    rows = [{"s": s, "t": transport, "n": len(rs[i:i + MAX_ROW_READINGS]), "r": encode(rs[i:i + MAX_ROW_READINGS])}
+            for s, rs in sorted(by_shard.items()) for i in range(0, len(rs), MAX_ROW_READINGS)]
+    conn.execute(text(f"INSERT INTO {TABLE} (shard, transport, n, readings) VALUES (:s, :t, :n, :r)"), rows)
     conn.execute(text(f"NOTIFY {CHANNEL}"))
-    return len(by_shard)
+    return len(rows)
 
 
 @dataclass(frozen=True, slots=True)
