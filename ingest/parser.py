@@ -273,7 +273,9 @@ def _parse_senml(items: list[Any], *, topic_sensor: str | None, now: float, chec
 
 def _parse_plain(items: list[Any], *, topic_sensor: str | None, now: float, check_chars: bool = True,
                  ) -> tuple[list[RawRecord], list[Rejection], int]:
-    """Plain JSON readings: ``{"t": ..., "v": ..., "u": ...}`` on a sensor topic or with ``sensor_id``."""
+    """Plain JSON readings: ``{"t": ..., "v": ..., "u": ...}`` on a sensor topic or with ``sensor_id``.
+
+    Sensor ids are always checked in full (``check_chars`` is accepted for a signature like the SenML one)."""
     records: list[RawRecord] = []
     rejections: list[Rejection] = []
     dicts = 0
