@@ -97,7 +97,8 @@ def _text(payload: bytes) -> str:
 def _reason_class(reason: str) -> str:
     """A short, bounded label for metrics (the full reason goes to the dead-letter row)."""
     for key in ("malformed JSON", "unknown sensor", "another utility", "NaN", "wrong unit", "future", "retention",
-                "oversize", "not a number", "bad time", "decommissioned", "refused by the database"):
+                "oversize", "not a number", "bad time", "decommissioned", "refused by the database", "digits",
+                "nested", "too many records", "longer than 64", "surrogate", "out of range", "topic"):
         if key in reason:
             return key.replace(" ", "_").lower()
     return "other"
