@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.util
 from functools import lru_cache
+from pathlib import Path
 
 import psycopg
 from alembic import command
@@ -52,9 +54,25 @@ def raw_connect(url: str | None = None, **kw: object) -> psycopg.Connection:
     return psycopg.connect(psycopg_dsn(url or get_settings().database_url), **kw)  # type: ignore[arg-type]
 
 
+def migrations_dir() -> Path:
+    """The Alembic scripts: the ``migrations`` package installed beside ``resilience`` (a wheel puts both in
+    site-packages; a checkout or editable install has both in the source tree), else wherever it imports from."""
+    beside = PROJECT_ROOT / "migrations"
+    if (beside / "env.py").is_file():
+        return beside
+    spec = importlib.util.find_spec("migrations")
+    for loc in (spec.submodule_search_locations or []) if spec is not None else []:
+        if (Path(loc) / "env.py").is_file():
+            return Path(loc)
+    raise FileNotFoundError("the migrations package (Alembic scripts) is not installed")
+
+
 def alembic_config(url: str | None = None) -> Config:
-    cfg = Config(str(PROJECT_ROOT / "alembic.ini"))
-    cfg.set_main_option("script_location", str(PROJECT_ROOT / "migrations"))
+    """Built in code, not read from ``alembic.ini``: an installed wheel has no ini, only the migrations package.
+    (``alembic.ini`` stays at the top level for developers running ``alembic`` from the checkout.)"""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrations_dir()))
+    cfg.set_main_option("path_separator", "os")
     cfg.attributes["url"] = url or get_settings().database_url
     return cfg
 
