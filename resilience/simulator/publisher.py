@@ -55,7 +55,10 @@ class SenmlPublisher:
         for utility, pack in build_packs(self.sensor_ids, self.units, self.utility_of, batch.idx, batch.t, batch.v,
                                          self.alt_unit_fraction, self.seed, self.max_records):
             info = self.client.publish(f"{self.topic_root}/{utility}", encode(pack), qos=1)
-            self._pending.append(info)
+            if info.rc == mqtt.MQTT_ERR_SUCCESS:
+                self._pending.append(info)
+            # else not connected (the broker restarting): paho keeps the QoS 1 message and sends it on
+            # reconnect; its info object would raise on every later look, so it is not waited for here
             n += 1
             self.records_sent += len(pack)
         self.packs_sent += n
@@ -73,10 +76,17 @@ class SenmlPublisher:
                     info.wait_for_publish(remaining)
             except (RuntimeError, ValueError):  # not connected: paho resends QoS 1 after reconnecting
                 break
-        self._pending = [i for i in self._pending if not i.is_published()]
+        self._pending = [i for i in self._pending if not _published(i)]
 
     def close(self) -> None:
         self.flush()
         self.client.disconnect()
         self.client.loop_stop()
 
+
+def _published(info: mqtt.MQTTMessageInfo) -> bool:
+    """True once the broker acknowledged the message; a message whose publish failed counts as done."""
+    try:
+        return info.is_published()
+    except (RuntimeError, ValueError):
+        return True
