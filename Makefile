@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test setup services stop bench-ingest bench-nab bench-risk bench-alerts evaluate clean
+.PHONY: run test test-fast setup services stop bench-ingest bench-nab bench-risk bench-alerts evaluate clean
 
 $(STAMP): pyproject.toml
 	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || { \
@@ -32,6 +32,11 @@ run: setup
 test: setup
 	$(BIN)/resilience services start
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+# everything but the long end-to-end and fault-injection tests (marked slow)
+test-fast: setup
+	$(BIN)/resilience services start
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS)
 
 bench-ingest: services
 	$(BIN)/resilience bench ingest
