@@ -3,13 +3,27 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any, ClassVar, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from resilience.domain import SENSOR_KINDS, AssetKind
 
-ID = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
+ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
+ID_MAX = 64  # the registry's id columns are String(64)
+ID = Field(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)
+INT4_MAX = 2**31 - 1  # Integer columns
+RefId = Annotated[str, Field(min_length=1, max_length=ID_MAX)]  # a reference to a registry row
+Finite = Annotated[float, Field(allow_inf_nan=False)]  # JSON has no NaN/Infinity to answer with
+LevelName = Literal["none", "blue", "yellow", "orange", "red"]  # resilience.domain.Level labels
+Thresholds = dict[Literal["blue", "yellow", "orange", "red"], Finite]  # a sensor's graded limits, by level
+AlertStateName = Literal["firing", "acknowledged", "resolved", "closed"]  # alerts.model.AlertState values
+
+
+class Problem(BaseModel):
+    """Every 4xx answer: FastAPI's ``{"detail": ...}`` with the reason (a string, or structured details)."""
+
+    detail: Any
 
 
 class UtilityCreate(BaseModel):
@@ -23,32 +37,46 @@ class UtilityPublic(UtilityCreate):
     model_config = ConfigDict(from_attributes=True)
 
 
+class PatchBody(BaseModel):
+    """A partial update: an omitted field stays as it is; ``null`` only where the column may be empty."""
+
+    not_null: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="after")
+    def _no_null_where_required(self) -> Self:
+        nulls = sorted(f for f in self.not_null & self.model_fields_set if getattr(self, f) is None)
+        if nulls:
+            raise ValueError(f"{', '.join(nulls)} cannot be null (omit a field to keep its value)")
+        return self
+
+
+def _geojson_polygon(v: dict[str, Any]) -> dict[str, Any]:
+    if v.get("type") != "Polygon" or not isinstance(v.get("coordinates"), list) or not v["coordinates"]:
+        raise ValueError("polygon must be a GeoJSON Polygon geometry with coordinates")
+    ring = v["coordinates"][0]
+    if not isinstance(ring, list) or len(ring) < 4 or ring[0] != ring[-1]:
+        raise ValueError("polygon's outer ring must be closed and have at least 4 positions")
+    return v
+
+
+Polygon = Annotated[dict[str, Any], AfterValidator(_geojson_polygon)]  # a GeoJSON Polygon geometry
+
+
 class DistrictBase(BaseModel):
     name: str
-    population: int = Field(default=0, ge=0)
-    polygon: dict[str, Any] | None = None
-
-    @field_validator("polygon")
-    @classmethod
-    def _geojson_polygon(cls, v: dict[str, Any] | None) -> dict[str, Any] | None:
-        if v is None:
-            return v
-        if v.get("type") != "Polygon" or not isinstance(v.get("coordinates"), list) or not v["coordinates"]:
-            raise ValueError("polygon must be a GeoJSON Polygon geometry with coordinates")
-        ring = v["coordinates"][0]
-        if len(ring) < 4 or ring[0] != ring[-1]:
-            raise ValueError("polygon's outer ring must be closed and have at least 4 positions")
-        return v
+    population: int = Field(default=0, ge=0, le=INT4_MAX)
+    polygon: Polygon | None = None
 
 
 class DistrictCreate(DistrictBase):
     id: str = ID
 
 
-class DistrictUpdate(BaseModel):
+class DistrictUpdate(PatchBody):
+    not_null: ClassVar[frozenset[str]] = frozenset({"name", "population"})
     name: str | None = None
-    population: int | None = Field(default=None, ge=0)
-    polygon: dict[str, Any] | None = None
+    population: int | None = Field(default=None, ge=0, le=INT4_MAX)
+    polygon: Polygon | None = None
 
 
 class DistrictPublic(DistrictCreate):
@@ -58,14 +86,14 @@ class DistrictPublic(DistrictCreate):
 class AssetBase(BaseModel):
     name: str
     kind: AssetKind
-    district_id: str | None = None
-    utility_id: str | None = None
+    district_id: RefId | None = None
+    utility_id: RefId | None = None
     lat: float = Field(ge=-90, le=90)
     lon: float = Field(ge=-180, le=180)
     criticality: int = Field(default=3, ge=1, le=5)
     install_year: int | None = Field(default=None, ge=1800, le=2100)
-    material: str | None = None
-    past_incidents: int = Field(default=0, ge=0)
+    material: str | None = Field(default=None, max_length=64)
+    past_incidents: int = Field(default=0, ge=0, le=INT4_MAX)
     attributes: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -73,16 +101,18 @@ class AssetCreate(AssetBase):
     id: str = ID
 
 
-class AssetUpdate(BaseModel):
+class AssetUpdate(PatchBody):
+    not_null: ClassVar[frozenset[str]] = frozenset({"name", "lat", "lon", "criticality", "past_incidents",
+                                                     "attributes"})
     name: str | None = None
-    district_id: str | None = None
-    utility_id: str | None = None
+    district_id: RefId | None = None
+    utility_id: RefId | None = None
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     criticality: int | None = Field(default=None, ge=1, le=5)
-    install_year: int | None = None
-    material: str | None = None
-    past_incidents: int | None = Field(default=None, ge=0)
+    install_year: int | None = Field(default=None, ge=1800, le=2100)
+    material: str | None = Field(default=None, max_length=64)
+    past_incidents: int | None = Field(default=None, ge=0, le=INT4_MAX)
     attributes: dict[str, Any] | None = None
 
 
@@ -91,12 +121,12 @@ class AssetPublic(AssetCreate):
 
 
 class SensorBase(BaseModel):
-    asset_id: str
-    utility_id: str
+    asset_id: RefId
+    utility_id: RefId
     kind: str
-    unit: str | None = None  # defaults to the kind's canonical unit
-    expected_interval_s: float | None = Field(default=None, gt=0)
-    thresholds: dict[str, float] | None = None
+    unit: str | None = Field(default=None, min_length=1, max_length=32)  # defaults to the kind's canonical unit
+    expected_interval_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    thresholds: Thresholds | None = None
     detector_overrides: dict[str, Any] | None = None
     active: bool = True
 
@@ -107,21 +137,15 @@ class SensorBase(BaseModel):
             raise ValueError(f"unknown sensor kind {v!r}; known: {', '.join(sorted(SENSOR_KINDS))}")
         return v
 
-    @field_validator("thresholds")
-    @classmethod
-    def _levels(cls, v: dict[str, float] | None) -> dict[str, float] | None:
-        if v and not set(v) <= {"blue", "yellow", "orange", "red"}:
-            raise ValueError("threshold keys must be blue, yellow, orange, red")
-        return v
-
 
 class SensorCreate(SensorBase):
     id: str = ID
 
 
-class SensorUpdate(BaseModel):
-    expected_interval_s: float | None = Field(default=None, gt=0)
-    thresholds: dict[str, float] | None = None
+class SensorUpdate(PatchBody):
+    not_null: ClassVar[frozenset[str]] = frozenset({"expected_interval_s", "active"})
+    expected_interval_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    thresholds: Thresholds | None = None
     detector_overrides: dict[str, Any] | None = None
     active: bool | None = None
 

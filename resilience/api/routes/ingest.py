@@ -1,4 +1,10 @@
-"""HTTP ingestion for utilities without MQTT: the same parser and validation as the MQTT worker."""
+"""HTTP ingestion for utilities without MQTT: the same parser and validation as the MQTT worker.
+
+Every request costs bounded time and memory on the event loop: the body is read with a running cap
+(refused with 413 as soon as it is known to be too large, before it is read when Content-Length says
+so), and parsing, validation and the commit run in the threadpool, so a slow or hostile payload never
+stalls other requests (``/healthz`` included).
+"""
 
 from __future__ import annotations
 
@@ -6,29 +12,82 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from sqlalchemy import select
+from sqlalchemy import Engine, insert, select
+from starlette.concurrency import run_in_threadpool
 
 from ingest.pipeline import IngestPipeline, Message
 from resilience.api.deps import ConnDep
-from resilience.api.schemas import DeadLetterPublic, IngestResponse
+from resilience.api.schemas import ID_MAX, ID_PATTERN, DeadLetterPublic, IngestResponse, Problem
 from resilience.store.schema import dead_letters
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
-UtilityHeader = Annotated[str, Header(alias="X-Utility-Id", description="the publishing utility's id")]
+UtilityHeader = Annotated[str, Header(alias="X-Utility-Id", description="the publishing utility's id",
+                                      min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
+SensorQuery = Annotated[str | None, Query(description="the sensor of a plain-JSON payload",
+                                          min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
+FRAGMENT_MAX = 2000  # characters of a rejected record echoed back (the dead letter keeps what was stored)
 
 
-@router.post("", response_model=IngestResponse)
-async def ingest(request: Request, utility_id: UtilityHeader, sensor_id: str | None = None) -> Any:
+class PayloadTooLarge(Exception):
+    """The body is over the cap; ``prefix`` is what was read before reading stopped (maybe nothing)."""
+
+    def __init__(self, reason: str, prefix: bytes) -> None:
+        super().__init__(reason)
+        self.reason, self.prefix = reason, prefix
+
+
+def declared_length(request: Request) -> int | None:
+    """The Content-Length header as a number (None when absent, e.g. chunked); 400 when unreadable."""
+    raw = request.headers.get("content-length")
+    if raw is None:
+        return None
+    if not raw.strip().isdigit():
+        raise HTTPException(400, f"Content-Length must be a non-negative integer, not {raw[:40]!r}")
+    return int(raw)
+
+
+async def read_capped(request: Request, cap: int) -> bytes:
+    """The body, never holding more than ``cap`` bytes (+ one chunk): over the cap raises PayloadTooLarge."""
+    declared = declared_length(request)
+    if declared is not None and declared > cap:
+        raise PayloadTooLarge(f"oversize payload: Content-Length {declared} bytes > cap {cap}", b"")
+    buf = bytearray()
+    async for chunk in request.stream():
+        buf += chunk
+        if len(buf) > cap:
+            raise PayloadTooLarge(f"oversize payload: more than {cap} bytes (cap {cap}); reading stopped",
+                                  bytes(buf[:FRAGMENT_MAX]))
+    return bytes(buf)
+
+
+def dead_letter_oversize(engine: Engine, utility_id: str, sensor_id: str | None, exc: PayloadTooLarge) -> None:
+    """Keep the refusal where the utility looks for its rejected payloads (GET /ingest/errors)."""
+    with engine.begin() as conn:
+        conn.execute(insert(dead_letters).values(
+            transport="http", utility_id=utility_id, topic=None, sensor_id=sensor_id, reason=exc.reason,
+            payload=exc.prefix[:FRAGMENT_MAX].decode("utf-8", "replace")))
+
+
+def _echo(fragment: Any) -> Any:
+    if isinstance(fragment, str) and len(fragment) > FRAGMENT_MAX:
+        return fragment[:FRAGMENT_MAX] + "..."
+    return fragment
+
+
+@router.post("", response_model=IngestResponse,
+             responses={400: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem}})
+async def ingest(request: Request, utility_id: UtilityHeader, sensor_id: SensorQuery = None) -> Any:
     """Accept a SenML pack or plain JSON readings; rejected records are dead-lettered, the rest land."""
     pipeline: IngestPipeline = request.app.state.ingest_pipeline
-    cap = pipeline.settings.ingest_max_payload_bytes
-    body = await request.body()
-    if len(body) > cap * 4:  # refuse absurd bodies outright; a modest overshoot is dead-lettered like MQTT
-        raise HTTPException(413, f"payload of {len(body)} bytes exceeds the cap of {cap} bytes")
-    result = pipeline.ingest([Message("http", utility_id, body, None, sensor_id)])
+    try:
+        body = await read_capped(request, pipeline.settings.ingest_max_payload_bytes)
+    except PayloadTooLarge as exc:
+        await run_in_threadpool(dead_letter_oversize, request.app.state.engine, utility_id, sensor_id, exc)
+        raise HTTPException(413, exc.reason) from None
+    # CPU-bound parsing/validation and the blocking commit: off the event loop.
+    result = await run_in_threadpool(pipeline.ingest, [Message("http", utility_id, body, None, sensor_id)])
     res = result.messages[0]
-    errors = [{"reason": r.reason, "sensor_id": r.sensor_id, "record": r.fragment if not isinstance(r.fragment, str)
-               or len(r.fragment) < 2000 else r.fragment[:2000] + "..."} for r in res.rejections]
+    errors = [{"reason": r.reason, "sensor_id": r.sensor_id, "record": _echo(r.fragment)} for r in res.rejections]
     if res.accepted == 0 and errors:
         raise HTTPException(422, {"accepted": 0, "rejected": len(errors), "errors": errors})
     return {"accepted": res.accepted, "rejected": len(errors), "errors": errors}
@@ -36,7 +95,7 @@ async def ingest(request: Request, utility_id: UtilityHeader, sensor_id: str | N
 
 @router.get("/errors", response_model=list[DeadLetterPublic])
 def ingest_errors(conn: ConnDep, utility_id: UtilityHeader, since: datetime | None = None,
-                  limit: int = Query(100, ge=1, le=1000)) -> Any:
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
     """The calling utility's rejected payloads, newest first, with the reason for each."""
     q = select(dead_letters).where(dead_letters.c.utility_id == utility_id)
     if since is not None:
