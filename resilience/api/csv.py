@@ -16,11 +16,15 @@ def wants_csv(request: Request) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 
 
-def csv_response(rows: Sequence[dict[str, Any]], columns: Sequence[str], filename: str) -> Response:
+def csv_response(rows: Sequence[dict[str, Any]], columns: Sequence[str], filename: str,
+                 next_: datetime | None = None) -> Response:
+    """CSV of ``rows``; a paged series names the next page's ``start`` in the ``X-Next-Start`` header."""
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(columns)
     for row in rows:
         writer.writerow([row[c].isoformat() if isinstance(row[c], datetime) else row[c] for c in columns])
-    return Response(buf.getvalue(), media_type="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+    headers = {"Content-Disposition": f'attachment; filename="{filename}"'}
+    if next_ is not None:
+        headers["X-Next-Start"] = next_.isoformat()
+    return Response(buf.getvalue(), media_type="text/csv", headers=headers)

@@ -1,14 +1,20 @@
-"""Historical readings for engineers: raw, or bucketed from the rollups; JSON or CSV."""
+"""Historical readings for engineers: raw, or bucketed from the rollups; JSON or CSV.
+
+Every answer is at most ``limit`` rows (capped at ``MAX_ROWS``); when there is more, ``next`` gives the
+``start`` of the next page (keyset paging on time, so pages never overlap or skip).
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Annotated, Any, Literal, get_args
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
+from sqlalchemy import Connection
 
 from resilience.api.csv import csv_response, wants_csv
-from resilience.api.deps import ConnDep
+from resilience.api.deps import ConnDep, utc_window
+from resilience.api.schemas import ID_MAX, ID_PATTERN, Problem
 from resilience.store import registry
 from resilience.store.readings import AGGS, BUCKETS, query_bucketed, query_raw
 from resilience.store.schema import sensors
@@ -16,40 +22,61 @@ from resilience.store.timeseries import get_backend
 
 router = APIRouter(prefix="/api/v1/sensors", tags=["readings"])
 
+MAX_ROWS = 50_000  # rows (raw readings or buckets) per answer; page with ``next`` for more
+DEFAULT_ROWS = 10_000
+BIN_ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # the origin of date_bin in query_bucketed
+Bucket = Literal["1m", "5m", "15m", "1h", "6h", "1d"]
+Agg = Literal["avg", "min", "max", "last", "count", "sum"]
+# the store's buckets and aggregates, spelled out so OpenAPI lists them and FastAPI answers 422 for others
+assert set(get_args(Bucket)) == set(BUCKETS) and set(get_args(Agg)) == AGGS
 
-def _utc(dt: datetime | None, default: datetime) -> datetime:
-    if dt is None:
-        return default
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
+
+def bucket_page(start: datetime, end: datetime, width: timedelta, limit: int) -> tuple[datetime, datetime | None]:
+    """The end of a page of at most ``limit`` buckets from ``start``, and the next page's start (or None)."""
+    first = start - (start - BIN_ORIGIN) % width  # the bucket ``start`` falls in, as date_bin computes it
+    if end - first <= width * limit:
+        return end, None
+    page_end = first + width * limit
+    return page_end, page_end
 
 
-@router.get("/{sensor_id}/readings")
-def get_readings(sensor_id: str, request: Request, conn: ConnDep, start: datetime | None = None,
-                 end: datetime | None = None, bucket: str | None = Query(None, description=", ".join(BUCKETS)),
-                 agg: str = Query("avg", description=", ".join(sorted(AGGS))),
-                 limit: int = Query(100_000, ge=1, le=1_000_000)) -> Any:
+@router.get("/{sensor_id}/readings", responses={404: {"model": Problem}, 422: {"model": Problem}})
+def get_readings(
+    request: Request, conn: ConnDep,
+    sensor_id: Annotated[str, Path(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)],
+    start: Annotated[datetime | None, Query(description="inclusive; pass a page's `next` here")] = None,
+    end: Annotated[datetime | None, Query(description="exclusive")] = None,
+    bucket: Annotated[Bucket | None, Query(description="bucket width; raw readings when omitted")] = None,
+    agg: Annotated[Agg, Query(description="the aggregate per bucket")] = "avg",
+    limit: Annotated[int, Query(ge=1, le=MAX_ROWS, description="rows (readings or buckets) per page")] = DEFAULT_ROWS,
+) -> Any:
+    """Raw readings, or buckets aggregated from the rollups; one page of at most ``limit`` rows."""
     try:
         sensor = registry.get(conn, table=sensors, id=sensor_id)
     except registry.NotFound as exc:
         raise HTTPException(404, str(exc)) from exc
-    now = datetime.now(UTC)
-    end_ = _utc(end, now + timedelta(seconds=1))
-    start_ = _utc(start, end_ - timedelta(hours=24))
-    if start_ >= end_:
-        raise HTTPException(422, "start must be before end")
+    start_, end_ = utc_window(start, end)
     if bucket is None:
-        rows = query_raw(conn, sensor_id=sensor_id, start=start_, end=end_, limit=limit)
-        if wants_csv(request):
-            return csv_response(rows, ["ts", "value", "quality"], f"{sensor_id}.csv")
-        return {"sensor_id": sensor_id, "unit": sensor["unit"], "start": start_, "end": end_, "count": len(rows),
-                "data": rows}
-    backend = get_backend(conn)
+        return _raw(request, conn, sensor, start_, end_, limit)
+    page_end, next_ = bucket_page(start_, end_, BUCKETS[bucket], limit)
     try:
-        rows, source = query_bucketed(conn, sensor_id=sensor_id, start=start_, end=end_, bucket=bucket, agg=agg,
-                                      backend=backend)
+        rows, source = query_bucketed(conn, sensor_id=sensor_id, start=start_, end=page_end, bucket=bucket, agg=agg,
+                                      backend=get_backend(conn))
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     if wants_csv(request):
-        return csv_response(rows, ["bucket", "value", "n"], f"{sensor_id}_{bucket}_{agg}.csv")
+        return csv_response(rows, ["bucket", "value", "n"], f"{sensor_id}_{bucket}_{agg}.csv", next_=next_)
     return {"sensor_id": sensor_id, "unit": sensor["unit"], "bucket": bucket, "agg": agg, "source": source,
-            "start": start_, "end": end_, "count": len(rows), "data": rows}
+            "start": start_, "end": page_end, "count": len(rows), "next": next_, "data": rows}
+
+
+def _raw(request: Request, conn: Connection, sensor: dict[str, Any], start: datetime, end: datetime, limit: int) -> Any:
+    """One page of raw readings: one row more than asked tells whether there is a next page, and where."""
+    sensor_id = sensor["id"]
+    rows = query_raw(conn, sensor_id=sensor_id, start=start, end=end, limit=limit + 1)
+    next_ = rows[limit]["ts"] if len(rows) > limit else None
+    rows = rows[:limit]
+    if wants_csv(request):
+        return csv_response(rows, ["ts", "value", "quality"], f"{sensor_id}.csv", next_=next_)
+    return {"sensor_id": sensor_id, "unit": sensor["unit"], "start": start, "end": end, "count": len(rows),
+            "next": next_, "data": rows}
