@@ -5,8 +5,12 @@ from __future__ import annotations
 import importlib
 import logging
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError
 
 from ingest.pipeline import IngestPipeline
 from resilience import __version__
@@ -17,8 +21,36 @@ from resilience.store.db import get_engine
 log = logging.getLogger(__name__)
 
 # Feature routers that live in their own packages; a missing one is skipped, not fatal.
-OPTIONAL_ROUTERS = ["resilience.api.routes.anomalies", "resilience.api.routes.risk", "resilience.api.routes.alerts",
+# alert_stream comes before alerts: its /alerts/stream must be matched before /alerts/{alert_id}.
+OPTIONAL_ROUTERS = ["resilience.api.routes.anomalies", "resilience.api.routes.risk",
+                    "resilience.api.routes.alert_stream", "resilience.api.routes.alerts",
                     "resilience.api.routes.reports", "resilience.api.routes.dashboard"]
+
+
+def refused_value(request: Request, exc: Exception) -> JSONResponse:
+    """A value the database cannot hold (a NUL byte in text, a number beyond its column) came from the
+    client: 422 with the database's reason, never a 500."""
+    orig = getattr(exc, "orig", None) or exc
+    reason = str(orig).splitlines()[0] if str(orig) else orig.__class__.__name__
+    log.info("refused value on %s %s: %s", request.method, request.url.path, reason)
+    return JSONResponse({"detail": f"value refused by the database: {reason}"}, status_code=422)
+
+
+def drop_shadowed_routes(app: FastAPI) -> None:
+    """The first route registered for a method and path is the one served; later ones would only muddle
+    the OpenAPI document (the alert stream moved to ``alert_stream`` off the event loop; the old handler
+    in ``routes.alerts`` is shadowed until it is deleted there)."""
+    seen: set[tuple[str, str]] = set()
+    kept: list[BaseRoute] = []
+    for route in app.router.routes:
+        if isinstance(route, APIRoute):
+            keys = {(m, route.path) for m in route.methods}
+            if keys <= seen:
+                log.debug("route %s %s shadowed by an earlier one", route.methods, route.path)
+                continue
+            seen |= keys
+        kept.append(route)
+    app.router.routes[:] = kept
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
@@ -27,6 +59,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
                   description="Urban lifeline monitoring: ingestion, history, anomalies, risk spectrum, alerts.")
     app.state.engine = engine or get_engine()
     app.state.ingest_pipeline = IngestPipeline(app.state.engine, settings)
+    app.add_exception_handler(DataError, refused_value)
     for module in (health, registry, readings, ingest):
         app.include_router(module.router)
     for name in OPTIONAL_ROUTERS:
@@ -39,4 +72,5 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         for attr in ("router", "cap_router", "silences_router", "stream_router"):
             if hasattr(mod, attr):
                 app.include_router(getattr(mod, attr))
+    drop_shadowed_routes(app)
     return app

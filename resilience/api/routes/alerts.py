@@ -22,7 +22,8 @@ from alerts.model import Alert
 from alerts.schema import alert_transitions, alerts, notifications, silences
 from alerts.service import AlertService, NotFound
 from alerts.silences import Matcher, Silence, SilenceError, validate_silence
-from resilience.api.deps import ConnDep, EngineDep, SettingsDep
+from resilience.api.deps import BigId, ConnDep, EngineDep, Offset, RefQuery, SettingsDep
+from resilience.api.schemas import AlertStateName, LevelName
 from resilience.domain import Level
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -85,11 +86,11 @@ def _refresh(conn: Connection, now: datetime) -> None:
 @router.get("/alerts")
 def list_alerts(
     conn: ConnDep,
-    state: Annotated[list[str] | None, Query()] = None,
-    level: Annotated[list[str] | None, Query()] = None,
-    hazard: str | None = None, district_id: str | None = None, asset_id: str | None = None,
-    silenced: bool | None = None, since: datetime | None = None,
-    limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0),
+    state: Annotated[list[AlertStateName] | None, Query()] = None,
+    level: Annotated[list[LevelName] | None, Query()] = None,
+    hazard: Annotated[str | None, Query(max_length=64)] = None, district_id: RefQuery = None,
+    asset_id: RefQuery = None, silenced: bool | None = None, since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Offset = 0,
 ) -> dict[str, Any]:
     q = select(alerts)
     if state:
@@ -150,7 +151,7 @@ async def stream(request: Request, engine: EngineDep,
 
 
 @router.get("/alerts/{alert_id}")
-def get_alert(alert_id: int, conn: ConnDep) -> dict[str, Any]:
+def get_alert(alert_id: BigId, conn: ConnDep) -> dict[str, Any]:
     a = store.get_alert(conn, alert_id=alert_id)
     if a is None:
         raise HTTPException(404, f"alert {alert_id} not found")
@@ -158,7 +159,7 @@ def get_alert(alert_id: int, conn: ConnDep) -> dict[str, Any]:
 
 
 @router.get("/alerts/{alert_id}/cap")
-def get_cap(alert_id: int, conn: ConnDep, settings: SettingsDep,
+def get_cap(alert_id: BigId, conn: ConnDep, settings: SettingsDep,
             status: Literal["Actual", "Exercise", "System", "Test", "Draft"] = "Actual") -> Response:
     a = store.get_alert(conn, alert_id=alert_id)
     if a is None:
@@ -169,34 +170,34 @@ def get_cap(alert_id: int, conn: ConnDep, settings: SettingsDep,
 
 
 @router.post("/alerts/{alert_id}/ack")
-def ack(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
+def ack(alert_id: BigId, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
     return _act(conn, f"acknowledge alert {alert_id}", lambda s: s.acknowledge(alert_id, by=body.by, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/assign")
-def assign(alert_id: int, body: AssignIn, conn: ConnDep) -> dict[str, Any]:
+def assign(alert_id: BigId, body: AssignIn, conn: ConnDep) -> dict[str, Any]:
     return _act(conn, f"assign alert {alert_id}",
                 lambda s: s.assign(alert_id, unit=body.unit, by=body.by, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/steps")
-def record_step(alert_id: int, body: StepIn, conn: ConnDep) -> dict[str, Any]:
+def record_step(alert_id: BigId, body: StepIn, conn: ConnDep) -> dict[str, Any]:
     return _act(conn, f"record {body.step} on alert {alert_id}",
                 lambda s: s.record_step(alert_id, step=body.step, by=body.by, note=body.note, at=body.at))
 
 
 @router.post("/alerts/{alert_id}/resolve")
-def resolve(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
+def resolve(alert_id: BigId, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
     return _act(conn, f"resolve alert {alert_id}", lambda s: s.resolve(alert_id, by=body.by, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/review")
-def review(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
+def review(alert_id: BigId, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
     return _act(conn, f"review alert {alert_id}", lambda s: s.review(alert_id, by=body.by, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/comments")
-def comment(alert_id: int, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
+def comment(alert_id: BigId, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
     return _act(conn, f"comment on alert {alert_id}", lambda s: s.comment(alert_id, by=body.by, note=body.note))
 
 
@@ -226,7 +227,8 @@ def list_silences(conn: ConnDep, include_expired: bool = False) -> dict[str, Any
 
 
 @router.delete("/silences/{silence_id}")
-def expire_silence(silence_id: int, conn: ConnDep, by: str = "api") -> dict[str, Any]:
+def expire_silence(silence_id: BigId, conn: ConnDep,
+                   by: Annotated[str, Query(min_length=1, max_length=200)] = "api") -> dict[str, Any]:
     now = utcnow()
     res = conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.ends_at > now)
                        .values(ends_at=now, expired_by=by))
@@ -237,8 +239,10 @@ def expire_silence(silence_id: int, conn: ConnDep, by: str = "api") -> dict[str,
 
 
 @router.get("/deliveries")
-def list_deliveries(conn: ConnDep, status: str | None = None, alert_id: int | None = None,
-                    channel: str | None = None, limit: int = Query(100, ge=1, le=1000)) -> dict[str, Any]:
+def list_deliveries(conn: ConnDep, status: Annotated[str | None, Query(max_length=32)] = None,
+                    alert_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+                    channel: Annotated[str | None, Query(max_length=32)] = None,
+                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     q = select(notifications).order_by(notifications.c.id.desc()).limit(limit)
     for col, val in ((notifications.c.status, status), (notifications.c.alert_id, alert_id),
                      (notifications.c.channel, channel)):

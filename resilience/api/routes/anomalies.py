@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from sqlalchemy import select
 
 from resilience.api.csv import csv_response, wants_csv
-from resilience.api.deps import ConnDep
+from resilience.api.deps import ConnDep, Offset, RefQuery
+from resilience.api.schemas import LevelName, Problem
 from resilience.domain import Level
 from resilience.store.schema import anomalies
 
@@ -26,12 +27,13 @@ def _public(row: Any) -> dict[str, Any]:
 
 
 @router.get("")
-def list_anomalies(request: Request, conn: ConnDep, sensor_id: str | None = None, asset_id: str | None = None,
-                   sensor_kind: str | None = None, detector: str | None = None,
-                   open: bool | None = Query(None, description="only open (true) or closed (false) anomalies"),
-                   min_level: str | None = Query(None, description="blue|yellow|orange|red"),
+def list_anomalies(request: Request, conn: ConnDep, sensor_id: RefQuery = None, asset_id: RefQuery = None,
+                   sensor_kind: Annotated[str | None, Query(max_length=32)] = None,
+                   detector: Annotated[str | None, Query(max_length=64)] = None,
+                   open: Annotated[bool | None, Query(description="only open (true) or closed (false) ones")] = None,
+                   min_level: Annotated[LevelName | None, Query(description="the lowest level listed")] = None,
                    since: datetime | None = None, until: datetime | None = None,
-                   offset: int = 0, limit: int = Query(100, ge=1, le=5000)) -> Any:
+                   offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=5000)] = 100) -> Any:
     q = select(anomalies)
     for col, value in (("sensor_id", sensor_id), ("asset_id", asset_id), ("sensor_kind", sensor_kind),
                        ("detector", detector)):
@@ -40,10 +42,7 @@ def list_anomalies(request: Request, conn: ConnDep, sensor_id: str | None = None
     if open is not None:
         q = q.where(anomalies.c.end.is_(None) if open else anomalies.c.end.is_not(None))
     if min_level is not None:
-        try:
-            q = q.where(anomalies.c.level >= int(Level.parse(min_level)))
-        except KeyError as exc:
-            raise HTTPException(422, "min_level must be blue, yellow, orange or red") from exc
+        q = q.where(anomalies.c.level >= int(Level.parse(min_level)))
     if since is not None:
         q = q.where(anomalies.c.last_ts >= since)
     if until is not None:
@@ -54,8 +53,8 @@ def list_anomalies(request: Request, conn: ConnDep, sensor_id: str | None = None
     return {"data": rows, "count": len(rows)}
 
 
-@router.get("/{anomaly_id}")
-def get_anomaly(anomaly_id: str, conn: ConnDep) -> Any:
+@router.get("/{anomaly_id}", responses={404: {"model": Problem}})
+def get_anomaly(anomaly_id: Annotated[str, Path(min_length=1, max_length=64)], conn: ConnDep) -> Any:
     row = conn.execute(select(anomalies).where(anomalies.c.id == anomaly_id)).one_or_none()
     if row is None:
         raise HTTPException(404, f"anomaly {anomaly_id!r} not found")

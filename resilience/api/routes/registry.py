@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
-from resilience.api.deps import ConnDep
+from resilience.api.deps import ConnDep, IdPath, Offset, RefQuery
 from resilience.api.schemas import (
     AssetCreate, AssetPublic, AssetUpdate, DistrictCreate, DistrictPublic, DistrictUpdate, Page, SensorCreate,
     SensorPublic, SensorUpdate, UtilityCreate, UtilityPublic,
 )
-from resilience.domain import SENSOR_KINDS
+from resilience.domain import SENSOR_KINDS, AssetKind
 from resilience.store import registry as store
 from resilience.store.schema import assets, districts, sensors, utilities
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
+Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
 
 
 def _call(fn: Any, **kw: Any) -> Any:
@@ -33,7 +34,7 @@ def create_utility(body: UtilityCreate, conn: ConnDep) -> Any:
 
 
 @router.get("/utilities", response_model=Page)
-def list_utilities(conn: ConnDep, offset: int = 0, limit: int = Query(100, le=1000)) -> Any:
+def list_utilities(conn: ConnDep, offset: Offset = 0, limit: Limit = 100) -> Any:
     data, count = store.list_(conn, table=utilities, filters={}, offset=offset, limit=limit)
     return {"data": data, "count": count}
 
@@ -44,23 +45,23 @@ def create_district(body: DistrictCreate, conn: ConnDep) -> Any:
 
 
 @router.get("/districts", response_model=Page)
-def list_districts(conn: ConnDep, offset: int = 0, limit: int = Query(100, le=1000)) -> Any:
+def list_districts(conn: ConnDep, offset: Offset = 0, limit: Limit = 100) -> Any:
     data, count = store.list_(conn, table=districts, filters={}, offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
 @router.get("/districts/{id}", response_model=DistrictPublic)
-def get_district(id: str, conn: ConnDep) -> Any:
+def get_district(id: IdPath, conn: ConnDep) -> Any:
     return _call(store.get, conn=conn, table=districts, id=id)
 
 
 @router.patch("/districts/{id}", response_model=DistrictPublic)
-def update_district(id: str, body: DistrictUpdate, conn: ConnDep) -> Any:
+def update_district(id: IdPath, body: DistrictUpdate, conn: ConnDep) -> Any:
     return _call(store.patch, conn=conn, table=districts, id=id, values=body.model_dump(exclude_unset=True))
 
 
 @router.delete("/districts/{id}", status_code=204)
-def delete_district(id: str, conn: ConnDep) -> None:
+def delete_district(id: IdPath, conn: ConnDep) -> None:
     _call(store.remove, conn=conn, table=districts, id=id)
 
 
@@ -70,25 +71,25 @@ def create_asset(body: AssetCreate, conn: ConnDep) -> Any:
 
 
 @router.get("/assets", response_model=Page)
-def list_assets(conn: ConnDep, district_id: str | None = None, kind: str | None = None, offset: int = 0,
-                limit: int = Query(100, le=1000)) -> Any:
-    data, count = store.list_(conn, table=assets, filters={"district_id": district_id, "kind": kind},
+def list_assets(conn: ConnDep, district_id: RefQuery = None, kind: AssetKind | None = None, offset: Offset = 0,
+                limit: Limit = 100) -> Any:
+    data, count = store.list_(conn, table=assets, filters={"district_id": district_id, "kind": kind and kind.value},
                               offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
 @router.get("/assets/{id}", response_model=AssetPublic)
-def get_asset(id: str, conn: ConnDep) -> Any:
+def get_asset(id: IdPath, conn: ConnDep) -> Any:
     return _call(store.get, conn=conn, table=assets, id=id)
 
 
 @router.patch("/assets/{id}", response_model=AssetPublic)
-def update_asset(id: str, body: AssetUpdate, conn: ConnDep) -> Any:
+def update_asset(id: IdPath, body: AssetUpdate, conn: ConnDep) -> Any:
     return _call(store.patch, conn=conn, table=assets, id=id, values=body.model_dump(exclude_unset=True))
 
 
 @router.delete("/assets/{id}", status_code=204)
-def delete_asset(id: str, conn: ConnDep) -> None:
+def delete_asset(id: IdPath, conn: ConnDep) -> None:
     _call(store.remove, conn=conn, table=assets, id=id)
 
 
@@ -102,23 +103,24 @@ def create_sensor(body: SensorCreate, conn: ConnDep) -> Any:
 
 
 @router.get("/sensors", response_model=Page)
-def list_sensors(conn: ConnDep, asset_id: str | None = None, utility_id: str | None = None, kind: str | None = None,
-                 offset: int = 0, limit: int = Query(100, le=1000)) -> Any:
+def list_sensors(conn: ConnDep, asset_id: RefQuery = None, utility_id: RefQuery = None,
+                 kind: Annotated[str | None, Query(max_length=32)] = None, offset: Offset = 0, limit: Limit = 100,
+                 ) -> Any:
     data, count = store.list_(conn, table=sensors, filters={"asset_id": asset_id, "utility_id": utility_id,
                                                             "kind": kind}, offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
 @router.get("/sensors/{id}", response_model=SensorPublic)
-def get_sensor(id: str, conn: ConnDep) -> Any:
+def get_sensor(id: IdPath, conn: ConnDep) -> Any:
     return _call(store.get, conn=conn, table=sensors, id=id)
 
 
 @router.patch("/sensors/{id}", response_model=SensorPublic)
-def update_sensor(id: str, body: SensorUpdate, conn: ConnDep) -> Any:
+def update_sensor(id: IdPath, body: SensorUpdate, conn: ConnDep) -> Any:
     return _call(store.patch, conn=conn, table=sensors, id=id, values=body.model_dump(exclude_unset=True))
 
 
 @router.delete("/sensors/{id}", status_code=204)
-def delete_sensor(id: str, conn: ConnDep) -> None:
+def delete_sensor(id: IdPath, conn: ConnDep) -> None:
     _call(store.remove, conn=conn, table=sensors, id=id)

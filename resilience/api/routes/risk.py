@@ -7,13 +7,14 @@ can swap in ``InMemoryRiskRepository`` with ``app.dependency_overrides[get_risk_
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from resilience.api.csv import csv_response, wants_csv
-from resilience.api.deps import ConnDep
+from resilience.api.deps import ConnDep, utc_window
+from resilience.api.schemas import ID_MAX, Problem
 from resilience.domain import Level
 from resilience.risk.repository import RiskRepository
 from resilience.risk.store import PgRiskRepository
@@ -21,7 +22,7 @@ from resilience.risk.store import PgRiskRepository
 router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
 
 _SCOPE = re.compile(r"^(city|asset:[^\s:]+|district:[^\s:]+)$")
-_BUCKET = re.compile(r"^(\d+)\s*(s|m|min|h|d)$")
+_BUCKET = re.compile(r"^(\d{1,6})\s*(s|m|min|h|d)$")  # at most 999999 of a unit: a width, not an overflow
 _UNIT = {"s": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "d": "days"}
 MAX_SERIES_SPAN = timedelta(days=400)
 
@@ -40,17 +41,14 @@ def parse_bucket(value: str | None) -> timedelta | None:
     m = _BUCKET.match(value.strip().lower())
     if not m or int(m.group(1)) <= 0:
         raise HTTPException(422, f"bucket must look like 30s, 5m, 1h or 1d, not {value!r}")
-    return timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
+    width = timedelta(**{_UNIT[m.group(2)]: int(m.group(1))})
+    if width > MAX_SERIES_SPAN:
+        raise HTTPException(422, f"bucket must be at most {MAX_SERIES_SPAN.days} days wide")
+    return width
 
 
-def _utc(dt: datetime | None, default: datetime) -> datetime:
-    if dt is None:
-        return default
-    return dt if dt.tzinfo else dt.replace(tzinfo=UTC)
-
-
-@router.get("/assets/{asset_id}")
-def get_asset_risk(asset_id: str, repo: RepoDep) -> dict[str, Any]:
+@router.get("/assets/{asset_id}", responses={404: {"model": Problem}})
+def get_asset_risk(asset_id: Annotated[str, Path(min_length=1, max_length=ID_MAX)], repo: RepoDep) -> dict[str, Any]:
     """Per hazard: score, level, likelihood and consequence grades, weighted factors and the explanation."""
     rows = repo.read_current(scope=f"asset:{asset_id}")
     if not rows:
@@ -81,21 +79,19 @@ def get_spectrum(repo: RepoDep) -> dict[str, Any]:
             "counts": counts, "updated_at": updated.isoformat() if updated else None}
 
 
-@router.get("/series")
+@router.get("/series", responses={422: {"model": Problem}})
 def get_series(request: Request, repo: RepoDep,
-               scope: str = Query(..., description="asset:ID | district:ID | city"),
-               hazard: str | None = Query(None, description="one hazard, or all when omitted"),
+               scope: Annotated[str, Query(max_length=80, description="asset:ID | district:ID | city")],
+               hazard: Annotated[str | None, Query(max_length=64, description="one hazard; all when omitted")] = None,
                start: datetime | None = None, end: datetime | None = None,
-               bucket: str | None = Query(None, description="bucket width such as 5m, 1h, 1d; raw points if omitted"),
+               bucket: Annotated[str | None, Query(max_length=16, description="bucket width such as 5m, 1h, 1d; "
+                                                                           "raw points if omitted")] = None,
                ) -> Any:
     """Stored risk points (changes and heartbeats), raw or bucketed (max level, avg/max score); CSV on request."""
     if not _SCOPE.match(scope):
         raise HTTPException(422, "scope must be asset:ID, district:ID or city")
     width = parse_bucket(bucket)
-    end_ = _utc(end, datetime.now(UTC) + timedelta(seconds=1))
-    start_ = _utc(start, end_ - timedelta(hours=24))
-    if start_ >= end_:
-        raise HTTPException(422, "start must be before end")
+    start_, end_ = utc_window(start, end)
     if end_ - start_ > MAX_SERIES_SPAN:
         raise HTTPException(422, f"at most {MAX_SERIES_SPAN.days} days per query")
     data = [b.to_dict() for b in repo.query_series(scope, hazard or None, start_, end_, width)]
