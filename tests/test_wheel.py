@@ -9,9 +9,11 @@ and PyPI cannot be reached.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tomllib
 import uuid
 import zipfile
 from collections.abc import Iterator
@@ -27,6 +29,9 @@ from resilience.store.db import alembic_config
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
+# the top-level packages the wheel is built from (pyproject's packages.find include patterns)
+SOURCE_PACKAGES = sorted({pattern.split(".")[0].rstrip("*") for pattern in tomllib.loads(
+    (ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]})
 # what the migrate step and config-check read at run time, besides the Python modules
 PACKAGED = ["alerts/rules.default.yaml", "migrations/env.py", "migrations/script.py.mako",
             "migrations/versions/0001_core.py"]
@@ -72,7 +77,14 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A fresh venv with only the built wheel (and its dependencies) installed; returns its bin directory."""
     tmp = tmp_path_factory.mktemp("wheel")
     env = _clean_env()
-    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp / "dist", ROOT]
+    # build from a copy of what the Dockerfile copies, so no build/ or egg-info is left in the checkout
+    src = tmp / "src"
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy2(ROOT / name, src / name)
+    for name in SOURCE_PACKAGES:
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp / "dist", src]
     if _can_build_without_isolation():
         build.insert(4, "--no-build-isolation")
     out = _run(build, cwd=tmp, env=env, timeout=180)
