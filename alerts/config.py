@@ -8,12 +8,14 @@ hazard, sensor kind or receiver, duplicate names, empty matchers), so the engine
 from __future__ import annotations
 
 import math
+import os
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from resilience.domain import SENSOR_KINDS, AssetKind, Hazard, Level
 
@@ -190,13 +192,23 @@ class GroupRule(_Strict):
 
 
 class Receiver(_Strict):
-    """A notification target. ``responsible_unit`` resolves per alert to the asset's utility contacts."""
+    """A notification target. ``responsible_unit`` resolves per alert to the asset's utility contacts.
+
+    Webhooks (``webhook`` and the utilities' webhooks of ``responsible_unit``) are signed with the
+    receiver's secret: ``secret`` (literal; avoid in files under version control), ``secret_env`` (the name
+    of an environment variable holding it) or ``secret_file`` (a file holding it); at most one. Without
+    any, the platform's RESILIENCE_WEBHOOK_SECRET signs. The secret is resolved by the dispatcher, not here,
+    so ``config-check`` runs without it, and it is never part of a repr or a log line.
+    """
 
     name: str
     type: Literal["webhook", "email", "mqtt", "responsible_unit"]
     url: str | None = None
     to: list[str] = Field(default_factory=list)
     send_resolved: bool = True
+    secret: SecretStr | None = None
+    secret_env: str | None = None
+    secret_file: str | None = None
 
     @model_validator(mode="after")
     def _v_target(self) -> Receiver:
@@ -204,7 +216,36 @@ class Receiver(_Strict):
             raise ValueError(f"receiver {self.name!r}: webhook needs url")
         if self.type == "email" and not self.to:
             raise ValueError(f"receiver {self.name!r}: email needs to")
+        sources = [k for k in ("secret", "secret_env", "secret_file") if getattr(self, k) is not None]
+        if len(sources) > 1:
+            raise ValueError(f"receiver {self.name!r}: give one of secret, secret_env, secret_file (not "
+                             f"{' and '.join(sources)})")
+        if sources and self.type not in ("webhook", "responsible_unit"):
+            raise ValueError(f"receiver {self.name!r}: {sources[0]} applies to webhooks only")
+        if self.secret is not None and not self.secret.get_secret_value():
+            raise ValueError(f"receiver {self.name!r}: secret is empty")
         return self
+
+    def webhook_secret(self, env: Mapping[str, str] | None = None) -> str | None:
+        """This receiver's own secret (None: the platform's); ConfigError if the named source is unusable.
+        The error names the variable or file, never the value."""
+        if self.secret is not None:
+            return self.secret.get_secret_value()
+        if self.secret_env is not None:
+            value = (os.environ if env is None else env).get(self.secret_env, "")
+            if not value:
+                raise ConfigError(f"receiver {self.name!r}: environment variable {self.secret_env} is not set")
+            return value
+        if self.secret_file is not None:
+            try:
+                value = Path(self.secret_file).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                raise ConfigError(f"receiver {self.name!r}: cannot read secret_file {self.secret_file}: "
+                                  f"{exc.strerror or exc}") from None
+            if not value:
+                raise ConfigError(f"receiver {self.name!r}: secret_file {self.secret_file} is empty")
+            return value
+        return None
 
 
 class _LevelHazardFilter(_Strict):
@@ -306,6 +347,20 @@ class RulesConfig(_Strict):
     escalations: list[EscalationPolicy] = Field(default_factory=list)
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     actions: dict[str, dict[str, ActionText]] = Field(default_factory=dict)  # hazard -> level|default -> text
+    # Webhook destinations: loopback, link-local, private, multicast and other non-global addresses are
+    # refused (at load for literal IPs, at send time for resolved names) unless allowed here: all of them
+    # (webhook_allow_private, or RESILIENCE_WEBHOOK_ALLOW_PRIVATE=true for a local environment), or the
+    # listed host names and IPs/CIDRs.
+    webhook_allow_private: bool = False
+    webhook_allowlist: list[str] = Field(default_factory=list)
+
+    @field_validator("webhook_allowlist")
+    @classmethod
+    def _v_allowlist(cls, v: list[str]) -> list[str]:
+        from alerts.channels.webhook import parse_allowlist
+
+        parse_allowlist(v)  # ValueError naming the bad entry
+        return v
 
     @model_validator(mode="after")
     def _v_refs(self) -> RulesConfig:
@@ -408,4 +463,24 @@ def load_rules(path: str | Path | None = None) -> RulesConfig:
         raise ConfigError(f"{p}: invalid YAML: {exc}") from None
     if not isinstance(data, dict):
         raise ConfigError(f"{p}: expected a mapping at the top level")
-    return parse_rules(data, source=str(p))
+    config = parse_rules(data, source=str(p))
+    check_webhook_destinations(config, source=str(p))
+    return config
+
+
+def check_webhook_destinations(config: RulesConfig, *, source: str = "<data>",
+                               env: Mapping[str, str] | None = None) -> None:
+    """Refuse webhook receivers whose URL is a literal IP the destination policy does not allow (names are
+    checked on their resolved addresses at send time). ``load_rules`` runs this; ``parse_rules`` does not."""
+    from alerts.channels.webhook import DestinationPolicy, DestinationRefused
+
+    policy = DestinationPolicy.from_rules(config, env=env)
+    problems = []
+    for r in config.receivers:
+        if r.type == "webhook" and r.url:
+            try:
+                policy.check_url_literal(r.url)
+            except DestinationRefused as exc:
+                problems.append(f"  receivers.{r.name}.url: {exc}")
+    if problems:
+        raise ConfigError("\n".join([f"{source}: {len(problems)} problem(s)", *problems]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import socket
 import threading
 from collections.abc import Iterator
@@ -12,7 +13,13 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-from alerts.channels.base import verify
+from alerts.channels.webhook import ALLOW_PRIVATE_ENV
+from alerts.webhook_verify import WebhookVerificationError, verify
+
+# These receivers listen on 127.0.0.1, which the webhook channel refuses unless allowed: a test run that
+# uses them allows private destinations (inherited by the dispatcher and engine processes the tests spawn).
+# Tests of the refusal itself pass an explicit DestinationPolicy.
+os.environ.setdefault(ALLOW_PRIVATE_ENV, "true")
 
 
 def free_port() -> int:
@@ -22,7 +29,8 @@ def free_port() -> int:
 
 
 class WebhookReceiver:
-    """A receiver that verifies signatures and keeps each idempotency key once, like a careful partner."""
+    """A receiver that verifies signatures (alerts.webhook_verify) and keeps each webhook-id once, like a
+    careful partner. ``rejected`` holds why requests failed verification (answered 401)."""
 
     def __init__(self, secret: str, port: int | None = None) -> None:
         self.secret = secret
@@ -31,6 +39,8 @@ class WebhookReceiver:
         self.keys: set[str] = set()
         self.duplicates = 0
         self.requests = 0
+        self.rejected: list[str] = []
+        self.headers: list[dict[str, str]] = []
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -45,11 +55,15 @@ class WebhookReceiver:
             def do_POST(self) -> None:  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 rx.requests += 1
-                if not verify(body, rx.secret, self.headers.get("X-Lifeline-Signature", "")):
+                rx.headers.append(dict(self.headers.items()))
+                try:
+                    verify(rx.secret, self.headers, body)
+                except WebhookVerificationError as exc:
+                    rx.rejected.append(str(exc))
                     self.send_response(401)
                     self.end_headers()
                     return
-                key = self.headers["Idempotency-Key"]
+                key = self.headers["webhook-id"]
                 if key in rx.keys:
                     rx.duplicates += 1
                 else:
