@@ -1,10 +1,18 @@
-FROM python:3.11-slim
-WORKDIR /app
-COPY pyproject.toml README.md alembic.ini ./
+# Build the wheel from the sources, then install only the wheel: the runtime image has no source tree (and no
+# alembic.ini); what the services read at run time (alert rules, Alembic migrations) ships inside the packages.
+# tests/test_wheel.py installs the same wheel into a fresh venv and runs `migrate` and `config-check` from it.
+FROM python:3.11-slim AS build
+WORKDIR /src
+COPY pyproject.toml README.md ./
 COPY resilience ./resilience
 COPY ingest ./ingest
 COPY alerts ./alerts
 COPY migrations ./migrations
-RUN pip install --no-cache-dir .
+RUN pip wheel --no-cache-dir --no-deps -w /dist .
+
+FROM python:3.11-slim
+COPY --from=build /dist/ /dist/
+RUN pip install --no-cache-dir /dist/*.whl && rm -rf /dist
+WORKDIR /app
 USER nobody
 ENTRYPOINT ["resilience"]

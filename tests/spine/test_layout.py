@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 
 from resilience.cli import build_parser
@@ -44,3 +46,90 @@ def test_services_start_is_idempotent(services):
     out = subprocess.run([sys.executable, "-m", "resilience.cli", "services", "start"], capture_output=True, text=True,
                          cwd=ROOT, timeout=120)
     assert out.returncode == 0 and "already running" in out.stdout
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_services_reference_what_exists():
+    """Every service has an image or a build context with a Dockerfile, a command the CLI accepts with those
+    arguments, dependencies on services defined here (a health condition only on a service with a healthcheck,
+    completion only on a one-shot), named volumes declared, and bind-mounted host files present in the repo."""
+    doc = _compose()
+    services = doc["services"]
+    named_volumes = set(doc.get("volumes") or {})
+    parser = build_parser()
+    for name, svc in services.items():
+        assert svc.get("image") or svc.get("build"), f"service {name} has neither image nor build"
+        build = svc.get("build")
+        if build is not None:
+            context = build if isinstance(build, str) else build.get("context", ".")
+            dockerfile = "Dockerfile" if isinstance(build, str) else build.get("dockerfile", "Dockerfile")
+            assert (ROOT / context / dockerfile).is_file(), f"service {name} builds from a missing {dockerfile}"
+        if "command" in svc:
+            command = svc["command"]
+            assert isinstance(command, list) and all(isinstance(c, str) for c in command), name
+            try:
+                args = parser.parse_args(command)
+            except SystemExit:
+                pytest.fail(f"service {name}: `resilience {' '.join(command)}` is rejected by the CLI")
+            assert callable(getattr(args, "func", None)), name
+        depends = svc.get("depends_on") or {}
+        for dep, spec in (depends.items() if isinstance(depends, dict) else ((d, {}) for d in depends)):
+            assert dep in services, f"service {name} depends on undefined service {dep}"
+            assert dep != name
+            condition = (spec or {}).get("condition", "service_started")
+            assert condition in ("service_started", "service_healthy", "service_completed_successfully"), condition
+            if condition == "service_healthy":
+                assert "healthcheck" in services[dep], f"{name} waits for {dep} to be healthy: it has no healthcheck"
+            if condition == "service_completed_successfully":
+                assert services[dep].get("restart", "no") == "no", f"{dep} must be one-shot for {name} to wait on it"
+        for volume in svc.get("volumes") or []:
+            source = volume.split(":", 1)[0] if isinstance(volume, str) else volume.get("source", "")
+            if source.startswith((".", "/")):
+                assert source.startswith("./"), f"service {name} mounts {source}: host paths must be in the repo"
+                assert (ROOT / source).exists(), f"service {name} mounts {source}, which is not in the repo"
+            else:
+                assert source in named_volumes, f"service {name} uses undeclared volume {source}"
+
+
+def test_compose_services_reach_the_database_it_defines(monkeypatch: pytest.MonkeyPatch):
+    """The migrate step and the app services connect (host, port, user, database) to the timescaledb service."""
+    from resilience.settings import Settings
+
+    for key in [k for k in os.environ if k.startswith("RESILIENCE_")]:
+        monkeypatch.delenv(key)  # only what the compose file sets, then the defaults
+    services = _compose()["services"]
+    db = services["timescaledb"]["environment"]
+    for name, svc in services.items():
+        env = svc.get("environment") or {}
+        if "RESILIENCE_DB_HOST" not in env:
+            continue
+        fields = {k.removeprefix("RESILIENCE_").lower(): str(v) for k, v in env.items() if k.startswith("RESILIENCE_")}
+        s = Settings(_env_file=None, **fields)  # type: ignore[call-arg]
+        assert (s.db_host, s.db_port) == ("timescaledb", 5432), name
+        assert s.db_user == db["POSTGRES_USER"] and s.db_name == db["POSTGRES_DB"], name
+        assert env.get("RESILIENCE_DB_PASSWORD") == db["POSTGRES_PASSWORD"], name
+
+
+def test_dockerfile_installs_the_wheel_of_every_package():
+    """The image builds a wheel from every top-level package pyproject ships and installs only that wheel."""
+    import re
+    import tomllib
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    include = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.split(".")[0].rstrip("*") for p in include}
+    copied: set[str] = set()
+    for line in dockerfile.splitlines():
+        m = re.match(r"\s*COPY\s+(?!--from)(.+)", line)
+        if m:
+            *sources, _dest = m.group(1).split()
+            for src in sources:
+                assert (ROOT / src).exists(), f"the Dockerfile copies {src}, which is not in the repo"
+                copied.add(src.rstrip("/"))
+    assert packages <= copied, f"the Dockerfile does not copy {sorted(packages - copied)}"
+    assert "alembic.ini" not in copied, "migrations ship in the wheel; the image needs no alembic.ini"
+    assert re.search(r"pip install[^\n]*\.whl", dockerfile), "the runtime stage should install the built wheel"
+    assert 'ENTRYPOINT ["resilience"]' in dockerfile
