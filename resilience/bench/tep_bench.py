@@ -7,9 +7,9 @@ the fault (samples 1-160) and delay (first flagged sample after 160, in samples)
 the normal test run ``d00_te.dat``. Faults 3, 9 and 15 are left out of the means, as in the literature.
 
 Next to it, for reference, plain static PCA and DPCA (lag 2) T²/Q per-sample charts refitted in the same run
-with 99.5 % out-of-fold empirical limits on ``d00.dat`` (our reimplementation, no persistence rule). The published per-fault
-figures of Russell, Chiang & Braatz (2000) are not printed: they could not be found verbatim through the
-project's search tool, and numbers are not typed from memory.
+with 99.5 % out-of-fold empirical limits on ``d00.dat`` (our reimplementation, no persistence rule). The
+published per-fault figures of Russell, Chiang & Braatz (2000) are not printed: they could not be found
+verbatim through the project's search tool, and numbers are not typed from memory.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "benchmarks" / "tep" / "data"
 ONSET = 160
 EXCLUDED = (3, 9, 15)
 ALL_FAULTS = tuple(range(1, 22))
-PUBLISHED_NOTE = ("published PCA/DPCA/CVA figures (Russell, Chiang & Braatz 2000, Chemom. Intell. Lab. Syst. 51:81-93): "
-                  "not found verbatim via the search tool, so none are shown")
+PUBLISHED_NOTE = ("published PCA/DPCA/CVA figures (Russell, Chiang & Braatz 2000, Chemom. Intell. Lab. Syst. "
+                  "51:81-93): not found verbatim via the search tool, so none are shown")
 
 
 def load_runs(data: Path, faults: tuple[int, ...]) -> tuple[np.ndarray, dict[int, np.ndarray]]:

@@ -1,4 +1,4 @@
-"""Multivariate *state* monitoring: an alarm that opens when a plant leaves normal operation and holds while it stays out.
+"""Multivariate *state* monitoring: an alarm that opens when a plant leaves normal operation and holds while out.
 
 Point detectors (z-scores, PCA T² on single rows) flag the first samples of a fault and then flicker: a closed
 valve or a leaking main is a sustained state, and the control loops partly hide it, so the per-row statistic
