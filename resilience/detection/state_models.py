@@ -134,6 +134,15 @@ class CanonicalVariateStateModel(BaseEstimator):
         Which of ``STATISTICS`` raise the alarm. The default leaves out T²s: the state variates carry the slow
         normal wander of the plant (the normal TEP test run drifts in them late on), while the residual
         variates and Q stay white under normal operation and still see the persistent faults.
+
+    Attributes
+    ----------
+    limits_ : ndarray of shape (3,)
+        Control limits of the smoothed (T²s, T²r, Q); :meth:`transform` divides by them.
+    tail_ : float
+        Per-statistic tail probability the calibration settled on.
+    center_ : ndarray of shape (3,)
+        Out-of-fold mean of each statistic, where the EWMA starts.
     """
 
     def __init__(self, past: int = 3, future: int = 3, n_states: int = 30, ewma: float = 0.2,
