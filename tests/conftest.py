@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -22,6 +23,22 @@ def _admin_dsn(s: Settings) -> str:
     return f"postgresql://{s.db_user}:{s.db_password}@{s.db_host}:{s.db_port}/postgres"
 
 
+@contextmanager
+def fresh_database(s: Settings, prefix: str) -> Iterator[str]:
+    """A new database migrated to head (its URL), dropped afterwards: for tests whose counts must see only
+    their own rows (each test package that needs that gets one)."""
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(_admin_dsn(s), autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    url = s.database_url.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(_admin_dsn(s), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
 @pytest.fixture(scope="session")
 def services() -> Settings:
     s = get_settings()
@@ -33,18 +50,12 @@ def services() -> Settings:
 @pytest.fixture(scope="session")
 def db_url(services: Settings) -> Iterator[str]:
     """A fresh database for this test session, migrated to head; dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_admin_dsn(services), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = services.database_url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    os.environ["RESILIENCE_DATABASE_URL_OVERRIDE"] = url
-    get_settings.cache_clear()
-    yield url
+    with fresh_database(services, "test") as url:
+        os.environ["RESILIENCE_DATABASE_URL_OVERRIDE"] = url
+        get_settings.cache_clear()
+        yield url
     os.environ.pop("RESILIENCE_DATABASE_URL_OVERRIDE", None)
     get_settings.cache_clear()
-    with psycopg.connect(_admin_dsn(services), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -12,39 +12,28 @@ import signal
 import subprocess
 import sys
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 from sqlalchemy import Engine, text
 
 from resilience.settings import Settings
-from resilience.store.db import make_engine, migrate
+from resilience.store.db import make_engine
+from tests.conftest import fresh_database
 from tests.registry import register_sensors
 from tests.spine.workers import ROOT, spawn, unique, worker_env
 
 MATRIX = ROOT / ".local" / "test-artifacts" / "fault-matrix.jsonl"
 
 
-def _admin(s: Settings) -> str:
-    return f"postgresql://{s.db_user}:{s.db_password}@{s.db_host}:{s.db_port}/postgres"
-
-
 @pytest.fixture(scope="package")
 def rel_url(services: Settings) -> Iterator[str]:
     """A database for the fault tests alone: their exact counts see no other test's rows."""
-    name = f"rel_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_admin(services), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = services.database_url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    yield url
-    with psycopg.connect(_admin(services), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(services, "rel") as url:
+        yield url
 
 
 @pytest.fixture(scope="package")

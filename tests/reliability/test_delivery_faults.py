@@ -15,14 +15,12 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from email import message_from_bytes
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
 import yaml
 from aiosmtpd.controller import Controller
@@ -35,7 +33,8 @@ from alerts.schema import ALERT_TABLES, alerts, notifications
 from alerts.service import DELIVERY_RULE
 from resilience.domain import Level
 from resilience.settings import Settings
-from resilience.store.db import make_engine, migrate
+from resilience.store.db import make_engine
+from tests.conftest import fresh_database
 from tests.alerts.helpers import anomaly
 from tests.alerts.receivers import free_port
 from tests.reliability.conftest import record, wait_for
@@ -48,20 +47,10 @@ LEASE_S = 3.0  # a message claimed by a killed dispatcher goes out again this lo
 # -- a database of this module's own: the counts cover the whole outbox ------------------------------------
 
 
-def _admin(s: Settings) -> str:
-    return f"postgresql://{s.db_user}:{s.db_password}@{s.db_host}:{s.db_port}/postgres"
-
-
 @pytest.fixture(scope="module")
 def fault_url(services: Settings) -> Iterator[str]:
-    name = f"delivery_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_admin(services), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = services.database_url.rsplit("/", 1)[0] + f"/{name}"
-    migrate(url)
-    yield url
-    with psycopg.connect(_admin(services), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with fresh_database(services, "delivery") as url:
+        yield url
 
 
 @pytest.fixture()
