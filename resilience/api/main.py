@@ -7,8 +7,6 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
-from starlette.routing import BaseRoute
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError
 
@@ -36,23 +34,6 @@ def refused_value(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"value refused by the database: {reason}"}, status_code=422)
 
 
-def drop_shadowed_routes(app: FastAPI) -> None:
-    """The first route registered for a method and path is the one served; later ones would only muddle
-    the OpenAPI document (the alert stream moved to ``alert_stream`` off the event loop; the old handler
-    in ``routes.alerts`` is shadowed until it is deleted there)."""
-    seen: set[tuple[str, str]] = set()
-    kept: list[BaseRoute] = []
-    for route in app.router.routes:
-        if isinstance(route, APIRoute):
-            keys = {(m, route.path) for m in route.methods}
-            if keys <= seen:
-                log.debug("route %s %s shadowed by an earlier one", route.methods, route.path)
-                continue
-            seen |= keys
-        kept.append(route)
-    app.router.routes[:] = kept
-
-
 def create_app(engine: Engine | None = None) -> FastAPI:
     settings = get_settings()
     app = FastAPI(title="Lifeline resilience platform", version=__version__,
@@ -72,5 +53,4 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         for attr in ("router", "cap_router", "silences_router", "stream_router"):
             if hasattr(mod, attr):
                 app.include_router(getattr(mod, attr))
-    drop_shadowed_routes(app)
     return app

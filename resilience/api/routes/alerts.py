@@ -1,16 +1,14 @@
 """Alerts API: list, inspect, acknowledge, assign, disposal steps, resolve, review, comment, CAP, silences,
-deliveries and the dashboard's Server-Sent Events stream."""
+deliveries (the Server-Sent Events stream is ``routes.alert_stream``)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-from datetime import datetime
 from collections.abc import Callable
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, HTTPException, Query, Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 from sqlalchemy import Connection, select, update
 
@@ -19,10 +17,10 @@ from alerts.api_support import alert_view, cap_area, delivery_view, get_rules, h
 from alerts.cap import render_cap
 from alerts.lifecycle import LifecycleError
 from alerts.model import Alert
-from alerts.schema import alert_transitions, alerts, notifications, silences
+from alerts.schema import alerts, notifications, silences
 from alerts.service import AlertService, NotFound
 from alerts.silences import Matcher, Silence, SilenceError, validate_silence
-from resilience.api.deps import BigId, ConnDep, EngineDep, Offset, RefQuery, SettingsDep
+from resilience.api.deps import BigId, ConnDep, Offset, RefQuery, SettingsDep
 from resilience.api.schemas import AlertStateName, LevelName
 from resilience.domain import Level
 
@@ -106,48 +104,6 @@ def list_alerts(
     rows = conn.execute(q.order_by(alerts.c.level.desc(), alerts.c.updated_at.desc()).limit(limit).offset(offset))
     data = [alert_view(store.alert_from_row(r)) for r in rows]
     return {"data": data, "count": len(data)}
-
-
-@router.get("/alerts/stream")
-async def stream(request: Request, engine: EngineDep,
-                 last_event_id: Annotated[int | None, Header()] = None,
-                 after: int | None = None, limit: int | None = Query(None, ge=1),
-                 poll_s: float = Query(1.0, gt=0, le=30)) -> StreamingResponse:
-    """Every audit-log entry as an SSE event (id = transition id, so clients resume with Last-Event-ID)."""
-    start = after if after is not None else last_event_id
-    if start is None:
-        with engine.connect() as c:
-            start = c.execute(select(alert_transitions.c.id).order_by(alert_transitions.c.id.desc()).limit(1)
-                              ).scalar() or 0
-
-    async def events() -> Any:
-        cursor, sent = start, 0
-        yield "retry: 3000\n\n"
-        while True:
-            if await request.is_disconnected():
-                return
-            with engine.connect() as c:
-                rows = c.execute(
-                    select(alert_transitions, alerts.c.level.label("alert_level"), alerts.c.state, alerts.c.hazard,
-                           alerts.c.asset_id, alerts.c.district_id)
-                    .join(alerts, alerts.c.id == alert_transitions.c.alert_id)
-                    .where(alert_transitions.c.id > cursor).order_by(alert_transitions.c.id).limit(100)
-                ).mappings().all()
-            for r in rows:
-                cursor = r["id"]
-                data = {"alert_id": r["alert_id"], "kind": r["kind"], "ts": r["ts"].isoformat(), "actor": r["actor"],
-                        "note": r["note"], "state": r["state"], "level": Level(r["alert_level"]).label,
-                        "hazard": r["hazard"], "asset_id": r["asset_id"], "district_id": r["district_id"]}
-                yield f"id: {r['id']}\nevent: alert\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-                sent += 1
-                if limit is not None and sent >= limit:
-                    return
-            if not rows:
-                yield ": keepalive\n\n"
-                await asyncio.sleep(poll_s)
-
-    return StreamingResponse(events(), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
 
 
 @router.get("/alerts/{alert_id}")
