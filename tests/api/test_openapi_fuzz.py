@@ -13,11 +13,9 @@ import ipaddress
 import os
 import socket
 import time
-import uuid
 from collections.abc import Iterator
 from typing import Any
 
-import psycopg
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
@@ -29,31 +27,20 @@ from sqlalchemy import Engine, create_engine
 
 from resilience.api.main import create_app
 from resilience.settings import Settings
-from resilience.store.db import make_engine, migrate
+from resilience.store.db import make_engine
+from tests.conftest import fresh_database
 
 # per operation: ~40 operations stay well inside CI's two-minute budget on two cores; raise it locally to dig deeper
 MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "30"))
 
 
-def _admin_dsn(s: Settings) -> str:
-    return f"postgresql://{s.db_user}:{s.db_password}@{s.db_host}:{s.db_port}/postgres"
-
-
 @pytest.fixture(scope="module")
 def fuzz_engine(services: Settings) -> Iterator[Engine]:
     """A freshly migrated database for this module only, dropped afterwards (the suite's is shared)."""
-    name = f"test_fuzz_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_admin_dsn(services), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = services.database_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        migrate(url)
+    with fresh_database(services, "test_fuzz") as url:
         engine = make_engine(url)
         yield engine
         engine.dispose()
-    finally:
-        with psycopg.connect(_admin_dsn(services), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _is_loopback(address: Any) -> bool:
