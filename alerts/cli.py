@@ -33,7 +33,7 @@ def build_channels(settings: Any, rules: Any) -> dict[str, Any]:
     from alerts.channels.webhook import WebhookChannel
 
     return {
-        "webhook": WebhookChannel(settings.webhook_secret),
+        "webhook": WebhookChannel(settings.webhook_secret, rules=rules),
         "email": EmailChannel(rules.smtp.host, rules.smtp.port, rules.smtp.sender, timeout_s=rules.smtp.timeout_s),
         "mqtt": MqttChannel(settings.mqtt_host, settings.mqtt_port, client_id="lifeline-alerts-dispatcher"),
     }

@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
     _seed(url, args.probes, args.background_sensors, receiver.url)
     root = f"bench-al-{uuid.uuid4().hex[:6]}"
     env = dict(os.environ, RESILIENCE_DATABASE_URL_OVERRIDE=url, RESILIENCE_MQTT_TOPIC_ROOT=root,
-               RESILIENCE_MQTT_CLIENT_ID=f"bench-al-{uuid.uuid4().hex[:6]}", RESILIENCE_LOG_LEVEL="WARNING")
+               RESILIENCE_MQTT_CLIENT_ID=f"bench-al-{uuid.uuid4().hex[:6]}", RESILIENCE_LOG_LEVEL="WARNING",
+               RESILIENCE_WEBHOOK_ALLOW_PRIVATE="true")  # the bench's receiver listens on loopback
     logs = s.services_dir / "bench-logs"
     logs.mkdir(parents=True, exist_ok=True)
     env_info = dict(env, RESILIENCE_LOG_LEVEL="INFO")

@@ -90,15 +90,63 @@ def run_detect(args: argparse.Namespace) -> int:
     if not columns:
         print(f"{args.input}: no numeric value column", file=sys.stderr)
         return 2
-    scores = score_columns(rows, columns)
+    if args.model == "cva":
+        try:
+            scores, flags = score_state_model(rows, columns, args)
+        except ValueError as exc:
+            print(f"{args.input}: {exc}", file=sys.stderr)
+            return 2
+    else:
+        scores = score_columns(rows, columns)
+        flags = [s >= args.threshold for s in scores]
     with open(args.output, "w", newline="") as fh:
         writer = csv.writer(fh, delimiter=args.sep)
         writer.writerow(header + ["anomaly_score", "anomaly"])
-        for row, s in zip(rows, scores):
-            writer.writerow([row[c] for c in header] + [f"{s:.6f}", int(s >= args.threshold)])
-    n_anom = sum(s >= args.threshold for s in scores)
-    print(f"{len(rows)} rows, {len(columns)} value column(s), {n_anom} anomalous at threshold {args.threshold}")
+        for row, s, f in zip(rows, scores, flags):
+            writer.writerow([row[c] for c in header] + [f"{s:.6f}", int(f)])
+    print(f"{len(rows)} rows, {len(columns)} value column(s), {sum(flags)} anomalous ({args.model})")
     return 0
+
+
+def _matrix(rows: list[dict[str, str]], columns: list[str]) -> Any:
+    import numpy as np
+
+    def value(row: dict[str, str], c: str) -> float:
+        text = (row.get(c) or "").strip()
+        return float(text) if text else math.nan
+    m = np.array([[value(r, c) for c in columns] for r in rows], dtype=float)
+    if np.isnan(m).any():  # a gap holds the column's previous value (no look-ahead)
+        for j in range(m.shape[1]):
+            for i in range(m.shape[0]):
+                if math.isnan(m[i, j]):
+                    m[i, j] = m[i - 1, j] if i else 0.0
+    return m
+
+
+def score_state_model(rows: list[dict[str, str]], columns: list[str], args: argparse.Namespace,
+                      ) -> tuple[list[float], list[bool]]:
+    """The held-alarm CVA state model: fitted on normal operation (the first ``--train-rows`` rows, or the rows
+    of ``--train FILE``), then every row of the input scored in order; ``anomaly`` is the held alarm."""
+    from resilience.detection.state_models import CanonicalVariateStateModel
+
+    data = _matrix(rows, columns)
+    if args.train:
+        with open(args.train, newline="") as fh:
+            train_rows = list(csv.DictReader(fh, delimiter=args.sep))
+        missing = [c for c in columns if train_rows and c not in train_rows[0]]
+        if missing:
+            raise ValueError(f"--train file lacks column(s) {', '.join(missing)}")
+        train = _matrix(train_rows, columns)
+    elif args.train_rows:
+        train = data[: args.train_rows]
+    else:
+        raise ValueError("the cva model needs normal operation to fit on: --train-rows N or --train FILE")
+    past = 3
+    # the state keeps at most half the lagged dimensions, so residual variates remain to watch
+    model = CanonicalVariateStateModel(past=past, n_states=max(1, min(30, len(columns) * past // 2)))
+    model.fit(train)
+    ratio = model.ratio(data)
+    return [float(r / (1.0 + r)) for r in ratio], [bool(f) for f in model.predict(data)]
 
 
 # -- NAB benchmark ---------------------------------------------------------------------------------
@@ -200,7 +248,13 @@ def register(subparsers: Any) -> None:
     p.add_argument("-o", "--output", required=True, help="output CSV (input rows + anomaly_score, anomaly)")
     p.add_argument("--time-column", default=None, help="time column (default: 'timestamp', else the first)")
     p.add_argument("--sep", default=",", help="field separator")
-    p.add_argument("--threshold", type=float, default=0.5, help="anomaly_score at which anomaly=1")
+    p.add_argument("--threshold", type=float, default=0.5, help="anomaly_score at which anomaly=1 (nab)")
+    p.add_argument("--model", choices=["nab", "cva"], default="nab",
+                   help="nab: one NAB-tuned streaming detector per column, flags onsets of rare anomalies; "
+                        "cva: a multivariate state model fitted on normal operation whose alarm holds while a "
+                        "fault state lasts (needs --train-rows or --train)")
+    p.add_argument("--train-rows", type=int, default=0, help="cva: fit on the first N rows, then score every row")
+    p.add_argument("--train", default=None, help="cva: fit on this normal-operation CSV (same columns)")
     p.set_defaults(func=run_detect)
 
 
