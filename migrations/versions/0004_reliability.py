@@ -40,7 +40,7 @@ def upgrade() -> None:
             shard smallint NOT NULL,
             transport varchar(8) NOT NULL,
             n integer NOT NULL,
-            readings text NOT NULL,
+            readings bytea NOT NULL,  -- resilience.store.handoff.encode
             created_at timestamptz NOT NULL DEFAULT now()
         )""")
     # lz4 where the server has it: pglz would spend the database's CPU on rows consumed within seconds

@@ -168,7 +168,7 @@ reading_batches = Table(
     Column("shard", SmallInteger, nullable=False),
     Column("transport", String(8), nullable=False),
     Column("n", Integer, nullable=False),
-    Column("readings", Text, nullable=False),
+    Column("readings", LargeBinary, nullable=False),  # resilience.store.handoff.encode
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
     Index("ix_reading_batches_shard_tx_id", "shard", "tx", "id"),
     Index("ix_reading_batches_created", "created_at"),

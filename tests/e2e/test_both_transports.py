@@ -17,7 +17,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, text
 
-from tests.registry import register_sensors
+from tests.registry import handed_readings, register_sensors
 from tests.spine.workers import spawn, unique, worker_env
 
 
@@ -90,6 +90,5 @@ def test_red_methane_reading_raises_anomaly_and_red_alert(platform, transport, m
     assert _wait(lambda: (anomaly_level() or 0) >= 4), f"{transport}: anomaly level {anomaly_level()}"
     assert _wait(lambda: (alert_level() or 0) >= 4), f"{transport}: alert level {alert_level()}"
     with db_engine.connect() as conn:
-        scored = conn.execute(text("SELECT coalesce(sum(n), 0) FROM reading_batches WHERE readings LIKE :p"),
-                              {"p": f'%"{sensor}"%'}).scalar_one()
-    assert scored == 10  # every stored reading handed to detection once
+        handed = handed_readings(conn, sensor)
+    assert handed == 10  # every stored reading handed to detection once

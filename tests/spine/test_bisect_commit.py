@@ -13,7 +13,7 @@ from sqlalchemy import Engine, text
 
 from ingest.pipeline import IngestPipeline, Message
 from resilience.settings import get_settings
-from tests.registry import register_sensors
+from tests.registry import handed_readings, register_sensors
 
 
 def test_refused_message_is_parked_and_the_rest_lands(db_engine: Engine) -> None:
@@ -45,8 +45,7 @@ def test_refused_message_is_parked_and_the_rest_lands(db_engine: Engine) -> None
                                   {"s": sensor}).scalars().all()
             letters = conn.execute(text("SELECT reason, payload FROM dead_letters WHERE topic = :t"),
                                    {"t": f"x/bisco/{sensor}"}).all()
-            handed = conn.execute(text("SELECT coalesce(sum(n), 0) FROM reading_batches WHERE readings LIKE :p"),
-                                  {"p": f'%"{sensor}"%'}).scalar_one()
+            handed = handed_readings(conn, sensor)
         assert stored == [0.31, 0.32, 0.33, 0.34, 0.35, 0.36]
         assert len(letters) == 1 and "check_violation" in letters[0].reason and "0.666" in letters[0].payload
         assert handed == 6
