@@ -65,6 +65,8 @@ def test_canonical_units_only_when_alt_disabled(sim: Simulator, batch) -> None:
 
 
 class FakeInfo:
+    rc = 0  # MQTT_ERR_SUCCESS: queued while connected
+
     def is_published(self) -> bool:
         return True
 
