@@ -33,6 +33,7 @@ from prometheus_client import Gauge, start_http_server
 
 from ingest.pipeline import QUEUE_DEPTH, IngestPipeline, Message, Prepared
 from resilience.health import HeartbeatThread, utcnow
+from resilience.mqtt_auth import Credentials, service_credentials
 from resilience.settings import Settings
 from resilience.store.db import is_transient
 from resilience.store.heartbeats import Heartbeat
@@ -55,9 +56,12 @@ def topic_parts(topic: str, root: str) -> tuple[str | None, str | None, str | No
     return parts[1], (parts[2] if len(parts) == 3 else None), None
 
 
-def make_client(client_id: str, *, clean_start: bool = False, manual_ack: bool = False) -> mqtt.Client:
+def make_client(client_id: str, *, clean_start: bool = False, manual_ack: bool = False,
+                credentials: Credentials | None = None) -> mqtt.Client:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
                          manual_ack=manual_ack)
+    if credentials is not None:
+        client.username_pw_set(credentials.username, credentials.password)
     client.max_inflight_messages_set(1000)
     client.max_queued_messages_set(0)
     return client
@@ -117,7 +121,8 @@ class MqttIngestWorker:
         self.queue: queue.Queue[_Pending] = queue.Queue()
         self.prepared: queue.Queue[tuple[list[_Pending], Prepared] | None] = queue.Queue(maxsize=2)
         self.stop_event = threading.Event()
-        self.client = make_client(settings.mqtt_client_id, manual_ack=True)
+        self.client = make_client(settings.mqtt_client_id, manual_ack=True,
+                                  credentials=service_credentials(settings, "ingest"))
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect

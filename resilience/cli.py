@@ -12,6 +12,7 @@ import sys
 
 COMMAND_MODULES = [
     "resilience.services",
+    "resilience.mqtt_auth",
     "resilience.commands",
     "resilience.backtest",
     "resilience.detection.cli",

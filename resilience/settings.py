@@ -34,6 +34,11 @@ class Settings(BaseSettings):
     mqtt_port: int = 51883
     mqtt_client_id: str = "resilience-ingest"
     mqtt_topic_root: str = "lifeline"
+    # the platform's broker account (the ingest worker's); empty: the local generated one (resilience.mqtt_auth)
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    # utility broker passwords are derived from this (HMAC); empty: the local generated one
+    mqtt_credential_secret: str | None = None
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

@@ -19,20 +19,31 @@ def topic_for(district_id: str | None, level: str) -> str:
 class MqttChannel:
     """Keeps one connection; each send waits for the broker's PUBACK (QoS 1) or raises RetryableError."""
 
-    def __init__(self, host: str, port: int, *, client_id: str = "lifeline-alerts", timeout_s: float = 10.0) -> None:
+    def __init__(self, host: str, port: int, *, client_id: str = "lifeline-alerts", timeout_s: float = 10.0,
+                 username: str | None = None, password: str | None = None) -> None:
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
         self._connected = threading.Event()
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+        if username is None:  # the platform's 'alerts' account (may write alerts/# only)
+            from resilience.mqtt_auth import service_credentials
+            from resilience.settings import get_settings
+
+            creds = service_credentials(get_settings(), "alerts")
+            username, password = creds.username, creds.password
+        self.client.username_pw_set(username, password)
         self.client.on_connect = self._on_connect
         self.client.on_disconnect = self._on_disconnect
         self._started = False
+        self.refused: str | None = None
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object) -> None:
         if not getattr(reason, "is_failure", False):
             self._connected.set()
+        else:
+            self.refused = str(reason)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
                        props: object) -> None:
@@ -51,7 +62,8 @@ class MqttChannel:
         except OSError as exc:
             raise RetryableError(f"MQTT connect to {self.host}:{self.port}: {exc}") from exc
         if not self._connected.wait(self.timeout_s):
-            raise RetryableError(f"MQTT broker {self.host}:{self.port} did not accept the connection")
+            why = f" ({self.refused})" if self.refused else ""
+            raise RetryableError(f"MQTT broker {self.host}:{self.port} did not accept the connection{why}")
 
     def send(self, message: Message) -> None:
         with self._lock:

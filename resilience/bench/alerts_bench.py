@@ -27,6 +27,7 @@ from sqlalchemy import insert
 from resilience.bench.ingest_bench import _count
 from resilience.store.db import recreate_database
 from resilience.bench.procs import spawn_ready
+from resilience.mqtt_auth import service_credentials, service_env
 from resilience.services import start_all
 from resilience.settings import get_settings
 from resilience.store.db import make_engine
@@ -125,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
     root = f"bench-al-{uuid.uuid4().hex[:6]}"
     env = dict(os.environ, RESILIENCE_DATABASE_URL_OVERRIDE=url, RESILIENCE_MQTT_TOPIC_ROOT=root,
                RESILIENCE_MQTT_CLIENT_ID=f"bench-al-{uuid.uuid4().hex[:6]}", RESILIENCE_LOG_LEVEL="WARNING",
-               RESILIENCE_WEBHOOK_ALLOW_PRIVATE="true")  # the bench's receiver listens on loopback
+               RESILIENCE_WEBHOOK_ALLOW_PRIVATE="true",  # the bench's receiver listens on loopback
+               **service_env(s, "bench"))  # its throwaway topic root is the bench account's
     logs = s.services_dir / "bench-logs"
     logs.mkdir(parents=True, exist_ok=True)
     env_info = dict(env, RESILIENCE_LOG_LEVEL="INFO")
@@ -140,6 +142,8 @@ def run(args: argparse.Namespace) -> int:
                            str(args.background_sensors / args.background_rps)], stdout=subprocess.DEVNULL)  # real-time pace
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-probe-{uuid.uuid4().hex[:6]}",
                          protocol=mqtt.MQTTv5)
+    creds = service_credentials(s, "bench")
+    client.username_pw_set(creds.username, creds.password)
     client.connect(s.mqtt_host, s.mqtt_port)
     client.loop_start()
     sent: dict[str, float] = {}

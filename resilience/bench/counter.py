@@ -11,6 +11,8 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from resilience.mqtt_auth import add_client_args, client_credentials
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
@@ -19,6 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--topic", required=True)
     p.add_argument("--count", type=int, required=True)
     p.add_argument("--timeout", type=float, default=300)
+    add_client_args(p, "bench")
     args = p.parse_args(argv)
     n = 0
     first = last = 0.0
@@ -37,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-count-{time.time_ns()}", protocol=mqtt.MQTTv5)
     client.on_message = on_message
     client.on_subscribe = lambda *a: ready.set()
+    creds = client_credentials(args)
+    client.username_pw_set(creds.username, creds.password)
     client.connect(args.host, args.port)
     client.subscribe(args.topic, qos=1)
     client.loop_start()

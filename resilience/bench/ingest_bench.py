@@ -20,6 +20,7 @@ import psycopg
 from sqlalchemy import insert, text
 
 from resilience.bench.procs import spawn_ready
+from resilience.mqtt_auth import service_env
 from resilience.services import start_all
 from resilience.settings import get_settings
 from resilience.store.db import make_engine, recreate_database
@@ -88,7 +89,8 @@ def copy_rate(url: str, ids: list[str], n: int) -> float:
 def through_worker(url: str, ids: list[str], n: int, pack: int, topic_root: str, start: float) -> float:
     s = get_settings()
     env = dict(os.environ, RESILIENCE_DATABASE_URL_OVERRIDE=url, RESILIENCE_MQTT_TOPIC_ROOT=topic_root,
-               RESILIENCE_MQTT_CLIENT_ID=f"bench-ingest-{uuid.uuid4().hex[:6]}")
+               RESILIENCE_MQTT_CLIENT_ID=f"bench-ingest-{uuid.uuid4().hex[:6]}",
+               **service_env(s, "bench"))  # its throwaway topic root is the bench account's
     # Wait for the subscription: messages published before a new session exists are not queued for it.
     worker = spawn_ready(["ingest"], env, "subscribed to", s.services_dir / "bench-logs" / f"ingest-{topic_root}.log")
     try:

@@ -18,6 +18,8 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from resilience.mqtt_auth import add_client_args, client_credentials
+
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
@@ -33,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--qos", type=int, default=1)
     p.add_argument("--topic", default=None, help="publish every message on this topic instead")
     p.add_argument("--rate", type=float, default=0.0, help="readings per second (0 = as fast as possible)")
+    add_client_args(p, "bench")
     args = p.parse_args(argv)
 
     sensors = args.sensors.split(",")
@@ -52,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
             done.set()
 
     client.on_publish = on_publish
+    creds = client_credentials(args)
+    client.username_pw_set(creds.username, creds.password)
     client.connect(args.host, args.port)
     client.loop_start()
     t0 = time.perf_counter()

@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p = subparsers.add_parser("simulate", help="simulate the city's sensors and publish SenML over MQTT")
     p.add_argument("--host", default=None, help="MQTT broker host (default: settings mqtt_host)")
     p.add_argument("--port", type=int, default=None, help="MQTT broker port (default: settings mqtt_port)")
+    p.add_argument("--username", default=None, help="broker account (default: the platform's 'simulator' account, "
+                   "which may publish for every utility)")
+    p.add_argument("--password", default=None)
     p.add_argument("--sensors", type=int, default=10_000)
     p.add_argument("--districts", type=int, default=None)
     p.add_argument("--speed", type=float, default=1.0,
@@ -99,7 +102,8 @@ def run(args: argparse.Namespace) -> int:
         publisher = SenmlPublisher(host, port, sim.sensor_ids, sim.units, [s.utility_id for s in city.sensors],
                                    topic_root=str(_settings_value("mqtt_topic_root", "lifeline")),
                                    client_id=f"{_settings_value('mqtt_client_id', 'resilience')}-simulator",
-                                   alt_unit_fraction=args.alt_unit_fraction, seed=args.seed)
+                                   alt_unit_fraction=args.alt_unit_fraction, seed=args.seed,
+                                   username=args.username, password=args.password)
         try:
             publisher.connect()
         except OSError as exc:  # refused, unreachable, or no CONNACK in time

@@ -18,8 +18,10 @@ class SenmlPublisher:
 
     def __init__(self, host: str, port: int, sensor_ids: Sequence[str], units: Sequence[str],
                  utility_of: Sequence[str], client_id: str = "resilience-simulator", topic_root: str = "lifeline",
-                 alt_unit_fraction: float = 0.02, seed: int = 0, max_records: int = MAX_RECORDS) -> None:
+                 alt_unit_fraction: float = 0.02, seed: int = 0, max_records: int = MAX_RECORDS,
+                 username: str | None = None, password: str | None = None) -> None:
         self.host, self.port = host, port
+        self.username, self.password = username, password  # None: the platform's 'simulator' account
         self.sensor_ids, self.units, self.utility_of = list(sensor_ids), list(units), list(utility_of)
         self.topic_root = topic_root.rstrip("/")
         self.alt_unit_fraction, self.seed, self.max_records = alt_unit_fraction, seed, max_records
@@ -44,6 +46,13 @@ class SenmlPublisher:
         self._connected.clear()
 
     def connect(self, timeout_s: float = 10.0) -> None:
+        if self.username is None:  # it speaks for every simulated utility: the account that may write <root>/#
+            from resilience.mqtt_auth import service_credentials
+            from resilience.settings import get_settings
+
+            creds = service_credentials(get_settings(), "simulator")
+            self.username, self.password = creds.username, creds.password
+        self.client.username_pw_set(self.username, self.password)
         self.client.connect(self.host, self.port, keepalive=30)
         self.client.loop_start()
         if not self._connected.wait(timeout_s):

@@ -20,6 +20,7 @@ from resilience.domain import Level
 
 from tests.alerts.helpers import T0, anomaly, at
 from tests.alerts.receivers import free_port
+from tests.mqtt_login import platform_login
 
 
 def test_mqtt_publishes_qos1_to_district_level_topic(mqtt_broker: tuple[str, int]) -> None:
@@ -30,6 +31,7 @@ def test_mqtt_publishes_qos1_to_district_level_topic(mqtt_broker: tuple[str, int
     sub.on_connect = lambda c, u, f, rc, p: c.subscribe("alerts/#", qos=1)
     sub.on_subscribe = lambda *a: ready.set()
     sub.on_message = lambda c, u, m: (got.append(m), arrived.set())
+    sub.username_pw_set(*platform_login("alerts-reader"))
     sub.connect(host, port)
     sub.loop_start()
     try:

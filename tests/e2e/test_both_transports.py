@@ -19,6 +19,7 @@ from sqlalchemy import Engine, text
 
 from tests.registry import handed_readings, register_sensors
 from tests.spine.workers import spawn, unique, worker_env
+from tests.mqtt_login import platform_login
 
 
 @pytest.fixture(scope="module")
@@ -52,6 +53,7 @@ def _send(transport: str, root: str, mqtt_broker: tuple[str, int], api_client, r
         assert r.json()["accepted"] == len(readings)
         return
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("both-pub"), protocol=mqtt.MQTTv5)
+    client.username_pw_set(*platform_login())
     client.connect(*mqtt_broker)
     client.loop_start()
     client.publish(f"{root}/{utility}/{sensor}", json.dumps(readings), qos=1).wait_for_publish(5)

@@ -20,6 +20,7 @@ from resilience.settings import get_settings
 from resilience.store.schema import assets, districts, sensors, utilities
 from tests.alerts.receivers import WebhookReceiver
 from tests.spine.workers import spawn, unique, worker_env
+from tests.mqtt_login import platform_login
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,7 @@ def test_methane_breach_reaches_webhook_once_and_raises_risk(city, db_url, db_en
     try:
         host, port = mqtt_broker
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("e2e-pub"), protocol=mqtt.MQTTv5)
+        client.username_pw_set(*platform_login())
         client.connect(host, port)
         client.loop_start()
         now = time.time()

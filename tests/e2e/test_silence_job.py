@@ -12,6 +12,7 @@ from sqlalchemy import text
 
 from tests.registry import register_sensors
 from tests.spine.workers import spawn, unique, worker_env
+from tests.mqtt_login import platform_login
 
 
 def test_scheduled_silence_check_reports_silent_sensor(db_engine, db_url, mqtt_broker):
@@ -24,6 +25,7 @@ def test_scheduled_silence_check_reports_silent_sensor(db_engine, db_url, mqtt_b
     procs = [spawn(["ingest"], env, "sil-ingest", ready="subscribed to"),
              spawn(["detector"], env, "sil-detector", ready="subscribed to")]
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("sil-pub"), protocol=mqtt.MQTTv5)
+    client.username_pw_set(*platform_login())
     client.connect(*mqtt_broker)
     client.loop_start()
     try:

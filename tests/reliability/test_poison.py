@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from tests.reliability.conftest import Rig, wait_for
 from tests.spine.workers import unique
+from tests.mqtt_login import platform_login
 
 POISONS: dict[str, tuple[str, bytes, str]] = {
     # name: (topic suffix, payload, a phrase of the dead letter's reason)
@@ -47,6 +48,7 @@ def stream(rel_url, rel_engine, mqtt_broker) -> Iterator[Rig]:  # type: ignore[n
 
 def _publish(rig: Rig, items: list[tuple[str, bytes]]) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("poison-pub"), protocol=mqtt.MQTTv5)
+    client.username_pw_set(*platform_login())  # it publishes malformed topics under the root too
     client.connect(rig.host, rig.port)
     client.loop_start()
     for topic, payload in items:

@@ -12,6 +12,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import text
 
 from tests.spine.workers import spawn, unique, worker_env
+from tests.mqtt_login import platform_login
 
 
 def _wait(predicate, timeout: float = 30.0, every: float = 0.1):
@@ -48,6 +49,7 @@ def ingest_worker(db_url, mqtt_broker, registry, topic_root):
 
 def _publish_raw(host: str, port: int, items: list[tuple[str, str]]) -> None:
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("pub"), protocol=mqtt.MQTTv5)
+    client.username_pw_set(*platform_login())
     client.connect(host, port)
     client.loop_start()
     infos = [client.publish(topic, payload, qos=1) for topic, payload in items]

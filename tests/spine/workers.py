@@ -8,13 +8,22 @@ import uuid
 from pathlib import Path
 
 from resilience.bench.procs import spawn_ready
+from resilience.mqtt_auth import service_env
+from resilience.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def worker_env(db_url: str, **extra: str) -> dict[str, str]:
+    """The environment of a platform process for a test. A test that gives its workers a throwaway topic root
+    (isolation from other tests) logs them in as the local-only 'bench' account, the one whose ACL reaches
+    any root; the ingest account reads only ``settings.mqtt_topic_root`` (tests/spine/test_mqtt_acl.py uses
+    the real accounts)."""
     env = os.environ.copy()
     env["RESILIENCE_DATABASE_URL_OVERRIDE"] = db_url
+    root = extra.get("RESILIENCE_MQTT_TOPIC_ROOT")
+    if root and root != get_settings().mqtt_topic_root:
+        env.update(service_env(get_settings(), "bench"))
     env.update(extra)
     return env
 

@@ -1,0 +1,333 @@
+"""Broker credentials and ACLs: every MQTT client authenticates, and each may touch only its own topics.
+
+Accounts (``resilience mqtt-credentials sync`` writes them for Mosquitto and reloads it with SIGHUP):
+
+* one per utility, username = the utility id: may **write** ``<root>/<utility>`` and ``<root>/<utility>/#``
+  only. Its password is derived, never stored: ``HMAC-SHA256(credential secret, "utility:" + id)``, so the
+  database holds nothing to leak and the platform can hand a utility its password again
+  (``resilience mqtt-credentials show UTILITY``).
+* service accounts for the platform's own clients, their passwords random and kept in the services dir
+  (``mosquitto/service-accounts.json``, mode 0600) unless given in settings:
+
+  - ``ingest``: read ``<root>/#`` (the ingest worker subscribes there)
+  - ``alerts``: write ``alerts/#`` (the alert MQTT channel publishes ``alerts/<district>/<level>``)
+  - ``alerts-reader``: read ``alerts/#`` (dashboards, tests and benches that watch alerts)
+  - ``simulator``: write ``<root>/#`` (the simulator and the publishing benches speak for many utilities)
+  - ``bench``: readwrite ``#``, local (non-production) brokers only: the benches publish, count and ingest
+    under throwaway topic roots (``bench-<id>``)
+
+Mosquitto gets a password file in its own format (made by ``mosquitto_passwd -U`` from a plaintext file that
+is written, hashed and replaced in place, never left behind) and an ACL file (``user X`` / ``topic ...``).
+Anonymous access is off (``allow_anonymous false``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import hmac
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from resilience.settings import Settings, get_settings
+
+ALERT_ROOT = "alerts"
+SERVICE_ROLES = ("ingest", "alerts", "alerts-reader", "simulator", "bench")
+_VALID_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")  # no '/', '+', '#', spaces: safe as a topic level
+
+
+@dataclass(frozen=True)
+class Credentials:
+    username: str
+    password: str
+
+
+class CredentialError(RuntimeError):
+    pass
+
+
+def auth_dir(settings: Settings) -> Path:
+    return settings.services_dir / "mosquitto"
+
+
+def password_file(settings: Settings) -> Path:
+    return auth_dir(settings) / "passwd"
+
+
+def acl_file(settings: Settings) -> Path:
+    return auth_dir(settings) / "acl"
+
+
+def _secrets_file(settings: Settings) -> Path:
+    return auth_dir(settings) / "service-accounts.json"
+
+
+def _write_private(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def local_secrets(settings: Settings) -> dict[str, str]:
+    """The services dir's generated secrets (created on first use, mode 0600): one password per service role
+    and the secret utility passwords are derived from."""
+    path = _secrets_file(settings)
+    data: dict[str, str] = {}
+    if path.exists():
+        data = json.loads(path.read_text())
+    missing = [k for k in (*SERVICE_ROLES, "utility_secret") if k not in data]
+    if missing:
+        for k in missing:
+            data[k] = secrets.token_urlsafe(24)
+        _write_private(path, json.dumps(data, indent=2) + "\n")
+    return data
+
+
+def credential_secret(settings: Settings) -> str:
+    if settings.mqtt_credential_secret:
+        return settings.mqtt_credential_secret
+    if settings.environment == "production":
+        raise CredentialError("RESILIENCE_MQTT_CREDENTIAL_SECRET must be set in production")
+    return local_secrets(settings)["utility_secret"]
+
+
+def utility_password(settings: Settings, utility_id: str) -> str:
+    mac = hmac.new(credential_secret(settings).encode(), f"utility:{utility_id}".encode(), hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+
+def utility_credentials(settings: Settings, utility_id: str) -> Credentials:
+    _check_id(utility_id)
+    return Credentials(utility_id, utility_password(settings, utility_id))
+
+
+def service_credentials(settings: Settings, role: str = "ingest") -> Credentials:
+    """The account of one of the platform's clients. ``ingest`` honours RESILIENCE_MQTT_USERNAME /
+    RESILIENCE_MQTT_PASSWORD; the others RESILIENCE_MQTT_<ROLE>_PASSWORD (role with '_' for '-'); else the
+    local generated secret."""
+    if role not in SERVICE_ROLES:
+        raise CredentialError(f"unknown MQTT service role {role!r}; one of {', '.join(SERVICE_ROLES)}")
+    if role == "ingest" and settings.mqtt_username:
+        username = settings.mqtt_username
+    else:
+        username = role
+    given = settings.mqtt_password if role == "ingest" else os.environ.get(
+        f"RESILIENCE_MQTT_{role.upper().replace('-', '_')}_PASSWORD")
+    if not given and settings.environment == "production":
+        env = "RESILIENCE_MQTT_PASSWORD" if role == "ingest" else f"RESILIENCE_MQTT_{role.upper().replace('-', '_')}_PASSWORD"
+        raise CredentialError(f"{env} must be set in production")
+    return Credentials(username, given or local_secrets(settings)[role])
+
+
+def service_env(settings: Settings, role: str) -> dict[str, str]:
+    """Environment that makes a child process's platform client (the ingest worker) log in as ``role``."""
+    c = service_credentials(settings, role)
+    return {"RESILIENCE_MQTT_USERNAME": c.username, "RESILIENCE_MQTT_PASSWORD": c.password}
+
+
+def add_client_args(p: argparse.ArgumentParser, role: str) -> None:
+    p.add_argument("--username", default=None, help=f"broker account (default: the platform's {role!r} account)")
+    p.add_argument("--password", default=None)
+    p.set_defaults(mqtt_role=role)
+
+
+def client_credentials(args: argparse.Namespace) -> Credentials:
+    if args.username:
+        return Credentials(args.username, args.password or "")
+    return service_credentials(get_settings(), args.mqtt_role)
+
+
+def _check_id(utility_id: str) -> None:
+    if not _VALID_ID.match(utility_id) or utility_id in SERVICE_ROLES:
+        raise CredentialError(f"utility id {utility_id!r} cannot be a broker account (1-64 of A-Z a-z 0-9 _ . : -, "
+                              f"not a service role)")
+
+
+def acl_text(settings: Settings, utility_ids: Iterable[str]) -> str:
+    root = settings.mqtt_topic_root
+    svc = {r: (settings.mqtt_username or r) if r == "ingest" else r for r in SERVICE_ROLES}
+    lines = ["# generated by resilience mqtt-credentials sync; do not edit", "",
+             f"user {svc['ingest']}", f"topic read {root}/#", "",
+             f"user {svc['alerts']}", f"topic write {ALERT_ROOT}/#", "",
+             f"user {svc['alerts-reader']}", f"topic read {ALERT_ROOT}/#", "",
+             f"user {svc['simulator']}", f"topic write {root}/#", "",
+             ""]
+    if settings.environment != "production":  # benches use throwaway topic roots: local brokers only
+        lines += [f"user {svc['bench']}", "topic readwrite #", ""]
+    for uid in sorted(set(utility_ids)):
+        lines += [f"user {uid}", f"topic write {root}/{uid}", f"topic write {root}/{uid}/#", ""]
+    return "\n".join(lines)
+
+
+def _mosquitto_passwd() -> str:
+    binary = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
+    if not Path(binary).exists():
+        raise CredentialError("mosquitto_passwd not found; install it: apt-get install -y mosquitto")
+    return binary
+
+
+def write_password_file(path: Path, creds: Iterable[Credentials]) -> None:
+    """Mosquitto's own format: a plaintext ``user:password`` file (0600) hashed in place by ``mosquitto_passwd
+    -U``, then moved over the live one, so the broker never reads a half-written or plaintext file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w") as f:
+            for c in creds:
+                f.write(f"{c.username}:{c.password}\n")
+        r = subprocess.run([_mosquitto_passwd(), "-U", tmp], capture_output=True, text=True)
+        if r.returncode != 0:
+            raise CredentialError(f"mosquitto_passwd -U failed: {r.stderr.strip() or r.stdout.strip()}")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _known_utilities(settings: Settings, out_dir: Path | None = None) -> set[str]:
+    path = (out_dir or auth_dir(settings)) / "utilities"
+    return set(path.read_text().split()) if path.exists() else set()
+
+
+def registry_utilities(settings: Settings) -> set[str]:
+    """Utility ids in the registry; an unreachable or unmigrated database gives none (the broker still starts,
+    with the service accounts and any utility accounts written before)."""
+    try:
+        from sqlalchemy import select
+
+        from resilience.store.db import make_engine
+        from resilience.store.schema import utilities
+
+        engine = make_engine(settings.database_url)
+        try:
+            with engine.connect() as conn:
+                return {str(u) for u in conn.execute(select(utilities.c.id)).scalars()}
+        finally:
+            engine.dispose()
+    except Exception:  # noqa: BLE001 - no registry yet: keep what we know
+        return set()
+
+
+def sync(settings: Settings | None = None, *, extra_utilities: Iterable[str] = (), from_registry: bool = True,
+         reload: bool = True, out_dir: Path | None = None) -> list[str]:
+    """Write the password and ACL files for the service accounts and every utility (the registry's, those
+    written before, and ``extra_utilities``), then SIGHUP a running local Mosquitto. With ``out_dir`` (a
+    deployment's mounted folder) the files go there and nothing is reloaded. Returns the utility ids."""
+    s = settings or get_settings()
+    ids = _known_utilities(s, out_dir) | set(extra_utilities)
+    if from_registry:
+        ids |= registry_utilities(s)
+    valid = sorted(i for i in ids if _VALID_ID.match(i) and i not in SERVICE_ROLES)
+    creds = []
+    for role in SERVICE_ROLES:
+        if role == "bench" and s.environment == "production":
+            continue
+        try:
+            creds.append(service_credentials(s, role))
+        except CredentialError:
+            if role in ("ingest", "alerts"):
+                raise
+            # production without this optional account's password: the account is left out
+    creds += [utility_credentials(s, u) for u in valid]
+    target = out_dir or auth_dir(s)
+    write_password_file(target / "passwd", creds)
+    _write_private(target / "acl", acl_text(s, valid))
+    _write_private(target / "utilities", "\n".join(valid) + "\n")
+    if reload and out_dir is None:
+        reload_broker(s)
+    return valid
+
+
+def reload_broker(settings: Settings) -> bool:
+    """SIGHUP the local Mosquitto (it re-reads its password and ACL files); False if none is running."""
+    pid_file = auth_dir(settings) / "mosquitto.pid"
+    try:
+        pid = int(pid_file.read_text().strip())
+        os.kill(pid, signal.SIGHUP)
+        return True
+    except (OSError, ValueError):
+        return False
+
+
+def ensure_utility_account(settings: Settings, utility_id: str, timeout_s: float = 10.0) -> Credentials:
+    """Give one utility its broker account now (tests, onboarding) and wait until the broker accepts it."""
+    creds = utility_credentials(settings, utility_id)
+    if utility_id not in _known_utilities(settings):
+        sync(settings, extra_utilities=[utility_id], from_registry=False)
+        wait_accepted(settings, creds, timeout_s)
+    return creds
+
+
+def wait_accepted(settings: Settings, creds: Credentials, timeout_s: float = 10.0) -> None:
+    """Poll until the broker accepts ``creds`` (a SIGHUP reload is asynchronous)."""
+    import time
+
+    import paho.mqtt.client as mqtt
+    from paho.mqtt.enums import CallbackAPIVersion
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"auth-probe-{secrets.token_hex(4)}",
+                        protocol=mqtt.MQTTv5)
+        c.username_pw_set(creds.username, creds.password)
+        ok: list[bool] = []
+        c.on_connect = lambda cl, u, f, rc, p: ok.append(not rc.is_failure)
+        try:
+            c.connect(settings.mqtt_host, settings.mqtt_port, keepalive=10)
+            end = time.monotonic() + 2
+            while not ok and time.monotonic() < end:
+                c.loop(0.05)
+            c.disconnect()
+        except OSError:
+            pass
+        if ok and ok[0]:
+            return
+        if time.monotonic() > deadline:
+            raise CredentialError(f"broker did not accept {creds.username!r} within {timeout_s:.0f}s")
+        time.sleep(0.1)
+
+
+def _cmd(args: argparse.Namespace) -> int:
+    s = get_settings()
+    try:
+        if args.action == "sync":
+            out = Path(args.out) if args.out else None
+            ids = sync(s, extra_utilities=args.utility or (), out_dir=out)
+            target = out or auth_dir(s)
+            print(f"wrote {target / 'passwd'} and {target / 'acl'}: service accounts and {len(ids)} utilities"
+                  + ("" if out else " (local broker reloaded if running)"))
+        else:
+            for u in args.utility or []:
+                c = utility_credentials(s, u)
+                print(f"{c.username}:{c.password}")
+    except CredentialError as exc:
+        print(f"error: {exc}")
+        return 1
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("mqtt-credentials", help="write Mosquitto's password and ACL files from the registry")
+    p.add_argument("action", choices=["sync", "show"])
+    p.add_argument("utility", nargs="*", help="utility ids (sync: add these too; show: print their credentials)")
+    p.add_argument("--out", default=None, help="sync: write passwd and acl into this folder (a deployment's "
+                   "mounted one, e.g. deploy/mosquitto) instead of the local broker's, and reload nothing")
+    p.set_defaults(func=_cmd)

@@ -1,0 +1,212 @@
+"""The broker enforces who may publish where: real Mosquitto with the generated password and ACL files, the
+real ingest worker logged in as the 'ingest' account on the configured topic root, utilities as themselves."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from subprocess import Popen
+
+import paho.mqtt.client as mqtt
+import pytest
+from paho.mqtt.enums import CallbackAPIVersion
+from sqlalchemy import insert, text
+
+from resilience.settings import Settings
+from resilience.store.schema import sensors, utilities
+from tests.mqtt_login import platform_login, utility_login
+from tests.spine.workers import spawn, unique, worker_env
+
+NOT_AUTHORIZED = 0x87
+BAD_CREDENTIALS = 0x86
+
+
+def _wait(predicate, timeout: float = 20.0, every: float = 0.1):  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(every)
+    return predicate()
+
+
+class Client:
+    """A connected MQTT v5 client that records CONNACK, PUBACK and SUBACK reason codes and messages."""
+
+    def __init__(self, services: Settings, login: tuple[str, str] | None, *, connect: bool = True) -> None:
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("acl"), protocol=mqtt.MQTTv5)
+        if login:
+            self.c.username_pw_set(*login)
+        self.connack: list[int] = []
+        self.pubacks: dict[int, int] = {}
+        self.subacks: list[list[int]] = []
+        self.messages: list[mqtt.MQTTMessage] = []
+        self.got_connack = threading.Event()
+        self.c.on_connect = lambda c, u, f, rc, p: (self.connack.append(rc.value), self.got_connack.set())
+        self.c.on_publish = lambda c, u, mid, rc, p: self.pubacks.__setitem__(mid, rc.value)
+        self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.append([r.value for r in rcs])
+        self.c.on_message = lambda c, u, m: self.messages.append(m)
+        self.c.connect(services.mqtt_host, services.mqtt_port, keepalive=10)
+        self.c.loop_start()
+        assert self.got_connack.wait(10), "no CONNACK"
+
+    def publish(self, topic: str, payload: bytes) -> int:
+        """Publish with QoS 1 and return the PUBACK's reason code."""
+        info = self.c.publish(topic, payload, qos=1)
+        info.wait_for_publish(10)
+        assert _wait(lambda: info.mid in self.pubacks, 5), "no PUBACK"
+        return self.pubacks[info.mid]
+
+    def subscribe(self, topic: str) -> list[int]:
+        n = len(self.subacks)
+        self.c.subscribe(topic, qos=1)
+        assert _wait(lambda: len(self.subacks) > n, 5), "no SUBACK"
+        return self.subacks[-1]
+
+    def close(self) -> None:
+        self.c.disconnect()
+        self.c.loop_stop()
+
+
+@pytest.fixture(scope="module")
+def utilities_ab(db_engine, registry) -> tuple[str, str, str, str]:  # type: ignore[no-untyped-def]
+    """Two utilities of this module's own, each with one sensor: (A, A's sensor, B, B's sensor)."""
+    a, b = unique("acl-a"), unique("acl-b")
+    sa, sb = unique("ACL-SA"), unique("ACL-SB")
+    with db_engine.begin() as conn:
+        conn.execute(insert(utilities), [{"id": a, "name": "Utility A"}, {"id": b, "name": "Utility B"}])
+        conn.execute(insert(sensors), [{"id": s, "utility_id": u, "kind": "water_flow", "unit": "m**3/h",
+                                        "asset_id": "A-MAIN", "expected_interval_s": 60} for s, u in ((sa, a), (sb, b))])
+    return a, sa, b, sb
+
+
+@pytest.fixture(scope="module")
+def ingest(db_url, services, utilities_ab) -> Iterator[Popen[bytes]]:  # type: ignore[no-untyped-def]
+    # the configured root and the real 'ingest' account (worker_env adds no other login for it)
+    env = worker_env(db_url, RESILIENCE_MQTT_CLIENT_ID=unique("acl-ingest"))
+    assert "RESILIENCE_MQTT_USERNAME" not in env or env["RESILIENCE_MQTT_USERNAME"] == "ingest"
+    p = spawn(["ingest"], env, "acl-ingest", ready="subscribed to")
+    yield p
+    p.send_signal(signal.SIGTERM)
+    p.wait(timeout=20)
+
+
+def _stored(db_engine, sensor: str) -> int:  # type: ignore[no-untyped-def]
+    with db_engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM readings WHERE sensor_id = :s"), {"s": sensor}).scalar_one()
+
+
+def _dead_letters(db_engine, topic: str) -> int:  # type: ignore[no-untyped-def]
+    with db_engine.connect() as conn:
+        return conn.execute(text("SELECT count(*) FROM dead_letters WHERE topic = :t"), {"t": topic}).scalar_one()
+
+
+def _reading(t: float, v: float) -> bytes:
+    return json.dumps({"t": t, "v": v}).encode()
+
+
+def test_anonymous_and_wrong_password_are_refused(services) -> None:  # type: ignore[no-untyped-def]
+    anon = Client(services, None)
+    assert anon.connack and anon.connack[0] in (NOT_AUTHORIZED, BAD_CREDENTIALS), anon.connack
+    anon.close()
+    user, _ = utility_login(unique("acl-pw"))
+    wrong = Client(services, (user, "not-the-password"))
+    assert wrong.connack[0] in (NOT_AUTHORIZED, BAD_CREDENTIALS), wrong.connack
+    wrong.close()
+
+
+def test_utility_publishes_its_own_topic_end_to_end(services, ingest, utilities_ab, db_engine) -> None:  # type: ignore[no-untyped-def]
+    a, sa, _, _ = utilities_ab
+    root = services.mqtt_topic_root
+    client = Client(services, utility_login(a))
+    try:
+        assert client.connack == [0]
+        t = float(int(time.time()) - 20)
+        assert client.publish(f"{root}/{a}/{sa}", _reading(t, 1.5)) == 0
+        assert client.publish(f"{root}/{a}", json.dumps([{"n": sa, "t": t + 1, "v": 1.6}]).encode()) == 0
+        assert _wait(lambda: _stored(db_engine, sa) == 2), f"stored {_stored(db_engine, sa)} of 2"
+    finally:
+        client.close()
+    assert ingest.poll() is None
+
+
+def test_utility_b_cannot_publish_to_utility_a(services, ingest, utilities_ab, db_engine) -> None:  # type: ignore[no-untyped-def]
+    a, sa, b, sb = utilities_ab
+    root = services.mqtt_topic_root
+    before_a = _stored(db_engine, sa)
+    intruder = Client(services, utility_login(b))
+    owner = Client(services, utility_login(a))
+    try:
+        t = float(int(time.time()) - 10)
+        forged = [f"{root}/{a}/{sa}", f"{root}/{a}", f"{root}/{a}/{sb}"]
+        codes = [intruder.publish(forged[0], _reading(t, 99.0)),
+                 intruder.publish(forged[1], json.dumps([{"n": sa, "t": t + 1, "v": 99.0}]).encode()),
+                 intruder.publish(forged[2], _reading(t + 2, 99.0))]
+        # Mosquitto answers an MQTT v5 QoS 1 publish it denies with PUBACK 0x87 (older ones drop it silently)
+        assert all(c in (0, NOT_AUTHORIZED) for c in codes), codes
+        # then the owner's own reading: once it is stored, the worker has seen everything published before it
+        assert owner.publish(f"{root}/{a}/{sa}", _reading(t + 3, 2.0)) == 0
+        assert _wait(lambda: _stored(db_engine, sa) == before_a + 1)
+        time.sleep(0.5)
+        assert _stored(db_engine, sa) == before_a + 1, "a forged reading was stored"
+        assert _stored(db_engine, sb) == 0
+        assert all(_dead_letters(db_engine, topic) == 0 for topic in forged), "a forged message reached the worker"
+        with db_engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM readings WHERE sensor_id = :s AND value = 99"),
+                                {"s": sa}).scalar_one() == 0
+    finally:
+        intruder.close()
+        owner.close()
+    assert ingest.poll() is None
+
+
+def test_utility_cannot_publish_alerts_or_read_other_feeds(services, utilities_ab) -> None:  # type: ignore[no-untyped-def]
+    a, _, b, _ = utilities_ab
+    root = services.mqtt_topic_root
+    reader = Client(services, platform_login("alerts-reader"))
+    utility = Client(services, utility_login(a))
+    alerts = Client(services, platform_login("alerts"))
+    try:
+        assert reader.subscribe("alerts/#") == [1]
+        code = utility.publish("alerts/D1/red", b'{"status":"firing"}')
+        assert code in (0, NOT_AUTHORIZED), code
+        # the platform's alert account may: its message arrives, the utility's never does
+        assert alerts.publish("alerts/D1/red", b'{"status":"from-platform"}') == 0
+        assert _wait(lambda: reader.messages, 5)
+        time.sleep(0.3)
+        assert [m.payload for m in reader.messages] == [b'{"status":"from-platform"}']
+        # a utility reads nothing: Mosquitto may grant the subscription, but delivers no message it may not read
+        assert utility.subscribe(f"{root}/#")[0] in (1, NOT_AUTHORIZED)
+        assert utility.subscribe("alerts/#")[0] in (1, NOT_AUTHORIZED)
+        other = Client(services, utility_login(b))
+        try:
+            assert other.publish(f"{root}/{b}", json.dumps([]).encode()) == 0
+        finally:
+            other.close()
+        assert alerts.publish("alerts/D2/red", b'{"status":"second"}') == 0
+        assert _wait(lambda: len(reader.messages) == 2, 5)
+        time.sleep(0.3)
+        assert utility.messages == []
+        # the alert reader may not publish alerts, the alert account may not publish readings
+        assert reader.publish("alerts/D1/red", b"x") in (0, NOT_AUTHORIZED)
+        assert alerts.publish(f"{root}/{b}", b"[]") in (0, NOT_AUTHORIZED)
+        time.sleep(0.3)
+        assert len(reader.messages) == 2
+    finally:
+        for c in (reader, utility, alerts):
+            c.close()
+
+
+def test_service_accounts_files_are_private(services) -> None:  # type: ignore[no-untyped-def]
+    from resilience import mqtt_auth
+
+    for path in (mqtt_auth.password_file(services), mqtt_auth.acl_file(services),
+                 mqtt_auth.auth_dir(services) / "service-accounts.json"):
+        assert path.stat().st_mode & 0o077 == 0, path
+    # the password file is Mosquitto's hashed format, never plaintext
+    pw = mqtt_auth.password_file(services).read_text()
+    ingest = mqtt_auth.service_credentials(services, "ingest")
+    assert f"{ingest.username}:$7$" in pw and ingest.password not in pw
