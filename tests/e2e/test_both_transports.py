@@ -7,7 +7,6 @@ detector consumes, so an HTTP utility gets detection, risk and alerts exactly li
 from __future__ import annotations
 
 import json
-import signal
 import time
 from collections.abc import Iterator
 from subprocess import Popen
@@ -18,7 +17,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import Engine, text
 
 from tests.registry import handed_readings, register_sensors
-from tests.spine.workers import spawn, unique, worker_env
+from tests.spine.workers import spawn, stop_processes, unique, worker_env
 from tests.mqtt_login import platform_login
 
 
@@ -35,13 +34,7 @@ def platform(db_url: str, db_engine: Engine) -> Iterator[str]:
                                  spawn(["detector"], env, "both-detector", ready="subscribed to"),
                                  spawn(["engine"], env, "both-engine", ready="engine running", timeout=60)]
     yield root
-    for p in procs:
-        p.send_signal(signal.SIGTERM)
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except Exception:  # noqa: BLE001
-            p.kill()
+    stop_processes(procs)
 
 
 def _send(transport: str, root: str, mqtt_broker: tuple[str, int], api_client, readings: list[dict]) -> None:  # type: ignore[no-untyped-def]

@@ -8,7 +8,6 @@ risk must reach at least orange.
 from __future__ import annotations
 
 import json
-import signal
 import time
 
 import paho.mqtt.client as mqtt
@@ -19,7 +18,7 @@ from sqlalchemy import insert, text
 from resilience.settings import get_settings
 from resilience.store.schema import assets, districts, sensors, utilities
 from tests.alerts.receivers import WebhookReceiver
-from tests.spine.workers import spawn, unique, worker_env
+from tests.spine.workers import spawn, stop_processes, unique, worker_env
 from tests.mqtt_login import platform_login
 
 
@@ -88,10 +87,4 @@ def test_methane_breach_reaches_webhook_once_and_raises_risk(city, db_url, db_en
         client.disconnect()
         client.loop_stop()
     finally:
-        for p in procs:
-            p.send_signal(signal.SIGTERM)
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except Exception:  # noqa: BLE001
-                p.kill()
+        stop_processes(procs)

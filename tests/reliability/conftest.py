@@ -24,7 +24,7 @@ from resilience.settings import Settings
 from resilience.store.db import make_engine
 from tests.conftest import fresh_database
 from tests.registry import register_sensors
-from tests.spine.workers import ROOT, spawn, unique, worker_env
+from tests.spine.workers import ROOT, spawn, stop_processes, unique, worker_env
 
 MATRIX = ROOT / ".local" / "test-artifacts" / "fault-matrix.jsonl"
 
@@ -86,14 +86,7 @@ class Rig:
         p.wait(timeout=10)
 
     def stop_all(self) -> None:
-        for p in self.procs.values():
-            if p.poll() is None:
-                p.send_signal(signal.SIGTERM)
-        for p in self.procs.values():
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        stop_processes(list(self.procs.values()), timeout=30)
         self.procs.clear()
 
     def sensor(self, prefix: str, kind: str = "water_flow", unit: str = "m**3/h", *, interval_s: float = 1,

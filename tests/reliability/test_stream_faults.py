@@ -7,6 +7,7 @@ handed to detection once and scored by detection once.
 
 from __future__ import annotations
 
+import subprocess
 import time
 
 import pytest
@@ -35,17 +36,22 @@ def _settle(rig: Rig, sensor: str, before: tuple[int, int], *, timeout: float = 
     return {"stored": stored, "distinct": distinct, "handed": handed - before[0], "scored": scored - before[1]}
 
 
+def _stream(rig: Rig, prefix: str, *, rate: float = 0.0) -> tuple[str, tuple[int, int], subprocess.Popen[str]]:
+    """A sensor of its own, the counts before, ingest and detector running, and N readings on their way."""
+    sensor = rig.sensor(prefix)
+    before = _baseline(rig)
+    rig.start("ingest")
+    rig.start("detector")
+    return sensor, before, rig.publish(sensor, N, start=time.time() - 3600, rate=rate)
+
+
 def _assert_exact(sent: int, counts: dict[str, int]) -> None:
     assert sent == N, f"the broker acknowledged {sent} of {N}"
     assert counts == {"stored": N, "distinct": N, "handed": N, "scored": N}, counts
 
 
 def test_ingest_worker_sigkill(rig: Rig) -> None:
-    sensor = rig.sensor("REL-IK")
-    before = _baseline(rig)
-    rig.start("ingest")
-    rig.start("detector")
-    pub = rig.publish(sensor, N, start=time.time() - 3600)
+    sensor, before, pub = _stream(rig, "REL-IK")
     assert wait_for(lambda: rig.stored(sensor)[0] > 2000, 60), "worker stored nothing"
     rig.kill("ingest")
     killed_at = rig.stored(sensor)[0]
@@ -60,11 +66,7 @@ def test_ingest_worker_sigkill(rig: Rig) -> None:
 
 
 def test_detector_sigkill(rig: Rig) -> None:
-    sensor = rig.sensor("REL-DK")
-    before = _baseline(rig)
-    rig.start("ingest")
-    rig.start("detector")
-    pub = rig.publish(sensor, N, start=time.time() - 3600, rate=4000)
+    sensor, before, pub = _stream(rig, "REL-DK", rate=4000)
     assert wait_for(lambda: rig.handed_and_scored()[1] - before[1] > 3000, 60), "detector scored nothing"
     rig.kill("detector")
     sent = acked(pub)
@@ -77,11 +79,7 @@ def test_detector_sigkill(rig: Rig) -> None:
 
 
 def test_postgres_stopped_30s(rig: Rig, services: Settings, api_client) -> None:  # type: ignore[no-untyped-def]
-    sensor = rig.sensor("REL-PG")
-    before = _baseline(rig)
-    rig.start("ingest")
-    rig.start("detector")
-    pub = rig.publish(sensor, N, start=time.time() - 3600, rate=1000)
+    sensor, before, pub = _stream(rig, "REL-PG", rate=1000)
     assert wait_for(lambda: rig.stored(sensor)[0] > 2000, 60)
     pg = LocalPostgres(services)
     pg.stop()
@@ -102,11 +100,7 @@ def test_postgres_stopped_30s(rig: Rig, services: Settings, api_client) -> None:
 
 
 def test_mosquitto_restarted(rig: Rig, services: Settings) -> None:
-    sensor = rig.sensor("REL-MQ")
-    before = _baseline(rig)
-    rig.start("ingest")
-    rig.start("detector")
-    pub = rig.publish(sensor, N, start=time.time() - 3600, rate=2000)
+    sensor, before, pub = _stream(rig, "REL-MQ", rate=2000)
     assert wait_for(lambda: rig.stored(sensor)[0] > 2000, 60)
     broker = LocalMosquitto(services)
     broker.stop()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -37,3 +38,15 @@ def spawn(args: list[str], env: dict[str, str], log_name: str, *, ready: str,
 
 def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def stop_processes(procs: list[subprocess.Popen[bytes]], timeout: float = 20.0) -> None:
+    """SIGTERM every process, then wait for each (killing one that does not stop in time)."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    for p in procs:
+        try:
+            p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            p.kill()
