@@ -35,7 +35,7 @@ from ingest.pipeline import QUEUE_DEPTH, IngestPipeline, Message, Prepared
 from resilience.health import HeartbeatThread, utcnow
 from resilience.mqtt_auth import Credentials, service_credentials
 from resilience.settings import Settings
-from resilience.store.db import is_transient
+from resilience.store.db import StoreBackoff, is_transient
 from resilience.store.heartbeats import Heartbeat
 
 log = logging.getLogger(__name__)
@@ -94,26 +94,6 @@ class _Pending:
     received: float  # time.monotonic() at receipt
 
 
-class _Backoff:
-    """0.5 s, doubling to 10 s, for store outages; reset on success."""
-
-    def __init__(self) -> None:
-        self.delay = 0.5
-        self.down_since: float | None = None
-
-    def failed(self) -> float:
-        if self.down_since is None:
-            self.down_since = time.monotonic()
-        d, self.delay = self.delay, min(self.delay * 2, 10.0)
-        return d
-
-    def ok(self) -> None:
-        self.delay, self.down_since = 0.5, None
-
-    def down_s(self) -> float:
-        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
-
-
 class MqttIngestWorker:
     def __init__(self, pipeline: IngestPipeline, settings: Settings) -> None:
         self.pipeline = pipeline
@@ -131,7 +111,7 @@ class MqttIngestWorker:
         self.committed_messages = 0
         self.last_commit = utcnow()
         self._in_stage: dict[str, float] = {}  # stage -> receipt time of its oldest message
-        self.store = _Backoff()
+        self.store = StoreBackoff()
 
     def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
                     properties: object) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -38,6 +39,27 @@ def is_transient(exc: BaseException) -> bool:
                         sa_exc.TimeoutError)):
         return True
     return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, ConnectionError, TimeoutError))
+
+
+class StoreBackoff:
+    """How long to wait before retrying the store after an outage: 0.5 s, doubling to 10 s; reset on success.
+    Also says how long the store has been down (for heartbeats)."""
+
+    def __init__(self) -> None:
+        self.delay = 0.5
+        self.down_since: float | None = None
+
+    def failed(self) -> float:
+        if self.down_since is None:
+            self.down_since = time.monotonic()
+        d, self.delay = self.delay, min(self.delay * 2, 10.0)
+        return d
+
+    def ok(self) -> None:
+        self.delay, self.down_since = 0.5, None
+
+    def down_s(self) -> float:
+        return 0.0 if self.down_since is None else time.monotonic() - self.down_since
 
 
 @lru_cache

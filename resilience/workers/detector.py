@@ -33,7 +33,7 @@ from resilience.health import HeartbeatThread, ingest_stall, utcnow
 from resilience.settings import Settings
 from resilience.store import handoff
 from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_cursor
-from resilience.store.db import is_transient
+from resilience.store.db import StoreBackoff, is_transient
 from resilience.store.eventlog import NotifyListener, PgEventLog, engine_url
 from resilience.store.heartbeats import Heartbeat, db_now
 from resilience.store.schema import anomalies
@@ -205,12 +205,12 @@ class DetectionWorker:
 
     def _persist_until_done(self, consumer: str, pos: Position, end: Position, events: list[Event], n: int) -> None:
         """The detectors' state has moved past these readings: store their output, never score them again."""
-        delay = 0.5
+        backoff = StoreBackoff()
         while True:
+            delay = backoff.failed()
             log.warning("detection output not committed (store unavailable); retrying in %.1f s", delay)
             if self.stop_event.wait(delay):
                 raise SystemExit("stopped with uncommitted detection output; the snapshot replay rebuilds it")
-            delay = min(delay * 2, 10.0)
             try:
                 with self.db.begin() as conn:
                     now_at, _ = read_cursor(conn, consumer, lock=True)
