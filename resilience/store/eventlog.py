@@ -22,7 +22,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, insert, text
 
 from resilience.events import Event, EventKind, Handler, event_from_dict, event_to_dict
-from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_after, read_cursor
+from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_after, read_cursor, sequence
 from resilience.store.db import raw_connect
 from resilience.store.schema import events
 
@@ -126,6 +126,7 @@ class EventConsumer:
 
     def run_once(self) -> int:
         """Process one batch; returns how many events were handled (gap-free, see ``resilience.store.cursors``)."""
+        sequence(self.engine, "events")
         with self.engine.begin() as conn:
             ensure_cursor(conn, self.name)
             last, _ = read_cursor(conn, self.name, lock=True)
@@ -136,7 +137,7 @@ class EventConsumer:
                 wanted = [_payload(row) for row in rows if self.kinds is None or row.kind in self.kinds]
                 if wanted:
                     self.handle_batch([event_from_dict(p) for p in wanted], conn)
-                advance_cursor(conn, self.name, Position(rows[-1].tx, rows[-1].id), processed=len(rows))
+                advance_cursor(conn, self.name, Position(rows[-1].seq), processed=len(rows))
                 return len(rows)
             deadline = time.monotonic() + self.max_batch_s
             done = 0
@@ -144,7 +145,7 @@ class EventConsumer:
                 if self.kinds is None or row.kind in self.kinds:
                     self.handle(event_from_dict(_payload(row)), conn)
                 done += 1
-                last = Position(row.tx, row.id)
+                last = Position(row.seq)
                 if time.monotonic() > deadline:  # commit what is done; the rest is the next batch
                     break
             advance_cursor(conn, self.name, last, processed=done)

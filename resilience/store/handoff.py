@@ -102,14 +102,14 @@ def read_batches(conn: Connection, shard: int, after: Position, *, limit: int = 
     """Committed batches of ``shard`` after ``after`` in log order, gap-free."""
     rows = read_after(conn, TABLE, "readings", after, limit, where="shard = :shard", params={"shard": shard},
                       until=until)
-    return [ReadingBatch(Position(int(r.tx), int(r.id)), decode(bytes(r.readings))) for r in rows]
+    return [ReadingBatch(Position(int(r.seq)), decode(bytes(r.readings))) for r in rows]
 
 
 def oldest_unconsumed_age_s(conn: Connection, shard: int, after: Position) -> float:
     """Age in seconds of the oldest batch of ``shard`` not yet consumed past ``after`` (0 if none)."""
     age = conn.execute(text(f"SELECT extract(epoch FROM now() - min(created_at)) FROM {TABLE} "
-                            "WHERE shard = :s AND (tx, id) > (CAST(:tx AS xid8), :id)"),
-                       {"s": shard, "tx": str(after.tx), "id": after.id}).scalar()
+                            "WHERE shard = :s AND (seq > :after OR seq IS NULL)"),
+                       {"s": shard, "after": after.seq}).scalar()
     return float(age or 0.0)
 
 
@@ -118,7 +118,7 @@ def prune(conn: Connection, *, shard: int, consumer: str, older_than_s: float, h
     older than ``hard_limit_s`` (a detector gone for good must not fill the disk; the readings stay stored)."""
     res = conn.execute(text(
         f"DELETE FROM {TABLE} b WHERE b.shard = :s AND (b.created_at < now() - make_interval(secs => :hard) OR ("
-        "b.created_at < now() - make_interval(secs => :age) AND (b.tx, b.id) <= "
-        "(SELECT c.last_tx, c.last_id FROM event_cursors c WHERE c.consumer = :c)))"),
+        "b.created_at < now() - make_interval(secs => :age) AND b.seq <= "
+        "(SELECT c.last_seq FROM event_cursors c WHERE c.consumer = :c)))"),
         {"s": shard, "age": older_than_s, "hard": hard_limit_s, "c": consumer})
     return int(res.rowcount or 0)

@@ -7,6 +7,8 @@ created by ``resilience.store.timeseries`` and described by ``TIMESERIES_TABLES`
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -27,22 +29,14 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.types import UserDefinedType
 
 metadata = MetaData()
 
 
-class Xid8(UserDefinedType[int]):
-    """PostgreSQL's 64-bit transaction id: log rows carry their writer's, for gap-free cursors."""
+def _log_order(table: str) -> list[Any]:
+    """``seq``: a log's order, given to committed rows by ``sequence_log()`` (resilience.store.cursors)."""
+    return [Column("seq", BigInteger), Index(f"ix_{table}_unsequenced", "id", postgresql_where=text("seq IS NULL"))]
 
-    cache_ok = True
-
-    def get_col_spec(self, **kw: object) -> str:
-        return "xid8"
-
-
-def _writer_tx() -> Column[int]:
-    return Column("tx", Xid8(), nullable=False, server_default=text("pg_current_xact_id()"))
 
 utilities = Table(
     "utilities",
@@ -144,17 +138,16 @@ events = Table(
     Column("kind", String(32), nullable=False),
     Column("payload", JSONB, nullable=False),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
-    _writer_tx(),
-    Index("ix_events_tx_id", "tx", "id"),
+    *_log_order("events"),
+    Index("ix_events_seq", "seq"),
 )
 
-# One row per consumer of a log (events, reading_batches): position (last_tx, last_id), items handed on.
+# One row per consumer of a log (events, reading_batches): position (last_seq), items handed on.
 event_cursors = Table(
     "event_cursors",
     metadata,
     Column("consumer", String(64), primary_key=True),
-    Column("last_id", BigInteger, nullable=False, server_default="0"),
-    Column("last_tx", Xid8(), nullable=False, server_default="0"),
+    Column("last_seq", BigInteger, nullable=False, server_default="0"),
     Column("processed", BigInteger, nullable=False, server_default="0"),
     Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
@@ -164,13 +157,13 @@ reading_batches = Table(
     "reading_batches",
     metadata,
     Column("id", BigInteger, Identity(always=True), primary_key=True),
-    _writer_tx(),
+    *_log_order("reading_batches"),
     Column("shard", SmallInteger, nullable=False),
     Column("transport", String(8), nullable=False),
     Column("n", Integer, nullable=False),
     Column("readings", LargeBinary, nullable=False),  # resilience.store.handoff.encode
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
-    Index("ix_reading_batches_shard_tx_id", "shard", "tx", "id"),
+    Index("ix_reading_batches_shard_seq", "shard", "seq"),
     Index("ix_reading_batches_created", "created_at"),
 )
 

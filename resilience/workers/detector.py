@@ -32,7 +32,7 @@ from resilience.events import AnomalyEvent, AnomalyPhase, Event
 from resilience.health import HeartbeatThread, ingest_stall, utcnow
 from resilience.settings import Settings
 from resilience.store import handoff
-from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_cursor
+from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_cursor, sequence
 from resilience.store.db import StoreBackoff, is_transient
 from resilience.store.eventlog import NotifyListener, PgEventLog, engine_url
 from resilience.store.heartbeats import Heartbeat, db_now
@@ -122,7 +122,7 @@ class DetectionWorker:
         if state and "engine" in state:
             try:
                 self.engine.restore(state["engine"])
-                snap_positions = {int(k): Position(int(v[0]), int(v[1])) for k, v in state["positions"].items()}
+                snap_positions = {int(k): Position(int(v)) for k, v in state["positions"].items()}
                 log.info("detector state restored (%d sensors)", len(self.engine.ensembles))
             except Exception:  # noqa: BLE001 - a stale snapshot must not stop detection
                 log.exception("detector snapshot could not be restored; starting fresh at the cursor")
@@ -179,6 +179,7 @@ class DetectionWorker:
     def consume_once(self, shard: int) -> int:
         """Score the next committed batches of ``shard``; returns how many readings were scored."""
         consumer = handoff.consumer_name(shard)
+        sequence(self.db, handoff.TABLE)
         with self.lock, self.db.connect() as conn:
             txn = conn.begin()
             pos, _ = read_cursor(conn, consumer, lock=True)
@@ -285,7 +286,7 @@ class DetectionWorker:
         """Detector state with the cursor positions it matches (taken between batches, under the lock)."""
         with self.lock:
             state = {"engine": self.engine.snapshot(),
-                     "positions": {str(s): [p.tx, p.id] for s, p in self.positions.items()}}
+                     "positions": {str(s): p.seq for s, p in self.positions.items()}}
         with self.db.begin() as conn:
             save_state(conn, SNAPSHOT_NAME, state)
 

@@ -175,12 +175,11 @@ def _consumer(adb: Engine, eng: AlertEngine) -> EventConsumer:
 
 def _cursor(adb: Engine, name: str) -> int:
     with adb.connect() as conn:
-        return int(conn.execute(text("SELECT last_id FROM event_cursors WHERE consumer = :c"), {"c": name}).scalar())
+        return int(conn.execute(text("SELECT last_seq FROM event_cursors WHERE consumer = :c"), {"c": name}).scalar())
 
 
 def _run_until_handled(c: EventConsumer, timeout_s: float = 60.0) -> int:
-    """``run_once`` until it handles something: an event is readable only once every older transaction on the
-    server has ended (gap-free cursors), which other sessions' transactions may delay."""
+    """``run_once`` until it handles something (or the timeout passes)."""
     deadline = time.monotonic() + timeout_s
     while True:
         n = c.run_once()

@@ -88,8 +88,8 @@ def test_consumer_commits_what_it_handled_when_a_batch_runs_long(adb: Engine) ->
     PgEventLog(adb).publish_many([anomaly(anomaly_id=f"b{i}") for i in range(5)])
     assert c.run_once() == 2  # over its time budget after the second event: commits those two
     with adb.connect() as conn:
-        last = conn.execute(text("SELECT last_id FROM event_cursors WHERE consumer = :c"), {"c": c.name}).scalar()
-        ids = conn.execute(text("SELECT id FROM events WHERE id > 0 ORDER BY id DESC LIMIT 5")).scalars().all()
+        last = conn.execute(text("SELECT last_seq FROM event_cursors WHERE consumer = :c"), {"c": c.name}).scalar()
+        ids = conn.execute(text("SELECT seq FROM events WHERE seq > 0 ORDER BY seq DESC LIMIT 5")).scalars().all()
     assert last == sorted(ids)[1]
     while c.run_once():
         pass

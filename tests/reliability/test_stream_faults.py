@@ -21,8 +21,9 @@ pytestmark = pytest.mark.slow
 
 
 def _baseline(rig: Rig) -> tuple[int, int]:
-    """Counts before this test (earlier tests' readings are all scored by now, or this waits until they are)."""
-    wait_for(lambda: (lambda h, s: h == s)(*rig.handed_and_scored()), 60)
+    """Counts before this test, once the running detector has scored every earlier test's readings."""
+    settled = wait_for(lambda: (lambda h, s: h == s)(*rig.handed_and_scored()), 120)
+    assert settled, f"earlier readings still unscored (handed, scored) = {rig.handed_and_scored()}"
     return rig.handed_and_scored()
 
 
@@ -39,9 +40,9 @@ def _settle(rig: Rig, sensor: str, before: tuple[int, int], *, timeout: float = 
 def _stream(rig: Rig, prefix: str, *, rate: float = 0.0) -> tuple[str, tuple[int, int], subprocess.Popen[str]]:
     """A sensor of its own, the counts before, ingest and detector running, and N readings on their way."""
     sensor = rig.sensor(prefix)
+    rig.start("detector")  # first: it scores what an earlier test left, so the baseline is exact
     before = _baseline(rig)
     rig.start("ingest")
-    rig.start("detector")
     return sensor, before, rig.publish(sensor, N, start=time.time() - 3600, rate=rate)
 
 

@@ -1,7 +1,8 @@
 """Consumers of the event log and of the hand-off never pass over a row that commits late.
 
-A cursor over ids alone skips an event whose id was taken before a later one committed; the cursors read in
-(writing transaction, id) order and only below the oldest running transaction, so nothing is skipped.
+A cursor over ids alone skips an event whose id was taken before a later one committed; the log's order is
+the sequence number committed rows get from the one sequencer, so nothing is skipped, and an open transaction
+elsewhere (a worker frozen mid-commit) holds back only its own rows.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy import Connection, Engine, text
 from resilience.domain import Reading
 from resilience.events import Event, SensorHealthEvent
 from resilience.store import handoff
-from resilience.store.cursors import Position, ensure_cursor
+from resilience.store.cursors import Position, ensure_cursor, sequence
 from resilience.store.eventlog import EventConsumer, PgEventLog
 
 
@@ -45,12 +46,31 @@ def test_an_event_committed_after_a_later_id_is_not_skipped(db_engine: Engine) -
     log.publish(_event(tag, 2))  # a higher id, committed at once
     while consumer.run_once():
         pass
-    assert seen == []  # event 2 waits: event 1's transaction may still commit before it
+    assert seen == [f"{tag}-2"]  # the committed event is not held back by the open one
     txn.commit()
     slow.close()
     while consumer.run_once():
         pass
-    assert sorted(seen) == [f"{tag}-1", f"{tag}-2"]
+    assert seen == [f"{tag}-2", f"{tag}-1"]  # the late one, once committed, is not skipped
+
+
+def test_an_open_transaction_elsewhere_does_not_hold_consumers_back(db_engine: Engine) -> None:
+    """A worker frozen inside a transaction that has written (so holds a transaction id) delays nothing."""
+    tag = uuid.uuid4().hex[:8]
+    seen: list[str] = []
+    consumer = _consumer(db_engine, tag, seen)
+    frozen = db_engine.connect()
+    txn = frozen.begin()
+    frozen.execute(text("INSERT INTO dead_letters (transport, utility_id, topic, payload, reason) "
+                        "VALUES ('mqtt', 'gap', 'gap', '', 'held open')"))
+    try:
+        PgEventLog(db_engine).publish(_event(tag, 1))
+        while consumer.run_once():
+            pass
+        assert seen == [f"{tag}-1"]
+    finally:
+        txn.rollback()
+        frozen.close()
 
 
 def test_racing_writers_and_a_consumer_lose_nothing_and_double_nothing(db_engine: Engine) -> None:
@@ -93,16 +113,17 @@ def test_hand_off_batches_in_shards_are_read_once_in_order(db_engine: Engine) ->
     with db_engine.begin() as conn:
         for shard in range(3):
             ensure_cursor(conn, f"test-{tag}-{shard}", at_end_of="reading_batches")
-        start = {s: conn.execute(text("SELECT last_tx::text::bigint, last_id FROM event_cursors WHERE consumer = :c"),
-                                 {"c": f"test-{tag}-{s}"}).one() for s in range(3)}
+        start = {s: conn.execute(text("SELECT last_seq FROM event_cursors WHERE consumer = :c"),
+                                 {"c": f"test-{tag}-{s}"}).scalar_one() for s in range(3)}
         shards_hit = {handoff.shard_of(r.sensor_id, 3) for r in readings[:35]}
         assert handoff.hand_off(conn, readings[:35], transport="http", shards=3) == len(shards_hit)  # a row a shard
     with db_engine.begin() as conn:
         handoff.hand_off(conn, readings[35:], transport="mqtt", shards=3)
     got: list[Reading] = []
+    sequence(db_engine, handoff.TABLE)
     with db_engine.connect() as conn:
         for shard in range(3):
-            batches = handoff.read_batches(conn, shard, Position(*start[shard]), limit=100)
+            batches = handoff.read_batches(conn, shard, Position(start[shard]), limit=100)
             mine = [r for b in batches for r in b.readings if r.sensor_id.startswith(tag)]
             assert all(handoff.shard_of(r.sensor_id, 3) == shard for r in mine)
             got += mine
