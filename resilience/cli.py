@@ -13,6 +13,7 @@ import sys
 COMMAND_MODULES = [
     "resilience.services",
     "resilience.mqtt_auth",
+    "resilience.keys_cli",
     "resilience.commands",
     "resilience.backtest",
     "resilience.detection.cli",

@@ -98,6 +98,7 @@ def _run(args: argparse.Namespace) -> int:
         # incidents replay on the same assets); `resilience run --no-simulate` serves the real database.
         from resilience.simulator.city import build_city
         from resilience.simulator.registry import seed_registry
+        from resilience.store.api_keys import create_key
         from resilience.store.db import make_engine, recreate_database
 
         url = recreate_database(args.demo_db)
@@ -105,7 +106,12 @@ def _run(args: argparse.Namespace) -> int:
         demo = make_engine(url)
         with demo.begin() as conn:  # the registry must exist before detection and the risk model load it
             seed_registry(conn, build_city(42, args.sensors))
+            _, demo_key = create_key(conn, name="demo console (resilience run)", role="admin")
         demo.dispose()
+        key_file = s.services_dir / "demo-key"
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
+        key_file.write_text(demo_key + "\n")
         print(f"demo city seeded in database {args.demo_db!r}")
         if args.speed > 1:
             for key, value in accelerated_silence_env(args.speed).items():
@@ -129,7 +135,11 @@ def _run(args: argparse.Namespace) -> int:
     for name, cmd in wanted.items():
         procs[name] = subprocess.Popen(cmd, env=env)
     print(f"\nLifeline platform running: API http://{s.api_host}:{s.api_port}/  (docs at /docs, "
-          f"alerts at /api/v1/alerts, risk spectrum at /api/v1/risk/spectrum). Ctrl-C stops everything.\n", flush=True)
+          f"alerts at /api/v1/alerts, risk spectrum at /api/v1/risk/spectrum). Ctrl-C stops everything.", flush=True)
+    if args.simulate:
+        print(f"Log in at /login with the demo city's admin key in {s.services_dir / 'demo-key'}\n", flush=True)
+    else:
+        print("Log in with a key from `resilience keys create --name NAME --role operator`\n", flush=True)
     while not stopping:
         time.sleep(1)
         for name, p in list(procs.items()):

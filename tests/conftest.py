@@ -76,6 +76,8 @@ def api_client(db_engine: Engine):  # type: ignore[no-untyped-def]
 
     from resilience.api.main import create_app
 
+    from tests.auth import key_header
+
     app = create_app(engine=db_engine)
-    with TestClient(app) as client:
+    with TestClient(app, headers=key_header(db_engine)) as client:  # an admin key
         yield client

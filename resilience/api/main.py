@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 # alert_stream comes before alerts: its /alerts/stream must be matched before /alerts/{alert_id}.
 OPTIONAL_ROUTERS = ["resilience.api.routes.anomalies", "resilience.api.routes.risk",
                     "resilience.api.routes.alert_stream", "resilience.api.routes.alerts",
-                    "resilience.api.routes.reports", "resilience.api.routes.dashboard"]
+                    "resilience.api.routes.reports", "resilience.api.routes.dashboard",
+                    "resilience.api.routes.session"]
 
 
 def refused_value(request: Request, exc: Exception) -> JSONResponse:
@@ -50,7 +51,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
             if exc.name == name:
                 continue
             raise
-        for attr in ("router", "cap_router", "silences_router", "stream_router"):
+        for attr in ("router", "cap_router", "silences_router", "stream_router", "page_router"):
             if hasattr(mod, attr):
                 app.include_router(getattr(mod, attr))
     return app

@@ -213,6 +213,31 @@ risk_current = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+# Who may act (resilience.store.api_keys): keys stored as the SHA-256 of their secret; dashboard sessions.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(16), primary_key=True),
+    Column("secret_sha256", LargeBinary, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("utility_id", String(64), ForeignKey("utilities.id", ondelete="CASCADE")),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("revoked_at", DateTime(timezone=True)),
+    Column("last_used_at", DateTime(timezone=True)),
+)
+
+api_sessions = Table(
+    "api_sessions",
+    metadata,
+    Column("token_sha256", LargeBinary, primary_key=True),
+    Column("key_id", String(16), ForeignKey("api_keys.id", ondelete="CASCADE"), nullable=False),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Index("ix_api_sessions_expires", "expires_at"),
+)
+
 # Rollup bookkeeping for the native (non-TimescaleDB) path.
 rollup_state = Table(
     "rollup_state",

@@ -6,30 +6,43 @@ import json
 import xml.etree.ElementTree as ET
 from datetime import datetime, timedelta, timezone
 
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from alerts.api_support import get_rules
 from alerts.engine import AlertEngine
+from resilience.api.main import create_app
 from resilience.domain import Level
 from resilience.events import RiskLevelEvent
 from tests.alerts.helpers import anomaly
+from tests.auth import make_key
+
+
+@pytest.fixture()
+def wang(adb: Engine) -> Iterator[TestClient]:
+    """Duty officer Wang's client: an operator key named after her; the audit trail names that key."""
+    with TestClient(create_app(engine=adb), headers={"X-API-Key": make_key(adb, "operator", name="wang")}) as c:
+        yield c
 
 
 def now() -> datetime:
     return datetime.now(timezone.utc)
 
 
-def test_closed_loop_through_the_api_and_response_time_report(adb: Engine, api_client) -> None:
+def test_closed_loop_through_the_api_and_response_time_report(adb: Engine, wang: TestClient) -> None:
     eng = AlertEngine(adb, None, get_rules(), now=now)
     t0 = now() - timedelta(minutes=30)
     ev = anomaly(level=Level.ORANGE)
     ev = type(ev)(**{**{f: getattr(ev, f) for f in ev.__dataclass_fields__ if f != "kind"}, "ts": t0, "start": t0})
     (alert,) = eng.handle(ev)
-    c = api_client
+    c = wang
     listed = c.get("/api/v1/alerts", params={"state": "firing", "level": "orange"}).json()
     assert [a["id"] for a in listed["data"]] == [alert.id]
     assert listed["data"][0]["assigned_unit"] == "gasco" and listed["data"][0]["action_en"]
-    r = c.post(f"/api/v1/alerts/{alert.id}/ack", json={"by": "wang", "note": "crew on the way"})
+    r = c.post(f"/api/v1/alerts/{alert.id}/ack", json={"by": "someone else", "note": "crew on the way"})
     assert r.status_code == 200 and r.json()["state"] == "acknowledged"
     assert c.post(f"/api/v1/alerts/{alert.id}/ack", json={"by": "wang"}).status_code == 409
     assert c.post(f"/api/v1/alerts/{alert.id}/assign", json={"by": "centre", "unit": "gasco-east"}).status_code == 200
@@ -46,7 +59,7 @@ def test_closed_loop_through_the_api_and_response_time_report(adb: Engine, api_c
     kinds = [t["kind"] for t in full["transitions"]]
     assert kinds == ["fired", "acknowledged", "assigned", "dispatch", "on_site", "disposed", "feedback", "resolved",
                      "comment", "reviewed"]
-    assert full["transitions"][1]["actor"] == "wang"
+    assert full["transitions"][1]["actor"].startswith("wang [")  # the key's name, not the "by" typed
     assert {n["status_in_payload"] for n in full["notifications"]} == {"firing", "resolved"}
     report = c.get("/api/v1/reports/response-times").json()["data"]
     (row,) = [r for r in report if r["unit"] == "gasco-east"]
@@ -98,7 +111,8 @@ def test_silences_api_validates_mutes_and_expires(adb: Engine, api_client) -> No
     assert deliveries and all(d["status"] == "pending" for d in deliveries)
 
 
-def test_sse_stream_emits_audit_entries(adb: Engine, api_client) -> None:
+def test_sse_stream_emits_audit_entries(adb: Engine, wang: TestClient) -> None:
+    api_client = wang
     eng = AlertEngine(adb, None, get_rules(), now=now)
     (alert,) = eng.handle(anomaly(level=Level.YELLOW))
     api_client.post(f"/api/v1/alerts/{alert.id}/ack", json={"by": "wang"})
@@ -109,4 +123,4 @@ def test_sse_stream_emits_audit_entries(adb: Engine, api_client) -> None:
             if line.startswith("data: "):
                 events.append(json.loads(line[6:]))
     assert [e["kind"] for e in events] == ["fired", "acknowledged"]
-    assert events[0]["alert_id"] == alert.id and events[1]["actor"] == "wang"
+    assert events[0]["alert_id"] == alert.id and events[1]["actor"].startswith("wang [")

@@ -23,6 +23,7 @@ from starlette.requests import Request
 
 from ingest.pipeline import IngestPipeline
 from resilience.api.main import create_app
+from tests.auth import make_key
 from resilience.api.routes.ingest import declared_length
 
 WAIT_S = 30.0  # the longest any step may wait before the test fails instead of hanging
@@ -33,6 +34,7 @@ class Live:
     app: FastAPI
     url: str
     port: int
+    key: str  # an admin key: it may ingest for any utility named in X-Utility-Id
 
 
 @pytest.fixture()
@@ -53,7 +55,7 @@ def live(db_engine: Engine) -> Iterator[Live]:
             break
         started.wait(0.05)
     assert started.is_set(), "uvicorn did not start"
-    yield Live(app, f"http://127.0.0.1:{port}", port)
+    yield Live(app, f"http://127.0.0.1:{port}", port, make_key(db_engine))
     server.should_exit = True
     thread.join(WAIT_S)
     sock.close()
@@ -65,7 +67,7 @@ def _healthz(live: Live) -> int:
 
 def _raw_request(live: Live, head: str) -> socket.socket:
     conn = socket.create_connection(("127.0.0.1", live.port), timeout=WAIT_S)
-    conn.sendall(head.encode())
+    conn.sendall(head.replace("Host: x\r\n", f"Host: x\r\nX-API-Key: {live.key}\r\n", 1).encode())
     return conn
 
 
@@ -105,7 +107,7 @@ def test_healthz_answers_while_an_ingest_request_is_inside_the_pipeline(live: Li
 
     def post() -> None:
         answer["r"] = httpx.post(f"{live.url}/api/v1/ingest", content=json.dumps([{"n": "EVLOOP-NONE", "v": 1.0}]),
-                                 headers={"X-Utility-Id": "evloop"}, timeout=WAIT_S)
+                                 headers={"X-Utility-Id": "evloop", "X-API-Key": live.key}, timeout=WAIT_S)
 
     client = threading.Thread(target=post)
     client.start()
@@ -172,8 +174,8 @@ def test_unreadable_content_length_is_a_400_with_a_reason(value: str) -> None:
 
 def test_missing_or_malformed_utility_header_is_a_4xx_with_a_reason(live: Live) -> None:
     body = json.dumps([{"n": "EVLOOP-NONE", "v": 1.0}])
-    missing = httpx.post(f"{live.url}/api/v1/ingest", content=body, timeout=WAIT_S)
+    missing = httpx.post(f"{live.url}/api/v1/ingest", content=body, headers={"X-API-Key": live.key}, timeout=WAIT_S)
     assert missing.status_code == 422 and "X-Utility-Id" in missing.text
-    malformed = httpx.post(f"{live.url}/api/v1/ingest", content=body, headers={"X-Utility-Id": "no spaces"},
+    malformed = httpx.post(f"{live.url}/api/v1/ingest", content=body, headers={"X-Utility-Id": "no spaces", "X-API-Key": live.key},
                            timeout=WAIT_S)
     assert malformed.status_code == 422 and "X-Utility-Id" in malformed.text

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine
 
 from resilience.api.main import create_app
+from tests.auth import make_key
 from resilience.settings import Settings
 from resilience.store.db import make_engine
 from tests.conftest import fresh_database
@@ -122,7 +123,8 @@ def seed(client: TestClient) -> None:
 @pytest.fixture(scope="module")
 def fuzz_app(fuzz_engine: Engine) -> FastAPI:
     app = create_app(engine=fuzz_engine)
-    seed(TestClient(app))
+    app.state.fuzz_key = make_key(fuzz_engine)  # an admin key: every operation is reachable
+    seed(TestClient(app, headers={"X-API-Key": app.state.fuzz_key}))
     return app
 
 
@@ -143,4 +145,4 @@ def seeded_ids(context: Any, path_parameters: dict[str, Any]) -> st.SearchStrate
                                  HealthCheck.function_scoped_fixture])
 def test_no_server_errors(case: schemathesis.Case, fuzz_app: FastAPI) -> None:
     """Every operation, valid and invalid inputs alike: 2xx/4xx with a reason, never 5xx."""
-    case.call_and_validate(app=fuzz_app, checks=[not_a_server_error])
+    case.call_and_validate(app=fuzz_app, checks=[not_a_server_error], headers={"X-API-Key": fuzz_app.state.fuzz_key})

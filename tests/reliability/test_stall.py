@@ -17,6 +17,7 @@ from sqlalchemy import text
 
 from resilience.api.main import create_app
 from resilience.settings import get_settings
+from tests.auth import key_header
 from tests.reliability.conftest import Rig, acked, wait_for
 
 pytestmark = pytest.mark.slow
@@ -41,7 +42,7 @@ def test_frozen_ingest_raises_one_platform_alert_and_no_silent_sensors(rig: Rig,
     for name in ("ingest", "detector", "engine", "scheduler"):
         rig.start(name)
     pub = rig.publish(",".join(ids), SENSORS * SECONDS, start=time.time(), step=1.0, rate=SENSORS)
-    api = TestClient(create_app(engine=rig.engine))
+    api = TestClient(create_app(engine=rig.engine), headers=key_header(rig.engine, "viewer"))
     assert wait_for(lambda: rig.stored(first)[0] >= 5, 30)
     ingest = rig.procs["ingest"]
     ingest.send_signal(signal.SIGSTOP)

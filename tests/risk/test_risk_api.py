@@ -9,6 +9,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from resilience.api.auth import Principal, Role, authenticated
+
 from resilience.api.routes.risk import get_risk_repository, parse_bucket, router
 from resilience.domain import Level
 from resilience.risk.repository import InMemoryRiskRepository
@@ -36,6 +38,8 @@ def client(repo: InMemoryRiskRepository) -> Iterator[TestClient]:
     app = FastAPI()
     app.include_router(router)
     app.dependency_overrides[get_risk_repository] = lambda: repo
+    # the routes' logic over an in-memory repository; who may call them is tests/api/test_access.py's
+    app.dependency_overrides[authenticated] = lambda: Principal("test", "test", Role.ENGINEER, None, "key")
     with TestClient(app) as c:
         yield c
 

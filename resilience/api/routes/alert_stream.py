@@ -12,12 +12,13 @@ import json
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine, select
 from starlette.concurrency import run_in_threadpool
 
 from alerts.schema import alert_transitions, alerts
+from resilience.api.auth import WATCH, require
 from resilience.api.deps import EngineDep
 from resilience.domain import Level
 
@@ -68,7 +69,7 @@ async def events(request: Request, engine: Engine, cursor: int, limit: int | Non
 
 
 @stream_router.get("/alerts/stream", response_class=StreamingResponse,
-                   responses={200: {"content": {"text/event-stream": {}}}})
+                   responses={200: {"content": {"text/event-stream": {}}}}, dependencies=[Depends(require(WATCH))])
 async def alert_stream(
     request: Request, engine: EngineDep,
     last_event_id: Annotated[int | None, Header(ge=0, le=BIGINT_MAX, description="resume after this id")] = None,

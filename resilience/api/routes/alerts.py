@@ -20,6 +20,7 @@ from alerts.model import Alert
 from alerts.schema import alerts, notifications, silences
 from alerts.service import AlertService, NotFound
 from alerts.silences import Matcher, Silence, SilenceError, validate_silence
+from resilience.api.auth import Responder, Watcher
 from resilience.api.deps import BigId, ConnDep, Offset, RefQuery, SettingsDep
 from resilience.api.schemas import AlertStateName, LevelName
 from resilience.domain import Level
@@ -28,8 +29,9 @@ router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
 
 class ActorNote(BaseModel):
-    by: str = Field(min_length=1)
-    note: str = ""
+    """What an operator adds to an action; who acted is the caller's key (a ``by`` sent is ignored)."""
+
+    note: str = Field("", max_length=4000)
 
 
 class AssignIn(ActorNote):
@@ -52,8 +54,7 @@ class SilenceCreate(BaseModel):
     matchers: list[MatcherIn]
     starts_at: datetime | None = None
     ends_at: datetime
-    created_by: str
-    comment: str
+    comment: str = Field(max_length=4000)
 
 
 def _service(conn: Any) -> AlertService:
@@ -83,7 +84,7 @@ def _refresh(conn: Connection, now: datetime) -> None:
 
 @router.get("/alerts")
 def list_alerts(
-    conn: ConnDep,
+    conn: ConnDep, _: Watcher,
     state: Annotated[list[AlertStateName] | None, Query()] = None,
     level: Annotated[list[LevelName] | None, Query()] = None,
     hazard: Annotated[str | None, Query(max_length=64)] = None, district_id: RefQuery = None,
@@ -107,7 +108,7 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}")
-def get_alert(alert_id: BigId, conn: ConnDep) -> dict[str, Any]:
+def get_alert(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]:
     a = store.get_alert(conn, alert_id=alert_id)
     if a is None:
         raise HTTPException(404, f"alert {alert_id} not found")
@@ -115,7 +116,7 @@ def get_alert(alert_id: BigId, conn: ConnDep) -> dict[str, Any]:
 
 
 @router.get("/alerts/{alert_id}/cap")
-def get_cap(alert_id: BigId, conn: ConnDep, settings: SettingsDep,
+def get_cap(alert_id: BigId, conn: ConnDep, _: Watcher, settings: SettingsDep,
             status: Literal["Actual", "Exercise", "System", "Test", "Draft"] = "Actual") -> Response:
     a = store.get_alert(conn, alert_id=alert_id)
     if a is None:
@@ -126,42 +127,42 @@ def get_cap(alert_id: BigId, conn: ConnDep, settings: SettingsDep,
 
 
 @router.post("/alerts/{alert_id}/ack")
-def ack(alert_id: BigId, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
-    return _act(conn, f"acknowledge alert {alert_id}", lambda s: s.acknowledge(alert_id, by=body.by, note=body.note))
+def ack(alert_id: BigId, body: ActorNote, conn: ConnDep, who: Responder) -> dict[str, Any]:
+    return _act(conn, f"acknowledge alert {alert_id}", lambda s: s.acknowledge(alert_id, by=who.actor, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/assign")
-def assign(alert_id: BigId, body: AssignIn, conn: ConnDep) -> dict[str, Any]:
+def assign(alert_id: BigId, body: AssignIn, conn: ConnDep, who: Responder) -> dict[str, Any]:
     return _act(conn, f"assign alert {alert_id}",
-                lambda s: s.assign(alert_id, unit=body.unit, by=body.by, note=body.note))
+                lambda s: s.assign(alert_id, unit=body.unit, by=who.actor, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/steps")
-def record_step(alert_id: BigId, body: StepIn, conn: ConnDep) -> dict[str, Any]:
+def record_step(alert_id: BigId, body: StepIn, conn: ConnDep, who: Responder) -> dict[str, Any]:
     return _act(conn, f"record {body.step} on alert {alert_id}",
-                lambda s: s.record_step(alert_id, step=body.step, by=body.by, note=body.note, at=body.at))
+                lambda s: s.record_step(alert_id, step=body.step, by=who.actor, note=body.note, at=body.at))
 
 
 @router.post("/alerts/{alert_id}/resolve")
-def resolve(alert_id: BigId, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
-    return _act(conn, f"resolve alert {alert_id}", lambda s: s.resolve(alert_id, by=body.by, note=body.note))
+def resolve(alert_id: BigId, body: ActorNote, conn: ConnDep, who: Responder) -> dict[str, Any]:
+    return _act(conn, f"resolve alert {alert_id}", lambda s: s.resolve(alert_id, by=who.actor, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/review")
-def review(alert_id: BigId, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
-    return _act(conn, f"review alert {alert_id}", lambda s: s.review(alert_id, by=body.by, note=body.note))
+def review(alert_id: BigId, body: ActorNote, conn: ConnDep, who: Responder) -> dict[str, Any]:
+    return _act(conn, f"review alert {alert_id}", lambda s: s.review(alert_id, by=who.actor, note=body.note))
 
 
 @router.post("/alerts/{alert_id}/comments")
-def comment(alert_id: BigId, body: ActorNote, conn: ConnDep) -> dict[str, Any]:
-    return _act(conn, f"comment on alert {alert_id}", lambda s: s.comment(alert_id, by=body.by, note=body.note))
+def comment(alert_id: BigId, body: ActorNote, conn: ConnDep, who: Responder) -> dict[str, Any]:
+    return _act(conn, f"comment on alert {alert_id}", lambda s: s.comment(alert_id, by=who.actor, note=body.note))
 
 
 @router.post("/silences", status_code=201)
-def create_silence(body: SilenceCreate, conn: ConnDep) -> dict[str, Any]:
+def create_silence(body: SilenceCreate, conn: ConnDep, who: Responder) -> dict[str, Any]:
     now = utcnow()
     s = Silence(matchers=tuple(Matcher(**m.model_dump()) for m in body.matchers), starts_at=body.starts_at or now,
-                ends_at=body.ends_at, created_by=body.created_by, comment=body.comment)
+                ends_at=body.ends_at, created_by=who.actor, comment=body.comment)
     try:
         validate_silence(s)
     except SilenceError as exc:
@@ -173,7 +174,7 @@ def create_silence(body: SilenceCreate, conn: ConnDep) -> dict[str, Any]:
 
 
 @router.get("/silences")
-def list_silences(conn: ConnDep, include_expired: bool = False) -> dict[str, Any]:
+def list_silences(conn: ConnDep, _: Watcher, include_expired: bool = False) -> dict[str, Any]:
     q = select(silences).order_by(silences.c.id.desc())
     now = utcnow()
     if not include_expired:
@@ -183,11 +184,10 @@ def list_silences(conn: ConnDep, include_expired: bool = False) -> dict[str, Any
 
 
 @router.delete("/silences/{silence_id}")
-def expire_silence(silence_id: BigId, conn: ConnDep,
-                   by: Annotated[str, Query(min_length=1, max_length=200)] = "api") -> dict[str, Any]:
+def expire_silence(silence_id: BigId, conn: ConnDep, who: Responder) -> dict[str, Any]:
     now = utcnow()
     res = conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.ends_at > now)
-                       .values(ends_at=now, expired_by=by))
+                       .values(ends_at=now, expired_by=who.actor))
     if not res.rowcount:
         raise HTTPException(404, f"no active silence {silence_id}")
     _refresh(conn, now)
@@ -195,7 +195,7 @@ def expire_silence(silence_id: BigId, conn: ConnDep,
 
 
 @router.get("/deliveries")
-def list_deliveries(conn: ConnDep, status: Annotated[str | None, Query(max_length=32)] = None,
+def list_deliveries(conn: ConnDep, _: Responder, status: Annotated[str | None, Query(max_length=32)] = None,
                     alert_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                     channel: Annotated[str | None, Query(max_length=32)] = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:

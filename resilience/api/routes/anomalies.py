@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from sqlalchemy import select
 
+from resilience.api.auth import HISTORY, require
 from resilience.api.csv import csv_response, wants_csv
 from resilience.api.deps import ConnDep, Offset, RefQuery
 from resilience.api.schemas import LevelName, Problem
@@ -26,7 +27,7 @@ def _public(row: Any) -> dict[str, Any]:
     return data
 
 
-@router.get("")
+@router.get("", dependencies=[Depends(require(HISTORY))])
 def list_anomalies(request: Request, conn: ConnDep, sensor_id: RefQuery = None, asset_id: RefQuery = None,
                    sensor_kind: Annotated[str | None, Query(max_length=32)] = None,
                    detector: Annotated[str | None, Query(max_length=64)] = None,
@@ -53,7 +54,7 @@ def list_anomalies(request: Request, conn: ConnDep, sensor_id: RefQuery = None, 
     return {"data": rows, "count": len(rows)}
 
 
-@router.get("/{anomaly_id}", responses={404: {"model": Problem}})
+@router.get("/{anomaly_id}", responses={404: {"model": Problem}}, dependencies=[Depends(require(HISTORY))])
 def get_anomaly(anomaly_id: Annotated[str, Path(min_length=1, max_length=64)], conn: ConnDep) -> Any:
     row = conn.execute(select(anomalies).where(anomalies.c.id == anomaly_id)).one_or_none()
     if row is None:

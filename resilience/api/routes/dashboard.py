@@ -6,8 +6,10 @@ their first action and an acknowledge button, the newest anomalies, and a sparkl
 
 from __future__ import annotations
 
-from fastapi import APIRouter
-from fastapi.responses import HTMLResponse
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from resilience.api.auth import SESSION_COOKIE, WATCH, authenticated
 
 router = APIRouter(tags=["dashboard"])
 
@@ -82,5 +84,12 @@ refresh(); setInterval(refresh, 5000);
 
 
 @router.get("/", response_class=HTMLResponse, include_in_schema=False)
-def dashboard() -> str:
-    return PAGE
+def dashboard(request: Request) -> Response:
+    """The page for a logged-in watcher; anyone else is sent to the login form."""
+    try:
+        who = authenticated(request, request.headers.get("x-api-key"), None, request.cookies.get(SESSION_COOKIE))
+    except HTTPException:
+        return RedirectResponse("/login", status_code=303)
+    if who.role not in WATCH:
+        return HTMLResponse("this key's role may not watch the dashboard", status_code=403)
+    return HTMLResponse(PAGE)

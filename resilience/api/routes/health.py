@@ -5,11 +5,12 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from sqlalchemy import text
 
+from resilience.api.auth import WATCH, require
 from resilience.api.deps import SettingsDep
 from resilience.health import platform_status
 from resilience.store.heartbeats import db_now
@@ -50,6 +51,6 @@ def readyz(request: Request, settings: SettingsDep) -> Any:
                         status_code=200 if ok else 503)
 
 
-@router.get("/metrics")
+@router.get("/metrics", dependencies=[Depends(require(WATCH))])
 def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -17,12 +17,14 @@ from starlette.concurrency import run_in_threadpool
 
 from ingest.pipeline import IngestPipeline, Message
 from resilience.api.deps import ConnDep
+from resilience.api.auth import ErrorsReader, Principal, Publisher
 from resilience.api.schemas import ID_MAX, ID_PATTERN, DeadLetterPublic, IngestResponse, Problem
 from resilience.store.schema import dead_letters
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
-UtilityHeader = Annotated[str, Header(alias="X-Utility-Id", description="the publishing utility's id",
-                                      min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
+UtilityHeader = Annotated[str | None, Header(
+    alias="X-Utility-Id", description="the utility an admin key acts for (a utility key speaks for its own)",
+    min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
 SensorQuery = Annotated[str | None, Query(description="the sensor of a plain-JSON payload",
                                           min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
 FRAGMENT_MAX = 2000  # characters of a rejected record echoed back (the dead letter keeps what was stored)
@@ -34,6 +36,17 @@ class PayloadTooLarge(Exception):
     def __init__(self, reason: str, prefix: bytes) -> None:
         super().__init__(reason)
         self.reason, self.prefix = reason, prefix
+
+
+def acting_utility(who: Principal, header: str | None, *, required: bool) -> str | None:
+    """The utility a call speaks for: a utility key's own (a different header is refused), else the header."""
+    if who.utility_id is not None:
+        if header not in (None, who.utility_id):
+            raise HTTPException(403, f"this key speaks for utility {who.utility_id}, not {header}")
+        return who.utility_id
+    if required and header is None:
+        raise HTTPException(422, "X-Utility-Id is required: the utility this admin key acts for")
+    return header
 
 
 def declared_length(request: Request) -> int | None:
@@ -76,8 +89,11 @@ def _echo(fragment: Any) -> Any:
 
 @router.post("", response_model=IngestResponse,
              responses={400: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem}})
-async def ingest(request: Request, utility_id: UtilityHeader, sensor_id: SensorQuery = None) -> Any:
+async def ingest(request: Request, who: Publisher, utility_header: UtilityHeader = None,
+                 sensor_id: SensorQuery = None) -> Any:
     """Accept a SenML pack or plain JSON readings; rejected records are dead-lettered, the rest land."""
+    utility_id = acting_utility(who, utility_header, required=True)
+    assert utility_id is not None
     pipeline: IngestPipeline = request.app.state.ingest_pipeline
     try:
         body = await read_capped(request, pipeline.settings.ingest_max_payload_bytes)
@@ -94,10 +110,14 @@ async def ingest(request: Request, utility_id: UtilityHeader, sensor_id: SensorQ
 
 
 @router.get("/errors", response_model=list[DeadLetterPublic])
-def ingest_errors(conn: ConnDep, utility_id: UtilityHeader, since: datetime | None = None,
-                  limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
-    """The calling utility's rejected payloads, newest first, with the reason for each."""
-    q = select(dead_letters).where(dead_letters.c.utility_id == utility_id)
+def ingest_errors(conn: ConnDep, who: ErrorsReader, utility_header: UtilityHeader = None,
+                  since: datetime | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+    """Rejected payloads, newest first, with the reason for each: a utility's own, or (for engineers and
+    admins) those of the utility in ``X-Utility-Id``, or all."""
+    utility_id = acting_utility(who, utility_header, required=False)
+    q = select(dead_letters)
+    if utility_id is not None:
+        q = q.where(dead_letters.c.utility_id == utility_id)
     if since is not None:
         q = q.where(dead_letters.c.received_at >= since)
     rows = conn.execute(q.order_by(dead_letters.c.id.desc()).limit(limit))

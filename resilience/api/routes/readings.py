@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from sqlalchemy import Connection
 
 from resilience.api.csv import csv_response, wants_csv
+from resilience.api.auth import HistoryOrUtility
 from resilience.api.deps import ConnDep, utc_window
 from resilience.api.schemas import ID_MAX, ID_PATTERN, Problem
 from resilience.store import registry
@@ -42,7 +43,7 @@ def bucket_page(start: datetime, end: datetime, width: timedelta, limit: int) ->
 
 @router.get("/{sensor_id}/readings", responses={404: {"model": Problem}, 422: {"model": Problem}})
 def get_readings(
-    request: Request, conn: ConnDep,
+    request: Request, conn: ConnDep, who: HistoryOrUtility,
     sensor_id: Annotated[str, Path(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)],
     start: Annotated[datetime | None, Query(description="inclusive; pass a page's `next` here")] = None,
     end: Annotated[datetime | None, Query(description="exclusive")] = None,
@@ -55,6 +56,8 @@ def get_readings(
         sensor = registry.get(conn, table=sensors, id=sensor_id)
     except registry.NotFound as exc:
         raise HTTPException(404, str(exc)) from exc
+    if not who.owns_utility(sensor["utility_id"]):
+        raise HTTPException(404, f"sensor {sensor_id} not found")
     start_, end_ = utc_window(start, end)
     if bucket is None:
         return _raw(request, conn, sensor, start_, end_, limit)

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, status
 
+from resilience.api.auth import Admin, Watcher, WatcherOrUtility
 from resilience.api.deps import ConnDep, IdPath, Offset, RefQuery
 from resilience.api.schemas import (
     AssetCreate, AssetPublic, AssetUpdate, DistrictCreate, DistrictPublic, DistrictUpdate, Page, SensorCreate,
@@ -29,49 +30,49 @@ def _call(fn: Any, **kw: Any) -> Any:
 
 
 @router.post("/utilities", response_model=UtilityPublic, status_code=201)
-def create_utility(body: UtilityCreate, conn: ConnDep) -> Any:
+def create_utility(body: UtilityCreate, conn: ConnDep, _: Admin) -> Any:
     return _call(store.create, conn=conn, table=utilities, values=body.model_dump())
 
 
 @router.get("/utilities", response_model=Page)
-def list_utilities(conn: ConnDep, offset: Offset = 0, limit: Limit = 100) -> Any:
+def list_utilities(conn: ConnDep, _: Watcher, offset: Offset = 0, limit: Limit = 100) -> Any:
     data, count = store.list_(conn, table=utilities, filters={}, offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
 @router.post("/districts", response_model=DistrictPublic, status_code=201)
-def create_district(body: DistrictCreate, conn: ConnDep) -> Any:
+def create_district(body: DistrictCreate, conn: ConnDep, _: Admin) -> Any:
     return _call(store.create, conn=conn, table=districts, values=body.model_dump())
 
 
 @router.get("/districts", response_model=Page)
-def list_districts(conn: ConnDep, offset: Offset = 0, limit: Limit = 100) -> Any:
+def list_districts(conn: ConnDep, _: Watcher, offset: Offset = 0, limit: Limit = 100) -> Any:
     data, count = store.list_(conn, table=districts, filters={}, offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
 @router.get("/districts/{id}", response_model=DistrictPublic)
-def get_district(id: IdPath, conn: ConnDep) -> Any:
+def get_district(id: IdPath, conn: ConnDep, _: Watcher) -> Any:
     return _call(store.get, conn=conn, table=districts, id=id)
 
 
 @router.patch("/districts/{id}", response_model=DistrictPublic)
-def update_district(id: IdPath, body: DistrictUpdate, conn: ConnDep) -> Any:
+def update_district(id: IdPath, body: DistrictUpdate, conn: ConnDep, _: Admin) -> Any:
     return _call(store.patch, conn=conn, table=districts, id=id, values=body.model_dump(exclude_unset=True))
 
 
 @router.delete("/districts/{id}", status_code=204)
-def delete_district(id: IdPath, conn: ConnDep) -> None:
+def delete_district(id: IdPath, conn: ConnDep, _: Admin) -> None:
     _call(store.remove, conn=conn, table=districts, id=id)
 
 
 @router.post("/assets", response_model=AssetPublic, status_code=201)
-def create_asset(body: AssetCreate, conn: ConnDep) -> Any:
+def create_asset(body: AssetCreate, conn: ConnDep, _: Admin) -> Any:
     return _call(store.create, conn=conn, table=assets, values=body.model_dump(mode="json"))
 
 
 @router.get("/assets", response_model=Page)
-def list_assets(conn: ConnDep, district_id: RefQuery = None, kind: AssetKind | None = None, offset: Offset = 0,
+def list_assets(conn: ConnDep, _: Watcher, district_id: RefQuery = None, kind: AssetKind | None = None, offset: Offset = 0,
                 limit: Limit = 100) -> Any:
     data, count = store.list_(conn, table=assets, filters={"district_id": district_id, "kind": kind and kind.value},
                               offset=offset, limit=limit)
@@ -79,22 +80,22 @@ def list_assets(conn: ConnDep, district_id: RefQuery = None, kind: AssetKind | N
 
 
 @router.get("/assets/{id}", response_model=AssetPublic)
-def get_asset(id: IdPath, conn: ConnDep) -> Any:
+def get_asset(id: IdPath, conn: ConnDep, _: Watcher) -> Any:
     return _call(store.get, conn=conn, table=assets, id=id)
 
 
 @router.patch("/assets/{id}", response_model=AssetPublic)
-def update_asset(id: IdPath, body: AssetUpdate, conn: ConnDep) -> Any:
+def update_asset(id: IdPath, body: AssetUpdate, conn: ConnDep, _: Admin) -> Any:
     return _call(store.patch, conn=conn, table=assets, id=id, values=body.model_dump(exclude_unset=True))
 
 
 @router.delete("/assets/{id}", status_code=204)
-def delete_asset(id: IdPath, conn: ConnDep) -> None:
+def delete_asset(id: IdPath, conn: ConnDep, _: Admin) -> None:
     _call(store.remove, conn=conn, table=assets, id=id)
 
 
 @router.post("/sensors", response_model=SensorPublic, status_code=201)
-def create_sensor(body: SensorCreate, conn: ConnDep) -> Any:
+def create_sensor(body: SensorCreate, conn: ConnDep, _: Admin) -> Any:
     spec = SENSOR_KINDS[body.kind]
     values = body.model_dump()
     values["unit"] = body.unit or spec.unit
@@ -103,24 +104,31 @@ def create_sensor(body: SensorCreate, conn: ConnDep) -> Any:
 
 
 @router.get("/sensors", response_model=Page)
-def list_sensors(conn: ConnDep, asset_id: RefQuery = None, utility_id: RefQuery = None,
+def list_sensors(conn: ConnDep, who: WatcherOrUtility, asset_id: RefQuery = None, utility_id: RefQuery = None,
                  kind: Annotated[str | None, Query(max_length=32)] = None, offset: Offset = 0, limit: Limit = 100,
                  ) -> Any:
+    if who.utility_id is not None:  # a utility sees its own sensors only
+        if utility_id not in (None, who.utility_id):
+            return {"data": [], "count": 0}
+        utility_id = who.utility_id
     data, count = store.list_(conn, table=sensors, filters={"asset_id": asset_id, "utility_id": utility_id,
                                                             "kind": kind}, offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
 @router.get("/sensors/{id}", response_model=SensorPublic)
-def get_sensor(id: IdPath, conn: ConnDep) -> Any:
-    return _call(store.get, conn=conn, table=sensors, id=id)
+def get_sensor(id: IdPath, conn: ConnDep, who: WatcherOrUtility) -> Any:
+    sensor = _call(store.get, conn=conn, table=sensors, id=id)
+    if not who.owns_utility(sensor["utility_id"]):
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"sensor {id} not found")  # not even that it exists
+    return sensor
 
 
 @router.patch("/sensors/{id}", response_model=SensorPublic)
-def update_sensor(id: IdPath, body: SensorUpdate, conn: ConnDep) -> Any:
+def update_sensor(id: IdPath, body: SensorUpdate, conn: ConnDep, _: Admin) -> Any:
     return _call(store.patch, conn=conn, table=sensors, id=id, values=body.model_dump(exclude_unset=True))
 
 
 @router.delete("/sensors/{id}", status_code=204)
-def delete_sensor(id: IdPath, conn: ConnDep) -> None:
+def delete_sensor(id: IdPath, conn: ConnDep, _: Admin) -> None:
     _call(store.remove, conn=conn, table=sensors, id=id)

@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 
 from alerts.reports import response_times as compute_response_times
+from resilience.api.auth import HISTORY, require
 from resilience.api.deps import ConnDep
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
-@router.get("/response-times")
+@router.get("/response-times", dependencies=[Depends(require(HISTORY))])
 def response_times(conn: ConnDep, since: datetime | None = None, until: datetime | None = None,
                    unit: str | None = None, hazard: str | None = None) -> dict[str, Any]:
     """Fire -> acknowledged, -> on site, -> disposed (seconds) per responsible unit and hazard."""

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
+from resilience.api.auth import HISTORY, WATCH, require
 from resilience.api.csv import csv_response, wants_csv
 from resilience.api.deps import ConnDep, utc_window
 from resilience.api.schemas import ID_MAX, Problem
@@ -47,7 +48,7 @@ def parse_bucket(value: str | None) -> timedelta | None:
     return width
 
 
-@router.get("/assets/{asset_id}", responses={404: {"model": Problem}})
+@router.get("/assets/{asset_id}", responses={404: {"model": Problem}}, dependencies=[Depends(require(WATCH))])
 def get_asset_risk(asset_id: Annotated[str, Path(min_length=1, max_length=ID_MAX)], repo: RepoDep) -> dict[str, Any]:
     """Per hazard: score, level, likelihood and consequence grades, weighted factors and the explanation."""
     rows = repo.read_current(scope=f"asset:{asset_id}")
@@ -58,7 +59,7 @@ def get_asset_risk(asset_id: Annotated[str, Path(min_length=1, max_length=ID_MAX
             "hazards": {r.hazard: r.to_dict() for r in rows}}
 
 
-@router.get("/spectrum")
+@router.get("/spectrum", dependencies=[Depends(require(WATCH))])
 def get_spectrum(repo: RepoDep) -> dict[str, Any]:
     """The current hazard x district matrix of levels, with city-wide levels and counts per level."""
     rows = repo.read_current(scope_prefix="district:") + repo.read_current(scope="city")
@@ -79,7 +80,7 @@ def get_spectrum(repo: RepoDep) -> dict[str, Any]:
             "counts": counts, "updated_at": updated.isoformat() if updated else None}
 
 
-@router.get("/series", responses={422: {"model": Problem}})
+@router.get("/series", responses={422: {"model": Problem}}, dependencies=[Depends(require(HISTORY))])
 def get_series(request: Request, repo: RepoDep,
                scope: Annotated[str, Query(max_length=80, description="asset:ID | district:ID | city")],
                hazard: Annotated[str | None, Query(max_length=64, description="one hazard; all when omitted")] = None,
