@@ -121,4 +121,3 @@ HistoryOrUtility = Annotated[Principal, Depends(require(HISTORY | {Role.UTILITY}
 Responder = Annotated[Principal, Depends(require(RESPOND))]
 Admin = Annotated[Principal, Depends(require(CONFIGURE))]
 Publisher = Annotated[Principal, Depends(require(frozenset({Role.ADMIN, Role.UTILITY})))]
-ErrorsReader = Annotated[Principal, Depends(require(HISTORY | {Role.UTILITY}))]

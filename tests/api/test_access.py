@@ -17,8 +17,12 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
+from alerts.api_support import get_rules
+from alerts.service import AlertService
 from resilience.api.main import create_app
+from resilience.domain import Level
 from resilience.store import api_keys
+from tests.alerts.helpers import anomaly
 from tests.auth import make_key
 from tests.registry import register_sensors
 
@@ -41,8 +45,8 @@ ACCESS: dict[tuple[str, str], set[str] | None] = {
     ("get", "/api/v1/anomalies"): HISTORY, ("get", "/api/v1/anomalies/{anomaly_id}"): HISTORY,
     ("get", "/api/v1/risk/spectrum"): WATCH, ("get", "/api/v1/risk/assets/{asset_id}"): WATCH,
     ("get", "/api/v1/risk/series"): HISTORY, ("get", "/api/v1/reports/response-times"): HISTORY,
-    ("get", "/api/v1/alerts"): WATCH, ("get", "/api/v1/alerts/{alert_id}"): WATCH,
-    ("get", "/api/v1/alerts/{alert_id}/cap"): WATCH, ("get", "/api/v1/alerts/stream"): WATCH,
+    ("get", "/api/v1/alerts"): WATCH | {"utility"}, ("get", "/api/v1/alerts/{alert_id}"): WATCH | {"utility"},
+    ("get", "/api/v1/alerts/{alert_id}/cap"): WATCH | {"utility"}, ("get", "/api/v1/alerts/stream"): WATCH,
     ("get", "/api/v1/silences"): WATCH, ("post", "/api/v1/silences"): RESPOND,
     ("delete", "/api/v1/silences/{silence_id}"): RESPOND, ("get", "/api/v1/deliveries"): RESPOND,
     **{("post", f"/api/v1/alerts/{{alert_id}}/{a}"): RESPOND
@@ -61,8 +65,12 @@ def world(db_engine: Engine) -> dict[str, Any]:
         for u in (a, b):
             register_sensors(conn, utility=u, asset=f"{u}-ASSET", asset_kind="water_main", sensor_kind="water_flow",
                              unit="m**3/h", sensor_ids=[f"{u}-S1"], interval_s=60)
+        # one red alert on each utility's asset, raised by the alert service from an anomaly
+        service = AlertService(conn, get_rules(), datetime.now(UTC))
+        alert_ids = {u: service.handle(anomaly(sensor=f"{u}-S1", asset=f"{u}-ASSET", kind="water_flow",
+                                               level=Level.RED, anomaly_id=f"an-{u}"))[0].id for u in (a, b)}
     keys = {r: make_key(db_engine, r, a if r == "utility" else None) for r in ROLES}
-    return {"a": a, "b": b, "keys": keys, "utility_b": make_key(db_engine, "utility", b)}
+    return {"a": a, "b": b, "alerts": alert_ids, "keys": keys, "utility_b": make_key(db_engine, "utility", b)}
 
 
 @pytest.fixture(scope="module")
@@ -145,6 +153,16 @@ def test_a_utility_key_sees_and_writes_only_its_own(client: TestClient, world: d
     assert mine and {e["utility_id"] for e in mine} == {b}
     assert {e["utility_id"] for e in client.get("/api/v1/ingest/errors", headers=ka).json()} <= {a}
     assert client.get("/api/v1/ingest/errors", headers={**ka, "X-Utility-Id": b}).status_code == 403
+    # alerts: each utility sees its own utility's alerts only, and the other's are "not found"
+    alert_a, alert_b = world["alerts"][a], world["alerts"][b]
+    seen_by_b = {x["id"] for x in client.get("/api/v1/alerts", headers=kb, params={"limit": 1000}).json()["data"]}
+    assert alert_b in seen_by_b and alert_a not in seen_by_b
+    assert {x["utility_id"] for x in client.get("/api/v1/alerts", headers=kb).json()["data"]} == {b}
+    assert client.get(f"/api/v1/alerts/{alert_b}", headers=kb).status_code == 200
+    assert client.get(f"/api/v1/alerts/{alert_a}", headers=kb).status_code == 404
+    assert client.get(f"/api/v1/alerts/{alert_a}/cap", headers=kb).status_code == 404
+    assert client.post(f"/api/v1/alerts/{alert_a}/ack", headers=kb, json={}).status_code == 403
+    assert client.get(f"/api/v1/alerts/{alert_a}", headers=ka).status_code == 200
 
 
 def test_revoked_and_expired_keys_and_sessions(client: TestClient, db_engine: Engine) -> None:
@@ -174,9 +192,9 @@ def test_a_session_cannot_act_from_another_origin(client: TestClient, db_engine:
     key = make_key(db_engine, "operator")
     with TestClient(client.app) as browser:
         assert browser.post("/api/v1/session", json={"key": key}).status_code == 200
-        r = browser.post("/api/v1/alerts/1/ack", json={}, headers={"Origin": "https://evil.example"})
+        r = browser.post("/api/v1/alerts/999999999/ack", json={}, headers={"Origin": "https://evil.example"})
         assert r.status_code == 403
-        assert browser.post("/api/v1/alerts/1/ack", json={}).status_code == 404  # same origin: let in
+        assert browser.post("/api/v1/alerts/999999999/ack", json={}).status_code == 404  # same origin: let in
         assert browser.delete("/api/v1/session").status_code == 204
         assert browser.get("/api/v1/session").status_code == 401
 

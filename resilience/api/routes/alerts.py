@@ -20,7 +20,7 @@ from alerts.model import Alert
 from alerts.schema import alerts, notifications, silences
 from alerts.service import AlertService, NotFound
 from alerts.silences import Matcher, Silence, SilenceError, validate_silence
-from resilience.api.auth import Responder, Watcher
+from resilience.api.auth import Principal, Responder, Role, Watcher, WatcherOrUtility
 from resilience.api.deps import BigId, ConnDep, Offset, RefQuery, SettingsDep
 from resilience.api.schemas import AlertStateName, LevelName
 from resilience.domain import Level
@@ -74,6 +74,16 @@ def _act(conn: Connection, what: str, fn: Callable[[AlertService], Alert]) -> di
         raise HTTPException(409, str(exc)) from None
 
 
+def _visible_alert(conn: Connection, alert_id: int, who: Principal) -> Alert:
+    """The alert, if the caller may see it (a utility key only its own utility's); 404 otherwise, as if absent."""
+    a = store.get_alert(conn, alert_id=alert_id)
+    if a is not None and not who.owns_utility(a.utility_id or ""):
+        a = None
+    if a is None:
+        raise HTTPException(404, f"alert {alert_id} not found")
+    return a
+
+
 def _refresh(conn: Connection, now: datetime) -> None:
     """Re-evaluate muting after a silence changed, retried like an action (409 on persistent conflict)."""
     try:
@@ -84,14 +94,17 @@ def _refresh(conn: Connection, now: datetime) -> None:
 
 @router.get("/alerts")
 def list_alerts(
-    conn: ConnDep, _: Watcher,
+    conn: ConnDep, who: WatcherOrUtility,
     state: Annotated[list[AlertStateName] | None, Query()] = None,
     level: Annotated[list[LevelName] | None, Query()] = None,
     hazard: Annotated[str | None, Query(max_length=64)] = None, district_id: RefQuery = None,
     asset_id: RefQuery = None, silenced: bool | None = None, since: datetime | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Offset = 0,
 ) -> dict[str, Any]:
+    """Alerts, most severe then newest first; a utility key sees only its own utility's."""
     q = select(alerts)
+    if who.role is Role.UTILITY:
+        q = q.where(alerts.c.utility_id == who.utility_id)
     if state:
         q = q.where(alerts.c.state.in_(state))
     if level:
@@ -108,19 +121,15 @@ def list_alerts(
 
 
 @router.get("/alerts/{alert_id}")
-def get_alert(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]:
-    a = store.get_alert(conn, alert_id=alert_id)
-    if a is None:
-        raise HTTPException(404, f"alert {alert_id} not found")
+def get_alert(alert_id: BigId, conn: ConnDep, who: WatcherOrUtility) -> dict[str, Any]:
+    a = _visible_alert(conn, alert_id, who)
     return {**alert_view(a), **history(conn, alert_id)}
 
 
 @router.get("/alerts/{alert_id}/cap")
-def get_cap(alert_id: BigId, conn: ConnDep, _: Watcher, settings: SettingsDep,
+def get_cap(alert_id: BigId, conn: ConnDep, who: WatcherOrUtility, settings: SettingsDep,
             status: Literal["Actual", "Exercise", "System", "Test", "Draft"] = "Actual") -> Response:
-    a = store.get_alert(conn, alert_id=alert_id)
-    if a is None:
-        raise HTTPException(404, f"alert {alert_id} not found")
+    a = _visible_alert(conn, alert_id, who)
     sender = getattr(settings, "cap_sender", None) or "alerts@lifeline.local"
     xml = render_cap(a, cap_area(conn, a), sender=sender, status=status)
     return Response(xml, media_type="application/cap+xml")

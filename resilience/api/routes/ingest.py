@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ingest.pipeline import IngestPipeline, Message
 from resilience.api.deps import ConnDep
-from resilience.api.auth import ErrorsReader, Principal, Publisher
+from resilience.api.auth import HistoryOrUtility, Principal, Publisher
 from resilience.api.schemas import ID_MAX, ID_PATTERN, DeadLetterPublic, IngestResponse, Problem
 from resilience.store.schema import dead_letters
 
@@ -38,15 +38,22 @@ class PayloadTooLarge(Exception):
         self.reason, self.prefix = reason, prefix
 
 
-def acting_utility(who: Principal, header: str | None, *, required: bool) -> str | None:
-    """The utility a call speaks for: a utility key's own (a different header is refused), else the header."""
+def scoped_utility(who: Principal, header: str | None) -> str | None:
+    """The utility a read is limited to: a utility key's own (a different header is refused), else the
+    header's, else none (all utilities)."""
     if who.utility_id is not None:
         if header not in (None, who.utility_id):
             raise HTTPException(403, f"this key speaks for utility {who.utility_id}, not {header}")
         return who.utility_id
-    if required and header is None:
-        raise HTTPException(422, "X-Utility-Id is required: the utility this admin key acts for")
     return header
+
+
+def publishing_utility(who: Principal, header: str | None) -> str:
+    """The utility a write speaks for: as :func:`scoped_utility`, but an admin key must name one."""
+    utility_id = scoped_utility(who, header)
+    if utility_id is None:
+        raise HTTPException(422, "X-Utility-Id is required: the utility this admin key acts for")
+    return utility_id
 
 
 def declared_length(request: Request) -> int | None:
@@ -92,8 +99,7 @@ def _echo(fragment: Any) -> Any:
 async def ingest(request: Request, who: Publisher, utility_header: UtilityHeader = None,
                  sensor_id: SensorQuery = None) -> Any:
     """Accept a SenML pack or plain JSON readings; rejected records are dead-lettered, the rest land."""
-    utility_id = acting_utility(who, utility_header, required=True)
-    assert utility_id is not None
+    utility_id = publishing_utility(who, utility_header)
     pipeline: IngestPipeline = request.app.state.ingest_pipeline
     try:
         body = await read_capped(request, pipeline.settings.ingest_max_payload_bytes)
@@ -110,11 +116,11 @@ async def ingest(request: Request, who: Publisher, utility_header: UtilityHeader
 
 
 @router.get("/errors", response_model=list[DeadLetterPublic])
-def ingest_errors(conn: ConnDep, who: ErrorsReader, utility_header: UtilityHeader = None,
+def ingest_errors(conn: ConnDep, who: HistoryOrUtility, utility_header: UtilityHeader = None,
                   since: datetime | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
     """Rejected payloads, newest first, with the reason for each: a utility's own, or (for engineers and
     admins) those of the utility in ``X-Utility-Id``, or all."""
-    utility_id = acting_utility(who, utility_header, required=False)
+    utility_id = scoped_utility(who, utility_header)
     q = select(dead_letters)
     if utility_id is not None:
         q = q.where(dead_letters.c.utility_id == utility_id)
