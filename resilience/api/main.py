@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 OPTIONAL_ROUTERS = ["resilience.api.routes.anomalies", "resilience.api.routes.risk",
                     "resilience.api.routes.alert_stream", "resilience.api.routes.alerts",
                     "resilience.api.routes.reports", "resilience.api.routes.dashboard",
-                    "resilience.api.routes.session"]
+                    "resilience.api.routes.session", "resilience.api.routes.keys"]
 
 
 def refused_value(request: Request, exc: Exception) -> JSONResponse:

@@ -49,6 +49,8 @@ ACCESS: dict[tuple[str, str], set[str] | None] = {
     ("get", "/api/v1/alerts/{alert_id}/cap"): WATCH | {"utility"}, ("get", "/api/v1/alerts/stream"): WATCH,
     ("get", "/api/v1/silences"): WATCH, ("post", "/api/v1/silences"): RESPOND,
     ("delete", "/api/v1/silences/{silence_id}"): RESPOND, ("get", "/api/v1/deliveries"): RESPOND,
+    ("post", "/api/v1/keys"): {"admin"}, ("get", "/api/v1/keys"): {"admin"},
+    ("delete", "/api/v1/keys/{key_id}"): {"admin"},
     **{("post", f"/api/v1/alerts/{{alert_id}}/{a}"): RESPOND
        for a in ("ack", "assign", "steps", "resolve", "review", "comments")},
     **{(m, f"/api/v1/{r}"): {"admin"} for r in ("utilities", "districts", "assets", "sensors") for m in ("post",)},
@@ -197,6 +199,27 @@ def test_a_session_cannot_act_from_another_origin(client: TestClient, db_engine:
         assert browser.post("/api/v1/alerts/999999999/ack", json={}).status_code == 404  # same origin: let in
         assert browser.delete("/api/v1/session").status_code == 204
         assert browser.get("/api/v1/session").status_code == 401
+
+
+def test_admins_manage_keys_over_the_api(client: TestClient, db_engine: Engine, world: dict[str, Any]) -> None:
+    admin = {"X-API-Key": make_key(db_engine, "admin")}
+    r = client.post("/api/v1/keys", headers=admin, json={"name": "duty desk 3", "role": "operator", "expires_days": 1})
+    assert r.status_code == 201, r.text
+    made = r.json()
+    assert made["key"].startswith(f"rk_{made['id']}_") and made["role"] == "operator"
+    assert client.get("/api/v1/alerts", headers={"X-API-Key": made["key"]}).status_code == 200
+    listed = {k["id"]: k for k in client.get("/api/v1/keys", headers=admin).json()["data"]}
+    assert listed[made["id"]]["name"] == "duty desk 3" and listed[made["id"]]["revoked_at"] is None
+    assert not any("secret" in field or field == "key" for k in listed.values() for field in k)
+    # refused as asked: a utility key without its utility, an unknown utility, an unknown role
+    for bad in ({"name": "u", "role": "utility"}, {"name": "u", "role": "utility", "utility_id": "NO-SUCH"},
+                {"name": "x", "role": "root"}, {"name": "o", "role": "operator", "utility_id": world["a"]}):
+        assert client.post("/api/v1/keys", headers=admin, json=bad).status_code == 422, bad
+    assert client.delete(f"/api/v1/keys/{made['id']}", headers=admin).status_code == 200
+    assert client.get("/api/v1/alerts", headers={"X-API-Key": made["key"]}).status_code == 401
+    assert client.delete(f"/api/v1/keys/{made['id']}", headers=admin).status_code == 404  # already revoked
+    own_id = admin["X-API-Key"].split("_")[1]
+    assert client.delete(f"/api/v1/keys/{own_id}", headers=admin).status_code == 409
 
 
 def test_keys_cli_creates_lists_and_revokes(db_url: str) -> None:
