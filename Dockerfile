@@ -14,5 +14,7 @@ FROM python:3.11-slim
 COPY --from=build /dist/ /dist/
 RUN pip install --no-cache-dir /dist/*.whl && rm -rf /dist
 WORKDIR /app
+# the scheduler writes the broker's accounts here (a named volume takes this folder's owner)
+RUN mkdir /mosquitto-accounts && chown nobody /mosquitto-accounts
 USER nobody
 ENTRYPOINT ["resilience"]

@@ -16,9 +16,11 @@ Accounts (``resilience mqtt-credentials sync`` writes them for Mosquitto and rel
   - ``bench``: readwrite ``#``, local (non-production) brokers only: the benches publish, count and ingest
     under throwaway topic roots (``bench-<id>``)
 
-Mosquitto gets a password file in its own format (made by ``mosquitto_passwd -U`` from a plaintext file that
-is written, hashed and replaced in place, never left behind) and an ACL file (``user X`` / ``topic ...``).
-Anonymous access is off (``allow_anonymous false``).
+Mosquitto gets a password file in its own format (``$7$``: PBKDF2-HMAC-SHA512, a 12-byte salt, as
+``mosquitto_passwd`` writes it, hashed here so the production image needs no Mosquitto tools; no plaintext
+is ever written) and an ACL file (``user X`` / ``topic ...``). Anonymous access is off
+(``allow_anonymous false``). The scheduler keeps both files in step with the registry
+(:func:`follow_registry`): a utility added to the registry may connect within one sync interval.
 """
 
 from __future__ import annotations
@@ -31,9 +33,7 @@ import json
 import os
 import re
 import secrets
-import shutil
 import signal
-import subprocess
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -72,11 +72,13 @@ def _secrets_file(settings: Settings) -> Path:
     return auth_dir(settings) / "service-accounts.json"
 
 
-def _write_private(path: Path, text: str) -> None:
+def _write_private(path: Path, text: str, owner_uid: int | None = None) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         os.fchmod(fd, 0o600)
+        if owner_uid is not None:
+            os.fchown(fd, owner_uid, owner_uid)
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -176,30 +178,20 @@ def acl_text(settings: Settings, utility_ids: Iterable[str]) -> str:
     return "\n".join(lines)
 
 
-def _mosquitto_passwd() -> str:
-    binary = shutil.which("mosquitto_passwd") or "/usr/bin/mosquitto_passwd"
-    if not Path(binary).exists():
-        raise CredentialError("mosquitto_passwd not found; install it: apt-get install -y mosquitto")
-    return binary
+PBKDF2_ITERATIONS = 101  # mosquitto_passwd's own default (Mosquitto 2.0 reads the count from each line)
 
 
-def write_password_file(path: Path, creds: Iterable[Credentials]) -> None:
-    """Mosquitto's own format: a plaintext ``user:password`` file (0600) hashed in place by ``mosquitto_passwd
-    -U``, then moved over the live one, so the broker never reads a half-written or plaintext file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w") as f:
-            for c in creds:
-                f.write(f"{c.username}:{c.password}\n")
-        r = subprocess.run([_mosquitto_passwd(), "-U", tmp], capture_output=True, text=True)
-        if r.returncode != 0:
-            raise CredentialError(f"mosquitto_passwd -U failed: {r.stderr.strip() or r.stdout.strip()}")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+def hash_password(password: str, salt: bytes | None = None) -> str:
+    """One password in Mosquitto's ``$7$`` format: PBKDF2-HMAC-SHA512 over a random 12-byte salt."""
+    salt = salt if salt is not None else secrets.token_bytes(12)
+    digest = hashlib.pbkdf2_hmac("sha512", password.encode(), salt, PBKDF2_ITERATIONS, 64)
+    return f"$7${PBKDF2_ITERATIONS}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def write_password_file(path: Path, creds: Iterable[Credentials], owner_uid: int | None = None) -> None:
+    """Mosquitto's password file (0600, optionally chowned to the broker's uid), replaced atomically so the
+    broker never reads a half-written one."""
+    _write_private(path, "".join(f"{c.username}:{hash_password(c.password)}\n" for c in creds), owner_uid)
 
 
 def _known_utilities(settings: Settings, out_dir: Path | None = None) -> set[str]:
@@ -248,12 +240,31 @@ def sync(settings: Settings | None = None, *, extra_utilities: Iterable[str] = (
             # production without this optional account's password: the account is left out
     creds += [utility_credentials(s, u) for u in valid]
     target = out_dir or auth_dir(s)
-    write_password_file(target / "passwd", creds)
-    _write_private(target / "acl", acl_text(s, valid))
-    _write_private(target / "utilities", "\n".join(valid) + "\n")
+    uid = s.mqtt_auth_uid
+    write_password_file(target / "passwd", creds, uid)
+    _write_private(target / "acl", acl_text(s, valid), uid)
+    _write_private(target / "utilities", "\n".join(valid) + "\n", uid)
     if reload and out_dir is None:
         reload_broker(s)
     return valid
+
+
+def follow_registry(settings: Settings) -> list[str]:
+    """Give every utility in the registry its broker account, if one is missing (the scheduler, every
+    ``mqtt_sync_s``): the local broker's files (reloaded), or ``mqtt_auth_out`` in a deployment (whose
+    broker container reloads on change). Returns the utilities added; nothing is rewritten when none is.
+
+    Accounts are added, never removed here: a utility leaving the registry keeps its account until the next
+    deliberate ``mqtt-credentials sync`` (its readings are refused anyway: its sensors are gone)."""
+    out_dir = settings.mqtt_auth_out
+    target = out_dir or auth_dir(settings)
+    if out_dir is None and not (target / "passwd").exists():
+        return []  # no local broker set up here, and no deployment folder named: nothing to keep in step
+    new = sorted(u for u in registry_utilities(settings) - _known_utilities(settings, out_dir)
+                 if _VALID_ID.match(u) and u not in SERVICE_ROLES)
+    if new or not (target / "passwd").exists():  # a deployment's first run writes the service accounts too
+        sync(settings, out_dir=out_dir)
+    return new
 
 
 def reload_broker(settings: Settings) -> bool:

@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.blocking import BlockingScheduler
 from sqlalchemy import Engine, text
 
+from resilience import mqtt_auth
 from resilience.detection.asset_models import train_asset_models as _train
 from resilience.settings import Settings
 from resilience.health import watch_platform
@@ -53,6 +54,18 @@ def watch(engine: Engine, settings: Settings) -> int:
     return len(events)
 
 
+def follow_registry_on_broker(settings: Settings) -> list[str]:
+    """Every ``mqtt_sync_s``: broker accounts for utilities new in the registry (see mqtt_auth)."""
+    try:
+        added = mqtt_auth.follow_registry(settings)
+    except (mqtt_auth.CredentialError, OSError) as exc:
+        log.error("broker accounts not brought in step with the registry: %s", exc)
+        return []
+    if added:
+        log.info("broker accounts added for %d utilities: %s", len(added), ", ".join(added[:20]))
+    return added
+
+
 def train_asset_models(engine: Engine, now: datetime | None = None) -> int:
     """Nightly: refit per-asset models on the last week (the detector reloads them within the hour)."""
     return _train(engine, now or datetime.now(UTC))
@@ -65,9 +78,12 @@ def run_scheduler(settings: Settings) -> None:
                       next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
     scheduler.add_job(watch, "interval", args=[engine, settings], seconds=10, id="platform-watch",
                       max_instances=1, coalesce=True)
+    scheduler.add_job(follow_registry_on_broker, "interval", args=[settings], seconds=settings.mqtt_sync_s,
+                      id="broker-accounts", next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
     scheduler.add_job(train_asset_models, "cron", args=[engine], kwargs={"now": None}, hour=3, minute=15,
                       id="asset-model-training", max_instances=1, coalesce=True)
-    log.info("scheduler running: store maintenance every 60 s, platform watch every 10 s, asset-model training daily at 03:15 UTC")
+    log.info("scheduler running: store maintenance every 60 s, platform watch every 10 s, "
+             "broker accounts every %.0f s, asset-model training daily at 03:15 UTC", settings.mqtt_sync_s)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -39,6 +39,10 @@ class Settings(BaseSettings):
     mqtt_password: str | None = None
     # utility broker passwords are derived from this (HMAC); empty: the local generated one
     mqtt_credential_secret: str | None = None
+    # where the scheduler keeps Mosquitto's passwd/acl in step with the registry; empty: the local broker's
+    mqtt_auth_out: Path | None = None
+    mqtt_auth_uid: int | None = None  # chown the files to the broker's uid (when the writer may)
+    mqtt_sync_s: float = 10.0
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

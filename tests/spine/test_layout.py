@@ -32,7 +32,17 @@ def test_compose_file_is_the_production_layout():
     for name in ("api", "ingest", "detector", "engine", "scheduler"):
         env = services[name]["environment"]
         assert env["RESILIENCE_DB_HOST"] == "timescaledb" and env["RESILIENCE_MQTT_HOST"] == "mosquitto"
-    assert set(doc["volumes"]) == {"pgdata", "mosquitto-data"}
+    assert set(doc["volumes"]) == {"pgdata", "mosquitto-data", "mosquitto-accounts"}
+    # the broker follows the accounts the scheduler writes from the registry: same volume, read-only there
+    out = services["scheduler"]["environment"]["RESILIENCE_MQTT_AUTH_OUT"]
+    assert f"mosquitto-accounts:{out}" in services["scheduler"]["volumes"]
+    assert "mosquitto-accounts:/mosquitto/accounts:ro" in services["mosquitto"]["volumes"]
+    script = services["mosquitto"]["entrypoint"][-1]
+    assert script == "/mosquitto/deploy/follow-accounts.sh" and "./deploy/mosquitto:/mosquitto/deploy:ro" in \
+        services["mosquitto"]["volumes"]
+    assert subprocess.run(["sh", "-n", str(ROOT / "deploy/mosquitto/follow-accounts.sh")]).returncode == 0
+    for path in ("/mosquitto/auth/passwd", "/mosquitto/auth/acl", "/mosquitto/deploy/certs/server.key"):
+        assert path in conf
 
 
 def test_services_command_reports_status():

@@ -210,3 +210,63 @@ def test_service_accounts_files_are_private(services) -> None:  # type: ignore[n
     pw = mqtt_auth.password_file(services).read_text()
     ingest = mqtt_auth.service_credentials(services, "ingest")
     assert f"{ingest.username}:$7$" in pw and ingest.password not in pw
+
+
+def test_a_utility_added_to_the_registry_may_connect_after_the_scheduler_syncs(services, db_engine) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler's broker-accounts job, against the real registry and broker: refused before, accepted
+    after one run; a run with nothing new rewrites nothing."""
+    from resilience import mqtt_auth
+    from resilience.scheduler import follow_registry_on_broker
+    from resilience.settings import get_settings
+
+    settings = get_settings()
+    new = unique("NEWUTIL").replace("-", "_").upper()
+    with db_engine.begin() as conn:
+        conn.execute(insert(utilities).values(id=new, name="a utility onboarded through the registry"))
+    creds = mqtt_auth.utility_credentials(settings, new)
+    before = Client(services, (creds.username, creds.password))
+    assert before.connack[0] in (NOT_AUTHORIZED, BAD_CREDENTIALS), before.connack
+    before.close()
+    assert new in follow_registry_on_broker(settings)
+    mqtt_auth.wait_accepted(settings, creds, timeout_s=10)
+    after = Client(services, (creds.username, creds.password))
+    try:
+        assert after.connack == [0]
+        assert after.publish(f"{settings.mqtt_topic_root}/{new}/S1", b"[]") == 0  # its own topic
+        assert after.publish(f"{settings.mqtt_topic_root}/OTHER/S1", b"[]") == NOT_AUTHORIZED
+    finally:
+        after.close()
+    written = mqtt_auth.password_file(settings).stat().st_mtime_ns
+    assert follow_registry_on_broker(settings) == []
+    assert mqtt_auth.password_file(settings).stat().st_mtime_ns == written
+
+
+def test_a_deployment_folder_gets_accounts_mosquitto_can_check(services, db_engine, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """With RESILIENCE_MQTT_AUTH_OUT (the compose layout) the files go there, hashed in Mosquitto's $7$ format
+    (PBKDF2-SHA512, recomputed here from each account's password), and the local broker is not touched."""
+    import base64
+    import hashlib
+
+    from resilience import mqtt_auth
+    from resilience.settings import get_settings
+
+    monkeypatch.setenv("RESILIENCE_MQTT_AUTH_OUT", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        settings = get_settings()
+        local_before = mqtt_auth.password_file(settings).stat().st_mtime_ns
+        mqtt_auth.follow_registry(settings)
+        lines = dict(line.split(":", 1) for line in (tmp_path / "passwd").read_text().splitlines())
+        expected = [mqtt_auth.service_credentials(settings, "ingest")]
+        with db_engine.connect() as conn:
+            some = conn.execute(text("SELECT id FROM utilities ORDER BY id LIMIT 1")).scalar_one()
+        expected.append(mqtt_auth.utility_credentials(settings, some))
+        for c in expected:
+            _, algo, iterations, salt, digest = lines[c.username].split("$")
+            assert algo == "7" and base64.b64decode(digest) == hashlib.pbkdf2_hmac(
+                "sha512", c.password.encode(), base64.b64decode(salt), int(iterations), 64)
+        assert f"user {some}" in (tmp_path / "acl").read_text()
+        assert mqtt_auth.password_file(settings).stat().st_mtime_ns == local_before
+    finally:
+        monkeypatch.delenv("RESILIENCE_MQTT_AUTH_OUT")
+        get_settings.cache_clear()
