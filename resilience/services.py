@@ -148,6 +148,12 @@ class LocalPostgres:
         pw = s.db_password.replace("'", "''")
         self.user.run(psql + [f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='{role}') THEN "
                               f"CREATE ROLE \"{role}\" LOGIN SUPERUSER PASSWORD '{pw}'; END IF; END$$;"], check=True)
+        app, app_pw = s.db_app_user.replace('"', ""), s.db_app_password.replace("'", "''")
+        self.user.run(psql + ["DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='resilience_service') "
+                              "THEN CREATE ROLE resilience_service NOLOGIN; END IF; END$$;"], check=True)
+        self.user.run(psql + [f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='{app}') THEN "
+                              f"CREATE ROLE \"{app}\" LOGIN PASSWORD '{app_pw}' IN ROLE resilience_service; "
+                              "END IF; END$$;"], check=True)
         exists = self.user.run(psql + [f"SELECT 1 FROM pg_database WHERE datname='{s.db_name}'"], check=True)
         if exists.stdout.strip() != "1":
             self.user.run(psql + [f'CREATE DATABASE "{s.db_name}" OWNER "{role}"'], check=True)

@@ -28,6 +28,10 @@ class Settings(BaseSettings):
     db_user: str = "resilience"
     db_password: str = "resilience"
     db_name: str = "resilience"
+    # the least-privileged login the local server gets beside the owner (a member of resilience_service,
+    # migration 0006); production services log in as it through RESILIENCE_DB_USER/RESILIENCE_DB_PASSWORD
+    db_app_user: str = "resilience_app"
+    db_app_password: str = "resilience-app-local"
     database_url_override: str | None = None  # RESILIENCE_DATABASE_URL_OVERRIDE wins over the parts above
 
     mqtt_host: str = "127.0.0.1"
@@ -46,6 +50,7 @@ class Settings(BaseSettings):
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    sse_max_clients: int = 200  # open alert streams per API process (each polls the database)
 
     services_dir: Path = PROJECT_ROOT / ".local"
 

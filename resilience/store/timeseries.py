@@ -82,6 +82,7 @@ class NativeBackend:
 
     def __post_init__(self) -> None:
         self._known: set[str] = set()
+        self._has_definer_ddl: bool | None = None
 
     def create_tables(self, conn: Connection) -> None:
         for table, (keys, values) in TIMESERIES_TABLES.items():
@@ -103,15 +104,23 @@ class NativeBackend:
     def partition_name(table: str, day: date) -> str:
         return f"{table}_p{day:%Y%m%d}"
 
+    def _definer_ddl(self, conn: Connection) -> bool:
+        """Whether this database has the owner's partition functions (migration 0006): the services' role
+        may create and drop day partitions only through them; before 0006 the migrating owner does it."""
+        if self._has_definer_ddl is None:
+            self._has_definer_ddl = bool(conn.execute(
+                text("SELECT to_regprocedure('ensure_day_partition(text, date)')")).scalar())
+        return self._has_definer_ddl
+
     def ensure_partitions(self, conn: Connection, table: str, days: set[date]) -> None:
         for day in sorted(days):
             part = self.partition_name(table, day)
             if part in self._known:
                 continue
-            exists = conn.execute(text("SELECT to_regclass(:p)"), {"p": part}).scalar()
-            if not exists:
-                # Savepoint: a concurrent writer may create the same partition first.
-                with conn.begin_nested():
+            if self._definer_ddl(conn):
+                conn.execute(text("SELECT ensure_day_partition(:t, :d)"), {"t": table, "d": day})
+            elif not conn.execute(text("SELECT to_regclass(:p)"), {"p": part}).scalar():
+                with conn.begin_nested():  # a concurrent writer may create the same partition first
                     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:p))"), {"p": part})
                     if not conn.execute(text("SELECT to_regclass(:p)"), {"p": part}).scalar():
                         start, end = day.isoformat(), (day + timedelta(days=1)).isoformat()
@@ -132,7 +141,10 @@ class NativeBackend:
             for part in self._partitions(conn, table):
                 day = datetime.strptime(part.rsplit("_p", 1)[1], "%Y%m%d").date()
                 if day + timedelta(days=1) <= cutoff:
-                    conn.execute(text(f"DROP TABLE IF EXISTS {part}"))
+                    if self._definer_ddl(conn):
+                        conn.execute(text("SELECT drop_day_partition(:p)"), {"p": part})
+                    else:
+                        conn.execute(text(f"DROP TABLE IF EXISTS {part}"))
                     self._known.discard(part)
                     dropped += 1
         for name, width in ROLLUPS.items():

@@ -119,8 +119,16 @@ def test_compose_services_reach_the_database_it_defines(monkeypatch: pytest.Monk
         fields = {k.removeprefix("RESILIENCE_").lower(): str(v) for k, v in env.items() if k.startswith("RESILIENCE_")}
         s = Settings(_env_file=None, **fields)  # type: ignore[call-arg]
         assert (s.db_host, s.db_port) == ("timescaledb", 5432), name
-        assert s.db_user == db["POSTGRES_USER"] and s.db_name == db["POSTGRES_DB"], name
-        assert env.get("RESILIENCE_DB_PASSWORD") == db["POSTGRES_PASSWORD"], name
+        assert s.db_name == db["POSTGRES_DB"], name
+        if name == "migrate":  # the owner runs migrations, the only DDL
+            assert s.db_user == db["POSTGRES_USER"] and env["RESILIENCE_DB_PASSWORD"] == db["POSTGRES_PASSWORD"]
+        else:  # every service: the least-privileged login the database's init script makes
+            assert s.db_user == "resilience_app", name
+            assert env["RESILIENCE_DB_PASSWORD"] == db["RESILIENCE_DB_APP_PASSWORD"], name
+    init = (ROOT / "deploy/postgres/init-roles.sh").read_text()
+    assert "CREATE ROLE resilience_app LOGIN" in init and "IN ROLE resilience_service" in init
+    assert any(v.endswith(":/docker-entrypoint-initdb.d/10-roles.sh:ro") for v in services["timescaledb"]["volumes"])
+    assert subprocess.run(["bash", "-n", str(ROOT / "deploy/postgres/init-roles.sh")]).returncode == 0
 
 
 def test_dockerfile_installs_the_wheel_of_every_package():

@@ -15,13 +15,22 @@ from resilience.settings import get_settings
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def service_url(db_url: str) -> str:
+    """``db_url`` with the least-privileged login production services use (a member of resilience_service,
+    migration 0006) instead of the owner: every process a test spawns runs with only that role's rights."""
+    s = get_settings()
+    scheme, rest = db_url.split("://", 1)
+    return f"{scheme}://{s.db_app_user}:{s.db_app_password}@{rest.split('@', 1)[1]}"
+
+
 def worker_env(db_url: str, **extra: str) -> dict[str, str]:
-    """The environment of a platform process for a test. A test that gives its workers a throwaway topic root
+    """The environment of a platform process for a test: the services' least-privileged database login, and
+    broker accounts as in production. A test that gives its workers a throwaway topic root
     (isolation from other tests) logs them in as the local-only 'bench' account, the one whose ACL reaches
     any root; the ingest account reads only ``settings.mqtt_topic_root`` (tests/spine/test_mqtt_acl.py uses
     the real accounts)."""
     env = os.environ.copy()
-    env["RESILIENCE_DATABASE_URL_OVERRIDE"] = db_url
+    env["RESILIENCE_DATABASE_URL_OVERRIDE"] = service_url(db_url)
     root = extra.get("RESILIENCE_MQTT_TOPIC_ROOT")
     if root and root != get_settings().mqtt_topic_root:
         env.update(service_env(get_settings(), "bench"))
