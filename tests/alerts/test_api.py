@@ -124,3 +124,4 @@ def test_sse_stream_emits_audit_entries(adb: Engine, wang: TestClient) -> None:
                 events.append(json.loads(line[6:]))
     assert [e["kind"] for e in events] == ["fired", "acknowledged"]
     assert events[0]["alert_id"] == alert.id and events[1]["actor"].startswith("wang [")
+

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -179,3 +180,32 @@ def test_missing_or_malformed_utility_header_is_a_4xx_with_a_reason(live: Live) 
     malformed = httpx.post(f"{live.url}/api/v1/ingest", content=body, headers={"X-Utility-Id": "no spaces", "X-API-Key": live.key},
                            timeout=WAIT_S)
     assert malformed.status_code == 422 and "X-Utility-Id" in malformed.text
+
+
+def _stream_status(live: Live) -> int:
+    """Open an alert stream, read its status, close it (the server sees the disconnect)."""
+    with httpx.stream("GET", f"{live.url}/api/v1/alerts/stream", headers={"X-API-Key": live.key},
+                      params={"poll_s": 0.2}, timeout=WAIT_S) as r:
+        return r.status_code
+
+
+def test_open_alert_streams_are_capped_and_a_closed_one_frees_its_place(live: Live,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    from resilience.settings import get_settings
+
+    monkeypatch.setenv("RESILIENCE_SSE_MAX_CLIENTS", "1")
+    get_settings.cache_clear()
+    try:
+        with httpx.stream("GET", f"{live.url}/api/v1/alerts/stream", headers={"X-API-Key": live.key},
+                          params={"poll_s": 0.2}, timeout=WAIT_S) as first:
+            assert first.status_code == 200
+            refused = httpx.get(f"{live.url}/api/v1/alerts/stream", headers={"X-API-Key": live.key}, timeout=WAIT_S)
+            assert refused.status_code == 503 and refused.headers["retry-after"] == "10"
+            assert _healthz(live) == 200  # the open stream holds no one else up
+        # the first is closed: its place is free once the server has seen the disconnect
+        deadline = time.monotonic() + WAIT_S
+        while (status := _stream_status(live)) == 503 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert status == 200
+    finally:
+        get_settings.cache_clear()
