@@ -7,7 +7,8 @@
   by the writer), dropped past retention, and rollup tables (1 min, 1 h) maintained incrementally by
   ``maintain()`` which the APScheduler job calls every minute.
 
-Both expose the rollups with the same columns ``(sensor_id, bucket, n, sum, min, max, last)`` under the
+The tables, rollups and policies themselves are made by migration 0001 (its own DDL). Both expose the
+rollups with the same columns ``(sensor_id, bucket, n, sum, min, max, last)`` under the
 same names (``readings_1m``, ``readings_1h``), so queries never ask which backend runs.
 """
 
@@ -28,19 +29,8 @@ ROLLUPS = {"readings_1m": timedelta(minutes=1), "readings_1h": timedelta(hours=1
 ROLLUP_LOOKBACK = timedelta(hours=2)  # late readings within this window are folded into rollups
 
 
-def _pk(table: str) -> str:
-    keys = TIMESERIES_TABLES[table][0]
-    cols = [part.strip().split()[0] for part in keys.split(",")]
-    return ", ".join([*cols, "ts"])
-
-
 class TimeSeriesBackend(Protocol):
     name: str
-
-    def create_tables(self, conn: Connection) -> None:
-        """Create the time-series tables, their rollups and policies (migrations call this)."""
-
-    def drop_tables(self, conn: Connection) -> None: ...
 
     def maintain(self, conn: Connection, now: datetime) -> dict[str, int]:
         """Periodic upkeep: partitions ahead, retention, rollups. Returns counts for logs/metrics."""
@@ -67,13 +57,6 @@ def get_backend(conn: Connection, *, retention_days: int = 400, partitions_ahead
     return cls(retention_days=retention_days, partitions_ahead=partitions_ahead)
 
 
-def _rollup_ddl(name: str) -> str:
-    return (f"CREATE TABLE IF NOT EXISTS {name} (sensor_id text NOT NULL, bucket timestamptz NOT NULL, "
-            "n bigint NOT NULL, sum double precision NOT NULL, min double precision NOT NULL, "
-            "max double precision NOT NULL, last double precision NOT NULL, last_ts timestamptz NOT NULL, "
-            "PRIMARY KEY (sensor_id, bucket))")
-
-
 @dataclass
 class NativeBackend:
     retention_days: int = 400
@@ -83,22 +66,6 @@ class NativeBackend:
     def __post_init__(self) -> None:
         self._known: set[str] = set()
         self._has_definer_ddl: bool | None = None
-
-    def create_tables(self, conn: Connection) -> None:
-        for table, (keys, values) in TIMESERIES_TABLES.items():
-            conn.execute(text(f"CREATE TABLE IF NOT EXISTS {table} ({keys}, ts timestamptz NOT NULL, {values}, "
-                              f"PRIMARY KEY ({_pk(table)})) PARTITION BY RANGE (ts)"))
-        for name in ROLLUPS:
-            conn.execute(text(_rollup_ddl(name)))
-            conn.execute(text("INSERT INTO rollup_state (name, watermark) VALUES (:n, :w) ON CONFLICT DO NOTHING"),
-                         {"n": name, "w": datetime(1970, 1, 1, tzinfo=UTC)})
-        today = datetime.now(UTC).date()
-        for table in TIMESERIES_TABLES:
-            self.ensure_partitions(conn, table, {today + timedelta(days=i) for i in range(-1, self.partitions_ahead + 1)})
-
-    def drop_tables(self, conn: Connection) -> None:
-        for name in [*ROLLUPS, *TIMESERIES_TABLES]:
-            conn.execute(text(f"DROP TABLE IF EXISTS {name} CASCADE"))
 
     @staticmethod
     def partition_name(table: str, day: date) -> str:
@@ -199,46 +166,6 @@ class TimescaleBackend:
     retention_days: int = 400
     partitions_ahead: int = 3
     name: str = "timescaledb"
-    compress_after: str = "7 days"
-
-    def create_tables(self, conn: Connection) -> None:
-        conn.execute(text("CREATE EXTENSION IF NOT EXISTS timescaledb"))
-        for table, (keys, values) in TIMESERIES_TABLES.items():
-            segment = keys.split()[0]
-            conn.execute(text(f"CREATE TABLE IF NOT EXISTS {table} ({keys}, ts timestamptz NOT NULL, {values}, "
-                              f"PRIMARY KEY ({_pk(table)}))"))
-            conn.execute(text(f"SELECT create_hypertable('{table}', 'ts', chunk_time_interval => INTERVAL '1 day', "
-                              "if_not_exists => TRUE)"))
-            conn.execute(text(f"ALTER TABLE {table} SET (timescaledb.compress, "
-                              f"timescaledb.compress_segmentby = '{segment}', timescaledb.compress_orderby = 'ts DESC')"))
-            conn.execute(text(f"SELECT add_compression_policy('{table}', INTERVAL '{self.compress_after}', "
-                              "if_not_exists => TRUE)"))
-            conn.execute(text(f"SELECT add_retention_policy('{table}', INTERVAL '{self.retention_days} days', "
-                              "if_not_exists => TRUE)"))
-        conn.execute(text("""
-            CREATE MATERIALIZED VIEW IF NOT EXISTS readings_1m WITH (timescaledb.continuous,
-              timescaledb.materialized_only = false) AS
-            SELECT sensor_id, time_bucket(INTERVAL '1 minute', ts) AS bucket, count(*) AS n, sum(value) AS sum,
-                   min(value) AS min, max(value) AS max, last(value, ts) AS last, max(ts) AS last_ts
-            FROM readings GROUP BY sensor_id, time_bucket(INTERVAL '1 minute', ts) WITH NO DATA"""))
-        conn.execute(text("""
-            CREATE MATERIALIZED VIEW IF NOT EXISTS readings_1h WITH (timescaledb.continuous,
-              timescaledb.materialized_only = false) AS
-            SELECT sensor_id, time_bucket(INTERVAL '1 hour', bucket) AS bucket, sum(n)::bigint AS n, sum(sum) AS sum,
-                   min(min) AS min, max(max) AS max, last(last, last_ts) AS last, max(last_ts) AS last_ts
-            FROM readings_1m GROUP BY sensor_id, time_bucket(INTERVAL '1 hour', bucket) WITH NO DATA"""))
-        for view, offset, interval in [("readings_1m", "2 hours", "1 minute"), ("readings_1h", "3 days", "1 hour")]:
-            conn.execute(text(f"SELECT add_continuous_aggregate_policy('{view}', start_offset => INTERVAL '{offset}', "
-                              f"end_offset => INTERVAL '{interval}', schedule_interval => INTERVAL '{interval}', "
-                              "if_not_exists => TRUE)"))
-            conn.execute(text(f"SELECT add_retention_policy('{view}', INTERVAL '{self.retention_days} days', "
-                              "if_not_exists => TRUE)"))
-
-    def drop_tables(self, conn: Connection) -> None:
-        for view in ("readings_1h", "readings_1m"):
-            conn.execute(text(f"DROP MATERIALIZED VIEW IF EXISTS {view} CASCADE"))
-        for table in TIMESERIES_TABLES:
-            conn.execute(text(f"DROP TABLE IF EXISTS {table} CASCADE"))
 
     def ensure_partitions(self, conn: Connection, table: str, days: set[date]) -> None:
         return None  # hypertables create chunks on insert
