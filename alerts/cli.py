@@ -11,6 +11,7 @@ import threading
 from datetime import datetime
 from typing import Any
 
+from alerts.channels import build_channels
 from alerts.config import ConfigError, load_rules
 
 log = logging.getLogger(__name__)
@@ -25,18 +26,6 @@ def _config_check(args: argparse.Namespace) -> int:
     print(f"ok: {len(rules.rules)} rules, {len(rules.receivers)} receivers, {len(rules.routes)} routes, "
           f"{len(rules.escalations)} escalation policies")
     return 0
-
-
-def build_channels(settings: Any, rules: Any) -> dict[str, Any]:
-    from alerts.channels.email import EmailChannel
-    from alerts.channels.mqtt import MqttChannel
-    from alerts.channels.webhook import WebhookChannel
-
-    return {
-        "webhook": WebhookChannel(settings.webhook_secret, rules=rules),
-        "email": EmailChannel(rules.smtp.host, rules.smtp.port, rules.smtp.sender, timeout_s=rules.smtp.timeout_s),
-        "mqtt": MqttChannel(settings.mqtt_host, settings.mqtt_port, client_id="lifeline-alerts-dispatcher"),
-    }
 
 
 def _stop_event() -> threading.Event:

@@ -357,7 +357,7 @@ class RulesConfig(_Strict):
     @field_validator("webhook_allowlist")
     @classmethod
     def _v_allowlist(cls, v: list[str]) -> list[str]:
-        from alerts.channels.webhook import parse_allowlist
+        from alerts.channels.destinations import parse_allowlist
 
         parse_allowlist(v)  # ValueError naming the bad entry
         return v
@@ -472,7 +472,7 @@ def check_webhook_destinations(config: RulesConfig, *, source: str = "<data>",
                                env: Mapping[str, str] | None = None) -> None:
     """Refuse webhook receivers whose URL is a literal IP the destination policy does not allow (names are
     checked on their resolved addresses at send time). ``load_rules`` runs this; ``parse_rules`` does not."""
-    from alerts.channels.webhook import DestinationPolicy, DestinationRefused
+    from alerts.channels.destinations import DestinationPolicy, DestinationRefused
 
     policy = DestinationPolicy.from_rules(config, env=env)
     problems = []

@@ -23,119 +23,28 @@ per-operation timeouts, so a receiver that trickles its answer cannot hold the d
 from __future__ import annotations
 
 import concurrent.futures
-import ipaddress
 import logging
 import os
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from alerts.channels.base import Message, PermanentError, RetryableError, sign
+from alerts.channels.destinations import ALLOW_PRIVATE_ENV, DestinationPolicy, DestinationRefused, ip_literal
+
+__all__ = ["ALLOW_PRIVATE_ENV", "DestinationPolicy", "DestinationRefused", "WebhookChannel"]
 from alerts.webhook_verify import sign as sign_v1
 
 log = logging.getLogger(__name__)
 
-ALLOW_PRIVATE_ENV = "RESILIENCE_WEBHOOK_ALLOW_PRIVATE"
 DEFAULT_DEADLINE_S = 15.0
 _ERROR_BODY_BYTES = 1024  # of a refusal's body, kept for the error message
-
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Resolver = Callable[[str, int], Sequence[str]]
-
-
-class DestinationRefused(PermanentError):
-    """The webhook URL points at an address the destination policy does not allow."""
-
-
-def env_allows_private(env: Mapping[str, str] | None = None) -> bool:
-    value = (os.environ if env is None else env).get(ALLOW_PRIVATE_ENV, "")
-    return value.strip().lower() in ("1", "true", "yes", "on")
-
-
-def parse_allowlist(entries: Iterable[str]) -> tuple[frozenset[str], tuple[IPNetwork, ...]]:
-    """Split allowlist entries into host names and networks (an IP is a /32 or /128)."""
-    hosts: set[str] = set()
-    nets: list[IPNetwork] = []
-    for raw in entries:
-        entry = str(raw).strip()
-        if not entry:
-            raise ValueError("empty webhook_allowlist entry")
-        try:
-            nets.append(ipaddress.ip_network(entry, strict=False))
-            continue
-        except ValueError:
-            pass
-        if "/" in entry or ":" in entry or " " in entry:
-            raise ValueError(f"webhook_allowlist entry {entry!r} is neither a host name nor an IP/CIDR")
-        hosts.add(entry.lower().rstrip("."))
-    return frozenset(hosts), tuple(nets)
-
-
-def non_global_reason(ip: IPAddress) -> str | None:
-    """Why ``ip`` is not a public destination (None if it is)."""
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    for attr, reason in (("is_loopback", "loopback"), ("is_link_local", "link-local"),
-                         ("is_multicast", "multicast"), ("is_unspecified", "unspecified"),
-                         ("is_private", "private"), ("is_reserved", "reserved")):
-        if getattr(ip, attr):
-            return reason
-    return None if ip.is_global else "non-global"
-
-
-def _ip(host: str) -> IPAddress | None:
-    try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return None
-
-
-@dataclass(frozen=True)
-class DestinationPolicy:
-    allow_private: bool = False
-    hosts: frozenset[str] = frozenset()
-    networks: tuple[IPNetwork, ...] = ()
-
-    @classmethod
-    def from_config(cls, allow_private: bool = False, allowlist: Iterable[str] = (), *,
-                    env: Mapping[str, str] | None = None) -> DestinationPolicy:
-        hosts, nets = parse_allowlist(allowlist)
-        return cls(allow_private=allow_private or env_allows_private(env), hosts=hosts, networks=nets)
-
-    @classmethod
-    def from_rules(cls, rules: Any, *, env: Mapping[str, str] | None = None) -> DestinationPolicy:
-        if rules is None:
-            return cls.from_config(env=env)
-        return cls.from_config(rules.webhook_allow_private, rules.webhook_allowlist, env=env)
-
-    def host_allowed(self, host: str) -> bool:
-        return host.lower().rstrip(".") in self.hosts
-
-    def check_ip(self, ip: IPAddress, host: str | None = None) -> None:
-        if self.allow_private:
-            return
-        reason = non_global_reason(ip)
-        if reason is None or any(ip in net for net in self.networks if net.version == ip.version):
-            return
-        via = f"{host} resolves to {ip}" if host and host.strip("[]") != str(ip) else str(ip)
-        raise DestinationRefused(f"webhook destination refused: {via}, a {reason} address (allow it with "
-                                 f"webhook_allowlist or webhook_allow_private: true in the rules)")
-
-    def check_url_literal(self, url: str) -> None:
-        """The load-time check: a URL whose host is a literal IP must be allowed (names pass here)."""
-        try:
-            host = httpx.URL(url).host
-        except httpx.InvalidURL as exc:
-            raise DestinationRefused(f"invalid URL {url!r}: {exc}") from None
-        ip = _ip(host)
-        if ip is not None and not self.host_allowed(host):
-            self.check_ip(ip)
 
 
 def system_resolver(host: str, port: int) -> list[str]:
@@ -259,7 +168,7 @@ class WebhookChannel:
         if url.scheme not in ("http", "https") or not url.host:
             raise PermanentError(f"invalid webhook URL {target!r}: http(s) with a host required")
         host = url.host
-        ip = _ip(host)
+        ip = ip_literal(host)
         if ip is not None:
             if not self.policy.host_allowed(host):
                 self.policy.check_ip(ip)
@@ -277,7 +186,7 @@ class WebhookChannel:
         if not addresses:
             raise RetryableError(f"{host} resolves to no address")
         for a in addresses:  # every address: the connection could otherwise land on a refused one
-            addr = _ip(a)
+            addr = ip_literal(a)
             if addr is None:
                 raise RetryableError(f"{host} resolved to {a!r}, not an IP address")
             self.policy.check_ip(addr, host)

@@ -80,7 +80,7 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
                tick_s: float = 10.0) -> None:
     """Run the consumers, jobs and dispatcher until SIGINT/SIGTERM; ``with_risk=False`` runs the alert service
     alone (``resilience alerts``), for deployments that run the risk model elsewhere."""
-    from alerts.cli import build_channels
+    from alerts.channels import build_channels
     from alerts.config import load_rules
     from alerts.dispatcher import Dispatcher
     from alerts.engine import AlertEngine
