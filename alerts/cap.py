@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from alerts.actions import HAZARD_NAMES, headline
@@ -56,15 +56,18 @@ class CapArea:
 def cap_time(t: datetime) -> str:
     """CAP dateTime: seconds precision with an explicit offset (CAP forbids 'Z')."""
     if t.tzinfo is None:
-        t = t.replace(tzinfo=timezone.utc)
-    return t.astimezone(timezone.utc).replace(microsecond=0).isoformat()
+        t = t.replace(tzinfo=UTC)
+    return t.astimezone(UTC).replace(microsecond=0).isoformat()
 
 
 def polygon_rings(geometry: dict[str, Any]) -> list[str]:
     """CAP polygons ("lat,lon lat,lon ...", closed, >= 4 points) from a GeoJSON geometry's outer rings."""
     kind = geometry.get("type")
     coords = geometry.get("coordinates") or []
-    outer = [coords[0]] if kind == "Polygon" and coords else [p[0] for p in coords if p] if kind == "MultiPolygon" else []
+    if kind == "Polygon":
+        outer = [coords[0]] if coords else []
+    else:
+        outer = [p[0] for p in coords if p] if kind == "MultiPolygon" else []
     rings: list[str] = []
     for ring in outer:
         points = [(float(p[1]), float(p[0])) for p in ring]

@@ -7,7 +7,7 @@ acknowledged an alert between the engine's read and its save): ``alerts.retry``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine
@@ -21,7 +21,7 @@ from resilience.events import Event, EventKind, event_from_dict
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 class AlertEngine:

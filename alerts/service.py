@@ -175,8 +175,8 @@ class AlertService:
     def _clear_elsewhere(self, sig: Signal) -> tuple[Alert | None, bool]:
         """A source that fed another alert (its cause's) ended: clear it wherever it is."""
         found: tuple[Alert | None, bool] = (None, False)
-        for alert in store.active_alerts_with_source(self.conn, sig.source_key, sig.hazard):
-            alert, transitions = apply_signal(alert, sig, rules=self.rules)
+        for current in store.active_alerts_with_source(self.conn, sig.source_key, sig.hazard):
+            alert, transitions = apply_signal(current, sig, rules=self.rules)
             assert alert is not None and alert.id is not None
             store.save_alert(self.conn, alert)
             store.add_transitions(self.conn, alert.id, transitions)
@@ -196,11 +196,11 @@ class AlertService:
                 self._save(alert, trs)
                 changed[alert.fingerprint] = alert
         for failed in store.unalerted_failures(self.conn):
-            alert = self._delivery_failure(failed)
+            raised = self._delivery_failure(failed)
             store.mark_failure_alerted(self.conn, failed["id"])
-            if alert is not None:
+            if raised is not None:
                 result.delivery_failures += 1
-                changed[alert.fingerprint] = alert
+                changed[raised.fingerprint] = raised
         self._after_change(list(changed.values()), everything=True)
         for alert in store.active_alerts(self.conn):
             due = escalation_due(alert, self.rules.escalations, self.now)
@@ -341,7 +341,8 @@ class AlertService:
             elif everything:
                 candidates[a.fingerprint] = a
         pipeline = build_pipeline(
-            inhibitor=HeldOrInhibited(inhibitor, [a for a in firing if a.fingerprint in held]), silencer=silencer, route=self._route,
+            inhibitor=HeldOrInhibited(inhibitor, [a for a in firing if a.fingerprint in held]), silencer=silencer,
+            route=self._route,
             log=lambda g, r: store.last_notified(self.conn, g, r), sink=self._sink,
             repeat_interval=timedelta(seconds=self.rules.defaults.repeat_interval_s),
             send_resolved=lambda r: self._send_resolved(r),

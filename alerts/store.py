@@ -170,13 +170,13 @@ def last_notified(conn: Connection, group_key: str, receiver: str) -> LogEntry |
     if row is not None:
         return LogEntry(frozenset(row[0]), frozenset(row[1]), row[2], due=row[3] or row[2],
                         pending=row[4] == "pending" and row[5] == 0)
-    row = conn.execute(
+    logged = conn.execute(
         select(notification_log.c.firing_keys, notification_log.c.resolved_keys, notification_log.c.sent_at)
         .where(and_(notification_log.c.group_key == group_key, notification_log.c.receiver == receiver))
     ).first()
-    if row is None:
+    if logged is None:
         return None
-    return LogEntry(frozenset(row[0]), frozenset(row[1]), row[2], due=row[2])
+    return LogEntry(frozenset(logged[0]), frozenset(logged[1]), logged[2], due=logged[2])
 
 
 def _same_target(channel: str, target: str) -> Any:

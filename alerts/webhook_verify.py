@@ -138,6 +138,6 @@ def verify(secret: str | bytes, headers: Mapping[str, str] | Any, body: bytes, *
             new = seen.add_if_new(msg_id, clock)
         else:
             new = msg_id not in seen
-            seen.add(msg_id)  # type: ignore[union-attr]
+            seen.add(msg_id)
         if not new:
             raise WebhookReplayError(f"{ID_HEADER} {msg_id!r} was already received")

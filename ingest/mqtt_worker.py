@@ -68,7 +68,7 @@ def make_client(client_id: str, *, clean_start: bool = False, manual_ack: bool =
 
 
 def connect_properties(receive_maximum: int = 1000) -> Properties:
-    props = Properties(PacketTypes.CONNECT)
+    props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]  # paho's constructor is unannotated
     props.SessionExpiryInterval = SESSION_EXPIRY_S
     props.ReceiveMaximum = receive_maximum
     return props
@@ -137,7 +137,7 @@ class MqttIngestWorker:
         except UnicodeDecodeError:  # paho decodes topics as UTF-8 on access
             topic = msg._topic.decode("utf-8", "replace")
         utility, sensor, error = topic_parts(topic, self.settings.mqtt_topic_root)
-        message = Message("mqtt", utility, msg.payload, topic, sensor, topic_error=error)
+        message = Message("mqtt", utility, bytes(msg.payload), topic, sensor, topic_error=error)
         self.queue.put(_Pending(msg.mid, msg.qos, message, time.monotonic()))
         QUEUE_DEPTH.set(self.queue.qsize())
 

@@ -112,7 +112,8 @@ SENSOR_KINDS: dict[str, SensorKindSpec] = {
         SensorKindSpec("tilt", "permille", 600, Direction.ABOVE, {"blue": 1, "yellow": 2, "orange": 4, "red": 7}),
         SensorKindSpec("vibration", "m/s**2", 1, Direction.ABOVE, {}),
         SensorKindSpec("settlement", "mm", 3600, Direction.BOTH, {}),
-        SensorKindSpec("crack_width", "mm", 600, Direction.ABOVE, {"blue": 0.1, "yellow": 0.2, "orange": 0.3, "red": 1.0}),
+        SensorKindSpec("crack_width", "mm", 600, Direction.ABOVE,
+                       {"blue": 0.1, "yellow": 0.2, "orange": 0.3, "red": 1.0}),
         SensorKindSpec("temperature", "degC", 300, Direction.ABOVE, {"yellow": 40, "orange": 50, "red": 60}),
         SensorKindSpec("heating_makeup_flow", "m**3/h", 300, Direction.ABOVE, {}, seasonal=True),
     ]

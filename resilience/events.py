@@ -110,7 +110,7 @@ _EVENT_TYPES: dict[EventKind, type] = {
     EventKind.RISK_LEVEL: RiskLevelEvent,
     EventKind.PLATFORM_HEALTH: PlatformHealthEvent,
 }
-Handler = Callable[[Any], None]
+Handler = Callable[[Any], object]  # what a handler returns is not the bus's business
 E = TypeVar("E")
 
 
@@ -144,7 +144,8 @@ def event_from_dict(data: dict[str, Any]) -> Event:
         elif f.name == "phase":
             v = AnomalyPhase(v)
         kwargs[f.name] = v
-    return cls(**kwargs)
+    event: Event = cls(**kwargs)
+    return event
 
 
 class EventBus(Protocol):

@@ -133,7 +133,8 @@ def service_credentials(settings: Settings, role: str = "ingest") -> Credentials
     given = settings.mqtt_password if role == "ingest" else os.environ.get(
         f"RESILIENCE_MQTT_{role.upper().replace('-', '_')}_PASSWORD")
     if not given and settings.environment == "production":
-        env = "RESILIENCE_MQTT_PASSWORD" if role == "ingest" else f"RESILIENCE_MQTT_{role.upper().replace('-', '_')}_PASSWORD"
+        env = ("RESILIENCE_MQTT_PASSWORD" if role == "ingest"
+               else f"RESILIENCE_MQTT_{role.upper().replace('-', '_')}_PASSWORD")
         raise CredentialError(f"{env} must be set in production")
     return Credentials(username, given or local_secrets(settings)[role])
 
@@ -300,7 +301,7 @@ def wait_accepted(settings: Settings, creds: Credentials, timeout_s: float = 10.
                         protocol=mqtt.MQTTv5)
         c.username_pw_set(creds.username, creds.password)
         ok: list[bool] = []
-        c.on_connect = lambda cl, u, f, rc, p: ok.append(not rc.is_failure)
+        c.on_connect = lambda cl, u, f, rc, p, ok=ok: ok.append(not rc.is_failure)
         try:
             c.connect(settings.mqtt_host, settings.mqtt_port, keepalive=10)
             end = time.monotonic() + 2

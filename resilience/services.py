@@ -75,7 +75,9 @@ class ServiceUser:
 
     def run(self, cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
         full = ["runuser", "-u", self.name, "--", *cmd] if self.name else cmd
-        return subprocess.run(full, text=True, capture_output=True, **kw)  # type: ignore[call-overload]
+        done: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]  # **kw: run's own
+            full, text=True, capture_output=True, **kw)
+        return done
 
     def own(self, path: Path) -> None:
         if self.name:
@@ -258,7 +260,9 @@ def _cmd(args: argparse.Namespace) -> int:
             lines = stop_all(s)
         else:
             pg, mq = LocalPostgres(s), LocalMosquitto(s)
-            lines = [f"postgres: {'running' if pg.running else ('reachable, not managed here' if _port_open(s.db_host, s.db_port) else 'stopped')} ({s.db_host}:{s.db_port})",
+            reachable = _port_open(s.db_host, s.db_port)
+            pg_state = "running" if pg.running else ("reachable, not managed here" if reachable else "stopped")
+            lines = [f"postgres: {pg_state} ({s.db_host}:{s.db_port})",
                      f"mosquitto: {'running' if mq.running else 'stopped'} ({s.mqtt_host}:{s.mqtt_port})"]
     except (ServiceError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}")

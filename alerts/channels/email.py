@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import smtplib
-import socket
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
@@ -63,5 +62,5 @@ class EmailChannel:
             codes = [c for c, _ in exc.recipients.values()]
             err = RetryableError if all(400 <= c < 500 for c in codes) else PermanentError
             raise err(f"recipients refused: {exc.recipients}") from exc
-        except (smtplib.SMTPException, OSError, socket.timeout) as exc:
+        except (TimeoutError, smtplib.SMTPException, OSError) as exc:
             raise RetryableError(f"{type(exc).__name__}: {exc}") from exc

@@ -14,7 +14,8 @@ from resilience.settings import Settings, get_settings
 
 
 def get_engine(request: Request) -> Engine:
-    return request.app.state.engine
+    engine: Engine = request.app.state.engine  # set by create_app
+    return engine
 
 
 def get_conn(request: Request) -> Iterator[Connection]:

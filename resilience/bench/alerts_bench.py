@@ -68,7 +68,8 @@ def _seed(url: str, probes: int, background: int, webhook: str) -> None:
         # Each probe culvert in a district of its own: breaches in one district would rightly be grouped into
         # one district-wide alert, and this bench measures the latency of each alert.
         conn.execute(insert(districts), [{"id": "BD", "name": "Bench district", "population": 50000}]
-                     + [{"id": f"PD{i:03d}", "name": f"Probe district {i}", "population": 20000} for i in range(probes)])
+                     + [{"id": f"PD{i:03d}", "name": f"Probe district {i}", "population": 20000}
+                        for i in range(probes)])
         rows = [{"id": f"PROBE-A{i:03d}", "name": f"Probe culvert {i}", "kind": "drainage_culvert",
                  "district_id": f"PD{i:03d}",
                  "utility_id": "bench", "lat": 36.0 + i * 0.01, "lon": 120.0, "criticality": 4} for i in range(probes)]
@@ -135,11 +136,13 @@ def run(args: argparse.Namespace) -> int:
              spawn_ready(["detector"], env_info, "subscribed to", logs / "detector.log"),
              spawn_ready(["engine"], env_info, "engine running", logs / "engine.log")]
     total_bg = int(args.background_rps * (args.probes * args.interval + 30))
-    bg = subprocess.Popen([sys.executable, "-m", "resilience.bench.publisher", "--port", str(s.mqtt_port), "--root", root,
-                           "--utility", "bench", "--sensors", ",".join(f"BG{i:05d}" for i in range(args.background_sensors)),
+    background = ",".join(f"BG{i:05d}" for i in range(args.background_sensors))
+    bg = subprocess.Popen([sys.executable, "-m", "resilience.bench.publisher", "--port", str(s.mqtt_port),
+                           "--root", root, "--utility", "bench", "--sensors", background,
                            "--count", str(total_bg), "--pack", "100", "--rate", str(args.background_rps),
                            "--start", str(time.time() - 1), "--step",
-                           str(args.background_sensors / args.background_rps)], stdout=subprocess.DEVNULL)  # real-time pace
+                           str(args.background_sensors / args.background_rps)],  # real-time pace
+                          stdout=subprocess.DEVNULL)
     client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-probe-{uuid.uuid4().hex[:6]}",
                          protocol=mqtt.MQTTv5)
     creds = service_credentials(s, "bench")

@@ -17,7 +17,7 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import psycopg
-from sqlalchemy import insert, text
+from sqlalchemy import insert
 
 from resilience.bench.procs import spawn_ready
 from resilience.mqtt_auth import service_env
@@ -49,7 +49,8 @@ def _seed(url: str, n_sensors: int) -> list[str]:
 
 def _count(url: str) -> int:
     with psycopg.connect(url.replace("+psycopg", "")) as conn:
-        return conn.execute("SELECT count(*) FROM readings").fetchone()[0]  # type: ignore[index]
+        row = conn.execute("SELECT count(*) FROM readings").fetchone()
+        return int(row[0]) if row else 0
 
 
 def broker_alone(n: int, topic_root: str) -> float:
@@ -64,7 +65,7 @@ def broker_alone(n: int, topic_root: str) -> float:
                    check=True, capture_output=True)
     out, _ = counter.communicate(timeout=600)
     elapsed = time.perf_counter() - t0
-    got = json.loads(out.strip().splitlines()[-1])["received"]
+    got = int(json.loads(out.strip().splitlines()[-1])["received"])
     return got / elapsed
 
 
@@ -73,7 +74,8 @@ def copy_rate(url: str, ids: list[str], n: int) -> float:
     rows = [(ids[i % len(ids)], base + timedelta(milliseconds=i), float(i % 1000)) for i in range(n)]
     with psycopg.connect(url.replace("+psycopg", "")) as conn:
         conn.execute("CREATE TABLE copy_probe (sensor_id text NOT NULL, ts timestamptz NOT NULL, "
-                     "value double precision NOT NULL, quality smallint NOT NULL DEFAULT 0, PRIMARY KEY (sensor_id, ts))")
+                     "value double precision NOT NULL, quality smallint NOT NULL DEFAULT 0, "
+                     "PRIMARY KEY (sensor_id, ts))")
         conn.commit()
         t0 = time.perf_counter()
         with conn.cursor() as cur, cur.copy("COPY copy_probe (sensor_id, ts, value) FROM STDIN") as cp:

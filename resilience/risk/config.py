@@ -57,7 +57,7 @@ class RiskConfig(BaseModel):
     # Consequence index c in [0, 1] -> grade 1..5, same rule.
     consequence_bounds: tuple[float, float, float, float] = (0.20, 0.40, 0.60, 0.80)
     # matrix[likelihood - 1][consequence - 1] = level name.
-    matrix: tuple[tuple[str, str, str, str, str], ...] = DEFAULT_MATRIX
+    matrix: tuple[tuple[str, ...], ...] = DEFAULT_MATRIX  # 5 x 5, checked when the config is read
 
     # Evidence strength of a graded breach, and the likelihood grade it guarantees.
     level_probability: dict[str, float] = {"blue": 0.20, "yellow": 0.40, "orange": 0.65, "red": 0.90}

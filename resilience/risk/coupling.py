@@ -129,7 +129,8 @@ def neighbours_within(assets: Sequence[AssetInfo], queries: Sequence[AssetInfo],
     tree = BallTree(np.radians([[a.lat, a.lon] for a in assets]), metric="haversine")
     ind, dist = tree.query_radius(np.radians([[q.lat, q.lon] for q in queries]), r=radius_m / EARTH_RADIUS_M,
                                   return_distance=True)
-    return [[(int(i), float(d) * EARTH_RADIUS_M) for i, d in zip(idx, dd, strict=True)] for idx, dd in zip(ind, dist, strict=True)]
+    return [[(int(i), float(d) * EARTH_RADIUS_M) for i, d in zip(idx, dd, strict=True)]
+            for idx, dd in zip(ind, dist, strict=True)]
 
 
 class CouplingGraph:

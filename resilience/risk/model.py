@@ -8,7 +8,8 @@ the coupling graph; attributes ending in ``_``) and returns ``self``; ``assess``
 
 Likelihood p is a noisy-OR of independent contributions (each open anomaly weighted by its sensor kind,
 silent sensors as uncertainty, district drivers such as rain, coupled sources), never below the
-background rate x vulnerability; vulnerability also amplifies statistical evidence. Graded regulatory breaches floor the likelihood grade and the level. Score =
+background rate x vulnerability; vulnerability also amplifies statistical evidence. Graded regulatory
+breaches floor the likelihood grade and the level. Score =
 (level + p * (0.5 + 0.5 c)) / 5, so it orders like the level and moves within a level's band.
 """
 
@@ -356,7 +357,7 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]
             src = self.assets_[edge.source]
             where = f"{src.name} ({src.kind}) {edge.distance_m:.0f} m away"
             what = f"{sig.detail} at {where}" if sig.sensor else where
-            common = {"source": src.id, "distance_m": edge.distance_m, "rule": rule.name}
+            common: dict[str, Any] = {"source": src.id, "distance_m": edge.distance_m, "rule": rule.name}
             if rule.effect == "likelihood":
                 decay = 1 - 0.5 * edge.distance_m / rule.radius_m if rule.relation == "spatial" else 1.0
                 c = rule.weight * sig.strength * max(0.0, decay)
@@ -375,12 +376,14 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]
                 # "coupling_bump": the evidence is this asset's own, the neighbour only qualifies it.
                 bumps.append((rule.steps, Factor("coupling_bump", "level", rule.steps,
                                                  f"{what}: {rule.title} (+{rule.steps} level)", **common)))
-            floor_ok = (rule.floor > Level.NONE and sig.level >= rule.floor_min_source and rain_level >= rule.floor_min_rain
+            floor_ok = (rule.floor > Level.NONE and sig.level >= rule.floor_min_source
+                        and rain_level >= rule.floor_min_rain
                         and (not rule.floor_target_evidence or any(k in own for k in rule.floor_target_evidence)))
             if floor_ok and rule.floor > level_floor:
                 level_floor = rule.floor
-                factors.append(Factor("coupling_floor", "level", 0.0,
-                                      f"{what}: {rule.title}, with corroboration (at least {rule.floor.label})", **common))
+                factors.append(Factor(
+                    "coupling_floor", "level", 0.0,
+                    f"{what}: {rule.title}, with corroboration (at least {rule.floor.label})", **common))
         p = max(base, 1 - keep)
         cons = self.consequence_[asset_id]
         likelihood = max(cfg.likelihood_grade(p), lik_floor)

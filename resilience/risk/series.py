@@ -53,7 +53,8 @@ class SeriesRecorder:
         Scores are compared after rounding to this many decimals.
     """
 
-    def __init__(self, heartbeat: timedelta = timedelta(minutes=5), quiet_heartbeat: timedelta | None = timedelta(hours=1),
+    def __init__(self, heartbeat: timedelta = timedelta(minutes=5),
+                 quiet_heartbeat: timedelta | None = timedelta(hours=1),
                  score_decimals: int = 2) -> None:
         self.heartbeat = heartbeat
         self.quiet_heartbeat = quiet_heartbeat

@@ -38,7 +38,7 @@ def build_city(n_assets: int = 3000, n_sensors: int = 10000, n_districts: int = 
     for i, k in enumerate(drawn):
         kind = kinds[int(k)]
         x, y = rng.random(), rng.random()
-        district = districts[min(n_districts - 1, int(x * n_districts))]["id"]
+        district = str(districts[min(n_districts - 1, int(x * n_districts))]["id"])
         attrs: dict[str, Any] = {}
         if kind is AssetKind.CRITICAL_FACILITY:
             attrs["facility"] = _FACILITIES[int(rng.integers(len(_FACILITIES)))]
@@ -58,9 +58,9 @@ def build_city(n_assets: int = 3000, n_sensors: int = 10000, n_districts: int = 
     for j in range(n_sensors):
         a = monitored[j % len(monitored)] if j < len(monitored) else monitored[int(rng.integers(len(monitored)))]
         options = ASSET_SENSOR_KINDS[AssetKind(a["kind"])]
-        kind = options[j // len(monitored) % len(options)] if j < 2 * len(monitored) else options[
+        sensor_kind = options[j // len(monitored) % len(options)] if j < 2 * len(monitored) else options[
             int(rng.integers(len(options)))]
-        sensors.append({"id": f"S{j:05d}", "asset_id": a["id"], "kind": kind, "active": True})
+        sensors.append({"id": f"S{j:05d}", "asset_id": a["id"], "kind": sensor_kind, "active": True})
     return assets, districts, sensors
 
 

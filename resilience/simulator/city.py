@@ -195,7 +195,8 @@ def _districts(rng: np.random.Generator, n: int) -> list[District]:
     out = []
     for i in range(n):
         r, c = divmod(i, cols)
-        name = DISTRICT_NAMES[i % len(DISTRICT_NAMES)] + ("" if i < len(DISTRICT_NAMES) else f" {i // len(DISTRICT_NAMES) + 1}")
+        suffix = "" if i < len(DISTRICT_NAMES) else f" {i // len(DISTRICT_NAMES) + 1}"
+        name = DISTRICT_NAMES[i % len(DISTRICT_NAMES)] + suffix
         bbox = (round(lat0 + r * dlat, 6), round(lat0 + (r + 1) * dlat, 6),
                 round(lon0 + c * dlon, 6), round(lon0 + (c + 1) * dlon, 6))
         out.append(District(f"D{i + 1:02d}", name, int(rng.integers(60_000, 400_000)), bbox))
@@ -249,7 +250,8 @@ def _attrs(rng: np.random.Generator, kind: AssetKind) -> dict[str, Any]:
     if kind is AssetKind.WATER_MAIN:
         return {"diameter_mm": int(rng.choice([200, 300, 400, 600, 800])), "dma": f"DMA-{int(rng.integers(1, 40)):02d}"}
     if kind is AssetKind.BRIDGE:
-        return {"span_m": int(rng.integers(20, 160)), "type": str(rng.choice(["girder", "box_girder", "arch", "cable_stayed"]))}
+        return {"span_m": int(rng.integers(20, 160)),
+                "type": str(rng.choice(["girder", "box_girder", "arch", "cable_stayed"]))}
     if kind is AssetKind.BUILDING:
         storeys = int(rng.integers(3, 34))
         return {"storeys": storeys, "height_m": round(storeys * 3.0, 1)}
@@ -289,7 +291,7 @@ def build_city(seed: int = 42, n_sensors: int = 10_000, n_districts: int | None 
     network = 0
     while n_culv > 0:
         network += 1
-        length = int(min(n_culv, rng.integers(3, 8)))
+        length = min(n_culv, int(rng.integers(3, 8)))
         if rng.random() < 0.4:
             g = gas[int(rng.integers(len(gas)))]
             d = next(x for x in districts if x.id == g.district_id)

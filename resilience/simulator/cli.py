@@ -6,14 +6,13 @@ import argparse
 import os
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from resilience.simulator.city import build_city
 from resilience.simulator.engine import Simulator
 from resilience.simulator.incidents import write_ground_truth
 
-UTC = timezone.utc
 
 
 def _settings_value(name: str, default: object) -> object:
@@ -137,7 +136,8 @@ def run(args: argparse.Namespace) -> int:
             wall = time.monotonic()
             if wall - last_report >= 10.0 or (end and sim_now >= end):
                 active = sum(1 for i in sim.incidents if i.start <= sim_now < i.end)
-                print(f"sim {sim_now:%Y-%m-%d %H:%M:%S}Z  readings/s {since_report / max(wall - last_report, 1e-9):,.0f}  "
+                rate = since_report / max(wall - last_report, 1e-9)
+                print(f"sim {sim_now:%Y-%m-%d %H:%M:%S}Z  readings/s {rate:,.0f}  "
                       f"total {total:,}  active incidents {active}", flush=True)
                 last_report, since_report = wall, 0
             if end and sim_now >= end:

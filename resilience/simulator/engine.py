@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 import numpy as np
@@ -21,7 +21,6 @@ from resilience.simulator.devices import ExceptionReporter
 from resilience.simulator.incidents import Incident, default_schedule, effect_horizon, envelope
 from resilience.simulator.physics import Physics
 
-UTC = timezone.utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,7 +75,7 @@ class Simulator:
 
             self.incidents = demo_schedule(city, self.start, seed)
         else:
-            self.incidents = list(incidents)  # type: ignore[arg-type]
+            self.incidents = list(incidents)
         self.sensor_ids = [s.id for s in city.sensors]
         self.units = [s.unit for s in city.sensors]
         self._index = {s.id: i for i, s in enumerate(city.sensors)}
@@ -222,7 +221,8 @@ class Simulator:
         uniq, inv = np.unique(batch.t, return_inverse=True)
         stamps = [datetime.fromtimestamp(x, tz=UTC) for x in uniq.tolist()]
         ids = self.sensor_ids
-        return [Reading(ids[i], stamps[j], v) for i, j, v in zip(batch.idx.tolist(), inv.tolist(), batch.v.tolist())]
+        return [Reading(ids[i], stamps[j], v) for i, j, v in zip(batch.idx.tolist(), inv.tolist(), batch.v.tolist(),
+                                                                        strict=True)]
 
     def run(self, until: datetime, step: timedelta = timedelta(seconds=60)) -> Iterator[tuple[datetime, Batch]]:
         """Step from ``start`` to ``until`` (inclusive) in fixed increments; use on a fresh simulator."""

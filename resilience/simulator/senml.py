@@ -47,7 +47,7 @@ def build_packs(sensor_ids: Sequence[str], units: Sequence[str], utility_of: Seq
             alt_part = alt[part].tolist()
             values = _round(vals)
             pack: list[dict[str, Any]] = []
-            for k, (n, un, val, dt, a) in enumerate(zip(names, unit_list, values, rel, alt_part)):
+            for k, (n, un, val, dt, a) in enumerate(zip(names, unit_list, values, rel, alt_part, strict=True)):
                 if a and un in ALT_UNITS:
                     un, factor = ALT_UNITS[un]
                     val = float(f"{val * factor:.6g}")
@@ -62,14 +62,14 @@ def encode(pack: list[dict[str, Any]]) -> bytes:
     return json.dumps(pack, separators=(",", ":")).encode()
 
 
-def resolve(pack: list[dict[str, Any]]) -> list[tuple[str, float, str, float]]:
+def resolve(pack: list[dict[str, Any]]) -> list[tuple[str, float, str | None, float]]:
     """Resolved records ``(name, epoch_time, unit, value)`` per RFC 8428 section 4.6 (base fields carry over)."""
-    out = []
+    out: list[tuple[str, float, str | None, float]] = []
     bn, bt, bu = "", 0.0, None
     for rec in pack:
         bn = rec.get("bn", bn)
         bt = rec.get("bt", bt)
         bu = rec.get("bu", bu)
         unit = rec.get("u", bu)
-        out.append((bn + rec.get("n", ""), bt + rec.get("t", 0.0), unit, rec["v"]))
+        out.append((str(bn + rec.get("n", "")), float(bt + rec.get("t", 0.0)), unit, float(rec["v"])))
     return out

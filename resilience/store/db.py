@@ -24,8 +24,9 @@ IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 def make_engine(url: str | None = None, **kw: object) -> Engine:
     kw.setdefault("pool_pre_ping", True)
     kw.setdefault("pool_size", 10)
-    kw.setdefault("connect_args", {"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"})
-    return create_engine(url or get_settings().database_url, **kw)  # type: ignore[arg-type]
+    kw.setdefault("connect_args",
+                  {"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"})
+    return create_engine(url or get_settings().database_url, **kw)
 
 
 def is_transient(exc: BaseException) -> bool:

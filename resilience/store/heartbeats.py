@@ -50,4 +50,5 @@ def forget(conn: Connection, worker: str) -> None:
 
 
 def db_now(conn: Connection) -> datetime:
-    return conn.execute(text("SELECT now()")).scalar_one()
+    now: datetime = conn.execute(text("SELECT now()")).scalar_one()
+    return now

@@ -154,7 +154,7 @@ class NativeBackend:
     def maintain(self, conn: Connection, now: datetime) -> dict[str, int]:
         today = now.date()
         for table in TIMESERIES_TABLES:
-            self.ensure_partitions(conn, table, {today + timedelta(days=i) for i in range(0, self.partitions_ahead + 1)})
+            self.ensure_partitions(conn, table, {today + timedelta(days=i) for i in range(self.partitions_ahead + 1)})
         return {"dropped_partitions": self.apply_retention(conn, now), "rollup_rows": self.refresh_rollups(conn, now)}
 
     def rollup_watermark(self, conn: Connection) -> datetime | None:

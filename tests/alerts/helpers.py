@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from alerts.model import Alert, Signal
 from alerts.lifecycle import new_alert
 from resilience.domain import Level
 from resilience.events import AnomalyEvent, AnomalyPhase
 
-T0 = datetime(2024, 7, 20, 8, 0, tzinfo=timezone.utc)
+T0 = datetime(2024, 7, 20, 8, 0, tzinfo=UTC)
 
 
 def at(seconds: float) -> datetime:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 from collections.abc import Iterator
 
@@ -29,7 +29,7 @@ def wang(adb: Engine) -> Iterator[TestClient]:
 
 
 def now() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def test_closed_loop_through_the_api_and_response_time_report(adb: Engine, wang: TestClient) -> None:

@@ -121,7 +121,10 @@ def test_needs_update_rules() -> None:
     assert not needs_update(done, frozenset(), frozenset({"a:1"}), rep, at(120))
 
 
-def _pipeline(log: FakeLog, silences=(), now=at(0)):
+T_START = at(0)
+
+
+def _pipeline(log: FakeLog, silences=(), now=T_START):
     def build(alerts):
         return build_pipeline(
             inhibitor=Inhibitor(RULES.inhibit_rules, alerts), silencer=Silencer(list(silences), now=lambda: now),

@@ -9,7 +9,7 @@ import ipaddress
 import socket
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -238,7 +238,7 @@ def test_localhost_through_the_system_resolver_is_refused(no_network: list[Any])
 def test_refusal_is_recorded_as_a_permanent_delivery_failure(no_network: list[Any]) -> None:
     d = Dispatcher(None, {"webhook": WebhookChannel(SECRET, policy=NO_PRIVATE)})  # type: ignore[arg-type]
     c = Claimed(id=1, attempts=1, message=msg("http://169.254.169.254/hook"), kind="firing", group_key="g",
-                receiver="hook", firing=[], resolved=[], created_at=datetime.now(timezone.utc), last_error=None)
+                receiver="hook", firing=[], resolved=[], created_at=datetime.now(UTC), last_error=None)
     result, error = d.send(c)
     assert result == "permanent" and "169.254.169.254, a link-local address" in (error or "")
 

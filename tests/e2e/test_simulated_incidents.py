@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -38,7 +38,6 @@ from resilience.simulator import Simulator, build_city
 from resilience.simulator.city import City
 from resilience.workers.catalogue import CatalogueEntry
 
-UTC = timezone.utc
 SEED = 7
 N_SENSORS = 600  # ~230 assets, every asset kind, every incident type has candidates
 START = datetime(2024, 6, 3, 16, 0, tzinfo=UTC)  # 00:00 local (UTC+8): bursts land in the night

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
@@ -11,7 +11,7 @@ from resilience.simulator.devices import ExceptionReporter
 from resilience.simulator.engine import Simulator
 from resilience.simulator.incidents import Effect, Incident
 
-START = datetime(2024, 7, 1, tzinfo=timezone.utc)
+START = datetime(2024, 7, 1, tzinfo=UTC)
 
 
 def _times(sim: Simulator, sensor_id: str, hours: float = 1.0) -> list[tuple[float, float]]:

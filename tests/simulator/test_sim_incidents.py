@@ -6,7 +6,7 @@ import json
 import os
 from collections import defaultdict
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from resilience.simulator.city import City, build_city, distance_m
 from resilience.simulator.engine import Simulator
 from resilience.simulator.incidents import INCIDENT_TYPES, Incident, write_ground_truth
 
-START = datetime(2024, 7, 1, tzinfo=timezone.utc)
+START = datetime(2024, 7, 1, tzinfo=UTC)
 SEED = int(os.environ.get("SIM_TEST_SEED", "31"))
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
@@ -13,7 +13,7 @@ from resilience.simulator.city import City, build_city
 from resilience.simulator.engine import Simulator
 from resilience.simulator.physics import MAX_NORMAL_RAIN, Physics, demand
 
-START = datetime(2024, 7, 1, tzinfo=timezone.utc)
+START = datetime(2024, 7, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import numpy as np
@@ -15,7 +15,7 @@ from resilience.simulator.engine import Simulator
 from resilience.simulator.publisher import SenmlPublisher
 from resilience.simulator.senml import ALT_UNITS, build_packs, encode, resolve
 
-START = datetime(2024, 7, 1, tzinfo=timezone.utc)
+START = datetime(2024, 7, 1, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, text
+from sqlalchemy import Engine
 from sqlalchemy.dialects.postgresql import insert
 
 from resilience.store.schema import assets, districts, sensors, utilities

@@ -77,7 +77,8 @@ def _raw(request: Request, conn: Connection, sensor: dict[str, Any], start: date
     """One page of raw readings: one row more than asked tells whether there is a next page, and where."""
     sensor_id = sensor["id"]
     rows = query_raw(conn, sensor_id=sensor_id, start=start, end=end, limit=limit + 1)
-    next_ = rows[limit]["ts"] if len(rows) > limit else None
+    last = rows[limit]["ts"] if len(rows) > limit else None
+    next_ = last if isinstance(last, datetime) else None
     rows = rows[:limit]
     if wants_csv(request):
         return csv_response(rows, ["ts", "value", "quality"], f"{sensor_id}.csv", next_=next_)

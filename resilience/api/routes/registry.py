@@ -72,7 +72,8 @@ def create_asset(body: AssetCreate, conn: ConnDep, _: Admin) -> Any:
 
 
 @router.get("/assets", response_model=Page)
-def list_assets(conn: ConnDep, _: Watcher, district_id: RefQuery = None, kind: AssetKind | None = None, offset: Offset = 0,
+def list_assets(conn: ConnDep, _: Watcher, district_id: RefQuery = None, kind: AssetKind | None = None,
+                offset: Offset = 0,
                 limit: Limit = 100) -> Any:
     data, count = store.list_(conn, table=assets, filters={"district_id": district_id, "kind": kind and kind.value},
                               offset=offset, limit=limit)
