@@ -10,6 +10,7 @@ once the main has recovered. Times are simulated; nothing depends on wall-clock 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -85,77 +86,105 @@ def _state_anomalies(engine: Engine, asset_id: str) -> list[tuple[str, datetime,
             "WHERE asset_id = :a AND detector LIKE 'state_model:%' ORDER BY start"), {"a": asset_id})]
 
 
-def test_burst_holds_one_state_anomaly_for_the_whole_incident(engine: Engine) -> None:
-    city = build_city(11, n_sensors=80)
-    asset_id = _burst_main(city)
-    sensors = {s.id: s.kind for s in city.sensors_of(asset_id)}
-    pressure = next(s for s, k in sensors.items() if k == "water_pressure")
-    burst = water_main_burst(city, city.asset(asset_id), ONSET, DURATION, 1.0, 0.09, "INC-BURST")
-    sim = Simulator(city, START, seed=11, incidents=[burst], report_by_exception=False)
+@dataclass
+class BurstRun:
+    """The burst streamed through the detector, and what was seen on the way."""
+
+    engine: Engine
+    settings: Settings
+    asset_id: str
+    pressure: str
+    sensor_ids: list[str]
+    worker: DetectionWorker
+    # simulated time -> the state anomalies that had started by then (id, start, end, sensor, explanation)
+    seen: dict[datetime, list[tuple[str, datetime, datetime | None, str, str]]] = field(default_factory=dict)
+
+
+def _seed_history(engine: Engine, city: City, sim: Simulator, asset_id: str, pressure: str) -> None:
+    """The registry and the asset's normal history, with one known anomaly in it."""
+    sensors = {s.id for s in city.sensors_of(asset_id)}
     with engine.begin() as conn:
         seed_registry(conn, city)
-        history = [r for step in _readings(sim, set(sensors), START, TRAIN_END) for r in step]
+        history = [r for step in _readings(sim, sensors, START, TRAIN_END) for r in step]
         write_readings(conn, history, get_backend(conn))
-        # a known anomaly in the history: its period (with the margin) must be left out of training
         conn.execute(text("INSERT INTO anomalies (id, sensor_id, asset_id, sensor_kind, detector, start, \"end\", "
                           "last_ts, peak_score) VALUES ('hist-1', :s, :a, 'water_pressure', 'robust_z', :t0, :t1, "
                           ":t1, 0.9)"), {"s": pressure, "a": asset_id, "t0": START + timedelta(hours=20),
                                          "t1": START + timedelta(hours=22)})
 
+
+@pytest.fixture(scope="module")
+def burst(engine: Engine) -> BurstRun:
+    """Fit on the history, then stream the burst batch by batch; snapshot at +60 min, crash at +90 min."""
+    city = build_city(11, n_sensors=80)
+    asset_id = _burst_main(city)
+    sensors = {s.id: s.kind for s in city.sensors_of(asset_id)}
+    pressure = next(s for s, k in sensors.items() if k == "water_pressure")
+    incident = water_main_burst(city, city.asset(asset_id), ONSET, DURATION, 1.0, 0.09, "INC-BURST")
+    sim = Simulator(city, START, seed=11, incidents=[incident], report_by_exception=False)
+    _seed_history(engine, city, sim, asset_id, pressure)
     assert fit_state_models(engine, TRAIN_END, days=2, asset_ids={asset_id}) == 1
-    with engine.connect() as conn:
+    settings = get_settings()
+    run = BurstRun(engine, settings, asset_id, pressure, sorted(sensors), DetectionWorker(engine, settings))
+    t = TRAIN_END
+    for batch in _readings(sim, set(sensors), TRAIN_END, END + timedelta(hours=2)):
+        _hand_off(engine, batch, settings.detection_shards)
+        _drain(run.worker)
+        t += STEP
+        if t == ONSET + timedelta(minutes=60):
+            run.worker.snapshot()
+        if t == ONSET + timedelta(minutes=90):  # a crash: no final snapshot; a new worker restores and replays
+            run.worker = DetectionWorker(engine, settings)
+        if t in (ONSET + DURATION / 2, END):
+            run.seen[t] = [a for a in _state_anomalies(engine, asset_id) if a[1] <= t]
+    return run
+
+
+def test_fit_is_versioned_and_leaves_known_anomalies_out(burst: BurstRun) -> None:
+    with burst.engine.connect() as conn:
         row = conn.execute(text("SELECT version, fitted_at, train_start, train_end, n_rows, sensor_ids, excluded "
-                                "FROM state_models WHERE asset_id = :a"), {"a": asset_id}).one()
+                                "FROM state_models WHERE asset_id = :a ORDER BY fitted_at LIMIT 1"),
+                           {"a": burst.asset_id}).one()
     assert row.version.startswith("cva-") and row.fitted_at == TRAIN_END
     assert (row.train_start, row.train_end) == (TRAIN_END - timedelta(days=2), TRAIN_END)
-    assert row.sensor_ids == sorted(sensors)
+    assert row.sensor_ids == burst.sensor_ids
     assert len(row.excluded) == 1
     # two days of one-minute rows less the excluded 2 h and 2 x 30 min margin (a few rows lost at the edges)
     assert 2 * 1440 - 180 - 10 <= row.n_rows <= 2 * 1440 - 180
 
-    settings = get_settings()
-    worker = DetectionWorker(engine, settings)
-    assert worker.state_models.versions() == {asset_id: row.version}
-    live = _readings(sim, set(sensors), TRAIN_END, END + timedelta(hours=2))
-    t = TRAIN_END
-    crashed = False
-    for batch in live:
-        _hand_off(engine, batch, settings.detection_shards)
-        _drain(worker)
-        t += STEP
-        if t == ONSET + timedelta(minutes=60):
-            worker.snapshot()
-        if t == ONSET + timedelta(minutes=90) and not crashed:  # a crash: no final snapshot, a new worker
-            crashed = True
-            worker = DetectionWorker(engine, settings)
-        if t in (ONSET + DURATION / 2, END):
-            during = [a for a in _state_anomalies(engine, asset_id) if a[1] <= t]
-            assert [a[2] for a in during if a[1] >= ONSET] == [None], f"not open at {t}: {during}"
 
-    overlapping = [a for a in _state_anomalies(engine, asset_id) if a[1] <= END and (a[2] is None or a[2] >= ONSET)]
+def test_burst_holds_one_state_anomaly_for_the_whole_incident(burst: BurstRun) -> None:
+    for t, during in burst.seen.items():
+        assert [a[2] for a in during if a[1] >= ONSET] == [None], f"not open at {t}: {during}"
+    everything = _state_anomalies(burst.engine, burst.asset_id)
+    overlapping = [a for a in everything if a[1] <= END and (a[2] is None or a[2] >= ONSET)]
     assert len(overlapping) == 1, overlapping
+    assert everything == overlapping, "no state anomaly in the normal hour before or the two hours after"
     anomaly_id, start, end, sensor_id, explanation = overlapping[0]
     assert ONSET <= start <= ONSET + OPEN_WITHIN
     assert end is not None and END <= end <= END + CLOSE_WITHIN
-    assert sensor_id == pressure and pressure in explanation and "left normal" in explanation
-    with engine.connect() as conn:
+    assert sensor_id == burst.pressure and burst.pressure in explanation and "left normal" in explanation
+    with burst.engine.connect() as conn:
         phases = [p for (p,) in conn.execute(text(
             "SELECT payload->>'phase' FROM events WHERE kind = 'anomaly' AND payload->>'anomaly_id' = :i ORDER BY id"),
             {"i": anomaly_id})]
     assert phases[0] == "open" and phases[-1] == "close"
     assert phases.count("open") == 1 and phases.count("close") == 1, phases
 
-    # The scheduler's nightly refit: a new version (the incident left out), taken over at the next snapshot.
-    job = build_scheduler(engine, settings).get_job("state-model-refit")
+
+def test_nightly_refit_is_taken_over_at_the_next_snapshot(burst: BurstRun) -> None:
+    job = build_scheduler(burst.engine, burst.settings).get_job("state-model-refit")
     assert job is not None and job.func is refit_state_models and "hour='3', minute='45'" in str(job.trigger)
-    assert refit_state_models(engine, END + timedelta(hours=2)) == 1
-    with engine.connect() as conn:
+    first = burst.worker.state_models.versions()[burst.asset_id]
+    assert refit_state_models(burst.engine, END + timedelta(hours=2)) == 1
+    with burst.engine.connect() as conn:
         newest = conn.execute(text("SELECT version, excluded FROM state_models WHERE asset_id = :a "
-                                   "ORDER BY fitted_at DESC LIMIT 1"), {"a": asset_id}).one()
-    assert newest.version != row.version
-    assert any(p["start"] == start.isoformat() for p in newest.excluded), "the burst is not normal history"
-    worker.snapshot()
-    assert worker.state_models.versions() == {asset_id: newest.version}
-    with engine.connect() as conn:
+                                   "ORDER BY fitted_at DESC LIMIT 1"), {"a": burst.asset_id}).one()
+    (anomaly,) = _state_anomalies(burst.engine, burst.asset_id)
+    assert newest.version != first
+    assert any(p["start"] == anomaly[1].isoformat() for p in newest.excluded), "the burst is not normal history"
+    burst.worker.snapshot()
+    assert burst.worker.state_models.versions() == {burst.asset_id: newest.version}
+    with burst.engine.connect() as conn:
         saved = load_state(conn, SNAPSHOT_NAME)
-    assert saved is not None and saved["state_models"][asset_id]["version"] == newest.version
+    assert saved is not None and saved["state_models"][burst.asset_id]["version"] == newest.version
