@@ -87,7 +87,7 @@ def _training_matrix(args: argparse.Namespace, data: np.ndarray, columns: list[s
     raise ValueError(f"the {args.model.name} model needs normal operation to fit on: --train-rows N or --train FILE")
 
 
-def score(args: argparse.Namespace, header: list[str], rows: list[dict[str, str]], time_col: str,
+def score(args: argparse.Namespace, rows: list[dict[str, str]], time_col: str,
           columns: list[str]) -> tuple[list[float], list[bool]]:
     """Dispatch on the chosen model; raises ValueError for input it cannot use."""
     choice: ModelChoice = args.model
@@ -122,7 +122,7 @@ def run_detect(args: argparse.Namespace) -> int:
         print(f"{args.input}: no numeric value column", file=sys.stderr)
         return 2
     try:
-        scores, flags = score(args, header, rows, time_col, columns)
+        scores, flags = score(args, rows, time_col, columns)
     except (OSError, ValueError, csv.Error) as exc:
         print(f"{args.input}: {exc}", file=sys.stderr)
         return 2
