@@ -280,11 +280,23 @@ class CanonicalVariateStateModel(BaseEstimator):
         self.alarm_ = self._alarm()
         self.last_ratio_ = 0.0
         self.last_raw_ratio_ = 0.0
+        self._past_mean = np.tile(self.projection_["mean"], self.past)
+        self._past_std = np.tile(self.projection_["std"], self.past)
 
     def reset_stream(self) -> None:
         """Forget the streaming window, EWMA and alarm (start of a new, unrelated run)."""
         check_is_fitted(self, "limits_")
         self._start_stream()
+
+    def _raw_one(self, window: np.ndarray) -> np.ndarray:
+        """(T²s, T²r, Q) of one past window ``[x_t, x_{t-1}, ...]``: :meth:`_raw_stats` for a single row, without
+        building the lagged matrix (the detector runs this once per asset and minute)."""
+        proj = self.projection_
+        p = (window - self._past_mean) / self._past_std
+        c = proj["J"] @ p
+        k = proj["L"].shape[1]
+        resid = p - proj["L"] @ c[:k]
+        return np.array([c[:k] @ c[:k], c[k:] @ c[k:], resid @ resid])
 
     def learn_one(self, x: Any) -> None:
         """Advance the streaming state with one row (the model itself stays fitted on normal data only)."""
@@ -296,7 +308,7 @@ class CanonicalVariateStateModel(BaseEstimator):
         self.window_.appendleft(np.asarray(x, dtype=float).ravel())
         ratio = 0.0
         if len(self.window_) == self.past:
-            raw = self._raw_stats(self.projection_, np.vstack(list(self.window_)[::-1]))[0]
+            raw = self._raw_one(np.concatenate(self.window_))
             self.last_raw_ratio_ = float(np.max((raw / self.limits_)[self.columns_]))
             self.smoothed_ = self.ewma * self._capped(raw) + (1.0 - self.ewma) * self.smoothed_
             ratio = float(np.max((self.smoothed_ / self.limits_)[self.columns_]))
