@@ -316,11 +316,14 @@ class DetectionWorker:
             scorer = self._with_newest_state_models()
             state = {"engine": self.engine.snapshot(), "state_models": scorer.snapshot(),
                      "positions": {str(s): p.seq for s, p in self.positions.items()}}
-            with self.db.begin() as conn:
-                save_state(conn, SNAPSHOT_NAME, state)
-            if scorer is not self.state_models:
+            if scorer is not self.state_models:  # a switch: no batch may be scored between it and the save
+                with self.db.begin() as conn:
+                    save_state(conn, SNAPSHOT_NAME, state)
+                self.state_models = scorer
                 log.info("state models now %s", scorer.versions())
-            self.state_models = scorer
+                return
+        with self.db.begin() as conn:
+            save_state(conn, SNAPSHOT_NAME, state)
 
     def _with_newest_state_models(self) -> StateModelScorer:
         """The scorer with any newer stored versions swapped in (``self.state_models`` itself if none)."""
