@@ -71,12 +71,13 @@ def _engine(args: argparse.Namespace) -> int:
 
 
 def _train_models(args: argparse.Namespace) -> int:
-    from resilience.scheduler import train_asset_models
+    from resilience.scheduler import refit_state_models, train_asset_models
     from resilience.store.db import get_engine
 
     s = get_settings()
     setup_logging(s.log_level, s.log_format, "train")
     print(f"asset models trained: {train_asset_models(get_engine())}")
+    print(f"state models fitted: {refit_state_models(get_engine())}")
     return 0
 
 
@@ -181,7 +182,7 @@ def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
     p.set_defaults(func=_detector)
     p = sub.add_parser("engine", help="run the risk model and alert engine on the event log, and the dispatcher")
     p.set_defaults(func=_engine)
-    p = sub.add_parser("train-models", help="fit per-asset multivariate models on the last week now")
+    p = sub.add_parser("train-models", help="fit per-asset multivariate models and state models on the last week now")
     p.set_defaults(func=_train_models)
     p = sub.add_parser("run", help="start services and every process, with the simulator; Ctrl-C stops all")
     p.add_argument("--no-simulate", dest="simulate", action="store_false")

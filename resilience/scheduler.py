@@ -17,6 +17,7 @@ from sqlalchemy import Engine, text
 
 from resilience import mqtt_auth
 from resilience.detection.asset_models import train_asset_models as _train
+from resilience.detection.state_training import fit_state_models
 from resilience.settings import Settings
 from resilience.health import watch_platform
 from resilience.store import handoff
@@ -71,8 +72,14 @@ def train_asset_models(engine: Engine, now: datetime | None = None) -> int:
     return _train(engine, now or datetime.now(UTC))
 
 
-def run_scheduler(settings: Settings) -> None:
-    engine = make_engine(settings.database_url)
+def refit_state_models(engine: Engine, now: datetime | None = None) -> int:
+    """Nightly: refit per-asset state models on each asset's normal week (the detector takes the new versions
+    over at its next snapshot, within a minute)."""
+    return fit_state_models(engine, now or datetime.now(UTC))
+
+
+def build_scheduler(engine: Engine, settings: Settings) -> BlockingScheduler:
+    """Every periodic job of the scheduler process, not yet started."""
     scheduler = BlockingScheduler(timezone="UTC")
     scheduler.add_job(maintain_store, "interval", args=[engine, settings], seconds=60, id="store-maintenance",
                       next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
@@ -82,8 +89,16 @@ def run_scheduler(settings: Settings) -> None:
                       id="broker-accounts", next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
     scheduler.add_job(train_asset_models, "cron", args=[engine], kwargs={"now": None}, hour=3, minute=15,
                       id="asset-model-training", max_instances=1, coalesce=True)
-    log.info("scheduler running: store maintenance every 60 s, platform watch every 10 s, "
-             "broker accounts every %.0f s, asset-model training daily at 03:15 UTC", settings.mqtt_sync_s)
+    scheduler.add_job(refit_state_models, "cron", args=[engine], kwargs={"now": None}, hour=3, minute=45,
+                      id="state-model-refit", max_instances=1, coalesce=True)
+    return scheduler
+
+
+def run_scheduler(settings: Settings) -> None:
+    scheduler = build_scheduler(make_engine(settings.database_url), settings)
+    log.info("scheduler running: store maintenance every 60 s, platform watch every 10 s, broker accounts every "
+             "%.0f s, asset-model training daily at 03:15 UTC, state-model refit daily at 03:45 UTC",
+             settings.mqtt_sync_s)
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

@@ -1,6 +1,6 @@
 """Anomaly detection: streaming detectors, per-kind ensembles, the production engine, backtests.
 
-Production, backtests (``resilience detect``) and benchmarks (``resilience bench nab``) run the same
+Production, backtests (``resilience detect``) and ``resilience bench detect`` run the same
 detector classes through the same :class:`~resilience.detection.base.Detector` protocol.
 """
 
@@ -22,12 +22,11 @@ from resilience.detection.ensemble import (
     resolve_config,
 )
 from resilience.detection.multivariate import AssetModel, dump_model, load_model
-from resilience.detection.nab import NabDetector
 from resilience.detection.silence import SilenceTracker
 
 __all__ = [
     "AssetModel", "CusumDetector", "DEFAULT_ENSEMBLES", "DetectionEngine", "Detector", "DetectorSpec",
-    "EnsembleConfig", "FlatlineDetector", "GradedThresholdDetector", "NabDetector", "RateOfChangeDetector",
+    "EnsembleConfig", "FlatlineDetector", "GradedThresholdDetector", "RateOfChangeDetector",
     "RobustZScoreDetector", "SeasonalBaselineDetector", "SensorEnsemble", "SilenceTracker",
     "detector_class", "dump_model", "load_model", "registered_detectors", "resolve_config",
 ]

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from resilience.detection.ensemble import EnsembleConfig, SensorEnsemble, resolve_config
+from resilience.detection.ensemble import EnsembleConfig, EnsembleResult, SensorEnsemble, resolve_config
 from resilience.detection.silence import SensorInfo, SilenceTracker
 from resilience.domain import Level, Reading
 from resilience.events import AnomalyEvent, AnomalyPhase, EventBus, SensorHealthEvent
@@ -114,20 +114,29 @@ class DetectionEngine:
         """Score readings in the given order; returns (and publishes) the anomaly events they cause."""
         events: list[AnomalyEvent] = []
         for r in readings:
-            info = self.catalogue.get(r.sensor_id)
-            if info is None:
-                self.unknown_readings += 1
-                continue
-            ens = self.ensembles.get(r.sensor_id) or self.ensemble(r.sensor_id)
-            res = ens.process_one(r.value, r.ts, learn=not (r.quality & 2))  # suspect readings are not learned
-            self.silence.observe(r.sensor_id, r.ts)
-            if res.stuck != (r.sensor_id in self.stuck):
-                self._health(info, r, res.stuck)
-            event = self._lifecycle(info, ens, r, res.score, res.level, res.detector, res.explanation)
+            event = self.process_reading(r)[1]
             if event is not None:
-                self.bus.publish(event)
                 events.append(event)
         return events
+
+    def process_reading(self, r: Reading) -> tuple[EnsembleResult | None, AnomalyEvent | None]:
+        """Score one reading: its ensemble result (None for an unknown sensor) and the event it caused, if any.
+
+        Backtests use the result to write a score for every row; the engine's lifecycle decides the event.
+        """
+        info = self.catalogue.get(r.sensor_id)
+        if info is None:
+            self.unknown_readings += 1
+            return None, None
+        ens = self.ensembles.get(r.sensor_id) or self.ensemble(r.sensor_id)
+        res = ens.process_one(r.value, r.ts, learn=not (r.quality & 2))  # suspect readings are not learned
+        self.silence.observe(r.sensor_id, r.ts)
+        if res.stuck != (r.sensor_id in self.stuck):
+            self._health(info, r, res.stuck)
+        event = self._lifecycle(info, ens, r, res.score, res.level, res.detector, res.explanation)
+        if event is not None:
+            self.bus.publish(event)
+        return res, event
 
     def _health(self, info: SensorInfo, r: Reading, stuck: bool) -> None:
         if stuck:

@@ -130,6 +130,10 @@ class CanonicalVariateStateModel(BaseEstimator):
         Contiguous blocks of the training data for the out-of-fold limits.
     ridge
         Relative ridge on the covariance matrices.
+    clip
+        If set, each raw statistic is capped at ``clip`` times its control limit before the EWMA, so the alarm
+        clears within a few samples of the fault's end instead of waiting for a huge excursion to decay
+        (calibration ignores the cap, which only shortens alarms: the false-alarm estimate stays conservative).
     statistics
         Which of ``STATISTICS`` raise the alarm. The default leaves out T²s: the state variates carry the slow
         normal wander of the plant (the normal TEP test run drifts in them late on), while the residual
@@ -148,7 +152,7 @@ class CanonicalVariateStateModel(BaseEstimator):
     def __init__(self, past: int = 3, future: int = 3, n_states: int = 30, ewma: float = 0.2,
                  false_alarm_rate: float = 0.025, open_after: int = 2, clear_after: int = 3,
                  clear_level: float = 0.8, n_folds: int = 5, ridge: float = 1e-3,
-                 statistics: tuple[str, ...] = ("t2_residual", "q")) -> None:
+                 statistics: tuple[str, ...] = ("t2_residual", "q"), clip: float | None = None) -> None:
         self.past = past
         self.future = future
         self.n_states = n_states
@@ -160,6 +164,7 @@ class CanonicalVariateStateModel(BaseEstimator):
         self.n_folds = n_folds
         self.ridge = ridge
         self.statistics = statistics
+        self.clip = clip
 
     # -- fitting ---------------------------------------------------------------------------------
     def _fit_projection(self, X: np.ndarray) -> dict[str, np.ndarray]:
@@ -249,9 +254,12 @@ class CanonicalVariateStateModel(BaseEstimator):
         X = np.asarray(X, dtype=float)
         out = np.zeros((len(X), len(STATISTICS)))
         if len(X) >= self.past:
-            raw = self._raw_stats(self.projection_, X)
+            raw = self._capped(self._raw_stats(self.projection_, X))
             out[self.past - 1:] = _ewma(raw, self.ewma, self.center_) / self.limits_
         return out
+
+    def _capped(self, raw: np.ndarray) -> np.ndarray:
+        return raw if self.clip is None else np.minimum(raw, self.clip * self.limits_)
 
     def ratio(self, X: Any) -> np.ndarray:
         """The worst statistic over its limit per row: > 1 means outside normal operation."""
@@ -271,11 +279,24 @@ class CanonicalVariateStateModel(BaseEstimator):
         self.smoothed_ = self.center_.copy()
         self.alarm_ = self._alarm()
         self.last_ratio_ = 0.0
+        self.last_raw_ratio_ = 0.0
+        self._past_mean = np.tile(self.projection_["mean"], self.past)
+        self._past_std = np.tile(self.projection_["std"], self.past)
 
     def reset_stream(self) -> None:
         """Forget the streaming window, EWMA and alarm (start of a new, unrelated run)."""
         check_is_fitted(self, "limits_")
         self._start_stream()
+
+    def _raw_one(self, window: np.ndarray) -> np.ndarray:
+        """(T²s, T²r, Q) of one past window ``[x_t, x_{t-1}, ...]``: :meth:`_raw_stats` for a single row, without
+        building the lagged matrix (the detector runs this once per asset and minute)."""
+        proj = self.projection_
+        p = (window - self._past_mean) / self._past_std
+        c = proj["J"] @ p
+        k = proj["L"].shape[1]
+        resid = p - proj["L"] @ c[:k]
+        return np.array([c[:k] @ c[:k], c[k:] @ c[k:], resid @ resid])
 
     def learn_one(self, x: Any) -> None:
         """Advance the streaming state with one row (the model itself stays fitted on normal data only)."""
@@ -287,8 +308,9 @@ class CanonicalVariateStateModel(BaseEstimator):
         self.window_.appendleft(np.asarray(x, dtype=float).ravel())
         ratio = 0.0
         if len(self.window_) == self.past:
-            raw = self._raw_stats(self.projection_, np.vstack(list(self.window_)[::-1]))[0]
-            self.smoothed_ = self.ewma * raw + (1.0 - self.ewma) * self.smoothed_
+            raw = self._raw_one(np.concatenate(self.window_))
+            self.last_raw_ratio_ = float(np.max((raw / self.limits_)[self.columns_]))
+            self.smoothed_ = self.ewma * self._capped(raw) + (1.0 - self.ewma) * self.smoothed_
             ratio = float(np.max((self.smoothed_ / self.limits_)[self.columns_]))
         self.last_ratio_ = ratio
         self.alarm_.update(ratio)
@@ -298,3 +320,43 @@ class CanonicalVariateStateModel(BaseEstimator):
     def alarm_active(self) -> bool:
         """Whether the streaming held alarm is on after the last :meth:`score_one`."""
         return bool(self.alarm_.active)
+
+    def contributions(self) -> np.ndarray:
+        """Each variable's share of the residual (Q) of the current streaming window, summed over its lags.
+
+        Names the sensors that left the normal relation; zeros until the window is full.
+        """
+        check_is_fitted(self, "limits_")
+        m = self.n_features_in_
+        if len(self.window_) < self.past:
+            return np.zeros(m)
+        proj = self.projection_
+        window = np.vstack(list(self.window_)[::-1])
+        P = _past((window - proj["mean"]) / proj["std"], self.past)[0]
+        k = proj["L"].shape[1]
+        resid = P - (P @ proj["J"][:k].T) @ proj["L"].T
+        per_variable = np.sum(resid.reshape(self.past, m) ** 2, axis=0)
+        total = float(per_variable.sum()) or 1.0
+        return per_variable / total
+
+    def stream_state(self) -> dict[str, Any]:
+        """JSON-ready streaming state (window, EWMA, alarm), so a restarted worker scores on where it left off."""
+        check_is_fitted(self, "limits_")
+        return {"window": [w.tolist() for w in self.window_], "smoothed": self.smoothed_.tolist(),
+                "active": bool(self.alarm_.active), "run": int(self.alarm_._run), "ratio": float(self.last_ratio_),
+                "raw_ratio": float(self.last_raw_ratio_)}
+
+    def load_stream_state(self, state: dict[str, Any]) -> None:
+        """Inverse of :meth:`stream_state`; a state of another shape is refused (it belongs to another model)."""
+        check_is_fitted(self, "limits_")
+        window = [np.asarray(w, dtype=float) for w in state["window"]]
+        smoothed = np.asarray(state["smoothed"], dtype=float)
+        if len(window) > self.past or any(w.shape != (self.n_features_in_,) for w in window) \
+                or smoothed.shape != self.smoothed_.shape:
+            raise ValueError("stream state does not fit this model")
+        self._start_stream()
+        self.window_.extend(window)
+        self.smoothed_ = smoothed
+        self.alarm_.active, self.alarm_._run = bool(state["active"]), int(state["run"])
+        self.last_ratio_ = float(state["ratio"])
+        self.last_raw_ratio_ = float(state["raw_ratio"])

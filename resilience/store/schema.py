@@ -198,6 +198,22 @@ ml_models = Table(
     Column("blob", LargeBinary, nullable=False),
 )
 
+# Per-asset state models (resilience.store.state_models): versioned fits on each asset's normal history.
+state_models = Table(
+    "state_models",
+    metadata,
+    Column("asset_id", String(64), nullable=False, primary_key=True),
+    Column("version", String(40), nullable=False, primary_key=True),
+    Column("fitted_at", DateTime(timezone=True), nullable=False),
+    Column("train_start", DateTime(timezone=True), nullable=False),
+    Column("train_end", DateTime(timezone=True), nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("sensor_ids", JSONB, nullable=False),  # column order of the model
+    Column("excluded", JSONB, nullable=False, server_default="[]"),  # abnormal periods left out of training
+    Column("blob", LargeBinary, nullable=False),
+    Index("ix_state_models_newest", "asset_id", "fitted_at"),
+)
+
 # Current risk per scope (asset:ID | district:ID | city) and hazard; the history lives in risk_series.
 risk_current = Table(
     "risk_current",

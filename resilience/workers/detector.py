@@ -8,6 +8,11 @@ advanced and is never run twice over the same readings), and after a crash the w
 snapshot (taken with the cursor positions it matches) and replays the batches between that snapshot and
 the committed cursor without publishing, which rebuilds the state the crashed worker had.
 
+Besides each sensor's ensemble, every modelled asset's state model (:mod:`resilience.detection.asset_state`)
+scores the same readings as they arrive and holds one anomaly open per abnormal asset state. Its streaming
+state is in the snapshot, and newly fitted versions take over only when a snapshot is saved, so the replay
+after a crash runs the versions the crashed worker ran.
+
 While ingestion is stalled (or this worker lags its own input), sensors are not judged silent by the
 clock: the silence is the platform's, and the platform watch raises one alert for it.
 """
@@ -26,6 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from resilience.clock import DataClock
 from resilience.detection.asset_models import AssetModelScorer, load_latest_models
+from resilience.detection.asset_state import StateModelScorer, build_monitors
 from resilience.detection.engine import DetectionEngine
 from resilience.domain import Reading
 from resilience.events import AnomalyEvent, AnomalyPhase, Event
@@ -38,6 +44,7 @@ from resilience.store.eventlog import NotifyListener, PgEventLog, engine_url
 from resilience.store.heartbeats import Heartbeat, db_now
 from resilience.store.schema import anomalies
 from resilience.store.snapshots import load_state, save_state
+from resilience.store.state_models import load_state_models, newest_versions
 from resilience.workers.catalogue import load_catalogue
 
 log = logging.getLogger(__name__)
@@ -100,6 +107,8 @@ class DetectionWorker:
             models = load_latest_models(conn)
         self.asset_models = AssetModelScorer(models, {k: v.kind for k, v in self.catalogue.items()})
         log.info("asset models loaded: %d", len(models))
+        self.kinds = {k: v.kind for k, v in self.catalogue.items()}
+        self.state_models = StateModelScorer({})  # set by _restore: the versions the snapshot ran, then the newest
         self.clock = DataClock()  # silence and asset-model jobs follow data time (replays, accelerated runs)
         self.lock = threading.Lock()
         self.silence_checked: datetime | None = None
@@ -122,8 +131,10 @@ class DetectionWorker:
         if state and "engine" in state:
             try:
                 self.engine.restore(state["engine"])
+                self._restore_state_models(state.get("state_models", {}))
                 snap_positions = {int(k): Position(int(v)) for k, v in state["positions"].items()}
-                log.info("detector state restored (%d sensors)", len(self.engine.ensembles))
+                log.info("detector state restored (%d sensors, %d state models)", len(self.engine.ensembles),
+                         len(self.state_models.monitors))
             except Exception:  # noqa: BLE001 - a stale snapshot must not stop detection
                 log.exception("detector snapshot could not be restored; starting fresh at the cursor")
         replayed = 0
@@ -139,6 +150,16 @@ class DetectionWorker:
         now = datetime.now(UTC)
         self.engine.silence.started = now
         self.engine.silence.last_seen = {k: max(v, now) for k, v in self.engine.silence.last_seen.items()}
+        # Newer state models take over only at a snapshot, so a later replay runs the versions this run ran.
+        self.snapshot()
+
+    def _restore_state_models(self, saved: dict[str, Any]) -> None:
+        """The state models at the versions the snapshot ran, with their streaming state (for the replay)."""
+        versions = {a: s["version"] for a, s in saved.items() if isinstance(s, dict) and "version" in s}
+        with self.db.connect() as conn:
+            stored = load_state_models(conn, versions=versions)
+        self.state_models = StateModelScorer(build_monitors(stored, self.kinds))
+        self.state_models.restore(saved)
 
     def _replay(self, shard: int, start: Position, until: Position) -> int:
         pos, n = start, 0
@@ -157,7 +178,10 @@ class DetectionWorker:
     # -- scoring -----------------------------------------------------------------------------------
     def _score(self, readings: list[Reading]) -> list[Event]:
         """Run the detectors over readings (caller holds ``self.lock``); the events they produce."""
-        self.engine.process([r for r in readings if r.sensor_id in self.catalogue])
+        known = [r for r in readings if r.sensor_id in self.catalogue]
+        self.engine.process(known)
+        for event in self.state_models.observe(known):  # as batches arrive, in the order they are consumed
+            self.bus.publish(event)
         # The clock moves with data *processed*, under the same lock as the silence check: a batch that
         # has arrived but waits (behind a snapshot) must not make its own sensors look silent.
         if readings:
@@ -283,16 +307,39 @@ class DetectionWorker:
             self.catalogue.update(fresh)
 
     def snapshot(self) -> None:
-        """Detector state with the cursor positions it matches (taken between batches, under the lock)."""
+        """Detector state with the cursor positions it matches (taken between batches, under the lock).
+
+        Newly fitted state models take over here and only here, in the same critical section as the save: a
+        replay from this snapshot then runs exactly the versions the live worker ran after it.
+        """
         with self.lock:
-            state = {"engine": self.engine.snapshot(),
+            scorer = self._with_newest_state_models()
+            state = {"engine": self.engine.snapshot(), "state_models": scorer.snapshot(),
                      "positions": {str(s): p.seq for s, p in self.positions.items()}}
+            if scorer is not self.state_models:  # a switch: no batch may be scored between it and the save
+                with self.db.begin() as conn:
+                    save_state(conn, SNAPSHOT_NAME, state)
+                self.state_models = scorer
+                log.info("state models now %s", scorer.versions())
+                return
         with self.db.begin() as conn:
             save_state(conn, SNAPSHOT_NAME, state)
 
+    def _with_newest_state_models(self) -> StateModelScorer:
+        """The scorer with any newer stored versions swapped in (``self.state_models`` itself if none)."""
+        with self.db.connect() as conn:
+            newest = newest_versions(conn)
+            current = self.state_models.versions()
+            changed = {a: v for a, v in newest.items() if current.get(a) != v}
+            if not changed:
+                return self.state_models
+            stored = load_state_models(conn, versions=changed)
+        return self.state_models.switched(build_monitors(stored, self.kinds))
+
     def heartbeat(self) -> Heartbeat:
         return Heartbeat(self.name, "detector", utcnow(), self.last_progress, 0, self.oldest_pending_s,
-                         {"hold": self.hold_reason or ""})
+                         {"hold": self.hold_reason or "", "state_models": len(self.state_models.monitors),
+                          "open_states": self.state_models.open_count()})
 
     # -- process -----------------------------------------------------------------------------------
     def _jobs(self) -> BackgroundScheduler:

@@ -7,16 +7,12 @@ import csv
 
 import numpy as np
 
-from resilience.detection import cli
+from resilience.bench.nab import benchmark
+from resilience.cli import build_parser
 
 
-def _parser():
-    parser = argparse.ArgumentParser(prog="resilience")
-    sub = parser.add_subparsers(dest="command", required=True)
-    cli.register(sub)
-    bench = sub.add_parser("bench").add_subparsers(dest="bench", required=True)
-    cli.register_bench(bench)
-    return parser
+def _parser() -> argparse.ArgumentParser:
+    return build_parser()
 
 
 def _run(argv):
@@ -61,8 +57,12 @@ def test_detect_multivariate_custom_time_column(tmp_path):
     assert [i for i, r in enumerate(rows) if r["anomaly"] == "1"] == [800]
 
 
-def test_bench_parsers_registered():
+def test_bench_parsers_registered(capsys):
     args = _parser().parse_args(["bench", "nab", "--workers", "1", "--out", "x"])
-    assert args.func is cli.bench_nab and args.workers == 1
-    args = _parser().parse_args(["bench", "detect", "--readings", "600"])
+    assert args.func is benchmark.bench_nab and args.workers == 1
+    args = _parser().parse_args(["bench", "detect", "--readings", "600", "--rows", "200"])
     assert args.func(args) == 0
+    last = capsys.readouterr().out.strip().splitlines()[-1]
+    figures = dict(pair.split("=") for pair in last.split())
+    assert set(figures) == {"us_per_reading", "cva_us_per_row", "pca_us_per_row"}
+    assert all(float(v) > 0 for v in figures.values())

@@ -10,7 +10,6 @@ from resilience.detection import (
     CusumDetector,
     FlatlineDetector,
     GradedThresholdDetector,
-    NabDetector,
     RateOfChangeDetector,
     RobustZScoreDetector,
     SeasonalBaselineDetector,
@@ -130,6 +129,8 @@ def test_flatline():
 
 
 def test_nab_detector_spike_and_level_shift():
+    from resilience.bench.nab import NabDetector
+
     rng = np.random.default_rng(4)
     values = 50 + 5 * np.sin(np.arange(3000) * 2 * np.pi / 288) + rng.normal(0, 1, 3000)
     values[2000:] += 25

@@ -7,11 +7,12 @@ import importlib
 
 import pytest
 
-MODULES = ["base", "detectors", "ensemble", "engine", "multivariate", "nab", "silence", "units"]
+MODULES = ["resilience.detection." + m for m in ("base", "detectors", "ensemble", "engine", "multivariate", "silence",
+                                                 "units")] + ["resilience.bench.nab.detector"]
 
 
 @pytest.mark.parametrize("name", MODULES)
 def test_doctests(name):
-    module = importlib.import_module(f"resilience.detection.{name}")
+    module = importlib.import_module(name)
     result = doctest.testmod(module)
     assert result.failed == 0

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+import resilience.bench.nab  # noqa: F401 - registers "nab": the benchmark detector keeps the protocol too
 from resilience.detection import Detector, registered_detectors
 
 CASES = {

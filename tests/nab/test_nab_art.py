@@ -7,8 +7,9 @@ from collections import deque
 
 import numpy as np
 
-from resilience.detection import Detector, NabDetector
-from resilience.detection import nab_art
+from resilience.bench.nab import NabDetector
+from resilience.detection import Detector
+from resilience.bench.nab import art as nab_art
 
 
 def test_block_means_uses_the_latest_values():

@@ -1,4 +1,4 @@
-"""Fuzzy-ART category memory for :class:`~resilience.detection.nab.NabDetector` (causal: past only).
+"""Fuzzy-ART category memory for :class:`~resilience.bench.nab.NabDetector` (causal: past only).
 
 The idea of ARTime (adaptive resonance theory on time-series windows), written from its description:
 the last ``dim`` block means of ``scale`` rows each form an input vector. Each *category* is a hyperbox

@@ -6,8 +6,9 @@ import json
 
 import numpy as np
 
-from resilience.detection import Detector, NabDetector
-from resilience.detection.nab_season import detect_period
+from resilience.bench.nab import NabDetector
+from resilience.detection import Detector
+from resilience.bench.nab.season import detect_period
 
 
 def _series(n: int = 2500, seed: int = 3) -> list[float]:

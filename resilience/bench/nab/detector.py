@@ -15,15 +15,15 @@ alarms. So the detector
    produced; this stops the first few moderately large values of a new stream from looking unique;
 3. takes the largest calibrated surprise, damped when the latest few rows repeat a shape the stream has
    already shown (their distance to the nearest earlier stretch is small compared with the usual such
-   distance; see :mod:`resilience.detection.nab_novelty`), raised to half the *anomaly likelihood* of its recent mean
+   distance; see :mod:`resilience.bench.nab.novelty`), raised to half the *anomaly likelihood* of its recent mean
    when that is higher (a run of moderately surprising rows, unusual for this stream, becomes one
-   confident score; see :mod:`resilience.detection.nab_likelihood`); conversely a shape farther from
+   confident score; see :mod:`resilience.bench.nab.likelihood`); conversely a shape farther from
    everything seen than (almost) any earlier one raises the score (a second opinion for slow or subtle
    changes that the z-scores miss), and so does an input that fits the stream's fuzzy-ART categories
    (hyperboxes of recent windows at two time scales) worse than (almost) any earlier input (see
-   :mod:`resilience.detection.nab_art`);
+   :mod:`resilience.bench.nab.art`);
 4. raises the score when the stream repeats its last value for longer than it ever has before (a stuck
-   sensor or a dead feed: see :mod:`resilience.detection.nab_flat`);
+   sensor or a dead feed: see :mod:`resilience.bench.nab.flat`);
 5. after a pre-alarm (score >= ``alarm``, 0.22), damps its
    output for a while proportional to the stream length seen so far, so one incident gives one alarm. A
    surprise at least ``breakthrough`` times the one that started the quiet period is not damped, so a
@@ -45,11 +45,11 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from resilience.detection.base import Detector
-from resilience.detection import nab_art
-from resilience.detection.nab_flat import flat_step
-from resilience.detection.nab_novelty import nearest_distance, novelty_ratio, remember
-from resilience.detection.nab_likelihood import estimate_normal, log_score, tail_probability
-from resilience.detection.nab_season import detect_period
+from resilience.bench.nab import art as nab_art
+from resilience.bench.nab.flat import flat_step
+from resilience.bench.nab.novelty import nearest_distance, novelty_ratio, remember
+from resilience.bench.nab.likelihood import estimate_normal, log_score, tail_probability
+from resilience.bench.nab.season import detect_period
 
 
 _LK_MIN_SAMPLES = 100  # rolling means needed before the first likelihood estimate
@@ -122,7 +122,7 @@ class NabDetector(Detector):
         ``recur_depth`` alarms before it repeats a rhythm (a nightly job); it is damped and starts no quiet
         period (``recur_depth=0`` disables this).
     flat_min, flat_factor, flat_raise
-        Record flat run (see :mod:`resilience.detection.nab_flat`): on the row where the current run of
+        Record flat run (see :mod:`resilience.bench.nab.flat`): on the row where the current run of
         values equal to their predecessor reaches ``flat_min`` and exceeds ``flat_factor`` times the
         longest earlier run, the score is raised to at least ``flat_raise`` (0 disables it).
     art_raise, art_quantile, art_span

@@ -1,4 +1,4 @@
-"""Shape novelty for :class:`~resilience.detection.nab.NabDetector` (causal: uses the past only).
+"""Shape novelty for :class:`~resilience.bench.nab.NabDetector` (causal: uses the past only).
 
 The *novelty* of the latest ``dim`` values is their Euclidean distance to the nearest earlier
 ``dim``-long stretch of the stream (a left "matrix profile" on raw values), divided by a high quantile of

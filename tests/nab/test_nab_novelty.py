@@ -7,8 +7,8 @@ from collections import deque
 
 import numpy as np
 
-from resilience.detection import NabDetector
-from resilience.detection.nab_novelty import nearest_distance, novelty_ratio, remember
+from resilience.bench.nab import NabDetector
+from resilience.bench.nab.novelty import nearest_distance, novelty_ratio, remember
 
 
 def test_nearest_distance_matches_brute_force_and_skips_overlaps():

@@ -1,4 +1,4 @@
-"""Record flat runs for :class:`~resilience.detection.nab.NabDetector` (causal: uses the past only).
+"""Record flat runs for :class:`~resilience.bench.nab.NabDetector` (causal: uses the past only).
 
 A sensor that gets stuck, a feed that drops to a constant zero, or a process that stops responding shows
 no surprising *value*: every row repeats the last one, so the z-scores, shape novelty and fuzzy-ART

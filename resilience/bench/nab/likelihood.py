@@ -1,4 +1,4 @@
-"""Anomaly-likelihood helpers for :class:`~resilience.detection.nab.NabDetector`.
+"""Anomaly-likelihood helpers for :class:`~resilience.bench.nab.NabDetector`.
 
 Written from the published description of Numenta's anomaly likelihood (Ahmad et al. 2017): the short
 rolling mean of an anomaly score is compared with a Gaussian fitted, every so often, to the rolling means

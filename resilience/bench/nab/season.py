@@ -1,4 +1,4 @@
-"""Online period detection for :class:`~resilience.detection.nab.NabDetector` (causal: uses the past only)."""
+"""Online period detection for :class:`~resilience.bench.nab.NabDetector` (causal: uses the past only)."""
 
 from __future__ import annotations
 

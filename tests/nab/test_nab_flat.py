@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from resilience.detection import NabDetector
-from resilience.detection.nab_flat import flat_step
+from resilience.bench.nab import NabDetector
+from resilience.bench.nab.flat import flat_step
 
 
 def _alarm_rows(values: list[float], min_run: int = 30, factor: float = 1.2) -> list[int]:

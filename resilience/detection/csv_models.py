@@ -1,0 +1,127 @@
+"""The models ``resilience detect`` runs over a CSV, each exactly as production (or the benchmark) runs it.
+
+Every function takes the parsed rows (already checked: numeric value columns, parsed times) and returns one
+``(anomaly_score, anomaly)`` pair per row, in row order, computed causally (row i sees rows <= i only; the
+multivariate models are fitted first on the normal rows they are given).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from resilience.detection.ensemble import DEFAULT_ENSEMBLES
+from resilience.domain import SENSOR_KINDS, Reading
+
+#: Multivariate models fitted on normal rows before scoring (``--train-rows`` / ``--train``).
+MULTIVARIATE = ("cva", "pca")
+
+
+@dataclass(frozen=True, slots=True)
+class ModelChoice:
+    """A parsed ``--model`` value: ``nab``, ``cva``, ``pca`` or ``ensemble:<kind>``."""
+
+    name: str
+    kind: str = ""
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}:{self.kind}" if self.kind else self.name
+
+
+def parse_model(text: str) -> ModelChoice:
+    """Parse ``--model``; an unknown name or sensor kind is refused with the list of valid ones."""
+    text = text.strip()
+    if text in ("nab", *MULTIVARIATE):
+        return ModelChoice(text)
+    if text.startswith("ensemble:"):
+        kind = text.split(":", 1)[1]
+        if kind in DEFAULT_ENSEMBLES:
+            return ModelChoice("ensemble", kind)
+        raise ValueError(f"unknown sensor kind {kind!r}; kinds: {', '.join(sorted(DEFAULT_ENSEMBLES))}")
+    raise ValueError(f"unknown model {text!r}; use nab, cva, pca or ensemble:<kind>")
+
+
+def score_nab(data: np.ndarray, threshold: float) -> tuple[list[float], list[bool]]:
+    """One NAB-tuned detector per column (rows taken as evenly spaced); a row's score is its largest."""
+    from resilience.bench.nab import NabDetector
+
+    detectors = [NabDetector() for _ in range(data.shape[1])]
+    scores: list[float] = []
+    for i, row in enumerate(data):
+        best = 0.0
+        for det, v in zip(detectors, row):
+            if not math.isnan(v):
+                best = max(best, det.process_one(float(v), float(i)))
+        scores.append(best)
+    return scores, [s >= threshold for s in scores]
+
+
+class _CsvSensor:
+    """A column posing as a registered sensor of ``kind`` (default limits, the kind's reporting interval)."""
+
+    def __init__(self, sensor_id: str, kind: str) -> None:
+        self.sensor_id, self.asset_id, self.kind = sensor_id, "csv", kind
+        self.thresholds: dict[str, float] | None = None
+        self.expected_interval_s = SENSOR_KINDS[kind].interval_s
+
+
+def score_ensemble(data: np.ndarray, times: Sequence[datetime], columns: Sequence[str], kind: str,
+                   ) -> tuple[list[float], list[bool]]:
+    """Each column through the production :class:`~resilience.detection.engine.DetectionEngine` as a sensor of
+    ``kind``: the score is the ensemble's, ``anomaly`` is whether the engine holds an anomaly open after the row
+    (its open threshold, close hysteresis and graded limits), so the flags are what production would raise."""
+    from resilience.detection.engine import DetectionEngine
+    from resilience.events import InMemoryEventBus
+
+    catalogue = {c: _CsvSensor(c, kind) for c in columns}
+    engine = DetectionEngine(catalogue, InMemoryEventBus())
+    scores: list[float] = []
+    flags: list[bool] = []
+    for ts, row in zip(times, data):
+        best = 0.0
+        for c, v in zip(columns, row):
+            if math.isnan(v):
+                continue
+            result, _ = engine.process_reading(Reading(c, ts, float(v)))
+            if result is not None:
+                best = max(best, result.score)
+        scores.append(min(best, 1.0))
+        flags.append(any(c in engine.open for c in columns))
+    return scores, flags
+
+
+def fill_gaps(m: np.ndarray) -> np.ndarray:
+    """A missing value holds the column's previous one (no look-ahead); before the first, 0."""
+    out = m.copy()
+    for j in range(out.shape[1]):
+        for i in range(out.shape[0]):
+            if math.isnan(out[i, j]):
+                out[i, j] = out[i - 1, j] if i else 0.0
+    return out
+
+
+def score_multivariate(model_name: str, data: np.ndarray, train: np.ndarray) -> tuple[list[float], list[bool]]:
+    """The per-asset models of production, fitted on ``train`` (normal operation), then every row scored.
+
+    ``cva``: the held-alarm state model (:func:`~resilience.detection.asset_state.new_state_model`), ``anomaly``
+    is its alarm, which holds while a fault state lasts. ``pca``: the T²/Q asset model, ``anomaly`` where its
+    score reaches the production open threshold.
+    """
+    data, train = fill_gaps(data), fill_gaps(train)
+    if model_name == "cva":
+        from resilience.detection.asset_state import new_state_model
+
+        model = new_state_model(data.shape[1]).fit(train)
+        ratio = model.ratio(data)
+        return [float(r / (1.0 + r)) for r in ratio], [bool(f) for f in model.predict(data)]
+    from resilience.detection.asset_models import AssetModelScorer
+    from resilience.detection.multivariate import AssetModel
+
+    pca = AssetModel(method="pca", random_state=0).fit(train)
+    scores = [float(s) for s in pca.anomaly_score(data)]
+    return scores, [s >= AssetModelScorer.threshold for s in scores]
