@@ -23,7 +23,8 @@ log = logging.getLogger(__name__)
 OPTIONAL_ROUTERS = ["resilience.api.routes.anomalies", "resilience.api.routes.risk",
                     "resilience.api.routes.alert_stream", "resilience.api.routes.alerts",
                     "resilience.api.routes.reports", "resilience.api.routes.dashboard",
-                    "resilience.api.routes.session"]
+                    "resilience.api.routes.session", "resilience.api.routes.console_stream",
+                    "resilience.api.routes.console_data", "resilience.api.routes.console"]
 
 
 def refused_value(request: Request, exc: Exception) -> JSONResponse:
@@ -54,4 +55,6 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         for attr in ("router", "cap_router", "silences_router", "stream_router", "page_router"):
             if hasattr(mod, attr):
                 app.include_router(getattr(mod, attr))
+        if hasattr(mod, "mount_static"):
+            mod.mount_static(app)
     return app
