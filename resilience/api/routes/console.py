@@ -7,6 +7,7 @@ redirects to ``/login?next=...``; the static files carry no data and are served 
 from __future__ import annotations
 
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -28,7 +29,8 @@ def _page(request: Request) -> Response:
     try:
         who = authenticated(request, request.headers.get("x-api-key"), None, request.cookies.get(SESSION_COOKIE))
     except HTTPException:
-        return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+        here = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303)
     if who.role not in WATCH:
         return HTMLResponse("this key's role may not watch the console", status_code=403)
     return HTMLResponse((STATIC / "console.html").read_text(encoding="utf-8"),

@@ -10,7 +10,7 @@ function sensorOption(sensor, readings, anomalies) {
   const limits = Object.entries(sensor.limits).map(([level, value]) => ({yAxis: value, name: tEnum("level", level),
     lineStyle: {color: LEVEL_COLOUR[level], type: "dashed"}, label: {formatter: `${tEnum("level", level)} ${value}`}}));
   const spans = anomalies.map(a => [{xAxis: a.start, itemStyle: {color: LEVEL_COLOUR[a.level === "none" ? "blue" : a.level],
-                                                                 opacity: 0.18}}, {xAxis: a.end || a.last_ts}]);
+                                                                 opacity: 0.18}}, {xAxis: a.end || new Date().toISOString()}]);  // an open one lasts until now
   return {
     animation: false, tooltip: {trigger: "axis"}, grid: {left: 60, right: 90, top: 30, bottom: 60},
     title: {text: `${sensor.id} · ${tEnum("sensor", sensor.kind)} (${sensor.unit})`, textStyle: {fontSize: 13}},
@@ -45,7 +45,7 @@ async function riskChart(root, assetId, start) {
     grid: {left: 50, right: 20, top: 30, bottom: 50}, xAxis: {type: "time"}, yAxis: {type: "value", min: 0, max: 1},
     dataZoom: [{type: "inside"}, {type: "slider", height: 18, bottom: 8}],
     series: Object.entries(byHazard).map(([h, data]) => ({name: tEnum("hazard", h), type: "line", step: "end", data,
-                                                          showSymbol: false}))});
+                                                          showSymbol: data.length < 50}))});
 }
 
 function riskTable(risk) {

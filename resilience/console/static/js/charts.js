@@ -3,6 +3,7 @@ import * as echarts from "/console/static/vendor/echarts.esm.min.js";
 import {LEVEL_COLOUR, LEVEL_RANK} from "./api.js";
 
 export {echarts};
+window.__echarts = echarts;  // for the browser tests and a console user's own diagnostics
 export const LEVEL_ORDER = ["none", "blue", "yellow", "orange", "red"];
 
 export function chart(el) {

@@ -34,7 +34,9 @@ export function t(key, vars = {}) {
 export function tEnum(kind, value) {
   if (value === null || value === undefined || value === "") return "";
   const key = `${kind}.${value}`;
-  return key in messages ? messages[key] : String(value);
+  if (key in messages) return messages[key];
+  missing.add(key);  // a value the catalogues do not know yet: shown as is, and the browser tests fail on it
+  return String(value);
 }
 
 export function applyI18n(root = document) {

@@ -46,6 +46,9 @@ export async function render(root, who) {
     side.innerHTML = `<h2>${esc(tEnum("hazard", hazard))} · ${esc(names[district] || district)}</h2>
       ${assets.length ? assetList(assets, levels => levels[hazard] || "none") : `<p class="muted">${esc(t("spectrum.no_assets"))}</p>`}`;
   });
+  window.__console = {...(window.__console || {}),
+    cellPixel: (hazard, district) => heat.convertToPixel({seriesIndex: 0},
+      [shown.districts.indexOf(district), shown.hazards.indexOf(hazard)])};
   if (!HISTORY_ROLES.includes(who.role)) return;
   const replay = await api("/api/v1/console/spectrum/replay?hours=24&step_minutes=60");
   if (!replay.frames.length || !replay.hazards.length) return;
