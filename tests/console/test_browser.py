@@ -175,11 +175,20 @@ def test_the_map_and_the_spectrum_open_on_a_click(browser: Any, live_server: Liv
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_selector(f"#side[data-district='{city.districts[1]}']")
     assert page.inner_text("[data-role='district-name']") == "Hillside"
+    shot(page, "map-district-clicked-zh-CN")
     page.goto("/console/spectrum")
     page.wait_for_selector("#heat canvas")
     box = page.locator("#heat").bounding_box()
     x, y = page.evaluate(f"window.__console.cellPixel('gas_explosion', '{city.districts[0]}')")
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_selector(f"#cell[data-cell='gas_explosion|{city.districts[0]}'] a[href*='{incident['asset_id']}']")
-    assert page.is_visible("#replay")  # an operator may replay the last 24 h
+    shot(page, "spectrum-cell-clicked-zh-CN")
+    page.wait_for_selector("#replay", state="visible")  # an operator may replay the last 24 h: a day ago the cell was quiet
+    level = f"window.__console.cellLevel('gas_explosion', '{city.districts[0]}')"
+    assert page.evaluate(level) == "red"
+    page.evaluate("document.querySelector('#slider').value = '0'")
+    page.dispatch_event("#slider", "input")
+    assert page.evaluate(level) == "none"
+    page.click("#now")
+    assert page.evaluate(level) == "red"
     page.context.close()

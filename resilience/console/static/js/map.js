@@ -18,7 +18,7 @@ function option() {
   const byId = new Map(data.assets.map(a => [a.id, a]));
   const regions = data.districts.map(d => ({name: d.id, itemStyle: {areaColor: LEVEL_COLOUR[levelOf(d.levels)]}}));
   const points = data.assets.map(a => ({name: a.id, value: [a.lon, a.lat, LEVEL_RANK[levelOf(a.levels)]],
-                                        itemStyle: {color: LEVEL_COLOUR[levelOf(a.levels)], borderColor: "#333"}}));
+                                        itemStyle: {color: LEVEL_COLOUR[levelOf(a.levels)], borderColor: "#fff", borderWidth: 1.5}}));
   const links = data.links.filter(l => !hazard || l.hazard === hazard).filter(l => byId.has(l.source) && byId.has(l.target))
     .map(l => ({coords: [[byId.get(l.source).lon, byId.get(l.source).lat], [byId.get(l.target).lon, byId.get(l.target).lat]],
                 lineStyle: {color: LEVEL_COLOUR[l.level]}}));
@@ -31,7 +31,8 @@ function option() {
           itemStyle: {borderColor: "#555", areaColor: LEVEL_COLOUR.none}, emphasis: {label: {show: true}}},
     series: [
       {type: "lines", coordinateSystem: "geo", data: links, lineStyle: {width: 2, opacity: 0.9}, zlevel: 1},
-      {type: "scatter", coordinateSystem: "geo", data: points, symbolSize: p => 4 + 2 * p[2], zlevel: 2},
+      {type: "scatter", coordinateSystem: "geo", data: points, symbolSize: p => 7 + 2 * p[2], zlevel: 2,
+       emphasis: {scale: 1.6}},
     ],
   };
 }

@@ -48,7 +48,8 @@ export async function render(root, who) {
   });
   window.__console = {...(window.__console || {}),
     cellPixel: (hazard, district) => heat.convertToPixel({seriesIndex: 0},
-      [shown.districts.indexOf(district), shown.hazards.indexOf(hazard)])};
+      [shown.districts.indexOf(district), shown.hazards.indexOf(hazard)]),
+    cellLevel: (hazard, district) => shown.levels[shown.hazards.indexOf(hazard)]?.[shown.districts.indexOf(district)]};
   if (!HISTORY_ROLES.includes(who.role)) return;
   const replay = await api("/api/v1/console/spectrum/replay?hours=24&step_minutes=60");
   if (!replay.frames.length || !replay.hazards.length) return;
