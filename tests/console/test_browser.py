@@ -50,18 +50,36 @@ def incident(live_server: LiveServer, city: City, pipeline: Pipeline, db_engine:
     return {"asset_id": asset_id, "sensor_id": sensor_id, "alert_id": alert.id}
 
 
+LOGS: list[str] = []
+OPEN: list[Any] = []  # the browser contexts a test opened, closed after it whatever happened
+
+
+@pytest.fixture(autouse=True)
+def _close_contexts() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
 def login(browser: Any, server: LiveServer, key: str, path: str, lang: str = "zh-CN") -> Any:
     """A fresh browser context logged in through the /login form, on ``path``, in ``lang``."""
     context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="Asia/Shanghai",
                                   base_url=server.url)
+    OPEN.append(context)
     context.add_init_script(f"if (!localStorage.getItem('console.lang')) localStorage.setItem('console.lang', '{lang}')")
     page = context.new_page()
+    page.on("console", lambda m: LOGS.append(m.text))
+    page.on("requestfailed", lambda r: LOGS.append(f"failed {r.url} {r.failure}"))
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(path)
     page.wait_for_url(re.compile(r"/login\?next="))
+    page.wait_for_load_state("load")
     page.fill("#k", key)
     page.click("button")
-    page.wait_for_url(lambda url: urlparse(url).path == urlparse(path).path)
+    try:
+        page.wait_for_url(lambda url: urlparse(url).path == urlparse(path).path)
+    except Exception as exc:
+        raise AssertionError(f"login did not reach {path}: at {page.url}; the page said {LOGS[-8:]}") from exc
     page.wait_for_selector("body[data-ready='1']")
     return page
 
@@ -115,7 +133,6 @@ def test_a_red_alert_arrives_live_and_the_loop_closes(browser: Any, live_server:
     assert body["state"] == "resolved" and body["resolved_by"].startswith("console-operator [")
     kinds = [t["kind"] for t in body["transitions"]]
     assert kinds[:2] == ["fired", "acknowledged"] and {"disposed", "resolved"} <= set(kinds)
-    page.context.close()
 
 
 def test_a_viewer_looks_but_cannot_act(browser: Any, live_server: LiveServer, city: City,
@@ -125,7 +142,9 @@ def test_a_viewer_looks_but_cannot_act(browser: Any, live_server: LiveServer, ci
     page.click(f"tr[data-alert-id='{incident['alert_id']}']")
     page.wait_for_selector("#panel [data-role='read-only']")
     assert page.query_selector_all("#panel button[data-act]") == []
-    page.context.close()
+    assert page.is_hidden("#nav a[data-view='reports']")  # history pages are not offered to a viewer
+    page.goto("/console/reports")
+    page.wait_for_selector("[data-role='load-error']")
 
 
 PAGES = {"alerts": "/console/", "map": "/console/map", "spectrum": "/console/spectrum",
@@ -149,7 +168,6 @@ def test_every_page_is_fully_translated(browser: Any, live_server: LiveServer, c
     page.click("#lang")  # the switch is remembered by this browser
     page.wait_for_selector("body[data-ready='1']")
     assert page.evaluate("localStorage.getItem('console.lang')") == ("zh-CN" if lang == "en" else "en")
-    page.context.close()
 
 
 def test_the_asset_page_shades_the_anomaly_and_draws_the_limits(browser: Any, live_server: LiveServer, city: City,
@@ -163,7 +181,6 @@ def test_the_asset_page_shades_the_anomaly_and_draws_the_limits(browser: Any, li
     assert option["spans"] >= 1 and option["points"] >= 31
     assert sorted(option["limits"]) == [5, 10, 20, 50]
     assert "Culvert" in page.inner_text("[data-role='asset-name']")
-    page.context.close()
 
 
 def test_the_map_and_the_spectrum_open_on_a_click(browser: Any, live_server: LiveServer, city: City,
@@ -191,4 +208,3 @@ def test_the_map_and_the_spectrum_open_on_a_click(browser: Any, live_server: Liv
     assert page.evaluate(level) == "none"
     page.click("#now")
     assert page.evaluate(level) == "red"
-    page.context.close()

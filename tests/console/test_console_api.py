@@ -113,3 +113,14 @@ def test_pages_redirect_strangers_and_static_files_are_served(live_server: LiveS
     js = httpx.get(f"{live_server.url}/console/static/js/app.js", timeout=WAIT_S)
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     assert httpx.get(f"{live_server.url}/console/static/../../api/auth.py", timeout=WAIT_S).status_code == 404
+
+
+def test_a_new_session_works_at_once(live_server: LiveServer, city: City) -> None:
+    """The session is committed before the login answers, so the browser's very next request is let in
+    (a commit left to after the response made the first page after login bounce back to /login now and then)."""
+    refused = 0
+    for _ in range(40):
+        with httpx.Client(base_url=live_server.url, timeout=WAIT_S) as browser:
+            assert browser.post("/api/v1/session", json={"key": city.keys["viewer"]}).status_code == 200
+            refused += browser.get("/api/v1/session").status_code != 200
+    assert refused == 0

@@ -5,6 +5,7 @@ import {currentLang, fmtDuration, fmtTime, t, tEnum} from "./i18n.js";
 
 const STEPS = ["dispatch", "on_site", "disposed", "feedback"];
 const SILENCE_HOURS = [1, 4, 24];
+let renders = 0;  // a panel render superseded by a later one (a live update during an action) is dropped
 
 function enabled(action, state) {
   const active = state === "firing" || state === "acknowledged";
@@ -69,17 +70,23 @@ async function act(panel, id, alert, button, who) {
   button.disabled = true;
   try {
     await calls[kind]();
-    await renderPanel(panel, id, who);
+    await renderPanel(panel, id, who, {keepInputs: false});
   } catch (e) {
     panel.querySelector("#act-error").textContent = `${t("act.failed")}: ${e.detail || e.message}`;
     button.disabled = false;
   }
 }
 
-export async function renderPanel(panel, id, who) {
+/** Draw the alert's panel; a live update keeps what the operator is typing (the note, the unit). */
+export async function renderPanel(panel, id, who, {keepInputs = true} = {}) {
+  const mine = ++renders;
   let data;
   try { data = await api(`/api/v1/console/alerts/${id}/timeline`); }
   catch (e) { panel.innerHTML = `<p class="error">${esc(t("error.load"))}</p>`; return; }
+  if (mine !== renders) return;
+  const sameAlert = panel.dataset.alertId === String(id);
+  const typed = keepInputs && sameAlert ? {note: panel.querySelector("#note")?.value, unit: panel.querySelector("#unit")?.value}
+    : {};
   const a = data.alert;
   const canAct = RESPOND_ROLES.includes(who.role);
   const action = currentLang() === "zh-CN" ? a.action_zh : a.action_en;
@@ -95,5 +102,7 @@ export async function renderPanel(panel, id, who) {
     ${canAct ? actionsHtml(a) : `<p class="muted" data-role="read-only">${esc(t("alert.read_only"))}</p>`}
     <h3>${esc(t("resp.title"))}</h3>${responseHtml(data.response)}
     <h3>${esc(t("alert.timeline"))}</h3>${timelineHtml(data.steps)}`;
+  if (typed.note) panel.querySelector("#note").value = typed.note;
+  if (typed.unit) panel.querySelector("#unit").value = typed.unit;
   panel.querySelectorAll("button[data-act]").forEach(b => b.addEventListener("click", () => act(panel, id, a, b, who)));
 }

@@ -12,6 +12,7 @@ let selected = null;
 let who = null;
 let scheduled = false;
 const probe = window.__console = {beeps: 0, events: 0, lastEventAt: 0, renderedAt: 0};
+const REBEEP_MS = 15_000;  // an unacknowledged red keeps sounding, so a busy desk still hears it
 
 function beep() {
   probe.beeps += 1;
@@ -126,8 +127,7 @@ function connect(root) {
 
 function openPanel(root, id) {
   selected = id;
-  const a = alerts.get(id);
-  renderPanel(root.querySelector("#panel"), id, who, a);
+  renderPanel(root.querySelector("#panel"), id, who);
   schedule(root);
 }
 
@@ -161,4 +161,5 @@ export async function render(root, caller) {
     if (tr) openPanel(root, Number(tr.dataset.alertId));
   });
   connect(root);
+  setInterval(() => { if (unacknowledgedRed.size) beep(); }, REBEEP_MS);
 }

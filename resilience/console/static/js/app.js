@@ -1,5 +1,5 @@
 // The console's entry point: who is logged in, the language, the header, then the view the path names.
-import {api, esc, toLogin} from "./api.js";
+import {api, esc, HISTORY_ROLES, toLogin} from "./api.js";
 import {applyI18n, loadMessages, switchLang, t, tEnum} from "./i18n.js";
 
 const VIEWS = {
@@ -20,14 +20,18 @@ async function boot() {
     toLogin();
   });
   const path = location.pathname;
-  document.querySelectorAll("#nav a").forEach(a => a.classList.toggle("current", a.getAttribute("href") === path));
+  document.querySelectorAll("#nav a").forEach(a => {
+    a.classList.toggle("current", a.getAttribute("href") === path);
+    a.hidden = a.dataset.needs === "history" && !HISTORY_ROLES.includes(who.role);  // the API would refuse anyway
+  });
   const view = document.getElementById("view");
   const load = VIEWS[path] || VIEWS["/console/"];
   try {
     const mod = await load();
     await mod.render(view, who);
   } catch (e) {
-    view.innerHTML = `<p class="error">${esc(t("error.load"))}: ${esc(e.message)}</p>`;
+    const why = e.status === 403 ? t("error.forbidden") : `${t("error.load")}: ${e.message}`;
+    view.innerHTML = `<p class="error" data-role="load-error">${esc(why)}</p>`;
   }
   document.body.dataset.ready = "1";
 }
