@@ -19,7 +19,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from sqlalchemy import Connection, Engine, or_, select
+from sqlalchemy import Connection, Engine, select
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
@@ -96,7 +96,7 @@ def snapshot(engine: Engine) -> tuple[int, list[dict[str, Any]]]:
         active = conn.execute(select(alerts).where(alerts.c.state.in_(["firing", "acknowledged"]))
                               .order_by(*order).limit(SNAPSHOT_ACTIVE)).all()
         recent = conn.execute(select(alerts).where(alerts.c.state.in_(["resolved", "closed"]),
-                                                   or_(alerts.c.updated_at >= utcnow() - RECENT))
+                                                   alerts.c.updated_at >= utcnow() - RECENT)
                               .order_by(alerts.c.updated_at.desc()).limit(SNAPSHOT_RECENT)).all()
         return cursor, console_views(conn, [*active, *recent])
 

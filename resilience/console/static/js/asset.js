@@ -9,12 +9,18 @@ const DAY_MS = 24 * 3600e3;
 function sensorOption(sensor, readings, anomalies) {
   const limits = Object.entries(sensor.limits).map(([level, value]) => ({yAxis: value, name: tEnum("level", level),
     lineStyle: {color: LEVEL_COLOUR[level], type: "dashed"}, label: {formatter: `${tEnum("level", level)} ${value}`}}));
-  const spans = anomalies.map(a => [{xAxis: a.start, itemStyle: {color: LEVEL_COLOUR[a.level === "none" ? "blue" : a.level],
-                                                                 opacity: 0.18}}, {xAxis: a.end || new Date().toISOString()}]);  // an open one lasts until now
+  // an open anomaly lasts until now; a short one is drawn at least three sampling intervals wide, so it shows
+  const minWidth = 3 * sensor.expected_interval_s * 1000;
+  const spans = anomalies.map(a => {
+    const start = Date.parse(a.start), end = Math.max(a.end ? Date.parse(a.end) : Date.now(), start + minWidth);
+    return [{xAxis: start, itemStyle: {color: LEVEL_COLOUR[a.level === "none" ? "blue" : a.level], opacity: 0.25}},
+            {xAxis: end}];
+  });
   return {
     animation: false, tooltip: {trigger: "axis"}, grid: {left: 60, right: 90, top: 30, bottom: 60},
     title: {text: `${sensor.id} · ${tEnum("sensor", sensor.kind)} (${sensor.unit})`, textStyle: {fontSize: 13}},
-    xAxis: {type: "time"}, yAxis: {type: "value", scale: true},
+    xAxis: {type: "time", max: v => Math.max(v.max, ...spans.map(span => span[1].xAxis))},
+    yAxis: {type: "value", scale: true},
     dataZoom: [{type: "inside"}, {type: "slider", height: 18, bottom: 8}],
     series: [{type: "line", showSymbol: false, data: readings, lineStyle: {width: 1.5},
               markLine: {symbol: "none", silent: true, data: limits},
@@ -42,7 +48,8 @@ async function riskChart(root, assetId, start) {
   s.data.forEach(p => (byHazard[p.hazard] ??= []).push([p.bucket, p.max_score]));
   const el = root.querySelector("#risk-chart");
   chart(el).setOption({animation: false, tooltip: {trigger: "axis"}, legend: {top: 0},
-    grid: {left: 50, right: 20, top: 30, bottom: 50}, xAxis: {type: "time"}, yAxis: {type: "value", min: 0, max: 1},
+    grid: {left: 50, right: 20, top: 30, bottom: 50}, xAxis: {type: "time", min: start, max: Date.now()},
+    yAxis: {type: "value", min: 0, max: 1},
     dataZoom: [{type: "inside"}, {type: "slider", height: 18, bottom: 8}],
     series: Object.entries(byHazard).map(([h, data]) => ({name: tEnum("hazard", h), type: "line", step: "end", data,
                                                           showSymbol: data.length < 50}))});
