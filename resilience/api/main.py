@@ -23,8 +23,10 @@ log = logging.getLogger(__name__)
 OPTIONAL_ROUTERS = ["resilience.api.routes.anomalies", "resilience.api.routes.risk",
                     "resilience.api.routes.alert_stream", "resilience.api.routes.alerts",
                     "resilience.api.routes.reports", "resilience.api.routes.dashboard",
-                    "resilience.api.routes.session", "resilience.api.routes.console_stream",
-                    "resilience.api.routes.console_data", "resilience.api.routes.console"]
+                    "resilience.api.routes.session"]
+# The operations console: its API, then its pages and static mount (resilience/console/static).
+CONSOLE_ROUTERS = ["resilience.api.routes.console_stream", "resilience.api.routes.console_data",
+                   "resilience.api.routes.console"]
 
 
 def refused_value(request: Request, exc: Exception) -> JSONResponse:
@@ -45,7 +47,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(DataError, refused_value)
     for module in (health, registry, readings, ingest):
         app.include_router(module.router)
-    for name in OPTIONAL_ROUTERS:
+    for name in OPTIONAL_ROUTERS + CONSOLE_ROUTERS:
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:
