@@ -24,9 +24,6 @@ OPTIONAL_ROUTERS = ["resilience.api.routes.anomalies", "resilience.api.routes.ri
                     "resilience.api.routes.alert_stream", "resilience.api.routes.alerts",
                     "resilience.api.routes.reports", "resilience.api.routes.dashboard",
                     "resilience.api.routes.session"]
-# The operations console: its API, then its pages and static mount (resilience/console/static).
-CONSOLE_ROUTERS = ["resilience.api.routes.console_stream", "resilience.api.routes.console_data",
-                   "resilience.api.routes.console"]
 
 
 def refused_value(request: Request, exc: Exception) -> JSONResponse:
@@ -36,6 +33,11 @@ def refused_value(request: Request, exc: Exception) -> JSONResponse:
     reason = str(orig).splitlines()[0] if str(orig) else orig.__class__.__name__
     log.info("refused value on %s %s: %s", request.method, request.url.path, reason)
     return JSONResponse({"detail": f"value refused by the database: {reason}"}, status_code=422)
+
+
+# The operations console: its API, then its pages and static mount (resilience/console/static).
+CONSOLE_ROUTERS = ["resilience.api.routes.console_stream", "resilience.api.routes.console_data",
+                   "resilience.api.routes.console"]
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
