@@ -107,7 +107,7 @@ def test_a_red_alert_arrives_live_and_the_loop_closes(browser: Any, live_server:
     assert page.is_visible("#banner")
     assert page.evaluate("window.__console.beeps") >= 1
     assert page.evaluate("window.__console.events") >= 1
-    shot(page, "alerts-zh-CN")
+    shot(page, "alerts-live-red-zh-CN")
     page.click(row)
     page.wait_for_selector(f"#panel[data-alert-id='{alert.id}'] button[data-act='ack']")
     fired_at = alert.fired_at.astimezone(SHANGHAI).strftime("%H:%M")
