@@ -1,6 +1,14 @@
 # Build the wheel from the sources, then install only the wheel: the runtime image has no source tree (and no
 # alembic.ini); what the services read at run time (alert rules, Alembic migrations) ships inside the packages.
 # tests/test_wheel.py installs the same wheel into a fresh venv and runs `migrate` and `config-check` from it.
+# The console's front-end libraries, from the committed npm lock (as `make console` does locally).
+FROM node:20-slim AS console
+WORKDIR /console
+COPY resilience/console/package.json resilience/console/package-lock.json ./
+RUN npm ci --no-audit --no-fund --loglevel=error && mkdir vendor \
+ && cp node_modules/echarts/dist/echarts.esm.min.mjs vendor/echarts.esm.min.js \
+ && cp node_modules/echarts/LICENSE vendor/echarts.LICENSE
+
 FROM python:3.11-slim AS build
 WORKDIR /src
 COPY pyproject.toml README.md ./
@@ -8,6 +16,7 @@ COPY resilience ./resilience
 COPY ingest ./ingest
 COPY alerts ./alerts
 COPY migrations ./migrations
+COPY --from=console /console/vendor ./resilience/console/static/vendor
 RUN pip wheel --no-cache-dir --no-deps -w /dist .
 
 FROM python:3.11-slim

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast setup services stop bench-ingest bench-nab bench-risk bench-alerts evaluate clean
+.PHONY: run test test-fast setup console services stop bench-ingest bench-nab bench-risk bench-alerts evaluate clean
 
 $(STAMP): pyproject.toml
 	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || { \
@@ -13,12 +13,30 @@ $(STAMP): pyproject.toml
 	@command -v pg_config >/dev/null 2>&1 || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { \
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq postgresql) >/dev/null; \
 	  else echo "PostgreSQL missing: run 'sudo apt-get install -y postgresql'"; exit 1; fi; }
+	@[ -x /usr/bin/chromium ] || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei) >/dev/null; \
+	  else echo "chromium missing (console browser tests skip): run 'sudo apt-get install -y chromium'"; fi; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	@touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) console
+
+# the console's front-end libraries: npm ci from the committed lock, dist files copied into the served folder
+CONSOLE := resilience/console
+VENDOR := $(CONSOLE)/static/vendor
+$(VENDOR)/.built: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
+	@command -v npm >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq nodejs npm) >/dev/null; \
+	  else echo "npm missing: run 'sudo apt-get install -y nodejs npm'"; exit 1; fi; }
+	cd $(CONSOLE) && npm ci --no-audit --no-fund --loglevel=error
+	mkdir -p $(VENDOR)
+	cp $(CONSOLE)/node_modules/echarts/dist/echarts.esm.min.mjs $(VENDOR)/echarts.esm.min.js
+	cp $(CONSOLE)/node_modules/echarts/LICENSE $(VENDOR)/echarts.LICENSE
+	@touch $@
+
+console: $(VENDOR)/.built
 
 services: setup
 	$(BIN)/resilience services start

@@ -34,7 +34,10 @@ SOURCE_PACKAGES = sorted({pattern.split(".")[0].rstrip("*") for pattern in tomll
     (ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]})
 # what the migrate step and config-check read at run time, besides the Python modules
 PACKAGED = ["alerts/rules.default.yaml", "migrations/env.py", "migrations/script.py.mako",
-            "migrations/versions/0001_core.py"]
+            "migrations/versions/0001_core.py", "resilience/console/static/console.html",
+            "resilience/console/static/js/app.js", "resilience/console/static/i18n/messages.zh-CN.json"]
+if (ROOT / "resilience/console/static/vendor/echarts.esm.min.js").exists():  # built by `make console`
+    PACKAGED.append("resilience/console/static/vendor/echarts.esm.min.js")
 
 
 def _pypi_reachable() -> bool:
@@ -83,7 +86,7 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name in ("pyproject.toml", "README.md"):
         shutil.copy2(ROOT / name, src / name)
     for name in SOURCE_PACKAGES:
-        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", "node_modules"))
     build = [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", tmp / "dist", src]
     if _can_build_without_isolation():
         build.insert(4, "--no-build-isolation")

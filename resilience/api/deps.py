@@ -25,7 +25,9 @@ def get_conn(request: Request) -> Iterator[Connection]:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
-ConnDep = Annotated[Connection, Depends(get_conn)]
+# scope="function": the commit happens before the response is sent, so a client's next request sees what this
+# one wrote (with the default, FastAPI ends the dependency after sending: a new session was refused at once).
+ConnDep = Annotated[Connection, Depends(get_conn, scope="function")]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 
 # Parameters several routes share, declared so a malformed value is a 422 from FastAPI, never a 500.

@@ -35,6 +35,11 @@ def refused_value(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"value refused by the database: {reason}"}, status_code=422)
 
 
+# The operations console: its API, then its pages and static mount (resilience/console/static).
+CONSOLE_ROUTERS = ["resilience.api.routes.console_stream", "resilience.api.routes.console_data",
+                   "resilience.api.routes.console"]
+
+
 def create_app(engine: Engine | None = None) -> FastAPI:
     settings = get_settings()
     app = FastAPI(title="Lifeline resilience platform", version=__version__,
@@ -44,7 +49,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_exception_handler(DataError, refused_value)
     for module in (health, registry, readings, ingest):
         app.include_router(module.router)
-    for name in OPTIONAL_ROUTERS:
+    for name in OPTIONAL_ROUTERS + CONSOLE_ROUTERS:
         try:
             mod = importlib.import_module(name)
         except ModuleNotFoundError as exc:
@@ -54,4 +59,6 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         for attr in ("router", "cap_router", "silences_router", "stream_router", "page_router"):
             if hasattr(mod, attr):
                 app.include_router(getattr(mod, attr))
+        if hasattr(mod, "mount_static"):
+            mod.mount_static(app)
     return app

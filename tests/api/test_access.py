@@ -55,6 +55,10 @@ ACCESS: dict[tuple[str, str], set[str] | None] = {
        for a in ("ack", "assign", "steps", "resolve", "review", "comments")},
     **{(m, f"/api/v1/{r}"): {"admin"} for r in ("utilities", "districts", "assets", "sensors") for m in ("post",)},
     **{(m, f"/api/v1/{r}/{{id}}"): {"admin"} for r in ("districts", "assets", "sensors") for m in ("patch", "delete")},
+    # the operations console's reads
+    ("get", "/api/v1/console/alerts/stream"): WATCH, ("get", "/api/v1/console/map"): WATCH,
+    ("get", "/api/v1/console/assets/{id}"): WATCH, ("get", "/api/v1/console/alerts/{alert_id}/timeline"): WATCH,
+    ("get", "/api/v1/console/spectrum/replay"): HISTORY, ("get", "/api/v1/console/reports/response-times"): HISTORY,
 }
 
 

@@ -30,7 +30,8 @@ table{border-collapse:collapse;width:100%} td,th{padding:3px 6px;border-bottom:1
 button{font-size:12px;cursor:pointer} input{font-size:13px} .muted{color:#777;font-size:12px}
 </style></head><body>
 <header><h1>Lifeline operations centre</h1><span id="ready">...</span><span class="muted" id="clock"></span>
-<a href="/docs" style="color:#9cf;margin-left:auto">API</a></header>
+<a href="/console/" style="color:#9cf;margin-left:auto">控制台 / Console</a>
+<a href="/docs" style="color:#9cf">API</a></header>
 <main>
 <section class="wide"><h2>City risk spectrum</h2><div id="spectrum" class="muted">loading</div></section>
 <section><h2>Firing alerts</h2><div id="alerts" class="muted">loading</div></section>

@@ -73,7 +73,9 @@ input{width:100%;box-sizing:border-box;padding:8px;margin:8px 0}button{padding:8
 document.getElementById("f").addEventListener("submit", async e => { e.preventDefault();
   const r = await fetch("/api/v1/session", {method: "POST", headers: {"Content-Type": "application/json"},
     body: JSON.stringify({key: document.getElementById("k").value})});
-  if (r.ok) location.href = "/"; else document.getElementById("err").textContent = "密钥无效 / not a live key"; });
+  const next = new URLSearchParams(location.search).get("next") || "/";
+  const safe = next.charAt(0) === "/" && next.charAt(1) !== "/" && next.charAt(1) !== String.fromCharCode(92);
+  if (r.ok) location.href = safe ? next : "/"; else document.getElementById("err").textContent = "密钥无效 / not a live key"; });
 </script></body></html>"""
 
 

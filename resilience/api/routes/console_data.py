@@ -1,0 +1,213 @@
+"""What the operations console reads in one request each: the map, an asset's sensors with their limits,
+an alert's timeline against response targets, the 24 h spectrum replay and response times by district.
+
+Each answer is shaped for one screen so a page needs one round trip, not one per district or asset.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query
+from sqlalchemy import Connection, select, text
+
+from alerts import store as alert_store
+from alerts.api_support import get_rules, history
+from alerts.reports import _stats
+from alerts.schema import alert_actions, alerts
+from resilience.api.auth import HistoryReader, Watcher
+from resilience.api.deps import BigId, ConnDep, IdPath, utc_window
+from resilience.api.routes.console_stream import console_views
+from resilience.domain import SENSOR_KINDS, Level
+from resilience.store.schema import assets, districts, risk_current, sensors
+
+router = APIRouter(prefix="/api/v1/console", tags=["console"])
+
+# Response targets (engineering defaults, seconds) by level; acknowledgement comes from the escalation policy
+# that applies when there is one, so the console and the escalations never disagree on what "late" means.
+TARGETS: dict[str, dict[str, float]] = {
+    "red": {"ack": 600, "on_site": 1800, "disposed": 4 * 3600},
+    "orange": {"ack": 1800, "on_site": 3600, "disposed": 8 * 3600},
+    "yellow": {"ack": 3600, "on_site": 4 * 3600, "disposed": 24 * 3600},
+    "blue": {"ack": 4 * 3600, "on_site": 24 * 3600, "disposed": 72 * 3600},
+    "none": {"ack": 24 * 3600, "on_site": 72 * 3600, "disposed": 7 * 24 * 3600},
+}
+COUPLING_FACTORS = ("coupling", "coupling_bump")
+
+
+def targets_for(hazard: str, level: Level) -> dict[str, float]:
+    """The response targets of an alert of ``hazard`` at ``level``."""
+    out = dict(TARGETS[level.label])
+    for policy in get_rules().escalations:
+        if policy.applies(hazard, level):
+            out["ack"] = policy.ack_within_s
+            break
+    return out
+
+
+def _asset_risk(conn: Connection) -> tuple[dict[str, dict[str, str]], list[dict[str, Any]]]:
+    """Per asset its level for each hazard, and the coupled-risk links the risk model is applying now."""
+    levels: dict[str, dict[str, str]] = {}
+    links: list[dict[str, Any]] = []
+    rows = conn.execute(select(risk_current.c.scope, risk_current.c.hazard, risk_current.c.level,
+                               risk_current.c.factors).where(risk_current.c.scope.like("asset:%")))
+    for scope, hazard, level, factors in rows:
+        asset_id = scope.split(":", 1)[1]
+        levels.setdefault(asset_id, {})[hazard] = Level(level).label
+        for f in factors or []:
+            if isinstance(f, dict) and f.get("name") in COUPLING_FACTORS and f.get("source"):
+                links.append({"source": f["source"], "target": asset_id, "hazard": hazard, "rule": f.get("rule"),
+                              "level": Level(level).label, "detail": f.get("detail", "")})
+    return levels, links
+
+
+@router.get("/map")
+def console_map(conn: ConnDep, _: Watcher) -> dict[str, Any]:
+    """Districts (GeoJSON) with their level per hazard, every asset with its levels, and coupled-risk links."""
+    district_rows = conn.execute(select(districts.c.id, districts.c.name, districts.c.population, districts.c.polygon)
+                                 .order_by(districts.c.id)).mappings().all()
+    district_levels: dict[str, dict[str, str]] = {}
+    for scope, hazard, level in conn.execute(select(risk_current.c.scope, risk_current.c.hazard, risk_current.c.level)
+                                             .where(risk_current.c.scope.like("district:%"))):
+        district_levels.setdefault(scope.split(":", 1)[1], {})[hazard] = Level(level).label
+    asset_levels, links = _asset_risk(conn)
+    asset_rows = conn.execute(select(assets.c.id, assets.c.name, assets.c.kind, assets.c.district_id, assets.c.lat,
+                                     assets.c.lon, assets.c.criticality).order_by(assets.c.id)).mappings().all()
+    hazards = sorted({h for lv in (*district_levels.values(), *asset_levels.values()) for h in lv})
+    return {
+        "hazards": hazards,
+        "districts": [{**dict(d), "levels": district_levels.get(d["id"], {})} for d in district_rows],
+        "assets": [{**dict(a), "levels": asset_levels.get(a["id"], {})} for a in asset_rows],
+        "links": links,
+    }
+
+
+def effective_limits(kind: str, override: dict[str, Any] | None) -> tuple[dict[str, float], str | None]:
+    """A sensor's graded limits (its own override, else its kind's defaults) and which side is dangerous."""
+    spec = SENSOR_KINDS.get(kind)
+    limits = dict(spec.thresholds) if spec else {}
+    if isinstance(override, dict):
+        limits.update({k: float(v) for k, v in override.items()
+                       if k in ("blue", "yellow", "orange", "red") and isinstance(v, int | float)})
+    return limits, spec.direction.value if spec else None
+
+
+@router.get("/assets/{id}")
+def console_asset(id: IdPath, conn: ConnDep, _: Watcher) -> dict[str, Any]:
+    """The asset, its district's name, its sensors with their effective limits, and its current risk."""
+    asset = conn.execute(select(assets).where(assets.c.id == id)).mappings().first()
+    if asset is None:
+        raise HTTPException(404, f"asset {id} not found")
+    district = alert_store.district_row(conn, asset["district_id"]) if asset["district_id"] else None
+    sensor_rows = conn.execute(select(sensors).where(sensors.c.asset_id == id).order_by(sensors.c.id)).mappings()
+    out_sensors = []
+    for s in sensor_rows:
+        limits, direction = effective_limits(s["kind"], s["thresholds"])
+        out_sensors.append({"id": s["id"], "kind": s["kind"], "unit": s["unit"], "active": s["active"],
+                            "expected_interval_s": s["expected_interval_s"], "limits": limits, "direction": direction})
+    risk = conn.execute(select(risk_current).where(risk_current.c.scope == f"asset:{id}")
+                        .order_by(risk_current.c.level.desc())).mappings().all()
+    return {"asset": dict(asset), "district_name": district["name"] if district else None, "sensors": out_sensors,
+            "risk": [{**dict(r), "level": Level(r["level"]).label} for r in risk]}
+
+
+@router.get("/alerts/{alert_id}/timeline")
+def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]:
+    """Every step of the alert with who and when, and fire-to-ack / on-site / disposed against the targets."""
+    row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()
+    if row is None:
+        raise HTTPException(404, f"alert {alert_id} not found")
+    (view,) = console_views(conn, [row])
+    past = history(conn, alert_id)
+    steps = sorted([{"source": "transition", **{k: t[k] for k in ("id", "ts", "kind", "actor", "note", "level")}}
+                    for t in past["transitions"]], key=lambda s: (s["ts"], s["id"]))
+    level = Level.parse(view["level"])
+    targets = targets_for(view["hazard"], level)
+    fired = view["fired_at"]
+    reached = {"ack": view["acknowledged_at"]}
+    for a in past["actions"]:
+        if a["fire_count"] == view["fire_count"] and a["step"] in ("on_site", "disposed"):
+            prev = reached.get(a["step"])
+            reached[a["step"]] = a["ts"] if prev is None else min(prev, a["ts"])
+    response = []
+    for key in ("ack", "on_site", "disposed"):
+        at = reached.get(key)
+        elapsed = max(0.0, (at - fired).total_seconds()) if at else None
+        response.append({"key": key, "at": at, "elapsed_s": elapsed, "target_s": targets[key],
+                         "met": None if elapsed is None else elapsed <= targets[key]})
+    return {"alert": view, "steps": steps, "response": response}
+
+
+@router.get("/spectrum/replay")
+def spectrum_replay(conn: ConnDep, _: HistoryReader,
+                    hours: Annotated[int, Query(ge=1, le=168, description="how far back")] = 24,
+                    step_minutes: Annotated[int, Query(ge=5, le=1440, description="one frame per step")] = 60,
+                    ) -> dict[str, Any]:
+    """The hazard x district matrix at every step of the last ``hours``, rebuilt from the risk series (a
+    step without a point keeps the level of the last point before it)."""
+    step = timedelta(minutes=step_minutes)
+    start, end = utc_window(None, None, span=timedelta(hours=hours))
+    before = conn.execute(text(
+        "SELECT DISTINCT ON (scope, hazard) scope, hazard, level FROM risk_series "
+        "WHERE scope LIKE 'district:%' AND ts < :start AND ts >= :start - interval '7 days' "
+        "ORDER BY scope, hazard, ts DESC"), {"start": start}).all()
+    binned = conn.execute(text(
+        "SELECT scope, hazard, date_bin(:step, ts, :start) AS b, max(level) AS top, "
+        "(array_agg(level ORDER BY ts DESC))[1] AS last FROM risk_series "
+        "WHERE scope LIKE 'district:%' AND ts >= :start AND ts < :end GROUP BY scope, hazard, b"),
+        {"step": step, "start": start, "end": end}).all()
+    keys = sorted({(r.scope, r.hazard) for r in (*before, *binned)})
+    hazards = sorted({h for _s, h in keys})
+    district_ids = sorted({s.split(":", 1)[1] for s, _h in keys})
+    carry = {(r.scope, r.hazard): r.level for r in before}
+    cells = {(r.scope, r.hazard, r.b): (r.top, r.last) for r in binned}
+    frames = []
+    at = start
+    while at < end:
+        grid = []
+        for h in hazards:
+            row = []
+            for d in district_ids:
+                key = (f"district:{d}", h)
+                top, last = cells.get((*key, at), (None, None))
+                row.append(Level(top if top is not None else carry.get(key, 0)).label)
+                if last is not None:
+                    carry[key] = last
+            grid.append(row)
+        frames.append({"at": at, "levels": grid})
+        at += step
+    return {"hazards": hazards, "districts": district_ids, "start": start, "end": end, "frames": frames}
+
+
+@router.get("/reports/response-times")
+def response_times_by_place(conn: ConnDep, _: HistoryReader, since: datetime | None = None,
+                            until: datetime | None = None) -> dict[str, Any]:
+    """Fire -> acknowledged, -> on site, -> disposed (seconds) per hazard and district, with the red targets."""
+    start, end = utc_window(since, until, span=timedelta(days=30))
+    first = (select(alert_actions.c.alert_id, alert_actions.c.fire_count, alert_actions.c.step,
+                    alert_actions.c.ts).where(alert_actions.c.step.in_(["on_site", "disposed"])))
+    reached: dict[tuple[int, int, str], datetime] = {}
+    q = select(alerts.c.id, alerts.c.hazard, alerts.c.district_id, alerts.c.fire_count, alerts.c.fired_at,
+               alerts.c.acknowledged_at).where(alerts.c.fired_at >= start, alerts.c.fired_at < end,
+                                               alerts.c.rule != "delivery_failed")
+    rows = conn.execute(q).mappings().all()
+    ids = [r["id"] for r in rows]
+    if ids:
+        for a in conn.execute(first.where(alert_actions.c.alert_id.in_(ids))).mappings():
+            key = (a["alert_id"], a["fire_count"], a["step"])
+            reached[key] = min(reached.get(key, a["ts"]), a["ts"])
+    names = dict(conn.execute(select(districts.c.id, districts.c.name)).all())
+    groups: dict[tuple[str, str], dict[str, list[float]]] = {}
+    for r in rows:
+        g = groups.setdefault((r["hazard"], r["district_id"] or ""), {"ack": [], "on_site": [], "disposed": [], "n": []})
+        g["n"].append(1.0)
+        times = {"ack": r["acknowledged_at"], "on_site": reached.get((r["id"], r["fire_count"], "on_site")),
+                 "disposed": reached.get((r["id"], r["fire_count"], "disposed"))}
+        for key, at in times.items():
+            if at is not None:
+                g[key].append(max(0.0, (at - r["fired_at"]).total_seconds()))
+    data = [{"hazard": h, "district_id": d or None, "district_name": names.get(d), "alerts": len(g["n"]),
+             "fire_to_ack": _stats(g["ack"]), "fire_to_on_site": _stats(g["on_site"]),
+             "fire_to_disposed": _stats(g["disposed"])} for (h, d), g in sorted(groups.items())]
+    return {"since": start, "until": end, "targets": TARGETS, "data": data, "count": len(data)}

@@ -1,0 +1,161 @@
+"""``resilience bench console``: how fast the console shows a busy city in a real browser.
+
+A throwaway database gets 20 districts, 3,000 assets with a risk level each and 500 firing alerts (through the
+alert engine, as in production). The API runs under uvicorn on a free loopback port; Debian's Chromium
+(playwright) logs in and measures, from navigation start, when the alert list has drawn every firing alert
+and when the map has drawn every asset (first meaningful paint), then the latency from a new alert's commit
+to its row on screen, over SSE. The last line is ``key=value`` pairs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import statistics
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+from sqlalchemy import Engine, insert
+
+from alerts.api_support import get_rules
+from alerts.engine import AlertEngine
+from resilience.domain import Level
+from resilience.events import AnomalyEvent, AnomalyPhase
+from resilience.services import LocalPostgres
+from resilience.settings import get_settings
+from resilience.store import api_keys
+from resilience.store.db import make_engine, recreate_database
+from resilience.store.schema import assets, districts, risk_current, sensors, utilities
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+GRID = 5  # the 20 districts are a 5 x 4 grid
+LEVELS = [Level.RED] * 1 + [Level.ORANGE] * 2 + [Level.YELLOW] * 2  # the mix of the seeded alerts
+
+
+def _square(row: int, col: int) -> dict[str, Any]:
+    lon, lat = 120.30 + 0.035 * col, 36.00 + 0.03 * row
+    return {"type": "Polygon", "coordinates": [[[lon, lat], [lon + 0.035, lat], [lon + 0.035, lat + 0.03],
+                                                [lon, lat + 0.03], [lon, lat]]]}
+
+
+def seed_city(engine: Engine, n_assets: int) -> None:
+    """20 districts, ``n_assets`` culverts with one methane sensor and a risk level each."""
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        conn.execute(insert(utilities), [{"id": "bench-gas", "name": "Bench Gas"}])
+        conn.execute(insert(districts), [{"id": f"D{i:02d}", "name": f"District {i:02d}", "population": 100_000,
+                                          "polygon": _square(i // GRID, i % GRID)} for i in range(20)])
+        rows = []
+        for i in range(n_assets):
+            d = i % 20
+            lon, lat = 120.30 + 0.035 * (d % GRID) + 0.001 + 0.033 * ((i * 7919) % 997) / 997, \
+                36.00 + 0.03 * (d // GRID) + 0.001 + 0.028 * ((i * 104729) % 991) / 991
+            rows.append({"id": f"A{i:05d}", "name": f"Culvert {i:05d}", "kind": "drainage_culvert",
+                         "district_id": f"D{d:02d}", "utility_id": "bench-gas", "lat": lat, "lon": lon})
+        conn.execute(insert(assets), rows)
+        conn.execute(insert(sensors), [{"id": f"S{i:05d}", "asset_id": f"A{i:05d}", "utility_id": "bench-gas",
+                                        "kind": "methane", "unit": "percent_lel", "expected_interval_s": 60}
+                                       for i in range(n_assets)])
+        conn.execute(insert(risk_current), [
+            {"scope": f"asset:A{i:05d}", "hazard": "gas_explosion", "score": 0.1, "level": i % 5,
+             "updated_at": now, "explanation": ""} for i in range(n_assets)]
+            + [{"scope": f"district:D{d:02d}", "hazard": "gas_explosion", "score": 0.5, "level": d % 5,
+                "updated_at": now, "explanation": ""} for d in range(20)])
+
+
+def anomaly(i: int, level: Level) -> AnomalyEvent:
+    now = datetime.now(UTC)
+    return AnomalyEvent(anomaly_id=f"bench-{uuid.uuid4().hex}", phase=AnomalyPhase.OPEN, sensor_id=f"S{i:05d}",
+                        asset_id=f"A{i:05d}", sensor_kind="methane", detector="threshold", start=now, ts=now,
+                        score=0.9, peak_score=0.9, value=60.0, level=level, explanation=f"methane at A{i:05d}")
+
+
+def serve(engine: Engine) -> tuple[uvicorn.Server, threading.Thread, int]:
+    from resilience.api.main import create_app
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(engine=engine), lifespan="off", log_level="warning"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return server, thread, sock.getsockname()[1]
+
+
+def measure(url: str, key: str, engine: Engine, alerts: AlertEngine, args: argparse.Namespace) -> dict[str, float]:
+    from playwright.sync_api import sync_playwright
+
+    out: dict[str, float] = {}
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 900})
+        page.set_default_timeout(60_000)
+        page.goto(f"{url}/login")
+        page.fill("#k", key)
+        page.click("button")
+        page.wait_for_url(f"{url}/")
+        page.goto(f"{url}/console/")
+        page.wait_for_function(f"document.querySelectorAll('tr[data-alert-id]').length >= {args.alerts}")
+        out["alerts_paint_ms"] = page.evaluate("window.__console.renderedAt")
+        page.goto(f"{url}/console/map")
+        page.wait_for_selector("body[data-ready='1']")
+        out["map_paint_ms"] = page.evaluate("performance.now()")
+        page.goto(f"{url}/console/")
+        page.wait_for_selector("#live[data-state='open']")
+        page.wait_for_function(f"document.querySelectorAll('tr[data-alert-id]').length >= {args.alerts}")
+        latencies = []
+        for n in range(args.probes):
+            i = args.alerts + n
+            committed = time.time() * 1000
+            (made,) = alerts.handle(anomaly(i, Level.RED))
+            page.wait_for_selector(f"tr[data-alert-id='{made.id}']")
+            shown = page.evaluate("performance.timeOrigin + window.__console.renderedAt")
+            latencies.append(shown - committed)
+        browser.close()
+    latencies.sort()
+    out["new_alert_p50_ms"] = statistics.median(latencies)
+    out["new_alert_max_ms"] = latencies[-1]
+    return out
+
+
+def run(args: argparse.Namespace) -> int:
+    if not CHROMIUM.exists():
+        print("chromium missing: apt-get install -y chromium")
+        return 1
+    LocalPostgres(get_settings()).start()
+    engine = make_engine(recreate_database("resilience_bench_console"))
+    seed_city(engine, args.assets)
+    alerts = AlertEngine(engine, None, get_rules(), now=lambda: datetime.now(UTC))
+    t0 = time.monotonic()
+    with engine.begin() as conn:
+        made = alerts.handle_batch_in([anomaly(i, LEVELS[i % len(LEVELS)]) for i in range(args.alerts)], conn)
+    print(f"seeded {args.assets} assets and {len(made)} alerts in {time.monotonic() - t0:.1f} s", flush=True)
+    with engine.begin() as conn:
+        _, key = api_keys.create_key(conn, name="bench-console", role="operator")
+    server, thread, port = serve(engine)
+    try:
+        figures = measure(f"http://127.0.0.1:{port}", key, engine, alerts, args)
+    finally:
+        server.should_exit = True
+        thread.join(30)
+        engine.dispose()
+    print(f"alerts={args.alerts} assets={args.assets} probes={args.probes} "
+          + " ".join(f"{k}={v:.0f}" for k, v in figures.items()))
+    return 0
+
+
+def register(bench_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = bench_sub.add_parser("console", help="console first paint with a busy city, and new-alert-to-screen latency")
+    p.add_argument("--alerts", type=int, default=500)
+    p.add_argument("--assets", type=int, default=3000)
+    p.add_argument("--probes", type=int, default=20)
+    p.set_defaults(func=run)

@@ -1,0 +1,165 @@
+// Live alerts: a snapshot then every change over SSE (no polling), most severe then newest first, counts,
+// filters, and a sound and a flash for a new red alert until someone acknowledges it.
+import {esc, LEVEL_RANK, LEVELS} from "./api.js";
+import {fmtTime, t, tEnum} from "./i18n.js";
+import {renderPanel} from "./alert_panel.js";
+
+const STATES = ["firing", "acknowledged", "resolved", "closed"];
+const alerts = new Map();
+const unacknowledgedRed = new Set();
+const filters = {district: "", hazard: "", level: "", state: "active"};
+let selected = null;
+let who = null;
+let scheduled = false;
+const probe = window.__console = {beeps: 0, events: 0, lastEventAt: 0, renderedAt: 0};
+const REBEEP_MS = 15_000;  // an unacknowledged red keeps sounding, so a busy desk still hears it
+
+function beep() {
+  probe.beeps += 1;
+  try {
+    const ctx = (probe.audio ??= new AudioContext());
+    const osc = ctx.createOscillator(), gain = ctx.createGain();
+    osc.frequency.value = 880; gain.gain.value = 0.15;
+    osc.connect(gain).connect(ctx.destination);
+    osc.start(); osc.stop(ctx.currentTime + 0.4);
+  } catch (e) { /* no audio device: the flash still shows */ }
+}
+
+function isRedFiring(a) { return a.level === "red" && a.state === "firing"; }
+
+function upsert(a, fresh) {
+  const old = alerts.get(a.id);
+  if (old && old.row_version > a.row_version) return;
+  alerts.set(a.id, a);
+  if (isRedFiring(a)) {
+    if (fresh && !(old && isRedFiring(old))) { unacknowledgedRed.add(a.id); beep(); }
+  } else {
+    unacknowledgedRed.delete(a.id);
+  }
+}
+
+function visible() {
+  return [...alerts.values()].filter(a =>
+    (!filters.district || a.district_id === filters.district) && (!filters.hazard || a.hazard === filters.hazard)
+    && (!filters.level || a.level === filters.level)
+    && (!filters.state || (filters.state === "active" ? ["firing", "acknowledged"].includes(a.state)
+                                                     : a.state === filters.state)))
+    .sort((x, y) => (LEVEL_RANK[y.level] - LEVEL_RANK[x.level]) || (y.fired_at > x.fired_at ? 1 : -1));
+}
+
+function counts() {
+  const by = {level: {}, state: {}};
+  for (const a of alerts.values()) {
+    by.level[a.level] = (by.level[a.level] || 0) + 1;
+    by.state[a.state] = (by.state[a.state] || 0) + 1;
+  }
+  const chip = (kind, v) => `<span class="chip" data-count="${kind}-${v}">${esc(tEnum(kind, v))}: `
+    + `<b>${by[kind][v] || 0}</b></span>`;
+  return LEVELS.filter(l => l !== "none").map(l => chip("level", l)).join("")
+    + STATES.map(s => chip("state", s)).join("");
+}
+
+function options(values, label, current) {
+  return `<option value="">${esc(label)}</option>` + [...values].sort().map(([v, text]) =>
+    `<option value="${esc(v)}"${v === current ? " selected" : ""}>${esc(text)}</option>`).join("");
+}
+
+function renderFilters(root) {
+  const districts = new Map(), hazards = new Map();
+  for (const a of alerts.values()) {
+    if (a.district_id) districts.set(a.district_id, a.district_name || a.district_id);
+    hazards.set(a.hazard, tEnum("hazard", a.hazard));
+  }
+  root.querySelector("#f-district").innerHTML = options(districts, t("filter.all_districts"), filters.district);
+  root.querySelector("#f-hazard").innerHTML = options(hazards, t("filter.all_hazards"), filters.hazard);
+}
+
+function row(a) {
+  const flash = unacknowledgedRed.has(a.id) ? " flash" : "";
+  const sel = a.id === selected ? " selected" : "";
+  const where = a.asset_name || a.asset_id || a.district_name || a.scope;
+  return `<tr class="row${flash}${sel}" data-alert-id="${a.id}" data-level="${esc(a.level)}" data-state="${esc(a.state)}">
+    <td><span class="lvl ${esc(a.level)}">${esc(tEnum("level", a.level))}</span></td>
+    <td><b>${esc(tEnum("hazard", a.hazard))}</b><br><span class="muted">${esc(where)}</span></td>
+    <td>${esc(a.district_name || a.district_id || "")}</td>
+    <td class="muted">${esc(a.explanation)}</td>
+    <td data-role="state">${esc(tEnum("state", a.state))}${a.silenced ? ` · ${esc(t("alert.silenced"))}` : ""}</td>
+    <td class="muted">${esc(fmtTime(a.fired_at, "short"))}</td></tr>`;
+}
+
+function draw(root) {
+  scheduled = false;
+  root.querySelector("#counts").innerHTML = counts();
+  renderFilters(root);
+  const list = visible();
+  root.querySelector("#alert-rows").innerHTML = list.length ? list.map(row).join("")
+    : `<tr><td colspan="6" class="muted">${esc(t("alerts.none"))}</td></tr>`;
+  root.querySelector("#shown").textContent = t("alerts.shown", {n: list.length, total: alerts.size});
+  const banner = document.getElementById("banner");
+  banner.hidden = unacknowledgedRed.size === 0;
+  banner.textContent = t("alerts.new_red", {n: unacknowledgedRed.size});
+  probe.renderedAt = performance.now();
+}
+
+function schedule(root) {
+  if (!scheduled) { scheduled = true; requestAnimationFrame(() => draw(root)); }
+}
+
+function connect(root) {
+  const live = document.getElementById("live");
+  const source = new EventSource("/api/v1/console/alerts/stream");
+  source.addEventListener("open", () => { live.dataset.state = "open"; live.textContent = t("live.open"); });
+  source.addEventListener("error", () => { live.dataset.state = "error"; live.textContent = t("live.error"); });
+  source.addEventListener("snapshot", ev => {
+    const snap = JSON.parse(ev.data);
+    alerts.clear();
+    snap.alerts.forEach(a => upsert(a, false));
+    schedule(root);
+  });
+  source.addEventListener("alert", ev => {
+    const change = JSON.parse(ev.data);
+    probe.events += 1; probe.lastEventAt = performance.now();
+    upsert(change.alert, true);
+    schedule(root);
+    if (change.alert.id === selected) openPanel(root, selected);
+  });
+}
+
+function openPanel(root, id) {
+  selected = id;
+  renderPanel(root.querySelector("#panel"), id, who);
+  schedule(root);
+}
+
+export async function render(root, caller) {
+  who = caller;
+  root.innerHTML = `<div class="cols"><section class="card">
+    <h2>${esc(t("alerts.title"))} <span id="shown" class="muted"></span></h2>
+    <div id="counts" class="chips"></div>
+    <div class="filters">
+      <select id="f-district" aria-label="${esc(t("filter.district"))}"></select>
+      <select id="f-hazard" aria-label="${esc(t("filter.hazard"))}"></select>
+      <select id="f-level" aria-label="${esc(t("filter.level"))}">
+        <option value="">${esc(t("filter.all_levels"))}</option>
+        ${LEVELS.filter(l => l !== "none").map(l => `<option value="${l}">${esc(tEnum("level", l))}</option>`).join("")}
+      </select>
+      <select id="f-state" aria-label="${esc(t("filter.state"))}">
+        <option value="active" selected>${esc(t("filter.active"))}</option>
+        <option value="">${esc(t("filter.all_states"))}</option>
+        ${STATES.map(s => `<option value="${s}">${esc(tEnum("state", s))}</option>`).join("")}
+      </select>
+    </div>
+    <table><thead><tr><th>${esc(t("col.level"))}</th><th>${esc(t("col.what"))}</th><th>${esc(t("col.district"))}</th>
+      <th>${esc(t("col.explanation"))}</th><th>${esc(t("col.state"))}</th><th>${esc(t("col.fired"))}</th></tr></thead>
+      <tbody id="alert-rows"><tr><td colspan="6" class="muted">${esc(t("common.loading"))}</td></tr></tbody></table>
+    </section><section class="card" id="panel"><p class="muted">${esc(t("alerts.pick"))}</p></section></div>`;
+  for (const [id, key] of [["f-district", "district"], ["f-hazard", "hazard"], ["f-level", "level"], ["f-state", "state"]]) {
+    root.querySelector(`#${id}`).addEventListener("change", e => { filters[key] = e.target.value; schedule(root); });
+  }
+  root.querySelector("#alert-rows").addEventListener("click", e => {
+    const tr = e.target.closest("tr[data-alert-id]");
+    if (tr) openPanel(root, Number(tr.dataset.alertId));
+  });
+  connect(root);
+  setInterval(() => { if (unacknowledgedRed.size) beep(); }, REBEEP_MS);
+}

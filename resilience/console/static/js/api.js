@@ -1,0 +1,33 @@
+// Calls to the platform API with the session cookie; a lost session goes back to the login page.
+export class ApiError extends Error {
+  constructor(status, detail) { super(`${status} ${detail}`); this.status = status; this.detail = detail; }
+}
+
+export function toLogin() {
+  location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
+}
+
+export async function api(path, {method = "GET", body, accept = "application/json"} = {}) {
+  const headers = {Accept: accept};
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  const r = await fetch(path, {method, headers, credentials: "same-origin",
+                               body: body === undefined ? undefined : JSON.stringify(body)});
+  if (r.status === 401) { toLogin(); throw new ApiError(401, "login required"); }
+  if (!r.ok) {
+    let detail = r.statusText;
+    try { const b = await r.json(); detail = typeof b.detail === "string" ? b.detail : JSON.stringify(b.detail); }
+    catch (e) { /* not JSON */ }
+    throw new ApiError(r.status, detail);
+  }
+  if (accept === "text/csv") return r.blob();
+  return r.status === 204 ? null : r.json();
+}
+
+export const esc = s => String(s ?? "").replace(/[&<>"']/g, c => (
+  {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]));
+
+export const LEVELS = ["red", "orange", "yellow", "blue", "none"];
+export const LEVEL_RANK = {none: 0, blue: 1, yellow: 2, orange: 3, red: 4};
+export const LEVEL_COLOUR = {red: "#d62728", orange: "#ff7f0e", yellow: "#e6c200", blue: "#1f77b4", none: "#e8ebef"};
+export const RESPOND_ROLES = ["admin", "operator"];
+export const HISTORY_ROLES = ["admin", "operator", "engineer"];

@@ -1,0 +1,210 @@
+"""The console in a real browser (Debian's Chromium driven by Python playwright) against the live server.
+
+Each test waits for conditions with timeouts, never for fixed times. Screenshots of every page in both
+languages go to .local/test-artifacts/console/.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from datetime import timedelta, timezone
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+from sqlalchemy import Engine
+
+from tests.console.conftest import WAIT_S, City, LiveServer, Pipeline, add_culvert, alert_state, breach, quiet
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[2] / ".local" / "test-artifacts" / "console"
+ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]
+TIMEOUT_MS = 20_000
+CJK = re.compile(r"[\u3400-\u9fff]")
+SHANGHAI = timezone(timedelta(hours=8))
+
+pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make setup installs it)")
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def incident(live_server: LiveServer, city: City, pipeline: Pipeline, db_engine: Engine) -> dict[str, Any]:
+    """A culvert whose methane sensor has a quiet half hour and then a red breach, already alerted."""
+    asset_id, sensor_id = add_culvert(db_engine, city, pipeline)
+    since = quiet(live_server, city, sensor_id)
+    fired = breach(live_server, city, pipeline, sensor_id, since)
+    (alert,) = [a for a in fired if a.asset_id == asset_id and a.level.label == "red"]
+    return {"asset_id": asset_id, "sensor_id": sensor_id, "alert_id": alert.id}
+
+
+LOGS: list[str] = []
+OPEN: list[Any] = []  # the browser contexts a test opened, closed after it whatever happened
+
+
+@pytest.fixture(autouse=True)
+def _close_contexts() -> Iterator[None]:
+    yield
+    while OPEN:
+        OPEN.pop().close()
+
+
+def login(browser: Any, server: LiveServer, key: str, path: str, lang: str = "zh-CN") -> Any:
+    """A fresh browser context logged in through the /login form, on ``path``, in ``lang``."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="Asia/Shanghai",
+                                  base_url=server.url)
+    OPEN.append(context)
+    context.add_init_script(f"if (!localStorage.getItem('console.lang')) localStorage.setItem('console.lang', '{lang}')")
+    page = context.new_page()
+    page.on("console", lambda m: LOGS.append(m.text))
+    page.on("requestfailed", lambda r: LOGS.append(f"failed {r.url} {r.failure}"))
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(path)
+    page.wait_for_url(re.compile(r"/login\?next="))
+    page.wait_for_load_state("load")
+    page.fill("#k", key)
+    page.click("button")
+    try:
+        page.wait_for_url(lambda url: urlparse(url).path == urlparse(path).path)
+    except Exception as exc:
+        raise AssertionError(f"login did not reach {path}: at {page.url}; the page said {LOGS[-8:]}") from exc
+    page.wait_for_selector("body[data-ready='1']")
+    return page
+
+
+def shot(page: Any, name: str) -> None:
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def act(page: Any, selector: str, state: str) -> None:
+    page.click(f"#panel {selector}")
+    page.wait_for_selector(f"#panel[data-state='{state}']")
+
+
+def test_a_red_alert_arrives_live_and_the_loop_closes(browser: Any, live_server: LiveServer, city: City,
+                                                      pipeline: Pipeline, db_engine: Engine) -> None:
+    page = login(browser, live_server, city.keys["operator"], "/console/")
+    page.wait_for_selector("#live[data-state='open']")
+    asset_id, sensor_id = add_culvert(db_engine, city, pipeline)
+    since = quiet(live_server, city, sensor_id)
+    fired = breach(live_server, city, pipeline, sensor_id, since)  # after the page has its snapshot
+    (alert,) = [a for a in fired if a.asset_id == asset_id and a.level.label == "red"]
+    row = f"tr[data-alert-id='{alert.id}']"
+    page.wait_for_selector(f"{row}.flash[data-level='red'][data-state='firing']")
+    assert page.is_visible("#banner")
+    assert page.evaluate("window.__console.beeps") >= 1
+    assert page.evaluate("window.__console.events") >= 1
+    shot(page, "alerts-live-red-zh-CN")
+    page.click(row)
+    page.wait_for_selector(f"#panel[data-alert-id='{alert.id}'] button[data-act='ack']")
+    fired_at = alert.fired_at.astimezone(SHANGHAI).strftime("%H:%M")
+    assert fired_at in page.inner_text("#panel")  # the viewer's time zone, not UTC
+    act(page, "button[data-act='ack']", "acknowledged")
+    page.wait_for_selector(f"{row}:not(.flash)[data-state='acknowledged']")
+    assert page.is_hidden("#banner")
+    assert alert_state(db_engine, alert.id) == "acknowledged"
+    page.fill("#panel #unit", "gas-east-crew")
+    page.click("#panel button[data-act='assign']")
+    page.wait_for_selector("#panel li[data-step-kind='assigned']")
+    for step in ("dispatch", "on_site", "disposed", "feedback"):
+        page.click(f"#panel button[data-step='{step}']")
+        page.wait_for_selector(f"#panel li[data-step-kind='{step}']")
+    page.click("#panel button[data-act='resolve']")  # without a note: refused in the page
+    assert page.inner_text("#panel #act-error")
+    page.fill("#panel #note", "valve closed, culvert ventilated")
+    act(page, "button[data-act='resolve']", "resolved")
+    page.wait_for_selector("#panel tr[data-response='disposed'] .met, #panel tr[data-response='disposed'] .late")
+    shot(page, "alert-closed-loop-zh-CN")
+    body = httpx.get(f"{live_server.url}/api/v1/alerts/{alert.id}", headers={"X-API-Key": city.keys["viewer"]},
+                     timeout=WAIT_S).json()
+    assert body["state"] == "resolved" and body["resolved_by"].startswith("console-operator [")
+    kinds = [t["kind"] for t in body["transitions"]]
+    assert kinds[:2] == ["fired", "acknowledged"] and {"disposed", "resolved"} <= set(kinds)
+
+
+def test_a_viewer_looks_but_cannot_act(browser: Any, live_server: LiveServer, city: City,
+                                       incident: dict[str, Any]) -> None:
+    page = login(browser, live_server, city.keys["viewer"], "/console/")
+    page.select_option("#f-state", "")
+    page.click(f"tr[data-alert-id='{incident['alert_id']}']")
+    page.wait_for_selector("#panel [data-role='read-only']")
+    assert page.query_selector_all("#panel button[data-act]") == []
+    assert page.is_hidden("#nav a[data-view='reports']")  # history pages are not offered to a viewer
+    page.goto("/console/reports")
+    page.wait_for_selector("[data-role='load-error']")
+
+
+PAGES = {"alerts": "/console/", "map": "/console/map", "spectrum": "/console/spectrum",
+         "engineer": "/console/engineer?sensors={sensor}", "reports": "/console/reports", "asset": "/console/asset?id={asset}"}
+
+
+@pytest.mark.parametrize("lang", ["en", "zh-CN"])
+def test_every_page_is_fully_translated(browser: Any, live_server: LiveServer, city: City, incident: dict[str, Any],
+                                        lang: str) -> None:
+    page = login(browser, live_server, city.keys["admin"], "/console/", lang)
+    for name, path in PAGES.items():
+        page.goto(path.format(sensor=incident["sensor_id"], asset=incident["asset_id"]))
+        page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_load_state("networkidle") if name != "alerts" else page.wait_for_selector("tr[data-alert-id]")
+        assert page.evaluate("[...window.__i18nMissing]") == [], (name, lang)
+        assert page.evaluate("document.documentElement.lang") == lang
+        if lang == "en":
+            text = page.inner_text("body").replace("中文", "")  # the switch names the other language
+            assert not CJK.search(text), (name, CJK.findall(text)[:10])
+        shot(page, f"{name}-{lang}")
+    page.click("#lang")  # the switch is remembered by this browser
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.evaluate("localStorage.getItem('console.lang')") == ("zh-CN" if lang == "en" else "en")
+
+
+def test_the_asset_page_shades_the_anomaly_and_draws_the_limits(browser: Any, live_server: LiveServer, city: City,
+                                                               incident: dict[str, Any]) -> None:
+    page = login(browser, live_server, city.keys["engineer"], f"/console/asset?id={incident['asset_id']}")
+    chart = f".chart[data-sensor='{incident['sensor_id']}']"
+    page.wait_for_selector(chart)
+    option = page.evaluate(f"""() => {{ const o = window.__echarts.getInstanceByDom(document.querySelector("{chart}"))
+        .getOption().series[0]; return {{points: o.data.length, spans: o.markArea.data.length,
+        limits: o.markLine.data.map(m => m.yAxis)}}; }}""")
+    assert option["spans"] >= 1 and option["points"] >= 31
+    assert sorted(option["limits"]) == [5, 10, 20, 50]
+    assert "Culvert" in page.inner_text("[data-role='asset-name']")
+
+
+def test_the_map_and_the_spectrum_open_on_a_click(browser: Any, live_server: LiveServer, city: City,
+                                                 incident: dict[str, Any]) -> None:
+    page = login(browser, live_server, city.keys["operator"], "/console/map")
+    page.wait_for_selector("#map canvas")
+    box = page.locator("#map").bounding_box()
+    x, y = page.evaluate(f"window.__console.districtPixel('{city.districts[1]}')")
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_selector(f"#side[data-district='{city.districts[1]}']")
+    assert page.inner_text("[data-role='district-name']") == "Hillside"
+    shot(page, "map-district-clicked-zh-CN")
+    page.goto("/console/spectrum")
+    page.wait_for_selector("#heat canvas")
+    box = page.locator("#heat").bounding_box()
+    x, y = page.evaluate(f"window.__console.cellPixel('gas_explosion', '{city.districts[0]}')")
+    page.mouse.click(box["x"] + x, box["y"] + y)
+    page.wait_for_selector(f"#cell[data-cell='gas_explosion|{city.districts[0]}'] a[href*='{incident['asset_id']}']")
+    shot(page, "spectrum-cell-clicked-zh-CN")
+    page.wait_for_selector("#replay", state="visible")  # an operator may replay the last 24 h: a day ago the cell was quiet
+    level = f"window.__console.cellLevel('gas_explosion', '{city.districts[0]}')"
+    assert page.evaluate(level) == "red"
+    page.evaluate("document.querySelector('#slider').value = '0'")
+    page.dispatch_event("#slider", "input")
+    assert page.evaluate(level) == "none"
+    page.click("#now")
+    assert page.evaluate(level) == "red"
