@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test test-fast setup console services stop bench-ingest bench-nab bench-risk bench-alerts evaluate clean
+.PHONY: run test test-fast lint setup console services stop bench-ingest bench-nab bench-risk bench-alerts evaluate clean
 
 $(STAMP): pyproject.toml
 	@command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ] || { \
@@ -47,7 +47,12 @@ stop:
 run: setup
 	$(BIN)/resilience run
 
-test: setup
+# ruff's checks and mypy strict (settings in pyproject.toml); `make test` fails on either
+lint: setup
+	$(BIN)/ruff check resilience ingest alerts tests
+	$(BIN)/mypy
+
+test: setup lint
 	$(BIN)/resilience services start
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 

@@ -58,17 +58,17 @@ def _anomaly_signals(rule: Rule, ev: AnomalyEvent, asset: AssetInfo | None) -> l
     if not _kind_ok(rule, ev.sensor_kind, asset):
         return []
     assert rule.hazard is not None
-    base = dict(
+    base: dict[str, Any] = dict(
         rule=rule.name, hazard=rule.hazard, scope=f"asset:{ev.asset_id}", source_key=f"anomaly:{ev.anomaly_id}",
         ts=ev.ts, asset_id=ev.asset_id, district_id=asset.district_id if asset else None,
         sensor_id=ev.sensor_id, sensor_kind=ev.sensor_kind, source_type="anomaly",
     )
     if ev.phase is AnomalyPhase.CLOSE:
-        return [Signal(active=False, **base)]  # type: ignore[arg-type]
+        return [Signal(active=False, **base)]
     level = max(ev.level, score_level(ev.score, rule.score_levels))
     if level is Level.NONE or level < Level.parse(rule.min_level):
         # Below the rule's floor: if this source was feeding the alert, it no longer is.
-        return [Signal(active=False, **base)]  # type: ignore[arg-type]
+        return [Signal(active=False, **base)]
     evidence: dict[str, Any] = {
         "sensor_id": ev.sensor_id, "sensor_kind": ev.sensor_kind, "detector": ev.detector, "value": ev.value,
         "score": round(ev.score, 4), "peak_score": round(ev.peak_score, 4), "threshold_level": ev.level.label,
@@ -81,7 +81,7 @@ def _anomaly_signals(rule: Rule, ev: AnomalyEvent, asset: AssetInfo | None) -> l
         explanation = (explanation + " " if explanation else "") + (
             f"Level raised one step: {ev.sensor_kind} in a {asset.kind} (coupled hazard)."
         )
-    return [Signal(active=True, level=level, explanation=explanation, evidence=evidence, **base)]  # type: ignore[arg-type]
+    return [Signal(active=True, level=level, explanation=explanation, evidence=evidence, **base)]
 
 
 #: Own evidence of an asset in a risk event's factors (its sensors' anomalies and graded breaches).
@@ -117,21 +117,22 @@ def _risk_signals(rule: Rule, ev: RiskLevelEvent, assets: AssetLookup) -> list[S
     active = ev.level >= Level.parse(rule.min_level)
     evidence = {"score": round(ev.score, 4), "previous": ev.previous.label, "level": ev.level.label,
                 "factors": ev.factors[:10]}
-    common = dict(rule=rule.name, hazard=ev.hazard, active=active, ts=ev.ts, level=ev.level if active else Level.NONE,
-                  source_type="risk", explanation=ev.explanation)
+    common: dict[str, Any] = dict(rule=rule.name, hazard=ev.hazard, active=active, ts=ev.ts,
+                                  level=ev.level if active else Level.NONE, source_type="risk",
+                                  explanation=ev.explanation)
     coupled_key = f"risk:{ev.scope}"  # this scope's contribution to its cause's alert
     cause = coupled_cause(ev.factors, asset_id) if kind == "asset" else None
     if active and cause is not None:
         cause_asset = assets(cause)
         return [Signal(scope=f"asset:{cause}", source_key=coupled_key, asset_id=cause,
                        district_id=cause_asset.district_id if cause_asset else district_id,
-                       evidence={**evidence, "coupled_target": ev.scope}, **common)]  # type: ignore[arg-type]
+                       evidence={**evidence, "coupled_target": ev.scope}, **common)]
     out = [Signal(scope=ev.scope, source_key="risk", asset_id=asset_id, district_id=district_id, evidence=evidence,
-                  **common)]  # type: ignore[arg-type]
+                  **common)]
     if kind == "asset" and not active:  # if the level was carried by its cause's alert, that contribution ends
         out.append(Signal(scope=ev.scope, source_key=coupled_key, asset_id=asset_id, district_id=district_id,
                           evidence={**evidence, "coupled_target": ev.scope}, **{**common, "active": False,
-                                                                                 "level": Level.NONE}))  # type: ignore[arg-type]
+                                                                                 "level": Level.NONE}))
     return out
 
 

@@ -92,7 +92,7 @@ def _cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("backtest", help="replay a sensor's stored history through the production detectors")
     p.add_argument("--sensor", required=True)
     p.add_argument("--start", required=True, help="RFC 3339")

@@ -166,7 +166,7 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("migrate", help="apply database migrations")
     p.set_defaults(func=_migrate)
     p = sub.add_parser("api", help="run the HTTP API")

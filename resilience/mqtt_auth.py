@@ -336,7 +336,7 @@ def _cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("mqtt-credentials", help="write Mosquitto's password and ACL files from the registry")
     p.add_argument("action", choices=["sync", "show"])
     p.add_argument("utility", nargs="*", help="utility ids (sync: add these too; show: print their credentials)")

@@ -271,7 +271,7 @@ def _cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("services", help="start/stop/status of project-local PostgreSQL and Mosquitto")
     p.add_argument("action", choices=["start", "stop", "status"])
     p.set_defaults(func=_cmd)

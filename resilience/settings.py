@@ -79,7 +79,7 @@ class Settings(BaseSettings):
 
     webhook_secret: str = "local-dev-secret"
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy does not know pydantic's decorator over a property
     @property
     def database_url(self) -> str:
         if self.database_url_override:

@@ -9,7 +9,7 @@ BENCHES = ["resilience.bench.ingest_bench", "resilience.bench.alerts_bench", "re
            "resilience.bench.nab.benchmark", "resilience.bench.detect_bench", "resilience.bench.console_bench"]
 
 
-def register_bench(bench_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_bench(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     for name in BENCHES:
         try:
             importlib.import_module(name).register(bench_sub)

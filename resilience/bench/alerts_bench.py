@@ -186,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
     return 0 if missing == 0 else 1
 
 
-def register(bench_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = bench_sub.add_parser("alerts", help="publish-to-webhook latency under background load")
     p.add_argument("--probes", type=int, default=60)
     p.add_argument("--interval", type=float, default=0.5)

@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(bench_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = bench_sub.add_parser("console", help="console first paint with a busy city, and new-alert-to-screen latency")
     p.add_argument("--alerts", type=int, default=500)
     p.add_argument("--assets", type=int, default=3000)

@@ -143,7 +143,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(bench_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = bench_sub.add_parser("ingest", help="MQTT -> committed row throughput vs broker and COPY limits")
     p.add_argument("--single", type=int, default=30_000, help="single-reading messages to send")
     p.add_argument("--packs", type=int, default=1_000_000, help="readings to send in packs of 100")

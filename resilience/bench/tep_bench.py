@@ -131,7 +131,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def register(bench_sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = bench_sub.add_parser("tep", help="Tennessee Eastman: held-alarm CVA state model, detection/false alarms/delay")
     p.add_argument("--data", default=None, help=f"folder with d00.dat and dNN_te.dat (default: {DEFAULT_DATA})")
     p.add_argument("--faults", default=None, help="comma-separated fault numbers (default: 1-21)")

@@ -12,7 +12,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections import deque
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar, TypeVar
 
 D = TypeVar("D", bound="Detector")
@@ -24,7 +24,7 @@ def to_epoch(t: datetime | float) -> float:
     """Seconds since the epoch; naive datetimes are taken as UTC (the platform runs in UTC)."""
     if isinstance(t, datetime):
         if t.tzinfo is None:
-            t = t.replace(tzinfo=timezone.utc)
+            t = t.replace(tzinfo=UTC)
         return t.timestamp()
     return float(t)
 

@@ -129,7 +129,7 @@ def run_detect(args: argparse.Namespace) -> int:
     with open(args.output, "w", newline="") as fh:
         writer = csv.writer(fh, delimiter=args.sep)
         writer.writerow(header + ["anomaly_score", "anomaly"])
-        for row, s, f in zip(rows, scores, flags):
+        for row, s, f in zip(rows, scores, flags, strict=True):
             writer.writerow([row[c] for c in header] + [f"{s:.6f}", int(f)])
     print(f"{len(rows)} rows, {len(columns)} value column(s), {sum(flags)} anomalous ({args.model.label})")
     return 0

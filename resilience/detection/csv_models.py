@@ -54,7 +54,7 @@ def score_nab(data: np.ndarray, threshold: float) -> tuple[list[float], list[boo
     scores: list[float] = []
     for i, row in enumerate(data):
         best = 0.0
-        for det, v in zip(detectors, row):
+        for det, v in zip(detectors, row, strict=False):  # a short row scores what it has
             if not math.isnan(v):
                 best = max(best, det.process_one(float(v), float(i)))
         scores.append(best)
@@ -82,9 +82,9 @@ def score_ensemble(data: np.ndarray, times: Sequence[datetime], columns: Sequenc
     engine = DetectionEngine(catalogue, InMemoryEventBus())
     scores: list[float] = []
     flags: list[bool] = []
-    for ts, row in zip(times, data):
+    for ts, row in zip(times, data, strict=True):
         best = 0.0
-        for c, v in zip(columns, row):
+        for c, v in zip(columns, row, strict=False):  # a short row scores what it has
             if math.isnan(v):
                 continue
             result, _ = engine.process_reading(Reading(c, ts, float(v)))

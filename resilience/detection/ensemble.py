@@ -228,7 +228,7 @@ class SensorEnsemble:
                 best, best_name, best_det = s, name, det
         level, graded_det = Level.NONE, None
         for det in self.graded_members:
-            lvl = det.graded_level(x, ts)  # type: ignore[attr-defined]
+            lvl = det.graded_level(x, ts)  # type: ignore[attr-defined]  # graded_members holds graded detectors only
             if lvl > level:
                 level, graded_det = lvl, det
         explanation = ""

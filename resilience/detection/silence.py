@@ -20,13 +20,18 @@ from resilience.events import EventBus, SensorHealthEvent
 
 
 class SensorInfo(Protocol):
-    """The catalogue fields detection needs about a sensor."""
+    """The catalogue fields detection needs about a sensor (read-only: catalogue entries are frozen)."""
 
-    sensor_id: str
-    asset_id: str
-    kind: str
-    thresholds: dict[str, float] | None
-    expected_interval_s: float
+    @property
+    def sensor_id(self) -> str: ...
+    @property
+    def asset_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def thresholds(self) -> dict[str, float] | None: ...
+    @property
+    def expected_interval_s(self) -> float: ...
 
 
 class SilenceTracker:

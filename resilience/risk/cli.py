@@ -55,7 +55,7 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_bench(bench_subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register_bench(bench_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = bench_subparsers.add_parser("risk", help="risk spectrum: full recomputation and incremental update times")
     p.add_argument("--assets", type=int, default=3000)
     p.add_argument("--sensors", type=int, default=10000)

@@ -116,7 +116,7 @@ def _describe(kind: str, a: AnomalyEvidence, sensor_id: str) -> str:
     return f"{kind} {_fmt_value(kind, a.value)} ({what}) on sensor {sensor_id} for {mins:.0f} min"
 
 
-class RiskModel(BaseEstimator):  # type: ignore[misc]
+class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no type information
     """Risk spectrum model over a city's assets.
 
     Parameters

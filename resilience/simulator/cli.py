@@ -41,7 +41,7 @@ def _parse_start(value: str | None) -> datetime:
     return ts if ts.tzinfo else ts.replace(tzinfo=UTC)
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser("simulate", help="simulate the city's sensors and publish SenML over MQTT")
     p.add_argument("--host", default=None, help="MQTT broker host (default: settings mqtt_host)")
     p.add_argument("--port", type=int, default=None, help="MQTT broker port (default: settings mqtt_port)")
@@ -74,7 +74,7 @@ def _seed_db(city_obj: object) -> None:
 
     engine = sa.create_engine(_database_url())
     with engine.begin() as conn:
-        counts = seed_registry(conn, city_obj)  # type: ignore[arg-type]
+        counts = seed_registry(conn, city_obj)  # type: ignore[arg-type]  # a simulated City is a registry source
     engine.dispose()
     print("registry seeded: " + ", ".join(f"{k}={v}" for k, v in counts.items()), flush=True)
 
@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         from resilience.simulator.publisher import SenmlPublisher
 
         host = args.host or str(_settings_value("mqtt_host", "127.0.0.1"))
-        port = args.port or int(_settings_value("mqtt_port", 1883))  # type: ignore[call-overload]
+        port = args.port or int(_settings_value("mqtt_port", 1883))  # type: ignore[call-overload]  # a settings int
         publisher = SenmlPublisher(host, port, sim.sensor_ids, sim.units, [s.utility_id for s in city.sensors],
                                    topic_root=str(_settings_value("mqtt_topic_root", "lifeline")),
                                    client_id=f"{_settings_value('mqtt_client_id', 'resilience')}-simulator",

@@ -74,7 +74,7 @@ def psycopg_dsn(url: str) -> str:
 
 def raw_connect(url: str | None = None, **kw: object) -> psycopg.Connection:
     """A plain psycopg connection (COPY, LISTEN/NOTIFY) to the same database as the engine."""
-    return psycopg.connect(psycopg_dsn(url or get_settings().database_url), **kw)  # type: ignore[arg-type]
+    return psycopg.connect(psycopg_dsn(url or get_settings().database_url), **kw)  # type: ignore[arg-type]  # **kw: connect's own
 
 
 def migrations_dir() -> Path:

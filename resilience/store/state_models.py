@@ -63,7 +63,7 @@ def load_state_models(conn: Connection, *, versions: dict[str, str] | None = Non
                                        "ORDER BY asset_id, fitted_at DESC, version")))
     if not versions:
         return []
-    assets, vers = zip(*sorted(versions.items()))
+    assets, vers = zip(*sorted(versions.items()), strict=True)
     return _rows(conn.execute(text(
         f"SELECT {cols} FROM state_models JOIN unnest(CAST(:a AS text[]), CAST(:v AS text[])) AS w(a, v) "
         "ON asset_id = w.a AND version = w.v"), {"a": list(assets), "v": list(vers)}))

@@ -23,6 +23,7 @@ import logging
 import signal
 import threading
 from datetime import UTC, datetime
+from collections.abc import Sequence
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -69,7 +70,7 @@ class CollectingBus:
         return out
 
 
-def persist_events(conn: Connection, log_: PgEventLog, events: list[Event]) -> None:
+def persist_events(conn: Connection, log_: PgEventLog, events: Sequence[Event]) -> None:
     """Anomaly rows (one per anomaly, updated through its lifecycle) and the event log, in the caller's txn."""
     for e in events:
         if not isinstance(e, AnomalyEvent):
@@ -83,7 +84,7 @@ def persist_events(conn: Connection, log_: PgEventLog, events: list[Event]) -> N
         if e.phase is AnomalyPhase.CLOSE:
             update["end"] = e.end or e.ts
         conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update))
-    log_.publish_many(events, conn=conn)
+    log_.publish_many(list(events), conn=conn)
 
 
 SILENCE_STEP_S = 10.0  # data time between silence checks made while processing

@@ -200,13 +200,14 @@ def response_times_by_place(conn: ConnDep, _: HistoryReader, since: datetime | N
     names = dict(conn.execute(select(districts.c.id, districts.c.name)).all())
     groups: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in rows:
-        g = groups.setdefault((r["hazard"], r["district_id"] or ""), {"ack": [], "on_site": [], "disposed": [], "n": []})
+        g = groups.setdefault((r["hazard"], r["district_id"] or ""),
+                              {"ack": [], "on_site": [], "disposed": [], "n": []})
         g["n"].append(1.0)
         times = {"ack": r["acknowledged_at"], "on_site": reached.get((r["id"], r["fire_count"], "on_site")),
                  "disposed": reached.get((r["id"], r["fire_count"], "disposed"))}
-        for key, at in times.items():
+        for step, at in times.items():
             if at is not None:
-                g[key].append(max(0.0, (at - r["fired_at"]).total_seconds()))
+                g[step].append(max(0.0, (at - r["fired_at"]).total_seconds()))
     data = [{"hazard": h, "district_id": d or None, "district_name": names.get(d), "alerts": len(g["n"]),
              "fire_to_ack": _stats(g["ack"]), "fire_to_on_site": _stats(g["on_site"]),
              "fire_to_disposed": _stats(g["disposed"])} for (h, d), g in sorted(groups.items())]

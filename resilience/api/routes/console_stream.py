@@ -74,7 +74,10 @@ def _json(value: Any) -> str:
 def _names(conn: Connection, asset_ids: set[str], district_ids: set[str]) -> tuple[dict[str, str], dict[str, str]]:
     a = dict(conn.execute(select(assets.c.id, assets.c.name).where(assets.c.id.in_(asset_ids))).all()) \
         if asset_ids else {}
-    d = dict(conn.execute(select(districts.c.id, districts.c.name).where(districts.c.id.in_(district_ids))).all()) if district_ids else {}
+    d: dict[str, str] = {}
+    if district_ids:
+        d = dict(conn.execute(select(districts.c.id, districts.c.name)
+                              .where(districts.c.id.in_(district_ids))).all())
     return a, d
 
 
@@ -109,7 +112,8 @@ def changes_after(engine: Engine, cursor: int) -> tuple[int, list[dict[str, Any]
         if not entries:
             return cursor, []
         ids = list(dict.fromkeys(e["alert_id"] for e in entries))
-        views = {v["id"]: v for v in console_views(conn, conn.execute(select(alerts).where(alerts.c.id.in_(ids))).all())}
+        changed = list(conn.execute(select(alerts).where(alerts.c.id.in_(ids))).all())
+        views = {v["id"]: v for v in console_views(conn, changed)}
     by_alert: dict[int, list[dict[str, Any]]] = {}
     for e in entries:
         by_alert.setdefault(e["alert_id"], []).append({"id": e["id"], "kind": e["kind"], "ts": e["ts"],
@@ -147,7 +151,8 @@ async def _guarded(events: AsyncIterator[str], token: int) -> AsyncIterator[str]
                    responses={200: {"content": {"text/event-stream": {}}}, 503: {"description": "too many streams"}})
 async def console_alert_stream(
     request: Request, engine: EngineDep, _: Watcher,
-    poll_s: Annotated[float, Query(ge=0.1, le=30, description="seconds between reads of the audit log when idle")] = 0.5,
+    poll_s: Annotated[float, Query(ge=0.1, le=30,
+                                   description="seconds between reads of the audit log when idle")] = 0.5,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000, description="end after this many alert events")] = None,
 ) -> StreamingResponse:
     """A snapshot of the alerts to show, then every change to one of them, as whole alerts."""

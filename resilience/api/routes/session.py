@@ -75,7 +75,8 @@ document.getElementById("f").addEventListener("submit", async e => { e.preventDe
     body: JSON.stringify({key: document.getElementById("k").value})});
   const next = new URLSearchParams(location.search).get("next") || "/";
   const safe = next.charAt(0) === "/" && next.charAt(1) !== "/" && next.charAt(1) !== String.fromCharCode(92);
-  if (r.ok) location.href = safe ? next : "/"; else document.getElementById("err").textContent = "密钥无效 / not a live key"; });
+  if (r.ok) location.href = safe ? next : "/";
+  else document.getElementById("err").textContent = "密钥无效 / not a live key"; });
 </script></body></html>"""
 
 

@@ -40,14 +40,6 @@ def default_nab_dir() -> Path:
     env = os.environ.get("RESILIENCE_NAB_DIR")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "benchmarks" / "nab"
-
-
-def default_nab_dir() -> Path:
-    """``$RESILIENCE_NAB_DIR``, else ``shared/benchmarks/nab`` next to the repository."""
-    env = os.environ.get("RESILIENCE_NAB_DIR")
-    if env:
-        return Path(env)
     return Path(__file__).resolve().parents[3].parent / "shared" / "benchmarks" / "nab"
 
 

@@ -40,6 +40,7 @@ import bisect
 import math
 from collections import deque
 from datetime import datetime
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -246,7 +247,7 @@ class NabDetector(Detector):
         self.flat_fired_ = False
         self.alarm_rows_: list[int] = []
 
-    def load_state(self, state: dict) -> None:
+    def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
         self._art_cache = None  # rebuilt from the restored category lists
 
@@ -254,7 +255,7 @@ class NabDetector(Detector):
         if self._art_cache is None:
             self._art_cache = [(np.array(lo, dtype=float).reshape(-1, self.art_dim),
                                 np.array(hi, dtype=float).reshape(-1, self.art_dim))
-                               for lo, hi in zip(self.art_lo_, self.art_hi_)]
+                               for lo, hi in zip(self.art_lo_, self.art_hi_, strict=True)]
         return self._art_cache[k]
 
     def _art(self, x: float, commit: bool) -> float:
@@ -284,6 +285,7 @@ class NabDetector(Detector):
                     lo, hi = np.vstack([lo, row_lo]), np.vstack([hi, row_hi])
                 else:
                     lo[r], hi[r] = row_lo, row_hi
+                assert self._art_cache is not None  # built by the lookup above
                 self._art_cache[k] = (lo, hi)
         if commit:
             self.art_recent_.append(x)
