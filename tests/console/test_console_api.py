@@ -11,7 +11,6 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from resilience.api.routes import console_stream
 from tests.console.conftest import WAIT_S, City, LiveServer, Pipeline, add_culvert, breach, quiet
 
 
@@ -60,9 +59,16 @@ def test_the_stream_sends_a_snapshot_then_whole_alerts(live_server: LiveServer, 
 
 
 def test_the_stream_is_capped(live_server: LiveServer, city: City, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(console_stream, "slots", console_stream.StreamSlots(0))
-    r = _get(live_server, city, "/api/v1/console/alerts/stream", "viewer")
-    assert r.status_code == 503 and r.headers["retry-after"]
+    from resilience.settings import get_settings
+
+    monkeypatch.setenv("RESILIENCE_SSE_MAX_CLIENTS", "0")  # the one cap both event streams share
+    get_settings.cache_clear()
+    try:
+        for path in ("/api/v1/console/alerts/stream", "/api/v1/alerts/stream"):
+            r = _get(live_server, city, path, "viewer")
+            assert r.status_code == 503 and r.headers["retry-after"], path
+    finally:
+        get_settings.cache_clear()
 
 
 def test_timeline_measures_against_targets(live_server: LiveServer, city: City, red: dict[str, Any]) -> None:

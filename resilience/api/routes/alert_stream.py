@@ -2,75 +2,30 @@
 
 The stream stays async (one long-lived response per client), but every database read runs in the
 threadpool: a slow query or a wait for a pooled connection never stalls the event loop, so other
-requests and other streams keep being served. Open streams are capped (``sse_max_clients``): each one
-polls the database, so past the cap a client is told to come back later (503, Retry-After) rather than
-slowing every console in the room.
+requests and other streams keep being served. Open streams are capped (``resilience.api.streams``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Engine, select
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from alerts.schema import alert_transitions, alerts
 from resilience.api.auth import WATCH, require
 from resilience.api.deps import EngineDep, SettingsDep
+from resilience.api.streams import event_stream, take_slot
 from resilience.domain import Level
 
 stream_router = APIRouter(prefix="/api/v1", tags=["alerts"])
 BIGINT_MAX = 2**63 - 1  # transition ids are BigInteger identities
 BATCH = 100  # audit entries read per poll
-
-
-class StreamSlots:
-    """How many streams are open, against the cap (the event loop is one thread: no lock needed)."""
-
-    def __init__(self) -> None:
-        self.open = 0
-
-    def take(self, cap: int) -> bool:
-        if self.open >= cap:
-            return False
-        self.open += 1
-        return True
-
-    def give(self) -> None:
-        self.open = max(0, self.open - 1)
-
-    def releaser(self) -> Callable[[], None]:
-        """A release that counts once, whichever comes first: the stream's end or the response's."""
-        done = False
-
-        def release() -> None:
-            nonlocal done
-            if not done:
-                done = True
-                self.give()
-        return release
-
-
-async def holding(release: Callable[[], None], stream: AsyncIterator[str]) -> AsyncIterator[str]:
-    """``stream``, giving its place back when it ends, fails or is cancelled by a disconnect."""
-    try:
-        async for chunk in stream:
-            yield chunk
-    finally:
-        release()
-
-
-def slots_of(request: Request) -> StreamSlots:
-    slots = getattr(request.app.state, "stream_slots", None)
-    if slots is None:
-        slots = request.app.state.stream_slots = StreamSlots()
-    return slots
 
 
 def latest_transition(engine: Engine) -> int:
@@ -124,11 +79,7 @@ async def alert_stream(
     poll_s: Annotated[float, Query(ge=0.1, le=30, description="seconds between polls when idle")] = 1.0,
 ) -> StreamingResponse:
     """Every audit-log entry as an SSE event (id = transition id, so clients resume with Last-Event-ID)."""
-    slots = slots_of(request)
-    if not slots.take(settings.sse_max_clients):
-        raise HTTPException(503, f"{slots.open} alert streams are open (the cap); retry shortly",
-                            headers={"Retry-After": "10"})
-    release = slots.releaser()
+    release = take_slot(request, settings.sse_max_clients)
     try:
         start = after if after is not None else last_event_id
         if start is None:
@@ -136,7 +87,4 @@ async def alert_stream(
     except BaseException:
         release()
         raise
-    return StreamingResponse(holding(release, events(request, engine, start, limit, poll_s)),
-                             media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-                             background=BackgroundTask(release))
+    return event_stream(events(request, engine, start, limit, poll_s), release)

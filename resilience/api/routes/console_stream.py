@@ -4,67 +4,35 @@ On every (re)connect the client first gets a ``snapshot`` of the alerts it shoul
 event per changed alert (its current view and the audit entries that changed it). The snapshot is read
 after the stream's starting cursor, so a change racing the connect is sent twice (harmless: the client keeps
 the higher ``row_version``) rather than lost. The browser never polls; the server reads the audit log in the
-threadpool. Concurrent streams are capped so a crowd of tabs cannot exhaust the connection pool.
+threadpool. Open streams share one cap per process with the alert stream (resilience.api.streams).
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
-import threading
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import Connection, Engine, select
-from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
 
 from alerts import store
 from alerts.api_support import alert_view, utcnow
 from alerts.schema import alert_transitions, alerts
 from resilience.api.auth import Watcher
-from resilience.api.deps import EngineDep
+from resilience.api.deps import EngineDep, SettingsDep
+from resilience.api.streams import event_stream, take_slot
 from resilience.store.schema import assets, districts
 
 stream_router = APIRouter(prefix="/api/v1/console", tags=["console"])
-MAX_STREAMS = 32  # concurrent console streams per API process
 BATCH = 200  # audit entries read per poll
 SNAPSHOT_ACTIVE = 5000  # firing/acknowledged alerts sent on connect, most severe first
 SNAPSHOT_RECENT = 500  # resolved/closed alerts of the last day sent on connect
 RECENT = timedelta(hours=24)
-
-
-class StreamSlots:
-    """A counting cap whose release is idempotent (a stream ends through its generator or its response)."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self._held: set[int] = set()
-        self._ids = itertools.count(1)
-        self._lock = threading.Lock()
-
-    def acquire(self) -> int | None:
-        with self._lock:
-            if len(self._held) >= self.limit:
-                return None
-            token = next(self._ids)
-            self._held.add(token)
-            return token
-
-    def release(self, token: int) -> None:
-        with self._lock:
-            self._held.discard(token)
-
-    @property
-    def in_use(self) -> int:
-        return len(self._held)
-
-
-slots = StreamSlots(MAX_STREAMS)
 
 
 def _json(value: Any) -> str:
@@ -139,26 +107,14 @@ async def console_events(request: Request, engine: Engine, poll_s: float, limit:
             await asyncio.sleep(poll_s)
 
 
-async def _guarded(events: AsyncIterator[str], token: int) -> AsyncIterator[str]:
-    try:
-        async for chunk in events:
-            yield chunk
-    finally:
-        slots.release(token)
-
-
 @stream_router.get("/alerts/stream", response_class=StreamingResponse,
                    responses={200: {"content": {"text/event-stream": {}}}, 503: {"description": "too many streams"}})
 async def console_alert_stream(
-    request: Request, engine: EngineDep, _: Watcher,
+    request: Request, engine: EngineDep, settings: SettingsDep, _: Watcher,
     poll_s: Annotated[float, Query(ge=0.1, le=30,
                                    description="seconds between reads of the audit log when idle")] = 0.5,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000, description="end after this many alert events")] = None,
 ) -> StreamingResponse:
     """A snapshot of the alerts to show, then every change to one of them, as whole alerts."""
-    token = slots.acquire()
-    if token is None:
-        raise HTTPException(503, f"at most {MAX_STREAMS} console streams at once", headers={"Retry-After": "10"})
-    return StreamingResponse(_guarded(console_events(request, engine, poll_s, limit), token),
-                             media_type="text/event-stream", background=BackgroundTask(slots.release, token),
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    release = take_slot(request, settings.sse_max_clients)
+    return event_stream(console_events(request, engine, poll_s, limit), release)
