@@ -35,6 +35,14 @@ FIRST_ACTIONS: dict[str, dict[str, tuple[str, str]]] = {
                 "Close flooded underpasses and low roads, deploy pump trucks, warn metro and underground "
                 "spaces to guard against inflow."),
     },
+    "toxic_atmosphere": {
+        _LOW: ("通知管廊/排水单位复测硫化氢与氧含量，加强通风；未经检测禁止人员进入。",
+               "Ask the tunnel or drainage utility to re-measure H2S and oxygen and increase ventilation; "
+               "no one enters before the air is tested."),
+        _HIGH: ("禁止人员进入受限空间，撤出在内作业人员，启动强制通风，佩戴正压呼吸器方可救援。",
+                "Keep everyone out of the confined space and withdraw anyone inside, start forced ventilation; "
+                "rescue only with positive-pressure breathing apparatus."),
+    },
     "structural_failure": {
         _LOW: ("通知养护单位现场巡检，核对温度补偿后的监测数据。",
                "Ask the maintenance unit to inspect on site and check the temperature-compensated data."),
@@ -85,6 +93,7 @@ HAZARD_NAMES: dict[str, tuple[str, str]] = {
     "structural_failure": ("结构安全风险", "Structural safety risk"),
     "ground_collapse": ("路面塌陷风险", "Ground collapse risk"),
     "heating_leak": ("供热管网泄漏风险", "Heating pipe leak risk"),
+    "toxic_atmosphere": ("有毒有害气体/缺氧风险", "Toxic or oxygen-deficient atmosphere"),
     "sensor_fault": ("监测设备故障", "Monitoring device fault"),
     "delivery_failure": ("告警通知投递失败", "Alert notification delivery failed"),
 }

@@ -54,6 +54,7 @@ class Hazard(str, enum.Enum):
     STRUCTURAL_FAILURE = "structural_failure"
     GROUND_COLLAPSE = "ground_collapse"
     HEATING_LEAK = "heating_leak"
+    TOXIC_ATMOSPHERE = "toxic_atmosphere"  # H2S or oxygen deficiency in tunnels and culverts (confined spaces)
     SENSOR_FAULT = "sensor_fault"
     PLATFORM = "platform"  # the monitoring platform itself not keeping up (a stalled worker)
 

@@ -75,7 +75,7 @@ DEFAULT_HAZARDS: dict[str, HazardSpec] = {
             {"heating_makeup_flow": Evidence(1.0), "temperature": Evidence(0.8, regulatory=True)},
         ),
         HazardSpec(
-            "toxic_atmosphere", "Toxic / oxygen-deficient atmosphere",
+            Hazard.TOXIC_ATMOSPHERE.value, "Toxic / oxygen-deficient atmosphere",
             _kinds(AssetKind.UTILITY_TUNNEL, AssetKind.DRAINAGE_CULVERT),
             {"h2s": Evidence(1.0, regulatory=True), "methane": Evidence(0.3)},
         ),
