@@ -6,6 +6,7 @@ sequences' values), run the log sequencer, and create and drop day partitions on
 that run as this database's owner (``ensure_day_partition``, ``drop_day_partition``; their arguments are
 checked, their search_path fixed). It owns nothing, creates no table, alters no schema and cannot touch
 ``alembic_version``. Migrations run as the owner. Future tables of the owner get the same grants.
+``resilience_reader`` (dashboards such as Grafana) may read every table but the API keys and sessions.
 
 The group role is created here when the migrating user may (CREATEROLE); otherwise an administrator creates
 it (``deploy/postgres/init-roles.sh``) and the grants follow at the next migration.
@@ -24,6 +25,8 @@ branch_labels = None
 depends_on = None
 
 SERVICE_ROLE = "resilience_service"
+READER_ROLE = "resilience_reader"  # dashboards (Grafana): read the data, never the keys
+SECRET_TABLES = ("api_keys", "api_sessions")
 TIMESERIES = ("readings", "risk_series")  # the day-partitioned tables of the native backend
 
 
@@ -60,18 +63,28 @@ def upgrade() -> None:
         END $fn$""")
     for fn in ("ensure_day_partition(text, date)", "drop_day_partition(text)"):
         op.execute(f"REVOKE ALL ON FUNCTION {fn} FROM PUBLIC")
+    for role in (SERVICE_ROLE, READER_ROLE):
+        _create_group_role(role)
+    _grant_service()
+    _grant_reader()
+
+
+def _create_group_role(role: str) -> None:
     op.execute(f"""
         DO $do$BEGIN
-            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{SERVICE_ROLE}') THEN
+            IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
                 BEGIN
-                    CREATE ROLE {SERVICE_ROLE} NOLOGIN;
+                    CREATE ROLE {role} NOLOGIN;
                 EXCEPTION
                     WHEN duplicate_object THEN NULL;  -- created meanwhile by a concurrent migration
                     WHEN insufficient_privilege THEN
-                        RAISE NOTICE 'role {SERVICE_ROLE} is missing and may not be created here: grants skipped';
+                        RAISE NOTICE 'role {role} is missing and may not be created here: grants skipped';
                 END;
             END IF;
         END$do$""")
+
+
+def _grant_service() -> None:
     op.execute(f"""
         DO $do$BEGIN
             IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{SERVICE_ROLE}') THEN
@@ -89,17 +102,32 @@ def upgrade() -> None:
         END$do$""")
 
 
-def downgrade() -> None:
+def _grant_reader() -> None:
+    secrets = ", ".join(SECRET_TABLES)
     op.execute(f"""
         DO $do$BEGIN
-            IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{SERVICE_ROLE}') THEN
-                ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM {SERVICE_ROLE};
-                ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON SEQUENCES FROM {SERVICE_ROLE};
-                REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {SERVICE_ROLE};
-                REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {SERVICE_ROLE};
-                REVOKE USAGE ON SCHEMA public FROM {SERVICE_ROLE};
-                EXECUTE format('REVOKE ALL ON DATABASE %I FROM {SERVICE_ROLE}', current_database());
+            IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{READER_ROLE}') THEN
+                EXECUTE format('GRANT CONNECT ON DATABASE %I TO {READER_ROLE}', current_database());
+                GRANT USAGE ON SCHEMA public TO {READER_ROLE};
+                GRANT SELECT ON ALL TABLES IN SCHEMA public TO {READER_ROLE};
+                REVOKE SELECT ON {secrets} FROM {READER_ROLE};
+                ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT ON TABLES TO {READER_ROLE};
             END IF;
         END$do$""")
+
+
+def downgrade() -> None:
+    for role in (SERVICE_ROLE, READER_ROLE):
+        op.execute(f"""
+            DO $do$BEGIN
+                IF EXISTS (SELECT FROM pg_roles WHERE rolname = '{role}') THEN
+                    ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON TABLES FROM {role};
+                    ALTER DEFAULT PRIVILEGES IN SCHEMA public REVOKE ALL ON SEQUENCES FROM {role};
+                    REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role};
+                    REVOKE ALL ON ALL SEQUENCES IN SCHEMA public FROM {role};
+                    REVOKE USAGE ON SCHEMA public FROM {role};
+                    EXECUTE format('REVOKE ALL ON DATABASE %I FROM {role}', current_database());
+                END IF;
+            END$do$""")
     op.execute("DROP FUNCTION IF EXISTS ensure_day_partition(text, date)")
     op.execute("DROP FUNCTION IF EXISTS drop_day_partition(text)")

@@ -6,11 +6,16 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import DBAPIError
+
+from resilience.store.db import make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 GRAFANA = ROOT / "deploy" / "grafana"
@@ -73,10 +78,24 @@ def _expand(sql: str) -> str:
     return sql
 
 
-def test_every_query_runs_against_the_store(db_engine: Engine) -> None:
+def test_every_query_runs_against_the_store_with_only_read_rights(db_engine: Engine, db_url: str) -> None:
+    """As Grafana's login would: a member of resilience_reader (migration 0006), which may not read the keys."""
     dash = _dashboard()
     queries = [v["query"] for v in dash["templating"]["list"]]
     queries += [t["rawSql"] for p in dash["panels"] for t in p["targets"]]
-    with db_engine.connect() as conn:
-        for sql in queries:
-            conn.execute(text(_expand(sql))).all()
+    login = f"grafana_test_{uuid.uuid4().hex[:8]}"
+    with db_engine.begin() as conn:
+        conn.execute(text(f"CREATE ROLE {login} LOGIN PASSWORD 'grafana-test' IN ROLE resilience_reader"))
+    scheme, rest = db_url.split("://", 1)
+    reader = make_engine(f"{scheme}://{login}:grafana-test@{rest.split('@', 1)[1]}")
+    try:
+        with reader.connect() as conn:
+            for sql in queries:
+                conn.execute(text(_expand(sql))).all()
+        for statement in ("SELECT * FROM api_keys", "INSERT INTO utilities (id, name) VALUES ('G', 'g')"):
+            with pytest.raises(DBAPIError), reader.connect() as conn:
+                conn.execute(text(statement))
+    finally:
+        reader.dispose()
+        with db_engine.begin() as conn:
+            conn.execute(text(f"DROP ROLE IF EXISTS {login}"))

@@ -52,6 +52,7 @@ def test_the_service_login_is_no_superuser_and_owns_nothing(service_engine: Engi
         assert conn.execute(text("SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
                                  "WHERE r.rolname = current_user")).scalar_one() == 0
         assert conn.execute(text("SELECT pg_has_role(current_user, 'resilience_service', 'member')")).scalar_one()
+        assert not conn.execute(text("SELECT pg_has_role(current_user, 'resilience_reader', 'member')")).scalar_one()
 
 
 @pytest.mark.parametrize("statement", [
