@@ -63,7 +63,7 @@ def _alerts(args: argparse.Namespace) -> int:
     from resilience.logs import setup_logging
     from resilience.settings import get_settings
     from resilience.store.db import get_engine
-    from resilience.workers.engine import run_engine
+    from resilience.workers.engine_worker import run_engine
 
     settings = get_settings()
     setup_logging(settings.log_level, settings.log_format, "alerts")

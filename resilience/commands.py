@@ -52,7 +52,7 @@ def _scheduler(args: argparse.Namespace) -> int:
 
 def _detector(args: argparse.Namespace) -> int:
     from resilience.store.db import make_engine
-    from resilience.workers.detector import DetectionWorker
+    from resilience.workers.detector_worker import DetectionWorker
 
     s = get_settings()
     setup_logging(s.log_level, s.log_format, "detector")
@@ -62,7 +62,7 @@ def _detector(args: argparse.Namespace) -> int:
 
 def _engine(args: argparse.Namespace) -> int:
     from resilience.store.db import make_engine
-    from resilience.workers.engine import run_engine
+    from resilience.workers.engine_worker import run_engine
 
     s = get_settings()
     setup_logging(s.log_level, s.log_format, "engine")

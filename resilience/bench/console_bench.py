@@ -23,7 +23,7 @@ import uvicorn
 from sqlalchemy import Engine, insert
 
 from alerts.api_support import get_rules
-from alerts.engine import AlertEngine
+from alerts.consumer import AlertEngine
 from resilience.domain import Level
 from resilience.events import AnomalyEvent, AnomalyPhase
 from resilience.services import LocalPostgres

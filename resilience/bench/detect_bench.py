@@ -1,6 +1,6 @@
 """``resilience bench detect``: streaming cost of what the detector worker runs, per reading and per row.
 
-The per-kind production ensembles are timed through the :class:`~resilience.detection.engine.DetectionEngine`
+The per-kind production ensembles are timed through the :class:`~resilience.detection.scoring.DetectionEngine`
 (µs per reading); the per-asset multivariate models per scored row: the CVA state model streaming one row
 at a time as the worker does (row building included), and the PCA asset model. Each figure is the best of
 ``--repeats`` runs on fresh state (timeit's rule: on a shared machine the other processes only add time).
@@ -30,7 +30,7 @@ class _Sensor:
 
 def ensembles_us_per_reading(n_readings: int) -> float:
     """µs per reading of the default ensembles of ``KINDS`` on a clean daily cycle."""
-    from resilience.detection.engine import DetectionEngine
+    from resilience.detection.scoring import DetectionEngine
     from resilience.events import InMemoryEventBus
 
     catalogue = {f"s{i}": _Sensor(f"s{i}", k) for i, k in enumerate(KINDS)}

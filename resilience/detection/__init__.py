@@ -13,7 +13,7 @@ from resilience.detection.detectors import (
     RobustZScoreDetector,
     SeasonalBaselineDetector,
 )
-from resilience.detection.engine import DetectionEngine
+from resilience.detection.scoring import DetectionEngine
 from resilience.detection.ensemble import (
     DEFAULT_ENSEMBLES,
     DetectorSpec,
@@ -22,7 +22,7 @@ from resilience.detection.ensemble import (
     resolve_config,
 )
 from resilience.detection.multivariate import AssetModel, dump_model, load_model
-from resilience.detection.silence import SilenceTracker
+from resilience.detection.silent_sensors import SilenceTracker
 
 __all__ = [
     "AssetModel", "CusumDetector", "DEFAULT_ENSEMBLES", "DetectionEngine", "Detector", "DetectorSpec",

@@ -72,10 +72,10 @@ class _CsvSensor:
 
 def score_ensemble(data: np.ndarray, times: Sequence[datetime], columns: Sequence[str], kind: str,
                    ) -> tuple[list[float], list[bool]]:
-    """Each column through the production :class:`~resilience.detection.engine.DetectionEngine` as a sensor of
+    """Each column through the production :class:`~resilience.detection.scoring.DetectionEngine` as a sensor of
     ``kind``: the score is the ensemble's, ``anomaly`` is whether the engine holds an anomaly open after the row
     (its open threshold, close hysteresis and graded limits), so the flags are what production would raise."""
-    from resilience.detection.engine import DetectionEngine
+    from resilience.detection.scoring import DetectionEngine
     from resilience.events import InMemoryEventBus
 
     catalogue = {c: _CsvSensor(c, kind) for c in columns}

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from resilience.simulator.city import build_city
-from resilience.simulator.engine import Simulator
+from resilience.simulator.simulation import Simulator
 from resilience.simulator.incidents import write_ground_truth
 
 

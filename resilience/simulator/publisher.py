@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from resilience.simulator.engine import Batch
+from resilience.simulator.simulation import Batch
 from resilience.simulator.senml import MAX_RECORDS, build_packs, encode
 
 

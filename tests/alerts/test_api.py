@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from alerts.api_support import get_rules
-from alerts.engine import AlertEngine
+from alerts.consumer import AlertEngine
 from resilience.api.main import create_app
 from resilience.domain import Level
 from resilience.events import RiskLevelEvent

@@ -18,7 +18,7 @@ from sqlalchemy import Connection, Engine, select, text
 
 from alerts import retry, store
 from alerts.config import DEFAULT_RULES_PATH, RulesConfig, parse_rules
-from alerts.engine import AlertEngine
+from alerts.consumer import AlertEngine
 from alerts.lifecycle import new_alert
 from alerts.model import Alert, AlertState, Signal, Transition
 from alerts.schema import alert_transitions, alerts

@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select, update
 from alerts.channels.webhook import WebhookChannel
 from alerts.config import DEFAULT_RULES_PATH, RulesConfig, parse_rules
 from alerts.dispatcher import Dispatcher, DispatcherOptions
-from alerts.engine import AlertEngine
+from alerts.consumer import AlertEngine
 from alerts.schema import alerts, notifications, silences
 from alerts.silences import Matcher, Silence
 from alerts import store

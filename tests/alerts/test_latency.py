@@ -12,7 +12,7 @@ from sqlalchemy import Connection, Engine, text
 
 from alerts.channels.webhook import WebhookChannel
 from alerts.dispatcher import Dispatcher, DispatcherOptions
-from alerts.engine import AlertEngine
+from alerts.consumer import AlertEngine
 from resilience.domain import Level
 from resilience.events import Event, EventKind
 from resilience.store.eventlog import EventConsumer, PgEventLog

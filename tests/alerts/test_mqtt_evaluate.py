@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from alerts.channels.base import Message, RetryableError
 from alerts.channels.mqtt import MqttChannel, topic_for
 from alerts.cli import register
-from alerts.engine import AlertEngine
+from alerts.consumer import AlertEngine
 from alerts.api_support import get_rules
 from resilience.domain import Level
 

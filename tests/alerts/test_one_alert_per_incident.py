@@ -12,7 +12,7 @@ from sqlalchemy import Engine, select
 
 from alerts.channels.base import Message
 from alerts.dispatcher import Dispatcher
-from alerts.engine import AlertEngine
+from alerts.consumer import AlertEngine
 from alerts.evaluate import Incident, evaluate
 from alerts.schema import alerts, notifications
 from resilience.domain import Level

@@ -19,15 +19,15 @@ import uvicorn
 from sqlalchemy import Engine, insert, text
 
 from alerts.api_support import get_rules
-from alerts.engine import AlertEngine
+from alerts.consumer import AlertEngine
 from resilience.api.main import create_app
 from resilience.domain import Reading
 from resilience.events import AnomalyEvent, SensorHealthEvent
 from resilience.settings import get_settings
 from resilience.store.readings import query_raw
 from resilience.store.schema import assets, districts, sensors, utilities
-from resilience.workers.detector import DetectionWorker
-from resilience.workers.engine import RiskWorker
+from resilience.workers.detector_worker import DetectionWorker
+from resilience.workers.engine_worker import RiskWorker
 from tests.auth import make_key
 
 WAIT_S = 30.0

@@ -15,7 +15,7 @@ from sqlalchemy import Engine
 
 from resilience.domain import Reading
 from resilience.settings import get_settings
-from resilience.workers.detector import DetectionWorker
+from resilience.workers.detector_worker import DetectionWorker
 from tests.registry import register_sensors
 
 

@@ -29,7 +29,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from resilience.detection.engine import DetectionEngine
+from resilience.detection.scoring import DetectionEngine
 from resilience.detection.ensemble import DEFAULT_ENSEMBLES
 from resilience.domain import Level
 from resilience.events import EventKind, InMemoryEventBus, RiskLevelEvent, SensorHealthEvent

@@ -29,7 +29,7 @@ from resilience.store.db import make_engine
 from resilience.store.readings import insert_new_readings, write_readings
 from resilience.store.snapshots import load_state
 from resilience.store.timeseries import get_backend
-from resilience.workers.detector import SNAPSHOT_NAME, DetectionWorker
+from resilience.workers.detector_worker import SNAPSHOT_NAME, DetectionWorker
 from tests.conftest import fresh_database
 
 START = datetime(2024, 6, 1, 16, 0, tzinfo=UTC)

@@ -8,7 +8,7 @@ import numpy as np
 
 from resilience.simulator.city import build_city
 from resilience.simulator.devices import ExceptionReporter
-from resilience.simulator.engine import Simulator
+from resilience.simulator.simulation import Simulator
 from resilience.simulator.incidents import Effect, Incident
 
 START = datetime(2024, 7, 1, tzinfo=UTC)

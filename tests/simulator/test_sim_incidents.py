@@ -14,7 +14,7 @@ import pytest
 
 from resilience.domain import AssetKind, Hazard
 from resilience.simulator.city import City, build_city, distance_m
-from resilience.simulator.engine import Simulator
+from resilience.simulator.simulation import Simulator
 from resilience.simulator.incidents import INCIDENT_TYPES, Incident, write_ground_truth
 
 START = datetime(2024, 7, 1, tzinfo=UTC)

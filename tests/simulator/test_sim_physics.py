@@ -10,7 +10,7 @@ import pytest
 
 from resilience.domain import SENSOR_KINDS, Level, level_for_value
 from resilience.simulator.city import City, build_city
-from resilience.simulator.engine import Simulator
+from resilience.simulator.simulation import Simulator
 from resilience.simulator.physics import MAX_NORMAL_RAIN, Physics, demand
 
 START = datetime(2024, 7, 1, tzinfo=UTC)

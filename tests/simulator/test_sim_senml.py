@@ -11,7 +11,7 @@ import pytest
 
 from resilience.domain import SENSOR_KINDS
 from resilience.simulator.city import build_city
-from resilience.simulator.engine import Simulator
+from resilience.simulator.simulation import Simulator
 from resilience.simulator.publisher import SenmlPublisher
 from resilience.simulator.senml import ALT_UNITS, build_packs, encode, resolve
 

@@ -16,7 +16,7 @@ from resilience.events import AnomalyEvent, AnomalyPhase
 from resilience.store.eventlog import PgEventLog
 from resilience.store.readings import write_readings
 from resilience.store.timeseries import get_backend
-from resilience.workers.detector import persist_events
+from resilience.workers.detector_worker import persist_events
 from tests.spine.workers import ROOT
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from resilience.clock import DataClock
 from resilience.detection.asset_models import AssetModelScorer, load_latest_models
 from resilience.detection.asset_state import StateModelScorer, build_monitors
-from resilience.detection.engine import DetectionEngine
+from resilience.detection.scoring import DetectionEngine
 from resilience.domain import Reading
 from resilience.events import AnomalyEvent, AnomalyPhase, Event
 from resilience.health import HeartbeatThread, ingest_stall, utcnow

@@ -16,7 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from resilience.detection.ensemble import EnsembleConfig, EnsembleResult, SensorEnsemble, resolve_config
-from resilience.detection.silence import SensorInfo, SilenceTracker
+from resilience.detection.silent_sensors import SensorInfo, SilenceTracker
 from resilience.domain import Level, Reading
 from resilience.events import AnomalyEvent, AnomalyPhase, EventBus, SensorHealthEvent
 

@@ -27,7 +27,7 @@ from resilience.risk.store import PgRiskRepository
 from resilience.settings import Settings
 from resilience.store.eventlog import EventConsumer, PgEventLog
 from resilience.store.schema import assets, districts, sensors
-from resilience.workers.detector import CollectingBus
+from resilience.workers.detector_worker import CollectingBus
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +83,7 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
     from alerts.channels import build_channels
     from alerts.config import load_rules
     from alerts.dispatcher import Dispatcher
-    from alerts.engine import AlertEngine
+    from alerts.consumer import AlertEngine
     from alerts.retry import ConflictError
 
     stop = threading.Event()
