@@ -7,7 +7,7 @@ import importlib
 
 import pytest
 
-MODULES = ["resilience.detection." + m for m in ("base", "detectors", "ensemble", "engine", "multivariate", "silence",
+MODULES = ["resilience.detection." + m for m in ("base", "detectors", "ensemble", "scoring", "multivariate", "silent_sensors",
                                                  "units")] + ["resilience.bench.nab.detector"]
 
 
