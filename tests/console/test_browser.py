@@ -187,6 +187,7 @@ def test_the_map_and_the_spectrum_open_on_a_click(browser: Any, live_server: Liv
                                                  incident: dict[str, Any]) -> None:
     page = login(browser, live_server, city.keys["operator"], "/console/map")
     page.wait_for_selector("#map canvas")
+    page.wait_for_function("window.__console && window.__console.mapReady === true")  # first frame drawn
     box = page.locator("#map").bounding_box()
     x, y = page.evaluate(f"window.__console.districtPixel('{city.districts[1]}')")
     page.mouse.click(box["x"] + x, box["y"] + y)

@@ -83,6 +83,8 @@ export async function render(root) {
                                                                    geometry: d.polygon}));
   echarts.registerMap("city", {type: "FeatureCollection", features});
   mapChart = chart(root.querySelector("#map"));
+  // set once the first frame is drawn: clicks before that land on nothing (tests and screen readers wait for it)
+  mapChart.on("finished", () => { window.__console = {...(window.__console || {}), mapReady: true}; });
   mapChart.setOption(option());
   const side = root.querySelector("#side");
   mapChart.on("click", p => {
