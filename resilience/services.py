@@ -83,7 +83,10 @@ class ServiceUser:
         if self.name:
             pw = pwd.getpwnam(self.name)
             for p in [path, *path.rglob("*")]:
-                os.chown(p, pw.pw_uid, pw.pw_gid)
+                try:
+                    os.chown(p, pw.pw_uid, pw.pw_gid)
+                except FileNotFoundError:
+                    continue  # removed since the walk saw it
 
 
 class LocalPostgres:
@@ -126,9 +129,9 @@ class LocalPostgres:
                 conf.write("\n# resilience local settings\nmax_connections = 200\nshared_buffers = 256MB\n"
                            "wal_level = minimal\nmax_wal_senders = 0\nmax_wal_size = 2GB\n"
                            "synchronous_commit = on\nlog_min_messages = warning\n")
-        self.user.own(self.root)
-        if self.running:
+        if self.running:  # before owning: a running server creates and deletes files under the walk
             return f"postgres already running on {self.settings.db_host}:{self.settings.db_port}"
+        self.user.own(self.root)
         stale = self.data / "postmaster.pid"
         if stale.exists():
             stale.unlink()

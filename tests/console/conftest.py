@@ -23,11 +23,13 @@ from alerts.consumer import AlertEngine
 from resilience.api.main import create_app
 from resilience.domain import Reading
 from resilience.events import AnomalyEvent, SensorHealthEvent
-from resilience.settings import get_settings
+from resilience.settings import Settings, get_settings
+from resilience.store.db import make_engine
 from resilience.store.readings import query_raw
 from resilience.store.schema import assets, districts, sensors, utilities
 from resilience.workers.detector_worker import DetectionWorker
 from resilience.workers.engine_worker import RiskWorker
+from tests.conftest import fresh_database
 from tests.auth import make_key
 
 WAIT_S = 30.0
@@ -54,6 +56,16 @@ class City:
 def _square(lon: float, lat: float, size: float = 0.03) -> dict[str, Any]:
     ring = [[lon, lat], [lon + size, lat], [lon + size, lat + size], [lon, lat + size], [lon, lat]]
     return {"type": "Polygon", "coordinates": [ring]}
+
+
+@pytest.fixture(scope="package")
+def db_engine(services: Settings) -> Iterator[Engine]:
+    """The console's own database: its map and spectrum must show this package's city only (districts other
+    packages register in the shared test database would lie over it and take the clicks)."""
+    with fresh_database(services, "console") as url:
+        engine = make_engine(url)
+        yield engine
+        engine.dispose()
 
 
 @pytest.fixture(scope="package")

@@ -78,7 +78,7 @@ def _expand(sql: str) -> str:
     return sql
 
 
-def test_every_query_runs_against_the_store_with_only_read_rights(db_engine: Engine, db_url: str) -> None:
+def test_every_query_runs_against_the_store_with_only_read_rights(db_engine: Engine) -> None:
     """As Grafana's login would: a member of resilience_reader (migration 0006), which may not read the keys."""
     dash = _dashboard()
     queries = [v["query"] for v in dash["templating"]["list"]]
@@ -86,7 +86,7 @@ def test_every_query_runs_against_the_store_with_only_read_rights(db_engine: Eng
     login = f"grafana_test_{uuid.uuid4().hex[:8]}"
     with db_engine.begin() as conn:
         conn.execute(text(f"CREATE ROLE {login} LOGIN PASSWORD 'grafana-test' IN ROLE resilience_reader"))
-    scheme, rest = db_url.split("://", 1)
+    scheme, rest = db_engine.url.render_as_string(hide_password=False).split("://", 1)
     reader = make_engine(f"{scheme}://{login}:grafana-test@{rest.split('@', 1)[1]}")
     try:
         with reader.connect() as conn:
