@@ -16,7 +16,7 @@ from alerts import retry
 from alerts.config import RulesConfig
 from alerts.model import Alert
 from alerts.service import AlertService, TickResult
-from resilience.events import Event, EventKind, event_from_dict
+from resilience.events import Event, EventKind, EventSubscriber, event_from_dict
 
 
 
@@ -60,7 +60,8 @@ class AlertEngine:
         return retry.in_transaction(self.engine, lambda conn: AlertService(conn, self.rules, now or self.now()).tick(),
                                     what="alert tick")
 
-    def subscribe(self, bus: Any) -> None:
+    def subscribe(self, bus: EventSubscriber) -> None:
+        """Take alert-relevant events from an in-process bus (backtests); production uses ``EventConsumer``."""
         for kind in (EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL, EventKind.PLATFORM_HEALTH):
             bus.subscribe(kind, self.handle)
 

@@ -1,9 +1,17 @@
 """The one internal event interface between detection, the risk model and the alert service.
 
-Producers call ``bus.publish(event)``; consumers register ``bus.subscribe(kind, handler)``. Two buses
-share the protocol: ``InMemoryEventBus`` (in-process, used by backtests and unit tests) and
-``resilience.store.eventlog.PgEventLog`` (a durable, ordered log in PostgreSQL with LISTEN/NOTIFY, so
-detection, risk and alerts can run as separate processes and a crash loses nothing).
+Two small interfaces, because no part needs both ends: producers (detection, the risk model) take an
+``EventPublisher`` and call ``publish(event)``; in-process consumers register on an ``EventSubscriber`` with
+``subscribe(kind, handler)``. Implementations:
+
+- ``InMemoryEventBus``: both ends, synchronous, in one process (backtests, the risk CLI, unit tests).
+- ``resilience.store.eventlog.PgEventLog``: the publisher of the durable, ordered log in PostgreSQL. Its
+  subscribers live in other processes and read with ``EventConsumer`` (own cursor, own transactions), so
+  detection, risk and alerts run as separate processes and a crash loses nothing.
+- ``resilience.workers.detector_worker.CollectingBus``: a publisher that holds a batch's events until the
+  worker commits them with its cursor.
+
+``tests/spine/test_event_bus.py`` checks that each one delivers what was published, once and in order.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 from resilience.domain import Level
 
@@ -148,10 +156,23 @@ def event_from_dict(data: dict[str, Any]) -> Event:
     return event
 
 
-class EventBus(Protocol):
+@runtime_checkable
+class EventPublisher(Protocol):
+    """Where producers send events; the implementation decides when they become visible."""
+
     def publish(self, event: Event) -> None: ...
 
+
+@runtime_checkable
+class EventSubscriber(Protocol):
+    """Where an in-process consumer registers a handler for one kind of event."""
+
     def subscribe(self, kind: EventKind, handler: Handler) -> None: ...
+
+
+@runtime_checkable
+class EventBus(EventPublisher, EventSubscriber, Protocol):
+    """Both ends in one object (in-process only)."""
 
 
 class InMemoryEventBus:

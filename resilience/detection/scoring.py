@@ -18,7 +18,7 @@ from typing import Any
 from resilience.detection.ensemble import EnsembleConfig, EnsembleResult, SensorEnsemble, resolve_config
 from resilience.detection.silent_sensors import SensorInfo, SilenceTracker
 from resilience.domain import Level, Reading
-from resilience.events import AnomalyEvent, AnomalyPhase, EventBus, SensorHealthEvent
+from resilience.events import AnomalyEvent, AnomalyPhase, EventPublisher, SensorHealthEvent
 
 SNAPSHOT_VERSION = 1
 
@@ -84,7 +84,7 @@ class DetectionEngine:
         Silence multiplier for the engine's :class:`SilenceTracker` (``engine.silence``).
     """
 
-    def __init__(self, catalogue: Mapping[str, SensorInfo], bus: EventBus, *,
+    def __init__(self, catalogue: Mapping[str, SensorInfo], bus: EventPublisher, *,
                  overrides: Mapping[str, dict[str, Any]] | None = None,
                  defaults: dict[str, EnsembleConfig] | None = None,
                  new_id: Callable[[], str] | None = None, min_update_step: float = 0.05,

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from resilience.events import EventBus, SensorHealthEvent
+from resilience.events import EventPublisher, SensorHealthEvent
 
 
 class SensorInfo(Protocol):
@@ -69,7 +69,7 @@ class SilenceTracker:
     """
 
     def __init__(self, catalogue: Mapping[str, SensorInfo], k: float = 3.0, started: datetime | None = None,
-                 bus: EventBus | None = None, feed_lag_s: float = 60.0) -> None:
+                 bus: EventPublisher | None = None, feed_lag_s: float = 60.0) -> None:
         self.catalogue = catalogue
         self.k = k
         self.started = started

@@ -23,7 +23,8 @@ def run_bench(args: argparse.Namespace) -> int:
     assets, districts, sensors = build_city(args.assets, args.sensors, args.districts, seed=args.seed)
     bus = InMemoryEventBus()
     start = time.perf_counter()
-    svc = RiskService(assets=assets, districts=districts, sensors=sensors, bus=bus, clock=lambda: t0)
+    svc = RiskService(assets=assets, districts=districts, sensors=sensors, bus=bus, subscribe_to=bus,
+                      clock=lambda: t0)
     build_ms = (time.perf_counter() - start) * 1000
     rng = np.random.default_rng(args.seed + 1)
     open_ids: dict[str, dict[str, object]] = {}

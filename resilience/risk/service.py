@@ -17,7 +17,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from resilience.domain import Level
-from resilience.events import AnomalyEvent, EventBus, EventKind, RiskLevelEvent, SensorHealthEvent
+from resilience.events import (
+    AnomalyEvent,
+    EventKind,
+    EventPublisher,
+    EventSubscriber,
+    RiskLevelEvent,
+    SensorHealthEvent,
+)
 from resilience.risk.aggregate import (CITY, LevelTally, ScopeSummary, Spectrum, asset_scope, build_spectrum,
                                       district_scope, summarise)
 from resilience.risk.evidence import EvidenceStore
@@ -45,8 +52,11 @@ class RiskService:
     Parameters
     ----------
     assets, districts, sensors : iterables of registry rows (dicts or objects with the schema's columns)
-    bus : EventBus
-        Anomaly and health events are read from it (when ``subscribe``), risk-level events published to it.
+    bus : EventPublisher
+        Risk-level events are published to it.
+    subscribe_to : EventSubscriber, optional
+        An in-process bus to take anomaly and health events from; without one, the caller hands events
+        to ``handle`` (the engine worker does, from its ``EventConsumer``).
     model : RiskModel, optional
         Unfitted or fitted-to-be-refitted model carrying the configuration; default ``RiskModel()``.
     recorder : SeriesRecorder, optional
@@ -56,10 +66,10 @@ class RiskService:
     clock : callable returning an aware UTC datetime; only used when no time is given.
     """
 
-    def __init__(self, *, assets: Iterable[Any], districts: Iterable[Any], sensors: Iterable[Any], bus: EventBus,
+    def __init__(self, *, assets: Iterable[Any], districts: Iterable[Any], sensors: Iterable[Any], bus: EventPublisher,
                  model: RiskModel | None = None, recorder: SeriesRecorder | None = None,
                  repository: RiskRepository | None = None, clock: Callable[[], datetime] = _utcnow,
-                 subscribe: bool = True) -> None:
+                 subscribe_to: EventSubscriber | None = None) -> None:
         self.clock = clock
         self.model = (model if model is not None else RiskModel()).fit(assets, districts, sensors, now=clock())
         self.bus = bus
@@ -75,9 +85,9 @@ class RiskService:
         self._pending_points: list[SeriesPoint] = []
         self._driver_kinds = {k for spec in self.model.hazards_.values() for k in spec.drivers}
         self._update(self.model.pairs_, self.clock(), publish=False)
-        if subscribe:
-            bus.subscribe(EventKind.ANOMALY, self.handle)
-            bus.subscribe(EventKind.SENSOR_HEALTH, self.handle)
+        if subscribe_to is not None:
+            subscribe_to.subscribe(EventKind.ANOMALY, self.handle)
+            subscribe_to.subscribe(EventKind.SENSOR_HEALTH, self.handle)
 
     # -- inputs ------------------------------------------------------------------------------------
     def handle(self, event: AnomalyEvent | SensorHealthEvent | Any) -> list[RiskLevelEvent]:

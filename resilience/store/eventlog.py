@@ -1,4 +1,4 @@
-"""A durable, ordered event log in PostgreSQL: the cross-process form of ``resilience.events.EventBus``.
+"""A durable, ordered event log in PostgreSQL: ``PgEventLog`` publishes, ``EventConsumer`` subscribes.
 
 ``publish`` inserts into ``events`` and sends ``NOTIFY lifeline_events`` in the same transaction, so an
 event exists exactly when the change that produced it committed. Each consumer keeps a gap-free cursor
@@ -15,13 +15,12 @@ import json
 import logging
 import threading
 import time
-from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, text
 
-from resilience.events import Event, EventKind, Handler, event_from_dict, event_to_dict
+from resilience.events import Event, EventKind, event_from_dict, event_to_dict
 from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_after, read_cursor, sequence
 from resilience.store.db import raw_connect
 from resilience.store.schema import events
@@ -75,11 +74,14 @@ def engine_url(engine: Engine) -> str:
 
 
 class PgEventLog:
-    """Publish side; ``conn`` lets a caller publish inside its own transaction."""
+    """The log's ``EventPublisher``; ``conn`` lets a caller publish inside its own transaction.
+
+    It has no ``subscribe``: a subscriber of a durable log needs a cursor and transactions of its own,
+    which is what ``EventConsumer`` is.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self._handlers: dict[EventKind, list[Handler]] = defaultdict(list)
 
     def publish(self, event: Event, *, conn: Connection | None = None) -> None:
         self.publish_many([event], conn=conn)
@@ -95,10 +97,6 @@ class PgEventLog:
         with self.engine.begin() as c:
             c.execute(insert(events), rows)
             c.execute(text(f"NOTIFY {CHANNEL}"))
-
-    def subscribe(self, kind: EventKind, handler: Handler) -> None:
-        """In-process subscribers (same process as the publisher); cross-process ones use EventConsumer."""
-        self._handlers[kind].append(handler)
 
 
 class EventConsumer:

@@ -54,16 +54,13 @@ BATCHES_PER_TXN = 20
 
 
 class CollectingBus:
-    """Collects events during a batch; the worker persists them together with its cursor."""
+    """An ``EventPublisher`` that holds a batch's events; the worker persists them with its cursor."""
 
     def __init__(self) -> None:
         self.events: list[Event] = []
 
     def publish(self, event: Event) -> None:
         self.events.append(event)
-
-    def subscribe(self, kind: Any, handler: Any) -> None:  # pragma: no cover - not used
-        raise NotImplementedError
 
     def drain(self) -> list[Event]:
         out, self.events = self.events, []

@@ -43,7 +43,7 @@ class RiskWorker:
         with engine.connect() as conn:
             rows = {t.name: [dict(r._mapping) for r in conn.execute(select(t))] for t in (assets, districts, sensors)}
         self.service = RiskService(assets=rows["assets"], districts=rows["districts"], sensors=rows["sensors"],
-                                   bus=self.bus, subscribe=False)
+                                   bus=self.bus)
         self.rain_sensors = [r["id"] for r in rows["sensors"] if r["kind"] == "rainfall"]
         log.info("risk model fitted on %d assets, %d sensors", len(rows["assets"]), len(rows["sensors"]))
 

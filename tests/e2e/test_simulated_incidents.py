@@ -92,7 +92,7 @@ def run_pipeline(city: City, sim: Simulator, until: datetime) -> Run:
     clock = {"now": sim.start}
     engine = DetectionEngine(catalogue, bus, silence_k=SILENCE_K)
     risk = RiskService(assets=rows["assets"], districts=rows["districts"], sensors=rows["sensors"], bus=bus,
-                       clock=lambda: clock["now"])
+                       subscribe_to=bus, clock=lambda: clock["now"])
     run = Run(city, sim, bus, engine, risk)
 
     def on_risk(e: RiskLevelEvent) -> None:

@@ -44,7 +44,7 @@ def service(assets: list[dict[str, Any]], sensors: list[dict[str, Any]], model: 
             districts: list[dict[str, Any]] | None = None) -> tuple[RiskService, InMemoryEventBus]:
     bus = InMemoryEventBus()
     svc = RiskService(assets=assets, districts=districts if districts is not None else DISTRICTS, sensors=sensors,
-                      bus=bus, model=model, clock=lambda: T0)
+                      bus=bus, subscribe_to=bus, model=model, clock=lambda: T0)
     return svc, bus
 
 
