@@ -16,10 +16,8 @@ snapshot runs the model versions the crashed worker ran.
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import math
-import pickle
 import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -28,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from resilience.detection.model_blobs import pack_model, unpack_model
 from resilience.detection.state_models import CanonicalVariateStateModel
 from resilience.domain import Level, Reading
 from resilience.events import AnomalyEvent, AnomalyPhase
@@ -71,20 +70,12 @@ def model_version(model: CanonicalVariateStateModel) -> str:
 
 def dump_state_model(model: CanonicalVariateStateModel) -> bytes:
     """The fitted model as bytes for ``state_models.blob`` (fresh streaming state; the detector keeps its own)."""
-    buf = io.BytesIO()
-    pickle.dump({"format": MODEL_FORMAT, "version": model_version(model), "model": model}, buf,
-                protocol=pickle.HIGHEST_PROTOCOL)
-    return buf.getvalue()
+    return pack_model(MODEL_FORMAT, model_version(model), model)
 
 
 def load_state_model(blob: bytes) -> CanonicalVariateStateModel:
     """Inverse of :func:`dump_state_model`. Only for blobs from our own database: pickle runs code."""
-    payload = pickle.loads(blob)
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise ValueError(f"not a {MODEL_FORMAT} blob")
-    model = payload["model"]
-    if not isinstance(model, CanonicalVariateStateModel) or model_version(model) != payload["version"]:
-        raise ValueError("state model blob version mismatch")
+    model = unpack_model(blob, MODEL_FORMAT, CanonicalVariateStateModel, model_version)
     model.reset_stream()
     return model
 

@@ -12,7 +12,6 @@ created_at, blob)``), :func:`load_model` reads them back and refuses an incompat
 from __future__ import annotations
 
 import hashlib
-import io
 import pickle
 from typing import Any
 
@@ -23,6 +22,8 @@ from sklearn.ensemble import IsolationForest
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
+
+from resilience.detection.model_blobs import pack_model, unpack_model
 
 #: Bump when the pickled layout changes; :func:`load_model` rejects blobs of another format.
 MODEL_FORMAT = "resilience.asset_model/1"
@@ -125,18 +126,9 @@ class AssetModel(BaseEstimator):
 def dump_model(model: AssetModel) -> bytes:
     """Serialise a fitted model with its format tag and version, for the ``ml_models.blob`` column."""
     check_is_fitted(model, "version_")
-    buf = io.BytesIO()
-    pickle.dump({"format": MODEL_FORMAT, "version": model.version_, "model": model}, buf,
-                protocol=pickle.HIGHEST_PROTOCOL)
-    return buf.getvalue()
+    return pack_model(MODEL_FORMAT, model.version_, model)
 
 
 def load_model(blob: bytes) -> AssetModel:
     """Inverse of :func:`dump_model`. Only load blobs from our own database: pickle runs code."""
-    payload = pickle.loads(blob)
-    if not isinstance(payload, dict) or payload.get("format") != MODEL_FORMAT:
-        raise ValueError(f"not a {MODEL_FORMAT} blob")
-    model = payload["model"]
-    if model.version_ != payload["version"]:
-        raise ValueError("model blob version mismatch")
-    return model
+    return unpack_model(blob, MODEL_FORMAT, AssetModel, lambda m: str(m.version_))
