@@ -5,15 +5,23 @@ River-style: ``learn_one(x, t)`` updates state and returns None, ``score_one(x, 
 the engine. ``__init__`` only stores its arguments unchanged (so ``clone()`` and ``get_params()`` come from
 the signature); learned state lives in attributes ending in ``_`` so ``to_state()`` can snapshot it as
 plain JSON and ``from_state()`` can restore it exactly. Randomness, if any, comes only from ``seed``.
+
+``Detector`` is an abstract base: a subclass that forgets ``learn_one`` or ``score_one`` cannot be built.
+What only some detectors can do is a protocol of its own, checked once when an ensemble is assembled,
+never probed with ``hasattr`` per reading: ``GradedDetector`` (reports a standards-based alarm level)
+and ``FollowsRecent`` (keeps short-term memory in step with readings it must not learn as normal).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+from abc import ABC, abstractmethod
 from collections import deque
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
+
+from resilience.domain import Level
 
 D = TypeVar("D", bound="Detector")
 
@@ -98,7 +106,7 @@ def decode_state(value: Any) -> Any:
     return _decode(value)
 
 
-class Detector:
+class Detector(ABC):
     """Base class of every streaming detector.
 
     Subclasses set ``name`` (the registry key used by configs and snapshots), store their parameters
@@ -112,13 +120,13 @@ class Detector:
         _REGISTRY[cls.name] = cls
 
     # -- the streaming protocol ------------------------------------------------------------------
+    @abstractmethod
     def learn_one(self, x: float, t: datetime | float) -> None:
         """Update the learned state with one observation; returns None because detectors are stateful."""
-        raise NotImplementedError
 
+    @abstractmethod
     def score_one(self, x: float, t: datetime | float) -> float:
         """Anomaly score of ``x`` at ``t`` in [0, 1] before learning it; high means anomalous."""
-        raise NotImplementedError
 
     def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
         """A sentence a duty officer understands, for the latest scored value; empty if nothing to say."""
@@ -130,9 +138,11 @@ class Detector:
         Called when a sensor comes back from a stuck run: its frozen value must not be compared with the
         first real reading after it (that jump is the repair, not an event). Long-term baselines stay.
         """
+        return None  # a detector without short-term memory has nothing to forget
 
     def _reset(self) -> None:
         """Create the learned state (attributes ending in ``_``)."""
+        return None  # a stateless detector has none
 
     # -- parameters, cloning, snapshots ----------------------------------------------------------
     def get_params(self) -> dict[str, Any]:
@@ -165,6 +175,34 @@ class Detector:
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())
         return f"{type(self).__name__}({args})"
+
+
+@runtime_checkable
+class GradedDetector(Protocol):
+    """A detector whose limits come from a standard, so it can say which alarm level a reading reaches."""
+
+    name: ClassVar[str]
+
+    def graded_level(self, x: float, t: datetime | float) -> Level:
+        """The alarm level ``x`` at ``t`` reaches (``Level.NONE`` below the lowest limit)."""
+        ...
+
+    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+        """Which limit was reached, as :meth:`Detector.explain`: the ensemble explains a level with it."""
+        ...
+
+
+@runtime_checkable
+class FollowsRecent(Protocol):
+    """A detector with short-term memory (recent runs, rate windows) that must follow an anomalous signal.
+
+    While a reading is held out of the baseline (it is anomalous), ``learn_recent`` still moves the
+    short-term state, so a rate or run is measured against the last readings and not against old ones.
+    """
+
+    def learn_recent(self, x: float, t: datetime | float) -> None:
+        """Update only the short-term state with ``x`` at ``t``."""
+        ...
 
 
 def detector_class(name: str) -> type[Detector]:

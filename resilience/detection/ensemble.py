@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from resilience.detection.base import Detector, detector_class, to_epoch
+from resilience.detection.base import Detector, FollowsRecent, GradedDetector, detector_class, to_epoch
 from resilience.detection.detectors import FlatlineDetector, GradedThresholdDetector
 from resilience.detection.units import kind_label
 from resilience.domain import SENSOR_KINDS, Level
@@ -208,7 +208,9 @@ class SensorEnsemble:
         self.graded: GradedThresholdDetector | None = next(
             (det for _, _, det in self.members if isinstance(det, GradedThresholdDetector)), None)
         # Members with standards-based levels (threshold limits, graded rates of change).
-        self.graded_members: list[Detector] = [det for _, _, det in self.members if hasattr(det, "graded_level")]
+        self.graded_members: list[GradedDetector] = [
+            det for _, _, det in self.members if isinstance(det, GradedDetector)]
+        self.followers: list[FollowsRecent] = [det for _, _, det in self.members if isinstance(det, FollowsRecent)]
         self.flatline = FlatlineDetector(**config.flatline) if config.flatline is not None else None
         self.protected_run = 0
         self.stuck_run = False
@@ -221,16 +223,17 @@ class SensorEnsemble:
             for _, _, det in self.members:
                 det.forget_recent()
         self.stuck_run = stuck
-        best, best_name, best_det = 0.0, "", None
+        best, best_name = 0.0, ""
+        best_det: Detector | GradedDetector | None = None
         for name, weight, det in self.members:
             s = det.score_one(x, ts) * weight
             if s > best:
                 best, best_name, best_det = s, name, det
         level, graded_det = Level.NONE, None
-        for det in self.graded_members:
-            lvl = det.graded_level(x, ts)  # type: ignore[attr-defined]  # graded_members holds graded detectors only
+        for graded in self.graded_members:
+            lvl = graded.graded_level(x, ts)
             if lvl > level:
-                level, graded_det = lvl, det
+                level, graded_det = lvl, graded
         explanation = ""
         if graded_det is not None:  # a breached standard limit explains best
             best_name, best_det = graded_det.name, graded_det
@@ -249,10 +252,8 @@ class SensorEnsemble:
         if self.config.protect and score >= self.config.threshold:
             self.protected_run += 1
             if self.protected_run <= self.config.max_protected:
-                for _, _, det in self.members:  # recent runs and rate windows follow the signal
-                    follow = getattr(det, "learn_recent", None)
-                    if follow is not None:
-                        follow(x, ts)
+                for follower in self.followers:  # recent runs and rate windows follow the signal
+                    follower.learn_recent(x, ts)
                 return
         else:
             self.protected_run = 0
