@@ -160,18 +160,6 @@ class Page(BaseModel):
     count: int
 
 
-class ReadingPublic(BaseModel):
-    ts: datetime
-    value: float
-    quality: int
-
-
-class BucketPublic(BaseModel):
-    bucket: datetime
-    value: float | None
-    n: int
-
-
 class IngestRecordError(BaseModel):
     reason: str
     sensor_id: str | None

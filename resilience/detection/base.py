@@ -96,16 +96,6 @@ def _decode(v: Any) -> Any:
     return v
 
 
-def encode_state(value: Any) -> Any:
-    """JSON-ready form of a state value (deques, tuples, datetimes, non-finite floats, nested detectors)."""
-    return _encode(value)
-
-
-def decode_state(value: Any) -> Any:
-    """Inverse of :func:`encode_state`."""
-    return _decode(value)
-
-
 class Detector(ABC):
     """Base class of every streaming detector.
 

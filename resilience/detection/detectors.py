@@ -368,9 +368,6 @@ class RobustZScoreDetector(Detector):
     def forget_recent(self) -> None:
         self.recent_.clear()
 
-    def zscore(self, x: float) -> float:
-        return (x - self.median_) / self.scale_
-
     def deviation(self, x: float) -> float:
         """Signed deviation from the median that the score is based on (persistent part if ``recent`` > 1)."""
         if self.recent <= 1:
