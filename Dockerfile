@@ -1,5 +1,6 @@
 # Build the wheel from the sources, then install only the wheel: the runtime image has no source tree (and no
 # alembic.ini); what the services read at run time (alert rules, Alembic migrations) ships inside the packages.
+# The wheel leaves out what production does not run (the simulator, the benchmarks; pyproject.toml).
 # tests/test_wheel.py installs the same wheel into a fresh venv and runs `migrate` and `config-check` from it.
 # The console's front-end libraries, from the committed npm lock (as `make console` does locally).
 FROM node:20-slim AS console

@@ -17,7 +17,6 @@ COMMAND_MODULES = [
     "resilience.commands",
     "resilience.backtest",
     "resilience.detection.cli",
-    "resilience.risk.cli",
     "resilience.simulator.cli",
     "alerts.cli",
     "resilience.bench",

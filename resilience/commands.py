@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import signal
 import subprocess
@@ -91,6 +92,10 @@ def _run(args: argparse.Namespace) -> int:
 
     s = get_settings()
     setup_logging(s.log_level, s.log_format, "run")
+    if args.simulate and importlib.util.find_spec("resilience.simulator") is None:
+        print("the simulator is not installed here (the production image leaves it out): use --no-simulate, "
+              "or run from a checkout", file=sys.stderr)
+        return 2
     for line in start_all(s):
         print(line)
     env = os.environ.copy()

@@ -36,6 +36,8 @@ SOURCE_PACKAGES = sorted({pattern.split(".")[0].rstrip("*") for pattern in tomll
 PACKAGED = ["alerts/rules.default.yaml", "migrations/env.py", "migrations/script.py.mako",
             "migrations/versions/0001_core.py", "resilience/console/static/console.html",
             "resilience/console/static/js/app.js", "resilience/console/static/i18n/messages.zh-CN.json"]
+# what production does not run, kept out of the wheel (pyproject's packages.find exclude)
+TOOLS = ("resilience/simulator/", "resilience/bench/")
 if (ROOT / "resilience/console/static/vendor/echarts.esm.min.js").exists():  # built by `make console`
     PACKAGED.append("resilience/console/static/vendor/echarts.esm.min.js")
 
@@ -99,6 +101,8 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     names = set(zipfile.ZipFile(wheels[0]).namelist())
     missing = [p for p in PACKAGED if p not in names]
     assert not missing, f"the wheel lacks {missing}"
+    tools = sorted(n for n in names if n.startswith(TOOLS))
+    assert not tools, f"tools production does not run are in the wheel: {tools[:5]}"
 
     venv = tmp / "venv"
     out = _run([sys.executable, "-m", "venv", venv], cwd=tmp, env=env, timeout=120)
@@ -138,6 +142,13 @@ def test_installed_wheel_migrates_and_checks_config(installed: Path, fresh_db: s
     # production commands do not need the test tools
     out = _run([installed / "python", "-c", "import pytest"], cwd=cwd, env=env, timeout=60)
     assert out.returncode != 0, "the fresh venv should not have pytest: it would hide a missing dependency"
+
+    # every production service is a command of the installed wheel; the tools are not
+    out = _run([installed / "resilience", "--help"], cwd=cwd, env=env, timeout=60)
+    assert out.returncode == 0, out.stdout + out.stderr
+    commands = {line.split()[0] for line in out.stdout.splitlines() if line.startswith("    ") and line[4] != " "}
+    assert {"migrate", "api", "ingest", "detector", "engine", "scheduler", "config-check"} <= commands, commands
+    assert "simulate" not in commands, commands
 
     out = _run([installed / "resilience", "migrate"], cwd=cwd, env=env, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from resilience.domain import Level
 from resilience.events import AnomalyPhase, EventKind, RiskLevelEvent
-from resilience.risk.cli import register_bench
+from resilience.bench.risk_bench import register
 from resilience.risk.repository import InMemoryRiskRepository
 from resilience.risk.service import crosses_alarm
 
@@ -139,7 +139,7 @@ def test_flush_writes_changed_rows_and_recorded_points() -> None:
 def test_bench_command_last_line(capsys) -> None:  # type: ignore[no-untyped-def]
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()
-    register_bench(sub)
+    register(sub)
     args = parser.parse_args(["risk", "--assets", "300", "--sensors", "1000", "--repeat", "2", "--events", "50",
                               "--warm-events", "50"])
     assert args.func(args) == 0

@@ -15,7 +15,7 @@ import numpy as np
 
 from resilience.events import InMemoryEventBus
 from resilience.risk.service import RiskService
-from resilience.risk.synthetic import build_city, random_anomaly
+from resilience.bench.synthetic_city import build_city, random_anomaly
 
 
 def run_bench(args: argparse.Namespace) -> int:
@@ -56,7 +56,7 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def register_bench(bench_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def register(bench_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = bench_subparsers.add_parser("risk", help="risk spectrum: full recomputation and incremental update times")
     p.add_argument("--assets", type=int, default=3000)
     p.add_argument("--sensors", type=int, default=10000)
