@@ -108,7 +108,7 @@ class IngestPipeline:
     def __init__(self, engine: Engine, settings: Settings, *, registry: SensorRegistry | None = None) -> None:
         self.engine = engine
         self.settings = settings
-        self.registry = registry or SensorRegistry(engine)
+        self.registry = registry or SensorRegistry(engine, max_age_s=settings.registry_max_age_s)
         self.limits = ValidationLimits(settings.ingest_max_future_s, settings.retention_days)
         self._backend: TimeSeriesBackend | None = None
 

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import threading
-import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
-from resilience.store.schema import sensors
+from resilience.registry_cache import RegistryCache
+from resilience.store.registry_snapshot import registry_cache
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,33 +21,35 @@ class SensorInfo:
 
 
 class SensorRegistry:
-    """Cached view of the sensors table; refreshed periodically and on a miss (at most once a second)."""
+    """Ingest's view of the process's ``RegistryCache``: sensor rows as ``SensorInfo``.
 
-    def __init__(self, engine: Engine, *, max_age_s: float = 30.0) -> None:
-        self.engine = engine
-        self.max_age_s = max_age_s
+    Lookups follow the cache's one refresh policy (read again when stale, and on a miss at most once a
+    second); the ``SensorInfo`` mapping is rebuilt only when the registry changed.
+    """
+
+    def __init__(self, engine: Engine, *, max_age_s: float = 30.0, cache: RegistryCache | None = None) -> None:
+        self.cache = cache if cache is not None else registry_cache(engine, max_age_s=max_age_s)
+        self._digest = ""
         self._by_id: dict[str, SensorInfo] = {}
-        self._loaded_at = 0.0
         self._lock = threading.Lock()
 
     def refresh(self) -> None:
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(sensors.c.id, sensors.c.utility_id, sensors.c.kind, sensors.c.unit,
-                                       sensors.c.active)).all()
-        with self._lock:
-            self._by_id = {r.id: SensorInfo(r.id, r.utility_id, r.kind, r.unit, r.active) for r in rows}
-            self._loaded_at = time.monotonic()
+        self.cache.refresh()
+        self.snapshot()
 
     def get(self, sensor_id: str) -> SensorInfo | None:
-        age = time.monotonic() - self._loaded_at
-        info = self._by_id.get(sensor_id)
-        if age > self.max_age_s or (info is None and age > 1.0):
-            self.refresh()
-            info = self._by_id.get(sensor_id)
+        by_id = self.snapshot()
+        info = by_id.get(sensor_id)
+        if info is None and self.cache.sensor(sensor_id) is not None:  # registered since the last read
+            info = self.snapshot().get(sensor_id)
         return info
 
     def snapshot(self) -> dict[str, SensorInfo]:
         """The current mapping (refreshed if stale), for a hot loop that looks up many ids at once."""
-        if time.monotonic() - self._loaded_at > self.max_age_s:
-            self.refresh()
+        snap = self.cache.current()
+        if snap.digest != self._digest:
+            with self._lock:
+                self._by_id = {r["id"]: SensorInfo(r["id"], r["utility_id"], r["kind"], r["unit"], bool(r["active"]))
+                               for r in snap.sensors}
+                self._digest = snap.digest
         return self._by_id

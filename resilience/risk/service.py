@@ -122,6 +122,26 @@ class RiskService:
             self._offer(scope, hazard, now, s.max_score, s.level, s.explanation)
         return events
 
+    def refit(self, *, assets: Iterable[Any], districts: Iterable[Any], sensors: Iterable[Any],
+              now: datetime | None = None) -> list[RiskLevelEvent]:
+        """The registry changed: fit the model on it again, keeping the evidence, and re-assess.
+
+        A new asset is assessed at once (its risk series starts with the next flush, not after a restart);
+        pairs whose asset, sensor or hazard is gone leave the spectrum and their district's tally; level
+        changes the new registry causes (a new coupling neighbour, a changed consequence) are published.
+        """
+        now = now or self.clock()
+        self.model.fit(assets, districts, sensors, now=now)
+        self._driver_kinds = {k for spec in self.model.hazards_.values() for k in spec.drivers}
+        alive = set(self.model.pairs_)
+        gone: set[tuple[str | None, str]] = set()
+        for pair in [p for p in self.current if p not in alive]:
+            old = self.current.pop(pair)
+            self.tally.move(old.district_id, pair[1], old.level, None)
+            self._dirty.pop(pair, None)
+            gone.add((old.district_id, pair[1]))
+        return self._update(self.model.pairs_, now, also_districts=gone)
+
     # -- queries -----------------------------------------------------------------------------------
     def asset_risk(self, asset_id: str) -> dict[str, Assessment]:
         """Per hazard: score, level, likelihood, consequence, factors and explanation. KeyError if unknown."""
@@ -184,19 +204,26 @@ class RiskService:
                              if sensor.kind in m.hazards_[h].drivers)
         return pairs
 
-    def _update(self, pairs: Iterable[Pair], ts: datetime, publish: bool = True) -> list[RiskLevelEvent]:
+    def _update(self, pairs: Iterable[Pair], ts: datetime, publish: bool = True,
+                also_districts: Iterable[tuple[str | None, str]] = ()) -> list[RiskLevelEvent]:
         events: list[RiskLevelEvent] = []
-        touched: set[tuple[str | None, str]] = set()
+        touched: set[tuple[str | None, str]] = set(also_districts)
         digits = self.recorder.score_decimals
         for asset_id, hazard in pairs:
             new = self.model.assess(asset_id, hazard, self.evidence)
             old = self.current.get((asset_id, hazard))
             self.current[(asset_id, hazard)] = new
             if old is not None and old.level == new.level and round(old.score, digits) == round(new.score, digits) \
-                    and old.explanation == new.explanation:
+                    and old.explanation == new.explanation and old.district_id == new.district_id:
                 continue
-            if old is None or old.level != new.level:
-                self.tally.move(new.district_id, hazard, old.level if old else None, new.level)
+            if old is not None and old.district_id != new.district_id:  # the asset moved district
+                self.tally.move(old.district_id, hazard, old.level, None)
+                touched.add((old.district_id, hazard))
+                old_level: Level | None = None
+            else:
+                old_level = old.level if old else None
+            if old_level is None or old_level != new.level:
+                self.tally.move(new.district_id, hazard, old_level, new.level)
                 touched.add((new.district_id, hazard))
             self._dirty[(asset_id, hazard)] = ts
             self._offer(asset_scope(asset_id), hazard, ts, new.score, new.level, new.explanation)

@@ -1,13 +1,12 @@
-"""The sensor catalogue as the detection and risk workers need it, loaded from the registry."""
+"""The sensor catalogue as the detection worker needs it, taken from the process's registry cache."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
-
-from resilience.store.schema import sensors
+from resilience.registry_cache import RegistrySnapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +20,11 @@ class CatalogueEntry:
     detector_overrides: dict[str, Any] | None = None
 
 
-def load_catalogue(conn: Connection) -> dict[str, CatalogueEntry]:
-    rows = conn.execute(select(sensors).where(sensors.c.active.is_(True)))
-    return {r.id: CatalogueEntry(r.id, r.asset_id, r.kind, r.thresholds, r.expected_interval_s, r.utility_id,
-                                 r.detector_overrides) for r in rows}
+def catalogue_entry(r: Mapping[str, Any]) -> CatalogueEntry:
+    return CatalogueEntry(r["id"], r["asset_id"], r["kind"], r["thresholds"], r["expected_interval_s"],
+                          r["utility_id"], r["detector_overrides"])
+
+
+def catalogue_from(snapshot: RegistrySnapshot) -> dict[str, CatalogueEntry]:
+    """Active sensors only: an inactive sensor's readings are refused at ingest and never scored."""
+    return {r["id"]: catalogue_entry(r) for r in snapshot.sensors if r["active"]}

@@ -44,9 +44,10 @@ from resilience.store.db import StoreBackoff, is_transient
 from resilience.store.eventlog import NotifyListener, PgEventLog, engine_url
 from resilience.store.heartbeats import Heartbeat, db_now
 from resilience.store.schema import anomalies
+from resilience.store.registry_snapshot import registry_cache
 from resilience.store.snapshots import load_state, save_state
 from resilience.store.state_models import load_state_models, newest_versions
-from resilience.workers.catalogue import load_catalogue
+from resilience.workers.catalogue import catalogue_entry, catalogue_from
 
 log = logging.getLogger(__name__)
 SNAPSHOT_NAME = "detection-engine"
@@ -95,8 +96,8 @@ class DetectionWorker:
         self.name = "detector/" + "-".join(str(s) for s in self.shards)
         self.bus = CollectingBus()
         self.eventlog = PgEventLog(engine)
-        with engine.connect() as conn:
-            self.catalogue = load_catalogue(conn)
+        self.registry = registry_cache(engine, max_age_s=settings.registry_max_age_s)
+        self.catalogue = catalogue_from(self.registry.current())
         self.engine = DetectionEngine(self.catalogue, self.bus, silence_k=settings.silence_k,
                                       silence_feed_lag_s=settings.silence_feed_lag_s,
                                       overrides={k: v.detector_overrides for k, v in self.catalogue.items()
@@ -176,6 +177,9 @@ class DetectionWorker:
     # -- scoring -----------------------------------------------------------------------------------
     def _score(self, readings: list[Reading]) -> list[Event]:
         """Run the detectors over readings (caller holds ``self.lock``); the events they produce."""
+        unknown = {r.sensor_id for r in readings} - self.catalogue.keys()
+        if unknown:
+            self._learn_new_sensors(unknown)
         known = [r for r in readings if r.sensor_id in self.catalogue]
         self.engine.process(known)
         for event in self.state_models.observe(known):  # as batches arrive, in the order they are consumed
@@ -298,11 +302,20 @@ class DetectionWorker:
         with self.lock:
             self.asset_models.models = models
 
+    def _learn_new_sensors(self, sensor_ids: set[str]) -> None:
+        """Sensors registered since the last read are scored from their first reading (the registry cache
+        reads again on a miss, at most once a second); ids still unknown or inactive are skipped."""
+        for sid in sorted(sensor_ids):
+            row = self.registry.sensor(sid)
+            if row is not None and row["active"]:
+                self.catalogue[sid] = catalogue_entry(row)
+                self.kinds[sid] = row["kind"]
+
     def refresh_catalogue(self) -> None:
-        with self.db.connect() as conn:
-            fresh = load_catalogue(conn)
+        fresh = catalogue_from(self.registry.current())  # read again if older than the cache's max age
         with self.lock:
             self.catalogue.update(fresh)
+            self.kinds.update({k: v.kind for k, v in fresh.items()})
 
     def snapshot(self) -> None:
         """Detector state with the cursor positions it matches (taken between batches, under the lock).
@@ -346,7 +359,8 @@ class DetectionWorker:
                      max_instances=1)
         jobs.add_job(self.check_platform, "interval", seconds=5, id="platform-check", max_instances=1)
         jobs.add_job(self.snapshot, "interval", seconds=60, id="detector-snapshot", max_instances=1)
-        jobs.add_job(self.refresh_catalogue, "interval", seconds=60, id="catalogue-refresh", max_instances=1)
+        jobs.add_job(self.refresh_catalogue, "interval", seconds=self.settings.registry_max_age_s,
+                     id="catalogue-refresh", max_instances=1)
         jobs.add_job(self.score_asset_models, "interval", seconds=300, id="asset-model-score", max_instances=1)
         jobs.add_job(self.reload_asset_models, "interval", seconds=3600, id="asset-model-reload", max_instances=1)
         return jobs

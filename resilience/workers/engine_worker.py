@@ -18,15 +18,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Connection, Engine, select, text
+from sqlalchemy import Connection, Engine, text
 
 from resilience.clock import DataClock
+from resilience.registry_cache import RegistryCache
 from resilience.events import Event, EventKind
 from resilience.risk.service import RiskService
 from resilience.risk.store import PgRiskRepository
 from resilience.settings import Settings
 from resilience.store.eventlog import EventConsumer, PgEventLog
-from resilience.store.schema import assets, districts, sensors
+from resilience.store.registry_snapshot import registry_cache
 from resilience.workers.detector_worker import CollectingBus
 
 log = logging.getLogger(__name__)
@@ -35,17 +36,35 @@ log = logging.getLogger(__name__)
 class RiskWorker:
     """Keeps the in-memory risk spectrum in step with the event log and persists what changes."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, registry: RegistryCache | None = None) -> None:
         self.db = engine
         self.bus = CollectingBus()
         self.eventlog = PgEventLog(engine)
         self.lock = threading.Lock()
-        with engine.connect() as conn:
-            rows = {t.name: [dict(r._mapping) for r in conn.execute(select(t))] for t in (assets, districts, sensors)}
+        self.registry = registry if registry is not None else registry_cache(engine)
+        fitted = self.registry.current()
+        self.fitted_digest = fitted.digest
+        rows = fitted.rows()
         self.service = RiskService(assets=rows["assets"], districts=rows["districts"], sensors=rows["sensors"],
                                    bus=self.bus)
         self.rain_sensors = [r["id"] for r in rows["sensors"] if r["kind"] == "rainfall"]
         log.info("risk model fitted on %d assets, %d sensors", len(rows["assets"]), len(rows["sensors"]))
+
+    def follow_registry(self, now: datetime | None = None) -> bool:
+        """Refit the model if the registry changed since it was fitted (a new asset gets its risk now, not
+        after a restart); the level changes that causes are persisted and published like any other."""
+        snap = self.registry.current()  # read again if older than the cache's max age
+        if snap.digest == self.fitted_digest:
+            return False
+        rows = snap.rows()
+        with self.db.begin() as conn, self.lock:
+            self.service.refit(assets=rows["assets"], districts=rows["districts"], sensors=rows["sensors"],
+                               now=now)
+            self.rain_sensors = [r["id"] for r in rows["sensors"] if r["kind"] == "rainfall"]
+            self._persist(conn)
+        self.fitted_digest = snap.digest
+        log.info("risk model refitted on %d assets, %d sensors", len(rows["assets"]), len(rows["sensors"]))
+        return True
 
     def handle_in(self, event: Event, conn: Connection) -> None:
         with self.lock:
@@ -61,6 +80,7 @@ class RiskWorker:
 
     def recompute(self, now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
+        self.follow_registry(now)
         with self.db.begin() as conn:
             if self.rain_sensors:
                 latest = conn.execute(text(
@@ -90,7 +110,7 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
     rules = load_rules(rules_path)
-    risk = RiskWorker(engine) if with_risk else None
+    risk = RiskWorker(engine, registry_cache(engine, max_age_s=settings.registry_max_age_s)) if with_risk else None
     clock = DataClock()  # escalation, auto-resolve and risk ageing follow data time (replays, accelerated runs)
     alert_engine = AlertEngine(engine, settings, rules, now=clock)
 
