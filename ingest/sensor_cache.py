@@ -6,9 +6,8 @@ import threading
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Engine, select
-
-from resilience.store.schema import sensors
+from resilience.store.db import Engine
+from resilience.store.registry import sensor_catalogue
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +31,9 @@ class SensorRegistry:
 
     def refresh(self) -> None:
         with self.engine.connect() as conn:
-            rows = conn.execute(select(sensors.c.id, sensors.c.utility_id, sensors.c.kind, sensors.c.unit,
-                                       sensors.c.active)).all()
+            rows = sensor_catalogue(conn)
         with self._lock:
-            self._by_id = {r.id: SensorInfo(r.id, r.utility_id, r.kind, r.unit, r.active) for r in rows}
+            self._by_id = {r[0]: SensorInfo(*r) for r in rows}
             self._loaded_at = time.monotonic()
 
     def get(self, sensor_id: str) -> SensorInfo | None:

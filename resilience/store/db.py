@@ -1,4 +1,8 @@
-"""Engines, raw psycopg connections and migrations: the only place that knows how we connect."""
+"""Engines, raw psycopg connections and migrations: the only place that knows how we connect.
+
+Modules outside the store import nothing from SQLAlchemy or psycopg (tests/spine/test_store_boundary.py):
+the types they annotate with (``Connection``, ``Engine``) and the errors they catch are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,13 @@ from pathlib import Path
 import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+__all__ = ["IDLE_IN_TRANSACTION_TIMEOUT_MS", "Connection", "Engine", "IntegrityError", "OperationalError",
+           "StoreBackoff", "alembic_config", "get_engine", "is_transient", "make_engine", "migrate",
+           "migrations_dir", "psycopg_dsn", "raw_connect", "recreate_database"]
 
 from resilience.settings import PROJECT_ROOT, get_settings
 

@@ -20,6 +20,13 @@ class Conflict(ValueError):
     pass
 
 
+def sensor_catalogue(conn: Connection) -> list[tuple[str, str, str, str, bool]]:
+    """Every sensor as ``(id, utility_id, kind, unit, active)``: what ingest needs to own and convert a reading."""
+    rows = conn.execute(select(sensors.c.id, sensors.c.utility_id, sensors.c.kind, sensors.c.unit,
+                               sensors.c.active)).all()
+    return [(r.id, r.utility_id, r.kind, r.unit, r.active) for r in rows]
+
+
 def _public(table: Table, row: Any) -> dict[str, Any]:
     data = dict(row._mapping)
     data.pop("created_at", None)

@@ -35,8 +35,6 @@ PENDING: tuple[str, ...] = (
     "alerts/retry.py",
     "alerts/schema.py",
     "alerts/service.py",
-    "ingest/pipeline.py",
-    "ingest/sensor_cache.py",
     "resilience/api/deps.py",
     "resilience/api/main.py",
     "resilience/api/routes/alerts.py",
