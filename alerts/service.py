@@ -12,7 +12,6 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
 
 from alerts import store
 from alerts.actions import headline
@@ -28,6 +27,7 @@ from alerts.signals import AssetInfo, signals_for
 from alerts.silences import Silencer
 from resilience.domain import Level
 from resilience.events import Event
+from resilience.store.db import Connection
 
 DELIVERY_RULE = "delivery_failed"
 

@@ -18,9 +18,9 @@ from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-__all__ = ["IDLE_IN_TRANSACTION_TIMEOUT_MS", "Connection", "Engine", "IntegrityError", "OperationalError",
-           "StoreBackoff", "alembic_config", "get_engine", "is_transient", "make_engine", "migrate",
-           "migrations_dir", "psycopg_dsn", "raw_connect", "recreate_database"]
+__all__ = ["CONFLICT_SQLSTATES", "IDLE_IN_TRANSACTION_TIMEOUT_MS", "Connection", "Engine", "IntegrityError",
+           "OperationalError", "StoreBackoff", "alembic_config", "get_engine", "is_conflict", "is_transient",
+           "make_engine", "migrate", "migrations_dir", "psycopg_dsn", "raw_connect", "recreate_database"]
 
 from resilience.settings import PROJECT_ROOT, get_settings
 
@@ -36,6 +36,14 @@ def make_engine(url: str | None = None, **kw: object) -> Engine:
     kw.setdefault("connect_args",
                   {"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"})
     return create_engine(url or get_settings().database_url, **kw)
+
+
+CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """The transaction lost a race with another one (serialization failure, deadlock): redo it afresh."""
+    return isinstance(exc, sa_exc.DBAPIError) and getattr(exc.orig, "sqlstate", None) in CONFLICT_SQLSTATES
 
 
 def is_transient(exc: BaseException) -> bool:

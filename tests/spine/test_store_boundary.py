@@ -23,18 +23,11 @@ TEMPORARY = (
     "resilience/api/streams.py",
     "resilience/bench/console_bench.py",
     "resilience/console/",
+    "alerts/schema.py",  # the alert tables' old home, re-exported for the console modules above until they move
 )
 
 # Not yet moved: each package's commit on the store-boundary branch takes its modules off this list.
 PENDING: tuple[str, ...] = (
-    "alerts/api_support.py",
-    "alerts/consumer.py",
-    "alerts/dispatcher.py",
-    "alerts/evaluate.py",
-    "alerts/reports.py",
-    "alerts/retry.py",
-    "alerts/schema.py",
-    "alerts/service.py",
     "resilience/api/deps.py",
     "resilience/api/main.py",
     "resilience/api/routes/alerts.py",
