@@ -1,4 +1,7 @@
-"""Registry SQL (utilities, districts, assets, sensors). Keyword-only functions; the caller owns the transaction."""
+"""Registry SQL (utilities, districts, assets, sensors). Keyword-only functions; the caller owns the transaction.
+
+``table`` is a registry table's name (``"sensors"``), so callers need not hold the table definitions.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +13,13 @@ from sqlalchemy.exc import IntegrityError
 from resilience.store.schema import assets, districts, sensors, utilities
 
 TABLES: dict[str, Table] = {"utilities": utilities, "districts": districts, "assets": assets, "sensors": sensors}
+
+
+TableRef = str | Table
+
+
+def _t(table: TableRef) -> Table:
+    return TABLES[table] if isinstance(table, str) else table
 
 
 class NotFound(LookupError):
@@ -27,13 +37,24 @@ def sensor_catalogue(conn: Connection) -> list[tuple[str, str, str, str, bool]]:
     return [(r.id, r.utility_id, r.kind, r.unit, r.active) for r in rows]
 
 
-def _public(table: Table, row: Any) -> dict[str, Any]:
+def registry_rows(conn: Connection) -> dict[str, list[dict[str, Any]]]:
+    """Every asset, district and sensor as a dict, by table name (what the risk model is fitted on)."""
+    return {t.name: [dict(r._mapping) for r in conn.execute(select(t))] for t in (assets, districts, sensors)}
+
+
+def active_sensors(conn: Connection) -> list[dict[str, Any]]:
+    """Every active sensor's row."""
+    return [dict(r._mapping) for r in conn.execute(select(sensors).where(sensors.c.active.is_(True)))]
+
+
+def _public(table: TableRef, row: Any) -> dict[str, Any]:
     data = dict(row._mapping)
     data.pop("created_at", None)
     return data
 
 
-def create(conn: Connection, *, table: Table, values: dict[str, Any]) -> dict[str, Any]:
+def create(conn: Connection, *, table: TableRef, values: dict[str, Any]) -> dict[str, Any]:
+    table = _t(table)
     try:
         with conn.begin_nested():
             row = conn.execute(insert(table).values(**values).returning(*table.c)).one()
@@ -43,22 +64,25 @@ def create(conn: Connection, *, table: Table, values: dict[str, Any]) -> dict[st
     return _public(table, row)
 
 
-def get(conn: Connection, *, table: Table, id: str) -> dict[str, Any]:
+def get(conn: Connection, *, table: TableRef, id: str) -> dict[str, Any]:
+    table = _t(table)
     row = conn.execute(select(table).where(table.c.id == id)).one_or_none()
     if row is None:
         raise NotFound(f"{table.name[:-1]} {id!r} not found")
     return _public(table, row)
 
 
-def list_(conn: Connection, *, table: Table, filters: dict[str, Any], offset: int = 0, limit: int = 100,
+def list_(conn: Connection, *, table: TableRef, filters: dict[str, Any], offset: int = 0, limit: int = 100,
           ) -> tuple[list[dict[str, Any]], int]:
+    table = _t(table)
     conds = [table.c[k] == v for k, v in filters.items() if v is not None]
     total = conn.execute(select(func.count()).select_from(table).where(*conds)).scalar_one()
     rows = conn.execute(select(table).where(*conds).order_by(table.c.id).offset(offset).limit(limit))
     return [_public(table, r) for r in rows], total
 
 
-def patch(conn: Connection, *, table: Table, id: str, values: dict[str, Any]) -> dict[str, Any]:
+def patch(conn: Connection, *, table: TableRef, id: str, values: dict[str, Any]) -> dict[str, Any]:
+    table = _t(table)
     if not values:
         return get(conn, table=table, id=id)
     try:
@@ -71,7 +95,8 @@ def patch(conn: Connection, *, table: Table, id: str, values: dict[str, Any]) ->
     return _public(table, row)
 
 
-def remove(conn: Connection, *, table: Table, id: str) -> None:
+def remove(conn: Connection, *, table: TableRef, id: str) -> None:
+    table = _t(table)
     try:
         with conn.begin_nested():
             n = conn.execute(delete(table).where(table.c.id == id)).rowcount

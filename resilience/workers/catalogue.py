@@ -5,9 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, select
-
-from resilience.store.schema import sensors
+from resilience.store.db import Connection
+from resilience.store.registry import active_sensors
 
 
 @dataclass(frozen=True, slots=True)
@@ -22,6 +21,5 @@ class CatalogueEntry:
 
 
 def load_catalogue(conn: Connection) -> dict[str, CatalogueEntry]:
-    rows = conn.execute(select(sensors).where(sensors.c.active.is_(True)))
-    return {r.id: CatalogueEntry(r.id, r.asset_id, r.kind, r.thresholds, r.expected_interval_s, r.utility_id,
-                                 r.detector_overrides) for r in rows}
+    return {r["id"]: CatalogueEntry(r["id"], r["asset_id"], r["kind"], r["thresholds"], r["expected_interval_s"],
+                                    r["utility_id"], r["detector_overrides"]) for r in active_sensors(conn)}
