@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, select
 
-from alerts.store.schema import alert_actions, alert_transitions, alerts, notifications
+from alerts.model import Alert
+from alerts.store import alert_from_row
+from alerts.store.schema import alert_actions, alert_transitions, alerts, notifications, silences
 
 
 def alert_history(conn: Connection, alert_id: int) -> dict[str, list[dict[str, Any]]]:
@@ -76,4 +79,41 @@ def sent_messages(conn: Connection, *, created_until: datetime | None = None) ->
                notifications.c.receiver).where(notifications.c.status != "cancelled")
     if created_until is not None:
         q = q.where(notifications.c.created_at <= created_until)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def list_alerts(conn: Connection, *, utility_id: str | None = None, states: Sequence[str] = (),
+                levels: Sequence[int] = (), equal: dict[str, Any] | None = None, since: datetime | None = None,
+                limit: int = 100, offset: int = 0) -> list[Alert]:
+    """Most severe, then most recently updated first; ``equal``: column -> value (None: any)."""
+    q = select(alerts)
+    if utility_id is not None:
+        q = q.where(alerts.c.utility_id == utility_id)
+    if states:
+        q = q.where(alerts.c.state.in_(list(states)))
+    if levels:
+        q = q.where(alerts.c.level.in_(list(levels)))
+    for col, val in (equal or {}).items():
+        if val is not None:
+            q = q.where(alerts.c[col] == val)
+    if since is not None:
+        q = q.where(alerts.c.updated_at >= since)
+    rows = conn.execute(q.order_by(alerts.c.level.desc(), alerts.c.updated_at.desc()).limit(limit).offset(offset))
+    return [alert_from_row(r) for r in rows]
+
+
+def list_silences(conn: Connection, *, now: datetime, include_expired: bool = False) -> list[dict[str, Any]]:
+    """Newest first; without ``include_expired`` only those not yet ended at ``now``."""
+    q = select(silences).order_by(silences.c.id.desc())
+    if not include_expired:
+        q = q.where(silences.c.ends_at > now)
+    return [dict(r) for r in conn.execute(q).mappings()]
+
+
+def list_deliveries(conn: Connection, *, equal: dict[str, Any], limit: int = 100) -> list[dict[str, Any]]:
+    """Outbox rows, newest first; ``equal``: column -> value (None: any)."""
+    q = select(notifications).order_by(notifications.c.id.desc()).limit(limit)
+    for col, val in equal.items():
+        if val is not None:
+            q = q.where(notifications.c[col] == val)
     return [dict(r) for r in conn.execute(q).mappings()]

@@ -14,13 +14,14 @@ from pathlib import Path
 import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-__all__ = ["CONFLICT_SQLSTATES", "IDLE_IN_TRANSACTION_TIMEOUT_MS", "Connection", "Engine", "IntegrityError",
-           "OperationalError", "StoreBackoff", "alembic_config", "get_engine", "is_conflict", "is_transient",
-           "make_engine", "migrate", "migrations_dir", "psycopg_dsn", "raw_connect", "recreate_database"]
+__all__ = ["CONFLICT_SQLSTATES", "IDLE_IN_TRANSACTION_TIMEOUT_MS", "Connection", "DataError", "Engine",
+           "IntegrityError", "OperationalError", "StoreBackoff", "alembic_config", "get_engine", "is_conflict",
+           "is_transient", "make_engine", "migrate", "migrations_dir", "ping", "psycopg_dsn", "raw_connect",
+           "recreate_database"]
 
 from resilience.settings import PROJECT_ROOT, get_settings
 
@@ -83,6 +84,11 @@ class StoreBackoff:
 @lru_cache
 def get_engine() -> Engine:
     return make_engine()
+
+
+def ping(conn: Connection) -> None:
+    """A round trip to the server (readiness): raises if the database does not answer."""
+    conn.execute(text("SELECT 1"))
 
 
 def psycopg_dsn(url: str) -> str:
