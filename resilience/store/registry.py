@@ -37,6 +37,10 @@ def sensor_catalogue(conn: Connection) -> list[tuple[str, str, str, str, bool]]:
     return [(r.id, r.utility_id, r.kind, r.unit, r.active) for r in rows]
 
 
+def utility_ids(conn: Connection) -> set[str]:
+    return {str(u) for u in conn.execute(select(utilities.c.id)).scalars()}
+
+
 def registry_rows(conn: Connection) -> dict[str, list[dict[str, Any]]]:
     """Every asset, district and sensor as a dict, by table name (what the risk model is fitted on)."""
     return {t.name: [dict(r._mapping) for r in conn.execute(select(t))] for t in (assets, districts, sensors)}

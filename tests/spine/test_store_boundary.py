@@ -31,10 +31,6 @@ PENDING: tuple[str, ...] = (
     "resilience/backtest.py",
     "resilience/bench/alerts_bench.py",
     "resilience/bench/ingest_bench.py",
-    "resilience/health.py",
-    "resilience/mqtt_auth.py",
-    "resilience/scheduler.py",
-    "resilience/services.py",
     "resilience/simulator/cli.py",
     "resilience/simulator/registry.py",
 )
