@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import psycopg
 from sqlalchemy import Connection, text
@@ -132,9 +133,14 @@ def bucket_means(conn: Connection, *, sensor_ids: Sequence[str], start: datetime
     return [(r[0], r[1], r[2]) for r in rows]
 
 
-def sensor_window(conn: Connection, *, sensor_id: str, start: datetime, end: datetime,
-                  ) -> list[tuple[datetime, float, int]]:
-    """``(ts, value, quality)`` of one sensor over [start, end), oldest first (backtests replay these)."""
+class StoredValue(NamedTuple):
+    ts: datetime
+    value: float
+    quality: int
+
+
+def sensor_window(conn: Connection, *, sensor_id: str, start: datetime, end: datetime) -> list[StoredValue]:
+    """One sensor's readings over [start, end), oldest first (backtests replay these)."""
     rows = conn.execute(text("SELECT ts, value, quality FROM readings WHERE sensor_id = :s AND ts >= :a AND ts < :b "
                              "ORDER BY ts"), {"s": sensor_id, "a": start, "b": end}).all()
-    return [(r[0], r[1], r[2]) for r in rows]
+    return [StoredValue(r[0], r[1], r[2]) for r in rows]

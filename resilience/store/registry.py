@@ -7,12 +7,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from collections.abc import Mapping, Sequence
+
 from sqlalchemy import Connection, Table, delete, func, insert, select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.exc import IntegrityError
 
 from resilience.store.schema import assets, districts, sensors, utilities
 
+# In foreign-key order: a registry is loaded table by table in this order.
 TABLES: dict[str, Table] = {"utilities": utilities, "districts": districts, "assets": assets, "sensors": sensors}
+SEED_CHUNK = 1000
 
 
 TableRef = str | Table
@@ -28,6 +33,24 @@ class NotFound(LookupError):
 
 class Conflict(ValueError):
     pass
+
+
+def insert_many(conn: Connection, *, table: str, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Plain inserts (a duplicate id is an error): for benchmarks that start from an empty database."""
+    conn.execute(insert(TABLES[table]), list(rows))
+
+
+def seed_missing(conn: Connection, rows: Mapping[str, Sequence[dict[str, Any]]]) -> dict[str, int]:
+    """Insert a whole registry (table name -> rows), table by table in foreign-key order, each row unless its id
+    is already stored (``ON CONFLICT DO NOTHING``: re-seeding is harmless). Rows offered per table."""
+    counts: dict[str, int] = {}
+    for name, table in TABLES.items():
+        table_rows = list(rows[name])
+        for lo in range(0, len(table_rows), SEED_CHUNK):
+            conn.execute(pg_insert(table).on_conflict_do_nothing(index_elements=["id"]),
+                         table_rows[lo: lo + SEED_CHUNK])
+        counts[name] = len(table_rows)
+    return counts
 
 
 def sensor_catalogue(conn: Connection) -> list[tuple[str, str, str, str, bool]]:
