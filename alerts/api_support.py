@@ -7,14 +7,13 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import Connection, select
-
 from alerts import store
 from alerts.cap import CapArea
 from alerts.config import RulesConfig, load_rules
 from alerts.model import Alert
-from alerts.schema import alert_actions, alert_transitions, notifications
+from alerts.store.reads import alert_history
 from resilience.domain import Level
+from resilience.store.db import Connection
 
 
 @lru_cache
@@ -43,12 +42,8 @@ def alert_view(a: Alert) -> dict[str, Any]:
 
 
 def history(conn: Connection, alert_id: int) -> dict[str, list[dict[str, Any]]]:
-    tr = conn.execute(select(alert_transitions).where(alert_transitions.c.alert_id == alert_id)
-                      .order_by(alert_transitions.c.id)).mappings().all()
-    acts = conn.execute(select(alert_actions).where(alert_actions.c.alert_id == alert_id)
-                        .order_by(alert_actions.c.id)).mappings().all()
-    notes = conn.execute(select(notifications).where(notifications.c.alert_id == alert_id)
-                         .order_by(notifications.c.id)).mappings().all()
+    rows = alert_history(conn, alert_id)
+    tr, acts, notes = rows["transitions"], rows["actions"], rows["notifications"]
     return {
         "transitions": [{**dict(t), "level": Level(t["level"]).label if t["level"] is not None else None}
                         for t in tr],

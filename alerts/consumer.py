@@ -10,13 +10,12 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine
-
 from alerts import retry
 from alerts.config import RulesConfig
 from alerts.model import Alert
 from alerts.service import AlertService, TickResult
 from resilience.events import Event, EventKind, EventSubscriber, event_from_dict
+from resilience.store.db import Connection, Engine
 
 
 

@@ -11,11 +11,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import replace
 
-from sqlalchemy import Connection
-
 from alerts import store
 from alerts.model import Signal, fingerprint
 from alerts.signals import AssetInfo
+from resilience.store.db import Connection
 
 
 def own_graded(sig: Signal) -> bool:

@@ -15,8 +15,6 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection
-
 from alerts import store
 from alerts.actions import headline
 from alerts.channels.mqtt import topic_for
@@ -25,6 +23,7 @@ from alerts.dedup import LogEntry
 from alerts.model import Alert
 from alerts.pipeline import NotifyContext, firing_key
 from alerts.signals import AssetInfo
+from resilience.store.db import Connection
 
 DELIVERY_RULE = "delivery_failed"
 

@@ -21,12 +21,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
-from sqlalchemy import Engine, and_, func, select, update
-
 from alerts import store
 from alerts.channels.base import Channel, Message, PermanentError, RetryableError
-from alerts.schema import notifications
-from alerts.store import OUTBOX_CHANNEL
+from alerts.store import OUTBOX_CHANNEL, outbox
+from resilience.store.db import Engine
 from resilience.store.eventlog import NotifyListener, engine_url
 
 log = logging.getLogger(__name__)
@@ -82,20 +80,11 @@ class Dispatcher:
         """Take a lease on due pending rows and commit, so the lease survives our crash."""
         now = self.now()
         with self.engine.begin() as conn:
-            rows = conn.execute(
-                select(notifications)
-                .where(and_(notifications.c.status == "pending", notifications.c.next_attempt_at <= now))
-                .order_by(notifications.c.next_attempt_at, notifications.c.id)
-                .limit(self.options.batch_size)
-                .with_for_update(skip_locked=True)
-            ).fetchall()
+            rows = outbox.claim_due(conn, now=now, limit=self.options.batch_size, lease_s=self.options.lease_s)
             out: list[Claimed] = []
-            for r in rows:
-                m = r._mapping
-                conn.execute(update(notifications).where(notifications.c.id == m["id"]).values(
-                    attempts=m["attempts"] + 1, next_attempt_at=now + timedelta(seconds=self.options.lease_s)))
+            for m in rows:
                 out.append(Claimed(
-                    id=m["id"], attempts=m["attempts"] + 1,
+                    id=m["id"], attempts=m["attempts"],
                     message=Message(m["channel"], m["target"], m["payload"], m["idempotency_key"]),
                     kind=m["kind"], group_key=m["group_key"], receiver=m["receiver"], firing=list(m["firing_keys"]),
                     resolved=list(m["resolved_keys"]), created_at=m["created_at"], last_error=m["last_error"]))
@@ -138,10 +127,8 @@ class Dispatcher:
                             c.attempts, error, status)
         SENT.labels(c.message.channel, result).inc()
         with self.engine.begin() as conn:
-            res = conn.execute(update(notifications).where(and_(
-                notifications.c.id == c.id, notifications.c.attempts == c.attempts,
-                notifications.c.status == "pending")).values(**values))
-            if res.rowcount and status == "delivered" and c.kind in store.NOTIFY_KINDS:
+            still_ours = outbox.record_outcome(conn, notification_id=c.id, attempts=c.attempts, values=values)
+            if still_ours and status == "delivered" and c.kind in store.NOTIFY_KINDS:
                 store.record_notified(conn, group_key=c.group_key, receiver=c.receiver, firing=c.firing,
                                       resolved=c.resolved, now=now)
         return status
@@ -157,14 +144,12 @@ class Dispatcher:
 
     def due_count(self) -> int:
         with self.engine.connect() as conn:
-            return len(conn.execute(select(notifications.c.id).where(and_(
-                notifications.c.status == "pending", notifications.c.next_attempt_at <= self.now()))).all())
+            return outbox.count_due(conn, self.now())
 
     def next_due_in(self) -> float | None:
         """Seconds until the earliest pending row is due (<= 0: due now); None when nothing is pending."""
         with self.engine.connect() as conn:
-            nxt = conn.execute(select(func.min(notifications.c.next_attempt_at))
-                               .where(notifications.c.status == "pending")).scalar()
+            nxt = outbox.next_due_at(conn)
         return None if nxt is None else (nxt - self.now()).total_seconds()
 
     def run_forever(self, stop_event: threading.Event, *, listen: bool = True) -> None:

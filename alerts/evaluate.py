@@ -18,9 +18,8 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
-
-from alerts.schema import alert_transitions, alerts, notifications
+from alerts.store import reads
+from resilience.store.db import Connection
 
 
 @dataclass(frozen=True)
@@ -65,25 +64,18 @@ def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 60
     """Score the stored alerts; ``end``: when the simulated data ended. Alerts fired after it are about the
     feed stopping (every sensor falls silent once the simulator exits), not about the simulated city."""
     slack = timedelta(seconds=slack_s)
-    alert_rows = {r["id"]: {**r, "ever_sensors": set()} for r in conn.execute(
-        select(alerts).where(alerts.c.rule != "delivery_failed")).mappings()}
+    alert_rows = {r["id"]: {**r, "ever_sensors": set()} for r in reads.scored_alerts(conn)}
     for r in alert_rows.values():
         if sid := (r["evidence"] or {}).get("sensor_id"):
             r["ever_sensors"].add(sid)
-    for aid, data in conn.execute(select(alert_transitions.c.alert_id, alert_transitions.c.data)):
+    for aid, data in reads.transition_data(conn):
         sid = ((data or {}).get("evidence") or {}).get("sensor_id")
         if sid and aid in alert_rows:
             alert_rows[aid]["ever_sensors"].add(sid)
-    firings = [(r["alert_id"], r["ts"]) for r in conn.execute(
-        select(alert_transitions.c.alert_id, alert_transitions.c.ts)
-        .where(alert_transitions.c.kind.in_(["fired", "reopened"])).order_by(alert_transitions.c.ts)).mappings()
-        if r["alert_id"] in alert_rows and (end is None or r["ts"] <= end)]
+    firings = [(aid, ts) for aid, ts in reads.firings(conn) if aid in alert_rows and (end is None or ts <= end)]
     # Messages that went (or go) out: a message cancelled in its group_wait never reached anyone.
-    sent_q = select(notifications.c.alert_id, notifications.c.channel, notifications.c.kind,
-                    notifications.c.receiver).where(notifications.c.status != "cancelled")
-    if end is not None:  # messages about the feed stopping after the simulated data ended are not scored
-        sent_q = sent_q.where(notifications.c.created_at <= end)
-    sent_rows = list(conn.execute(sent_q).mappings())
+    # (Messages about the feed stopping after the simulated data ended are not scored.)
+    sent_rows = reads.sent_messages(conn, created_until=end)
     sends = Counter((r["alert_id"], r["channel"]) for r in sent_rows if r["kind"] == "firing")
     # The same per recipient: the duty supervisor's copy of a red alert is not a second message to the unit.
     sends_per_receiver = Counter((r["alert_id"], f'{r["channel"]}/{r["receiver"]}') for r in sent_rows

@@ -12,13 +12,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection
-
 from alerts import store
 from alerts.config import RulesConfig
 from alerts.inhibit import HeldOrInhibited, Inhibitor, group_parent, group_parents, held_districts
 from alerts.model import Alert, Transition
 from alerts.silences import Silencer
+from resilience.store.db import Connection
 
 
 @dataclass

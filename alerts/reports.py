@@ -6,9 +6,8 @@ import statistics
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, select
-
-from alerts.schema import alert_actions, alerts
+from alerts.store.reads import response_time_rows
+from resilience.store.db import Connection
 
 
 def _stats(values: list[float]) -> dict[str, Any]:
@@ -21,32 +20,8 @@ def _stats(values: list[float]) -> dict[str, Any]:
 def response_times(conn: Connection, *, since: datetime | None = None, until: datetime | None = None,
                    unit: str | None = None, hazard: str | None = None) -> list[dict[str, Any]]:
     """Fire->ack, fire->on-site, fire->disposed per (unit, hazard), for alerts first fired in the window."""
-    steps = {}
-    for step in ("on_site", "disposed"):
-        steps[step] = (
-            select(alert_actions.c.alert_id, alert_actions.c.fire_count, func.min(alert_actions.c.ts).label("ts"))
-            .where(alert_actions.c.step == step).group_by(alert_actions.c.alert_id, alert_actions.c.fire_count)
-            .subquery(step)
-        )
-    unit_col = func.coalesce(alerts.c.assigned_unit, alerts.c.utility_id, "unassigned").label("unit")
-    q = (
-        select(unit_col, alerts.c.hazard, alerts.c.fired_at, alerts.c.acknowledged_at,
-               steps["on_site"].c.ts.label("on_site_at"), steps["disposed"].c.ts.label("disposed_at"))
-        .select_from(alerts)
-        .outerjoin(steps["on_site"], and_(steps["on_site"].c.alert_id == alerts.c.id,
-                                          steps["on_site"].c.fire_count == alerts.c.fire_count))
-        .outerjoin(steps["disposed"], and_(steps["disposed"].c.alert_id == alerts.c.id,
-                                           steps["disposed"].c.fire_count == alerts.c.fire_count))
-        .where(alerts.c.rule != "delivery_failed")
-    )
-    if since is not None:
-        q = q.where(alerts.c.fired_at >= since)
-    if until is not None:
-        q = q.where(alerts.c.fired_at < until)
-    if hazard is not None:
-        q = q.where(alerts.c.hazard == hazard)
     groups: dict[tuple[str, str], dict[str, list[float]]] = {}
-    for r in conn.execute(q).mappings():
+    for r in response_time_rows(conn, since=since, until=until, hazard=hazard):
         if unit is not None and r["unit"] != unit:
             continue
         g = groups.setdefault((r["unit"], r["hazard"]), {"ack": [], "on_site": [], "disposed": [], "n": []})

@@ -14,16 +14,13 @@ import logging
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import Connection, Engine
-from sqlalchemy.exc import DBAPIError
-
 from alerts.store import StaleAlertError
+from resilience.store.db import Connection, Engine, is_conflict
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 ATTEMPTS = 5
-RETRYABLE_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
 
 
 class ConflictError(RuntimeError):
@@ -31,11 +28,7 @@ class ConflictError(RuntimeError):
 
 
 def _retryable(exc: BaseException) -> bool:
-    if isinstance(exc, StaleAlertError):
-        return True
-    if isinstance(exc, DBAPIError):
-        return getattr(exc.orig, "sqlstate", None) in RETRYABLE_SQLSTATES
-    return False
+    return isinstance(exc, StaleAlertError) or is_conflict(exc)
 
 
 def _attempts(run: Callable[[], T], what: str, attempts: int) -> T:

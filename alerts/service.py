@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection
 
 from alerts import store
 from alerts.config import RulesConfig
@@ -28,6 +27,7 @@ from alerts.pipeline import NotifyContext, build_pipeline, firing_key
 from alerts.signals import AssetInfo, signals_for
 from resilience.domain import Level
 from resilience.events import Event
+from resilience.store.db import Connection
 
 __all__ = ["DELIVERY_RULE", "AlertService", "NotFound", "TickResult", "alert_payload"]
 

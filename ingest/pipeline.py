@@ -17,7 +17,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import Connection, Engine, insert
 
 from ingest.deadletter import dead_letter_row
 from ingest.parser import PayloadError, Rejection, parse_payload
@@ -25,10 +24,10 @@ from ingest.sensor_cache import SensorRegistry
 from ingest.validate import ValidationLimits, validate
 from resilience.domain import Reading
 from resilience.settings import Settings
-from resilience.store.db import is_transient
+from resilience.store.dead_letters import insert_dead_letters
+from resilience.store.db import Connection, Engine, is_transient
 from resilience.store.handoff import hand_off
 from resilience.store.readings import insert_new_readings
-from resilience.store.schema import dead_letters
 from resilience.store.timeseries import TimeSeriesBackend, get_backend
 
 log = logging.getLogger(__name__)
@@ -166,8 +165,7 @@ class IngestPipeline:
         readings = [r for p in items for r in p.readings]
         letters = [row for p in items for row in p.letters]
         stored = insert_new_readings(conn, readings, self.backend)
-        if letters:
-            conn.execute(insert(dead_letters), letters)
+        insert_dead_letters(conn, letters)
         transport = items[0].message.transport if items else "none"
         hand_off(conn, stored, transport=transport, shards=self.settings.detection_shards)
         return list(stored)
@@ -202,7 +200,7 @@ class IngestPipeline:
         item.result = MessageResult(0, [Rejection(str(item.letters[0]["reason"]), _text(msg.payload))])
         try:
             with self.engine.begin() as conn:
-                conn.execute(insert(dead_letters), item.letters)
+                insert_dead_letters(conn, item.letters)
         except Exception as again:
             if is_transient(again):
                 raise

@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from sqlalchemy import Engine
-
 from resilience.registry_cache import RegistryCache
+from resilience.store.db import Engine
 from resilience.store.registry_snapshot import registry_cache
 
 

@@ -15,12 +15,11 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
-
 from resilience.detection.ensemble import SensorEnsemble, resolve_config
 from resilience.domain import Level
 from resilience.store import registry
-from resilience.store.schema import sensors
+from resilience.store.db import Connection
+from resilience.store.readings import sensor_window
 
 
 @dataclass
@@ -36,12 +35,11 @@ class Episode:
 def replay(conn: Connection, *, sensor_id: str, start: datetime, end: datetime,
            override: dict[str, Any] | None = None) -> tuple[list[dict[str, Any]], list[Episode]]:
     """Per-reading scores and the anomaly episodes (score over the configured threshold or a graded level)."""
-    sensor = registry.get(conn, table=sensors, id=sensor_id)
+    sensor = registry.get(conn, table="sensors", id=sensor_id)
     cfg = resolve_config(sensor["kind"], sensor["thresholds"], override if override is not None
                          else sensor["detector_overrides"])
     ens = SensorEnsemble(cfg, kind=sensor["kind"], unit=sensor["unit"])
-    rows = conn.execute(text("SELECT ts, value, quality FROM readings WHERE sensor_id = :s AND ts >= :a AND ts < :b "
-                             "ORDER BY ts"), {"s": sensor_id, "a": start, "b": end})
+    rows = sensor_window(conn, sensor_id=sensor_id, start=start, end=end)
     out: list[dict[str, Any]] = []
     episodes: list[Episode] = []
     current: Episode | None = None

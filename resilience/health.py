@@ -13,9 +13,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import Connection, Engine
-
 from resilience.events import PlatformHealthEvent
+from resilience.store.db import Connection, Engine
 from resilience.store.heartbeats import Heartbeat, beat, db_now, forget, heartbeats
 from resilience.store.snapshots import load_state, save_state
 

@@ -38,8 +38,12 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from resilience.settings import Settings, get_settings
+
+if TYPE_CHECKING:  # the store is imported where it is used: the broker's accounts are written without it
+    from resilience.store.db import Engine
 
 ALERT_ROOT = "alerts"
 SERVICE_ROLES = ("ingest", "alerts", "alerts-reader", "simulator", "bench")
@@ -200,34 +204,35 @@ def _known_utilities(settings: Settings, out_dir: Path | None = None) -> set[str
     return set(path.read_text().split()) if path.exists() else set()
 
 
-def registry_utilities(settings: Settings) -> set[str]:
+def registry_utilities(settings: Settings, engine: Engine | None = None) -> set[str]:
     """Utility ids in the registry; an unreachable or unmigrated database gives none (the broker still starts,
-    with the service accounts and any utility accounts written before)."""
+    with the service accounts and any utility accounts written before). A long-running caller (the scheduler,
+    every ``mqtt_sync_s``) passes its ``engine``; without one, an engine is made for this one read."""
     try:
-        from sqlalchemy import select
-
         from resilience.store.db import make_engine
-        from resilience.store.schema import utilities
+        from resilience.store.registry import utility_ids
 
-        engine = make_engine(settings.database_url)
+        own = engine is None
+        engine = engine or make_engine(settings.database_url)
         try:
             with engine.connect() as conn:
-                return {str(u) for u in conn.execute(select(utilities.c.id)).scalars()}
+                return utility_ids(conn)
         finally:
-            engine.dispose()
+            if own:
+                engine.dispose()
     except Exception:  # noqa: BLE001 - no registry yet: keep what we know
         return set()
 
 
 def sync(settings: Settings | None = None, *, extra_utilities: Iterable[str] = (), from_registry: bool = True,
-         reload: bool = True, out_dir: Path | None = None) -> list[str]:
+         reload: bool = True, out_dir: Path | None = None, engine: Engine | None = None) -> list[str]:
     """Write the password and ACL files for the service accounts and every utility (the registry's, those
     written before, and ``extra_utilities``), then SIGHUP a running local Mosquitto. With ``out_dir`` (a
     deployment's mounted folder) the files go there and nothing is reloaded. Returns the utility ids."""
     s = settings or get_settings()
     ids = _known_utilities(s, out_dir) | set(extra_utilities)
     if from_registry:
-        ids |= registry_utilities(s)
+        ids |= registry_utilities(s, engine)
     valid = sorted(i for i in ids if _VALID_ID.match(i) and i not in SERVICE_ROLES)
     creds = []
     for role in SERVICE_ROLES:
@@ -250,7 +255,7 @@ def sync(settings: Settings | None = None, *, extra_utilities: Iterable[str] = (
     return valid
 
 
-def follow_registry(settings: Settings) -> list[str]:
+def follow_registry(settings: Settings, engine: Engine | None = None) -> list[str]:
     """Give every utility in the registry its broker account, if one is missing (the scheduler, every
     ``mqtt_sync_s``): the local broker's files (reloaded), or ``mqtt_auth_out`` in a deployment (whose
     broker container reloads on change). Returns the utilities added; nothing is rewritten when none is.
@@ -261,10 +266,10 @@ def follow_registry(settings: Settings) -> list[str]:
     target = out_dir or auth_dir(settings)
     if out_dir is None and not (target / "passwd").exists():
         return []  # no local broker set up here, and no deployment folder named: nothing to keep in step
-    new = sorted(u for u in registry_utilities(settings) - _known_utilities(settings, out_dir)
+    new = sorted(u for u in registry_utilities(settings, engine) - _known_utilities(settings, out_dir)
                  if _VALID_ID.match(u) and u not in SERVICE_ROLES)
     if new or not (target / "passwd").exists():  # a deployment's first run writes the service accounts too
-        sync(settings, out_dir=out_dir)
+        sync(settings, out_dir=out_dir, engine=engine)
     return new
 
 

@@ -13,7 +13,6 @@ import logging
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
-from sqlalchemy import Engine, text
 
 from resilience import mqtt_auth
 from resilience.detection.asset_models import train_asset_models as _train
@@ -21,7 +20,8 @@ from resilience.detection.state_training import fit_state_models
 from resilience.settings import Settings
 from resilience.health import watch_platform
 from resilience.store import handoff
-from resilience.store.db import make_engine
+from resilience.store.db import Engine, make_engine
+from resilience.store.dead_letters import prune_dead_letters
 from resilience.store.eventlog import PgEventLog
 from resilience.store.timeseries import get_backend
 
@@ -37,9 +37,7 @@ def maintain_store(engine: Engine, settings: Settings, now: datetime | None = No
                           older_than_s=settings.reading_batches_keep_s,
                           hard_limit_s=settings.reading_batches_hard_limit_s)
             for shard in range(settings.detection_shards))
-        result["dead_letters_pruned"] = int(conn.execute(text(
-            "DELETE FROM dead_letters WHERE received_at < now() - make_interval(days => :d)"),
-            {"d": settings.dead_letter_retention_days}).rowcount or 0)
+        result["dead_letters_pruned"] = prune_dead_letters(conn, older_than_days=settings.dead_letter_retention_days)
     if any(result.values()):
         log.info("store maintenance: %s", result, extra=result)
     return result
@@ -55,10 +53,11 @@ def watch(engine: Engine, settings: Settings) -> int:
     return len(events)
 
 
-def follow_registry_on_broker(settings: Settings) -> list[str]:
-    """Every ``mqtt_sync_s``: broker accounts for utilities new in the registry (see mqtt_auth)."""
+def follow_registry_on_broker(engine: Engine, settings: Settings) -> list[str]:
+    """Every ``mqtt_sync_s``: broker accounts for utilities new in the registry (see mqtt_auth), read through
+    the scheduler's own engine (not one made and disposed of at every run)."""
     try:
-        added = mqtt_auth.follow_registry(settings)
+        added = mqtt_auth.follow_registry(settings, engine)
     except (mqtt_auth.CredentialError, OSError) as exc:
         log.error("broker accounts not brought in step with the registry: %s", exc)
         return []
@@ -85,7 +84,7 @@ def build_scheduler(engine: Engine, settings: Settings) -> BlockingScheduler:
                       next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
     scheduler.add_job(watch, "interval", args=[engine, settings], seconds=10, id="platform-watch",
                       max_instances=1, coalesce=True)
-    scheduler.add_job(follow_registry_on_broker, "interval", args=[settings], seconds=settings.mqtt_sync_s,
+    scheduler.add_job(follow_registry_on_broker, "interval", args=[engine, settings], seconds=settings.mqtt_sync_s,
                       id="broker-accounts", next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
     scheduler.add_job(train_asset_models, "cron", args=[engine], kwargs={"now": None}, hour=3, minute=15,
                       id="asset-model-training", max_instances=1, coalesce=True)

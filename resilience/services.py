@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from resilience.store import bootstrap
 from resilience.settings import Settings, get_settings
 
 PG_INSTALL_HINT = "apt-get install -y postgresql"
@@ -149,19 +150,12 @@ class LocalPostgres:
         s = self.settings
         psql = [str(bindir / "psql"), "-h", s.db_host, "-p", str(s.db_port), "-U", "postgres", "-d", "postgres",
                 "-v", "ON_ERROR_STOP=1", "-qAt", "-c"]
-        role = s.db_user.replace('"', "")
-        pw = s.db_password.replace("'", "''")
-        self.user.run(psql + [f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='{role}') THEN "
-                              f"CREATE ROLE \"{role}\" LOGIN SUPERUSER PASSWORD '{pw}'; END IF; END$$;"], check=True)
-        app, app_pw = s.db_app_user.replace('"', ""), s.db_app_password.replace("'", "''")
-        self.user.run(psql + ["DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='resilience_service') "
-                              "THEN CREATE ROLE resilience_service NOLOGIN; END IF; END$$;"], check=True)
-        self.user.run(psql + [f"DO $$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='{app}') THEN "
-                              f"CREATE ROLE \"{app}\" LOGIN PASSWORD '{app_pw}' IN ROLE resilience_service; "
-                              "END IF; END$$;"], check=True)
-        exists = self.user.run(psql + [f"SELECT 1 FROM pg_database WHERE datname='{s.db_name}'"], check=True)
+        for statement in bootstrap.role_statements(owner=s.db_user, owner_password=s.db_password,
+                                                   app=s.db_app_user, app_password=s.db_app_password):
+            self.user.run(psql + [statement], check=True)
+        exists = self.user.run(psql + [bootstrap.database_exists_query(s.db_name)], check=True)
         if exists.stdout.strip() != "1":
-            self.user.run(psql + [f'CREATE DATABASE "{s.db_name}" OWNER "{role}"'], check=True)
+            self.user.run(psql + [bootstrap.create_database_statement(s.db_name, owner=s.db_user)], check=True)
 
     def stop(self) -> str:
         if not (self.data / "postmaster.pid").exists():

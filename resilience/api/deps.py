@@ -7,10 +7,9 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
-from sqlalchemy import Connection, Engine
-
 from resilience.api.schemas import ID_MAX, ID_PATTERN, INT4_MAX
 from resilience.settings import Settings, get_settings
+from resilience.store.db import Connection, Engine
 
 
 def get_engine(request: Request) -> Engine:

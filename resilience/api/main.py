@@ -7,14 +7,11 @@ import logging
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine
-from sqlalchemy.exc import DataError
-
 from ingest.pipeline import IngestPipeline
 from resilience import __version__
 from resilience.api.routes import health, ingest, readings, registry
 from resilience.settings import get_settings
-from resilience.store.db import get_engine
+from resilience.store.db import DataError, Engine, get_engine
 
 log = logging.getLogger(__name__)
 

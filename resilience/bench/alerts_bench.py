@@ -20,9 +20,7 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import paho.mqtt.client as mqtt
-import psycopg
 from paho.mqtt.enums import CallbackAPIVersion
-from sqlalchemy import insert
 
 from resilience.bench.ingest_bench import _count
 from resilience.store.db import recreate_database
@@ -31,7 +29,8 @@ from resilience.mqtt_auth import service_credentials, service_env
 from resilience.services import start_all
 from resilience.settings import get_settings
 from resilience.store.db import make_engine
-from resilience.store.schema import assets, districts, sensors, utilities
+from resilience.store.probes import probe_delivery_times
+from resilience.store.registry import insert_many
 
 
 class _Receiver:
@@ -64,10 +63,10 @@ class _Receiver:
 def _seed(url: str, probes: int, background: int, webhook: str) -> None:
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(insert(utilities), [{"id": "bench", "name": "Bench utility", "webhook_url": webhook}])
+        insert_many(conn, table="utilities", rows=[{"id": "bench", "name": "Bench utility", "webhook_url": webhook}])
         # Each probe culvert in a district of its own: breaches in one district would rightly be grouped into
         # one district-wide alert, and this bench measures the latency of each alert.
-        conn.execute(insert(districts), [{"id": "BD", "name": "Bench district", "population": 50000}]
+        insert_many(conn, table="districts", rows=[{"id": "BD", "name": "Bench district", "population": 50000}]
                      + [{"id": f"PD{i:03d}", "name": f"Probe district {i}", "population": 20000}
                         for i in range(probes)])
         rows = [{"id": f"PROBE-A{i:03d}", "name": f"Probe culvert {i}", "kind": "drainage_culvert",
@@ -75,25 +74,14 @@ def _seed(url: str, probes: int, background: int, webhook: str) -> None:
                  "utility_id": "bench", "lat": 36.0 + i * 0.01, "lon": 120.0, "criticality": 4} for i in range(probes)]
         rows.append({"id": "BG-MAIN", "name": "Background main", "kind": "water_main", "district_id": "BD",
                      "utility_id": "bench", "lat": 35.5, "lon": 120.5, "criticality": 3})
-        conn.execute(insert(assets), rows)
-        conn.execute(insert(sensors), [{"id": f"PROBE-S{i:03d}", "asset_id": f"PROBE-A{i:03d}", "utility_id": "bench",
-                                        "kind": "methane", "unit": "percent_lel", "expected_interval_s": 60}
-                                       for i in range(probes)])
-        conn.execute(insert(sensors), [{"id": f"BG{i:05d}", "asset_id": "BG-MAIN", "utility_id": "bench",
-                                        "kind": "water_flow", "unit": "m**3/h", "expected_interval_s": 1}
-                                       for i in range(background)])
+        insert_many(conn, table="assets", rows=rows)
+        insert_many(conn, table="sensors", rows=[
+            {"id": f"PROBE-S{i:03d}", "asset_id": f"PROBE-A{i:03d}", "utility_id": "bench", "kind": "methane",
+             "unit": "percent_lel", "expected_interval_s": 60} for i in range(probes)])
+        insert_many(conn, table="sensors", rows=[
+            {"id": f"BG{i:05d}", "asset_id": "BG-MAIN", "utility_id": "bench", "kind": "water_flow",
+             "unit": "m**3/h", "expected_interval_s": 1} for i in range(background)])
     engine.dispose()
-
-
-_HOPS_SQL = """
-SELECT al.asset_id,
-       (SELECT extract(epoch FROM min(e.created_at)) FROM events e
-         WHERE e.kind = 'anomaly' AND e.payload->>'asset_id' = al.asset_id) AS event_at,
-       extract(epoch FROM min(n.created_at)) AS enqueued_at,
-       extract(epoch FROM min(n.delivered_at)) AS delivered_at
-FROM alerts al JOIN notifications n ON n.alert_id = al.id AND n.channel = 'webhook'
-WHERE al.asset_id LIKE 'PROBE-A%' GROUP BY al.asset_id
-"""
 
 
 def _hops(url: str, sent: dict[str, float]) -> list[str]:
@@ -104,8 +92,7 @@ def _hops(url: str, sent: dict[str, float]) -> list[str]:
     (delivered_at, recorded just after the receiver answered). The outbox row's own timestamps follow the
     engine's data clock (event time), so they cannot split the second hop on the wall clock.
     """
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
-        rows = conn.execute(_HOPS_SQL).fetchall()
+    rows = probe_delivery_times(url)
     hops: dict[str, list[float]] = {"publish->event": [], "event->delivered": []}
     for asset, ev, enq, dlv in rows:
         if asset not in sent or ev is None or enq is None or dlv is None:

@@ -16,15 +16,13 @@ import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import psycopg
-from sqlalchemy import insert
-
 from resilience.bench.procs import spawn_ready
 from resilience.mqtt_auth import service_env
 from resilience.services import start_all
 from resilience.settings import get_settings
 from resilience.store.db import make_engine, recreate_database
-from resilience.store.schema import assets, districts, sensors, utilities
+from resilience.store.probes import copy_seconds, count_readings
+from resilience.store.registry import insert_many
 
 PY = [sys.executable, "-m"]
 
@@ -37,20 +35,19 @@ def _seed(url: str, n_sensors: int) -> list[str]:
     ids = [f"B{i:05d}" for i in range(n_sensors)]
     engine = make_engine(url)
     with engine.begin() as conn:
-        conn.execute(insert(utilities), [{"id": "bench", "name": "Bench utility"}])
-        conn.execute(insert(districts), [{"id": "BD", "name": "Bench district"}])
-        conn.execute(insert(assets), [{"id": "BA", "name": "Bench asset", "kind": "water_main", "district_id": "BD",
-                                       "lat": 36.0, "lon": 120.0}])
-        conn.execute(insert(sensors), [{"id": i, "asset_id": "BA", "utility_id": "bench", "kind": "water_flow",
-                                        "unit": "m**3/h", "expected_interval_s": 1} for i in ids])
+        insert_many(conn, table="utilities", rows=[{"id": "bench", "name": "Bench utility"}])
+        insert_many(conn, table="districts", rows=[{"id": "BD", "name": "Bench district"}])
+        insert_many(conn, table="assets", rows=[{"id": "BA", "name": "Bench asset", "kind": "water_main",
+                                                 "district_id": "BD", "lat": 36.0, "lon": 120.0}])
+        insert_many(conn, table="sensors", rows=[{"id": i, "asset_id": "BA", "utility_id": "bench",
+                                                  "kind": "water_flow", "unit": "m**3/h", "expected_interval_s": 1}
+                                                 for i in ids])
     engine.dispose()
     return ids
 
 
 def _count(url: str) -> int:
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
-        row = conn.execute("SELECT count(*) FROM readings").fetchone()
-        return int(row[0]) if row else 0
+    return count_readings(url)
 
 
 def broker_alone(n: int, topic_root: str) -> float:
@@ -72,20 +69,7 @@ def broker_alone(n: int, topic_root: str) -> float:
 def copy_rate(url: str, ids: list[str], n: int) -> float:
     base = datetime.now(UTC) - timedelta(days=2)
     rows = [(ids[i % len(ids)], base + timedelta(milliseconds=i), float(i % 1000)) for i in range(n)]
-    with psycopg.connect(url.replace("+psycopg", "")) as conn:
-        conn.execute("CREATE TABLE copy_probe (sensor_id text NOT NULL, ts timestamptz NOT NULL, "
-                     "value double precision NOT NULL, quality smallint NOT NULL DEFAULT 0, "
-                     "PRIMARY KEY (sensor_id, ts))")
-        conn.commit()
-        t0 = time.perf_counter()
-        with conn.cursor() as cur, cur.copy("COPY copy_probe (sensor_id, ts, value) FROM STDIN") as cp:
-            for r in rows:
-                cp.write_row(r)
-        conn.commit()
-        elapsed = time.perf_counter() - t0
-        conn.execute("DROP TABLE copy_probe")
-        conn.commit()
-    return n / elapsed
+    return n / copy_seconds(url, rows)
 
 
 def through_worker(url: str, ids: list[str], n: int, pack: int, topic_root: str, start: float) -> float:

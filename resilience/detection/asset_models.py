@@ -16,11 +16,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
-from sqlalchemy import Connection, Engine, text
-
 from resilience.detection.multivariate import AssetModel, dump_model, load_model
 from resilience.domain import Level
 from resilience.events import AnomalyEvent, AnomalyPhase
+from resilience.store.db import Connection, Engine
+from resilience.store.ml_models import latest_models, multi_sensor_assets, save_model
+from resilience.store.readings import bucket_means
 
 log = logging.getLogger(__name__)
 BUCKET_S = 300
@@ -30,10 +31,7 @@ EXCLUDED_KINDS = {"methane", "h2s", "rainfall", "road_water_depth"}
 
 def training_matrix(conn: Connection, sensor_ids: list[str], start: datetime, end: datetime) -> np.ndarray:
     """(n_rows, n_sensors) of 5-minute means, rows with a gap in any sensor dropped after a 1-bucket fill."""
-    rows = conn.execute(text(
-        "SELECT date_bin(make_interval(secs => :b), ts, TIMESTAMPTZ '2000-01-01') AS bucket, sensor_id, avg(value) "
-        "FROM readings WHERE sensor_id = ANY(:ids) AND ts >= :a AND ts < :e GROUP BY 1, 2 ORDER BY 1"),
-        {"b": BUCKET_S, "ids": sensor_ids, "a": start, "e": end}).all()
+    rows = bucket_means(conn, sensor_ids=sensor_ids, start=start, end=end, bucket_s=BUCKET_S)
     col = {s: i for i, s in enumerate(sensor_ids)}
     buckets: dict[datetime, np.ndarray] = {}
     for bucket, sensor_id, value in rows:
@@ -54,9 +52,7 @@ def train_asset_models(engine: Engine, now: datetime, *, days: float = 7.0, min_
     """Fit and store one model per asset with at least two modelled sensors and a day of clean history."""
     start = now - timedelta(days=days)
     with engine.connect() as conn:
-        groups = conn.execute(text(
-            "SELECT asset_id, array_agg(id ORDER BY id) FROM sensors WHERE active AND NOT (kind = ANY(:ex)) "
-            "GROUP BY asset_id HAVING count(*) >= 2"), {"ex": list(EXCLUDED_KINDS)}).all()
+        groups = multi_sensor_assets(conn, excluded_kinds=sorted(EXCLUDED_KINDS))
     trained = 0
     for asset_id, sensor_ids in groups:
         with engine.connect() as conn:
@@ -66,21 +62,17 @@ def train_asset_models(engine: Engine, now: datetime, *, days: float = 7.0, min_
         model = AssetModel(method=method, random_state=0).fit(X)
         model.sensor_ids_ = list(sensor_ids)  # column order, kept with the model
         with engine.begin() as conn:
-            conn.execute(text("INSERT INTO ml_models (asset_id, version, n_samples, blob) VALUES (:a, :v, :n, :b) "
-                              "ON CONFLICT (asset_id, version) DO NOTHING"),
-                         {"a": asset_id, "v": model.version_, "n": len(X), "b": dump_model(model)})
+            save_model(conn, asset_id=asset_id, version=model.version_, n_samples=len(X), blob=dump_model(model))
         trained += 1
     log.info("asset models trained: %d of %d candidate assets", trained, len(groups))
     return trained
 
 
 def load_latest_models(conn: Connection) -> dict[str, AssetModel]:
-    rows = conn.execute(text("SELECT DISTINCT ON (asset_id) asset_id, blob FROM ml_models "
-                             "ORDER BY asset_id, created_at DESC")).all()
     models: dict[str, AssetModel] = {}
-    for asset_id, blob in rows:
+    for asset_id, blob in latest_models(conn):
         try:
-            models[asset_id] = load_model(bytes(blob))
+            models[asset_id] = load_model(blob)
         except Exception:  # noqa: BLE001 - an unreadable model is skipped, the rest still serve
             log.exception("model for asset %s could not be loaded", asset_id)
     return models

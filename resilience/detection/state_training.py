@@ -13,10 +13,9 @@ import logging
 from datetime import datetime, timedelta
 
 import numpy as np
-from sqlalchemy import Engine
-
 from resilience.detection.asset_models import EXCLUDED_KINDS
 from resilience.detection.asset_state import dump_state_model, model_version, new_state_model, training_rows
+from resilience.store.db import Engine
 from resilience.store.state_models import abnormal_periods, history, modelled_asset_sensors, save_state_model
 
 log = logging.getLogger(__name__)

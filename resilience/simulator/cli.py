@@ -68,11 +68,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def _seed_db(city_obj: object) -> None:
-    import sqlalchemy as sa
-
     from resilience.simulator.registry import seed_registry
+    from resilience.store.db import make_engine
 
-    engine = sa.create_engine(_database_url())
+    engine = make_engine(_database_url())
     with engine.begin() as conn:
         counts = seed_registry(conn, city_obj)  # type: ignore[arg-type]  # a simulated City is a registry source
     engine.dispose()

@@ -1,4 +1,8 @@
-"""Engines, raw psycopg connections and migrations: the only place that knows how we connect."""
+"""Engines, raw psycopg connections and migrations: the only place that knows how we connect.
+
+Modules outside the store import nothing from SQLAlchemy or psycopg (tests/spine/test_store_boundary.py):
+the types they annotate with (``Connection``, ``Engine``) and the errors they catch are re-exported here.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,14 @@ from pathlib import Path
 import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError
+
+__all__ = ["CONFLICT_SQLSTATES", "IDLE_IN_TRANSACTION_TIMEOUT_MS", "Connection", "DataError", "Engine",
+           "IntegrityError", "OperationalError", "StoreBackoff", "alembic_config", "get_engine", "is_conflict",
+           "is_transient", "make_engine", "migrate", "migrations_dir", "ping", "psycopg_dsn", "raw_connect",
+           "recreate_database"]
 
 from resilience.settings import PROJECT_ROOT, get_settings
 
@@ -27,6 +37,14 @@ def make_engine(url: str | None = None, **kw: object) -> Engine:
     kw.setdefault("connect_args",
                   {"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"})
     return create_engine(url or get_settings().database_url, **kw)
+
+
+CONFLICT_SQLSTATES = frozenset({"40001", "40P01"})  # serialization failure, deadlock detected
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """The transaction lost a race with another one (serialization failure, deadlock): redo it afresh."""
+    return isinstance(exc, sa_exc.DBAPIError) and getattr(exc.orig, "sqlstate", None) in CONFLICT_SQLSTATES
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -66,6 +84,11 @@ class StoreBackoff:
 @lru_cache
 def get_engine() -> Engine:
     return make_engine()
+
+
+def ping(conn: Connection) -> None:
+    """A round trip to the server (readiness): raises if the database does not answer."""
+    conn.execute(text("SELECT 1"))
 
 
 def psycopg_dsn(url: str) -> str:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 import psycopg
 from sqlalchemy import Connection, text
@@ -110,3 +111,36 @@ def query_bucketed(conn: Connection, *, sensor_id: str, start: datetime, end: da
         FROM parts GROUP BY 1 ORDER BY 1"""
     rows = conn.execute(text(sql), params)
     return [dict(r._mapping) for r in rows], source
+
+
+def latest_values(conn: Connection, *, sensor_ids: Sequence[str], since: datetime,
+                  ) -> list[tuple[str, datetime, float]]:
+    """Each sensor's newest reading after ``since`` as ``(sensor_id, ts, value)``; sensors without one left out."""
+    rows = conn.execute(text(
+        "SELECT DISTINCT ON (sensor_id) sensor_id, ts, value FROM readings "
+        "WHERE sensor_id = ANY(:ids) AND ts > :since ORDER BY sensor_id, ts DESC"),
+        {"ids": list(sensor_ids), "since": since}).all()
+    return [(r.sensor_id, r.ts, r.value) for r in rows]
+
+
+def bucket_means(conn: Connection, *, sensor_ids: Sequence[str], start: datetime, end: datetime, bucket_s: int,
+                 ) -> list[tuple[datetime, str, float]]:
+    """``(bucket, sensor_id, mean)`` over [start, end), buckets aligned to 2000-01-01, oldest first."""
+    rows = conn.execute(text(
+        "SELECT date_bin(make_interval(secs => :b), ts, TIMESTAMPTZ '2000-01-01') AS bucket, sensor_id, avg(value) "
+        "FROM readings WHERE sensor_id = ANY(:ids) AND ts >= :a AND ts < :e GROUP BY 1, 2 ORDER BY 1"),
+        {"b": bucket_s, "ids": list(sensor_ids), "a": start, "e": end}).all()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+class StoredValue(NamedTuple):
+    ts: datetime
+    value: float
+    quality: int
+
+
+def sensor_window(conn: Connection, *, sensor_id: str, start: datetime, end: datetime) -> list[StoredValue]:
+    """One sensor's readings over [start, end), oldest first (backtests replay these)."""
+    rows = conn.execute(text("SELECT ts, value, quality FROM readings WHERE sensor_id = :s AND ts >= :a AND ts < :b "
+                             "ORDER BY ts"), {"s": sensor_id, "a": start, "b": end}).all()
+    return [StoredValue(r[0], r[1], r[2]) for r in rows]

@@ -27,9 +27,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Connection, Engine
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-
 from resilience.clock import DataClock
 from resilience.detection.asset_models import AssetModelScorer, load_latest_models
 from resilience.detection.asset_state import StateModelScorer, build_monitors
@@ -39,11 +36,11 @@ from resilience.events import AnomalyEvent, AnomalyPhase, Event
 from resilience.health import HeartbeatThread, ingest_stall, utcnow
 from resilience.settings import Settings
 from resilience.store import handoff
+from resilience.store.anomalies import upsert_anomaly
 from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_cursor, sequence
-from resilience.store.db import StoreBackoff, is_transient
+from resilience.store.db import Connection, Engine, StoreBackoff, is_transient
 from resilience.store.eventlog import NotifyListener, PgEventLog, engine_url
 from resilience.store.heartbeats import Heartbeat, db_now
-from resilience.store.schema import anomalies
 from resilience.store.registry_snapshot import registry_cache
 from resilience.store.snapshots import load_state, save_state
 from resilience.store.state_models import load_state_models, newest_versions
@@ -76,12 +73,11 @@ def persist_events(conn: Connection, log_: PgEventLog, events: Sequence[Event]) 
         row = {"id": e.anomaly_id, "sensor_id": e.sensor_id, "asset_id": e.asset_id, "sensor_kind": e.sensor_kind,
                "detector": e.detector, "start": e.start, "end": e.end, "last_ts": e.ts, "peak_score": e.peak_score,
                "level": int(e.level), "last_value": e.value, "explanation": e.explanation}
-        stmt = pg_insert(anomalies).values(**row)
         update = {"last_ts": e.ts, "peak_score": e.peak_score, "level": int(e.level), "last_value": e.value,
                   "explanation": e.explanation}
         if e.phase is AnomalyPhase.CLOSE:
             update["end"] = e.end or e.ts
-        conn.execute(stmt.on_conflict_do_update(index_elements=["id"], set_=update))
+        upsert_anomaly(conn, row, on_update=update)
     log_.publish_many(list(events), conn=conn)
 
 

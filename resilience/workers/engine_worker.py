@@ -18,15 +18,15 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from sqlalchemy import Connection, Engine, text
-
 from resilience.clock import DataClock
 from resilience.registry_cache import RegistryCache
 from resilience.events import Event, EventKind
 from resilience.risk.service import RiskService
 from resilience.risk.store import PgRiskRepository
 from resilience.settings import Settings
+from resilience.store.db import Connection, Engine
 from resilience.store.eventlog import EventConsumer, PgEventLog
+from resilience.store.readings import latest_values
 from resilience.store.registry_snapshot import registry_cache
 from resilience.workers.detector_worker import CollectingBus
 
@@ -83,15 +83,12 @@ class RiskWorker:
         self.follow_registry(now)
         with self.db.begin() as conn:
             if self.rain_sensors:
-                latest = conn.execute(text(
-                    "SELECT DISTINCT ON (sensor_id) sensor_id, ts, value FROM readings "
-                    "WHERE sensor_id = ANY(:ids) AND ts > :since ORDER BY sensor_id, ts DESC"),
-                    {"ids": self.rain_sensors, "since": now - timedelta(minutes=15)}).all()
+                latest = latest_values(conn, sensor_ids=self.rain_sensors, since=now - timedelta(minutes=15))
             else:
                 latest = []
             with self.lock:
-                for r in latest:
-                    self.service.observe_reading(r.sensor_id, r.value, r.ts)
+                for sensor_id, ts, value in latest:
+                    self.service.observe_reading(sensor_id, value, ts)
                 self.service.recompute_all(now)
                 self._persist(conn)
 

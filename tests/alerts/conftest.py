@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.dialects.postgresql import insert
 
-from alerts.schema import ALERT_TABLES
+from alerts.store.schema import ALERT_TABLES
 from resilience.store.schema import assets, districts, sensors, utilities
 
 SQUARE = {"type": "Polygon", "coordinates": [[[121.0, 31.0], [121.1, 31.0], [121.1, 31.1], [121.0, 31.1],

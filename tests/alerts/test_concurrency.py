@@ -21,7 +21,7 @@ from alerts.config import DEFAULT_RULES_PATH, RulesConfig, parse_rules
 from alerts.consumer import AlertEngine
 from alerts.lifecycle import new_alert
 from alerts.model import Alert, AlertState, Signal, Transition
-from alerts.schema import alert_transitions, alerts
+from alerts.store.schema import alert_transitions, alerts
 from alerts.service import AlertService
 from alerts.store import StaleAlertError
 from resilience.domain import Level

@@ -13,7 +13,7 @@ from alerts.channels.webhook import WebhookChannel
 from alerts.config import DEFAULT_RULES_PATH, RulesConfig, parse_rules
 from alerts.dispatcher import Dispatcher, DispatcherOptions
 from alerts.consumer import AlertEngine
-from alerts.schema import alerts, notifications, silences
+from alerts.store.schema import alerts, notifications, silences
 from alerts.silences import Matcher, Silence
 from alerts import store
 from resilience.domain import Level

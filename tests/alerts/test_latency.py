@@ -120,7 +120,7 @@ def test_consumer_wakes_on_notify_not_on_its_poll(adb: Engine) -> None:
 def test_a_batch_gives_the_same_alert_history_and_notifies_once_for_the_end_state(adb: Engine) -> None:
     from sqlalchemy import select
 
-    from alerts.schema import alert_transitions, alerts, notifications
+    from alerts.store.schema import alert_transitions, alerts, notifications
 
     eng = AlertEngine(adb, None, rules_for("http://127.0.0.1:9/hook"))
     batch = [anomaly(level=Level.YELLOW, t=0), anomaly(level=Level.ORANGE, t=10), anomaly(level=Level.RED, t=20)]

@@ -14,7 +14,7 @@ from alerts.channels.base import Message
 from alerts.dispatcher import Dispatcher
 from alerts.consumer import AlertEngine
 from alerts.evaluate import Incident, evaluate
-from alerts.schema import alerts, notifications
+from alerts.store.schema import alerts, notifications
 from resilience.domain import Level
 from resilience.events import AnomalyPhase, RiskLevelEvent
 from tests.alerts.helpers import T0, anomaly, at

@@ -29,7 +29,7 @@ from sqlalchemy import Engine, select, text
 from alerts.channels.base import verify
 from alerts.config import DEFAULT_RULES_PATH, RulesConfig, parse_rules
 from alerts.consumer import AlertEngine
-from alerts.schema import ALERT_TABLES, alerts, notifications
+from alerts.store.schema import ALERT_TABLES, alerts, notifications
 from alerts.service import DELIVERY_RULE
 from resilience.domain import Level
 from resilience.settings import Settings

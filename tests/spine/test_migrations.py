@@ -12,7 +12,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
-import alerts.schema  # noqa: F401 - the alert tables share the metadata
+import alerts.store.schema  # noqa: F401 - the alert tables share the metadata
 from resilience.settings import Settings
 from resilience.store.db import make_engine
 from resilience.store.schema import TIMESERIES_TABLES, metadata

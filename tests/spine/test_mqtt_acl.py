@@ -227,7 +227,7 @@ def test_a_utility_added_to_the_registry_may_connect_after_the_scheduler_syncs(s
     before = Client(services, (creds.username, creds.password))
     assert before.connack[0] in (NOT_AUTHORIZED, BAD_CREDENTIALS), before.connack
     before.close()
-    assert new in follow_registry_on_broker(settings)
+    assert new in follow_registry_on_broker(db_engine, settings)
     mqtt_auth.wait_accepted(settings, creds, timeout_s=10)
     after = Client(services, (creds.username, creds.password))
     try:
@@ -237,8 +237,27 @@ def test_a_utility_added_to_the_registry_may_connect_after_the_scheduler_syncs(s
     finally:
         after.close()
     written = mqtt_auth.password_file(settings).stat().st_mtime_ns
-    assert follow_registry_on_broker(settings) == []
+    assert follow_registry_on_broker(db_engine, settings) == []
     assert mqtt_auth.password_file(settings).stat().st_mtime_ns == written
+
+
+def test_the_registry_is_read_through_the_callers_engine(db_engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The scheduler's job runs every few seconds: with its engine passed in, no engine is made (and disposed
+    of) per run; without one, a one-off read still makes its own."""
+    from resilience import mqtt_auth
+    from resilience.settings import get_settings
+    from resilience.store import db
+
+    made: list[str] = []
+    real = db.make_engine
+    monkeypatch.setattr(db, "make_engine", lambda url=None, **kw: made.append(str(url)) or real(url, **kw))
+    new = unique("ENGUTIL").replace("-", "_").upper()
+    with db_engine.begin() as conn:
+        conn.execute(insert(utilities).values(id=new, name="read through the caller's engine"))
+    assert new in mqtt_auth.registry_utilities(get_settings(), db_engine)
+    assert made == []
+    assert new in mqtt_auth.registry_utilities(get_settings())
+    assert len(made) == 1
 
 
 def test_a_deployment_folder_gets_accounts_mosquitto_can_check(services, db_engine, tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]

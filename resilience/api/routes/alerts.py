@@ -10,20 +10,20 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
-from sqlalchemy import Connection, select, update
-
 from alerts import retry, store
 from alerts.api_support import alert_view, cap_area, delivery_view, get_rules, history, utcnow
 from alerts.cap import render_cap
 from alerts.lifecycle import LifecycleError
 from alerts.model import Alert
-from alerts.schema import alerts, notifications, silences
+from alerts.store import reads
+from alerts.store.silence_ends import expire_silence as end_silence
 from alerts.service import AlertService, NotFound
 from alerts.silences import Matcher, Silence, SilenceError, validate_silence
 from resilience.api.auth import Principal, Responder, Role, Watcher, WatcherOrUtility
 from resilience.api.deps import BigId, ConnDep, Offset, RefQuery, SettingsDep
 from resilience.api.schemas import AlertStateName, LevelName
 from resilience.domain import Level
+from resilience.store.db import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
 
@@ -102,21 +102,11 @@ def list_alerts(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Offset = 0,
 ) -> dict[str, Any]:
     """Alerts, most severe then newest first; a utility key sees only its own utility's."""
-    q = select(alerts)
-    if who.role is Role.UTILITY:
-        q = q.where(alerts.c.utility_id == who.utility_id)
-    if state:
-        q = q.where(alerts.c.state.in_(state))
-    if level:
-        q = q.where(alerts.c.level.in_([int(Level.parse(x)) for x in level]))
-    for col, val in ((alerts.c.hazard, hazard), (alerts.c.district_id, district_id), (alerts.c.asset_id, asset_id),
-                     (alerts.c.silenced, silenced)):
-        if val is not None:
-            q = q.where(col == val)
-    if since is not None:
-        q = q.where(alerts.c.updated_at >= since)
-    rows = conn.execute(q.order_by(alerts.c.level.desc(), alerts.c.updated_at.desc()).limit(limit).offset(offset))
-    data = [alert_view(store.alert_from_row(r)) for r in rows]
+    rows = reads.list_alerts(
+        conn, utility_id=who.utility_id if who.role is Role.UTILITY else None, states=state or (),
+        levels=[int(Level.parse(x)) for x in level or ()], since=since, limit=limit, offset=offset,
+        equal={"hazard": hazard, "district_id": district_id, "asset_id": asset_id, "silenced": silenced})
+    data = [alert_view(a) for a in rows]
     return {"data": data, "count": len(data)}
 
 
@@ -184,20 +174,16 @@ def create_silence(body: SilenceCreate, conn: ConnDep, who: Responder) -> dict[s
 
 @router.get("/silences")
 def list_silences(conn: ConnDep, _: Watcher, include_expired: bool = False) -> dict[str, Any]:
-    q = select(silences).order_by(silences.c.id.desc())
     now = utcnow()
-    if not include_expired:
-        q = q.where(silences.c.ends_at > now)
-    data = [{**dict(r), "active": r["starts_at"] <= now < r["ends_at"]} for r in conn.execute(q).mappings()]
+    data = [{**r, "active": r["starts_at"] <= now < r["ends_at"]}
+            for r in reads.list_silences(conn, now=now, include_expired=include_expired)]
     return {"data": data, "count": len(data)}
 
 
 @router.delete("/silences/{silence_id}")
 def expire_silence(silence_id: BigId, conn: ConnDep, who: Responder) -> dict[str, Any]:
     now = utcnow()
-    res = conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.ends_at > now)
-                       .values(ends_at=now, expired_by=who.actor))
-    if not res.rowcount:
+    if not end_silence(conn, silence_id=silence_id, now=now, by=who.actor):
         raise HTTPException(404, f"no active silence {silence_id}")
     _refresh(conn, now)
     return {"id": silence_id, "expired_at": now}
@@ -208,10 +194,7 @@ def list_deliveries(conn: ConnDep, _: Responder, status: Annotated[str | None, Q
                     alert_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
                     channel: Annotated[str | None, Query(max_length=32)] = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    q = select(notifications).order_by(notifications.c.id.desc()).limit(limit)
-    for col, val in ((notifications.c.status, status), (notifications.c.alert_id, alert_id),
-                     (notifications.c.channel, channel)):
-        if val is not None:
-            q = q.where(col == val)
-    data = [delivery_view(r) for r in conn.execute(q).mappings()]
+    rows = reads.list_deliveries(conn, equal={"status": status, "alert_id": alert_id, "channel": channel},
+                                 limit=limit)
+    data = [delivery_view(r) for r in rows]
     return {"data": data, "count": len(data)}

@@ -8,11 +8,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
-from sqlalchemy import text
 
 from resilience.api.auth import WATCH, require
 from resilience.api.deps import SettingsDep
 from resilience.health import platform_status
+from resilience.store.db import ping
 from resilience.store.heartbeats import db_now
 
 router = APIRouter(tags=["health"])
@@ -31,7 +31,7 @@ def readyz(request: Request, settings: SettingsDep) -> Any:
     workers: list[dict[str, Any]] = []
     try:
         with request.app.state.engine.connect() as conn:
-            conn.execute(text("SELECT 1"))
+            ping(conn)
             statuses = platform_status(conn, db_now(conn), settings.stall_after_s)
         checks["database"] = "ok"
         for st in statuses:

@@ -12,14 +12,14 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
-from sqlalchemy import Engine, insert, select
 from starlette.concurrency import run_in_threadpool
 
 from ingest.pipeline import IngestPipeline, Message
 from resilience.api.deps import ConnDep
 from resilience.api.auth import HistoryOrUtility, Principal, Publisher
 from resilience.api.schemas import ID_MAX, ID_PATTERN, DeadLetterPublic, IngestResponse, Problem
-from resilience.store.schema import dead_letters
+from resilience.store.dead_letters import insert_dead_letter, list_dead_letters
+from resilience.store.db import Engine
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
 UtilityHeader = Annotated[str | None, Header(
@@ -83,9 +83,9 @@ async def read_capped(request: Request, cap: int) -> bytes:
 def dead_letter_oversize(engine: Engine, utility_id: str, sensor_id: str | None, exc: PayloadTooLarge) -> None:
     """Keep the refusal where the utility looks for its rejected payloads (GET /ingest/errors)."""
     with engine.begin() as conn:
-        conn.execute(insert(dead_letters).values(
-            transport="http", utility_id=utility_id, topic=None, sensor_id=sensor_id, reason=exc.reason,
-            payload=exc.prefix[:FRAGMENT_MAX].decode("utf-8", "replace")))
+        insert_dead_letter(
+            conn, transport="http", utility_id=utility_id, topic=None, sensor_id=sensor_id, reason=exc.reason,
+            payload=exc.prefix[:FRAGMENT_MAX].decode("utf-8", "replace"))
 
 
 def _echo(fragment: Any) -> Any:
@@ -121,10 +121,4 @@ def ingest_errors(conn: ConnDep, who: HistoryOrUtility, utility_header: UtilityH
     """Rejected payloads, newest first, with the reason for each: a utility's own, or (for engineers and
     admins) those of the utility in ``X-Utility-Id``, or all."""
     utility_id = scoped_utility(who, utility_header)
-    q = select(dead_letters)
-    if utility_id is not None:
-        q = q.where(dead_letters.c.utility_id == utility_id)
-    if since is not None:
-        q = q.where(dead_letters.c.received_at >= since)
-    rows = conn.execute(q.order_by(dead_letters.c.id.desc()).limit(limit))
-    return [dict(r._mapping) for r in rows]
+    return list_dead_letters(conn, utility_id=utility_id, since=since, limit=limit)

@@ -10,15 +10,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
-from sqlalchemy import Connection
 
 from resilience.api.csv import csv_response, wants_csv
 from resilience.api.auth import HistoryOrUtility
 from resilience.api.deps import ConnDep, utc_window
 from resilience.api.schemas import ID_MAX, ID_PATTERN, Problem
 from resilience.store import registry
+from resilience.store.db import Connection
 from resilience.store.readings import AGGS, BUCKETS, query_bucketed, query_raw
-from resilience.store.schema import sensors
 from resilience.store.timeseries import get_backend
 
 router = APIRouter(prefix="/api/v1/sensors", tags=["readings"])
@@ -53,7 +52,7 @@ def get_readings(
 ) -> Any:
     """Raw readings, or buckets aggregated from the rollups; one page of at most ``limit`` rows."""
     try:
-        sensor = registry.get(conn, table=sensors, id=sensor_id)
+        sensor = registry.get(conn, table="sensors", id=sensor_id)
     except registry.NotFound as exc:
         raise HTTPException(404, str(exc)) from exc
     if not who.owns_utility(sensor["utility_id"]):

@@ -14,7 +14,6 @@ from resilience.api.schemas import (
 )
 from resilience.domain import SENSOR_KINDS, AssetKind
 from resilience.store import registry as store
-from resilience.store.schema import assets, districts, sensors, utilities
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
@@ -31,68 +30,68 @@ def _call(fn: Any, **kw: Any) -> Any:
 
 @router.post("/utilities", response_model=UtilityPublic, status_code=201)
 def create_utility(body: UtilityCreate, conn: ConnDep, _: Admin) -> Any:
-    return _call(store.create, conn=conn, table=utilities, values=body.model_dump())
+    return _call(store.create, conn=conn, table="utilities", values=body.model_dump())
 
 
 @router.get("/utilities", response_model=Page)
 def list_utilities(conn: ConnDep, _: Watcher, offset: Offset = 0, limit: Limit = 100) -> Any:
-    data, count = store.list_(conn, table=utilities, filters={}, offset=offset, limit=limit)
+    data, count = store.list_(conn, table="utilities", filters={}, offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
 @router.post("/districts", response_model=DistrictPublic, status_code=201)
 def create_district(body: DistrictCreate, conn: ConnDep, _: Admin) -> Any:
-    return _call(store.create, conn=conn, table=districts, values=body.model_dump())
+    return _call(store.create, conn=conn, table="districts", values=body.model_dump())
 
 
 @router.get("/districts", response_model=Page)
 def list_districts(conn: ConnDep, _: Watcher, offset: Offset = 0, limit: Limit = 100) -> Any:
-    data, count = store.list_(conn, table=districts, filters={}, offset=offset, limit=limit)
+    data, count = store.list_(conn, table="districts", filters={}, offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
 @router.get("/districts/{id}", response_model=DistrictPublic)
 def get_district(id: IdPath, conn: ConnDep, _: Watcher) -> Any:
-    return _call(store.get, conn=conn, table=districts, id=id)
+    return _call(store.get, conn=conn, table="districts", id=id)
 
 
 @router.patch("/districts/{id}", response_model=DistrictPublic)
 def update_district(id: IdPath, body: DistrictUpdate, conn: ConnDep, _: Admin) -> Any:
-    return _call(store.patch, conn=conn, table=districts, id=id, values=body.model_dump(exclude_unset=True))
+    return _call(store.patch, conn=conn, table="districts", id=id, values=body.model_dump(exclude_unset=True))
 
 
 @router.delete("/districts/{id}", status_code=204)
 def delete_district(id: IdPath, conn: ConnDep, _: Admin) -> None:
-    _call(store.remove, conn=conn, table=districts, id=id)
+    _call(store.remove, conn=conn, table="districts", id=id)
 
 
 @router.post("/assets", response_model=AssetPublic, status_code=201)
 def create_asset(body: AssetCreate, conn: ConnDep, _: Admin) -> Any:
-    return _call(store.create, conn=conn, table=assets, values=body.model_dump(mode="json"))
+    return _call(store.create, conn=conn, table="assets", values=body.model_dump(mode="json"))
 
 
 @router.get("/assets", response_model=Page)
 def list_assets(conn: ConnDep, _: Watcher, district_id: RefQuery = None, kind: AssetKind | None = None,
                 offset: Offset = 0,
                 limit: Limit = 100) -> Any:
-    data, count = store.list_(conn, table=assets, filters={"district_id": district_id, "kind": kind and kind.value},
+    data, count = store.list_(conn, table="assets", filters={"district_id": district_id, "kind": kind and kind.value},
                               offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
 @router.get("/assets/{id}", response_model=AssetPublic)
 def get_asset(id: IdPath, conn: ConnDep, _: Watcher) -> Any:
-    return _call(store.get, conn=conn, table=assets, id=id)
+    return _call(store.get, conn=conn, table="assets", id=id)
 
 
 @router.patch("/assets/{id}", response_model=AssetPublic)
 def update_asset(id: IdPath, body: AssetUpdate, conn: ConnDep, _: Admin) -> Any:
-    return _call(store.patch, conn=conn, table=assets, id=id, values=body.model_dump(exclude_unset=True))
+    return _call(store.patch, conn=conn, table="assets", id=id, values=body.model_dump(exclude_unset=True))
 
 
 @router.delete("/assets/{id}", status_code=204)
 def delete_asset(id: IdPath, conn: ConnDep, _: Admin) -> None:
-    _call(store.remove, conn=conn, table=assets, id=id)
+    _call(store.remove, conn=conn, table="assets", id=id)
 
 
 @router.post("/sensors", response_model=SensorPublic, status_code=201)
@@ -101,7 +100,7 @@ def create_sensor(body: SensorCreate, conn: ConnDep, _: Admin) -> Any:
     values = body.model_dump()
     values["unit"] = body.unit or spec.unit
     values["expected_interval_s"] = body.expected_interval_s or spec.interval_s
-    return _call(store.create, conn=conn, table=sensors, values=values)
+    return _call(store.create, conn=conn, table="sensors", values=values)
 
 
 @router.get("/sensors", response_model=Page)
@@ -112,14 +111,14 @@ def list_sensors(conn: ConnDep, who: WatcherOrUtility, asset_id: RefQuery = None
         if utility_id not in (None, who.utility_id):
             return {"data": [], "count": 0}
         utility_id = who.utility_id
-    data, count = store.list_(conn, table=sensors, filters={"asset_id": asset_id, "utility_id": utility_id,
+    data, count = store.list_(conn, table="sensors", filters={"asset_id": asset_id, "utility_id": utility_id,
                                                             "kind": kind}, offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
 @router.get("/sensors/{id}", response_model=SensorPublic)
 def get_sensor(id: IdPath, conn: ConnDep, who: WatcherOrUtility) -> Any:
-    sensor = _call(store.get, conn=conn, table=sensors, id=id)
+    sensor = _call(store.get, conn=conn, table="sensors", id=id)
     if not who.owns_utility(sensor["utility_id"]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"sensor {id} not found")  # not even that it exists
     return sensor
@@ -127,9 +126,9 @@ def get_sensor(id: IdPath, conn: ConnDep, who: WatcherOrUtility) -> Any:
 
 @router.patch("/sensors/{id}", response_model=SensorPublic)
 def update_sensor(id: IdPath, body: SensorUpdate, conn: ConnDep, _: Admin) -> Any:
-    return _call(store.patch, conn=conn, table=sensors, id=id, values=body.model_dump(exclude_unset=True))
+    return _call(store.patch, conn=conn, table="sensors", id=id, values=body.model_dump(exclude_unset=True))
 
 
 @router.delete("/sensors/{id}", status_code=204)
 def delete_sensor(id: IdPath, conn: ConnDep, _: Admin) -> None:
-    _call(store.remove, conn=conn, table=sensors, id=id)
+    _call(store.remove, conn=conn, table="sensors", id=id)

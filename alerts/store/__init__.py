@@ -11,7 +11,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from alerts.dedup import LogEntry
 from alerts.model import Alert, AlertState, Transition
-from alerts.schema import alert_actions, alert_transitions, alerts, notification_log, notifications, silences
+from alerts.store.schema import alert_actions, alert_transitions, alerts, notification_log, notifications, silences
 from alerts.signals import AssetInfo
 from alerts.silences import Matcher, Silence
 from resilience.domain import Level
