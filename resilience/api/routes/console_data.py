@@ -10,17 +10,15 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
-from sqlalchemy import Connection, select, text
 
 from alerts import store as alert_store
 from alerts.api_support import get_rules, history
 from alerts.reports import _stats
-from alerts.schema import alert_actions, alerts
 from resilience.api.auth import HistoryReader, Watcher
 from resilience.api.deps import BigId, ConnDep, IdPath, utc_window
-from resilience.api.routes.console_stream import console_views
 from resilience.domain import SENSOR_KINDS, Level
-from resilience.store.schema import assets, districts, risk_current, sensors
+from resilience.store import console_reads as reads
+from resilience.store.alert_feed import alert_console_view
 
 router = APIRouter(prefix="/api/v1/console", tags=["console"])
 
@@ -46,12 +44,10 @@ def targets_for(hazard: str, level: Level) -> dict[str, float]:
     return out
 
 
-def _asset_risk(conn: Connection) -> tuple[dict[str, dict[str, str]], list[dict[str, Any]]]:
+def _asset_risk(rows: list[Any]) -> tuple[dict[str, dict[str, str]], list[dict[str, Any]]]:
     """Per asset its level for each hazard, and the coupled-risk links the risk model is applying now."""
     levels: dict[str, dict[str, str]] = {}
     links: list[dict[str, Any]] = []
-    rows = conn.execute(select(risk_current.c.scope, risk_current.c.hazard, risk_current.c.level,
-                               risk_current.c.factors).where(risk_current.c.scope.like("asset:%")))
     for scope, hazard, level, factors in rows:
         asset_id = scope.split(":", 1)[1]
         levels.setdefault(asset_id, {})[hazard] = Level(level).label
@@ -65,20 +61,17 @@ def _asset_risk(conn: Connection) -> tuple[dict[str, dict[str, str]], list[dict[
 @router.get("/map")
 def console_map(conn: ConnDep, _: Watcher) -> dict[str, Any]:
     """Districts (GeoJSON) with their level per hazard, every asset with its levels, and coupled-risk links."""
-    district_rows = conn.execute(select(districts.c.id, districts.c.name, districts.c.population, districts.c.polygon)
-                                 .order_by(districts.c.id)).mappings().all()
+    district_rows = reads.district_rows(conn)
     district_levels: dict[str, dict[str, str]] = {}
-    for scope, hazard, level in conn.execute(select(risk_current.c.scope, risk_current.c.hazard, risk_current.c.level)
-                                             .where(risk_current.c.scope.like("district:%"))):
+    for scope, hazard, level, _f in reads.risk_levels(conn, "district:"):
         district_levels.setdefault(scope.split(":", 1)[1], {})[hazard] = Level(level).label
-    asset_levels, links = _asset_risk(conn)
-    asset_rows = conn.execute(select(assets.c.id, assets.c.name, assets.c.kind, assets.c.district_id, assets.c.lat,
-                                     assets.c.lon, assets.c.criticality).order_by(assets.c.id)).mappings().all()
+    asset_levels, links = _asset_risk(reads.risk_levels(conn, "asset:"))
+    asset_rows = reads.asset_rows(conn)
     hazards = sorted({h for lv in (*district_levels.values(), *asset_levels.values()) for h in lv})
     return {
         "hazards": hazards,
-        "districts": [{**dict(d), "levels": district_levels.get(d["id"], {})} for d in district_rows],
-        "assets": [{**dict(a), "levels": asset_levels.get(a["id"], {})} for a in asset_rows],
+        "districts": [{**d, "levels": district_levels.get(d["id"], {})} for d in district_rows],
+        "assets": [{**a, "levels": asset_levels.get(a["id"], {})} for a in asset_rows],
         "links": links,
     }
 
@@ -96,29 +89,26 @@ def effective_limits(kind: str, override: dict[str, Any] | None) -> tuple[dict[s
 @router.get("/assets/{id}")
 def console_asset(id: IdPath, conn: ConnDep, _: Watcher) -> dict[str, Any]:
     """The asset, its district's name, its sensors with their effective limits, and its current risk."""
-    asset = conn.execute(select(assets).where(assets.c.id == id)).mappings().first()
+    asset = reads.asset_row(conn, id)
     if asset is None:
         raise HTTPException(404, f"asset {id} not found")
     district = alert_store.district_row(conn, asset["district_id"]) if asset["district_id"] else None
-    sensor_rows = conn.execute(select(sensors).where(sensors.c.asset_id == id).order_by(sensors.c.id)).mappings()
     out_sensors = []
-    for s in sensor_rows:
+    for s in reads.asset_sensors(conn, id):
         limits, direction = effective_limits(s["kind"], s["thresholds"])
         out_sensors.append({"id": s["id"], "kind": s["kind"], "unit": s["unit"], "active": s["active"],
                             "expected_interval_s": s["expected_interval_s"], "limits": limits, "direction": direction})
-    risk = conn.execute(select(risk_current).where(risk_current.c.scope == f"asset:{id}")
-                        .order_by(risk_current.c.level.desc())).mappings().all()
-    return {"asset": dict(asset), "district_name": district["name"] if district else None, "sensors": out_sensors,
-            "risk": [{**dict(r), "level": Level(r["level"]).label} for r in risk]}
+    risk = reads.scope_risk(conn, f"asset:{id}")
+    return {"asset": asset, "district_name": district["name"] if district else None, "sensors": out_sensors,
+            "risk": [{**r, "level": Level(r["level"]).label} for r in risk]}
 
 
 @router.get("/alerts/{alert_id}/timeline")
 def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]:
     """Every step of the alert with who and when, and fire-to-ack / on-site / disposed against the targets."""
-    row = conn.execute(select(alerts).where(alerts.c.id == alert_id)).first()
-    if row is None:
+    view = alert_console_view(conn, alert_id)
+    if view is None:
         raise HTTPException(404, f"alert {alert_id} not found")
-    (view,) = console_views(conn, [row])
     past = history(conn, alert_id)
     steps = sorted([{"source": "transition", **{k: t[k] for k in ("id", "ts", "kind", "actor", "note", "level")}}
                     for t in past["transitions"]], key=lambda s: (s["ts"], s["id"]))
@@ -148,15 +138,8 @@ def spectrum_replay(conn: ConnDep, _: HistoryReader,
     step without a point keeps the level of the last point before it)."""
     step = timedelta(minutes=step_minutes)
     start, end = utc_window(None, None, span=timedelta(hours=hours))
-    before = conn.execute(text(
-        "SELECT DISTINCT ON (scope, hazard) scope, hazard, level FROM risk_series "
-        "WHERE scope LIKE 'district:%' AND ts < :start AND ts >= :start - interval '7 days' "
-        "ORDER BY scope, hazard, ts DESC"), {"start": start}).all()
-    binned = conn.execute(text(
-        "SELECT scope, hazard, date_bin(:step, ts, :start) AS b, max(level) AS top, "
-        "(array_agg(level ORDER BY ts DESC))[1] AS last FROM risk_series "
-        "WHERE scope LIKE 'district:%' AND ts >= :start AND ts < :end GROUP BY scope, hazard, b"),
-        {"step": step, "start": start, "end": end}).all()
+    before = reads.district_levels_before(conn, start)
+    binned = reads.district_levels_binned(conn, step, start, end)
     keys = sorted({(r.scope, r.hazard) for r in (*before, *binned)})
     hazards = sorted({h for _s, h in keys})
     district_ids = sorted({s.split(":", 1)[1] for s, _h in keys})
@@ -185,19 +168,12 @@ def response_times_by_place(conn: ConnDep, _: HistoryReader, since: datetime | N
                             until: datetime | None = None) -> dict[str, Any]:
     """Fire -> acknowledged, -> on site, -> disposed (seconds) per hazard and district, with the red targets."""
     start, end = utc_window(since, until, span=timedelta(days=30))
-    first = (select(alert_actions.c.alert_id, alert_actions.c.fire_count, alert_actions.c.step,
-                    alert_actions.c.ts).where(alert_actions.c.step.in_(["on_site", "disposed"])))
     reached: dict[tuple[int, int, str], datetime] = {}
-    q = select(alerts.c.id, alerts.c.hazard, alerts.c.district_id, alerts.c.fire_count, alerts.c.fired_at,
-               alerts.c.acknowledged_at).where(alerts.c.fired_at >= start, alerts.c.fired_at < end,
-                                               alerts.c.rule != "delivery_failed")
-    rows = conn.execute(q).mappings().all()
-    ids = [r["id"] for r in rows]
-    if ids:
-        for a in conn.execute(first.where(alert_actions.c.alert_id.in_(ids))).mappings():
-            key = (a["alert_id"], a["fire_count"], a["step"])
-            reached[key] = min(reached.get(key, a["ts"]), a["ts"])
-    names = dict(conn.execute(select(districts.c.id, districts.c.name)).all())
+    rows = reads.fired_alerts(conn, start, end)
+    for a in reads.site_actions(conn, [r["id"] for r in rows]):
+        key = (a["alert_id"], a["fire_count"], a["step"])
+        reached[key] = min(reached.get(key, a["ts"]), a["ts"])
+    names = reads.district_names(conn)
     groups: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in rows:
         g = groups.setdefault((r["hazard"], r["district_id"] or ""),
