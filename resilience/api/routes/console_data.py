@@ -23,26 +23,13 @@ from resilience.store.alert_feed import alert_console_view
 
 router = APIRouter(prefix="/api/v1/console", tags=["console"])
 
-# Response targets (engineering defaults, seconds) by level; acknowledgement comes from the escalation policy
-# that applies when there is one, so the console and the escalations never disagree on what "late" means.
-TARGETS: dict[str, dict[str, float]] = {
-    "red": {"ack": 600, "on_site": 1800, "disposed": 4 * 3600},
-    "orange": {"ack": 1800, "on_site": 3600, "disposed": 8 * 3600},
-    "yellow": {"ack": 3600, "on_site": 4 * 3600, "disposed": 24 * 3600},
-    "blue": {"ack": 4 * 3600, "on_site": 24 * 3600, "disposed": 72 * 3600},
-    "none": {"ack": 24 * 3600, "on_site": 72 * 3600, "disposed": 7 * 24 * 3600},
-}
 COUPLING_FACTORS = ("coupling", "coupling_bump")
 
 
-def targets_for(hazard: str, level: Level) -> dict[str, float]:
-    """The response targets of an alert of ``hazard`` at ``level``."""
-    out = dict(TARGETS[level.label])
-    for policy in get_rules().escalations:
-        if policy.applies(hazard, level):
-            out["ack"] = policy.ack_within_s
-            break
-    return out
+def targets_for(hazard: str | None, level: Level) -> dict[str, float | None]:
+    """The response targets of an alert of ``hazard`` at ``level``, from the loaded alert rules (escalation
+    policies for the acknowledgement, ``response_targets`` for on site and disposed)."""
+    return get_rules().response_targets_for(hazard, level)
 
 
 def _asset_risk(rows: list[Any]) -> tuple[dict[str, dict[str, str]], list[dict[str, Any]]]:
@@ -128,8 +115,9 @@ def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]
     for key in ("ack", "on_site", "disposed"):
         at = reached.get(key)
         elapsed = max(0.0, (at - fired).total_seconds()) if at else None
-        response.append({"key": key, "at": at, "elapsed_s": elapsed, "target_s": targets[key],
-                         "met": None if elapsed is None else elapsed <= targets[key]})
+        target = targets[key]
+        response.append({"key": key, "at": at, "elapsed_s": elapsed, "target_s": target,
+                         "met": None if elapsed is None or target is None else elapsed <= target})
     return {"alert": view, "steps": steps, "response": response}
 
 
@@ -191,4 +179,5 @@ def response_times_by_place(conn: ConnDep, _: HistoryReader, since: datetime | N
     data = [{"hazard": h, "district_id": d or None, "district_name": names.get(d), "alerts": len(g["n"]),
              "fire_to_ack": _stats(g["ack"]), "fire_to_on_site": _stats(g["on_site"]),
              "fire_to_disposed": _stats(g["disposed"])} for (h, d), g in sorted(groups.items())]
-    return {"since": start, "until": end, "targets": TARGETS, "data": data, "count": len(data)}
+    targets = {lv.label: targets_for(None, lv) for lv in sorted(Level, reverse=True)}
+    return {"since": start, "until": end, "targets": targets, "data": data, "count": len(data)}
