@@ -297,6 +297,17 @@ class EscalationPolicy(_LevelHazardFilter):
         return level.label in self.levels and (not self.hazards or hazard in self.hazards)
 
 
+class ResponseTargets(_Strict):
+    """How soon (seconds after firing) a team should be on site and the hazard disposed of, at one level.
+
+    The acknowledgement target is the escalation policy that applies, so the console and the escalations never
+    disagree on what "late" means; ``ack_s`` is only for the levels (and hazards) no policy covers."""
+
+    ack_s: float | None = Field(default=None, gt=0)
+    on_site_s: float = Field(gt=0)
+    disposed_s: float = Field(gt=0)
+
+
 class Defaults(_Strict):
     resolve_after_s: float = Field(default=600.0, ge=0)
     repeat_interval_s: float = Field(default=4 * 3600.0, gt=0)
@@ -345,6 +356,7 @@ class RulesConfig(_Strict):
     receivers: list[Receiver] = Field(default_factory=list)
     routes: list[Route] = Field(default_factory=list)
     escalations: list[EscalationPolicy] = Field(default_factory=list)
+    response_targets: dict[str, ResponseTargets] = Field(default_factory=dict)  # level -> targets
     smtp: SmtpConfig = Field(default_factory=SmtpConfig)
     actions: dict[str, dict[str, ActionText]] = Field(default_factory=dict)  # hazard -> level|default -> text
     # Webhook destinations: loopback, link-local, private, multicast and other non-global addresses are
@@ -361,6 +373,23 @@ class RulesConfig(_Strict):
 
         parse_allowlist(v)  # ValueError naming the bad entry
         return v
+
+    @field_validator("response_targets")
+    @classmethod
+    def _v_target_levels(cls, v: dict[str, ResponseTargets]) -> dict[str, ResponseTargets]:
+        unknown = sorted(set(v) - {lv.label for lv in Level})
+        if unknown:
+            raise ValueError(f"response_targets for unknown level(s): {', '.join(unknown)}")
+        return v
+
+    def response_targets_for(self, hazard: str | None, level: Level) -> dict[str, float | None]:
+        """The ack / on-site / disposed targets (seconds, None when there is none) of an alert of ``hazard``
+        (None: policies for any hazard only) at ``level``; ack from the first escalation policy that applies."""
+        own = self.response_targets.get(level.label)
+        ack = next((p.ack_within_s for p in self.escalations
+                    if p.applies(hazard or "", level) and (hazard is not None or not p.hazards)), None)
+        return {"ack": ack if ack is not None else (own.ack_s if own else None),
+                "on_site": own.on_site_s if own else None, "disposed": own.disposed_s if own else None}
 
     @model_validator(mode="after")
     def _v_refs(self) -> RulesConfig:

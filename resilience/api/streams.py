@@ -1,7 +1,8 @@
 """One cap on the Server-Sent Event streams an API process holds open (the alert stream and the console's).
 
-Each open stream polls the database, so past ``sse_max_clients`` a client is told to come back later (503,
-Retry-After) rather than slowing every console in the room. A stream's place is given back exactly once,
+Each open stream holds a connection, a queue in the process's alert feed and, on connect, a snapshot read, so
+past ``sse_max_clients`` a client is told to come back later (503, Retry-After) rather than slowing every
+console in the room. A stream's place is given back exactly once,
 whichever ends first: its generator (finished, failed, or cancelled by a disconnect) or its response.
 """
 

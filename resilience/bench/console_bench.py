@@ -4,7 +4,8 @@ A throwaway database gets 20 districts, 3,000 assets with a risk level each and 
 alert engine, as in production). The API runs under uvicorn on a free loopback port; Debian's Chromium
 (playwright) logs in and measures, from navigation start, when the alert list has drawn every firing alert
 and when the map has drawn every asset (first meaningful paint), then the latency from a new alert's commit
-to its row on screen, over SSE. The last line is ``key=value`` pairs.
+to its row on screen, over SSE (``alert_to_screen_ms_median``, ``alert_to_screen_ms_max``). The last line is
+``key=value`` pairs.
 """
 
 from __future__ import annotations
@@ -35,6 +36,17 @@ from resilience.store.schema import assets, districts, risk_current, sensors, ut
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
         "--disable-sync", "--no-first-run"]
+# where the map page's time goes: requests before the first paint, when its data call started and how long
+# it took, its size, and when the ECharts module had arrived (all ms from navigation start)
+MAP_PROFILE = """() => {
+  const r = performance.getEntriesByType('resource');
+  const m = r.find(e => e.name.includes('/api/v1/console/map')), e = r.find(e => e.name.includes('echarts'));
+  return {map_requests: r.length, map_api_start_ms: m ? m.startTime : -1,
+          map_api_ms: m ? m.responseEnd - m.startTime : -1, map_kb: m ? m.decodedBodySize / 1024 : -1,
+          echarts_ready_ms: e ? e.responseEnd : -1,
+          ...Object.fromEntries(performance.getEntriesByType('mark').map(k => [k.name.replace('-', '_') + '_ms',
+                                                                                k.startTime]))};
+}"""
 GRID = 5  # the 20 districts are a 5 x 4 grid
 LEVELS = [Level.RED] * 1 + [Level.ORANGE] * 2 + [Level.YELLOW] * 2  # the mix of the seeded alerts
 
@@ -108,7 +120,9 @@ def measure(url: str, key: str, engine: Engine, alerts: AlertEngine, args: argpa
         out["alerts_paint_ms"] = page.evaluate("window.__console.renderedAt")
         page.goto(f"{url}/console/map")
         page.wait_for_selector("body[data-ready='1']")
+        page.wait_for_function("window.__console && window.__console.mapReady === true")  # first frame drawn
         out["map_paint_ms"] = page.evaluate("performance.now()")
+        out.update(page.evaluate(MAP_PROFILE))
         page.goto(f"{url}/console/")
         page.wait_for_selector("#live[data-state='open']")
         page.wait_for_function(f"document.querySelectorAll('tr[data-alert-id]').length >= {args.alerts}")
@@ -122,8 +136,8 @@ def measure(url: str, key: str, engine: Engine, alerts: AlertEngine, args: argpa
             latencies.append(shown - committed)
         browser.close()
     latencies.sort()
-    out["new_alert_p50_ms"] = statistics.median(latencies)
-    out["new_alert_max_ms"] = latencies[-1]
+    out["alert_to_screen_ms_median"] = statistics.median(latencies)
+    out["alert_to_screen_ms_max"] = latencies[-1]
     return out
 
 

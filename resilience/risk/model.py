@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +28,7 @@ from resilience.domain import SENSOR_KINDS, AssetKind, Level, level_for_value
 from resilience.risk.config import RiskConfig
 from resilience.risk.coupling import DEFAULT_RULES, CouplingGraph, CouplingRule, build_graph, neighbours_within
 from resilience.risk.evidence import HEALTHY, AnomalyEvidence, EvidenceStore
+from resilience.risk.explain import msg
 from resilience.risk.hazards import DEFAULT_HAZARDS, HazardSpec, hazards_by_asset_kind
 from resilience.risk.registry import AssetInfo, DistrictInfo, SensorInfo, load_assets, load_districts, load_sensors
 
@@ -41,6 +42,8 @@ class Factor:
     """One reason for a risk value; ``weight`` is its contribution on its ``side``.
 
     side = likelihood (probability added), consequence (share of the index) or level (levels raised).
+    ``detail`` says it in English; ``code`` and ``params`` are the same as a message the console translates
+    (``resilience.risk.explain``).
     """
 
     name: str
@@ -50,6 +53,8 @@ class Factor:
     source: str | None = None
     distance_m: float | None = None
     rule: str | None = None
+    code: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -99,6 +104,7 @@ class Signal:
     level: Level  # max graded level (NONE for ungraded anomalies or when quiet; then ``sensor`` tells)
     detail: str
     sensor: str | None
+    message: dict[str, Any] | None = None  # ``detail`` as a message (resilience.risk.explain)
 
 
 _QUIET = Signal(0.0, Level.NONE, "", None)
@@ -114,6 +120,18 @@ def _describe(kind: str, a: AnomalyEvidence, sensor_id: str) -> str:
     what = f"{a.level.label} breach" if a.level > Level.NONE else f"anomaly score {a.score:.2f}"
     mins = a.duration_s / 60
     return f"{kind} {_fmt_value(kind, a.value)} ({what}) on sensor {sensor_id} for {mins:.0f} min"
+
+
+def _describe_msg(kind: str, a: AnomalyEvidence, sensor_id: str) -> dict[str, Any]:
+    common = {"sensor_kind": kind, "value": _fmt_value(kind, a.value), "sensor": sensor_id,
+              "minutes": f"{a.duration_s / 60:.0f}"}
+    if a.level > Level.NONE:
+        return msg("graded_breach", level=a.level.label, **common)
+    return msg("anomaly", score=f"{a.score:.2f}", **common)
+
+
+def _factor(name: str, side: str, weight: float, detail: str, message: dict[str, Any], **kw: Any) -> Factor:
+    return Factor(name, side, weight, detail, code=message["code"], params=message["params"], **kw)
 
 
 class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no type information
@@ -175,7 +193,7 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         return self
 
     @staticmethod
-    def _vulnerability(a: AssetInfo, year: int, cfg: RiskConfig) -> tuple[float, str]:
+    def _vulnerability(a: AssetInfo, year: int, cfg: RiskConfig) -> tuple[float, str, dict[str, Any]]:
         age = max(0, year - a.install_year) if a.install_year else None
         age_term = min(1.0, age / cfg.max_age_years) if age is not None else 0.5
         mat = cfg.material_factor.get((a.material or "").lower(), cfg.unknown_material_factor)
@@ -183,7 +201,9 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         v = cfg.age_weight * age_term + cfg.material_weight * mat + cfg.incidents_weight * inc
         parts = [f"age {age} y" if age is not None else "age unknown", a.material or "material unknown",
                  f"{a.past_incidents} past incidents"]
-        return min(1.0, v), ", ".join(parts)
+        params = {"age": msg("age", years=age) if age is not None else msg("age_unknown"),
+                  "material": a.material or msg("material_unknown"), "incidents": a.past_incidents}
+        return min(1.0, v), ", ".join(parts), params
 
     def _consequences(self, cfg: RiskConfig) -> dict[str, Consequence]:
         assets = list(self.assets_.values())
@@ -197,6 +217,7 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
             pop = district.population if district else 0
             pop_term = min(1.0, math.log1p(pop / 1000) / pop_scale) if pop > 0 else 0.0
             fac_term, fac_detail, fac_src, fac_d = 0.0, "", None, None
+            fac_msg: dict[str, Any] = {}
             for idx, dist in found:
                 f = facilities[idx]
                 kind = str(f.attributes.get("facility", "")).lower()
@@ -204,15 +225,17 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
                 if term > fac_term:
                     fac_term, fac_src, fac_d = term, f.id, dist
                     fac_detail = f"{kind.replace('_', ' ')} {f.name} at {dist:.0f} m"
-            factors = [Factor("criticality", "consequence", cfg.criticality_weight * crit,
-                              f"criticality {a.criticality}/5")]
+                    fac_msg = msg("critical_facility", facility=kind, name=f.name, distance=f"{dist:.0f}")
+            factors = [_factor("criticality", "consequence", cfg.criticality_weight * crit,
+                               f"criticality {a.criticality}/5", msg("criticality", criticality=a.criticality))]
             if pop_term:
                 name = district.name if district else a.district_id
-                factors.append(Factor("population", "consequence", cfg.population_weight * pop_term,
-                                      f"district {name} population {pop:,}", source=a.district_id))
+                factors.append(_factor("population", "consequence", cfg.population_weight * pop_term,
+                                       f"district {name} population {pop:,}",
+                                       msg("population", district=name, population=f"{pop:,}"), source=a.district_id))
             if fac_term:
-                factors.append(Factor("critical_facility", "consequence", cfg.facility_weight * fac_term,
-                                      fac_detail, source=fac_src, distance_m=fac_d))
+                factors.append(_factor("critical_facility", "consequence", cfg.facility_weight * fac_term,
+                                       fac_detail, fac_msg, source=fac_src, distance_m=fac_d))
             index = min(1.0, sum(f.weight for f in factors))
             out[a.id] = Consequence(index, cfg.consequence_grade(index), tuple(factors))
         return out
@@ -238,6 +261,7 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
     def signal(self, asset_id: str, kinds: frozenset[str], ev: EvidenceStore) -> Signal:
         """Noisy-OR strength and max level of anomalies of ``kinds`` on an asset."""
         keep, level, best, best_s, sensor = 1.0, Level.NONE, "", -1.0, None
+        best_msg: dict[str, Any] | None = None
         for s in self.sensors_by_asset_.get(asset_id, ()):
             if s.kind not in kinds:
                 continue
@@ -247,7 +271,8 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
                 level = max(level, a.level)
                 if st > best_s:
                     best_s, best, sensor = st, _describe(s.kind, a, s.id), s.id
-        return _QUIET if sensor is None else Signal(1 - keep, level, best, sensor)
+                    best_msg = _describe_msg(s.kind, a, s.id)
+        return _QUIET if sensor is None else Signal(1 - keep, level, best, sensor, best_msg)
 
     def driver(self, district_id: str | None, kind: str, ev: EvidenceStore) -> tuple[float, Level, str | None]:
         """Latest district-wide driver value (max over its sensors), its level and the sensor.
@@ -276,11 +301,12 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
     def assess(self, asset_id: str, hazard: str, ev: EvidenceStore) -> Assessment:
         """Likelihood, consequence, coupling and level for one (asset, hazard)."""
         cfg, asset, spec = self.config_, self.assets_[asset_id], self.hazards_[hazard]
-        v, v_detail = self.vulnerability_[asset_id]
+        v, v_detail, v_params = self.vulnerability_[asset_id]
         factors: list[Factor] = []
         base = spec.base_rate * (1 + 4 * v)  # background: the floor of p, not stacked on live evidence
         keep = 1.0
-        factors.append(Factor("vulnerability", "likelihood", base, f"vulnerability {v:.2f} ({v_detail})"))
+        factors.append(_factor("vulnerability", "likelihood", base, f"vulnerability {v:.2f} ({v_detail})",
+                               msg("vulnerability", v=f"{v:.2f}", **v_params)))
         amplify = 1 + cfg.vulnerability_gain * v
         lik_floor, reg_floor, level_floor = 1, Level.NONE, Level.NONE
         own: dict[str, Level] = {}  # sensor kind -> its max level (BLUE for an ungraded anomaly)
@@ -296,8 +322,10 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
                 n_bad += 1
                 c = cfg.silent_penalty * e.weight
                 keep *= 1 - c
-                factors.append(Factor("sensor_health", "likelihood", c,
-                                      f"{s.kind} sensor {s.id} is {status}: uncertainty raised", source=s.id))
+                factors.append(_factor("sensor_health", "likelihood", c,
+                                       f"{s.kind} sensor {s.id} is {status}: uncertainty raised",
+                                       msg("sensor_health", sensor_kind=s.kind, sensor=s.id, status=status),
+                                       source=s.id))
             for a in ev.open_anomalies(s.id):
                 found.append((s, e.weight, a))
                 own[s.kind] = max(own.get(s.kind, Level.NONE), a.level, Level.BLUE)
@@ -320,7 +348,8 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         for s, w, a in found:
             c = w * self.strength(a, amplify, corroborated)
             name = "graded_breach" if a.level > Level.NONE else "anomaly"
-            factors.append(Factor(name, "likelihood", c, _describe(s.kind, a, s.id), source=s.id))
+            factors.append(_factor(name, "likelihood", c, _describe(s.kind, a, s.id), _describe_msg(s.kind, a, s.id),
+                                   source=s.id))
             if a.level > Level.NONE:
                 keep *= 1 - c
             else:
@@ -333,16 +362,19 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
             else:
                 weak *= 1 - c
             rain_level = max(rain_level, lvl) if kind == "rainfall" else rain_level
-            factors.append(Factor("driver", "likelihood", c, f"district {kind} {_fmt_value(kind, value)} ({lvl.label})",
-                                  source=sensor))
+            factors.append(_factor("driver", "likelihood", c,
+                                   f"district {kind} {_fmt_value(kind, value)} ({lvl.label})",
+                                   msg("driver", sensor_kind=kind, value=_fmt_value(kind, value), level=lvl.label),
+                                   source=sensor))
         p_weak = 1 - weak
         if not corroborated and p_weak > 0:
             grade = min(5, cfg.ungraded_max_grade + (1 if persistent else 0))
             if p_weak > cfg.grade_cap(grade):
                 p_weak = cfg.grade_cap(grade)
-                factors.append(Factor("uncorroborated", "likelihood", 0.0,
-                                      f"statistical evidence from one kind of sensor only: likelihood at most "
-                                      f"{grade}/5 until another kind corroborates it"))
+                factors.append(_factor("uncorroborated", "likelihood", 0.0,
+                                       f"statistical evidence from one kind of sensor only: likelihood at most "
+                                       f"{grade}/5 until another kind corroborates it",
+                                       msg("uncorroborated", grade=grade)))
         keep *= 1 - p_weak
         raises: list[tuple[Level, Factor]] = []
         bumps: list[tuple[int, Factor]] = []
@@ -357,40 +389,49 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
             src = self.assets_[edge.source]
             where = f"{src.name} ({src.kind}) {edge.distance_m:.0f} m away"
             what = f"{sig.detail} at {where}" if sig.sensor else where
+            where_msg = msg("src_where", name=src.name, kind=src.kind, distance=f"{edge.distance_m:.0f}")
+            source = msg("src_signal", signal=sig.message, where=where_msg) if sig.sensor and sig.message else where_msg
             common: dict[str, Any] = {"source": src.id, "distance_m": edge.distance_m, "rule": rule.name}
             if rule.effect == "likelihood":
                 decay = 1 - 0.5 * edge.distance_m / rule.radius_m if rule.relation == "spatial" else 1.0
                 c = rule.weight * sig.strength * max(0.0, decay)
                 keep *= 1 - c
-                factors.append(Factor("coupling", "likelihood", c, f"{what}: {rule.title}", **common))
+                factors.append(_factor("coupling", "likelihood", c, f"{what}: {rule.title}",
+                                       msg("coupling", source=source, rule=rule.name), **common))
             elif rule.effect == "raise_above_source":
                 # As if the source's evidence were here (this asset's consequence), then steps higher.
                 lik = max(cfg.likelihood_grade(sig.strength), self.likelihood_floor_.get(sig.level, 1))
                 here = max(self.matrix_[lik - 1][self.consequence_[asset_id].grade - 1],
                            self.regulatory_floor_.get(sig.level, Level.NONE))
                 target = Level(min(Level.RED, here + rule.steps))
-                raises.append((target, Factor("coupling", "level", rule.steps,
-                                              f"{what}: {rule.title} (at least {target.label})", **common)))
+                raises.append((target, _factor("coupling", "level", rule.steps,
+                                               f"{what}: {rule.title} (at least {target.label})",
+                                               msg("coupling_raise", source=source, rule=rule.name, level=target.label),
+                                               **common)))
             else:
                 bump_kinds.append(rule.target_evidence or rule.source_evidence)
                 # "coupling_bump": the evidence is this asset's own, the neighbour only qualifies it.
-                bumps.append((rule.steps, Factor("coupling_bump", "level", rule.steps,
-                                                 f"{what}: {rule.title} (+{rule.steps} level)", **common)))
+                bumps.append((rule.steps, _factor("coupling_bump", "level", rule.steps,
+                                                  f"{what}: {rule.title} (+{rule.steps} level)",
+                                                  msg("coupling_bump", source=source, rule=rule.name, steps=rule.steps),
+                                                  **common)))
             floor_ok = (rule.floor > Level.NONE and sig.level >= rule.floor_min_source
                         and rain_level >= rule.floor_min_rain
                         and (not rule.floor_target_evidence or any(k in own for k in rule.floor_target_evidence)))
             if floor_ok and rule.floor > level_floor:
                 level_floor = rule.floor
-                factors.append(Factor(
+                factors.append(_factor(
                     "coupling_floor", "level", 0.0,
-                    f"{what}: {rule.title}, with corroboration (at least {rule.floor.label})", **common))
+                    f"{what}: {rule.title}, with corroboration (at least {rule.floor.label})",
+                    msg("coupling_floor", source=source, rule=rule.name, level=rule.floor.label), **common))
         p = max(base, 1 - keep)
         cons = self.consequence_[asset_id]
         likelihood = max(cfg.likelihood_grade(p), lik_floor)
         matrix_level = self.matrix_[likelihood - 1][cons.grade - 1]
         if reg_floor > matrix_level:
-            factors.append(Factor("regulatory_floor", "level", float(reg_floor - matrix_level),
-                                  f"graded limit breached: at least {reg_floor.label} regardless of consequence"))
+            factors.append(_factor("regulatory_floor", "level", float(reg_floor - matrix_level),
+                                   f"graded limit breached: at least {reg_floor.label} regardless of consequence",
+                                   msg("regulatory_floor", level=reg_floor.label)))
         level = max(matrix_level, reg_floor, level_floor)
         own_level = level
         for (steps, f), kinds in zip(bumps, bump_kinds, strict=True):

@@ -60,6 +60,8 @@ class NotifyListener:
                         for _ in pg.notifies(timeout=0.5):
                             self.wake.set()
             except Exception:  # noqa: BLE001 - reconnect; the waiter's bounded wait covers the gap
+                if self.stop.is_set():
+                    break  # stopping anyway: the connection went with the database being shut or dropped
                 log.exception("listener on %s lost its connection; reconnecting", self.channel)
                 self.stop.wait(1.0)
         self.wake.set()  # stopping: let the waiter see ``stop`` now rather than after its fallback wait

@@ -86,7 +86,7 @@ def served_schema() -> Any:
 
 schema = (
     served_schema()
-    # The SSE stream never ends (it polls the audit log until the client goes away): a generated request
+    # The SSE stream never ends (it follows the audit log until the client goes away): a generated request
     # would hang the test, so it is excluded; tests/alerts/test_api.py covers it with ``limit``.
     .exclude(path="/api/v1/alerts/stream")
     .exclude(path="/api/v1/console/alerts/stream")  # the same; tests/console/test_console_api.py covers it

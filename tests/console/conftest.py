@@ -84,6 +84,9 @@ def live_server(db_engine: Engine) -> Iterator[LiveServer]:
         time.sleep(0.05)
     assert server.started, "uvicorn did not start"
     yield LiveServer(f"http://127.0.0.1:{port}", port)
+    feed = getattr(app.state, "alert_feed", None)
+    if feed is not None:  # its listener would otherwise outlive the database dropped after the package
+        feed.stop(WAIT_S)
     server.should_exit = True
     thread.join(WAIT_S)
     sock.close()

@@ -208,3 +208,15 @@ def test_the_map_and_the_spectrum_open_on_a_click(browser: Any, live_server: Liv
     assert page.evaluate(level) == "none"
     page.click("#now")
     assert page.evaluate(level) == "red"
+
+
+@pytest.mark.parametrize(("lang", "says"), [("zh-CN", "风险为"), ("en", "risk at")])
+def test_the_risk_explanation_is_in_the_viewers_language(browser: Any, live_server: LiveServer, city: City,
+                                                         incident: dict[str, Any], lang: str, says: str) -> None:
+    page = login(browser, live_server, city.keys["engineer"], f"/console/asset?id={incident['asset_id']}", lang)
+    page.wait_for_selector("[data-role='risk-explanation']")
+    texts = page.eval_on_selector_all("[data-role='risk-explanation']", "els => els.map(e => e.textContent)")
+    assert texts and all(says in t for t in texts), texts
+    assert page.evaluate("[...window.__i18nMissing]") == []
+    if lang == "zh-CN":  # the reasons too, not only the head: no English words of the model's sentence left
+        assert not any(w in t for t in texts for w in ("breach", "sensor", "criticality", "away")), texts

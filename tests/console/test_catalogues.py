@@ -18,6 +18,9 @@ import pytest
 from alerts.model import AlertState, DisposalStep
 from resilience.api.auth import Role
 from resilience.domain import SENSOR_KINDS, AssetKind, Hazard, Level
+from resilience.risk.config import RiskConfig
+from resilience.risk.coupling import DEFAULT_RULES
+from resilience.risk.explain import CODES, ENUM_PARAMS
 from resilience.risk.hazards import DEFAULT_HAZARDS
 from resilience.store.readings import AGGS
 
@@ -31,13 +34,15 @@ CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 ENUMS: dict[str, set[str]] = {
     "level": {lv.label for lv in Level}, "state": {s.value for s in AlertState}, "hazard": {h.value for h in Hazard} | set(DEFAULT_HAZARDS),
     "kind": {k.value for k in AssetKind}, "sensor": set(SENSOR_KINDS), "step": {s.value for s in DisposalStep},
-    "role": {r.value for r in Role}, "agg": set(AGGS),
+    "role": {r.value for r in Role}, "agg": set(AGGS), "health": {"ok", "silent", "stuck"},
+    "rule": {r.name for r in DEFAULT_RULES}, "facility": set(RiskConfig().facility_importance),
     "event": {"fired", "acknowledged", "assigned", "resolved", "reviewed", "comment", "escalated", "cleared",
               "reopened", "recurred", "evidence", "silenced", "unsilenced", "inhibited", "uninhibited", "grouped",
               "ungrouped"} | {s.value for s in DisposalStep},
 }
 # keys built in template literals: t(`resp.${key}`), t(`rep.${measure}`)
-TEMPLATED = {"resp.": {"ack", "on_site", "disposed"}, "rep.": {"fire_to_ack", "fire_to_on_site", "fire_to_disposed"}}
+TEMPLATED = {"resp.": {"ack", "on_site", "disposed"}, "rep.": {"fire_to_ack", "fire_to_on_site", "fire_to_disposed"},
+             "risk.": set(CODES)}
 
 
 def _shell_keys() -> set[str]:
@@ -74,6 +79,18 @@ def test_every_enumeration_value_has_a_message(lang: str) -> None:
     assert kinds <= set(ENUMS), f"tEnum kinds without a listed enumeration: {kinds - set(ENUMS)}"
     missing = [f"{k}.{v}" for k in kinds for v in ENUMS[k] if f"{k}.{v}" not in CATALOGUES[lang]]
     assert missing == []
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+def test_every_risk_message_takes_the_parameters_the_model_gives_it(lang: str) -> None:
+    for code, params in CODES.items():
+        assert set(re.findall(r"\{(\w+)\}", CATALOGUES[lang][f"risk.{code}"])) == params, code
+    assert set(ENUM_PARAMS.values()) <= set(ENUMS)
+
+
+def test_the_english_rule_names_are_the_rules_own_titles() -> None:
+    assert {r.name: r.title for r in DEFAULT_RULES} == {k[5:]: v for k, v in CATALOGUES["en"].items()
+                                                         if k.startswith("rule.")}
 
 
 def test_scripts_type_no_chinese_and_the_catalogues_are_valid_per_language() -> None:

@@ -7,7 +7,21 @@ export function toLogin() {
   location.href = `/login?next=${encodeURIComponent(location.pathname + location.search)}`;
 }
 
+const early = new Map();  // path -> the promise of a GET started before its view's code had loaded
+
+/** Start the view's main GET now, while its code (ECharts) still loads; the view's own api(path) takes it. */
+export function prefetch(path) {
+  const p = api(path);
+  p.catch(() => null);  // a failure is reported to whoever takes it, not as an unhandled rejection here
+  early.set(path, p);
+}
+
 export async function api(path, {method = "GET", body, accept = "application/json"} = {}) {
+  if (method === "GET" && accept === "application/json" && early.has(path)) {
+    const p = early.get(path);
+    early.delete(path);
+    return p;
+  }
   const headers = {Accept: accept};
   if (body !== undefined) headers["Content-Type"] = "application/json";
   const r = await fetch(path, {method, headers, credentials: "same-origin",

@@ -1,5 +1,5 @@
 // The console's entry point: who is logged in, the language, the header, then the view the path names.
-import {api, esc, HISTORY_ROLES, toLogin} from "./api.js";
+import {api, esc, HISTORY_ROLES, prefetch, toLogin} from "./api.js";
 import {applyI18n, loadMessages, switchLang, t, tEnum} from "./i18n.js";
 
 const VIEWS = {
@@ -7,27 +7,35 @@ const VIEWS = {
   "/console/spectrum": () => import("./spectrum.js"), "/console/asset": () => import("./asset.js"),
   "/console/engineer": () => import("./engineer.js"), "/console/reports": () => import("./reports.js"),
 };
+// the data a view needs first, fetched while the view's code loads rather than after it
+const PREFETCH = {"/console/map": "/api/v1/console/map"};
 
 async function boot() {
+  const path = location.pathname;
+  const load = VIEWS[path] || VIEWS["/console/"];
+  const loading = load();  // starts fetching the view's modules (and ECharts) now, beside the catalogue and session
+  loading.catch(() => null);
+  if (PREFETCH[path]) prefetch(PREFETCH[path]);
+  const session = api("/api/v1/session");
+  session.catch(() => null);
   await loadMessages();
   applyI18n();
   let who;
-  try { who = await api("/api/v1/session"); } catch (e) { return; }
+  try { who = await session; } catch (e) { return; }
   document.getElementById("who").textContent = `${who.name} · ${tEnum("role", who.role)}`;
   document.getElementById("lang").addEventListener("click", switchLang);
   document.getElementById("logout").addEventListener("click", async () => {
     await api("/api/v1/session", {method: "DELETE"}).catch(() => null);
     toLogin();
   });
-  const path = location.pathname;
   document.querySelectorAll("#nav a").forEach(a => {
     a.classList.toggle("current", a.getAttribute("href") === path);
     a.hidden = a.dataset.needs === "history" && !HISTORY_ROLES.includes(who.role);  // the API would refuse anyway
   });
   const view = document.getElementById("view");
-  const load = VIEWS[path] || VIEWS["/console/"];
   try {
-    const mod = await load();
+    const mod = await loading;
+    performance.mark("view-code");
     await mod.render(view, who);
   } catch (e) {
     const why = e.status === 403 ? t("error.forbidden") : `${t("error.load")}: ${e.message}`;

