@@ -20,9 +20,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from fastapi import Request
-from sqlalchemy import Engine
 
 from resilience.store import alert_feed
+from resilience.store.db import Engine
 from resilience.store.eventlog import NotifyListener, engine_url
 
 log = logging.getLogger(__name__)

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 import uvicorn
-from sqlalchemy import Engine, insert
 
 from alerts.api_support import get_rules
 from alerts.consumer import AlertEngine
@@ -29,9 +28,11 @@ from resilience.domain import Level
 from resilience.events import AnomalyEvent, AnomalyPhase
 from resilience.services import LocalPostgres
 from resilience.settings import get_settings
+from resilience.risk.repository import CurrentRow
+from resilience.risk.store import PgRiskRepository
 from resilience.store import api_keys
-from resilience.store.db import make_engine, recreate_database
-from resilience.store.schema import assets, districts, risk_current, sensors, utilities
+from resilience.store.db import Engine, make_engine, recreate_database
+from resilience.store.registry import insert_many
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
@@ -61,9 +62,10 @@ def seed_city(engine: Engine, n_assets: int) -> None:
     """20 districts, ``n_assets`` culverts with one methane sensor and a risk level each."""
     now = datetime.now(UTC)
     with engine.begin() as conn:
-        conn.execute(insert(utilities), [{"id": "bench-gas", "name": "Bench Gas"}])
-        conn.execute(insert(districts), [{"id": f"D{i:02d}", "name": f"District {i:02d}", "population": 100_000,
-                                          "polygon": _square(i // GRID, i % GRID)} for i in range(20)])
+        insert_many(conn, table="utilities", rows=[{"id": "bench-gas", "name": "Bench Gas"}])
+        insert_many(conn, table="districts", rows=[{"id": f"D{i:02d}", "name": f"District {i:02d}",
+                                                    "population": 100_000, "polygon": _square(i // GRID, i % GRID)}
+                                                   for i in range(20)])
         rows = []
         for i in range(n_assets):
             d = i % 20
@@ -71,15 +73,14 @@ def seed_city(engine: Engine, n_assets: int) -> None:
                 36.00 + 0.03 * (d // GRID) + 0.001 + 0.028 * ((i * 104729) % 991) / 991
             rows.append({"id": f"A{i:05d}", "name": f"Culvert {i:05d}", "kind": "drainage_culvert",
                          "district_id": f"D{d:02d}", "utility_id": "bench-gas", "lat": lat, "lon": lon})
-        conn.execute(insert(assets), rows)
-        conn.execute(insert(sensors), [{"id": f"S{i:05d}", "asset_id": f"A{i:05d}", "utility_id": "bench-gas",
-                                        "kind": "methane", "unit": "percent_lel", "expected_interval_s": 60}
-                                       for i in range(n_assets)])
-        conn.execute(insert(risk_current), [
-            {"scope": f"asset:A{i:05d}", "hazard": "gas_explosion", "score": 0.1, "level": i % 5,
-             "updated_at": now, "explanation": ""} for i in range(n_assets)]
-            + [{"scope": f"district:D{d:02d}", "hazard": "gas_explosion", "score": 0.5, "level": d % 5,
-                "updated_at": now, "explanation": ""} for d in range(20)])
+        insert_many(conn, table="assets", rows=rows)
+        insert_many(conn, table="sensors", rows=[{"id": f"S{i:05d}", "asset_id": f"A{i:05d}",
+                                                  "utility_id": "bench-gas", "kind": "methane",
+                                                  "unit": "percent_lel", "expected_interval_s": 60}
+                                                 for i in range(n_assets)])
+        PgRiskRepository(conn).write_current(
+            [CurrentRow(f"asset:A{i:05d}", "gas_explosion", 0.1, Level(i % 5), now) for i in range(n_assets)]
+            + [CurrentRow(f"district:D{d:02d}", "gas_explosion", 0.5, Level(d % 5), now) for d in range(20)])
 
 
 def anomaly(i: int, level: Level) -> AnomalyEvent:

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, select
 
 from alerts import store
 from alerts.api_support import alert_view
-from alerts.schema import alert_transitions, alerts
+from alerts.store.schema import alert_transitions, alerts
 from resilience.store.schema import assets, districts
 
 CHANNEL = "lifeline_alerts"  # NOTIFY on every audit entry (trigger of migration 0008)

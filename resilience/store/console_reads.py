@@ -10,7 +10,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, text
 
-from alerts.schema import alert_actions, alerts
+from alerts.store.schema import alert_actions, alerts
 from resilience.store.schema import assets, districts, risk_current, sensors
 
 
