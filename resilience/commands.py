@@ -1,17 +1,14 @@
-"""Service sub-commands: ``migrate``, ``api``, ``ingest``, ``scheduler``, ``run`` (all together, supervised)."""
+"""Service sub-commands: ``migrate``, ``api``, ``ingest``, ``detector``, ``engine``, ``alerts``, ``dispatcher``,
+``scheduler``, ``train-models``, ``run``. Each parses its options and calls its process's ``main`` in
+``resilience/runtime/`` (imported only when the command runs, so one command never loads another's stack).
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import os
-import signal
-import subprocess
-import sys
-import time
 
-from resilience.logs import setup_logging
-from resilience.settings import accelerated_silence_env, get_settings
+from resilience.settings import get_settings
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -23,56 +20,59 @@ def _migrate(args: argparse.Namespace) -> int:
 
 
 def _api(args: argparse.Namespace) -> int:
-    import uvicorn
+    from resilience.runtime import api_process
 
-    from resilience.api.main import create_app
-
-    s = get_settings()
-    setup_logging(s.log_level, s.log_format, "api")
-    uvicorn.run(create_app(), host=args.host or s.api_host, port=args.port or s.api_port, log_level="warning")
-    return 0
+    return api_process.main(get_settings(), host=args.host, port=args.port)
 
 
 def _ingest(args: argparse.Namespace) -> int:
-    from ingest.mqtt_worker import run_worker
+    from resilience.runtime import ingest_process
 
-    s = get_settings()
-    setup_logging(s.log_level, s.log_format, "ingest")
-    run_worker(s, metrics_port=args.metrics_port)
-    return 0
+    return ingest_process.main(get_settings(), metrics_port=args.metrics_port)
 
 
 def _scheduler(args: argparse.Namespace) -> int:
-    from resilience.scheduler import run_scheduler
+    from resilience.runtime import scheduler_process
 
-    s = get_settings()
-    setup_logging(s.log_level, s.log_format, "scheduler")
-    run_scheduler(s)
-    return 0
+    return scheduler_process.main(get_settings())
 
 
 def _detector(args: argparse.Namespace) -> int:
-    from resilience.store.db import make_engine
-    from resilience.workers.detector_worker import DetectionWorker
+    from resilience.runtime import detector_process
 
-    s = get_settings()
-    setup_logging(s.log_level, s.log_format, "detector")
-    DetectionWorker(make_engine(s.database_url), s).run()
-    return 0
+    return detector_process.main(get_settings())
+
+
+def _rules_path(args: argparse.Namespace) -> str | None:
+    """``--rules``, else RESILIENCE_ALERTS_RULES (as the API reads it), else the default rules."""
+    return args.rules or os.environ.get("RESILIENCE_ALERTS_RULES") or None
 
 
 def _engine(args: argparse.Namespace) -> int:
-    from resilience.store.db import make_engine
-    from resilience.workers.engine_worker import run_engine
+    from resilience.runtime import engine_process
 
-    s = get_settings()
-    setup_logging(s.log_level, s.log_format, "engine")
-    run_engine(make_engine(s.database_url), s)
-    return 0
+    return engine_process.main(get_settings())
+
+
+def _alerts(args: argparse.Namespace) -> int:
+    """The alert service alone: event-log consumer, ticks and dispatcher (the engine process without risk)."""
+    from resilience.runtime import engine_process
+
+    return engine_process.main(get_settings(), rules_path=_rules_path(args), with_risk=False, tick_s=args.tick_s)
+
+
+def _dispatcher(args: argparse.Namespace) -> int:
+    from alerts.dispatcher import DispatcherOptions
+    from resilience.runtime import dispatcher_process
+
+    opts = DispatcherOptions(lease_s=args.lease_s, backoff_initial_s=args.backoff_initial_s,
+                             backoff_max_s=args.backoff_max_s, max_attempts=args.max_attempts)
+    return dispatcher_process.main(get_settings(), opts, rules_path=_rules_path(args))
 
 
 def _train_models(args: argparse.Namespace) -> int:
-    from resilience.scheduler import refit_state_models, train_asset_models
+    from resilience.logs import setup_logging
+    from resilience.runtime.scheduler_process import refit_state_models, train_asset_models
     from resilience.store.db import get_engine
 
     s = get_settings()
@@ -82,96 +82,15 @@ def _train_models(args: argparse.Namespace) -> int:
     return 0
 
 
-SERVICES = ["api", "ingest", "detector", "engine", "scheduler"]
-
-
 def _run(args: argparse.Namespace) -> int:
-    """Start services, migrate, then supervise every process (restarting any that dies); Ctrl-C stops all."""
-    from resilience.services import start_all
-    from resilience.store.db import migrate
+    from resilience.runtime.supervisor import run_platform
 
-    s = get_settings()
-    setup_logging(s.log_level, s.log_format, "run")
-    if args.simulate and importlib.util.find_spec("resilience.simulator") is None:
-        print("the simulator is not installed here (the production image leaves it out): use --no-simulate, "
-              "or run from a checkout", file=sys.stderr)
-        return 2
-    for line in start_all(s):
-        print(line)
-    env = os.environ.copy()
-    if args.simulate:
-        # The demo city lives in a database of its own, recreated on every run, so each run starts clean (its
-        # incidents replay on the same assets); `resilience run --no-simulate` serves the real database.
-        from resilience.simulator.city import build_city
-        from resilience.simulator.registry import seed_registry
-        from resilience.store.api_keys import create_key
-        from resilience.store.db import make_engine, recreate_database
-
-        url = recreate_database(args.demo_db)
-        env["RESILIENCE_DATABASE_URL_OVERRIDE"] = url
-        demo = make_engine(url)
-        with demo.begin() as conn:  # the registry must exist before detection and the risk model load it
-            seed_registry(conn, build_city(42, args.sensors))
-            _, demo_key = create_key(conn, name="demo console (resilience run)", role="admin")
-        demo.dispose()
-        key_file = s.services_dir / "demo-key"
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.touch(mode=0o600)
-        key_file.write_text(demo_key + "\n")
-        print(f"demo city seeded in database {args.demo_db!r}")
-        if args.speed > 1:
-            for key, value in accelerated_silence_env(args.speed).items():
-                env.setdefault(key, value)
-    else:
-        migrate()
-    exe = [sys.executable, "-m", "resilience.cli"]
-    wanted = {name: exe + [name] for name in SERVICES}
-    if args.simulate:
-        wanted["simulator"] = exe + ["simulate", "--sensors", str(args.sensors), "--speed", str(args.speed),
-                                     "--incidents", args.incidents, "--truth", str(s.services_dir / "truth.json")]
-    procs: dict[str, subprocess.Popen[bytes]] = {}
-    stopping = False
-
-    def _stop(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
-
-    signal.signal(signal.SIGINT, _stop)
-    signal.signal(signal.SIGTERM, _stop)
-    for name, cmd in wanted.items():
-        procs[name] = subprocess.Popen(cmd, env=env)
-    print(f"\nLifeline platform running: API http://{s.api_host}:{s.api_port}/  (docs at /docs, "
-          f"alerts at /api/v1/alerts, risk spectrum at /api/v1/risk/spectrum). Ctrl-C stops everything.", flush=True)
-    if args.simulate:
-        print(f"Log in at /login with the demo city's admin key in {s.services_dir / 'demo-key'}\n", flush=True)
-    else:
-        print("Log in with a key from `resilience keys create --name NAME --role operator`\n", flush=True)
-    while not stopping:
-        time.sleep(1)
-        for name, p in list(procs.items()):
-            if p.poll() is not None and not stopping:
-                print(f"{name} exited with {p.returncode}; restarting", flush=True)
-                time.sleep(1)
-                procs[name] = subprocess.Popen(wanted[name], env=env)
-    print("stopping...", flush=True)
-    for p in procs.values():
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-    deadline = time.monotonic() + 15
-    for p in procs.values():
-        try:
-            p.wait(timeout=max(deadline - time.monotonic(), 0.1))
-        except subprocess.TimeoutExpired:
-            p.kill()
-    if not args.keep_services:
-        from resilience.services import stop_all
-
-        for line in stop_all(s):
-            print(line)
-    return 0
+    return run_platform(args)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from alerts.dispatcher import DispatcherOptions
+
     p = sub.add_parser("migrate", help="apply database migrations")
     p.set_defaults(func=_migrate)
     p = sub.add_parser("api", help="run the HTTP API")
@@ -187,6 +106,19 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_detector)
     p = sub.add_parser("engine", help="run the risk model and alert engine on the event log, and the dispatcher")
     p.set_defaults(func=_engine)
+    p = sub.add_parser("alerts", help="run the alert engine (event log consumer, ticks, dispatcher) without risk")
+    p.add_argument("--rules", default=None)
+    p.add_argument("--tick-s", type=float, default=10.0)
+    p.set_defaults(func=_alerts)
+    p = sub.add_parser("dispatcher", help="run only the notification dispatcher")
+    p.add_argument("--rules", default=None, help="rule file for the SMTP settings (default: RESILIENCE_ALERTS_RULES)")
+    d = DispatcherOptions()
+    p.add_argument("--lease-s", type=float, default=d.lease_s,
+                   help="a claimed message is sent again this long after a dispatcher died holding it")
+    p.add_argument("--backoff-initial-s", type=float, default=d.backoff_initial_s)
+    p.add_argument("--backoff-max-s", type=float, default=d.backoff_max_s)
+    p.add_argument("--max-attempts", type=int, default=d.max_attempts)
+    p.set_defaults(func=_dispatcher)
     p = sub.add_parser("train-models", help="fit per-asset multivariate models and state models on the last week now")
     p.set_defaults(func=_train_models)
     p = sub.add_parser("run", help="start services and every process, with the simulator; Ctrl-C stops all")

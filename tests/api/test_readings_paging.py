@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from resilience.api.routes.readings import MAX_ROWS
-from resilience.scheduler import maintain_store
+from resilience.runtime.scheduler_process import maintain_store
 from resilience.settings import get_settings
 
 N = 25  # readings, one a minute

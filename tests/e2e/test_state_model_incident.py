@@ -17,7 +17,7 @@ import pytest
 from sqlalchemy import Engine, text
 
 from resilience.detection.state_training import fit_state_models
-from resilience.scheduler import build_scheduler, refit_state_models
+from resilience.runtime.scheduler_process import build_scheduler, refit_state_models
 from resilience.domain import AssetKind, Reading
 from resilience.settings import Settings, get_settings
 from resilience.simulator import Simulator, build_city

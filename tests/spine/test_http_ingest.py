@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from resilience.scheduler import maintain_store
+from resilience.runtime.scheduler_process import maintain_store
 from resilience.settings import get_settings
 from sqlalchemy import text
 

@@ -92,3 +92,62 @@ def test_no_import_cycles() -> None:
 
 def test_the_cycle_finder_finds_a_cycle() -> None:
     assert _cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
+
+
+# The stages, by module prefix (the longest prefix wins), and whom each may import besides itself. The
+# folders read as the data flow: the core vocabulary below everything, the store below the stages, the
+# stages (ingest, detection, risk, alerts) beside each other without importing each other, the workers and
+# the API above them, and one wiring module per process (``resilience/runtime``) above all. Tools that
+# production does not run may use anything but the wiring; nothing in production imports a tool.
+STAGES: dict[str, tuple[str, ...]] = {
+    "core": ("resilience.domain", "resilience.events", "resilience.clock", "resilience.settings", "resilience.logs",
+             "resilience.registry_cache", "resilience"),
+    "store": ("resilience.store", "alerts.store", "resilience.risk.store"),
+    "ops": ("resilience.services", "resilience.mqtt_auth", "resilience.keys_cli", "resilience.health"),
+    "ingest": ("ingest",),
+    "detection": ("resilience.detection",),
+    "risk": ("resilience.risk",),
+    "alerts": ("alerts",),
+    "workers": ("resilience.workers",),
+    "api": ("resilience.api", "resilience.console"),
+    "runtime": ("resilience.runtime", "resilience.commands", "resilience.cli"),
+    # the offline CSV scorer (`resilience detect`) is a tool too: it offers the NAB benchmark's detector
+    "tools": ("resilience.simulator", "resilience.bench", "resilience.backtest", "resilience.detection.cli",
+              "resilience.detection.csv_models"),
+}
+ALLOWED: dict[str, set[str]] = {
+    "core": set(),
+    "store": {"core", "alerts", "risk"},  # the alert and risk stores read and write those stages' own types
+    "ops": {"core", "store"},
+    "ingest": {"core", "store", "ops"},
+    "detection": {"core", "store"},
+    "risk": {"core"},
+    "alerts": {"core", "store", "ops"},
+    "workers": {"core", "store", "ops", "detection", "risk"},
+    "api": {"core", "store", "ops", "ingest", "alerts", "risk"},
+    "runtime": {"core", "store", "ops", "ingest", "detection", "risk", "alerts", "workers", "api", "tools"},
+    "tools": {"core", "store", "ops", "ingest", "detection", "risk", "alerts", "workers", "api"},
+}
+
+
+def stage_of(module: str) -> str:
+    best, length = "", -1
+    for stage, prefixes in STAGES.items():
+        for p in prefixes:
+            if (module == p or module.startswith(p + ".")) and len(p) > length:
+                best, length = stage, len(p)
+    assert best, f"{module} belongs to no stage: add it to STAGES"
+    return best
+
+
+def test_each_stage_imports_only_what_is_below_it() -> None:
+    wrong = sorted(f"{m} ({stage_of(m)}) imports {d} ({stage_of(d)})"
+                   for m, deps in _graph(_modules()).items() for d in deps
+                   if stage_of(d) != stage_of(m) and stage_of(d) not in ALLOWED[stage_of(m)])
+    assert wrong == []
+
+
+def test_the_stage_rule_catches_a_sideways_import() -> None:
+    assert stage_of("resilience.detection.scoring") == "detection" and stage_of("resilience.risk.store") == "store"
+    assert "alerts" not in ALLOWED["ingest"] and "runtime" not in ALLOWED["tools"]
+    assert stage_of("resilience.detection.csv_models") == "tools" and "tools" not in ALLOWED["detection"]

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from ingest.pipeline import IngestPipeline, Message
-from resilience.scheduler import maintain_store
+from resilience.runtime.scheduler_process import maintain_store
 from resilience.settings import Settings, get_settings
 from resilience.store.db import make_engine
 from tests.conftest import fresh_database

@@ -216,7 +216,7 @@ def test_a_utility_added_to_the_registry_may_connect_after_the_scheduler_syncs(s
     """The scheduler's broker-accounts job, against the real registry and broker: refused before, accepted
     after one run; a run with nothing new rewrites nothing."""
     from resilience import mqtt_auth
-    from resilience.scheduler import follow_registry_on_broker
+    from resilience.runtime.scheduler_process import follow_registry_on_broker
     from resilience.settings import get_settings
 
     settings = get_settings()

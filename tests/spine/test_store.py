@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import text
 
 from resilience.domain import Reading
-from resilience.scheduler import maintain_store
+from resilience.runtime.scheduler_process import maintain_store
 from resilience.settings import get_settings
 from resilience.store.readings import query_bucketed, write_readings
 from resilience.store.timeseries import NativeBackend, TimescaleBackend, get_backend, timescale_available

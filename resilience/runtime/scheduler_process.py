@@ -1,6 +1,6 @@
 """The scheduler process: store upkeep (partitions ahead, retention, rollups on the native path; pruning of
-the consumed hand-off and of old dead letters on both) and the platform watch (one platform alert per
-stalled worker).
+the consumed hand-off and of old dead letters on both), the platform watch (one platform alert per
+stalled worker), broker accounts following the registry, and the nightly model fits.
 
 On TimescaleDB the same work is done by its own policies and ``maintain`` is a no-op. Detection
 (silence checks, snapshots) and the engine (risk recompute, alert escalation and auto-resolve) schedule
@@ -17,6 +17,7 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from resilience import mqtt_auth
 from resilience.detection.asset_models import train_asset_models as _train
 from resilience.detection.state_training import fit_state_models
+from resilience.logs import setup_logging
 from resilience.settings import Settings
 from resilience.health import watch_platform
 from resilience.store import handoff
@@ -91,6 +92,12 @@ def build_scheduler(engine: Engine, settings: Settings) -> BlockingScheduler:
     scheduler.add_job(refit_state_models, "cron", args=[engine], kwargs={"now": None}, hour=3, minute=45,
                       id="state-model-refit", max_instances=1, coalesce=True)
     return scheduler
+
+
+def main(settings: Settings) -> int:
+    setup_logging(settings.log_level, settings.log_format, "scheduler")
+    run_scheduler(settings)
+    return 0
 
 
 def run_scheduler(settings: Settings) -> None:

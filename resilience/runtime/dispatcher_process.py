@@ -1,0 +1,34 @@
+"""The dispatcher alone (``resilience dispatcher``): sends due outbox rows; several may run at once."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+
+from alerts.channels import build_channels
+from alerts.config import load_rules
+from alerts.dispatcher import Dispatcher, DispatcherOptions
+from resilience.logs import setup_logging
+from resilience.settings import Settings
+from resilience.store.db import get_engine
+
+log = logging.getLogger(__name__)
+
+
+def stop_on_signal() -> threading.Event:
+    """An event set by SIGINT or SIGTERM: the process finishes what it holds, then stops."""
+    stop = threading.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    return stop
+
+
+def main(settings: Settings, options: DispatcherOptions, *, rules_path: str | None = None) -> int:
+    setup_logging(settings.log_level, settings.log_format, "dispatcher")
+    rules = load_rules(rules_path)
+    stop = stop_on_signal()
+    log.info("dispatcher running: lease %.0f s, backoff %.1f..%.0f s, %d attempts", options.lease_s,
+             options.backoff_initial_s, options.backoff_max_s, options.max_attempts)
+    Dispatcher(get_engine(), build_channels(settings, rules), options=options).run_forever(stop)
+    return 0

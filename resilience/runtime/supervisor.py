@@ -1,0 +1,105 @@
+"""``resilience run``: the whole platform on one machine, supervised, with the demo city's simulator.
+
+It starts the local PostgreSQL and Mosquitto (``resilience.services``), seeds a demo database (or
+migrates the real one with ``--no-simulate``), starts every service as its own OS process, restarts any
+that exits, and on Ctrl-C stops them all and the servers. Production runs the same services as
+containers instead (``docker-compose.yml``); the simulator is not in the production image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from resilience.logs import setup_logging
+from resilience.services import start_all, stop_all
+from resilience.settings import accelerated_silence_env, get_settings
+from resilience.store.db import migrate
+
+SERVICES = ["api", "ingest", "detector", "engine", "scheduler"]
+
+
+def run_platform(args: argparse.Namespace) -> int:
+    """Start services, migrate, then supervise every process (restarting any that dies); Ctrl-C stops all."""
+    s = get_settings()
+    setup_logging(s.log_level, s.log_format, "run")
+    if args.simulate and importlib.util.find_spec("resilience.simulator") is None:
+        print("the simulator is not installed here (the production image leaves it out): use --no-simulate, "
+              "or run from a checkout", file=sys.stderr)
+        return 2
+    for line in start_all(s):
+        print(line)
+    env = os.environ.copy()
+    if args.simulate:
+        # The demo city lives in a database of its own, recreated on every run, so each run starts clean (its
+        # incidents replay on the same assets); `resilience run --no-simulate` serves the real database.
+        from resilience.simulator.city import build_city
+        from resilience.simulator.registry import seed_registry
+        from resilience.store.api_keys import create_key
+        from resilience.store.db import make_engine, recreate_database
+
+        url = recreate_database(args.demo_db)
+        env["RESILIENCE_DATABASE_URL_OVERRIDE"] = url
+        demo = make_engine(url)
+        with demo.begin() as conn:  # the registry must exist before detection and the risk model load it
+            seed_registry(conn, build_city(42, args.sensors))
+            _, demo_key = create_key(conn, name="demo console (resilience run)", role="admin")
+        demo.dispose()
+        key_file = s.services_dir / "demo-key"
+        key_file.parent.mkdir(parents=True, exist_ok=True)
+        key_file.touch(mode=0o600)
+        key_file.write_text(demo_key + "\n")
+        print(f"demo city seeded in database {args.demo_db!r}")
+        if args.speed > 1:
+            for key, value in accelerated_silence_env(args.speed).items():
+                env.setdefault(key, value)
+    else:
+        migrate()
+    exe = [sys.executable, "-m", "resilience.cli"]
+    wanted = {name: exe + [name] for name in SERVICES}
+    if args.simulate:
+        wanted["simulator"] = exe + ["simulate", "--sensors", str(args.sensors), "--speed", str(args.speed),
+                                     "--incidents", args.incidents, "--truth", str(s.services_dir / "truth.json")]
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    stopping = False
+
+    def _stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, _stop)
+    signal.signal(signal.SIGTERM, _stop)
+    for name, cmd in wanted.items():
+        procs[name] = subprocess.Popen(cmd, env=env)
+    print(f"\nLifeline platform running: API http://{s.api_host}:{s.api_port}/  (docs at /docs, "
+          f"alerts at /api/v1/alerts, risk spectrum at /api/v1/risk/spectrum). Ctrl-C stops everything.", flush=True)
+    if args.simulate:
+        print(f"Log in at /login with the demo city's admin key in {s.services_dir / 'demo-key'}\n", flush=True)
+    else:
+        print("Log in with a key from `resilience keys create --name NAME --role operator`\n", flush=True)
+    while not stopping:
+        time.sleep(1)
+        for name, p in list(procs.items()):
+            if p.poll() is not None and not stopping:
+                print(f"{name} exited with {p.returncode}; restarting", flush=True)
+                time.sleep(1)
+                procs[name] = subprocess.Popen(wanted[name], env=env)
+    print("stopping...", flush=True)
+    for p in procs.values():
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for p in procs.values():
+        try:
+            p.wait(timeout=max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            p.kill()
+    if not args.keep_services:
+        for line in stop_all(s):
+            print(line)
+    return 0
