@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from resilience.domain import Level
-from resilience.risk.model import Assessment
+from resilience.risk.factors import Assessment
 
 CITY = "city"
 

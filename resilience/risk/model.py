@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,112 +26,46 @@ from sklearn.base import BaseEstimator
 
 from resilience.domain import SENSOR_KINDS, AssetKind, Level, level_for_value
 from resilience.risk.config import RiskConfig
-from resilience.risk.coupling import DEFAULT_RULES, CouplingGraph, CouplingRule, build_graph, neighbours_within
+from resilience.risk.coupling import DEFAULT_RULES, CouplingGraph, CouplingRule, InEdge, build_graph, neighbours_within
 from resilience.risk.evidence import HEALTHY, AnomalyEvidence, EvidenceStore
 from resilience.risk.explain import msg
+from resilience.risk.factors import (
+    QUIET,
+    Assessment,
+    Consequence,
+    Factor,
+    Signal,
+    describe,
+    describe_msg,
+    factor,
+    fmt_value,
+)
 from resilience.risk.hazards import DEFAULT_HAZARDS, HazardSpec, hazards_by_asset_kind
 from resilience.risk.registry import AssetInfo, DistrictInfo, SensorInfo, load_assets, load_districts, load_sensors
 
 MODEL_VERSION = "risk-spectrum/1"
-_UNITS = {"percent_lel": "%LEL", "percent": "%", "degC": "°C", "m**3/h": "m³/h", "microstrain": "µε",
-          "permille": "‰", "m/s**2": "m/s²"}
+@dataclass
+class _Work:
+    """One assessment in progress: its factors so far and what they add up to.
 
-
-@dataclass(frozen=True, slots=True)
-class Factor:
-    """One reason for a risk value; ``weight`` is its contribution on its ``side``.
-
-    side = likelihood (probability added), consequence (share of the index) or level (levels raised).
-    ``detail`` says it in English; ``code`` and ``params`` are the same as a message the console translates
-    (``resilience.risk.explain``).
+    ``keep`` is the product of (1 - contribution) over independent evidence, so p = 1 - keep; floors are
+    the least likelihood grade and level the evidence demands; ``own`` is each sensor kind's worst level
+    here (blue for an ungraded anomaly), which coupling rules ask about.
     """
 
-    name: str
-    side: str
-    weight: float
-    detail: str
-    source: str | None = None
-    distance_m: float | None = None
-    rule: str | None = None
-    code: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d["weight"] = round(self.weight, 4)
-        if self.distance_m is not None:
-            d["distance_m"] = round(self.distance_m, 1)
-        return d
-
-
-@dataclass(frozen=True, slots=True)
-class Consequence:
-    index: float
-    grade: int
-    factors: tuple[Factor, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class Assessment:
-    """The risk of one hazard at one asset, with everything needed to explain it."""
-
-    asset_id: str
-    district_id: str | None
-    hazard: str
-    level: Level
-    score: float
-    likelihood: int
-    consequence: int
-    probability: float
-    consequence_index: float
-    uncertainty: float
-    factors: tuple[Factor, ...]
-    explanation: str
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"asset_id": self.asset_id, "district_id": self.district_id, "hazard": self.hazard,
-                "level": self.level.label, "score": round(self.score, 4), "likelihood": self.likelihood,
-                "consequence": self.consequence, "probability": round(self.probability, 4),
-                "consequence_index": round(self.consequence_index, 4), "uncertainty": round(self.uncertainty, 3),
-                "factors": [f.to_dict() for f in self.factors], "explanation": self.explanation}
-
-
-@dataclass(frozen=True, slots=True)
-class Signal:
-    """What a set of sensor kinds on one asset currently shows (for coupling sources)."""
-
-    strength: float
-    level: Level  # max graded level (NONE for ungraded anomalies or when quiet; then ``sensor`` tells)
-    detail: str
-    sensor: str | None
-    message: dict[str, Any] | None = None  # ``detail`` as a message (resilience.risk.explain)
-
-
-_QUIET = Signal(0.0, Level.NONE, "", None)
-
-
-def _fmt_value(kind: str, value: float) -> str:
-    spec = SENSOR_KINDS.get(kind)
-    unit = _UNITS.get(spec.unit, spec.unit) if spec else ""
-    return f"{value:.3g} {unit}".strip()
-
-
-def _describe(kind: str, a: AnomalyEvidence, sensor_id: str) -> str:
-    what = f"{a.level.label} breach" if a.level > Level.NONE else f"anomaly score {a.score:.2f}"
-    mins = a.duration_s / 60
-    return f"{kind} {_fmt_value(kind, a.value)} ({what}) on sensor {sensor_id} for {mins:.0f} min"
-
-
-def _describe_msg(kind: str, a: AnomalyEvidence, sensor_id: str) -> dict[str, Any]:
-    common = {"sensor_kind": kind, "value": _fmt_value(kind, a.value), "sensor": sensor_id,
-              "minutes": f"{a.duration_s / 60:.0f}"}
-    if a.level > Level.NONE:
-        return msg("graded_breach", level=a.level.label, **common)
-    return msg("anomaly", score=f"{a.score:.2f}", **common)
-
-
-def _factor(name: str, side: str, weight: float, detail: str, message: dict[str, Any], **kw: Any) -> Factor:
-    return Factor(name, side, weight, detail, code=message["code"], params=message["params"], **kw)
+    factors: list[Factor]
+    keep: float = 1.0
+    lik_floor: int = 1
+    reg_floor: Level = Level.NONE
+    level_floor: Level = Level.NONE
+    rain_level: Level = Level.NONE
+    n_rel: int = 0
+    n_bad: int = 0
+    own: dict[str, Level] = field(default_factory=dict)
+    found: list[tuple[SensorInfo, float, AnomalyEvidence]] = field(default_factory=list)
+    drivers: list[tuple[str, float, Level, float, str]] = field(default_factory=list)
+    raises: list[tuple[Level, Factor]] = field(default_factory=list)
+    bumps: list[tuple[int, Factor, frozenset[str]]] = field(default_factory=list)
 
 
 class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no type information
@@ -226,15 +160,15 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
                     fac_term, fac_src, fac_d = term, f.id, dist
                     fac_detail = f"{kind.replace('_', ' ')} {f.name} at {dist:.0f} m"
                     fac_msg = msg("critical_facility", facility=kind, name=f.name, distance=f"{dist:.0f}")
-            factors = [_factor("criticality", "consequence", cfg.criticality_weight * crit,
+            factors = [factor("criticality", "consequence", cfg.criticality_weight * crit,
                                f"criticality {a.criticality}/5", msg("criticality", criticality=a.criticality))]
             if pop_term:
                 name = district.name if district else a.district_id
-                factors.append(_factor("population", "consequence", cfg.population_weight * pop_term,
+                factors.append(factor("population", "consequence", cfg.population_weight * pop_term,
                                        f"district {name} population {pop:,}",
                                        msg("population", district=name, population=f"{pop:,}"), source=a.district_id))
             if fac_term:
-                factors.append(_factor("critical_facility", "consequence", cfg.facility_weight * fac_term,
+                factors.append(factor("critical_facility", "consequence", cfg.facility_weight * fac_term,
                                        fac_detail, fac_msg, source=fac_src, distance_m=fac_d))
             index = min(1.0, sum(f.weight for f in factors))
             out[a.id] = Consequence(index, cfg.consequence_grade(index), tuple(factors))
@@ -270,9 +204,9 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
                 keep *= 1 - st
                 level = max(level, a.level)
                 if st > best_s:
-                    best_s, best, sensor = st, _describe(s.kind, a, s.id), s.id
-                    best_msg = _describe_msg(s.kind, a, s.id)
-        return _QUIET if sensor is None else Signal(1 - keep, level, best, sensor, best_msg)
+                    best_s, best, sensor = st, describe(s.kind, a, s.id), s.id
+                    best_msg = describe_msg(s.kind, a, s.id)
+        return QUIET if sensor is None else Signal(1 - keep, level, best, sensor, best_msg)
 
     def driver(self, district_id: str | None, kind: str, ev: EvidenceStore) -> tuple[float, Level, str | None]:
         """Latest district-wide driver value (max over its sensors), its level and the sensor.
@@ -299,158 +233,177 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         return value, level, sensor
 
     def assess(self, asset_id: str, hazard: str, ev: EvidenceStore) -> Assessment:
-        """Likelihood, consequence, coupling and level for one (asset, hazard)."""
+        """Likelihood, consequence, coupling and level for one (asset, hazard).
+
+        In four steps, each adding its factors in the order the explanation reads them: the asset's own
+        sensors (health and open anomalies), the district's drivers (rainfall), the weighing of that
+        evidence (graded breaches count in full; statistical evidence from one kind of sensor is capped
+        until another kind corroborates it), then the coupled neighbours. The level is the risk matrix's,
+        raised by graded-limit and coupling floors.
+        """
         cfg, asset, spec = self.config_, self.assets_[asset_id], self.hazards_[hazard]
         v, v_detail, v_params = self.vulnerability_[asset_id]
-        factors: list[Factor] = []
         base = spec.base_rate * (1 + 4 * v)  # background: the floor of p, not stacked on live evidence
-        keep = 1.0
-        factors.append(_factor("vulnerability", "likelihood", base, f"vulnerability {v:.2f} ({v_detail})",
-                               msg("vulnerability", v=f"{v:.2f}", **v_params)))
-        amplify = 1 + cfg.vulnerability_gain * v
-        lik_floor, reg_floor, level_floor = 1, Level.NONE, Level.NONE
-        own: dict[str, Level] = {}  # sensor kind -> its max level (BLUE for an ungraded anomaly)
-        n_rel = n_bad = 0
-        found: list[tuple[SensorInfo, float, AnomalyEvidence]] = []
+        w = _Work([factor("vulnerability", "likelihood", base, f"vulnerability {v:.2f} ({v_detail})",
+                          msg("vulnerability", v=f"{v:.2f}", **v_params))])
+        self._own_evidence(w, asset_id, spec, ev)
+        self._district_drivers(w, asset.district_id, spec, ev)
+        # Independent lines of evidence: sensor kinds showing anomalies here, and drivers at >= blue.
+        lines = len(w.own) + sum(1 for d in w.drivers if d[2] > Level.NONE)
+        self._weigh(w, amplify=1 + cfg.vulnerability_gain * v, corroborated=lines >= cfg.corroboration_min_kinds)
+        for edge in self.graph_.incoming.get((asset_id, hazard), ()):
+            self._couple(w, asset_id, edge, ev)
+        p = max(base, 1 - w.keep)
+        cons = self.consequence_[asset_id]
+        likelihood = max(cfg.likelihood_grade(p), w.lik_floor)
+        level = self._level(w, likelihood, cons)
+        w.factors.extend(cons.factors)
+        score = (int(level) + min(0.999, p * (0.5 + 0.5 * cons.index))) / 5
+        uncertainty = w.n_bad / w.n_rel if w.n_rel else 1.0
+        text = self._explain(asset, spec, level, likelihood, cons.grade, w.factors)
+        return Assessment(asset_id, asset.district_id, hazard, level, score, likelihood, cons.grade, p, cons.index,
+                          uncertainty, tuple(w.factors), text)
+
+    def _own_evidence(self, w: _Work, asset_id: str, spec: HazardSpec, ev: EvidenceStore) -> None:
+        """The asset's relevant sensors: a silent or stuck one raises uncertainty; open anomalies are noted
+        (weighed later), and a graded breach of a regulatory kind sets the likelihood and level floors."""
+        cfg = self.config_
         for s in self.sensors_by_asset_.get(asset_id, ()):
             e = spec.evidence.get(s.kind)
             if e is None:
                 continue
-            n_rel += 1
+            w.n_rel += 1
             status = ev.status(s.id)
             if status != HEALTHY:
-                n_bad += 1
+                w.n_bad += 1
                 c = cfg.silent_penalty * e.weight
-                keep *= 1 - c
-                factors.append(_factor("sensor_health", "likelihood", c,
-                                       f"{s.kind} sensor {s.id} is {status}: uncertainty raised",
-                                       msg("sensor_health", sensor_kind=s.kind, sensor=s.id, status=status),
-                                       source=s.id))
+                w.keep *= 1 - c
+                w.factors.append(factor("sensor_health", "likelihood", c,
+                                        f"{s.kind} sensor {s.id} is {status}: uncertainty raised",
+                                        msg("sensor_health", sensor_kind=s.kind, sensor=s.id, status=status),
+                                        source=s.id))
             for a in ev.open_anomalies(s.id):
-                found.append((s, e.weight, a))
-                own[s.kind] = max(own.get(s.kind, Level.NONE), a.level, Level.BLUE)
+                w.found.append((s, e.weight, a))
+                w.own[s.kind] = max(w.own.get(s.kind, Level.NONE), a.level, Level.BLUE)
                 if e.regulatory and a.level > Level.NONE:
-                    lik_floor = max(lik_floor, self.likelihood_floor_.get(a.level, 1))
-                    reg_floor = max(reg_floor, self.regulatory_floor_.get(a.level, Level.NONE))
-        drivers: list[tuple[str, float, Level, float, str]] = []
-        for kind, w in spec.drivers.items():
-            value, lvl, sensor = self.driver(asset.district_id, kind, ev)
+                    w.lik_floor = max(w.lik_floor, self.likelihood_floor_.get(a.level, 1))
+                    w.reg_floor = max(w.reg_floor, self.regulatory_floor_.get(a.level, Level.NONE))
+
+    def _district_drivers(self, w: _Work, district_id: str | None, spec: HazardSpec, ev: EvidenceStore) -> None:
+        """The hazard's drivers in the asset's district (rainfall for waterlogging), scaled by the kind's top limit."""
+        for kind, weight in spec.drivers.items():
+            value, lvl, sensor = self.driver(district_id, kind, ev)
             kspec = SENSOR_KINDS.get(kind)
             top = max(kspec.thresholds.values()) if kspec and kspec.thresholds else 0.0
             if sensor is None or top <= 0 or value <= 0:
                 continue
-            drivers.append((kind, value, lvl, w * min(1.0, value / top), sensor))
-        # Independent lines of evidence: sensor kinds showing anomalies here, and drivers at >= blue.
-        lines = len(own) + sum(1 for d in drivers if d[2] > Level.NONE)
-        corroborated = lines >= cfg.corroboration_min_kinds
-        weak = 1.0  # statistical evidence: ungraded anomalies and drivers below blue
+            w.drivers.append((kind, value, lvl, weight * min(1.0, value / top), sensor))
+
+    def _weigh(self, w: _Work, *, amplify: float, corroborated: bool) -> None:
+        """Graded breaches and drivers at a level count in full; the rest is statistical evidence, capped at
+        a likelihood grade while only one kind of sensor shows it."""
+        cfg = self.config_
+        weak = 1.0
         persistent = False
-        for s, w, a in found:
-            c = w * self.strength(a, amplify, corroborated)
+        for s, weight, a in w.found:
+            c = weight * self.strength(a, amplify, corroborated)
             name = "graded_breach" if a.level > Level.NONE else "anomaly"
-            factors.append(_factor(name, "likelihood", c, _describe(s.kind, a, s.id), _describe_msg(s.kind, a, s.id),
-                                   source=s.id))
+            w.factors.append(factor(name, "likelihood", c, describe(s.kind, a, s.id), describe_msg(s.kind, a, s.id),
+                                    source=s.id))
             if a.level > Level.NONE:
-                keep *= 1 - c
+                w.keep *= 1 - c
             else:
                 weak *= 1 - c
                 persistent |= a.score >= cfg.persistent_score and a.duration_s >= cfg.persistence_s
-        rain_level = Level.NONE
-        for kind, value, lvl, c, sensor in drivers:
+        for kind, value, lvl, c, sensor in w.drivers:
             if lvl > Level.NONE:
-                keep *= 1 - c
+                w.keep *= 1 - c
             else:
                 weak *= 1 - c
-            rain_level = max(rain_level, lvl) if kind == "rainfall" else rain_level
-            factors.append(_factor("driver", "likelihood", c,
-                                   f"district {kind} {_fmt_value(kind, value)} ({lvl.label})",
-                                   msg("driver", sensor_kind=kind, value=_fmt_value(kind, value), level=lvl.label),
-                                   source=sensor))
+            w.rain_level = max(w.rain_level, lvl) if kind == "rainfall" else w.rain_level
+            w.factors.append(factor("driver", "likelihood", c,
+                                    f"district {kind} {fmt_value(kind, value)} ({lvl.label})",
+                                    msg("driver", sensor_kind=kind, value=fmt_value(kind, value), level=lvl.label),
+                                    source=sensor))
         p_weak = 1 - weak
         if not corroborated and p_weak > 0:
             grade = min(5, cfg.ungraded_max_grade + (1 if persistent else 0))
             if p_weak > cfg.grade_cap(grade):
                 p_weak = cfg.grade_cap(grade)
-                factors.append(_factor("uncorroborated", "likelihood", 0.0,
-                                       f"statistical evidence from one kind of sensor only: likelihood at most "
-                                       f"{grade}/5 until another kind corroborates it",
-                                       msg("uncorroborated", grade=grade)))
-        keep *= 1 - p_weak
-        raises: list[tuple[Level, Factor]] = []
-        bumps: list[tuple[int, Factor]] = []
-        bump_kinds: list[frozenset[str]] = []
-        for edge in self.graph_.incoming.get((asset_id, hazard), ()):
-            rule = edge.rule
-            sig = self.signal(edge.source, rule.source_evidence, ev) if rule.source_evidence else _QUIET
-            if rule.source_evidence and (sig.sensor is None or sig.level < rule.min_source_level):
-                continue
-            if rule.target_evidence and not any(k in own for k in rule.target_evidence):
-                continue
-            src = self.assets_[edge.source]
-            where = f"{src.name} ({src.kind}) {edge.distance_m:.0f} m away"
-            what = f"{sig.detail} at {where}" if sig.sensor else where
-            where_msg = msg("src_where", name=src.name, kind=src.kind, distance=f"{edge.distance_m:.0f}")
-            source = msg("src_signal", signal=sig.message, where=where_msg) if sig.sensor and sig.message else where_msg
-            common: dict[str, Any] = {"source": src.id, "distance_m": edge.distance_m, "rule": rule.name}
-            if rule.effect == "likelihood":
-                decay = 1 - 0.5 * edge.distance_m / rule.radius_m if rule.relation == "spatial" else 1.0
-                c = rule.weight * sig.strength * max(0.0, decay)
-                keep *= 1 - c
-                factors.append(_factor("coupling", "likelihood", c, f"{what}: {rule.title}",
-                                       msg("coupling", source=source, rule=rule.name), **common))
-            elif rule.effect == "raise_above_source":
-                # As if the source's evidence were here (this asset's consequence), then steps higher.
-                lik = max(cfg.likelihood_grade(sig.strength), self.likelihood_floor_.get(sig.level, 1))
-                here = max(self.matrix_[lik - 1][self.consequence_[asset_id].grade - 1],
-                           self.regulatory_floor_.get(sig.level, Level.NONE))
-                target = Level(min(Level.RED, here + rule.steps))
-                raises.append((target, _factor("coupling", "level", rule.steps,
-                                               f"{what}: {rule.title} (at least {target.label})",
-                                               msg("coupling_raise", source=source, rule=rule.name, level=target.label),
-                                               **common)))
-            else:
-                bump_kinds.append(rule.target_evidence or rule.source_evidence)
-                # "coupling_bump": the evidence is this asset's own, the neighbour only qualifies it.
-                bumps.append((rule.steps, _factor("coupling_bump", "level", rule.steps,
-                                                  f"{what}: {rule.title} (+{rule.steps} level)",
-                                                  msg("coupling_bump", source=source, rule=rule.name, steps=rule.steps),
-                                                  **common)))
-            floor_ok = (rule.floor > Level.NONE and sig.level >= rule.floor_min_source
-                        and rain_level >= rule.floor_min_rain
-                        and (not rule.floor_target_evidence or any(k in own for k in rule.floor_target_evidence)))
-            if floor_ok and rule.floor > level_floor:
-                level_floor = rule.floor
-                factors.append(_factor(
-                    "coupling_floor", "level", 0.0,
-                    f"{what}: {rule.title}, with corroboration (at least {rule.floor.label})",
-                    msg("coupling_floor", source=source, rule=rule.name, level=rule.floor.label), **common))
-        p = max(base, 1 - keep)
-        cons = self.consequence_[asset_id]
-        likelihood = max(cfg.likelihood_grade(p), lik_floor)
+                w.factors.append(factor("uncorroborated", "likelihood", 0.0,
+                                        f"statistical evidence from one kind of sensor only: likelihood at most "
+                                        f"{grade}/5 until another kind corroborates it",
+                                        msg("uncorroborated", grade=grade)))
+        w.keep *= 1 - p_weak
+
+    def _couple(self, w: _Work, asset_id: str, edge: InEdge, ev: EvidenceStore) -> None:
+        """One coupled neighbour: it adds likelihood, raises the level above its own, bumps this asset's own
+        evidence a level, or sets a floor (with corroboration), as its rule says (docs/domain.md)."""
+        cfg, rule = self.config_, edge.rule
+        sig = self.signal(edge.source, rule.source_evidence, ev) if rule.source_evidence else QUIET
+        if rule.source_evidence and (sig.sensor is None or sig.level < rule.min_source_level):
+            return
+        if rule.target_evidence and not any(k in w.own for k in rule.target_evidence):
+            return
+        src = self.assets_[edge.source]
+        where = f"{src.name} ({src.kind}) {edge.distance_m:.0f} m away"
+        what = f"{sig.detail} at {where}" if sig.sensor else where
+        where_msg = msg("src_where", name=src.name, kind=src.kind, distance=f"{edge.distance_m:.0f}")
+        source = msg("src_signal", signal=sig.message, where=where_msg) if sig.sensor and sig.message else where_msg
+        common: dict[str, Any] = {"source": src.id, "distance_m": edge.distance_m, "rule": rule.name}
+        if rule.effect == "likelihood":
+            decay = 1 - 0.5 * edge.distance_m / rule.radius_m if rule.relation == "spatial" else 1.0
+            c = rule.weight * sig.strength * max(0.0, decay)
+            w.keep *= 1 - c
+            w.factors.append(factor("coupling", "likelihood", c, f"{what}: {rule.title}",
+                                    msg("coupling", source=source, rule=rule.name), **common))
+        elif rule.effect == "raise_above_source":
+            # As if the source's evidence were here (this asset's consequence), then steps higher.
+            lik = max(cfg.likelihood_grade(sig.strength), self.likelihood_floor_.get(sig.level, 1))
+            here = max(self.matrix_[lik - 1][self.consequence_[asset_id].grade - 1],
+                       self.regulatory_floor_.get(sig.level, Level.NONE))
+            target = Level(min(Level.RED, here + rule.steps))
+            w.raises.append((target, factor("coupling", "level", rule.steps,
+                                            f"{what}: {rule.title} (at least {target.label})",
+                                            msg("coupling_raise", source=source, rule=rule.name, level=target.label),
+                                            **common)))
+        else:
+            # "coupling_bump": the evidence is this asset's own, the neighbour only qualifies it.
+            w.bumps.append((rule.steps, factor("coupling_bump", "level", rule.steps,
+                                               f"{what}: {rule.title} (+{rule.steps} level)",
+                                               msg("coupling_bump", source=source, rule=rule.name, steps=rule.steps),
+                                               **common), rule.target_evidence or rule.source_evidence))
+        floor_ok = (rule.floor > Level.NONE and sig.level >= rule.floor_min_source
+                    and w.rain_level >= rule.floor_min_rain
+                    and (not rule.floor_target_evidence or any(k in w.own for k in rule.floor_target_evidence)))
+        if floor_ok and rule.floor > w.level_floor:
+            w.level_floor = rule.floor
+            w.factors.append(factor(
+                "coupling_floor", "level", 0.0,
+                f"{what}: {rule.title}, with corroboration (at least {rule.floor.label})",
+                msg("coupling_floor", source=source, rule=rule.name, level=rule.floor.label), **common))
+
+    def _level(self, w: _Work, likelihood: int, cons: Consequence) -> Level:
+        """The matrix level, at least the regulatory and coupling floors, then coupling bumps and raises."""
         matrix_level = self.matrix_[likelihood - 1][cons.grade - 1]
-        if reg_floor > matrix_level:
-            factors.append(_factor("regulatory_floor", "level", float(reg_floor - matrix_level),
-                                   f"graded limit breached: at least {reg_floor.label} regardless of consequence",
-                                   msg("regulatory_floor", level=reg_floor.label)))
-        level = max(matrix_level, reg_floor, level_floor)
+        if w.reg_floor > matrix_level:
+            w.factors.append(factor("regulatory_floor", "level", float(w.reg_floor - matrix_level),
+                                    f"graded limit breached: at least {w.reg_floor.label} regardless of consequence",
+                                    msg("regulatory_floor", level=w.reg_floor.label)))
+        level = max(matrix_level, w.reg_floor, w.level_floor)
         own_level = level
-        for (steps, f), kinds in zip(bumps, bump_kinds, strict=True):
+        for steps, f, kinds in w.bumps:
             # domain.md section 9: the rule raises the *alarm* one level: the target's own graded
             # evidence level (an ungraded anomaly counts as blue) or its risk level, whichever is higher.
-            evidence_level = max((own.get(k, Level.NONE) for k in kinds), default=Level.NONE)
+            evidence_level = max((w.own.get(k, Level.NONE) for k in kinds), default=Level.NONE)
             base_level = max(own_level, evidence_level)
             if base_level > Level.NONE:
                 level = max(level, Level(min(Level.RED, base_level + steps)))
-                factors.append(f)
-        for target, f in raises:
+                w.factors.append(f)
+        for target, f in w.raises:
             level = max(level, target)
-            factors.append(f)
-        factors.extend(cons.factors)
-        score = (int(level) + min(0.999, p * (0.5 + 0.5 * cons.index))) / 5
-        uncertainty = n_bad / n_rel if n_rel else 1.0
-        text = self._explain(asset, spec, level, likelihood, cons.grade, factors)
-        return Assessment(asset_id, asset.district_id, hazard, level, score, likelihood, cons.grade, p, cons.index,
-                          uncertainty, tuple(factors), text)
+            w.factors.append(f)
+        return level
 
     @staticmethod
     def _explain(asset: AssetInfo, spec: HazardSpec, level: Level, likelihood: int, consequence: int,

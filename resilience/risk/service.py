@@ -28,7 +28,8 @@ from resilience.events import (
 from resilience.risk.aggregate import (CITY, LevelTally, ScopeSummary, Spectrum, asset_scope, build_spectrum,
                                       district_scope, summarise)
 from resilience.risk.evidence import EvidenceStore
-from resilience.risk.model import Assessment, RiskModel
+from resilience.risk.factors import Assessment
+from resilience.risk.model import RiskModel
 from resilience.risk.registry import SensorInfo
 from resilience.risk.repository import CurrentRow, RiskRepository
 from resilience.risk.series import SeriesPoint, SeriesRecorder
