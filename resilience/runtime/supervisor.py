@@ -18,8 +18,9 @@ import time
 
 from resilience.logs import setup_logging
 from resilience.services import start_all, stop_all
-from resilience.settings import accelerated_silence_env, get_settings
-from resilience.store.db import migrate
+from resilience.settings import Settings, accelerated_silence_env, get_settings
+from resilience.store.api_keys import create_key
+from resilience.store.db import make_engine, migrate, recreate_database
 
 SERVICES = ["api", "ingest", "detector", "engine", "scheduler"]
 
@@ -36,28 +37,7 @@ def run_platform(args: argparse.Namespace) -> int:
         print(line)
     env = os.environ.copy()
     if args.simulate:
-        # The demo city lives in a database of its own, recreated on every run, so each run starts clean (its
-        # incidents replay on the same assets); `resilience run --no-simulate` serves the real database.
-        from resilience.simulator.city import build_city
-        from resilience.simulator.registry import seed_registry
-        from resilience.store.api_keys import create_key
-        from resilience.store.db import make_engine, recreate_database
-
-        url = recreate_database(args.demo_db)
-        env["RESILIENCE_DATABASE_URL_OVERRIDE"] = url
-        demo = make_engine(url)
-        with demo.begin() as conn:  # the registry must exist before detection and the risk model load it
-            seed_registry(conn, build_city(42, args.sensors))
-            _, demo_key = create_key(conn, name="demo console (resilience run)", role="admin")
-        demo.dispose()
-        key_file = s.services_dir / "demo-key"
-        key_file.parent.mkdir(parents=True, exist_ok=True)
-        key_file.touch(mode=0o600)
-        key_file.write_text(demo_key + "\n")
-        print(f"demo city seeded in database {args.demo_db!r}")
-        if args.speed > 1:
-            for key, value in accelerated_silence_env(args.speed).items():
-                env.setdefault(key, value)
+        env.update(seed_demo_city(args, s))
     else:
         migrate()
     exe = [sys.executable, "-m", "resilience.cli"]
@@ -65,6 +45,47 @@ def run_platform(args: argparse.Namespace) -> int:
     if args.simulate:
         wanted["simulator"] = exe + ["simulate", "--sensors", str(args.sensors), "--speed", str(args.speed),
                                      "--incidents", args.incidents, "--truth", str(s.services_dir / "truth.json")]
+    print(f"\nLifeline platform running: API http://{s.api_host}:{s.api_port}/  (docs at /docs, "
+          f"alerts at /api/v1/alerts, risk spectrum at /api/v1/risk/spectrum). Ctrl-C stops everything.", flush=True)
+    if args.simulate:
+        print(f"Log in at /login with the demo city's admin key in {s.services_dir / 'demo-key'}\n", flush=True)
+    else:
+        print("Log in with a key from `resilience keys create --name NAME --role operator`\n", flush=True)
+    supervise(wanted, env)
+    if not args.keep_services:
+        for line in stop_all(s):
+            print(line)
+    return 0
+
+
+def seed_demo_city(args: argparse.Namespace, s: Settings) -> dict[str, str]:
+    """A demo city in a database of its own, recreated on every run (so each run starts clean and its
+    incidents replay on the same assets), with an admin key for the console; the environment to run in."""
+    from resilience.simulator.city import build_city
+    from resilience.simulator.registry import seed_registry
+
+    env: dict[str, str] = {}
+    url = recreate_database(args.demo_db)
+    env["RESILIENCE_DATABASE_URL_OVERRIDE"] = url
+    demo = make_engine(url)
+    with demo.begin() as conn:  # the registry must exist before detection and the risk model load it
+        seed_registry(conn, build_city(42, args.sensors))
+        _, demo_key = create_key(conn, name="demo console (resilience run)", role="admin")
+    demo.dispose()
+    key_file = s.services_dir / "demo-key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    key_file.touch(mode=0o600)
+    key_file.write_text(demo_key + "\n")
+    print(f"demo city seeded in database {args.demo_db!r}")
+    if args.speed > 1:
+        for key, value in accelerated_silence_env(args.speed).items():
+            env.setdefault(key, value)
+    return env
+
+
+def supervise(wanted: dict[str, list[str]], env: dict[str, str]) -> None:
+    """Run each command as its own process, restart any that exits, and on SIGINT/SIGTERM stop them all
+    (SIGTERM, then SIGKILL for any still running after 15 s)."""
     procs: dict[str, subprocess.Popen[bytes]] = {}
     stopping = False
 
@@ -76,12 +97,6 @@ def run_platform(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     for name, cmd in wanted.items():
         procs[name] = subprocess.Popen(cmd, env=env)
-    print(f"\nLifeline platform running: API http://{s.api_host}:{s.api_port}/  (docs at /docs, "
-          f"alerts at /api/v1/alerts, risk spectrum at /api/v1/risk/spectrum). Ctrl-C stops everything.", flush=True)
-    if args.simulate:
-        print(f"Log in at /login with the demo city's admin key in {s.services_dir / 'demo-key'}\n", flush=True)
-    else:
-        print("Log in with a key from `resilience keys create --name NAME --role operator`\n", flush=True)
     while not stopping:
         time.sleep(1)
         for name, p in list(procs.items()):
@@ -99,7 +114,3 @@ def run_platform(args: argparse.Namespace) -> int:
             p.wait(timeout=max(deadline - time.monotonic(), 0.1))
         except subprocess.TimeoutExpired:
             p.kill()
-    if not args.keep_services:
-        for line in stop_all(s):
-            print(line)
-    return 0
