@@ -30,9 +30,11 @@ from tests.auth import make_key
 from resilience.settings import Settings
 from resilience.store.db import make_engine
 from tests.conftest import fresh_database
+from tests.examples import max_examples
 
-# per operation: ~40 operations stay well inside CI's two-minute budget on two cores; raise it locally to dig deeper
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "30"))
+# per operation: ~40 operations stay well inside CI's two-minute budget on two cores; raise it locally to dig
+# deeper (the fast loop runs a few per operation: tests/examples.py)
+MAX_EXAMPLES = max_examples(int(os.environ.get("FUZZ_MAX_EXAMPLES", "30")), fast=5)
 
 
 @pytest.fixture(scope="module")
