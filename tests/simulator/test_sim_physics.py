@@ -90,6 +90,7 @@ def test_quiet_channels(city: City, clean_day) -> None:
             assert v.std() < 0.1
 
 
+@pytest.mark.slow  # two simulated hours of 500 sensors, twice
 def test_same_values_regardless_of_step_cadence(city: City) -> None:
     a = Simulator(city, START, seed=21, incidents="none")
     b = Simulator(city, START, seed=21, incidents="none")
