@@ -1,42 +1,35 @@
 """Real services for the whole suite: PostgreSQL and Mosquitto are started (once) by
-``resilience services start`` in the project-local folder; each test session gets its own freshly
-migrated database so runs never see each other's data.
+``resilience services start`` in the project-local folder. Each test package gets a database of its own,
+cloned from a template migrated once (tests/databases.py), so no package sees another's rows and the
+results do not depend on the order packages run in.
 """
 
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
 
-import psycopg
 import pytest
 from sqlalchemy import Engine
 
 from resilience.services import LocalMosquitto, LocalPostgres
 from resilience.settings import Settings, get_settings
-from resilience.store.db import make_engine, migrate
+from tests.databases import PackageDatabases, fresh_database, package_of
+from tests.examples import FAST_EXAMPLES, PROFILE
+
+__all__ = ["fresh_database"]  # re-exported: package conftests and tests take it from here
+
+URL_OVERRIDE = "RESILIENCE_DATABASE_URL_OVERRIDE"
 
 
-def _admin_dsn(s: Settings) -> str:
-    return f"postgresql://{s.db_user}:{s.db_password}@{s.db_host}:{s.db_port}/postgres"
+def pytest_configure(config: pytest.Config) -> None:
+    """The Hypothesis profile (tests/examples.py): ``fast`` (make test-fast) runs a few examples per property,
+    ``full`` (make test, the default) Hypothesis' own count or the one a test writes."""
+    from hypothesis import settings
 
-
-@contextmanager
-def fresh_database(s: Settings, prefix: str) -> Iterator[str]:
-    """A new database migrated to head (its URL), dropped afterwards: for tests whose counts must see only
-    their own rows (each test package that needs that gets one)."""
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(_admin_dsn(s), autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = s.database_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
-        migrate(url)
-        yield url
-    finally:
-        with psycopg.connect(_admin_dsn(s), autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    settings.register_profile("full", settings.get_profile("default"))
+    settings.register_profile("fast", max_examples=FAST_EXAMPLES)
+    settings.load_profile(PROFILE)
 
 
 @pytest.fixture(scope="session")
@@ -48,21 +41,31 @@ def services() -> Settings:
 
 
 @pytest.fixture(scope="session")
-def db_url(services: Settings) -> Iterator[str]:
-    """A fresh database for this test session, migrated to head; dropped afterwards."""
-    with fresh_database(services, "test") as url:
-        os.environ["RESILIENCE_DATABASE_URL_OVERRIDE"] = url
-        get_settings.cache_clear()
-        yield url
-    os.environ.pop("RESILIENCE_DATABASE_URL_OVERRIDE", None)
+def package_databases(services: Settings) -> Iterator[PackageDatabases]:
+    dbs = PackageDatabases(services)
+    yield dbs
+    dbs.close()
+
+
+@pytest.fixture(scope="module")
+def db_url(request: pytest.FixtureRequest, package_databases: PackageDatabases) -> Iterator[str]:
+    """This test package's database (the same for every module in it); the settings point at it while the
+    module runs, so code that reads ``get_settings().database_url`` and the workers a test spawns use it."""
+    url = package_databases.url(package_of(request.path))
+    before = os.environ.get(URL_OVERRIDE)
+    os.environ[URL_OVERRIDE] = url
+    get_settings.cache_clear()
+    yield url
+    if before is None:
+        os.environ.pop(URL_OVERRIDE, None)
+    else:
+        os.environ[URL_OVERRIDE] = before
     get_settings.cache_clear()
 
 
-@pytest.fixture(scope="session")
-def db_engine(db_url: str) -> Iterator[Engine]:
-    engine = make_engine(db_url)
-    yield engine
-    engine.dispose()
+@pytest.fixture(scope="module")
+def db_engine(request: pytest.FixtureRequest, db_url: str, package_databases: PackageDatabases) -> Engine:
+    return package_databases.engine(package_of(request.path))
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,7 @@
 """Latency seams of the alert path: the dispatcher wakes on outbox commits, consumers wake on NOTIFY and
-commit bounded batches. Each test sets the fallback poll far above what it accepts, so only the wake-up
-mechanism can make it pass."""
+commit bounded batches. Each test sets the fallback poll (30 s) far above how long it waits (5 s), so only
+the wake-up mechanism can make it pass. How long the wake-up takes is ``resilience bench alerts`` (p50_ms=
+p99_ms=, reading to webhook through the same dispatcher and consumers)."""
 
 from __future__ import annotations
 
@@ -40,10 +41,8 @@ def test_dispatcher_sends_on_outbox_commit_not_on_its_poll(adb: Engine) -> None:
         try:
             time.sleep(0.5)  # listener connected, dispatcher idle in its (30 s) wait
             for i, level in enumerate((Level.YELLOW, Level.ORANGE)):
-                t0 = time.monotonic()
                 eng.handle(anomaly(level=level, t=10 * i))
-                assert _wait_for(lambda n=i + 1: len(rx.accepted) >= n, 5.0)
-                assert time.monotonic() - t0 < 1.0
+                assert _wait_for(lambda n=i + 1: len(rx.accepted) >= n, 5.0), "sent only on the 30 s poll"
         finally:
             stop.set()
             worker.join(5)
@@ -99,17 +98,16 @@ def test_consumer_commits_what_it_handled_when_a_batch_runs_long(adb: Engine) ->
 
 
 def test_consumer_wakes_on_notify_not_on_its_poll(adb: Engine) -> None:
-    seen: list[float] = []
-    c = _fresh_consumer(adb, lambda e, conn: seen.append(time.monotonic()), poll_s=30.0)
+    seen: list[str] = []
+    c = _fresh_consumer(adb, lambda e, conn: seen.append(e.anomaly_id), poll_s=30.0)
     worker = threading.Thread(target=c.run_forever, daemon=True)
     worker.start()
     try:
         time.sleep(0.5)
         for i in range(3):
-            t0 = time.monotonic()
             PgEventLog(adb).publish(anomaly(anomaly_id=f"w{i}"))
-            assert _wait_for(lambda n=i + 1: len(seen) >= n, 5.0)
-            assert seen[-1] - t0 < 1.0
+            assert _wait_for(lambda n=i + 1: len(seen) >= n, 5.0), "woken only by the 30 s poll"
+        assert seen == ["w0", "w1", "w2"]
     finally:
         c.stop_event.set()
         worker.join(5)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -27,14 +26,13 @@ def silence(*matchers: Matcher, hours: float = 2.0) -> Silence:
 
 
 def test_catastrophic_pattern_matches_in_linear_time() -> None:
-    """``(a+)+$`` against 'aaaa...b' takes Python's re exponential time; RE2 answers at once."""
+    """``(a+)+$`` against 'aaaa...b' takes Python's re exponential time (this test would never end); RE2
+    answers. How fast: ``resilience bench silences`` (catastrophic_match_us=)."""
     s = silence(Matcher("asset_id", "(a+)+$", is_regex=True))
     validate_silence(s)
     labels = {"asset_id": "a" * 5000 + "b"}
-    t0 = time.monotonic()
     for _ in range(100):
         assert not s.matches(labels)
-    assert time.monotonic() - t0 < 1.0
     assert s.matches({"asset_id": "aaaa"})
 
 

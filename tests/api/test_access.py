@@ -226,6 +226,7 @@ def test_admins_manage_keys_over_the_api(client: TestClient, db_engine: Engine, 
     assert client.delete(f"/api/v1/keys/{own_id}", headers=admin).status_code == 409
 
 
+@pytest.mark.slow  # five CLI processes
 def test_keys_cli_creates_lists_and_revokes(db_url: str) -> None:
     import subprocess
     import sys

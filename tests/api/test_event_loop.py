@@ -17,7 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI, HTTPException
 from sqlalchemy import Engine
 from starlette.requests import Request
@@ -25,6 +24,7 @@ from starlette.requests import Request
 from ingest.pipeline import IngestPipeline
 from resilience.api.main import create_app
 from tests.auth import make_key
+from tests.live_server import live_server
 from resilience.api.routes.ingest import declared_length
 
 WAIT_S = 30.0  # the longest any step may wait before the test fails instead of hanging
@@ -40,26 +40,10 @@ class Live:
 
 @pytest.fixture()
 def live(db_engine: Engine) -> Iterator[Live]:
-    """The real app under uvicorn in a thread, listening on a port the kernel picked (bind to port 0)."""
+    """The real app under uvicorn in a thread (tests/live_server.py)."""
     app = create_app(engine=db_engine)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    started = threading.Event()
-    for _ in range(int(WAIT_S * 20)):
-        if server.started:
-            started.set()
-            break
-        started.wait(0.05)
-    assert started.is_set(), "uvicorn did not start"
-    yield Live(app, f"http://127.0.0.1:{port}", port, make_key(db_engine))
-    server.should_exit = True
-    thread.join(WAIT_S)
-    sock.close()
+    with live_server(app) as server:
+        yield Live(app, server.url, server.port, make_key(db_engine))
 
 
 def _healthz(live: Live) -> int:

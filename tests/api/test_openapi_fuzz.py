@@ -30,9 +30,11 @@ from tests.auth import make_key
 from resilience.settings import Settings
 from resilience.store.db import make_engine
 from tests.conftest import fresh_database
+from tests.examples import PROFILE, max_examples
 
-# per operation: ~40 operations stay well inside CI's two-minute budget on two cores; raise it locally to dig deeper
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "30"))
+# per operation: ~40 operations stay well inside CI's two-minute budget on two cores; raise it locally to dig
+# deeper (the fast loop runs a few per operation: tests/examples.py)
+MAX_EXAMPLES = max_examples(int(os.environ.get("FUZZ_MAX_EXAMPLES", "30")), fast=5)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +93,9 @@ schema = (
     .exclude(path="/api/v1/alerts/stream")
     .exclude(path="/api/v1/console/alerts/stream")  # the same; tests/console/test_console_api.py covers it
 )
+# The coverage phase's deterministic boundary cases (a few hundred requests whatever max_examples says) run
+# in the full profile (make test); the fast loop fuzzes only.
+schema.config.phases.coverage.enabled = PROFILE != "fast"
 
 
 # Rows the fuzzer is steered to now and then (``seeded_ids``), so routes get past their 404 into the code

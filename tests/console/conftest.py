@@ -4,8 +4,6 @@ turns a real reading into alerts and risk the way the workers do (ingest -> dete
 
 from __future__ import annotations
 
-import socket
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from sqlalchemy import Engine, insert, text
 
 from alerts.api_support import get_rules
@@ -23,22 +20,17 @@ from alerts.consumer import AlertEngine
 from resilience.api.main import create_app
 from resilience.domain import Reading
 from resilience.events import AnomalyEvent, SensorHealthEvent
-from resilience.settings import Settings, get_settings
-from resilience.store.db import make_engine
+from resilience.settings import get_settings
 from resilience.store.readings import query_raw
 from resilience.store.schema import assets, districts, sensors, utilities
 from resilience.workers.detector_worker import DetectionWorker
 from resilience.workers.engine_worker import RiskWorker
-from tests.conftest import fresh_database
 from tests.auth import make_key
+from tests.databases import PackageDatabases
+from tests.live_server import LiveServer
+from tests.live_server import live_server as serve
 
 WAIT_S = 30.0
-
-
-@dataclass
-class LiveServer:
-    url: str
-    port: int
 
 
 @dataclass
@@ -59,37 +51,17 @@ def _square(lon: float, lat: float, size: float = 0.03) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="package")
-def db_engine(services: Settings) -> Iterator[Engine]:
-    """The console's own database: its map and spectrum must show this package's city only (districts other
-    packages register in the shared test database would lie over it and take the clicks)."""
-    with fresh_database(services, "console") as url:
-        engine = make_engine(url)
-        yield engine
-        engine.dispose()
+def db_engine(package_databases: PackageDatabases) -> Engine:
+    """The console's package database (tests/databases.py), at package scope for the server and city below:
+    its map and spectrum show this package's city only."""
+    return package_databases.engine("console")
 
 
 @pytest.fixture(scope="package")
 def live_server(db_engine: Engine) -> Iterator[LiveServer]:
-    """The real app under uvicorn in a thread, on a loopback port the kernel picked."""
-    app = create_app(engine=db_engine)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + WAIT_S
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield LiveServer(f"http://127.0.0.1:{port}", port)
-    feed = getattr(app.state, "alert_feed", None)
-    if feed is not None:  # its listener would otherwise outlive the database dropped after the package
-        feed.stop(WAIT_S)
-    server.should_exit = True
-    thread.join(WAIT_S)
-    sock.close()
+    """The real app under uvicorn in a thread (tests/live_server.py)."""
+    with serve(create_app(engine=db_engine)) as server:
+        yield server
 
 
 @pytest.fixture(scope="package")

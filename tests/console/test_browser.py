@@ -27,7 +27,8 @@ TIMEOUT_MS = 20_000
 CJK = re.compile(r"[\u3400-\u9fff]")
 SHANGHAI = timezone(timedelta(hours=8))
 
-pytestmark = pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make setup installs it)")
+pytestmark = [pytest.mark.slow,  # a real browser
+              pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make setup installs it)")]
 
 
 @pytest.fixture(scope="module")

@@ -89,6 +89,7 @@ def test_bad_inputs_rejected():
         CanonicalVariateStateModel(statistics=("nope",)).fit(_process(500, 4))
 
 
+@pytest.mark.slow  # a bench: three TEP faults end to end
 @pytest.mark.skipif(not tep_bench.DEFAULT_DATA.is_dir(), reason="shared TEP data not present")
 def test_bench_tep_runs_on_three_faults(capsys: pytest.CaptureFixture[str]):
     args = argparse.Namespace(data=None, faults="1,2,4", target_far=0.025)

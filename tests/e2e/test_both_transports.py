@@ -20,6 +20,8 @@ from tests.registry import handed_readings, register_sensors
 from tests.spine.workers import spawn, stop_processes, unique, worker_env
 from tests.mqtt_login import platform_login
 
+pytestmark = pytest.mark.slow  # end to end: real worker processes
+
 
 @pytest.fixture(scope="module")
 def platform(db_url: str, db_engine: Engine) -> Iterator[str]:

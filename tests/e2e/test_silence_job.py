@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import json
 import signal
 import time
@@ -13,6 +14,8 @@ from sqlalchemy import text
 from tests.registry import register_sensors
 from tests.spine.workers import spawn, unique, worker_env
 from tests.mqtt_login import platform_login
+
+pytestmark = pytest.mark.slow  # end to end: real worker processes
 
 
 def test_scheduled_silence_check_reports_silent_sensor(db_engine, db_url, mqtt_broker):

@@ -38,6 +38,8 @@ from resilience.simulator import Simulator, build_city
 from resilience.simulator.city import City
 from resilience.workers.catalogue import CatalogueEntry
 
+pytestmark = pytest.mark.slow  # end to end: two simulated days through every component
+
 SEED = 7
 N_SENSORS = 600  # ~230 assets, every asset kind, every incident type has candidates
 START = datetime(2024, 6, 3, 16, 0, tzinfo=UTC)  # 00:00 local (UTC+8): bursts land in the night

@@ -32,6 +32,8 @@ from resilience.store.timeseries import get_backend
 from resilience.workers.detector_worker import SNAPSHOT_NAME, DetectionWorker
 from tests.conftest import fresh_database
 
+pytestmark = pytest.mark.slow  # end to end: a simulated incident through the fit and the detector worker
+
 START = datetime(2024, 6, 1, 16, 0, tzinfo=UTC)
 ONSET = START + timedelta(days=2, hours=1)  # 01:00 local (UTC+8): a night-time burst
 DURATION = timedelta(minutes=150)

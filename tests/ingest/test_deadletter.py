@@ -12,6 +12,7 @@ from sqlalchemy import Engine, insert
 
 from ingest.deadletter import MAX_ID_CHARS, MAX_PAYLOAD_BYTES, MAX_REASON_CHARS, MAX_TOPIC_CHARS, dead_letter_row
 from resilience.store.schema import dead_letters
+from tests.examples import max_examples
 
 COLUMNS = ("transport", "utility_id", "topic", "sensor_id", "reason", "payload")
 
@@ -118,7 +119,7 @@ def _text() -> st.SearchStrategy[str]:
     return st.one_of(st.text(chars, max_size=200), st.text(chars, min_size=900, max_size=1500))
 
 
-@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+@settings(max_examples=max_examples(250), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                   HealthCheck.too_slow])
 @given(fragment=st.one_of(_anything(), _text(), st.binary(max_size=40_000)),
        sensor_id=st.one_of(st.none(), _text()), utility_id=st.one_of(st.none(), _text()),

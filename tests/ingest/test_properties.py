@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from ingest.parser import MAX_ABS_TIME, MAX_NAME_CHARS, PayloadError, RawRecord, Rejection, parse_payload
 from ingest.units import ACCEPTED
 from ingest.validate import UnitError, ValidationLimits, conversion, validate
+from tests.examples import max_examples
 from tests.ingest.conftest import SENSORS, FakeRegistry
 
 NOW = 1_700_000_000.0
-SETTINGS = settings(max_examples=250, deadline=None)
+SETTINGS = settings(max_examples=max_examples(250), deadline=None)
 
 CHARS = st.one_of(st.characters(), st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), st.just("\x00"))
 TEXT = st.one_of(st.text(CHARS, max_size=12), st.sampled_from([s.sensor_id for s in SENSORS]),
@@ -101,7 +102,7 @@ def test_validate_never_raises(records: list[RawRecord], utility_id: str | None)
         rej.reason.encode("utf-8")
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=max_examples(300), deadline=None)
 @given(st.one_of(st.text(CHARS), st.text(st.sampled_from("()*/^0123456789.eEkKmMPa%µ "), max_size=30), JSONISH),
        st.one_of(st.sampled_from(sorted(ACCEPTED)), st.text(CHARS, max_size=10)))
 def test_conversion_raises_only_unit_error(sent: Any, canonical: str) -> None:

@@ -40,6 +40,8 @@ from tests.alerts.receivers import free_port
 from tests.reliability.conftest import record, wait_for
 from tests.spine.workers import spawn, worker_env
 
+pytestmark = pytest.mark.slow  # fault injection on real worker processes
+
 SECRET = "delivery-fault-secret"
 LEASE_S = 3.0  # a message claimed by a killed dispatcher goes out again this long after the claim
 
@@ -258,7 +260,6 @@ def until(predicate: Callable[[], Any], timeout: float) -> Any:
 N = 5
 
 
-@pytest.mark.slow
 def test_webhook_receiver_down_30s_then_up_delivers_every_notification_once(outbox: Engine, fault_url: str,
                                                                             tmp_path: Path) -> None:
     rx = CountingWebhook()  # not started: connection refused

@@ -21,6 +21,8 @@ from tests.reliability.conftest import Rig, wait_for
 from tests.spine.workers import unique
 from tests.mqtt_login import platform_login
 
+pytestmark = pytest.mark.slow  # fault injection on real worker processes
+
 POISONS: dict[str, tuple[str, bytes, str]] = {
     # name: (topic suffix, payload, a phrase of the dead letter's reason)
     "value_of_400_digits": ("{sensor}", b'[{"n":"{sensor}","v":' + b"1" * 400 + b"}]", "digits"),
@@ -84,7 +86,6 @@ def test_poison_is_dead_lettered_and_the_stream_goes_on(stream: Rig, name: str) 
     _poison_then_good(stream, name)
 
 
-@pytest.mark.slow
 def test_poisons_after_a_restart(stream: Rig) -> None:
     p = stream.procs["ingest"]
     p.send_signal(signal.SIGTERM)

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+import pytest
+
 from resilience.simulator.cli import register
 
 
@@ -21,6 +23,7 @@ def test_defaults() -> None:
     assert args.incidents == "default" and not args.seed_db and callable(args.func)
 
 
+@pytest.mark.slow  # a simulated day of 300 sensors
 def test_dry_run_writes_truth(tmp_path: Path, capsys) -> None:
     truth = tmp_path / "truth.json"
     args = _parser().parse_args(["simulate", "--dry-run", "--speed", "0", "--tick", "300", "--duration", "86400",

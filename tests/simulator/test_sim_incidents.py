@@ -54,6 +54,7 @@ def _window(series, sid: str, t0: float, t1: float) -> np.ndarray:
     return v[(t >= t0) & (t < t1)]
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_default_schedule_has_every_type_within_the_day(day) -> None:
     sim, _ = day
     assert {i.type for i in sim.incidents} == set(INCIDENT_TYPES)
@@ -62,6 +63,7 @@ def test_default_schedule_has_every_type_within_the_day(day) -> None:
     assert len({i.asset_id for i in sim.incidents}) == len(sim.incidents)
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_gas_leak_crosses_orange_within_minutes(city: City, day) -> None:
     sim, series = day
     for inc in _of(sim, "gas_leak"):
@@ -79,6 +81,7 @@ def test_gas_leak_crosses_orange_within_minutes(city: City, day) -> None:
         assert _window(series, sid, s1 + 3600, s1 + 7200).max() < 5  # ventilated after isolation
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_night_burst_drops_pressure_and_steps_flow(city: City, day) -> None:
     sim, series = day
     for inc in _of(sim, "water_main_burst"):
@@ -95,6 +98,7 @@ def test_night_burst_drops_pressure_and_steps_flow(city: City, day) -> None:
         assert 1.5 < ratio.mean() < 2.6  # +60..150 % step over what the main would have carried
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_blocked_drain_surcharges_while_downstream_falls(city: City, day) -> None:
     sim, series = day
     for inc in _of(sim, "blocked_drain"):
@@ -110,6 +114,7 @@ def test_blocked_drain_surcharges_while_downstream_falls(city: City, day) -> Non
         assert v[m].mean() < _window(series, downstream, s0 - 1800, s0).mean()
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_bearing_fault_offsets(city: City, day) -> None:
     sim, series = day
     for inc in _of(sim, "bearing_fault"):
@@ -122,6 +127,7 @@ def test_bearing_fault_offsets(city: City, day) -> None:
             assert strain.id in inc.sensor_ids
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_stuck_sensor_is_constant(day) -> None:
     sim, series = day
     for inc in _of(sim, "stuck_sensor"):
@@ -132,6 +138,7 @@ def test_stuck_sensor_is_constant(day) -> None:
         assert np.ptp(_window(series, sid, s0 - 3600, s0)) > 0.0
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_silent_sensor_emits_nothing(day) -> None:
     sim, series = day
     for inc in _of(sim, "silent_sensor"):
@@ -150,6 +157,7 @@ def test_step_returns_readings_with_utc_times(city: City) -> None:
     assert sim.step(START + timedelta(minutes=5)) == []  # nothing is emitted twice
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_ground_truth_json_is_well_formed(city: City, day, tmp_path: Path) -> None:
     sim, _ = day
     path = tmp_path / "truth.json"

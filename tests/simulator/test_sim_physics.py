@@ -32,6 +32,7 @@ def clean_day(city: City) -> dict[str, list[tuple[float, float]]]:
     return series
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_clean_day_stays_below_blue_for_every_thresholded_kind(city: City, clean_day) -> None:
     kinds = {s.id: s.kind for s in city.sensors}
     checked = set()
@@ -45,6 +46,7 @@ def test_clean_day_stays_below_blue_for_every_thresholded_kind(city: City, clean
     assert checked == {k for k, s in SENSOR_KINDS.items() if s.thresholds}
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_every_sensor_reports_on_its_interval(city: City, clean_day) -> None:
     """The periodic schedule holds; on a clean day exception reports (``devices``) add almost nothing."""
     assert set(clean_day) == {s.id for s in city.sensors}
@@ -62,6 +64,7 @@ def test_every_sensor_reports_on_its_interval(city: City, clean_day) -> None:
     assert extra / total < 0.01, f"{extra} exception reports out of {total} on a clean day"
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_water_pressure_typical_and_inverse_to_demand(city: City, clean_day) -> None:
     main = next(a for a in city.assets if city.sensors_of(a.id, "water_pressure") and city.sensors_of(a.id, "water_flow"))
     p = np.array([v for _, v in clean_day[city.sensors_of(main.id, "water_pressure")[0].id]])
@@ -77,6 +80,7 @@ def test_demand_multipliers() -> None:
     assert demand(np.linspace(0, 24, 24 * 60, endpoint=False)).mean() == pytest.approx(1.0, abs=0.01)
 
 
+@pytest.mark.slow  # a simulated day of 500 sensors
 def test_quiet_channels(city: City, clean_day) -> None:
     for s in city.sensors:
         v = np.array([x for _, x in clean_day[s.id]])
@@ -86,6 +90,7 @@ def test_quiet_channels(city: City, clean_day) -> None:
             assert v.std() < 0.1
 
 
+@pytest.mark.slow  # two simulated hours of 500 sensors, twice
 def test_same_values_regardless_of_step_cadence(city: City) -> None:
     a = Simulator(city, START, seed=21, incidents="none")
     b = Simulator(city, START, seed=21, incidents="none")

@@ -17,10 +17,10 @@ SENSORS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def registry(db_engine: Engine) -> list[tuple[str, str, str, str, str]]:
     with db_engine.begin() as conn:
-        # Other test packages share the session database: insert only what is missing.
+        # Every module of the package asks for it on the package database: insert only what is missing.
         conn.execute(insert(utilities).on_conflict_do_nothing(), [{"id": "gasco", "name": "Gas Co"},
                                                                  {"id": "waterco", "name": "Water Co"}])
         conn.execute(insert(districts).on_conflict_do_nothing(), [{"id": "D1-SPINE", "name": "Shinan", "population": 40000}])

@@ -39,7 +39,7 @@ def _include(obj: Any, name: str | None, kind: str, reflected: bool, compare_to:
 
 
 def test_an_empty_database_at_head_is_what_the_models_describe(services: Settings) -> None:
-    with fresh_database(services, "mig") as url:
+    with fresh_database(services, "mig", from_template=False) as url:  # migrated here, not a template's copy
         engine: Engine = make_engine(url)
         try:
             with engine.connect() as conn:

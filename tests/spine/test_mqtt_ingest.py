@@ -86,6 +86,7 @@ def test_senml_and_plain_json_over_mqtt_read_back_over_http(ingest_worker, mqtt_
     assert worker.poll() is None
 
 
+@pytest.mark.slow  # fault injection: 20,000 readings, a SIGKILL mid-stream
 def test_sigkill_during_20000_qos1_readings_stores_each_exactly_once(ingest_worker, mqtt_broker, db_engine, topic_root,
                                                                     db_url):
     host, port = mqtt_broker
