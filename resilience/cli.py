@@ -23,12 +23,16 @@ COMMAND_MODULES = [
 ]
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(with_benches: bool = True) -> argparse.ArgumentParser:
+    """The whole command line; ``with_benches=False`` leaves the benchmarks' sub-commands out, so a service's
+    start-up does not import what every benchmark needs (scikit-learn, the simulator, the NAB detector)."""
     parser = argparse.ArgumentParser(prog="resilience", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     bench = sub.add_parser("bench", help="benchmarks; each prints its figures last as key=value pairs")
     bench_sub = bench.add_subparsers(dest="bench", required=True, metavar="BENCH")
     for name in COMMAND_MODULES:
+        if name == "resilience.bench" and not with_benches:
+            continue
         try:
             module = importlib.import_module(name)
         except ModuleNotFoundError as exc:  # a feature package not built yet must not break the others
@@ -43,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = build_parser()
+    words = sys.argv[1:] if argv is None else argv
+    parser = build_parser(with_benches=not words or words[0] in ("bench", "-h", "--help"))
     args = parser.parse_args(argv)
     result = args.func(args)
     return int(result or 0)

@@ -1,7 +1,9 @@
 """Anomaly detection: streaming detectors, per-kind ensembles, the production engine, backtests.
 
 Production, backtests (``resilience detect``) and ``resilience bench detect`` run the same
-detector classes through the same :class:`~resilience.detection.base.Detector` protocol.
+detector classes through the same :class:`~resilience.detection.base.Detector` protocol. The
+scikit-learn models (``multivariate``, ``state_models``) are imported from their modules, not here, so
+a process that only streams (and every command-line start) does not pay for loading scikit-learn.
 """
 
 from resilience.detection.base import Detector, detector_class, registered_detectors
@@ -21,12 +23,11 @@ from resilience.detection.ensemble import (
     SensorEnsemble,
     resolve_config,
 )
-from resilience.detection.multivariate import AssetModel, dump_model, load_model
 from resilience.detection.silent_sensors import SilenceTracker
 
 __all__ = [
-    "AssetModel", "CusumDetector", "DEFAULT_ENSEMBLES", "DetectionEngine", "Detector", "DetectorSpec",
+    "CusumDetector", "DEFAULT_ENSEMBLES", "DetectionEngine", "Detector", "DetectorSpec",
     "EnsembleConfig", "FlatlineDetector", "GradedThresholdDetector", "RateOfChangeDetector",
     "RobustZScoreDetector", "SeasonalBaselineDetector", "SensorEnsemble", "SilenceTracker",
-    "detector_class", "dump_model", "load_model", "registered_detectors", "resolve_config",
+    "detector_class", "registered_detectors", "resolve_config",
 ]

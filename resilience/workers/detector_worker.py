@@ -308,7 +308,9 @@ class DetectionWorker:
                 self.kinds[sid] = row["kind"]
 
     def refresh_catalogue(self) -> None:
-        fresh = catalogue_from(self.registry.current())  # read again if older than the cache's max age
+        """Read the registry now (the job runs every ``registry_max_age_s``) and add what is new."""
+        self.registry.refresh()
+        fresh = catalogue_from(self.registry.current())
         with self.lock:
             self.catalogue.update(fresh)
             self.kinds.update({k: v.kind for k, v in fresh.items()})

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from resilience.detection import AssetModel, dump_model, load_model
+from resilience.detection.multivariate import AssetModel, dump_model, load_model
 
 
 def _history(n=800, seed=0):
