@@ -2,25 +2,44 @@
 
 from __future__ import annotations
 
-import importlib
+import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from ingest.pipeline import IngestPipeline
 from resilience import __version__
-from resilience.api.routes import health, ingest, readings, registry
+from resilience.api.routes import (
+    alert_stream,
+    alerts,
+    anomalies,
+    console,
+    console_data,
+    console_stream,
+    dashboard,
+    health,
+    ingest,
+    keys,
+    readings,
+    registry,
+    reports,
+    risk,
+    session,
+)
 from resilience.settings import get_settings
 from resilience.store.db import DataError, Engine, get_engine
 
 log = logging.getLogger(__name__)
 
-# Feature routers that live in their own packages; a missing one is skipped, not fatal.
-# alert_stream comes before alerts: its /alerts/stream must be matched before /alerts/{alert_id}.
-OPTIONAL_ROUTERS = ["resilience.api.routes.anomalies", "resilience.api.routes.risk",
-                    "resilience.api.routes.alert_stream", "resilience.api.routes.alerts",
-                    "resilience.api.routes.reports", "resilience.api.routes.dashboard",
-                    "resilience.api.routes.session", "resilience.api.routes.keys"]
+# Every router, in the order they are matched: alert_stream before alerts (its /alerts/stream must be
+# matched before /alerts/{alert_id}); the console's API, then its pages (the static mount comes last).
+ROUTERS: list[APIRouter] = [
+    health.router, registry.router, readings.router, ingest.router, anomalies.router, risk.router,
+    alert_stream.stream_router, alerts.router, reports.router, dashboard.router, session.router,
+    session.page_router, keys.router, console_stream.stream_router, console_data.router, console.page_router,
+]
 
 
 def refused_value(request: Request, exc: Exception) -> JSONResponse:
@@ -32,30 +51,23 @@ def refused_value(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": f"value refused by the database: {reason}"}, status_code=422)
 
 
-# The operations console: its API, then its pages and static mount (resilience/console/static).
-CONSOLE_ROUTERS = ["resilience.api.routes.console_stream", "resilience.api.routes.console_data",
-                   "resilience.api.routes.console"]
+@asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    """At shutdown, stop the alert feed (if a stream started it): its listener must not outlive the app."""
+    yield
+    feed = getattr(app.state, "alert_feed", None)
+    if feed is not None:
+        await asyncio.to_thread(feed.stop, 5.0)
 
 
 def create_app(engine: Engine | None = None) -> FastAPI:
     settings = get_settings()
-    app = FastAPI(title="Lifeline resilience platform", version=__version__,
+    app = FastAPI(title="Lifeline resilience platform", version=__version__, lifespan=lifespan,
                   description="Urban lifeline monitoring: ingestion, history, anomalies, risk spectrum, alerts.")
     app.state.engine = engine or get_engine()
     app.state.ingest_pipeline = IngestPipeline(app.state.engine, settings)
     app.add_exception_handler(DataError, refused_value)
-    for module in (health, registry, readings, ingest):
-        app.include_router(module.router)
-    for name in OPTIONAL_ROUTERS + CONSOLE_ROUTERS:
-        try:
-            mod = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        for attr in ("router", "cap_router", "silences_router", "stream_router", "page_router"):
-            if hasattr(mod, attr):
-                app.include_router(getattr(mod, attr))
-        if hasattr(mod, "mount_static"):
-            mod.mount_static(app)
+    for router in ROUTERS:
+        app.include_router(router)
+    console.mount_static(app)
     return app
