@@ -47,9 +47,11 @@ stop:
 run: setup
 	$(BIN)/resilience run
 
-# ruff's checks and mypy strict (settings in pyproject.toml); `make test` fails on either
+# ruff's checks, ruff's formatting and mypy strict (settings in pyproject.toml); `make test` fails on any
+# (`.venv/bin/ruff format resilience ingest alerts tests` formats in place)
 lint: setup
 	$(BIN)/ruff check resilience ingest alerts tests
+	$(BIN)/ruff format --check resilience ingest alerts tests
 	$(BIN)/mypy
 
 test: setup lint

@@ -28,16 +28,39 @@ def utcnow() -> datetime:
 
 def alert_view(a: Alert) -> dict[str, Any]:
     return {
-        "id": a.id, "fingerprint": a.fingerprint, "rule": a.rule, "hazard": a.hazard, "scope": a.scope,
-        "level": a.level.label, "peak_level": a.peak_level.label, "state": a.state.value,
-        "asset_id": a.asset_id, "district_id": a.district_id, "utility_id": a.utility_id,
-        "assigned_unit": a.assigned_unit, "sensor_kind": a.sensor_kind, "sensor_ids": a.sensor_ids,
-        "source_type": a.source_type, "fire_count": a.fire_count, "version": a.version,
-        "explanation": a.explanation, "evidence": a.evidence, "action_zh": a.action_zh, "action_en": a.action_en,
-        "first_fired_at": a.first_fired_at, "fired_at": a.fired_at, "updated_at": a.updated_at,
-        "cleared_at": a.cleared_at, "acknowledged_at": a.acknowledged_at, "acknowledged_by": a.acknowledged_by,
-        "resolved_at": a.resolved_at, "resolved_by": a.resolved_by, "silenced": a.silenced,
-        "inhibited": a.inhibited, "grouped_under": a.parent_fingerprint, "escalation_tier": a.escalation_tier,
+        "id": a.id,
+        "fingerprint": a.fingerprint,
+        "rule": a.rule,
+        "hazard": a.hazard,
+        "scope": a.scope,
+        "level": a.level.label,
+        "peak_level": a.peak_level.label,
+        "state": a.state.value,
+        "asset_id": a.asset_id,
+        "district_id": a.district_id,
+        "utility_id": a.utility_id,
+        "assigned_unit": a.assigned_unit,
+        "sensor_kind": a.sensor_kind,
+        "sensor_ids": a.sensor_ids,
+        "source_type": a.source_type,
+        "fire_count": a.fire_count,
+        "version": a.version,
+        "explanation": a.explanation,
+        "evidence": a.evidence,
+        "action_zh": a.action_zh,
+        "action_en": a.action_en,
+        "first_fired_at": a.first_fired_at,
+        "fired_at": a.fired_at,
+        "updated_at": a.updated_at,
+        "cleared_at": a.cleared_at,
+        "acknowledged_at": a.acknowledged_at,
+        "acknowledged_by": a.acknowledged_by,
+        "resolved_at": a.resolved_at,
+        "resolved_by": a.resolved_by,
+        "silenced": a.silenced,
+        "inhibited": a.inhibited,
+        "grouped_under": a.parent_fingerprint,
+        "escalation_tier": a.escalation_tier,
     }
 
 
@@ -45,16 +68,28 @@ def history(conn: Connection, alert_id: int) -> dict[str, list[dict[str, Any]]]:
     rows = alert_history(conn, alert_id)
     tr, acts, notes = rows["transitions"], rows["actions"], rows["notifications"]
     return {
-        "transitions": [{**dict(t), "level": Level(t["level"]).label if t["level"] is not None else None}
-                        for t in tr],
+        "transitions": [{**dict(t), "level": Level(t["level"]).label if t["level"] is not None else None} for t in tr],
         "actions": [dict(a) for a in acts],
         "notifications": [delivery_view(n) for n in notes],
     }
 
 
 def delivery_view(n: Any) -> dict[str, Any]:
-    keys = ("id", "alert_id", "kind", "channel", "receiver", "target", "idempotency_key", "status", "attempts",
-            "next_attempt_at", "created_at", "delivered_at", "last_error")
+    keys = (
+        "id",
+        "alert_id",
+        "kind",
+        "channel",
+        "receiver",
+        "target",
+        "idempotency_key",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "created_at",
+        "delivered_at",
+        "last_error",
+    )
     out = {k: n[k] for k in keys}
     out["status_in_payload"] = (n["payload"] or {}).get("status")
     return out

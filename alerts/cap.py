@@ -28,7 +28,10 @@ CAP_GRADES: dict[Level, tuple[str, str, str]] = {
     Level.NONE: ("Unknown", "Unknown", "Unknown"),
 }
 RESPONSE_TYPES: dict[Level, str] = {
-    Level.RED: "Evacuate", Level.ORANGE: "Execute", Level.YELLOW: "Prepare", Level.BLUE: "Monitor",
+    Level.RED: "Evacuate",
+    Level.ORANGE: "Execute",
+    Level.YELLOW: "Prepare",
+    Level.BLUE: "Monitor",
     Level.NONE: "None",
 }
 CATEGORIES: dict[str, tuple[str, ...]] = {
@@ -97,9 +100,15 @@ def _sub(parent: ET.Element, tag: str, text: str | None = None) -> ET.Element:
     return el
 
 
-def render_cap(alert: Alert, area: CapArea, *, sender: str = "alerts@lifeline.local",
-               sender_name: str = "城市生命线安全监测中心 / Urban Lifeline Monitoring Centre",
-               status: str = "Actual", scope: str = "Public") -> str:
+def render_cap(
+    alert: Alert,
+    area: CapArea,
+    *,
+    sender: str = "alerts@lifeline.local",
+    sender_name: str = "城市生命线安全监测中心 / Urban Lifeline Monitoring Centre",
+    status: str = "Actual",
+    scope: str = "Public",
+) -> str:
     """The alert as a CAP 1.2 XML document (UTF-8 string with declaration)."""
     if status not in ("Actual", "Exercise", "System", "Test", "Draft"):
         raise ValueError(f"invalid CAP status {status!r}")

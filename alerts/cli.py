@@ -23,8 +23,10 @@ def _config_check(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(exc, file=sys.stderr)
         return 1
-    print(f"ok: {len(rules.rules)} rules, {len(rules.receivers)} receivers, {len(rules.routes)} routes, "
-          f"{len(rules.escalations)} escalation policies")
+    print(
+        f"ok: {len(rules.rules)} rules, {len(rules.receivers)} receivers, {len(rules.routes)} routes, "
+        f"{len(rules.escalations)} escalation policies"
+    )
     return 0
 
 
@@ -38,8 +40,10 @@ def _evaluate(args: argparse.Namespace) -> int:
         result = evaluate(conn, load_truth(args.truth), slack_s=args.slack_s, days=args.days, end=end)
     for row in result.pop("per_incident"):
         tta = "missed" if row["tta_s"] is None else f"{row['tta_s']:.0f} s"
-        print(f"  {row['incident']} {row['type']:<16} {row['asset'] or '':<10} first alert {tta:>8}, "
-              f"alerts {row['alerts']}, firings {row['firings']}, notifications/channel {row['notifications']}")
+        print(
+            f"  {row['incident']} {row['type']:<16} {row['asset'] or '':<10} first alert {tta:>8}, "
+            f"alerts {row['alerts']}, firings {row['firings']}, notifications/channel {row['notifications']}"
+        )
     for f in result.pop("false"):
         print(f"  false alert {f['alert']} at {f['ts']}: {f['rule']} {f['hazard']} {f['scope']}")
     for k, v in result.items():

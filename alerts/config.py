@@ -35,9 +35,26 @@ from alerts.rule_sections import (
 )
 from resilience.domain import Level
 
-__all__ = ["DEFAULT_RULES_PATH", "LEVEL_NAMES", "ActionText", "ConfigError", "Defaults", "EscalationPolicy",
-           "GroupRule", "InhibitRule", "LabelMatch", "Receiver", "ResponseTargets", "Route", "Rule", "RulesConfig",
-           "SmtpConfig", "check_webhook_destinations", "load_rules", "parse_rules"]
+__all__ = [
+    "DEFAULT_RULES_PATH",
+    "LEVEL_NAMES",
+    "ActionText",
+    "ConfigError",
+    "Defaults",
+    "EscalationPolicy",
+    "GroupRule",
+    "InhibitRule",
+    "LabelMatch",
+    "Receiver",
+    "ResponseTargets",
+    "Route",
+    "Rule",
+    "RulesConfig",
+    "SmtpConfig",
+    "check_webhook_destinations",
+    "load_rules",
+    "parse_rules",
+]
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("rules.default.yaml")
 
@@ -82,10 +99,19 @@ class RulesConfig(_Strict):
         """The ack / on-site / disposed targets (seconds, None when there is none) of an alert of ``hazard``
         (None: policies for any hazard only) at ``level``; ack from the first escalation policy that applies."""
         own = self.response_targets.get(level.label)
-        ack = next((p.ack_within_s for p in self.escalations
-                    if p.applies(hazard or "", level) and (hazard is not None or not p.hazards)), None)
-        return {"ack": ack if ack is not None else (own.ack_s if own else None),
-                "on_site": own.on_site_s if own else None, "disposed": own.disposed_s if own else None}
+        ack = next(
+            (
+                p.ack_within_s
+                for p in self.escalations
+                if p.applies(hazard or "", level) and (hazard is not None or not p.hazards)
+            ),
+            None,
+        )
+        return {
+            "ack": ack if ack is not None else (own.ack_s if own else None),
+            "on_site": own.on_site_s if own else None,
+            "disposed": own.disposed_s if own else None,
+        }
 
     @model_validator(mode="after")
     def _v_refs(self) -> RulesConfig:
@@ -193,8 +219,9 @@ def load_rules(path: str | Path | None = None) -> RulesConfig:
     return config
 
 
-def check_webhook_destinations(config: RulesConfig, *, source: str = "<data>",
-                               env: Mapping[str, str] | None = None) -> None:
+def check_webhook_destinations(
+    config: RulesConfig, *, source: str = "<data>", env: Mapping[str, str] | None = None
+) -> None:
     """Refuse webhook receivers whose URL is a literal IP the destination policy does not allow (names are
     checked on their resolved addresses at send time). ``load_rules`` runs this; ``parse_rules`` does not."""
     from alerts.channels.destinations import DestinationPolicy, DestinationRefused

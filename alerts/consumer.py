@@ -18,7 +18,6 @@ from resilience.events import Event, EventKind, EventSubscriber, event_from_dict
 from resilience.store.db import Connection, Engine
 
 
-
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -26,8 +25,9 @@ def utcnow() -> datetime:
 class AlertEngine:
     """Subscribes to AnomalyEvent, SensorHealthEvent and RiskLevelEvent (``subscribe(bus)``)."""
 
-    def __init__(self, engine: Engine, settings: Any, rules: RulesConfig, *,
-                 now: Callable[[], datetime] = utcnow) -> None:
+    def __init__(
+        self, engine: Engine, settings: Any, rules: RulesConfig, *, now: Callable[[], datetime] = utcnow
+    ) -> None:
         self.engine = engine
         self.settings = settings
         self.rules = rules
@@ -36,8 +36,9 @@ class AlertEngine:
     def handle(self, event: Event | dict[str, Any]) -> list[Alert]:
         """Alert changes and their outbox rows for one event, committed together."""
         ev = event_from_dict(event) if isinstance(event, dict) else event
-        return retry.in_transaction(self.engine, lambda conn: AlertService(conn, self.rules, self.now()).handle(ev),
-                                    what="alert event")
+        return retry.in_transaction(
+            self.engine, lambda conn: AlertService(conn, self.rules, self.now()).handle(ev), what="alert event"
+        )
 
     def handle_in(self, event: Event, conn: Connection) -> list[Alert]:
         """Same as ``handle`` inside the caller's transaction (EventConsumer: cursor moves with the alerts).
@@ -45,22 +46,24 @@ class AlertEngine:
         A conflict is retried in a savepoint; if it persists, ConflictError propagates, the consumer's
         transaction rolls back and its cursor stays, so the consumer retries the batch.
         """
-        return retry.in_savepoint(conn, lambda c: AlertService(c, self.rules, self.now()).handle(event),
-                                  what="alert event")
+        return retry.in_savepoint(
+            conn, lambda c: AlertService(c, self.rules, self.now()).handle(event), what="alert event"
+        )
 
     def handle_batch_in(self, events: list[Event], conn: Connection) -> list[Alert]:
         """A batch of events in the caller's transaction, muting and notifications computed once (EventConsumer);
         conflicts as in ``handle_in``."""
-        return retry.in_savepoint(conn, lambda c: AlertService(c, self.rules, self.now()).handle_many(events),
-                                  what="alert event batch")
+        return retry.in_savepoint(
+            conn, lambda c: AlertService(c, self.rules, self.now()).handle_many(events), what="alert event batch"
+        )
 
     def tick(self, now: datetime | None = None) -> TickResult:
         """Escalation, auto-resolve and delivery-failure alerts; redone in a new transaction after a conflict."""
-        return retry.in_transaction(self.engine, lambda conn: AlertService(conn, self.rules, now or self.now()).tick(),
-                                    what="alert tick")
+        return retry.in_transaction(
+            self.engine, lambda conn: AlertService(conn, self.rules, now or self.now()).tick(), what="alert tick"
+        )
 
     def subscribe(self, bus: EventSubscriber) -> None:
         """Take alert-relevant events from an in-process bus (backtests); production uses ``EventConsumer``."""
         for kind in (EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL, EventKind.PLATFORM_HEALTH):
             bus.subscribe(kind, self.handle)
-

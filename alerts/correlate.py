@@ -39,6 +39,12 @@ def join_upstream_cause(conn: Connection, sig: Signal, asset_of: Callable[[str |
         cause = store.get_alert(conn, fingerprint=fingerprint(f"asset:{up}", sig.hazard, sig.rule))
         if cause is not None and cause.state.active:
             key = sig.source_key if sig.source_key != "risk" else f"risk:{sig.scope}"
-            return replace(sig, scope=cause.scope, asset_id=cause.asset_id, district_id=cause.district_id,
-                           source_key=key, evidence={**sig.evidence, "downstream_effect": sig.scope})
+            return replace(
+                sig,
+                scope=cause.scope,
+                asset_id=cause.asset_id,
+                district_id=cause.district_id,
+                source_key=key,
+                evidence={**sig.evidence, "downstream_effect": sig.scope},
+            )
     return sig

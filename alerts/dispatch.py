@@ -33,12 +33,27 @@ def alert_payload(a: Alert, asset: AssetInfo | None) -> dict[str, Any]:
     where = (asset.name if asset and asset.name else a.asset_id) or a.district_id or a.scope
     zh, en = headline(a.hazard, a.level, where)
     return {
-        "id": a.id, "fingerprint": a.fingerprint, "rule": a.rule, "hazard": a.hazard, "level": a.level.label,
-        "state": a.state.value, "asset_id": a.asset_id, "asset_name": asset.name if asset else None,
-        "district_id": a.district_id, "sensor_ids": a.sensor_ids, "headline_zh": zh, "headline_en": en,
-        "explanation": a.explanation, "evidence": a.evidence, "action_zh": a.action_zh, "action_en": a.action_en,
-        "fired_at": a.fired_at.isoformat(), "fire_count": a.fire_count, "assigned_unit": a.assigned_unit,
-        "acknowledged_by": a.acknowledged_by, "resolved_by": a.resolved_by,
+        "id": a.id,
+        "fingerprint": a.fingerprint,
+        "rule": a.rule,
+        "hazard": a.hazard,
+        "level": a.level.label,
+        "state": a.state.value,
+        "asset_id": a.asset_id,
+        "asset_name": asset.name if asset else None,
+        "district_id": a.district_id,
+        "sensor_ids": a.sensor_ids,
+        "headline_zh": zh,
+        "headline_en": en,
+        "explanation": a.explanation,
+        "evidence": a.evidence,
+        "action_zh": a.action_zh,
+        "action_en": a.action_en,
+        "fired_at": a.fired_at.isoformat(),
+        "fire_count": a.fire_count,
+        "assigned_unit": a.assigned_unit,
+        "acknowledged_by": a.acknowledged_by,
+        "resolved_by": a.resolved_by,
         "resolved_at": a.resolved_at.isoformat() if a.resolved_at else None,
     }
 
@@ -46,8 +61,9 @@ def alert_payload(a: Alert, asset: AssetInfo | None) -> dict[str, Any]:
 class Dispatch:
     """Routing, timing and the outbox writer for one transaction (``conn``) at one instant (``now``)."""
 
-    def __init__(self, conn: Connection, rules: RulesConfig, now: datetime,
-                 asset_of: Callable[[str | None], AssetInfo | None]) -> None:
+    def __init__(
+        self, conn: Connection, rules: RulesConfig, now: datetime, asset_of: Callable[[str | None], AssetInfo | None]
+    ) -> None:
         self.conn = conn
         self.rules = rules
         self.now = now
@@ -87,8 +103,9 @@ class Dispatch:
             out.append(("email", contacts["contact_email"]))
         return out
 
-    def schedule(self, alert: Alert, receiver: str, last: LogEntry | None,
-                  firing: list[str]) -> tuple[str | None, datetime]:
+    def schedule(
+        self, alert: Alert, receiver: str, last: LogEntry | None, firing: list[str]
+    ) -> tuple[str | None, datetime]:
         """Which message (firing | update | resolved, None: nothing) and when it is due (Alertmanager timing).
 
         firing: the receiver never heard of this firing of the alert; due after group_wait, so escalations
@@ -101,8 +118,9 @@ class Dispatch:
         wait, interval = self.rules.timing(alert.rules, alert.labels, receiver)
         urgent = alert.level.label in self.rules.defaults.urgent_levels
         suffix = f":{alert.fire_count}"
-        heard = last is not None and any(k.startswith(alert.fingerprint + ":") and k.endswith(suffix)
-                                         for k in last.firing)
+        heard = last is not None and any(
+            k.startswith(alert.fingerprint + ":") and k.endswith(suffix) for k in last.firing
+        )
         if not heard:
             # Counted from when this firing began (event time), so a backlog being replayed is not held back.
             return "firing", self.now if urgent else max(self.now, alert.fired_at + timedelta(seconds=wait))
@@ -119,8 +137,15 @@ class Dispatch:
             return "update", self.now
         return "update", max(self.now, (last.due or last.ts) + timedelta(seconds=interval))
 
-    def sink(self, ctx: NotifyContext, alerts: list[Alert], *, receiver: str | None = None,
-              kind: str = "notify", tag: str = "") -> None:
+    def sink(
+        self,
+        ctx: NotifyContext,
+        alerts: list[Alert],
+        *,
+        receiver: str | None = None,
+        kind: str = "notify",
+        tag: str = "",
+    ) -> None:
         """Outbox writer: one row per concrete target, keyed so a replayed event adds nothing.
 
         ``kind="notify"`` (the pipeline) becomes firing, update or resolved (see ``schedule``);
@@ -142,19 +167,47 @@ class Dispatch:
                     continue
                 msg_kind = maybe_kind
             payload = {
-                "schema": "lifeline.alert.v1", "kind": msg_kind, "status": status, "receiver": receiver,
+                "schema": "lifeline.alert.v1",
+                "kind": msg_kind,
+                "status": status,
+                "receiver": receiver,
                 "alert": alert_payload(alert, self.asset_of(alert.asset_id)),
                 "grouped": store.count_children(self.conn, alert.fingerprint),
             }
             for channel, target in self.targets(receiver, alert):
                 if msg_kind == "resolved" and "firing" in store.cancel_unsent(
-                        self.conn, alert.fingerprint, receiver=receiver, channel=channel, target=target, now=self.now):
+                    self.conn, alert.fingerprint, receiver=receiver, channel=channel, target=target, now=self.now
+                ):
                     continue  # resolved before its first message went out: the receiver never heard of it
-                basis = "|".join([alert.fingerprint, receiver, channel, target, msg_kind, tag, *firing, "/",
-                                  *resolved, self.now.isoformat() if repeat else ""])
+                basis = "|".join(
+                    [
+                        alert.fingerprint,
+                        receiver,
+                        channel,
+                        target,
+                        msg_kind,
+                        tag,
+                        *firing,
+                        "/",
+                        *resolved,
+                        self.now.isoformat() if repeat else "",
+                    ]
+                )
                 key = f"{alert.fingerprint}:{hashlib.sha256(basis.encode()).hexdigest()[:24]}"
-                if store.enqueue(self.conn, alert_id=alert.id, group_key=alert.fingerprint, kind=msg_kind,
-                                 channel=channel, receiver=receiver, target=target, idempotency_key=key,
-                                 payload=payload, firing=firing, resolved=resolved, now=self.now, due_at=due,
-                                 coalesce=msg_kind in ("firing", "update")):
+                if store.enqueue(
+                    self.conn,
+                    alert_id=alert.id,
+                    group_key=alert.fingerprint,
+                    kind=msg_kind,
+                    channel=channel,
+                    receiver=receiver,
+                    target=target,
+                    idempotency_key=key,
+                    payload=payload,
+                    firing=firing,
+                    resolved=resolved,
+                    now=self.now,
+                    due_at=due,
+                    coalesce=msg_kind in ("firing", "update"),
+                ):
                     self.enqueued += 1

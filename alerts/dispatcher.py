@@ -28,8 +28,9 @@ from resilience.store.db import Engine
 from resilience.store.eventlog import NotifyListener, engine_url
 
 log = logging.getLogger(__name__)
-SENT = Counter("lifeline_notifications_total", "Notification send attempts by channel and result",
-               ["channel", "result"])
+SENT = Counter(
+    "lifeline_notifications_total", "Notification send attempts by channel and result", ["channel", "result"]
+)
 
 
 def utcnow() -> datetime:
@@ -69,8 +70,14 @@ class Claimed:
 
 
 class Dispatcher:
-    def __init__(self, engine: Engine, channels: Mapping[str, Channel], *, now: Callable[[], datetime] = utcnow,
-                 options: DispatcherOptions | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        channels: Mapping[str, Channel],
+        *,
+        now: Callable[[], datetime] = utcnow,
+        options: DispatcherOptions | None = None,
+    ) -> None:
         self.engine = engine
         self.channels = channels
         self.now = now
@@ -83,11 +90,20 @@ class Dispatcher:
             rows = outbox.claim_due(conn, now=now, limit=self.options.batch_size, lease_s=self.options.lease_s)
             out: list[Claimed] = []
             for m in rows:
-                out.append(Claimed(
-                    id=m["id"], attempts=m["attempts"],
-                    message=Message(m["channel"], m["target"], m["payload"], m["idempotency_key"]),
-                    kind=m["kind"], group_key=m["group_key"], receiver=m["receiver"], firing=list(m["firing_keys"]),
-                    resolved=list(m["resolved_keys"]), created_at=m["created_at"], last_error=m["last_error"]))
+                out.append(
+                    Claimed(
+                        id=m["id"],
+                        attempts=m["attempts"],
+                        message=Message(m["channel"], m["target"], m["payload"], m["idempotency_key"]),
+                        kind=m["kind"],
+                        group_key=m["group_key"],
+                        receiver=m["receiver"],
+                        firing=list(m["firing_keys"]),
+                        resolved=list(m["resolved_keys"]),
+                        created_at=m["created_at"],
+                        last_error=m["last_error"],
+                    )
+                )
         return out
 
     def send(self, c: Claimed) -> tuple[str, str | None]:
@@ -113,8 +129,12 @@ class Dispatcher:
         if result == "delivered":
             status = "delivered"
             values = {"status": status, "delivered_at": now, "last_error": None}
-            log.debug("notification %s (%s) delivered %.0f ms after it was enqueued", c.id, c.message.channel,
-                      (now - c.created_at).total_seconds() * 1000)
+            log.debug(
+                "notification %s (%s) delivered %.0f ms after it was enqueued",
+                c.id,
+                c.message.channel,
+                (now - c.created_at).total_seconds() * 1000,
+            )
         else:
             too_old = now - c.created_at >= timedelta(seconds=self.options.max_age_s)
             final = result == "permanent" or c.attempts >= self.options.max_attempts or too_old
@@ -123,14 +143,22 @@ class Dispatcher:
             if not final:
                 values["next_attempt_at"] = now + timedelta(seconds=self.options.backoff(c.attempts))
             if error != c.last_error or final:
-                log.warning("notification %s to %s (%s) attempt %d: %s -> %s", c.id, c.receiver, c.message.channel,
-                            c.attempts, error, status)
+                log.warning(
+                    "notification %s to %s (%s) attempt %d: %s -> %s",
+                    c.id,
+                    c.receiver,
+                    c.message.channel,
+                    c.attempts,
+                    error,
+                    status,
+                )
         SENT.labels(c.message.channel, result).inc()
         with self.engine.begin() as conn:
             still_ours = outbox.record_outcome(conn, notification_id=c.id, attempts=c.attempts, values=values)
             if still_ours and status == "delivered" and c.kind in store.NOTIFY_KINDS:
-                store.record_notified(conn, group_key=c.group_key, receiver=c.receiver, firing=c.firing,
-                                      resolved=c.resolved, now=now)
+                store.record_notified(
+                    conn, group_key=c.group_key, receiver=c.receiver, firing=c.firing, resolved=c.resolved, now=now
+                )
         return status
 
     def run_once(self) -> int:

@@ -38,9 +38,19 @@ def load_truth(path: str | Path) -> list[Incident]:
     data = json.loads(Path(path).read_text())
     if isinstance(data, dict):
         data = data.get("incidents", [])
-    return [Incident(str(d["incident_id"]), d.get("type", ""), d.get("hazard", ""), d.get("asset_id"),
-                     tuple(d.get("sensor_ids") or ()), d.get("district_id"), datetime.fromisoformat(d["start"]),
-                     datetime.fromisoformat(d["end"])) for d in data]
+    return [
+        Incident(
+            str(d["incident_id"]),
+            d.get("type", ""),
+            d.get("hazard", ""),
+            d.get("asset_id"),
+            tuple(d.get("sensor_ids") or ()),
+            d.get("district_id"),
+            datetime.fromisoformat(d["start"]),
+            datetime.fromisoformat(d["end"]),
+        )
+        for d in data
+    ]
 
 
 def _matches(inc: Incident, a: dict[str, Any], fired: datetime, slack: timedelta) -> bool:
@@ -59,8 +69,14 @@ def _matches(inc: Incident, a: dict[str, Any], fired: datetime, slack: timedelta
     return bool(a["scope"].startswith("district:") and inc.district_id and a["district_id"] == inc.district_id)
 
 
-def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 600.0,
-             days: float | None = None, end: datetime | None = None) -> dict[str, Any]:
+def evaluate(
+    conn: Connection,
+    incidents: list[Incident],
+    *,
+    slack_s: float = 600.0,
+    days: float | None = None,
+    end: datetime | None = None,
+) -> dict[str, Any]:
     """Score the stored alerts; ``end``: when the simulated data ended. Alerts fired after it are about the
     feed stopping (every sensor falls silent once the simulator exits), not about the simulated city."""
     slack = timedelta(seconds=slack_s)
@@ -78,8 +94,9 @@ def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 60
     sent_rows = reads.sent_messages(conn, created_until=end)
     sends = Counter((r["alert_id"], r["channel"]) for r in sent_rows if r["kind"] == "firing")
     # The same per recipient: the duty supervisor's copy of a red alert is not a second message to the unit.
-    sends_per_receiver = Counter((r["alert_id"], f'{r["channel"]}/{r["receiver"]}') for r in sent_rows
-                                 if r["kind"] == "firing")
+    sends_per_receiver = Counter(
+        (r["alert_id"], f"{r['channel']}/{r['receiver']}") for r in sent_rows if r["kind"] == "firing"
+    )
     messages = Counter((r["alert_id"], r["channel"]) for r in sent_rows)
     tta: list[float] = []
     matched: set[tuple[int, datetime]] = set()
@@ -105,25 +122,45 @@ def evaluate(conn: Connection, incidents: list[Incident], *, slack_s: float = 60
         per_incident_max.append(worst_channel(sends, ids))
         per_incident_messages.append(worst_channel(messages, ids))
         per_incident_receiver.append(worst_channel(sends_per_receiver, ids))
-        rows.append({"incident": inc.incident_id, "type": inc.type, "asset": inc.asset_id, "tta_s": first,
-                     "alerts": sorted(ids), "firings": len(hits), "notifications": per_incident_max[-1]})
+        rows.append(
+            {
+                "incident": inc.incident_id,
+                "type": inc.type,
+                "asset": inc.asset_id,
+                "tta_s": first,
+                "alerts": sorted(ids),
+                "firings": len(hits),
+                "notifications": per_incident_max[-1],
+            }
+        )
     false = [f for f in firings if f not in matched]
     if days is None:
         times = [i.start for i in incidents] + [i.end for i in incidents] + [ts for _, ts in firings]
         days = max((max(times) - min(times)).total_seconds() / 86400, 1 / 24) if times else 1.0
     return {
-        "incidents": len(incidents), "caught": len(tta),
+        "incidents": len(incidents),
+        "caught": len(tta),
         "median_tta_s": round(statistics.median(tta), 1) if tta else None,
         "worst_tta_s": round(max(tta), 1) if tta else None,
-        "false_per_day": round(len(false) / days, 3), "false_alerts": len(false), "days": round(days, 3),
+        "false_per_day": round(len(false) / days, 3),
+        "false_alerts": len(false),
+        "days": round(days, 3),
         # Firing notifications (new or re-fired alerts) per channel: the "one alert per incident" figure.
         "max_notifications_per_incident": max(per_incident_max, default=0),
         # Every message per channel (firing, level updates, repeats, resolved, escalations), for context.
         "max_messages_per_incident": max(per_incident_messages, default=0),
         "max_notifications_per_incident_receiver": max(per_incident_receiver, default=0),
         "per_incident": rows,
-        "false": [{"alert": aid, "ts": ts.isoformat(), "rule": alert_rows[aid]["rule"],
-                   "hazard": alert_rows[aid]["hazard"], "scope": alert_rows[aid]["scope"]} for aid, ts in false],
+        "false": [
+            {
+                "alert": aid,
+                "ts": ts.isoformat(),
+                "rule": alert_rows[aid]["rule"],
+                "hazard": alert_rows[aid]["hazard"],
+                "scope": alert_rows[aid]["scope"],
+            }
+            for aid, ts in false
+        ],
     }
 
 

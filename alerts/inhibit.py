@@ -53,8 +53,13 @@ class Inhibitor:
     def __init__(self, rules: list[InhibitRule], firing: Iterable[Alert]) -> None:
         self.rules = rules
         self.firing = [a for a in firing if a.state.active]
-        self._index: list[tuple[str | None, dict[str, list[tuple[tuple[str, str], dict[str, str]]]],
-                                list[tuple[tuple[str, str], dict[str, str]]]]] = []
+        self._index: list[
+            tuple[
+                str | None,
+                dict[str, list[tuple[tuple[str, str], dict[str, str]]]],
+                list[tuple[tuple[str, str], dict[str, str]]],
+            ]
+        ] = []
         labelled = [((a.scope, a.rule), a.labels) for a in self.firing]
         for rule in rules:
             scalar = [n for n in rule.equal if n != "sensor_id"]
@@ -97,8 +102,13 @@ class Inhibitor:
         return self.inhibited_by(labels) is not None
 
 
-def group_parent(alert: Alert, rules: list[GroupRule], firing: Iterable[Alert], *,
-                 parents: dict[int, list[tuple[str, dict[str, str]]]] | None = None) -> str | None:
+def group_parent(
+    alert: Alert,
+    rules: list[GroupRule],
+    firing: Iterable[Alert],
+    *,
+    parents: dict[int, list[tuple[str, dict[str, str]]]] | None = None,
+) -> str | None:
     """Fingerprint of the firing parent this alert notifies through, or None.
 
     ``parents`` (from ``group_parents``) caches, per rule, the firing alerts that can be a parent and their
@@ -108,8 +118,11 @@ def group_parent(alert: Alert, rules: list[GroupRule], firing: Iterable[Alert], 
     for i, rule in enumerate(rules):
         if not rule.child.matches(labels) or rule.parent.matches(labels):
             continue
-        pool = parents[i] if parents is not None else [
-            (p.fingerprint, p.labels) for p in firing if p.state.active and rule.parent.matches(p.labels)]
+        pool = (
+            parents[i]
+            if parents is not None
+            else [(p.fingerprint, p.labels) for p in firing if p.state.active and rule.parent.matches(p.labels)]
+        )
         for fingerprint, plabels in pool:
             if fingerprint != alert.fingerprint and _equal(labels, [plabels], rule.equal):
                 return fingerprint
@@ -142,16 +155,25 @@ def held_districts(rules: RulesConfig, firing: Iterable[Alert]) -> dict[str, str
             continue
         floor = Level.parse(rule.min_asset_level)
         # An asset alert whose condition has cleared (waiting out its resolve hold) is no longer at its level.
-        at_level = {b.asset_id for b in active if b.scope.startswith("asset:") and b.asset_id
-                    and b.cleared_at is None
-                    and b.district_id == a.district_id and b.hazard == a.hazard and b.level >= floor}
+        at_level = {
+            b.asset_id
+            for b in active
+            if b.scope.startswith("asset:")
+            and b.asset_id
+            and b.cleared_at is None
+            and b.district_id == a.district_id
+            and b.hazard == a.hazard
+            and b.level >= floor
+        }
         if len(at_level) >= rule.min_assets:
             continue
         text = json.dumps(a.evidence, default=str)
         if any(kind in text for kind in rule.district_wide_kinds):
             continue
-        held[a.fingerprint] = (f"district_not_wide: {len(at_level)} of {rule.min_assets} assets at "
-                               f"{rule.min_asset_level}+ and no district-wide evidence")
+        held[a.fingerprint] = (
+            f"district_not_wide: {len(at_level)} of {rule.min_assets} assets at "
+            f"{rule.min_asset_level}+ and no district-wide evidence"
+        )
     return held
 
 

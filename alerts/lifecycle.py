@@ -26,8 +26,13 @@ def _source_entry(sig: Signal) -> dict[str, object]:
 
 
 def _rule_entry(sig: Signal) -> dict[str, Any]:
-    return {"level": sig.level.label, "source": sig.source_type, "explanation": sig.explanation,
-            "ts": sig.ts.isoformat(), "evidence": dict(sig.evidence)}
+    return {
+        "level": sig.level.label,
+        "source": sig.source_type,
+        "explanation": sig.explanation,
+        "ts": sig.ts.isoformat(),
+        "evidence": dict(sig.evidence),
+    }
 
 
 def _fold_evidence(alert: Alert, sig: Signal, *, fresh: bool = False) -> None:
@@ -58,11 +63,27 @@ def _fold_evidence(alert: Alert, sig: Signal, *, fresh: bool = False) -> None:
 def new_alert(sig: Signal, *, utility_id: str | None = None, rules: RulesConfig | None = None) -> Alert:
     zh, en = first_action(sig.hazard, sig.level, rules)
     alert = Alert(
-        fingerprint=sig.fingerprint, rule=sig.rule, hazard=sig.hazard, scope=sig.scope, level=sig.level,
-        state=AlertState.FIRING, fired_at=sig.ts, first_fired_at=sig.ts, updated_at=sig.ts, level_since=sig.ts,
-        asset_id=sig.asset_id, district_id=sig.district_id, utility_id=utility_id, sensor_kind=sig.sensor_kind,
-        source_type=sig.source_type, sources={sig.source_key: _source_entry(sig)}, peak_level=sig.level,
-        explanation=sig.explanation, evidence=dict(sig.evidence), action_zh=zh, action_en=en,
+        fingerprint=sig.fingerprint,
+        rule=sig.rule,
+        hazard=sig.hazard,
+        scope=sig.scope,
+        level=sig.level,
+        state=AlertState.FIRING,
+        fired_at=sig.ts,
+        first_fired_at=sig.ts,
+        updated_at=sig.ts,
+        level_since=sig.ts,
+        asset_id=sig.asset_id,
+        district_id=sig.district_id,
+        utility_id=utility_id,
+        sensor_kind=sig.sensor_kind,
+        source_type=sig.source_type,
+        sources={sig.source_key: _source_entry(sig)},
+        peak_level=sig.level,
+        explanation=sig.explanation,
+        evidence=dict(sig.evidence),
+        action_zh=zh,
+        action_en=en,
         assigned_unit=utility_id,
     )
     _fold_evidence(alert, sig, fresh=True)
@@ -96,8 +117,16 @@ def apply_signal(
 
     if alert is None:
         alert = new_alert(sig, utility_id=utility_id, rules=rules)
-        return alert, [Transition("fired", sig.ts, to_state="firing", level=sig.level, note=sig.explanation,
-                                  data={"evidence": sig.evidence})]
+        return alert, [
+            Transition(
+                "fired",
+                sig.ts,
+                to_state="firing",
+                level=sig.level,
+                note=sig.explanation,
+                data={"evidence": sig.evidence},
+            )
+        ]
 
     alert.updated_at = sig.ts
     reopening = not alert.state.active
@@ -114,14 +143,30 @@ def apply_signal(
         alert.escalation_tier = 0
         alert.version += 1
         _set_level(alert, sig.level, sig.ts, rules)
-        return alert, [Transition("reopened", sig.ts, from_state=previous.value, to_state="firing", level=sig.level,
-                                  note=sig.explanation, data={"fire_count": alert.fire_count})]
+        return alert, [
+            Transition(
+                "reopened",
+                sig.ts,
+                from_state=previous.value,
+                to_state="firing",
+                level=sig.level,
+                note=sig.explanation,
+                data={"fire_count": alert.fire_count},
+            )
+        ]
 
     alert.sources[sig.source_key] = _source_entry(sig)
     transitions: list[Transition] = []
     if joined:  # another rule sees the same problem: same alert, more evidence (audit only, no notification)
-        transitions.append(Transition("evidence", sig.ts, level=sig.level, note=sig.explanation,
-                                      data={"rule": sig.rule, "evidence": sig.evidence}))
+        transitions.append(
+            Transition(
+                "evidence",
+                sig.ts,
+                level=sig.level,
+                note=sig.explanation,
+                data={"rule": sig.rule, "evidence": sig.evidence},
+            )
+        )
     if alert.cleared_at is not None:
         alert.cleared_at = None
         transitions.append(Transition("recurred", sig.ts, note="condition returned before auto-resolve"))
@@ -129,8 +174,15 @@ def apply_signal(
         old = alert.level
         _set_level(alert, sig.level, sig.ts, rules)
         alert.version += 1
-        transitions.append(Transition("escalated", sig.ts, level=sig.level, note=sig.explanation,
-                                      data={"from_level": old.label, "to_level": sig.level.label}))
+        transitions.append(
+            Transition(
+                "escalated",
+                sig.ts,
+                level=sig.level,
+                note=sig.explanation,
+                data={"from_level": old.label, "to_level": sig.level.label},
+            )
+        )
     return alert, transitions
 
 

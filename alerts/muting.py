@@ -41,8 +41,15 @@ def _firing(conn: Connection, changed: list[Alert]) -> dict[str, Alert]:
     return by_fp
 
 
-def recompute_muting(conn: Connection, rules: RulesConfig, now: datetime, changed: list[Alert], *,
-                     everything: bool, save: Callable[[Alert, list[Transition]], None]) -> Muting:
+def recompute_muting(
+    conn: Connection,
+    rules: RulesConfig,
+    now: datetime,
+    changed: list[Alert],
+    *,
+    everything: bool,
+    save: Callable[[Alert, list[Transition]], None],
+) -> Muting:
     """Set every firing alert's muting flags; candidates are the changed alerts, those whose flags moved,
     and (``everything``) all firing ones."""
     by_fp = _firing(conn, changed)
@@ -66,17 +73,25 @@ def recompute_muting(conn: Connection, rules: RulesConfig, now: datetime, change
         if old != (a.silenced, a.inhibited, a.parent_fingerprint):
             trs = []
             if old[0] != a.silenced:
-                trs.append(Transition("silenced" if a.silenced else "unsilenced", now,
-                                      data={"silence_id": silenced_by.id if silenced_by else None}))
+                trs.append(
+                    Transition(
+                        "silenced" if a.silenced else "unsilenced",
+                        now,
+                        data={"silence_id": silenced_by.id if silenced_by else None},
+                    )
+                )
             if old[1] != a.inhibited:
-                trs.append(Transition("inhibited" if a.inhibited else "uninhibited", now,
-                                      data={"rule": inhibited_by}))
+                trs.append(Transition("inhibited" if a.inhibited else "uninhibited", now, data={"rule": inhibited_by}))
             if old[2] != a.parent_fingerprint:
-                trs.append(Transition("grouped" if a.parent_fingerprint else "ungrouped", now,
-                                      data={"parent": a.parent_fingerprint}))
+                trs.append(
+                    Transition(
+                        "grouped" if a.parent_fingerprint else "ungrouped", now, data={"parent": a.parent_fingerprint}
+                    )
+                )
             save(a, trs)
             candidates[a.fingerprint] = a
         elif everything:
             candidates[a.fingerprint] = a
-    return Muting(firing, HeldOrInhibited(inhibitor, [a for a in firing if a.fingerprint in held]), silencer,
-                  candidates)
+    return Muting(
+        firing, HeldOrInhibited(inhibitor, [a for a in firing if a.fingerprint in held]), silencer, candidates
+    )

@@ -106,7 +106,10 @@ class ByReceiver:
             # Someone already owns an acknowledged alert: do not keep repeating it.
             repeat = None if all(m.state is AlertState.ACKNOWLEDGED for m in members) else self.repeat_interval
             sub = replace(
-                ctx, receiver=receiver, group_key=group_key, repeat_interval=repeat,
+                ctx,
+                receiver=receiver,
+                group_key=group_key,
+                repeat_interval=repeat,
                 firing_ids=frozenset(firing_key(m) for m in members if m.state.active),
                 resolved_ids=frozenset(resolved_key(m) for m in members if not m.state.active),
             )
@@ -124,8 +127,9 @@ class DedupStage:
 
     def process(self, ctx: NotifyContext, alerts: list[Alert]) -> list[Alert]:
         last = self.log(ctx.group_key, ctx.receiver)
-        ok = needs_update(last, ctx.firing_ids, ctx.resolved_ids, ctx.repeat_interval, ctx.now,
-                          send_resolved=self.send_resolved)
+        ok = needs_update(
+            last, ctx.firing_ids, ctx.resolved_ids, ctx.repeat_interval, ctx.now, send_resolved=self.send_resolved
+        )
         return alerts if ok else []
 
 
@@ -151,13 +155,15 @@ def build_pipeline(
     send_resolved: Callable[[str], bool] = lambda receiver: True,
 ) -> Stage:
     """The one place that fixes the stage order."""
-    return Sequence([
-        MuteStage(inhibitor),
-        MuteStage(silencer),
-        GroupStage(),
-        ByReceiver(
-            route=route,
-            branch=lambda r: Sequence([DedupStage(log, send_resolved(r)), EnqueueStage(sink)]),
-            repeat_interval=repeat_interval,
-        ),
-    ])
+    return Sequence(
+        [
+            MuteStage(inhibitor),
+            MuteStage(silencer),
+            GroupStage(),
+            ByReceiver(
+                route=route,
+                branch=lambda r: Sequence([DedupStage(log, send_resolved(r)), EnqueueStage(sink)]),
+                repeat_interval=repeat_interval,
+            ),
+        ]
+    )

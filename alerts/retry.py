@@ -45,20 +45,26 @@ def _attempts(run: Callable[[], T], what: str, attempts: int) -> T:
     raise AssertionError("unreachable")
 
 
-def in_transaction(engine: Engine, fn: Callable[[Connection], T], *, what: str = "alert update",
-                   attempts: int = ATTEMPTS) -> T:
+def in_transaction(
+    engine: Engine, fn: Callable[[Connection], T], *, what: str = "alert update", attempts: int = ATTEMPTS
+) -> T:
     """``fn(conn)`` in a transaction of its own, redone in a new one after a conflict."""
+
     def run() -> T:
         with engine.begin() as conn:
             return fn(conn)
+
     return _attempts(run, what, attempts)
 
 
-def in_savepoint(conn: Connection, fn: Callable[[Connection], T], *, what: str = "alert update",
-                 attempts: int = ATTEMPTS) -> T:
+def in_savepoint(
+    conn: Connection, fn: Callable[[Connection], T], *, what: str = "alert update", attempts: int = ATTEMPTS
+) -> T:
     """``fn(conn)`` inside the caller's transaction; a conflicting attempt is rolled back to its savepoint
     only, so what the caller did before (a cursor lock, an inserted silence) stays."""
+
     def run() -> T:
         with conn.begin_nested():
             return fn(conn)
+
     return _attempts(run, what, attempts)

@@ -214,8 +214,9 @@ class Receiver(_Strict):
             raise ValueError(f"receiver {self.name!r}: email needs to")
         sources = [k for k in ("secret", "secret_env", "secret_file") if getattr(self, k) is not None]
         if len(sources) > 1:
-            raise ValueError(f"receiver {self.name!r}: give one of secret, secret_env, secret_file (not "
-                             f"{' and '.join(sources)})")
+            raise ValueError(
+                f"receiver {self.name!r}: give one of secret, secret_env, secret_file (not {' and '.join(sources)})"
+            )
         if sources and self.type not in ("webhook", "responsible_unit"):
             raise ValueError(f"receiver {self.name!r}: {sources[0]} applies to webhooks only")
         if self.secret is not None and not self.secret.get_secret_value():
@@ -236,8 +237,9 @@ class Receiver(_Strict):
             try:
                 value = Path(self.secret_file).read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ConfigError(f"receiver {self.name!r}: cannot read secret_file {self.secret_file}: "
-                                  f"{exc.strerror or exc}") from None
+                raise ConfigError(
+                    f"receiver {self.name!r}: cannot read secret_file {self.secret_file}: {exc.strerror or exc}"
+                ) from None
             if not value:
                 raise ConfigError(f"receiver {self.name!r}: secret_file {self.secret_file} is empty")
             return value

@@ -19,8 +19,7 @@ from alerts import store
 from alerts.config import RulesConfig
 from alerts.correlate import join_upstream_cause
 from alerts.dispatch import DELIVERY_RULE, Dispatch, alert_payload
-from alerts.lifecycle import (LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve,
-                              review)
+from alerts.lifecycle import LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve, review
 from alerts.model import Alert, DisposalStep, Signal, Transition
 from alerts.muting import recompute_muting
 from alerts.pipeline import NotifyContext, build_pipeline, firing_key
@@ -122,8 +121,7 @@ class AlertService:
         if alert is None and not sig.active:
             return None, False
         asset = self.asset(sig.asset_id)
-        alert, transitions = apply_signal(alert, sig, utility_id=asset.utility_id if asset else None,
-                                          rules=self.rules)
+        alert, transitions = apply_signal(alert, sig, utility_id=asset.utility_id if asset else None, rules=self.rules)
         assert alert is not None
         store.save_alert(self.conn, alert)
         assert alert.id is not None
@@ -165,11 +163,18 @@ class AlertService:
             if due is None:
                 continue
             alert.escalation_tier = due.tier + 1
-            self._save(alert, [Transition("escalation", self.now, note=f"not acknowledged; notifying "
-                                          f"{', '.join(due.receivers)}", data={"policy": due.policy,
-                                                                               "tier": due.tier + 1})])
-            ctx = NotifyContext(now=self.now, group_key=alert.fingerprint,
-                                firing_ids=frozenset({firing_key(alert)}))
+            self._save(
+                alert,
+                [
+                    Transition(
+                        "escalation",
+                        self.now,
+                        note=f"not acknowledged; notifying {', '.join(due.receivers)}",
+                        data={"policy": due.policy, "tier": due.tier + 1},
+                    )
+                ],
+            )
+            ctx = NotifyContext(now=self.now, group_key=alert.fingerprint, firing_ids=frozenset({firing_key(alert)}))
             for receiver in due.receivers:
                 self.dispatch.sink(ctx, [alert], receiver=receiver, kind="escalation", tag=f"esc{due.tier + 1}")
             result.escalated += 1
@@ -182,15 +187,27 @@ class AlertService:
             return None  # never alert about failing to deliver a delivery-failure alert (no loops)
         original = failed["payload"].get("alert", {})
         sig = Signal(
-            rule=DELIVERY_RULE, hazard="delivery_failure", scope=f"receiver:{failed['receiver']}:{failed['channel']}",
-            source_key=f"notification:{failed['id']}", active=True, ts=self.now,
-            level=Level.parse(self.rules.defaults.delivery_failure_level), asset_id=original.get("asset_id"),
-            district_id=original.get("district_id"), source_type="delivery",
-            explanation=(f"Notification {failed['id']} for alert {failed['alert_id']} to {failed['receiver']} "
-                         f"({failed['channel']} {failed['target']}) failed after {failed['attempts']} attempts: "
-                         f"{failed['last_error']}"),
-            evidence={"notification_id": failed["id"], "alert_id": failed["alert_id"], "target": failed["target"],
-                      "last_error": failed["last_error"]},
+            rule=DELIVERY_RULE,
+            hazard="delivery_failure",
+            scope=f"receiver:{failed['receiver']}:{failed['channel']}",
+            source_key=f"notification:{failed['id']}",
+            active=True,
+            ts=self.now,
+            level=Level.parse(self.rules.defaults.delivery_failure_level),
+            asset_id=original.get("asset_id"),
+            district_id=original.get("district_id"),
+            source_type="delivery",
+            explanation=(
+                f"Notification {failed['id']} for alert {failed['alert_id']} to {failed['receiver']} "
+                f"({failed['channel']} {failed['target']}) failed after {failed['attempts']} attempts: "
+                f"{failed['last_error']}"
+            ),
+            evidence={
+                "notification_id": failed["id"],
+                "alert_id": failed["alert_id"],
+                "target": failed["target"],
+                "last_error": failed["last_error"],
+            },
         )
         return self._apply(sig)
 
@@ -219,8 +236,16 @@ class AlertService:
         alert.updated_at = self.now
         self._save(alert, [Transition("assigned", self.now, actor=by, note=note, data={"from": old, "to": unit})])
         assert alert.id is not None
-        store.add_action(self.conn, alert_id=alert.id, fire_count=alert.fire_count, step="assign", unit=unit,
-                         actor=by, note=note, ts=self.now)
+        store.add_action(
+            self.conn,
+            alert_id=alert.id,
+            fire_count=alert.fire_count,
+            step="assign",
+            unit=unit,
+            actor=by,
+            note=note,
+            ts=self.now,
+        )
         return alert
 
     def record_step(self, alert_id: int, *, step: str, by: str, note: str = "", at: datetime | None = None) -> Alert:
@@ -231,8 +256,16 @@ class AlertService:
             raise LifecycleError("assign a responsible unit first")
         ts = at or self.now
         assert alert.id is not None
-        store.add_action(self.conn, alert_id=alert.id, fire_count=alert.fire_count, step=s.value,
-                         unit=alert.assigned_unit, actor=by, note=note, ts=ts)
+        store.add_action(
+            self.conn,
+            alert_id=alert.id,
+            fire_count=alert.fire_count,
+            step=s.value,
+            unit=alert.assigned_unit,
+            actor=by,
+            note=note,
+            ts=ts,
+        )
         alert.updated_at = self.now
         self._save(alert, [Transition(s.value, ts, actor=by, note=note, data={"unit": alert.assigned_unit})])
         return alert
@@ -240,8 +273,16 @@ class AlertService:
     def comment(self, alert_id: int, *, by: str, note: str) -> Alert:
         alert = self.get(alert_id, for_update=False)
         assert alert.id is not None
-        store.add_action(self.conn, alert_id=alert.id, fire_count=alert.fire_count, step="comment",
-                         unit=alert.assigned_unit, actor=by, note=note, ts=self.now)
+        store.add_action(
+            self.conn,
+            alert_id=alert.id,
+            fire_count=alert.fire_count,
+            step="comment",
+            unit=alert.assigned_unit,
+            actor=by,
+            note=note,
+            ts=self.now,
+        )
         store.add_transitions(self.conn, alert.id, [Transition("comment", self.now, actor=by, note=note)])
         return alert
 
@@ -260,8 +301,12 @@ class AlertService:
         """Recompute muting flags, then run the notification pipeline over what may need telling."""
         muting = recompute_muting(self.conn, self.rules, self.now, changed, everything=everything, save=self._save)
         pipeline = build_pipeline(
-            inhibitor=muting.inhibitor, silencer=muting.silencer, route=self.dispatch.route,
-            log=self.dispatch.last_notified, sink=self.dispatch.sink,
-            repeat_interval=self.dispatch.repeat_interval(), send_resolved=self.dispatch.send_resolved,
+            inhibitor=muting.inhibitor,
+            silencer=muting.silencer,
+            route=self.dispatch.route,
+            log=self.dispatch.last_notified,
+            sink=self.dispatch.sink,
+            repeat_interval=self.dispatch.repeat_interval(),
+            send_resolved=self.dispatch.send_resolved,
         )
         pipeline.process(NotifyContext(now=self.now), list(muting.candidates.values()))

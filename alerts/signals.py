@@ -59,9 +59,16 @@ def _anomaly_signals(rule: Rule, ev: AnomalyEvent, asset: AssetInfo | None) -> l
         return []
     assert rule.hazard is not None
     base: dict[str, Any] = dict(
-        rule=rule.name, hazard=rule.hazard, scope=f"asset:{ev.asset_id}", source_key=f"anomaly:{ev.anomaly_id}",
-        ts=ev.ts, asset_id=ev.asset_id, district_id=asset.district_id if asset else None,
-        sensor_id=ev.sensor_id, sensor_kind=ev.sensor_kind, source_type="anomaly",
+        rule=rule.name,
+        hazard=rule.hazard,
+        scope=f"asset:{ev.asset_id}",
+        source_key=f"anomaly:{ev.anomaly_id}",
+        ts=ev.ts,
+        asset_id=ev.asset_id,
+        district_id=asset.district_id if asset else None,
+        sensor_id=ev.sensor_id,
+        sensor_kind=ev.sensor_kind,
+        source_type="anomaly",
     )
     if ev.phase is AnomalyPhase.CLOSE:
         return [Signal(active=False, **base)]
@@ -70,9 +77,15 @@ def _anomaly_signals(rule: Rule, ev: AnomalyEvent, asset: AssetInfo | None) -> l
         # Below the rule's floor: if this source was feeding the alert, it no longer is.
         return [Signal(active=False, **base)]
     evidence: dict[str, Any] = {
-        "sensor_id": ev.sensor_id, "sensor_kind": ev.sensor_kind, "detector": ev.detector, "value": ev.value,
-        "score": round(ev.score, 4), "peak_score": round(ev.peak_score, 4), "threshold_level": ev.level.label,
-        "anomaly_id": ev.anomaly_id, "start": ev.start.isoformat(),
+        "sensor_id": ev.sensor_id,
+        "sensor_kind": ev.sensor_kind,
+        "detector": ev.detector,
+        "value": ev.value,
+        "score": round(ev.score, 4),
+        "peak_score": round(ev.peak_score, 4),
+        "threshold_level": ev.level.label,
+        "anomaly_id": ev.anomaly_id,
+        "start": ev.start.isoformat(),
     }
     explanation = ev.explanation
     if asset is not None and asset.kind in rule.raise_level_asset_kinds and level < Level.RED:
@@ -115,24 +128,51 @@ def _risk_signals(rule: Rule, ev: RiskLevelEvent, assets: AssetLookup) -> list[S
         return []
     district_id = ev.district_id or (ident if kind == "district" else (asset.district_id if asset else None))
     active = ev.level >= Level.parse(rule.min_level)
-    evidence = {"score": round(ev.score, 4), "previous": ev.previous.label, "level": ev.level.label,
-                "factors": ev.factors[:10]}
-    common: dict[str, Any] = dict(rule=rule.name, hazard=ev.hazard, active=active, ts=ev.ts,
-                                  level=ev.level if active else Level.NONE, source_type="risk",
-                                  explanation=ev.explanation)
+    evidence = {
+        "score": round(ev.score, 4),
+        "previous": ev.previous.label,
+        "level": ev.level.label,
+        "factors": ev.factors[:10],
+    }
+    common: dict[str, Any] = dict(
+        rule=rule.name,
+        hazard=ev.hazard,
+        active=active,
+        ts=ev.ts,
+        level=ev.level if active else Level.NONE,
+        source_type="risk",
+        explanation=ev.explanation,
+    )
     coupled_key = f"risk:{ev.scope}"  # this scope's contribution to its cause's alert
     cause = coupled_cause(ev.factors, asset_id) if kind == "asset" else None
     if active and cause is not None:
         cause_asset = assets(cause)
-        return [Signal(scope=f"asset:{cause}", source_key=coupled_key, asset_id=cause,
-                       district_id=cause_asset.district_id if cause_asset else district_id,
-                       evidence={**evidence, "coupled_target": ev.scope}, **common)]
-    out = [Signal(scope=ev.scope, source_key="risk", asset_id=asset_id, district_id=district_id, evidence=evidence,
-                  **common)]
+        return [
+            Signal(
+                scope=f"asset:{cause}",
+                source_key=coupled_key,
+                asset_id=cause,
+                district_id=cause_asset.district_id if cause_asset else district_id,
+                evidence={**evidence, "coupled_target": ev.scope},
+                **common,
+            )
+        ]
+    out = [
+        Signal(
+            scope=ev.scope, source_key="risk", asset_id=asset_id, district_id=district_id, evidence=evidence, **common
+        )
+    ]
     if kind == "asset" and not active:  # if the level was carried by its cause's alert, that contribution ends
-        out.append(Signal(scope=ev.scope, source_key=coupled_key, asset_id=asset_id, district_id=district_id,
-                          evidence={**evidence, "coupled_target": ev.scope}, **{**common, "active": False,
-                                                                                 "level": Level.NONE}))
+        out.append(
+            Signal(
+                scope=ev.scope,
+                source_key=coupled_key,
+                asset_id=asset_id,
+                district_id=district_id,
+                evidence={**evidence, "coupled_target": ev.scope},
+                **{**common, "active": False, "level": Level.NONE},
+            )
+        )
     return out
 
 
@@ -143,24 +183,44 @@ def _health_signals(rule: Rule, ev: SensorHealthEvent, asset: AssetInfo | None) 
     active = ev.status in rule.statuses
     if not active and ev.status != "ok":
         return []  # another status (e.g. stuck) is another rule's business
-    return [Signal(
-        rule=rule.name, hazard=rule.hazard or "sensor_fault", scope=f"sensor:{ev.sensor_id}",
-        source_key="health", active=active, ts=ev.ts, level=Level.parse(rule.level) if active else Level.NONE,
-        asset_id=ev.asset_id, district_id=asset.district_id if asset else None, sensor_id=ev.sensor_id,
-        sensor_kind=ev.sensor_kind, source_type="health", explanation=ev.explanation,
-        evidence={"status": ev.status, "last_seen": ev.last_seen.isoformat() if ev.last_seen else None},
-    )]
+    return [
+        Signal(
+            rule=rule.name,
+            hazard=rule.hazard or "sensor_fault",
+            scope=f"sensor:{ev.sensor_id}",
+            source_key="health",
+            active=active,
+            ts=ev.ts,
+            level=Level.parse(rule.level) if active else Level.NONE,
+            asset_id=ev.asset_id,
+            district_id=asset.district_id if asset else None,
+            sensor_id=ev.sensor_id,
+            sensor_kind=ev.sensor_kind,
+            source_type="health",
+            explanation=ev.explanation,
+            evidence={"status": ev.status, "last_seen": ev.last_seen.isoformat() if ev.last_seen else None},
+        )
+    ]
 
 
 def _platform_signals(rule: Rule, ev: PlatformHealthEvent) -> list[Signal]:
     """One alert per stalled worker of the platform, cleared when it makes progress again."""
     assert rule.level is not None
     active = ev.status in rule.statuses
-    return [Signal(
-        rule=rule.name, hazard=rule.hazard or "platform", scope=f"platform:{ev.worker}", source_key="platform",
-        active=active, ts=ev.ts, level=Level.parse(rule.level) if active else Level.NONE, source_type="platform",
-        explanation=ev.explanation, evidence={"worker": ev.worker, "role": ev.role, "status": ev.status},
-    )]
+    return [
+        Signal(
+            rule=rule.name,
+            hazard=rule.hazard or "platform",
+            scope=f"platform:{ev.worker}",
+            source_key="platform",
+            active=active,
+            ts=ev.ts,
+            level=Level.parse(rule.level) if active else Level.NONE,
+            source_type="platform",
+            explanation=ev.explanation,
+            evidence={"worker": ev.worker, "role": ev.role, "status": ev.status},
+        )
+    ]
 
 
 def signals_for(event: Event, rules: RulesConfig, assets: AssetLookup = _no_assets) -> list[Signal]:

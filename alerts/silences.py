@@ -126,16 +126,19 @@ def validate_silence(s: Silence, *, max_duration: timedelta | None = None) -> No
             try:
                 _compile(m.value)
             except SilenceError as exc:
-                raise SilenceError(f"invalid regex for {m.name} (RE2 syntax, no backreferences or "
-                                   f"lookaround): {exc}") from None
+                raise SilenceError(
+                    f"invalid regex for {m.name} (RE2 syntax, no backreferences or lookaround): {exc}"
+                ) from None
     if all(m.matches("") for m in s.matchers):
         raise SilenceError("at least one matcher must not match the empty string (it would silence everything)")
     if s.ends_at <= s.starts_at:
         raise SilenceError("end time must be after start time")
     limit = max_duration if max_duration is not None else max_silence_duration()
     if s.ends_at - s.starts_at > limit:
-        raise SilenceError(f"a silence may last at most {_human(limit)} (this one lasts "
-                           f"{_human(s.ends_at - s.starts_at)}); create a new one when it ends")
+        raise SilenceError(
+            f"a silence may last at most {_human(limit)} (this one lasts "
+            f"{_human(s.ends_at - s.starts_at)}); create a new one when it ends"
+        )
     if not s.created_by.strip():
         raise SilenceError("creator is required")
     if not s.comment.strip():

@@ -84,7 +84,7 @@ def _key(secret: str | bytes) -> bytes:
         return secret
     if secret.startswith("whsec_"):
         try:
-            return base64.b64decode(secret[len("whsec_"):], validate=True)
+            return base64.b64decode(secret[len("whsec_") :], validate=True)
         except (binascii.Error, ValueError):
             pass
     return secret.encode()
@@ -107,9 +107,15 @@ def _header(headers: Mapping[str, str] | Any, name: str) -> str:
     return str(value).strip()
 
 
-def verify(secret: str | bytes, headers: Mapping[str, str] | Any, body: bytes, *,
-           tolerance_s: float = DEFAULT_TOLERANCE_S, now: float | None = None,
-           seen: SeenIds | _SeenStore | MutableSet[str] | None = None) -> None:
+def verify(
+    secret: str | bytes,
+    headers: Mapping[str, str] | Any,
+    body: bytes,
+    *,
+    tolerance_s: float = DEFAULT_TOLERANCE_S,
+    now: float | None = None,
+    seen: SeenIds | _SeenStore | MutableSet[str] | None = None,
+) -> None:
     """Return if ``body`` with ``headers`` is a webhook signed with ``secret``; raise WebhookVerificationError
     otherwise (missing header, malformed or too old/new timestamp, bad signature), and WebhookReplayError
     when ``seen`` is given and already holds this ``webhook-id``. ``body`` must be the raw bytes received
@@ -124,7 +130,8 @@ def verify(secret: str | bytes, headers: Mapping[str, str] | Any, body: bytes, *
     clock = time.time() if now is None else now
     if abs(clock - ts) > tolerance_s:
         raise WebhookVerificationError(
-            f"{TIMESTAMP_HEADER} {ts} is {clock - ts:+.0f} s from now, outside the tolerance of {tolerance_s:g} s")
+            f"{TIMESTAMP_HEADER} {ts} is {clock - ts:+.0f} s from now, outside the tolerance of {tolerance_s:g} s"
+        )
     expected = sign(secret, msg_id, ts, body).split(",", 1)[1]
     ok = False
     for candidate in signatures.split():

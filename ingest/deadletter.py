@@ -68,8 +68,9 @@ def _bounded_payload(fragment: object, notes: list[str]) -> str:
     return data[:MAX_PAYLOAD_BYTES].decode("utf-8", "ignore")
 
 
-def dead_letter_row(*, transport: str, utility_id: str | None, topic: str | None, sensor_id: str | None,
-                    reason: str, fragment: object) -> dict[str, object]:
+def dead_letter_row(
+    *, transport: str, utility_id: str | None, topic: str | None, sensor_id: str | None, reason: str, fragment: object
+) -> dict[str, object]:
     """A row for ``dead_letters`` that the database accepts for any input (see the module docstring)."""
     notes: list[str] = []
     payload = _bounded_payload(fragment, notes)
@@ -89,5 +90,11 @@ def dead_letter_row(*, transport: str, utility_id: str | None, topic: str | None
     if len(why) > MAX_REASON_CHARS:
         notes.insert(0, f"reason truncated from {len(why)} chars")
         why = why[:MAX_REASON_CHARS] + "…"
-    return {"transport": transport_text, "utility_id": utility, "topic": topic_text, "sensor_id": sensor,
-            "reason": "; ".join([why, *notes]) if notes else why, "payload": payload}
+    return {
+        "transport": transport_text,
+        "utility_id": utility,
+        "topic": topic_text,
+        "sensor_id": sensor,
+        "reason": "; ".join([why, *notes]) if notes else why,
+        "payload": payload,
+    }

@@ -56,10 +56,10 @@ def topic_parts(topic: str, root: str) -> tuple[str | None, str | None, str | No
     return parts[1], (parts[2] if len(parts) == 3 else None), None
 
 
-def make_client(client_id: str, *, clean_start: bool = False, manual_ack: bool = False,
-                credentials: Credentials | None = None) -> mqtt.Client:
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5,
-                         manual_ack=manual_ack)
+def make_client(
+    client_id: str, *, clean_start: bool = False, manual_ack: bool = False, credentials: Credentials | None = None
+) -> mqtt.Client:
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5, manual_ack=manual_ack)
     if credentials is not None:
         client.username_pw_set(credentials.username, credentials.password)
     client.max_inflight_messages_set(1000)
@@ -76,6 +76,7 @@ def connect_properties(receive_maximum: int = 1000) -> Properties:
 
 def fatal_on_exception(target: Callable[[], None], name: str) -> Callable[[], None]:
     """Run ``target``; if it raises, log and end the whole process (a supervisor restarts it)."""
+
     def run() -> None:
         try:
             target()
@@ -83,6 +84,7 @@ def fatal_on_exception(target: Callable[[], None], name: str) -> Callable[[], No
             log.critical("worker thread %s died; exiting so the supervisor restarts the worker", name, exc_info=True)
             logging.shutdown()
             os._exit(EXIT_THREAD_DIED)
+
     return run
 
 
@@ -101,8 +103,9 @@ class MqttIngestWorker:
         self.queue: queue.Queue[_Pending] = queue.Queue()
         self.prepared: queue.Queue[tuple[list[_Pending], Prepared] | None] = queue.Queue(maxsize=2)
         self.stop_event = threading.Event()
-        self.client = make_client(settings.mqtt_client_id, manual_ack=True,
-                                  credentials=service_credentials(settings, "ingest"))
+        self.client = make_client(
+            settings.mqtt_client_id, manual_ack=True, credentials=service_credentials(settings, "ingest")
+        )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
         self.client.on_disconnect = self._on_disconnect
@@ -113,8 +116,9 @@ class MqttIngestWorker:
         self._in_stage: dict[str, float] = {}  # stage -> receipt time of its oldest message
         self.store = StoreBackoff()
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                    properties: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, properties: object
+    ) -> None:
         if getattr(reason, "is_failure", False):
             log.error("MQTT connect refused: %s", reason)
             return
@@ -124,8 +128,9 @@ class MqttIngestWorker:
         self.disconnected_at = None
         log.info("MQTT connected to %s:%s, subscribed to %s/#", self.settings.mqtt_host, self.settings.mqtt_port, root)
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                       properties: object) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, properties: object
+    ) -> None:
         self.connected.clear()
         self.disconnected_at = time.monotonic()
         if not self.stop_event.is_set():
@@ -208,8 +213,9 @@ class MqttIngestWorker:
                 if not is_transient(exc):
                     raise
                 delay = self.store.failed()
-                log.warning("batch of %d messages not committed (store unavailable); retrying in %.1f s",
-                            len(batch), delay)
+                log.warning(
+                    "batch of %d messages not committed (store unavailable); retrying in %.1f s", len(batch), delay
+                )
                 if self.stop_event.wait(delay):
                     return False
 
@@ -225,28 +231,48 @@ class MqttIngestWorker:
 
     def heartbeat(self) -> Heartbeat:
         disconnected = 0.0 if self.disconnected_at is None else time.monotonic() - self.disconnected_at
-        return Heartbeat(self.settings.mqtt_client_id, "ingest", utcnow(), self.last_commit,
-                         self.queue.qsize(), self.oldest_pending_s(),
-                         {"committed_messages": self.committed_messages, "disconnected_s": round(disconnected, 1),
-                          "store_down_s": round(self.store.down_s(), 1)})
+        return Heartbeat(
+            self.settings.mqtt_client_id,
+            "ingest",
+            utcnow(),
+            self.last_commit,
+            self.queue.qsize(),
+            self.oldest_pending_s(),
+            {
+                "committed_messages": self.committed_messages,
+                "disconnected_s": round(disconnected, 1),
+                "store_down_s": round(self.store.down_s(), 1),
+            },
+        )
 
     def run(self, *, install_signals: bool = True) -> None:
         if install_signals:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(sig, lambda *_: self.stop_event.set())
-        preparer = threading.Thread(target=fatal_on_exception(self._prepare_loop, "prepare"), name="ingest-prepare",
-                                    daemon=True)
-        writer = threading.Thread(target=fatal_on_exception(self._commit_loop, "commit"), name="ingest-commit",
-                                  daemon=True)
-        beats = HeartbeatThread(self.pipeline.engine, self.settings.mqtt_client_id, "ingest", self.heartbeat,
-                                self.stop_event).start()
+        preparer = threading.Thread(
+            target=fatal_on_exception(self._prepare_loop, "prepare"), name="ingest-prepare", daemon=True
+        )
+        writer = threading.Thread(
+            target=fatal_on_exception(self._commit_loop, "commit"), name="ingest-commit", daemon=True
+        )
+        beats = HeartbeatThread(
+            self.pipeline.engine, self.settings.mqtt_client_id, "ingest", self.heartbeat, self.stop_event
+        ).start()
         preparer.start()
         writer.start()
-        self.client.connect_async(self.settings.mqtt_host, self.settings.mqtt_port, keepalive=30, clean_start=False,
-                                  properties=connect_properties())
+        self.client.connect_async(
+            self.settings.mqtt_host,
+            self.settings.mqtt_port,
+            keepalive=30,
+            clean_start=False,
+            properties=connect_properties(),
+        )
         self.client.loop_start()
-        log.info("ingest worker running (batch max %d, wait %d ms)", self.settings.ingest_batch_max,
-                 self.settings.ingest_batch_wait_ms)
+        log.info(
+            "ingest worker running (batch max %d, wait %d ms)",
+            self.settings.ingest_batch_max,
+            self.settings.ingest_batch_wait_ms,
+        )
         try:
             while not self.stop_event.wait(0.5):
                 pass

@@ -126,7 +126,7 @@ def _too_deep(doc: Any, limit: int = MAX_DEPTH) -> bool:
         node, depth = stack.pop()
         if depth > limit:
             return True
-        for child in (node.values() if type(node) is dict else node):
+        for child in node.values() if type(node) is dict else node:
             if type(child) is dict or type(child) is list:
                 stack.append((child, depth + 1))
     return False
@@ -151,8 +151,12 @@ def _printable_ascii(payload: bytes | str) -> bool:
     return payload.isascii() and b"\\" not in payload and b"\x7f" not in payload and b"\x00" not in payload
 
 
-def parse_payload(payload: bytes | str, *, topic_sensor: str | None = None, now: float | None = None,
-                  ) -> tuple[list[RawRecord], list[Rejection]]:
+def parse_payload(
+    payload: bytes | str,
+    *,
+    topic_sensor: str | None = None,
+    now: float | None = None,
+) -> tuple[list[RawRecord], list[Rejection]]:
     """Parse a payload into records and per-record rejections; raise ``PayloadError`` if unreadable."""
     now = time.time() if now is None else now
     doc = _loads(payload)
@@ -162,8 +166,9 @@ def parse_payload(payload: bytes | str, *, topic_sensor: str | None = None, now:
     if len(items) > MAX_RECORDS:
         raise PayloadError(f"too many records: {len(items)} > {MAX_RECORDS} per payload")
     parse = _parse_senml if _is_senml(items) else _parse_plain
-    records, rejections, dicts = parse(items, topic_sensor=topic_sensor, now=now,
-                                       check_chars=not _printable_ascii(payload))
+    records, rejections, dicts = parse(
+        items, topic_sensor=topic_sensor, now=now, check_chars=not _printable_ascii(payload)
+    )
     # Depth: a flat pack holds exactly the top list and one dict per record, so when the payload has no
     # more '['/'{' than that no container can sit deeper; only otherwise is the parsed tree walked.
     if _openers(payload) > (type(doc) is list) + dicts and _too_deep(doc):
@@ -171,8 +176,14 @@ def parse_payload(payload: bytes | str, *, topic_sensor: str | None = None, now:
     return records, rejections
 
 
-def _base_fields(item: dict[str, Any], bn: str, bt: float, bu: Any, bv: float, errors: dict[str, str],
-                 ) -> tuple[str, float, Any, float]:
+def _base_fields(
+    item: dict[str, Any],
+    bn: str,
+    bt: float,
+    bu: Any,
+    bv: float,
+    errors: dict[str, str],
+) -> tuple[str, float, Any, float]:
     """Apply a record's base fields (RFC 8428 s4.1); a bad one is noted in ``errors`` until it is set again."""
     if "bn" in item:
         b = item["bn"]
@@ -200,8 +211,13 @@ def _base_fields(item: dict[str, Any], bn: str, bt: float, bu: Any, bv: float, e
     return bn, bt, bu, bv
 
 
-def _parse_senml(items: list[Any], *, topic_sensor: str | None, now: float, check_chars: bool = True,
-                 ) -> tuple[list[RawRecord], list[Rejection], int]:
+def _parse_senml(
+    items: list[Any],
+    *,
+    topic_sensor: str | None,
+    now: float,
+    check_chars: bool = True,
+) -> tuple[list[RawRecord], list[Rejection], int]:
     """Resolve a SenML pack (records, rejections, count of object items); a plain record takes a short path.
 
     Names are checked character by character only if ``check_chars`` (the payload is not plain ASCII).
@@ -271,8 +287,13 @@ def _parse_senml(items: list[Any], *, topic_sensor: str | None, now: float, chec
     return records, rejections, dicts
 
 
-def _parse_plain(items: list[Any], *, topic_sensor: str | None, now: float, check_chars: bool = True,
-                 ) -> tuple[list[RawRecord], list[Rejection], int]:
+def _parse_plain(
+    items: list[Any],
+    *,
+    topic_sensor: str | None,
+    now: float,
+    check_chars: bool = True,
+) -> tuple[list[RawRecord], list[Rejection], int]:
     """Plain JSON readings: ``{"t": ..., "v": ..., "u": ...}`` on a sensor topic or with ``sensor_id``.
 
     Sensor ids are always checked in full (``check_chars`` is accepted for a signature like the SenML one)."""

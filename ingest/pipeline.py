@@ -33,12 +33,18 @@ from resilience.store.timeseries import TimeSeriesBackend, get_backend
 log = logging.getLogger(__name__)
 
 INGESTED = Counter("lifeline_ingest_readings_total", "Readings accepted and committed", ["transport"])
-REJECTED = Counter("lifeline_ingest_rejected_total", "Readings or payloads sent to the dead-letter table",
-                   ["transport", "reason"])
-REFUSED = Counter("lifeline_ingest_refused_messages_total",
-                  "Messages the database refused for their content, parked as dead letters after bisection")
-BATCH_SECONDS = Histogram("lifeline_ingest_batch_seconds", "Time to validate and commit one batch",
-                          buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+REJECTED = Counter(
+    "lifeline_ingest_rejected_total", "Readings or payloads sent to the dead-letter table", ["transport", "reason"]
+)
+REFUSED = Counter(
+    "lifeline_ingest_refused_messages_total",
+    "Messages the database refused for their content, parked as dead letters after bisection",
+)
+BATCH_SECONDS = Histogram(
+    "lifeline_ingest_batch_seconds",
+    "Time to validate and commit one batch",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+)
 QUEUE_DEPTH = Gauge("lifeline_ingest_queue_depth", "Messages received but not yet committed")
 
 
@@ -95,9 +101,27 @@ def _text(payload: bytes) -> str:
 
 def _reason_class(reason: str) -> str:
     """A short, bounded label for metrics (the full reason goes to the dead-letter row)."""
-    for key in ("malformed JSON", "unknown sensor", "another utility", "NaN", "wrong unit", "future", "retention",
-                "oversize", "not a number", "bad time", "decommissioned", "refused by the database", "digits",
-                "nested", "too many records", "longer than 64", "surrogate", "out of range", "topic"):
+    for key in (
+        "malformed JSON",
+        "unknown sensor",
+        "another utility",
+        "NaN",
+        "wrong unit",
+        "future",
+        "retention",
+        "oversize",
+        "not a number",
+        "bad time",
+        "decommissioned",
+        "refused by the database",
+        "digits",
+        "nested",
+        "too many records",
+        "longer than 64",
+        "surrogate",
+        "out of range",
+        "topic",
+    ):
         if key in reason:
             return key.replace(" ", "_").lower()
     return "other"
@@ -125,16 +149,18 @@ class IngestPipeline:
             return [], result
         cap = self.settings.ingest_max_payload_bytes
         if len(msg.payload) > cap:
-            result.rejections.append(Rejection(f"oversize payload: {len(msg.payload)} bytes > cap {cap}",
-                                               _text(msg.payload)))
+            result.rejections.append(
+                Rejection(f"oversize payload: {len(msg.payload)} bytes > cap {cap}", _text(msg.payload))
+            )
             return [], result
         try:
             records, rejections = parse_payload(msg.payload, topic_sensor=msg.topic_sensor, now=now)
         except PayloadError as exc:
             result.rejections.append(Rejection(str(exc), _text(msg.payload)))
             return [], result
-        readings, invalid = validate(records, utility_id=msg.utility_id, registry=self.registry, limits=self.limits,
-                                     now=now)
+        readings, invalid = validate(
+            records, utility_id=msg.utility_id, registry=self.registry, limits=self.limits, now=now
+        )
         result.rejections = rejections + invalid
         result.accepted = len(readings)
         return readings, result
@@ -146,11 +172,29 @@ class IngestPipeline:
             if is_transient(exc):
                 raise  # the registry could not be read: the batch waits, nothing is judged on a guess
             log.exception("message from %s could not be processed; dead-lettered", msg.utility_id)
-            readings, result = [], MessageResult(0, [Rejection(
-                f"message could not be processed: {type(exc).__name__}: {str(exc)[:200]}", _text(msg.payload))])
-        letters = [dead_letter_row(transport=msg.transport, utility_id=msg.utility_id, topic=msg.topic,
-                                   sensor_id=rej.sensor_id, reason=rej.reason, fragment=rej.fragment)
-                   for rej in result.rejections]
+            readings, result = (
+                [],
+                MessageResult(
+                    0,
+                    [
+                        Rejection(
+                            f"message could not be processed: {type(exc).__name__}: {str(exc)[:200]}",
+                            _text(msg.payload),
+                        )
+                    ],
+                ),
+            )
+        letters = [
+            dead_letter_row(
+                transport=msg.transport,
+                utility_id=msg.utility_id,
+                topic=msg.topic,
+                sensor_id=rej.sensor_id,
+                reason=rej.reason,
+                fragment=rej.fragment,
+            )
+            for rej in result.rejections
+        ]
         return PreparedMessage(msg, readings, letters, result)
 
     def prepare(self, messages: Sequence[Message]) -> Prepared:
@@ -193,10 +237,17 @@ class IngestPipeline:
         REFUSED.inc()
         log.error("message refused by the database (%s); parked as a dead letter", type(exc).__name__)
         item.readings = []
-        item.letters = [dead_letter_row(transport=msg.transport, utility_id=msg.utility_id, topic=msg.topic,
-                                        sensor_id=None, fragment=msg.payload,
-                                        reason=f"refused by the database: {type(exc).__name__}: "
-                                               f"{str(exc).splitlines()[0][:300] if str(exc) else ''}")]
+        item.letters = [
+            dead_letter_row(
+                transport=msg.transport,
+                utility_id=msg.utility_id,
+                topic=msg.topic,
+                sensor_id=None,
+                fragment=msg.payload,
+                reason=f"refused by the database: {type(exc).__name__}: "
+                f"{str(exc).splitlines()[0][:300] if str(exc) else ''}",
+            )
+        ]
         item.result = MessageResult(0, [Rejection(str(item.letters[0]["reason"]), _text(msg.payload))])
         try:
             with self.engine.begin() as conn:

@@ -48,7 +48,9 @@ class SensorRegistry:
         snap = self.cache.current()
         if snap.digest != self._digest:
             with self._lock:
-                self._by_id = {r["id"]: SensorInfo(r["id"], r["utility_id"], r["kind"], r["unit"], bool(r["active"]))
-                               for r in snap.sensors}
+                self._by_id = {
+                    r["id"]: SensorInfo(r["id"], r["utility_id"], r["kind"], r["unit"], bool(r["active"]))
+                    for r in snap.sensors
+                }
                 self._digest = snap.digest
         return self._by_id

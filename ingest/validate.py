@@ -22,7 +22,8 @@ from resilience.domain import Reading
 
 # (sent, canonical) -> (scale, offset): one dict lookup on the hot path (``conversion`` explains a miss).
 _PAIRS: dict[tuple[str, str], tuple[float, float]] = {
-    (sent, canonical): affine for canonical, table in ACCEPTED.items() for sent, affine in table.items()}
+    (sent, canonical): affine for canonical, table in ACCEPTED.items() for sent, affine in table.items()
+}
 
 __all__ = ["RegistryView", "SensorInfo", "SensorRegistry", "UnitError", "ValidationLimits", "conversion", "validate"]
 
@@ -98,8 +99,14 @@ def _as_time(t: Any, *, now: float, oldest: float, newest: float, limits: Valida
     return t, ""
 
 
-def validate(records: list[RawRecord], *, utility_id: str | None, registry: RegistryView,
-             limits: ValidationLimits, now: float | None = None) -> tuple[list[Reading], list[Rejection]]:
+def validate(
+    records: list[RawRecord],
+    *,
+    utility_id: str | None,
+    registry: RegistryView,
+    limits: ValidationLimits,
+    now: float | None = None,
+) -> tuple[list[Reading], list[Rejection]]:
     """Accepted readings in canonical units, and a rejection with a reason for every other record."""
     now = time.time() if now is None else now
     oldest = now - limits.retention_days * 86400.0

@@ -16,8 +16,9 @@ from datetime import UTC, datetime, timedelta
 
 
 class DataClock:
-    def __init__(self, wall: Callable[[], datetime] = lambda: datetime.now(UTC),
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, wall: Callable[[], datetime] = lambda: datetime.now(UTC), monotonic: Callable[[], float] = time.monotonic
+    ) -> None:
         self.wall = wall
         self.monotonic = monotonic
         self._newest: datetime | None = None

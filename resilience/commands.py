@@ -65,8 +65,12 @@ def _dispatcher(args: argparse.Namespace) -> int:
     from alerts.dispatcher import DispatcherOptions
     from resilience.runtime import dispatcher_process
 
-    opts = DispatcherOptions(lease_s=args.lease_s, backoff_initial_s=args.backoff_initial_s,
-                             backoff_max_s=args.backoff_max_s, max_attempts=args.max_attempts)
+    opts = DispatcherOptions(
+        lease_s=args.lease_s,
+        backoff_initial_s=args.backoff_initial_s,
+        backoff_max_s=args.backoff_max_s,
+        max_attempts=args.max_attempts,
+    )
     return dispatcher_process.main(get_settings(), opts, rules_path=_rules_path(args))
 
 
@@ -113,8 +117,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("dispatcher", help="run only the notification dispatcher")
     p.add_argument("--rules", default=None, help="rule file for the SMTP settings (default: RESILIENCE_ALERTS_RULES)")
     d = DispatcherOptions()
-    p.add_argument("--lease-s", type=float, default=d.lease_s,
-                   help="a claimed message is sent again this long after a dispatcher died holding it")
+    p.add_argument(
+        "--lease-s",
+        type=float,
+        default=d.lease_s,
+        help="a claimed message is sent again this long after a dispatcher died holding it",
+    )
     p.add_argument("--backoff-initial-s", type=float, default=d.backoff_initial_s)
     p.add_argument("--backoff-max-s", type=float, default=d.backoff_max_s)
     p.add_argument("--max-attempts", type=int, default=d.max_attempts)
@@ -125,8 +133,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--no-simulate", dest="simulate", action="store_false")
     p.add_argument("--sensors", type=int, default=2000)
     p.add_argument("--speed", type=float, default=1.0, help="simulated seconds per wall second (live demo: 1)")
-    p.add_argument("--incidents", choices=["demo", "default", "none"], default="demo",
-                   help="demo: one incident of each type in the first half hour")
+    p.add_argument(
+        "--incidents",
+        choices=["demo", "default", "none"],
+        default="demo",
+        help="demo: one incident of each type in the first half hour",
+    )
     p.add_argument("--demo-db", default="resilience_demo", help="database of the demo city (recreated each run)")
     p.add_argument("--keep-services", action="store_true", help="leave PostgreSQL and Mosquitto running")
     p.set_defaults(func=_run)

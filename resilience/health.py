@@ -61,8 +61,9 @@ def ingest_stall(conn: Connection, now: datetime, stall_after_s: float) -> str |
 class HeartbeatThread:
     """Beats every ``BEAT_EVERY_S`` with what ``status()`` says; a failed beat is logged, never fatal."""
 
-    def __init__(self, engine: Engine, worker: str, role: str, status: Callable[[], Heartbeat],
-                 stop: threading.Event) -> None:
+    def __init__(
+        self, engine: Engine, worker: str, role: str, status: Callable[[], Heartbeat], stop: threading.Event
+    ) -> None:
         self.engine = engine
         self.worker = worker
         self.role = role
@@ -96,8 +97,9 @@ class HeartbeatThread:
 WATCH_STATE = "platform-watch"
 
 
-def watch_platform(conn: Connection, publish: Callable[[list[PlatformHealthEvent], Connection], None],
-                   stall_after_s: float) -> list[PlatformHealthEvent]:
+def watch_platform(
+    conn: Connection, publish: Callable[[list[PlatformHealthEvent], Connection], None], stall_after_s: float
+) -> list[PlatformHealthEvent]:
     """Publish a ``stalled`` event for each worker that newly stalled and ``ok`` for each that recovered.
 
     What was last published is kept in ``detector_snapshots`` (row ``platform-watch``), updated in the same
@@ -111,17 +113,28 @@ def watch_platform(conn: Connection, publish: Callable[[list[PlatformHealthEvent
         was = known.get(worker, {}).get("status", "ok")
         status = "ok" if st.ok else "stalled"
         if status != was:
-            text = (f"{st.role} worker {worker} stalled: {st.reason}" if not st.ok
-                    else f"{st.role} worker {worker} is making progress again")
+            text = (
+                f"{st.role} worker {worker} stalled: {st.reason}"
+                if not st.ok
+                else f"{st.role} worker {worker} is making progress again"
+            )
             events.append(PlatformHealthEvent(worker=worker, role=st.role, status=status, ts=now, explanation=text))
     for worker, old in known.items():
         if worker not in current and old.get("status") == "stalled":
-            events.append(PlatformHealthEvent(worker=worker, role=str(old.get("role", "")), status="ok", ts=now,
-                                              explanation=f"worker {worker} stopped cleanly"))
+            events.append(
+                PlatformHealthEvent(
+                    worker=worker,
+                    role=str(old.get("role", "")),
+                    status="ok",
+                    ts=now,
+                    explanation=f"worker {worker} stopped cleanly",
+                )
+            )
     if events:
         publish(events, conn)
-    save_state(conn, WATCH_STATE, {w: {"status": "ok" if s.ok else "stalled", "role": s.role}
-                                   for w, s in current.items()})
+    save_state(
+        conn, WATCH_STATE, {w: {"status": "ok" if s.ok else "stalled", "role": s.role} for w, s in current.items()}
+    )
     return events
 
 

@@ -26,8 +26,9 @@ def _cmd(args: argparse.Namespace) -> int:
                     return 2
                 expires = datetime.now(UTC) + timedelta(days=args.expires_days) if args.expires_days else None
                 try:
-                    record, key = api_keys.create_key(conn, name=args.name, role=args.role,
-                                                      utility_id=args.utility, expires_at=expires)
+                    record, key = api_keys.create_key(
+                        conn, name=args.name, role=args.role, utility_id=args.utility, expires_at=expires
+                    )
                 except api_keys.KeyError_ as exc:
                     print(f"refused: {exc}", file=sys.stderr)
                     return 2

@@ -49,21 +49,31 @@ class RegistrySnapshot:
         object.__setattr__(self, "sensors_by_id", MappingProxyType({str(r["id"]): r for r in self.sensors}))
 
     @classmethod
-    def of(cls, *, districts: Sequence[Row] = (), assets: Sequence[Row] = (), sensors: Sequence[Row] = ()
-           ) -> RegistrySnapshot:
+    def of(
+        cls, *, districts: Sequence[Row] = (), assets: Sequence[Row] = (), sensors: Sequence[Row] = ()
+    ) -> RegistrySnapshot:
         return cls(tuple(districts), tuple(assets), tuple(sensors))
 
     def rows(self) -> dict[str, list[dict[str, Any]]]:
         """Plain row dicts by table, as the risk model is fitted on."""
-        return {"assets": [dict(r) for r in self.assets], "districts": [dict(r) for r in self.districts],
-                "sensors": [dict(r) for r in self.sensors]}
+        return {
+            "assets": [dict(r) for r in self.assets],
+            "districts": [dict(r) for r in self.districts],
+            "sensors": [dict(r) for r in self.sensors],
+        }
 
 
 class RegistryCache:
     """The registry as last read, read again when stale or on a miss (see the module docstring)."""
 
-    def __init__(self, load: Callable[[], RegistrySnapshot], *, max_age_s: float = 30.0,
-                 miss_interval_s: float = 1.0, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        load: Callable[[], RegistrySnapshot],
+        *,
+        max_age_s: float = 30.0,
+        miss_interval_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._load = load
         self.max_age_s = max_age_s
         self.miss_interval_s = miss_interval_s

@@ -77,7 +77,8 @@ class ServiceUser:
     def run(self, cmd: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
         full = ["runuser", "-u", self.name, "--", *cmd] if self.name else cmd
         done: subprocess.CompletedProcess[str] = subprocess.run(  # type: ignore[call-overload]  # **kw: run's own
-            full, text=True, capture_output=True, **kw)
+            full, text=True, capture_output=True, **kw
+        )
         return done
 
     def own(self, path: Path) -> None:
@@ -121,15 +122,28 @@ class LocalPostgres:
             pwfile = self.root / ".pw"
             pwfile.write_text("postgres\n")
             self.user.own(pwfile)
-            r = self.user.run([str(bindir / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust",
-                               "--encoding=UTF8", "--locale=C", f"--pwfile={pwfile}"])
+            r = self.user.run(
+                [
+                    str(bindir / "initdb"),
+                    "-D",
+                    str(self.data),
+                    "-U",
+                    "postgres",
+                    "--auth=trust",
+                    "--encoding=UTF8",
+                    "--locale=C",
+                    f"--pwfile={pwfile}",
+                ]
+            )
             pwfile.unlink()
             if r.returncode != 0:
                 raise ServiceError(f"initdb failed: {r.stderr.strip() or r.stdout.strip()}")
             with open(self.data / "postgresql.conf", "a") as conf:
-                conf.write("\n# resilience local settings\nmax_connections = 200\nshared_buffers = 256MB\n"
-                           "wal_level = minimal\nmax_wal_senders = 0\nmax_wal_size = 2GB\n"
-                           "synchronous_commit = on\nlog_min_messages = warning\n")
+                conf.write(
+                    "\n# resilience local settings\nmax_connections = 200\nshared_buffers = 256MB\n"
+                    "wal_level = minimal\nmax_wal_senders = 0\nmax_wal_size = 2GB\n"
+                    "synchronous_commit = on\nlog_min_messages = warning\n"
+                )
         if self.running:  # before owning: a running server creates and deletes files under the walk
             return f"postgres already running on {self.settings.db_host}:{self.settings.db_port}"
         self.user.own(self.root)
@@ -137,8 +151,9 @@ class LocalPostgres:
         if stale.exists():
             stale.unlink()
         opts = f"-p {self.settings.db_port} -h {self.settings.db_host} -k {self.run_dir}"
-        r = self.user.run([str(bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60",
-                           "-o", opts, "start"])
+        r = self.user.run(
+            [str(bindir / "pg_ctl"), "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o", opts, "start"]
+        )
         if r.returncode != 0:
             tail = self.log.read_text()[-2000:] if self.log.exists() else ""
             raise ServiceError(f"pg_ctl start failed: {r.stderr.strip()} {tail}")
@@ -148,10 +163,24 @@ class LocalPostgres:
 
     def _ensure_role_and_db(self, bindir: Path) -> None:
         s = self.settings
-        psql = [str(bindir / "psql"), "-h", s.db_host, "-p", str(s.db_port), "-U", "postgres", "-d", "postgres",
-                "-v", "ON_ERROR_STOP=1", "-qAt", "-c"]
-        for statement in bootstrap.role_statements(owner=s.db_user, owner_password=s.db_password,
-                                                   app=s.db_app_user, app_password=s.db_app_password):
+        psql = [
+            str(bindir / "psql"),
+            "-h",
+            s.db_host,
+            "-p",
+            str(s.db_port),
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-v",
+            "ON_ERROR_STOP=1",
+            "-qAt",
+            "-c",
+        ]
+        for statement in bootstrap.role_statements(
+            owner=s.db_user, owner_password=s.db_password, app=s.db_app_user, app_password=s.db_app_password
+        ):
             self.user.run(psql + [statement], check=True)
         exists = self.user.run(psql + [bootstrap.database_exists_query(s.db_name)], check=True)
         if exists.stdout.strip() != "1":
@@ -259,8 +288,10 @@ def _cmd(args: argparse.Namespace) -> int:
             pg, mq = LocalPostgres(s), LocalMosquitto(s)
             reachable = _port_open(s.db_host, s.db_port)
             pg_state = "running" if pg.running else ("reachable, not managed here" if reachable else "stopped")
-            lines = [f"postgres: {pg_state} ({s.db_host}:{s.db_port})",
-                     f"mosquitto: {'running' if mq.running else 'stopped'} ({s.mqtt_host}:{s.mqtt_port})"]
+            lines = [
+                f"postgres: {pg_state} ({s.db_host}:{s.db_port})",
+                f"mosquitto: {'running' if mq.running else 'stopped'} ({s.mqtt_host}:{s.mqtt_port})",
+            ]
     except (ServiceError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}")
         return 1

@@ -110,5 +110,7 @@ def accelerated_silence_env(speed: float) -> dict[str, str]:
     The check runs every 30 simulated seconds, as live; a simulator step (one wall second) carries ``speed``
     simulated seconds of every utility's packs, so a feed may trail another by a step: transit, not silence.
     """
-    return {"RESILIENCE_SILENCE_CHECK_S": str(max(0.1, 30 / speed)),
-            "RESILIENCE_SILENCE_FEED_LAG_S": str(max(60.0, 2 * speed))}
+    return {
+        "RESILIENCE_SILENCE_CHECK_S": str(max(0.1, 30 / speed)),
+        "RESILIENCE_SILENCE_FEED_LAG_S": str(max(60.0, 2 * speed)),
+    }

@@ -11,8 +11,9 @@ from resilience.store import api_keys
 
 def make_key(engine: Engine, role: str = "admin", utility: str | None = None, name: str | None = None) -> str:
     with engine.begin() as conn:
-        _, key = api_keys.create_key(conn, name=name or f"test-{role}-{uuid.uuid4().hex[:6]}", role=role,
-                                     utility_id=utility)
+        _, key = api_keys.create_key(
+            conn, name=name or f"test-{role}-{uuid.uuid4().hex[:6]}", role=role, utility_id=utility
+        )
     return key
 
 

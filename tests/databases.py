@@ -67,8 +67,9 @@ def template_database(s: Settings) -> str:
 
 
 def _drop_stale_templates(conn: psycopg.Connection[tuple[object, ...]], keep: str) -> None:
-    stale = conn.execute("SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s",
-                         [f"{TEMPLATE_PREFIX}%", keep]).fetchall()
+    stale = conn.execute(
+        "SELECT datname FROM pg_database WHERE datname LIKE %s AND datname <> %s", [f"{TEMPLATE_PREFIX}%", keep]
+    ).fetchall()
     for (old,) in stale:
         ident = sql.Identifier(str(old))
         conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE false").format(ident))
@@ -86,8 +87,9 @@ def _build_template(conn: psycopg.Connection[tuple[object, ...]], s: Settings, n
     except BaseException:
         conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(scratch)))
         raise
-    conn.execute(sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(
-        sql.Identifier(name)))
+    conn.execute(
+        sql.SQL("ALTER DATABASE {} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false").format(sql.Identifier(name))
+    )
 
 
 def clone_database(s: Settings, name: str) -> str:
@@ -97,10 +99,15 @@ def clone_database(s: Settings, name: str) -> str:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name), sql.Identifier(template)))
         grants = conn.execute(
             "SELECT a.privilege_type, r.rolname FROM pg_database d, aclexplode(d.datacl) a "
-            "JOIN pg_roles r ON r.oid = a.grantee WHERE d.datname = %s AND r.oid <> d.datdba", [template]).fetchall()
+            "JOIN pg_roles r ON r.oid = a.grantee WHERE d.datname = %s AND r.oid <> d.datdba",
+            [template],
+        ).fetchall()
         for privilege, role in grants:
-            conn.execute(sql.SQL("GRANT {} ON DATABASE {} TO {}").format(
-                sql.SQL(str(privilege)), sql.Identifier(name), sql.Identifier(str(role))))
+            conn.execute(
+                sql.SQL("GRANT {} ON DATABASE {} TO {}").format(
+                    sql.SQL(str(privilege)), sql.Identifier(name), sql.Identifier(str(role))
+                )
+            )
     return database_url(s, name)
 
 

@@ -30,12 +30,24 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 # the top-level packages the wheel is built from (pyproject's packages.find include patterns)
-SOURCE_PACKAGES = sorted({pattern.split(".")[0].rstrip("*") for pattern in tomllib.loads(
-    (ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]})
+SOURCE_PACKAGES = sorted(
+    {
+        pattern.split(".")[0].rstrip("*")
+        for pattern in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"][
+            "include"
+        ]
+    }
+)
 # what the migrate step and config-check read at run time, besides the Python modules
-PACKAGED = ["alerts/rules.default.yaml", "migrations/env.py", "migrations/script.py.mako",
-            "migrations/versions/0001_core.py", "resilience/console/static/console.html",
-            "resilience/console/static/js/app.js", "resilience/console/static/i18n/messages.zh-CN.json"]
+PACKAGED = [
+    "alerts/rules.default.yaml",
+    "migrations/env.py",
+    "migrations/script.py.mako",
+    "migrations/versions/0001_core.py",
+    "resilience/console/static/console.html",
+    "resilience/console/static/js/app.js",
+    "resilience/console/static/i18n/messages.zh-CN.json",
+]
 # what production does not run, kept out of the wheel (pyproject's packages.find exclude)
 TOOLS = ("resilience/simulator/", "resilience/bench/")
 if (ROOT / "resilience/console/static/vendor/echarts.esm.min.js").exists():  # built by `make console`
@@ -56,11 +68,13 @@ def _run(cmd: list[str | Path], *, cwd: Path, env: dict[str, str], timeout: floa
 
 def _clean_env(**extra: str) -> dict[str, str]:
     """The caller's environment without anything that would let the fresh venv see this checkout or its venv."""
-    env = {k: v for k, v in os.environ.items()
-           if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH")
-           and not k.startswith("RESILIENCE_")}
-    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep)
-                                  if not p.startswith(str(ROOT)))
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME", "PYTHONSTARTUP", "PYTHONSAFEPATH")
+        and not k.startswith("RESILIENCE_")
+    }
+    env["PATH"] = os.pathsep.join(p for p in env.get("PATH", "").split(os.pathsep) if not p.startswith(str(ROOT)))
     env.update(extra)
     return env
 
@@ -69,9 +83,11 @@ def _can_build_without_isolation() -> bool:
     """The venv's setuptools can make a wheel by itself (bdist_wheel built in from 70.1, or the wheel package)."""
     try:
         import setuptools
+
         if tuple(int(x) for x in setuptools.__version__.split(".")[:2]) >= (70, 1):
             return True
         import wheel  # noqa: F401
+
         return True
     except (ImportError, ValueError):
         return False
@@ -131,9 +147,17 @@ def test_installed_wheel_migrates_and_checks_config(installed: Path, fresh_db: s
     cwd = tmp_path
     env = _clean_env(RESILIENCE_DATABASE_URL_OVERRIDE=fresh_db)
 
-    out = _run([installed / "python", "-c", "import resilience, migrations, alerts.config as c; "
-                "print(resilience.__file__); print(migrations.__file__); print(c.DEFAULT_RULES_PATH)"],
-               cwd=cwd, env=env, timeout=60)
+    out = _run(
+        [
+            installed / "python",
+            "-c",
+            "import resilience, migrations, alerts.config as c; "
+            "print(resilience.__file__); print(migrations.__file__); print(c.DEFAULT_RULES_PATH)",
+        ],
+        cwd=cwd,
+        env=env,
+        timeout=60,
+    )
     assert out.returncode == 0, out.stderr
     venv = installed.parent
     for line in out.stdout.split():
@@ -155,15 +179,20 @@ def test_installed_wheel_migrates_and_checks_config(installed: Path, fresh_db: s
     assert "migrated" in out.stdout
 
     # the containers of docker-compose.yml run as production, with the alert rules shipped in the wheel
-    prod = _clean_env(RESILIENCE_DATABASE_URL_OVERRIDE=fresh_db, RESILIENCE_ENVIRONMENT="production",
-                      RESILIENCE_LOG_FORMAT="json", RESILIENCE_WEBHOOK_SECRET="wheel-test-secret")
+    prod = _clean_env(
+        RESILIENCE_DATABASE_URL_OVERRIDE=fresh_db,
+        RESILIENCE_ENVIRONMENT="production",
+        RESILIENCE_LOG_FORMAT="json",
+        RESILIENCE_WEBHOOK_SECRET="wheel-test-secret",
+    )
     out = _run([installed / "resilience", "config-check"], cwd=cwd, env=prod, timeout=60)
     assert out.returncode == 0, out.stdout + out.stderr
     assert out.stdout.startswith("ok:"), out.stdout
 
     with psycopg.connect(fresh_db.replace("postgresql+psycopg://", "postgresql://", 1)) as conn:
-        tables = {r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")}
+        tables = {
+            r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'")
+        }
         version = conn.execute("SELECT version_num FROM alembic_version").fetchall()
     assert {"alerts", "reading_batches", "alembic_version"} <= tables, sorted(tables)
     heads = ScriptDirectory.from_config(alembic_config(fresh_db)).get_heads()

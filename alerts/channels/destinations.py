@@ -56,9 +56,14 @@ def non_global_reason(ip: IPAddress) -> str | None:
     """Why ``ip`` is not a public destination (None if it is)."""
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
-    for attr, reason in (("is_loopback", "loopback"), ("is_link_local", "link-local"),
-                         ("is_multicast", "multicast"), ("is_unspecified", "unspecified"),
-                         ("is_private", "private"), ("is_reserved", "reserved")):
+    for attr, reason in (
+        ("is_loopback", "loopback"),
+        ("is_link_local", "link-local"),
+        ("is_multicast", "multicast"),
+        ("is_unspecified", "unspecified"),
+        ("is_private", "private"),
+        ("is_reserved", "reserved"),
+    ):
         if getattr(ip, attr):
             return reason
     return None if ip.is_global else "non-global"
@@ -78,8 +83,9 @@ class DestinationPolicy:
     networks: tuple[IPNetwork, ...] = ()
 
     @classmethod
-    def from_config(cls, allow_private: bool = False, allowlist: Iterable[str] = (), *,
-                    env: Mapping[str, str] | None = None) -> DestinationPolicy:
+    def from_config(
+        cls, allow_private: bool = False, allowlist: Iterable[str] = (), *, env: Mapping[str, str] | None = None
+    ) -> DestinationPolicy:
         hosts, nets = parse_allowlist(allowlist)
         return cls(allow_private=allow_private or env_allows_private(env), hosts=hosts, networks=nets)
 
@@ -99,8 +105,10 @@ class DestinationPolicy:
         if reason is None or any(ip in net for net in self.networks if net.version == ip.version):
             return
         via = f"{host} resolves to {ip}" if host and host.strip("[]") != str(ip) else str(ip)
-        raise DestinationRefused(f"webhook destination refused: {via}, a {reason} address (allow it with "
-                                 f"webhook_allowlist or webhook_allow_private: true in the rules)")
+        raise DestinationRefused(
+            f"webhook destination refused: {via}, a {reason} address (allow it with "
+            f"webhook_allowlist or webhook_allow_private: true in the rules)"
+        )
 
     def check_url_literal(self, url: str) -> None:
         """The load-time check: a URL whose host is a literal IP must be allowed (names pass here)."""

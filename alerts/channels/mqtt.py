@@ -19,8 +19,16 @@ def topic_for(district_id: str | None, level: str) -> str:
 class MqttChannel:
     """Keeps one connection; each send waits for the broker's PUBACK (QoS 1) or raises RetryableError."""
 
-    def __init__(self, host: str, port: int, *, client_id: str = "lifeline-alerts", timeout_s: float = 10.0,
-                 username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        client_id: str = "lifeline-alerts",
+        timeout_s: float = 10.0,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.host = host
         self.port = port
         self.timeout_s = timeout_s
@@ -45,8 +53,9 @@ class MqttChannel:
         else:
             self.refused = str(reason)
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason: object,
-                       props: object) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason: object, props: object
+    ) -> None:
         self._connected.clear()
 
     def _ensure_connected(self) -> None:

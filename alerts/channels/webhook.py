@@ -121,11 +121,19 @@ class WebhookChannel:
     literal IPs are still checked). ``clock`` gives ``webhook-timestamp`` (unix seconds).
     """
 
-    def __init__(self, secret: str, *, timeout: httpx.Timeout | None = None,
-                 transport: httpx.BaseTransport | None = None, rules: Any = None,
-                 policy: DestinationPolicy | None = None, resolver: Resolver | None = None,
-                 deadline_s: float = DEFAULT_DEADLINE_S, clock: Callable[[], float] = time.time,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        secret: str,
+        *,
+        timeout: httpx.Timeout | None = None,
+        transport: httpx.BaseTransport | None = None,
+        rules: Any = None,
+        policy: DestinationPolicy | None = None,
+        resolver: Resolver | None = None,
+        deadline_s: float = DEFAULT_DEADLINE_S,
+        clock: Callable[[], float] = time.time,
+        env: Mapping[str, str] | None = None,
+    ) -> None:
         self.secret = secret
         if rules is None:
             rules = _dispatcher_rules()
@@ -149,8 +157,11 @@ class WebhookChannel:
                 continue
             if own is not None:
                 self._secrets[r.name] = own
-        self.client = httpx.Client(timeout=timeout or httpx.Timeout(10.0, connect=5.0), transport=transport,
-                                   limits=httpx.Limits(max_keepalive_connections=0))
+        self.client = httpx.Client(
+            timeout=timeout or httpx.Timeout(10.0, connect=5.0),
+            transport=transport,
+            limits=httpx.Limits(max_keepalive_connections=0),
+        )
 
     def _secret_for(self, message: Message) -> str:
         receiver = message.payload.get("receiver") if isinstance(message.payload, dict) else None
@@ -211,8 +222,13 @@ class WebhookChannel:
                 **target.headers,
             }
             try:
-                request = self.client.build_request("POST", target.url, content=body, headers=headers,
-                                                    extensions={**target.extensions, "trace": deadline.trace})
+                request = self.client.build_request(
+                    "POST",
+                    target.url,
+                    content=body,
+                    headers=headers,
+                    extensions={**target.extensions, "trace": deadline.trace},
+                )
                 response = self.client.send(request, stream=True)
                 try:
                     code = response.status_code
@@ -222,8 +238,9 @@ class WebhookChannel:
                     response.close()
             except httpx.TransportError as exc:
                 if deadline.fired:
-                    raise RetryableError(f"no complete answer from {message.target} within the "
-                                         f"{self.deadline_s:g} s deadline") from exc
+                    raise RetryableError(
+                        f"no complete answer from {message.target} within the {self.deadline_s:g} s deadline"
+                    ) from exc
                 raise RetryableError(f"{type(exc).__name__}: {exc}") from exc
             except httpx.InvalidURL as exc:
                 raise PermanentError(f"invalid URL {message.target!r}: {exc}") from exc

@@ -16,33 +16,50 @@ from alerts.store.schema import alert_actions, alert_transitions, alerts, notifi
 def alert_history(conn: Connection, alert_id: int) -> dict[str, list[dict[str, Any]]]:
     """An alert's transitions, disposal actions and notifications, each oldest first."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for key, table in (("transitions", alert_transitions), ("actions", alert_actions),
-                       ("notifications", notifications)):
-        out[key] = [dict(r) for r in conn.execute(
-            select(table).where(table.c.alert_id == alert_id).order_by(table.c.id)).mappings()]
+    for key, table in (
+        ("transitions", alert_transitions),
+        ("actions", alert_actions),
+        ("notifications", notifications),
+    ):
+        out[key] = [
+            dict(r)
+            for r in conn.execute(select(table).where(table.c.alert_id == alert_id).order_by(table.c.id)).mappings()
+        ]
     return out
 
 
-def response_time_rows(conn: Connection, *, since: datetime | None = None, until: datetime | None = None,
-                       hazard: str | None = None) -> list[dict[str, Any]]:
+def response_time_rows(
+    conn: Connection, *, since: datetime | None = None, until: datetime | None = None, hazard: str | None = None
+) -> list[dict[str, Any]]:
     """Per alert fired in the window (delivery failures aside): its responsible unit, hazard, when it fired and
     was acknowledged, and when its current firing first saw a unit on site and disposed."""
     steps = {}
     for step in ("on_site", "disposed"):
         steps[step] = (
             select(alert_actions.c.alert_id, alert_actions.c.fire_count, func.min(alert_actions.c.ts).label("ts"))
-            .where(alert_actions.c.step == step).group_by(alert_actions.c.alert_id, alert_actions.c.fire_count)
+            .where(alert_actions.c.step == step)
+            .group_by(alert_actions.c.alert_id, alert_actions.c.fire_count)
             .subquery(step)
         )
     unit_col = func.coalesce(alerts.c.assigned_unit, alerts.c.utility_id, "unassigned").label("unit")
     q = (
-        select(unit_col, alerts.c.hazard, alerts.c.fired_at, alerts.c.acknowledged_at,
-               steps["on_site"].c.ts.label("on_site_at"), steps["disposed"].c.ts.label("disposed_at"))
+        select(
+            unit_col,
+            alerts.c.hazard,
+            alerts.c.fired_at,
+            alerts.c.acknowledged_at,
+            steps["on_site"].c.ts.label("on_site_at"),
+            steps["disposed"].c.ts.label("disposed_at"),
+        )
         .select_from(alerts)
-        .outerjoin(steps["on_site"], and_(steps["on_site"].c.alert_id == alerts.c.id,
-                                          steps["on_site"].c.fire_count == alerts.c.fire_count))
-        .outerjoin(steps["disposed"], and_(steps["disposed"].c.alert_id == alerts.c.id,
-                                           steps["disposed"].c.fire_count == alerts.c.fire_count))
+        .outerjoin(
+            steps["on_site"],
+            and_(steps["on_site"].c.alert_id == alerts.c.id, steps["on_site"].c.fire_count == alerts.c.fire_count),
+        )
+        .outerjoin(
+            steps["disposed"],
+            and_(steps["disposed"].c.alert_id == alerts.c.id, steps["disposed"].c.fire_count == alerts.c.fire_count),
+        )
         .where(alerts.c.rule != "delivery_failed")
     )
     if since is not None:
@@ -66,25 +83,36 @@ def transition_data(conn: Connection) -> list[tuple[int, Any]]:
 
 def firings(conn: Connection) -> list[tuple[int, datetime]]:
     """``(alert_id, ts)`` of every fired or reopened transition, oldest first."""
-    rows = conn.execute(select(alert_transitions.c.alert_id, alert_transitions.c.ts)
-                        .where(alert_transitions.c.kind.in_(["fired", "reopened"]))
-                        .order_by(alert_transitions.c.ts)).mappings()
+    rows = conn.execute(
+        select(alert_transitions.c.alert_id, alert_transitions.c.ts)
+        .where(alert_transitions.c.kind.in_(["fired", "reopened"]))
+        .order_by(alert_transitions.c.ts)
+    ).mappings()
     return [(r["alert_id"], r["ts"]) for r in rows]
 
 
 def sent_messages(conn: Connection, *, created_until: datetime | None = None) -> list[dict[str, Any]]:
     """``alert_id, channel, kind, receiver`` of every notification that went or goes out (a message cancelled
     in its group_wait never reached anyone), optionally only those created up to ``created_until``."""
-    q = select(notifications.c.alert_id, notifications.c.channel, notifications.c.kind,
-               notifications.c.receiver).where(notifications.c.status != "cancelled")
+    q = select(notifications.c.alert_id, notifications.c.channel, notifications.c.kind, notifications.c.receiver).where(
+        notifications.c.status != "cancelled"
+    )
     if created_until is not None:
         q = q.where(notifications.c.created_at <= created_until)
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
-def list_alerts(conn: Connection, *, utility_id: str | None = None, states: Sequence[str] = (),
-                levels: Sequence[int] = (), equal: dict[str, Any] | None = None, since: datetime | None = None,
-                limit: int = 100, offset: int = 0) -> list[Alert]:
+def list_alerts(
+    conn: Connection,
+    *,
+    utility_id: str | None = None,
+    states: Sequence[str] = (),
+    levels: Sequence[int] = (),
+    equal: dict[str, Any] | None = None,
+    since: datetime | None = None,
+    limit: int = 100,
+    offset: int = 0,
+) -> list[Alert]:
     """Most severe, then most recently updated first; ``equal``: column -> value (None: any)."""
     q = select(alerts)
     if utility_id is not None:

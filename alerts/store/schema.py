@@ -7,14 +7,28 @@ last told per group (written after a successful send, read by dedup).
 
 from __future__ import annotations
 
-from sqlalchemy import (BigInteger, Boolean, Column, DateTime, ForeignKey, Identity, Index, Integer, SmallInteger,
-                        String, Table, Text, UniqueConstraint)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.dialects.postgresql import JSONB
 
 from resilience.store.schema import metadata
 
 alerts = Table(
-    "alerts", metadata,
+    "alerts",
+    metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("fingerprint", String(40), nullable=False, unique=True),
     Column("rule", String(64), nullable=False),
@@ -58,7 +72,8 @@ alerts = Table(
 )
 
 alert_transitions = Table(
-    "alert_transitions", metadata,
+    "alert_transitions",
+    metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("alert_id", BigInteger, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
     Column("ts", DateTime(timezone=True), nullable=False),
@@ -74,7 +89,8 @@ alert_transitions = Table(
 
 # Closed loop: the responsible unit's steps (dispatch, on_site, disposed, feedback) and comments.
 alert_actions = Table(
-    "alert_actions", metadata,
+    "alert_actions",
+    metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("alert_id", BigInteger, ForeignKey("alerts.id", ondelete="CASCADE"), nullable=False),
     Column("fire_count", Integer, nullable=False),
@@ -87,7 +103,8 @@ alert_actions = Table(
 )
 
 silences = Table(
-    "silences", metadata,
+    "silences",
+    metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("matchers", JSONB, nullable=False),  # [{name, value, is_regex, is_equal}]
     Column("starts_at", DateTime(timezone=True), nullable=False),
@@ -100,7 +117,8 @@ silences = Table(
 )
 
 notifications = Table(
-    "notifications", metadata,
+    "notifications",
+    metadata,
     Column("id", BigInteger, Identity(), primary_key=True),
     Column("alert_id", BigInteger, ForeignKey("alerts.id", ondelete="CASCADE")),
     Column("group_key", String(40), nullable=False),
@@ -128,7 +146,8 @@ notifications = Table(
 )
 
 notification_log = Table(
-    "notification_log", metadata,
+    "notification_log",
+    metadata,
     Column("group_key", String(40), nullable=False),
     Column("receiver", String(100), nullable=False),
     Column("firing_keys", JSONB, nullable=False),

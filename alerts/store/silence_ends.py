@@ -14,6 +14,7 @@ from alerts.store.schema import silences
 
 def expire_silence(conn: Connection, *, silence_id: int, now: datetime, by: str) -> bool:
     """End an active silence at ``now``; False when there is no such silence still running."""
-    res = conn.execute(update(silences).where(silences.c.id == silence_id, silences.c.ends_at > now)
-                       .values(ends_at=now, expired_by=by))
+    res = conn.execute(
+        update(silences).where(silences.c.id == silence_id, silences.c.ends_at > now).values(ends_at=now, expired_by=by)
+    )
     return bool(res.rowcount)

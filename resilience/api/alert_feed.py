@@ -76,10 +76,10 @@ class AlertFeed:
             if self._threads:
                 return
             self._cursor = alert_feed.latest_entry_id(self.engine)
-            listener = NotifyListener(engine_url(self.engine), alert_feed.CHANNEL, self._wake, self._stop,
-                                      name="alert-feed")
-            self._threads = [listener.start(), threading.Thread(target=self._run, name="alert-feed-read",
-                                                                daemon=True)]
+            listener = NotifyListener(
+                engine_url(self.engine), alert_feed.CHANNEL, self._wake, self._stop, name="alert-feed"
+            )
+            self._threads = [listener.start(), threading.Thread(target=self._run, name="alert-feed-read", daemon=True)]
             self._threads[1].start()
 
     def stop(self, wait_s: float = 0.0) -> None:

@@ -68,8 +68,9 @@ class Principal:
 _touched: dict[str, float] = {}
 
 
-def _principal(request: Request, header: str | None, bearer: HTTPAuthorizationCredentials | None,
-               cookie: str | None) -> Principal | None:
+def _principal(
+    request: Request, header: str | None, bearer: HTTPAuthorizationCredentials | None, cookie: str | None
+) -> Principal | None:
     presented = header or (bearer.credentials if bearer else None)
     with request.app.state.engine.begin() as conn:
         if presented:
@@ -87,14 +88,20 @@ def _principal(request: Request, header: str | None, bearer: HTTPAuthorizationCr
     return Principal(record.id, record.name, Role(record.role), record.utility_id, via)
 
 
-def authenticated(request: Request, header: Annotated[str | None, Depends(_header)],
-                  bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-                  cookie: Annotated[str | None, Depends(_cookie)]) -> Principal:
+def authenticated(
+    request: Request,
+    header: Annotated[str | None, Depends(_header)],
+    bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+    cookie: Annotated[str | None, Depends(_cookie)],
+) -> Principal:
     """The calling principal, or 401. A session cookie on an unsafe method must come from this origin."""
     principal = _principal(request, header, bearer, cookie)
     if principal is None:
-        raise HTTPException(401, "an API key is required (X-API-Key or Authorization: Bearer), or a session",
-                            headers={"WWW-Authenticate": "Bearer"})
+        raise HTTPException(
+            401,
+            "an API key is required (X-API-Key or Authorization: Bearer), or a session",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
     if principal.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
         origin = request.headers.get("origin")
         if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
@@ -110,6 +117,7 @@ def require(roles: frozenset[Role]) -> Callable[..., Principal]:
         if principal.role not in roles:
             raise HTTPException(403, f"role {principal.role} may not do this (needs one of: {names})")
         return principal
+
     check.__name__ = f"require_{'_'.join(sorted(roles))}"
     return check
 

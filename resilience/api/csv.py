@@ -16,8 +16,9 @@ def wants_csv(request: Request) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 
 
-def csv_response(rows: Sequence[dict[str, Any]], columns: Sequence[str], filename: str,
-                 next_: datetime | None = None) -> Response:
+def csv_response(
+    rows: Sequence[dict[str, Any]], columns: Sequence[str], filename: str, next_: datetime | None = None
+) -> Response:
     """CSV of ``rows``; a paged series names the next page's ``start`` in the ``X-Next-Start`` header."""
     buf = io.StringIO()
     writer = csv.writer(buf)

@@ -36,8 +36,12 @@ Offset = Annotated[int, Query(ge=0, le=INT4_MAX, description="rows to skip")]
 BigId = Annotated[int, Path(ge=1, le=2**63 - 1)]  # BigInteger identity columns
 
 
-def utc_window(start: datetime | None, end: datetime | None, *, span: timedelta = timedelta(hours=24),
-               ) -> tuple[datetime, datetime]:
+def utc_window(
+    start: datetime | None,
+    end: datetime | None,
+    *,
+    span: timedelta = timedelta(hours=24),
+) -> tuple[datetime, datetime]:
     """The half-open UTC range a series route was asked for (naive times are UTC; by default the ``span``
     up to now): 422 when it is empty or runs off the calendar, never an OverflowError's 500."""
     try:

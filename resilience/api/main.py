@@ -36,9 +36,22 @@ log = logging.getLogger(__name__)
 # Every router, in the order they are matched: alert_stream before alerts (its /alerts/stream must be
 # matched before /alerts/{alert_id}); the console's API, then its pages (the static mount comes last).
 ROUTERS: list[APIRouter] = [
-    health.router, registry.router, readings.router, ingest.router, anomalies.router, risk.router,
-    alert_stream.stream_router, alerts.router, reports.router, dashboard.router, session.router,
-    session.page_router, keys.router, console_stream.stream_router, console_data.router, console.page_router,
+    health.router,
+    registry.router,
+    readings.router,
+    ingest.router,
+    anomalies.router,
+    risk.router,
+    alert_stream.stream_router,
+    alerts.router,
+    reports.router,
+    dashboard.router,
+    session.router,
+    session.page_router,
+    keys.router,
+    console_stream.stream_router,
+    console_data.router,
+    console.page_router,
 ]
 
 
@@ -62,8 +75,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 def create_app(engine: Engine | None = None) -> FastAPI:
     settings = get_settings()
-    app = FastAPI(title="Lifeline resilience platform", version=__version__, lifespan=lifespan,
-                  description="Urban lifeline monitoring: ingestion, history, anomalies, risk spectrum, alerts.")
+    app = FastAPI(
+        title="Lifeline resilience platform",
+        version=__version__,
+        lifespan=lifespan,
+        description="Urban lifeline monitoring: ingestion, history, anomalies, risk spectrum, alerts.",
+    )
     app.state.engine = engine or get_engine()
     app.state.ingest_pipeline = IngestPipeline(app.state.engine, settings)
     app.add_exception_handler(DataError, refused_value)

@@ -102,8 +102,9 @@ class AssetCreate(AssetBase):
 
 
 class AssetUpdate(PatchBody):
-    not_null: ClassVar[frozenset[str]] = frozenset({"name", "lat", "lon", "criticality", "past_incidents",
-                                                     "attributes"})
+    not_null: ClassVar[frozenset[str]] = frozenset(
+        {"name", "lat", "lon", "criticality", "past_incidents", "attributes"}
+    )
     name: str | None = None
     district_id: RefId | None = None
     utility_id: RefId | None = None

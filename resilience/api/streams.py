@@ -58,8 +58,11 @@ def take_slot(request: Request, limit: int) -> Callable[[], None]:
     slots = slots_of(request)
     token = slots.acquire(limit)
     if token is None:
-        raise HTTPException(503, f"{slots.in_use} event streams are open, the most this server holds; retry shortly",
-                            headers={"Retry-After": str(RETRY_AFTER_S)})
+        raise HTTPException(
+            503,
+            f"{slots.in_use} event streams are open, the most this server holds; retry shortly",
+            headers={"Retry-After": str(RETRY_AFTER_S)},
+        )
     return lambda: slots.release(token)
 
 
@@ -73,6 +76,9 @@ async def _holding(stream: AsyncIterator[str], release: Callable[[], None]) -> A
 
 def event_stream(stream: AsyncIterator[str], release: Callable[[], None], **headers: Any) -> StreamingResponse:
     """``stream`` as a text/event-stream response that gives its place back when it ends or its client goes."""
-    return StreamingResponse(_holding(stream, release), media_type="text/event-stream",
-                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers},
-                             background=BackgroundTask(release))
+    return StreamingResponse(
+        _holding(stream, release),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers},
+        background=BackgroundTask(release),
+    )

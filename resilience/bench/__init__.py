@@ -5,9 +5,16 @@ from __future__ import annotations
 import argparse
 import importlib
 
-BENCHES = ["resilience.bench.ingest_bench", "resilience.bench.alerts_bench", "resilience.bench.tep_bench",
-           "resilience.bench.nab.benchmark", "resilience.bench.detect_bench", "resilience.bench.console_bench",
-           "resilience.bench.risk_bench", "resilience.bench.silences_bench"]
+BENCHES = [
+    "resilience.bench.ingest_bench",
+    "resilience.bench.alerts_bench",
+    "resilience.bench.tep_bench",
+    "resilience.bench.nab.benchmark",
+    "resilience.bench.detect_bench",
+    "resilience.bench.console_bench",
+    "resilience.bench.risk_bench",
+    "resilience.bench.silences_bench",
+]
 
 
 def register_bench(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

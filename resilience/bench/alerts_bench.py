@@ -66,21 +66,68 @@ def _seed(url: str, probes: int, background: int, webhook: str) -> None:
         insert_many(conn, table="utilities", rows=[{"id": "bench", "name": "Bench utility", "webhook_url": webhook}])
         # Each probe culvert in a district of its own: breaches in one district would rightly be grouped into
         # one district-wide alert, and this bench measures the latency of each alert.
-        insert_many(conn, table="districts", rows=[{"id": "BD", "name": "Bench district", "population": 50000}]
-                     + [{"id": f"PD{i:03d}", "name": f"Probe district {i}", "population": 20000}
-                        for i in range(probes)])
-        rows = [{"id": f"PROBE-A{i:03d}", "name": f"Probe culvert {i}", "kind": "drainage_culvert",
-                 "district_id": f"PD{i:03d}",
-                 "utility_id": "bench", "lat": 36.0 + i * 0.01, "lon": 120.0, "criticality": 4} for i in range(probes)]
-        rows.append({"id": "BG-MAIN", "name": "Background main", "kind": "water_main", "district_id": "BD",
-                     "utility_id": "bench", "lat": 35.5, "lon": 120.5, "criticality": 3})
+        insert_many(
+            conn,
+            table="districts",
+            rows=[{"id": "BD", "name": "Bench district", "population": 50000}]
+            + [{"id": f"PD{i:03d}", "name": f"Probe district {i}", "population": 20000} for i in range(probes)],
+        )
+        rows = [
+            {
+                "id": f"PROBE-A{i:03d}",
+                "name": f"Probe culvert {i}",
+                "kind": "drainage_culvert",
+                "district_id": f"PD{i:03d}",
+                "utility_id": "bench",
+                "lat": 36.0 + i * 0.01,
+                "lon": 120.0,
+                "criticality": 4,
+            }
+            for i in range(probes)
+        ]
+        rows.append(
+            {
+                "id": "BG-MAIN",
+                "name": "Background main",
+                "kind": "water_main",
+                "district_id": "BD",
+                "utility_id": "bench",
+                "lat": 35.5,
+                "lon": 120.5,
+                "criticality": 3,
+            }
+        )
         insert_many(conn, table="assets", rows=rows)
-        insert_many(conn, table="sensors", rows=[
-            {"id": f"PROBE-S{i:03d}", "asset_id": f"PROBE-A{i:03d}", "utility_id": "bench", "kind": "methane",
-             "unit": "percent_lel", "expected_interval_s": 60} for i in range(probes)])
-        insert_many(conn, table="sensors", rows=[
-            {"id": f"BG{i:05d}", "asset_id": "BG-MAIN", "utility_id": "bench", "kind": "water_flow",
-             "unit": "m**3/h", "expected_interval_s": 1} for i in range(background)])
+        insert_many(
+            conn,
+            table="sensors",
+            rows=[
+                {
+                    "id": f"PROBE-S{i:03d}",
+                    "asset_id": f"PROBE-A{i:03d}",
+                    "utility_id": "bench",
+                    "kind": "methane",
+                    "unit": "percent_lel",
+                    "expected_interval_s": 60,
+                }
+                for i in range(probes)
+            ],
+        )
+        insert_many(
+            conn,
+            table="sensors",
+            rows=[
+                {
+                    "id": f"BG{i:05d}",
+                    "asset_id": "BG-MAIN",
+                    "utility_id": "bench",
+                    "kind": "water_flow",
+                    "unit": "m**3/h",
+                    "expected_interval_s": 1,
+                }
+                for i in range(background)
+            ],
+        )
     engine.dispose()
 
 
@@ -100,8 +147,7 @@ def _hops(url: str, sent: dict[str, float]) -> list[str]:
         t0 = sent[asset]
         hops["publish->event"].append((float(ev) - t0) * 1000)
         hops["event->delivered"].append((float(dlv) - float(ev)) * 1000)
-    return [f"  {name:<22} p50 {statistics.median(v):6.0f} ms   max {max(v):6.0f} ms"
-            for name, v in hops.items() if v]
+    return [f"  {name:<22} p50 {statistics.median(v):6.0f} ms   max {max(v):6.0f} ms" for name, v in hops.items() if v]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -112,26 +158,54 @@ def run(args: argparse.Namespace) -> int:
     receiver = _Receiver()
     _seed(url, args.probes, args.background_sensors, receiver.url)
     root = f"bench-al-{uuid.uuid4().hex[:6]}"
-    env = dict(os.environ, RESILIENCE_DATABASE_URL_OVERRIDE=url, RESILIENCE_MQTT_TOPIC_ROOT=root,
-               RESILIENCE_MQTT_CLIENT_ID=f"bench-al-{uuid.uuid4().hex[:6]}", RESILIENCE_LOG_LEVEL="WARNING",
-               RESILIENCE_WEBHOOK_ALLOW_PRIVATE="true",  # the bench's receiver listens on loopback
-               **service_env(s, "bench"))  # its throwaway topic root is the bench account's
+    env = dict(
+        os.environ,
+        RESILIENCE_DATABASE_URL_OVERRIDE=url,
+        RESILIENCE_MQTT_TOPIC_ROOT=root,
+        RESILIENCE_MQTT_CLIENT_ID=f"bench-al-{uuid.uuid4().hex[:6]}",
+        RESILIENCE_LOG_LEVEL="WARNING",
+        RESILIENCE_WEBHOOK_ALLOW_PRIVATE="true",  # the bench's receiver listens on loopback
+        **service_env(s, "bench"),
+    )  # its throwaway topic root is the bench account's
     logs = s.services_dir / "bench-logs"
     logs.mkdir(parents=True, exist_ok=True)
     env_info = dict(env, RESILIENCE_LOG_LEVEL="INFO")
-    procs = [spawn_ready(["ingest"], env_info, "subscribed to", logs / "ingest.log"),
-             spawn_ready(["detector"], env_info, "subscribed to", logs / "detector.log"),
-             spawn_ready(["engine"], env_info, "engine running", logs / "engine.log")]
+    procs = [
+        spawn_ready(["ingest"], env_info, "subscribed to", logs / "ingest.log"),
+        spawn_ready(["detector"], env_info, "subscribed to", logs / "detector.log"),
+        spawn_ready(["engine"], env_info, "engine running", logs / "engine.log"),
+    ]
     total_bg = int(args.background_rps * (args.probes * args.interval + 30))
     background = ",".join(f"BG{i:05d}" for i in range(args.background_sensors))
-    bg = subprocess.Popen([sys.executable, "-m", "resilience.bench.publisher", "--port", str(s.mqtt_port),
-                           "--root", root, "--utility", "bench", "--sensors", background,
-                           "--count", str(total_bg), "--pack", "100", "--rate", str(args.background_rps),
-                           "--start", str(time.time() - 1), "--step",
-                           str(args.background_sensors / args.background_rps)],  # real-time pace
-                          stdout=subprocess.DEVNULL)
-    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-probe-{uuid.uuid4().hex[:6]}",
-                         protocol=mqtt.MQTTv5)
+    bg = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "resilience.bench.publisher",
+            "--port",
+            str(s.mqtt_port),
+            "--root",
+            root,
+            "--utility",
+            "bench",
+            "--sensors",
+            background,
+            "--count",
+            str(total_bg),
+            "--pack",
+            "100",
+            "--rate",
+            str(args.background_rps),
+            "--start",
+            str(time.time() - 1),
+            "--step",
+            str(args.background_sensors / args.background_rps),
+        ],  # real-time pace
+        stdout=subprocess.DEVNULL,
+    )
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2, client_id=f"bench-probe-{uuid.uuid4().hex[:6]}", protocol=mqtt.MQTTv5
+    )
     creds = service_credentials(s, "bench")
     client.username_pw_set(creds.username, creds.password)
     client.connect(s.mqtt_host, s.mqtt_port)
@@ -140,8 +214,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         time.sleep(5.0)  # background load reaches steady state
         bg_before, t_bg = _count(url), time.time()
-        print(f"probing: {args.probes} anomalous readings, one every {args.interval}s, "
-              f"background {args.background_rps:.0f} readings/s ...", flush=True)
+        print(
+            f"probing: {args.probes} anomalous readings, one every {args.interval}s, "
+            f"background {args.background_rps:.0f} readings/s ...",
+            flush=True,
+        )
         for i in range(args.probes):
             t = time.time()
             client.publish(f"{root}/bench/PROBE-S{i:03d}", json.dumps({"t": t, "v": 30.0}), qos=1)

@@ -35,8 +35,14 @@ from resilience.store.db import Engine, make_engine, recreate_database
 from resilience.store.registry import insert_many
 
 CHROMIUM = Path("/usr/bin/chromium")
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 # where the map page's time goes: requests before the first paint, when its data call started and how long
 # it took, its size, and when the ECharts module had arrived (all ms from navigation start)
 MAP_PROFILE = """() => {
@@ -54,8 +60,10 @@ LEVELS = [Level.RED] * 1 + [Level.ORANGE] * 2 + [Level.YELLOW] * 2  # the mix of
 
 def _square(row: int, col: int) -> dict[str, Any]:
     lon, lat = 120.30 + 0.035 * col, 36.00 + 0.03 * row
-    return {"type": "Polygon", "coordinates": [[[lon, lat], [lon + 0.035, lat], [lon + 0.035, lat + 0.03],
-                                                [lon, lat + 0.03], [lon, lat]]]}
+    return {
+        "type": "Polygon",
+        "coordinates": [[[lon, lat], [lon + 0.035, lat], [lon + 0.035, lat + 0.03], [lon, lat + 0.03], [lon, lat]]],
+    }
 
 
 def seed_city(engine: Engine, n_assets: int) -> None:
@@ -63,31 +71,76 @@ def seed_city(engine: Engine, n_assets: int) -> None:
     now = datetime.now(UTC)
     with engine.begin() as conn:
         insert_many(conn, table="utilities", rows=[{"id": "bench-gas", "name": "Bench Gas"}])
-        insert_many(conn, table="districts", rows=[{"id": f"D{i:02d}", "name": f"District {i:02d}",
-                                                    "population": 100_000, "polygon": _square(i // GRID, i % GRID)}
-                                                   for i in range(20)])
+        insert_many(
+            conn,
+            table="districts",
+            rows=[
+                {
+                    "id": f"D{i:02d}",
+                    "name": f"District {i:02d}",
+                    "population": 100_000,
+                    "polygon": _square(i // GRID, i % GRID),
+                }
+                for i in range(20)
+            ],
+        )
         rows = []
         for i in range(n_assets):
             d = i % 20
-            lon, lat = 120.30 + 0.035 * (d % GRID) + 0.001 + 0.033 * ((i * 7919) % 997) / 997, \
-                36.00 + 0.03 * (d // GRID) + 0.001 + 0.028 * ((i * 104729) % 991) / 991
-            rows.append({"id": f"A{i:05d}", "name": f"Culvert {i:05d}", "kind": "drainage_culvert",
-                         "district_id": f"D{d:02d}", "utility_id": "bench-gas", "lat": lat, "lon": lon})
+            lon, lat = (
+                120.30 + 0.035 * (d % GRID) + 0.001 + 0.033 * ((i * 7919) % 997) / 997,
+                36.00 + 0.03 * (d // GRID) + 0.001 + 0.028 * ((i * 104729) % 991) / 991,
+            )
+            rows.append(
+                {
+                    "id": f"A{i:05d}",
+                    "name": f"Culvert {i:05d}",
+                    "kind": "drainage_culvert",
+                    "district_id": f"D{d:02d}",
+                    "utility_id": "bench-gas",
+                    "lat": lat,
+                    "lon": lon,
+                }
+            )
         insert_many(conn, table="assets", rows=rows)
-        insert_many(conn, table="sensors", rows=[{"id": f"S{i:05d}", "asset_id": f"A{i:05d}",
-                                                  "utility_id": "bench-gas", "kind": "methane",
-                                                  "unit": "percent_lel", "expected_interval_s": 60}
-                                                 for i in range(n_assets)])
+        insert_many(
+            conn,
+            table="sensors",
+            rows=[
+                {
+                    "id": f"S{i:05d}",
+                    "asset_id": f"A{i:05d}",
+                    "utility_id": "bench-gas",
+                    "kind": "methane",
+                    "unit": "percent_lel",
+                    "expected_interval_s": 60,
+                }
+                for i in range(n_assets)
+            ],
+        )
         PgRiskRepository(conn).write_current(
             [CurrentRow(f"asset:A{i:05d}", "gas_explosion", 0.1, Level(i % 5), now) for i in range(n_assets)]
-            + [CurrentRow(f"district:D{d:02d}", "gas_explosion", 0.5, Level(d % 5), now) for d in range(20)])
+            + [CurrentRow(f"district:D{d:02d}", "gas_explosion", 0.5, Level(d % 5), now) for d in range(20)]
+        )
 
 
 def anomaly(i: int, level: Level) -> AnomalyEvent:
     now = datetime.now(UTC)
-    return AnomalyEvent(anomaly_id=f"bench-{uuid.uuid4().hex}", phase=AnomalyPhase.OPEN, sensor_id=f"S{i:05d}",
-                        asset_id=f"A{i:05d}", sensor_kind="methane", detector="threshold", start=now, ts=now,
-                        score=0.9, peak_score=0.9, value=60.0, level=level, explanation=f"methane at A{i:05d}")
+    return AnomalyEvent(
+        anomaly_id=f"bench-{uuid.uuid4().hex}",
+        phase=AnomalyPhase.OPEN,
+        sensor_id=f"S{i:05d}",
+        asset_id=f"A{i:05d}",
+        sensor_kind="methane",
+        detector="threshold",
+        start=now,
+        ts=now,
+        score=0.9,
+        peak_score=0.9,
+        value=60.0,
+        level=level,
+        explanation=f"methane at A{i:05d}",
+    )
 
 
 def serve(engine: Engine) -> tuple[uvicorn.Server, threading.Thread, int]:
@@ -163,8 +216,10 @@ def run(args: argparse.Namespace) -> int:
         server.should_exit = True
         thread.join(30)
         engine.dispose()
-    print(f"alerts={args.alerts} assets={args.assets} probes={args.probes} "
-          + " ".join(f"{k}={v:.0f}" for k, v in figures.items()))
+    print(
+        f"alerts={args.alerts} assets={args.assets} probes={args.probes} "
+        + " ".join(f"{k}={v:.0f}" for k, v in figures.items())
+    )
     return 0
 
 

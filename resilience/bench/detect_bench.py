@@ -58,8 +58,7 @@ def _asset_rows(n: int, n_sensors: int, seed: int = 0) -> np.ndarray:
 
 def state_model_us_per_row(n_rows: int, n_sensors: int) -> float:
     """µs per row of the CVA state model in the worker: one reading per sensor built into a row, then scored."""
-    from resilience.detection.asset_state import AssetStateMonitor, dump_state_model, model_version, \
-        new_state_model
+    from resilience.detection.asset_state import AssetStateMonitor, dump_state_model, model_version, new_state_model
     from resilience.store.state_models import StoredStateModel
 
     model = new_state_model(n_sensors).fit(_asset_rows(2880, n_sensors, seed=1))
@@ -68,8 +67,9 @@ def state_model_us_per_row(n_rows: int, n_sensors: int) -> float:
     stored = StoredStateModel("bench-asset", model_version(model), t0, t0, t0, 2880, ids, dump_state_model(model))
     monitor = AssetStateMonitor(stored, model, {s: "water_flow" for s in ids})
     X = _asset_rows(n_rows, n_sensors, seed=2)
-    readings = [Reading(ids[j], t0 + timedelta(minutes=i), float(X[i, j])) for i in range(n_rows)
-                for j in range(n_sensors)]
+    readings = [
+        Reading(ids[j], t0 + timedelta(minutes=i), float(X[i, j])) for i in range(n_rows) for j in range(n_sensors)
+    ]
     start = time.perf_counter()
     for r in readings:
         monitor.observe(r)
@@ -95,20 +95,25 @@ def _best(repeats: int, run: Any, *args: Any) -> float:
 
 def bench_detect(args: argparse.Namespace) -> int:
     us = _best(args.repeats, ensembles_us_per_reading, args.readings)
-    print(f"{args.readings} readings over {len(KINDS)} default ensembles ({', '.join(KINDS)}): {us:.1f} us/reading "
-          f"(best of {args.repeats})")
+    print(
+        f"{args.readings} readings over {len(KINDS)} default ensembles ({', '.join(KINDS)}): {us:.1f} us/reading "
+        f"(best of {args.repeats})"
+    )
     cva = _best(args.repeats, state_model_us_per_row, args.rows, args.sensors)
     pca = _best(args.repeats, pca_model_us_per_row, args.rows, args.sensors)
-    print(f"{args.rows} rows of a {args.sensors}-sensor asset: CVA state model {cva:.1f} us/row "
-          f"({cva / args.sensors:.1f} us per reading), PCA asset model {pca:.1f} us/row")
+    print(
+        f"{args.rows} rows of a {args.sensors}-sensor asset: CVA state model {cva:.1f} us/row "
+        f"({cva / args.sensors:.1f} us per reading), PCA asset model {pca:.1f} us/row"
+    )
     print(f"us_per_reading={us:.1f} cva_us_per_row={cva:.1f} pca_us_per_row={pca:.1f}")
     return 0
 
 
 def register(bench_subparsers: Any) -> None:
     """Add ``bench detect`` to ``resilience bench``."""
-    d = bench_subparsers.add_parser("detect", help="per-reading cost of the default ensembles, per-row cost of "
-                                                   "the per-asset models")
+    d = bench_subparsers.add_parser(
+        "detect", help="per-reading cost of the default ensembles, per-row cost of the per-asset models"
+    )
     d.add_argument("--readings", type=int, default=60000)
     d.add_argument("--rows", type=int, default=5000, help="rows scored by each multivariate model")
     d.add_argument("--sensors", type=int, default=3, help="sensors of the modelled asset (a water main: 3)")

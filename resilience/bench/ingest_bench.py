@@ -37,11 +37,35 @@ def _seed(url: str, n_sensors: int) -> list[str]:
     with engine.begin() as conn:
         insert_many(conn, table="utilities", rows=[{"id": "bench", "name": "Bench utility"}])
         insert_many(conn, table="districts", rows=[{"id": "BD", "name": "Bench district"}])
-        insert_many(conn, table="assets", rows=[{"id": "BA", "name": "Bench asset", "kind": "water_main",
-                                                 "district_id": "BD", "lat": 36.0, "lon": 120.0}])
-        insert_many(conn, table="sensors", rows=[{"id": i, "asset_id": "BA", "utility_id": "bench",
-                                                  "kind": "water_flow", "unit": "m**3/h", "expected_interval_s": 1}
-                                                 for i in ids])
+        insert_many(
+            conn,
+            table="assets",
+            rows=[
+                {
+                    "id": "BA",
+                    "name": "Bench asset",
+                    "kind": "water_main",
+                    "district_id": "BD",
+                    "lat": 36.0,
+                    "lon": 120.0,
+                }
+            ],
+        )
+        insert_many(
+            conn,
+            table="sensors",
+            rows=[
+                {
+                    "id": i,
+                    "asset_id": "BA",
+                    "utility_id": "bench",
+                    "kind": "water_flow",
+                    "unit": "m**3/h",
+                    "expected_interval_s": 1,
+                }
+                for i in ids
+            ],
+        )
     engine.dispose()
     return ids
 
@@ -52,14 +76,34 @@ def _count(url: str) -> int:
 
 def broker_alone(n: int, topic_root: str) -> float:
     s = get_settings()
-    counter = subprocess.Popen(PY + ["resilience.bench.counter", "--port", str(s.mqtt_port), "--topic",
-                                     f"{topic_root}/#", "--count", str(n)], stdout=subprocess.PIPE, text=True)
+    counter = subprocess.Popen(
+        PY + ["resilience.bench.counter", "--port", str(s.mqtt_port), "--topic", f"{topic_root}/#", "--count", str(n)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert counter.stdout is not None
     counter.stdout.readline()  # "ready"
     t0 = time.perf_counter()
-    subprocess.run(PY + ["resilience.bench.publisher", "--port", str(s.mqtt_port), "--root", topic_root,
-                         "--utility", "bench", "--sensors", "B00000", "--count", str(n), "--pack", "1"],
-                   check=True, capture_output=True)
+    subprocess.run(
+        PY
+        + [
+            "resilience.bench.publisher",
+            "--port",
+            str(s.mqtt_port),
+            "--root",
+            topic_root,
+            "--utility",
+            "bench",
+            "--sensors",
+            "B00000",
+            "--count",
+            str(n),
+            "--pack",
+            "1",
+        ],
+        check=True,
+        capture_output=True,
+    )
     out, _ = counter.communicate(timeout=600)
     elapsed = time.perf_counter() - t0
     got = int(json.loads(out.strip().splitlines()[-1])["received"])
@@ -74,17 +118,41 @@ def copy_rate(url: str, ids: list[str], n: int) -> float:
 
 def through_worker(url: str, ids: list[str], n: int, pack: int, topic_root: str, start: float) -> float:
     s = get_settings()
-    env = dict(os.environ, RESILIENCE_DATABASE_URL_OVERRIDE=url, RESILIENCE_MQTT_TOPIC_ROOT=topic_root,
-               RESILIENCE_MQTT_CLIENT_ID=f"bench-ingest-{uuid.uuid4().hex[:6]}",
-               **service_env(s, "bench"))  # its throwaway topic root is the bench account's
+    env = dict(
+        os.environ,
+        RESILIENCE_DATABASE_URL_OVERRIDE=url,
+        RESILIENCE_MQTT_TOPIC_ROOT=topic_root,
+        RESILIENCE_MQTT_CLIENT_ID=f"bench-ingest-{uuid.uuid4().hex[:6]}",
+        **service_env(s, "bench"),
+    )  # its throwaway topic root is the bench account's
     # Wait for the subscription: messages published before a new session exists are not queued for it.
     worker = spawn_ready(["ingest"], env, "subscribed to", s.services_dir / "bench-logs" / f"ingest-{topic_root}.log")
     try:
         before = _count(url)
         t0 = time.perf_counter()
-        pub = subprocess.Popen(PY + ["resilience.bench.publisher", "--port", str(s.mqtt_port), "--root", topic_root,
-                                     "--utility", "bench", "--sensors", ",".join(ids), "--count", str(n), "--pack",
-                                     str(pack), "--start", str(start), "--step", "1"], stdout=subprocess.PIPE)
+        pub = subprocess.Popen(
+            PY
+            + [
+                "resilience.bench.publisher",
+                "--port",
+                str(s.mqtt_port),
+                "--root",
+                topic_root,
+                "--utility",
+                "bench",
+                "--sensors",
+                ",".join(ids),
+                "--count",
+                str(n),
+                "--pack",
+                str(pack),
+                "--start",
+                str(start),
+                "--step",
+                "1",
+            ],
+            stdout=subprocess.PIPE,
+        )
         target = before + n
         while True:
             got = _count(url)
@@ -122,8 +190,10 @@ def run(args: argparse.Namespace) -> int:
     pack_rps = through_worker(url, ids, args.packs, 100, root + "-p", now - 1 * 86400)
     _say(f"  {pack_rps:,.0f} readings/s committed")
     # The machine is shared and noisy: judge the pipeline by its ratio to limits measured in the same run.
-    print(f"pack_rps={pack_rps:.0f} single_mps={single_mps:.0f} copy_rps={copy_rps:.0f} broker_mps={broker_mps:.0f} "
-          f"pack_copy_ratio={pack_rps / copy_rps:.3f} single_broker_ratio={single_mps / broker_mps:.3f}")
+    print(
+        f"pack_rps={pack_rps:.0f} single_mps={single_mps:.0f} copy_rps={copy_rps:.0f} broker_mps={broker_mps:.0f} "
+        f"pack_copy_ratio={pack_rps / copy_rps:.3f} single_broker_ratio={single_mps / broker_mps:.3f}"
+    )
     return 0
 
 

@@ -73,8 +73,13 @@ def main(argv: list[str] | None = None) -> int:
             records = []
             for k in range(n):
                 j = i + k
-                records.append({"n": sensors[j % len(sensors)], "t": round((j // len(sensors)) * args.step, 6),
-                                "v": round(rng.uniform(0.4, 0.6), 4)})  # steady noise, never stuck
+                records.append(
+                    {
+                        "n": sensors[j % len(sensors)],
+                        "t": round((j // len(sensors)) * args.step, 6),
+                        "v": round(rng.uniform(0.4, 0.6), 4),
+                    }
+                )  # steady noise, never stuck
             records[0]["bt"] = start
             topic = args.topic or f"{args.root}/{args.utility}"
             payload = json.dumps(records, separators=(",", ":"))

@@ -23,8 +23,7 @@ def run_bench(args: argparse.Namespace) -> int:
     assets, districts, sensors = build_city(args.assets, args.sensors, args.districts, seed=args.seed)
     bus = InMemoryEventBus()
     start = time.perf_counter()
-    svc = RiskService(assets=assets, districts=districts, sensors=sensors, bus=bus, subscribe_to=bus,
-                      clock=lambda: t0)
+    svc = RiskService(assets=assets, districts=districts, sensors=sensors, bus=bus, subscribe_to=bus, clock=lambda: t0)
     build_ms = (time.perf_counter() - start) * 1000
     rng = np.random.default_rng(args.seed + 1)
     open_ids: dict[str, dict[str, object]] = {}
@@ -47,10 +46,14 @@ def run_bench(args: argparse.Namespace) -> int:
         inc.append((time.perf_counter() - start) * 1000)
     n_pairs = len(svc.model.pairs_)
     levels = svc.spectrum().city
-    print(f"city: {len(assets)} assets, {len(sensors)} sensors, {len(districts)} districts, {n_pairs} asset-hazard "
-          f"pairs, {svc.model.graph_.n_edges} coupling edges; build {build_ms:.0f} ms")
-    print(f"open anomalies {len(open_ids)}; risk events published {len(bus.published)}; city levels "
-          + ", ".join(f"{h}={lvl.label}" for h, lvl in levels.items()))
+    print(
+        f"city: {len(assets)} assets, {len(sensors)} sensors, {len(districts)} districts, {n_pairs} asset-hazard "
+        f"pairs, {svc.model.graph_.n_edges} coupling edges; build {build_ms:.0f} ms"
+    )
+    print(
+        f"open anomalies {len(open_ids)}; risk events published {len(bus.published)}; city levels "
+        + ", ".join(f"{h}={lvl.label}" for h, lvl in levels.items())
+    )
     print(f"incremental p95 {np.percentile(inc, 95):.3f} ms, max {max(inc):.3f} ms over {len(inc)} events")
     print(f"full_recompute_ms={statistics.median(full):.1f} incremental_ms={statistics.median(inc):.3f}")
     return 0

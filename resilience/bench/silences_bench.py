@@ -17,8 +17,9 @@ from alerts.silences import Matcher, Silence, validate_silence
 
 def _silence(*matchers: Matcher) -> Silence:
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    return Silence(matchers=matchers, starts_at=start, ends_at=start + timedelta(hours=2), created_by="bench",
-                   comment="bench")
+    return Silence(
+        matchers=matchers, starts_at=start, ends_at=start + timedelta(hours=2), created_by="bench", comment="bench"
+    )
 
 
 def match_us(silence: Silence, labels: dict[str, str], repeats: int) -> float:

@@ -28,17 +28,24 @@ DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "benchmarks" / "tep" / "data"
 ONSET = 160
 EXCLUDED = (3, 9, 15)
 ALL_FAULTS = tuple(range(1, 22))
-PUBLISHED_NOTE = ("published PCA/DPCA/CVA figures (Russell, Chiang & Braatz 2000, Chemom. Intell. Lab. Syst. "
-                  "51:81-93): not found verbatim via the search tool, so none are shown")
+PUBLISHED_NOTE = (
+    "published PCA/DPCA/CVA figures (Russell, Chiang & Braatz 2000, Chemom. Intell. Lab. Syst. "
+    "51:81-93): not found verbatim via the search tool, so none are shown"
+)
 
 
 def load_runs(data: Path, faults: tuple[int, ...]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     """Training rows (d00.dat transposed to samples x variables) and the test runs (0 = normal d00_te)."""
-    missing = [p for p in [data / "d00.dat", data / "d00_te.dat"] + [data / f"d{f:02d}_te.dat" for f in faults]
-               if not p.is_file()]
+    missing = [
+        p
+        for p in [data / "d00.dat", data / "d00_te.dat"] + [data / f"d{f:02d}_te.dat" for f in faults]
+        if not p.is_file()
+    ]
     if missing:
-        raise FileNotFoundError(f"TEP data not found: {', '.join(str(p) for p in missing[:3])}"
-                                f"{' ...' if len(missing) > 3 else ''} (pass --data DIR)")
+        raise FileNotFoundError(
+            f"TEP data not found: {', '.join(str(p) for p in missing[:3])}"
+            f"{' ...' if len(missing) > 3 else ''} (pass --data DIR)"
+        )
     train = np.loadtxt(data / "d00.dat")
     if train.shape[0] < train.shape[1]:  # stored one column per sample
         train = train.T
@@ -54,7 +61,7 @@ def rates(flags: np.ndarray) -> tuple[float, float, int | None]:
 
 
 def _lagged(X: np.ndarray, lags: int) -> np.ndarray:
-    return np.hstack([X[lags - j: len(X) - j] for j in range(lags + 1)])
+    return np.hstack([X[lags - j : len(X) - j] for j in range(lags + 1)])
 
 
 def _pca_fit(Z: np.ndarray) -> tuple[np.ndarray, ...]:
@@ -84,8 +91,10 @@ def _pca_flags(train: np.ndarray, tests: dict[int, np.ndarray], lags: int) -> di
     oof = np.vstack([_pca_stats(_pca_fit(np.delete(Z, b, axis=0)), Z[b]) for b in blocks])
     lim = np.quantile(oof, 0.995, axis=0)
     model = _pca_fit(Z)
-    return {f: np.r_[np.zeros(lags, bool), np.any(_pca_stats(model, _lagged(X, lags)) > lim, axis=1)]
-            for f, X in tests.items()}
+    return {
+        f: np.r_[np.zeros(lags, bool), np.any(_pca_stats(model, _lagged(X, lags)) > lim, axis=1)]
+        for f, X in tests.items()
+    }
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,16 +114,20 @@ def run(args: argparse.Namespace) -> int:
     us_per_row = (time.perf_counter() - t0) / rows * 1e6
     baselines = {"PCA": _pca_flags(train, tests, 0), "DPCA": _pca_flags(train, tests, 2)}
     print(f"TEP: fit on {data / 'd00.dat'} ({train.shape[0]} x {train.shape[1]}), {model!r}")
-    print(f"  limits: held-alarm false alarms calibrated to {args.target_far:.3f} on out-of-fold d00.dat "
-          f"(tail {model.tail_:.2e} per statistic); fit {fit_s:.1f} s")
+    print(
+        f"  limits: held-alarm false alarms calibrated to {args.target_far:.3f} on out-of-fold d00.dat "
+        f"(tail {model.tail_:.2e} per statistic); fit {fit_s:.1f} s"
+    )
     print(f"  {'fault':>5} {'det':>6} {'far<160':>7} {'delay':>5} | {'PCA det':>7} {'DPCA det':>8}")
     dets, delays = [], []
     for f in faults:
         det, far, delay = rates(flags[f])
         base = [rates(baselines[m][f])[0] for m in ("PCA", "DPCA")]
         mark = " (excluded)" if f in EXCLUDED else ""
-        print(f"  {f:>5} {det:6.3f} {far:7.3f} {delay if delay is not None else '-':>5} | "
-              f"{base[0]:7.3f} {base[1]:8.3f}{mark}")
+        print(
+            f"  {f:>5} {det:6.3f} {far:7.3f} {delay if delay is not None else '-':>5} | "
+            f"{base[0]:7.3f} {base[1]:8.3f}{mark}"
+        )
         if f not in EXCLUDED:
             dets.append(det)
             delays.append(delay if delay is not None else len(flags[f]) - ONSET)
@@ -123,11 +136,15 @@ def run(args: argparse.Namespace) -> int:
     counted = [f for f in faults if f not in EXCLUDED]
     print(f"  normal test run d00_te: false alarms {far0:.3f} (PCA {base0[0]:.3f}, DPCA {base0[1]:.3f})")
     for name in ("PCA", "DPCA"):
-        print(f"  {name} T2/Q per-sample, 99.5 % out-of-fold limits, mean detection over {len(counted)} faults: "
-              f"{np.mean([rates(baselines[name][f])[0] for f in counted]):.3f}")
+        print(
+            f"  {name} T2/Q per-sample, 99.5 % out-of-fold limits, mean detection over {len(counted)} faults: "
+            f"{np.mean([rates(baselines[name][f])[0] for f in counted]):.3f}"
+        )
     print(f"  {PUBLISHED_NOTE}")
-    print(f"tep_detection={np.mean(dets):.4f} tep_far={far0:.4f} tep_delay={np.median(delays):g} "
-          f"faults={len(counted)} us_per_row={us_per_row:.1f}")
+    print(
+        f"tep_detection={np.mean(dets):.4f} tep_far={far0:.4f} tep_delay={np.median(delays):g} "
+        f"faults={len(counted)} us_per_row={us_per_row:.1f}"
+    )
     return 0
 
 
@@ -135,6 +152,10 @@ def register(bench_sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
     p = bench_sub.add_parser("tep", help="Tennessee Eastman: held-alarm CVA state model, detection/false alarms/delay")
     p.add_argument("--data", default=None, help=f"folder with d00.dat and dNN_te.dat (default: {DEFAULT_DATA})")
     p.add_argument("--faults", default=None, help="comma-separated fault numbers (default: 1-21)")
-    p.add_argument("--target-far", type=float, default=0.025,
-                   help="held-alarm false-alarm rate to calibrate on out-of-fold d00.dat (half the 5 %% budget)")
+    p.add_argument(
+        "--target-far",
+        type=float,
+        default=0.025,
+        help="held-alarm false-alarm rate to calibrate on out-of-fold d00.dat (half the 5 %% budget)",
+    )
     p.set_defaults(func=run)

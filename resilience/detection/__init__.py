@@ -26,8 +26,20 @@ from resilience.detection.ensemble import (
 from resilience.detection.silent_sensors import SilenceTracker
 
 __all__ = [
-    "CusumDetector", "DEFAULT_ENSEMBLES", "DetectionEngine", "Detector", "DetectorSpec",
-    "EnsembleConfig", "FlatlineDetector", "GradedThresholdDetector", "RateOfChangeDetector",
-    "RobustZScoreDetector", "SeasonalBaselineDetector", "SensorEnsemble", "SilenceTracker",
-    "detector_class", "registered_detectors", "resolve_config",
+    "CusumDetector",
+    "DEFAULT_ENSEMBLES",
+    "DetectionEngine",
+    "Detector",
+    "DetectorSpec",
+    "EnsembleConfig",
+    "FlatlineDetector",
+    "GradedThresholdDetector",
+    "RateOfChangeDetector",
+    "RobustZScoreDetector",
+    "SeasonalBaselineDetector",
+    "SensorEnsemble",
+    "SilenceTracker",
+    "detector_class",
+    "registered_detectors",
+    "resolve_config",
 ]

@@ -47,8 +47,9 @@ def training_matrix(conn: Connection, sensor_ids: list[str], start: datetime, en
     return np.array(out).reshape(-1, len(sensor_ids))
 
 
-def train_asset_models(engine: Engine, now: datetime, *, days: float = 7.0, min_rows: int = 288,
-                       method: str = "pca") -> int:
+def train_asset_models(
+    engine: Engine, now: datetime, *, days: float = 7.0, min_rows: int = 288, method: str = "pca"
+) -> int:
     """Fit and store one model per asset with at least two modelled sensors and a day of clean history."""
     start = now - timedelta(days=days)
     with engine.connect() as conn:
@@ -108,25 +109,66 @@ class AssetModelScorer:
             top = cols[int(np.argmax(contrib))]
             current = self.open_.get(asset_id)
             if s >= self.threshold:
-                text_ = (f"{asset_id}: combined behaviour of {len(cols)} sensors is unusual (score {s:.2f}), "
-                         f"mostly {self.kinds.get(top, top)} {means[top]:.3g} "
-                         f"({contrib.max() * 100:.0f}% of the deviation)")
+                text_ = (
+                    f"{asset_id}: combined behaviour of {len(cols)} sensors is unusual (score {s:.2f}), "
+                    f"mostly {self.kinds.get(top, top)} {means[top]:.3g} "
+                    f"({contrib.max() * 100:.0f}% of the deviation)"
+                )
                 if current is None:
-                    ev = AnomalyEvent(str(uuid.uuid4()), AnomalyPhase.OPEN, top, asset_id, self.kinds.get(top, ""),
-                                      f"asset_model:{model.version_}", now, now, s, s, means[top], Level.NONE, text_)
+                    ev = AnomalyEvent(
+                        str(uuid.uuid4()),
+                        AnomalyPhase.OPEN,
+                        top,
+                        asset_id,
+                        self.kinds.get(top, ""),
+                        f"asset_model:{model.version_}",
+                        now,
+                        now,
+                        s,
+                        s,
+                        means[top],
+                        Level.NONE,
+                        text_,
+                    )
                     self.open_[asset_id] = ev
                     events.append(ev)
                 elif s > current.peak_score + 0.05:
-                    ev = AnomalyEvent(current.anomaly_id, AnomalyPhase.UPDATE, current.sensor_id, asset_id,
-                                      current.sensor_kind, current.detector, current.start, now, s, s, means[top],
-                                      Level.NONE, text_)
+                    ev = AnomalyEvent(
+                        current.anomaly_id,
+                        AnomalyPhase.UPDATE,
+                        current.sensor_id,
+                        asset_id,
+                        current.sensor_kind,
+                        current.detector,
+                        current.start,
+                        now,
+                        s,
+                        s,
+                        means[top],
+                        Level.NONE,
+                        text_,
+                    )
                     self.open_[asset_id] = ev
                     events.append(ev)
             elif current is not None and s < self.close_threshold:
-                events.append(AnomalyEvent(current.anomaly_id, AnomalyPhase.CLOSE, current.sensor_id, asset_id,
-                                           current.sensor_kind, current.detector, current.start, now, s,
-                                           current.peak_score, means.get(current.sensor_id, current.value), Level.NONE,
-                                           current.explanation, end=now))
+                events.append(
+                    AnomalyEvent(
+                        current.anomaly_id,
+                        AnomalyPhase.CLOSE,
+                        current.sensor_id,
+                        asset_id,
+                        current.sensor_kind,
+                        current.detector,
+                        current.start,
+                        now,
+                        s,
+                        current.peak_score,
+                        means.get(current.sensor_id, current.value),
+                        Level.NONE,
+                        current.explanation,
+                        end=now,
+                    )
+                )
                 del self.open_[asset_id]
         return events
 

@@ -55,8 +55,14 @@ def new_state_model(n_columns: int) -> CanonicalVariateStateModel:
     Three lags; the state keeps at most half the lagged dimensions, so residual variates remain to watch.
     """
     past = 3
-    return CanonicalVariateStateModel(past=past, future=past, n_states=max(1, min(30, n_columns * past // 2)),
-                                      false_alarm_rate=FALSE_ALARM_RATE, statistics=STATISTICS, clip=CLIP)
+    return CanonicalVariateStateModel(
+        past=past,
+        future=past,
+        n_states=max(1, min(30, n_columns * past // 2)),
+        false_alarm_rate=FALSE_ALARM_RATE,
+        statistics=STATISTICS,
+        clip=CLIP,
+    )
 
 
 def model_version(model: CanonicalVariateStateModel) -> str:
@@ -147,9 +153,12 @@ class RowBuilder:
         self.age = [int(v) for v in state["age"]]
 
 
-def training_rows(readings: Iterable[Reading], columns: Sequence[str],
-                  periods: Sequence[tuple[datetime, datetime]], margin: timedelta,
-                  ) -> tuple[np.ndarray, int]:
+def training_rows(
+    readings: Iterable[Reading],
+    columns: Sequence[str],
+    periods: Sequence[tuple[datetime, datetime]],
+    margin: timedelta,
+) -> tuple[np.ndarray, int]:
     """Rows of a history (the detector's own row building), leaving out rows within ``margin`` of an abnormal
     period; returns the matrix and how many rows were left out."""
     builder = RowBuilder(columns)
@@ -177,14 +186,25 @@ class OpenState:
     quiet_since: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"anomaly_id": self.anomaly_id, "start": self.start.isoformat(), "sensor_id": self.sensor_id,
-                "peak_score": self.peak_score, "explanation": self.explanation,
-                "quiet_since": self.quiet_since.isoformat() if self.quiet_since else None}
+        return {
+            "anomaly_id": self.anomaly_id,
+            "start": self.start.isoformat(),
+            "sensor_id": self.sensor_id,
+            "peak_score": self.peak_score,
+            "explanation": self.explanation,
+            "quiet_since": self.quiet_since.isoformat() if self.quiet_since else None,
+        }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OpenState:
-        return cls(d["anomaly_id"], datetime.fromisoformat(d["start"]), d["sensor_id"], float(d["peak_score"]),
-                   d["explanation"], datetime.fromisoformat(d["quiet_since"]) if d["quiet_since"] else None)
+        return cls(
+            d["anomaly_id"],
+            datetime.fromisoformat(d["start"]),
+            d["sensor_id"],
+            float(d["peak_score"]),
+            d["explanation"],
+            datetime.fromisoformat(d["quiet_since"]) if d["quiet_since"] else None,
+        )
 
 
 def stable_state_anomaly_id(asset_id: str, opened_at: datetime) -> str:
@@ -222,10 +242,14 @@ class AssetStateMonitor:
         share = self.model.contributions()
         order = [int(j) for j in np.argsort(-share)]
         named = [j for j in order if share[j] >= CONTRIBUTOR_SHARE][:3] or order[:1]
-        parts = ", ".join(f"{self.kinds[self.sensor_ids[j]] or 'sensor'} {self.sensor_ids[j]} {row[j]:.3g} "
-                          f"({share[j] * 100:.0f}%)" for j in named)
-        text = (f"{self.asset_id}: operating state of {len(self.sensor_ids)} sensors left normal "
-                f"({ratio:.1f}x its control limit), mostly {parts}")
+        parts = ", ".join(
+            f"{self.kinds[self.sensor_ids[j]] or 'sensor'} {self.sensor_ids[j]} {row[j]:.3g} ({share[j] * 100:.0f}%)"
+            for j in named
+        )
+        text = (
+            f"{self.asset_id}: operating state of {len(self.sensor_ids)} sensors left normal "
+            f"({ratio:.1f}x its control limit), mostly {parts}"
+        )
         return self.sensor_ids[order[0]], text
 
     def _on_row(self, ts: datetime, row: np.ndarray) -> AnomalyEvent | None:
@@ -252,18 +276,37 @@ class AssetStateMonitor:
         self.open = None
         return event
 
-    def _event(self, phase: AnomalyPhase, ts: datetime, score: float, row: np.ndarray,
-               end: datetime | None = None) -> AnomalyEvent:
+    def _event(
+        self, phase: AnomalyPhase, ts: datetime, score: float, row: np.ndarray, end: datetime | None = None
+    ) -> AnomalyEvent:
         cur = self.open
         assert cur is not None
         text = cur.explanation if phase is not AnomalyPhase.CLOSE else f"back to normal; peak was: {cur.explanation}"
         value = float(row[self.sensor_ids.index(cur.sensor_id)])
-        return AnomalyEvent(cur.anomaly_id, phase, cur.sensor_id, self.asset_id, self.kinds[cur.sensor_id],
-                            self.detector, cur.start, ts, score, cur.peak_score, value, Level.NONE, text, end=end)
+        return AnomalyEvent(
+            cur.anomaly_id,
+            phase,
+            cur.sensor_id,
+            self.asset_id,
+            self.kinds[cur.sensor_id],
+            self.detector,
+            cur.start,
+            ts,
+            score,
+            cur.peak_score,
+            value,
+            Level.NONE,
+            text,
+            end=end,
+        )
 
     def to_state(self) -> dict[str, Any]:
-        return {"version": self.version, "rows": self.rows.to_state(), "model": self.model.stream_state(),
-                "open": self.open.to_dict() if self.open else None}
+        return {
+            "version": self.version,
+            "rows": self.rows.to_state(),
+            "model": self.model.stream_state(),
+            "open": self.open.to_dict() if self.open else None,
+        }
 
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore :meth:`to_state` of the same model version (another version's state is refused)."""

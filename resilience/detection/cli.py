@@ -20,8 +20,14 @@ from typing import Any
 
 import numpy as np
 
-from resilience.detection.csv_models import MULTIVARIATE, ModelChoice, parse_model, score_ensemble, \
-    score_multivariate, score_nab
+from resilience.detection.csv_models import (
+    MULTIVARIATE,
+    ModelChoice,
+    parse_model,
+    score_ensemble,
+    score_multivariate,
+    score_nab,
+)
 
 #: Row count above which a CSV is refused (the whole file is held in memory).
 MAX_ROWS = 5_000_000
@@ -87,8 +93,9 @@ def _training_matrix(args: argparse.Namespace, data: np.ndarray, columns: list[s
     raise ValueError(f"the {args.model.name} model needs normal operation to fit on: --train-rows N or --train FILE")
 
 
-def score(args: argparse.Namespace, rows: list[dict[str, str]], time_col: str,
-          columns: list[str]) -> tuple[list[float], list[bool]]:
+def score(
+    args: argparse.Namespace, rows: list[dict[str, str]], time_col: str, columns: list[str]
+) -> tuple[list[float], list[bool]]:
     """Dispatch on the chosen model; raises ValueError for input it cannot use."""
     choice: ModelChoice = args.model
     data = read_matrix(rows, columns)
@@ -115,9 +122,14 @@ def run_detect(args: argparse.Namespace) -> int:
     if time_col not in header:
         print(f"{args.input}: no time column {time_col!r} (columns: {', '.join(header)})", file=sys.stderr)
         return 2
-    columns = [c for c in header if c != time_col and c not in ("anomaly_score", "anomaly")
-               and all(_is_number(r[c]) for r in rows if (r.get(c) or "").strip())
-               and any((r.get(c) or "").strip() for r in rows)]
+    columns = [
+        c
+        for c in header
+        if c != time_col
+        and c not in ("anomaly_score", "anomaly")
+        and all(_is_number(r[c]) for r in rows if (r.get(c) or "").strip())
+        and any((r.get(c) or "").strip() for r in rows)
+    ]
     if not columns:
         print(f"{args.input}: no numeric value column", file=sys.stderr)
         return 2
@@ -150,12 +162,17 @@ def register(subparsers: Any) -> None:
     p.add_argument("--time-column", default=None, help="time column (default: 'timestamp', else the first)")
     p.add_argument("--sep", default=",", help="field separator")
     p.add_argument("--threshold", type=float, default=0.5, help="anomaly_score at which anomaly=1 (nab)")
-    p.add_argument("--model", type=_model_arg, default=ModelChoice("nab"), metavar="MODEL",
-                   help="nab (default): one NAB-tuned streaming detector per column, flags onsets of rare "
-                        "anomalies; ensemble:<kind>: every column as a production sensor of that kind "
-                        "(times: epoch seconds or ISO 8601), anomaly = the engine holds an anomaly open; "
-                        "cva: the per-asset multivariate state model whose alarm holds while a fault state "
-                        "lasts; pca: the per-asset T2/Q model (cva and pca need --train-rows or --train)")
+    p.add_argument(
+        "--model",
+        type=_model_arg,
+        default=ModelChoice("nab"),
+        metavar="MODEL",
+        help="nab (default): one NAB-tuned streaming detector per column, flags onsets of rare "
+        "anomalies; ensemble:<kind>: every column as a production sensor of that kind "
+        "(times: epoch seconds or ISO 8601), anomaly = the engine holds an anomaly open; "
+        "cva: the per-asset multivariate state model whose alarm holds while a fault state "
+        "lasts; pca: the per-asset T2/Q model (cva and pca need --train-rows or --train)",
+    )
     p.add_argument("--train-rows", type=int, default=0, help="cva/pca: fit on the first N rows, then score every row")
     p.add_argument("--train", default=None, help="cva/pca: fit on this normal-operation CSV (same columns)")
     p.set_defaults(func=run_detect)

@@ -51,8 +51,7 @@ def score_nab(data: np.ndarray, threshold: float) -> tuple[list[float], list[boo
     try:
         from resilience.bench.nab import NabDetector
     except ModuleNotFoundError as exc:  # the production image ships without the benchmarks
-        raise ValueError("the nab model is a benchmark tool and is not installed here; run it from a checkout"
-                         ) from exc
+        raise ValueError("the nab model is a benchmark tool and is not installed here; run it from a checkout") from exc
 
     detectors = [NabDetector() for _ in range(data.shape[1])]
     scores: list[float] = []
@@ -74,8 +73,12 @@ class _CsvSensor:
         self.expected_interval_s = SENSOR_KINDS[kind].interval_s
 
 
-def score_ensemble(data: np.ndarray, times: Sequence[datetime], columns: Sequence[str], kind: str,
-                   ) -> tuple[list[float], list[bool]]:
+def score_ensemble(
+    data: np.ndarray,
+    times: Sequence[datetime],
+    columns: Sequence[str],
+    kind: str,
+) -> tuple[list[float], list[bool]]:
     """Each column through the production :class:`~resilience.detection.scoring.DetectionEngine` as a sensor of
     ``kind``: the score is the ensemble's, ``anomaly`` is whether the engine holds an anomaly open after the row
     (its open threshold, close hysteresis and graded limits), so the flags are what production would raise."""

@@ -17,7 +17,11 @@ from resilience.domain import SENSOR_KINDS, Direction, Level, level_for_value
 
 #: Score given for each graded level, so a blue breach already crosses the default 0.5 threshold.
 LEVEL_SCORES: dict[Level, float] = {
-    Level.NONE: 0.0, Level.BLUE: 0.6, Level.YELLOW: 0.75, Level.ORANGE: 0.9, Level.RED: 1.0,
+    Level.NONE: 0.0,
+    Level.BLUE: 0.6,
+    Level.YELLOW: 0.75,
+    Level.ORANGE: 0.9,
+    Level.RED: 1.0,
 }
 
 
@@ -45,8 +49,9 @@ class GradedThresholdDetector(Detector):
 
     name = "graded"
 
-    def __init__(self, kind: str | None = None, thresholds: dict[str, float] | None = None,
-                 direction: str | None = None) -> None:
+    def __init__(
+        self, kind: str | None = None, thresholds: dict[str, float] | None = None, direction: str | None = None
+    ) -> None:
         self.kind = kind
         self.thresholds = thresholds
         self.direction = direction
@@ -136,10 +141,19 @@ class RateOfChangeDetector(Detector):
 
     name = "rate_of_change"
 
-    def __init__(self, window_s: float = 300.0, max_change: float | None = None, direction: str = "both",
-                 alpha: float = 0.02, z_lo: float = 4.0, z_hi: float = 10.0, grace_period: int = 30,
-                 limits: dict[str, float] | None = None, min_change: float = 0.0,
-                 jump_fraction: float | None = None) -> None:
+    def __init__(
+        self,
+        window_s: float = 300.0,
+        max_change: float | None = None,
+        direction: str = "both",
+        alpha: float = 0.02,
+        z_lo: float = 4.0,
+        z_hi: float = 10.0,
+        grace_period: int = 30,
+        limits: dict[str, float] | None = None,
+        min_change: float = 0.0,
+        jump_fraction: float | None = None,
+    ) -> None:
         self.window_s = window_s
         self.max_change = max_change
         self.direction = direction
@@ -199,8 +213,9 @@ class RateOfChangeDetector(Detector):
         if not self.limits:
             return Level.NONE, Level.NONE
         change = self._change(x, ts)
-        by_change = Level.NONE if change is None else level_for_value(self._signed(change), self.limits,
-                                                                      Direction.ABOVE)
+        by_change = (
+            Level.NONE if change is None else level_for_value(self._signed(change), self.limits, Direction.ABOVE)
+        )
         return by_change, self._jump_level(x, ts)
 
     def _jump(self, x: float, ts: float) -> tuple[float, float] | None:
@@ -217,8 +232,14 @@ class RateOfChangeDetector(Detector):
             return Level.NONE
         step, dt = jump
         pace = step * self.window_s / dt
-        return max((Level.parse(name) for name, limit in self.limits.items()
-                    if step >= self.jump_fraction * limit and pace >= limit), default=Level.NONE)
+        return max(
+            (
+                Level.parse(name)
+                for name, limit in self.limits.items()
+                if step >= self.jump_fraction * limit and pace >= limit
+            ),
+            default=Level.NONE,
+        )
 
     def score_one(self, x: float, t: datetime | float) -> float:
         if self.limits:
@@ -245,8 +266,10 @@ class RateOfChangeDetector(Detector):
             jump = self._jump(x, ts)
             if by_change < by_jump and jump is not None:
                 verb = "rose" if x > self.history_[-1][1] else "fell"
-                return (f"{fmt(x, unit)}, {verb} by {fmt(jump[0], unit)} in {jump[1]:.0f} s "
-                        f"(faster than the {level.label} limit: {within})")
+                return (
+                    f"{fmt(x, unit)}, {verb} by {fmt(jump[0], unit)} in {jump[1]:.0f} s "
+                    f"(faster than the {level.label} limit: {within})"
+                )
         if change is None:
             return ""
         verb = "rose" if change > 0 else "fell"
@@ -320,8 +343,17 @@ class RobustZScoreDetector(Detector):
 
     name = "robust_z"
 
-    def __init__(self, window: int = 240, z_lo: float = 4.0, z_hi: float = 10.0, grace_period: int = 30,
-                 refresh_every: int = 10, min_scale: float = 1e-9, recent: int = 1, agree: int = 1) -> None:
+    def __init__(
+        self,
+        window: int = 240,
+        z_lo: float = 4.0,
+        z_hi: float = 10.0,
+        grace_period: int = 30,
+        refresh_every: int = 10,
+        min_scale: float = 1e-9,
+        recent: int = 1,
+        agree: int = 1,
+    ) -> None:
         self.window = window
         self.z_lo = z_lo
         self.z_hi = z_hi
@@ -390,8 +422,10 @@ class RobustZScoreDetector(Detector):
         d = self.deviation(x)
         side = "above" if d > 0 else "below"
         if self.recent > 1:
-            return (f"{fmt(x, unit)}, held {fmt(abs(d), unit)} {side} the recent level {fmt(self.median_, unit)} "
-                    f"for {self.agree} of the last {self.recent} readings")
+            return (
+                f"{fmt(x, unit)}, held {fmt(abs(d), unit)} {side} the recent level {fmt(self.median_, unit)} "
+                f"for {self.agree} of the last {self.recent} readings"
+            )
         return f"{fmt(x, unit)}, far {side} the recent median {fmt(self.median_, unit)}"
 
 
@@ -429,9 +463,17 @@ class SeasonalBaselineDetector(Detector):
 
     name = "seasonal"
 
-    def __init__(self, period_s: float = 604800.0, bucket_s: float = 3600.0, alpha: float = 0.1,
-                 z_lo: float = 3.0, z_hi: float = 8.0, min_count: int = 3, rel_floor: float = 0.03,
-                 min_scale: float = 0.0) -> None:
+    def __init__(
+        self,
+        period_s: float = 604800.0,
+        bucket_s: float = 3600.0,
+        alpha: float = 0.1,
+        z_lo: float = 3.0,
+        z_hi: float = 8.0,
+        min_count: int = 3,
+        rel_floor: float = 0.03,
+        min_scale: float = 0.0,
+    ) -> None:
         self.period_s = period_s
         self.bucket_s = bucket_s
         self.alpha = alpha
@@ -489,5 +531,13 @@ class SeasonalBaselineDetector(Detector):
 # Re-exported: drift and flatline live in their own module.
 from resilience.detection.drift import CusumDetector, FlatlineDetector  # noqa: E402
 
-__all__ = ["LEVEL_SCORES", "CusumDetector", "FlatlineDetector", "GradedRateDetector", "GradedThresholdDetector",
-           "RateOfChangeDetector", "RobustZScoreDetector", "SeasonalBaselineDetector"]
+__all__ = [
+    "LEVEL_SCORES",
+    "CusumDetector",
+    "FlatlineDetector",
+    "GradedRateDetector",
+    "GradedThresholdDetector",
+    "RateOfChangeDetector",
+    "RobustZScoreDetector",
+    "SeasonalBaselineDetector",
+]

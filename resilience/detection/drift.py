@@ -12,6 +12,7 @@ from datetime import datetime
 from resilience.detection.base import Detector, clip01, to_epoch
 from resilience.detection.units import fmt
 
+
 class CusumDetector(Detector):
     """Two-sided CUSUM on residuals from an EWMA baseline: finds slow drifts a z-score misses.
 
@@ -47,8 +48,9 @@ class CusumDetector(Detector):
 
     name = "cusum"
 
-    def __init__(self, alpha: float = 0.005, k: float = 0.5, h: float = 10.0, grace_period: int = 50,
-                 min_scale: float = 0.0) -> None:
+    def __init__(
+        self, alpha: float = 0.005, k: float = 0.5, h: float = 10.0, grace_period: int = 50, min_scale: float = 0.0
+    ) -> None:
         self.alpha = alpha
         self.k = k
         self.h = h
@@ -145,9 +147,16 @@ class FlatlineDetector(Detector):
 
     name = "flatline"
 
-    def __init__(self, min_run: int = 30, tolerance: float = 0.0, min_duration_s: float = 0.0,
-                 floor: float | None = None, floor_rest_fraction: float = 0.5, floor_run_factor: float = 3.0,
-                 floor_grace: int = 120) -> None:
+    def __init__(
+        self,
+        min_run: int = 30,
+        tolerance: float = 0.0,
+        min_duration_s: float = 0.0,
+        floor: float | None = None,
+        floor_rest_fraction: float = 0.5,
+        floor_run_factor: float = 3.0,
+        floor_grace: int = 120,
+    ) -> None:
         self.min_run = min_run
         self.tolerance = tolerance
         self.min_duration_s = min_duration_s
@@ -185,8 +194,11 @@ class FlatlineDetector(Detector):
         ts = to_epoch(t)
         run = self._run_with(x)
         if run == 1:  # a run ended: remember how long this sensor sits on its floor when it is working
-            if self.last_ is not None and self._at_floor(self.last_) and not self._stuck(
-                    self.last_, self.run_, self.last_ts_):
+            if (
+                self.last_ is not None
+                and self._at_floor(self.last_)
+                and not self._stuck(self.last_, self.run_, self.last_ts_)
+            ):
                 self.longest_floor_run_ = max(self.longest_floor_run_, self.run_)
             self.last_, self.since_ = x, ts
         self.run_, self.last_ts_ = run, ts

@@ -81,8 +81,10 @@ def material_scale(kind: str) -> float:
 #: readings (a level shift) instead of a single reading. Bearings do not ride the live load: two readings
 #: in a row (one glitch is not a movement).
 _BRIDGE_SHIFT: dict[str, dict[str, int]] = {
-    "strain": {"recent": 5, "agree": 4}, "deflection": {"recent": 5, "agree": 4},
-    "vibration": {"recent": 5, "agree": 4}, "bearing_displacement": {"recent": 2, "agree": 2},
+    "strain": {"recent": 5, "agree": 4},
+    "deflection": {"recent": 5, "agree": 4},
+    "vibration": {"recent": 5, "agree": 4},
+    "bearing_displacement": {"recent": 2, "agree": 2},
 }
 #: Kinds that legitimately rest on 0 for days (dry gauge, clean air, dry road): graded limits and rates
 #: only, no z-scores of a near-zero spread; a reading frozen at 0 is not "stuck".
@@ -102,10 +104,13 @@ def _kind_config(kind: str) -> EnsembleConfig:
     if spec.seasonal:
         members: tuple[DetectorSpec, ...] = (
             DetectorSpec("seasonal", {"min_scale": _SEASONAL_FLOOR.get(kind, 0.0)}),
-            DetectorSpec("rate_of_change", {"window_s": 600, "min_change": scale}, 0.8))
+            DetectorSpec("rate_of_change", {"window_s": 600, "min_change": scale}, 0.8),
+        )
     else:
-        members = (DetectorSpec("robust_z", {"window": 240, "min_scale": scale}),
-                   DetectorSpec("cusum", {"min_scale": scale}, 0.8))
+        members = (
+            DetectorSpec("robust_z", {"window": 240, "min_scale": scale}),
+            DetectorSpec("cusum", {"min_scale": scale}, 0.8),
+        )
     if kind in _DIURNAL:  # a slow EWMA baseline (CUSUM) would read every daily swing as a drift
         members = (DetectorSpec("robust_z", {"window": 288 if kind == "temperature" else 240, "min_scale": scale}),)
     if kind in _BRIDGE_SHIFT:  # 180 readings = 30 min at 10 s
@@ -117,11 +122,22 @@ def _kind_config(kind: str) -> EnsembleConfig:
         # start of C(t) = Css(1 - e^(-t/tau)) (domain.md section 1): graded yellow, so that next to a gas
         # main (section 9: one level up) it is orange from the first reading that shows it. A jump of half
         # that between two readings, at that pace, is the same source caught one reading earlier.
-        members += (DetectorSpec("rate_of_change", {"window_s": 300, "direction": "up", "jump_fraction": 0.5,
-                                                    "limits": {"yellow": spec.thresholds["blue"]}}),)
+        members += (
+            DetectorSpec(
+                "rate_of_change",
+                {
+                    "window_s": 300,
+                    "direction": "up",
+                    "jump_fraction": 0.5,
+                    "limits": {"yellow": spec.thresholds["blue"]},
+                },
+            ),
+        )
     if kind == "water_pressure":  # domain.md section 2: red on a drop > 0.1 MPa in 5 min
-        members = (DetectorSpec("seasonal", {}),
-                   DetectorSpec("rate_of_change", {"window_s": 300, "direction": "down", "limits": {"red": 0.1}}))
+        members = (
+            DetectorSpec("seasonal", {}),
+            DetectorSpec("rate_of_change", {"window_s": 300, "direction": "down", "limits": {"red": 0.1}}),
+        )
     if kind == "drainage_level":
         # D: a manhole filling by 10 % of its height within 5 min fills faster than rain fills a network
         # (the storm response lags rainfall by 10-30 min, domain.md section 3; on a simulated storm day the
@@ -129,11 +145,15 @@ def _kind_config(kind: str) -> EnsembleConfig:
         # yellow, so the asset's risk rises before the level does. A jump of 5 % between two readings at that
         # pace (a device's deadband report in the first seconds of a surcharge) grades at once: gauge noise
         # (~0.4 %) cannot make it and rain never fills that fast.
-        members += (DetectorSpec("graded_rate", {"window_s": 300, "direction": "up", "jump_fraction": 0.5,
-                                                 "limits": {"yellow": 10.0}}),)
+        members += (
+            DetectorSpec(
+                "graded_rate", {"window_s": 300, "direction": "up", "jump_fraction": 0.5, "limits": {"yellow": 10.0}}
+            ),
+        )
     if kind == "road_water_depth":  # a rise by the blue limit within 10 min scores 0.5
-        members = (DetectorSpec("rate_of_change", {"window_s": 600, "direction": "up",
-                                                   "max_change": spec.thresholds["blue"]}),)
+        members = (
+            DetectorSpec("rate_of_change", {"window_s": 600, "direction": "up", "max_change": spec.thresholds["blue"]}),
+        )
     if kind == "rainfall":
         members = ()  # a district driver with CMA-based graded limits
     flat = dict(_FLATLINE, floor=0.0) if kind in _ZERO_INFLATED else dict(_FLATLINE)
@@ -148,9 +168,12 @@ _GENERIC = (DetectorSpec("robust_z", {"window": 240}), DetectorSpec("cusum", {},
 DEFAULT_ENSEMBLES: dict[str, EnsembleConfig] = {kind: _kind_config(kind) for kind in SENSOR_KINDS}
 
 
-def resolve_config(kind: str, thresholds: dict[str, float] | None = None,
-                   override: dict[str, Any] | None = None,
-                   defaults: dict[str, EnsembleConfig] | None = None) -> EnsembleConfig:
+def resolve_config(
+    kind: str,
+    thresholds: dict[str, float] | None = None,
+    override: dict[str, Any] | None = None,
+    defaults: dict[str, EnsembleConfig] | None = None,
+) -> EnsembleConfig:
     """The configuration for one sensor: kind default, sensor thresholds, then the override dict.
 
     ``override`` may set any :class:`EnsembleConfig` field (``threshold``, ``close_after``, ``flatline`` ...)
@@ -206,10 +229,12 @@ class SensorEnsemble:
             (d.name, d.weight, detector_class(d.name)(**copy.deepcopy(d.params))) for d in config.detectors
         ]
         self.graded: GradedThresholdDetector | None = next(
-            (det for _, _, det in self.members if isinstance(det, GradedThresholdDetector)), None)
+            (det for _, _, det in self.members if isinstance(det, GradedThresholdDetector)), None
+        )
         # Members with standards-based levels (threshold limits, graded rates of change).
         self.graded_members: list[GradedDetector] = [
-            det for _, _, det in self.members if isinstance(det, GradedDetector)]
+            det for _, _, det in self.members if isinstance(det, GradedDetector)
+        ]
         self.followers: list[FollowsRecent] = [det for _, _, det in self.members if isinstance(det, FollowsRecent)]
         self.flatline = FlatlineDetector(**config.flatline) if config.flatline is not None else None
         self.protected_run = 0

@@ -61,8 +61,14 @@ class AssetModel(BaseEstimator):
     True
     """
 
-    def __init__(self, method: str = "pca", n_components: float | int = 0.95, n_estimators: int = 100,
-                 quantile: float = 0.99, random_state: int | None = None) -> None:
+    def __init__(
+        self,
+        method: str = "pca",
+        n_components: float | int = 0.95,
+        n_estimators: int = 100,
+        quantile: float = 0.99,
+        random_state: int | None = None,
+    ) -> None:
         self.method = method
         self.n_components = n_components
         self.n_estimators = n_estimators

@@ -39,17 +39,30 @@ class OpenAnomaly:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "anomaly_id": self.anomaly_id, "start": self.start.isoformat(), "detector": self.detector,
-            "peak_score": self.peak_score, "peak_level": int(self.peak_level), "peak_value": self.peak_value,
-            "explanation": self.explanation, "quiet_run": self.quiet_run,
+            "anomaly_id": self.anomaly_id,
+            "start": self.start.isoformat(),
+            "detector": self.detector,
+            "peak_score": self.peak_score,
+            "peak_level": int(self.peak_level),
+            "peak_value": self.peak_value,
+            "explanation": self.explanation,
+            "quiet_run": self.quiet_run,
             "quiet_since": self.quiet_since.isoformat() if self.quiet_since else None,
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> OpenAnomaly:
-        return cls(d["anomaly_id"], datetime.fromisoformat(d["start"]), d["detector"], d["peak_score"],
-                   Level(d["peak_level"]), d["peak_value"], d["explanation"], d["quiet_run"],
-                   datetime.fromisoformat(d["quiet_since"]) if d["quiet_since"] else None)
+        return cls(
+            d["anomaly_id"],
+            datetime.fromisoformat(d["start"]),
+            d["detector"],
+            d["peak_score"],
+            Level(d["peak_level"]),
+            d["peak_value"],
+            d["explanation"],
+            d["quiet_run"],
+            datetime.fromisoformat(d["quiet_since"]) if d["quiet_since"] else None,
+        )
 
 
 ANOMALY_NAMESPACE = uuid.UUID("5f0c1c52-8f43-4d0e-9d55-6b2f1f6a7c10")
@@ -84,11 +97,18 @@ class DetectionEngine:
         Silence multiplier for the engine's :class:`SilenceTracker` (``engine.silence``).
     """
 
-    def __init__(self, catalogue: Mapping[str, SensorInfo], bus: EventPublisher, *,
-                 overrides: Mapping[str, dict[str, Any]] | None = None,
-                 defaults: dict[str, EnsembleConfig] | None = None,
-                 new_id: Callable[[], str] | None = None, min_update_step: float = 0.05,
-                 silence_k: float = 3.0, silence_feed_lag_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        catalogue: Mapping[str, SensorInfo],
+        bus: EventPublisher,
+        *,
+        overrides: Mapping[str, dict[str, Any]] | None = None,
+        defaults: dict[str, EnsembleConfig] | None = None,
+        new_id: Callable[[], str] | None = None,
+        min_update_step: float = 0.05,
+        silence_k: float = 3.0,
+        silence_feed_lag_s: float = 60.0,
+    ) -> None:
         self.catalogue = catalogue
         self.bus = bus
         self.overrides = dict(overrides or {})
@@ -146,12 +166,28 @@ class DetectionEngine:
         else:
             self.stuck.discard(r.sensor_id)
             text = "values changing again"
-        self.bus.publish(SensorHealthEvent(
-            sensor_id=r.sensor_id, asset_id=info.asset_id, sensor_kind=info.kind,
-            status="stuck" if stuck else "ok", ts=r.ts, last_seen=r.ts, explanation=f"{info.kind} {text}"))
+        self.bus.publish(
+            SensorHealthEvent(
+                sensor_id=r.sensor_id,
+                asset_id=info.asset_id,
+                sensor_kind=info.kind,
+                status="stuck" if stuck else "ok",
+                ts=r.ts,
+                last_seen=r.ts,
+                explanation=f"{info.kind} {text}",
+            )
+        )
 
-    def _lifecycle(self, info: SensorInfo, ens: SensorEnsemble, r: Reading, score: float, level: Level,
-                   detector: str, explanation: str) -> AnomalyEvent | None:
+    def _lifecycle(
+        self,
+        info: SensorInfo,
+        ens: SensorEnsemble,
+        r: Reading,
+        score: float,
+        level: Level,
+        detector: str,
+        explanation: str,
+    ) -> AnomalyEvent | None:
         cfg = ens.config
         cur = self.open.get(r.sensor_id)
         anomalous = score >= cfg.threshold or level > Level.NONE
@@ -179,15 +215,35 @@ class DetectionEngine:
         del self.open[r.sensor_id]
         return self._event(AnomalyPhase.CLOSE, info, r, cur, score, level, end=cur.quiet_since)
 
-    def _event(self, phase: AnomalyPhase, info: SensorInfo, r: Reading, cur: OpenAnomaly, score: float,
-               level: Level, end: datetime | None = None) -> AnomalyEvent:
+    def _event(
+        self,
+        phase: AnomalyPhase,
+        info: SensorInfo,
+        r: Reading,
+        cur: OpenAnomaly,
+        score: float,
+        level: Level,
+        end: datetime | None = None,
+    ) -> AnomalyEvent:
         text = cur.explanation
         if phase is AnomalyPhase.CLOSE:
             text = f"back to normal; peak was: {cur.explanation}" if cur.explanation else "back to normal"
         return AnomalyEvent(
-            anomaly_id=cur.anomaly_id, phase=phase, sensor_id=r.sensor_id, asset_id=info.asset_id,
-            sensor_kind=info.kind, detector=cur.detector, start=cur.start, ts=r.ts, score=score,
-            peak_score=cur.peak_score, value=r.value, level=cur.peak_level, explanation=text, end=end)
+            anomaly_id=cur.anomaly_id,
+            phase=phase,
+            sensor_id=r.sensor_id,
+            asset_id=info.asset_id,
+            sensor_kind=info.kind,
+            detector=cur.detector,
+            start=cur.start,
+            ts=r.ts,
+            score=score,
+            peak_score=cur.peak_score,
+            value=r.value,
+            level=cur.peak_level,
+            explanation=text,
+            end=end,
+        )
 
     # -- persistence -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:

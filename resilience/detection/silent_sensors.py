@@ -68,8 +68,14 @@ class SilenceTracker:
     []
     """
 
-    def __init__(self, catalogue: Mapping[str, SensorInfo], k: float = 3.0, started: datetime | None = None,
-                 bus: EventPublisher | None = None, feed_lag_s: float = 60.0) -> None:
+    def __init__(
+        self,
+        catalogue: Mapping[str, SensorInfo],
+        k: float = 3.0,
+        started: datetime | None = None,
+        bus: EventPublisher | None = None,
+        feed_lag_s: float = 60.0,
+    ) -> None:
         self.catalogue = catalogue
         self.k = k
         self.started = started
@@ -130,16 +136,31 @@ class SilenceTracker:
             if is_silent and sid not in self.silent:
                 self.silent.add(sid)
                 since = "never reported" if last is None else f"no reading since {last.isoformat(timespec='minutes')}"
-                events.append(SensorHealthEvent(
-                    sensor_id=sid, asset_id=info.asset_id, sensor_kind=info.kind, status="silent", ts=now,
-                    last_seen=last,
-                    explanation=f"{info.kind} sensor {sid} silent: {since} "
-                                f"(expected every {float(info.expected_interval_s):.0f} s)"))
+                events.append(
+                    SensorHealthEvent(
+                        sensor_id=sid,
+                        asset_id=info.asset_id,
+                        sensor_kind=info.kind,
+                        status="silent",
+                        ts=now,
+                        last_seen=last,
+                        explanation=f"{info.kind} sensor {sid} silent: {since} "
+                        f"(expected every {float(info.expected_interval_s):.0f} s)",
+                    )
+                )
             elif not is_silent and sid in self.silent:
                 self.silent.discard(sid)
-                events.append(SensorHealthEvent(
-                    sensor_id=sid, asset_id=info.asset_id, sensor_kind=info.kind, status="ok", ts=now,
-                    last_seen=last, explanation=f"{info.kind} sensor {sid} reporting again"))
+                events.append(
+                    SensorHealthEvent(
+                        sensor_id=sid,
+                        asset_id=info.asset_id,
+                        sensor_kind=info.kind,
+                        status="ok",
+                        ts=now,
+                        last_seen=last,
+                        explanation=f"{info.kind} sensor {sid} reporting again",
+                    )
+                )
         if self.bus is not None:
             for event in events:
                 self.bus.publish(event)

@@ -79,7 +79,7 @@ def _inv_sqrt(S: np.ndarray, ridge: float) -> np.ndarray:
 def _past(Z: np.ndarray, p: int) -> np.ndarray:
     """Rows ``[z_t, z_{t-1}, ..., z_{t-p+1}]`` for t = p-1 .. n-1 (current sample first; no look-ahead)."""
     n = len(Z)
-    return np.hstack([Z[p - 1 - j: n - j] for j in range(p)])
+    return np.hstack([Z[p - 1 - j : n - j] for j in range(p)])
 
 
 def _normal_upper_quantile(tail: float) -> float:
@@ -149,10 +149,21 @@ class CanonicalVariateStateModel(BaseEstimator):
         Out-of-fold mean of each statistic, where the EWMA starts.
     """
 
-    def __init__(self, past: int = 3, future: int = 3, n_states: int = 30, ewma: float = 0.2,
-                 false_alarm_rate: float = 0.025, open_after: int = 2, clear_after: int = 3,
-                 clear_level: float = 0.8, n_folds: int = 5, ridge: float = 1e-3,
-                 statistics: tuple[str, ...] = ("t2_residual", "q"), clip: float | None = None) -> None:
+    def __init__(
+        self,
+        past: int = 3,
+        future: int = 3,
+        n_states: int = 30,
+        ewma: float = 0.2,
+        false_alarm_rate: float = 0.025,
+        open_after: int = 2,
+        clear_after: int = 3,
+        clear_level: float = 0.8,
+        n_folds: int = 5,
+        ridge: float = 1e-3,
+        statistics: tuple[str, ...] = ("t2_residual", "q"),
+        clip: float | None = None,
+    ) -> None:
         self.past = past
         self.future = future
         self.n_states = n_states
@@ -174,7 +185,7 @@ class CanonicalVariateStateModel(BaseEstimator):
         Z = (X - mean) / std
         p, f, n = self.past, self.future, len(Z)
         P = _past(Z, p)[: n - p + 1 - f]
-        F = np.hstack([Z[p + j: n - f + 1 + j] for j in range(f)])
+        F = np.hstack([Z[p + j : n - f + 1 + j] for j in range(f)])
         m = len(P) - 1
         Spp, Sff, Spf = P.T @ P / m, F.T @ F / m, P.T @ F / m
         Wp = _inv_sqrt(Spp, self.ridge)
@@ -255,7 +266,7 @@ class CanonicalVariateStateModel(BaseEstimator):
         out = np.zeros((len(X), len(STATISTICS)))
         if len(X) >= self.past:
             raw = self._capped(self._raw_stats(self.projection_, X))
-            out[self.past - 1:] = _ewma(raw, self.ewma, self.center_) / self.limits_
+            out[self.past - 1 :] = _ewma(raw, self.ewma, self.center_) / self.limits_
         return out
 
     def _capped(self, raw: np.ndarray) -> np.ndarray:
@@ -342,17 +353,25 @@ class CanonicalVariateStateModel(BaseEstimator):
     def stream_state(self) -> dict[str, Any]:
         """JSON-ready streaming state (window, EWMA, alarm), so a restarted worker scores on where it left off."""
         check_is_fitted(self, "limits_")
-        return {"window": [w.tolist() for w in self.window_], "smoothed": self.smoothed_.tolist(),
-                "active": bool(self.alarm_.active), "run": int(self.alarm_._run), "ratio": float(self.last_ratio_),
-                "raw_ratio": float(self.last_raw_ratio_)}
+        return {
+            "window": [w.tolist() for w in self.window_],
+            "smoothed": self.smoothed_.tolist(),
+            "active": bool(self.alarm_.active),
+            "run": int(self.alarm_._run),
+            "ratio": float(self.last_ratio_),
+            "raw_ratio": float(self.last_raw_ratio_),
+        }
 
     def load_stream_state(self, state: dict[str, Any]) -> None:
         """Inverse of :meth:`stream_state`; a state of another shape is refused (it belongs to another model)."""
         check_is_fitted(self, "limits_")
         window = [np.asarray(w, dtype=float) for w in state["window"]]
         smoothed = np.asarray(state["smoothed"], dtype=float)
-        if len(window) > self.past or any(w.shape != (self.n_features_in_,) for w in window) \
-                or smoothed.shape != self.smoothed_.shape:
+        if (
+            len(window) > self.past
+            or any(w.shape != (self.n_features_in_,) for w in window)
+            or smoothed.shape != self.smoothed_.shape
+        ):
             raise ValueError("stream state does not fit this model")
         self._start_stream()
         self.window_.extend(window)

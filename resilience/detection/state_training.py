@@ -24,13 +24,22 @@ MIN_ROWS = 720
 EXCLUDE_MARGIN = timedelta(minutes=30)
 
 
-def fit_asset_state_model(engine: Engine, asset_id: str, sensor_ids: list[str], start: datetime, end: datetime,
-                          *, min_rows: int = MIN_ROWS, fitted_at: datetime | None = None) -> str | None:
+def fit_asset_state_model(
+    engine: Engine,
+    asset_id: str,
+    sensor_ids: list[str],
+    start: datetime,
+    end: datetime,
+    *,
+    min_rows: int = MIN_ROWS,
+    fitted_at: datetime | None = None,
+) -> str | None:
     """Fit and store one asset's model on [start, end); its version, or None without enough clean rows."""
     with engine.connect() as conn:
         periods = abnormal_periods(conn, asset_id=asset_id, start=start - EXCLUDE_MARGIN, end=end)
-        X, dropped = training_rows(history(conn, sensor_ids=sensor_ids, start=start, end=end), sensor_ids,
-                                   periods, EXCLUDE_MARGIN)
+        X, dropped = training_rows(
+            history(conn, sensor_ids=sensor_ids, start=start, end=end), sensor_ids, periods, EXCLUDE_MARGIN
+        )
     model = new_state_model(len(sensor_ids))
     if len(X) < max(min_rows, model.n_folds * (model.past + model.future + 10)):
         log.info("state model of %s not fitted: %d clean rows (%d left out)", asset_id, len(X), dropped)
@@ -38,16 +47,30 @@ def fit_asset_state_model(engine: Engine, asset_id: str, sensor_ids: list[str], 
     model.fit(X)
     version = model_version(model)
     with engine.begin() as conn:
-        save_state_model(conn, asset_id=asset_id, version=version, fitted_at=fitted_at or end, train_start=start,
-                         train_end=end, n_rows=len(X), sensor_ids=sensor_ids,
-                         excluded=[{"start": a.isoformat(), "end": b.isoformat()} for a, b in periods],
-                         blob=dump_state_model(model))
+        save_state_model(
+            conn,
+            asset_id=asset_id,
+            version=version,
+            fitted_at=fitted_at or end,
+            train_start=start,
+            train_end=end,
+            n_rows=len(X),
+            sensor_ids=sensor_ids,
+            excluded=[{"start": a.isoformat(), "end": b.isoformat()} for a, b in periods],
+            blob=dump_state_model(model),
+        )
     log.info("state model %s of %s fitted on %d rows (%d left out)", version, asset_id, len(X), dropped)
     return version
 
 
-def fit_state_models(engine: Engine, now: datetime, *, days: float = TRAIN_DAYS, min_rows: int = MIN_ROWS,
-                     asset_ids: set[str] | None = None) -> int:
+def fit_state_models(
+    engine: Engine,
+    now: datetime,
+    *,
+    days: float = TRAIN_DAYS,
+    min_rows: int = MIN_ROWS,
+    asset_ids: set[str] | None = None,
+) -> int:
     """Refit every modelled asset (>= 2 sensors of continuous kinds) on [now - days, now); how many were fitted."""
     start = now - timedelta(days=days)
     with engine.connect() as conn:
@@ -57,8 +80,9 @@ def fit_state_models(engine: Engine, now: datetime, *, days: float = TRAIN_DAYS,
         if asset_ids is not None and asset_id not in asset_ids:
             continue
         try:
-            version = fit_asset_state_model(engine, asset_id, [s for s, _ in sensors], start, now,
-                                            min_rows=min_rows, fitted_at=now)
+            version = fit_asset_state_model(
+                engine, asset_id, [s for s, _ in sensors], start, now, min_rows=min_rows, fitted_at=now
+            )
         except (ValueError, ArithmeticError, np.linalg.LinAlgError):  # a degenerate history
             log.exception("state model of %s could not be fitted", asset_id)
             continue

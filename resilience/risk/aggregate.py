@@ -71,9 +71,15 @@ class ScopeSummary:
         return f"{self.hazard} in {self.scope} is {self.level.label.upper()} ({named}){worst}"
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scope": self.scope, "hazard": self.hazard, "level": self.level.label,
-                "max_score": round(self.max_score, 4), "counts": self.counts, "worst_assets": self.worst_assets,
-                "explanation": self.explanation}
+        return {
+            "scope": self.scope,
+            "hazard": self.hazard,
+            "level": self.level.label,
+            "max_score": round(self.max_score, 4),
+            "counts": self.counts,
+            "worst_assets": self.worst_assets,
+            "explanation": self.explanation,
+        }
 
 
 def summarise(scope: str, hazard: str, assessments: Iterable[Assessment], top: int = 5) -> ScopeSummary:
@@ -102,14 +108,23 @@ class Spectrum:
         return self.levels[self.hazards.index(hazard)][self.districts.index(district_id)]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"hazards": self.hazards, "districts": self.districts,
-                "levels": [[lvl.label for lvl in row] for row in self.levels],
-                "city": {h: lvl.label for h, lvl in self.city.items()}, "counts": self.counts}
+        return {
+            "hazards": self.hazards,
+            "districts": self.districts,
+            "levels": [[lvl.label for lvl in row] for row in self.levels],
+            "city": {h: lvl.label for h, lvl in self.city.items()},
+            "counts": self.counts,
+        }
 
 
 def build_spectrum(tally: LevelTally, hazards: Sequence[str], districts: Sequence[str]) -> Spectrum:
     names = [lvl.label for lvl in Level]
     levels = [[tally.worst(district_scope(d), h) for d in districts] for h in hazards]
-    counts = {h: {scope: dict(zip(names, tally.counts(scope, h), strict=True))
-                  for scope in [*(district_scope(d) for d in districts), CITY]} for h in hazards}
+    counts = {
+        h: {
+            scope: dict(zip(names, tally.counts(scope, h), strict=True))
+            for scope in [*(district_scope(d) for d in districts), CITY]
+        }
+        for h in hazards
+    }
     return Spectrum(list(hazards), list(districts), levels, counts, {h: tally.worst(CITY, h) for h in hazards})

@@ -93,9 +93,19 @@ class RiskConfig(BaseModel):
     max_age_years: float = 80.0
     max_incidents: int = 5
     material_factor: dict[str, float] = {
-        "cast_iron": 1.0, "grey_iron": 1.0, "masonry": 0.8, "brick": 0.8, "asbestos_cement": 0.8,
-        "steel": 0.6, "concrete": 0.5, "reinforced_concrete": 0.4, "ductile_iron": 0.4, "pvc": 0.3,
-        "hdpe": 0.2, "pe": 0.2, "prestressed_concrete": 0.3,
+        "cast_iron": 1.0,
+        "grey_iron": 1.0,
+        "masonry": 0.8,
+        "brick": 0.8,
+        "asbestos_cement": 0.8,
+        "steel": 0.6,
+        "concrete": 0.5,
+        "reinforced_concrete": 0.4,
+        "ductile_iron": 0.4,
+        "pvc": 0.3,
+        "hdpe": 0.2,
+        "pe": 0.2,
+        "prestressed_concrete": 0.3,
     }
     unknown_material_factor: float = 0.5
     # Vulnerability amplifies live evidence by up to this fraction.
@@ -127,7 +137,9 @@ class RiskConfig(BaseModel):
         for i in range(5):
             for j in range(5):
                 if (i and levels[i][j] < levels[i - 1][j]) or (j and levels[i][j] < levels[i][j - 1]):
-                    raise ValueError(f"matrix must not decrease with likelihood or consequence (cell L{i+1} C{j+1})")
+                    raise ValueError(
+                        f"matrix must not decrease with likelihood or consequence (cell L{i + 1} C{j + 1})"
+                    )
         for mapping in (self.level_probability, self.likelihood_floor, self.regulatory_floor):
             for key in mapping:
                 Level.parse(key)
@@ -161,6 +173,9 @@ class RiskConfig(BaseModel):
     @classmethod
     def from_yaml(cls, source: str | Path) -> RiskConfig:
         """Load from a YAML file path or a YAML string; missing keys keep their defaults."""
-        text = Path(source).read_text() if isinstance(source, Path) or (
-            isinstance(source, str) and "\n" not in source and Path(source).is_file()) else str(source)
+        text = (
+            Path(source).read_text()
+            if isinstance(source, Path) or (isinstance(source, str) and "\n" not in source and Path(source).is_file())
+            else str(source)
+        )
         return cls.from_dict(yaml.safe_load(text) or {})

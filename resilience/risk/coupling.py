@@ -66,32 +66,74 @@ _WATERLOGGING = _k(AssetKind.DRAINAGE_CULVERT, AssetKind.ROAD, AssetKind.RIVER_S
 
 DEFAULT_RULES: tuple[CouplingRule, ...] = (
     CouplingRule(
-        "methane_migration", "methane can migrate into this confined space", Hazard.GAS_EXPLOSION.value,
-        source_kinds=_ALL, target_kinds=_CONFINED, effect="raise_above_source", radius_m=50.0,
-        source_evidence=frozenset({"methane"}), steps=1),
+        "methane_migration",
+        "methane can migrate into this confined space",
+        Hazard.GAS_EXPLOSION.value,
+        source_kinds=_ALL,
+        target_kinds=_CONFINED,
+        effect="raise_above_source",
+        radius_m=50.0,
+        source_evidence=frozenset({"methane"}),
+        steps=1,
+    ),
     CouplingRule(
-        "gas_main_proximity", "methane here lies near a gas main, so it is likely leak gas", Hazard.GAS_EXPLOSION.value,
-        source_kinds=_k(AssetKind.GAS_PIPELINE), target_kinds=_CONFINED, effect="bump", radius_m=50.0,
-        min_source_level=Level.NONE, target_evidence=frozenset({"methane"}), steps=1),
+        "gas_main_proximity",
+        "methane here lies near a gas main, so it is likely leak gas",
+        Hazard.GAS_EXPLOSION.value,
+        source_kinds=_k(AssetKind.GAS_PIPELINE),
+        target_kinds=_CONFINED,
+        effect="bump",
+        radius_m=50.0,
+        min_source_level=Level.NONE,
+        target_evidence=frozenset({"methane"}),
+        steps=1,
+    ),
     CouplingRule(
-        "leak_undermines_ground", "escaping water can wash soil out from under this asset",
-        Hazard.GROUND_COLLAPSE.value, source_kinds=_k(AssetKind.WATER_MAIN),
-        target_kinds=_k(AssetKind.ROAD, AssetKind.BUILDING), effect="likelihood", radius_m=100.0,
-        source_evidence=frozenset({"water_pressure", "water_flow", "leak_noise"}), min_source_level=Level.NONE,
+        "leak_undermines_ground",
+        "escaping water can wash soil out from under this asset",
+        Hazard.GROUND_COLLAPSE.value,
+        source_kinds=_k(AssetKind.WATER_MAIN),
+        target_kinds=_k(AssetKind.ROAD, AssetKind.BUILDING),
+        effect="likelihood",
+        radius_m=100.0,
+        source_evidence=frozenset({"water_pressure", "water_flow", "leak_noise"}),
+        min_source_level=Level.NONE,
         weight=0.6,
-        floor=Level.ORANGE, floor_min_source=Level.NONE, floor_target_evidence=frozenset({"settlement"})),
+        floor=Level.ORANGE,
+        floor_min_source=Level.NONE,
+        floor_target_evidence=frozenset({"settlement"}),
+    ),
     CouplingRule(
-        "upstream_drainage", "upstream drainage is filling", Hazard.WATERLOGGING.value,
-        source_kinds=_k(AssetKind.DRAINAGE_CULVERT, AssetKind.RIVER_SECTION), target_kinds=_WATERLOGGING,
-        effect="likelihood", relation="downstream", source_evidence=frozenset({"drainage_level", "river_level"}),
+        "upstream_drainage",
+        "upstream drainage is filling",
+        Hazard.WATERLOGGING.value,
+        source_kinds=_k(AssetKind.DRAINAGE_CULVERT, AssetKind.RIVER_SECTION),
+        target_kinds=_WATERLOGGING,
+        effect="likelihood",
+        relation="downstream",
+        source_evidence=frozenset({"drainage_level", "river_level"}),
         min_source_level=Level.NONE,
-        weight=0.6, floor=Level.YELLOW, floor_min_source=Level.ORANGE, floor_min_rain=Level.ORANGE),
+        weight=0.6,
+        floor=Level.YELLOW,
+        floor_min_source=Level.ORANGE,
+        floor_min_rain=Level.ORANGE,
+    ),
     CouplingRule(
-        "nearby_drainage", "nearby drainage in the same district is filling", Hazard.WATERLOGGING.value,
-        source_kinds=_k(AssetKind.DRAINAGE_CULVERT), target_kinds=_k(AssetKind.ROAD, AssetKind.CRITICAL_FACILITY),
-        effect="likelihood", radius_m=300.0, same_district=True, source_evidence=frozenset({"drainage_level"}),
+        "nearby_drainage",
+        "nearby drainage in the same district is filling",
+        Hazard.WATERLOGGING.value,
+        source_kinds=_k(AssetKind.DRAINAGE_CULVERT),
+        target_kinds=_k(AssetKind.ROAD, AssetKind.CRITICAL_FACILITY),
+        effect="likelihood",
+        radius_m=300.0,
+        same_district=True,
+        source_evidence=frozenset({"drainage_level"}),
         min_source_level=Level.NONE,
-        weight=0.4, floor=Level.YELLOW, floor_min_source=Level.ORANGE, floor_min_rain=Level.ORANGE),
+        weight=0.4,
+        floor=Level.YELLOW,
+        floor_min_source=Level.ORANGE,
+        floor_min_rain=Level.ORANGE,
+    ),
 )
 
 
@@ -121,16 +163,20 @@ def _ids(value: object) -> list[str]:
     return [str(value)]
 
 
-def neighbours_within(assets: Sequence[AssetInfo], queries: Sequence[AssetInfo],
-                      radius_m: float) -> list[list[tuple[int, float]]]:
+def neighbours_within(
+    assets: Sequence[AssetInfo], queries: Sequence[AssetInfo], radius_m: float
+) -> list[list[tuple[int, float]]]:
     """For each query asset, (index into ``assets``, distance m) of assets within ``radius_m``."""
     if not assets or not queries:
         return [[] for _ in queries]
     tree = BallTree(np.radians([[a.lat, a.lon] for a in assets]), metric="haversine")
-    ind, dist = tree.query_radius(np.radians([[q.lat, q.lon] for q in queries]), r=radius_m / EARTH_RADIUS_M,
-                                  return_distance=True)
-    return [[(int(i), float(d) * EARTH_RADIUS_M) for i, d in zip(idx, dd, strict=True)]
-            for idx, dd in zip(ind, dist, strict=True)]
+    ind, dist = tree.query_radius(
+        np.radians([[q.lat, q.lon] for q in queries]), r=radius_m / EARTH_RADIUS_M, return_distance=True
+    )
+    return [
+        [(int(i), float(d) * EARTH_RADIUS_M) for i, d in zip(idx, dd, strict=True)]
+        for idx, dd in zip(ind, dist, strict=True)
+    ]
 
 
 class CouplingGraph:
@@ -153,13 +199,15 @@ class CouplingGraph:
         return sum(len(v) for v in self.incoming.values())
 
 
-def build_graph(assets: Mapping[str, AssetInfo], rules: Sequence[CouplingRule],
-                applicable: Mapping[str, tuple[str, ...]]) -> CouplingGraph:
+def build_graph(
+    assets: Mapping[str, AssetInfo], rules: Sequence[CouplingRule], applicable: Mapping[str, tuple[str, ...]]
+) -> CouplingGraph:
     """Edges for every rule, only into targets the rule's hazard applies to."""
     graph = CouplingGraph()
     for rule in rules:
-        targets = [a for a in assets.values()
-                   if a.kind in rule.target_kinds and rule.hazard in applicable.get(a.kind, ())]
+        targets = [
+            a for a in assets.values() if a.kind in rule.target_kinds and rule.hazard in applicable.get(a.kind, ())
+        ]
         if rule.relation == "downstream":
             _downstream_edges(graph, rule, assets, targets)
             continue
@@ -175,8 +223,9 @@ def build_graph(assets: Mapping[str, AssetInfo], rules: Sequence[CouplingRule],
     return graph
 
 
-def _downstream_edges(graph: CouplingGraph, rule: CouplingRule, assets: Mapping[str, AssetInfo],
-                      targets: Sequence[AssetInfo]) -> None:
+def _downstream_edges(
+    graph: CouplingGraph, rule: CouplingRule, assets: Mapping[str, AssetInfo], targets: Sequence[AssetInfo]
+) -> None:
     target_ids = {t.id for t in targets}
     pairs: list[tuple[str, str]] = []
     for t in targets:

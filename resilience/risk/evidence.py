@@ -50,7 +50,6 @@ class EvidenceStore:
         self.latest: dict[str, tuple[float, datetime]] = {}
         self.version = 0  # bumped on every change, so readers can cache derived values
 
-
     def apply_anomaly(self, event: AnomalyEvent) -> None:
         self.version += 1
         self._observe(event.sensor_id, event.value, event.ts)
@@ -61,9 +60,15 @@ class EvidenceStore:
                 del self.anomalies[event.sensor_id]
             return
         open_[event.anomaly_id] = AnomalyEvidence(
-            anomaly_id=event.anomaly_id, detector=event.detector, score=float(event.score),
-            level=Level.parse(event.level), start=event.start, ts=event.ts, value=float(event.value),
-            explanation=event.explanation)
+            anomaly_id=event.anomaly_id,
+            detector=event.detector,
+            score=float(event.score),
+            level=Level.parse(event.level),
+            start=event.start,
+            ts=event.ts,
+            value=float(event.value),
+            explanation=event.explanation,
+        )
 
     def apply_health(self, event: SensorHealthEvent) -> None:
         self.version += 1

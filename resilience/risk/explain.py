@@ -12,12 +12,21 @@ from __future__ import annotations
 from typing import Any
 
 # parameter name -> the console's enumeration it is a value of (tEnum kind)
-ENUM_PARAMS = {"level": "level", "hazard": "hazard", "kind": "kind", "sensor_kind": "sensor", "status": "health",
-               "rule": "rule", "facility": "facility"}
+ENUM_PARAMS = {
+    "level": "level",
+    "hazard": "hazard",
+    "kind": "kind",
+    "sensor_kind": "sensor",
+    "status": "health",
+    "rule": "rule",
+    "facility": "facility",
+}
 CODES: dict[str, set[str]] = {
     "head": {"hazard", "asset", "kind", "level", "likelihood", "consequence"},
     "vulnerability": {"v", "age", "material", "incidents"},
-    "age": {"years"}, "age_unknown": set(), "material_unknown": set(),
+    "age": {"years"},
+    "age_unknown": set(),
+    "material_unknown": set(),
     "sensor_health": {"sensor_kind", "sensor", "status"},
     "graded_breach": {"sensor_kind", "value", "level", "sensor", "minutes"},
     "anomaly": {"sensor_kind", "value", "score", "sensor", "minutes"},

@@ -10,8 +10,15 @@ from resilience.domain import SENSOR_KINDS, Level
 from resilience.risk.evidence import AnomalyEvidence
 from resilience.risk.explain import msg
 
-_UNITS = {"percent_lel": "%LEL", "percent": "%", "degC": "°C", "m**3/h": "m³/h", "microstrain": "µε",
-          "permille": "‰", "m/s**2": "m/s²"}
+_UNITS = {
+    "percent_lel": "%LEL",
+    "percent": "%",
+    "degC": "°C",
+    "m**3/h": "m³/h",
+    "microstrain": "µε",
+    "permille": "‰",
+    "m/s**2": "m/s²",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +73,20 @@ class Assessment:
     explanation: str
 
     def to_dict(self) -> dict[str, Any]:
-        return {"asset_id": self.asset_id, "district_id": self.district_id, "hazard": self.hazard,
-                "level": self.level.label, "score": round(self.score, 4), "likelihood": self.likelihood,
-                "consequence": self.consequence, "probability": round(self.probability, 4),
-                "consequence_index": round(self.consequence_index, 4), "uncertainty": round(self.uncertainty, 3),
-                "factors": [f.to_dict() for f in self.factors], "explanation": self.explanation}
+        return {
+            "asset_id": self.asset_id,
+            "district_id": self.district_id,
+            "hazard": self.hazard,
+            "level": self.level.label,
+            "score": round(self.score, 4),
+            "likelihood": self.likelihood,
+            "consequence": self.consequence,
+            "probability": round(self.probability, 4),
+            "consequence_index": round(self.consequence_index, 4),
+            "uncertainty": round(self.uncertainty, 3),
+            "factors": [f.to_dict() for f in self.factors],
+            "explanation": self.explanation,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +116,12 @@ def describe(kind: str, a: AnomalyEvidence, sensor_id: str) -> str:
 
 
 def describe_msg(kind: str, a: AnomalyEvidence, sensor_id: str) -> dict[str, Any]:
-    common = {"sensor_kind": kind, "value": fmt_value(kind, a.value), "sensor": sensor_id,
-              "minutes": f"{a.duration_s / 60:.0f}"}
+    common = {
+        "sensor_kind": kind,
+        "value": fmt_value(kind, a.value),
+        "sensor": sensor_id,
+        "minutes": f"{a.duration_s / 60:.0f}",
+    }
     if a.level > Level.NONE:
         return msg("graded_breach", level=a.level.label, **common)
     return msg("anomaly", score=f"{a.score:.2f}", **common)

@@ -44,6 +44,8 @@ from resilience.risk.hazards import DEFAULT_HAZARDS, HazardSpec, hazards_by_asse
 from resilience.risk.registry import AssetInfo, DistrictInfo, SensorInfo, load_assets, load_districts, load_sensors
 
 MODEL_VERSION = "risk-spectrum/1"
+
+
 @dataclass
 class _Work:
     """One assessment in progress: its factors so far and what they add up to.
@@ -83,15 +85,25 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
 
     version = MODEL_VERSION
 
-    def __init__(self, config: RiskConfig | None = None, hazards: Mapping[str, HazardSpec] | None = None,
-                 coupling_rules: Sequence[CouplingRule] | None = None) -> None:
+    def __init__(
+        self,
+        config: RiskConfig | None = None,
+        hazards: Mapping[str, HazardSpec] | None = None,
+        coupling_rules: Sequence[CouplingRule] | None = None,
+    ) -> None:
         self.config = config
         self.hazards = hazards
         self.coupling_rules = coupling_rules
 
     # -- fit: the static city ----------------------------------------------------------------------
-    def fit(self, assets: Iterable[Any], districts: Iterable[Any] = (), sensors: Iterable[Any] = (),
-            *, now: datetime | None = None) -> RiskModel:
+    def fit(
+        self,
+        assets: Iterable[Any],
+        districts: Iterable[Any] = (),
+        sensors: Iterable[Any] = (),
+        *,
+        now: datetime | None = None,
+    ) -> RiskModel:
         """Learn consequence, vulnerability and the coupling graph from registry rows."""
         cfg = self.config or RiskConfig()
         self.config_ = cfg
@@ -99,8 +111,9 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         self.rules_ = tuple(self.coupling_rules if self.coupling_rules is not None else DEFAULT_RULES)
         self.assets_: dict[str, AssetInfo] = load_assets(assets)
         self.districts_: dict[str, DistrictInfo] = load_districts(districts)
-        self.sensors_: dict[str, SensorInfo] = {k: s for k, s in load_sensors(sensors).items()
-                                                if s.active and s.asset_id in self.assets_}
+        self.sensors_: dict[str, SensorInfo] = {
+            k: s for k, s in load_sensors(sensors).items() if s.active and s.asset_id in self.assets_
+        }
         year = (now or datetime.now(UTC)).year
         by_kind = hazards_by_asset_kind(self.hazards_)
         self.hazards_by_asset_ = {a.id: by_kind.get(a.kind, ()) for a in self.assets_.values()}
@@ -133,10 +146,16 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         mat = cfg.material_factor.get((a.material or "").lower(), cfg.unknown_material_factor)
         inc = min(1.0, a.past_incidents / cfg.max_incidents) if cfg.max_incidents else 0.0
         v = cfg.age_weight * age_term + cfg.material_weight * mat + cfg.incidents_weight * inc
-        parts = [f"age {age} y" if age is not None else "age unknown", a.material or "material unknown",
-                 f"{a.past_incidents} past incidents"]
-        params = {"age": msg("age", years=age) if age is not None else msg("age_unknown"),
-                  "material": a.material or msg("material_unknown"), "incidents": a.past_incidents}
+        parts = [
+            f"age {age} y" if age is not None else "age unknown",
+            a.material or "material unknown",
+            f"{a.past_incidents} past incidents",
+        ]
+        params = {
+            "age": msg("age", years=age) if age is not None else msg("age_unknown"),
+            "material": a.material or msg("material_unknown"),
+            "incidents": a.past_incidents,
+        }
         return min(1.0, v), ", ".join(parts), params
 
     def _consequences(self, cfg: RiskConfig) -> dict[str, Consequence]:
@@ -160,16 +179,39 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
                     fac_term, fac_src, fac_d = term, f.id, dist
                     fac_detail = f"{kind.replace('_', ' ')} {f.name} at {dist:.0f} m"
                     fac_msg = msg("critical_facility", facility=kind, name=f.name, distance=f"{dist:.0f}")
-            factors = [factor("criticality", "consequence", cfg.criticality_weight * crit,
-                               f"criticality {a.criticality}/5", msg("criticality", criticality=a.criticality))]
+            factors = [
+                factor(
+                    "criticality",
+                    "consequence",
+                    cfg.criticality_weight * crit,
+                    f"criticality {a.criticality}/5",
+                    msg("criticality", criticality=a.criticality),
+                )
+            ]
             if pop_term:
                 name = district.name if district else a.district_id
-                factors.append(factor("population", "consequence", cfg.population_weight * pop_term,
-                                       f"district {name} population {pop:,}",
-                                       msg("population", district=name, population=f"{pop:,}"), source=a.district_id))
+                factors.append(
+                    factor(
+                        "population",
+                        "consequence",
+                        cfg.population_weight * pop_term,
+                        f"district {name} population {pop:,}",
+                        msg("population", district=name, population=f"{pop:,}"),
+                        source=a.district_id,
+                    )
+                )
             if fac_term:
-                factors.append(factor("critical_facility", "consequence", cfg.facility_weight * fac_term,
-                                       fac_detail, fac_msg, source=fac_src, distance_m=fac_d))
+                factors.append(
+                    factor(
+                        "critical_facility",
+                        "consequence",
+                        cfg.facility_weight * fac_term,
+                        fac_detail,
+                        fac_msg,
+                        source=fac_src,
+                        distance_m=fac_d,
+                    )
+                )
             index = min(1.0, sum(f.weight for f in factors))
             out[a.id] = Consequence(index, cfg.consequence_grade(index), tuple(factors))
         return out
@@ -244,8 +286,17 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         cfg, asset, spec = self.config_, self.assets_[asset_id], self.hazards_[hazard]
         v, v_detail, v_params = self.vulnerability_[asset_id]
         base = spec.base_rate * (1 + 4 * v)  # background: the floor of p, not stacked on live evidence
-        w = _Work([factor("vulnerability", "likelihood", base, f"vulnerability {v:.2f} ({v_detail})",
-                          msg("vulnerability", v=f"{v:.2f}", **v_params))])
+        w = _Work(
+            [
+                factor(
+                    "vulnerability",
+                    "likelihood",
+                    base,
+                    f"vulnerability {v:.2f} ({v_detail})",
+                    msg("vulnerability", v=f"{v:.2f}", **v_params),
+                )
+            ]
+        )
         self._own_evidence(w, asset_id, spec, ev)
         self._district_drivers(w, asset.district_id, spec, ev)
         # Independent lines of evidence: sensor kinds showing anomalies here, and drivers at >= blue.
@@ -261,8 +312,20 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         score = (int(level) + min(0.999, p * (0.5 + 0.5 * cons.index))) / 5
         uncertainty = w.n_bad / w.n_rel if w.n_rel else 1.0
         text = self._explain(asset, spec, level, likelihood, cons.grade, w.factors)
-        return Assessment(asset_id, asset.district_id, hazard, level, score, likelihood, cons.grade, p, cons.index,
-                          uncertainty, tuple(w.factors), text)
+        return Assessment(
+            asset_id,
+            asset.district_id,
+            hazard,
+            level,
+            score,
+            likelihood,
+            cons.grade,
+            p,
+            cons.index,
+            uncertainty,
+            tuple(w.factors),
+            text,
+        )
 
     def _own_evidence(self, w: _Work, asset_id: str, spec: HazardSpec, ev: EvidenceStore) -> None:
         """The asset's relevant sensors: a silent or stuck one raises uncertainty; open anomalies are noted
@@ -278,10 +341,16 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
                 w.n_bad += 1
                 c = cfg.silent_penalty * e.weight
                 w.keep *= 1 - c
-                w.factors.append(factor("sensor_health", "likelihood", c,
-                                        f"{s.kind} sensor {s.id} is {status}: uncertainty raised",
-                                        msg("sensor_health", sensor_kind=s.kind, sensor=s.id, status=status),
-                                        source=s.id))
+                w.factors.append(
+                    factor(
+                        "sensor_health",
+                        "likelihood",
+                        c,
+                        f"{s.kind} sensor {s.id} is {status}: uncertainty raised",
+                        msg("sensor_health", sensor_kind=s.kind, sensor=s.id, status=status),
+                        source=s.id,
+                    )
+                )
             for a in ev.open_anomalies(s.id):
                 w.found.append((s, e.weight, a))
                 w.own[s.kind] = max(w.own.get(s.kind, Level.NONE), a.level, Level.BLUE)
@@ -308,8 +377,9 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         for s, weight, a in w.found:
             c = weight * self.strength(a, amplify, corroborated)
             name = "graded_breach" if a.level > Level.NONE else "anomaly"
-            w.factors.append(factor(name, "likelihood", c, describe(s.kind, a, s.id), describe_msg(s.kind, a, s.id),
-                                    source=s.id))
+            w.factors.append(
+                factor(name, "likelihood", c, describe(s.kind, a, s.id), describe_msg(s.kind, a, s.id), source=s.id)
+            )
             if a.level > Level.NONE:
                 w.keep *= 1 - c
             else:
@@ -321,19 +391,31 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
             else:
                 weak *= 1 - c
             w.rain_level = max(w.rain_level, lvl) if kind == "rainfall" else w.rain_level
-            w.factors.append(factor("driver", "likelihood", c,
-                                    f"district {kind} {fmt_value(kind, value)} ({lvl.label})",
-                                    msg("driver", sensor_kind=kind, value=fmt_value(kind, value), level=lvl.label),
-                                    source=sensor))
+            w.factors.append(
+                factor(
+                    "driver",
+                    "likelihood",
+                    c,
+                    f"district {kind} {fmt_value(kind, value)} ({lvl.label})",
+                    msg("driver", sensor_kind=kind, value=fmt_value(kind, value), level=lvl.label),
+                    source=sensor,
+                )
+            )
         p_weak = 1 - weak
         if not corroborated and p_weak > 0:
             grade = min(5, cfg.ungraded_max_grade + (1 if persistent else 0))
             if p_weak > cfg.grade_cap(grade):
                 p_weak = cfg.grade_cap(grade)
-                w.factors.append(factor("uncorroborated", "likelihood", 0.0,
-                                        f"statistical evidence from one kind of sensor only: likelihood at most "
-                                        f"{grade}/5 until another kind corroborates it",
-                                        msg("uncorroborated", grade=grade)))
+                w.factors.append(
+                    factor(
+                        "uncorroborated",
+                        "likelihood",
+                        0.0,
+                        f"statistical evidence from one kind of sensor only: likelihood at most "
+                        f"{grade}/5 until another kind corroborates it",
+                        msg("uncorroborated", grade=grade),
+                    )
+                )
         w.keep *= 1 - p_weak
 
     def _couple(self, w: _Work, asset_id: str, edge: InEdge, ev: EvidenceStore) -> None:
@@ -355,41 +437,85 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
             decay = 1 - 0.5 * edge.distance_m / rule.radius_m if rule.relation == "spatial" else 1.0
             c = rule.weight * sig.strength * max(0.0, decay)
             w.keep *= 1 - c
-            w.factors.append(factor("coupling", "likelihood", c, f"{what}: {rule.title}",
-                                    msg("coupling", source=source, rule=rule.name), **common))
+            w.factors.append(
+                factor(
+                    "coupling",
+                    "likelihood",
+                    c,
+                    f"{what}: {rule.title}",
+                    msg("coupling", source=source, rule=rule.name),
+                    **common,
+                )
+            )
         elif rule.effect == "raise_above_source":
             # As if the source's evidence were here (this asset's consequence), then steps higher.
             lik = max(cfg.likelihood_grade(sig.strength), self.likelihood_floor_.get(sig.level, 1))
-            here = max(self.matrix_[lik - 1][self.consequence_[asset_id].grade - 1],
-                       self.regulatory_floor_.get(sig.level, Level.NONE))
+            here = max(
+                self.matrix_[lik - 1][self.consequence_[asset_id].grade - 1],
+                self.regulatory_floor_.get(sig.level, Level.NONE),
+            )
             target = Level(min(Level.RED, here + rule.steps))
-            w.raises.append((target, factor("coupling", "level", rule.steps,
-                                            f"{what}: {rule.title} (at least {target.label})",
-                                            msg("coupling_raise", source=source, rule=rule.name, level=target.label),
-                                            **common)))
+            w.raises.append(
+                (
+                    target,
+                    factor(
+                        "coupling",
+                        "level",
+                        rule.steps,
+                        f"{what}: {rule.title} (at least {target.label})",
+                        msg("coupling_raise", source=source, rule=rule.name, level=target.label),
+                        **common,
+                    ),
+                )
+            )
         else:
             # "coupling_bump": the evidence is this asset's own, the neighbour only qualifies it.
-            w.bumps.append((rule.steps, factor("coupling_bump", "level", rule.steps,
-                                               f"{what}: {rule.title} (+{rule.steps} level)",
-                                               msg("coupling_bump", source=source, rule=rule.name, steps=rule.steps),
-                                               **common), rule.target_evidence or rule.source_evidence))
-        floor_ok = (rule.floor > Level.NONE and sig.level >= rule.floor_min_source
-                    and w.rain_level >= rule.floor_min_rain
-                    and (not rule.floor_target_evidence or any(k in w.own for k in rule.floor_target_evidence)))
+            w.bumps.append(
+                (
+                    rule.steps,
+                    factor(
+                        "coupling_bump",
+                        "level",
+                        rule.steps,
+                        f"{what}: {rule.title} (+{rule.steps} level)",
+                        msg("coupling_bump", source=source, rule=rule.name, steps=rule.steps),
+                        **common,
+                    ),
+                    rule.target_evidence or rule.source_evidence,
+                )
+            )
+        floor_ok = (
+            rule.floor > Level.NONE
+            and sig.level >= rule.floor_min_source
+            and w.rain_level >= rule.floor_min_rain
+            and (not rule.floor_target_evidence or any(k in w.own for k in rule.floor_target_evidence))
+        )
         if floor_ok and rule.floor > w.level_floor:
             w.level_floor = rule.floor
-            w.factors.append(factor(
-                "coupling_floor", "level", 0.0,
-                f"{what}: {rule.title}, with corroboration (at least {rule.floor.label})",
-                msg("coupling_floor", source=source, rule=rule.name, level=rule.floor.label), **common))
+            w.factors.append(
+                factor(
+                    "coupling_floor",
+                    "level",
+                    0.0,
+                    f"{what}: {rule.title}, with corroboration (at least {rule.floor.label})",
+                    msg("coupling_floor", source=source, rule=rule.name, level=rule.floor.label),
+                    **common,
+                )
+            )
 
     def _level(self, w: _Work, likelihood: int, cons: Consequence) -> Level:
         """The matrix level, at least the regulatory and coupling floors, then coupling bumps and raises."""
         matrix_level = self.matrix_[likelihood - 1][cons.grade - 1]
         if w.reg_floor > matrix_level:
-            w.factors.append(factor("regulatory_floor", "level", float(w.reg_floor - matrix_level),
-                                    f"graded limit breached: at least {w.reg_floor.label} regardless of consequence",
-                                    msg("regulatory_floor", level=w.reg_floor.label)))
+            w.factors.append(
+                factor(
+                    "regulatory_floor",
+                    "level",
+                    float(w.reg_floor - matrix_level),
+                    f"graded limit breached: at least {w.reg_floor.label} regardless of consequence",
+                    msg("regulatory_floor", level=w.reg_floor.label),
+                )
+            )
         level = max(matrix_level, w.reg_floor, w.level_floor)
         own_level = level
         for steps, f, kinds in w.bumps:
@@ -406,14 +532,21 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         return level
 
     @staticmethod
-    def _explain(asset: AssetInfo, spec: HazardSpec, level: Level, likelihood: int, consequence: int,
-                 factors: Sequence[Factor]) -> str:
+    def _explain(
+        asset: AssetInfo, spec: HazardSpec, level: Level, likelihood: int, consequence: int, factors: Sequence[Factor]
+    ) -> str:
         """One sentence a duty officer can read aloud: the level, then the strongest reasons."""
-        head = (f"{spec.title} risk at {asset.name} ({asset.kind}) is {level.label.upper()} "
-                f"(likelihood {likelihood}/5, consequence {consequence}/5)")
+        head = (
+            f"{spec.title} risk at {asset.name} ({asset.kind}) is {level.label.upper()} "
+            f"(likelihood {likelihood}/5, consequence {consequence}/5)"
+        )
         lvl = [f.detail for f in factors if f.side == "level"]
-        lik = [f.detail for f in sorted((f for f in factors if f.side == "likelihood" and f.name != "vulnerability"),
-                                        key=lambda f: -f.weight)[:4]]
+        lik = [
+            f.detail
+            for f in sorted(
+                (f for f in factors if f.side == "likelihood" and f.name != "vulnerability"), key=lambda f: -f.weight
+            )[:4]
+        ]
         con = [f.detail for f in factors if f.side == "consequence" and f.name != "criticality"]
         crit = [f.detail for f in factors if f.name == "criticality"]
         reasons = [*lik, *lvl, *con, *crit] if level > Level.NONE else [*lik, *con]

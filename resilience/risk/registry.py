@@ -58,10 +58,16 @@ def load_assets(rows: Iterable[Any]) -> dict[str, AssetInfo]:
     out: dict[str, AssetInfo] = {}
     for r in rows:
         a = AssetInfo(
-            id=str(_get(r, "id")), name=str(_get(r, "name") or _get(r, "id")), kind=_enum_value(_get(r, "kind")),
-            district_id=_get(r, "district_id"), lat=float(_get(r, "lat")), lon=float(_get(r, "lon")),
-            criticality=int(_get(r, "criticality", 3) or 3), install_year=_get(r, "install_year"),
-            material=_get(r, "material"), past_incidents=int(_get(r, "past_incidents", 0) or 0),
+            id=str(_get(r, "id")),
+            name=str(_get(r, "name") or _get(r, "id")),
+            kind=_enum_value(_get(r, "kind")),
+            district_id=_get(r, "district_id"),
+            lat=float(_get(r, "lat")),
+            lon=float(_get(r, "lon")),
+            criticality=int(_get(r, "criticality", 3) or 3),
+            install_year=_get(r, "install_year"),
+            material=_get(r, "material"),
+            past_incidents=int(_get(r, "past_incidents", 0) or 0),
             attributes=dict(_get(r, "attributes") or {}),
         )
         out[a.id] = a
@@ -71,8 +77,11 @@ def load_assets(rows: Iterable[Any]) -> dict[str, AssetInfo]:
 def load_districts(rows: Iterable[Any]) -> dict[str, DistrictInfo]:
     out: dict[str, DistrictInfo] = {}
     for r in rows:
-        d = DistrictInfo(id=str(_get(r, "id")), name=str(_get(r, "name") or _get(r, "id")),
-                         population=int(_get(r, "population", 0) or 0))
+        d = DistrictInfo(
+            id=str(_get(r, "id")),
+            name=str(_get(r, "name") or _get(r, "id")),
+            population=int(_get(r, "population", 0) or 0),
+        )
         out[d.id] = d
     return out
 
@@ -81,7 +90,11 @@ def load_sensors(rows: Iterable[Any]) -> dict[str, SensorInfo]:
     out: dict[str, SensorInfo] = {}
     for r in rows:
         active = _get(r, "active", True)
-        s = SensorInfo(id=str(_get(r, "id")), asset_id=str(_get(r, "asset_id")), kind=str(_get(r, "kind")),
-                       active=True if active is None else bool(active))
+        s = SensorInfo(
+            id=str(_get(r, "id")),
+            asset_id=str(_get(r, "asset_id")),
+            kind=str(_get(r, "kind")),
+            active=True if active is None else bool(active),
+        )
         out[s.id] = s
     return out

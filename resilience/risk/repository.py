@@ -32,9 +32,17 @@ class CurrentRow:
     explanation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"scope": self.scope, "hazard": self.hazard, "score": round(self.score, 4), "level": self.level.label,
-                "likelihood": self.likelihood, "consequence": self.consequence, "factors": self.factors,
-                "explanation": self.explanation, "updated_at": self.updated_at.isoformat()}
+        return {
+            "scope": self.scope,
+            "hazard": self.hazard,
+            "score": round(self.score, 4),
+            "level": self.level.label,
+            "likelihood": self.likelihood,
+            "consequence": self.consequence,
+            "factors": self.factors,
+            "explanation": self.explanation,
+            "updated_at": self.updated_at.isoformat(),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +58,15 @@ class SeriesBucket:
     explanation: str = ""
 
     def to_dict(self) -> dict[str, Any]:
-        return {"hazard": self.hazard, "bucket": self.bucket.isoformat(), "level": self.level.label,
-                "avg_score": round(self.avg_score, 4), "max_score": round(self.max_score, 4), "n": self.n,
-                "explanation": self.explanation}
+        return {
+            "hazard": self.hazard,
+            "bucket": self.bucket.isoformat(),
+            "level": self.level.label,
+            "avg_score": round(self.avg_score, 4),
+            "max_score": round(self.max_score, 4),
+            "n": self.n,
+            "explanation": self.explanation,
+        }
 
 
 class RiskRepository(Protocol):
@@ -62,12 +76,14 @@ class RiskRepository(Protocol):
     def append_series(self, points: Sequence[SeriesPoint]) -> None:
         """Add history points; a point at an existing (scope, hazard, ts) replaces it."""
 
-    def query_series(self, scope: str, hazard: str | None, start: datetime, end: datetime,
-                     bucket: timedelta | None = None) -> list[SeriesBucket]:
+    def query_series(
+        self, scope: str, hazard: str | None, start: datetime, end: datetime, bucket: timedelta | None = None
+    ) -> list[SeriesBucket]:
         """Points with start <= ts < end, bucketed when ``bucket`` is given; ordered by hazard, time."""
 
-    def read_current(self, *, scope: str | None = None, scope_prefix: str | None = None,
-                     hazard: str | None = None) -> list[CurrentRow]:
+    def read_current(
+        self, *, scope: str | None = None, scope_prefix: str | None = None, hazard: str | None = None
+    ) -> list[CurrentRow]:
         """Current rows, filtered by exact scope or scope prefix (e.g. ``district:``) and hazard."""
 
 
@@ -86,22 +102,37 @@ class InMemoryRiskRepository:
         for p in points:
             self.series[(p.scope, p.hazard, p.ts)] = p
 
-    def read_current(self, *, scope: str | None = None, scope_prefix: str | None = None,
-                     hazard: str | None = None) -> list[CurrentRow]:
-        rows = [r for r in self.current.values()
-                if (scope is None or r.scope == scope) and (scope_prefix is None or r.scope.startswith(scope_prefix))
-                and (hazard is None or r.hazard == hazard)]
+    def read_current(
+        self, *, scope: str | None = None, scope_prefix: str | None = None, hazard: str | None = None
+    ) -> list[CurrentRow]:
+        rows = [
+            r
+            for r in self.current.values()
+            if (scope is None or r.scope == scope)
+            and (scope_prefix is None or r.scope.startswith(scope_prefix))
+            and (hazard is None or r.hazard == hazard)
+        ]
         return sorted(rows, key=lambda r: (r.scope, r.hazard))
 
-    def query_series(self, scope: str, hazard: str | None, start: datetime, end: datetime,
-                     bucket: timedelta | None = None) -> list[SeriesBucket]:
-        pts = sorted((p for p in self.series.values()
-                      if p.scope == scope and (hazard is None or p.hazard == hazard) and start <= p.ts < end),
-                     key=lambda p: (p.hazard, p.ts))
+    def query_series(
+        self, scope: str, hazard: str | None, start: datetime, end: datetime, bucket: timedelta | None = None
+    ) -> list[SeriesBucket]:
+        pts = sorted(
+            (
+                p
+                for p in self.series.values()
+                if p.scope == scope and (hazard is None or p.hazard == hazard) and start <= p.ts < end
+            ),
+            key=lambda p: (p.hazard, p.ts),
+        )
         if bucket is None:
             return [SeriesBucket(p.hazard, p.ts, p.level, p.score, p.score, 1, p.explanation) for p in pts]
         groups: dict[tuple[str, datetime], list[SeriesPoint]] = {}
         for p in pts:
             groups.setdefault((p.hazard, bucket_start(p.ts, bucket)), []).append(p)
-        return [SeriesBucket(h, b, max(p.level for p in g), sum(p.score for p in g) / len(g),
-                             max(p.score for p in g), len(g)) for (h, b), g in sorted(groups.items())]
+        return [
+            SeriesBucket(
+                h, b, max(p.level for p in g), sum(p.score for p in g) / len(g), max(p.score for p in g), len(g)
+            )
+            for (h, b), g in sorted(groups.items())
+        ]

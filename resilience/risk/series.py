@@ -53,16 +53,20 @@ class SeriesRecorder:
         Scores are compared after rounding to this many decimals.
     """
 
-    def __init__(self, heartbeat: timedelta = timedelta(minutes=5),
-                 quiet_heartbeat: timedelta | None = timedelta(hours=1),
-                 score_decimals: int = 2) -> None:
+    def __init__(
+        self,
+        heartbeat: timedelta = timedelta(minutes=5),
+        quiet_heartbeat: timedelta | None = timedelta(hours=1),
+        score_decimals: int = 2,
+    ) -> None:
         self.heartbeat = heartbeat
         self.quiet_heartbeat = quiet_heartbeat
         self.score_decimals = score_decimals
         self._last: dict[tuple[str, str], _Last] = {}
 
-    def offer(self, scope: str, hazard: str, ts: datetime, score: float, level: Level,
-              explanation: str = "") -> SeriesPoint | None:
+    def offer(
+        self, scope: str, hazard: str, ts: datetime, score: float, level: Level, explanation: str = ""
+    ) -> SeriesPoint | None:
         """The point to store for this value, or ``None`` when it adds nothing."""
         rounded = round(score, self.score_decimals)
         key = (scope, hazard)

@@ -25,8 +25,16 @@ from resilience.events import (
     RiskLevelEvent,
     SensorHealthEvent,
 )
-from resilience.risk.aggregate import (CITY, LevelTally, ScopeSummary, Spectrum, asset_scope, build_spectrum,
-                                      district_scope, summarise)
+from resilience.risk.aggregate import (
+    CITY,
+    LevelTally,
+    ScopeSummary,
+    Spectrum,
+    asset_scope,
+    build_spectrum,
+    district_scope,
+    summarise,
+)
 from resilience.risk.evidence import EvidenceStore
 from resilience.risk.factors import Assessment
 from resilience.risk.model import RiskModel
@@ -67,15 +75,25 @@ class RiskService:
     clock : callable returning an aware UTC datetime; only used when no time is given.
     """
 
-    def __init__(self, *, assets: Iterable[Any], districts: Iterable[Any], sensors: Iterable[Any], bus: EventPublisher,
-                 model: RiskModel | None = None, recorder: SeriesRecorder | None = None,
-                 repository: RiskRepository | None = None, clock: Callable[[], datetime] = _utcnow,
-                 subscribe_to: EventSubscriber | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        assets: Iterable[Any],
+        districts: Iterable[Any],
+        sensors: Iterable[Any],
+        bus: EventPublisher,
+        model: RiskModel | None = None,
+        recorder: SeriesRecorder | None = None,
+        repository: RiskRepository | None = None,
+        clock: Callable[[], datetime] = _utcnow,
+        subscribe_to: EventSubscriber | None = None,
+    ) -> None:
         self.clock = clock
         self.model = (model if model is not None else RiskModel()).fit(assets, districts, sensors, now=clock())
         self.bus = bus
-        self.recorder = recorder if recorder is not None else SeriesRecorder(
-            score_decimals=self.model.config_.score_decimals)
+        self.recorder = (
+            recorder if recorder is not None else SeriesRecorder(score_decimals=self.model.config_.score_decimals)
+        )
         self.repository = repository
         self.evidence = EvidenceStore()
         self.current: dict[Pair, Assessment] = {}
@@ -123,8 +141,9 @@ class RiskService:
             self._offer(scope, hazard, now, s.max_score, s.level, s.explanation)
         return events
 
-    def refit(self, *, assets: Iterable[Any], districts: Iterable[Any], sensors: Iterable[Any],
-              now: datetime | None = None) -> list[RiskLevelEvent]:
+    def refit(
+        self, *, assets: Iterable[Any], districts: Iterable[Any], sensors: Iterable[Any], now: datetime | None = None
+    ) -> list[RiskLevelEvent]:
         """The registry changed: fit the model on it again, keeping the evidence, and re-assess.
 
         A new asset is assessed at once (its risk series starts with the next flush, not after a restart);
@@ -171,12 +190,32 @@ class RiskService:
         rows: list[CurrentRow] = []
         for (asset_id, hazard), ts in self._dirty.items():
             a = self.current[(asset_id, hazard)]
-            rows.append(CurrentRow(asset_scope(asset_id), hazard, a.score, a.level, ts, a.likelihood, a.consequence,
-                                   [f.to_dict() for f in a.factors], a.explanation))
+            rows.append(
+                CurrentRow(
+                    asset_scope(asset_id),
+                    hazard,
+                    a.score,
+                    a.level,
+                    ts,
+                    a.likelihood,
+                    a.consequence,
+                    [f.to_dict() for f in a.factors],
+                    a.explanation,
+                )
+            )
         for (scope, hazard), ts in self._dirty_aggregates.items():
             s = self._summaries(scope, self._scope_assets(scope), hazard)[hazard]
-            rows.append(CurrentRow(scope, hazard, s.max_score, s.level, ts, factors=[{"counts": s.counts,
-                                   "worst_assets": s.worst_assets}], explanation=s.explanation))
+            rows.append(
+                CurrentRow(
+                    scope,
+                    hazard,
+                    s.max_score,
+                    s.level,
+                    ts,
+                    factors=[{"counts": s.counts, "worst_assets": s.worst_assets}],
+                    explanation=s.explanation,
+                )
+            )
             self._offer(scope, hazard, ts, s.max_score, s.level, s.explanation)
         points = self._pending_points
         repo.write_current(rows)
@@ -201,12 +240,18 @@ class RiskService:
         if sensor.kind in self._driver_kinds:
             district = m.assets_[sensor.asset_id].district_id
             for asset_id in m.assets_by_district_.get(district, ()):
-                pairs.update((asset_id, h) for h in m.hazards_by_asset_[asset_id]
-                             if sensor.kind in m.hazards_[h].drivers)
+                pairs.update(
+                    (asset_id, h) for h in m.hazards_by_asset_[asset_id] if sensor.kind in m.hazards_[h].drivers
+                )
         return pairs
 
-    def _update(self, pairs: Iterable[Pair], ts: datetime, publish: bool = True,
-                also_districts: Iterable[tuple[str | None, str]] = ()) -> list[RiskLevelEvent]:
+    def _update(
+        self,
+        pairs: Iterable[Pair],
+        ts: datetime,
+        publish: bool = True,
+        also_districts: Iterable[tuple[str | None, str]] = (),
+    ) -> list[RiskLevelEvent]:
         events: list[RiskLevelEvent] = []
         touched: set[tuple[str | None, str]] = set(also_districts)
         digits = self.recorder.score_decimals
@@ -214,8 +259,13 @@ class RiskService:
             new = self.model.assess(asset_id, hazard, self.evidence)
             old = self.current.get((asset_id, hazard))
             self.current[(asset_id, hazard)] = new
-            if old is not None and old.level == new.level and round(old.score, digits) == round(new.score, digits) \
-                    and old.explanation == new.explanation and old.district_id == new.district_id:
+            if (
+                old is not None
+                and old.level == new.level
+                and round(old.score, digits) == round(new.score, digits)
+                and old.explanation == new.explanation
+                and old.district_id == new.district_id
+            ):
                 continue
             if old is not None and old.district_id != new.district_id:  # the asset moved district
                 self.tally.move(old.district_id, hazard, old.level, None)
@@ -231,10 +281,20 @@ class RiskService:
             self._dirty_aggregates[(district_scope(new.district_id), hazard)] = ts
             self._dirty_aggregates[(CITY, hazard)] = ts
             if publish and old is not None and crosses_alarm(old.level, new.level):
-                events.append(RiskLevelEvent(
-                    scope=asset_scope(asset_id), hazard=hazard, previous=old.level, level=new.level, score=new.score,
-                    ts=ts, explanation=new.explanation, factors=[f.to_dict() for f in new.factors],
-                    asset_id=asset_id, district_id=new.district_id))
+                events.append(
+                    RiskLevelEvent(
+                        scope=asset_scope(asset_id),
+                        hazard=hazard,
+                        previous=old.level,
+                        level=new.level,
+                        score=new.score,
+                        ts=ts,
+                        explanation=new.explanation,
+                        factors=[f.to_dict() for f in new.factors],
+                        asset_id=asset_id,
+                        district_id=new.district_id,
+                    )
+                )
         for district_id, hazard in touched:
             scope = district_scope(district_id)
             level = self.tally.worst(scope, hazard)
@@ -242,10 +302,19 @@ class RiskService:
             self._district_level[(scope, hazard)] = level
             if publish and crosses_alarm(previous, level):
                 s = self._summaries(scope, self.model.assets_by_district_.get(district_id, []), hazard)[hazard]
-                events.append(RiskLevelEvent(scope=scope, hazard=hazard, previous=previous, level=level,
-                                             score=s.max_score, ts=ts, explanation=s.explanation,
-                                             factors=[{"counts": s.counts, "worst_assets": s.worst_assets}],
-                                             district_id=district_id))
+                events.append(
+                    RiskLevelEvent(
+                        scope=scope,
+                        hazard=hazard,
+                        previous=previous,
+                        level=level,
+                        score=s.max_score,
+                        ts=ts,
+                        explanation=s.explanation,
+                        factors=[{"counts": s.counts, "worst_assets": s.worst_assets}],
+                        district_id=district_id,
+                    )
+                )
         for e in events:
             self.bus.publish(e)
         return events

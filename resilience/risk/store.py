@@ -68,21 +68,46 @@ class PgRiskRepository:
     def write_current(self, rows: Sequence[CurrentRow]) -> None:
         if not rows:
             return
-        self.conn.execute(_UPSERT_CURRENT, [
-            {"scope": r.scope, "hazard": r.hazard, "score": float(r.score), "level": int(r.level),
-             "likelihood": r.likelihood, "consequence": r.consequence, "factors": json.dumps(r.factors, default=str),
-             "explanation": r.explanation, "updated_at": r.updated_at} for r in rows])
+        self.conn.execute(
+            _UPSERT_CURRENT,
+            [
+                {
+                    "scope": r.scope,
+                    "hazard": r.hazard,
+                    "score": float(r.score),
+                    "level": int(r.level),
+                    "likelihood": r.likelihood,
+                    "consequence": r.consequence,
+                    "factors": json.dumps(r.factors, default=str),
+                    "explanation": r.explanation,
+                    "updated_at": r.updated_at,
+                }
+                for r in rows
+            ],
+        )
 
     def append_series(self, points: Sequence[SeriesPoint]) -> None:
         if not points:
             return
         self.backend.ensure_partitions(self.conn, "risk_series", {p.ts.date() for p in points})
-        self.conn.execute(_INSERT_SERIES, [
-            {"scope": p.scope, "hazard": p.hazard, "ts": p.ts, "score": float(p.score), "level": int(p.level),
-             "explanation": p.explanation} for p in points])
+        self.conn.execute(
+            _INSERT_SERIES,
+            [
+                {
+                    "scope": p.scope,
+                    "hazard": p.hazard,
+                    "ts": p.ts,
+                    "score": float(p.score),
+                    "level": int(p.level),
+                    "explanation": p.explanation,
+                }
+                for p in points
+            ],
+        )
 
-    def query_series(self, scope: str, hazard: str | None, start: datetime, end: datetime,
-                     bucket: timedelta | None = None) -> list[SeriesBucket]:
+    def query_series(
+        self, scope: str, hazard: str | None, start: datetime, end: datetime, bucket: timedelta | None = None
+    ) -> list[SeriesBucket]:
         params: dict[str, object] = {"scope": scope, "start": start, "end": end}
         where = ""
         if hazard:
@@ -93,11 +118,22 @@ class PgRiskRepository:
             rows = self.conn.execute(text(_BUCKETED.format(hazard=where)), params).mappings()
         else:
             rows = self.conn.execute(text(_RAW.format(hazard=where)), params).mappings()
-        return [SeriesBucket(r["hazard"], r["bucket"], Level(int(r["level"])), float(r["avg_score"]),
-                             float(r["max_score"]), int(r["n"]), r.get("explanation") or "") for r in rows]
+        return [
+            SeriesBucket(
+                r["hazard"],
+                r["bucket"],
+                Level(int(r["level"])),
+                float(r["avg_score"]),
+                float(r["max_score"]),
+                int(r["n"]),
+                r.get("explanation") or "",
+            )
+            for r in rows
+        ]
 
-    def read_current(self, *, scope: str | None = None, scope_prefix: str | None = None,
-                     hazard: str | None = None) -> list[CurrentRow]:
+    def read_current(
+        self, *, scope: str | None = None, scope_prefix: str | None = None, hazard: str | None = None
+    ) -> list[CurrentRow]:
         clauses, params = [], {}
         if scope is not None:
             clauses.append("scope = :scope")
@@ -109,9 +145,24 @@ class PgRiskRepository:
             clauses.append("hazard = :hazard")
             params["hazard"] = hazard
         where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
-        rows = self.conn.execute(text(
-            "SELECT scope, hazard, score, level, likelihood, consequence, factors, explanation, updated_at "
-            f"FROM risk_current {where} ORDER BY scope, hazard"), params).mappings()
-        return [CurrentRow(r["scope"], r["hazard"], float(r["score"]), Level(int(r["level"])), r["updated_at"],
-                           r["likelihood"], r["consequence"], list(r["factors"] or []), r["explanation"] or "")
-                for r in rows]
+        rows = self.conn.execute(
+            text(
+                "SELECT scope, hazard, score, level, likelihood, consequence, factors, explanation, updated_at "
+                f"FROM risk_current {where} ORDER BY scope, hazard"
+            ),
+            params,
+        ).mappings()
+        return [
+            CurrentRow(
+                r["scope"],
+                r["hazard"],
+                float(r["score"]),
+                Level(int(r["level"])),
+                r["updated_at"],
+                r["likelihood"],
+                r["consequence"],
+                list(r["factors"] or []),
+                r["explanation"] or "",
+            )
+            for r in rows
+        ]

@@ -28,7 +28,12 @@ def main(settings: Settings, options: DispatcherOptions, *, rules_path: str | No
     setup_logging(settings.log_level, settings.log_format, "dispatcher")
     rules = load_rules(rules_path)
     stop = stop_on_signal()
-    log.info("dispatcher running: lease %.0f s, backoff %.1f..%.0f s, %d attempts", options.lease_s,
-             options.backoff_initial_s, options.backoff_max_s, options.max_attempts)
+    log.info(
+        "dispatcher running: lease %.0f s, backoff %.1f..%.0f s, %d attempts",
+        options.lease_s,
+        options.backoff_initial_s,
+        options.backoff_max_s,
+        options.max_attempts,
+    )
     Dispatcher(get_engine(), build_channels(settings, rules), options=options).run_forever(stop)
     return 0

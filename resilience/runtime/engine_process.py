@@ -40,13 +40,13 @@ log = logging.getLogger(__name__)
 def main(settings: Settings, *, rules_path: str | None = None, with_risk: bool = True, tick_s: float = 10.0) -> int:
     """``resilience engine`` (and ``resilience alerts``, without the risk model)."""
     setup_logging(settings.log_level, settings.log_format, "engine" if with_risk else "alerts")
-    run_engine(make_engine(settings.database_url), settings, rules_path=rules_path, with_risk=with_risk,
-               tick_s=tick_s)
+    run_engine(make_engine(settings.database_url), settings, rules_path=rules_path, with_risk=with_risk, tick_s=tick_s)
     return 0
 
 
-def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = None, with_risk: bool = True,
-               tick_s: float = 10.0) -> None:
+def run_engine(
+    engine: Engine, settings: Settings, *, rules_path: str | None = None, with_risk: bool = True, tick_s: float = 10.0
+) -> None:
     """Run the consumers, jobs and dispatcher until SIGINT/SIGTERM; ``with_risk=False`` runs the alert service
     alone (``resilience alerts``), for deployments that run the risk model elsewhere."""
     stop = threading.Event()
@@ -62,6 +62,7 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
             for e in events if isinstance(events, list) else [events]:
                 clock.observe(e.ts)
             return handle(events, conn)
+
         return wrapper
 
     def tick() -> None:
@@ -79,19 +80,37 @@ def run_engine(engine: Engine, settings: Settings, *, rules_path: str | None = N
     # if it keeps conflicting the ConflictError rolls the consumer's transaction back, the cursor stays and
     # the consumer retries the batch.
     consumers = [
-        EventConsumer(engine, "alerts", timed(alert_engine.handle_in), batch=50,
-                      handle_batch=timed(alert_engine.handle_batch_in),
-                      kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL,
-                             EventKind.PLATFORM_HEALTH}),
+        EventConsumer(
+            engine,
+            "alerts",
+            timed(alert_engine.handle_in),
+            batch=50,
+            handle_batch=timed(alert_engine.handle_batch_in),
+            kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL, EventKind.PLATFORM_HEALTH},
+        ),
     ]
     jobs = BackgroundScheduler(timezone="UTC")
     jobs.add_job(tick, "interval", seconds=tick_s, id="alert-tick", max_instances=1, coalesce=True)
     if risk is not None:
-        consumers.append(EventConsumer(engine, "risk", timed(risk.handle_in), max_batch_s=0.5,
-                                       kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH}))
+        consumers.append(
+            EventConsumer(
+                engine,
+                "risk",
+                timed(risk.handle_in),
+                max_batch_s=0.5,
+                kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH},
+            )
+        )
         sys.setswitchinterval(0.001)  # CPU-bound risk work yields the GIL to the alert path within ~1 ms
-        jobs.add_job(lambda: risk.recompute(clock()), "interval", seconds=60, id="risk-recompute", max_instances=1,
-                     coalesce=True, next_run_time=datetime.now(UTC))  # the spectrum exists from the first second
+        jobs.add_job(
+            lambda: risk.recompute(clock()),
+            "interval",
+            seconds=60,
+            id="risk-recompute",
+            max_instances=1,
+            coalesce=True,
+            next_run_time=datetime.now(UTC),
+        )  # the spectrum exists from the first second
     jobs.start()
     threads: list[threading.Thread] = []
     for c in consumers:

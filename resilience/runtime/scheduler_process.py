@@ -34,10 +34,15 @@ def maintain_store(engine: Engine, settings: Settings, now: datetime | None = No
         backend = get_backend(conn, retention_days=settings.retention_days, partitions_ahead=settings.partitions_ahead)
         result = dict(backend.maintain(conn, now or datetime.now(UTC)))
         result["reading_batches_pruned"] = sum(
-            handoff.prune(conn, shard=shard, consumer=handoff.consumer_name(shard),
-                          older_than_s=settings.reading_batches_keep_s,
-                          hard_limit_s=settings.reading_batches_hard_limit_s)
-            for shard in range(settings.detection_shards))
+            handoff.prune(
+                conn,
+                shard=shard,
+                consumer=handoff.consumer_name(shard),
+                older_than_s=settings.reading_batches_keep_s,
+                hard_limit_s=settings.reading_batches_hard_limit_s,
+            )
+            for shard in range(settings.detection_shards)
+        )
         result["dead_letters_pruned"] = prune_dead_letters(conn, older_than_days=settings.dead_letter_retention_days)
     if any(result.values()):
         log.info("store maintenance: %s", result, extra=result)
@@ -81,16 +86,51 @@ def refit_state_models(engine: Engine, now: datetime | None = None) -> int:
 def build_scheduler(engine: Engine, settings: Settings) -> BlockingScheduler:
     """Every periodic job of the scheduler process, not yet started."""
     scheduler = BlockingScheduler(timezone="UTC")
-    scheduler.add_job(maintain_store, "interval", args=[engine, settings], seconds=60, id="store-maintenance",
-                      next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
-    scheduler.add_job(watch, "interval", args=[engine, settings], seconds=10, id="platform-watch",
-                      max_instances=1, coalesce=True)
-    scheduler.add_job(follow_registry_on_broker, "interval", args=[engine, settings], seconds=settings.mqtt_sync_s,
-                      id="broker-accounts", next_run_time=datetime.now(UTC), max_instances=1, coalesce=True)
-    scheduler.add_job(train_asset_models, "cron", args=[engine], kwargs={"now": None}, hour=3, minute=15,
-                      id="asset-model-training", max_instances=1, coalesce=True)
-    scheduler.add_job(refit_state_models, "cron", args=[engine], kwargs={"now": None}, hour=3, minute=45,
-                      id="state-model-refit", max_instances=1, coalesce=True)
+    scheduler.add_job(
+        maintain_store,
+        "interval",
+        args=[engine, settings],
+        seconds=60,
+        id="store-maintenance",
+        next_run_time=datetime.now(UTC),
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        watch, "interval", args=[engine, settings], seconds=10, id="platform-watch", max_instances=1, coalesce=True
+    )
+    scheduler.add_job(
+        follow_registry_on_broker,
+        "interval",
+        args=[engine, settings],
+        seconds=settings.mqtt_sync_s,
+        id="broker-accounts",
+        next_run_time=datetime.now(UTC),
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        train_asset_models,
+        "cron",
+        args=[engine],
+        kwargs={"now": None},
+        hour=3,
+        minute=15,
+        id="asset-model-training",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(
+        refit_state_models,
+        "cron",
+        args=[engine],
+        kwargs={"now": None},
+        hour=3,
+        minute=45,
+        id="state-model-refit",
+        max_instances=1,
+        coalesce=True,
+    )
     return scheduler
 
 
@@ -102,9 +142,11 @@ def main(settings: Settings) -> int:
 
 def run_scheduler(settings: Settings) -> None:
     scheduler = build_scheduler(make_engine(settings.database_url), settings)
-    log.info("scheduler running: store maintenance every 60 s, platform watch every 10 s, broker accounts every "
-             "%.0f s, asset-model training daily at 03:15 UTC, state-model refit daily at 03:45 UTC",
-             settings.mqtt_sync_s)
+    log.info(
+        "scheduler running: store maintenance every 60 s, platform watch every 10 s, broker accounts every "
+        "%.0f s, asset-model training daily at 03:15 UTC, state-model refit daily at 03:45 UTC",
+        settings.mqtt_sync_s,
+    )
     try:
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):

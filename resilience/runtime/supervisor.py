@@ -30,8 +30,11 @@ def run_platform(args: argparse.Namespace) -> int:
     s = get_settings()
     setup_logging(s.log_level, s.log_format, "run")
     if args.simulate and importlib.util.find_spec("resilience.simulator") is None:
-        print("the simulator is not installed here (the production image leaves it out): use --no-simulate, "
-              "or run from a checkout", file=sys.stderr)
+        print(
+            "the simulator is not installed here (the production image leaves it out): use --no-simulate, "
+            "or run from a checkout",
+            file=sys.stderr,
+        )
         return 2
     for line in start_all(s):
         print(line)
@@ -43,10 +46,22 @@ def run_platform(args: argparse.Namespace) -> int:
     exe = [sys.executable, "-m", "resilience.cli"]
     wanted = {name: exe + [name] for name in SERVICES}
     if args.simulate:
-        wanted["simulator"] = exe + ["simulate", "--sensors", str(args.sensors), "--speed", str(args.speed),
-                                     "--incidents", args.incidents, "--truth", str(s.services_dir / "truth.json")]
-    print(f"\nLifeline platform running: API http://{s.api_host}:{s.api_port}/  (docs at /docs, "
-          f"alerts at /api/v1/alerts, risk spectrum at /api/v1/risk/spectrum). Ctrl-C stops everything.", flush=True)
+        wanted["simulator"] = exe + [
+            "simulate",
+            "--sensors",
+            str(args.sensors),
+            "--speed",
+            str(args.speed),
+            "--incidents",
+            args.incidents,
+            "--truth",
+            str(s.services_dir / "truth.json"),
+        ]
+    print(
+        f"\nLifeline platform running: API http://{s.api_host}:{s.api_port}/  (docs at /docs, "
+        f"alerts at /api/v1/alerts, risk spectrum at /api/v1/risk/spectrum). Ctrl-C stops everything.",
+        flush=True,
+    )
     if args.simulate:
         print(f"Log in at /login with the demo city's admin key in {s.services_dir / 'demo-key'}\n", flush=True)
     else:

@@ -5,5 +5,18 @@ from resilience.simulator.city import Asset, City, District, Sensor, Utility, bu
 from resilience.simulator.simulation import Batch, Simulator
 from resilience.simulator.incidents import INCIDENT_TYPES, Effect, Incident, default_schedule, write_ground_truth
 
-__all__ = ["Asset", "Batch", "City", "District", "Effect", "INCIDENT_TYPES", "Incident", "Sensor", "Simulator",
-           "Utility", "build_city", "default_schedule", "write_ground_truth"]
+__all__ = [
+    "Asset",
+    "Batch",
+    "City",
+    "District",
+    "Effect",
+    "INCIDENT_TYPES",
+    "Incident",
+    "Sensor",
+    "Simulator",
+    "Utility",
+    "build_city",
+    "default_schedule",
+    "write_ground_truth",
+]

@@ -48,8 +48,15 @@ KIND_UTILITY: dict[AssetKind, str | None] = {
 # Sensors fitted per asset (kinds may repeat: a bridge carries several strain gauges and bearings).
 SENSOR_TEMPLATE: dict[AssetKind, tuple[str, ...]] = {
     **ASSET_SENSOR_KINDS,
-    AssetKind.BRIDGE: ("strain", "strain", "deflection", "bearing_displacement", "bearing_displacement",
-                       "vibration", "temperature"),
+    AssetKind.BRIDGE: (
+        "strain",
+        "strain",
+        "deflection",
+        "bearing_displacement",
+        "bearing_displacement",
+        "vibration",
+        "temperature",
+    ),
 }
 
 # Share of the sensor budget per asset kind; water mains take whatever is left.
@@ -77,8 +84,24 @@ MATERIALS: dict[AssetKind, tuple[str, ...]] = {
     AssetKind.CRITICAL_FACILITY: ("reinforced_concrete",),
 }
 
-DISTRICT_NAMES = ("Shinan", "Shibei", "Licang", "Laoshan", "Chengyang", "Huangdao", "Jimo", "Jiaozhou",
-                  "Pingdu", "Laixi", "Taidong", "Badaguan", "Zhanqiao", "Sifang", "Loushan", "Xuejiadao")
+DISTRICT_NAMES = (
+    "Shinan",
+    "Shibei",
+    "Licang",
+    "Laoshan",
+    "Chengyang",
+    "Huangdao",
+    "Jimo",
+    "Jiaozhou",
+    "Pingdu",
+    "Laixi",
+    "Taidong",
+    "Badaguan",
+    "Zhanqiao",
+    "Sifang",
+    "Loushan",
+    "Xuejiadao",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,18 +181,44 @@ class City:
     def registry_rows(self) -> dict[str, list[dict[str, Any]]]:
         """Rows per table keyed by column name (every column except server-side ``created_at``)."""
         return {
-            "utilities": [{"id": u.id, "name": u.name, "contact_email": u.contact_email,
-                           "webhook_url": u.webhook_url} for u in self.utilities],
-            "districts": [{"id": d.id, "name": d.name, "population": d.population, "polygon": d.polygon}
-                          for d in self.districts],
-            "assets": [{"id": a.id, "name": a.name, "kind": a.kind.value, "district_id": a.district_id,
-                        "utility_id": a.utility_id, "lat": a.lat, "lon": a.lon, "criticality": a.criticality,
-                        "install_year": a.install_year, "material": a.material,
-                        "past_incidents": a.past_incidents, "attributes": dict(a.attributes)}
-                       for a in self.assets],
-            "sensors": [{"id": s.id, "asset_id": s.asset_id, "utility_id": s.utility_id, "kind": s.kind,
-                         "unit": s.unit, "expected_interval_s": s.expected_interval_s, "thresholds": None,
-                         "detector_overrides": None, "active": True} for s in self.sensors],
+            "utilities": [
+                {"id": u.id, "name": u.name, "contact_email": u.contact_email, "webhook_url": u.webhook_url}
+                for u in self.utilities
+            ],
+            "districts": [
+                {"id": d.id, "name": d.name, "population": d.population, "polygon": d.polygon} for d in self.districts
+            ],
+            "assets": [
+                {
+                    "id": a.id,
+                    "name": a.name,
+                    "kind": a.kind.value,
+                    "district_id": a.district_id,
+                    "utility_id": a.utility_id,
+                    "lat": a.lat,
+                    "lon": a.lon,
+                    "criticality": a.criticality,
+                    "install_year": a.install_year,
+                    "material": a.material,
+                    "past_incidents": a.past_incidents,
+                    "attributes": dict(a.attributes),
+                }
+                for a in self.assets
+            ],
+            "sensors": [
+                {
+                    "id": s.id,
+                    "asset_id": s.asset_id,
+                    "utility_id": s.utility_id,
+                    "kind": s.kind,
+                    "unit": s.unit,
+                    "expected_interval_s": s.expected_interval_s,
+                    "thresholds": None,
+                    "detector_overrides": None,
+                    "active": True,
+                }
+                for s in self.sensors
+            ],
         }
 
 
@@ -197,8 +246,12 @@ def _districts(rng: np.random.Generator, n: int) -> list[District]:
         r, c = divmod(i, cols)
         suffix = "" if i < len(DISTRICT_NAMES) else f" {i // len(DISTRICT_NAMES) + 1}"
         name = DISTRICT_NAMES[i % len(DISTRICT_NAMES)] + suffix
-        bbox = (round(lat0 + r * dlat, 6), round(lat0 + (r + 1) * dlat, 6),
-                round(lon0 + c * dlon, 6), round(lon0 + (c + 1) * dlon, 6))
+        bbox = (
+            round(lat0 + r * dlat, 6),
+            round(lat0 + (r + 1) * dlat, 6),
+            round(lon0 + c * dlon, 6),
+            round(lon0 + (c + 1) * dlon, 6),
+        )
         out.append(District(f"D{i + 1:02d}", name, int(rng.integers(60_000, 400_000)), bbox))
     return out
 
@@ -217,28 +270,54 @@ class _Builder:
     def point_in(self, d: District) -> tuple[float, float]:
         a, b, c, e = d.bbox
         m = 0.05
-        return (float(self.rng.uniform(a + m * (b - a), b - m * (b - a))),
-                float(self.rng.uniform(c + m * (e - c), e - m * (e - c))))
+        return (
+            float(self.rng.uniform(a + m * (b - a), b - m * (b - a))),
+            float(self.rng.uniform(c + m * (e - c), e - m * (e - c))),
+        )
 
-    def add(self, kind: AssetKind, district: District, lat: float, lon: float, attributes: dict[str, Any],
-            n_sensors: int | None = None, name: str | None = None) -> Asset:
+    def add(
+        self,
+        kind: AssetKind,
+        district: District,
+        lat: float,
+        lon: float,
+        attributes: dict[str, Any],
+        n_sensors: int | None = None,
+        name: str | None = None,
+    ) -> Asset:
         rng = self.rng
         k = self.counter[kind] = self.counter.get(kind, 0) + 1
         install = int(rng.integers(1965, 2024))
         age = 2024 - install
         crit = int(np.clip(rng.integers(1, 6) + (1 if kind is AssetKind.CRITICAL_FACILITY else 0), 1, 5))
         asset = Asset(
-            id=f"{kind.value[:3].upper()}-{k:05d}", name=name or f"{kind.value.replace('_', ' ')} {k}",
-            kind=kind, district_id=district.id, utility_id=KIND_UTILITY[kind], lat=round(lat, 7),
-            lon=round(lon, 7), criticality=crit, install_year=install,
-            material=str(rng.choice(MATERIALS[kind])), past_incidents=int(rng.poisson(age / 40)),
-            attributes=attributes)
+            id=f"{kind.value[:3].upper()}-{k:05d}",
+            name=name or f"{kind.value.replace('_', ' ')} {k}",
+            kind=kind,
+            district_id=district.id,
+            utility_id=KIND_UTILITY[kind],
+            lat=round(lat, 7),
+            lon=round(lon, 7),
+            criticality=crit,
+            install_year=install,
+            material=str(rng.choice(MATERIALS[kind])),
+            past_incidents=int(rng.poisson(age / 40)),
+            attributes=attributes,
+        )
         self.assets.append(asset)
         template = SENSOR_TEMPLATE[kind]
         for sk in template[: len(template) if n_sensors is None else n_sensors]:
             spec = SENSOR_KINDS[sk]
-            self.sensors.append(Sensor(f"S{len(self.sensors) + 1:06d}", asset.id, asset.utility_id or "",
-                                       sk, spec.unit, float(max(spec.interval_s, self.min_interval_s))))
+            self.sensors.append(
+                Sensor(
+                    f"S{len(self.sensors) + 1:06d}",
+                    asset.id,
+                    asset.utility_id or "",
+                    sk,
+                    spec.unit,
+                    float(max(spec.interval_s, self.min_interval_s)),
+                )
+            )
         return asset
 
 
@@ -250,8 +329,10 @@ def _attrs(rng: np.random.Generator, kind: AssetKind) -> dict[str, Any]:
     if kind is AssetKind.WATER_MAIN:
         return {"diameter_mm": int(rng.choice([200, 300, 400, 600, 800])), "dma": f"DMA-{int(rng.integers(1, 40)):02d}"}
     if kind is AssetKind.BRIDGE:
-        return {"span_m": int(rng.integers(20, 160)),
-                "type": str(rng.choice(["girder", "box_girder", "arch", "cable_stayed"]))}
+        return {
+            "span_m": int(rng.integers(20, 160)),
+            "type": str(rng.choice(["girder", "box_girder", "arch", "cable_stayed"])),
+        }
     if kind is AssetKind.BUILDING:
         storeys = int(rng.integers(3, 34))
         return {"storeys": storeys, "height_m": round(storeys * 3.0, 1)}
@@ -266,8 +347,9 @@ def _attrs(rng: np.random.Generator, kind: AssetKind) -> dict[str, Any]:
     return {}
 
 
-def build_city(seed: int = 42, n_sensors: int = 10_000, n_districts: int | None = None,
-               min_publish_interval_s: float = 10.0) -> City:
+def build_city(
+    seed: int = 42, n_sensors: int = 10_000, n_districts: int | None = None, min_publish_interval_s: float = 10.0
+) -> City:
     """Build the city; ``min_publish_interval_s`` caps 1 Hz kinds so the registry states real intervals."""
     if n_sensors < 60:
         raise ValueError("n_sensors must be at least 60 to fit every asset kind")
@@ -302,16 +384,25 @@ def build_city(seed: int = 42, n_sensors: int = 10_000, n_districts: int | None 
         heading = float(rng.uniform(0, 2 * math.pi))
         upstream: Asset | None = None
         for pos in range(length):
-            attrs: dict[str, Any] = {"network": f"DN-{network:04d}", "position": pos,
-                                     "pipe_diameter_mm": int(rng.choice([600, 800, 1000, 1500]))}
+            attrs: dict[str, Any] = {
+                "network": f"DN-{network:04d}",
+                "position": pos,
+                "pipe_diameter_mm": int(rng.choice([600, 800, 1000, 1500])),
+            }
             if upstream is not None:
                 attrs["downstream_of"] = upstream.id
                 lat, lon = _offset(lat, lon, float(rng.uniform(80, 200)), heading + float(rng.normal(0, 0.3)))
             upstream = b.add(AssetKind.DRAINAGE_CULVERT, d, lat, lon, attrs)
         n_culv -= length
 
-    for kind in (AssetKind.UTILITY_TUNNEL, AssetKind.RIVER_SECTION, AssetKind.BRIDGE, AssetKind.BUILDING,
-                 AssetKind.HEATING_PIPE, AssetKind.ROAD):
+    for kind in (
+        AssetKind.UTILITY_TUNNEL,
+        AssetKind.RIVER_SECTION,
+        AssetKind.BRIDGE,
+        AssetKind.BUILDING,
+        AssetKind.HEATING_PIPE,
+        AssetKind.ROAD,
+    ):
         for _ in range(counts[kind]):
             if kind is AssetKind.UTILITY_TUNNEL and rng.random() < 0.5:
                 g = gas[int(rng.integers(len(gas)))]
@@ -333,8 +424,13 @@ def build_city(seed: int = 42, n_sensors: int = 10_000, n_districts: int | None 
     for d in districts:
         for facility, lo, hi in (("hospital", 1, 3), ("school", 2, 5), ("metro_station", 1, 3)):
             for _ in range(int(rng.integers(lo, hi))):
-                b.add(AssetKind.CRITICAL_FACILITY, d, *b.point_in(d), {"facility": facility},
-                      name=f"{d.name} {facility.replace('_', ' ')} {b.counter.get(AssetKind.CRITICAL_FACILITY, 0) + 1}")
+                b.add(
+                    AssetKind.CRITICAL_FACILITY,
+                    d,
+                    *b.point_in(d),
+                    {"facility": facility},
+                    name=f"{d.name} {facility.replace('_', ' ')} {b.counter.get(AssetKind.CRITICAL_FACILITY, 0) + 1}",
+                )
 
     _mark_gas_coupling(b.assets, gas)
     utilities = [Utility(uid, name, contact_email=f"duty@{uid}.example.org") for uid, name in UTILITIES]

@@ -14,7 +14,6 @@ from resilience.simulator.simulation import Simulator
 from resilience.simulator.incidents import write_ground_truth
 
 
-
 def _settings_value(name: str, default: object) -> object:
     try:
         from resilience.settings import get_settings
@@ -45,23 +44,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser("simulate", help="simulate the city's sensors and publish SenML over MQTT")
     p.add_argument("--host", default=None, help="MQTT broker host (default: settings mqtt_host)")
     p.add_argument("--port", type=int, default=None, help="MQTT broker port (default: settings mqtt_port)")
-    p.add_argument("--username", default=None, help="broker account (default: the platform's 'simulator' account, "
-                   "which may publish for every utility)")
+    p.add_argument(
+        "--username",
+        default=None,
+        help="broker account (default: the platform's 'simulator' account, which may publish for every utility)",
+    )
     p.add_argument("--password", default=None)
     p.add_argument("--sensors", type=int, default=10_000)
     p.add_argument("--districts", type=int, default=None)
-    p.add_argument("--speed", type=float, default=1.0,
-                   help="simulated seconds per wall second; 0 = as fast as possible")
+    p.add_argument(
+        "--speed", type=float, default=1.0, help="simulated seconds per wall second; 0 = as fast as possible"
+    )
     p.add_argument("--duration", type=float, default=None, help="simulated seconds to run (default: forever)")
     p.add_argument("--seed", type=int, default=42)
     p.add_argument("--truth", type=Path, default=None, help="write the incident ground truth JSON here")
     p.add_argument("--seed-db", action="store_true", help="insert the registry into the database first")
     p.add_argument("--start", default=None, help="simulated start time, ISO-8601 (default: now, UTC)")
-    p.add_argument("--incidents", choices=["default", "none", "demo"], default="default",
-                   help="demo: one of each type in the first half hour (what make run uses)")
+    p.add_argument(
+        "--incidents",
+        choices=["default", "none", "demo"],
+        default="default",
+        help="demo: one of each type in the first half hour (what make run uses)",
+    )
     p.add_argument("--min-interval", type=float, default=10.0, help="publish-interval floor for 1 Hz kinds (s)")
-    p.add_argument("--alt-unit-fraction", type=float, default=0.02,
-                   help="share of pressure/length readings sent in a convertible non-canonical unit")
+    p.add_argument(
+        "--alt-unit-fraction",
+        type=float,
+        default=0.02,
+        help="share of pressure/length readings sent in a convertible non-canonical unit",
+    )
     p.add_argument("--tick", type=float, default=1.0, help="wall seconds between steps (or simulated s at speed 0)")
     p.add_argument("--dry-run", action="store_true", help="generate without publishing (no broker needed)")
     p.set_defaults(func=run)
@@ -84,8 +95,11 @@ def run(args: argparse.Namespace) -> int:
     city = build_city(args.seed, args.sensors, args.districts, min_publish_interval_s=args.min_interval)
     horizon = timedelta(seconds=args.duration) if args.duration else timedelta(days=7)
     sim = Simulator(city, start, args.seed, incidents=args.incidents, horizon=horizon)
-    print(f"city: {len(city.districts)} districts, {len(city.assets)} assets, {len(city.sensors)} sensors, "
-          f"{len(sim.incidents)} incidents scheduled (built in {time.monotonic() - t_build:.1f} s)", flush=True)
+    print(
+        f"city: {len(city.districts)} districts, {len(city.assets)} assets, {len(city.sensors)} sensors, "
+        f"{len(sim.incidents)} incidents scheduled (built in {time.monotonic() - t_build:.1f} s)",
+        flush=True,
+    )
     if args.truth:
         write_ground_truth(args.truth, sim.incidents)
     if args.seed_db:
@@ -97,11 +111,19 @@ def run(args: argparse.Namespace) -> int:
 
         host = args.host or str(_settings_value("mqtt_host", "127.0.0.1"))
         port = args.port or int(_settings_value("mqtt_port", 1883))  # type: ignore[call-overload]  # a settings int
-        publisher = SenmlPublisher(host, port, sim.sensor_ids, sim.units, [s.utility_id for s in city.sensors],
-                                   topic_root=str(_settings_value("mqtt_topic_root", "lifeline")),
-                                   client_id=f"{_settings_value('mqtt_client_id', 'resilience')}-simulator",
-                                   alt_unit_fraction=args.alt_unit_fraction, seed=args.seed,
-                                   username=args.username, password=args.password)
+        publisher = SenmlPublisher(
+            host,
+            port,
+            sim.sensor_ids,
+            sim.units,
+            [s.utility_id for s in city.sensors],
+            topic_root=str(_settings_value("mqtt_topic_root", "lifeline")),
+            client_id=f"{_settings_value('mqtt_client_id', 'resilience')}-simulator",
+            alt_unit_fraction=args.alt_unit_fraction,
+            seed=args.seed,
+            username=args.username,
+            password=args.password,
+        )
         try:
             publisher.connect()
         except OSError as exc:  # refused, unreachable, or no CONNACK in time
@@ -130,14 +152,20 @@ def run(args: argparse.Namespace) -> int:
             total += len(batch)
             since_report += len(batch)
             for inc in sim.started_between(prev, sim_now):
-                print(f"  {inc.start:%Y-%m-%dT%H:%M:%SZ} incident {inc.incident_id} {inc.type} "
-                      f"asset={inc.asset_id} sensors={','.join(inc.sensor_ids)}", flush=True)
+                print(
+                    f"  {inc.start:%Y-%m-%dT%H:%M:%SZ} incident {inc.incident_id} {inc.type} "
+                    f"asset={inc.asset_id} sensors={','.join(inc.sensor_ids)}",
+                    flush=True,
+                )
             wall = time.monotonic()
             if wall - last_report >= 10.0 or (end and sim_now >= end):
                 active = sum(1 for i in sim.incidents if i.start <= sim_now < i.end)
                 rate = since_report / max(wall - last_report, 1e-9)
-                print(f"sim {sim_now:%Y-%m-%d %H:%M:%S}Z  readings/s {rate:,.0f}  "
-                      f"total {total:,}  active incidents {active}", flush=True)
+                print(
+                    f"sim {sim_now:%Y-%m-%d %H:%M:%S}Z  readings/s {rate:,.0f}  "
+                    f"total {total:,}  active incidents {active}",
+                    flush=True,
+                )
                 last_report, since_report = wall, 0
             if end and sim_now >= end:
                 break

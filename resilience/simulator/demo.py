@@ -8,13 +8,27 @@ from datetime import datetime, timedelta
 import numpy as np
 
 from resilience.simulator.city import City
-from resilience.simulator.incidents import (INCIDENT_TYPES, Incident, _candidates, asset_picker, bearing_fault,
-                                            blocked_drain,
-                                            downstream_of, gas_leak, sensor_fault, water_main_burst)
+from resilience.simulator.incidents import (
+    INCIDENT_TYPES,
+    Incident,
+    _candidates,
+    asset_picker,
+    bearing_fault,
+    blocked_drain,
+    downstream_of,
+    gas_leak,
+    sensor_fault,
+    water_main_burst,
+)
 
 
-def demo_schedule(city: City, start: datetime, seed: int, first_after: timedelta = timedelta(minutes=2),
-                  spacing: timedelta = timedelta(minutes=4)) -> list[Incident]:
+def demo_schedule(
+    city: City,
+    start: datetime,
+    seed: int,
+    first_after: timedelta = timedelta(minutes=2),
+    spacing: timedelta = timedelta(minutes=4),
+) -> list[Incident]:
     rng = np.random.default_rng([seed, 11])
     cand = _candidates(city)
     used: set[str] = set()
@@ -30,8 +44,9 @@ def demo_schedule(city: City, start: datetime, seed: int, first_after: timedelta
             out.append(gas_leak(city, a, t, dur, 40.0, 180.0, iid))
         elif typ == "water_main_burst" and (a := pick(cand["water_main_burst"])):
             out.append(water_main_burst(city, a, t, dur, 1.0, 0.08, iid))
-        elif typ == "blocked_drain" and (a := pick([x for x in cand["blocked_drain"]
-                                                    if downstream_of(city, x).id not in used])):
+        elif typ == "blocked_drain" and (
+            a := pick([x for x in cand["blocked_drain"] if downstream_of(city, x).id not in used])
+        ):
             used.add(downstream_of(city, a).id)
             out.append(blocked_drain(city, a, downstream_of(city, a), t, dur, iid))
         elif typ == "bearing_fault" and (a := pick(cand["bearing_fault"])):

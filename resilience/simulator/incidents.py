@@ -21,14 +21,24 @@ import numpy as np
 from resilience.domain import AssetKind, Hazard
 from resilience.simulator.city import Asset, City
 
-IncidentType = Literal["gas_leak", "water_main_burst", "blocked_drain", "bearing_fault", "stuck_sensor",
-                       "silent_sensor"]
-INCIDENT_TYPES: tuple[IncidentType, ...] = ("gas_leak", "water_main_burst", "blocked_drain", "bearing_fault",
-                                            "stuck_sensor", "silent_sensor")
+IncidentType = Literal[
+    "gas_leak", "water_main_burst", "blocked_drain", "bearing_fault", "stuck_sensor", "silent_sensor"
+]
+INCIDENT_TYPES: tuple[IncidentType, ...] = (
+    "gas_leak",
+    "water_main_burst",
+    "blocked_drain",
+    "bearing_fault",
+    "stuck_sensor",
+    "silent_sensor",
+)
 HAZARD_OF: dict[str, Hazard] = {
-    "gas_leak": Hazard.GAS_EXPLOSION, "water_main_burst": Hazard.WATER_MAIN_BURST,
-    "blocked_drain": Hazard.WATERLOGGING, "bearing_fault": Hazard.STRUCTURAL_FAILURE,
-    "stuck_sensor": Hazard.SENSOR_FAULT, "silent_sensor": Hazard.SENSOR_FAULT,
+    "gas_leak": Hazard.GAS_EXPLOSION,
+    "water_main_burst": Hazard.WATER_MAIN_BURST,
+    "blocked_drain": Hazard.WATERLOGGING,
+    "bearing_fault": Hazard.STRUCTURAL_FAILURE,
+    "stuck_sensor": Hazard.SENSOR_FAULT,
+    "silent_sensor": Hazard.SENSOR_FAULT,
 }
 Mode = Literal["add", "mul", "blend", "const", "drop"]
 
@@ -65,9 +75,16 @@ class Incident:
         return list(dict.fromkeys(e.sensor_id for e in self.effects))
 
     def truth(self) -> dict[str, Any]:
-        return {"incident_id": self.incident_id, "type": self.type, "hazard": self.hazard.value,
-                "asset_id": self.asset_id, "sensor_ids": self.sensor_ids, "district_id": self.district_id,
-                "start": iso(self.start), "end": iso(self.end)}
+        return {
+            "incident_id": self.incident_id,
+            "type": self.type,
+            "hazard": self.hazard.value,
+            "asset_id": self.asset_id,
+            "sensor_ids": self.sensor_ids,
+            "district_id": self.district_id,
+            "start": iso(self.start),
+            "end": iso(self.end),
+        }
 
 
 def iso(ts: datetime) -> str:
@@ -91,26 +108,38 @@ def _sid(city: City, asset: Asset, kind: str) -> str:
     return city.sensors_of(asset.id, kind)[0].id
 
 
-def gas_leak(city: City, asset: Asset, start: datetime, duration: timedelta, css: float, tau_s: float,
-             incident_id: str) -> Incident:
+def gas_leak(
+    city: City, asset: Asset, start: datetime, duration: timedelta, css: float, tau_s: float, incident_id: str
+) -> Incident:
     """Gas seeps into a culvert/tunnel next to a main; ventilation clears it with the same time constant."""
     eff = [Effect(_sid(city, asset, "methane"), "add", css, tau_s, tau_s)]
     return Incident(incident_id, "gas_leak", asset.id, asset.district_id, start, start + duration, eff)
 
 
-def water_main_burst(city: City, asset: Asset, start: datetime, duration: timedelta, flow_step: float,
-                     p_floor: float, incident_id: str) -> Incident:
+def water_main_burst(
+    city: City, asset: Asset, start: datetime, duration: timedelta, flow_step: float, p_floor: float, incident_id: str
+) -> Incident:
     """Inlet-flow step up and pressure collapse (domain.md section 2), isolated at ``end``."""
-    eff = [Effect(_sid(city, asset, "water_flow"), "mul", flow_step, 60.0, 300.0),
-           Effect(_sid(city, asset, "water_pressure"), "blend", p_floor, 45.0, 300.0)]
+    eff = [
+        Effect(_sid(city, asset, "water_flow"), "mul", flow_step, 60.0, 300.0),
+        Effect(_sid(city, asset, "water_pressure"), "blend", p_floor, 45.0, 300.0),
+    ]
     if city.sensors_of(asset.id, "leak_noise"):
         eff.append(Effect(_sid(city, asset, "leak_noise"), "add", 30.0, 30.0, 120.0))
     return Incident(incident_id, "water_main_burst", asset.id, asset.district_id, start, start + duration, eff)
 
 
-def blocked_drain(city: City, asset: Asset, downstream: Asset, start: datetime, duration: timedelta,
-                  incident_id: str, target_fill: float = 140.0, tau_up_s: float = 300.0,
-                  tau_down_s: float = 120.0) -> Incident:
+def blocked_drain(
+    city: City,
+    asset: Asset,
+    downstream: Asset,
+    start: datetime,
+    duration: timedelta,
+    incident_id: str,
+    target_fill: float = 140.0,
+    tau_up_s: float = 300.0,
+    tau_down_s: float = 120.0,
+) -> Incident:
     """Debris blocks a pipe in a storm: the manhole above it surcharges, the next one downstream runs low.
 
     domain.md section 3's signature (one manhole rises, the one downstream falls). In a storm the change
@@ -118,22 +147,39 @@ def blocked_drain(city: City, asset: Asset, downstream: Asset, start: datetime, 
     upstream manhole fills at the storm inflow over the storage of the pipes above it (``tau_up_s``,
     ~5 min). A dry-weather blockage (fat, silt) creeps over hours or days; pass long time constants for it.
     """
-    eff = [Effect(_sid(city, asset, "drainage_level"), "blend", target_fill, tau_up_s, 3600.0),
-           Effect(_sid(city, downstream, "drainage_level"), "mul", -0.85, tau_down_s, 1800.0)]
-    return Incident(incident_id, "blocked_drain", asset.id, asset.district_id, start, start + duration, eff,
-                    storm=(duration.total_seconds() + 3600.0, 9.0))
+    eff = [
+        Effect(_sid(city, asset, "drainage_level"), "blend", target_fill, tau_up_s, 3600.0),
+        Effect(_sid(city, downstream, "drainage_level"), "mul", -0.85, tau_down_s, 1800.0),
+    ]
+    return Incident(
+        incident_id,
+        "blocked_drain",
+        asset.id,
+        asset.district_id,
+        start,
+        start + duration,
+        eff,
+        storm=(duration.total_seconds() + 3600.0, 9.0),
+    )
 
 
-def bearing_fault(city: City, asset: Asset, start: datetime, duration: timedelta, disp_mm: float,
-                  strain_ue: float, incident_id: str) -> Incident:
+def bearing_fault(
+    city: City, asset: Asset, start: datetime, duration: timedelta, disp_mm: float, strain_ue: float, incident_id: str
+) -> Incident:
     """Permanent step offsets on a bearing and the strain gauges (damage = permanent offset)."""
     eff = [Effect(city.sensors_of(asset.id, "bearing_displacement")[0].id, "add", disp_mm, 5.0, 1.0)]
     eff += [Effect(s.id, "add", strain_ue, 5.0, 1.0) for s in city.sensors_of(asset.id, "strain")]
     return Incident(incident_id, "bearing_fault", asset.id, asset.district_id, start, start + duration, eff)
 
 
-def sensor_fault(city: City, sensor_id: str, kind: Literal["stuck_sensor", "silent_sensor"], start: datetime,
-                 duration: timedelta, incident_id: str) -> Incident:
+def sensor_fault(
+    city: City,
+    sensor_id: str,
+    kind: Literal["stuck_sensor", "silent_sensor"],
+    start: datetime,
+    duration: timedelta,
+    incident_id: str,
+) -> Incident:
     s = next(x for x in city.sensors if x.id == sensor_id)
     a = city.asset(s.asset_id)
     eff = [Effect(sensor_id, "const" if kind == "stuck_sensor" else "drop")]
@@ -142,17 +188,36 @@ def sensor_fault(city: City, sensor_id: str, kind: Literal["stuck_sensor", "sile
 
 # --- default schedule -------------------------------------------------------------------------------
 def _candidates(city: City) -> dict[str, list[Asset]]:
-    downstream = {a.attributes["downstream_of"]: a for a in city.assets
-                  if a.kind is AssetKind.DRAINAGE_CULVERT and "downstream_of" in a.attributes}
+    downstream = {
+        a.attributes["downstream_of"]: a
+        for a in city.assets
+        if a.kind is AssetKind.DRAINAGE_CULVERT and "downstream_of" in a.attributes
+    }
     return {
-        "gas_leak": [a for a in city.assets if a.kind in (AssetKind.DRAINAGE_CULVERT, AssetKind.UTILITY_TUNNEL)
-                     and "near_gas_pipeline" in a.attributes and city.sensors_of(a.id, "methane")],
-        "water_main_burst": [a for a in city.assets if a.kind is AssetKind.WATER_MAIN
-                             and city.sensors_of(a.id, "water_flow") and city.sensors_of(a.id, "water_pressure")],
-        "blocked_drain": [a for a in city.assets if a.id in downstream and city.sensors_of(a.id, "drainage_level")
-                          and city.sensors_of(downstream[a.id].id, "drainage_level")],
-        "bearing_fault": [a for a in city.assets if a.kind is AssetKind.BRIDGE
-                          and city.sensors_of(a.id, "bearing_displacement")],
+        "gas_leak": [
+            a
+            for a in city.assets
+            if a.kind in (AssetKind.DRAINAGE_CULVERT, AssetKind.UTILITY_TUNNEL)
+            and "near_gas_pipeline" in a.attributes
+            and city.sensors_of(a.id, "methane")
+        ],
+        "water_main_burst": [
+            a
+            for a in city.assets
+            if a.kind is AssetKind.WATER_MAIN
+            and city.sensors_of(a.id, "water_flow")
+            and city.sensors_of(a.id, "water_pressure")
+        ],
+        "blocked_drain": [
+            a
+            for a in city.assets
+            if a.id in downstream
+            and city.sensors_of(a.id, "drainage_level")
+            and city.sensors_of(downstream[a.id].id, "drainage_level")
+        ],
+        "bearing_fault": [
+            a for a in city.assets if a.kind is AssetKind.BRIDGE and city.sensors_of(a.id, "bearing_displacement")
+        ],
         "_downstream": list(downstream.values()),
     }
 
@@ -205,8 +270,11 @@ def default_schedule(city: City, start: datetime, seed: int, days: int = 1, per_
                 iid = f"INC-{n:04d}"
                 if typ == "gas_leak" and (a := pick(cand["gas_leak"])):
                     dur = minutes(60, 180)
-                    out.append(gas_leak(city, a, when(day, dur), dur, float(rng.uniform(25, 60)),
-                                        float(rng.uniform(120, 360)), iid))
+                    out.append(
+                        gas_leak(
+                            city, a, when(day, dur), dur, float(rng.uniform(25, 60)), float(rng.uniform(120, 360)), iid
+                        )
+                    )
                 elif typ == "water_main_burst" and (a := pick(cand["water_main_burst"])):
                     dur = minutes(90, 240)
                     midnight = (start + offset).replace(hour=0, minute=0, second=0, microsecond=0) - offset
@@ -217,18 +285,31 @@ def default_schedule(city: City, start: datetime, seed: int, days: int = 1, per_
                         t = midnight + timedelta(days=day, seconds=float(rng.uniform(0, min(5 * 3600, room))))
                     else:
                         t = when(day, dur)
-                    out.append(water_main_burst(city, a, t.replace(microsecond=0), dur,
-                                                float(rng.uniform(0.6, 1.5)), float(rng.uniform(0.06, 0.12)), iid))
-                elif typ == "blocked_drain" and (a := pick([x for x in cand["blocked_drain"]
-                                                            if downstream_of(city, x).id not in used])):
+                    out.append(
+                        water_main_burst(
+                            city,
+                            a,
+                            t.replace(microsecond=0),
+                            dur,
+                            float(rng.uniform(0.6, 1.5)),
+                            float(rng.uniform(0.06, 0.12)),
+                            iid,
+                        )
+                    )
+                elif typ == "blocked_drain" and (
+                    a := pick([x for x in cand["blocked_drain"] if downstream_of(city, x).id not in used])
+                ):
                     d = downstream_of(city, a)
                     used.add(d.id)
                     dur = minutes(120, 200)
                     out.append(blocked_drain(city, a, d, when(day, dur, 1.0), dur, iid))
                 elif typ == "bearing_fault" and (a := pick(cand["bearing_fault"])):
                     dur = minutes(240, 360)
-                    out.append(bearing_fault(city, a, when(day, dur), dur, float(rng.uniform(5, 15)),
-                                             float(rng.uniform(40, 100)), iid))
+                    out.append(
+                        bearing_fault(
+                            city, a, when(day, dur), dur, float(rng.uniform(5, 15)), float(rng.uniform(40, 100)), iid
+                        )
+                    )
                 elif typ in ("stuck_sensor", "silent_sensor"):
                     pool = [s for s in city.sensors if s.expected_interval_s <= 300 and s.asset_id not in used]
                     s = pool[int(rng.integers(len(pool)))]

@@ -19,8 +19,34 @@ DAY = 86_400.0
 TAU = 2 * math.pi
 
 # Hourly water-demand multipliers at hour centres (domain.md: 0.4 at 03-04, 1.4 at 07-08, 1.3 at 19-20).
-_DEMAND_RAW = np.array([0.65, 0.55, 0.45, 0.4, 0.5, 0.7, 1.05, 1.4, 1.35, 1.25, 1.15, 1.2,
-                        1.25, 1.15, 1.05, 1.05, 1.15, 1.2, 1.25, 1.3, 1.2, 1.05, 0.9, 0.75])
+_DEMAND_RAW = np.array(
+    [
+        0.65,
+        0.55,
+        0.45,
+        0.4,
+        0.5,
+        0.7,
+        1.05,
+        1.4,
+        1.35,
+        1.25,
+        1.15,
+        1.2,
+        1.25,
+        1.15,
+        1.05,
+        1.05,
+        1.15,
+        1.2,
+        1.25,
+        1.3,
+        1.2,
+        1.05,
+        0.9,
+        0.75,
+    ]
+)
 _PINNED = np.zeros(24, dtype=bool)
 _PINNED[[3, 7, 19]] = True
 
@@ -33,8 +59,34 @@ def _normalise(raw: np.ndarray) -> np.ndarray:
 
 
 DEMAND_KNOTS = _normalise(_DEMAND_RAW)
-TRAFFIC_KNOTS = np.array([0.15, 0.08, 0.05, 0.05, 0.08, 0.2, 0.5, 0.95, 1.0, 0.8, 0.7, 0.7,
-                          0.7, 0.7, 0.7, 0.75, 0.85, 0.95, 1.0, 0.8, 0.6, 0.45, 0.35, 0.25])
+TRAFFIC_KNOTS = np.array(
+    [
+        0.15,
+        0.08,
+        0.05,
+        0.05,
+        0.08,
+        0.2,
+        0.5,
+        0.95,
+        1.0,
+        0.8,
+        0.7,
+        0.7,
+        0.7,
+        0.7,
+        0.7,
+        0.75,
+        0.85,
+        0.95,
+        1.0,
+        0.8,
+        0.6,
+        0.45,
+        0.35,
+        0.25,
+    ]
+)
 MAX_NORMAL_RAIN = 12.0  # mm/h peak of an ordinary storm, below the 16.7 mm/h blue signal
 
 
@@ -156,19 +208,32 @@ class Physics:
         du = rng.random((2, len(city.districts)))
         self.rain_factor = (0.8 + 0.3 * du[0])[dist_of_asset[self.asset_of]]
         self.rain_shift = (-600 + 1200 * du[1])[dist_of_asset[self.asset_of]]
-        self.setpoint = np.array([float(city.asset(s.asset_id).attributes.get("setpoint_mpa", 0.3))
-                                  for s in city.sensors])
+        self.setpoint = np.array(
+            [float(city.asset(s.asset_id).attributes.get("setpoint_mpa", 0.3)) for s in city.sensors]
+        )
         site = {"bridge": 0, "utility_tunnel": 1, "heating_pipe": 2}  # what a temperature sensor is measuring
         self.temp_site = np.array([site.get(city.asset(s.asset_id).kind.value, 1) for s in city.sensors])
         self.weather = Weather(seed, forced_storms)
         self.kinds: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
-            "methane": self.methane, "h2s": self.h2s, "gas_pressure": self.gas_pressure,
-            "water_pressure": self.water_pressure, "water_flow": self.water_flow, "leak_noise": self.leak_noise,
-            "drainage_level": self.drainage_level, "river_level": self.river_level,
-            "road_water_depth": self.road_water_depth, "rainfall": self.rainfall, "strain": self.strain,
-            "deflection": self.deflection, "bearing_displacement": self.bearing, "tilt": self.tilt,
-            "vibration": self.vibration, "settlement": self.settlement, "crack_width": self.crack_width,
-            "temperature": self.temperature, "heating_makeup_flow": self.makeup_flow,
+            "methane": self.methane,
+            "h2s": self.h2s,
+            "gas_pressure": self.gas_pressure,
+            "water_pressure": self.water_pressure,
+            "water_flow": self.water_flow,
+            "leak_noise": self.leak_noise,
+            "drainage_level": self.drainage_level,
+            "river_level": self.river_level,
+            "road_water_depth": self.road_water_depth,
+            "rainfall": self.rainfall,
+            "strain": self.strain,
+            "deflection": self.deflection,
+            "bearing_displacement": self.bearing,
+            "tilt": self.tilt,
+            "vibration": self.vibration,
+            "settlement": self.settlement,
+            "crack_width": self.crack_width,
+            "temperature": self.temperature,
+            "heating_makeup_flow": self.makeup_flow,
         }
 
     def values(self, kind: str, t: np.ndarray, idx: np.ndarray) -> np.ndarray:
@@ -216,9 +281,9 @@ class Physics:
         """P = P0 - k (Q/Qavg)^1.85; night ~0.36-0.48 MPa, morning peak >= ~0.24 MPa."""
         p0 = 0.36 + 0.12 * self.au[1, idx]
         p_peak = 0.24 + 0.06 * self.au[2, idx]
-        k = (p0 - p_peak) / 1.4 ** 1.85
+        k = (p0 - p_peak) / 1.4**1.85
         q = demand(self.hour(t)) * (0.95 + 0.1 * self.au[3, idx]) / 1.05
-        return p0 - k * q ** 1.85 + 0.003 * self.noise(idx, t)
+        return p0 - k * q**1.85 + 0.003 * self.noise(idx, t)
 
     def leak_noise(self, t: np.ndarray, idx: np.ndarray) -> np.ndarray:
         return 22.0 + 6.0 * self.u[0, idx] + 6.0 * traffic(self.hour(t)) + 1.0 * self.noise(idx, t)
@@ -258,13 +323,18 @@ class Physics:
     def strain(self, t: np.ndarray, idx: np.ndarray) -> np.ndarray:
         offset = -50.0 + 100.0 * self.u[0, idx]
         alpha = 3.0 + 4.0 * self.u[1, idx]  # microstrain per degC
-        return (offset + alpha * (self._bridge_temp(t, idx) - 15.0) + 40.0 * self._traffic_spike(t, idx)
-                + 1.5 * self.noise(idx, t))
+        return (
+            offset
+            + alpha * (self._bridge_temp(t, idx) - 15.0)
+            + 40.0 * self._traffic_spike(t, idx)
+            + 1.5 * self.noise(idx, t)
+        )
 
     def deflection(self, t: np.ndarray, idx: np.ndarray) -> np.ndarray:
         beta = 0.1 + 0.15 * self.u[1, idx]  # mm per degC
-        return (-beta * (self._bridge_temp(t, idx) - 15.0) - 6.0 * self._traffic_spike(t, idx)
-                + 0.05 * self.noise(idx, t))
+        return (
+            -beta * (self._bridge_temp(t, idx) - 15.0) - 6.0 * self._traffic_spike(t, idx) + 0.05 * self.noise(idx, t)
+        )
 
     def bearing(self, t: np.ndarray, idx: np.ndarray) -> np.ndarray:
         gamma = 0.3 + 0.5 * self.u[1, idx]  # mm per degC (span expansion)

@@ -16,18 +16,30 @@ from resilience.simulator.senml import MAX_RECORDS, build_packs, encode
 class SenmlPublisher:
     """Thin wrapper owning one paho client; ``publish_batch`` returns the number of packs queued."""
 
-    def __init__(self, host: str, port: int, sensor_ids: Sequence[str], units: Sequence[str],
-                 utility_of: Sequence[str], client_id: str = "resilience-simulator", topic_root: str = "lifeline",
-                 alt_unit_fraction: float = 0.02, seed: int = 0, max_records: int = MAX_RECORDS,
-                 username: str | None = None, password: str | None = None) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        sensor_ids: Sequence[str],
+        units: Sequence[str],
+        utility_of: Sequence[str],
+        client_id: str = "resilience-simulator",
+        topic_root: str = "lifeline",
+        alt_unit_fraction: float = 0.02,
+        seed: int = 0,
+        max_records: int = MAX_RECORDS,
+        username: str | None = None,
+        password: str | None = None,
+    ) -> None:
         self.host, self.port = host, port
         self.username, self.password = username, password  # None: the platform's 'simulator' account
         self.sensor_ids, self.units, self.utility_of = list(sensor_ids), list(units), list(utility_of)
         self.topic_root = topic_root.rstrip("/")
         self.alt_unit_fraction, self.seed, self.max_records = alt_unit_fraction, seed, max_records
         self._connected = threading.Event()
-        self.client = mqtt.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id,
-                                  protocol=mqtt.MQTTv5)
+        self.client = mqtt.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id, protocol=mqtt.MQTTv5
+        )
         self.client.max_inflight_messages_set(1000)
         self.client.max_queued_messages_set(0)  # unbounded: paced by wait_for_publish in flush()
         self.client.on_connect = self._on_connect
@@ -36,13 +48,15 @@ class SenmlPublisher:
         self.packs_sent = 0
         self.records_sent = 0
 
-    def _on_connect(self, client: mqtt.Client, userdata: object, flags: object, reason_code: object,
-                    properties: object) -> None:
+    def _on_connect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason_code: object, properties: object
+    ) -> None:
         if not getattr(reason_code, "is_failure", False):
             self._connected.set()
 
-    def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object, reason_code: object,
-                       properties: object) -> None:
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: object, flags: object, reason_code: object, properties: object
+    ) -> None:
         self._connected.clear()
 
     def connect(self, timeout_s: float = 10.0) -> None:
@@ -61,8 +75,17 @@ class SenmlPublisher:
 
     def publish_batch(self, batch: Batch) -> int:
         n = 0
-        for utility, pack in build_packs(self.sensor_ids, self.units, self.utility_of, batch.idx, batch.t, batch.v,
-                                         self.alt_unit_fraction, self.seed, self.max_records):
+        for utility, pack in build_packs(
+            self.sensor_ids,
+            self.units,
+            self.utility_of,
+            batch.idx,
+            batch.t,
+            batch.v,
+            self.alt_unit_fraction,
+            self.seed,
+            self.max_records,
+        ):
             info = self.client.publish(f"{self.topic_root}/{utility}", encode(pack), qos=1)
             if info.rc == mqtt.MQTT_ERR_SUCCESS:
                 self._pending.append(info)

@@ -26,9 +26,17 @@ def _round(values: np.ndarray) -> list[float]:
     return [float(f"{x:.6g}") for x in values.tolist()]
 
 
-def build_packs(sensor_ids: Sequence[str], units: Sequence[str], utility_of: Sequence[str], idx: np.ndarray,
-                t: np.ndarray, v: np.ndarray, alt_unit_fraction: float = 0.02, seed: int = 0,
-                max_records: int = MAX_RECORDS) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def build_packs(
+    sensor_ids: Sequence[str],
+    units: Sequence[str],
+    utility_of: Sequence[str],
+    idx: np.ndarray,
+    t: np.ndarray,
+    v: np.ndarray,
+    alt_unit_fraction: float = 0.02,
+    seed: int = 0,
+    max_records: int = MAX_RECORDS,
+) -> Iterator[tuple[str, list[dict[str, Any]]]]:
     """Yield ``(utility_id, pack)`` with at most ``max_records`` records per pack, time-ordered within a pack."""
     if idx.size == 0:
         return
@@ -38,7 +46,7 @@ def build_packs(sensor_ids: Sequence[str], units: Sequence[str], utility_of: Seq
         sel = np.nonzero(util == u)[0]
         sel = sel[np.argsort(t[sel], kind="stable")]
         for lo in range(0, sel.size, max_records):
-            part = sel[lo: lo + max_records]
+            part = sel[lo : lo + max_records]
             bt = float(t[part[0]])
             rel = _round(t[part] - bt)
             vals = v[part]

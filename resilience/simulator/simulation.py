@@ -22,7 +22,6 @@ from resilience.simulator.incidents import Incident, default_schedule, effect_ho
 from resilience.simulator.physics import Physics
 
 
-
 @dataclass(frozen=True, slots=True)
 class Batch:
     """Readings as parallel arrays: sensor index into ``city.sensors``, epoch seconds, canonical value."""
@@ -57,10 +56,17 @@ def _epoch(ts: datetime) -> float:
 class Simulator:
     """Deterministic readings for a ``City`` from ``start`` on, given a seed and an incident schedule."""
 
-    def __init__(self, city: City, start: datetime, seed: int = 42,
-                 incidents: Literal["default", "none", "demo"] | Sequence[Incident] = "default",
-                 horizon: timedelta = timedelta(days=1), per_type: int = 2,
-                 report_by_exception: bool = True, probe_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        city: City,
+        start: datetime,
+        seed: int = 42,
+        incidents: Literal["default", "none", "demo"] | Sequence[Incident] = "default",
+        horizon: timedelta = timedelta(days=1),
+        per_type: int = 2,
+        report_by_exception: bool = True,
+        probe_s: float = 5.0,
+    ) -> None:
         self.city = city
         self.seed = seed
         self.start = start if start.tzinfo else start.replace(tzinfo=UTC)
@@ -90,8 +96,9 @@ class Simulator:
         self._effects = self._compile()
         self._affected = np.array(sorted({e.idx for e in self._effects}), dtype=np.int64)
         # Devices also report between their periodic reports, on a limit crossing or a deadband move.
-        self.reporter = (ExceptionReporter([s.kind for s in city.sensors], self.interval, probe_s)
-                         if report_by_exception else None)
+        self.reporter = (
+            ExceptionReporter([s.kind for s in city.sensors], self.interval, probe_s) if report_by_exception else None
+        )
         self.probe_s = probe_s
         self.next_probe = self.start_s
 
@@ -106,8 +113,9 @@ class Simulator:
                 ref = float(self.physics.values(kind, np.array([s]), np.array([i]))[0])
                 if eff.mode == "const" and amount is None:  # stuck at whatever it read at onset
                     amount = ref
-                out.append(_CompiledEffect(i, eff.mode, amount, s, e, effect_horizon(eff, e), eff.tau_on_s,
-                                           eff.tau_off_s, ref))
+                out.append(
+                    _CompiledEffect(i, eff.mode, amount, s, e, effect_horizon(eff, e), eff.tau_on_s, eff.tau_off_s, ref)
+                )
         return out
 
     # generation ------------------------------------------------------------------------------------
@@ -221,8 +229,10 @@ class Simulator:
         uniq, inv = np.unique(batch.t, return_inverse=True)
         stamps = [datetime.fromtimestamp(x, tz=UTC) for x in uniq.tolist()]
         ids = self.sensor_ids
-        return [Reading(ids[i], stamps[j], v) for i, j, v in zip(batch.idx.tolist(), inv.tolist(), batch.v.tolist(),
-                                                                        strict=True)]
+        return [
+            Reading(ids[i], stamps[j], v)
+            for i, j, v in zip(batch.idx.tolist(), inv.tolist(), batch.v.tolist(), strict=True)
+        ]
 
     def run(self, until: datetime, step: timedelta = timedelta(seconds=60)) -> Iterator[tuple[datetime, Batch]]:
         """Step from ``start`` to ``until`` (inclusive) in fixed increments; use on a fresh simulator."""

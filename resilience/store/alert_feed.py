@@ -40,18 +40,28 @@ def _names(conn: Connection, asset_ids: set[str], district_ids: set[str]) -> tup
         a = {k: v for k, v in conn.execute(select(assets.c.id, assets.c.name).where(assets.c.id.in_(asset_ids)))}
     d: dict[str, str] = {}
     if district_ids:
-        d = {k: v for k, v in conn.execute(select(districts.c.id, districts.c.name)
-                                           .where(districts.c.id.in_(district_ids)))}
+        d = {
+            k: v
+            for k, v in conn.execute(select(districts.c.id, districts.c.name).where(districts.c.id.in_(district_ids)))
+        }
     return a, d
 
 
 def console_views(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
     """Alert views with the asset's and district's names, which the list shows instead of bare ids."""
     found = [store.alert_from_row(r) for r in rows]
-    asset_names, district_names = _names(conn, {a.asset_id for a in found if a.asset_id},
-                                         {a.district_id for a in found if a.district_id})
-    return [{**alert_view(a), "row_version": a.row_version, "asset_name": asset_names.get(a.asset_id or ""),
-             "district_name": district_names.get(a.district_id or "")} for a in found]
+    asset_names, district_names = _names(
+        conn, {a.asset_id for a in found if a.asset_id}, {a.district_id for a in found if a.district_id}
+    )
+    return [
+        {
+            **alert_view(a),
+            "row_version": a.row_version,
+            "asset_name": asset_names.get(a.asset_id or ""),
+            "district_name": district_names.get(a.district_id or ""),
+        }
+        for a in found
+    ]
 
 
 def alert_console_view(conn: Connection, alert_id: int) -> dict[str, Any] | None:
@@ -83,12 +93,17 @@ def read_after(engine: Engine, cursor: int, limit: int, *, until: int | None = N
 def snapshot(engine: Engine, now: datetime) -> tuple[int, list[dict[str, Any]]]:
     """The starting cursor, then the alerts the console shows: every active one, and the last day's others."""
     with engine.connect() as conn:
-        cursor = conn.execute(select(alert_transitions.c.id).order_by(alert_transitions.c.id.desc()).limit(1)
-                              ).scalar() or 0
+        cursor = (
+            conn.execute(select(alert_transitions.c.id).order_by(alert_transitions.c.id.desc()).limit(1)).scalar() or 0
+        )
         order = (alerts.c.level.desc(), alerts.c.updated_at.desc())
-        active = conn.execute(select(alerts).where(alerts.c.state.in_(["firing", "acknowledged"]))
-                              .order_by(*order).limit(SNAPSHOT_ACTIVE)).all()
-        recent = conn.execute(select(alerts).where(alerts.c.state.in_(["resolved", "closed"]),
-                                                   alerts.c.updated_at >= now - RECENT)
-                              .order_by(alerts.c.updated_at.desc()).limit(SNAPSHOT_RECENT)).all()
+        active = conn.execute(
+            select(alerts).where(alerts.c.state.in_(["firing", "acknowledged"])).order_by(*order).limit(SNAPSHOT_ACTIVE)
+        ).all()
+        recent = conn.execute(
+            select(alerts)
+            .where(alerts.c.state.in_(["resolved", "closed"]), alerts.c.updated_at >= now - RECENT)
+            .order_by(alerts.c.updated_at.desc())
+            .limit(SNAPSHOT_RECENT)
+        ).all()
         return cursor, console_views(conn, [*active, *recent])

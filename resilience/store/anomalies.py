@@ -16,9 +16,17 @@ def upsert_anomaly(conn: Connection, row: dict[str, Any], *, on_update: dict[str
     conn.execute(pg_insert(anomalies).values(**row).on_conflict_do_update(index_elements=["id"], set_=on_update))
 
 
-def list_anomalies(conn: Connection, *, equal: dict[str, Any], open: bool | None = None,
-                   min_level: int | None = None, since: datetime | None = None, until: datetime | None = None,
-                   offset: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+def list_anomalies(
+    conn: Connection,
+    *,
+    equal: dict[str, Any],
+    open: bool | None = None,
+    min_level: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: int = 0,
+    limit: int = 100,
+) -> list[dict[str, Any]]:
     """Newest first; ``equal``: column -> value (None: any); ``since``/``until`` bound the anomaly's span."""
     q = select(anomalies)
     for col, value in equal.items():

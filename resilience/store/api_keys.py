@@ -39,26 +39,33 @@ def split_key(presented: str) -> tuple[str, str] | None:
     """``(id, secret)`` of a well-formed key, else None (bounded work whatever was sent)."""
     if len(presented) > 100 or not presented.startswith(PREFIX):
         return None
-    parts = presented[len(PREFIX):].split("_", 1)
+    parts = presented[len(PREFIX) :].split("_", 1)
     if len(parts) != 2 or not parts[0].isalnum() or not parts[1]:
         return None
     return parts[0], parts[1]
 
 
-def create_key(conn: Connection, *, name: str, role: str, utility_id: str | None = None,
-               expires_at: datetime | None = None) -> tuple[KeyRecord, str]:
+def create_key(
+    conn: Connection, *, name: str, role: str, utility_id: str | None = None, expires_at: datetime | None = None
+) -> tuple[KeyRecord, str]:
     """A new key; returns its record and the full key (the only time it is seen)."""
     if role not in ROLES:
         raise KeyError_(f"unknown role {role!r}; one of {', '.join(ROLES)}")
     if (role == "utility") != (utility_id is not None):
         raise KeyError_("a utility key names its utility, and only a utility key does")
-    if utility_id is not None and conn.execute(text("SELECT 1 FROM utilities WHERE id = :u"),
-                                               {"u": utility_id}).first() is None:
+    if (
+        utility_id is not None
+        and conn.execute(text("SELECT 1 FROM utilities WHERE id = :u"), {"u": utility_id}).first() is None
+    ):
         raise KeyError_(f"no utility {utility_id!r}")
     key_id, secret = secrets.token_hex(6), secrets.token_urlsafe(32)
-    conn.execute(text("INSERT INTO api_keys (id, secret_sha256, name, role, utility_id, expires_at) "
-                      "VALUES (:i, :h, :n, :r, :u, :e)"),
-                 {"i": key_id, "h": _digest(secret), "n": name, "r": role, "u": utility_id, "e": expires_at})
+    conn.execute(
+        text(
+            "INSERT INTO api_keys (id, secret_sha256, name, role, utility_id, expires_at) "
+            "VALUES (:i, :h, :n, :r, :u, :e)"
+        ),
+        {"i": key_id, "h": _digest(secret), "n": name, "r": role, "u": utility_id, "e": expires_at},
+    )
     return KeyRecord(key_id, name, role, utility_id), f"{PREFIX}{key_id}_{secret}"
 
 
@@ -67,9 +74,13 @@ def authenticate(conn: Connection, presented: str) -> KeyRecord | None:
     parts = split_key(presented)
     if parts is None:
         return None
-    row = conn.execute(text("SELECT id, secret_sha256, name, role, utility_id FROM api_keys WHERE id = :i "
-                            "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"),
-                       {"i": parts[0]}).first()
+    row = conn.execute(
+        text(
+            "SELECT id, secret_sha256, name, role, utility_id FROM api_keys WHERE id = :i "
+            "AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())"
+        ),
+        {"i": parts[0]},
+    ).first()
     if row is None or not hmac.compare_digest(bytes(row.secret_sha256), _digest(parts[1])):
         return None
     return KeyRecord(row.id, row.name, row.role, row.utility_id)
@@ -77,20 +88,30 @@ def authenticate(conn: Connection, presented: str) -> KeyRecord | None:
 
 def touch(conn: Connection, key_id: str) -> None:
     """Record use, at most once a minute a key (a write per request would cost more than it tells)."""
-    conn.execute(text("UPDATE api_keys SET last_used_at = now() WHERE id = :i AND "
-                      "(last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')"), {"i": key_id})
+    conn.execute(
+        text(
+            "UPDATE api_keys SET last_used_at = now() WHERE id = :i AND "
+            "(last_used_at IS NULL OR last_used_at < now() - interval '60 seconds')"
+        ),
+        {"i": key_id},
+    )
 
 
 def list_keys(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(text("SELECT id, name, role, utility_id, created_at, expires_at, revoked_at, last_used_at "
-                             "FROM api_keys ORDER BY created_at"))
+    rows = conn.execute(
+        text(
+            "SELECT id, name, role, utility_id, created_at, expires_at, revoked_at, last_used_at "
+            "FROM api_keys ORDER BY created_at"
+        )
+    )
     return [dict(r._mapping) for r in rows]
 
 
 def revoke(conn: Connection, key_id: str) -> bool:
     """Revoke a key and end its sessions; False if there is no such live key."""
-    res = conn.execute(text("UPDATE api_keys SET revoked_at = now() WHERE id = :i AND revoked_at IS NULL"),
-                       {"i": key_id})
+    res = conn.execute(
+        text("UPDATE api_keys SET revoked_at = now() WHERE id = :i AND revoked_at IS NULL"), {"i": key_id}
+    )
     conn.execute(text("DELETE FROM api_sessions WHERE key_id = :i"), {"i": key_id})
     return bool(res.rowcount)
 
@@ -99,9 +120,13 @@ def open_session(conn: Connection, key_id: str, lifetime: timedelta) -> str:
     """A dashboard session for a key; returns the cookie token (stored hashed)."""
     token = secrets.token_urlsafe(32)
     conn.execute(text("DELETE FROM api_sessions WHERE expires_at < now()"))
-    conn.execute(text("INSERT INTO api_sessions (token_sha256, key_id, expires_at) "
-                      "VALUES (:h, :k, now() + make_interval(secs => :s))"),
-                 {"h": _digest(token), "k": key_id, "s": lifetime.total_seconds()})
+    conn.execute(
+        text(
+            "INSERT INTO api_sessions (token_sha256, key_id, expires_at) "
+            "VALUES (:h, :k, now() + make_interval(secs => :s))"
+        ),
+        {"h": _digest(token), "k": key_id, "s": lifetime.total_seconds()},
+    )
     return token
 
 
@@ -109,10 +134,14 @@ def session_key(conn: Connection, token: str) -> KeyRecord | None:
     """The live key behind a session token, or None (expired session, revoked or expired key)."""
     if len(token) > 100:
         return None
-    row = conn.execute(text("SELECT k.id, k.name, k.role, k.utility_id FROM api_sessions s "
-                            "JOIN api_keys k ON k.id = s.key_id WHERE s.token_sha256 = :h AND s.expires_at > now() "
-                            "AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"),
-                       {"h": _digest(token)}).first()
+    row = conn.execute(
+        text(
+            "SELECT k.id, k.name, k.role, k.utility_id FROM api_sessions s "
+            "JOIN api_keys k ON k.id = s.key_id WHERE s.token_sha256 = :h AND s.expires_at > now() "
+            "AND k.revoked_at IS NULL AND (k.expires_at IS NULL OR k.expires_at > now())"
+        ),
+        {"h": _digest(token)},
+    ).first()
     return None if row is None else KeyRecord(row.id, row.name, row.role, row.utility_id)
 
 

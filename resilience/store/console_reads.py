@@ -25,14 +25,22 @@ def district_names(conn: Connection) -> dict[str, str]:
 
 def risk_levels(conn: Connection, scope_prefix: str) -> list[tuple[str, str, int, Any]]:
     """(scope, hazard, level, factors) of every current risk whose scope starts with ``scope_prefix``."""
-    q = select(risk_current.c.scope, risk_current.c.hazard, risk_current.c.level, risk_current.c.factors
-               ).where(risk_current.c.scope.like(f"{scope_prefix}%"))
+    q = select(risk_current.c.scope, risk_current.c.hazard, risk_current.c.level, risk_current.c.factors).where(
+        risk_current.c.scope.like(f"{scope_prefix}%")
+    )
     return [(r[0], r[1], r[2], r[3]) for r in conn.execute(q)]
 
 
 def asset_rows(conn: Connection) -> list[dict[str, Any]]:
-    q = select(assets.c.id, assets.c.name, assets.c.kind, assets.c.district_id, assets.c.lat, assets.c.lon,
-               assets.c.criticality).order_by(assets.c.id)
+    q = select(
+        assets.c.id,
+        assets.c.name,
+        assets.c.kind,
+        assets.c.district_id,
+        assets.c.lat,
+        assets.c.lon,
+        assets.c.criticality,
+    ).order_by(assets.c.id)
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
@@ -54,26 +62,43 @@ def scope_risk(conn: Connection, scope: str) -> list[dict[str, Any]]:
 
 def district_levels_before(conn: Connection, start: datetime) -> list[Row[Any]]:
     """(scope, hazard, level): each district's last level in the week before ``start``."""
-    return list(conn.execute(text(
-        "SELECT DISTINCT ON (scope, hazard) scope, hazard, level FROM risk_series "
-        "WHERE scope LIKE 'district:%' AND ts < :start AND ts >= :start - interval '7 days' "
-        "ORDER BY scope, hazard, ts DESC"), {"start": start}))
+    return list(
+        conn.execute(
+            text(
+                "SELECT DISTINCT ON (scope, hazard) scope, hazard, level FROM risk_series "
+                "WHERE scope LIKE 'district:%' AND ts < :start AND ts >= :start - interval '7 days' "
+                "ORDER BY scope, hazard, ts DESC"
+            ),
+            {"start": start},
+        )
+    )
 
 
 def district_levels_binned(conn: Connection, step: timedelta, start: datetime, end: datetime) -> list[Row[Any]]:
     """(scope, hazard, b, top, last): per district, hazard and step bin its highest and its last level."""
-    return list(conn.execute(text(
-        "SELECT scope, hazard, date_bin(:step, ts, :start) AS b, max(level) AS top, "
-        "(array_agg(level ORDER BY ts DESC))[1] AS last FROM risk_series "
-        "WHERE scope LIKE 'district:%' AND ts >= :start AND ts < :end GROUP BY scope, hazard, b"),
-        {"step": step, "start": start, "end": end}))
+    return list(
+        conn.execute(
+            text(
+                "SELECT scope, hazard, date_bin(:step, ts, :start) AS b, max(level) AS top, "
+                "(array_agg(level ORDER BY ts DESC))[1] AS last FROM risk_series "
+                "WHERE scope LIKE 'district:%' AND ts >= :start AND ts < :end GROUP BY scope, hazard, b"
+            ),
+            {"step": step, "start": start, "end": end},
+        )
+    )
 
 
 def fired_alerts(conn: Connection, start: datetime, end: datetime) -> list[dict[str, Any]]:
     """Alerts fired in [start, end) other than delivery failures, with what response times need."""
-    q = select(alerts.c.id, alerts.c.hazard, alerts.c.level, alerts.c.district_id, alerts.c.fire_count,
-               alerts.c.fired_at, alerts.c.acknowledged_at).where(alerts.c.fired_at >= start, alerts.c.fired_at < end,
-                                                                  alerts.c.rule != "delivery_failed")
+    q = select(
+        alerts.c.id,
+        alerts.c.hazard,
+        alerts.c.level,
+        alerts.c.district_id,
+        alerts.c.fire_count,
+        alerts.c.fired_at,
+        alerts.c.acknowledged_at,
+    ).where(alerts.c.fired_at >= start, alerts.c.fired_at < end, alerts.c.rule != "delivery_failed")
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
@@ -81,6 +106,7 @@ def site_actions(conn: Connection, alert_ids: list[int]) -> list[dict[str, Any]]
     """The on-site and disposed actions of these alerts."""
     if not alert_ids:
         return []
-    q = select(alert_actions.c.alert_id, alert_actions.c.fire_count, alert_actions.c.step, alert_actions.c.ts
-               ).where(alert_actions.c.step.in_(["on_site", "disposed"]), alert_actions.c.alert_id.in_(alert_ids))
+    q = select(alert_actions.c.alert_id, alert_actions.c.fire_count, alert_actions.c.step, alert_actions.c.ts).where(
+        alert_actions.c.step.in_(["on_site", "disposed"]), alert_actions.c.alert_id.in_(alert_ids)
+    )
     return [dict(r) for r in conn.execute(q).mappings()]

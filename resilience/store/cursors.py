@@ -43,8 +43,11 @@ def sequence(engine: Engine, table: str) -> int:
     total = 0
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         while True:
-            n = int(conn.execute(text("SELECT sequence_log(CAST(:t AS regclass), :b)"),
-                                 {"t": table, "b": SEQUENCE_BATCH}).scalar_one())
+            n = int(
+                conn.execute(
+                    text("SELECT sequence_log(CAST(:t AS regclass), :b)"), {"t": table, "b": SEQUENCE_BATCH}
+                ).scalar_one()
+            )
             total += n
             if n < SEQUENCE_BATCH:
                 return total
@@ -53,30 +56,52 @@ def sequence(engine: Engine, table: str) -> int:
 def ensure_cursor(conn: Connection, consumer: str, *, at_end_of: str | None = None) -> None:
     """Create the consumer's cursor if it has none: at the start of the log, or at the end of ``at_end_of``."""
     if at_end_of is None:
-        conn.execute(text("INSERT INTO event_cursors (consumer, last_seq) VALUES (:c, 0) "
-                          "ON CONFLICT (consumer) DO NOTHING"), {"c": consumer})
+        conn.execute(
+            text("INSERT INTO event_cursors (consumer, last_seq) VALUES (:c, 0) ON CONFLICT (consumer) DO NOTHING"),
+            {"c": consumer},
+        )
         return
-    conn.execute(text(f"INSERT INTO event_cursors (consumer, last_seq) "  # noqa: S608 - table is ours
-                      f"SELECT :c, coalesce(max(seq), 0) FROM {at_end_of} "
-                      f"ON CONFLICT (consumer) DO NOTHING"), {"c": consumer})
+    conn.execute(
+        text(
+            f"INSERT INTO event_cursors (consumer, last_seq) "  # noqa: S608 - table is ours
+            f"SELECT :c, coalesce(max(seq), 0) FROM {at_end_of} "
+            f"ON CONFLICT (consumer) DO NOTHING"
+        ),
+        {"c": consumer},
+    )
 
 
 def read_cursor(conn: Connection, consumer: str, *, lock: bool = False) -> tuple[Position, int]:
     """The consumer's position and its processed count (``lock``: hold the row until commit)."""
-    row = conn.execute(text("SELECT last_seq, processed FROM event_cursors WHERE consumer = :c"
-                            + (" FOR UPDATE" if lock else "")), {"c": consumer}).first()
+    row = conn.execute(
+        text("SELECT last_seq, processed FROM event_cursors WHERE consumer = :c" + (" FOR UPDATE" if lock else "")),
+        {"c": consumer},
+    ).first()
     if row is None:
         return START, 0
     return Position(int(row.last_seq)), int(row.processed)
 
 
 def advance_cursor(conn: Connection, consumer: str, to: Position, *, processed: int = 0) -> None:
-    conn.execute(text("UPDATE event_cursors SET last_seq = :s, processed = processed + :n, updated_at = now() "
-                      "WHERE consumer = :c"), {"s": to.seq, "n": processed, "c": consumer})
+    conn.execute(
+        text(
+            "UPDATE event_cursors SET last_seq = :s, processed = processed + :n, updated_at = now() WHERE consumer = :c"
+        ),
+        {"s": to.seq, "n": processed, "c": consumer},
+    )
 
 
-def read_after(conn: Connection, table: str, columns: str, after: Position, limit: int, *,
-               where: str = "", params: dict[str, Any] | None = None, until: Position | None = None) -> list[Any]:
+def read_after(
+    conn: Connection,
+    table: str,
+    columns: str,
+    after: Position,
+    limit: int,
+    *,
+    where: str = "",
+    params: dict[str, Any] | None = None,
+    until: Position | None = None,
+) -> list[Any]:
     """Numbered rows of ``table`` after ``after`` (and at most ``until``) in log order.
 
     Each row has ``seq`` first, then ``columns``. Rows not yet numbered wait for the next ``sequence``.
@@ -88,6 +113,8 @@ def read_after(conn: Connection, table: str, columns: str, after: Position, limi
     if until is not None:
         clauses.append(f"{table}.seq <= :until")
         args["until"] = until.seq
-    sql = (f"SELECT {table}.seq, {columns} FROM {table} "  # noqa: S608 - names are ours
-           f"WHERE {' AND '.join(clauses)} ORDER BY {table}.seq LIMIT :n")
+    sql = (
+        f"SELECT {table}.seq, {columns} FROM {table} "  # noqa: S608 - names are ours
+        f"WHERE {' AND '.join(clauses)} ORDER BY {table}.seq LIMIT :n"
+    )
     return list(conn.execute(text(sql), args))

@@ -18,10 +18,27 @@ from sqlalchemy import Connection, Engine, create_engine, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
-__all__ = ["CONFLICT_SQLSTATES", "IDLE_IN_TRANSACTION_TIMEOUT_MS", "Connection", "DataError", "Engine",
-           "IntegrityError", "OperationalError", "StoreBackoff", "alembic_config", "get_engine", "is_conflict",
-           "is_transient", "make_engine", "migrate", "migrations_dir", "ping", "psycopg_dsn", "raw_connect",
-           "recreate_database"]
+__all__ = [
+    "CONFLICT_SQLSTATES",
+    "IDLE_IN_TRANSACTION_TIMEOUT_MS",
+    "Connection",
+    "DataError",
+    "Engine",
+    "IntegrityError",
+    "OperationalError",
+    "StoreBackoff",
+    "alembic_config",
+    "get_engine",
+    "is_conflict",
+    "is_transient",
+    "make_engine",
+    "migrate",
+    "migrations_dir",
+    "ping",
+    "psycopg_dsn",
+    "raw_connect",
+    "recreate_database",
+]
 
 from resilience.settings import PROJECT_ROOT, get_settings
 
@@ -34,8 +51,9 @@ IDLE_IN_TRANSACTION_TIMEOUT_MS = 60_000
 def make_engine(url: str | None = None, **kw: object) -> Engine:
     kw.setdefault("pool_pre_ping", True)
     kw.setdefault("pool_size", 10)
-    kw.setdefault("connect_args",
-                  {"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"})
+    kw.setdefault(
+        "connect_args", {"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_TIMEOUT_MS}"}
+    )
     return create_engine(url or get_settings().database_url, **kw)
 
 
@@ -54,8 +72,9 @@ def is_transient(exc: BaseException) -> bool:
         if exc.connection_invalidated:
             return True
         exc = exc.orig if exc.orig is not None else exc
-    if isinstance(exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError,
-                        sa_exc.TimeoutError)):
+    if isinstance(
+        exc, (sa_exc.OperationalError, sa_exc.InterfaceError, sa_exc.DisconnectionError, sa_exc.TimeoutError)
+    ):
         return True
     return isinstance(exc, (psycopg.OperationalError, psycopg.InterfaceError, ConnectionError, TimeoutError))
 

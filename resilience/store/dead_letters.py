@@ -17,8 +17,9 @@ def insert_dead_letters(conn: Connection, rows: Sequence[Mapping[str, Any]]) -> 
         conn.execute(insert(dead_letters), list(rows))
 
 
-def list_dead_letters(conn: Connection, *, utility_id: str | None = None, since: datetime | None = None,
-                      limit: int = 100) -> list[dict[str, Any]]:
+def list_dead_letters(
+    conn: Connection, *, utility_id: str | None = None, since: datetime | None = None, limit: int = 100
+) -> list[dict[str, Any]]:
     """Newest first, optionally one utility's and from ``since`` on."""
     q = select(dead_letters)
     if utility_id is not None:
@@ -35,6 +36,10 @@ def insert_dead_letter(conn: Connection, **values: Any) -> None:
 
 def prune_dead_letters(conn: Connection, *, older_than_days: int) -> int:
     """Delete dead letters received more than ``older_than_days`` ago; how many went."""
-    return int(conn.execute(text(
-        "DELETE FROM dead_letters WHERE received_at < now() - make_interval(days => :d)"),
-        {"d": older_than_days}).rowcount or 0)
+    return int(
+        conn.execute(
+            text("DELETE FROM dead_letters WHERE received_at < now() - make_interval(days => :d)"),
+            {"d": older_than_days},
+        ).rowcount
+        or 0
+    )

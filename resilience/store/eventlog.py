@@ -37,8 +37,9 @@ class NotifyListener:
     look and the wait; a bounded wait still covers a notification missed while reconnecting.
     """
 
-    def __init__(self, url: str, channel: str, wake: threading.Event, stop: threading.Event, *,
-                 name: str = "listen") -> None:
+    def __init__(
+        self, url: str, channel: str, wake: threading.Event, stop: threading.Event, *, name: str = "listen"
+    ) -> None:
         self.url = url
         self.channel = channel
         self.wake = wake
@@ -104,10 +105,18 @@ class PgEventLog:
 class EventConsumer:
     """Reads the log after its cursor and hands each event to ``handle(event, conn)`` in one transaction."""
 
-    def __init__(self, engine: Engine, name: str, handle: Callable[[Event, Connection], None], *,
-                 batch: int = 500, kinds: set[EventKind] | None = None, max_batch_s: float = 0.25,
-                 poll_s: float = 1.0,
-                 handle_batch: Callable[[list[Event], Connection], object] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        name: str,
+        handle: Callable[[Event, Connection], None],
+        *,
+        batch: int = 500,
+        kinds: set[EventKind] | None = None,
+        max_batch_s: float = 0.25,
+        poll_s: float = 1.0,
+        handle_batch: Callable[[list[Event], Connection], object] | None = None,
+    ) -> None:
         self.engine = engine
         self.name = name
         self.handle = handle

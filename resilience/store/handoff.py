@@ -63,13 +63,13 @@ def decode(payload: bytes) -> list[Reading]:
         raise ValueError(f"not a hand-off batch (magic {magic!r})")
     at = _HEAD.size
     ts, values, quality = array("d"), array("d"), array("b")
-    ts.frombytes(payload[at:at + 8 * n])
-    values.frombytes(payload[at + 8 * n:at + 16 * n])
-    quality.frombytes(payload[at + 16 * n:at + 17 * n])
+    ts.frombytes(payload[at : at + 8 * n])
+    values.frombytes(payload[at + 8 * n : at + 16 * n])
+    quality.frombytes(payload[at + 16 * n : at + 17 * n])
     if sys.byteorder != "little":
         ts.byteswap()
         values.byteswap()
-    ids = payload[at + 17 * n:].decode("utf-8", "surrogatepass").split("\n") if n else []
+    ids = payload[at + 17 * n :].decode("utf-8", "surrogatepass").split("\n") if n else []
     fromtimestamp = datetime.fromtimestamp
     return [Reading(s, fromtimestamp(t, UTC), v, q) for s, t, v, q in zip(ids, ts, values, quality, strict=True)]
 
@@ -84,8 +84,11 @@ def hand_off(conn: Connection, readings: Sequence[Reading], *, transport: str, s
     else:
         for r in readings:
             by_shard[shard_of(r.sensor_id, shards)].append(r)
-    rows = [{"s": s, "t": transport, "n": len(rs[i:i + MAX_ROW_READINGS]), "r": encode(rs[i:i + MAX_ROW_READINGS])}
-            for s, rs in sorted(by_shard.items()) for i in range(0, len(rs), MAX_ROW_READINGS)]
+    rows = [
+        {"s": s, "t": transport, "n": len(rs[i : i + MAX_ROW_READINGS]), "r": encode(rs[i : i + MAX_ROW_READINGS])}
+        for s, rs in sorted(by_shard.items())
+        for i in range(0, len(rs), MAX_ROW_READINGS)
+    ]
     conn.execute(text(f"INSERT INTO {TABLE} (shard, transport, n, readings) VALUES (:s, :t, :n, :r)"), rows)
     conn.execute(text(f"NOTIFY {CHANNEL}"))
     return len(rows)
@@ -97,28 +100,37 @@ class ReadingBatch:
     readings: list[Reading]
 
 
-def read_batches(conn: Connection, shard: int, after: Position, *, limit: int = 50,
-                 until: Position | None = None) -> list[ReadingBatch]:
+def read_batches(
+    conn: Connection, shard: int, after: Position, *, limit: int = 50, until: Position | None = None
+) -> list[ReadingBatch]:
     """Committed batches of ``shard`` after ``after`` in log order, gap-free."""
-    rows = read_after(conn, TABLE, "readings", after, limit, where="shard = :shard", params={"shard": shard},
-                      until=until)
+    rows = read_after(
+        conn, TABLE, "readings", after, limit, where="shard = :shard", params={"shard": shard}, until=until
+    )
     return [ReadingBatch(Position(int(r.seq)), decode(bytes(r.readings))) for r in rows]
 
 
 def oldest_unconsumed_age_s(conn: Connection, shard: int, after: Position) -> float:
     """Age in seconds of the oldest batch of ``shard`` not yet consumed past ``after`` (0 if none)."""
-    age = conn.execute(text(f"SELECT extract(epoch FROM now() - min(created_at)) FROM {TABLE} "
-                            "WHERE shard = :s AND (seq > :after OR seq IS NULL)"),
-                       {"s": shard, "after": after.seq}).scalar()
+    age = conn.execute(
+        text(
+            f"SELECT extract(epoch FROM now() - min(created_at)) FROM {TABLE} "
+            "WHERE shard = :s AND (seq > :after OR seq IS NULL)"
+        ),
+        {"s": shard, "after": after.seq},
+    ).scalar()
     return float(age or 0.0)
 
 
 def prune(conn: Connection, *, shard: int, consumer: str, older_than_s: float, hard_limit_s: float) -> int:
     """Delete batches of ``shard`` that ``consumer`` has passed and are older than ``older_than_s``, and any
     older than ``hard_limit_s`` (a detector gone for good must not fill the disk; the readings stay stored)."""
-    res = conn.execute(text(
-        f"DELETE FROM {TABLE} b WHERE b.shard = :s AND (b.created_at < now() - make_interval(secs => :hard) OR ("
-        "b.created_at < now() - make_interval(secs => :age) AND b.seq <= "
-        "(SELECT c.last_seq FROM event_cursors c WHERE c.consumer = :c)))"),
-        {"s": shard, "age": older_than_s, "hard": hard_limit_s, "c": consumer})
+    res = conn.execute(
+        text(
+            f"DELETE FROM {TABLE} b WHERE b.shard = :s AND (b.created_at < now() - make_interval(secs => :hard) OR ("
+            "b.created_at < now() - make_interval(secs => :age) AND b.seq <= "
+            "(SELECT c.last_seq FROM event_cursors c WHERE c.consumer = :c)))"
+        ),
+        {"s": shard, "age": older_than_s, "hard": hard_limit_s, "c": consumer},
+    )
     return int(res.rowcount or 0)

@@ -29,19 +29,29 @@ class Heartbeat:
 
 def beat(conn: Connection, hb: Heartbeat) -> None:
     # the database's clock, so beats from several machines are judged on one clock
-    values = {"worker": hb.worker, "role": hb.role, "beat_at": func.now(), "progress_at": hb.progress_at,
-              "backlog": hb.backlog, "oldest_pending_s": hb.oldest_pending_s, "detail": hb.detail}
+    values = {
+        "worker": hb.worker,
+        "role": hb.role,
+        "beat_at": func.now(),
+        "progress_at": hb.progress_at,
+        "backlog": hb.backlog,
+        "oldest_pending_s": hb.oldest_pending_s,
+        "detail": hb.detail,
+    }
     stmt = pg_insert(worker_heartbeats).values(**values)
-    conn.execute(stmt.on_conflict_do_update(index_elements=["worker"],
-                                            set_={k: v for k, v in values.items() if k != "worker"}))
+    conn.execute(
+        stmt.on_conflict_do_update(index_elements=["worker"], set_={k: v for k, v in values.items() if k != "worker"})
+    )
 
 
 def heartbeats(conn: Connection, *, role: str | None = None) -> list[Heartbeat]:
     q = select(worker_heartbeats)
     if role is not None:
         q = q.where(worker_heartbeats.c.role == role)
-    return [Heartbeat(r.worker, r.role, r.beat_at, r.progress_at, r.backlog, r.oldest_pending_s, dict(r.detail))
-            for r in conn.execute(q.order_by(worker_heartbeats.c.worker))]
+    return [
+        Heartbeat(r.worker, r.role, r.beat_at, r.progress_at, r.backlog, r.oldest_pending_s, dict(r.detail))
+        for r in conn.execute(q.order_by(worker_heartbeats.c.worker))
+    ]
 
 
 def forget(conn: Connection, worker: str) -> None:

@@ -21,9 +21,11 @@ def copy_seconds(url: str, rows: Sequence[tuple[str, datetime, float]]) -> float
     """Seconds to COPY ``rows`` (sensor_id, ts, value) into a scratch table shaped like ``readings`` and
     commit; the table is dropped afterwards."""
     with raw_connect(url) as conn:
-        conn.execute("CREATE TABLE copy_probe (sensor_id text NOT NULL, ts timestamptz NOT NULL, "
-                     "value double precision NOT NULL, quality smallint NOT NULL DEFAULT 0, "
-                     "PRIMARY KEY (sensor_id, ts))")
+        conn.execute(
+            "CREATE TABLE copy_probe (sensor_id text NOT NULL, ts timestamptz NOT NULL, "
+            "value double precision NOT NULL, quality smallint NOT NULL DEFAULT 0, "
+            "PRIMARY KEY (sensor_id, ts))"
+        )
         conn.commit()
         t0 = time.perf_counter()
         with conn.cursor() as cur, cur.copy("COPY copy_probe (sensor_id, ts, value) FROM STDIN") as cp:

@@ -17,12 +17,20 @@ from sqlalchemy import Connection, text
 from resilience.domain import Reading
 from resilience.store.timeseries import TimeSeriesBackend
 
-BUCKETS = {"1m": timedelta(minutes=1), "5m": timedelta(minutes=5), "15m": timedelta(minutes=15),
-           "1h": timedelta(hours=1), "6h": timedelta(hours=6), "1d": timedelta(days=1)}
+BUCKETS = {
+    "1m": timedelta(minutes=1),
+    "5m": timedelta(minutes=5),
+    "15m": timedelta(minutes=15),
+    "1h": timedelta(hours=1),
+    "6h": timedelta(hours=6),
+    "1d": timedelta(days=1),
+}
 AGGS = {"avg", "min", "max", "last", "count", "sum"}
 
-_STAGE_DDL = ("CREATE TEMP TABLE IF NOT EXISTS readings_stage "
-              "(sensor_id text, ts timestamptz, value double precision, quality smallint) ON COMMIT DELETE ROWS")
+_STAGE_DDL = (
+    "CREATE TEMP TABLE IF NOT EXISTS readings_stage "
+    "(sensor_id text, ts timestamptz, value double precision, quality smallint) ON COMMIT DELETE ROWS"
+)
 
 
 def _copy(cur: psycopg.Cursor, table: str, readings: Sequence[Reading]) -> None:
@@ -38,8 +46,11 @@ def write_readings(conn: Connection, readings: Sequence[Reading], backend: TimeS
     return len(insert_new_readings(conn, readings, backend))
 
 
-def insert_new_readings(conn: Connection, readings: Sequence[Reading], backend: TimeSeriesBackend,
-                        ) -> Sequence[Reading]:
+def insert_new_readings(
+    conn: Connection,
+    readings: Sequence[Reading],
+    backend: TimeSeriesBackend,
+) -> Sequence[Reading]:
     """COPY readings into the table and return the ones that were new (a replay inserts nothing twice).
 
     Runs inside the caller's transaction, so readings, dead letters and the hand-off to detection of a
@@ -63,29 +74,55 @@ def insert_new_readings(conn: Connection, readings: Sequence[Reading], backend: 
     with raw.cursor() as cur:
         cur.execute(_STAGE_DDL)
         _copy(cur, "readings_stage", readings)
-        cur.execute("INSERT INTO readings (sensor_id, ts, value, quality) "
-                    "SELECT DISTINCT ON (sensor_id, ts) sensor_id, ts, value, quality FROM readings_stage "
-                    "ON CONFLICT (sensor_id, ts) DO NOTHING RETURNING sensor_id, ts, value, quality")
+        cur.execute(
+            "INSERT INTO readings (sensor_id, ts, value, quality) "
+            "SELECT DISTINCT ON (sensor_id, ts) sensor_id, ts, value, quality FROM readings_stage "
+            "ON CONFLICT (sensor_id, ts) DO NOTHING RETURNING sensor_id, ts, value, quality"
+        )
         new = [Reading(sensor_id, ts, value, quality) for sensor_id, ts, value, quality in cur.fetchall()]
         cur.execute("TRUNCATE readings_stage")
     new.sort(key=lambda r: r.ts)  # RETURNING order is arbitrary; detection wants time order
     return new
 
 
-def query_raw(conn: Connection, *, sensor_id: str, start: datetime, end: datetime, limit: int = 100_000,
-              ) -> list[dict[str, object]]:
-    rows = conn.execute(text("SELECT ts, value, quality FROM readings WHERE sensor_id = :s AND ts >= :a AND ts < :b "
-                             "ORDER BY ts LIMIT :l"), {"s": sensor_id, "a": start, "b": end, "l": limit})
+def query_raw(
+    conn: Connection,
+    *,
+    sensor_id: str,
+    start: datetime,
+    end: datetime,
+    limit: int = 100_000,
+) -> list[dict[str, object]]:
+    rows = conn.execute(
+        text(
+            "SELECT ts, value, quality FROM readings WHERE sensor_id = :s AND ts >= :a AND ts < :b ORDER BY ts LIMIT :l"
+        ),
+        {"s": sensor_id, "a": start, "b": end, "l": limit},
+    )
     return [dict(r._mapping) for r in rows]
 
 
 def _agg_sql(agg: str) -> str:
-    return {"avg": "sum(sum) / nullif(sum(n), 0)", "min": "min(min)", "max": "max(max)", "count": "sum(n)::float8",
-            "sum": "sum(sum)", "last": "(array_agg(last ORDER BY last_ts DESC))[1]"}[agg]
+    return {
+        "avg": "sum(sum) / nullif(sum(n), 0)",
+        "min": "min(min)",
+        "max": "max(max)",
+        "count": "sum(n)::float8",
+        "sum": "sum(sum)",
+        "last": "(array_agg(last ORDER BY last_ts DESC))[1]",
+    }[agg]
 
 
-def query_bucketed(conn: Connection, *, sensor_id: str, start: datetime, end: datetime, bucket: str, agg: str,
-                   backend: TimeSeriesBackend) -> tuple[list[dict[str, object]], str]:
+def query_bucketed(
+    conn: Connection,
+    *,
+    sensor_id: str,
+    start: datetime,
+    end: datetime,
+    bucket: str,
+    agg: str,
+    backend: TimeSeriesBackend,
+) -> tuple[list[dict[str, object]], str]:
     """Bucketed series and the source it came from (``readings_1m``, ``readings_1h`` or ``readings``)."""
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
@@ -113,23 +150,39 @@ def query_bucketed(conn: Connection, *, sensor_id: str, start: datetime, end: da
     return [dict(r._mapping) for r in rows], source
 
 
-def latest_values(conn: Connection, *, sensor_ids: Sequence[str], since: datetime,
-                  ) -> list[tuple[str, datetime, float]]:
+def latest_values(
+    conn: Connection,
+    *,
+    sensor_ids: Sequence[str],
+    since: datetime,
+) -> list[tuple[str, datetime, float]]:
     """Each sensor's newest reading after ``since`` as ``(sensor_id, ts, value)``; sensors without one left out."""
-    rows = conn.execute(text(
-        "SELECT DISTINCT ON (sensor_id) sensor_id, ts, value FROM readings "
-        "WHERE sensor_id = ANY(:ids) AND ts > :since ORDER BY sensor_id, ts DESC"),
-        {"ids": list(sensor_ids), "since": since}).all()
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT ON (sensor_id) sensor_id, ts, value FROM readings "
+            "WHERE sensor_id = ANY(:ids) AND ts > :since ORDER BY sensor_id, ts DESC"
+        ),
+        {"ids": list(sensor_ids), "since": since},
+    ).all()
     return [(r.sensor_id, r.ts, r.value) for r in rows]
 
 
-def bucket_means(conn: Connection, *, sensor_ids: Sequence[str], start: datetime, end: datetime, bucket_s: int,
-                 ) -> list[tuple[datetime, str, float]]:
+def bucket_means(
+    conn: Connection,
+    *,
+    sensor_ids: Sequence[str],
+    start: datetime,
+    end: datetime,
+    bucket_s: int,
+) -> list[tuple[datetime, str, float]]:
     """``(bucket, sensor_id, mean)`` over [start, end), buckets aligned to 2000-01-01, oldest first."""
-    rows = conn.execute(text(
-        "SELECT date_bin(make_interval(secs => :b), ts, TIMESTAMPTZ '2000-01-01') AS bucket, sensor_id, avg(value) "
-        "FROM readings WHERE sensor_id = ANY(:ids) AND ts >= :a AND ts < :e GROUP BY 1, 2 ORDER BY 1"),
-        {"b": bucket_s, "ids": list(sensor_ids), "a": start, "e": end}).all()
+    rows = conn.execute(
+        text(
+            "SELECT date_bin(make_interval(secs => :b), ts, TIMESTAMPTZ '2000-01-01') AS bucket, sensor_id, avg(value) "
+            "FROM readings WHERE sensor_id = ANY(:ids) AND ts >= :a AND ts < :e GROUP BY 1, 2 ORDER BY 1"
+        ),
+        {"b": bucket_s, "ids": list(sensor_ids), "a": start, "e": end},
+    ).all()
     return [(r[0], r[1], r[2]) for r in rows]
 
 
@@ -141,6 +194,8 @@ class StoredValue(NamedTuple):
 
 def sensor_window(conn: Connection, *, sensor_id: str, start: datetime, end: datetime) -> list[StoredValue]:
     """One sensor's readings over [start, end), oldest first (backtests replay these)."""
-    rows = conn.execute(text("SELECT ts, value, quality FROM readings WHERE sensor_id = :s AND ts >= :a AND ts < :b "
-                             "ORDER BY ts"), {"s": sensor_id, "a": start, "b": end}).all()
+    rows = conn.execute(
+        text("SELECT ts, value, quality FROM readings WHERE sensor_id = :s AND ts >= :a AND ts < :b ORDER BY ts"),
+        {"s": sensor_id, "a": start, "b": end},
+    ).all()
     return [StoredValue(r[0], r[1], r[2]) for r in rows]

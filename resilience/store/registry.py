@@ -47,8 +47,9 @@ def seed_missing(conn: Connection, rows: Mapping[str, Sequence[dict[str, Any]]])
     for name, table in TABLES.items():
         table_rows = list(rows[name])
         for lo in range(0, len(table_rows), SEED_CHUNK):
-            conn.execute(pg_insert(table).on_conflict_do_nothing(index_elements=["id"]),
-                         table_rows[lo: lo + SEED_CHUNK])
+            conn.execute(
+                pg_insert(table).on_conflict_do_nothing(index_elements=["id"]), table_rows[lo : lo + SEED_CHUNK]
+            )
         counts[name] = len(table_rows)
     return counts
 
@@ -69,8 +70,10 @@ def create(conn: Connection, *, table: TableRef, values: dict[str, Any]) -> dict
         with conn.begin_nested():
             row = conn.execute(insert(table).values(**values).returning(*table.c)).one()
     except IntegrityError as exc:
-        raise Conflict(f"{table.name}: {values.get('id')!r} already exists or references a missing row: "
-                       f"{exc.orig.diag.message_primary if exc.orig and hasattr(exc.orig, 'diag') else exc}") from exc
+        raise Conflict(
+            f"{table.name}: {values.get('id')!r} already exists or references a missing row: "
+            f"{exc.orig.diag.message_primary if exc.orig and hasattr(exc.orig, 'diag') else exc}"
+        ) from exc
     return _public(table, row)
 
 
@@ -82,8 +85,14 @@ def get(conn: Connection, *, table: TableRef, id: str) -> dict[str, Any]:
     return _public(table, row)
 
 
-def list_(conn: Connection, *, table: TableRef, filters: dict[str, Any], offset: int = 0, limit: int = 100,
-          ) -> tuple[list[dict[str, Any]], int]:
+def list_(
+    conn: Connection,
+    *,
+    table: TableRef,
+    filters: dict[str, Any],
+    offset: int = 0,
+    limit: int = 100,
+) -> tuple[list[dict[str, Any]], int]:
     table = _t(table)
     conds = [table.c[k] == v for k, v in filters.items() if v is not None]
     total = conn.execute(select(func.count()).select_from(table).where(*conds)).scalar_one()

@@ -12,8 +12,10 @@ from resilience.store.schema import assets, districts, sensors
 
 def read_registry(conn: Connection) -> RegistrySnapshot:
     """Every district, asset and sensor (inactive ones too: ingest must name why it refuses their readings)."""
-    rows = {t.name: [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.id))]
-            for t in (districts, assets, sensors)}
+    rows = {
+        t.name: [dict(r._mapping) for r in conn.execute(select(t).order_by(t.c.id))]
+        for t in (districts, assets, sensors)
+    }
     return RegistrySnapshot.of(districts=rows["districts"], assets=rows["assets"], sensors=rows["sensors"])
 
 
@@ -21,6 +23,7 @@ def registry_loader(engine: Engine) -> Callable[[], RegistrySnapshot]:
     def load() -> RegistrySnapshot:
         with engine.connect() as conn:
             return read_registry(conn)
+
     return load
 
 

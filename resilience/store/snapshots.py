@@ -19,5 +19,8 @@ def load_state(conn: Connection, name: str, *, lock: bool = False) -> dict[str, 
 
 
 def save_state(conn: Connection, name: str, state: dict[str, Any]) -> None:
-    conn.execute(pg_insert(detector_snapshots).values(name=name, state=state).on_conflict_do_update(
-        index_elements=["name"], set_={"state": state, "saved_at": text("now()")}))
+    conn.execute(
+        pg_insert(detector_snapshots)
+        .values(name=name, state=state)
+        .on_conflict_do_update(index_elements=["name"], set_={"state": state, "saved_at": text("now()")})
+    )

@@ -33,25 +33,54 @@ class StoredStateModel:
     blob: bytes
 
 
-def save_state_model(conn: Connection, *, asset_id: str, version: str, fitted_at: datetime, train_start: datetime,
-                     train_end: datetime, n_rows: int, sensor_ids: Sequence[str], excluded: list[dict[str, str]],
-                     blob: bytes) -> None:
+def save_state_model(
+    conn: Connection,
+    *,
+    asset_id: str,
+    version: str,
+    fitted_at: datetime,
+    train_start: datetime,
+    train_end: datetime,
+    n_rows: int,
+    sensor_ids: Sequence[str],
+    excluded: list[dict[str, str]],
+    blob: bytes,
+) -> None:
     """Insert a fitted model; refitting identical data gives the same version, stored once."""
-    conn.execute(pg_insert(state_models).values(
-        asset_id=asset_id, version=version, fitted_at=fitted_at, train_start=train_start, train_end=train_end,
-        n_rows=n_rows, sensor_ids=list(sensor_ids), excluded=excluded, blob=blob,
-    ).on_conflict_do_nothing(index_elements=["asset_id", "version"]))
+    conn.execute(
+        pg_insert(state_models)
+        .values(
+            asset_id=asset_id,
+            version=version,
+            fitted_at=fitted_at,
+            train_start=train_start,
+            train_end=train_end,
+            n_rows=n_rows,
+            sensor_ids=list(sensor_ids),
+            excluded=excluded,
+            blob=blob,
+        )
+        .on_conflict_do_nothing(index_elements=["asset_id", "version"])
+    )
 
 
 def _rows(result: Any) -> list[StoredStateModel]:
-    return [StoredStateModel(r.asset_id, r.version, r.fitted_at, r.train_start, r.train_end, r.n_rows,
-                             list(r.sensor_ids), bytes(r.blob)) for r in result]
+    return [
+        StoredStateModel(
+            r.asset_id, r.version, r.fitted_at, r.train_start, r.train_end, r.n_rows, list(r.sensor_ids), bytes(r.blob)
+        )
+        for r in result
+    ]
 
 
 def newest_versions(conn: Connection) -> dict[str, str]:
     """asset_id -> version of its newest model (no blobs: cheap enough to ask every minute)."""
-    rows = conn.execute(text("SELECT DISTINCT ON (asset_id) asset_id, version FROM state_models "
-                             "ORDER BY asset_id, fitted_at DESC, version")).all()
+    rows = conn.execute(
+        text(
+            "SELECT DISTINCT ON (asset_id) asset_id, version FROM state_models "
+            "ORDER BY asset_id, fitted_at DESC, version"
+        )
+    ).all()
     return {a: v for a, v in rows}
 
 
@@ -59,45 +88,71 @@ def load_state_models(conn: Connection, *, versions: dict[str, str] | None = Non
     """The newest model of every asset, or exactly the given ``asset_id -> version`` ones (those still stored)."""
     cols = "asset_id, version, fitted_at, train_start, train_end, n_rows, sensor_ids, blob"
     if versions is None:
-        return _rows(conn.execute(text(f"SELECT DISTINCT ON (asset_id) {cols} FROM state_models "
-                                       "ORDER BY asset_id, fitted_at DESC, version")))
+        return _rows(
+            conn.execute(
+                text(
+                    f"SELECT DISTINCT ON (asset_id) {cols} FROM state_models ORDER BY asset_id, fitted_at DESC, version"
+                )
+            )
+        )
     if not versions:
         return []
     assets, vers = zip(*sorted(versions.items()), strict=True)
-    return _rows(conn.execute(text(
-        f"SELECT {cols} FROM state_models JOIN unnest(CAST(:a AS text[]), CAST(:v AS text[])) AS w(a, v) "
-        "ON asset_id = w.a AND version = w.v"), {"a": list(assets), "v": list(vers)}))
+    return _rows(
+        conn.execute(
+            text(
+                f"SELECT {cols} FROM state_models JOIN unnest(CAST(:a AS text[]), CAST(:v AS text[])) AS w(a, v) "
+                "ON asset_id = w.a AND version = w.v"
+            ),
+            {"a": list(assets), "v": list(vers)},
+        )
+    )
 
 
 def modelled_asset_sensors(conn: Connection, *, excluded_kinds: Sequence[str]) -> dict[str, list[tuple[str, str]]]:
     """asset_id -> [(sensor_id, kind)] of its active sensors outside ``excluded_kinds``, for assets with >= 2."""
-    rows = conn.execute(text(
-        "SELECT asset_id, id, kind FROM sensors WHERE active AND NOT (kind = ANY(:ex)) ORDER BY asset_id, id"),
-        {"ex": list(excluded_kinds)}).all()
+    rows = conn.execute(
+        text("SELECT asset_id, id, kind FROM sensors WHERE active AND NOT (kind = ANY(:ex)) ORDER BY asset_id, id"),
+        {"ex": list(excluded_kinds)},
+    ).all()
     out: dict[str, list[tuple[str, str]]] = {}
     for asset_id, sensor_id, kind in rows:
         out.setdefault(asset_id, []).append((sensor_id, kind))
     return {a: s for a, s in out.items() if len(s) >= 2}
 
 
-def abnormal_periods(conn: Connection, *, asset_id: str, start: datetime, end: datetime,
-                     ) -> list[tuple[datetime, datetime]]:
+def abnormal_periods(
+    conn: Connection,
+    *,
+    asset_id: str,
+    start: datetime,
+    end: datetime,
+) -> list[tuple[datetime, datetime]]:
     """Known abnormal time of an asset in [start, end): its anomalies (any detector) and its alerts, open ones
     up to ``end``. Training leaves them out so the model learns normal operation only."""
-    rows = conn.execute(text(
-        'SELECT start, COALESCE("end", :e) FROM anomalies WHERE asset_id = :a AND start < :e '
-        'AND COALESCE("end", :e) >= :s '
-        "UNION ALL SELECT first_fired_at, COALESCE(resolved_at, cleared_at, :e) FROM alerts "
-        "WHERE asset_id = :a AND first_fired_at < :e AND COALESCE(resolved_at, cleared_at, :e) >= :s "
-        "ORDER BY 1"), {"a": asset_id, "s": start, "e": end}).all()
+    rows = conn.execute(
+        text(
+            'SELECT start, COALESCE("end", :e) FROM anomalies WHERE asset_id = :a AND start < :e '
+            'AND COALESCE("end", :e) >= :s '
+            "UNION ALL SELECT first_fired_at, COALESCE(resolved_at, cleared_at, :e) FROM alerts "
+            "WHERE asset_id = :a AND first_fired_at < :e AND COALESCE(resolved_at, cleared_at, :e) >= :s "
+            "ORDER BY 1"
+        ),
+        {"a": asset_id, "s": start, "e": end},
+    ).all()
     return [(a, b) for a, b in rows]
 
 
-def history(conn: Connection, *, sensor_ids: Sequence[str], start: datetime, end: datetime,
-            chunk: int = 50_000) -> Iterator[Reading]:
+def history(
+    conn: Connection, *, sensor_ids: Sequence[str], start: datetime, end: datetime, chunk: int = 50_000
+) -> Iterator[Reading]:
     """Readings of the sensors in [start, end) in time order, suspect ones (quality bit 2) left out; streamed."""
-    result = conn.execution_options(stream_results=True, max_row_buffer=chunk).execute(text(
-        "SELECT sensor_id, ts, value, quality FROM readings WHERE sensor_id = ANY(:ids) AND ts >= :s AND ts < :e "
-        "AND quality & 2 = 0 ORDER BY ts, sensor_id"), {"ids": list(sensor_ids), "s": start, "e": end})
+    result = conn.execution_options(stream_results=True, max_row_buffer=chunk).execute(
+        text(
+            "SELECT sensor_id, ts, value, quality FROM readings WHERE sensor_id = ANY(:ids) AND ts >= :s AND ts < :e "
+            "AND quality & 2 = 0 ORDER BY ts, sensor_id"
+        ),
+        {"ids": list(sensor_ids), "s": start, "e": end},
+    )
     for sensor_id, ts, value, quality in result:
         yield Reading(sensor_id, ts, value, quality)

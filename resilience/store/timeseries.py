@@ -75,8 +75,9 @@ class NativeBackend:
         """Whether this database has the owner's partition functions (migration 0006): the services' role
         may create and drop day partitions only through them; before 0006 the migrating owner does it."""
         if self._has_definer_ddl is None:
-            self._has_definer_ddl = bool(conn.execute(
-                text("SELECT to_regprocedure('ensure_day_partition(text, date)')")).scalar())
+            self._has_definer_ddl = bool(
+                conn.execute(text("SELECT to_regprocedure('ensure_day_partition(text, date)')")).scalar()
+            )
         return self._has_definer_ddl
 
     def ensure_partitions(self, conn: Connection, table: str, days: set[date]) -> None:
@@ -91,14 +92,22 @@ class NativeBackend:
                     conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:p))"), {"p": part})
                     if not conn.execute(text("SELECT to_regclass(:p)"), {"p": part}).scalar():
                         start, end = day.isoformat(), (day + timedelta(days=1)).isoformat()
-                        conn.execute(text(f"CREATE TABLE {part} PARTITION OF {table} "
-                                          f"FOR VALUES FROM ('{start} 00:00:00+00') TO ('{end} 00:00:00+00')"))
+                        conn.execute(
+                            text(
+                                f"CREATE TABLE {part} PARTITION OF {table} "
+                                f"FOR VALUES FROM ('{start} 00:00:00+00') TO ('{end} 00:00:00+00')"
+                            )
+                        )
             self._known.add(part)
 
     def _partitions(self, conn: Connection, table: str) -> list[str]:
-        rows = conn.execute(text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                                 "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = :t ORDER BY 1"),
-                            {"t": table}).scalars()
+        rows = conn.execute(
+            text(
+                "SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
+                "JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = :t ORDER BY 1"
+            ),
+            {"t": table},
+        ).scalars()
         return list(rows)
 
     def apply_retention(self, conn: Connection, now: datetime) -> int:
@@ -115,16 +124,19 @@ class NativeBackend:
                     self._known.discard(part)
                     dropped += 1
         for name, width in ROLLUPS.items():
-            conn.execute(text(f"DELETE FROM {name} WHERE bucket < :c"),
-                         {"c": datetime.combine(cutoff, datetime.min.time(), UTC) - width})
+            conn.execute(
+                text(f"DELETE FROM {name} WHERE bucket < :c"),
+                {"c": datetime.combine(cutoff, datetime.min.time(), UTC) - width},
+            )
         return dropped
 
     def refresh_rollups(self, conn: Connection, now: datetime) -> int:
         """Fold complete buckets since the watermark (minus a lookback for late data) into the rollups."""
         total = 0
         for name, width in ROLLUPS.items():
-            watermark = conn.execute(text("SELECT watermark FROM rollup_state WHERE name = :n FOR UPDATE"),
-                                     {"n": name}).scalar_one()
+            watermark = conn.execute(
+                text("SELECT watermark FROM rollup_state WHERE name = :n FOR UPDATE"), {"n": name}
+            ).scalar_one()
             secs = int(width.total_seconds())
             upto = datetime.fromtimestamp((int(now.timestamp()) // secs) * secs, UTC)
             start = max(watermark - ROLLUP_LOOKBACK, datetime(1970, 1, 1, tzinfo=UTC))
@@ -136,7 +148,8 @@ class NativeBackend:
                 start = oldest
             if upto <= start:
                 continue
-            res = conn.execute(text(f"""
+            res = conn.execute(
+                text(f"""
                 INSERT INTO {name} (sensor_id, bucket, n, sum, min, max, last, last_ts)
                 SELECT sensor_id, date_bin(make_interval(secs => :secs), ts, TIMESTAMPTZ '2000-01-01') AS bucket,
                        count(*), sum(value), min(value), max(value),
@@ -146,7 +159,9 @@ class NativeBackend:
                 GROUP BY 1, 2
                 ON CONFLICT (sensor_id, bucket) DO UPDATE SET n = EXCLUDED.n, sum = EXCLUDED.sum,
                   min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts
-                """), {"secs": secs, "start": start, "upto": upto})
+                """),
+                {"secs": secs, "start": start, "upto": upto},
+            )
             total += res.rowcount or 0
             conn.execute(text("UPDATE rollup_state SET watermark = :w WHERE name = :n"), {"w": upto, "n": name})
         return total

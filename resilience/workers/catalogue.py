@@ -21,8 +21,15 @@ class CatalogueEntry:
 
 
 def catalogue_entry(r: Mapping[str, Any]) -> CatalogueEntry:
-    return CatalogueEntry(r["id"], r["asset_id"], r["kind"], r["thresholds"], r["expected_interval_s"],
-                          r["utility_id"], r["detector_overrides"])
+    return CatalogueEntry(
+        r["id"],
+        r["asset_id"],
+        r["kind"],
+        r["thresholds"],
+        r["expected_interval_s"],
+        r["utility_id"],
+        r["detector_overrides"],
+    )
 
 
 def catalogue_from(snapshot: RegistrySnapshot) -> dict[str, CatalogueEntry]:

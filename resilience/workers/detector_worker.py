@@ -70,11 +70,27 @@ def persist_events(conn: Connection, log_: PgEventLog, events: Sequence[Event]) 
     for e in events:
         if not isinstance(e, AnomalyEvent):
             continue
-        row = {"id": e.anomaly_id, "sensor_id": e.sensor_id, "asset_id": e.asset_id, "sensor_kind": e.sensor_kind,
-               "detector": e.detector, "start": e.start, "end": e.end, "last_ts": e.ts, "peak_score": e.peak_score,
-               "level": int(e.level), "last_value": e.value, "explanation": e.explanation}
-        update = {"last_ts": e.ts, "peak_score": e.peak_score, "level": int(e.level), "last_value": e.value,
-                  "explanation": e.explanation}
+        row = {
+            "id": e.anomaly_id,
+            "sensor_id": e.sensor_id,
+            "asset_id": e.asset_id,
+            "sensor_kind": e.sensor_kind,
+            "detector": e.detector,
+            "start": e.start,
+            "end": e.end,
+            "last_ts": e.ts,
+            "peak_score": e.peak_score,
+            "level": int(e.level),
+            "last_value": e.value,
+            "explanation": e.explanation,
+        }
+        update = {
+            "last_ts": e.ts,
+            "peak_score": e.peak_score,
+            "level": int(e.level),
+            "last_value": e.value,
+            "explanation": e.explanation,
+        }
         if e.phase is AnomalyPhase.CLOSE:
             update["end"] = e.end or e.ts
         upsert_anomaly(conn, row, on_update=update)
@@ -94,10 +110,13 @@ class DetectionWorker:
         self.eventlog = PgEventLog(engine)
         self.registry = registry_cache(engine, max_age_s=settings.registry_max_age_s)
         self.catalogue = catalogue_from(self.registry.current())
-        self.engine = DetectionEngine(self.catalogue, self.bus, silence_k=settings.silence_k,
-                                      silence_feed_lag_s=settings.silence_feed_lag_s,
-                                      overrides={k: v.detector_overrides for k, v in self.catalogue.items()
-                                                 if v.detector_overrides})
+        self.engine = DetectionEngine(
+            self.catalogue,
+            self.bus,
+            silence_k=settings.silence_k,
+            silence_feed_lag_s=settings.silence_feed_lag_s,
+            overrides={k: v.detector_overrides for k, v in self.catalogue.items() if v.detector_overrides},
+        )
         with engine.connect() as conn:
             models = load_latest_models(conn)
         self.asset_models = AssetModelScorer(models, {k: v.kind for k, v in self.catalogue.items()})
@@ -128,8 +147,11 @@ class DetectionWorker:
                 self.engine.restore(state["engine"])
                 self._restore_state_models(state.get("state_models", {}))
                 snap_positions = {int(k): Position(int(v)) for k, v in state["positions"].items()}
-                log.info("detector state restored (%d sensors, %d state models)", len(self.engine.ensembles),
-                         len(self.state_models.monitors))
+                log.info(
+                    "detector state restored (%d sensors, %d state models)",
+                    len(self.engine.ensembles),
+                    len(self.state_models.monitors),
+                )
             except Exception:  # noqa: BLE001 - a stale snapshot must not stop detection
                 log.exception("detector snapshot could not be restored; starting fresh at the cursor")
         replayed = 0
@@ -274,8 +296,10 @@ class DetectionWorker:
         with self.db.connect() as conn:
             now = db_now(conn)
             reason = ingest_stall(conn, now, self.settings.stall_after_s)
-            lag = max((handoff.oldest_unconsumed_age_s(conn, s, self.positions.get(s, Position()))
-                       for s in self.shards), default=0.0)
+            lag = max(
+                (handoff.oldest_unconsumed_age_s(conn, s, self.positions.get(s, Position())) for s in self.shards),
+                default=0.0,
+            )
         self.oldest_pending_s = lag
         if lag > self.settings.stall_after_s:
             reason = (reason + "; " if reason else "") + f"detection {lag:.0f} s behind its input"
@@ -323,8 +347,11 @@ class DetectionWorker:
         """
         with self.lock:
             scorer = self._with_newest_state_models()
-            state = {"engine": self.engine.snapshot(), "state_models": scorer.snapshot(),
-                     "positions": {str(s): p.seq for s, p in self.positions.items()}}
+            state = {
+                "engine": self.engine.snapshot(),
+                "state_models": scorer.snapshot(),
+                "positions": {str(s): p.seq for s, p in self.positions.items()},
+            }
             if scorer is not self.state_models:  # a switch: no batch may be scored between it and the save
                 with self.db.begin() as conn:
                     save_state(conn, SNAPSHOT_NAME, state)
@@ -346,19 +373,35 @@ class DetectionWorker:
         return self.state_models.switched(build_monitors(stored, self.kinds))
 
     def heartbeat(self) -> Heartbeat:
-        return Heartbeat(self.name, "detector", utcnow(), self.last_progress, 0, self.oldest_pending_s,
-                         {"hold": self.hold_reason or "", "state_models": len(self.state_models.monitors),
-                          "open_states": self.state_models.open_count()})
+        return Heartbeat(
+            self.name,
+            "detector",
+            utcnow(),
+            self.last_progress,
+            0,
+            self.oldest_pending_s,
+            {
+                "hold": self.hold_reason or "",
+                "state_models": len(self.state_models.monitors),
+                "open_states": self.state_models.open_count(),
+            },
+        )
 
     # -- process -----------------------------------------------------------------------------------
     def _jobs(self) -> BackgroundScheduler:
         jobs = BackgroundScheduler(timezone="UTC")
-        jobs.add_job(self.check_silence, "interval", seconds=self.settings.silence_check_s, id="silence-check",
-                     max_instances=1)
+        jobs.add_job(
+            self.check_silence, "interval", seconds=self.settings.silence_check_s, id="silence-check", max_instances=1
+        )
         jobs.add_job(self.check_platform, "interval", seconds=5, id="platform-check", max_instances=1)
         jobs.add_job(self.snapshot, "interval", seconds=60, id="detector-snapshot", max_instances=1)
-        jobs.add_job(self.refresh_catalogue, "interval", seconds=self.settings.registry_max_age_s,
-                     id="catalogue-refresh", max_instances=1)
+        jobs.add_job(
+            self.refresh_catalogue,
+            "interval",
+            seconds=self.settings.registry_max_age_s,
+            id="catalogue-refresh",
+            max_instances=1,
+        )
         jobs.add_job(self.score_asset_models, "interval", seconds=300, id="asset-model-score", max_instances=1)
         jobs.add_job(self.reload_asset_models, "interval", seconds=3600, id="asset-model-reload", max_instances=1)
         return jobs
@@ -370,8 +413,11 @@ class DetectionWorker:
         jobs.start()
         NotifyListener(engine_url(self.db), handoff.CHANNEL, self._wake, self.stop_event, name="detector").start()
         beats = HeartbeatThread(self.db, self.name, "detector", self.heartbeat, self.stop_event).start()
-        log.info("detection worker running on %d sensors, subscribed to the hand-off (shards %s)",
-                 len(self.catalogue), ",".join(map(str, self.shards)))
+        log.info(
+            "detection worker running on %d sensors, subscribed to the hand-off (shards %s)",
+            len(self.catalogue),
+            ",".join(map(str, self.shards)),
+        )
         try:
             while not self.stop_event.is_set():
                 self._wake.clear()  # before looking: a notification from now on ends the wait below at once

@@ -37,8 +37,9 @@ class RiskWorker:
         fitted = self.registry.current()
         self.fitted_digest = fitted.digest
         rows = fitted.rows()
-        self.service = RiskService(assets=rows["assets"], districts=rows["districts"], sensors=rows["sensors"],
-                                   bus=self.bus)
+        self.service = RiskService(
+            assets=rows["assets"], districts=rows["districts"], sensors=rows["sensors"], bus=self.bus
+        )
         self.rain_sensors = [r["id"] for r in rows["sensors"] if r["kind"] == "rainfall"]
         log.info("risk model fitted on %d assets, %d sensors", len(rows["assets"]), len(rows["sensors"]))
 
@@ -50,8 +51,7 @@ class RiskWorker:
             return False
         rows = snap.rows()
         with self.db.begin() as conn, self.lock:
-            self.service.refit(assets=rows["assets"], districts=rows["districts"], sensors=rows["sensors"],
-                               now=now)
+            self.service.refit(assets=rows["assets"], districts=rows["districts"], sensors=rows["sensors"], now=now)
             self.rain_sensors = [r["id"] for r in rows["sensors"] if r["kind"] == "rainfall"]
             self._persist(conn)
         self.fitted_digest = snap.digest

@@ -51,14 +51,28 @@ def test_closed_loop_through_the_api_and_response_time_report(adb: Engine, wang:
     assert c.post(f"/api/v1/alerts/{alert.id}/steps", json={"by": "x", "step": "teleport"}).status_code == 422
     assert c.post(f"/api/v1/alerts/{alert.id}/review", json={"by": "centre"}).status_code == 409
     assert c.post(f"/api/v1/alerts/{alert.id}/resolve", json={"by": "wang", "note": ""}).status_code == 409
-    assert c.post(f"/api/v1/alerts/{alert.id}/resolve", json={"by": "wang", "note": "valve replaced"}).status_code == 200
-    assert c.post(f"/api/v1/alerts/{alert.id}/comments", json={"by": "li", "note": "photos attached"}).status_code == 200
+    assert (
+        c.post(f"/api/v1/alerts/{alert.id}/resolve", json={"by": "wang", "note": "valve replaced"}).status_code == 200
+    )
+    assert (
+        c.post(f"/api/v1/alerts/{alert.id}/comments", json={"by": "li", "note": "photos attached"}).status_code == 200
+    )
     r = c.post(f"/api/v1/alerts/{alert.id}/review", json={"by": "centre", "note": "ok"})
     assert r.json()["state"] == "closed"
     full = c.get(f"/api/v1/alerts/{alert.id}").json()
     kinds = [t["kind"] for t in full["transitions"]]
-    assert kinds == ["fired", "acknowledged", "assigned", "dispatch", "on_site", "disposed", "feedback", "resolved",
-                     "comment", "reviewed"]
+    assert kinds == [
+        "fired",
+        "acknowledged",
+        "assigned",
+        "dispatch",
+        "on_site",
+        "disposed",
+        "feedback",
+        "resolved",
+        "comment",
+        "reviewed",
+    ]
     assert full["transitions"][1]["actor"].startswith("wang [")  # the key's name, not the "by" typed
     assert {n["status_in_payload"] for n in full["notifications"]} == {"firing", "resolved"}
     report = c.get("/api/v1/reports/response-times").json()["data"]
@@ -71,9 +85,18 @@ def test_closed_loop_through_the_api_and_response_time_report(adb: Engine, wang:
 
 def test_cap_endpoint_for_district_alert_and_lifecycle(adb: Engine, api_client) -> None:
     eng = AlertEngine(adb, None, get_rules(), now=now)
-    (alert,) = eng.handle(RiskLevelEvent(scope="district:d1", hazard="waterlogging", previous=Level.YELLOW,
-                                         level=Level.RED, score=0.9, ts=now(), district_id="d1",
-                                         explanation="100 mm in 3 h"))
+    (alert,) = eng.handle(
+        RiskLevelEvent(
+            scope="district:d1",
+            hazard="waterlogging",
+            previous=Level.YELLOW,
+            level=Level.RED,
+            score=0.9,
+            ts=now(),
+            district_id="d1",
+            explanation="100 mm in 3 h",
+        )
+    )
     r = api_client.get(f"/api/v1/alerts/{alert.id}/cap")
     assert r.status_code == 200 and r.headers["content-type"].startswith("application/cap+xml")
     ns = {"c": "urn:oasis:names:tc:emergency:cap:1.2"}
@@ -89,14 +112,36 @@ def test_cap_endpoint_for_district_alert_and_lifecycle(adb: Engine, api_client) 
 def test_silences_api_validates_mutes_and_expires(adb: Engine, api_client) -> None:
     c = api_client
     end = (now() + timedelta(hours=2)).isoformat()
-    bad = c.post("/api/v1/silences", json={"matchers": [{"name": "asset_id", "value": ".*", "is_regex": True}],
-                                           "ends_at": end, "created_by": "ops", "comment": "x"})
+    bad = c.post(
+        "/api/v1/silences",
+        json={
+            "matchers": [{"name": "asset_id", "value": ".*", "is_regex": True}],
+            "ends_at": end,
+            "created_by": "ops",
+            "comment": "x",
+        },
+    )
     assert bad.status_code == 422 and "empty string" in bad.text
-    past = c.post("/api/v1/silences", json={"matchers": [{"name": "asset_id", "value": "a1"}],
-                                            "starts_at": end, "ends_at": end, "created_by": "ops", "comment": "x"})
+    past = c.post(
+        "/api/v1/silences",
+        json={
+            "matchers": [{"name": "asset_id", "value": "a1"}],
+            "starts_at": end,
+            "ends_at": end,
+            "created_by": "ops",
+            "comment": "x",
+        },
+    )
     assert past.status_code == 422
-    ok = c.post("/api/v1/silences", json={"matchers": [{"name": "district_id", "value": "d1"}],
-                                          "ends_at": end, "created_by": "ops", "comment": "pump maintenance"})
+    ok = c.post(
+        "/api/v1/silences",
+        json={
+            "matchers": [{"name": "district_id", "value": "d1"}],
+            "ends_at": end,
+            "created_by": "ops",
+            "comment": "pump maintenance",
+        },
+    )
     assert ok.status_code == 201
     eng = AlertEngine(adb, None, get_rules(), now=now)
     (alert,) = eng.handle(anomaly(level=Level.YELLOW))
@@ -124,4 +169,3 @@ def test_sse_stream_emits_audit_entries(adb: Engine, wang: TestClient) -> None:
                 events.append(json.loads(line[6:]))
     assert [e["kind"] for e in events] == ["fired", "acknowledged"]
     assert events[0]["alert_id"] == alert.id and events[1]["actor"].startswith("wang [")
-

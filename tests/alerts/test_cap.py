@@ -6,18 +6,64 @@ from resilience.domain import Level
 from tests.alerts.helpers import at, make_alert
 
 NS = {"c": CAP_NS}
-ALERT_ORDER = ["identifier", "sender", "sent", "status", "msgType", "source", "scope", "restriction", "addresses",
-               "code", "note", "references", "incidents", "info"]
-INFO_ORDER = ["language", "category", "event", "responseType", "urgency", "severity", "certainty", "audience",
-              "eventCode", "effective", "onset", "expires", "senderName", "headline", "description", "instruction",
-              "web", "contact", "parameter", "resource", "area"]
+ALERT_ORDER = [
+    "identifier",
+    "sender",
+    "sent",
+    "status",
+    "msgType",
+    "source",
+    "scope",
+    "restriction",
+    "addresses",
+    "code",
+    "note",
+    "references",
+    "incidents",
+    "info",
+]
+INFO_ORDER = [
+    "language",
+    "category",
+    "event",
+    "responseType",
+    "urgency",
+    "severity",
+    "certainty",
+    "audience",
+    "eventCode",
+    "effective",
+    "onset",
+    "expires",
+    "senderName",
+    "headline",
+    "description",
+    "instruction",
+    "web",
+    "contact",
+    "parameter",
+    "resource",
+    "area",
+]
 AREA_ORDER = ["areaDesc", "polygon", "circle", "geocode", "altitude", "ceiling"]
 ENUMS = {
     "status": {"Actual", "Exercise", "System", "Test", "Draft"},
     "msgType": {"Alert", "Update", "Cancel", "Ack", "Error"},
     "scope": {"Public", "Restricted", "Private"},
-    "category": {"Geo", "Met", "Safety", "Security", "Rescue", "Fire", "Health", "Env", "Transport", "Infra",
-                 "CBRNE", "Other"},
+    "category": {
+        "Geo",
+        "Met",
+        "Safety",
+        "Security",
+        "Rescue",
+        "Fire",
+        "Health",
+        "Env",
+        "Transport",
+        "Infra",
+        "CBRNE",
+        "Other",
+    },
     "responseType": {"Shelter", "Evacuate", "Prepare", "Execute", "Avoid", "Monitor", "Assess", "AllClear", "None"},
     "urgency": {"Immediate", "Expected", "Future", "Past", "Unknown"},
     "severity": {"Extreme", "Severe", "Moderate", "Minor", "Unknown"},
@@ -98,4 +144,8 @@ def test_blue_risk_grade_and_multipolygon() -> None:
     multi = {"type": "MultiPolygon", "coordinates": [SQUARE["coordinates"], SQUARE["coordinates"]]}
     assert len(polygon_rings(multi)) == 2
     info = _check(render_cap(a, CapArea("d1", polygon=multi))).find("c:info", NS)
-    assert [info.find(f"c:{k}", NS).text for k in ("urgency", "severity", "certainty")] == ["Future", "Minor", "Possible"]
+    assert [info.find(f"c:{k}", NS).text for k in ("urgency", "severity", "certainty")] == [
+        "Future",
+        "Minor",
+        "Possible",
+    ]

@@ -9,11 +9,22 @@ from alerts.channels.email import EmailChannel
 from alerts.channels.webhook import WebhookChannel
 from tests.alerts.receivers import WebhookReceiver, free_port, smtp_server
 
-MSG = Message(channel="webhook", target="http://receiver.test/hook",
-              payload={"status": "firing", "alert": {"id": 1, "level": "red", "headline_zh": "红色预警",
-                                                     "headline_en": "Red alert", "action_zh": "疏散",
-                                                     "action_en": "Evacuate"}},
-              idempotency_key="fp:rcv:abc")
+MSG = Message(
+    channel="webhook",
+    target="http://receiver.test/hook",
+    payload={
+        "status": "firing",
+        "alert": {
+            "id": 1,
+            "level": "red",
+            "headline_zh": "红色预警",
+            "headline_en": "Red alert",
+            "action_zh": "疏散",
+            "action_en": "Evacuate",
+        },
+    },
+    idempotency_key="fp:rcv:abc",
+)
 
 
 def test_webhook_signs_body_and_sends_idempotency_key() -> None:
@@ -32,10 +43,22 @@ def test_webhook_signs_body_and_sends_idempotency_key() -> None:
     assert json.loads(req.content)["alert"]["level"] == "red"
 
 
-@pytest.mark.parametrize("status, err", [(500, RetryableError), (503, RetryableError), (429, RetryableError),
-                                         (408, RetryableError), (400, PermanentError), (404, PermanentError),
-                                         (410, PermanentError), (301, PermanentError), (302, PermanentError),
-                                         (304, PermanentError), (307, PermanentError)])
+@pytest.mark.parametrize(
+    "status, err",
+    [
+        (500, RetryableError),
+        (503, RetryableError),
+        (429, RetryableError),
+        (408, RetryableError),
+        (400, PermanentError),
+        (404, PermanentError),
+        (410, PermanentError),
+        (301, PermanentError),
+        (302, PermanentError),
+        (304, PermanentError),
+        (307, PermanentError),
+    ],
+)
 def test_webhook_status_classification(status: int, err: type[Exception]) -> None:
     ch = WebhookChannel("k", transport=httpx.MockTransport(lambda r: httpx.Response(status)))
     with pytest.raises(err):
@@ -66,7 +89,8 @@ def test_webhook_real_receiver_verifies_signature_and_drops_repeats() -> None:
 def test_email_over_real_smtp_server() -> None:
     with smtp_server() as (host, port, inbox):
         EmailChannel(host, port, "alerts@lifeline.local").send(
-            Message("email", "duty@lifeline.local", MSG.payload, "fp:rcv:abc"))
+            Message("email", "duty@lifeline.local", MSG.payload, "fp:rcv:abc")
+        )
         deadline = time.monotonic() + 5
         while not inbox and time.monotonic() < deadline:
             time.sleep(0.05)

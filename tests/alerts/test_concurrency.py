@@ -37,11 +37,14 @@ def rules(*, ack_within_s: float = 300, tiers: int = 2, routed: bool = True) -> 
     escalating ``tiers`` times."""
     data = yaml.safe_load(DEFAULT_RULES_PATH.read_text())
     data["defaults"].update(group_wait_s=0, group_interval_s=0, delivery_failure_receivers=["hook"])
-    data["receivers"] = [{"name": "hook", "type": "webhook", "url": DEAD_HOOK},
-                         {"name": "boss", "type": "webhook", "url": DEAD_HOOK + "/boss"}]
+    data["receivers"] = [
+        {"name": "hook", "type": "webhook", "url": DEAD_HOOK},
+        {"name": "boss", "type": "webhook", "url": DEAD_HOOK + "/boss"},
+    ]
     data["routes"] = [{"receivers": ["hook"]}] if routed else []
-    data["escalations"] = [{"name": "red", "levels": ["red"], "ack_within_s": ack_within_s,
-                            "tiers": [["boss"]] * tiers}]
+    data["escalations"] = [
+        {"name": "red", "levels": ["red"], "ack_within_s": ack_within_s, "tiers": [["boss"]] * tiers}
+    ]
     return parse_rules(data)
 
 
@@ -50,8 +53,16 @@ def seed(engine: Engine, n: int, *, level: Level = Level.RED) -> list[int]:
     ids: list[int] = []
     with engine.begin() as conn:
         for i in range(n):
-            sig = Signal(rule="gas_leak", hazard="gas_explosion", scope=f"asset:race{i}", source_key=f"k:{i}",
-                         active=True, ts=at(0), level=level, asset_id=f"race{i}")
+            sig = Signal(
+                rule="gas_leak",
+                hazard="gas_explosion",
+                scope=f"asset:race{i}",
+                source_key=f"k:{i}",
+                active=True,
+                ts=at(0),
+                level=level,
+                asset_id=f"race{i}",
+            )
             a = store.save_alert(conn, new_alert(sig))
             assert a.id is not None
             store.add_transitions(conn, a.id, [Transition("fired", at(0), to_state="firing", level=level)])
@@ -60,14 +71,18 @@ def seed(engine: Engine, n: int, *, level: Level = Level.RED) -> list[int]:
 
 
 def acknowledge(engine: Engine, cfg: RulesConfig, alert_id: int, by: str, now: datetime) -> Alert:
-    return retry.in_transaction(engine, lambda c: AlertService(c, cfg, now).acknowledge(alert_id, by=by),
-                                what=f"acknowledge {alert_id}")
+    return retry.in_transaction(
+        engine, lambda c: AlertService(c, cfg, now).acknowledge(alert_id, by=by), what=f"acknowledge {alert_id}"
+    )
 
 
 def ack_transitions(engine: Engine) -> dict[int, list[str]]:
     with engine.connect() as c:
-        rows = c.execute(select(alert_transitions.c.alert_id, alert_transitions.c.actor)
-                         .where(alert_transitions.c.kind == "acknowledged")).all()
+        rows = c.execute(
+            select(alert_transitions.c.alert_id, alert_transitions.c.actor).where(
+                alert_transitions.c.kind == "acknowledged"
+            )
+        ).all()
     out: dict[int, list[str]] = {}
     for alert_id, actor in rows:
         out.setdefault(alert_id, []).append(actor)
@@ -96,8 +111,12 @@ def test_a_save_of_a_row_read_before_an_acknowledgement_raises_stale(adb: Engine
             store.save_alert(c1, stale)  # ... transaction 1's save is refused instead of undoing the ack
         tx1.rollback()
     row = alert_rows(adb)[alert_id]
-    assert (row["state"], row["acknowledged_by"], row["escalation_tier"], row["row_version"]) == \
-        ("acknowledged", "wang", 0, 1)
+    assert (row["state"], row["acknowledged_by"], row["escalation_tier"], row["row_version"]) == (
+        "acknowledged",
+        "wang",
+        0,
+        1,
+    )
 
 
 def test_a_save_waiting_on_an_uncommitted_acknowledgement_is_refused_once_it_commits(adb: Engine) -> None:
@@ -149,7 +168,8 @@ def ack_during_first_save(adb: Engine, monkeypatch: pytest.MonkeyPatch) -> Itera
 
 
 def test_tick_redoes_its_work_when_an_ack_lands_between_its_read_and_its_save(
-        adb: Engine, ack_during_first_save: list[int]) -> None:
+    adb: Engine, ack_during_first_save: list[int]
+) -> None:
     (alert_id,) = seed(adb, 1)
     result = AlertEngine(adb, None, rules(routed=False), now=lambda: at(400)).tick()  # red, unacknowledged for 400 s
     assert ack_during_first_save == [alert_id]
@@ -158,8 +178,15 @@ def test_tick_redoes_its_work_when_an_ack_lands_between_its_read_and_its_save(
     assert (row["state"], row["acknowledged_by"], row["escalation_tier"]) == ("acknowledged", "zhao", 0)
     assert ack_transitions(adb) == {alert_id: ["zhao"]}
     with adb.connect() as c:
-        kinds = c.execute(select(alert_transitions.c.kind).where(alert_transitions.c.alert_id == alert_id)
-                          .order_by(alert_transitions.c.id)).scalars().all()
+        kinds = (
+            c.execute(
+                select(alert_transitions.c.kind)
+                .where(alert_transitions.c.alert_id == alert_id)
+                .order_by(alert_transitions.c.id)
+            )
+            .scalars()
+            .all()
+        )
     assert kinds == ["fired", "acknowledged"]  # the discarded attempt left no escalation entry
 
 
@@ -167,8 +194,9 @@ def test_tick_redoes_its_work_when_an_ack_lands_between_its_read_and_its_save(
 
 
 def _consumer(adb: Engine, eng: AlertEngine) -> EventConsumer:
-    c = EventConsumer(adb, f"test-{uuid.uuid4().hex[:8]}", eng.handle_in, handle_batch=eng.handle_batch_in,
-                      kinds={EventKind.ANOMALY})
+    c = EventConsumer(
+        adb, f"test-{uuid.uuid4().hex[:8]}", eng.handle_in, handle_batch=eng.handle_batch_in, kinds={EventKind.ANOMALY}
+    )
     c.start_from_now()
     return c
 
@@ -204,8 +232,9 @@ def _fail_saves(monkeypatch: pytest.MonkeyPatch, n: int) -> list[int]:
     return calls
 
 
-def test_consumer_batch_that_conflicts_once_is_redone_in_its_savepoint(adb: Engine,
-                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_consumer_batch_that_conflicts_once_is_redone_in_its_savepoint(
+    adb: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     eng = AlertEngine(adb, None, rules(), now=lambda: at(1))
     c = _consumer(adb, eng)
     try:
@@ -223,8 +252,9 @@ def test_consumer_batch_that_conflicts_once_is_redone_in_its_savepoint(adb: Engi
             conn.execute(text("DELETE FROM event_cursors WHERE consumer = :c"), {"c": c.name})
 
 
-def test_consumer_batch_that_keeps_conflicting_rolls_back_and_is_retried(adb: Engine,
-                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_consumer_batch_that_keeps_conflicting_rolls_back_and_is_retried(
+    adb: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     eng = AlertEngine(adb, None, rules(), now=lambda: at(1))
     c = _consumer(adb, eng)
     try:
@@ -250,7 +280,7 @@ def test_racing_ticks_never_lose_an_acknowledgement(adb: Engine) -> None:
     n_alerts, ack_threads, tick_threads, ticks = 20, 4, 2, 15
     cfg = rules(ack_within_s=1, tiers=1000)
     ids = seed(adb, n_alerts)
-    far = at(10 ** 6)  # every tier is overdue
+    far = at(10**6)  # every tier is overdue
     eng = AlertEngine(adb, None, cfg)
     start = threading.Barrier(ack_threads + tick_threads, timeout=120)
     errors: list[BaseException] = []
@@ -289,16 +319,18 @@ def test_racing_ticks_never_lose_an_acknowledgement(adb: Engine) -> None:
     assert errors == []
     assert sum(escalated) > 0  # the premise: ticks kept saving the rows being acknowledged
     rows = alert_rows(adb)
-    assert {i: (rows[i]["state"], rows[i]["acknowledged_by"]) for i in ids} == \
-        {i: (AlertState.ACKNOWLEDGED.value, owner[i]) for i in ids}
+    assert {i: (rows[i]["state"], rows[i]["acknowledged_by"]) for i in ids} == {
+        i: (AlertState.ACKNOWLEDGED.value, owner[i]) for i in ids
+    }
     assert ack_transitions(adb) == {i: [owner[i]] for i in ids}  # one audit entry each, none lost
 
 
 # -- the API ---------------------------------------------------------------------------------------------
 
 
-def test_api_action_retries_a_conflict_and_answers_409_if_it_persists(adb: Engine, api_client: Any,
-                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_action_retries_a_conflict_and_answers_409_if_it_persists(
+    adb: Engine, api_client: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     a, b = seed(adb, 2)
     calls = _fail_saves(monkeypatch, 1)  # one conflict: redone from a fresh read, the operator sees nothing
     r = api_client.post(f"/api/v1/alerts/{a}/ack", json={})

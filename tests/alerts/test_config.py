@@ -13,8 +13,16 @@ def _base() -> dict:
 def test_default_rules_load_and_cover_every_hazard() -> None:
     rules = load_rules()
     hazards = {r.hazard for r in rules.rules if r.hazard}
-    assert {"gas_explosion", "water_main_burst", "waterlogging", "structural_failure", "ground_collapse",
-            "heating_leak", "sensor_fault", "platform"} <= hazards
+    assert {
+        "gas_explosion",
+        "water_main_burst",
+        "waterlogging",
+        "structural_failure",
+        "ground_collapse",
+        "heating_leak",
+        "sensor_fault",
+        "platform",
+    } <= hazards
     assert {r.event for r in rules.rules} == {"anomaly", "risk", "health", "platform"}
 
 
@@ -28,8 +36,10 @@ def test_default_rules_load_and_cover_every_hazard() -> None:
         (lambda d: d["escalations"][0]["tiers"].append(["ghost"]), "undefined receiver 'ghost' used in escalation"),
         (lambda d: d["rules"][0].update(min_level="purple"), "unknown level 'purple'"),
         (lambda d: d["rules"][0].update(typo_field=1), "Extra inputs are not permitted"),
-        (lambda d: next(r for r in d["rules"] if r["event"] == "health").pop("level"),
-         "health rules need a fixed level"),
+        (
+            lambda d: next(r for r in d["rules"] if r["event"] == "health").pop("level"),
+            "health rules need a fixed level",
+        ),
         (lambda d: d["rules"][-1].pop("level"), "platform rules need a fixed level"),
         (lambda d: d["rules"][0].update(score_levels={"blue": 3}), "score_levels must be scores in [0, 1]"),
         (lambda d: d["inhibit_rules"][0]["target"].update(match_re={"level": "("}), "bad regex"),

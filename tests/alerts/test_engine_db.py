@@ -36,14 +36,17 @@ class Clock:
         self.t += timedelta(seconds=seconds)
 
 
-def rules_for(hook_url: str, boss_url: str | None = None, *, group_wait_s: float = 0,
-              group_interval_s: float = 0) -> RulesConfig:
+def rules_for(
+    hook_url: str, boss_url: str | None = None, *, group_wait_s: float = 0, group_interval_s: float = 0
+) -> RulesConfig:
     """Default rules sending to test webhooks. Timing defaults to immediate (these tests are about delivery,
     muting and lifecycle); the group_wait tests pass the real values."""
     data = yaml.safe_load(DEFAULT_RULES_PATH.read_text())
     data["defaults"].update(group_wait_s=group_wait_s, group_interval_s=group_interval_s)
-    data["receivers"] = [{"name": "hook", "type": "webhook", "url": hook_url},
-                         {"name": "boss", "type": "webhook", "url": boss_url or hook_url + "/boss"}]
+    data["receivers"] = [
+        {"name": "hook", "type": "webhook", "url": hook_url},
+        {"name": "boss", "type": "webhook", "url": boss_url or hook_url + "/boss"},
+    ]
     data["routes"] = [{"receivers": ["hook"]}]
     data["escalations"] = [{"name": "red", "levels": ["red"], "ack_within_s": 300, "tiers": [["boss"]]}]
     data["defaults"]["delivery_failure_receivers"] = ["hook"]
@@ -171,8 +174,17 @@ def test_silence_stores_alert_flagged_and_notifies_after_expiry(adb: Engine) -> 
     clock = Clock(at(0))
     eng = AlertEngine(adb, None, rules_for("http://127.0.0.1:9/hook"), now=clock)
     with adb.begin() as conn:
-        sid = store.insert_silence(conn, Silence((Matcher("asset_id", "a1"), Matcher("hazard", "gas_explosion")),
-                                                 at(-60), at(600), "ops", "valve maintenance"), clock())
+        sid = store.insert_silence(
+            conn,
+            Silence(
+                (Matcher("asset_id", "a1"), Matcher("hazard", "gas_explosion")),
+                at(-60),
+                at(600),
+                "ops",
+                "valve maintenance",
+            ),
+            clock(),
+        )
     eng.handle(anomaly(level=Level.ORANGE))
     a = alert_row(adb, asset_id="a1")
     assert a["silenced"] is True and a["state"] == "firing"
@@ -205,9 +217,18 @@ def test_district_storm_groups_drainage_alerts_into_one_notification(adb: Engine
 
     clock = Clock(at(0))
     eng = AlertEngine(adb, None, rules_for("http://127.0.0.1:9/hook"), now=clock)
-    eng.handle(RiskLevelEvent(scope="district:d1", hazard="waterlogging", previous=Level.YELLOW,
-                              level=Level.ORANGE, score=0.8, ts=at(0), district_id="d1",
-                              factors=[{"name": "driver", "detail": "district rainfall 62 mm/h (orange)"}]))
+    eng.handle(
+        RiskLevelEvent(
+            scope="district:d1",
+            hazard="waterlogging",
+            previous=Level.YELLOW,
+            level=Level.ORANGE,
+            score=0.8,
+            ts=at(0),
+            district_id="d1",
+            factors=[{"name": "driver", "detail": "district rainfall 62 mm/h (orange)"}],
+        )
+    )
     eng.handle(anomaly(sensor="lv1", asset="w1", kind="drainage_level", level=Level.YELLOW, anomaly_id="x1"))
     eng.handle(anomaly(sensor="lv2", asset="w2", kind="drainage_level", level=Level.ORANGE, anomaly_id="x2"))
     storm = alert_row(adb, rule="district_risk")
@@ -274,6 +295,8 @@ def test_responsible_unit_receiver_uses_utility_webhook(adb: Engine) -> None:
         eng = AlertEngine(adb, None, parse_rules(data), now=lambda: at(0))
         eng.handle(anomaly(level=Level.YELLOW))
         assert sorted((r["channel"], r["target"]) for r in rows(adb)) == [
-            ("email", "duty@gasco.example"), ("webhook", "http://gasco.example/hook")]
+            ("email", "duty@gasco.example"),
+            ("webhook", "http://gasco.example/hook"),
+        ]
     finally:
         set_utility_webhook(adb, "gasco", None)

@@ -128,8 +128,7 @@ def test_a_batch_gives_the_same_alert_history_and_notifies_once_for_the_end_stat
     with adb.connect() as conn:
         rows = conn.execute(select(alerts.c.level, alerts.c.state)).all()
         kinds = conn.execute(select(alert_transitions.c.kind).order_by(alert_transitions.c.id)).scalars().all()
-        sent = conn.execute(select(notifications.c.receiver, notifications.c.channel,
-                                   notifications.c.payload)).all()
+        sent = conn.execute(select(notifications.c.receiver, notifications.c.channel, notifications.c.payload)).all()
     assert rows == [(int(Level.RED), "firing")]
     assert kinds[0] == "fired" and kinds.count("escalated") == 2  # every step is in the audit log
     assert sent and all(p["alert"]["level"] == "red" for _, _, p in sent)  # receivers hear the end state

@@ -1,9 +1,7 @@
-
 import pytest
 
 from alerts.config import load_rules
-from alerts.lifecycle import (LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve,
-                              review)
+from alerts.lifecycle import LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve, review
 from alerts.model import AlertState
 from alerts.signals import AssetInfo, signals_for
 from resilience.domain import Level
@@ -29,7 +27,12 @@ def fold(alert, event):
 def test_threshold_breach_fires_one_alert_with_action_and_evidence() -> None:
     alert, tr = fold(None, anomaly(level=Level.YELLOW))
     assert alert is not None and [t.kind for t in tr] == ["fired"]
-    assert (alert.state, alert.level, alert.hazard, alert.rule) == (AlertState.FIRING, Level.YELLOW, "gas_explosion", "gas_leak")
+    assert (alert.state, alert.level, alert.hazard, alert.rule) == (
+        AlertState.FIRING,
+        Level.YELLOW,
+        "gas_explosion",
+        "gas_leak",
+    )
     assert alert.district_id == "d1" and alert.asset_id == "a1"
     assert alert.evidence["sensor_id"] == "s1" and alert.evidence["value"] == 12.0
     assert "燃气" in alert.action_zh and "gas utility" in alert.action_en
@@ -117,16 +120,25 @@ def test_manual_transitions_validate_state() -> None:
 
 
 def test_risk_event_entering_orange_fires_and_leaving_clears() -> None:
-    ev = RiskLevelEvent(scope="district:d1", hazard="waterlogging", previous=Level.YELLOW, level=Level.ORANGE,
-                        score=0.7, ts=at(0), explanation="rain 60 mm/3h")
+    ev = RiskLevelEvent(
+        scope="district:d1",
+        hazard="waterlogging",
+        previous=Level.YELLOW,
+        level=Level.ORANGE,
+        score=0.7,
+        ts=at(0),
+        explanation="rain 60 mm/3h",
+    )
     alert, tr = fold(None, ev)
     assert alert.rule == "district_risk" and alert.district_id == "d1" and alert.level is Level.ORANGE
-    ev2 = RiskLevelEvent(scope="district:d1", hazard="waterlogging", previous=Level.ORANGE, level=Level.YELLOW,
-                         score=0.4, ts=at(600))
+    ev2 = RiskLevelEvent(
+        scope="district:d1", hazard="waterlogging", previous=Level.ORANGE, level=Level.YELLOW, score=0.4, ts=at(600)
+    )
     alert, tr = fold(alert, ev2)
     assert [t.kind for t in tr] == ["cleared"]
-    yellow = RiskLevelEvent(scope="asset:a1", hazard="gas_explosion", previous=Level.BLUE, level=Level.YELLOW,
-                            score=0.3, ts=at(0))
+    yellow = RiskLevelEvent(
+        scope="asset:a1", hazard="gas_explosion", previous=Level.BLUE, level=Level.YELLOW, score=0.3, ts=at(0)
+    )
     assert fold(None, yellow)[0] is None
 
 
@@ -134,8 +146,9 @@ def test_sensor_health_silent_fires_per_sensor_and_ok_clears() -> None:
     ev = SensorHealthEvent(sensor_id="s1", asset_id="a1", sensor_kind="methane", status="silent", ts=at(0))
     alert, _ = fold(None, ev)
     assert alert.scope == "sensor:s1" and alert.hazard == "sensor_fault" and alert.labels["sensor_id"] == "s1"
-    alert, tr = fold(alert, SensorHealthEvent(sensor_id="s1", asset_id="a1", sensor_kind="methane", status="ok",
-                                              ts=at(120)))
+    alert, tr = fold(
+        alert, SensorHealthEvent(sensor_id="s1", asset_id="a1", sensor_kind="methane", status="ok", ts=at(120))
+    )
     assert [t.kind for t in tr] == ["cleared"]
     assert auto_resolve(alert, at(120), RULES.resolve_after("sensor_silent"))
 

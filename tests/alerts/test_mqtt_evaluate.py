@@ -54,13 +54,30 @@ def test_mqtt_publishes_qos1_to_district_level_topic(mqtt_broker: tuple[str, int
 def test_evaluate_scores_caught_late_and_false_alerts(adb: Engine, tmp_path: Path, capsys) -> None:
     eng = AlertEngine(adb, None, get_rules(), now=lambda: at(0))
     eng.handle(anomaly(asset="a1", sensor="s1", level=Level.YELLOW, t=120))  # incident 1, 120 s after onset
-    eng.handle(anomaly(asset="w1", sensor="lv1", kind="drainage_level", level=Level.YELLOW, t=3600,
-                       anomaly_id="z"))  # nothing happened there: a false alert
+    eng.handle(
+        anomaly(asset="w1", sensor="lv1", kind="drainage_level", level=Level.YELLOW, t=3600, anomaly_id="z")
+    )  # nothing happened there: a false alert
     truth = [
-        {"incident_id": "i1", "type": "leak", "hazard": "gas_explosion", "asset_id": "a1", "sensor_ids": ["s1"],
-         "district_id": "d1", "start": T0.isoformat(), "end": at(1800).isoformat()},
-        {"incident_id": "i2", "type": "burst", "hazard": "water_main_burst", "asset_id": "x9", "sensor_ids": [],
-         "district_id": "d2", "start": at(7200).isoformat(), "end": at(9000).isoformat()},
+        {
+            "incident_id": "i1",
+            "type": "leak",
+            "hazard": "gas_explosion",
+            "asset_id": "a1",
+            "sensor_ids": ["s1"],
+            "district_id": "d1",
+            "start": T0.isoformat(),
+            "end": at(1800).isoformat(),
+        },
+        {
+            "incident_id": "i2",
+            "type": "burst",
+            "hazard": "water_main_burst",
+            "asset_id": "x9",
+            "sensor_ids": [],
+            "district_id": "d2",
+            "start": at(7200).isoformat(),
+            "end": at(9000).isoformat(),
+        },
     ]
     path = tmp_path / "truth.json"
     path.write_text(json.dumps(truth))
@@ -68,9 +85,19 @@ def test_evaluate_scores_caught_late_and_false_alerts(adb: Engine, tmp_path: Pat
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers())
-    args = parser.parse_args(["evaluate", "--truth", str(path), "--days", "1",
-                              "--database-url", adb.url.render_as_string(hide_password=False)])
+    args = parser.parse_args(
+        [
+            "evaluate",
+            "--truth",
+            str(path),
+            "--days",
+            "1",
+            "--database-url",
+            adb.url.render_as_string(hide_password=False),
+        ]
+    )
     assert args.func(args) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last == ("incidents=2 caught=1 median_tta_s=120.0 worst_tta_s=120.0 false_per_day=1.0 "
-                    "max_notifications_per_incident=1")
+    assert last == (
+        "incidents=2 caught=1 median_tta_s=120.0 worst_tta_s=120.0 false_per_day=1.0 max_notifications_per_incident=1"
+    )

@@ -6,8 +6,17 @@ from alerts.config import load_rules
 from alerts.dedup import LogEntry, needs_update
 from alerts.inhibit import Inhibitor, group_parent
 from alerts.model import AlertState
-from alerts.pipeline import (ByReceiver, DedupStage, EnqueueStage, Fanout, MuteStage, NotifyContext, Sequence,
-                             build_pipeline, firing_key)
+from alerts.pipeline import (
+    ByReceiver,
+    DedupStage,
+    EnqueueStage,
+    Fanout,
+    MuteStage,
+    NotifyContext,
+    Sequence,
+    build_pipeline,
+    firing_key,
+)
 from alerts.silences import Matcher, Silence, SilenceError, Silencer, validate_silence
 from resilience.domain import Level
 from tests.alerts.helpers import at, make_alert
@@ -16,8 +25,9 @@ RULES = load_rules()
 
 
 def test_silent_sensor_inhibits_anomaly_alerts_from_that_sensor_only() -> None:
-    health = make_alert(rule="sensor_silent", hazard="sensor_fault", source_type="health", scope="sensor:s1",
-                        level=Level.BLUE)
+    health = make_alert(
+        rule="sensor_silent", hazard="sensor_fault", source_type="health", scope="sensor:s1", level=Level.BLUE
+    )
     mine = make_alert(sensor="s1")
     other = make_alert(sensor="s2", asset="a2")
     inhibitor = Inhibitor(RULES.inhibit_rules, [health, mine, other])
@@ -28,8 +38,14 @@ def test_silent_sensor_inhibits_anomaly_alerts_from_that_sensor_only() -> None:
     two = make_alert(sensor="s1")
     two.sources["k:s3"] = {"level": "yellow", "sensor_id": "s3"}
     assert not inhibitor.mutes(two.labels)
-    health3 = make_alert(rule="sensor_silent", hazard="sensor_fault", source_type="health", scope="sensor:s3",
-                         sensor="s3", level=Level.BLUE)
+    health3 = make_alert(
+        rule="sensor_silent",
+        hazard="sensor_fault",
+        source_type="health",
+        scope="sensor:s3",
+        sensor="s3",
+        level=Level.BLUE,
+    )
     assert Inhibitor(RULES.inhibit_rules, [health, health3]).mutes(two.labels)
     health.state = AlertState.RESOLVED
     assert not Inhibitor(RULES.inhibit_rules, [health, mine]).mutes(mine.labels)
@@ -48,8 +64,15 @@ def test_red_inhibits_lower_alerts_for_same_asset_and_hazard_not_itself() -> Non
 
 
 def test_district_storm_groups_its_drainage_alerts() -> None:
-    storm = make_alert(rule="district_risk", hazard="waterlogging", scope="district:d1", asset=None, sensor=None,
-                       level=Level.ORANGE, source_type="risk")
+    storm = make_alert(
+        rule="district_risk",
+        hazard="waterlogging",
+        scope="district:d1",
+        asset=None,
+        sensor=None,
+        level=Level.ORANGE,
+        source_type="risk",
+    )
     storm.asset_id = None
     well = make_alert(rule="drainage", hazard="waterlogging", asset="w1")
     elsewhere = make_alert(rule="drainage", hazard="waterlogging", asset="w2", district="d2")
@@ -127,9 +150,14 @@ T_START = at(0)
 def _pipeline(log: FakeLog, silences=(), now=T_START):
     def build(alerts):
         return build_pipeline(
-            inhibitor=Inhibitor(RULES.inhibit_rules, alerts), silencer=Silencer(list(silences), now=lambda: now),
-            route=lambda a: RULES.route(a.labels), log=log.get, sink=log.sink,
-            repeat_interval=timedelta(seconds=RULES.defaults.repeat_interval_s))
+            inhibitor=Inhibitor(RULES.inhibit_rules, alerts),
+            silencer=Silencer(list(silences), now=lambda: now),
+            route=lambda a: RULES.route(a.labels),
+            log=log.get,
+            sink=log.sink,
+            repeat_interval=timedelta(seconds=RULES.defaults.repeat_interval_s),
+        )
+
     return build
 
 
@@ -191,9 +219,11 @@ def test_by_receiver_sets_ctx_and_no_repeat_for_acknowledged() -> None:
     seen: list[NotifyContext] = []
     a = make_alert()
     a.state = AlertState.ACKNOWLEDGED
-    stage = ByReceiver(route=lambda al: ["r1", "r2"],
-                       branch=lambda r: EnqueueStage(lambda ctx, alerts: seen.append(ctx)),
-                       repeat_interval=timedelta(hours=1))
+    stage = ByReceiver(
+        route=lambda al: ["r1", "r2"],
+        branch=lambda r: EnqueueStage(lambda ctx, alerts: seen.append(ctx)),
+        repeat_interval=timedelta(hours=1),
+    )
     stage.process(NotifyContext(now=at(0)), [a])
     assert [c.receiver for c in seen] == ["r1", "r2"]
     assert seen[0].group_key == a.fingerprint and seen[0].firing_ids == {firing_key(a)}

@@ -27,12 +27,21 @@ def engine(adb: Engine, clock: Clock) -> AlertEngine:
     return AlertEngine(adb, None, rules_for(HOOK, group_wait_s=10, group_interval_s=300), now=clock)
 
 
-def risk(scope: str, level: Level, t: float, hazard: str = "gas_explosion", previous: Level = Level.YELLOW,
-         **kw: object) -> RiskLevelEvent:
+def risk(
+    scope: str, level: Level, t: float, hazard: str = "gas_explosion", previous: Level = Level.YELLOW, **kw: object
+) -> RiskLevelEvent:
     kind, _, ident = scope.partition(":")
     extra = {"asset_id": ident} if kind == "asset" else {"district_id": ident}
-    return RiskLevelEvent(scope=scope, hazard=hazard, previous=previous, level=level, score=0.7, ts=at(t),
-                          explanation=f"{hazard} risk in {scope} is {level.label.upper()}", **{**extra, **kw})  # type: ignore[arg-type]
+    return RiskLevelEvent(
+        scope=scope,
+        hazard=hazard,
+        previous=previous,
+        level=level,
+        score=0.7,
+        ts=at(t),
+        explanation=f"{hazard} risk in {scope} is {level.label.upper()}",
+        **{**extra, **kw},
+    )  # type: ignore[arg-type]
 
 
 def alert_rows(adb: Engine) -> list[dict]:
@@ -43,8 +52,12 @@ def alert_rows(adb: Engine) -> list[dict]:
 def live(adb: Engine) -> list[dict]:
     """Messages that go out (not cancelled while waiting)."""
     with adb.connect() as c:
-        return [dict(r._mapping) for r in c.execute(
-            select(notifications).where(notifications.c.status != "cancelled").order_by(notifications.c.id))]
+        return [
+            dict(r._mapping)
+            for r in c.execute(
+                select(notifications).where(notifications.c.status != "cancelled").order_by(notifications.c.id)
+            )
+        ]
 
 
 def test_one_incident_on_one_asset_is_one_alert_and_one_firing_per_channel(adb: Engine) -> None:
@@ -132,7 +145,9 @@ def test_level_rise_after_first_notification_waits_group_interval(adb: Engine) -
     clock.t = at(310)
     assert d.run_once() == 1
     assert [(m.payload["kind"], m.payload["alert"]["level"]) for m in sink.sent] == [
-        ("firing", "blue"), ("update", "orange")]
+        ("firing", "blue"),
+        ("update", "orange"),
+    ]
     # Red is urgent: never held back by group_interval.
     clock.t = at(320)
     eng.handle(anomaly(level=Level.RED, t=320, anomaly_id="g1"))
@@ -184,8 +199,15 @@ def test_single_asset_at_orange_gets_no_district_notification(adb: Engine) -> No
 def test_district_wide_evidence_notifies_without_two_assets(adb: Engine) -> None:
     clock = Clock(at(0))
     eng = engine(adb, clock)
-    eng.handle(risk("district:d1", Level.ORANGE, 0, hazard="waterlogging",
-                    factors=[{"name": "driver", "detail": "district rainfall 62 mm/h (orange)"}]))
+    eng.handle(
+        risk(
+            "district:d1",
+            Level.ORANGE,
+            0,
+            hazard="waterlogging",
+            factors=[{"name": "driver", "detail": "district rainfall 62 mm/h (orange)"}],
+        )
+    )
     (row,) = alert_rows(adb)
     assert row["inhibited"] is False
     assert [r["kind"] for r in live(adb)] == ["firing"]
@@ -223,10 +245,18 @@ def test_default_routes_dashboard_gets_one_message_at_the_level_reached(adb: Eng
 
 def _coupled(level: Level, t: float, own_weight: float = 0.1) -> RiskLevelEvent:
     """Waterlogging risk at well w2 that comes from surcharged well w1 upstream (and a weak anomaly of its own)."""
-    factors = [{"name": "anomaly", "side": "likelihood", "weight": own_weight, "detail": "lv2 above usual",
-                "source": "lv2"},
-               {"name": "coupling", "side": "likelihood", "weight": 0.6, "detail": "upstream drainage is filling",
-                "source": "w1", "distance_m": 108.0, "rule": "upstream_drainage"}]
+    factors = [
+        {"name": "anomaly", "side": "likelihood", "weight": own_weight, "detail": "lv2 above usual", "source": "lv2"},
+        {
+            "name": "coupling",
+            "side": "likelihood",
+            "weight": 0.6,
+            "detail": "upstream drainage is filling",
+            "source": "w1",
+            "distance_m": 108.0,
+            "rule": "upstream_drainage",
+        },
+    ]
     return risk("asset:w2", level, t, hazard="waterlogging", factors=factors if level >= Level.ORANGE else [])
 
 
@@ -277,8 +307,16 @@ def test_ungraded_effect_downstream_of_an_alerting_manhole_joins_its_alert(adb: 
     eng = engine(adb, clock)
     eng.handle(anomaly(sensor="lv1", asset="w1", kind="drainage_level", level=Level.ORANGE, anomaly_id="up", t=0))
     clock.advance(30)
-    low = dict(sensor="lv2", asset="w2", kind="drainage_level", level=Level.NONE, score=1.0, anomaly_id="down",
-               detector="seasonal", value=4.7)
+    low = dict(
+        sensor="lv2",
+        asset="w2",
+        kind="drainage_level",
+        level=Level.NONE,
+        score=1.0,
+        anomaly_id="down",
+        detector="seasonal",
+        value=4.7,
+    )
     eng.handle(anomaly(t=30, **low))
     rows = alert_rows(adb)
     assert [a["scope"] for a in rows] == ["asset:w1"]

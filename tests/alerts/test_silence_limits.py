@@ -21,8 +21,9 @@ from tests.alerts.helpers import T0, at
 
 
 def silence(*matchers: Matcher, hours: float = 2.0) -> Silence:
-    return Silence(matchers=matchers, starts_at=T0, ends_at=T0 + timedelta(hours=hours), created_by="op",
-                   comment="maintenance")
+    return Silence(
+        matchers=matchers, starts_at=T0, ends_at=T0 + timedelta(hours=hours), created_by="op", comment="maintenance"
+    )
 
 
 def test_catastrophic_pattern_matches_in_linear_time() -> None:
@@ -43,8 +44,9 @@ def test_regex_semantics_kept_for_ordinary_patterns() -> None:
     assert not silencer.mutes({"level": "yellowish", "district_id": "d1"})  # full match, not search
     assert not silencer.mutes({"level": "red", "district_id": "d1"})
     neg = silence(Matcher("asset_id", "a.*", is_regex=True, is_equal=False), Matcher("district_id", "d1"))
-    assert neg.matches({"asset_id": "w1", "district_id": "d1"}) and not neg.matches({"asset_id": "a1",
-                                                                                      "district_id": "d1"})
+    assert neg.matches({"asset_id": "w1", "district_id": "d1"}) and not neg.matches(
+        {"asset_id": "a1", "district_id": "d1"}
+    )
 
 
 @pytest.mark.parametrize("pattern", [r"(a)\1", r"(?=a)b", r"(?<!x)a", "("])
@@ -86,15 +88,31 @@ def test_duration_is_capped_and_configurable(monkeypatch: pytest.MonkeyPatch) ->
 def test_api_answers_422_for_long_silence_and_bad_patterns(adb: Engine, api_client) -> None:  # type: ignore[no-untyped-def]
     c = api_client
     base = {"created_by": "op", "comment": "works", "starts_at": "2030-01-01T00:00:00Z"}
-    long_ = c.post("/api/v1/silences", json={**base, "matchers": [{"name": "asset_id", "value": "a1"}],
-                                             "ends_at": "2030-01-09T00:00:00Z"})
+    long_ = c.post(
+        "/api/v1/silences",
+        json={**base, "matchers": [{"name": "asset_id", "value": "a1"}], "ends_at": "2030-01-09T00:00:00Z"},
+    )
     assert long_.status_code == 422 and "at most 7 days" in long_.text
-    evil = c.post("/api/v1/silences", json={**base, "ends_at": "2030-01-01T02:00:00Z",
-                                            "matchers": [{"name": "asset_id", "value": r"(a)\1", "is_regex": True}]})
+    evil = c.post(
+        "/api/v1/silences",
+        json={
+            **base,
+            "ends_at": "2030-01-01T02:00:00Z",
+            "matchers": [{"name": "asset_id", "value": r"(a)\1", "is_regex": True}],
+        },
+    )
     assert evil.status_code == 422 and "RE2" in evil.text
-    huge = c.post("/api/v1/silences", json={**base, "ends_at": "2030-01-01T02:00:00Z",
-                                            "matchers": [{"name": "asset_id", "value": "a" * 1000}]})
+    huge = c.post(
+        "/api/v1/silences",
+        json={**base, "ends_at": "2030-01-01T02:00:00Z", "matchers": [{"name": "asset_id", "value": "a" * 1000}]},
+    )
     assert huge.status_code == 422
-    ok = c.post("/api/v1/silences", json={**base, "ends_at": "2030-01-08T00:00:00Z",
-                                          "matchers": [{"name": "asset_id", "value": "(a+)+$", "is_regex": True}]})
+    ok = c.post(
+        "/api/v1/silences",
+        json={
+            **base,
+            "ends_at": "2030-01-08T00:00:00Z",
+            "matchers": [{"name": "asset_id", "value": "(a+)+$", "is_regex": True}],
+        },
+    )
     assert ok.status_code == 201, ok.text

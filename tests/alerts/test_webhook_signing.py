@@ -70,7 +70,8 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> list[Any]:
 def test_delivered_webhook_verifies_with_the_helper() -> None:
     seen, transport = capture()
     WebhookChannel(SECRET, transport=transport, policy=NO_PRIVATE, clock=lambda: 1_700_000_000).send(
-        msg("http://93.184.215.10/hook"))
+        msg("http://93.184.215.10/hook")
+    )
     req = seen[0]
     assert req.headers["webhook-id"] == "fp:hook:1" == req.headers["Idempotency-Key"]
     assert req.headers["webhook-timestamp"] == "1700000000"
@@ -90,8 +91,9 @@ def test_real_receiver_verifies_new_headers_and_dedupes_on_webhook_id() -> None:
         assert rx.rejected == ["no valid v1 signature (wrong secret, or body or headers altered)"]
 
 
-def _signed(body: bytes = b'{"a":1}', msg_id: str = "id-1", ts: int = 1_700_000_000,
-            secret: str = SECRET) -> dict[str, str]:
+def _signed(
+    body: bytes = b'{"a":1}', msg_id: str = "id-1", ts: int = 1_700_000_000, secret: str = SECRET
+) -> dict[str, str]:
     return {"webhook-id": msg_id, "webhook-timestamp": str(ts), "webhook-signature": sign(secret, msg_id, ts, body)}
 
 
@@ -163,12 +165,19 @@ def test_rotation_any_listed_signature_is_enough_and_whsec_secrets_decode() -> N
 
 def test_secret_per_receiver_from_config_env_or_file_else_platform(tmp_path: Path) -> None:
     (tmp_path / "hook.secret").write_text("file-secret\n")
-    rules = rules_with([
-        {"name": "hook", "type": "webhook", "url": "http://93.184.215.1/a", "secret_env": "HOOK_SECRET"},
-        {"name": "filed", "type": "webhook", "url": "http://93.184.215.1/b", "secret_file": str(tmp_path / "hook.secret")},
-        {"name": "inline", "type": "webhook", "url": "http://93.184.215.1/c", "secret": "inline-secret"},
-        {"name": "plain", "type": "webhook", "url": "http://93.184.215.1/d"},
-    ])
+    rules = rules_with(
+        [
+            {"name": "hook", "type": "webhook", "url": "http://93.184.215.1/a", "secret_env": "HOOK_SECRET"},
+            {
+                "name": "filed",
+                "type": "webhook",
+                "url": "http://93.184.215.1/b",
+                "secret_file": str(tmp_path / "hook.secret"),
+            },
+            {"name": "inline", "type": "webhook", "url": "http://93.184.215.1/c", "secret": "inline-secret"},
+            {"name": "plain", "type": "webhook", "url": "http://93.184.215.1/d"},
+        ]
+    )
     seen, transport = capture()
     ch = WebhookChannel(SECRET, transport=transport, rules=rules, env={"HOOK_SECRET": "env-secret"})
     for name, url in (("hook", "a"), ("filed", "b"), ("inline", "c"), ("plain", "d")):
@@ -182,8 +191,9 @@ def test_secret_per_receiver_from_config_env_or_file_else_platform(tmp_path: Pat
 
 
 def test_unset_secret_env_is_a_permanent_failure_naming_the_variable_only() -> None:
-    rules = rules_with([{"name": "hook", "type": "webhook", "url": "http://93.184.215.1/a",
-                         "secret_env": "MISSING_HOOK_SECRET"}])
+    rules = rules_with(
+        [{"name": "hook", "type": "webhook", "url": "http://93.184.215.1/a", "secret_env": "MISSING_HOOK_SECRET"}]
+    )
     seen, transport = capture()
     ch = WebhookChannel(SECRET, transport=transport, rules=rules, env={})
     with pytest.raises(PermanentError, match="MISSING_HOOK_SECRET is not set"):
@@ -191,11 +201,14 @@ def test_unset_secret_env_is_a_permanent_failure_naming_the_variable_only() -> N
     assert seen == []
 
 
-@pytest.mark.parametrize("receiver, error", [
-    ({"name": "x", "type": "webhook", "url": "http://h/x", "secret": "a", "secret_env": "B"}, "give one of"),
-    ({"name": "x", "type": "email", "to": ["a@b"], "secret_env": "B"}, "webhooks only"),
-    ({"name": "x", "type": "webhook", "url": "http://h/x", "secret": ""}, "secret is empty"),
-])
+@pytest.mark.parametrize(
+    "receiver, error",
+    [
+        ({"name": "x", "type": "webhook", "url": "http://h/x", "secret": "a", "secret_env": "B"}, "give one of"),
+        ({"name": "x", "type": "email", "to": ["a@b"], "secret_env": "B"}, "webhooks only"),
+        ({"name": "x", "type": "webhook", "url": "http://h/x", "secret": ""}, "secret is empty"),
+    ],
+)
 def test_secret_config_is_validated(receiver: dict[str, Any], error: str) -> None:
     with pytest.raises(ConfigError, match=error):
         rules_with([receiver])
@@ -204,14 +217,26 @@ def test_secret_config_is_validated(receiver: dict[str, Any], error: str) -> Non
 # -- destinations -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["http://10.1.2.3/hook", "http://169.254.169.254/latest/meta-data",
-                                 "http://127.0.0.1:8080/hook", "http://[::1]/hook", "http://0.0.0.0/hook",
-                                 "http://224.0.0.1/hook", "http://[::ffff:127.0.0.1]/hook",
-                                 "http://192.168.1.1/hook", "http://100.64.0.1/hook"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://10.1.2.3/hook",
+        "http://169.254.169.254/latest/meta-data",
+        "http://127.0.0.1:8080/hook",
+        "http://[::1]/hook",
+        "http://0.0.0.0/hook",
+        "http://224.0.0.1/hook",
+        "http://[::ffff:127.0.0.1]/hook",
+        "http://192.168.1.1/hook",
+        "http://100.64.0.1/hook",
+    ],
+)
 def test_private_literal_destinations_refused_before_connecting(url: str, no_network: list[Any]) -> None:
     seen, transport = capture()
-    for ch in (WebhookChannel(SECRET, policy=NO_PRIVATE),  # the real transport: refused before any socket
-               WebhookChannel(SECRET, transport=transport, policy=NO_PRIVATE)):
+    for ch in (
+        WebhookChannel(SECRET, policy=NO_PRIVATE),  # the real transport: refused before any socket
+        WebhookChannel(SECRET, transport=transport, policy=NO_PRIVATE),
+    ):
         with pytest.raises(DestinationRefused, match="webhook destination refused"):
             ch.send(msg(url))
     assert seen == [] and no_network == []
@@ -220,8 +245,10 @@ def test_private_literal_destinations_refused_before_connecting(url: str, no_net
 def test_name_resolving_to_loopback_refused_before_connecting(no_network: list[Any]) -> None:
     seen, transport = capture()
     resolver = {"hooks.example": ["127.0.0.1"], "mixed.example": ["93.184.215.5", "10.0.0.7"]}
-    for ch in (WebhookChannel(SECRET, policy=NO_PRIVATE, resolver=lambda h, p: resolver[h]),
-               WebhookChannel(SECRET, transport=transport, policy=NO_PRIVATE, resolver=lambda h, p: resolver[h])):
+    for ch in (
+        WebhookChannel(SECRET, policy=NO_PRIVATE, resolver=lambda h, p: resolver[h]),
+        WebhookChannel(SECRET, transport=transport, policy=NO_PRIVATE, resolver=lambda h, p: resolver[h]),
+    ):
         with pytest.raises(DestinationRefused, match="hooks.example resolves to 127.0.0.1, a loopback address"):
             ch.send(msg("http://hooks.example/hook"))
         with pytest.raises(DestinationRefused, match="10.0.0.7, a private address"):
@@ -237,8 +264,18 @@ def test_localhost_through_the_system_resolver_is_refused(no_network: list[Any])
 
 def test_refusal_is_recorded_as_a_permanent_delivery_failure(no_network: list[Any]) -> None:
     d = Dispatcher(None, {"webhook": WebhookChannel(SECRET, policy=NO_PRIVATE)})  # type: ignore[arg-type]
-    c = Claimed(id=1, attempts=1, message=msg("http://169.254.169.254/hook"), kind="firing", group_key="g",
-                receiver="hook", firing=[], resolved=[], created_at=datetime.now(UTC), last_error=None)
+    c = Claimed(
+        id=1,
+        attempts=1,
+        message=msg("http://169.254.169.254/hook"),
+        kind="firing",
+        group_key="g",
+        receiver="hook",
+        firing=[],
+        resolved=[],
+        created_at=datetime.now(UTC),
+        last_error=None,
+    )
     result, error = d.send(c)
     assert result == "permanent" and "169.254.169.254, a link-local address" in (error or "")
 
@@ -317,8 +354,9 @@ def test_trickling_receiver_cut_at_the_deadline() -> None:
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        ch = WebhookChannel(SECRET, policy=DestinationPolicy(allow_private=True), timeout=httpx.Timeout(1.0),
-                            deadline_s=1.5)
+        ch = WebhookChannel(
+            SECRET, policy=DestinationPolicy(allow_private=True), timeout=httpx.Timeout(1.0), deadline_s=1.5
+        )
         with pytest.raises(RetryableError, match="within the 1.5 s deadline"):
             ch.send(msg(f"http://127.0.0.1:{port}/hook"))
         assert len(written) < len(answer), "the send waited for the whole trickle"

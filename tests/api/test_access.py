@@ -34,31 +34,52 @@ ANYONE = set(ROLES)
 
 # (method, path) -> the roles that may call it; None: anonymous allowed.
 ACCESS: dict[tuple[str, str], set[str] | None] = {
-    ("get", "/healthz"): None, ("get", "/readyz"): None, ("post", "/api/v1/session"): None,
-    ("get", "/api/v1/session"): ANYONE, ("delete", "/api/v1/session"): ANYONE,
+    ("get", "/healthz"): None,
+    ("get", "/readyz"): None,
+    ("post", "/api/v1/session"): None,
+    ("get", "/api/v1/session"): ANYONE,
+    ("delete", "/api/v1/session"): ANYONE,
     ("get", "/metrics"): WATCH,
-    ("get", "/api/v1/utilities"): WATCH, ("get", "/api/v1/districts"): WATCH,
-    ("get", "/api/v1/districts/{id}"): WATCH, ("get", "/api/v1/assets"): WATCH, ("get", "/api/v1/assets/{id}"): WATCH,
-    ("get", "/api/v1/sensors"): WATCH | {"utility"}, ("get", "/api/v1/sensors/{id}"): WATCH | {"utility"},
+    ("get", "/api/v1/utilities"): WATCH,
+    ("get", "/api/v1/districts"): WATCH,
+    ("get", "/api/v1/districts/{id}"): WATCH,
+    ("get", "/api/v1/assets"): WATCH,
+    ("get", "/api/v1/assets/{id}"): WATCH,
+    ("get", "/api/v1/sensors"): WATCH | {"utility"},
+    ("get", "/api/v1/sensors/{id}"): WATCH | {"utility"},
     ("get", "/api/v1/sensors/{sensor_id}/readings"): HISTORY | {"utility"},
-    ("post", "/api/v1/ingest"): {"admin", "utility"}, ("get", "/api/v1/ingest/errors"): HISTORY | {"utility"},
-    ("get", "/api/v1/anomalies"): HISTORY, ("get", "/api/v1/anomalies/{anomaly_id}"): HISTORY,
-    ("get", "/api/v1/risk/spectrum"): WATCH, ("get", "/api/v1/risk/assets/{asset_id}"): WATCH,
-    ("get", "/api/v1/risk/series"): HISTORY, ("get", "/api/v1/reports/response-times"): HISTORY,
-    ("get", "/api/v1/alerts"): WATCH | {"utility"}, ("get", "/api/v1/alerts/{alert_id}"): WATCH | {"utility"},
-    ("get", "/api/v1/alerts/{alert_id}/cap"): WATCH | {"utility"}, ("get", "/api/v1/alerts/stream"): WATCH,
-    ("get", "/api/v1/silences"): WATCH, ("post", "/api/v1/silences"): RESPOND,
-    ("delete", "/api/v1/silences/{silence_id}"): RESPOND, ("get", "/api/v1/deliveries"): RESPOND,
-    ("post", "/api/v1/keys"): {"admin"}, ("get", "/api/v1/keys"): {"admin"},
+    ("post", "/api/v1/ingest"): {"admin", "utility"},
+    ("get", "/api/v1/ingest/errors"): HISTORY | {"utility"},
+    ("get", "/api/v1/anomalies"): HISTORY,
+    ("get", "/api/v1/anomalies/{anomaly_id}"): HISTORY,
+    ("get", "/api/v1/risk/spectrum"): WATCH,
+    ("get", "/api/v1/risk/assets/{asset_id}"): WATCH,
+    ("get", "/api/v1/risk/series"): HISTORY,
+    ("get", "/api/v1/reports/response-times"): HISTORY,
+    ("get", "/api/v1/alerts"): WATCH | {"utility"},
+    ("get", "/api/v1/alerts/{alert_id}"): WATCH | {"utility"},
+    ("get", "/api/v1/alerts/{alert_id}/cap"): WATCH | {"utility"},
+    ("get", "/api/v1/alerts/stream"): WATCH,
+    ("get", "/api/v1/silences"): WATCH,
+    ("post", "/api/v1/silences"): RESPOND,
+    ("delete", "/api/v1/silences/{silence_id}"): RESPOND,
+    ("get", "/api/v1/deliveries"): RESPOND,
+    ("post", "/api/v1/keys"): {"admin"},
+    ("get", "/api/v1/keys"): {"admin"},
     ("delete", "/api/v1/keys/{key_id}"): {"admin"},
-    **{("post", f"/api/v1/alerts/{{alert_id}}/{a}"): RESPOND
-       for a in ("ack", "assign", "steps", "resolve", "review", "comments")},
+    **{
+        ("post", f"/api/v1/alerts/{{alert_id}}/{a}"): RESPOND
+        for a in ("ack", "assign", "steps", "resolve", "review", "comments")
+    },
     **{(m, f"/api/v1/{r}"): {"admin"} for r in ("utilities", "districts", "assets", "sensors") for m in ("post",)},
     **{(m, f"/api/v1/{r}/{{id}}"): {"admin"} for r in ("districts", "assets", "sensors") for m in ("patch", "delete")},
     # the operations console's reads
-    ("get", "/api/v1/console/alerts/stream"): WATCH, ("get", "/api/v1/console/map"): WATCH,
-    ("get", "/api/v1/console/assets/{id}"): WATCH, ("get", "/api/v1/console/alerts/{alert_id}/timeline"): WATCH,
-    ("get", "/api/v1/console/spectrum/replay"): HISTORY, ("get", "/api/v1/console/reports/response-times"): HISTORY,
+    ("get", "/api/v1/console/alerts/stream"): WATCH,
+    ("get", "/api/v1/console/map"): WATCH,
+    ("get", "/api/v1/console/assets/{id}"): WATCH,
+    ("get", "/api/v1/console/alerts/{alert_id}/timeline"): WATCH,
+    ("get", "/api/v1/console/spectrum/replay"): HISTORY,
+    ("get", "/api/v1/console/reports/response-times"): HISTORY,
 }
 
 
@@ -69,12 +90,24 @@ def world(db_engine: Engine) -> dict[str, Any]:
     a, b = f"ACC-{tag}-A", f"ACC-{tag}-B"
     with db_engine.begin() as conn:
         for u in (a, b):
-            register_sensors(conn, utility=u, asset=f"{u}-ASSET", asset_kind="water_main", sensor_kind="water_flow",
-                             unit="m**3/h", sensor_ids=[f"{u}-S1"], interval_s=60)
+            register_sensors(
+                conn,
+                utility=u,
+                asset=f"{u}-ASSET",
+                asset_kind="water_main",
+                sensor_kind="water_flow",
+                unit="m**3/h",
+                sensor_ids=[f"{u}-S1"],
+                interval_s=60,
+            )
         # one red alert on each utility's asset, raised by the alert service from an anomaly
         service = AlertService(conn, get_rules(), datetime.now(UTC))
-        alert_ids = {u: service.handle(anomaly(sensor=f"{u}-S1", asset=f"{u}-ASSET", kind="water_flow",
-                                               level=Level.RED, anomaly_id=f"an-{u}"))[0].id for u in (a, b)}
+        alert_ids = {
+            u: service.handle(
+                anomaly(sensor=f"{u}-S1", asset=f"{u}-ASSET", kind="water_flow", level=Level.RED, anomaly_id=f"an-{u}")
+            )[0].id
+            for u in (a, b)
+        }
     keys = {r: make_key(db_engine, r, a if r == "utility" else None) for r in ROLES}
     return {"a": a, "b": b, "alerts": alert_ids, "keys": keys, "utility_b": make_key(db_engine, "utility", b)}
 
@@ -134,8 +167,9 @@ def test_each_role_gets_exactly_its_operations(client: TestClient, world: dict[s
     assert wrong == [], f"{role} let in (or not refused with 403) where it may not"
 
 
-def test_a_utility_key_sees_and_writes_only_its_own(client: TestClient, world: dict[str, Any],
-                                                    db_engine: Engine) -> None:
+def test_a_utility_key_sees_and_writes_only_its_own(
+    client: TestClient, world: dict[str, Any], db_engine: Engine
+) -> None:
     a, b = world["a"], world["b"]
     ka, kb = {"X-API-Key": world["keys"]["utility"]}, {"X-API-Key": world["utility_b"]}
     assert client.get(f"/api/v1/sensors/{a}-S1", headers=ka).status_code == 200
@@ -146,8 +180,12 @@ def test_a_utility_key_sees_and_writes_only_its_own(client: TestClient, world: d
     assert client.get("/api/v1/sensors", headers=kb, params={"utility_id": a}).json()["count"] == 0
     # B cannot speak as A, and A's sensor in B's pack is rejected and stored nowhere
     t = datetime.now(UTC).timestamp()
-    assert client.post("/api/v1/ingest", headers={**kb, "X-Utility-Id": a},
-                       json=[{"n": f"{a}-S1", "t": t, "v": 5.0}]).status_code == 403
+    assert (
+        client.post(
+            "/api/v1/ingest", headers={**kb, "X-Utility-Id": a}, json=[{"n": f"{a}-S1", "t": t, "v": 5.0}]
+        ).status_code
+        == 403
+    )
     r = client.post("/api/v1/ingest", headers=kb, json=[{"n": f"{a}-S1", "t": t, "v": 5.0}])
     assert r.status_code == 422 and r.json()["detail"]["accepted"] == 0
     assert client.post("/api/v1/ingest", headers=ka, json=[{"n": f"{a}-S1", "t": t, "v": 6.0}]).json()["accepted"] == 1
@@ -189,8 +227,9 @@ def test_revoked_and_expired_keys_and_sessions(client: TestClient, db_engine: En
         assert browser.get("/", follow_redirects=False).headers["location"] == "/login"
     assert client.get("/api/v1/alerts", headers={"X-API-Key": key}).status_code == 401
     with db_engine.begin() as conn:
-        _, expired = api_keys.create_key(conn, name="expired", role="admin",
-                                         expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        _, expired = api_keys.create_key(
+            conn, name="expired", role="admin", expires_at=datetime.now(UTC) - timedelta(seconds=1)
+        )
     assert client.get("/api/v1/alerts", headers={"X-API-Key": expired}).status_code == 401
 
 
@@ -216,8 +255,12 @@ def test_admins_manage_keys_over_the_api(client: TestClient, db_engine: Engine, 
     assert listed[made["id"]]["name"] == "duty desk 3" and listed[made["id"]]["revoked_at"] is None
     assert not any("secret" in field or field == "key" for k in listed.values() for field in k)
     # refused as asked: a utility key without its utility, an unknown utility, an unknown role
-    for bad in ({"name": "u", "role": "utility"}, {"name": "u", "role": "utility", "utility_id": "NO-SUCH"},
-                {"name": "x", "role": "root"}, {"name": "o", "role": "operator", "utility_id": world["a"]}):
+    for bad in (
+        {"name": "u", "role": "utility"},
+        {"name": "u", "role": "utility", "utility_id": "NO-SUCH"},
+        {"name": "x", "role": "root"},
+        {"name": "o", "role": "operator", "utility_id": world["a"]},
+    ):
         assert client.post("/api/v1/keys", headers=admin, json=bad).status_code == 422, bad
     assert client.delete(f"/api/v1/keys/{made['id']}", headers=admin).status_code == 200
     assert client.get("/api/v1/alerts", headers={"X-API-Key": made["key"]}).status_code == 401
@@ -234,8 +277,12 @@ def test_keys_cli_creates_lists_and_revokes(db_url: str) -> None:
     from tests.spine.workers import worker_env
 
     env = worker_env(db_url)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "resilience.cli", "keys", *a], env=env,  # noqa: E731
-                                    capture_output=True, text=True, timeout=60)
+
+    def run(*a: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "resilience.cli", "keys", *a], env=env, capture_output=True, text=True, timeout=60
+        )
+
     made = run("create", "--name", "duty desk", "--role", "operator")
     assert made.returncode == 0, made.stderr
     key = made.stdout.strip()

@@ -77,8 +77,9 @@ class Client(threading.Thread):
 
     def run(self) -> None:
         try:
-            with httpx.stream("GET", f"{self.live.url}{self.path}", headers={"X-API-Key": self.live.key},
-                              timeout=WAIT_S) as r:
+            with httpx.stream(
+                "GET", f"{self.live.url}{self.path}", headers={"X-API-Key": self.live.key}, timeout=WAIT_S
+            ) as r:
                 assert r.status_code == 200
                 last_id = None
                 for line in r.iter_lines():
@@ -105,15 +106,27 @@ def _wait_for_subscribers(live: Live, n: int) -> None:
 def commit_alert(engine: Engine, entries: int = 2) -> list[int]:
     """One new alert with ``entries`` audit entries, in one transaction; their ids."""
     now = datetime.now(UTC)
-    a = Alert(fingerprint=f"feed-{uuid.uuid4().hex}", rule="test", hazard="gas_explosion", scope="asset:feed",
-              level=Level.ORANGE, state=AlertState.FIRING, fired_at=now, first_fired_at=now, updated_at=now,
-              level_since=now)
+    a = Alert(
+        fingerprint=f"feed-{uuid.uuid4().hex}",
+        rule="test",
+        hazard="gas_explosion",
+        scope="asset:feed",
+        level=Level.ORANGE,
+        state=AlertState.FIRING,
+        fired_at=now,
+        first_fired_at=now,
+        updated_at=now,
+        level_since=now,
+    )
     with engine.begin() as conn:
         saved = store.save_alert(conn, a)
         assert saved.id is not None
         store.add_transitions(conn, saved.id, [Transition("fired", now, note=f"step {i}") for i in range(entries)])
-        ids = conn.execute(text("SELECT id FROM alert_transitions WHERE alert_id = :a ORDER BY id"),
-                           {"a": saved.id}).scalars().all()
+        ids = (
+            conn.execute(text("SELECT id FROM alert_transitions WHERE alert_id = :a ORDER BY id"), {"a": saved.id})
+            .scalars()
+            .all()
+        )
     return list(ids)
 
 
@@ -161,9 +174,12 @@ def test_an_entry_committed_while_the_listener_reconnects_still_arrives(live: Li
     client.start()
     _wait_for_subscribers(live, 1)
     with db_engine.connect() as conn:
-        killed = conn.execute(text(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = current_database() AND query = 'LISTEN lifeline_alerts'")).scalar()
+        killed = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND query = 'LISTEN lifeline_alerts'"
+            )
+        ).scalar()
     assert killed == 1
     ids = commit_alert(db_engine, entries=1)  # the listener waits a second before it reconnects
     client.join(WAIT_S)

@@ -74,8 +74,9 @@ def _complete(data: bytes) -> bool:
     return True
 
 
-def test_healthz_answers_while_an_ingest_request_is_inside_the_pipeline(live: Live,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_healthz_answers_while_an_ingest_request_is_inside_the_pipeline(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The pipeline (parsing, validation, commit) is parked until released: if it ran on the event loop,
     /healthz could not answer until then."""
     pipeline: IngestPipeline = live.app.state.ingest_pipeline
@@ -91,8 +92,12 @@ def test_healthz_answers_while_an_ingest_request_is_inside_the_pipeline(live: Li
     answer: dict[str, httpx.Response] = {}
 
     def post() -> None:
-        answer["r"] = httpx.post(f"{live.url}/api/v1/ingest", content=json.dumps([{"n": "EVLOOP-NONE", "v": 1.0}]),
-                                 headers={"X-Utility-Id": "evloop", "X-API-Key": live.key}, timeout=WAIT_S)
+        answer["r"] = httpx.post(
+            f"{live.url}/api/v1/ingest",
+            content=json.dumps([{"n": "EVLOOP-NONE", "v": 1.0}]),
+            headers={"X-Utility-Id": "evloop", "X-API-Key": live.key},
+            timeout=WAIT_S,
+        )
 
     client = threading.Thread(target=post)
     client.start()
@@ -108,8 +113,11 @@ def test_healthz_answers_while_an_ingest_request_is_inside_the_pipeline(live: Li
 
 def test_healthz_answers_while_a_client_trickles_its_body(live: Live) -> None:
     """A client that sends headers and part of its body, then stops, holds no worker the API needs."""
-    conn = _raw_request(live, "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nX-Utility-Id: evloop\r\n"
-                              "Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{\"n\": ")
+    conn = _raw_request(
+        live,
+        "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nX-Utility-Id: evloop\r\n"
+        'Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n[{"n": ',
+    )
     try:
         assert _healthz(live) == 200
         assert _healthz(live) == 200
@@ -120,8 +128,11 @@ def test_healthz_answers_while_a_client_trickles_its_body(live: Live) -> None:
 def test_oversize_content_length_refused_before_the_body_is_sent(live: Live) -> None:
     """413 with a reason from the header alone: the client has not sent a byte of its body."""
     cap = live.app.state.ingest_pipeline.settings.ingest_max_payload_bytes
-    conn = _raw_request(live, "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nX-Utility-Id: evloop\r\n"
-                              f"Content-Type: application/json\r\nContent-Length: {cap * 1000}\r\n\r\n")
+    conn = _raw_request(
+        live,
+        "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nX-Utility-Id: evloop\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {cap * 1000}\r\n\r\n",
+    )
     try:
         response = _read_response(conn)
     finally:
@@ -134,8 +145,11 @@ def test_chunked_body_over_the_cap_stops_being_read(live: Live) -> None:
     """Without Content-Length the body is read with a running cap: 413 once past it, though the client
     never finishes (no terminating chunk is ever sent)."""
     cap = live.app.state.ingest_pipeline.settings.ingest_max_payload_bytes
-    conn = _raw_request(live, "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nX-Utility-Id: evloop\r\n"
-                              "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
+    conn = _raw_request(
+        live,
+        "POST /api/v1/ingest HTTP/1.1\r\nHost: x\r\nX-Utility-Id: evloop\r\n"
+        "Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n",
+    )
     chunk = b"[" + b" " * 65534 + b"]"
     try:
         for _ in range(cap // len(chunk) + 2):
@@ -161,27 +175,42 @@ def test_missing_or_malformed_utility_header_is_a_4xx_with_a_reason(live: Live) 
     body = json.dumps([{"n": "EVLOOP-NONE", "v": 1.0}])
     missing = httpx.post(f"{live.url}/api/v1/ingest", content=body, headers={"X-API-Key": live.key}, timeout=WAIT_S)
     assert missing.status_code == 422 and "X-Utility-Id" in missing.text
-    malformed = httpx.post(f"{live.url}/api/v1/ingest", content=body, headers={"X-Utility-Id": "no spaces", "X-API-Key": live.key},
-                           timeout=WAIT_S)
+    malformed = httpx.post(
+        f"{live.url}/api/v1/ingest",
+        content=body,
+        headers={"X-Utility-Id": "no spaces", "X-API-Key": live.key},
+        timeout=WAIT_S,
+    )
     assert malformed.status_code == 422 and "X-Utility-Id" in malformed.text
 
 
 def _stream_status(live: Live) -> int:
     """Open an alert stream, read its status, close it (the server sees the disconnect)."""
-    with httpx.stream("GET", f"{live.url}/api/v1/alerts/stream", headers={"X-API-Key": live.key},
-                      params={"poll_s": 0.2}, timeout=WAIT_S) as r:
+    with httpx.stream(
+        "GET",
+        f"{live.url}/api/v1/alerts/stream",
+        headers={"X-API-Key": live.key},
+        params={"poll_s": 0.2},
+        timeout=WAIT_S,
+    ) as r:
         return r.status_code
 
 
-def test_open_alert_streams_are_capped_and_a_closed_one_frees_its_place(live: Live,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_open_alert_streams_are_capped_and_a_closed_one_frees_its_place(
+    live: Live, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from resilience.settings import get_settings
 
     monkeypatch.setenv("RESILIENCE_SSE_MAX_CLIENTS", "1")
     get_settings.cache_clear()
     try:
-        with httpx.stream("GET", f"{live.url}/api/v1/alerts/stream", headers={"X-API-Key": live.key},
-                          params={"poll_s": 0.2}, timeout=WAIT_S) as first:
+        with httpx.stream(
+            "GET",
+            f"{live.url}/api/v1/alerts/stream",
+            headers={"X-API-Key": live.key},
+            params={"poll_s": 0.2},
+            timeout=WAIT_S,
+        ) as first:
             assert first.status_code == 200
             refused = httpx.get(f"{live.url}/api/v1/alerts/stream", headers={"X-API-Key": live.key}, timeout=WAIT_S)
             assert refused.status_code == 503 and refused.headers["retry-after"] == "10"

@@ -112,13 +112,31 @@ SEEDED_PATHS = {
 
 def seed(client: TestClient) -> None:
     """A small registry and a day of readings every 5 minutes for one sensor."""
-    for path, body in (("/api/v1/utilities", {"id": SEEDED["utility"], "name": "Fuzz water"}),
-                       ("/api/v1/districts", {"id": SEEDED["district"], "name": "Fuzz district"}),
-                       ("/api/v1/assets", {"id": SEEDED["asset"], "name": "Fuzz main", "kind": "water_main",
-                                           "district_id": SEEDED["district"], "utility_id": SEEDED["utility"],
-                                           "lat": 36.0, "lon": 120.0}),
-                       ("/api/v1/sensors", {"id": SEEDED["sensor"], "asset_id": SEEDED["asset"],
-                                            "utility_id": SEEDED["utility"], "kind": "water_pressure"})):
+    for path, body in (
+        ("/api/v1/utilities", {"id": SEEDED["utility"], "name": "Fuzz water"}),
+        ("/api/v1/districts", {"id": SEEDED["district"], "name": "Fuzz district"}),
+        (
+            "/api/v1/assets",
+            {
+                "id": SEEDED["asset"],
+                "name": "Fuzz main",
+                "kind": "water_main",
+                "district_id": SEEDED["district"],
+                "utility_id": SEEDED["utility"],
+                "lat": 36.0,
+                "lon": 120.0,
+            },
+        ),
+        (
+            "/api/v1/sensors",
+            {
+                "id": SEEDED["sensor"],
+                "asset_id": SEEDED["asset"],
+                "utility_id": SEEDED["utility"],
+                "kind": "water_pressure",
+            },
+        ),
+    ):
         assert client.post(path, json=body).status_code == 201, path
     start = time.time() - 86_400
     pack = [{"bn": "", "bt": start, "n": SEEDED["sensor"], "t": i * 300, "v": 0.3 + i / 10_000} for i in range(288)]
@@ -146,9 +164,17 @@ def seeded_ids(context: Any, path_parameters: dict[str, Any]) -> st.SearchStrate
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much, HealthCheck.data_too_large,
-                                 HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
 def test_no_server_errors(case: schemathesis.Case, fuzz_app: FastAPI) -> None:
     """Every operation, valid and invalid inputs alike: 2xx/4xx with a reason, never 5xx."""
     case.call_and_validate(app=fuzz_app, checks=[not_a_server_error], headers={"X-API-Key": fuzz_app.state.fuzz_key})

@@ -24,11 +24,21 @@ def sensor(api_client: TestClient, db_engine: Engine) -> tuple[str, float]:
     test's maintenance run may have moved their watermark past them)."""
     tag = uuid.uuid4().hex[:8]
     utility, asset, sensor_id = f"PG-U-{tag}", f"PG-A-{tag}", f"PG-S-{tag}"
-    for path, body in (("/api/v1/utilities", {"id": utility, "name": "paging"}),
-                       ("/api/v1/assets", {"id": asset, "name": "paging main", "kind": "water_main",
-                                           "utility_id": utility, "lat": 36.0, "lon": 120.0}),
-                       ("/api/v1/sensors", {"id": sensor_id, "asset_id": asset, "utility_id": utility,
-                                            "kind": "water_pressure"})):
+    for path, body in (
+        ("/api/v1/utilities", {"id": utility, "name": "paging"}),
+        (
+            "/api/v1/assets",
+            {
+                "id": asset,
+                "name": "paging main",
+                "kind": "water_main",
+                "utility_id": utility,
+                "lat": 36.0,
+                "lon": 120.0,
+            },
+        ),
+        ("/api/v1/sensors", {"id": sensor_id, "asset_id": asset, "utility_id": utility, "kind": "water_pressure"}),
+    ):
         assert api_client.post(path, json=body).status_code == 201, path
     base = (int(time.time()) // 300) * 300 - 1800
     pack = [{"bn": "", "bt": base, "n": sensor_id, "t": i * 60, "v": float(i)} for i in range(N)]
@@ -60,8 +70,12 @@ def test_raw_pages_cover_every_reading_once(api_client: TestClient, sensor: tupl
 
 def test_bucket_pages_match_the_unpaged_answer(api_client: TestClient, sensor: tuple[str, float]) -> None:
     sensor_id, base = sensor
-    params = {"start": datetime.fromtimestamp(base, UTC).isoformat(),
-              "end": datetime.fromtimestamp(base + 3600, UTC).isoformat(), "bucket": "5m", "agg": "sum"}
+    params = {
+        "start": datetime.fromtimestamp(base, UTC).isoformat(),
+        "end": datetime.fromtimestamp(base + 3600, UTC).isoformat(),
+        "bucket": "5m",
+        "agg": "sum",
+    }
     whole = api_client.get(f"/api/v1/sensors/{sensor_id}/readings", params=params).json()
     assert whole["next"] is None and whole["count"] == 5, whole  # 25 minutes of readings in 5-minute buckets
     pages = _pages(api_client, sensor_id, {**params, "limit": 2})
@@ -71,16 +85,28 @@ def test_bucket_pages_match_the_unpaged_answer(api_client: TestClient, sensor: t
 
 def test_csv_pages_name_the_next_start(api_client: TestClient, sensor: tuple[str, float]) -> None:
     sensor_id, base = sensor
-    r = api_client.get(f"/api/v1/sensors/{sensor_id}/readings", headers={"Accept": "text/csv"},
-                       params={"start": datetime.fromtimestamp(base, UTC).isoformat(), "limit": 3})
+    r = api_client.get(
+        f"/api/v1/sensors/{sensor_id}/readings",
+        headers={"Accept": "text/csv"},
+        params={"start": datetime.fromtimestamp(base, UTC).isoformat(), "limit": 3},
+    )
     assert len(r.text.strip().splitlines()) == 1 + 3
     assert datetime.fromisoformat(r.headers["X-Next-Start"]) == datetime.fromtimestamp(base + 180, UTC)
 
 
-@pytest.mark.parametrize("params", [{"limit": MAX_ROWS + 1}, {"limit": 0}, {"bucket": "7m"}, {"agg": "median"},
-                                    {"end": "0001-01-01T00:00:00"}, {"start": "2030-01-01T00:00:00Z",
-                                                                     "end": "2020-01-01T00:00:00Z"}])
-def test_bad_query_values_are_422_with_a_reason(api_client: TestClient, sensor: tuple[str, float],
-                                                params: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": MAX_ROWS + 1},
+        {"limit": 0},
+        {"bucket": "7m"},
+        {"agg": "median"},
+        {"end": "0001-01-01T00:00:00"},
+        {"start": "2030-01-01T00:00:00Z", "end": "2020-01-01T00:00:00Z"},
+    ],
+)
+def test_bad_query_values_are_422_with_a_reason(
+    api_client: TestClient, sensor: tuple[str, float], params: dict[str, Any]
+) -> None:
     r = api_client.get(f"/api/v1/sensors/{sensor[0]}/readings", params=params)
     assert r.status_code == 422 and r.json()["detail"]

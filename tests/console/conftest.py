@@ -72,19 +72,64 @@ def city(db_engine: Engine) -> City:
     culvert, gas_main, water_main = f"CON-{tag}-CULVERT", f"CON-{tag}-GASMAIN", f"CON-{tag}-WATER"
     with db_engine.begin() as conn:
         conn.execute(insert(utilities), [{"id": utility, "name": "Console Gas"}])
-        conn.execute(insert(districts), [
-            {"id": d1, "name": "Harbour", "population": 120000, "polygon": _square(120.30, 36.00)},
-            {"id": d2, "name": "Hillside", "population": 80000, "polygon": _square(120.33, 36.00)}])
-        conn.execute(insert(assets), [
-            {"id": culvert, "name": "Culvert under Harbour Rd", "kind": "drainage_culvert", "district_id": d1,
-             "utility_id": utility, "lat": 36.005, "lon": 120.305, "criticality": 4},
-            {"id": gas_main, "name": "DN300 gas main", "kind": "gas_pipeline", "district_id": d1,
-             "utility_id": utility, "lat": 36.00515, "lon": 120.30515, "criticality": 4},
-            {"id": water_main, "name": "Hillside water main", "kind": "water_main", "district_id": d2,
-             "utility_id": utility, "lat": 36.02, "lon": 120.34, "criticality": 3}])
-        conn.execute(insert(sensors), [{"id": f"CON-{tag}-CH4", "asset_id": culvert, "utility_id": utility,
-                                        "kind": "methane", "unit": "percent_lel", "expected_interval_s": 60}])
-    keys = {role: make_key(db_engine, role, name=f"console-{role}") for role in ("admin", "operator", "engineer", "viewer")}
+        conn.execute(
+            insert(districts),
+            [
+                {"id": d1, "name": "Harbour", "population": 120000, "polygon": _square(120.30, 36.00)},
+                {"id": d2, "name": "Hillside", "population": 80000, "polygon": _square(120.33, 36.00)},
+            ],
+        )
+        conn.execute(
+            insert(assets),
+            [
+                {
+                    "id": culvert,
+                    "name": "Culvert under Harbour Rd",
+                    "kind": "drainage_culvert",
+                    "district_id": d1,
+                    "utility_id": utility,
+                    "lat": 36.005,
+                    "lon": 120.305,
+                    "criticality": 4,
+                },
+                {
+                    "id": gas_main,
+                    "name": "DN300 gas main",
+                    "kind": "gas_pipeline",
+                    "district_id": d1,
+                    "utility_id": utility,
+                    "lat": 36.00515,
+                    "lon": 120.30515,
+                    "criticality": 4,
+                },
+                {
+                    "id": water_main,
+                    "name": "Hillside water main",
+                    "kind": "water_main",
+                    "district_id": d2,
+                    "utility_id": utility,
+                    "lat": 36.02,
+                    "lon": 120.34,
+                    "criticality": 3,
+                },
+            ],
+        )
+        conn.execute(
+            insert(sensors),
+            [
+                {
+                    "id": f"CON-{tag}-CH4",
+                    "asset_id": culvert,
+                    "utility_id": utility,
+                    "kind": "methane",
+                    "unit": "percent_lel",
+                    "expected_interval_s": 60,
+                }
+            ],
+        )
+    keys = {
+        role: make_key(db_engine, role, name=f"console-{role}") for role in ("admin", "operator", "engineer", "viewer")
+    }
     return City(tag, utility, [d1, d2], culvert, gas_main, water_main, f"CON-{tag}-CH4", keys)
 
 
@@ -100,8 +145,9 @@ class Pipeline:
     def process(self, sensor_id: str, since: datetime) -> list[Any]:
         """Score the sensor's stored readings since ``since``; hand the events to the alert engine and risk."""
         with self.db.connect() as conn:
-            rows = query_raw(conn, sensor_id=sensor_id, start=since, end=datetime.now(UTC) + timedelta(minutes=6),
-                             limit=10_000)
+            rows = query_raw(
+                conn, sensor_id=sensor_id, start=since, end=datetime.now(UTC) + timedelta(minutes=6), limit=10_000
+            )
         readings = [Reading(sensor_id=sensor_id, ts=r["ts"], value=r["value"]) for r in rows]
         events = self.detector.handle(readings)
         fired = []
@@ -123,11 +169,34 @@ def add_culvert(db_engine: Engine, city: City, pipeline: Pipeline) -> tuple[str,
     n = uuid.uuid4().hex[:4].upper()
     asset_id, sensor_id = f"{city.culvert}-{n}", f"{city.methane}-{n}"
     with db_engine.begin() as conn:
-        conn.execute(insert(assets), [{"id": asset_id, "name": f"Culvert {n}", "kind": "drainage_culvert",
-                                       "district_id": city.districts[0], "utility_id": city.utility,
-                                       "lat": 36.0051, "lon": 120.3052, "criticality": 4}])
-        conn.execute(insert(sensors), [{"id": sensor_id, "asset_id": asset_id, "utility_id": city.utility,
-                                        "kind": "methane", "unit": "percent_lel", "expected_interval_s": 60}])
+        conn.execute(
+            insert(assets),
+            [
+                {
+                    "id": asset_id,
+                    "name": f"Culvert {n}",
+                    "kind": "drainage_culvert",
+                    "district_id": city.districts[0],
+                    "utility_id": city.utility,
+                    "lat": 36.0051,
+                    "lon": 120.3052,
+                    "criticality": 4,
+                }
+            ],
+        )
+        conn.execute(
+            insert(sensors),
+            [
+                {
+                    "id": sensor_id,
+                    "asset_id": asset_id,
+                    "utility_id": city.utility,
+                    "kind": "methane",
+                    "unit": "percent_lel",
+                    "expected_interval_s": 60,
+                }
+            ],
+        )
     pipeline.detector.refresh_catalogue()
     pipeline.risk = RiskWorker(db_engine)  # the risk model is fitted on the registry it starts with
     return asset_id, sensor_id
@@ -136,8 +205,13 @@ def add_culvert(db_engine: Engine, city: City, pipeline: Pipeline) -> tuple[str,
 def post_readings(server: LiveServer, city: City, sensor_id: str, values: list[tuple[float, float]]) -> None:
     """Readings (epoch seconds, %LEL) through the real HTTP ingest, as the gas utility (an admin acting for it)."""
     body = [{"t": t, "v": v} for t, v in values]
-    r = httpx.post(f"{server.url}/api/v1/ingest", params={"sensor_id": sensor_id}, json=body, timeout=WAIT_S,
-                   headers={"X-API-Key": city.keys["admin"], "X-Utility-Id": city.utility})
+    r = httpx.post(
+        f"{server.url}/api/v1/ingest",
+        params={"sensor_id": sensor_id},
+        json=body,
+        timeout=WAIT_S,
+        headers={"X-API-Key": city.keys["admin"], "X-Utility-Id": city.utility},
+    )
     assert r.status_code == 200 and r.json()["accepted"] == len(values), r.text
 
 
@@ -148,8 +222,9 @@ def quiet(server: LiveServer, city: City, sensor_id: str) -> datetime:
     return datetime.fromtimestamp(now - 1900, UTC)
 
 
-def breach(server: LiveServer, city: City, pipeline: Pipeline, sensor_id: str, since: datetime,
-           value: float = 60.0) -> list[Any]:
+def breach(
+    server: LiveServer, city: City, pipeline: Pipeline, sensor_id: str, since: datetime, value: float = 60.0
+) -> list[Any]:
     """One methane reading at ``value`` %LEL after the quiet ones: the alerts the platform raises for it."""
     post_readings(server, city, sensor_id, [(time.time() - 2, value)])
     return pipeline.process(sensor_id, since)

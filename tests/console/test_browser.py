@@ -21,14 +21,22 @@ from tests.console.conftest import WAIT_S, City, LiveServer, Pipeline, add_culve
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".local" / "test-artifacts" / "console"
-ARGS = ["--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-background-networking",
+    "--disable-gpu",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TIMEOUT_MS = 20_000
 CJK = re.compile(r"[\u3400-\u9fff]")
 SHANGHAI = timezone(timedelta(hours=8))
 
-pytestmark = [pytest.mark.slow,  # a real browser
-              pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make setup installs it)")]
+pytestmark = [
+    pytest.mark.slow,  # a real browser
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (make setup installs it)"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -64,10 +72,13 @@ def _close_contexts() -> Iterator[None]:
 
 def login(browser: Any, server: LiveServer, key: str, path: str, lang: str = "zh-CN") -> Any:
     """A fresh browser context logged in through the /login form, on ``path``, in ``lang``."""
-    context = browser.new_context(viewport={"width": 1400, "height": 900}, timezone_id="Asia/Shanghai",
-                                  base_url=server.url)
+    context = browser.new_context(
+        viewport={"width": 1400, "height": 900}, timezone_id="Asia/Shanghai", base_url=server.url
+    )
     OPEN.append(context)
-    context.add_init_script(f"if (!localStorage.getItem('console.lang')) localStorage.setItem('console.lang', '{lang}')")
+    context.add_init_script(
+        f"if (!localStorage.getItem('console.lang')) localStorage.setItem('console.lang', '{lang}')"
+    )
     page = context.new_page()
     page.on("console", lambda m: LOGS.append(m.text))
     page.on("requestfailed", lambda r: LOGS.append(f"failed {r.url} {r.failure}"))
@@ -95,8 +106,9 @@ def act(page: Any, selector: str, state: str) -> None:
     page.wait_for_selector(f"#panel[data-state='{state}']")
 
 
-def test_a_red_alert_arrives_live_and_the_loop_closes(browser: Any, live_server: LiveServer, city: City,
-                                                      pipeline: Pipeline, db_engine: Engine) -> None:
+def test_a_red_alert_arrives_live_and_the_loop_closes(
+    browser: Any, live_server: LiveServer, city: City, pipeline: Pipeline, db_engine: Engine
+) -> None:
     page = login(browser, live_server, city.keys["operator"], "/console/")
     page.wait_for_selector("#live[data-state='open']")
     asset_id, sensor_id = add_culvert(db_engine, city, pipeline)
@@ -128,15 +140,17 @@ def test_a_red_alert_arrives_live_and_the_loop_closes(browser: Any, live_server:
     act(page, "button[data-act='resolve']", "resolved")
     page.wait_for_selector("#panel tr[data-response='disposed'] .met, #panel tr[data-response='disposed'] .late")
     shot(page, "alert-closed-loop-zh-CN")
-    body = httpx.get(f"{live_server.url}/api/v1/alerts/{alert.id}", headers={"X-API-Key": city.keys["viewer"]},
-                     timeout=WAIT_S).json()
+    body = httpx.get(
+        f"{live_server.url}/api/v1/alerts/{alert.id}", headers={"X-API-Key": city.keys["viewer"]}, timeout=WAIT_S
+    ).json()
     assert body["state"] == "resolved" and body["resolved_by"].startswith("console-operator [")
     kinds = [t["kind"] for t in body["transitions"]]
     assert kinds[:2] == ["fired", "acknowledged"] and {"disposed", "resolved"} <= set(kinds)
 
 
-def test_a_viewer_looks_but_cannot_act(browser: Any, live_server: LiveServer, city: City,
-                                       incident: dict[str, Any]) -> None:
+def test_a_viewer_looks_but_cannot_act(
+    browser: Any, live_server: LiveServer, city: City, incident: dict[str, Any]
+) -> None:
     page = login(browser, live_server, city.keys["viewer"], "/console/")
     page.select_option("#f-state", "")
     page.click(f"tr[data-alert-id='{incident['alert_id']}']")
@@ -147,13 +161,20 @@ def test_a_viewer_looks_but_cannot_act(browser: Any, live_server: LiveServer, ci
     page.wait_for_selector("[data-role='load-error']")
 
 
-PAGES = {"alerts": "/console/", "map": "/console/map", "spectrum": "/console/spectrum",
-         "engineer": "/console/engineer?sensors={sensor}", "reports": "/console/reports", "asset": "/console/asset?id={asset}"}
+PAGES = {
+    "alerts": "/console/",
+    "map": "/console/map",
+    "spectrum": "/console/spectrum",
+    "engineer": "/console/engineer?sensors={sensor}",
+    "reports": "/console/reports",
+    "asset": "/console/asset?id={asset}",
+}
 
 
 @pytest.mark.parametrize("lang", ["en", "zh-CN"])
-def test_every_page_is_fully_translated(browser: Any, live_server: LiveServer, city: City, incident: dict[str, Any],
-                                        lang: str) -> None:
+def test_every_page_is_fully_translated(
+    browser: Any, live_server: LiveServer, city: City, incident: dict[str, Any], lang: str
+) -> None:
     page = login(browser, live_server, city.keys["admin"], "/console/", lang)
     for name, path in PAGES.items():
         page.goto(path.format(sensor=incident["sensor_id"], asset=incident["asset_id"]))
@@ -170,8 +191,9 @@ def test_every_page_is_fully_translated(browser: Any, live_server: LiveServer, c
     assert page.evaluate("localStorage.getItem('console.lang')") == ("zh-CN" if lang == "en" else "en")
 
 
-def test_the_asset_page_shades_the_anomaly_and_draws_the_limits(browser: Any, live_server: LiveServer, city: City,
-                                                               incident: dict[str, Any]) -> None:
+def test_the_asset_page_shades_the_anomaly_and_draws_the_limits(
+    browser: Any, live_server: LiveServer, city: City, incident: dict[str, Any]
+) -> None:
     page = login(browser, live_server, city.keys["engineer"], f"/console/asset?id={incident['asset_id']}")
     chart = f".chart[data-sensor='{incident['sensor_id']}']"
     page.wait_for_selector(chart)
@@ -183,8 +205,9 @@ def test_the_asset_page_shades_the_anomaly_and_draws_the_limits(browser: Any, li
     assert "Culvert" in page.inner_text("[data-role='asset-name']")
 
 
-def test_the_map_and_the_spectrum_open_on_a_click(browser: Any, live_server: LiveServer, city: City,
-                                                 incident: dict[str, Any]) -> None:
+def test_the_map_and_the_spectrum_open_on_a_click(
+    browser: Any, live_server: LiveServer, city: City, incident: dict[str, Any]
+) -> None:
     page = login(browser, live_server, city.keys["operator"], "/console/map")
     page.wait_for_selector("#map canvas")
     page.wait_for_function("window.__console && window.__console.mapReady === true")  # first frame drawn
@@ -201,7 +224,9 @@ def test_the_map_and_the_spectrum_open_on_a_click(browser: Any, live_server: Liv
     page.mouse.click(box["x"] + x, box["y"] + y)
     page.wait_for_selector(f"#cell[data-cell='gas_explosion|{city.districts[0]}'] a[href*='{incident['asset_id']}']")
     shot(page, "spectrum-cell-clicked-zh-CN")
-    page.wait_for_selector("#replay", state="visible")  # an operator may replay the last 24 h: a day ago the cell was quiet
+    page.wait_for_selector(
+        "#replay", state="visible"
+    )  # an operator may replay the last 24 h: a day ago the cell was quiet
     level = f"window.__console.cellLevel('gas_explosion', '{city.districts[0]}')"
     assert page.evaluate(level) == "red"
     page.evaluate("document.querySelector('#slider').value = '0'")
@@ -212,8 +237,9 @@ def test_the_map_and_the_spectrum_open_on_a_click(browser: Any, live_server: Liv
 
 
 @pytest.mark.parametrize(("lang", "says"), [("zh-CN", "风险为"), ("en", "risk at")])
-def test_the_risk_explanation_is_in_the_viewers_language(browser: Any, live_server: LiveServer, city: City,
-                                                         incident: dict[str, Any], lang: str, says: str) -> None:
+def test_the_risk_explanation_is_in_the_viewers_language(
+    browser: Any, live_server: LiveServer, city: City, incident: dict[str, Any], lang: str, says: str
+) -> None:
     page = login(browser, live_server, city.keys["engineer"], f"/console/asset?id={incident['asset_id']}", lang)
     page.wait_for_selector("[data-role='risk-explanation']")
     texts = page.eval_on_selector_all("[data-role='risk-explanation']", "els => els.map(e => e.textContent)")

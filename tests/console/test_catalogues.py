@@ -25,24 +25,53 @@ from resilience.risk.hazards import DEFAULT_HAZARDS
 from resilience.store.readings import AGGS
 
 STATIC = Path(__file__).resolve().parents[2] / "resilience" / "console" / "static"
-CATALOGUES = {lang: json.loads((STATIC / "i18n" / f"messages.{lang}.json").read_text(encoding="utf-8"))
-              for lang in ("zh-CN", "en")}
+CATALOGUES = {
+    lang: json.loads((STATIC / "i18n" / f"messages.{lang}.json").read_text(encoding="utf-8"))
+    for lang in ("zh-CN", "en")
+}
 SCRIPTS = {p.name: p.read_text(encoding="utf-8") for p in sorted((STATIC / "js").glob("*.js"))}
 SHELL = (STATIC / "console.html").read_text(encoding="utf-8")
 CJK = re.compile(r"[\u3000-\u303f\u3400-\u9fff\uff00-\uffef]")
 # what each tEnum(kind, value) may be asked to translate
 ENUMS: dict[str, set[str]] = {
-    "level": {lv.label for lv in Level}, "state": {s.value for s in AlertState}, "hazard": {h.value for h in Hazard} | set(DEFAULT_HAZARDS),
-    "kind": {k.value for k in AssetKind}, "sensor": set(SENSOR_KINDS), "step": {s.value for s in DisposalStep},
-    "role": {r.value for r in Role}, "agg": set(AGGS), "health": {"ok", "silent", "stuck"},
-    "rule": {r.name for r in DEFAULT_RULES}, "facility": set(RiskConfig().facility_importance),
-    "event": {"fired", "acknowledged", "assigned", "resolved", "reviewed", "comment", "escalated", "cleared",
-              "reopened", "recurred", "evidence", "silenced", "unsilenced", "inhibited", "uninhibited", "grouped",
-              "ungrouped"} | {s.value for s in DisposalStep},
+    "level": {lv.label for lv in Level},
+    "state": {s.value for s in AlertState},
+    "hazard": {h.value for h in Hazard} | set(DEFAULT_HAZARDS),
+    "kind": {k.value for k in AssetKind},
+    "sensor": set(SENSOR_KINDS),
+    "step": {s.value for s in DisposalStep},
+    "role": {r.value for r in Role},
+    "agg": set(AGGS),
+    "health": {"ok", "silent", "stuck"},
+    "rule": {r.name for r in DEFAULT_RULES},
+    "facility": set(RiskConfig().facility_importance),
+    "event": {
+        "fired",
+        "acknowledged",
+        "assigned",
+        "resolved",
+        "reviewed",
+        "comment",
+        "escalated",
+        "cleared",
+        "reopened",
+        "recurred",
+        "evidence",
+        "silenced",
+        "unsilenced",
+        "inhibited",
+        "uninhibited",
+        "grouped",
+        "ungrouped",
+    }
+    | {s.value for s in DisposalStep},
 }
 # keys built in template literals: t(`resp.${key}`), t(`rep.${measure}`)
-TEMPLATED = {"resp.": {"ack", "on_site", "disposed"}, "rep.": {"fire_to_ack", "fire_to_on_site", "fire_to_disposed"},
-             "risk.": set(CODES)}
+TEMPLATED = {
+    "resp.": {"ack", "on_site", "disposed"},
+    "rep.": {"fire_to_ack", "fire_to_on_site", "fire_to_disposed"},
+    "risk.": set(CODES),
+}
 
 
 def _shell_keys() -> set[str]:
@@ -89,8 +118,9 @@ def test_every_risk_message_takes_the_parameters_the_model_gives_it(lang: str) -
 
 
 def test_the_english_rule_names_are_the_rules_own_titles() -> None:
-    assert {r.name: r.title for r in DEFAULT_RULES} == {k[5:]: v for k, v in CATALOGUES["en"].items()
-                                                         if k.startswith("rule.")}
+    assert {r.name: r.title for r in DEFAULT_RULES} == {
+        k[5:]: v for k, v in CATALOGUES["en"].items() if k.startswith("rule.")
+    }
 
 
 def test_scripts_type_no_chinese_and_the_catalogues_are_valid_per_language() -> None:

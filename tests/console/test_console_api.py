@@ -28,11 +28,18 @@ def red(live_server: LiveServer, city: City, pipeline: Pipeline, db_engine: Engi
     return {"alert_id": reds[0].id, "asset_id": asset_id, "sensor_id": sensor_id}
 
 
-def test_the_stream_sends_a_snapshot_then_whole_alerts(live_server: LiveServer, city: City, red: dict[str, Any]) -> None:
+def test_the_stream_sends_a_snapshot_then_whole_alerts(
+    live_server: LiveServer, city: City, red: dict[str, Any]
+) -> None:
     """A snapshot with the red alert, then, after an operator acknowledges it, the whole alert again."""
     seen: list[tuple[str, dict[str, Any]]] = []
-    with httpx.stream("GET", f"{live_server.url}/api/v1/console/alerts/stream", params={"poll_s": 0.2},
-                      headers={"X-API-Key": city.keys["viewer"]}, timeout=WAIT_S) as r:
+    with httpx.stream(
+        "GET",
+        f"{live_server.url}/api/v1/console/alerts/stream",
+        params={"poll_s": 0.2},
+        headers={"X-API-Key": city.keys["viewer"]},
+        timeout=WAIT_S,
+    ) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
         name = None
         for line in r.iter_lines():
@@ -43,8 +50,12 @@ def test_the_stream_sends_a_snapshot_then_whole_alerts(live_server: LiveServer, 
                 continue
             seen.append((name or "", json.loads(line[6:])))
             if name == "snapshot":
-                ack = httpx.post(f"{live_server.url}/api/v1/alerts/{red['alert_id']}/ack", json={"note": "seen"},
-                                 headers={"X-API-Key": city.keys["operator"]}, timeout=WAIT_S)
+                ack = httpx.post(
+                    f"{live_server.url}/api/v1/alerts/{red['alert_id']}/ack",
+                    json={"note": "seen"},
+                    headers={"X-API-Key": city.keys["operator"]},
+                    timeout=WAIT_S,
+                )
                 assert ack.status_code == 200, ack.text
             elif name == "alert" and seen[-1][1]["alert"]["id"] == red["alert_id"]:
                 break
@@ -80,8 +91,9 @@ def test_timeline_measures_against_targets(live_server: LiveServer, city: City, 
     assert _get(live_server, city, "/api/v1/console/alerts/999999999/timeline").status_code == 404
 
 
-def test_map_has_districts_assets_levels_and_the_coupled_link(live_server: LiveServer, city: City,
-                                                              red: dict[str, Any]) -> None:
+def test_map_has_districts_assets_levels_and_the_coupled_link(
+    live_server: LiveServer, city: City, red: dict[str, Any]
+) -> None:
     m = _get(live_server, city, "/api/v1/console/map", "viewer").json()
     ids = {d["id"] for d in m["districts"]}
     assert set(city.districts) <= ids
@@ -114,8 +126,12 @@ def test_pages_redirect_strangers_and_static_files_are_served(live_server: LiveS
     r = httpx.get(f"{live_server.url}/console/map", follow_redirects=False, timeout=WAIT_S)
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/console/map"
     assert _get(live_server, city, "/console/map", "viewer").text.count('src="/console/static/js/app.js"') == 1
-    assert httpx.get(f"{live_server.url}/console/nothing", headers={"X-API-Key": city.keys["viewer"]},
-                     timeout=WAIT_S).status_code == 404
+    assert (
+        httpx.get(
+            f"{live_server.url}/console/nothing", headers={"X-API-Key": city.keys["viewer"]}, timeout=WAIT_S
+        ).status_code
+        == 404
+    )
     js = httpx.get(f"{live_server.url}/console/static/js/app.js", timeout=WAIT_S)
     assert js.status_code == 200 and "javascript" in js.headers["content-type"]
     assert httpx.get(f"{live_server.url}/console/static/../../api/auth.py", timeout=WAIT_S).status_code == 404

@@ -21,13 +21,19 @@ class Sensor:
     utility_id: str = ""
 
 
-def seasonal_series(n: int, step_s: float = 600.0, seed: int = 0, noise: float = 0.004) -> tuple[list[datetime], np.ndarray]:
+def seasonal_series(
+    n: int, step_s: float = 600.0, seed: int = 0, noise: float = 0.004
+) -> tuple[list[datetime], np.ndarray]:
     """Water pressure with the daily demand cycle: high at night, low at the morning and evening peaks."""
     rng = np.random.default_rng(seed)
     ts = [T0 + timedelta(seconds=i * step_s) for i in range(n)]
     hours = np.array([(t.hour + t.minute / 60) for t in ts])
-    demand = 1 + 0.4 * np.exp(-((hours - 7.5) ** 2) / 2) + 0.3 * np.exp(-((hours - 19.5) ** 2) / 2) \
+    demand = (
+        1
+        + 0.4 * np.exp(-((hours - 7.5) ** 2) / 2)
+        + 0.3 * np.exp(-((hours - 19.5) ** 2) / 2)
         - 0.5 * np.exp(-((hours - 3.5) ** 2) / 3)
+    )
     values = 0.42 - 0.08 * demand + rng.normal(0, noise, n)
     return ts, values
 

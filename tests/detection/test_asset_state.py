@@ -35,15 +35,20 @@ def _rows(n: int, seed: int) -> np.ndarray:
 def _monitor(seed: int = 1) -> AssetStateMonitor:
     model = new_state_model(2).fit(_rows(2880, seed))
     stored = StoredStateModel("MAIN-1", model_version(model), T0, T0, T0, 2880, IDS, dump_state_model(model))
-    return AssetStateMonitor(stored, load_state_model(stored.blob), {"flow": "water_flow", "pressure": "water_pressure"})
+    return AssetStateMonitor(
+        stored, load_state_model(stored.blob), {"flow": "water_flow", "pressure": "water_pressure"}
+    )
 
 
 def _stream(fault: slice) -> list[Reading]:
     X = _rows(600, 7)
     X[fault, 0] *= 1.8  # burst: far more flow and the pressure collapses
     X[fault, 1] = 0.1
-    return [Reading(s, T0 + timedelta(minutes=i, seconds=10 * j), float(X[i, j]))
-            for i in range(len(X)) for j, s in enumerate(IDS)]
+    return [
+        Reading(s, T0 + timedelta(minutes=i, seconds=10 * j), float(X[i, j]))
+        for i in range(len(X))
+        for j, s in enumerate(IDS)
+    ]
 
 
 def test_row_builder_means_holds_short_gaps_and_ignores_late_readings() -> None:

@@ -49,8 +49,7 @@ def test_detect_multivariate_custom_time_column(tmp_path):
             pressure = 0.3 + rng.normal(0, 0.002) - (0.1 if i == 800 else 0)
             fh.write(f"{i};{flow:.3f};{pressure:.4f};north\n")
     out = tmp_path / "out.csv"
-    assert _run(["detect", str(src), "-o", str(out), "--time-column", "time", "--sep", ";",
-                 "--threshold", "0.5"]) == 0
+    assert _run(["detect", str(src), "-o", str(out), "--time-column", "time", "--sep", ";", "--threshold", "0.5"]) == 0
     rows = list(csv.DictReader(out.open(), delimiter=";"))
     assert list(rows[0])[:4] == ["time", "flow", "pressure", "site"] and rows[0]["site"] == "north"
     assert [r["time"] for r in rows[:3]] == ["0", "1", "2"]

@@ -29,8 +29,22 @@ def _process(n: int, seed: int) -> np.ndarray:
 
 def _detect(tmp_path: Path, *args: str) -> tuple[int, list[int], str]:
     out = tmp_path / "out.csv"
-    r = subprocess.run([sys.executable, "-m", "resilience.cli", "detect", str(tmp_path / "in.csv"), "-o", str(out),
-                        "--model", "cva", *args], capture_output=True, text=True)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "resilience.cli",
+            "detect",
+            str(tmp_path / "in.csv"),
+            "-o",
+            str(out),
+            "--model",
+            "cva",
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+    )
     flags = [int(row["anomaly"]) for row in csv.DictReader(out.open())] if r.returncode == 0 else []
     return r.returncode, flags, r.stderr
 

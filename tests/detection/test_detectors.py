@@ -77,7 +77,8 @@ def test_graded_rate_jump_grades_a_quick_surcharge_at_its_first_reading_but_not_
     quiet.learn_one(22.0, 0.0)
     assert quiet.graded_level(29.5, 58.0) is Level.YELLOW
     assert "rose by 7.5 % in 58 s (faster than the yellow limit: 10 % within 5 min)" in quiet.explain(
-        29.5, 58.0, "percent")
+        29.5, 58.0, "percent"
+    )
     assert quiet.graded_level(26.0, 58.0) is Level.NONE  # 4 %: under half the limit
     assert quiet.graded_level(29.5, 290.0) is Level.NONE  # 7.5 % in 290 s: slower than the limit's pace
     assert quiet.graded_level(33.0, 58.0) is Level.YELLOW  # the full limit within the window, as before
@@ -99,7 +100,7 @@ def test_seasonal_quiet_on_daily_cycle_and_finds_pressure_drop():
     ts, values = seasonal_series(144 * 21, step_s=600)
     det = SeasonalBaselineDetector()
     s = _scores(det, ts, values)
-    assert (s[144 * 7 * 2:] >= 0.5).sum() == 0  # weeks 3: no false alarms on the demand cycle
+    assert (s[144 * 7 * 2 :] >= 0.5).sum() == 0  # weeks 3: no false alarms on the demand cycle
     t_peak = ts[-1] + timedelta(minutes=10)
     usual = det.usual(t_peak)
     assert det.score_one(usual * 0.6, t_peak) >= 0.5
@@ -143,6 +144,7 @@ def test_level_shift_ignores_traffic_spikes_but_sees_a_lasting_offset():
     import numpy as np
 
     from resilience.detection.detectors import RobustZScoreDetector
+
     rng = np.random.default_rng(0)
     det = RobustZScoreDetector(window=180, min_scale=5.0, recent=5, agree=4)
     worst = 0.0
@@ -160,6 +162,7 @@ def test_level_shift_ignores_traffic_spikes_but_sees_a_lasting_offset():
 
 def test_flatline_is_expressed_in_time_and_ignores_the_physical_floor():
     from resilience.detection.detectors import FlatlineDetector
+
     det = FlatlineDetector(min_run=5, min_duration_s=600.0)
     for i in range(6):
         det.learn_one(3.0, 10.0 * i)

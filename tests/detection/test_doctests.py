@@ -7,8 +7,10 @@ import importlib
 
 import pytest
 
-MODULES = ["resilience.detection." + m for m in ("base", "detectors", "ensemble", "scoring", "multivariate", "silent_sensors",
-                                                 "units")] + ["resilience.bench.nab.detector"]
+MODULES = [
+    "resilience.detection." + m
+    for m in ("base", "detectors", "ensemble", "scoring", "multivariate", "silent_sensors", "units")
+] + ["resilience.bench.nab.detector"]
 
 
 @pytest.mark.parametrize("name", MODULES)

@@ -80,8 +80,9 @@ def test_snapshot_restore_identical_scores():
     rng = np.random.default_rng(1)
     strain = 100 + rng.normal(0, 2, 2000)
     strain[1500] = 160.0
-    readings = [r for i, t in enumerate(ts) for r in (Reading("p1", t, float(values[i])),
-                                                        Reading("s1", t, float(strain[i])))]
+    readings = [
+        r for i, t in enumerate(ts) for r in (Reading("p1", t, float(values[i])), Reading("s1", t, float(strain[i])))
+    ]
     a, _ = _engine(cat)
     a.process(readings[:2000])
     snap = json.loads(json.dumps(a.snapshot()))
@@ -123,9 +124,14 @@ def test_recovery_from_a_stuck_run_is_not_an_anomaly():
 
 
 def test_resolve_config_overrides():
-    cfg = resolve_config("strain", override={"threshold": 0.7, "detectors": {"robust_z": {"window": 30},
-                                                                              "cusum": None},
-                                             "weights": {"robust_z": 0.5}})
+    cfg = resolve_config(
+        "strain",
+        override={
+            "threshold": 0.7,
+            "detectors": {"robust_z": {"window": 30}, "cusum": None},
+            "weights": {"robust_z": 0.5},
+        },
+    )
     names = {d.name: d for d in cfg.detectors}
     assert cfg.threshold == 0.7 and "cusum" not in names
     assert names["robust_z"].params["window"] == 30 and names["robust_z"].weight == 0.5

@@ -23,12 +23,15 @@ def test_a_packed_model_comes_back_equal() -> None:
     assert unpack_model(blob, "toy/1", Toy, Toy.version) == Toy(2.0)
 
 
-@pytest.mark.parametrize("blob, reason", [
-    (pack_model("toy/0", "toy-2.0", Toy(2.0)), "not a toy/1 blob"),
-    (pickle.dumps(["not", "an", "envelope"]), "not a toy/1 blob"),
-    (pack_model("toy/1", "toy-2.0", {"weight": 2.0}), "version mismatch"),
-    (pack_model("toy/1", "toy-3.0", Toy(2.0)), "version mismatch"),
-])
+@pytest.mark.parametrize(
+    "blob, reason",
+    [
+        (pack_model("toy/0", "toy-2.0", Toy(2.0)), "not a toy/1 blob"),
+        (pickle.dumps(["not", "an", "envelope"]), "not a toy/1 blob"),
+        (pack_model("toy/1", "toy-2.0", {"weight": 2.0}), "version mismatch"),
+        (pack_model("toy/1", "toy-3.0", Toy(2.0)), "version mismatch"),
+    ],
+)
 def test_a_wrong_blob_is_refused_with_a_reason(blob: bytes, reason: str) -> None:
     with pytest.raises(ValueError, match=reason):
         unpack_model(blob, "toy/1", Toy, Toy.version)

@@ -36,5 +36,6 @@ def test_refit_forgets_and_version_tracks_data():
 
 def test_load_rejects_foreign_blob():
     import pickle
+
     with pytest.raises(ValueError):
         load_model(pickle.dumps({"format": "other"}))

@@ -97,11 +97,13 @@ def test_a_detector_missing_half_the_protocol_cannot_be_built():
             LearnsOnly()
     finally:
         from resilience.detection import base
+
         base._REGISTRY.pop(LearnsOnly.name, None)
 
 
 def test_capabilities_are_declared_by_what_a_detector_implements():
     from resilience.detection.base import FollowsRecent, GradedDetector
+
     graded = {n for n, cls in registered_detectors().items() if isinstance(cls(**CASES[n]), GradedDetector)}
     followers = {n for n, cls in registered_detectors().items() if isinstance(cls(**CASES[n]), FollowsRecent)}
     assert graded == {"graded", "rate_of_change", "graded_rate"}  # limits from a standard, or a rate limit
@@ -110,7 +112,9 @@ def test_capabilities_are_declared_by_what_a_detector_implements():
 
 def test_an_ensemble_grades_with_exactly_its_graded_members():
     from resilience.detection.ensemble import DEFAULT_ENSEMBLES, SensorEnsemble
+
     for kind, config in DEFAULT_ENSEMBLES.items():
         ens = SensorEnsemble(config, kind=kind)
         assert [d.name for d in ens.graded_members] == [
-            d.name for d in config.detectors if d.name in {"graded", "rate_of_change", "graded_rate"}]
+            d.name for d in config.detectors if d.name in {"graded", "rate_of_change", "graded_rate"}
+        ]

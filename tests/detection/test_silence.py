@@ -9,8 +9,10 @@ from .helpers import T0, Sensor
 
 
 def test_silent_sensor_reported_once_then_recovers():
-    cat = {"a": Sensor("a", "x", "methane", expected_interval_s=60),
-           "b": Sensor("b", "x", "tilt", expected_interval_s=600)}
+    cat = {
+        "a": Sensor("a", "x", "methane", expected_interval_s=60),
+        "b": Sensor("b", "x", "tilt", expected_interval_s=600),
+    }
     bus = InMemoryEventBus()
     tr = SilenceTracker(cat, k=3, started=T0, bus=bus)
     tr.observe("a", T0)
@@ -33,8 +35,10 @@ def test_never_seen_sensor_goes_silent_from_start():
 
 def _feeds(lag_s: float) -> SilenceTracker:
     """Two utilities with 10 s sensors: ``a1``/``a2`` on feed A, ``b1`` on feed B."""
-    cat = {sid: Sensor(sid, "x", "strain", expected_interval_s=10, utility_id=u)
-           for sid, u in (("a1", "A"), ("a2", "A"), ("b1", "B"))}
+    cat = {
+        sid: Sensor(sid, "x", "strain", expected_interval_s=10, utility_id=u)
+        for sid, u in (("a1", "A"), ("a2", "A"), ("b1", "B"))
+    }
     return SilenceTracker(cat, k=3, started=T0, feed_lag_s=lag_s)
 
 

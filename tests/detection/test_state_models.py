@@ -40,8 +40,8 @@ def test_alarm_opens_holds_and_clears(model: CanonicalVariateStateModel):
     first = ONSET + int(np.argmax(flags[ONSET:]))
     assert ONSET <= first < ONSET + 20
     assert flags[ONSET:END].mean() >= 0.9
-    assert not flags[END + 30: END + 60].any()  # cleared soon after the fault ended
-    assert flags[END + 30:].mean() < 0.1
+    assert not flags[END + 30 : END + 60].any()  # cleared soon after the fault ended
+    assert flags[END + 30 :].mean() < 0.1
     assert flags[:ONSET].mean() < 0.1
 
 

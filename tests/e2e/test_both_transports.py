@@ -29,12 +29,21 @@ def platform(db_url: str, db_engine: Engine) -> Iterator[str]:
     env = worker_env(db_url, RESILIENCE_MQTT_TOPIC_ROOT=root, RESILIENCE_MQTT_CLIENT_ID=unique("both"))
     with db_engine.begin() as conn:
         for transport in ("mqtt", "http"):
-            register_sensors(conn, utility=f"both-{transport}", asset=f"BOTH-CULVERT-{transport}",
-                             asset_kind="utility_tunnel", sensor_kind="methane", unit="percent_lel",
-                             sensor_ids=(f"BOTH-CH4-{transport}",), interval_s=60)
-    procs: list[Popen[bytes]] = [spawn(["ingest"], env, "both-ingest", ready="subscribed to"),
-                                 spawn(["detector"], env, "both-detector", ready="subscribed to"),
-                                 spawn(["engine"], env, "both-engine", ready="engine running", timeout=60)]
+            register_sensors(
+                conn,
+                utility=f"both-{transport}",
+                asset=f"BOTH-CULVERT-{transport}",
+                asset_kind="utility_tunnel",
+                sensor_kind="methane",
+                unit="percent_lel",
+                sensor_ids=(f"BOTH-CH4-{transport}",),
+                interval_s=60,
+            )
+    procs: list[Popen[bytes]] = [
+        spawn(["ingest"], env, "both-ingest", ready="subscribed to"),
+        spawn(["detector"], env, "both-detector", ready="subscribed to"),
+        spawn(["engine"], env, "both-engine", ready="engine running", timeout=60),
+    ]
     yield root
     stop_processes(procs)
 
@@ -42,8 +51,12 @@ def platform(db_url: str, db_engine: Engine) -> Iterator[str]:
 def _send(transport: str, root: str, mqtt_broker: tuple[str, int], api_client, readings: list[dict]) -> None:  # type: ignore[no-untyped-def]
     sensor, utility = f"BOTH-CH4-{transport}", f"both-{transport}"
     if transport == "http":
-        r = api_client.post("/api/v1/ingest", params={"sensor_id": sensor}, content=json.dumps(readings),
-                            headers={"X-Utility-Id": utility, "Content-Type": "application/json"})
+        r = api_client.post(
+            "/api/v1/ingest",
+            params={"sensor_id": sensor},
+            content=json.dumps(readings),
+            headers={"X-Utility-Id": utility, "Content-Type": "application/json"},
+        )
         assert r.status_code == 200, r.text
         assert r.json()["accepted"] == len(readings)
         return
@@ -67,8 +80,13 @@ def _wait(predicate, timeout: float = 30.0):  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("transport", ["mqtt", "http"])
-def test_red_methane_reading_raises_anomaly_and_red_alert(platform, transport, mqtt_broker, api_client,  # type: ignore[no-untyped-def]
-                                                          db_engine):
+def test_red_methane_reading_raises_anomaly_and_red_alert(
+    platform,
+    transport,
+    mqtt_broker,
+    api_client,  # type: ignore[no-untyped-def]
+    db_engine,
+):
     now = time.time()
     baseline = [{"t": now - 600 + 60 * i, "v": 0.4 + 0.05 * (i % 3)} for i in range(9)]
     _send(transport, platform, mqtt_broker, api_client, baseline)
@@ -81,8 +99,9 @@ def test_red_methane_reading_raises_anomaly_and_red_alert(platform, transport, m
 
     def alert_level() -> int | None:
         with db_engine.connect() as conn:
-            return conn.execute(text("SELECT max(level) FROM alerts WHERE asset_id = :a AND state = 'firing'"),
-                                {"a": asset}).scalar()
+            return conn.execute(
+                text("SELECT max(level) FROM alerts WHERE asset_id = :a AND state = 'firing'"), {"a": asset}
+            ).scalar()
 
     assert _wait(lambda: (anomaly_level() or 0) >= 4), f"{transport}: anomaly level {anomaly_level()}"
     assert _wait(lambda: (alert_level() or 0) >= 4), f"{transport}: alert level {alert_level()}"

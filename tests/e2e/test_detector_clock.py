@@ -21,13 +21,23 @@ from tests.registry import register_sensors
 
 def test_a_batch_waiting_behind_the_lock_does_not_move_the_clock_or_silence_its_sensors(db_engine: Engine) -> None:
     with db_engine.begin() as conn:
-        register_sensors(conn, utility="clk-u", asset="CLK-B", asset_kind="bridge", sensor_kind="strain",
-                         unit="microstrain", sensor_ids=("CLK-1", "CLK-2"), interval_s=10)
+        register_sensors(
+            conn,
+            utility="clk-u",
+            asset="CLK-B",
+            asset_kind="bridge",
+            sensor_kind="strain",
+            unit="microstrain",
+            sensor_ids=("CLK-1", "CLK-2"),
+            interval_s=10,
+        )
     worker = DetectionWorker(db_engine, get_settings())
     t0 = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
 
     def batch(start: datetime, n: int) -> list[Reading]:
-        return [Reading(s, start + timedelta(seconds=10 * i), 10.0 + i % 2) for i in range(n) for s in ("CLK-1", "CLK-2")]
+        return [
+            Reading(s, start + timedelta(seconds=10 * i), 10.0 + i % 2) for i in range(n) for s in ("CLK-1", "CLK-2")
+        ]
 
     worker.handle(batch(t0, 6))  # up to t0 + 50 s
     worker.engine.silence.check(worker.clock())

@@ -29,16 +29,60 @@ def city(db_engine):
     receiver = WebhookReceiver(get_settings().webhook_secret).start()
     with db_engine.begin() as conn:
         conn.execute(insert(utilities), [{"id": "e2e-gas", "name": "E2E Gas", "webhook_url": receiver.url}])
-        conn.execute(insert(districts), [{"id": "E2E-D", "name": "Zhongshan", "population": 40000,
-                                          "polygon": {"type": "Polygon", "coordinates": [[[120.37, 36.06], [120.39, 36.06],
-                                                      [120.39, 36.08], [120.37, 36.08], [120.37, 36.06]]]}}])
-        conn.execute(insert(assets), [
-            {"id": "E2E-CULVERT", "name": "Culvert under Zhongshan Rd", "kind": "drainage_culvert",
-             "district_id": "E2E-D", "utility_id": "e2e-gas", "lat": 36.07, "lon": 120.38, "criticality": 4},
-            {"id": "E2E-GASMAIN", "name": "DN300 gas main", "kind": "gas_pipeline", "district_id": "E2E-D",
-             "utility_id": "e2e-gas", "lat": 36.07005, "lon": 120.38005, "criticality": 4}])
-        conn.execute(insert(sensors), [{"id": "E2E-CH4", "asset_id": "E2E-CULVERT", "utility_id": "e2e-gas",
-                                        "kind": "methane", "unit": "percent_lel", "expected_interval_s": 60}])
+        conn.execute(
+            insert(districts),
+            [
+                {
+                    "id": "E2E-D",
+                    "name": "Zhongshan",
+                    "population": 40000,
+                    "polygon": {
+                        "type": "Polygon",
+                        "coordinates": [
+                            [[120.37, 36.06], [120.39, 36.06], [120.39, 36.08], [120.37, 36.08], [120.37, 36.06]]
+                        ],
+                    },
+                }
+            ],
+        )
+        conn.execute(
+            insert(assets),
+            [
+                {
+                    "id": "E2E-CULVERT",
+                    "name": "Culvert under Zhongshan Rd",
+                    "kind": "drainage_culvert",
+                    "district_id": "E2E-D",
+                    "utility_id": "e2e-gas",
+                    "lat": 36.07,
+                    "lon": 120.38,
+                    "criticality": 4,
+                },
+                {
+                    "id": "E2E-GASMAIN",
+                    "name": "DN300 gas main",
+                    "kind": "gas_pipeline",
+                    "district_id": "E2E-D",
+                    "utility_id": "e2e-gas",
+                    "lat": 36.07005,
+                    "lon": 120.38005,
+                    "criticality": 4,
+                },
+            ],
+        )
+        conn.execute(
+            insert(sensors),
+            [
+                {
+                    "id": "E2E-CH4",
+                    "asset_id": "E2E-CULVERT",
+                    "utility_id": "e2e-gas",
+                    "kind": "methane",
+                    "unit": "percent_lel",
+                    "expected_interval_s": 60,
+                }
+            ],
+        )
     yield receiver
     receiver.stop()
 
@@ -47,9 +91,11 @@ def test_methane_breach_reaches_webhook_once_and_raises_risk(city, db_url, db_en
     receiver = city
     root = unique("e2e")
     env = worker_env(db_url, RESILIENCE_MQTT_TOPIC_ROOT=root, RESILIENCE_MQTT_CLIENT_ID=unique("e2e"))
-    procs = [spawn(["ingest"], env, "e2e-ingest", ready="subscribed to"),
-             spawn(["detector"], env, "e2e-detector", ready="subscribed to"),
-             spawn(["engine"], env, "e2e-engine", ready="engine running", timeout=60)]
+    procs = [
+        spawn(["ingest"], env, "e2e-ingest", ready="subscribed to"),
+        spawn(["detector"], env, "e2e-detector", ready="subscribed to"),
+        spawn(["engine"], env, "e2e-engine", ready="engine running", timeout=60),
+    ]
     try:
         host, port = mqtt_broker
         client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("e2e-pub"), protocol=mqtt.MQTTv5)
@@ -77,8 +123,11 @@ def test_methane_breach_reaches_webhook_once_and_raises_risk(city, db_url, db_en
         level = None
         while time.monotonic() < deadline:
             with db_engine.connect() as conn:
-                level = conn.execute(text("SELECT level FROM risk_current WHERE scope = 'asset:E2E-CULVERT' "
-                                          "AND hazard = 'gas_explosion'")).scalar()
+                level = conn.execute(
+                    text(
+                        "SELECT level FROM risk_current WHERE scope = 'asset:E2E-CULVERT' AND hazard = 'gas_explosion'"
+                    )
+                ).scalar()
             if level is not None and level >= 3:
                 break
             time.sleep(0.2)

@@ -73,8 +73,13 @@ class Run:
     readings: int = 0
 
     def first_orange(self, asset_id: str, hazard: str | None, after: datetime) -> tuple[datetime, str] | None:
-        hits = [(ts, text) for (a, h), items in self.orange.items() if a == asset_id and (hazard is None or h == hazard)
-                for ts, _, text in items if ts >= after]
+        hits = [
+            (ts, text)
+            for (a, h), items in self.orange.items()
+            if a == asset_id and (hazard is None or h == hazard)
+            for ts, _, text in items
+            if ts >= after
+        ]
         return min(hits, key=lambda x: x[0]) if hits else None
 
     def orange_at(self, asset_id: str, hazard: str, ts: datetime) -> datetime | None:
@@ -93,8 +98,14 @@ def run_pipeline(city: City, sim: Simulator, until: datetime) -> Run:
     bus = InMemoryEventBus()
     clock = {"now": sim.start}
     engine = DetectionEngine(catalogue, bus, silence_k=SILENCE_K)
-    risk = RiskService(assets=rows["assets"], districts=rows["districts"], sensors=rows["sensors"], bus=bus,
-                       subscribe_to=bus, clock=lambda: clock["now"])
+    risk = RiskService(
+        assets=rows["assets"],
+        districts=rows["districts"],
+        sensors=rows["sensors"],
+        bus=bus,
+        subscribe_to=bus,
+        clock=lambda: clock["now"],
+    )
     run = Run(city, sim, bus, engine, risk)
 
     def on_risk(e: RiskLevelEvent) -> None:
@@ -166,17 +177,22 @@ def test_every_physical_incident_reaches_orange_within_60_s(incident_run: Run) -
         # it (no new crossing, often no new anomaly event): reported as a failure of its own.
         since = incident_run.orange_at(g["asset_id"], g["hazard"], onset)
         if since is not None:
-            failures.append(f"{g['incident_id']} {g['type']} on {g['asset_id']} ({g['hazard']}), onset {g['start']}: "
-                            f"asset already orange since {since.isoformat()} before onset, incident masked")
+            failures.append(
+                f"{g['incident_id']} {g['type']} on {g['asset_id']} ({g['hazard']}), onset {g['start']}: "
+                f"asset already orange since {since.isoformat()} before onset, incident masked"
+            )
             continue
         hit = incident_run.first_orange(g["asset_id"], g["hazard"], onset)
         if hit is None or hit[0] > onset + ONSET_BOUND:
             when = "never" if hit is None else f"after {(hit[0] - onset).total_seconds():.0f} s"
-            peak = max((a.level for (aid, h), a in incident_run.risk.current.items() if aid == g["asset_id"]),
-                       default=Level.NONE)
-            failures.append(f"{g['incident_id']} {g['type']} on {g['asset_id']} ({g['hazard']}), onset {g['start']}: "
-                            f"orange {when}; level at end of run {peak.label}"
-                            + (f"; first orange: {hit[1]}" if hit else ""))
+            peak = max(
+                (a.level for (aid, h), a in incident_run.risk.current.items() if aid == g["asset_id"]),
+                default=Level.NONE,
+            )
+            failures.append(
+                f"{g['incident_id']} {g['type']} on {g['asset_id']} ({g['hazard']}), onset {g['start']}: "
+                f"orange {when}; level at end of run {peak.label}" + (f"; first orange: {hit[1]}" if hit else "")
+            )
     assert not failures, "incidents not at orange within 60 s of onset:\n" + "\n".join(failures)
 
 
@@ -198,21 +214,29 @@ def test_sensor_faults_raise_health_events_but_not_orange(incident_run: Run) -> 
             frozen = max((run - 1) * iv, timedelta(seconds=(flat or {}).get("min_duration_s", 0.0)))
             status, bound = "stuck", onset + iv + frozen + iv
             if flat is None:
-                failures.append(f"{g['incident_id']} stuck {sensor.kind} sensor {sid}: flatline detection is "
-                                f"disabled for this kind, so a stuck sensor is never reported")
+                failures.append(
+                    f"{g['incident_id']} stuck {sensor.kind} sensor {sid}: flatline detection is "
+                    f"disabled for this kind, so a stuck sensor is never reported"
+                )
                 continue
             if bound > end:
-                failures.append(f"{g['incident_id']} stuck {sensor.kind} sensor {sid} (every {iv.total_seconds():.0f} s):"
-                                f" flatline needs {run} readings / {frozen.total_seconds() / 60:.0f} min, longer "
-                                f"than the {(end - onset).total_seconds() / 60:.0f} min fault")
+                failures.append(
+                    f"{g['incident_id']} stuck {sensor.kind} sensor {sid} (every {iv.total_seconds():.0f} s):"
+                    f" flatline needs {run} readings / {frozen.total_seconds() / 60:.0f} min, longer "
+                    f"than the {(end - onset).total_seconds() / 60:.0f} min fault"
+                )
         seen = [e for e in incident_run.health if e.sensor_id == sid and e.status == status and onset <= e.ts <= bound]
         if not seen and (g["type"] == "silent_sensor" or bound <= end):
-            failures.append(f"{g['incident_id']} {g['type']} {sensor.kind} sensor {sid}: no '{status}' health event "
-                            f"by {bound.isoformat()} (onset {g['start']})")
+            failures.append(
+                f"{g['incident_id']} {g['type']} {sensor.kind} sensor {sid}: no '{status}' health event "
+                f"by {bound.isoformat()} (onset {g['start']})"
+            )
         hit = incident_run.first_orange(sensor.asset_id, None, onset)
         if hit is not None and hit[0] <= end + timedelta(minutes=5):
-            failures.append(f"{g['incident_id']} {g['type']} on {sensor.asset_id}: asset reached orange at "
-                            f"{hit[0].isoformat()}: {hit[1]}")
+            failures.append(
+                f"{g['incident_id']} {g['type']} on {sensor.asset_id}: asset reached orange at "
+                f"{hit[0].isoformat()}: {hit[1]}"
+            )
     assert not failures, "sensor faults:\n" + "\n".join(failures)
 
 
@@ -226,7 +250,10 @@ def test_clean_day_raises_no_orange(clean_run: Run) -> None:
         first: dict[str, tuple[tuple[str, str], list]] = {}
         for key, items in bad:  # the earliest example of every asset kind / hazard
             first.setdefault(f"{clean_run.city.asset(key[0]).kind.value}/{key[1]}", (key, items))
-        lines = [f"{a} {h} at {items[0][0].isoformat()} ({len(items)}x): {items[0][2]}"
-                 for (a, h), items in first.values()]
-        pytest.fail(f"{len(bad)} (asset, hazard) pairs reached orange on a clean day; by asset kind/hazard: "
-                    f"{dict(by_kind)}\n" + "\n".join(lines))
+        lines = [
+            f"{a} {h} at {items[0][0].isoformat()} ({len(items)}x): {items[0][2]}" for (a, h), items in first.values()
+        ]
+        pytest.fail(
+            f"{len(bad)} (asset, hazard) pairs reached orange on a clean day; by asset kind/hazard: "
+            f"{dict(by_kind)}\n" + "\n".join(lines)
+        )

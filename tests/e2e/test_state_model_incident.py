@@ -56,8 +56,13 @@ def engine(services: Settings) -> Iterator[Engine]:
 
 
 def _burst_main(city: City) -> str:
-    return next(a.id for a in city.assets if a.kind is AssetKind.WATER_MAIN
-                and city.sensors_of(a.id, "water_flow") and city.sensors_of(a.id, "water_pressure"))
+    return next(
+        a.id
+        for a in city.assets
+        if a.kind is AssetKind.WATER_MAIN
+        and city.sensors_of(a.id, "water_flow")
+        and city.sensors_of(a.id, "water_pressure")
+    )
 
 
 def _readings(sim: Simulator, sensor_ids: set[str], start: datetime, end: datetime) -> list[list[Reading]]:
@@ -83,9 +88,16 @@ def _drain(worker: DetectionWorker) -> None:
 
 def _state_anomalies(engine: Engine, asset_id: str) -> list[tuple[str, datetime, datetime | None, str, str]]:
     with engine.connect() as conn:
-        return [tuple(r) for r in conn.execute(text(
-            'SELECT id, start, "end", sensor_id, explanation FROM anomalies '
-            "WHERE asset_id = :a AND detector LIKE 'state_model:%' ORDER BY start"), {"a": asset_id})]
+        return [
+            tuple(r)
+            for r in conn.execute(
+                text(
+                    'SELECT id, start, "end", sensor_id, explanation FROM anomalies '
+                    "WHERE asset_id = :a AND detector LIKE 'state_model:%' ORDER BY start"
+                ),
+                {"a": asset_id},
+            )
+        ]
 
 
 @dataclass
@@ -109,10 +121,14 @@ def _seed_history(engine: Engine, city: City, sim: Simulator, asset_id: str, pre
         seed_registry(conn, city)
         history = [r for step in _readings(sim, sensors, START, TRAIN_END) for r in step]
         write_readings(conn, history, get_backend(conn))
-        conn.execute(text("INSERT INTO anomalies (id, sensor_id, asset_id, sensor_kind, detector, start, \"end\", "
-                          "last_ts, peak_score) VALUES ('hist-1', :s, :a, 'water_pressure', 'robust_z', :t0, :t1, "
-                          ":t1, 0.9)"), {"s": pressure, "a": asset_id, "t0": START + timedelta(hours=20),
-                                         "t1": START + timedelta(hours=22)})
+        conn.execute(
+            text(
+                'INSERT INTO anomalies (id, sensor_id, asset_id, sensor_kind, detector, start, "end", '
+                "last_ts, peak_score) VALUES ('hist-1', :s, :a, 'water_pressure', 'robust_z', :t0, :t1, "
+                ":t1, 0.9)"
+            ),
+            {"s": pressure, "a": asset_id, "t0": START + timedelta(hours=20), "t1": START + timedelta(hours=22)},
+        )
 
 
 @pytest.fixture(scope="module")
@@ -144,9 +160,13 @@ def burst(engine: Engine) -> BurstRun:
 
 def test_fit_is_versioned_and_leaves_known_anomalies_out(burst: BurstRun) -> None:
     with burst.engine.connect() as conn:
-        row = conn.execute(text("SELECT version, fitted_at, train_start, train_end, n_rows, sensor_ids, excluded "
-                                "FROM state_models WHERE asset_id = :a ORDER BY fitted_at LIMIT 1"),
-                           {"a": burst.asset_id}).one()
+        row = conn.execute(
+            text(
+                "SELECT version, fitted_at, train_start, train_end, n_rows, sensor_ids, excluded "
+                "FROM state_models WHERE asset_id = :a ORDER BY fitted_at LIMIT 1"
+            ),
+            {"a": burst.asset_id},
+        ).one()
     assert row.version.startswith("cva-") and row.fitted_at == TRAIN_END
     assert (row.train_start, row.train_end) == (TRAIN_END - timedelta(days=2), TRAIN_END)
     assert row.sensor_ids == burst.sensor_ids
@@ -167,9 +187,15 @@ def test_burst_holds_one_state_anomaly_for_the_whole_incident(burst: BurstRun) -
     assert end is not None and END <= end <= END + CLOSE_WITHIN
     assert sensor_id == burst.pressure and burst.pressure in explanation and "left normal" in explanation
     with burst.engine.connect() as conn:
-        phases = [p for (p,) in conn.execute(text(
-            "SELECT payload->>'phase' FROM events WHERE kind = 'anomaly' AND payload->>'anomaly_id' = :i ORDER BY id"),
-            {"i": anomaly_id})]
+        phases = [
+            p
+            for (p,) in conn.execute(
+                text(
+                    "SELECT payload->>'phase' FROM events WHERE kind = 'anomaly' AND payload->>'anomaly_id' = :i ORDER BY id"
+                ),
+                {"i": anomaly_id},
+            )
+        ]
     assert phases[0] == "open" and phases[-1] == "close"
     assert phases.count("open") == 1 and phases.count("close") == 1, phases
 
@@ -180,8 +206,10 @@ def test_nightly_refit_is_taken_over_at_the_next_snapshot(burst: BurstRun) -> No
     first = burst.worker.state_models.versions()[burst.asset_id]
     assert refit_state_models(burst.engine, END + timedelta(hours=2)) == 1
     with burst.engine.connect() as conn:
-        newest = conn.execute(text("SELECT version, excluded FROM state_models WHERE asset_id = :a "
-                                   "ORDER BY fitted_at DESC LIMIT 1"), {"a": burst.asset_id}).one()
+        newest = conn.execute(
+            text("SELECT version, excluded FROM state_models WHERE asset_id = :a ORDER BY fitted_at DESC LIMIT 1"),
+            {"a": burst.asset_id},
+        ).one()
     (anomaly,) = _state_anomalies(burst.engine, burst.asset_id)
     assert newest.version != first
     assert any(p["start"] == anomaly[1].isoformat() for p in newest.excluded), "the burst is not normal history"

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from ingest.sensor_cache import SensorInfo
 
-SENSORS = [SensorInfo("P-1", "waterco", "water_pressure", "MPa", True),
-           SensorInfo("T-1", "waterco", "temperature", "degC", True),
-           SensorInfo("F-1", "waterco", "water_flow", "m**3/h", True),
-           SensorInfo("OLD-1", "waterco", "water_pressure", "MPa", False),
-           SensorInfo("CH4-1", "gasco", "methane", "percent_lel", True),
-           SensorInfo("X-1", "gasco", "odd", "x", True)]
+SENSORS = [
+    SensorInfo("P-1", "waterco", "water_pressure", "MPa", True),
+    SensorInfo("T-1", "waterco", "temperature", "degC", True),
+    SensorInfo("F-1", "waterco", "water_flow", "m**3/h", True),
+    SensorInfo("OLD-1", "waterco", "water_pressure", "MPa", False),
+    SensorInfo("CH4-1", "gasco", "methane", "percent_lel", True),
+    SensorInfo("X-1", "gasco", "odd", "x", True),
+]
 
 
 class FakeRegistry:

@@ -18,8 +18,14 @@ COLUMNS = ("transport", "utility_id", "topic", "sensor_id", "reason", "payload")
 
 
 def _row(fragment: object = "{}", **kw: Any) -> dict[str, object]:
-    args: dict[str, Any] = {"transport": "mqtt", "utility_id": "waterco", "topic": "t/1", "sensor_id": "P-1",
-                            "reason": "bad", "fragment": fragment}
+    args: dict[str, Any] = {
+        "transport": "mqtt",
+        "utility_id": "waterco",
+        "topic": "t/1",
+        "sensor_id": "P-1",
+        "reason": "bad",
+        "fragment": fragment,
+    }
     return dead_letter_row(**{**args, **kw})
 
 
@@ -80,11 +86,19 @@ def test_long_reason_and_topic_are_bounded() -> None:
     assert len(str(row["topic"])) == MAX_TOPIC_CHARS and "topic truncated" in str(row["reason"])
 
 
-@pytest.mark.parametrize(("fragment", "expected"), [
-    (b"\xff\xfe{\x00}", "\ufffd\ufffd{\\u0000}"), ({"n": "S", "v": 1.5}, '{"n": "S", "v": 1.5}'),
-    ({"n": "水"}, '{"n": "水"}'), ([float("nan")], "[NaN]"), ({(1, 2): 3}, "{(1, 2): 3}"),
-    ({"s": {1, 2}}, '{"s": "{1, 2}"}'), (None, "null"), (Hostile(), "<unrenderable Hostile>"),
-])
+@pytest.mark.parametrize(
+    ("fragment", "expected"),
+    [
+        (b"\xff\xfe{\x00}", "\ufffd\ufffd{\\u0000}"),
+        ({"n": "S", "v": 1.5}, '{"n": "S", "v": 1.5}'),
+        ({"n": "水"}, '{"n": "水"}'),
+        ([float("nan")], "[NaN]"),
+        ({(1, 2): 3}, "{(1, 2): 3}"),
+        ({"s": {1, 2}}, '{"s": "{1, 2}"}'),
+        (None, "null"),
+        (Hostile(), "<unrenderable Hostile>"),
+    ],
+)
 def test_fragments_are_rendered_as_text(fragment: object, expected: str) -> None:
     assert _row(fragment)["payload"] == expected
 
@@ -96,21 +110,47 @@ def test_deep_circular_and_huge_fragments_still_render() -> None:
 
 
 def test_hostile_rows_are_accepted_by_postgres(db_engine: Engine) -> None:
-    rows = [_row("a\x00b\ud800c", sensor_id="S\x00" * 40, utility_id="u\udfff" * 70, topic="t\x00" * 2000,
-                 reason="r\x00\ud800" * 1000), _row(b"\x00\xff" * 20_000), _row(_deep(5000)), _row(Hostile()),
-            _row({"n": "\ud800" * 10_000}, sensor_id=None, utility_id=None, topic=None),
-            _row("x", transport="a-very-long-transport\x00")]
+    rows = [
+        _row(
+            "a\x00b\ud800c",
+            sensor_id="S\x00" * 40,
+            utility_id="u\udfff" * 70,
+            topic="t\x00" * 2000,
+            reason="r\x00\ud800" * 1000,
+        ),
+        _row(b"\x00\xff" * 20_000),
+        _row(_deep(5000)),
+        _row(Hostile()),
+        _row({"n": "\ud800" * 10_000}, sensor_id=None, utility_id=None, topic=None),
+        _row("x", transport="a-very-long-transport\x00"),
+    ]
     back = _store(db_engine, rows)
     assert back == [{c: r[c] for c in COLUMNS} for r in rows]
 
 
 def _anything() -> st.SearchStrategy[object]:
-    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(), st.text(), st.binary(),
-                        st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF), st.just("\x00"),
-                        st.builds(Hostile), st.integers(min_value=10**4400, max_value=10**4401))
-    return st.recursive(scalars, lambda c: st.one_of(st.lists(c, max_size=5), st.tuples(c, c),
-                                                     st.dictionaries(st.text(max_size=5), c, max_size=5),
-                                                     st.frozensets(st.integers(), max_size=3)), max_leaves=30)
+    scalars = st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(),
+        st.floats(),
+        st.text(),
+        st.binary(),
+        st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF),
+        st.just("\x00"),
+        st.builds(Hostile),
+        st.integers(min_value=10**4400, max_value=10**4401),
+    )
+    return st.recursive(
+        scalars,
+        lambda c: st.one_of(
+            st.lists(c, max_size=5),
+            st.tuples(c, c),
+            st.dictionaries(st.text(max_size=5), c, max_size=5),
+            st.frozensets(st.integers(), max_size=3),
+        ),
+        max_leaves=30,
+    )
 
 
 def _text() -> st.SearchStrategy[str]:
@@ -119,16 +159,31 @@ def _text() -> st.SearchStrategy[str]:
     return st.one_of(st.text(chars, max_size=200), st.text(chars, min_size=900, max_size=1500))
 
 
-@settings(max_examples=max_examples(250), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                  HealthCheck.too_slow])
-@given(fragment=st.one_of(_anything(), _text(), st.binary(max_size=40_000)),
-       sensor_id=st.one_of(st.none(), _text()), utility_id=st.one_of(st.none(), _text()),
-       topic=st.one_of(st.none(), _text()), reason=_text(), transport=_text())
-def test_any_dead_letter_is_accepted_by_postgres(db_engine: Engine, fragment: object, sensor_id: str | None,
-                                                 utility_id: str | None, topic: str | None, reason: str,
-                                                 transport: str) -> None:
-    row = dead_letter_row(transport=transport, utility_id=utility_id, topic=topic, sensor_id=sensor_id,
-                          reason=reason, fragment=fragment)
+@settings(
+    max_examples=max_examples(250),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    fragment=st.one_of(_anything(), _text(), st.binary(max_size=40_000)),
+    sensor_id=st.one_of(st.none(), _text()),
+    utility_id=st.one_of(st.none(), _text()),
+    topic=st.one_of(st.none(), _text()),
+    reason=_text(),
+    transport=_text(),
+)
+def test_any_dead_letter_is_accepted_by_postgres(
+    db_engine: Engine,
+    fragment: object,
+    sensor_id: str | None,
+    utility_id: str | None,
+    topic: str | None,
+    reason: str,
+    transport: str,
+) -> None:
+    row = dead_letter_row(
+        transport=transport, utility_id=utility_id, topic=topic, sensor_id=sensor_id, reason=reason, fragment=fragment
+    )
     assert len(str(row["payload"]).encode()) <= MAX_PAYLOAD_BYTES
     assert row["sensor_id"] is None or len(str(row["sensor_id"])) <= MAX_ID_CHARS
     json.dumps(row, ensure_ascii=False).encode("utf-8")  # every field is valid UTF-8 text

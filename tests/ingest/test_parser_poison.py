@@ -6,8 +6,7 @@ import json
 
 import pytest
 
-from ingest.parser import (MAX_DEPTH, MAX_NAME_CHARS, MAX_RECORDS, PayloadError, RawRecord, Rejection,
-                           parse_payload)
+from ingest.parser import MAX_DEPTH, MAX_NAME_CHARS, MAX_RECORDS, PayloadError, RawRecord, Rejection, parse_payload
 
 NOW = 1_700_000_000.0
 
@@ -148,8 +147,16 @@ def test_absurd_base_value_is_rejected(bv: str) -> None:
     assert "base value 'bv'" in rej.reason
 
 
-@pytest.mark.parametrize("t", ["9999-12-31T23:59:59-23:59", "9999-12-31T23:59:59Z", "2024-01-01T00:00:00" + "0" * 80,
-                               "2024-01-01T00:00:00", "soon"])
+@pytest.mark.parametrize(
+    "t",
+    [
+        "9999-12-31T23:59:59-23:59",
+        "9999-12-31T23:59:59Z",
+        "2024-01-01T00:00:00" + "0" * 80,
+        "2024-01-01T00:00:00",
+        "soon",
+    ],
+)
 def test_time_strings_out_of_range_or_too_long_are_rejected(t: str) -> None:
     rej = _one_rejection(json.dumps([{"n": "S1", "v": 1.0, "t": t}]))
     assert rej.reason.startswith("bad time:")
@@ -161,8 +168,10 @@ def test_plain_reading_with_bad_sensor_id_or_time_is_rejected() -> None:
     assert "bad time" in _one_rejection(json.dumps({"sensor_id": "x", "v": 1.0, "t": 10**30})).reason
 
 
-@pytest.mark.parametrize("payload", [b"\xff\xfe\x00", b"\xef\xbb\xbf[]", b"", b"[]", b'"\\ud800"', b"1e400",
-                                     "\ud800".encode("utf-8", "surrogatepass")])
+@pytest.mark.parametrize(
+    "payload",
+    [b"\xff\xfe\x00", b"\xef\xbb\xbf[]", b"", b"[]", b'"\\ud800"', b"1e400", "\ud800".encode("utf-8", "surrogatepass")],
+)
 def test_odd_payloads_are_payload_errors_or_rejections(payload: bytes) -> None:
     try:
         records, rejections = parse_payload(payload, now=NOW)

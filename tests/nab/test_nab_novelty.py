@@ -17,8 +17,8 @@ def test_nearest_distance_matches_brute_force_and_skips_overlaps():
     past, x, dim = deque(values[:-1]), values[-1], 4
     h = values
     n = len(h)
-    q = np.array(h[n - dim:])
-    brute = min(math.dist(q, h[e - dim + 1:e + 1]) for e in range(dim - 1, n - dim))
+    q = np.array(h[n - dim :])
+    brute = min(math.dist(q, h[e - dim + 1 : e + 1]) for e in range(dim - 1, n - dim))
     assert math.isclose(nearest_distance(past, x, dim), brute, rel_tol=1e-12)
     assert nearest_distance(deque([1.0] * 6), 1.0, 4) is None  # no non-overlapping earlier stretch
 
@@ -58,8 +58,9 @@ def test_unseen_shape_raises_the_score():
     t = np.arange(3000)
     values = np.sin(2 * np.pi * t / 50) + rng.normal(0, 0.05, 3000)
     values[2500:2540] = 0.0  # a flat stretch: within the usual range, but a shape never seen
-    kw = dict(suppress_fraction=0.0, likelihood_weight=0.0, novelty_history=1000, art_raise=0.0, flat_raise=0.0,
-              recur_depth=0)  # isolate the novelty raise from the alarm bookkeeping
+    kw = dict(
+        suppress_fraction=0.0, likelihood_weight=0.0, novelty_history=1000, art_raise=0.0, flat_raise=0.0, recur_depth=0
+    )  # isolate the novelty raise from the alarm bookkeeping
     on, off = NabDetector(**kw), NabDetector(novelty_raise=0.0, **kw)
     s_on = np.array([on.process_one(float(v), float(i)) for i, v in enumerate(values)])
     s_off = np.array([off.process_one(float(v), float(i)) for i, v in enumerate(values)])

@@ -70,12 +70,18 @@ class Rig:
     extra_env: dict[str, str] = field(default_factory=dict)
 
     def env(self, **extra: str) -> dict[str, str]:
-        return worker_env(self.url, RESILIENCE_MQTT_TOPIC_ROOT=self.root, RESILIENCE_MQTT_CLIENT_ID=self.client_id,
-                          **extra)
+        return worker_env(
+            self.url, RESILIENCE_MQTT_TOPIC_ROOT=self.root, RESILIENCE_MQTT_CLIENT_ID=self.client_id, **extra
+        )
 
     def start(self, name: str) -> subprocess.Popen[bytes]:
-        ready = {"ingest": "subscribed to", "detector": "subscribed to", "engine": "engine running",
-                 "dispatcher": "dispatcher running", "scheduler": "scheduler running"}[name]
+        ready = {
+            "ingest": "subscribed to",
+            "detector": "subscribed to",
+            "engine": "engine running",
+            "dispatcher": "dispatcher running",
+            "scheduler": "scheduler running",
+        }[name]
         p = spawn([name], self.env(**self.extra_env), f"rel-{name}", ready=ready, timeout=60)
         self.procs[name] = p
         return p
@@ -89,37 +95,69 @@ class Rig:
         stop_processes(list(self.procs.values()), timeout=30)
         self.procs.clear()
 
-    def sensor(self, prefix: str, kind: str = "water_flow", unit: str = "m**3/h", *, interval_s: float = 1,
-               count: int = 1) -> str:
+    def sensor(
+        self, prefix: str, kind: str = "water_flow", unit: str = "m**3/h", *, interval_s: float = 1, count: int = 1
+    ) -> str:
         """Register ``count`` sensors ``<id>``, ``<id>-2`` ... on one asset; returns the first id."""
         sid = unique(prefix)
         ids = [sid] + [f"{sid}-{i}" for i in range(2, count + 1)]
         with self.engine.begin() as conn:
-            register_sensors(conn, utility="relco", asset=f"{sid}-A", asset_kind="water_main", sensor_kind=kind,
-                             unit=unit, sensor_ids=ids, interval_s=interval_s)
+            register_sensors(
+                conn,
+                utility="relco",
+                asset=f"{sid}-A",
+                asset_kind="water_main",
+                sensor_kind=kind,
+                unit=unit,
+                sensor_ids=ids,
+                interval_s=interval_s,
+            )
         return sid
 
-    def publish(self, sensor: str, count: int, *, start: float, step: float = 0.01,
-                rate: float = 0.0) -> subprocess.Popen[str]:
-        args = [sys.executable, "-m", "resilience.bench.publisher", "--port", str(self.port), "--host", self.host,
-                "--root", self.root, "--utility", "relco", "--sensors", sensor, "--count", str(count), "--pack", "1",
-                "--start", str(start), "--step", str(step)]
+    def publish(
+        self, sensor: str, count: int, *, start: float, step: float = 0.01, rate: float = 0.0
+    ) -> subprocess.Popen[str]:
+        args = [
+            sys.executable,
+            "-m",
+            "resilience.bench.publisher",
+            "--port",
+            str(self.port),
+            "--host",
+            self.host,
+            "--root",
+            self.root,
+            "--utility",
+            "relco",
+            "--sensors",
+            sensor,
+            "--count",
+            str(count),
+            "--pack",
+            "1",
+            "--start",
+            str(start),
+            "--step",
+            str(step),
+        ]
         if rate:
             args += ["--rate", str(rate)]
         return subprocess.Popen(args, stdout=subprocess.PIPE, text=True)
 
     def stored(self, sensor: str) -> tuple[int, int]:
         with self.engine.connect() as conn:
-            n, distinct = conn.execute(text("SELECT count(*), count(DISTINCT ts) FROM readings WHERE sensor_id = :s"),
-                                       {"s": sensor}).one()
+            n, distinct = conn.execute(
+                text("SELECT count(*), count(DISTINCT ts) FROM readings WHERE sensor_id = :s"), {"s": sensor}
+            ).one()
         return int(n), int(distinct)
 
     def handed_and_scored(self) -> tuple[int, int]:
         """Readings in the hand-off log and readings the detector has scored (its cursors' counts)."""
         with self.engine.connect() as conn:
             handed = conn.execute(text("SELECT coalesce(sum(n), 0) FROM reading_batches")).scalar_one()
-            scored = conn.execute(text("SELECT coalesce(sum(processed), 0) FROM event_cursors "
-                                       "WHERE consumer LIKE 'detector/%'")).scalar_one()
+            scored = conn.execute(
+                text("SELECT coalesce(sum(processed), 0) FROM event_cursors WHERE consumer LIKE 'detector/%'")
+            ).scalar_one()
         return int(handed), int(scored)
 
 

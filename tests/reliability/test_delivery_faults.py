@@ -207,8 +207,14 @@ class RefusingSmtp:
 # -- rules, alerts and the outbox ------------------------------------------------------------------------
 
 
-def write_rules(path: Path, receivers: list[dict[str, Any]], route_to: list[str], *,
-                failures_to: list[str] | None = None, smtp_port: int = 25) -> RulesConfig:
+def write_rules(
+    path: Path,
+    receivers: list[dict[str, Any]],
+    route_to: list[str],
+    *,
+    failures_to: list[str] | None = None,
+    smtp_port: int = 25,
+) -> RulesConfig:
     """Default rules with these receivers only, sent at once (no group wait), no escalations; the same file
     is what the dispatcher process reads (for its SMTP server)."""
     data = yaml.safe_load(DEFAULT_RULES_PATH.read_text())
@@ -245,10 +251,16 @@ def counts(rows: list[dict[str, Any]], raw: list[str]) -> dict[str, int]:
     """
     keys = {r["idempotency_key"] for r in rows}
     failed = {r["idempotency_key"] for r in rows if r["status"] == "failed"}
-    return {"notifications": len(rows), "delivered": sum(r["status"] == "delivered" for r in rows),
-            "failed": len(failed), "raw_deliveries": len(raw), "distinct_keys": len(set(raw)),
-            "lost": len(keys - set(raw) - failed), "duplicated": len(raw) - len(set(raw)),
-            "unknown": len(set(raw) - keys)}
+    return {
+        "notifications": len(rows),
+        "delivered": sum(r["status"] == "delivered" for r in rows),
+        "failed": len(failed),
+        "raw_deliveries": len(raw),
+        "distinct_keys": len(set(raw)),
+        "lost": len(keys - set(raw) - failed),
+        "duplicated": len(raw) - len(set(raw)),
+        "unknown": len(set(raw) - keys),
+    }
 
 
 def until(predicate: Callable[[], Any], timeout: float) -> Any:
@@ -260,8 +272,9 @@ def until(predicate: Callable[[], Any], timeout: float) -> Any:
 N = 5
 
 
-def test_webhook_receiver_down_30s_then_up_delivers_every_notification_once(outbox: Engine, fault_url: str,
-                                                                            tmp_path: Path) -> None:
+def test_webhook_receiver_down_30s_then_up_delivers_every_notification_once(
+    outbox: Engine, fault_url: str, tmp_path: Path
+) -> None:
     rx = CountingWebhook()  # not started: connection refused
     rules = write_rules(tmp_path / "rules.yaml", [{"name": "hook", "type": "webhook", "url": rx.url}], ["hook"])
     with dispatchers(fault_url, tmp_path / "rules.yaml") as d:
@@ -279,23 +292,45 @@ def test_webhook_receiver_down_30s_then_up_delivers_every_notification_once(outb
             rx.stop()
     rows = outbox_rows(outbox)
     c = counts(rows, rx.raw)
-    record({"fault": "webhook receiver down 30 s", "load": f"{N} notifications", **c,
-            "attempts": sorted(r["attempts"] for r in rows)})
+    record(
+        {
+            "fault": "webhook receiver down 30 s",
+            "load": f"{N} notifications",
+            **c,
+            "attempts": sorted(r["attempts"] for r in rows),
+        }
+    )
     assert [r["status"] for r in during] == ["pending"] * N
     assert all(r["attempts"] >= 2 and "ConnectError" in (r["last_error"] or "") for r in during)  # really down
-    assert c == {"notifications": N, "delivered": N, "failed": 0, "raw_deliveries": N, "distinct_keys": N,
-                 "lost": 0, "duplicated": 0, "unknown": 0}
+    assert c == {
+        "notifications": N,
+        "delivered": N,
+        "failed": 0,
+        "raw_deliveries": N,
+        "distinct_keys": N,
+        "lost": 0,
+        "duplicated": 0,
+        "unknown": 0,
+    }
 
 
 def test_smtp_permanent_refusal_fails_and_alerts_temporary_refusal_is_retried_and_delivered_once(
-        outbox: Engine, fault_url: str, tmp_path: Path) -> None:
+    outbox: Engine, fault_url: str, tmp_path: Path
+) -> None:
     perm, temp = "gone@lifeline.local", "busy@lifeline.local"
     ops = CountingWebhook().start()
     with RefusingSmtp({perm: "550 5.1.1 mailbox unavailable", temp: "451 4.3.0 try again later"}) as smtp:
-        rules = write_rules(tmp_path / "rules.yaml", [
-            {"name": "perm", "type": "email", "to": [perm]}, {"name": "temp", "type": "email", "to": [temp]},
-            {"name": "ops", "type": "webhook", "url": ops.url}], ["perm", "temp"], failures_to=["ops"],
-            smtp_port=smtp.port)
+        rules = write_rules(
+            tmp_path / "rules.yaml",
+            [
+                {"name": "perm", "type": "email", "to": [perm]},
+                {"name": "temp", "type": "email", "to": [temp]},
+                {"name": "ops", "type": "webhook", "url": ops.url},
+            ],
+            ["perm", "temp"],
+            failures_to=["ops"],
+            smtp_port=smtp.port,
+        )
         with dispatchers(fault_url, tmp_path / "rules.yaml") as d:
             d.start()
             raise_alerts(outbox, rules, 2)
@@ -312,20 +347,48 @@ def test_smtp_permanent_refusal_fails_and_alerts_temporary_refusal_is_retried_an
     perm_rows, temp_rows = outbox_rows(outbox, receiver="perm"), outbox_rows(outbox, receiver="temp")
     c_perm = counts(perm_rows, [k for r, k in smtp.accepted if r == perm])
     c_temp = counts(temp_rows, [k for r, k in smtp.accepted if r == temp])
-    record({"fault": "SMTP 550 (permanent)", "load": "2 e-mails", **c_perm, "offered": len(
-        [k for r, k in smtp.tried if r == perm])})
-    record({"fault": "SMTP 451 (temporary), then accepting", "load": "2 e-mails", **c_temp,
-            "offered": len([k for r, k in smtp.tried if r == temp])})
+    record(
+        {
+            "fault": "SMTP 550 (permanent)",
+            "load": "2 e-mails",
+            **c_perm,
+            "offered": len([k for r, k in smtp.tried if r == perm]),
+        }
+    )
+    record(
+        {
+            "fault": "SMTP 451 (temporary), then accepting",
+            "load": "2 e-mails",
+            **c_temp,
+            "offered": len([k for r, k in smtp.tried if r == temp]),
+        }
+    )
     # Permanent: one attempt each (never retried), failed with the server's reason, nothing delivered.
     assert [(r["status"], r["attempts"]) for r in perm_rows] == [("failed", 1)] * 2
     assert all("550" in r["last_error"] for r in perm_rows)
     assert sorted(k for r, k in smtp.tried if r == perm) == sorted(r["idempotency_key"] for r in perm_rows)
-    assert c_perm == {"notifications": 2, "delivered": 0, "failed": 2, "raw_deliveries": 0, "distinct_keys": 0,
-                      "lost": 0, "duplicated": 0, "unknown": 0}
+    assert c_perm == {
+        "notifications": 2,
+        "delivered": 0,
+        "failed": 2,
+        "raw_deliveries": 0,
+        "distinct_keys": 0,
+        "lost": 0,
+        "duplicated": 0,
+        "unknown": 0,
+    }
     # Temporary: refused at least once, then delivered exactly once each.
     assert all("451" in (r["last_error"] or "") for r in refused)
-    assert c_temp == {"notifications": 2, "delivered": 2, "failed": 0, "raw_deliveries": 2, "distinct_keys": 2,
-                      "lost": 0, "duplicated": 0, "unknown": 0}
+    assert c_temp == {
+        "notifications": 2,
+        "delivered": 2,
+        "failed": 0,
+        "raw_deliveries": 2,
+        "distinct_keys": 2,
+        "lost": 0,
+        "duplicated": 0,
+        "unknown": 0,
+    }
     # The platform's delivery-failure alert: one alert for the failing receiver, both failures as its sources
     # (the second failure joins the alert the first raised), each failure marked as alerted.
     assert tick.delivery_failures >= 1 and all(r["failure_alerted"] for r in outbox_rows(outbox, receiver="perm"))
@@ -338,7 +401,8 @@ def test_smtp_permanent_refusal_fails_and_alerts_temporary_refusal_is_retried_an
 
 
 def test_dispatcher_sigkilled_while_sending_resends_after_restart_and_loses_nothing(
-        outbox: Engine, fault_url: str, tmp_path: Path) -> None:
+    outbox: Engine, fault_url: str, tmp_path: Path
+) -> None:
     rx = CountingWebhook(hold_first=True).start()
     rules = write_rules(tmp_path / "rules.yaml", [{"name": "hook", "type": "webhook", "url": rx.url}], ["hook"])
     raise_alerts(outbox, rules, N)  # committed before any dispatcher runs
@@ -351,8 +415,7 @@ def test_dispatcher_sigkilled_while_sending_resends_after_restart_and_loses_noth
             in_flight = rx.raw[0]
             rx.release.set()
             d.start()
-            assert until(lambda: all(r["status"] == "delivered" for r in outbox_rows(outbox)), 60), \
-                outbox_rows(outbox)
+            assert until(lambda: all(r["status"] == "delivered" for r in outbox_rows(outbox)), 60), outbox_rows(outbox)
             d.stop_all()
     finally:
         rx.stop()
@@ -364,5 +427,13 @@ def test_dispatcher_sigkilled_while_sending_resends_after_restart_and_loses_noth
     assert [(r["status"], r["attempts"]) for r in claimed] == [("pending", 1)] * N
     assert [(r["status"], r["attempts"]) for r in rows] == [("delivered", 2)] * N
     assert rx.raw.count(in_flight) == 2
-    assert c == {"notifications": N, "delivered": N, "failed": 0, "raw_deliveries": N + 1, "distinct_keys": N,
-                 "lost": 0, "duplicated": 1, "unknown": 0}
+    assert c == {
+        "notifications": N,
+        "delivered": N,
+        "failed": 0,
+        "raw_deliveries": N + 1,
+        "distinct_keys": N,
+        "lost": 0,
+        "duplicated": 1,
+        "unknown": 0,
+    }

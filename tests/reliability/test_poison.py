@@ -75,8 +75,11 @@ def _poison_then_good(rig: Rig, name: str) -> None:
     _publish(rig, [(topic, payload), (f"{rig.root}/relco/{sensor}", json.dumps({"t": t_good, "v": 0.3}).encode())])
     assert wait_for(lambda: rig.stored(sensor)[0] == 1, 20), f"{name}: the reading after the poison was not stored"
     with rig.engine.connect() as conn:
-        reasons = conn.execute(text("SELECT reason FROM dead_letters WHERE topic = :t ORDER BY id"),
-                               {"t": topic}).scalars().all()
+        reasons = (
+            conn.execute(text("SELECT reason FROM dead_letters WHERE topic = :t ORDER BY id"), {"t": topic})
+            .scalars()
+            .all()
+        )
     assert reasons and phrase in reasons[-1], f"{name}: dead letters {reasons}"
     assert all(p.poll() is None for p in rig.procs.values()), f"{name}: the worker died"
 

@@ -26,8 +26,10 @@ SENSORS, SECONDS = 20, 90
 
 def _alerts(rig: Rig, hazard: str, prefix: str | None = None) -> list[tuple[str, str]]:
     with rig.engine.connect() as conn:
-        rows = conn.execute(text("SELECT scope, state FROM alerts WHERE hazard = :h AND (CAST(:p AS text) IS NULL "
-                                 "OR scope LIKE :p)"), {"h": hazard, "p": f"sensor:{prefix}%" if prefix else None})
+        rows = conn.execute(
+            text("SELECT scope, state FROM alerts WHERE hazard = :h AND (CAST(:p AS text) IS NULL OR scope LIKE :p)"),
+            {"h": hazard, "p": f"sensor:{prefix}%" if prefix else None},
+        )
         return [(r.scope, r.state) for r in rows]
 
 
@@ -35,8 +37,11 @@ def test_frozen_ingest_raises_one_platform_alert_and_no_silent_sensors(rig: Rig,
     monkeypatch.setenv("RESILIENCE_STALL_AFTER_S", "5")  # the API judges readiness by the same limit
     get_settings.cache_clear()
     request.addfinalizer(get_settings.cache_clear)
-    rig.extra_env = {"RESILIENCE_STALL_AFTER_S": "5", "RESILIENCE_SILENCE_CHECK_S": "2",
-                     "RESILIENCE_SILENCE_FEED_LAG_S": "5"}
+    rig.extra_env = {
+        "RESILIENCE_STALL_AFTER_S": "5",
+        "RESILIENCE_SILENCE_CHECK_S": "2",
+        "RESILIENCE_SILENCE_FEED_LAG_S": "5",
+    }
     first = rig.sensor("REL-ST", interval_s=10, count=SENSORS)
     ids = [first] + [f"{first}-{i}" for i in range(2, SENSORS + 1)]
     for name in ("ingest", "detector", "engine", "scheduler"):

@@ -61,8 +61,15 @@ def test_ingest_worker_sigkill(rig: Rig) -> None:
     t0 = time.monotonic()
     rig.start("ingest")  # same client id: the broker redelivers the persistent session's queue
     counts = _settle(rig, sensor, before)
-    record({"fault": "ingest worker SIGKILL", "load": f"{N} QoS1 readings", "sent": sent, **counts,
-            "recovery_s": round(time.monotonic() - t0, 1)})
+    record(
+        {
+            "fault": "ingest worker SIGKILL",
+            "load": f"{N} QoS1 readings",
+            "sent": sent,
+            **counts,
+            "recovery_s": round(time.monotonic() - t0, 1),
+        }
+    )
     _assert_exact(sent, counts)
 
 
@@ -74,8 +81,15 @@ def test_detector_sigkill(rig: Rig) -> None:
     t0 = time.monotonic()
     rig.start("detector")  # restores its snapshot, replays to its cursor silently, then goes on
     counts = _settle(rig, sensor, before)
-    record({"fault": "detector SIGKILL", "load": f"{N} QoS1 readings at 4,000/s", "sent": sent, **counts,
-            "recovery_s": round(time.monotonic() - t0, 1)})
+    record(
+        {
+            "fault": "detector SIGKILL",
+            "load": f"{N} QoS1 readings at 4,000/s",
+            "sent": sent,
+            **counts,
+            "recovery_s": round(time.monotonic() - t0, 1),
+        }
+    )
     _assert_exact(sent, counts)
 
 
@@ -95,8 +109,15 @@ def test_postgres_stopped_30s(rig: Rig, services: Settings, api_client) -> None:
     t0 = time.monotonic()
     sent = acked(pub)
     counts = _settle(rig, sensor, before)
-    record({"fault": "PostgreSQL stopped 30 s", "load": f"{N} QoS1 readings at 1,000/s", "sent": sent, **counts,
-            "recovery_s": round(time.monotonic() - t0, 1)})
+    record(
+        {
+            "fault": "PostgreSQL stopped 30 s",
+            "load": f"{N} QoS1 readings at 1,000/s",
+            "sent": sent,
+            **counts,
+            "recovery_s": round(time.monotonic() - t0, 1),
+        }
+    )
     _assert_exact(sent, counts)
 
 
@@ -110,7 +131,14 @@ def test_mosquitto_restarted(rig: Rig, services: Settings) -> None:
     t0 = time.monotonic()
     sent = acked(pub)
     counts = _settle(rig, sensor, before)
-    record({"fault": "Mosquitto restarted", "load": f"{N} QoS1 readings at 2,000/s", "sent": sent, **counts,
-            "recovery_s": round(time.monotonic() - t0, 1)})
+    record(
+        {
+            "fault": "Mosquitto restarted",
+            "load": f"{N} QoS1 readings at 2,000/s",
+            "sent": sent,
+            **counts,
+            "recovery_s": round(time.monotonic() - t0, 1),
+        }
+    )
     assert all(p.poll() is None for p in rig.procs.values()), "a worker exited when the broker restarted"
     _assert_exact(sent, counts)

@@ -20,8 +20,12 @@ def test_a_new_asset_is_assessed_and_a_removed_one_leaves_the_tallies() -> None:
     hazard = next(iter(hazards))
 
     a2 = asset("GAS-2", "gas_pipeline", district="D2")
-    svc.refit(assets=[a1, a2], districts=DISTRICTS,
-              sensors=[sensor("CH4-1", "GAS-1", "methane"), sensor("CH4-2", "GAS-2", "methane")], now=T0)
+    svc.refit(
+        assets=[a1, a2],
+        districts=DISTRICTS,
+        sensors=[sensor("CH4-1", "GAS-1", "methane"), sensor("CH4-2", "GAS-2", "methane")],
+        now=T0,
+    )
     assert {h for a, h in svc.current if a == "GAS-2"} == hazards
     assert _tallied(svc, district_scope("D2"), hazard) == 1 and _tallied(svc, CITY, hazard) == 2
 
@@ -39,8 +43,9 @@ def test_an_asset_moved_to_another_district_is_counted_there_only() -> None:
     a1 = asset("GAS-1", "gas_pipeline")
     svc, _ = service([a1], [sensor("CH4-1", "GAS-1", "methane")])
     hazard = next(h for a, h in svc.current if a == "GAS-1")
-    svc.refit(assets=[{**a1, "district_id": "D2"}], districts=DISTRICTS,
-              sensors=[sensor("CH4-1", "GAS-1", "methane")], now=T0)
+    svc.refit(
+        assets=[{**a1, "district_id": "D2"}], districts=DISTRICTS, sensors=[sensor("CH4-1", "GAS-1", "methane")], now=T0
+    )
     assert _tallied(svc, district_scope("D1"), hazard) == 0
     assert _tallied(svc, district_scope("D2"), hazard) == 1
     assert _tallied(svc, CITY, hazard) == 1

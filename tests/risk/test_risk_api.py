@@ -75,8 +75,14 @@ def test_series_json_and_csv(client: TestClient) -> None:
     assert len(lines) == 3 and lines[-1].split(",")[2] == "red"
 
 
-@pytest.mark.parametrize("params", [{"scope": "everything"}, {"scope": "city", "bucket": "5 parsecs"},
-                                    {"scope": "city", "start": "2025-07-02T00:00:00Z", "end": "2025-07-01T00:00:00Z"}])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"scope": "everything"},
+        {"scope": "city", "bucket": "5 parsecs"},
+        {"scope": "city", "start": "2025-07-02T00:00:00Z", "end": "2025-07-01T00:00:00Z"},
+    ],
+)
 def test_series_rejects_bad_input(client: TestClient, params: dict[str, str]) -> None:
     assert client.get("/api/v1/risk/series", params=params).status_code == 422
 

@@ -18,8 +18,10 @@ def coupling_factors(risk, rule: str):  # type: ignore[no-untyped-def]
 
 # -- methane near a culvert or tunnel: one level up there ---------------------------------------------------
 def test_methane_near_culvert_raises_explosion_risk_one_level() -> None:
-    assets = [asset("C1", "drainage_culvert", name="Zhongshan Rd culvert", criticality=5),
-              asset("G1", "gas_pipeline", name="Gas main GP-3", lat=north(8), criticality=2)]
+    assets = [
+        asset("C1", "drainage_culvert", name="Zhongshan Rd culvert", criticality=5),
+        asset("G1", "gas_pipeline", name="Gas main GP-3", lat=north(8), criticality=2),
+    ]
     svc, _ = service(assets, [sensor("S1", "G1", "methane")])
     assert svc.asset_risk("C1")[GAS].level == Level.NONE
     svc.handle(anomaly("S1", "G1", "methane", value=12.0, level=Level.YELLOW))
@@ -40,8 +42,11 @@ def test_orange_methane_near_tunnel_makes_it_red() -> None:
 
 
 def test_methane_beyond_radius_or_same_kind_does_not_couple() -> None:
-    assets = [asset("C1", "drainage_culvert", criticality=5), asset("G1", "gas_pipeline", lat=north(60)),
-              asset("C2", "drainage_culvert", lat=north(10))]
+    assets = [
+        asset("C1", "drainage_culvert", criticality=5),
+        asset("G1", "gas_pipeline", lat=north(60)),
+        asset("C2", "drainage_culvert", lat=north(10)),
+    ]
     svc, _ = service(assets, [sensor("S1", "G1", "methane"), sensor("S2", "C2", "methane")])
     svc.handle(anomaly("S1", "G1", "methane", value=22.0, level=Level.ORANGE))
     svc.handle(anomaly("S2", "C2", "methane", value=12.0, level=Level.YELLOW))
@@ -81,8 +86,12 @@ def test_coupling_disabled_by_empty_rules() -> None:
 
 # -- water leak -> ground collapse --------------------------------------------------------------------------
 def test_water_leak_raises_ground_collapse_nearby_only() -> None:
-    assets = [asset("W1", "water_main", criticality=4), asset("R1", "road", lat=north(40), criticality=5),
-              asset("R2", "road", lat=north(500), criticality=5), asset("B1", "building", lon=east(60), criticality=5)]
+    assets = [
+        asset("W1", "water_main", criticality=4),
+        asset("R1", "road", lat=north(40), criticality=5),
+        asset("R2", "road", lat=north(500), criticality=5),
+        asset("B1", "building", lon=east(60), criticality=5),
+    ]
     svc, _ = service(assets, [sensor("N1", "W1", "leak_noise"), sensor("P1", "W1", "water_pressure")])
     before = {a: svc.asset_risk(a)[COLLAPSE].probability for a in ("R1", "R2", "B1")}
     svc.handle(anomaly("N1", "W1", "leak_noise", value=70.0, score=0.9, minutes=60))
@@ -94,8 +103,10 @@ def test_water_leak_raises_ground_collapse_nearby_only() -> None:
     assert f.source == "W1" and 35 < f.distance_m < 45 and f.weight > 0
     assert "W1" in after["R1"].explanation
     # closer means stronger
-    assert coupling_factors(after["R1"], "leak_undermines_ground")[0].weight > \
-        coupling_factors(after["B1"], "leak_undermines_ground")[0].weight
+    assert (
+        coupling_factors(after["R1"], "leak_undermines_ground")[0].weight
+        > coupling_factors(after["B1"], "leak_undermines_ground")[0].weight
+    )
 
 
 def test_leak_plus_local_settlement_is_orange() -> None:
@@ -111,11 +122,13 @@ def test_leak_plus_local_settlement_is_orange() -> None:
 
 # -- upstream drainage and rain -> downstream waterlogging -----------------------------------------------------
 def _drainage_city() -> tuple[list, list]:  # type: ignore[type-arg]
-    assets = [asset("UP", "drainage_culvert", lat=north(2000)),
-              asset("R1", "road", criticality=4, downstream_of="UP"),
-              asset("R2", "road", criticality=4, lon=east(3000)),
-              asset("RAIN", "river_section", lon=east(-3000)),
-              asset("R3", "road", criticality=4, district="D2", lon=east(-6000))]
+    assets = [
+        asset("UP", "drainage_culvert", lat=north(2000)),
+        asset("R1", "road", criticality=4, downstream_of="UP"),
+        asset("R2", "road", criticality=4, lon=east(3000)),
+        asset("RAIN", "river_section", lon=east(-3000)),
+        asset("R3", "road", criticality=4, district="D2", lon=east(-6000)),
+    ]
     sensors = [sensor("L1", "UP", "drainage_level"), sensor("G1", "RAIN", "rainfall")]
     return assets, sensors
 
@@ -147,8 +160,11 @@ def test_rainstorm_and_surcharged_upstream_pre_alert_downstream() -> None:
 
 
 def test_nearby_drainage_in_same_district_only() -> None:
-    assets = [asset("C1", "drainage_culvert"), asset("R1", "road", lat=north(150), criticality=4),
-              asset("R2", "road", lat=north(150), lon=east(10), criticality=4, district="D2")]
+    assets = [
+        asset("C1", "drainage_culvert"),
+        asset("R1", "road", lat=north(150), criticality=4),
+        asset("R2", "road", lat=north(150), lon=east(10), criticality=4, district="D2"),
+    ]
     svc, _ = service(assets, [sensor("L1", "C1", "drainage_level")])
     before = svc.asset_risk("R2")[FLOOD].probability
     svc.handle(anomaly("L1", "C1", "drainage_level", value=90.0, level=Level.YELLOW))
@@ -158,8 +174,13 @@ def test_nearby_drainage_in_same_district_only() -> None:
 
 def test_rules_are_data() -> None:
     names = {r.name for r in DEFAULT_RULES}
-    assert {"methane_migration", "gas_main_proximity", "leak_undermines_ground", "upstream_drainage",
-            "nearby_drainage"} <= names
+    assert {
+        "methane_migration",
+        "gas_main_proximity",
+        "leak_undermines_ground",
+        "upstream_drainage",
+        "nearby_drainage",
+    } <= names
 
 
 def test_gas_main_proximity_raises_the_methane_alarm_level_even_at_low_consequence() -> None:

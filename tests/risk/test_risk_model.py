@@ -43,7 +43,9 @@ def test_extremes_of_grades() -> None:
 @pytest.mark.parametrize("likelihood", range(1, 6))
 @pytest.mark.parametrize("consequence", range(1, 6))
 def test_matrix_cells(likelihood: int, consequence: int) -> None:
-    assert RiskConfig().level_for(likelihood, consequence) == Level.parse(DEFAULT_MATRIX[likelihood - 1][consequence - 1])
+    assert RiskConfig().level_for(likelihood, consequence) == Level.parse(
+        DEFAULT_MATRIX[likelihood - 1][consequence - 1]
+    )
 
 
 def test_matrix_corners_and_monotone() -> None:
@@ -76,9 +78,15 @@ CRITICAL = dict(criticality=5, district="D1")  # consequence grade 4 (criticalit
 MINOR = dict(criticality=1, district="D2")  # consequence grade 1 (criticality 1, nobody)
 
 
-@pytest.mark.parametrize(("level", "value", "expected"), [
-    (Level.BLUE, 6.0, Level.BLUE), (Level.YELLOW, 12.0, Level.YELLOW),
-    (Level.ORANGE, 22.0, Level.ORANGE), (Level.RED, 55.0, Level.RED)])
+@pytest.mark.parametrize(
+    ("level", "value", "expected"),
+    [
+        (Level.BLUE, 6.0, Level.BLUE),
+        (Level.YELLOW, 12.0, Level.YELLOW),
+        (Level.ORANGE, 22.0, Level.ORANGE),
+        (Level.RED, 55.0, Level.RED),
+    ],
+)
 def test_graded_breach_on_critical_asset_follows_matrix(level: Level, value: float, expected: Level) -> None:
     svc, _ = service([asset("G1", "gas_pipeline", **CRITICAL)], [sensor("S1", "G1", "methane")])
     svc.handle(anomaly("S1", "G1", "methane", value=value, level=level, score=1.0, minutes=120))
@@ -88,8 +96,10 @@ def test_graded_breach_on_critical_asset_follows_matrix(level: Level, value: flo
     assert risk.level == expected
 
 
-@pytest.mark.parametrize(("level", "expected"), [
-    (Level.BLUE, Level.NONE), (Level.YELLOW, Level.NONE), (Level.ORANGE, Level.ORANGE), (Level.RED, Level.RED)])
+@pytest.mark.parametrize(
+    ("level", "expected"),
+    [(Level.BLUE, Level.NONE), (Level.YELLOW, Level.NONE), (Level.ORANGE, Level.ORANGE), (Level.RED, Level.RED)],
+)
 def test_regulatory_floor_regardless_of_consequence(level: Level, expected: Level) -> None:
     svc, _ = service([asset("G1", "gas_pipeline", **MINOR)], [sensor("S1", "G1", "methane")])
     svc.handle(anomaly("S1", "G1", "methane", value=30.0, level=level))
@@ -110,8 +120,10 @@ def test_non_regulatory_kind_has_no_floor() -> None:
 
 
 def test_ungraded_anomaly_alone_stays_below_orange() -> None:
-    svc, _ = service([asset("W1", "water_main", criticality=5, install_year=1950, material="cast_iron",
-                            past_incidents=5)], [sensor("N", "W1", "leak_noise")])
+    svc, _ = service(
+        [asset("W1", "water_main", criticality=5, install_year=1950, material="cast_iron", past_incidents=5)],
+        [sensor("N", "W1", "leak_noise")],
+    )
     svc.handle(anomaly("N", "W1", "leak_noise", value=70.0, score=1.0, minutes=600))
     risk = svc.asset_risk("W1")["water_main_burst"]
     assert risk.likelihood == 3
@@ -168,14 +180,26 @@ def test_silent_sensor_raises_uncertainty_never_lowers_risk() -> None:
 
 # -- explanations ------------------------------------------------------------------------------------
 def test_explanation_names_its_factors() -> None:
-    assets = [asset("C1", "drainage_culvert", name="Zhongshan Rd culvert", criticality=5),
-              asset("H1", "critical_facility", name="City hospital", lat=north(100), facility="hospital")]
+    assets = [
+        asset("C1", "drainage_culvert", name="Zhongshan Rd culvert", criticality=5),
+        asset("H1", "critical_facility", name="City hospital", lat=north(100), facility="hospital"),
+    ]
     svc, _ = service(assets, [sensor("S8812", "C1", "methane")])
     svc.handle(anomaly("S8812", "C1", "methane", value=22.0, level=Level.ORANGE, minutes=35))
     risk = svc.asset_risk("C1")[GAS]
     text = risk.explanation
-    for needle in ("Gas explosion", "Zhongshan Rd culvert", "ORANGE", "methane 22 %LEL", "orange breach",
-                   "S8812", "35 min", "population 40,000", "hospital City hospital at 100 m", "criticality 5/5"):
+    for needle in (
+        "Gas explosion",
+        "Zhongshan Rd culvert",
+        "ORANGE",
+        "methane 22 %LEL",
+        "orange breach",
+        "S8812",
+        "35 min",
+        "population 40,000",
+        "hospital City hospital at 100 m",
+        "criticality 5/5",
+    ):
         assert needle in text, needle
     names = {f.name for f in risk.factors}
     assert {"graded_breach", "criticality", "population", "critical_facility", "vulnerability"} <= names
@@ -225,9 +249,14 @@ def test_statistical_evidence_needs_corroboration_from_another_kind() -> None:
     from resilience.domain import Level as L
 
     from .helpers import anomaly, asset, sensor, service
+
     assets = [asset("B1", "bridge", criticality=5, install_year=1970, material="steel", past_incidents=3)]
-    sensors = [sensor("S1", "B1", "strain"), sensor("S2", "B1", "strain"), sensor("S3", "B1", "strain"),
-               sensor("S4", "B1", "bearing_displacement")]
+    sensors = [
+        sensor("S1", "B1", "strain"),
+        sensor("S2", "B1", "strain"),
+        sensor("S3", "B1", "strain"),
+        sensor("S4", "B1", "bearing_displacement"),
+    ]
     svc, _ = service(assets, sensors)
     for sid in ("S1", "S2", "S3"):  # one kind, however many gauges: traffic loads them all at once
         svc.handle(anomaly(sid, "B1", "strain", value=60.0, score=1.0, minutes=0))

@@ -45,12 +45,20 @@ def test_bucket_start_matches_date_bin_origin() -> None:
 
 def test_in_memory_bucketed_query() -> None:
     repo = InMemoryRiskRepository()
-    repo.append_series([SeriesPoint("city", "h", T, 0.2, Level.BLUE), SeriesPoint("city", "h", T + timedelta(minutes=1),
-                        0.6, Level.ORANGE), SeriesPoint("city", "h", T + timedelta(minutes=6), 0.4, Level.YELLOW),
-                        SeriesPoint("city", "g", T, 0.9, Level.RED), SeriesPoint("asset:A", "h", T, 0.9, Level.RED)])
+    repo.append_series(
+        [
+            SeriesPoint("city", "h", T, 0.2, Level.BLUE),
+            SeriesPoint("city", "h", T + timedelta(minutes=1), 0.6, Level.ORANGE),
+            SeriesPoint("city", "h", T + timedelta(minutes=6), 0.4, Level.YELLOW),
+            SeriesPoint("city", "g", T, 0.9, Level.RED),
+            SeriesPoint("asset:A", "h", T, 0.9, Level.RED),
+        ]
+    )
     out = repo.query_series("city", "h", T - timedelta(hours=1), T + timedelta(hours=1), timedelta(minutes=5))
     assert [(b.bucket.minute, b.level, round(b.avg_score, 3), b.max_score, b.n) for b in out] == [
-        (0, Level.ORANGE, 0.4, 0.6, 2), (5, Level.YELLOW, 0.4, 0.4, 1)]
+        (0, Level.ORANGE, 0.4, 0.6, 2),
+        (5, Level.YELLOW, 0.4, 0.4, 1),
+    ]
     raw = repo.query_series("city", None, T, T + timedelta(minutes=2))
     assert [(b.hazard, b.n) for b in raw] == [("g", 1), ("h", 1), ("h", 1)]
     assert repo.query_series("city", "h", T + timedelta(minutes=7), T + timedelta(hours=1)) == []

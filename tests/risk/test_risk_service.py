@@ -34,10 +34,13 @@ def test_events_on_entering_and_leaving_orange_red_only() -> None:
     svc.handle(anomaly("S1", "G1", "methane", value=12.0, level=Level.YELLOW))  # none -> yellow
     assert risk_events(bus) == []
 
-    out = svc.handle(anomaly("S1", "G1", "methane", value=22.0, level=Level.ORANGE, phase=AnomalyPhase.UPDATE,
-                             minutes=15))  # yellow -> orange
+    out = svc.handle(
+        anomaly("S1", "G1", "methane", value=22.0, level=Level.ORANGE, phase=AnomalyPhase.UPDATE, minutes=15)
+    )  # yellow -> orange
     assert [(e.scope, e.previous, e.level) for e in out] == [
-        ("asset:G1", Level.YELLOW, Level.ORANGE), ("district:D1", Level.YELLOW, Level.ORANGE)]
+        ("asset:G1", Level.YELLOW, Level.ORANGE),
+        ("district:D1", Level.YELLOW, Level.ORANGE),
+    ]
     assert out == risk_events(bus)
     asset_event = out[0]
     assert asset_event.asset_id == "G1" and asset_event.district_id == "D1" and asset_event.hazard == GAS
@@ -45,17 +48,19 @@ def test_events_on_entering_and_leaving_orange_red_only() -> None:
     assert out[1].factors[0]["counts"]["orange"] == 1
 
     n = len(bus.published)
-    svc.handle(anomaly("S1", "G1", "methane", value=23.0, level=Level.ORANGE, phase=AnomalyPhase.UPDATE,
-                       minutes=20))  # still orange
+    svc.handle(
+        anomaly("S1", "G1", "methane", value=23.0, level=Level.ORANGE, phase=AnomalyPhase.UPDATE, minutes=20)
+    )  # still orange
     assert len(bus.published) == n
 
-    out = svc.handle(anomaly("S1", "G1", "methane", value=60.0, level=Level.RED, phase=AnomalyPhase.UPDATE,
-                             minutes=25))
+    out = svc.handle(anomaly("S1", "G1", "methane", value=60.0, level=Level.RED, phase=AnomalyPhase.UPDATE, minutes=25))
     assert [(e.scope, e.level) for e in out] == [("asset:G1", Level.RED), ("district:D1", Level.RED)]
 
     out = svc.handle(anomaly("S1", "G1", "methane", value=1.0, phase=AnomalyPhase.CLOSE, minutes=30))
     assert [(e.scope, e.previous, e.level) for e in out] == [
-        ("asset:G1", Level.RED, Level.NONE), ("district:D1", Level.RED, Level.NONE)]
+        ("asset:G1", Level.RED, Level.NONE),
+        ("district:D1", Level.RED, Level.NONE),
+    ]
 
 
 def test_district_event_only_when_district_level_changes() -> None:
@@ -69,10 +74,13 @@ def test_district_event_only_when_district_level_changes() -> None:
 
 
 def test_aggregation_counts_and_spectrum() -> None:
-    assets = [asset("G1", "gas_pipeline", criticality=5), asset("G2", "gas_pipeline", criticality=5, lon=east(500)),
-              asset("G3", "gas_pipeline", criticality=5, lon=east(1000)),
-              asset("G4", "gas_pipeline", district="D2", lon=east(3000)),
-              asset("W1", "water_main", district="D2", lon=east(4000))]
+    assets = [
+        asset("G1", "gas_pipeline", criticality=5),
+        asset("G2", "gas_pipeline", criticality=5, lon=east(500)),
+        asset("G3", "gas_pipeline", criticality=5, lon=east(1000)),
+        asset("G4", "gas_pipeline", district="D2", lon=east(3000)),
+        asset("W1", "water_main", district="D2", lon=east(4000)),
+    ]
     sensors = [sensor(f"S{i}", f"G{i}", "methane") for i in range(1, 5)]
     svc, _ = service(assets, sensors)
     svc.handle(anomaly("S1", "G1", "methane", value=22.0, level=Level.ORANGE))
@@ -95,8 +103,12 @@ def test_aggregation_counts_and_spectrum() -> None:
 
 
 def test_incremental_matches_full_recomputation() -> None:
-    assets = [asset("C1", "drainage_culvert", criticality=5), asset("G1", "gas_pipeline", lat=north(20)),
-              asset("W1", "water_main", lon=east(200)), asset("R1", "road", lon=east(250), criticality=5)]
+    assets = [
+        asset("C1", "drainage_culvert", criticality=5),
+        asset("G1", "gas_pipeline", lat=north(20)),
+        asset("W1", "water_main", lon=east(200)),
+        asset("R1", "road", lon=east(250), criticality=5),
+    ]
     sensors = [sensor("S1", "G1", "methane"), sensor("N1", "W1", "leak_noise"), sensor("T1", "R1", "settlement")]
     svc, _ = service(assets, sensors)
     svc.handle(anomaly("S1", "G1", "methane", value=22.0, level=Level.ORANGE))
@@ -119,8 +131,11 @@ def test_flush_writes_changed_rows_and_recorded_points() -> None:
     svc, _ = service([asset("G1", "gas_pipeline", criticality=5)], [sensor("S1", "G1", "methane")])
     svc.repository = repo
     svc.flush()
-    assert {(r.scope, r.hazard) for r in repo.current.values()} >= {("asset:G1", GAS), ("district:D1", GAS),
-                                                                     ("city", GAS)}
+    assert {(r.scope, r.hazard) for r in repo.current.values()} >= {
+        ("asset:G1", GAS),
+        ("district:D1", GAS),
+        ("city", GAS),
+    }
     svc.handle(anomaly("S1", "G1", "methane", value=22.0, level=Level.ORANGE))
     rows, points = svc.flush()
     assert rows == 3 and points == 3
@@ -140,8 +155,9 @@ def test_bench_command_last_line(capsys) -> None:  # type: ignore[no-untyped-def
     parser = argparse.ArgumentParser()
     sub = parser.add_subparsers()
     register(sub)
-    args = parser.parse_args(["risk", "--assets", "300", "--sensors", "1000", "--repeat", "2", "--events", "50",
-                              "--warm-events", "50"])
+    args = parser.parse_args(
+        ["risk", "--assets", "300", "--sensors", "1000", "--repeat", "2", "--events", "50", "--warm-events", "50"]
+    )
     assert args.func(args) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     key_full, key_inc = last.split(" ")

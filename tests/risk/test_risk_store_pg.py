@@ -37,8 +37,10 @@ def test_current_upsert_and_read(db_engine: Engine, uid: str) -> None:
 
 def test_series_append_and_bucketed_query(db_engine: Engine, uid: str) -> None:
     scope = f"district:{uid}"
-    points = [SeriesPoint(scope, GAS, T0 + timedelta(minutes=m), s, lvl, "") for m, s, lvl in
-              [(0, 0.2, Level.BLUE), (2, 0.6, Level.ORANGE), (7, 0.4, Level.YELLOW), (61, 0.9, Level.RED)]]
+    points = [
+        SeriesPoint(scope, GAS, T0 + timedelta(minutes=m), s, lvl, "")
+        for m, s, lvl in [(0, 0.2, Level.BLUE), (2, 0.6, Level.ORANGE), (7, 0.4, Level.YELLOW), (61, 0.9, Level.RED)]
+    ]
     with db_engine.begin() as conn:
         repo = PgRiskRepository(conn)
         repo.append_series(points)
@@ -49,7 +51,10 @@ def test_series_append_and_bucketed_query(db_engine: Engine, uid: str) -> None:
         hour = repo.query_series(scope, None, T0, T0 + timedelta(hours=2), timedelta(hours=1))
         raw = repo.query_series(scope, GAS, T0, T0 + timedelta(minutes=10))
     assert [(b.bucket, b.level, b.n) for b in five] == [
-        (T0, Level.ORANGE, 2), (T0 + timedelta(minutes=5), Level.YELLOW, 1), (T0 + timedelta(minutes=60), Level.RED, 1)]
+        (T0, Level.ORANGE, 2),
+        (T0 + timedelta(minutes=5), Level.YELLOW, 1),
+        (T0 + timedelta(minutes=60), Level.RED, 1),
+    ]
     assert abs(five[0].avg_score - 0.4) < 1e-9 and five[0].max_score == 0.6
     assert [(b.bucket, b.level) for b in hour] == [(T0, Level.ORANGE), (T0 + timedelta(hours=1), Level.RED)]
     assert [b.explanation for b in raw][-1] == "again" and len(raw) == 3
@@ -57,8 +62,11 @@ def test_series_append_and_bucketed_query(db_engine: Engine, uid: str) -> None:
 
 def test_service_flush_and_routes(db_engine: Engine, api_client, uid: str) -> None:  # type: ignore[no-untyped-def]
     g = f"G{uid}"
-    svc, _ = service([asset(g, "gas_pipeline", criticality=5, district=f"D{uid}")], [sensor(f"S{uid}", g, "methane")],
-                     districts=[{"id": f"D{uid}", "name": "Test", "population": 40_000}])
+    svc, _ = service(
+        [asset(g, "gas_pipeline", criticality=5, district=f"D{uid}")],
+        [sensor(f"S{uid}", g, "methane")],
+        districts=[{"id": f"D{uid}", "name": "Test", "population": 40_000}],
+    )
     svc.handle(anomaly(f"S{uid}", g, "methane", value=22.0, level=Level.ORANGE))
     with db_engine.begin() as conn:
         rows, points = svc.flush(PgRiskRepository(conn))
@@ -67,8 +75,15 @@ def test_service_flush_and_routes(db_engine: Engine, api_client, uid: str) -> No
     assert body["hazards"][GAS]["level"] == "orange" and body["hazards"][GAS]["factors"]
     spectrum = api_client.get("/api/v1/risk/spectrum").json()
     assert f"D{uid}" in spectrum["districts"]
-    resp = api_client.get("/api/v1/risk/series", params={"scope": f"asset:{g}", "hazard": GAS,
-                                                         "start": T0.isoformat(), "bucket": "1h",
-                                                         "end": (T0 + timedelta(hours=2)).isoformat()},
-                          headers={"Accept": "text/csv"})
+    resp = api_client.get(
+        "/api/v1/risk/series",
+        params={
+            "scope": f"asset:{g}",
+            "hazard": GAS,
+            "start": T0.isoformat(),
+            "bucket": "1h",
+            "end": (T0 + timedelta(hours=2)).isoformat(),
+        },
+        headers={"Accept": "text/csv"},
+    )
     assert resp.status_code == 200 and resp.text.splitlines()[1].split(",")[2] == "orange"

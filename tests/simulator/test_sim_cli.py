@@ -26,8 +26,24 @@ def test_defaults() -> None:
 @pytest.mark.slow  # a simulated day of 300 sensors
 def test_dry_run_writes_truth(tmp_path: Path, capsys) -> None:
     truth = tmp_path / "truth.json"
-    args = _parser().parse_args(["simulate", "--dry-run", "--speed", "0", "--tick", "300", "--duration", "86400",
-                                 "--sensors", "300", "--start", "2024-07-01T00:00:00Z", "--truth", str(truth)])
+    args = _parser().parse_args(
+        [
+            "simulate",
+            "--dry-run",
+            "--speed",
+            "0",
+            "--tick",
+            "300",
+            "--duration",
+            "86400",
+            "--sensors",
+            "300",
+            "--start",
+            "2024-07-01T00:00:00Z",
+            "--truth",
+            str(truth),
+        ]
+    )
     assert args.func(args) == 0
     out = capsys.readouterr().out
     assert "incident INC-" in out and "done:" in out

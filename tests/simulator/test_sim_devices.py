@@ -42,8 +42,15 @@ def test_gas_leak_is_reported_within_seconds_not_at_the_next_period() -> None:
     city = build_city(seed=5, n_sensors=300)
     methane = next(s for s in city.sensors if s.kind == "methane")
     onset = START + timedelta(minutes=20, seconds=7)
-    leak = Incident("T-1", "gas_leak", methane.asset_id, "D", onset, onset + timedelta(minutes=30),
-                    [Effect(methane.id, "add", 40.0, 60.0, 60.0)])
+    leak = Incident(
+        "T-1",
+        "gas_leak",
+        methane.asset_id,
+        "D",
+        onset,
+        onset + timedelta(minutes=30),
+        [Effect(methane.id, "add", 40.0, 60.0, 60.0)],
+    )
     periodic = _times(Simulator(city, START, seed=5, incidents=[leak], report_by_exception=False), methane.id)
     exceptional = _times(Simulator(city, START, seed=5, incidents=[leak]), methane.id)
     t0 = onset.timestamp()

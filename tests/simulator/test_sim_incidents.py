@@ -103,7 +103,9 @@ def test_blocked_drain_surcharges_while_downstream_falls(city: City, day) -> Non
     sim, series = day
     for inc in _of(sim, "blocked_drain"):
         blocked, downstream = inc.sensor_ids
-        assert city.asset(city.sensors[sim.sensor_index(downstream)].asset_id).attributes["downstream_of"] == inc.asset_id
+        assert (
+            city.asset(city.sensors[sim.sensor_index(downstream)].asset_id).attributes["downstream_of"] == inc.asset_id
+        )
         s0, s1 = inc.start.timestamp(), inc.end.timestamp()
         assert _window(series, blocked, s0 - 3600, s0).max() < 70
         assert _window(series, blocked, s0, s1).max() > 100

@@ -66,7 +66,9 @@ def test_every_sensor_reports_on_its_interval(city: City, clean_day) -> None:
 
 @pytest.mark.slow  # a simulated day of 500 sensors
 def test_water_pressure_typical_and_inverse_to_demand(city: City, clean_day) -> None:
-    main = next(a for a in city.assets if city.sensors_of(a.id, "water_pressure") and city.sensors_of(a.id, "water_flow"))
+    main = next(
+        a for a in city.assets if city.sensors_of(a.id, "water_pressure") and city.sensors_of(a.id, "water_flow")
+    )
     p = np.array([v for _, v in clean_day[city.sensors_of(main.id, "water_pressure")[0].id]])
     q = np.array([v for _, v in clean_day[city.sensors_of(main.id, "water_flow")[0].id]])
     assert 0.20 < p.min() and p.max() < 0.50
@@ -95,8 +97,16 @@ def test_same_values_regardless_of_step_cadence(city: City) -> None:
     a = Simulator(city, START, seed=21, incidents="none")
     b = Simulator(city, START, seed=21, incidents="none")
     end = START + timedelta(hours=2)
-    fa = [x for _, batch in a.run(end, timedelta(seconds=60)) for x in zip(batch.idx.tolist(), batch.t.tolist(), batch.v.tolist())]
-    fb = [x for _, batch in b.run(end, timedelta(seconds=900)) for x in zip(batch.idx.tolist(), batch.t.tolist(), batch.v.tolist())]
+    fa = [
+        x
+        for _, batch in a.run(end, timedelta(seconds=60))
+        for x in zip(batch.idx.tolist(), batch.t.tolist(), batch.v.tolist())
+    ]
+    fb = [
+        x
+        for _, batch in b.run(end, timedelta(seconds=900))
+        for x in zip(batch.idx.tolist(), batch.t.tolist(), batch.v.tolist())
+    ]
     assert sorted(fa) == sorted(fb)
     ids = [city.sensors[i].id for i, _, _ in fb[:200]]
     ts = np.array([t for _, t, _ in fb[:200]])

@@ -30,10 +30,14 @@ def batch(sim: Simulator):
 
 def test_packs_round_trip(sim: Simulator, batch) -> None:
     utility_of = [s.utility_id for s in sim.city.sensors]
-    packs = list(build_packs(sim.sensor_ids, sim.units, utility_of, batch.idx, batch.t, batch.v,
-                             alt_unit_fraction=0.3, seed=1))
+    packs = list(
+        build_packs(sim.sensor_ids, sim.units, utility_of, batch.idx, batch.t, batch.v, alt_unit_fraction=0.3, seed=1)
+    )
     assert len(packs) > len({u for u, _ in packs})  # some utilities need several packs
-    expected = {(sim.sensor_ids[i], t): (v, sim.units[i]) for i, t, v in zip(batch.idx.tolist(), batch.t.tolist(), batch.v.tolist())}
+    expected = {
+        (sim.sensor_ids[i], t): (v, sim.units[i])
+        for i, t, v in zip(batch.idx.tolist(), batch.t.tolist(), batch.v.tolist())
+    }
     seen: dict[tuple[str, float], Any] = {}
     alt_seen = 0
     for utility, pack in packs:
@@ -59,8 +63,13 @@ def test_packs_round_trip(sim: Simulator, batch) -> None:
 
 def test_canonical_units_only_when_alt_disabled(sim: Simulator, batch) -> None:
     utility_of = [s.utility_id for s in sim.city.sensors]
-    units = {rec["u"] for _, pack in build_packs(sim.sensor_ids, sim.units, utility_of, batch.idx, batch.t,
-                                                 batch.v, alt_unit_fraction=0.0) for rec in pack}
+    units = {
+        rec["u"]
+        for _, pack in build_packs(
+            sim.sensor_ids, sim.units, utility_of, batch.idx, batch.t, batch.v, alt_unit_fraction=0.0
+        )
+        for rec in pack
+    }
     assert units <= {s.unit for s in SENSOR_KINDS.values()}
 
 

@@ -21,14 +21,41 @@ SENSORS = [
 def registry(db_engine: Engine) -> list[tuple[str, str, str, str, str]]:
     with db_engine.begin() as conn:
         # Every module of the package asks for it on the package database: insert only what is missing.
-        conn.execute(insert(utilities).on_conflict_do_nothing(), [{"id": "gasco", "name": "Gas Co"},
-                                                                 {"id": "waterco", "name": "Water Co"}])
-        conn.execute(insert(districts).on_conflict_do_nothing(), [{"id": "D1-SPINE", "name": "Shinan", "population": 40000}])
-        conn.execute(insert(assets).on_conflict_do_nothing(), [
-            {"id": "A-CULVERT", "name": "Culvert under Zhongshan Rd", "kind": "drainage_culvert", "district_id": "D1-SPINE",
-             "utility_id": "gasco", "lat": 36.07, "lon": 120.38},
-            {"id": "A-MAIN", "name": "DN600 main", "kind": "water_main", "district_id": "D1-SPINE", "utility_id": "waterco",
-             "lat": 36.071, "lon": 120.381}])
-        conn.execute(insert(sensors).on_conflict_do_nothing(), [{"id": s, "utility_id": u, "kind": k, "unit": unit, "asset_id": a,
-                                        "expected_interval_s": 60} for s, u, k, unit, a in SENSORS])
+        conn.execute(
+            insert(utilities).on_conflict_do_nothing(),
+            [{"id": "gasco", "name": "Gas Co"}, {"id": "waterco", "name": "Water Co"}],
+        )
+        conn.execute(
+            insert(districts).on_conflict_do_nothing(), [{"id": "D1-SPINE", "name": "Shinan", "population": 40000}]
+        )
+        conn.execute(
+            insert(assets).on_conflict_do_nothing(),
+            [
+                {
+                    "id": "A-CULVERT",
+                    "name": "Culvert under Zhongshan Rd",
+                    "kind": "drainage_culvert",
+                    "district_id": "D1-SPINE",
+                    "utility_id": "gasco",
+                    "lat": 36.07,
+                    "lon": 120.38,
+                },
+                {
+                    "id": "A-MAIN",
+                    "name": "DN600 main",
+                    "kind": "water_main",
+                    "district_id": "D1-SPINE",
+                    "utility_id": "waterco",
+                    "lat": 36.071,
+                    "lon": 120.381,
+                },
+            ],
+        )
+        conn.execute(
+            insert(sensors).on_conflict_do_nothing(),
+            [
+                {"id": s, "utility_id": u, "kind": k, "unit": unit, "asset_id": a, "expected_interval_s": 60}
+                for s, u, k, unit, a in SENSORS
+            ],
+        )
     return SENSORS

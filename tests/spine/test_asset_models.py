@@ -24,12 +24,20 @@ def test_train_store_reload_and_score(db_engine, registry):
         rows.append(Reading("AM-FLOW", t, 100 * demand + rng.gauss(0, 1)))
         rows.append(Reading("AM-PRES", t, 0.45 - 0.1 * demand + rng.gauss(0, 0.002)))
     with db_engine.begin() as conn:
-        conn.execute(text("INSERT INTO assets (id, name, kind, lat, lon) VALUES ('AM-MAIN', 'Modelled main', "
-                          "'water_main', 36.1, 120.4) ON CONFLICT DO NOTHING"))
+        conn.execute(
+            text(
+                "INSERT INTO assets (id, name, kind, lat, lon) VALUES ('AM-MAIN', 'Modelled main', "
+                "'water_main', 36.1, 120.4) ON CONFLICT DO NOTHING"
+            )
+        )
         for sid, kind, unit in (("AM-FLOW", "water_flow", "m**3/h"), ("AM-PRES", "water_pressure", "MPa")):
-            conn.execute(text("INSERT INTO sensors (id, asset_id, utility_id, kind, unit, expected_interval_s) "
-                              "VALUES (:i, 'AM-MAIN', 'waterco', :k, :u, 60) ON CONFLICT DO NOTHING"),
-                         {"i": sid, "k": kind, "u": unit})
+            conn.execute(
+                text(
+                    "INSERT INTO sensors (id, asset_id, utility_id, kind, unit, expected_interval_s) "
+                    "VALUES (:i, 'AM-MAIN', 'waterco', :k, :u, 60) ON CONFLICT DO NOTHING"
+                ),
+                {"i": sid, "k": kind, "u": unit},
+            )
         write_readings(conn, rows, get_backend(conn))
     assert train_asset_models(db_engine, now + timedelta(minutes=1)) >= 1
     with db_engine.connect() as conn:

@@ -35,8 +35,9 @@ Pair = tuple[EventPublisher, Callable[[], list[Event]]]
 
 
 def health(i: int, status: str = "silent") -> SensorHealthEvent:
-    return SensorHealthEvent(sensor_id=f"bus-s{i}", asset_id="bus-a", sensor_kind="methane", status=status,
-                             ts=T0 + timedelta(seconds=i))
+    return SensorHealthEvent(
+        sensor_id=f"bus-s{i}", asset_id="bus-a", sensor_kind="methane", status=status, ts=T0 + timedelta(seconds=i)
+    )
 
 
 def in_memory() -> Pair:

@@ -22,14 +22,16 @@ from resilience.store.eventlog import EventConsumer, PgEventLog
 
 
 def _event(tag: str, i: int) -> SensorHealthEvent:
-    return SensorHealthEvent(sensor_id=f"{tag}-{i}", asset_id="GAP-A", sensor_kind="methane", status="silent",
-                             ts=datetime.now(UTC))
+    return SensorHealthEvent(
+        sensor_id=f"{tag}-{i}", asset_id="GAP-A", sensor_kind="methane", status="silent", ts=datetime.now(UTC)
+    )
 
 
 def _consumer(engine: Engine, tag: str, seen: list[str]) -> EventConsumer:
     def handle(event: Event, conn: Connection) -> None:
         if isinstance(event, SensorHealthEvent) and event.sensor_id.startswith(tag):
             seen.append(event.sensor_id)
+
     consumer = EventConsumer(engine, f"gap-{tag}", handle)
     consumer.start_from_now()
     return consumer
@@ -61,8 +63,12 @@ def test_an_open_transaction_elsewhere_does_not_hold_consumers_back(db_engine: E
     consumer = _consumer(db_engine, tag, seen)
     frozen = db_engine.connect()
     txn = frozen.begin()
-    frozen.execute(text("INSERT INTO dead_letters (transport, utility_id, topic, payload, reason) "
-                        "VALUES ('mqtt', 'gap', 'gap', '', 'held open')"))
+    frozen.execute(
+        text(
+            "INSERT INTO dead_letters (transport, utility_id, topic, payload, reason) "
+            "VALUES ('mqtt', 'gap', 'gap', '', 'held open')"
+        )
+    )
     try:
         PgEventLog(db_engine).publish(_event(tag, 1))
         while consumer.run_once():
@@ -92,6 +98,7 @@ def test_racing_writers_and_a_consumer_lose_nothing_and_double_nothing(db_engine
     def consume() -> None:
         while not done.is_set():
             consumer.run_once()
+
     reader = threading.Thread(target=consume)
     reader.start()
     threads = [threading.Thread(target=write, args=(w,)) for w in range(writers)]
@@ -113,8 +120,12 @@ def test_hand_off_batches_in_shards_are_read_once_in_order(db_engine: Engine) ->
     with db_engine.begin() as conn:
         for shard in range(3):
             ensure_cursor(conn, f"test-{tag}-{shard}", at_end_of="reading_batches")
-        start = {s: conn.execute(text("SELECT last_seq FROM event_cursors WHERE consumer = :c"),
-                                 {"c": f"test-{tag}-{s}"}).scalar_one() for s in range(3)}
+        start = {
+            s: conn.execute(
+                text("SELECT last_seq FROM event_cursors WHERE consumer = :c"), {"c": f"test-{tag}-{s}"}
+            ).scalar_one()
+            for s in range(3)
+        }
         shards_hit = {handoff.shard_of(r.sensor_id, 3) for r in readings[:35]}
         assert handoff.hand_off(conn, readings[:35], transport="http", shards=3) == len(shards_hit)  # a row a shard
     with db_engine.begin() as conn:

@@ -21,19 +21,25 @@ def _count(db_engine, sensor: str) -> int:
 
 def _letters(db_engine, reason_like: str) -> list[dict]:
     with db_engine.connect() as conn:
-        rows = conn.execute(text("SELECT * FROM dead_letters WHERE reason ILIKE :r ORDER BY id"),
-                            {"r": f"%{reason_like}%"})
+        rows = conn.execute(
+            text("SELECT * FROM dead_letters WHERE reason ILIKE :r ORDER BY id"), {"r": f"%{reason_like}%"}
+        )
         return [dict(r._mapping) for r in rows]
 
 
 def test_senml_pack_lands_and_reads_back(api_client, registry, db_engine):
     now = time.time()
-    pack = [{"bn": "", "bt": now - 120, "bu": "MPa", "n": "P-1", "v": 0.31},
-            {"n": "P-1", "t": 60, "v": 0.30}, {"n": "P-1", "t": 90, "u": "kPa", "v": 295.0}]
+    pack = [
+        {"bn": "", "bt": now - 120, "bu": "MPa", "n": "P-1", "v": 0.31},
+        {"n": "P-1", "t": 60, "v": 0.30},
+        {"n": "P-1", "t": 90, "u": "kPa", "v": 295.0},
+    ]
     r = api_client.post("/api/v1/ingest", content=json.dumps(pack), headers={"X-Utility-Id": "waterco"})
     assert r.status_code == 200, r.text
     assert r.json() == {"accepted": 3, "rejected": 0, "errors": []}
-    r = api_client.get("/api/v1/sensors/P-1/readings", params={"start": datetime.fromtimestamp(now - 600, UTC).isoformat()})
+    r = api_client.get(
+        "/api/v1/sensors/P-1/readings", params={"start": datetime.fromtimestamp(now - 600, UTC).isoformat()}
+    )
     values = [row["value"] for row in r.json()["data"]]
     assert values == pytest.approx([0.31, 0.30, 0.295])
     # the kPa reading was converted and flagged as converted
@@ -45,8 +51,9 @@ def test_plain_json_on_sensor_and_idempotent_replay(api_client, registry, db_eng
     body = json.dumps([{"t": t0, "v": 1.5}, {"t": datetime.fromtimestamp(t0 + 10, UTC).isoformat(), "v": 1.7}])
     before = _count(db_engine, "CH4-1")
     for _ in range(2):  # the same payload twice stores each reading once
-        r = api_client.post("/api/v1/ingest", params={"sensor_id": "CH4-1"}, content=body,
-                            headers={"X-Utility-Id": "gasco"})
+        r = api_client.post(
+            "/api/v1/ingest", params={"sensor_id": "CH4-1"}, content=body, headers={"X-Utility-Id": "gasco"}
+        )
         assert r.status_code == 200 and r.json()["accepted"] == 2
     assert _count(db_engine, "CH4-1") == before + 2
 
@@ -110,15 +117,22 @@ def test_bucketed_query_and_csv(api_client, registry, db_engine):
     maintain_store(db_engine, get_settings())
     start = datetime.fromtimestamp(base, UTC).isoformat()
     end = datetime.fromtimestamp(base + 3600, UTC).isoformat()
-    r = api_client.get("/api/v1/sensors/T-1/readings", params={"start": start, "end": end, "bucket": "5m", "agg": "avg"})
+    r = api_client.get(
+        "/api/v1/sensors/T-1/readings", params={"start": start, "end": end, "bucket": "5m", "agg": "avg"}
+    )
     body = r.json()
     assert r.status_code == 200 and body["count"] == 12
     assert body["data"][0]["value"] == pytest.approx(sum(range(10)) / 10)  # first 5 min: readings 0..9
     assert body["data"][0]["n"] == 10
-    r = api_client.get("/api/v1/sensors/T-1/readings", params={"start": start, "end": end, "bucket": "1h", "agg": "max"})
+    r = api_client.get(
+        "/api/v1/sensors/T-1/readings", params={"start": start, "end": end, "bucket": "1h", "agg": "max"}
+    )
     assert r.json()["data"][0]["value"] == 119.0
-    r = api_client.get("/api/v1/sensors/T-1/readings", params={"start": start, "end": end, "bucket": "1h",
-                                                              "agg": "last"}, headers={"Accept": "text/csv"})
+    r = api_client.get(
+        "/api/v1/sensors/T-1/readings",
+        params={"start": start, "end": end, "bucket": "1h", "agg": "last"},
+        headers={"Accept": "text/csv"},
+    )
     assert r.headers["content-type"].startswith("text/csv")
     lines = r.text.strip().splitlines()
     assert lines[0] == "bucket,value,n" and lines[1].endswith(",119.0,120")

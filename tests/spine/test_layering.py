@@ -100,8 +100,15 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 # the API above them, and one wiring module per process (``resilience/runtime``) above all. Tools that
 # production does not run may use anything but the wiring; nothing in production imports a tool.
 STAGES: dict[str, tuple[str, ...]] = {
-    "core": ("resilience.domain", "resilience.events", "resilience.clock", "resilience.settings", "resilience.logs",
-             "resilience.registry_cache", "resilience"),
+    "core": (
+        "resilience.domain",
+        "resilience.events",
+        "resilience.clock",
+        "resilience.settings",
+        "resilience.logs",
+        "resilience.registry_cache",
+        "resilience",
+    ),
     "store": ("resilience.store", "alerts.store", "resilience.risk.store"),
     "ops": ("resilience.services", "resilience.mqtt_auth", "resilience.keys_cli", "resilience.health"),
     "ingest": ("ingest",),
@@ -112,8 +119,13 @@ STAGES: dict[str, tuple[str, ...]] = {
     "api": ("resilience.api", "resilience.console"),
     "runtime": ("resilience.runtime", "resilience.commands", "resilience.cli"),
     # the offline CSV scorer (`resilience detect`) is a tool too: it offers the NAB benchmark's detector
-    "tools": ("resilience.simulator", "resilience.bench", "resilience.backtest", "resilience.detection.cli",
-              "resilience.detection.csv_models"),
+    "tools": (
+        "resilience.simulator",
+        "resilience.bench",
+        "resilience.backtest",
+        "resilience.detection.cli",
+        "resilience.detection.csv_models",
+    ),
 }
 ALLOWED: dict[str, set[str]] = {
     "core": set(),
@@ -141,9 +153,12 @@ def stage_of(module: str) -> str:
 
 
 def test_each_stage_imports_only_what_is_below_it() -> None:
-    wrong = sorted(f"{m} ({stage_of(m)}) imports {d} ({stage_of(d)})"
-                   for m, deps in _graph(_modules()).items() for d in deps
-                   if stage_of(d) != stage_of(m) and stage_of(d) not in ALLOWED[stage_of(m)])
+    wrong = sorted(
+        f"{m} ({stage_of(m)}) imports {d} ({stage_of(d)})"
+        for m, deps in _graph(_modules()).items()
+        for d in deps
+        if stage_of(d) != stage_of(m) and stage_of(d) not in ALLOWED[stage_of(m)]
+    )
     assert wrong == []
 
 

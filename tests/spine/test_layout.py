@@ -38,23 +38,35 @@ def test_compose_file_is_the_production_layout():
     assert f"mosquitto-accounts:{out}" in services["scheduler"]["volumes"]
     assert "mosquitto-accounts:/mosquitto/accounts:ro" in services["mosquitto"]["volumes"]
     script = services["mosquitto"]["entrypoint"][-1]
-    assert script == "/mosquitto/deploy/follow-accounts.sh" and "./deploy/mosquitto:/mosquitto/deploy:ro" in \
-        services["mosquitto"]["volumes"]
+    assert (
+        script == "/mosquitto/deploy/follow-accounts.sh"
+        and "./deploy/mosquitto:/mosquitto/deploy:ro" in services["mosquitto"]["volumes"]
+    )
     assert subprocess.run(["sh", "-n", str(ROOT / "deploy/mosquitto/follow-accounts.sh")]).returncode == 0
     for path in ("/mosquitto/auth/passwd", "/mosquitto/auth/acl", "/mosquitto/deploy/certs/server.key"):
         assert path in conf
 
 
 def test_services_command_reports_status():
-    out = subprocess.run([sys.executable, "-m", "resilience.cli", "services", "status"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "resilience.cli", "services", "status"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+    )
     assert out.returncode == 0
     assert "postgres:" in out.stdout and "mosquitto:" in out.stdout
 
 
 def test_services_start_is_idempotent(services):
-    out = subprocess.run([sys.executable, "-m", "resilience.cli", "services", "start"], capture_output=True, text=True,
-                         cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "resilience.cli", "services", "start"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=120,
+    )
     assert out.returncode == 0 and "already running" in out.stdout
 
 
@@ -86,7 +98,7 @@ def test_compose_services_reference_what_exists():
                 pytest.fail(f"service {name}: `resilience {' '.join(command)}` is rejected by the CLI")
             assert callable(getattr(args, "func", None)), name
         depends = svc.get("depends_on") or {}
-        for dep, spec in (depends.items() if isinstance(depends, dict) else ((d, {}) for d in depends)):
+        for dep, spec in depends.items() if isinstance(depends, dict) else ((d, {}) for d in depends):
             assert dep in services, f"service {name} depends on undefined service {dep}"
             assert dep != name
             condition = (spec or {}).get("condition", "service_started")

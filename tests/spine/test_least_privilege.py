@@ -47,25 +47,39 @@ def test_the_service_login_is_no_superuser_and_owns_nothing(service_engine: Engi
     with service_engine.connect() as conn:
         me = conn.execute(text("SELECT current_user")).scalar_one()
         assert me == get_settings().db_app_user
-        assert conn.execute(text("SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles "
-                                 "WHERE rolname = current_user")).scalar_one() is False
-        assert conn.execute(text("SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
-                                 "WHERE r.rolname = current_user")).scalar_one() == 0
+        assert (
+            conn.execute(
+                text("SELECT rolsuper OR rolcreaterole OR rolcreatedb FROM pg_roles WHERE rolname = current_user")
+            ).scalar_one()
+            is False
+        )
+        assert (
+            conn.execute(
+                text(
+                    "SELECT count(*) FROM pg_class c JOIN pg_roles r ON r.oid = c.relowner "
+                    "WHERE r.rolname = current_user"
+                )
+            ).scalar_one()
+            == 0
+        )
         assert conn.execute(text("SELECT pg_has_role(current_user, 'resilience_service', 'member')")).scalar_one()
         assert not conn.execute(text("SELECT pg_has_role(current_user, 'resilience_reader', 'member')")).scalar_one()
 
 
-@pytest.mark.parametrize("statement", [
-    "CREATE TABLE intruder (x int)",
-    "ALTER TABLE alerts ADD COLUMN intruder int",
-    "DROP TABLE dead_letters",
-    "TRUNCATE readings",
-    "DELETE FROM alembic_version",
-    "CREATE FUNCTION intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'",
-    "SELECT ensure_day_partition('api_keys', DATE '2030-01-01')",
-    "SELECT drop_day_partition('api_keys')",
-    "CREATE ROLE intruder LOGIN SUPERUSER",
-])
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "CREATE TABLE intruder (x int)",
+        "ALTER TABLE alerts ADD COLUMN intruder int",
+        "DROP TABLE dead_letters",
+        "TRUNCATE readings",
+        "DELETE FROM alembic_version",
+        "CREATE FUNCTION intruder() RETURNS int LANGUAGE sql AS 'SELECT 1'",
+        "SELECT ensure_day_partition('api_keys', DATE '2030-01-01')",
+        "SELECT drop_day_partition('api_keys')",
+        "CREATE ROLE intruder LOGIN SUPERUSER",
+    ],
+)
 def test_the_service_login_may_not_change_the_schema(service_engine: Engine, statement: str) -> None:
     with pytest.raises(DBAPIError) as refused, service_engine.begin() as conn:
         conn.execute(text(statement))
@@ -77,8 +91,16 @@ def test_ingest_and_upkeep_work_with_only_the_service_rights(service_engine: Eng
     db_engine = owner_engine
     utility, sensor = "LP-UTIL", "LP-S1"
     with db_engine.begin() as conn:
-        register_sensors(conn, utility=utility, asset="LP-ASSET", asset_kind="water_main", sensor_kind="water_flow",
-                         unit="m**3/h", sensor_ids=[sensor], interval_s=60)
+        register_sensors(
+            conn,
+            utility=utility,
+            asset="LP-ASSET",
+            asset_kind="water_main",
+            sensor_kind="water_flow",
+            unit="m**3/h",
+            sensor_ids=[sensor],
+            interval_s=60,
+        )
     # a backfill from a day no partition exists for: the writer creates it through the owner's function
     day = datetime.now(UTC).date() - timedelta(days=200)
     assert _partition(db_engine, day) is None
@@ -89,10 +111,15 @@ def test_ingest_and_upkeep_work_with_only_the_service_rights(service_engine: Eng
     assert _partition(db_engine, day) == f"readings_p{day:%Y%m%d}"
     with db_engine.connect() as conn:
         assert conn.execute(text("SELECT value FROM readings WHERE sensor_id = :s"), {"s": sensor}).scalar() == 12.5
-        owner = conn.execute(text("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = :p"),
-                             {"p": f"readings_p{day:%Y%m%d}"}).scalar()
-        assert owner == conn.execute(text("SELECT pg_get_userbyid(datdba) FROM pg_database "
-                                          "WHERE datname = current_database()")).scalar()
+        owner = conn.execute(
+            text("SELECT pg_get_userbyid(relowner) FROM pg_class WHERE relname = :p"), {"p": f"readings_p{day:%Y%m%d}"}
+        ).scalar()
+        assert (
+            owner
+            == conn.execute(
+                text("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = current_database()")
+            ).scalar()
+        )
     # the scheduler's upkeep as the service login: that day is past retention, so its partition goes
     short = get_settings().model_copy(update={"retention_days": 100})
     counts = maintain_store(service_engine, short)

@@ -26,8 +26,9 @@ UNMODELLED = {*TIMESERIES_TABLES, "readings_1m", "readings_1h", "timeseries_back
 def test_no_migration_imports_the_live_code() -> None:
     for path in sorted(VERSIONS.glob("0*.py")):
         tree = ast.parse(path.read_text())
-        imported = {alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import)
-                    for alias in node.names}
+        imported = {
+            alias.name.split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names
+        }
         imported |= {(node.module or "").split(".")[0] for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
         assert not imported & {"resilience", "alerts", "ingest"}, f"{path.name} imports {imported}"
 

@@ -78,8 +78,20 @@ def utilities_ab(db_engine, registry) -> tuple[str, str, str, str]:  # type: ign
     sa, sb = unique("ACL-SA"), unique("ACL-SB")
     with db_engine.begin() as conn:
         conn.execute(insert(utilities), [{"id": a, "name": "Utility A"}, {"id": b, "name": "Utility B"}])
-        conn.execute(insert(sensors), [{"id": s, "utility_id": u, "kind": "water_flow", "unit": "m**3/h",
-                                        "asset_id": "A-MAIN", "expected_interval_s": 60} for s, u in ((sa, a), (sb, b))])
+        conn.execute(
+            insert(sensors),
+            [
+                {
+                    "id": s,
+                    "utility_id": u,
+                    "kind": "water_flow",
+                    "unit": "m**3/h",
+                    "asset_id": "A-MAIN",
+                    "expected_interval_s": 60,
+                }
+                for s, u in ((sa, a), (sb, b))
+            ],
+        )
     return a, sa, b, sb
 
 
@@ -142,9 +154,11 @@ def test_utility_b_cannot_publish_to_utility_a(services, ingest, utilities_ab, d
     try:
         t = float(int(time.time()) - 10)
         forged = [f"{root}/{a}/{sa}", f"{root}/{a}", f"{root}/{a}/{sb}"]
-        codes = [intruder.publish(forged[0], _reading(t, 99.0)),
-                 intruder.publish(forged[1], json.dumps([{"n": sa, "t": t + 1, "v": 99.0}]).encode()),
-                 intruder.publish(forged[2], _reading(t + 2, 99.0))]
+        codes = [
+            intruder.publish(forged[0], _reading(t, 99.0)),
+            intruder.publish(forged[1], json.dumps([{"n": sa, "t": t + 1, "v": 99.0}]).encode()),
+            intruder.publish(forged[2], _reading(t + 2, 99.0)),
+        ]
         # Mosquitto answers an MQTT v5 QoS 1 publish it denies with PUBACK 0x87 (older ones drop it silently)
         assert all(c in (0, NOT_AUTHORIZED) for c in codes), codes
         # then the owner's own reading: once it is stored, the worker has seen everything published before it
@@ -155,8 +169,12 @@ def test_utility_b_cannot_publish_to_utility_a(services, ingest, utilities_ab, d
         assert _stored(db_engine, sb) == 0
         assert all(_dead_letters(db_engine, topic) == 0 for topic in forged), "a forged message reached the worker"
         with db_engine.connect() as conn:
-            assert conn.execute(text("SELECT count(*) FROM readings WHERE sensor_id = :s AND value = 99"),
-                                {"s": sa}).scalar_one() == 0
+            assert (
+                conn.execute(
+                    text("SELECT count(*) FROM readings WHERE sensor_id = :s AND value = 99"), {"s": sa}
+                ).scalar_one()
+                == 0
+            )
     finally:
         intruder.close()
         owner.close()
@@ -203,8 +221,11 @@ def test_utility_cannot_publish_alerts_or_read_other_feeds(services, utilities_a
 def test_service_accounts_files_are_private(services) -> None:  # type: ignore[no-untyped-def]
     from resilience import mqtt_auth
 
-    for path in (mqtt_auth.password_file(services), mqtt_auth.acl_file(services),
-                 mqtt_auth.auth_dir(services) / "service-accounts.json"):
+    for path in (
+        mqtt_auth.password_file(services),
+        mqtt_auth.acl_file(services),
+        mqtt_auth.auth_dir(services) / "service-accounts.json",
+    ):
         assert path.stat().st_mode & 0o077 == 0, path
     # the password file is Mosquitto's hashed format, never plaintext
     pw = mqtt_auth.password_file(services).read_text()
@@ -283,7 +304,8 @@ def test_a_deployment_folder_gets_accounts_mosquitto_can_check(services, db_engi
         for c in expected:
             _, algo, iterations, salt, digest = lines[c.username].split("$")
             assert algo == "7" and base64.b64decode(digest) == hashlib.pbkdf2_hmac(
-                "sha512", c.password.encode(), base64.b64decode(salt), int(iterations), 64)
+                "sha512", c.password.encode(), base64.b64decode(salt), int(iterations), 64
+            )
         assert f"user {some}" in (tmp_path / "acl").read_text()
         assert mqtt_auth.password_file(settings).stat().st_mtime_ns == local_before
     finally:

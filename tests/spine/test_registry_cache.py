@@ -34,16 +34,26 @@ class Clock:
 
 
 def sensor_row(sid: str, active: bool = True) -> dict[str, Any]:
-    return {"id": sid, "asset_id": "A", "utility_id": "u", "kind": "methane", "unit": "percent_lel",
-            "expected_interval_s": 60.0, "thresholds": None, "detector_overrides": None, "active": active}
+    return {
+        "id": sid,
+        "asset_id": "A",
+        "utility_id": "u",
+        "kind": "methane",
+        "unit": "percent_lel",
+        "expected_interval_s": 60.0,
+        "thresholds": None,
+        "detector_overrides": None,
+        "active": active,
+    }
 
 
 @pytest.fixture()
 def fake() -> tuple[RegistryCache, list[dict[str, Any]], Clock]:
     rows = [sensor_row("S1")]
     clock = Clock()
-    cache = RegistryCache(lambda: RegistrySnapshot.of(sensors=[dict(r) for r in rows]), max_age_s=30.0,
-                          miss_interval_s=1.0, clock=clock)
+    cache = RegistryCache(
+        lambda: RegistrySnapshot.of(sensors=[dict(r) for r in rows]), max_age_s=30.0, miss_interval_s=1.0, clock=clock
+    )
     return cache, rows, clock
 
 
@@ -91,10 +101,27 @@ def late_asset(db_engine: Engine, registry: Any) -> Any:
 
     def register() -> None:
         with db_engine.begin() as conn:
-            conn.execute(insert(assets).values(id=asset_id, name="Late culvert", kind="drainage_culvert",
-                                               district_id="D1-SPINE", utility_id="gasco", lat=36.07, lon=120.38))
-            conn.execute(insert(sensors).values(id=sensor_id, asset_id=asset_id, utility_id="gasco", kind="methane",
-                                                unit="percent_lel", expected_interval_s=60))
+            conn.execute(
+                insert(assets).values(
+                    id=asset_id,
+                    name="Late culvert",
+                    kind="drainage_culvert",
+                    district_id="D1-SPINE",
+                    utility_id="gasco",
+                    lat=36.07,
+                    lon=120.38,
+                )
+            )
+            conn.execute(
+                insert(sensors).values(
+                    id=sensor_id,
+                    asset_id=asset_id,
+                    utility_id="gasco",
+                    kind="methane",
+                    unit="percent_lel",
+                    expected_interval_s=60,
+                )
+            )
 
     yield asset_id, sensor_id, register
     with db_engine.begin() as conn:
@@ -120,8 +147,9 @@ def test_a_sensor_registered_while_running_is_known_scored_and_assessed(db_engin
     detector.registry._loaded_at -= 2.0  # as if its last read were over a second ago
     now = datetime.now(UTC)
     with detector.lock:
-        events = detector._score([Reading(sensor_id, now - timedelta(minutes=1), 2.0),
-                                  Reading(sensor_id, now, 60.0)])  # 60 %LEL: past the red limit
+        events = detector._score(
+            [Reading(sensor_id, now - timedelta(minutes=1), 2.0), Reading(sensor_id, now, 60.0)]
+        )  # 60 %LEL: past the red limit
     assert sensor_id in detector.catalogue
     assert any(getattr(e, "sensor_id", None) == sensor_id for e in events), events
 

@@ -26,8 +26,12 @@ def test_backend_recorded_by_migration(db_engine):
 def test_rollups_match_raw_and_late_data_is_folded_in(db_engine, registry):
     backend = NativeBackend()
     with db_engine.begin() as conn:  # a sensor of its own: no other test writes into its hour
-        conn.execute(text("INSERT INTO sensors (id, asset_id, utility_id, kind, unit, expected_interval_s) "
-                          "VALUES ('ROLL-1', 'A-MAIN', 'waterco', 'water_pressure', 'MPa', 10) ON CONFLICT DO NOTHING"))
+        conn.execute(
+            text(
+                "INSERT INTO sensors (id, asset_id, utility_id, kind, unit, expected_interval_s) "
+                "VALUES ('ROLL-1', 'A-MAIN', 'waterco', 'water_pressure', 'MPa', 10) ON CONFLICT DO NOTHING"
+            )
+        )
     base = datetime.now(UTC).replace(minute=0, second=0, microsecond=0) - timedelta(hours=1)  # within the lookback
     rows = [Reading("ROLL-1", base + timedelta(seconds=10 * i), 0.3 + (i % 7) / 100) for i in range(360)]  # 1 h
     with db_engine.begin() as conn:
@@ -36,14 +40,17 @@ def test_rollups_match_raw_and_late_data_is_folded_in(db_engine, registry):
     maintain_store(db_engine, get_settings())
     start, end = base, base + timedelta(hours=1)
     with db_engine.connect() as conn:
-        n1m = conn.execute(text("SELECT count(*) FROM readings_1m WHERE sensor_id='ROLL-1' AND bucket >= :a AND bucket < :b"),
-                           {"a": start, "b": end}).scalar_one()
+        n1m = conn.execute(
+            text("SELECT count(*) FROM readings_1m WHERE sensor_id='ROLL-1' AND bucket >= :a AND bucket < :b"),
+            {"a": start, "b": end},
+        ).scalar_one()
         assert n1m == 60
-        rolled, source = query_bucketed(conn, sensor_id="ROLL-1", start=start, end=end, bucket="5m", agg="avg",
-                                        backend=backend)
+        rolled, source = query_bucketed(
+            conn, sensor_id="ROLL-1", start=start, end=end, bucket="5m", agg="avg", backend=backend
+        )
     assert source == "readings_1m" and len(rolled) == 12
     for i, row in enumerate(rolled):
-        chunk = [r.value for r in rows[i * 30:(i + 1) * 30]]
+        chunk = [r.value for r in rows[i * 30 : (i + 1) * 30]]
         assert row["value"] == pytest.approx(sum(chunk) / len(chunk)) and row["n"] == 30
     # a late reading inside the lookback window changes its bucket after the next maintenance run
     late = Reading("ROLL-1", base + timedelta(seconds=5), 9.0)
@@ -51,8 +58,9 @@ def test_rollups_match_raw_and_late_data_is_folded_in(db_engine, registry):
         write_readings(conn, [late], backend)
     maintain_store(db_engine, get_settings())
     with db_engine.connect() as conn:
-        first = query_bucketed(conn, sensor_id="ROLL-1", start=start, end=end, bucket="1m", agg="max",
-                               backend=backend)[0][0]
+        first = query_bucketed(conn, sensor_id="ROLL-1", start=start, end=end, bucket="1m", agg="max", backend=backend)[
+            0
+        ][0]
     assert first["value"] == 9.0 and first["n"] == 7
 
 

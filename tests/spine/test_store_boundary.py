@@ -69,9 +69,13 @@ def schema_imports(tree: ast.AST) -> list[tuple[int, str]]:
     """Imports of the table definitions (``from resilience.store.schema import sensors``)."""
     found: list[tuple[int, str]] = []
     for node in ast.walk(tree):
-        names = ([a.name for a in node.names] if isinstance(node, ast.Import)
-                 else [node.module] + [f"{node.module}.{a.name}" for a in node.names]
-                 if isinstance(node, ast.ImportFrom) and node.module and node.level == 0 else [])
+        names = (
+            [a.name for a in node.names]
+            if isinstance(node, ast.Import)
+            else [node.module] + [f"{node.module}.{a.name}" for a in node.names]
+            if isinstance(node, ast.ImportFrom) and node.module and node.level == 0
+            else []
+        )
         if any(n in SCHEMA_MODULES for n in names):
             found.append((node.lineno, next(n for n in names if n in SCHEMA_MODULES)))
     return sorted(found)
@@ -89,33 +93,48 @@ def sql_literals(tree: ast.AST) -> list[tuple[int, str]]:
 
 
 def test_no_database_driver_outside_the_store() -> None:
-    offences = [f"{rel}:{line}: {what}" for rel, path in _checked_files()
-                for line, what in driver_imports(ast.parse(path.read_text(), rel))]
+    offences = [
+        f"{rel}:{line}: {what}"
+        for rel, path in _checked_files()
+        for line, what in driver_imports(ast.parse(path.read_text(), rel))
+    ]
     assert not offences, "SQLAlchemy/psycopg imported outside the store:\n" + "\n".join(offences)
 
 
 def test_no_table_definitions_outside_the_store() -> None:
-    offences = [f"{rel}:{line}: {what}" for rel, path in _checked_files()
-                for line, what in schema_imports(ast.parse(path.read_text(), rel))]
+    offences = [
+        f"{rel}:{line}: {what}"
+        for rel, path in _checked_files()
+        for line, what in schema_imports(ast.parse(path.read_text(), rel))
+    ]
     assert not offences, "table definitions (query builders) imported outside the store:\n" + "\n".join(offences)
 
 
 def test_no_sql_outside_the_store() -> None:
-    offences = [f"{rel}:{line}: {what!r}" for rel, path in _checked_files()
-                for line, what in sql_literals(ast.parse(path.read_text(), rel))]
+    offences = [
+        f"{rel}:{line}: {what!r}"
+        for rel, path in _checked_files()
+        for line, what in sql_literals(ast.parse(path.read_text(), rel))
+    ]
     assert not offences, "SQL outside the store:\n" + "\n".join(offences)
 
 
 def test_the_checks_catch_what_they_are_for() -> None:
     """The detectors themselves: each form of the offence is caught, lookalikes are not."""
-    src = ("import sqlalchemy as sa\nfrom psycopg import sql\ndef f():\n    from sqlalchemy.exc import IntegrityError\n"
-           "import sqlalchemy_utils\nimport psycopg_pool\nimport resilience.store.db\n")
+    src = (
+        "import sqlalchemy as sa\nfrom psycopg import sql\ndef f():\n    from sqlalchemy.exc import IntegrityError\n"
+        "import sqlalchemy_utils\nimport psycopg_pool\nimport resilience.store.db\n"
+    )
     assert [line for line, _ in driver_imports(ast.parse(src))] == [1, 2, 4, 5, 6]
-    src = "from resilience.store import schema\nfrom resilience.store.schema import sensors\nimport alerts.store.schema\n"
+    src = (
+        "from resilience.store import schema\nfrom resilience.store.schema import sensors\nimport alerts.store.schema\n"
+    )
     assert [line for line, _ in schema_imports(ast.parse(src))] == [1, 2, 3]
     assert schema_imports(ast.parse("from resilience.store import readings, db\n")) == []
-    src = ('q = "SELECT 1"\nr = """\n  INSERT INTO t VALUES (1)"""\ns = f"x ON CONFLICT DO NOTHING {q}"\n'
-           't = "Select a district"\nu = "UPDATED"\ndef f():\n    """INSERT ... ON CONFLICT: prose."""\n')
+    src = (
+        'q = "SELECT 1"\nr = """\n  INSERT INTO t VALUES (1)"""\ns = f"x ON CONFLICT DO NOTHING {q}"\n'
+        't = "Select a district"\nu = "UPDATED"\ndef f():\n    """INSERT ... ON CONFLICT: prose."""\n'
+    )
     assert [line for line, _ in sql_literals(ast.parse(src))] == [1, 2, 4]
 
 

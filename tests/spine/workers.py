@@ -38,8 +38,9 @@ def worker_env(db_url: str, **extra: str) -> dict[str, str]:
     return env
 
 
-def spawn(args: list[str], env: dict[str, str], log_name: str, *, ready: str,
-          timeout: float = 30.0) -> subprocess.Popen[bytes]:
+def spawn(
+    args: list[str], env: dict[str, str], log_name: str, *, ready: str, timeout: float = 30.0
+) -> subprocess.Popen[bytes]:
     """Start ``resilience <args>`` with a log of its own under .local/test-logs; wait until ``ready`` is logged."""
     path = ROOT / ".local" / "test-logs" / f"{log_name}-{uuid.uuid4().hex[:6]}.log"
     return spawn_ready(args, env, ready, path, timeout=timeout)

@@ -29,9 +29,18 @@ BATCH = 100  # audit entries read per catch-up query
 
 
 def sse_event(e: dict[str, Any], view: dict[str, Any]) -> str:
-    data = {"alert_id": e["alert_id"], "kind": e["kind"], "ts": e["ts"].isoformat(), "actor": e["actor"],
-            "note": e["note"], "state": view["state"], "level": view["level"],
-            "hazard": view["hazard"], "asset_id": view["asset_id"], "district_id": view["district_id"]}
+    data = {
+        "alert_id": e["alert_id"],
+        "kind": e["kind"],
+        "ts": e["ts"].isoformat(),
+        "actor": e["actor"],
+        "note": e["note"],
+        "state": view["state"],
+        "level": view["level"],
+        "hazard": view["hazard"],
+        "asset_id": view["asset_id"],
+        "district_id": view["district_id"],
+    }
     return f"id: {e['id']}\nevent: alert\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
 
@@ -58,8 +67,9 @@ class _Sender:
         return self.limit is not None and self.sent >= self.limit
 
 
-async def events(request: Request, feed: AlertFeed, sub: Subscription, start: int | None, limit: int | None,
-                 idle_s: float) -> AsyncIterator[str]:
+async def events(
+    request: Request, feed: AlertFeed, sub: Subscription, start: int | None, limit: int | None, idle_s: float
+) -> AsyncIterator[str]:
     sender = _Sender(sub.cursor if start is None else start, limit)
     try:
         yield "retry: 3000\n\n"
@@ -90,10 +100,15 @@ async def join_feed(request: Request) -> tuple[AlertFeed, Subscription]:
     return feed, feed.subscribe(asyncio.get_running_loop())
 
 
-@stream_router.get("/alerts/stream", response_class=StreamingResponse,
-                   responses={200: {"content": {"text/event-stream": {}}}}, dependencies=[Depends(require(WATCH))])
+@stream_router.get(
+    "/alerts/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+    dependencies=[Depends(require(WATCH))],
+)
 async def alert_stream(
-    request: Request, settings: SettingsDep,
+    request: Request,
+    settings: SettingsDep,
     last_event_id: Annotated[int | None, Header(ge=0, le=BIGINT_MAX, description="resume after this id")] = None,
     after: Annotated[int | None, Query(ge=0, le=BIGINT_MAX, description="start after this id")] = None,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000, description="end after this many events")] = None,

@@ -94,18 +94,29 @@ def _refresh(conn: Connection, now: datetime) -> None:
 
 @router.get("/alerts")
 def list_alerts(
-    conn: ConnDep, who: WatcherOrUtility,
+    conn: ConnDep,
+    who: WatcherOrUtility,
     state: Annotated[list[AlertStateName] | None, Query()] = None,
     level: Annotated[list[LevelName] | None, Query()] = None,
-    hazard: Annotated[str | None, Query(max_length=64)] = None, district_id: RefQuery = None,
-    asset_id: RefQuery = None, silenced: bool | None = None, since: datetime | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100, offset: Offset = 0,
+    hazard: Annotated[str | None, Query(max_length=64)] = None,
+    district_id: RefQuery = None,
+    asset_id: RefQuery = None,
+    silenced: bool | None = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     """Alerts, most severe then newest first; a utility key sees only its own utility's."""
     rows = reads.list_alerts(
-        conn, utility_id=who.utility_id if who.role is Role.UTILITY else None, states=state or (),
-        levels=[int(Level.parse(x)) for x in level or ()], since=since, limit=limit, offset=offset,
-        equal={"hazard": hazard, "district_id": district_id, "asset_id": asset_id, "silenced": silenced})
+        conn,
+        utility_id=who.utility_id if who.role is Role.UTILITY else None,
+        states=state or (),
+        levels=[int(Level.parse(x)) for x in level or ()],
+        since=since,
+        limit=limit,
+        offset=offset,
+        equal={"hazard": hazard, "district_id": district_id, "asset_id": asset_id, "silenced": silenced},
+    )
     data = [alert_view(a) for a in rows]
     return {"data": data, "count": len(data)}
 
@@ -117,8 +128,13 @@ def get_alert(alert_id: BigId, conn: ConnDep, who: WatcherOrUtility) -> dict[str
 
 
 @router.get("/alerts/{alert_id}/cap")
-def get_cap(alert_id: BigId, conn: ConnDep, who: WatcherOrUtility, settings: SettingsDep,
-            status: Literal["Actual", "Exercise", "System", "Test", "Draft"] = "Actual") -> Response:
+def get_cap(
+    alert_id: BigId,
+    conn: ConnDep,
+    who: WatcherOrUtility,
+    settings: SettingsDep,
+    status: Literal["Actual", "Exercise", "System", "Test", "Draft"] = "Actual",
+) -> Response:
     a = _visible_alert(conn, alert_id, who)
     sender = getattr(settings, "cap_sender", None) or "alerts@lifeline.local"
     xml = render_cap(a, cap_area(conn, a), sender=sender, status=status)
@@ -132,14 +148,18 @@ def ack(alert_id: BigId, body: ActorNote, conn: ConnDep, who: Responder) -> dict
 
 @router.post("/alerts/{alert_id}/assign")
 def assign(alert_id: BigId, body: AssignIn, conn: ConnDep, who: Responder) -> dict[str, Any]:
-    return _act(conn, f"assign alert {alert_id}",
-                lambda s: s.assign(alert_id, unit=body.unit, by=who.actor, note=body.note))
+    return _act(
+        conn, f"assign alert {alert_id}", lambda s: s.assign(alert_id, unit=body.unit, by=who.actor, note=body.note)
+    )
 
 
 @router.post("/alerts/{alert_id}/steps")
 def record_step(alert_id: BigId, body: StepIn, conn: ConnDep, who: Responder) -> dict[str, Any]:
-    return _act(conn, f"record {body.step} on alert {alert_id}",
-                lambda s: s.record_step(alert_id, step=body.step, by=who.actor, note=body.note, at=body.at))
+    return _act(
+        conn,
+        f"record {body.step} on alert {alert_id}",
+        lambda s: s.record_step(alert_id, step=body.step, by=who.actor, note=body.note, at=body.at),
+    )
 
 
 @router.post("/alerts/{alert_id}/resolve")
@@ -160,23 +180,36 @@ def comment(alert_id: BigId, body: ActorNote, conn: ConnDep, who: Responder) -> 
 @router.post("/silences", status_code=201)
 def create_silence(body: SilenceCreate, conn: ConnDep, who: Responder) -> dict[str, Any]:
     now = utcnow()
-    s = Silence(matchers=tuple(Matcher(**m.model_dump()) for m in body.matchers), starts_at=body.starts_at or now,
-                ends_at=body.ends_at, created_by=who.actor, comment=body.comment)
+    s = Silence(
+        matchers=tuple(Matcher(**m.model_dump()) for m in body.matchers),
+        starts_at=body.starts_at or now,
+        ends_at=body.ends_at,
+        created_by=who.actor,
+        comment=body.comment,
+    )
     try:
         validate_silence(s)
     except SilenceError as exc:
         raise HTTPException(422, str(exc)) from None
     sid = store.insert_silence(conn, s, now)
     _refresh(conn, now)
-    return {"id": sid, "matchers": [m.model_dump() for m in body.matchers], "starts_at": s.starts_at,
-            "ends_at": s.ends_at, "created_by": s.created_by, "comment": s.comment}
+    return {
+        "id": sid,
+        "matchers": [m.model_dump() for m in body.matchers],
+        "starts_at": s.starts_at,
+        "ends_at": s.ends_at,
+        "created_by": s.created_by,
+        "comment": s.comment,
+    }
 
 
 @router.get("/silences")
 def list_silences(conn: ConnDep, _: Watcher, include_expired: bool = False) -> dict[str, Any]:
     now = utcnow()
-    data = [{**r, "active": r["starts_at"] <= now < r["ends_at"]}
-            for r in reads.list_silences(conn, now=now, include_expired=include_expired)]
+    data = [
+        {**r, "active": r["starts_at"] <= now < r["ends_at"]}
+        for r in reads.list_silences(conn, now=now, include_expired=include_expired)
+    ]
     return {"data": data, "count": len(data)}
 
 
@@ -190,11 +223,14 @@ def expire_silence(silence_id: BigId, conn: ConnDep, who: Responder) -> dict[str
 
 
 @router.get("/deliveries")
-def list_deliveries(conn: ConnDep, _: Responder, status: Annotated[str | None, Query(max_length=32)] = None,
-                    alert_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
-                    channel: Annotated[str | None, Query(max_length=32)] = None,
-                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    rows = reads.list_deliveries(conn, equal={"status": status, "alert_id": alert_id, "channel": channel},
-                                 limit=limit)
+def list_deliveries(
+    conn: ConnDep,
+    _: Responder,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    alert_id: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+    channel: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> dict[str, Any]:
+    rows = reads.list_deliveries(conn, equal={"status": status, "alert_id": alert_id, "channel": channel}, limit=limit)
     data = [delivery_view(r) for r in rows]
     return {"data": data, "count": len(data)}

@@ -15,8 +15,20 @@ from resilience.domain import Level
 from resilience.store import anomalies
 
 router = APIRouter(prefix="/api/v1/anomalies", tags=["anomalies"])
-COLUMNS = ["id", "sensor_id", "asset_id", "sensor_kind", "detector", "start", "end", "last_ts", "peak_score", "level",
-           "last_value", "explanation"]
+COLUMNS = [
+    "id",
+    "sensor_id",
+    "asset_id",
+    "sensor_kind",
+    "detector",
+    "start",
+    "end",
+    "last_ts",
+    "peak_score",
+    "level",
+    "last_value",
+    "explanation",
+]
 
 
 def _public(row: dict[str, Any]) -> dict[str, Any]:
@@ -27,17 +39,30 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.get("", dependencies=[Depends(require(HISTORY))])
-def list_anomalies(request: Request, conn: ConnDep, sensor_id: RefQuery = None, asset_id: RefQuery = None,
-                   sensor_kind: Annotated[str | None, Query(max_length=32)] = None,
-                   detector: Annotated[str | None, Query(max_length=64)] = None,
-                   open: Annotated[bool | None, Query(description="only open (true) or closed (false) ones")] = None,
-                   min_level: Annotated[LevelName | None, Query(description="the lowest level listed")] = None,
-                   since: datetime | None = None, until: datetime | None = None,
-                   offset: Offset = 0, limit: Annotated[int, Query(ge=1, le=5000)] = 100) -> Any:
+def list_anomalies(
+    request: Request,
+    conn: ConnDep,
+    sensor_id: RefQuery = None,
+    asset_id: RefQuery = None,
+    sensor_kind: Annotated[str | None, Query(max_length=32)] = None,
+    detector: Annotated[str | None, Query(max_length=64)] = None,
+    open: Annotated[bool | None, Query(description="only open (true) or closed (false) ones")] = None,
+    min_level: Annotated[LevelName | None, Query(description="the lowest level listed")] = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    offset: Offset = 0,
+    limit: Annotated[int, Query(ge=1, le=5000)] = 100,
+) -> Any:
     found = anomalies.list_anomalies(
-        conn, equal={"sensor_id": sensor_id, "asset_id": asset_id, "sensor_kind": sensor_kind, "detector": detector},
-        open=open, min_level=int(Level.parse(min_level)) if min_level is not None else None, since=since,
-        until=until, offset=offset, limit=limit)
+        conn,
+        equal={"sensor_id": sensor_id, "asset_id": asset_id, "sensor_kind": sensor_kind, "detector": detector},
+        open=open,
+        min_level=int(Level.parse(min_level)) if min_level is not None else None,
+        since=since,
+        until=until,
+        offset=offset,
+        limit=limit,
+    )
     rows = [_public(r) for r in found]
     if wants_csv(request):
         return csv_response(rows, COLUMNS, "anomalies.csv")

@@ -33,8 +33,7 @@ def _page(request: Request) -> Response:
         return RedirectResponse(f"/login?next={quote(here, safe='/')}", status_code=303)
     if who.role not in WATCH:
         return HTMLResponse("this key's role may not watch the console", status_code=403)
-    return HTMLResponse((STATIC / "console.html").read_text(encoding="utf-8"),
-                        headers={"Cache-Control": "no-store"})
+    return HTMLResponse((STATIC / "console.html").read_text(encoding="utf-8"), headers={"Cache-Control": "no-store"})
 
 
 @page_router.get("/console", include_in_schema=False)

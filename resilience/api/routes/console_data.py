@@ -41,8 +41,16 @@ def _asset_risk(rows: list[Any]) -> tuple[dict[str, dict[str, str]], list[dict[s
         levels.setdefault(asset_id, {})[hazard] = Level(level).label
         for f in factors or []:
             if isinstance(f, dict) and f.get("name") in COUPLING_FACTORS and f.get("source"):
-                links.append({"source": f["source"], "target": asset_id, "hazard": hazard, "rule": f.get("rule"),
-                              "level": Level(level).label, "detail": f.get("detail", "")})
+                links.append(
+                    {
+                        "source": f["source"],
+                        "target": asset_id,
+                        "hazard": hazard,
+                        "rule": f.get("rule"),
+                        "level": Level(level).label,
+                        "detail": f.get("detail", ""),
+                    }
+                )
     return levels, links
 
 
@@ -59,12 +67,14 @@ def console_map(conn: ConnDep, _: Watcher) -> JSONResponse:
     asset_levels, links = _asset_risk(reads.risk_levels(conn, "asset:"))
     asset_rows = reads.asset_rows(conn)
     hazards = sorted({h for lv in (*district_levels.values(), *asset_levels.values()) for h in lv})
-    return JSONResponse({
-        "hazards": hazards,
-        "districts": [{**d, "levels": district_levels.get(d["id"], {})} for d in district_rows],
-        "assets": [{**a, "levels": asset_levels.get(a["id"], {})} for a in asset_rows],
-        "links": links,
-    })
+    return JSONResponse(
+        {
+            "hazards": hazards,
+            "districts": [{**d, "levels": district_levels.get(d["id"], {})} for d in district_rows],
+            "assets": [{**a, "levels": asset_levels.get(a["id"], {})} for a in asset_rows],
+            "links": links,
+        }
+    )
 
 
 def effective_limits(kind: str, override: dict[str, Any] | None) -> tuple[dict[str, float], str | None]:
@@ -72,8 +82,13 @@ def effective_limits(kind: str, override: dict[str, Any] | None) -> tuple[dict[s
     spec = SENSOR_KINDS.get(kind)
     limits = dict(spec.thresholds) if spec else {}
     if isinstance(override, dict):
-        limits.update({k: float(v) for k, v in override.items()
-                       if k in ("blue", "yellow", "orange", "red") and isinstance(v, int | float)})
+        limits.update(
+            {
+                k: float(v)
+                for k, v in override.items()
+                if k in ("blue", "yellow", "orange", "red") and isinstance(v, int | float)
+            }
+        )
     return limits, spec.direction.value if spec else None
 
 
@@ -87,11 +102,24 @@ def console_asset(id: IdPath, conn: ConnDep, _: Watcher) -> dict[str, Any]:
     out_sensors = []
     for s in reads.asset_sensors(conn, id):
         limits, direction = effective_limits(s["kind"], s["thresholds"])
-        out_sensors.append({"id": s["id"], "kind": s["kind"], "unit": s["unit"], "active": s["active"],
-                            "expected_interval_s": s["expected_interval_s"], "limits": limits, "direction": direction})
+        out_sensors.append(
+            {
+                "id": s["id"],
+                "kind": s["kind"],
+                "unit": s["unit"],
+                "active": s["active"],
+                "expected_interval_s": s["expected_interval_s"],
+                "limits": limits,
+                "direction": direction,
+            }
+        )
     risk = reads.scope_risk(conn, f"asset:{id}")
-    return {"asset": asset, "district_name": district["name"] if district else None, "sensors": out_sensors,
-            "risk": [{**r, "level": Level(r["level"]).label} for r in risk]}
+    return {
+        "asset": asset,
+        "district_name": district["name"] if district else None,
+        "sensors": out_sensors,
+        "risk": [{**r, "level": Level(r["level"]).label} for r in risk],
+    }
 
 
 @router.get("/alerts/{alert_id}/timeline")
@@ -101,8 +129,13 @@ def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]
     if view is None:
         raise HTTPException(404, f"alert {alert_id} not found")
     past = history(conn, alert_id)
-    steps = sorted([{"source": "transition", **{k: t[k] for k in ("id", "ts", "kind", "actor", "note", "level")}}
-                    for t in past["transitions"]], key=lambda s: (s["ts"], s["id"]))
+    steps = sorted(
+        [
+            {"source": "transition", **{k: t[k] for k in ("id", "ts", "kind", "actor", "note", "level")}}
+            for t in past["transitions"]
+        ],
+        key=lambda s: (s["ts"], s["id"]),
+    )
     level = Level.parse(view["level"])
     targets = targets_for(view["hazard"], level)
     fired = view["fired_at"]
@@ -116,16 +149,25 @@ def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]
         at = reached.get(key)
         elapsed = max(0.0, (at - fired).total_seconds()) if at else None
         target = targets[key]
-        response.append({"key": key, "at": at, "elapsed_s": elapsed, "target_s": target,
-                         "met": None if elapsed is None or target is None else elapsed <= target})
+        response.append(
+            {
+                "key": key,
+                "at": at,
+                "elapsed_s": elapsed,
+                "target_s": target,
+                "met": None if elapsed is None or target is None else elapsed <= target,
+            }
+        )
     return {"alert": view, "steps": steps, "response": response}
 
 
 @router.get("/spectrum/replay")
-def spectrum_replay(conn: ConnDep, _: HistoryReader,
-                    hours: Annotated[int, Query(ge=1, le=168, description="how far back")] = 24,
-                    step_minutes: Annotated[int, Query(ge=5, le=1440, description="one frame per step")] = 60,
-                    ) -> dict[str, Any]:
+def spectrum_replay(
+    conn: ConnDep,
+    _: HistoryReader,
+    hours: Annotated[int, Query(ge=1, le=168, description="how far back")] = 24,
+    step_minutes: Annotated[int, Query(ge=5, le=1440, description="one frame per step")] = 60,
+) -> dict[str, Any]:
     """The hazard x district matrix at every step of the last ``hours``, rebuilt from the risk series (a
     step without a point keeps the level of the last point before it)."""
     step = timedelta(minutes=step_minutes)
@@ -156,8 +198,9 @@ def spectrum_replay(conn: ConnDep, _: HistoryReader,
 
 
 @router.get("/reports/response-times")
-def response_times_by_place(conn: ConnDep, _: HistoryReader, since: datetime | None = None,
-                            until: datetime | None = None) -> dict[str, Any]:
+def response_times_by_place(
+    conn: ConnDep, _: HistoryReader, since: datetime | None = None, until: datetime | None = None
+) -> dict[str, Any]:
     """Fire -> acknowledged, -> on site, -> disposed (seconds) per hazard and district, with the red targets."""
     start, end = utc_window(since, until, span=timedelta(days=30))
     reached: dict[tuple[int, int, str], datetime] = {}
@@ -168,16 +211,29 @@ def response_times_by_place(conn: ConnDep, _: HistoryReader, since: datetime | N
     names = reads.district_names(conn)
     groups: dict[tuple[str, str], dict[str, list[float]]] = {}
     for r in rows:
-        g = groups.setdefault((r["hazard"], r["district_id"] or ""),
-                              {"ack": [], "on_site": [], "disposed": [], "n": []})
+        g = groups.setdefault(
+            (r["hazard"], r["district_id"] or ""), {"ack": [], "on_site": [], "disposed": [], "n": []}
+        )
         g["n"].append(1.0)
-        times = {"ack": r["acknowledged_at"], "on_site": reached.get((r["id"], r["fire_count"], "on_site")),
-                 "disposed": reached.get((r["id"], r["fire_count"], "disposed"))}
+        times = {
+            "ack": r["acknowledged_at"],
+            "on_site": reached.get((r["id"], r["fire_count"], "on_site")),
+            "disposed": reached.get((r["id"], r["fire_count"], "disposed")),
+        }
         for step, at in times.items():
             if at is not None:
                 g[step].append(max(0.0, (at - r["fired_at"]).total_seconds()))
-    data = [{"hazard": h, "district_id": d or None, "district_name": names.get(d), "alerts": len(g["n"]),
-             "fire_to_ack": _stats(g["ack"]), "fire_to_on_site": _stats(g["on_site"]),
-             "fire_to_disposed": _stats(g["disposed"])} for (h, d), g in sorted(groups.items())]
+    data = [
+        {
+            "hazard": h,
+            "district_id": d or None,
+            "district_name": names.get(d),
+            "alerts": len(g["n"]),
+            "fire_to_ack": _stats(g["ack"]),
+            "fire_to_on_site": _stats(g["on_site"]),
+            "fire_to_disposed": _stats(g["disposed"]),
+        }
+        for (h, d), g in sorted(groups.items())
+    ]
     targets = {lv.label: targets_for(None, lv) for lv in sorted(Level, reverse=True)}
     return {"since": start, "until": end, "targets": targets, "data": data, "count": len(data)}

@@ -39,13 +39,15 @@ def changes(batch: FeedBatch, after: int) -> list[dict[str, Any]]:
     by_alert: dict[int, list[dict[str, Any]]] = {}
     for e in batch.entries:
         if e["id"] > after and e["alert_id"] in batch.views:
-            by_alert.setdefault(e["alert_id"], []).append({"id": e["id"], "kind": e["kind"], "ts": e["ts"],
-                                                           "actor": e["actor"], "note": e["note"]})
+            by_alert.setdefault(e["alert_id"], []).append(
+                {"id": e["id"], "kind": e["kind"], "ts": e["ts"], "actor": e["actor"], "note": e["note"]}
+            )
     return [{"alert": batch.views[i], "entries": entries} for i, entries in by_alert.items()]
 
 
-async def console_events(request: Request, feed: AlertFeed, sub: Subscription, idle_s: float,
-                         limit: int | None) -> AsyncIterator[str]:
+async def console_events(
+    request: Request, feed: AlertFeed, sub: Subscription, idle_s: float, limit: int | None
+) -> AsyncIterator[str]:
     sent = 0
     try:
         yield "retry: 3000\n\n"
@@ -68,10 +70,15 @@ async def console_events(request: Request, feed: AlertFeed, sub: Subscription, i
         feed.unsubscribe(sub)
 
 
-@stream_router.get("/alerts/stream", response_class=StreamingResponse,
-                   responses={200: {"content": {"text/event-stream": {}}}, 503: {"description": "too many streams"}})
+@stream_router.get(
+    "/alerts/stream",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}, 503: {"description": "too many streams"}},
+)
 async def console_alert_stream(
-    request: Request, settings: SettingsDep, _: Watcher,
+    request: Request,
+    settings: SettingsDep,
+    _: Watcher,
     poll_s: Annotated[float, Query(ge=0.1, le=30, description="seconds between keepalives when idle")] = 0.5,
     limit: Annotated[int | None, Query(ge=1, le=1_000_000, description="end after this many alert events")] = None,
 ) -> StreamingResponse:

@@ -36,9 +36,17 @@ def readyz(request: Request, settings: SettingsDep) -> Any:
         checks["database"] = "ok"
         for st in statuses:
             checks[f"worker:{st.worker}"] = "ok" if st.ok else f"stalled: {st.reason}"
-            workers.append({"worker": st.worker, "role": st.role, "ok": st.ok, "reason": st.reason,
-                            "backlog": st.backlog, "oldest_pending_s": round(st.oldest_pending_s, 1),
-                            "last_beat_s": round(st.last_beat_s, 1)})
+            workers.append(
+                {
+                    "worker": st.worker,
+                    "role": st.role,
+                    "ok": st.ok,
+                    "reason": st.reason,
+                    "backlog": st.backlog,
+                    "oldest_pending_s": round(st.oldest_pending_s, 1),
+                    "last_beat_s": round(st.last_beat_s, 1),
+                }
+            )
     except Exception as exc:  # noqa: BLE001 - readiness reports any failure
         checks["database"] = f"error: {exc.__class__.__name__}"
     try:
@@ -47,8 +55,9 @@ def readyz(request: Request, settings: SettingsDep) -> Any:
     except OSError as exc:
         checks["broker"] = f"error: {exc}"
     ok = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ready" if ok else "not ready", "checks": checks, "workers": workers},
-                        status_code=200 if ok else 503)
+    return JSONResponse(
+        {"status": "ready" if ok else "not ready", "checks": checks, "workers": workers}, status_code=200 if ok else 503
+    )
 
 
 @router.get("/metrics", dependencies=[Depends(require(WATCH))])

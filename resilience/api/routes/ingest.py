@@ -22,11 +22,20 @@ from resilience.store.dead_letters import insert_dead_letter, list_dead_letters
 from resilience.store.db import Engine
 
 router = APIRouter(prefix="/api/v1/ingest", tags=["ingest"])
-UtilityHeader = Annotated[str | None, Header(
-    alias="X-Utility-Id", description="the utility an admin key acts for (a utility key speaks for its own)",
-    min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
-SensorQuery = Annotated[str | None, Query(description="the sensor of a plain-JSON payload",
-                                          min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)]
+UtilityHeader = Annotated[
+    str | None,
+    Header(
+        alias="X-Utility-Id",
+        description="the utility an admin key acts for (a utility key speaks for its own)",
+        min_length=1,
+        max_length=ID_MAX,
+        pattern=ID_PATTERN,
+    ),
+]
+SensorQuery = Annotated[
+    str | None,
+    Query(description="the sensor of a plain-JSON payload", min_length=1, max_length=ID_MAX, pattern=ID_PATTERN),
+]
 FRAGMENT_MAX = 2000  # characters of a rejected record echoed back (the dead letter keeps what was stored)
 
 
@@ -75,8 +84,9 @@ async def read_capped(request: Request, cap: int) -> bytes:
     async for chunk in request.stream():
         buf += chunk
         if len(buf) > cap:
-            raise PayloadTooLarge(f"oversize payload: more than {cap} bytes (cap {cap}); reading stopped",
-                                  bytes(buf[:FRAGMENT_MAX]))
+            raise PayloadTooLarge(
+                f"oversize payload: more than {cap} bytes (cap {cap}); reading stopped", bytes(buf[:FRAGMENT_MAX])
+            )
     return bytes(buf)
 
 
@@ -84,8 +94,14 @@ def dead_letter_oversize(engine: Engine, utility_id: str, sensor_id: str | None,
     """Keep the refusal where the utility looks for its rejected payloads (GET /ingest/errors)."""
     with engine.begin() as conn:
         insert_dead_letter(
-            conn, transport="http", utility_id=utility_id, topic=None, sensor_id=sensor_id, reason=exc.reason,
-            payload=exc.prefix[:FRAGMENT_MAX].decode("utf-8", "replace"))
+            conn,
+            transport="http",
+            utility_id=utility_id,
+            topic=None,
+            sensor_id=sensor_id,
+            reason=exc.reason,
+            payload=exc.prefix[:FRAGMENT_MAX].decode("utf-8", "replace"),
+        )
 
 
 def _echo(fragment: Any) -> Any:
@@ -94,10 +110,14 @@ def _echo(fragment: Any) -> Any:
     return fragment
 
 
-@router.post("", response_model=IngestResponse,
-             responses={400: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem}})
-async def ingest(request: Request, who: Publisher, utility_header: UtilityHeader = None,
-                 sensor_id: SensorQuery = None) -> Any:
+@router.post(
+    "",
+    response_model=IngestResponse,
+    responses={400: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem}},
+)
+async def ingest(
+    request: Request, who: Publisher, utility_header: UtilityHeader = None, sensor_id: SensorQuery = None
+) -> Any:
     """Accept a SenML pack or plain JSON readings; rejected records are dead-lettered, the rest land."""
     utility_id = publishing_utility(who, utility_header)
     pipeline: IngestPipeline = request.app.state.ingest_pipeline
@@ -116,8 +136,13 @@ async def ingest(request: Request, who: Publisher, utility_header: UtilityHeader
 
 
 @router.get("/errors", response_model=list[DeadLetterPublic])
-def ingest_errors(conn: ConnDep, who: HistoryOrUtility, utility_header: UtilityHeader = None,
-                  since: datetime | None = None, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+def ingest_errors(
+    conn: ConnDep,
+    who: HistoryOrUtility,
+    utility_header: UtilityHeader = None,
+    since: datetime | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> Any:
     """Rejected payloads, newest first, with the reason for each: a utility's own, or (for engineers and
     admins) those of the utility in ``X-Utility-Id``, or all."""
     utility_id = scoped_utility(who, utility_header)

@@ -34,13 +34,20 @@ def create_key(body: KeyCreate, conn: ConnDep, who: Admin) -> dict[str, Any]:
     """A new key. The response carries the key itself: it is shown this once, and only its hash is kept."""
     expires = datetime.now(UTC) + timedelta(days=body.expires_days) if body.expires_days else None
     try:
-        record, key = api_keys.create_key(conn, name=body.name, role=body.role.value, utility_id=body.utility_id,
-                                          expires_at=expires)
+        record, key = api_keys.create_key(
+            conn, name=body.name, role=body.role.value, utility_id=body.utility_id, expires_at=expires
+        )
     except api_keys.KeyError_ as exc:
         raise HTTPException(422, str(exc)) from None
     log.info("key %s (%s, role %s) created by %s", record.id, record.name, record.role, who.actor)
-    return {"id": record.id, "name": record.name, "role": record.role, "utility_id": record.utility_id,
-            "expires_at": expires, "key": key}
+    return {
+        "id": record.id,
+        "name": record.name,
+        "role": record.role,
+        "utility_id": record.utility_id,
+        "expires_at": expires,
+        "key": key,
+    }
 
 
 @router.get("/keys")

@@ -42,7 +42,9 @@ def bucket_page(start: datetime, end: datetime, width: timedelta, limit: int) ->
 
 @router.get("/{sensor_id}/readings", responses={404: {"model": Problem}, 422: {"model": Problem}})
 def get_readings(
-    request: Request, conn: ConnDep, who: HistoryOrUtility,
+    request: Request,
+    conn: ConnDep,
+    who: HistoryOrUtility,
     sensor_id: Annotated[str, Path(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)],
     start: Annotated[datetime | None, Query(description="inclusive; pass a page's `next` here")] = None,
     end: Annotated[datetime | None, Query(description="exclusive")] = None,
@@ -62,14 +64,25 @@ def get_readings(
         return _raw(request, conn, sensor, start_, end_, limit)
     page_end, next_ = bucket_page(start_, end_, BUCKETS[bucket], limit)
     try:
-        rows, source = query_bucketed(conn, sensor_id=sensor_id, start=start_, end=page_end, bucket=bucket, agg=agg,
-                                      backend=get_backend(conn))
+        rows, source = query_bucketed(
+            conn, sensor_id=sensor_id, start=start_, end=page_end, bucket=bucket, agg=agg, backend=get_backend(conn)
+        )
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     if wants_csv(request):
         return csv_response(rows, ["bucket", "value", "n"], f"{sensor_id}_{bucket}_{agg}.csv", next_=next_)
-    return {"sensor_id": sensor_id, "unit": sensor["unit"], "bucket": bucket, "agg": agg, "source": source,
-            "start": start_, "end": page_end, "count": len(rows), "next": next_, "data": rows}
+    return {
+        "sensor_id": sensor_id,
+        "unit": sensor["unit"],
+        "bucket": bucket,
+        "agg": agg,
+        "source": source,
+        "start": start_,
+        "end": page_end,
+        "count": len(rows),
+        "next": next_,
+        "data": rows,
+    }
 
 
 def _raw(request: Request, conn: Connection, sensor: dict[str, Any], start: datetime, end: datetime, limit: int) -> Any:
@@ -81,5 +94,12 @@ def _raw(request: Request, conn: Connection, sensor: dict[str, Any], start: date
     rows = rows[:limit]
     if wants_csv(request):
         return csv_response(rows, ["ts", "value", "quality"], f"{sensor_id}.csv", next_=next_)
-    return {"sensor_id": sensor_id, "unit": sensor["unit"], "start": start, "end": end, "count": len(rows),
-            "next": next_, "data": rows}
+    return {
+        "sensor_id": sensor_id,
+        "unit": sensor["unit"],
+        "start": start,
+        "end": end,
+        "count": len(rows),
+        "next": next_,
+        "data": rows,
+    }

@@ -9,8 +9,18 @@ from fastapi import APIRouter, HTTPException, Query, status
 from resilience.api.auth import Admin, Watcher, WatcherOrUtility
 from resilience.api.deps import ConnDep, IdPath, Offset, RefQuery
 from resilience.api.schemas import (
-    AssetCreate, AssetPublic, AssetUpdate, DistrictCreate, DistrictPublic, DistrictUpdate, Page, SensorCreate,
-    SensorPublic, SensorUpdate, UtilityCreate, UtilityPublic,
+    AssetCreate,
+    AssetPublic,
+    AssetUpdate,
+    DistrictCreate,
+    DistrictPublic,
+    DistrictUpdate,
+    Page,
+    SensorCreate,
+    SensorPublic,
+    SensorUpdate,
+    UtilityCreate,
+    UtilityPublic,
 )
 from resilience.domain import SENSOR_KINDS, AssetKind
 from resilience.store import registry as store
@@ -71,11 +81,21 @@ def create_asset(body: AssetCreate, conn: ConnDep, _: Admin) -> Any:
 
 
 @router.get("/assets", response_model=Page)
-def list_assets(conn: ConnDep, _: Watcher, district_id: RefQuery = None, kind: AssetKind | None = None,
-                offset: Offset = 0,
-                limit: Limit = 100) -> Any:
-    data, count = store.list_(conn, table="assets", filters={"district_id": district_id, "kind": kind and kind.value},
-                              offset=offset, limit=limit)
+def list_assets(
+    conn: ConnDep,
+    _: Watcher,
+    district_id: RefQuery = None,
+    kind: AssetKind | None = None,
+    offset: Offset = 0,
+    limit: Limit = 100,
+) -> Any:
+    data, count = store.list_(
+        conn,
+        table="assets",
+        filters={"district_id": district_id, "kind": kind and kind.value},
+        offset=offset,
+        limit=limit,
+    )
     return {"data": data, "count": count}
 
 
@@ -104,15 +124,26 @@ def create_sensor(body: SensorCreate, conn: ConnDep, _: Admin) -> Any:
 
 
 @router.get("/sensors", response_model=Page)
-def list_sensors(conn: ConnDep, who: WatcherOrUtility, asset_id: RefQuery = None, utility_id: RefQuery = None,
-                 kind: Annotated[str | None, Query(max_length=32)] = None, offset: Offset = 0, limit: Limit = 100,
-                 ) -> Any:
+def list_sensors(
+    conn: ConnDep,
+    who: WatcherOrUtility,
+    asset_id: RefQuery = None,
+    utility_id: RefQuery = None,
+    kind: Annotated[str | None, Query(max_length=32)] = None,
+    offset: Offset = 0,
+    limit: Limit = 100,
+) -> Any:
     if who.utility_id is not None:  # a utility sees its own sensors only
         if utility_id not in (None, who.utility_id):
             return {"data": [], "count": 0}
         utility_id = who.utility_id
-    data, count = store.list_(conn, table="sensors", filters={"asset_id": asset_id, "utility_id": utility_id,
-                                                            "kind": kind}, offset=offset, limit=limit)
+    data, count = store.list_(
+        conn,
+        table="sensors",
+        filters={"asset_id": asset_id, "utility_id": utility_id, "kind": kind},
+        offset=offset,
+        limit=limit,
+    )
     return {"data": data, "count": count}
 
 

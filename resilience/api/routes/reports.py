@@ -15,8 +15,13 @@ router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
 @router.get("/response-times", dependencies=[Depends(require(HISTORY))])
-def response_times(conn: ConnDep, since: datetime | None = None, until: datetime | None = None,
-                   unit: str | None = None, hazard: str | None = None) -> dict[str, Any]:
+def response_times(
+    conn: ConnDep,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    unit: str | None = None,
+    hazard: str | None = None,
+) -> dict[str, Any]:
     """Fire -> acknowledged, -> on site, -> disposed (seconds) per responsible unit and hazard."""
     data = compute_response_times(conn, since=since, until=until, unit=unit, hazard=hazard)
     return {"data": data, "count": len(data)}

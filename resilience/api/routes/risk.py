@@ -55,8 +55,12 @@ def get_asset_risk(asset_id: Annotated[str, Path(min_length=1, max_length=ID_MAX
     if not rows:
         raise HTTPException(404, f"no risk assessed for asset {asset_id}")
     worst = max(rows, key=lambda r: (r.level, r.score))
-    return {"asset_id": asset_id, "level": worst.level.label, "worst_hazard": worst.hazard,
-            "hazards": {r.hazard: r.to_dict() for r in rows}}
+    return {
+        "asset_id": asset_id,
+        "level": worst.level.label,
+        "worst_hazard": worst.hazard,
+        "hazards": {r.hazard: r.to_dict() for r in rows},
+    }
 
 
 @router.get("/spectrum", dependencies=[Depends(require(WATCH))])
@@ -71,23 +75,34 @@ def get_spectrum(repo: RepoDep) -> dict[str, Any]:
         r = cell.get((scope, hazard))
         return r.level.label if r else Level.NONE.label
 
-    counts = {f"{r.scope}|{r.hazard}": r.factors[0].get("counts") for r in rows
-              if r.factors and isinstance(r.factors[0], dict) and "counts" in r.factors[0]}
+    counts = {
+        f"{r.scope}|{r.hazard}": r.factors[0].get("counts")
+        for r in rows
+        if r.factors and isinstance(r.factors[0], dict) and "counts" in r.factors[0]
+    }
     updated = max((r.updated_at for r in rows), default=None)
-    return {"hazards": hazards, "districts": districts,
-            "levels": [[level(f"district:{d}", h) for d in districts] for h in hazards],
-            "city": {h: level("city", h) for h in hazards},
-            "counts": counts, "updated_at": updated.isoformat() if updated else None}
+    return {
+        "hazards": hazards,
+        "districts": districts,
+        "levels": [[level(f"district:{d}", h) for d in districts] for h in hazards],
+        "city": {h: level("city", h) for h in hazards},
+        "counts": counts,
+        "updated_at": updated.isoformat() if updated else None,
+    }
 
 
 @router.get("/series", responses={422: {"model": Problem}}, dependencies=[Depends(require(HISTORY))])
-def get_series(request: Request, repo: RepoDep,
-               scope: Annotated[str, Query(max_length=80, description="asset:ID | district:ID | city")],
-               hazard: Annotated[str | None, Query(max_length=64, description="one hazard; all when omitted")] = None,
-               start: datetime | None = None, end: datetime | None = None,
-               bucket: Annotated[str | None, Query(max_length=16, description="bucket width such as 5m, 1h, 1d; "
-                                                                           "raw points if omitted")] = None,
-               ) -> Any:
+def get_series(
+    request: Request,
+    repo: RepoDep,
+    scope: Annotated[str, Query(max_length=80, description="asset:ID | district:ID | city")],
+    hazard: Annotated[str | None, Query(max_length=64, description="one hazard; all when omitted")] = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    bucket: Annotated[
+        str | None, Query(max_length=16, description="bucket width such as 5m, 1h, 1d; raw points if omitted")
+    ] = None,
+) -> Any:
     """Stored risk points (changes and heartbeats), raw or bucketed (max level, avg/max score); CSV on request."""
     if not _SCOPE.match(scope):
         raise HTTPException(422, "scope must be asset:ID, district:ID or city")
@@ -99,5 +114,12 @@ def get_series(request: Request, repo: RepoDep,
     if wants_csv(request):
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"risk_{scope}_{hazard or 'all'}_{bucket or 'raw'}") + ".csv"
         return csv_response(data, ["hazard", "bucket", "level", "avg_score", "max_score", "n", "explanation"], name)
-    return {"scope": scope, "hazard": hazard, "bucket": bucket, "start": start_, "end": end_, "count": len(data),
-            "data": data}
+    return {
+        "scope": scope,
+        "hazard": hazard,
+        "bucket": bucket,
+        "start": start_,
+        "end": end_,
+        "count": len(data),
+        "data": data,
+    }

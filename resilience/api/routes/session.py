@@ -37,8 +37,15 @@ def login(body: Login, request: Request, response: Response, conn: ConnDep) -> d
     if record is None:
         raise HTTPException(401, "not a live API key")
     token = api_keys.open_session(conn, record.id, SESSION_LIFETIME)
-    response.set_cookie(SESSION_COOKIE, token, max_age=int(SESSION_LIFETIME.total_seconds()), httponly=True,
-                        samesite="strict", secure=request.url.scheme == "https", path="/")
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=int(SESSION_LIFETIME.total_seconds()),
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+        path="/",
+    )
     return {"key_id": record.id, "name": record.name, "role": record.role, "utility_id": record.utility_id}
 
 

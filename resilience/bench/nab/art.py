@@ -29,7 +29,7 @@ def block_means(recent: deque[float], x: float, scale: int, dim: int) -> np.ndar
     if len(recent) + 1 < need:
         return None
     h = np.empty(need)
-    h[:-1] = list(recent)[len(recent) - need + 1:] if need > 1 else []
+    h[:-1] = list(recent)[len(recent) - need + 1 :] if need > 1 else []
     h[-1] = x
     return h.reshape(dim, scale).mean(axis=1)
 
@@ -54,8 +54,16 @@ def resonate(lo: np.ndarray, hi: np.ndarray, x: np.ndarray, value_range: float, 
     return float(dist.min()), int(choice.argmax())
 
 
-def learn(lo_rows: list[list[float]], hi_rows: list[list[float]], used: list[int], x: np.ndarray, j: int,
-          beta: float, cap: int, t: int) -> int:
+def learn(
+    lo_rows: list[list[float]],
+    hi_rows: list[list[float]],
+    used: list[int],
+    x: np.ndarray,
+    j: int,
+    beta: float,
+    cap: int,
+    t: int,
+) -> int:
     """Grow category ``j`` towards ``x`` by ``beta`` (or found a new one when ``j < 0``), in place; returns
     the index of the row written."""
     if j >= 0:

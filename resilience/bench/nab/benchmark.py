@@ -71,16 +71,29 @@ def run_nab(data: Path, out: Path, workers: int) -> dict[str, float]:
         for job in jobs:
             _nab_one(job)
     report = out / "scores.json"
-    proc = subprocess.run([sys.executable, str(data / "nab_score.py"), str(out), "--json", str(report),
-                           "--data-dir", str(data / "data"),
-                           "--windows", str(data / "labels" / "combined_windows.json")],
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            str(data / "nab_score.py"),
+            str(out),
+            "--json",
+            str(report),
+            "--data-dir",
+            str(data / "data"),
+            "--windows",
+            str(data / "labels" / "combined_windows.json"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if proc.returncode != 0:
         raise RuntimeError(f"nab_score.py failed: {proc.stderr.strip() or proc.stdout.strip()}")
     print(proc.stdout.rstrip())
     result = json.loads(report.read_text())
-    return {name: float(result[name]["normalised"]) for name in
-            ("standard", "reward_low_FP_rate", "reward_low_FN_rate")}
+    return {
+        name: float(result[name]["normalised"]) for name in ("standard", "reward_low_FP_rate", "reward_low_FN_rate")
+    }
 
 
 def bench_nab(args: argparse.Namespace) -> int:

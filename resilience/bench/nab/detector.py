@@ -142,21 +142,54 @@ class NabDetector(Detector):
 
     name = "nab"
 
-    def __init__(self, window: int = 3000, scales: tuple[int, ...] = (1, 5, 20), use_diff: bool = True,
-                 z_half: float = 8.0, suppress_fraction: float = 0.042, damp: float = 0.01,
-                 grace_period: int = 20, knn_window: int = 300, knn_dim: int = 3, knn_k: int = 5,
-                 season_window: int = 3000, season_every: int = 250, calib_window: int = 8640,
-                 calib_k: float = 5.0, calib_tol: float = 0.1,
-                 prior_rows: int = 2000, prior_nu: float = 10.0, likelihood_weight: float = 0.5,
-                 likelihood_avg: int = 5, likelihood_history: int = 8640, likelihood_learn: int = 288,
-                 alarm: float = 0.22, breakthrough: float = 2.0, novelty_dim: int = 8,
-                 novelty_window: int = 4000, novelty_history: int = 8640, novelty_quantile: float = 0.9,
-                 novelty_power: float = 0.5, novelty_min: int = 50, novelty_raise: float = 0.4,
-                 novelty_raise_quantile: float = 0.99, art_scales: tuple[int, ...] = (1, 4), art_dim: int = 8,
-                 art_rho: float = 0.95, art_beta: float = 0.3, art_cap: int = 200, art_raise: float = 0.5,
-                 art_quantile: float = 0.99, art_span: float = 0.5, flat_min: int = 30,
-                 flat_factor: float = 1.2, flat_raise: float = 0.5, recur_depth: int = 2,
-                 recur_tol: float = 0.01, recur_atol: int = 5) -> None:
+    def __init__(
+        self,
+        window: int = 3000,
+        scales: tuple[int, ...] = (1, 5, 20),
+        use_diff: bool = True,
+        z_half: float = 8.0,
+        suppress_fraction: float = 0.042,
+        damp: float = 0.01,
+        grace_period: int = 20,
+        knn_window: int = 300,
+        knn_dim: int = 3,
+        knn_k: int = 5,
+        season_window: int = 3000,
+        season_every: int = 250,
+        calib_window: int = 8640,
+        calib_k: float = 5.0,
+        calib_tol: float = 0.1,
+        prior_rows: int = 2000,
+        prior_nu: float = 10.0,
+        likelihood_weight: float = 0.5,
+        likelihood_avg: int = 5,
+        likelihood_history: int = 8640,
+        likelihood_learn: int = 288,
+        alarm: float = 0.22,
+        breakthrough: float = 2.0,
+        novelty_dim: int = 8,
+        novelty_window: int = 4000,
+        novelty_history: int = 8640,
+        novelty_quantile: float = 0.9,
+        novelty_power: float = 0.5,
+        novelty_min: int = 50,
+        novelty_raise: float = 0.4,
+        novelty_raise_quantile: float = 0.99,
+        art_scales: tuple[int, ...] = (1, 4),
+        art_dim: int = 8,
+        art_rho: float = 0.95,
+        art_beta: float = 0.3,
+        art_cap: int = 200,
+        art_raise: float = 0.5,
+        art_quantile: float = 0.99,
+        art_span: float = 0.5,
+        flat_min: int = 30,
+        flat_factor: float = 1.2,
+        flat_raise: float = 0.5,
+        recur_depth: int = 2,
+        recur_tol: float = 0.01,
+        recur_atol: int = 5,
+    ) -> None:
         self.window = window
         self.scales = scales
         self.use_diff = use_diff
@@ -205,8 +238,12 @@ class NabDetector(Detector):
         self._reset()
 
     def _n_features(self) -> int:
-        return (len(self.scales) + (1 if self.use_diff else 0) + (1 if self.knn_window else 0)
-                + (1 if self.season_window else 0))
+        return (
+            len(self.scales)
+            + (1 if self.use_diff else 0)
+            + (1 if self.knn_window else 0)
+            + (1 if self.season_window else 0)
+        )
 
     def _reset(self) -> None:
         n_feat = self._n_features()
@@ -253,9 +290,13 @@ class NabDetector(Detector):
 
     def _art_arrays(self, k: int) -> tuple[np.ndarray, np.ndarray]:
         if self._art_cache is None:
-            self._art_cache = [(np.array(lo, dtype=float).reshape(-1, self.art_dim),
-                                np.array(hi, dtype=float).reshape(-1, self.art_dim))
-                               for lo, hi in zip(self.art_lo_, self.art_hi_, strict=True)]
+            self._art_cache = [
+                (
+                    np.array(lo, dtype=float).reshape(-1, self.art_dim),
+                    np.array(hi, dtype=float).reshape(-1, self.art_dim),
+                )
+                for lo, hi in zip(self.art_lo_, self.art_hi_, strict=True)
+            ]
         return self._art_cache[k]
 
     def _art(self, x: float, commit: bool) -> float:
@@ -277,8 +318,9 @@ class NabDetector(Detector):
             if commit:
                 if lo.shape[0]:
                     remember(dist, self.art_dist_recent_[k], srt, self.novelty_history)
-                r = nab_art.learn(self.art_lo_[k], self.art_hi_[k], self.art_used_[k], inp, j, self.art_beta,
-                                  self.art_cap, self.n_)
+                r = nab_art.learn(
+                    self.art_lo_[k], self.art_hi_[k], self.art_used_[k], inp, j, self.art_beta, self.art_cap, self.n_
+                )
                 row_lo = np.asarray(self.art_lo_[k][r])
                 row_hi = np.asarray(self.art_hi_[k][r])
                 if r == lo.shape[0]:
@@ -378,8 +420,9 @@ class NabDetector(Detector):
             if self.n_ >= self.likelihood_learn:
                 self.lk_hist_.append(avg)
                 self.lk_since_ += 1
-                if len(self.lk_hist_) >= _LK_MIN_SAMPLES and (self.lk_dist_ is None
-                                                               or self.lk_since_ >= _LK_REESTIMATE):
+                if len(self.lk_hist_) >= _LK_MIN_SAMPLES and (
+                    self.lk_dist_ is None or self.lk_since_ >= _LK_REESTIMATE
+                ):
                     self.lk_dist_ = estimate_normal(self.lk_hist_)
                     self.lk_since_ = 0
         return out
@@ -403,9 +446,16 @@ class NabDetector(Detector):
         if self.likelihood_weight:
             score = max(score, self.likelihood_weight * self._likelihood(score, commit))
         if self.flat_raise:  # after the likelihood: a stuck stream is one event, not a run of surprises
-            run, best, changed, fired, flat = flat_step(x, self.prev_, self.flat_run_, self.flat_best_,
-                                                        self.flat_changed_, self.flat_fired_, self.flat_min,
-                                                        self.flat_factor)
+            run, best, changed, fired, flat = flat_step(
+                x,
+                self.prev_,
+                self.flat_run_,
+                self.flat_best_,
+                self.flat_changed_,
+                self.flat_fired_,
+                self.flat_min,
+                self.flat_factor,
+            )
             if flat:
                 score = max(score, self.flat_raise)
             if commit:
@@ -417,7 +467,7 @@ class NabDetector(Detector):
         elif score >= self.alarm:
             recurring = self._recurring()
             if commit:
-                self.alarm_rows_ = (self.alarm_rows_ + [self.n_])[-(self.recur_depth + 2):]
+                self.alarm_rows_ = (self.alarm_rows_ + [self.n_])[-(self.recur_depth + 2) :]
             if recurring:
                 score *= self.damp
             elif commit:

@@ -11,8 +11,9 @@ their own bar; a stream that has never changed (a flat line) never fires.
 from __future__ import annotations
 
 
-def flat_step(x: float, prev: float | None, run: int, best: int, changed: bool, fired: bool,
-              min_run: int, factor: float) -> tuple[int, int, bool, bool, bool]:
+def flat_step(
+    x: float, prev: float | None, run: int, best: int, changed: bool, fired: bool, min_run: int, factor: float
+) -> tuple[int, int, bool, bool, bool]:
     """One row of the record-flat-run test.
 
     Returns the updated ``(run, best, changed, fired)`` and whether this row is the alarm row (the first

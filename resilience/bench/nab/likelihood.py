@@ -24,8 +24,7 @@ def log_score(tail: float) -> float:
     return min(1.0, max(0.0, math.log(tail + LOG_FLOOR) / math.log(LOG_FLOOR)))
 
 
-def estimate_normal(values: Iterable[float], min_mean: float = 0.03,
-                    min_var: float = 0.0003) -> tuple[float, float]:
+def estimate_normal(values: Iterable[float], min_mean: float = 0.03, min_var: float = 0.0003) -> tuple[float, float]:
     """Mean and standard deviation of ``values``, with lower bounds so that a quiet history does not make
     every small wobble look infinitely unlikely."""
     n = 0

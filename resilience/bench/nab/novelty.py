@@ -27,10 +27,10 @@ def nearest_distance(past: deque[float], x: float, dim: int) -> float | None:
     h = np.empty(n)
     h[:-1] = np.fromiter(past, dtype=float, count=n - 1)
     h[-1] = x
-    q = h[n - dim:]
+    q = h[n - dim :]
     d = np.zeros(n_past)
     for k in range(dim):
-        diff = h[k:k + n_past] - q[k]
+        diff = h[k : k + n_past] - q[k]
         d += diff * diff
     return math.sqrt(float(d.min()))
 

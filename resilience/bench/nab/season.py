@@ -24,7 +24,7 @@ def detect_period(values: list[float], min_lag: int = 4, min_acf: float = 0.3, m
     size = 1 << (2 * n - 1).bit_length()
     f = np.fft.rfft(x, size)
     acf = np.fft.irfft(f * np.conj(f), size)[: max_lag + 2] / denom
-    below = np.nonzero(acf[1: max_lag + 1] < 0.0)[0]
+    below = np.nonzero(acf[1 : max_lag + 1] < 0.0)[0]
     if len(below) == 0:
         return 0
     start = max(min_lag, int(below[0]) + 1)  # search beyond the first zero crossing (the trivial peak at 0)
