@@ -143,3 +143,16 @@ def test_the_exemptions_exist() -> None:
     missing = [p for p in STORE[:1] + STORE[3:] + TEMPORARY if not (ROOT / p).exists()]
     assert (ROOT / "alerts/store.py").exists() or (ROOT / "alerts/store").is_dir()
     assert not missing, missing
+
+
+def test_no_alert_store_module_is_named_after_a_table_it_queries() -> None:
+    """Importing ``alerts.store.x`` sets the package's attribute ``x`` to the module: a module named after a
+    table the package's own functions use (``notifications``, ``silences``) would replace that table in them."""
+    import sqlalchemy
+
+    import alerts.store as store
+
+    tables = {name for name, value in vars(store).items() if isinstance(value, sqlalchemy.Table)}
+    assert {"alerts", "notifications", "silences"} <= tables
+    modules = {p.stem for p in (ROOT / "alerts" / "store").glob("*.py")}
+    assert modules & {t.name for t in store.schema.metadata.tables.values()} == set()
