@@ -5,7 +5,8 @@ alert engine, as in production). The API runs under uvicorn on a free loopback p
 (playwright) logs in and measures, from navigation start, when the alert list has drawn every firing alert
 and when the map has drawn every asset (first meaningful paint), then the latency from a new alert's commit
 to its row on screen, over SSE (``alert_to_screen_ms_median``, ``alert_to_screen_ms_max``). The last line is
-``key=value`` pairs.
+``key=value`` pairs, ending with ``first_paint_ms`` (the slower of the two pages) and ``alert_to_screen_ms``
+(the worst latency), against the targets of 1,000 ms each.
 """
 
 from __future__ import annotations
@@ -192,6 +193,9 @@ def measure(url: str, key: str, engine: Engine, alerts: AlertEngine, args: argpa
     latencies.sort()
     out["alert_to_screen_ms_median"] = statistics.median(latencies)
     out["alert_to_screen_ms_max"] = latencies[-1]
+    # the issue's two figures: the slower page's first meaningful paint, and the worst new-alert latency
+    out["first_paint_ms"] = max(out["alerts_paint_ms"], out["map_paint_ms"])
+    out["alert_to_screen_ms"] = out["alert_to_screen_ms_max"]
     return out
 
 
