@@ -55,6 +55,12 @@ MAP_PROFILE = """() => {
           ...Object.fromEntries(performance.getEntriesByType('mark').map(k => [k.name.replace('-', '_') + '_ms',
                                                                                 k.startTime]))};
 }"""
+# where the alert page's time goes: when the stream was opened and its snapshot arrived, the stream's request
+ALERTS_PROFILE = """() => {
+  const m = Object.fromEntries(performance.getEntriesByType('mark').map(k => ['alerts_' + k.name.replace('-', '_') + '_ms', k.startTime]));
+  const nav = performance.getEntriesByType('navigation')[0];
+  return {...m, alerts_dom_ms: nav ? nav.domContentLoadedEventEnd : -1};
+}"""
 GRID = 5  # the 20 districts are a 5 x 4 grid
 LEVELS = [Level.RED] * 1 + [Level.ORANGE] * 2 + [Level.YELLOW] * 2  # the mix of the seeded alerts
 
@@ -173,6 +179,7 @@ def measure(url: str, key: str, engine: Engine, alerts: AlertEngine, args: argpa
         page.goto(f"{url}/console/")
         page.wait_for_function(f"document.querySelectorAll('tr[data-alert-id]').length >= {args.alerts}")
         out["alerts_paint_ms"] = page.evaluate("window.__console.renderedAt")
+        out.update(page.evaluate(ALERTS_PROFILE))
         page.goto(f"{url}/console/map")
         page.wait_for_selector("body[data-ready='1']")
         page.wait_for_function("window.__console && window.__console.mapReady === true")  # first frame drawn

@@ -247,3 +247,28 @@ def test_the_risk_explanation_is_in_the_viewers_language(
     assert page.evaluate("[...window.__i18nMissing]") == []
     if lang == "zh-CN":  # the reasons too, not only the head: no English words of the model's sentence left
         assert not any(w in t for t in texts for w in ("breach", "sensor", "criticality", "away")), texts
+    for chart in ("#risk-chart", f".chart[data-sensor='{incident['sensor_id']}']"):
+        tip = tooltip(page, chart)
+        assert "GMT+8" in tip["time"], tip  # the viewer's zone (Asia/Shanghai), named
+        assert bool(CJK.search(tip["text"])) is (lang == "zh-CN"), tip  # series names in the viewer's language
+    shot(page, f"asset-tooltip-{lang}")
+
+
+def tooltip(page: Any, selector: str) -> dict[str, str]:
+    """The tooltip a chart shows for its newest point (shown through ECharts' own action, as a hover would)."""
+    page.wait_for_selector(f"{selector} canvas")
+    page.wait_for_function(
+        f"""() => {{ const c = window.__echarts.getInstanceByDom(document.querySelector("{selector}"));
+        return c && c.getOption().series.some(s => s.data.length); }}"""
+    )
+    page.evaluate(
+        f"""() => {{ const c = window.__echarts.getInstanceByDom(document.querySelector("{selector}"));
+        const i = c.getOption().series.findIndex(s => s.data.length);
+        c.dispatchAction({{type: "showTip", seriesIndex: i, dataIndex: c.getOption().series[i].data.length - 1}}); }}"""
+    )
+    page.wait_for_selector(f"{selector} [data-role='tooltip-time']")
+    return page.eval_on_selector(
+        selector,
+        """el => ({time: el.querySelector("[data-role='tooltip-time']").textContent,
+                  text: el.querySelector("[data-role='tooltip-time']").parentElement.textContent})""",
+    )

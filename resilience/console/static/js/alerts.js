@@ -1,6 +1,6 @@
 // Live alerts: a snapshot then every change over SSE (no polling), most severe then newest first, counts,
 // filters, and a sound and a flash for a new red alert until someone acknowledges it.
-import {esc, LEVEL_RANK, LEVELS} from "./api.js";
+import {ALERT_STREAM, esc, LEVEL_RANK, LEVELS, listen} from "./api.js";
 import {fmtTime, t, tEnum} from "./i18n.js";
 import {renderPanel} from "./alert_panel.js";
 
@@ -107,21 +107,24 @@ function schedule(root) {
 
 function connect(root) {
   const live = document.getElementById("live");
-  const source = new EventSource("/api/v1/console/alerts/stream");
-  source.addEventListener("open", () => { live.dataset.state = "open"; live.textContent = t("live.open"); });
-  source.addEventListener("error", () => { live.dataset.state = "error"; live.textContent = t("live.error"); });
-  source.addEventListener("snapshot", ev => {
-    const snap = JSON.parse(ev.data);
-    alerts.clear();
-    snap.alerts.forEach(a => upsert(a, false));
-    schedule(root);
-  });
-  source.addEventListener("alert", ev => {
-    const change = JSON.parse(ev.data);
-    probe.events += 1; probe.lastEventAt = performance.now();
-    upsert(change.alert, true);
-    schedule(root);
-    if (change.alert.id === selected) openPanel(root, selected);
+  performance.mark("alerts-connect");
+  listen(ALERT_STREAM.url, {
+    open: () => { live.dataset.state = "open"; live.textContent = t("live.open"); },
+    error: () => { live.dataset.state = "error"; live.textContent = t("live.error"); },
+    snapshot: ev => {
+      performance.mark("alerts-snapshot");  // for `resilience bench console`
+      const snap = JSON.parse(ev.data);
+      alerts.clear();
+      snap.alerts.forEach(a => upsert(a, false));
+      schedule(root);
+    },
+    alert: ev => {
+      const change = JSON.parse(ev.data);
+      probe.events += 1; probe.lastEventAt = performance.now();
+      upsert(change.alert, true);
+      schedule(root);
+      if (change.alert.id === selected) openPanel(root, selected);
+    },
   });
 }
 

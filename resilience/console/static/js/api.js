@@ -16,6 +16,33 @@ export function prefetch(path) {
   early.set(path, p);
 }
 
+/** The live alert stream and the event types the alert list handles (app.js opens it early, alerts.js listens). */
+export const ALERT_STREAM = {url: "/api/v1/console/alerts/stream", types: ["snapshot", "alert"]};
+const streams = new Map();  // url -> an EventSource opened early, with the events it received before a view listened
+
+/** Open an SSE stream now, while the view's code loads, keeping its events until the view listens. */
+export function openStream({url, types}) {
+  const source = new EventSource(url);
+  const held = [];
+  const keep = ev => held.push(ev);
+  types.forEach(type => source.addEventListener(type, keep));
+  streams.set(url, {source, held, keep, types});
+}
+
+/** The stream at url (the early one if there is one) with handlers by event type; held events go first. */
+export function listen(url, handlers) {
+  const early = streams.get(url);
+  streams.delete(url);
+  const source = early ? early.source : new EventSource(url);
+  for (const [type, fn] of Object.entries(handlers)) source.addEventListener(type, fn);
+  if (early) {
+    early.types.forEach(type => source.removeEventListener(type, early.keep));
+    early.held.forEach(ev => handlers[ev.type]?.(ev));
+    if (source.readyState === EventSource.OPEN) handlers.open?.(new Event("open"));
+  }
+  return source;
+}
+
 export async function api(path, {method = "GET", body, accept = "application/json"} = {}) {
   if (method === "GET" && accept === "application/json" && early.has(path)) {
     const p = early.get(path);

@@ -1,5 +1,5 @@
 // The console's entry point: who is logged in, the language, the header, then the view the path names.
-import {api, esc, HISTORY_ROLES, prefetch, toLogin} from "./api.js";
+import {ALERT_STREAM, api, esc, HISTORY_ROLES, openStream, prefetch, toLogin} from "./api.js";
 import {applyI18n, loadMessages, switchLang, t, tEnum} from "./i18n.js";
 
 const VIEWS = {
@@ -16,6 +16,7 @@ async function boot() {
   const loading = load();  // starts fetching the view's modules (and ECharts) now, beside the catalogue and session
   loading.catch(() => null);
   if (PREFETCH[path]) prefetch(PREFETCH[path]);
+  if (load === VIEWS["/console/"]) openStream(ALERT_STREAM);
   const session = api("/api/v1/session");
   session.catch(() => null);
   await loadMessages();

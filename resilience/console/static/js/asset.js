@@ -2,7 +2,7 @@
 // asset's risk series with its explanation, and its alert history.
 import {api, esc, HISTORY_ROLES, LEVEL_COLOUR} from "./api.js";
 import {fmtTime, t, tEnum} from "./i18n.js";
-import {chart} from "./charts.js";
+import {chart, timeTooltip} from "./charts.js";
 import {riskExplanation} from "./risk_text.js";
 
 const DAY_MS = 24 * 3600e3;
@@ -18,12 +18,13 @@ function sensorOption(sensor, readings, anomalies) {
             {xAxis: end}];
   });
   return {
-    animation: false, tooltip: {trigger: "axis"}, grid: {left: 60, right: 90, top: 30, bottom: 60},
+    animation: false, tooltip: timeTooltip(), grid: {left: 60, right: 90, top: 30, bottom: 60},
     title: {text: `${sensor.id} · ${tEnum("sensor", sensor.kind)} (${sensor.unit})`, textStyle: {fontSize: 13}},
     xAxis: {type: "time", max: v => Math.max(v.max, ...spans.map(span => span[1].xAxis))},
     yAxis: {type: "value", scale: true},
     dataZoom: [{type: "inside"}, {type: "slider", height: 18, bottom: 8}],
-    series: [{type: "line", showSymbol: false, data: readings, lineStyle: {width: 1.5},
+    series: [{name: `${tEnum("sensor", sensor.kind)} (${sensor.unit})`, type: "line", showSymbol: false, data: readings,
+              lineStyle: {width: 1.5},
               markLine: {symbol: "none", silent: true, data: limits},
               markArea: {silent: true, data: spans}}],
   };
@@ -48,7 +49,7 @@ async function riskChart(root, assetId, start) {
   const byHazard = {};
   s.data.forEach(p => (byHazard[p.hazard] ??= []).push([p.bucket, p.max_score]));
   const el = root.querySelector("#risk-chart");
-  chart(el).setOption({animation: false, tooltip: {trigger: "axis"}, legend: {top: 0},
+  chart(el).setOption({animation: false, tooltip: timeTooltip(2), legend: {top: 0},
     grid: {left: 50, right: 20, top: 30, bottom: 50}, xAxis: {type: "time", min: start, max: Date.now()},
     yAxis: {type: "value", min: 0, max: 1},
     dataZoom: [{type: "inside"}, {type: "slider", height: 18, bottom: 8}],

@@ -2,7 +2,7 @@
 // together; the same query downloads as CSV from the readings and risk-series APIs.
 import {api, esc} from "./api.js";
 import {t, tEnum} from "./i18n.js";
-import {chart} from "./charts.js";
+import {chart, timeTooltip} from "./charts.js";
 
 const BUCKETS = ["", "1m", "5m", "15m", "1h", "6h", "1d"];
 const AGGS = ["avg", "min", "max", "last", "count", "sum"];
@@ -48,7 +48,7 @@ async function plot(root) {
       }
     }
     const c = chart(root.querySelector("#e-chart"));
-    c.setOption({animation: false, tooltip: {trigger: "axis"}, legend: {top: 0}, grid: {left: 60, right: 20, top: 30, bottom: 60},
+    c.setOption({animation: false, tooltip: timeTooltip(), legend: {top: 0}, grid: {left: 60, right: 20, top: 30, bottom: 60},
                  xAxis: {type: "time"}, yAxis: {type: "value", scale: true},
                  dataZoom: [{type: "inside"}, {type: "slider", height: 18, bottom: 8}], series}, true);
     root.querySelector("#e-chart").dataset.series = String(series.length);
