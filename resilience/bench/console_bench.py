@@ -57,7 +57,8 @@ MAP_PROFILE = """() => {
 }"""
 # where the alert page's time goes: when the stream was opened and its snapshot arrived, the stream's request
 ALERTS_PROFILE = """() => {
-  const m = Object.fromEntries(performance.getEntriesByType('mark').map(k => ['alerts_' + k.name.replace('-', '_') + '_ms', k.startTime]));
+  const m = Object.fromEntries(performance.getEntriesByType('mark')
+    .map(k => ['alerts_' + k.name.replace('-', '_') + '_ms', k.startTime]));
   const nav = performance.getEntriesByType('navigation')[0];
   return {...m, alerts_dom_ms: nav ? nav.domContentLoadedEventEnd : -1};
 }"""
