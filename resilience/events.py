@@ -45,7 +45,8 @@ class AnomalyEvent:
     """An anomaly on one sensor, as seen by one detector (or the per-kind ensemble).
 
     ``level`` is the graded threshold breach if the detector is a threshold detector (else ``Level.NONE``);
-    ``score`` is in [0, 1]; ``explanation`` is a sentence a duty officer understands.
+    ``score`` is in [0, 1]; ``explanation`` is a sentence a duty officer understands, and ``message`` the
+    same as a code and parameters (:mod:`resilience.messages`) that the console says in the viewer's language.
     """
 
     anomaly_id: str
@@ -62,6 +63,7 @@ class AnomalyEvent:
     level: Level = Level.NONE
     explanation: str = ""
     end: datetime | None = None
+    message: dict[str, Any] | None = None
     kind: EventKind = field(default=EventKind.ANOMALY, init=False)
 
 
@@ -76,6 +78,7 @@ class SensorHealthEvent:
     ts: datetime
     last_seen: datetime | None = None
     explanation: str = ""
+    message: dict[str, Any] | None = None
     kind: EventKind = field(default=EventKind.SENSOR_HEALTH, init=False)
 
 

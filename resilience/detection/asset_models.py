@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import numpy as np
+from resilience.detection.explain import closing_message, msg, render_en
 from resilience.detection.multivariate import AssetModel, dump_model, load_model
 from resilience.domain import Level
 from resilience.events import AnomalyEvent, AnomalyPhase
@@ -109,11 +110,16 @@ class AssetModelScorer:
             top = cols[int(np.argmax(contrib))]
             current = self.open_.get(asset_id)
             if s >= self.threshold:
-                text_ = (
-                    f"{asset_id}: combined behaviour of {len(cols)} sensors is unusual (score {s:.2f}), "
-                    f"mostly {self.kinds.get(top, top)} {means[top]:.3g} "
-                    f"({contrib.max() * 100:.0f}% of the deviation)"
+                message = msg(
+                    "anomaly.asset_model",
+                    asset=asset_id,
+                    sensors=str(len(cols)),
+                    score=f"{s:.2f}",
+                    sensor_kind=self.kinds.get(top, top),
+                    value=f"{means[top]:.3g}",
+                    share=f"{contrib.max() * 100:.0f}",
                 )
+                text_ = render_en(message)
                 if current is None:
                     ev = AnomalyEvent(
                         str(uuid.uuid4()),
@@ -129,6 +135,7 @@ class AssetModelScorer:
                         means[top],
                         Level.NONE,
                         text_,
+                        message=message,
                     )
                     self.open_[asset_id] = ev
                     events.append(ev)
@@ -147,6 +154,7 @@ class AssetModelScorer:
                         means[top],
                         Level.NONE,
                         text_,
+                        message=message,
                     )
                     self.open_[asset_id] = ev
                     events.append(ev)
@@ -165,8 +173,9 @@ class AssetModelScorer:
                         current.peak_score,
                         means.get(current.sensor_id, current.value),
                         Level.NONE,
-                        current.explanation,
+                        render_en(closing_message(current.message)),
                         end=now,
+                        message=closing_message(current.message),
                     )
                 )
                 del self.open_[asset_id]

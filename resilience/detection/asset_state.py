@@ -26,10 +26,12 @@ from typing import Any
 
 import numpy as np
 
+from resilience.detection.explain import closing_message, msg, render_en, stored_message
 from resilience.detection.model_blobs import pack_model, unpack_model
 from resilience.detection.state_models import CanonicalVariateStateModel
 from resilience.domain import Level, Reading
 from resilience.events import AnomalyEvent, AnomalyPhase
+from resilience.messages import Message
 from resilience.store.state_models import StoredStateModel
 
 log = logging.getLogger(__name__)
@@ -182,7 +184,7 @@ class OpenState:
     start: datetime
     sensor_id: str
     peak_score: float
-    explanation: str
+    message: Message | None
     quiet_since: datetime | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -191,7 +193,7 @@ class OpenState:
             "start": self.start.isoformat(),
             "sensor_id": self.sensor_id,
             "peak_score": self.peak_score,
-            "explanation": self.explanation,
+            "message": self.message,
             "quiet_since": self.quiet_since.isoformat() if self.quiet_since else None,
         }
 
@@ -202,7 +204,7 @@ class OpenState:
             datetime.fromisoformat(d["start"]),
             d["sensor_id"],
             float(d["peak_score"]),
-            d["explanation"],
+            stored_message(d),
             datetime.fromisoformat(d["quiet_since"]) if d["quiet_since"] else None,
         )
 
@@ -237,20 +239,29 @@ class AssetStateMonitor:
                 events.append(event)
         return events
 
-    def _explain(self, ratio: float, row: np.ndarray) -> tuple[str, str]:
-        """(top sensor, text naming every sensor with a real share of the residual)."""
+    def _explain(self, ratio: float, row: np.ndarray) -> tuple[str, Message]:
+        """(top sensor, a message naming every sensor with a real share of the residual)."""
         share = self.model.contributions()
         order = [int(j) for j in np.argsort(-share)]
         named = [j for j in order if share[j] >= CONTRIBUTOR_SHARE][:3] or order[:1]
-        parts = ", ".join(
-            f"{self.kinds[self.sensor_ids[j]] or 'sensor'} {self.sensor_ids[j]} {row[j]:.3g} ({share[j] * 100:.0f}%)"
+        contributors = [
+            msg(
+                "anomaly.contributor",
+                sensor_kind=self.kinds[self.sensor_ids[j]] or "sensor",
+                sensor=self.sensor_ids[j],
+                value=f"{row[j]:.3g}",
+                share=f"{share[j] * 100:.0f}",
+            )
             for j in named
+        ]
+        message = msg(
+            "anomaly.state_left_normal",
+            asset=self.asset_id,
+            sensors=str(len(self.sensor_ids)),
+            ratio=f"{ratio:.1f}",
+            contributors=contributors,
         )
-        text = (
-            f"{self.asset_id}: operating state of {len(self.sensor_ids)} sensors left normal "
-            f"({ratio:.1f}x its control limit), mostly {parts}"
-        )
-        return self.sensor_ids[order[0]], text
+        return self.sensor_ids[order[0]], message
 
     def _on_row(self, ts: datetime, row: np.ndarray) -> AnomalyEvent | None:
         self.model.score_one(row)
@@ -262,15 +273,15 @@ class AssetStateMonitor:
         if cur is None:
             if not active:
                 return None
-            sensor_id, text = self._explain(worst, row)
-            self.open = OpenState(stable_state_anomaly_id(self.asset_id, ts), ts, sensor_id, score, text)
+            sensor_id, message = self._explain(worst, row)
+            self.open = OpenState(stable_state_anomaly_id(self.asset_id, ts), ts, sensor_id, score, message)
             return self._event(AnomalyPhase.OPEN, ts, score, row)
         if active:
             cur.quiet_since = None if ratio > self.model.clear_level else (cur.quiet_since or ts)
             if score < cur.peak_score + MIN_UPDATE_STEP:
                 return None
             cur.peak_score = score
-            cur.explanation = self._explain(worst, row)[1]
+            cur.message = self._explain(worst, row)[1]
             return self._event(AnomalyPhase.UPDATE, ts, score, row)
         event = self._event(AnomalyPhase.CLOSE, ts, score, row, end=cur.quiet_since or ts)
         self.open = None
@@ -281,7 +292,7 @@ class AssetStateMonitor:
     ) -> AnomalyEvent:
         cur = self.open
         assert cur is not None
-        text = cur.explanation if phase is not AnomalyPhase.CLOSE else f"back to normal; peak was: {cur.explanation}"
+        message = cur.message if phase is not AnomalyPhase.CLOSE else closing_message(cur.message)
         value = float(row[self.sensor_ids.index(cur.sensor_id)])
         return AnomalyEvent(
             cur.anomaly_id,
@@ -296,8 +307,9 @@ class AssetStateMonitor:
             cur.peak_score,
             value,
             Level.NONE,
-            text,
+            render_en(message),
             end=end,
+            message=message,
         )
 
     def to_state(self) -> dict[str, Any]:

@@ -21,7 +21,9 @@ from collections import deque
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
+from resilience.detection.explain import render_en
 from resilience.domain import Level
+from resilience.messages import Message
 
 D = TypeVar("D", bound="Detector")
 
@@ -118,9 +120,14 @@ class Detector(ABC):
     def score_one(self, x: float, t: datetime | float) -> float:
         """Anomaly score of ``x`` at ``t`` in [0, 1] before learning it; high means anomalous."""
 
+    def describe(self, x: float, t: datetime | float, unit: str = "") -> Message | None:
+        """What the latest scored value means, as a message (:mod:`resilience.detection.explain`); None if
+        there is nothing to say. Subclasses override this, not :meth:`explain`."""
+        return None
+
     def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
-        """A sentence a duty officer understands, for the latest scored value; empty if nothing to say."""
-        return ""
+        """A sentence a duty officer understands (the English of :meth:`describe`); empty if nothing to say."""
+        return render_en(self.describe(x, t, unit))
 
     def forget_recent(self) -> None:
         """Drop short-term memory (recent runs, rate windows) of readings that were not real data.
@@ -177,8 +184,8 @@ class GradedDetector(Protocol):
         """The alarm level ``x`` at ``t`` reaches (``Level.NONE`` below the lowest limit)."""
         ...
 
-    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
-        """Which limit was reached, as :meth:`Detector.explain`: the ensemble explains a level with it."""
+    def describe(self, x: float, t: datetime | float, unit: str = "") -> Message | None:
+        """Which limit was reached, as :meth:`Detector.describe`: the ensemble explains a level with it."""
         ...
 
 

@@ -12,7 +12,9 @@ from collections import deque
 from datetime import datetime
 
 from resilience.detection.base import Detector, clip01, ramp, to_epoch
+from resilience.detection.explain import msg
 from resilience.detection.units import fmt
+from resilience.messages import Message
 from resilience.domain import SENSOR_KINDS, Direction, Level, level_for_value
 
 #: Score given for each graded level, so a blue breach already crosses the default 0.5 threshold.
@@ -77,13 +79,13 @@ class GradedThresholdDetector(Detector):
     def score_one(self, x: float, t: datetime | float) -> float:
         return LEVEL_SCORES[self.level_one(x)]
 
-    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+    def describe(self, x: float, t: datetime | float, unit: str = "") -> Message | None:
         level = self.level_one(x)
         if level is Level.NONE:
-            return ""
+            return None
         limits, _ = self.limits()
         limit = limits[level.label] if level.label in limits else limits[level.name]
-        return f"{fmt(x, unit)} reached {level.label} limit {fmt(limit, unit)}"
+        return msg("anomaly.limit_reached", value=fmt(x, unit), level=level.label, limit=fmt(limit, unit))
 
 
 class RateOfChangeDetector(Detector):
@@ -255,26 +257,33 @@ class RateOfChangeDetector(Detector):
         scale = max(self.typical_, self.min_change, 1e-12)
         return ramp(c / scale, self.z_lo, self.z_hi)
 
-    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+    def describe(self, x: float, t: datetime | float, unit: str = "") -> Message | None:
         ts = to_epoch(t)
         change = self._change(x, ts)
         by_change, by_jump = self._levels(x, ts)
-        level, within = max(by_change, by_jump), ""
+        level, limit = max(by_change, by_jump), ""
+        minutes = f"{self.window_s / 60:.0f}"
         if self.limits and level > Level.NONE:
-            limit = self.limits[level.label] if level.label in self.limits else self.limits[level.name]
-            within = f"{fmt(limit, unit)} within {self.window_s / 60:.0f} min"
+            limit = fmt(self.limits[level.label] if level.label in self.limits else self.limits[level.name], unit)
             jump = self._jump(x, ts)
             if by_change < by_jump and jump is not None:
                 verb = "rose" if x > self.history_[-1][1] else "fell"
-                return (
-                    f"{fmt(x, unit)}, {verb} by {fmt(jump[0], unit)} in {jump[1]:.0f} s "
-                    f"(faster than the {level.label} limit: {within})"
+                return msg(
+                    "anomaly.rate_jump",
+                    value=fmt(x, unit),
+                    verb=verb,
+                    jump=fmt(jump[0], unit),
+                    seconds=f"{jump[1]:.0f}",
+                    level=level.label,
+                    limit=limit,
+                    minutes=minutes,
                 )
         if change is None:
-            return ""
-        verb = "rose" if change > 0 else "fell"
-        text = f"{fmt(x, unit)}, {verb} by {fmt(abs(change), unit)} within {self.window_s / 60:.0f} min"
-        return text + (f" (reached {level.label} limit: {within})" if within else "")
+            return None
+        said = {"value": fmt(x, unit), "verb": "rose" if change > 0 else "fell", "change": fmt(abs(change), unit)}
+        if limit:
+            return msg("anomaly.rate_change_limit", **said, minutes=minutes, level=level.label, limit=limit)
+        return msg("anomaly.rate_change", **said, minutes=minutes)
 
 
 class GradedRateDetector(RateOfChangeDetector):
@@ -418,15 +427,20 @@ class RobustZScoreDetector(Detector):
             return 0.0
         return ramp(abs(self.deviation(x)) / self.scale_, self.z_lo, self.z_hi)
 
-    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+    def describe(self, x: float, t: datetime | float, unit: str = "") -> Message | None:
         d = self.deviation(x)
         side = "above" if d > 0 else "below"
         if self.recent > 1:
-            return (
-                f"{fmt(x, unit)}, held {fmt(abs(d), unit)} {side} the recent level {fmt(self.median_, unit)} "
-                f"for {self.agree} of the last {self.recent} readings"
+            return msg(
+                "anomaly.held_off_level",
+                value=fmt(x, unit),
+                amount=fmt(abs(d), unit),
+                side=side,
+                median=fmt(self.median_, unit),
+                agree=str(self.agree),
+                recent=str(self.recent),
             )
-        return f"{fmt(x, unit)}, far {side} the recent median {fmt(self.median_, unit)}"
+        return msg("anomaly.far_from_median", value=fmt(x, unit), side=side, median=fmt(self.median_, unit))
 
 
 # Re-exported: drift, flatline and the seasonal baseline live in their own modules.

@@ -10,7 +10,9 @@ import math
 from datetime import datetime
 
 from resilience.detection.base import Detector, clip01, to_epoch
+from resilience.detection.explain import msg
 from resilience.detection.units import fmt
+from resilience.messages import Message
 
 
 class CusumDetector(Detector):
@@ -88,9 +90,9 @@ class CusumDetector(Detector):
         pos, neg = self._sums(x)
         return clip01(0.5 * max(pos, neg) / self.h)
 
-    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
-        side = "upward" if self._sums(x)[0] >= self._sums(x)[1] else "downward"
-        return f"{fmt(x, unit)}, sustained {side} drift from the baseline {fmt(self.mean_, unit)}"
+    def describe(self, x: float, t: datetime | float, unit: str = "") -> Message | None:
+        trend = "upward" if self._sums(x)[0] >= self._sums(x)[1] else "downward"
+        return msg("anomaly.drift", value=fmt(x, unit), trend=trend, baseline=fmt(self.mean_, unit))
 
 
 class FlatlineDetector(Detector):
@@ -209,10 +211,10 @@ class FlatlineDetector(Detector):
     def score_one(self, x: float, t: datetime | float) -> float:
         return 1.0 if self._stuck(x, self._run_with(x), to_epoch(t)) else 0.0
 
-    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+    def describe(self, x: float, t: datetime | float, unit: str = "") -> Message | None:
         run = self._run_with(x)
         minutes = (to_epoch(t) - self.since_) / 60 if run > 1 else 0.0
-        text = f"value stuck at {fmt(x, unit)} for {run} readings ({minutes:.0f} min)"
+        said = {"value": fmt(x, unit), "readings": str(run), "minutes": f"{minutes:.0f}"}
         if self._at_floor(x):
-            text += f"; when working it reads {fmt(x, unit)} at most {self.longest_floor_run_} times in a row"
-        return text
+            return msg("anomaly.stuck_at_floor", **said, floor_run=str(self.longest_floor_run_))
+        return msg("anomaly.stuck", **said)

@@ -17,8 +17,9 @@ from typing import Any
 
 from resilience.detection.base import Detector, FollowsRecent, GradedDetector, detector_class, to_epoch
 from resilience.detection.detectors import FlatlineDetector, GradedThresholdDetector
-from resilience.detection.units import kind_label
+from resilience.detection.explain import msg, render_en
 from resilience.domain import SENSOR_KINDS, Level
+from resilience.messages import Message
 
 
 @dataclass(frozen=True)
@@ -207,7 +208,11 @@ class EnsembleResult:
     level: Level
     detector: str
     stuck: bool
-    explanation: str
+    message: Message | None  # why it is anomalous (resilience.detection.explain), None when it is not
+
+    @property
+    def explanation(self) -> str:
+        return render_en(self.message)
 
 
 class SensorEnsemble:
@@ -259,15 +264,15 @@ class SensorEnsemble:
             lvl = graded.graded_level(x, ts)
             if lvl > level:
                 level, graded_det = lvl, graded
-        explanation = ""
+        message = None
         if graded_det is not None:  # a breached standard limit explains best
             best_name, best_det = graded_det.name, graded_det
         if best_det is not None and best >= self.config.close_threshold:
-            text = best_det.explain(x, ts, self.unit)
-            explanation = f"{kind_label(self.kind)} {text}".strip() if text else ""
+            detail = best_det.describe(x, ts, self.unit)
+            message = msg("anomaly.sensor", sensor_kind=self.kind, detail=detail) if detail and self.kind else detail
         if learn:
             self._learn(x, ts, best)
-        return EnsembleResult(best, level, best_name, stuck, explanation)
+        return EnsembleResult(best, level, best_name, stuck, message)
 
     def _learn(self, x: float, ts: float, score: float) -> None:
         if self.flatline is not None:

@@ -16,9 +16,11 @@ from datetime import datetime
 from typing import Any
 
 from resilience.detection.ensemble import EnsembleConfig, EnsembleResult, SensorEnsemble, resolve_config
+from resilience.detection.explain import closing_message, msg, render_en, stored_message
 from resilience.detection.silent_sensors import SensorInfo, SilenceTracker
 from resilience.domain import Level, Reading
 from resilience.events import AnomalyEvent, AnomalyPhase, EventPublisher, SensorHealthEvent
+from resilience.messages import Message
 
 SNAPSHOT_VERSION = 1
 
@@ -33,7 +35,7 @@ class OpenAnomaly:
     peak_score: float
     peak_level: Level
     peak_value: float
-    explanation: str
+    message: Message | None
     quiet_run: int = 0
     quiet_since: datetime | None = None
 
@@ -45,7 +47,7 @@ class OpenAnomaly:
             "peak_score": self.peak_score,
             "peak_level": int(self.peak_level),
             "peak_value": self.peak_value,
-            "explanation": self.explanation,
+            "message": self.message,
             "quiet_run": self.quiet_run,
             "quiet_since": self.quiet_since.isoformat() if self.quiet_since else None,
         }
@@ -59,7 +61,7 @@ class OpenAnomaly:
             d["peak_score"],
             Level(d["peak_level"]),
             d["peak_value"],
-            d["explanation"],
+            stored_message(d),
             d["quiet_run"],
             datetime.fromisoformat(d["quiet_since"]) if d["quiet_since"] else None,
         )
@@ -153,7 +155,7 @@ class DetectionEngine:
         self.silence.observe(r.sensor_id, r.ts)
         if res.stuck != (r.sensor_id in self.stuck):
             self._health(info, r, res.stuck)
-        event = self._lifecycle(info, ens, r, res.score, res.level, res.detector, res.explanation)
+        event = self._lifecycle(info, ens, r, res.score, res.level, res.detector, res.message)
         if event is not None:
             self.bus.publish(event)
         return res, event
@@ -162,10 +164,12 @@ class DetectionEngine:
         if stuck:
             self.stuck.add(r.sensor_id)
             ens = self.ensembles[r.sensor_id]
-            text = ens.flatline.explain(r.value, r.ts, ens.unit) if ens.flatline is not None else "stuck"
+            detail = ens.flatline.describe(r.value, r.ts, ens.unit) if ens.flatline is not None else None
+            detail = detail or msg("anomaly.stuck_plain")
         else:
             self.stuck.discard(r.sensor_id)
-            text = "values changing again"
+            detail = msg("anomaly.changing_again")
+        message = msg("anomaly.sensor", sensor_kind=info.kind, detail=detail)
         self.bus.publish(
             SensorHealthEvent(
                 sensor_id=r.sensor_id,
@@ -174,7 +178,8 @@ class DetectionEngine:
                 status="stuck" if stuck else "ok",
                 ts=r.ts,
                 last_seen=r.ts,
-                explanation=f"{info.kind} {text}",
+                explanation=render_en(message),
+                message=message,
             )
         )
 
@@ -186,7 +191,7 @@ class DetectionEngine:
         score: float,
         level: Level,
         detector: str,
-        explanation: str,
+        message: Message | None,
     ) -> AnomalyEvent | None:
         cfg = ens.config
         cur = self.open.get(r.sensor_id)
@@ -195,7 +200,7 @@ class DetectionEngine:
             if not anomalous:
                 return None
             anomaly_id = self.new_id() if self.new_id is not None else stable_anomaly_id(r.sensor_id, r.ts)
-            cur = OpenAnomaly(anomaly_id, r.ts, detector, score, level, r.value, explanation)
+            cur = OpenAnomaly(anomaly_id, r.ts, detector, score, level, r.value, message)
             self.open[r.sensor_id] = cur
             return self._event(AnomalyPhase.OPEN, info, r, cur, score, level)
         if score >= cfg.close_threshold or level > Level.NONE:
@@ -204,7 +209,7 @@ class DetectionEngine:
                 cur.peak_score = max(cur.peak_score, score)
                 cur.peak_level = max(cur.peak_level, level)
                 cur.peak_value, cur.detector = r.value, detector
-                cur.explanation = explanation or cur.explanation
+                cur.message = message or cur.message
                 return self._event(AnomalyPhase.UPDATE, info, r, cur, score, level)
             return None
         cur.quiet_run += 1
@@ -225,9 +230,7 @@ class DetectionEngine:
         level: Level,
         end: datetime | None = None,
     ) -> AnomalyEvent:
-        text = cur.explanation
-        if phase is AnomalyPhase.CLOSE:
-            text = f"back to normal; peak was: {cur.explanation}" if cur.explanation else "back to normal"
+        message = closing_message(cur.message) if phase is AnomalyPhase.CLOSE else cur.message
         return AnomalyEvent(
             anomaly_id=cur.anomaly_id,
             phase=phase,
@@ -241,8 +244,9 @@ class DetectionEngine:
             peak_score=cur.peak_score,
             value=r.value,
             level=cur.peak_level,
-            explanation=text,
+            explanation=render_en(message),
             end=end,
+            message=message,
         )
 
     # -- persistence -----------------------------------------------------------------------------

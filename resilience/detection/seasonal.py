@@ -9,7 +9,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from resilience.detection.base import Detector, ramp, to_epoch
+from resilience.detection.explain import msg
 from resilience.detection.units import fmt
+from resilience.messages import Message
 
 
 class SeasonalBaselineDetector(Detector):
@@ -100,12 +102,12 @@ class SeasonalBaselineDetector(Detector):
         b = self.bucket(t)
         return self.mean_[b] if self.count_[b] else None
 
-    def explain(self, x: float, t: datetime | float, unit: str = "") -> str:
+    def describe(self, x: float, t: datetime | float, unit: str = "") -> Message | None:
         usual = self.usual(t)
         if usual is None:
-            return ""
+            return None
         if usual == 0:
-            return f"{fmt(x, unit)}, usual for this hour is {fmt(usual, unit)}"
+            return msg("anomaly.seasonal_usual", value=fmt(x, unit), usual=fmt(usual, unit))
         pct = abs(x - usual) / abs(usual) * 100
         side = "above" if x > usual else "below"
-        return f"{fmt(x, unit)}, {pct:.0f}% {side} this hour's usual {fmt(usual, unit)}"
+        return msg("anomaly.seasonal", value=fmt(x, unit), pct=f"{pct:.0f}", side=side, usual=fmt(usual, unit))

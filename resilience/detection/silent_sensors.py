@@ -16,6 +16,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from resilience.detection.explain import msg, render_en
 from resilience.events import EventPublisher, SensorHealthEvent
 
 
@@ -135,32 +136,10 @@ class SilenceTracker:
             is_silent = feed_now[feed] - ref > limit
             if is_silent and sid not in self.silent:
                 self.silent.add(sid)
-                since = "never reported" if last is None else f"no reading since {last.isoformat(timespec='minutes')}"
-                events.append(
-                    SensorHealthEvent(
-                        sensor_id=sid,
-                        asset_id=info.asset_id,
-                        sensor_kind=info.kind,
-                        status="silent",
-                        ts=now,
-                        last_seen=last,
-                        explanation=f"{info.kind} sensor {sid} silent: {since} "
-                        f"(expected every {float(info.expected_interval_s):.0f} s)",
-                    )
-                )
+                events.append(_health_event(info, sid, "silent", now, last))
             elif not is_silent and sid in self.silent:
                 self.silent.discard(sid)
-                events.append(
-                    SensorHealthEvent(
-                        sensor_id=sid,
-                        asset_id=info.asset_id,
-                        sensor_kind=info.kind,
-                        status="ok",
-                        ts=now,
-                        last_seen=last,
-                        explanation=f"{info.kind} sensor {sid} reporting again",
-                    )
-                )
+                events.append(_health_event(info, sid, "ok", now, last))
         if self.bus is not None:
             for event in events:
                 self.bus.publish(event)
@@ -177,3 +156,25 @@ class SilenceTracker:
         self.last_seen = {k: datetime.fromisoformat(v) for k, v in state["last_seen"].items()}
         self.silent = set(state["silent"])
         self.started = datetime.fromisoformat(state["started"]) if state.get("started") else None
+
+
+def _health_event(info: SensorInfo, sid: str, status: str, now: datetime, last: datetime | None) -> SensorHealthEvent:
+    """A sensor went silent (``status`` silent) or reports again (ok), with what that means."""
+    who = {"sensor_kind": info.kind, "sensor": sid}
+    if status == "ok":
+        message = msg("anomaly.reporting_again", **who)
+    elif last is None:
+        message = msg("anomaly.silent_never", **who, interval=f"{float(info.expected_interval_s):.0f}")
+    else:
+        since = last.isoformat(timespec="minutes")
+        message = msg("anomaly.silent_since", **who, since=since, interval=f"{float(info.expected_interval_s):.0f}")
+    return SensorHealthEvent(
+        sensor_id=sid,
+        asset_id=info.asset_id,
+        sensor_kind=info.kind,
+        status=status,
+        ts=now,
+        last_seen=last,
+        explanation=render_en(message),
+        message=message,
+    )
