@@ -13,6 +13,7 @@ from typing import Any
 
 from alerts.actions import first_action
 from alerts.config import EscalationPolicy, RulesConfig
+from alerts.explain import system_note
 from alerts.model import Alert, AlertState, Signal, Transition
 from resilience.domain import Level
 
@@ -30,6 +31,7 @@ def _rule_entry(sig: Signal) -> dict[str, Any]:
         "level": sig.level.label,
         "source": sig.source_type,
         "explanation": sig.explanation,
+        "message": sig.message,
         "ts": sig.ts.isoformat(),
         "evidence": dict(sig.evidence),
     }
@@ -113,7 +115,8 @@ def apply_signal(
         if alert.sources or alert.cleared_at is not None:
             return alert, []
         alert.cleared_at = sig.ts
-        return alert, [Transition("cleared", sig.ts, note="condition cleared; resolves if it stays clear")]
+        said, data = system_note("alertmsg.cleared")
+        return alert, [Transition("cleared", sig.ts, note=said, data=data)]
 
     if alert is None:
         alert = new_alert(sig, utility_id=utility_id, rules=rules)
@@ -124,7 +127,7 @@ def apply_signal(
                 to_state="firing",
                 level=sig.level,
                 note=sig.explanation,
-                data={"evidence": sig.evidence},
+                data={"evidence": sig.evidence, "message": sig.message},
             )
         ]
 
@@ -151,7 +154,7 @@ def apply_signal(
                 to_state="firing",
                 level=sig.level,
                 note=sig.explanation,
-                data={"fire_count": alert.fire_count},
+                data={"fire_count": alert.fire_count, "message": sig.message},
             )
         ]
 
@@ -164,12 +167,13 @@ def apply_signal(
                 sig.ts,
                 level=sig.level,
                 note=sig.explanation,
-                data={"rule": sig.rule, "evidence": sig.evidence},
+                data={"rule": sig.rule, "evidence": sig.evidence, "message": sig.message},
             )
         )
     if alert.cleared_at is not None:
         alert.cleared_at = None
-        transitions.append(Transition("recurred", sig.ts, note="condition returned before auto-resolve"))
+        said, data = system_note("alertmsg.recurred")
+        transitions.append(Transition("recurred", sig.ts, note=said, data=data))
     if sig.level > alert.level:
         old = alert.level
         _set_level(alert, sig.level, sig.ts, rules)
@@ -180,7 +184,7 @@ def apply_signal(
                 sig.ts,
                 level=sig.level,
                 note=sig.explanation,
-                data={"from_level": old.label, "to_level": sig.level.label},
+                data={"from_level": old.label, "to_level": sig.level.label, "message": sig.message},
             )
         )
     return alert, transitions
@@ -192,17 +196,22 @@ def auto_resolve(alert: Alert, now: datetime, resolve_after_s: float) -> list[Tr
         return []
     if now - alert.cleared_at < timedelta(seconds=resolve_after_s):
         return []
-    return _resolve(alert, now, "system", f"condition clear for {resolve_after_s:.0f} s")
+    said, data = system_note("alertmsg.auto_resolved", seconds=f"{resolve_after_s:.0f}")
+    return _resolve(alert, now, "system", said, data)
 
 
-def _resolve(alert: Alert, now: datetime, by: str, note: str) -> list[Transition]:
+def _resolve(alert: Alert, now: datetime, by: str, note: str, data: dict[str, Any] | None = None) -> list[Transition]:
     previous = alert.state
     alert.state = AlertState.RESOLVED
     alert.resolved_at = now
     alert.resolved_by = by
     alert.updated_at = now
     alert.version += 1
-    return [Transition("resolved", now, actor=by, note=note, from_state=previous.value, to_state="resolved")]
+    return [
+        Transition(
+            "resolved", now, actor=by, note=note, from_state=previous.value, to_state="resolved", data=data or {}
+        )
+    ]
 
 
 def resolve(alert: Alert, *, by: str, note: str, now: datetime) -> list[Transition]:

@@ -70,6 +70,7 @@ class Signal:
     source_type: str = "anomaly"  # anomaly | risk | health | delivery
     explanation: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
+    message: dict[str, Any] | None = None  # the explanation as a code and parameters (resilience.messages)
 
     @property
     def fingerprint(self) -> str:

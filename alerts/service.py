@@ -19,6 +19,7 @@ from alerts import store
 from alerts.config import RulesConfig
 from alerts.correlate import join_upstream_cause
 from alerts.dispatch import DELIVERY_RULE, Dispatch, alert_payload
+from alerts.explain import msg, render_en, system_note
 from alerts.lifecycle import LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve, review
 from alerts.model import Alert, DisposalStep, Signal, Transition
 from alerts.muting import recompute_muting
@@ -163,14 +164,15 @@ class AlertService:
             if due is None:
                 continue
             alert.escalation_tier = due.tier + 1
+            said, data = system_note("alertmsg.escalation", receivers=", ".join(due.receivers))
             self._save(
                 alert,
                 [
                     Transition(
                         "escalation",
                         self.now,
-                        note=f"not acknowledged; notifying {', '.join(due.receivers)}",
-                        data={"policy": due.policy, "tier": due.tier + 1},
+                        note=said,
+                        data={"policy": due.policy, "tier": due.tier + 1, **data},
                     )
                 ],
             )
@@ -186,6 +188,16 @@ class AlertService:
         if failed["kind"] in store.NOTIFY_KINDS and failed["payload"].get("alert", {}).get("rule") == DELIVERY_RULE:
             return None  # never alert about failing to deliver a delivery-failure alert (no loops)
         original = failed["payload"].get("alert", {})
+        message = msg(
+            "alertmsg.delivery_failed",
+            notification=str(failed["id"]),
+            alert=str(failed["alert_id"]),
+            receiver=str(failed["receiver"]),
+            channel=str(failed["channel"]),
+            target=str(failed["target"]),
+            attempts=str(failed["attempts"]),
+            error=str(failed["last_error"]),
+        )
         sig = Signal(
             rule=DELIVERY_RULE,
             hazard="delivery_failure",
@@ -197,11 +209,8 @@ class AlertService:
             asset_id=original.get("asset_id"),
             district_id=original.get("district_id"),
             source_type="delivery",
-            explanation=(
-                f"Notification {failed['id']} for alert {failed['alert_id']} to {failed['receiver']} "
-                f"({failed['channel']} {failed['target']}) failed after {failed['attempts']} attempts: "
-                f"{failed['last_error']}"
-            ),
+            explanation=render_en(message),
+            message=message,
             evidence={
                 "notification_id": failed["id"],
                 "alert_id": failed["alert_id"],

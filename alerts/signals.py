@@ -11,8 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from alerts.config import Rule, RulesConfig
+from alerts.explain import msg
 from alerts.model import Signal
 from resilience.domain import Level
+from resilience.messages import text
 from resilience.events import AnomalyEvent, AnomalyPhase, Event, PlatformHealthEvent, RiskLevelEvent, SensorHealthEvent
 
 
@@ -87,14 +89,17 @@ def _anomaly_signals(rule: Rule, ev: AnomalyEvent, asset: AssetInfo | None) -> l
         "anomaly_id": ev.anomaly_id,
         "start": ev.start.isoformat(),
     }
-    explanation = ev.explanation
+    explanation, message = ev.explanation, ev.message
     if asset is not None and asset.kind in rule.raise_level_asset_kinds and level < Level.RED:
         level = Level(level + 1)
         evidence["raised_for_asset_kind"] = asset.kind
         explanation = (explanation + " " if explanation else "") + (
             f"Level raised one step: {ev.sensor_kind} in a {asset.kind} (coupled hazard)."
         )
-    return [Signal(active=True, level=level, explanation=explanation, evidence=evidence, **base)]
+        message = msg(
+            "alertmsg.raised", detail=message or text(ev.explanation), sensor_kind=ev.sensor_kind, kind=asset.kind
+        )
+    return [Signal(active=True, level=level, explanation=explanation, evidence=evidence, message=message, **base)]
 
 
 #: Own evidence of an asset in a risk event's factors (its sensors' anomalies and graded breaches).
@@ -198,6 +203,7 @@ def _health_signals(rule: Rule, ev: SensorHealthEvent, asset: AssetInfo | None) 
             sensor_kind=ev.sensor_kind,
             source_type="health",
             explanation=ev.explanation,
+            message=ev.message,
             evidence={"status": ev.status, "last_seen": ev.last_seen.isoformat() if ev.last_seen else None},
         )
     ]

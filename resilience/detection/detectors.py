@@ -13,7 +13,7 @@ from datetime import datetime
 
 from resilience.detection.base import Detector, clip01, ramp, to_epoch
 from resilience.detection.explain import msg
-from resilience.detection.units import fmt
+from resilience.display import fmt
 from resilience.messages import Message
 from resilience.domain import SENSOR_KINDS, Direction, Level, level_for_value
 

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from resilience.detection.base import Detector, clip01, to_epoch
 from resilience.detection.explain import msg
-from resilience.detection.units import fmt
+from resilience.display import fmt
 from resilience.messages import Message
 
 

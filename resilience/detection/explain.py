@@ -13,7 +13,7 @@ import string
 from collections.abc import Mapping
 from typing import Any
 
-from resilience.detection.units import kind_label
+from resilience.display import kind_label
 from resilience.messages import Message, make, render, text
 
 #: code -> English template; the parameters of each code are the template's fields

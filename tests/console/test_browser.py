@@ -124,6 +124,12 @@ def test_a_red_alert_arrives_live_and_the_loop_closes(
     page.wait_for_selector(f"#panel[data-alert-id='{alert.id}'] button[data-act='ack']")
     fired_at = alert.fired_at.astimezone(SHANGHAI).strftime("%H:%M")
     assert fired_at in page.inner_text("#panel")  # the viewer's time zone, not UTC
+    # what the detector said, in Chinese: the sensor kind, the value and the limit it reached (not the English)
+    said = page.inner_text("#panel [data-role='alert-explanation']")
+    assert "甲烷" in said and "达到红色限值" in said and "reached" not in said, said
+    fired_note = page.inner_text("#panel li[data-step-kind='fired']")
+    assert "达到红色限值" in fired_note and "reached" not in fired_note, fired_note
+    assert "达到红色限值" in page.inner_text(row)  # the list says it the same way
     act(page, "button[data-act='ack']", "acknowledged")
     page.wait_for_selector(f"{row}:not(.flash)[data-state='acknowledged']")
     page.wait_for_selector("#banner", state="hidden")

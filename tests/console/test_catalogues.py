@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import json
 import re
+from typing import Any
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from alerts import explain as alert_explain
 from alerts.model import AlertState, DisposalStep
 from resilience.api.auth import Role
+from resilience.detection import explain as detection_explain
 from resilience.domain import SENSOR_KINDS, AssetKind, Hazard, Level
 from resilience.risk.config import RiskConfig
 from resilience.risk.coupling import DEFAULT_RULES
@@ -45,6 +48,9 @@ ENUMS: dict[str, set[str]] = {
     "health": {"ok", "silent", "stuck"},
     "rule": {r.name for r in DEFAULT_RULES},
     "facility": set(RiskConfig().facility_importance),
+    "verb": {"rose", "fell"},
+    "side": {"above", "below"},
+    "trend": {"upward", "downward"},
     "event": {
         "fired",
         "acknowledged",
@@ -115,6 +121,30 @@ def test_every_risk_message_takes_the_parameters_the_model_gives_it(lang: str) -
     for code, params in CODES.items():
         assert set(re.findall(r"\{(\w+)\}", CATALOGUES[lang][f"risk.{code}"])) == params, code
     assert set(ENUM_PARAMS.values()) <= set(ENUMS)
+
+
+@pytest.mark.parametrize("lang", ["zh-CN", "en"])
+@pytest.mark.parametrize("producer", [detection_explain, alert_explain], ids=["detection", "alerts"])
+def test_every_detection_and_alert_message_takes_the_parameters_its_producer_gives(lang: str, producer: Any) -> None:
+    for code, params in producer.CODES.items():
+        assert set(re.findall(r"\{(\w+)\}", CATALOGUES[lang][code])) == params, code
+
+
+@pytest.mark.parametrize("producer", [detection_explain, alert_explain], ids=["detection", "alerts"])
+def test_the_english_catalogue_says_what_the_services_write_in_english(producer: Any) -> None:
+    """One English: the console's sentence is the one logs, webhooks and CAP carry."""
+    assert {code: CATALOGUES["en"][code] for code in producer.EN} == producer.EN
+
+
+def test_the_consoles_enumeration_parameters_are_the_producers() -> None:
+    block = re.search(r"export const ENUM = \{([^}]*)\}", SCRIPTS["messages.js"])
+    assert block is not None
+    in_js = dict(re.findall(r'(\w+): "(\w+)"', block.group(1)))
+    assert in_js == {**ENUM_PARAMS, **detection_explain.ENUM_PARAMS, **alert_explain.ENUM_PARAMS}
+    assert set(in_js.values()) <= set(ENUMS)
+    for kind in ("verb", "side", "trend"):
+        for lang in CATALOGUES:
+            assert {f"{kind}.{v}" for v in ENUMS[kind]} <= set(CATALOGUES[lang]), (kind, lang)
 
 
 def test_the_english_rule_names_are_the_rules_own_titles() -> None:

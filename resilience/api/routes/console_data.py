@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse
 from alerts import store as alert_store
 from alerts.api_support import get_rules, history
 from alerts.reports import _stats
+from resilience.display import unit_label
 from resilience.api.auth import HistoryReader, Watcher
 from resilience.api.deps import BigId, ConnDep, IdPath, utc_window
 from resilience.domain import SENSOR_KINDS, Level
@@ -107,6 +108,7 @@ def console_asset(id: IdPath, conn: ConnDep, _: Watcher) -> dict[str, Any]:
                 "id": s["id"],
                 "kind": s["kind"],
                 "unit": s["unit"],
+                "unit_label": unit_label(s["unit"]),  # "%LEL" for percent_lel, as explanations write it
                 "active": s["active"],
                 "expected_interval_s": s["expected_interval_s"],
                 "limits": limits,
@@ -131,7 +133,11 @@ def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]
     past = history(conn, alert_id)
     steps = sorted(
         [
-            {"source": "transition", **{k: t[k] for k in ("id", "ts", "kind", "actor", "note", "level")}}
+            {
+                "source": "transition",
+                **{k: t[k] for k in ("id", "ts", "kind", "actor", "note", "level")},
+                "message": (t["data"] or {}).get("message"),  # the note as a code, for the viewer's language
+            }
             for t in past["transitions"]
         ],
         key=lambda s: (s["ts"], s["id"]),

@@ -2,6 +2,7 @@
 // review, comment, silence for a while; its timeline (who, when) and response times against the targets.
 import {api, esc, RESPOND_ROLES} from "./api.js";
 import {currentLang, fmtDuration, fmtTime, t, tEnum} from "./i18n.js";
+import {alertExplanation, stepNote} from "./alert_text.js";
 
 const STEPS = ["dispatch", "on_site", "disposed", "feedback"];
 const SILENCE_HOURS = [1, 4, 24];
@@ -42,7 +43,7 @@ function responseHtml(rows) {
 function timelineHtml(steps) {
   return `<ol class="timeline">${steps.map(s => `<li data-step-kind="${esc(s.kind)}">
     <b>${esc(tEnum("event", s.kind))}</b>${s.level ? ` <span class="lvl ${esc(s.level)}">${esc(tEnum("level", s.level))}</span>` : ""}
-    <span class="muted">${esc(fmtTime(s.ts))} · ${esc(s.actor)}</span>${s.note ? `<br>${esc(s.note)}` : ""}</li>`).join("")}</ol>`;
+    <span class="muted">${esc(fmtTime(s.ts))} · ${esc(s.actor)}</span>${stepNote(s) ? `<br>${esc(stepNote(s))}` : ""}</li>`).join("")}</ol>`;
 }
 
 async function act(panel, id, alert, button, who) {
@@ -96,7 +97,7 @@ export async function renderPanel(panel, id, who, {keepInputs = true} = {}) {
       ${esc(tEnum("hazard", a.hazard))} · <span data-role="panel-state">${esc(tEnum("state", a.state))}</span></h2>
     <p>${a.asset_id ? `<a href="/console/asset?id=${encodeURIComponent(a.asset_id)}">${esc(a.asset_name || a.asset_id)}</a>` : ""}
       ${esc(a.district_name || a.district_id || "")}</p>
-    <p class="muted">${esc(a.explanation)}</p>
+    <p class="muted" data-role="alert-explanation">${esc(alertExplanation(a))}</p>
     ${action ? `<p><b>${esc(t("alert.first_action"))}:</b> ${esc(action)}</p>` : ""}
     <p class="muted">${esc(t("alert.assigned"))}: ${esc(a.assigned_unit || "–")} · ${esc(t("col.fired"))}: ${esc(fmtTime(a.fired_at))}</p>
     ${canAct ? actionsHtml(a) : `<p class="muted" data-role="read-only">${esc(t("alert.read_only"))}</p>`}

@@ -3,6 +3,7 @@
 import {ALERT_STREAM, esc, LEVEL_RANK, LEVELS, listen} from "./api.js";
 import {fmtTime, t, tEnum} from "./i18n.js";
 import {renderPanel} from "./alert_panel.js";
+import {alertExplanation} from "./alert_text.js";
 
 const STATES = ["firing", "acknowledged", "resolved", "closed"];
 const alerts = new Map();
@@ -82,7 +83,7 @@ function row(a) {
     <td><span class="lvl ${esc(a.level)}">${esc(tEnum("level", a.level))}</span></td>
     <td><b>${esc(tEnum("hazard", a.hazard))}</b><br><span class="muted">${esc(where)}</span></td>
     <td>${esc(a.district_name || a.district_id || "")}</td>
-    <td class="muted">${esc(a.explanation)}</td>
+    <td class="muted">${esc(alertExplanation(a))}</td>
     <td data-role="state">${esc(tEnum("state", a.state))}${a.silenced ? ` · ${esc(t("alert.silenced"))}` : ""}</td>
     <td class="muted">${esc(fmtTime(a.fired_at, "short"))}</td></tr>`;
 }

@@ -4,6 +4,7 @@ import {api, esc, HISTORY_ROLES, LEVEL_COLOUR} from "./api.js";
 import {fmtTime, t, tEnum} from "./i18n.js";
 import {chart, timeTooltip} from "./charts.js";
 import {riskExplanation} from "./risk_text.js";
+import {alertExplanation} from "./alert_text.js";
 
 const DAY_MS = 24 * 3600e3;
 
@@ -19,11 +20,11 @@ function sensorOption(sensor, readings, anomalies) {
   });
   return {
     animation: false, tooltip: timeTooltip(), grid: {left: 60, right: 90, top: 30, bottom: 60},
-    title: {text: `${sensor.id} · ${tEnum("sensor", sensor.kind)} (${sensor.unit})`, textStyle: {fontSize: 13}},
+    title: {text: `${sensor.id} · ${tEnum("sensor", sensor.kind)} (${sensor.unit_label || sensor.unit})`, textStyle: {fontSize: 13}},
     xAxis: {type: "time", max: v => Math.max(v.max, ...spans.map(span => span[1].xAxis))},
     yAxis: {type: "value", scale: true},
     dataZoom: [{type: "inside"}, {type: "slider", height: 18, bottom: 8}],
-    series: [{name: `${tEnum("sensor", sensor.kind)} (${sensor.unit})`, type: "line", showSymbol: false, data: readings,
+    series: [{name: `${tEnum("sensor", sensor.kind)} (${sensor.unit_label || sensor.unit})`, type: "line", showSymbol: false, data: readings,
               lineStyle: {width: 1.5},
               markLine: {symbol: "none", silent: true, data: limits},
               markArea: {silent: true, data: spans}}],
@@ -68,7 +69,7 @@ function alertTable(list) {
   return list.length ? `<table><thead><tr><th>${esc(t("col.level"))}</th><th>${esc(t("col.what"))}</th>
     <th>${esc(t("col.state"))}</th><th>${esc(t("col.fired"))}</th></tr></thead><tbody>${list.map(a => `<tr>
     <td><span class="lvl ${esc(a.level)}">${esc(tEnum("level", a.level))}</span></td><td>${esc(tEnum("hazard", a.hazard))}
-    <br><span class="muted">${esc(a.explanation)}</span></td><td>${esc(tEnum("state", a.state))}</td>
+    <br><span class="muted">${esc(alertExplanation(a))}</span></td><td>${esc(tEnum("state", a.state))}</td>
     <td class="muted">${esc(fmtTime(a.fired_at))}</td></tr>`).join("")}</tbody></table>`
     : `<p class="muted">${esc(t("asset.no_alerts"))}</p>`;
 }

@@ -1,0 +1,45 @@
+"""What the alert service itself says (raised levels, system steps of the timeline), as message codes.
+
+Messages (:mod:`resilience.messages`) let the console say an alert's explanation and the system's timeline
+notes in the viewer's language. A signal carries its source's message (a detector's, a health event's);
+the alert keeps it per rule in its evidence (``by_rule[rule].message``), and each system transition keeps
+its message in ``data.message``. The English sentences stay as they were, for logs, webhooks and CAP; the
+English catalogue's ``alertmsg.*`` entries are the templates here.
+"""
+
+from __future__ import annotations
+
+import string
+from typing import Any
+
+from resilience.messages import Message, make, render
+
+EN: dict[str, str] = {
+    "alertmsg.raised": "{detail} Level raised one step: {sensor_kind} in a {kind} (coupled hazard).",
+    "alertmsg.cleared": "condition cleared; resolves if it stays clear",
+    "alertmsg.recurred": "condition returned before auto-resolve",
+    "alertmsg.auto_resolved": "condition clear for {seconds} s",
+    "alertmsg.escalation": "not acknowledged; notifying {receivers}",
+    "alertmsg.delivery_failed": "Notification {notification} for alert {alert} to {receiver} ({channel} {target}) "
+    "failed after {attempts} attempts: {error}",
+}
+CODES: dict[str, set[str]] = {
+    code: {name for _, name, _, _ in string.Formatter().parse(template) if name} for code, template in EN.items()
+}
+ENUM_PARAMS = {"sensor_kind": "sensor", "kind": "kind"}
+
+
+def msg(code: str, **params: Any) -> Message:
+    """An alert-service message (checked against ``CODES``)."""
+    return make(CODES, code, params)
+
+
+def render_en(message: Message | None) -> str:
+    """The English sentence of an alert-service message."""
+    return render(message, EN)
+
+
+def system_note(code: str, **params: Any) -> tuple[str, dict[str, Any]]:
+    """A system transition's English note and the ``data`` that carries its message."""
+    m = msg(code, **params)
+    return render_en(m), {"message": m}

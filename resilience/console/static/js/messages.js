@@ -1,0 +1,30 @@
+// Messages {code, params} in the viewer's language (resilience/messages.py): the code is the catalogue key,
+// a parameter that is itself a message is said first, a list of messages is said and joined.
+import {fmtTime, t, tEnum} from "./i18n.js";
+
+// parameters that are enumeration values: the tEnum kind each one is a value of
+// (resilience.detection.explain.ENUM_PARAMS, alerts.explain.ENUM_PARAMS, resilience.risk.explain.ENUM_PARAMS)
+export const ENUM = {level: "level", hazard: "hazard", kind: "kind", sensor_kind: "sensor", status: "health",
+                     rule: "rule", facility: "facility", verb: "verb", side: "side", trend: "trend"};
+const TIME = new Set(["since"]);  // ISO timestamps, shown in the viewer's zone
+
+export function isMessage(v) { return Boolean(v && typeof v === "object" && typeof v.code === "string"); }
+
+/** The parameters of a message, each said in the viewer's language; nested messages through sayNested. */
+export function sayParams(params, sayNested) {
+  const vars = {};
+  for (const [k, v] of Object.entries(params || {})) {
+    if (isMessage(v)) vars[k] = sayNested(v);
+    else if (Array.isArray(v)) vars[k] = v.filter(isMessage).map(sayNested).join(t("msg.list_sep"));
+    else if (v === null || v === undefined) vars[k] = "";
+    else if (ENUM[k]) vars[k] = tEnum(ENUM[k], v);
+    else if (TIME.has(k)) vars[k] = fmtTime(v);
+    else vars[k] = String(v);
+  }
+  return vars;
+}
+
+/** One message, said in the viewer's language. */
+export function say(m) {
+  return t(m.code, sayParams(m.params, say));
+}
