@@ -43,7 +43,12 @@ def render(
     list_sep: str = ", ",
 ) -> str:
     """The sentence ``message`` says with ``templates`` (code -> str.format template); ``words`` turns an
-    enumeration parameter (a sensor kind, say) into its word. Unknown codes render as an empty string."""
+    enumeration parameter (a sensor kind, say) into its word. Unknown codes render as an empty string.
+
+    >>> said = {"code": "x.hi", "params": {"who": {"code": "x.name", "params": {"n": "Li"}}, "kind": "gas"}}
+    >>> render(said, {"x.hi": "{kind}: hello {who}", "x.name": "Mr {n}"}, {"kind": str.upper})
+    'GAS: hello Mr Li'
+    """
     if message is None:
         return ""
     if message["code"] == TEXT:

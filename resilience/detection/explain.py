@@ -63,7 +63,15 @@ CODES: dict[str, set[str]] = {code: _template_fields(template) for code, templat
 
 
 def msg(code: str, **params: Any) -> Message:
-    """A detection message (checked against ``CODES``)."""
+    """A detection message (checked against ``CODES``).
+
+    >>> render_en(msg("anomaly.limit_reached", value="22 %LEL", level="orange", limit="20 %LEL"))
+    '22 %LEL reached orange limit 20 %LEL'
+    >>> msg("anomaly.limit_reached", value="22 %LEL")
+    Traceback (most recent call last):
+    ...
+    ValueError: message anomaly.limit_reached takes ['level', 'limit', 'value'], got ['value']
+    """
     return make(CODES, code, params)
 
 

@@ -9,8 +9,8 @@ import pytest
 
 MODULES = [
     "resilience.detection." + m
-    for m in ("base", "detectors", "ensemble", "scoring", "multivariate", "silent_sensors", "units")
-] + ["resilience.bench.nab.detector"]
+    for m in ("base", "detectors", "ensemble", "scoring", "multivariate", "silent_sensors", "explain")
+] + ["resilience.display", "resilience.messages", "resilience.bench.nab.detector"]
 
 
 @pytest.mark.parametrize("name", MODULES)
