@@ -98,6 +98,7 @@ def run_engine(
                 "risk",
                 timed(risk.handle_in),
                 max_batch_s=0.5,
+                guard=risk.lock,  # the minute job writes the same rows: lock before rows, for both
                 kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH},
             )
         )

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+from contextlib import AbstractContextManager, nullcontext
 import time
 from collections.abc import Callable
 from typing import Any
@@ -116,11 +117,16 @@ class EventConsumer:
         max_batch_s: float = 0.25,
         poll_s: float = 1.0,
         handle_batch: Callable[[list[Event], Connection], object] | None = None,
+        guard: AbstractContextManager[object] | None = None,
     ) -> None:
         self.engine = engine
         self.name = name
         self.handle = handle
         self.handle_batch = handle_batch  # if given: the whole (filtered) batch at once, in one call
+        # held around each batch's whole transaction, taken before it begins: a handler whose state others
+        # also write under a lock takes that lock before any row lock, as those others must (no deadlock
+        # between a Python lock and a row lock, which PostgreSQL cannot see)
+        self.guard = guard if guard is not None else nullcontext()
         self.batch = batch
         self.max_batch_s = max_batch_s
         self.poll_s = poll_s
@@ -136,7 +142,7 @@ class EventConsumer:
     def run_once(self) -> int:
         """Process one batch; returns how many events were handled (gap-free, see ``resilience.store.cursors``)."""
         sequence(self.engine, "events")
-        with self.engine.begin() as conn:
+        with self.guard, self.engine.begin() as conn:
             ensure_cursor(conn, self.name)
             last, _ = read_cursor(conn, self.name, lock=True)
             rows = read_after(conn, "events", "kind, payload", last, self.batch)

@@ -2,7 +2,10 @@
 
 ``RiskWorker`` applies anomaly and health events to the ``RiskService`` and persists what changed (current
 risk, series points, risk-level events) in the consumer's transaction; every minute it recomputes the whole
-spectrum (ageing evidence, rainfall drivers) and refits the model if the registry changed. The process that
+spectrum (ageing evidence, rainfall drivers) and refits the model if the registry changed. Everything that
+writes the model's rows takes ``lock`` before its transaction begins and keeps it until commit (the risk
+consumer takes it as its ``guard``), so no one waits for a row while holding the lock another row-holder
+needs. The process that
 runs it, with the alert service and the dispatcher, is wired in ``resilience/runtime/engine_process.py``.
 """
 
@@ -32,7 +35,7 @@ class RiskWorker:
         self.db = engine
         self.bus = CollectingBus()
         self.eventlog = PgEventLog(engine)
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # re-entrant: the consumer holds it around handle_in, which takes it too
         self.registry = registry if registry is not None else registry_cache(engine)
         fitted = self.registry.current()
         self.fitted_digest = fitted.digest
@@ -50,7 +53,7 @@ class RiskWorker:
         if snap.digest == self.fitted_digest:
             return False
         rows = snap.rows()
-        with self.db.begin() as conn, self.lock:
+        with self.lock, self.db.begin() as conn:
             self.service.refit(assets=rows["assets"], districts=rows["districts"], sensors=rows["sensors"], now=now)
             self.rain_sensors = [r["id"] for r in rows["sensors"] if r["kind"] == "rainfall"]
             self._persist(conn)
@@ -73,13 +76,12 @@ class RiskWorker:
     def recompute(self, now: datetime | None = None) -> None:
         now = now or datetime.now(UTC)
         self.follow_registry(now)
-        with self.db.begin() as conn:
+        with self.lock, self.db.begin() as conn:
             if self.rain_sensors:
                 latest = latest_values(conn, sensor_ids=self.rain_sensors, since=now - timedelta(minutes=15))
             else:
                 latest = []
-            with self.lock:
-                for sensor_id, ts, value in latest:
-                    self.service.observe_reading(sensor_id, value, ts)
-                self.service.recompute_all(now)
-                self._persist(conn)
+            for sensor_id, ts, value in latest:
+                self.service.observe_reading(sensor_id, value, ts)
+            self.service.recompute_all(now)
+            self._persist(conn)
