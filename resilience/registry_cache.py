@@ -10,8 +10,14 @@ had no risk until a restart). Now each process holds a ``RegistryCache``:
 - ``sensor(id)`` reads again on a miss, at most once per ``miss_interval_s`` (1 s), so a sensor registered a
   moment ago is known to its first reading, and a flood of unknown ids costs one query a second.
 - ``refresh()`` reads now and says whether anything changed. A consumer that derives state from the
-  registry keeps the ``digest`` it derived from and rebuilds when ``current().digest`` differs (the
-  engine refits the risk model; the detector adds sensors to its catalogue; ingest rebuilds its lookup).
+  registry keeps the ``digest`` it derived from and, from its periodic job, asks ``changed_since(digest)``:
+  the registry is checked now and returned only if it differs (the engine refits the risk model, the
+  detector adds sensors to its catalogue). Hot paths (ingest's lookups) use ``current()`` and ``sensor()``.
+
+With a ``probe`` (the database's registry version, bumped by a trigger on every write: migration 0009) a
+read first asks the version, and reads the rows only when it moved: a check, stale copy or miss, costs one
+number, not the whole registry. The snapshot's ``digest`` is then that version; a snapshot built without one
+(tests, tools) is digested by hashing its rows.
 
 A snapshot is immutable, so a hot loop may keep one without a lock; a refresh swaps in a new one.
 """
@@ -40,19 +46,29 @@ class RegistrySnapshot:
     districts: tuple[Row, ...] = ()
     assets: tuple[Row, ...] = ()
     sensors: tuple[Row, ...] = ()
+    version: str | None = None  # the database's registry version, if it was read with one
     digest: str = field(init=False)
     sensors_by_id: Mapping[str, Row] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        body = json.dumps([self.districts, self.assets, self.sensors], sort_keys=True, default=str)
-        object.__setattr__(self, "digest", hashlib.sha256(body.encode()).hexdigest()[:16])
+        if self.version is not None:
+            digest = self.version
+        else:
+            body = json.dumps([self.districts, self.assets, self.sensors], sort_keys=True, default=str)
+            digest = hashlib.sha256(body.encode()).hexdigest()[:16]
+        object.__setattr__(self, "digest", digest)
         object.__setattr__(self, "sensors_by_id", MappingProxyType({str(r["id"]): r for r in self.sensors}))
 
     @classmethod
     def of(
-        cls, *, districts: Sequence[Row] = (), assets: Sequence[Row] = (), sensors: Sequence[Row] = ()
+        cls,
+        *,
+        districts: Sequence[Row] = (),
+        assets: Sequence[Row] = (),
+        sensors: Sequence[Row] = (),
+        version: str | None = None,
     ) -> RegistrySnapshot:
-        return cls(tuple(districts), tuple(assets), tuple(sensors))
+        return cls(tuple(districts), tuple(assets), tuple(sensors), version)
 
     def rows(self) -> dict[str, list[dict[str, Any]]]:
         """Plain row dicts by table, as the risk model is fitted on."""
@@ -70,18 +86,21 @@ class RegistryCache:
         self,
         load: Callable[[], RegistrySnapshot],
         *,
+        probe: Callable[[], str] | None = None,
         max_age_s: float = 30.0,
         miss_interval_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._load = load
+        self._probe = probe
         self.max_age_s = max_age_s
         self.miss_interval_s = miss_interval_s
         self._clock = clock
         self._lock = threading.Lock()
         self._snapshot: RegistrySnapshot | None = None
         self._loaded_at = float("-inf")
-        self.reads = 0  # how many times the registry was read (tests and metrics)
+        self.reads = 0  # how many times the registry's rows were read (tests and metrics)
+        self.probes = 0  # how many times only its version was
 
     def current(self) -> RegistrySnapshot:
         """The registry, read again first if the copy is older than ``max_age_s``."""
@@ -100,9 +119,22 @@ class RegistryCache:
             row = self.current().sensors_by_id.get(sensor_id)
         return row
 
+    def changed_since(self, digest: str) -> RegistrySnapshot | None:
+        """The registry, checked now, if its digest is not ``digest`` (a periodic job's question: with a
+        probe it costs one number unless the registry moved)."""
+        self.refresh()
+        snap = self.current()
+        return snap if snap.digest != digest else None
+
     def refresh(self) -> bool:
-        """Read the registry now; True if it differs from the copy held."""
+        """Read the registry now (its version only, when that shows no change); True if it changed."""
         with self._lock:
+            held = self._snapshot
+            if held is not None and held.version is not None and self._probe is not None:
+                self.probes += 1
+                if self._probe() == held.version:
+                    self._loaded_at = self._clock()
+                    return False
             fresh = self._load()
             self.reads += 1
             old, self._snapshot, self._loaded_at = self._snapshot, fresh, self._clock()

@@ -18,6 +18,9 @@ from resilience.risk.repository import CurrentRow, SeriesBucket
 from resilience.risk.series import SeriesPoint
 from resilience.store.timeseries import TimeSeriesBackend, get_backend
 
+# The engine's risk model is the one writer of these rows and its latest assessment is the truth, whatever the
+# time of the event that changed it: a late reading (a utility's backlog) that raises an asset to red must show
+# as red. So a write always lands; its time only moves forward (a late event does not set the clock back).
 _UPSERT_CURRENT = text("""
     INSERT INTO risk_current (scope, hazard, score, level, likelihood, consequence, factors, explanation, updated_at)
     VALUES (:scope, :hazard, :score, :level, :likelihood, :consequence, CAST(:factors AS jsonb), :explanation,
@@ -25,8 +28,7 @@ _UPSERT_CURRENT = text("""
     ON CONFLICT (scope, hazard) DO UPDATE SET
         score = EXCLUDED.score, level = EXCLUDED.level, likelihood = EXCLUDED.likelihood,
         consequence = EXCLUDED.consequence, factors = EXCLUDED.factors, explanation = EXCLUDED.explanation,
-        updated_at = EXCLUDED.updated_at
-    WHERE risk_current.updated_at <= EXCLUDED.updated_at
+        updated_at = GREATEST(risk_current.updated_at, EXCLUDED.updated_at)
 """)
 
 _INSERT_SERIES = text("""

@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import (
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     DateTime,
     Float,
@@ -93,6 +94,15 @@ sensors = Table(
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
     Index("ix_sensors_asset", "asset_id"),
     Index("ix_sensors_utility", "utility_id"),
+)
+
+# One row: bumped by statement triggers on districts, assets and sensors (migration 0009), so a process can
+# tell whether its cached registry is current by reading one number (resilience.registry_cache).
+registry_version = Table(
+    "registry_version",
+    metadata,
+    Column("id", SmallInteger, CheckConstraint("id = 1"), primary_key=True, server_default=text("1")),
+    Column("version", BigInteger, nullable=False, server_default=text("1")),
 )
 
 dead_letters = Table(

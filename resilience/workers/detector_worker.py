@@ -109,7 +109,9 @@ class DetectionWorker:
         self.bus = CollectingBus()
         self.eventlog = PgEventLog(engine)
         self.registry = registry_cache(engine, max_age_s=settings.registry_max_age_s)
-        self.catalogue = catalogue_from(self.registry.current())
+        known = self.registry.current()
+        self.catalogue = catalogue_from(known)
+        self.catalogue_digest = known.digest  # the registry the catalogue last took in
         self.engine = DetectionEngine(
             self.catalogue,
             self.bus,
@@ -332,9 +334,13 @@ class DetectionWorker:
                 self.kinds[sid] = row["kind"]
 
     def refresh_catalogue(self) -> None:
-        """Read the registry now (the job runs every ``registry_max_age_s``) and add what is new."""
-        self.registry.refresh()
-        fresh = catalogue_from(self.registry.current())
+        """Add what is new in the registry (the job runs every ``registry_max_age_s``; each run checks the
+        registry's version and reads the rows only if it moved)."""
+        snap = self.registry.changed_since(self.catalogue_digest)
+        if snap is None:
+            return
+        fresh = catalogue_from(snap)
+        self.catalogue_digest = snap.digest
         with self.lock:
             self.catalogue.update(fresh)
             self.kinds.update({k: v.kind for k, v in fresh.items()})

@@ -49,8 +49,8 @@ class RiskWorker:
     def follow_registry(self, now: datetime | None = None) -> bool:
         """Refit the model if the registry changed since it was fitted (a new asset gets its risk now, not
         after a restart); the level changes that causes are persisted and published like any other."""
-        snap = self.registry.current()  # read again if older than the cache's max age
-        if snap.digest == self.fitted_digest:
+        snap = self.registry.changed_since(self.fitted_digest)  # its version now; the rows only if it moved
+        if snap is None:
             return False
         rows = snap.rows()
         with self.lock, self.db.begin() as conn:

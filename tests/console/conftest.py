@@ -198,7 +198,7 @@ def add_culvert(db_engine: Engine, city: City, pipeline: Pipeline) -> tuple[str,
             ],
         )
     pipeline.detector.refresh_catalogue()
-    pipeline.risk = RiskWorker(db_engine)  # the risk model is fitted on the registry it starts with
+    assert pipeline.risk.follow_registry()  # as the engine's minute job does: the culvert has risk now
     return asset_id, sensor_id
 
 

@@ -24,15 +24,23 @@ def uid() -> str:
 
 
 def test_current_upsert_and_read(db_engine: Engine, uid: str) -> None:
+    """The model's latest assessment is what the row says, even when a late event changed it; the row's time
+    never goes back."""
     scope = f"asset:{uid}"
     with db_engine.begin() as conn:
         repo = PgRiskRepository(conn)
         repo.write_current([CurrentRow(scope, GAS, 0.61, Level.ORANGE, T0, 4, 4, [{"name": "x", "weight": 0.6}], "e1")])
         repo.write_current([CurrentRow(scope, GAS, 0.81, Level.RED, T0 + timedelta(minutes=1), 5, 4, [], "e2")])
-        repo.write_current([CurrentRow(scope, GAS, 0.1, Level.NONE, T0 - timedelta(minutes=5), 1, 4, [], "stale")])
     with db_engine.connect() as conn:
         (row,) = PgRiskRepository(conn).read_current(scope=scope)
     assert (row.level, row.score, row.likelihood, row.explanation) == (Level.RED, 0.81, 5, "e2")
+    with db_engine.begin() as conn:  # a reading five minutes late lowered the assessment: the row follows it
+        PgRiskRepository(conn).write_current(
+            [CurrentRow(scope, GAS, 0.1, Level.NONE, T0 - timedelta(minutes=5), 1, 4, [], "late")]
+        )
+    with db_engine.connect() as conn:
+        (row,) = PgRiskRepository(conn).read_current(scope=scope)
+    assert (row.level, row.explanation, row.updated_at) == (Level.NONE, "late", T0 + timedelta(minutes=1))
 
 
 def test_series_append_and_bucketed_query(db_engine: Engine, uid: str) -> None:

@@ -158,3 +158,40 @@ def test_a_sensor_registered_while_running_is_known_scored_and_assessed(db_engin
     with db_engine.connect() as conn:
         stored = conn.execute(select(risk_current.c.hazard).where(risk_current.c.scope == f"asset:{asset_id}")).all()
     assert stored, "the new asset's risk was not persisted"
+
+
+def test_a_check_reads_one_number_until_a_write_moves_it(db_engine: Engine, late_asset: Any) -> None:
+    """The registry's version (migration 0009's triggers) decides whether the rows are read again."""
+    asset_id, sensor_id, register = late_asset
+    cache = registry_cache(db_engine, max_age_s=0.0)  # every read checks
+    first = cache.current()
+    assert first.version is not None and first.digest == first.version
+    for _ in range(20):  # stale each time, unchanged each time: only the version is read
+        assert cache.current() is first
+    assert cache.reads == 1 and cache.probes == 20
+    assert cache.changed_since(first.digest) is None
+
+    register()  # two inserts in one transaction
+    after_insert = cache.changed_since(first.digest)
+    assert after_insert is not None and sensor_id in after_insert.sensors_by_id and cache.reads == 2
+    with db_engine.begin() as conn:
+        conn.execute(sensors.update().where(sensors.c.id == sensor_id).values(active=False))
+    after_update = cache.changed_since(after_insert.digest)
+    assert after_update is not None and after_update.sensors_by_id[sensor_id]["active"] is False
+    with db_engine.begin() as conn:
+        conn.execute(delete(sensors).where(sensors.c.id == sensor_id))
+    after_delete = cache.changed_since(after_update.digest)
+    assert after_delete is not None and sensor_id not in after_delete.sensors_by_id
+    assert cache.reads == 4
+
+
+def test_a_flood_of_unknown_sensor_ids_reads_no_rows(db_engine: Engine, registry: Any) -> None:
+    clock = Clock()
+    cache = registry_cache(db_engine, max_age_s=30.0)
+    cache._clock = clock
+    cache.current()
+    for second in range(5):
+        clock.t += 1.1
+        for i in range(200):
+            assert cache.sensor(f"junk-{second}-{i}") is None
+    assert cache.reads == 1 and cache.probes == 5  # one version check a second, no registry read
