@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from alerts.explain import alert_explanation
 from alerts.actions import HAZARD_NAMES, headline
 from alerts.model import Alert, AlertState
 from resilience.domain import Level
@@ -136,9 +137,10 @@ def render_cap(
     hz_zh, hz_en = HAZARD_NAMES.get(alert.hazard, (alert.hazard, alert.hazard))
     cancelled_zh = f"已解除（{alert.resolved_by or '系统'}）。" if mtype == "Cancel" else ""
     cancelled_en = f"Resolved ({alert.resolved_by or 'system'}). " if mtype == "Cancel" else ""
-    for lang, event, head, action, prefix in (
-        ("zh-CN", hz_zh, head_zh, alert.action_zh, cancelled_zh),
-        ("en-US", hz_en, head_en, alert.action_en, cancelled_en),
+    said_zh = alert_explanation(alert.evidence, "zh-CN", alert.explanation)
+    for lang, event, head, action, prefix, said in (
+        ("zh-CN", hz_zh, head_zh, alert.action_zh, cancelled_zh, said_zh),
+        ("en-US", hz_en, head_en, alert.action_en, cancelled_en, alert.explanation),
     ):
         info = _sub(root, "info")
         _sub(info, "language", lang)
@@ -155,7 +157,7 @@ def render_cap(
         _sub(info, "onset", cap_time(alert.fired_at))
         _sub(info, "senderName", sender_name)
         _sub(info, "headline", head[:160])
-        _sub(info, "description", prefix + (alert.explanation or head))
+        _sub(info, "description", prefix + (said or head))
         _sub(info, "instruction", action)
         param = _sub(info, "parameter")
         _sub(param, "valueName", "lifeline:level")

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alerts import store
+from alerts.explain import alert_explanation
 from alerts.actions import headline
 from alerts.channels.mqtt import topic_for
 from alerts.config import RulesConfig
@@ -46,6 +47,7 @@ def alert_payload(a: Alert, asset: AssetInfo | None) -> dict[str, Any]:
         "headline_zh": zh,
         "headline_en": en,
         "explanation": a.explanation,
+        "explanation_zh": alert_explanation(a.evidence, "zh-CN", a.explanation),
         "evidence": a.evidence,
         "action_zh": a.action_zh,
         "action_en": a.action_en,

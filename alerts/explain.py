@@ -10,9 +10,12 @@ English catalogue's ``alertmsg.*`` entries are the templates here.
 from __future__ import annotations
 
 import string
+from collections.abc import Mapping
 from typing import Any
 
+from resilience.domain import Level
 from resilience.messages import Message, make, render
+from resilience.translations import say
 
 EN: dict[str, str] = {
     "alertmsg.raised": "{detail} Level raised one step: {sensor_kind} in a {kind} (coupled hazard).",
@@ -26,7 +29,6 @@ EN: dict[str, str] = {
 CODES: dict[str, set[str]] = {
     code: {name for _, name, _, _ in string.Formatter().parse(template) if name} for code, template in EN.items()
 }
-ENUM_PARAMS = {"sensor_kind": "sensor", "kind": "kind"}
 
 
 def msg(code: str, **params: Any) -> Message:
@@ -43,3 +45,19 @@ def system_note(code: str, **params: Any) -> tuple[str, dict[str, Any]]:
     """A system transition's English note and the ``data`` that carries its message."""
     m = msg(code, **params)
     return render_en(m), {"message": m}
+
+
+def alert_explanation(evidence: Mapping[str, Any], lang: str, fallback: str = "") -> str:
+    """An alert's explanation in ``lang``, built as its English one is (``lifecycle._fold_evidence``): each
+    rule's latest explanation, most severe first, without repeats. A rule whose source said no message
+    (stored before messages, a platform stall) keeps its English sentence; no rules at all, ``fallback``."""
+    by_rule = evidence.get("by_rule") or {}
+    rules = [r for r in evidence.get("rules") or [] if r in by_rule]
+    ranked = sorted(rules, key=lambda r: -int(Level.parse(by_rule[r].get("level") or "none")))
+    texts: list[str] = []
+    for r in ranked:
+        entry = by_rule[r]
+        text = say(entry["message"], lang) if entry.get("message") else str(entry.get("explanation") or "")
+        if text and text not in texts:
+            texts.append(text)
+    return " | ".join(texts) if texts else fallback

@@ -147,6 +147,7 @@ def _risk_signals(rule: Rule, ev: RiskLevelEvent, assets: AssetLookup) -> list[S
         level=ev.level if active else Level.NONE,
         source_type="risk",
         explanation=ev.explanation,
+        message=ev.message,
     )
     coupled_key = f"risk:{ev.scope}"  # this scope's contribution to its cause's alert
     cause = coupled_cause(ev.factors, asset_id) if kind == "asset" else None

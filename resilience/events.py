@@ -96,6 +96,7 @@ class RiskLevelEvent:
     factors: list[dict[str, Any]] = field(default_factory=list)
     asset_id: str | None = None
     district_id: str | None = None
+    message: dict[str, Any] | None = None  # the explanation as a code and parameters (resilience.messages)
     kind: EventKind = field(default=EventKind.RISK_LEVEL, init=False)
 
 

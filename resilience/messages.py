@@ -18,6 +18,24 @@ from typing import Any
 Message = dict[str, Any]
 #: a message that is only a sentence: what was stored before messages carried codes, and free text
 TEXT = "msg.text"
+#: parameters that are enumeration values, and the catalogue's kind for them (``<kind>.<value>`` keys):
+#: every producer's (risk, detection, alerts) and the console's ``ENUM`` (js/messages.js) say the same
+ENUM_PARAMS: dict[str, str] = {
+    "level": "level",
+    "hazard": "hazard",
+    "kind": "kind",
+    "sensor_kind": "sensor",
+    "status": "health",
+    "rule": "rule",
+    "facility": "facility",
+    "verb": "verb",
+    "side": "side",
+    "trend": "trend",
+}
+#: parameters that are ISO timestamps (the console shows them in the viewer's zone)
+TIME_PARAMS = {"since"}
+#: the separator of a list parameter: ``<code>.sep`` in the templates if there is one, else this entry
+LIST_SEP = "msg.list_sep"
 
 
 def make(codes: Mapping[str, set[str]], code: str, params: Mapping[str, Any]) -> Message:
@@ -43,7 +61,8 @@ def render(
     list_sep: str = ", ",
 ) -> str:
     """The sentence ``message`` says with ``templates`` (code -> str.format template); ``words`` turns an
-    enumeration parameter (a sensor kind, say) into its word. Unknown codes render as an empty string.
+    enumeration parameter (a sensor kind, say) into its word; a list parameter is joined with the template
+    ``<code>.sep`` if there is one, else ``list_sep``. Unknown codes render as an empty string.
 
     >>> said = {"code": "x.hi", "params": {"who": {"code": "x.name", "params": {"n": "Li"}}, "kind": "gas"}}
     >>> render(said, {"x.hi": "{kind}: hello {who}", "x.name": "Mr {n}"}, {"kind": str.upper})
@@ -62,9 +81,28 @@ def render(
         if is_message(value):
             values[name] = render(value, templates, words, list_sep)
         elif isinstance(value, list):
-            values[name] = list_sep.join(render(v, templates, words, list_sep) for v in value if is_message(v))
+            sep = templates.get(f"{message['code']}.sep", list_sep)
+            values[name] = sep.join(render(v, templates, words, list_sep) for v in value if is_message(v))
         elif name in words and value is not None:
             values[name] = words[name](value)
         else:
             values[name] = "" if value is None else str(value)
-    return template.format(**values)
+    return template.format_map(_Kept(values))
+
+
+class _Kept(dict[str, str]):
+    """Template values; a placeholder without one is kept as written rather than raising."""
+
+    def __missing__(self, key: str) -> str:
+        return "{" + key + "}"
+
+
+def in_catalogue(message: Message | None, catalogue: Mapping[str, str]) -> str:
+    """The sentence ``message`` says in a message catalogue (the console's ``messages.<lang>.json``):
+    enumeration values through its ``<kind>.<value>`` entries, lists joined by its separators."""
+
+    def word(kind: str) -> Callable[[Any], str]:
+        return lambda value: catalogue.get(f"{kind}.{value}", str(value))
+
+    words = {name: word(kind) for name, kind in ENUM_PARAMS.items()}
+    return render(message, catalogue, words, catalogue.get(LIST_SEP, ", "))

@@ -3,8 +3,8 @@
 Each detector's :meth:`~resilience.detection.base.Detector.describe` returns one of these messages; the
 English sentence of an anomaly (``AnomalyEvent.explanation``) is rendered from ``EN``, and the console says
 the same code from its catalogues (``anomaly.*`` keys), whose English entries are these templates.
-Parameters named in ``ENUM_PARAMS`` are enumeration values the console translates (``tEnum`` kinds);
-``TIME_PARAMS`` are ISO timestamps it shows in the viewer's zone. Everything else is already formatted.
+Parameters named in ``resilience.messages.ENUM_PARAMS`` are enumeration values the console translates;
+``TIME_PARAMS`` there are ISO timestamps it shows in the viewer's zone. Everything else is already formatted.
 """
 
 from __future__ import annotations
@@ -48,8 +48,6 @@ EN: dict[str, str] = {
     "anomaly.asset_model": "{asset}: combined behaviour of {sensors} sensors is unusual (score {score}), mostly "
     "{sensor_kind} {value} ({share}% of the deviation)",
 }
-ENUM_PARAMS = {"level": "level", "sensor_kind": "sensor", "verb": "verb", "side": "side", "trend": "trend"}
-TIME_PARAMS = {"since"}
 # English words of the enumeration parameters (the console's en catalogue says the same)
 _WORDS = {"sensor_kind": kind_label}
 

@@ -42,6 +42,13 @@ CODES: dict[str, set[str]] = {
     "criticality": {"criticality"},
     "population": {"district", "population"},
     "critical_facility": {"facility", "name", "distance"},
+    # what a risk-level event says (an alert's explanation): an asset's level and reasons, a district's tally
+    "explained": {"head", "reasons"},
+    "plain": {"head"},
+    "district_level": {"hazard", "district", "level", "counts"},
+    "district_level_worst": {"hazard", "district", "level", "counts", "worst"},
+    "count": {"n", "level"},
+    "no_assets": set(),
 }
 
 
@@ -50,3 +57,34 @@ def msg(code: str, **params: Any) -> dict[str, Any]:
     if code not in CODES or set(params) != CODES[code]:
         raise ValueError(f"risk message {code} takes {sorted(CODES.get(code, ()))}, got {sorted(params)}")
     return {"code": code, "params": params}
+
+
+def as_catalogue_message(m: dict[str, Any]) -> dict[str, Any]:
+    """A risk message with its codes as catalogue keys (``risk.<code>``, nested ones too), as events carry
+    them so that any reader (the console, the alert service) says it without knowing it came from risk."""
+    params = {
+        k: as_catalogue_message(v)
+        if isinstance(v, dict) and "code" in v
+        else [as_catalogue_message(x) for x in v]
+        if isinstance(v, list)
+        else v
+        for k, v in m["params"].items()
+    }
+    return {"code": f"risk.{m['code']}", "params": params}
+
+
+def asset_level_message(head: dict[str, Any], reasons: list[dict[str, Any]]) -> dict[str, Any]:
+    """An asset's risk level and the reasons for it (``head`` is a ``head`` message), for its event."""
+    said = msg("explained", head=head, reasons=reasons) if reasons else msg("plain", head=head)
+    return as_catalogue_message(said)
+
+
+def district_level_message(
+    hazard: str, district: str, level: str, counts: dict[str, int], worst: list[str]
+) -> dict[str, Any]:
+    """A district's level for a hazard, how many assets are at each level, and the worst ones."""
+    named = [msg("count", n=n, level=lv) for lv, n in counts.items() if n and lv != "none"] or [msg("no_assets")]
+    said = dict(hazard=hazard, district=district, level=level, counts=named)
+    if worst and level != "none":
+        return as_catalogue_message(msg("district_level_worst", **said, worst=", ".join(worst)))
+    return as_catalogue_message(msg("district_level", **said))

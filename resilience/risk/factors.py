@@ -4,6 +4,7 @@ the consequence of an asset, a coupling source's signal, and the assessment itse
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 from resilience.domain import SENSOR_KINDS, Level
@@ -129,3 +130,14 @@ def describe_msg(kind: str, a: AnomalyEvidence, sensor_id: str) -> dict[str, Any
 
 def factor(name: str, side: str, weight: float, detail: str, message: dict[str, Any], **kw: Any) -> Factor:
     return Factor(name, side, weight, detail, code=message["code"], params=message["params"], **kw)
+
+
+def reasons(level: Level, factors: Sequence[Factor]) -> list[Factor]:
+    """The reasons an explanation names, in order: the four strongest likelihood factors, then what raised
+    the level, then consequence (criticality last); at level none only likelihood and consequence."""
+    lik = sorted((f for f in factors if f.side == "likelihood" and f.name != "vulnerability"), key=lambda f: -f.weight)
+    con = [f for f in factors if f.side == "consequence" and f.name != "criticality"]
+    if level is Level.NONE:
+        return [*lik[:4], *con]
+    lvl = [f for f in factors if f.side == "level"]
+    return [*lik[:4], *lvl, *con, *(f for f in factors if f.name == "criticality")]

@@ -39,6 +39,7 @@ from resilience.risk.factors import (
     describe_msg,
     factor,
     fmt_value,
+    reasons,
 )
 from resilience.risk.hazards import DEFAULT_HAZARDS, HazardSpec, hazards_by_asset_kind
 from resilience.risk.registry import AssetInfo, DistrictInfo, SensorInfo, load_assets, load_districts, load_sensors
@@ -463,17 +464,8 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
             f"{spec.title} risk at {asset.name} ({asset.kind}) is {level.label.upper()} "
             f"(likelihood {likelihood}/5, consequence {consequence}/5)"
         )
-        lvl = [f.detail for f in factors if f.side == "level"]
-        lik = [
-            f.detail
-            for f in sorted(
-                (f for f in factors if f.side == "likelihood" and f.name != "vulnerability"), key=lambda f: -f.weight
-            )[:4]
-        ]
-        con = [f.detail for f in factors if f.side == "consequence" and f.name != "criticality"]
-        crit = [f.detail for f in factors if f.name == "criticality"]
-        reasons = [*lik, *lvl, *con, *crit] if level > Level.NONE else [*lik, *con]
-        return head + (": " + "; ".join(reasons) if reasons else "") + "."
+        said = [f.detail for f in reasons(level, factors)]
+        return head + (": " + "; ".join(said) if said else "") + "."
 
     # -- persistence -------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:

@@ -36,7 +36,8 @@ from resilience.risk.aggregate import (
     summarise,
 )
 from resilience.risk.evidence import EvidenceStore
-from resilience.risk.factors import Assessment
+from resilience.risk.explain import asset_level_message, district_level_message, msg
+from resilience.risk.factors import Assessment, reasons
 from resilience.risk.model import RiskModel
 from resilience.risk.registry import SensorInfo
 from resilience.risk.repository import CurrentRow, RiskRepository
@@ -224,6 +225,27 @@ class RiskService:
         return len(rows), len(points)
 
     # -- internals ---------------------------------------------------------------------------------
+    def _district_message(self, district_id: str | None, hazard: str, level: Level, s: ScopeSummary) -> dict[str, Any]:
+        """What a district's risk-level event says: its name, level and tally, and the worst assets."""
+        d = self.model.districts_.get(district_id) if district_id else None
+        name = d.name if d else (district_id or "")
+        return district_level_message(hazard, name, level.label, s.counts, s.worst_assets)
+
+    def _asset_message(self, a: Assessment) -> dict[str, Any]:
+        """What a risk-level event of ``a`` says: the head and the reasons, as its explanation names them."""
+        asset = self.model.assets_[a.asset_id]
+        head = msg(
+            "head",
+            hazard=a.hazard,
+            asset=asset.name,
+            kind=asset.kind,
+            level=a.level.label,
+            likelihood=a.likelihood,
+            consequence=a.consequence,
+        )
+        said = [{"code": f.code, "params": f.params} for f in reasons(a.level, a.factors) if f.code]
+        return asset_level_message(head, said)
+
     def _sensor(self, sensor_id: str, asset_id: str, kind: str) -> SensorInfo | None:
         sensor = self.model.sensors_.get(sensor_id)
         if sensor is None and asset_id in self.model.assets_:
@@ -293,6 +315,7 @@ class RiskService:
                         factors=[f.to_dict() for f in new.factors],
                         asset_id=asset_id,
                         district_id=new.district_id,
+                        message=self._asset_message(new),
                     )
                 )
         for district_id, hazard in touched:
@@ -313,6 +336,7 @@ class RiskService:
                         explanation=s.explanation,
                         factors=[{"counts": s.counts, "worst_assets": s.worst_assets}],
                         district_id=district_id,
+                        message=self._district_message(district_id, hazard, level, s),
                     )
                 )
         for e in events:

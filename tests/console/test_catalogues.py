@@ -19,6 +19,7 @@ import pytest
 from alerts import explain as alert_explain
 from alerts.model import AlertState, DisposalStep
 from resilience.api.auth import Role
+from resilience import messages
 from resilience.detection import explain as detection_explain
 from resilience.domain import SENSOR_KINDS, AssetKind, Hazard, Level
 from resilience.risk.config import RiskConfig
@@ -140,7 +141,7 @@ def test_the_consoles_enumeration_parameters_are_the_producers() -> None:
     block = re.search(r"export const ENUM = \{([^}]*)\}", SCRIPTS["messages.js"])
     assert block is not None
     in_js = dict(re.findall(r'(\w+): "(\w+)"', block.group(1)))
-    assert in_js == {**ENUM_PARAMS, **detection_explain.ENUM_PARAMS, **alert_explain.ENUM_PARAMS}
+    assert in_js == messages.ENUM_PARAMS and ENUM_PARAMS.items() <= in_js.items()
     assert set(in_js.values()) <= set(ENUMS)
     for kind in ("verb", "side", "trend"):
         for lang in CATALOGUES:

@@ -1,17 +1,12 @@
 // An alert's explanation in the viewer's language, rebuilt as the alert service builds its English one
 // (alerts/lifecycle.py _fold_evidence): each rule's latest explanation, most severe first, without repeats.
 import {LEVEL_RANK} from "./api.js";
-import {t} from "./i18n.js";
 import {say} from "./messages.js";
-import {riskMessage, riskReasons} from "./risk_text.js";
 
+// a rule's latest explanation: its source's message (a detector's, a risk change's, the alert service's own);
+// a source that said none (a platform stall) keeps its English sentence
 function ruleText(e) {
-  if (e.message) return say(e.message);
-  const fs = e.evidence?.factors || [];
-  if (e.source === "risk" && fs.length && fs.every(f => f.code)) {  // a risk change: the reasons of its level
-    return riskReasons({level: e.level, factors: fs}).map(riskMessage).join(t("risk.sep"));
-  }
-  return e.explanation || "";  // stored before explanations carried codes
+  return e.message ? say(e.message) : e.explanation || "";
 }
 
 /** The alert's explanation; an alert stored before its evidence listed rules keeps its English sentence. */

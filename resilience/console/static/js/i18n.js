@@ -30,6 +30,9 @@ export function t(key, vars = {}) {
   return s;
 }
 
+/** Whether the catalogue has key (for optional entries, such as a list's own separator). */
+export function has(key) { return key in messages; }
+
 /** A translated enumeration value (level, state, hazard, asset or sensor kind, step); unknown values as is. */
 export function tEnum(kind, value) {
   if (value === null || value === undefined || value === "") return "";

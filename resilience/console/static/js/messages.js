@@ -1,21 +1,22 @@
 // Messages {code, params} in the viewer's language (resilience/messages.py): the code is the catalogue key,
 // a parameter that is itself a message is said first, a list of messages is said and joined.
-import {fmtTime, t, tEnum} from "./i18n.js";
+import {fmtTime, has, t, tEnum} from "./i18n.js";
 
-// parameters that are enumeration values: the tEnum kind each one is a value of
-// (resilience.detection.explain.ENUM_PARAMS, alerts.explain.ENUM_PARAMS, resilience.risk.explain.ENUM_PARAMS)
+// parameters that are enumeration values: the tEnum kind each one is a value of (resilience.messages.ENUM_PARAMS)
 export const ENUM = {level: "level", hazard: "hazard", kind: "kind", sensor_kind: "sensor", status: "health",
                      rule: "rule", facility: "facility", verb: "verb", side: "side", trend: "trend"};
 const TIME = new Set(["since"]);  // ISO timestamps, shown in the viewer's zone
 
 export function isMessage(v) { return Boolean(v && typeof v === "object" && typeof v.code === "string"); }
 
-/** The parameters of a message, each said in the viewer's language; nested messages through sayNested. */
-export function sayParams(params, sayNested) {
+/** The parameters of a message, each said in the viewer's language; nested messages through sayNested, a
+ * list joined by the message's own separator (key "<code>.sep") or the catalogue's. */
+export function sayParams(params, sayNested, code = "") {
   const vars = {};
+  const sep = has(`${code}.sep`) ? t(`${code}.sep`) : t("msg.list_sep");
   for (const [k, v] of Object.entries(params || {})) {
     if (isMessage(v)) vars[k] = sayNested(v);
-    else if (Array.isArray(v)) vars[k] = v.filter(isMessage).map(sayNested).join(t("msg.list_sep"));
+    else if (Array.isArray(v)) vars[k] = v.filter(isMessage).map(sayNested).join(sep);
     else if (v === null || v === undefined) vars[k] = "";
     else if (ENUM[k]) vars[k] = tEnum(ENUM[k], v);
     else if (TIME.has(k)) vars[k] = fmtTime(v);
@@ -26,5 +27,5 @@ export function sayParams(params, sayNested) {
 
 /** One message, said in the viewer's language. */
 export function say(m) {
-  return t(m.code, sayParams(m.params, say));
+  return t(m.code, sayParams(m.params, say, m.code));
 }

@@ -5,12 +5,12 @@ import {sayParams} from "./messages.js";
 
 /** One risk message {code, params} (its codes are catalogue keys under "risk."); nested ones said first. */
 export function riskMessage(m) {
-  return t(`risk.${m.code}`, sayParams(m.params, riskMessage));
+  return t(`risk.${m.code}`, sayParams(m.params, riskMessage, `risk.${m.code}`));
 }
 
 /** The reasons, chosen and ordered as RiskModel._explain does: the four strongest likelihood factors, then
  * what raised the level, then consequence (criticality last); only likelihood and consequence at "none". */
-export function riskReasons(r) {
+function riskReasons(r) {
   const fs = r.factors || [];
   const lik = fs.filter(f => f.side === "likelihood" && f.name !== "vulnerability")
     .sort((a, b) => b.weight - a.weight).slice(0, 4);
@@ -26,6 +26,6 @@ export function riskExplanation(r, asset) {
   const head = riskMessage({code: "head", params: {hazard: r.hazard, asset: asset.name, kind: asset.kind,
                                                    level: r.level, likelihood: r.likelihood,
                                                    consequence: r.consequence}});
-  const why = riskReasons(r).map(riskMessage);
-  return why.length ? t("risk.explained", {head, reasons: why.join(t("risk.sep"))}) : t("risk.plain", {head});
+  const why = riskReasons(r).map(riskMessage);  // resilience.risk.factors.reasons picks the same
+  return why.length ? t("risk.explained", {head, reasons: why.join(t("risk.explained.sep"))}) : t("risk.plain", {head});
 }
