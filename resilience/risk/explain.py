@@ -3,7 +3,7 @@
 Every ``Factor`` carries a ``code`` and ``params`` beside its English ``detail``: the console renders
 ``risk.<code>`` from its message catalogues (``resilience/console/static/i18n/messages.*.json``) with the
 parameters. A parameter that is itself ``{"code", "params"}`` is a nested message (the source of a coupling);
-parameters named in ``ENUM_PARAMS`` are enumeration values the console translates (levels, kinds, rules).
+parameters named in ``resilience.messages.ENUM_PARAMS`` are enumeration values (levels, kinds, rules).
 ``CODES`` lists every code with its parameters; a test holds both catalogues to it.
 """
 
@@ -11,16 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
-# parameter name -> the console's enumeration it is a value of (tEnum kind)
-ENUM_PARAMS = {
-    "level": "level",
-    "hazard": "hazard",
-    "kind": "kind",
-    "sensor_kind": "sensor",
-    "status": "health",
-    "rule": "rule",
-    "facility": "facility",
-}
+from resilience.messages import make
+
 CODES: dict[str, set[str]] = {
     "head": {"hazard", "asset", "kind", "level", "likelihood", "consequence"},
     "vulnerability": {"v", "age", "material", "incidents"},
@@ -54,9 +46,7 @@ CODES: dict[str, set[str]] = {
 
 def msg(code: str, **params: Any) -> dict[str, Any]:
     """A message: its code and parameters (checked against ``CODES``, so a typo fails where it is made)."""
-    if code not in CODES or set(params) != CODES[code]:
-        raise ValueError(f"risk message {code} takes {sorted(CODES.get(code, ()))}, got {sorted(params)}")
-    return {"code": code, "params": params}
+    return make(CODES, code, params)
 
 
 def as_catalogue_message(m: dict[str, Any]) -> dict[str, Any]:
