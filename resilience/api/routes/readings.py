@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
+from resilience.display import unit_label
 from resilience.api.csv import csv_response, wants_csv
 from resilience.api.auth import HistoryOrUtility
 from resilience.api.deps import ConnDep, utc_window
@@ -74,6 +75,7 @@ def get_readings(
     return {
         "sensor_id": sensor_id,
         "unit": sensor["unit"],
+        "unit_label": unit_label(sensor["unit"]),  # as people read it: "%LEL" for percent_lel
         "bucket": bucket,
         "agg": agg,
         "source": source,
@@ -97,6 +99,7 @@ def _raw(request: Request, conn: Connection, sensor: dict[str, Any], start: date
     return {
         "sensor_id": sensor_id,
         "unit": sensor["unit"],
+        "unit_label": unit_label(sensor["unit"]),  # as people read it: "%LEL" for percent_lel
         "start": start,
         "end": end,
         "count": len(rows),

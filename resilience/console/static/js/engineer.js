@@ -43,7 +43,7 @@ async function plot(root) {
         r.data.forEach(p => (by[p.hazard] ??= []).push([p.bucket || p.ts, p.max_score ?? p.score]));
         Object.entries(by).forEach(([h, data]) => series.push({name: `${u.name} ${tEnum("hazard", h)}`, type: "line", data, showSymbol: data.length < 50}));
       } else {
-        series.push({name: `${u.name} (${r.unit})`, type: "line", showSymbol: false,
+        series.push({name: `${u.name} (${r.unit_label || r.unit})`, type: "line", showSymbol: false,
                      data: r.data.map(p => [p.ts || p.bucket, p.value])});
       }
     }
