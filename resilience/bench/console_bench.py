@@ -3,7 +3,8 @@
 A throwaway database gets 20 districts, 3,000 assets with a risk level each and 500 firing alerts (through the
 alert engine, as in production). The API runs under uvicorn on a free loopback port; Debian's Chromium
 (playwright) logs in and measures, from navigation start, when the alert list has drawn every firing alert
-and when the map has drawn every asset (first meaningful paint), then the latency from a new alert's commit
+and when the map has drawn every asset (first meaningful paint; once in a fresh context with nothing cached,
+``map_cold_paint_ms``, and once after the alert page), then the latency from a new alert's commit
 to its row on screen, over SSE (``alert_to_screen_ms_median``, ``alert_to_screen_ms_max``). The last line is
 ``key=value`` pairs, ending with ``first_paint_ms`` (the slower of the two pages) and ``alert_to_screen_ms``
 (the worst latency), against the targets of 1,000 ms each.
@@ -165,26 +166,39 @@ def serve(engine: Engine) -> tuple[uvicorn.Server, threading.Thread, int]:
     return server, thread, sock.getsockname()[1]
 
 
+def login(browser: Any, url: str, key: str) -> Any:
+    """A new browser context (empty cache) logged in through the form."""
+    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.set_default_timeout(60_000)
+    page.goto(f"{url}/login")
+    page.fill("#k", key)
+    page.click("button")
+    page.wait_for_url(f"{url}/")
+    return page
+
+
+def map_paint(page: Any, url: str) -> float:
+    """Navigate to the map; ms from navigation start to its first frame with every asset drawn."""
+    page.goto(f"{url}/console/map")
+    page.wait_for_selector("body[data-ready='1']")
+    page.wait_for_function("window.__console && window.__console.mapReady === true")  # first frame drawn
+    return float(page.evaluate("performance.now()"))
+
+
 def measure(url: str, key: str, engine: Engine, alerts: AlertEngine, args: argparse.Namespace) -> dict[str, float]:
     from playwright.sync_api import sync_playwright
 
     out: dict[str, float] = {}
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.set_default_timeout(60_000)
-        page.goto(f"{url}/login")
-        page.fill("#k", key)
-        page.click("button")
-        page.wait_for_url(f"{url}/")
+        # the map first, in a fresh context: nothing cached (ECharts, the scripts), as a new duty officer sees it
+        out["map_cold_paint_ms"] = map_paint(login(browser, url, key), url)
+        page = login(browser, url, key)
         page.goto(f"{url}/console/")
         page.wait_for_function(f"document.querySelectorAll('tr[data-alert-id]').length >= {args.alerts}")
         out["alerts_paint_ms"] = page.evaluate("window.__console.renderedAt")
         out.update(page.evaluate(ALERTS_PROFILE))
-        page.goto(f"{url}/console/map")
-        page.wait_for_selector("body[data-ready='1']")
-        page.wait_for_function("window.__console && window.__console.mapReady === true")  # first frame drawn
-        out["map_paint_ms"] = page.evaluate("performance.now()")
+        out["map_paint_ms"] = map_paint(page, url)  # with the alert page's scripts cached, as a shift goes on
         out.update(page.evaluate(MAP_PROFILE))
         page.goto(f"{url}/console/")
         page.wait_for_selector("#live[data-state='open']")
@@ -201,8 +215,8 @@ def measure(url: str, key: str, engine: Engine, alerts: AlertEngine, args: argpa
     latencies.sort()
     out["alert_to_screen_ms_median"] = statistics.median(latencies)
     out["alert_to_screen_ms_max"] = latencies[-1]
-    # the issue's two figures: the slower page's first meaningful paint, and the worst new-alert latency
-    out["first_paint_ms"] = max(out["alerts_paint_ms"], out["map_paint_ms"])
+    # the issue's two figures: the slowest first meaningful paint (cold or warm), and the worst new-alert latency
+    out["first_paint_ms"] = max(out["alerts_paint_ms"], out["map_paint_ms"], out["map_cold_paint_ms"])
     out["alert_to_screen_ms"] = out["alert_to_screen_ms_max"]
     return out
 
