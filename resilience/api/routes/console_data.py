@@ -65,7 +65,7 @@ def console_map(conn: ConnDep, _: Watcher) -> JSONResponse:
     district_levels: dict[str, dict[str, str]] = {}
     for scope, hazard, level, _f in reads.risk_levels(conn, "district:"):
         district_levels.setdefault(scope.split(":", 1)[1], {})[hazard] = Level(level).label
-    asset_levels, links = _asset_risk(reads.risk_levels(conn, "asset:"))
+    asset_levels, links = _asset_risk(reads.risk_levels(conn, "asset:", COUPLING_FACTORS))
     asset_rows = reads.asset_rows(conn)
     hazards = sorted({h for lv in (*district_levels.values(), *asset_levels.values()) for h in lv})
     return JSONResponse(
