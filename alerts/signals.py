@@ -225,6 +225,7 @@ def _platform_signals(rule: Rule, ev: PlatformHealthEvent) -> list[Signal]:
             level=Level.parse(rule.level) if active else Level.NONE,
             source_type="platform",
             explanation=ev.explanation,
+            message=ev.message,
             evidence={"worker": ev.worker, "role": ev.role, "status": ev.status},
         )
     ]

@@ -112,6 +112,7 @@ class PlatformHealthEvent:
     status: str
     ts: datetime
     explanation: str = ""
+    message: dict[str, Any] | None = None  # the explanation as a code and parameters (resilience.messages)
     kind: EventKind = field(default=EventKind.PLATFORM_HEALTH, init=False)
 
 

@@ -8,18 +8,39 @@ of silent-sensor alerts.
 from __future__ import annotations
 
 import logging
+import string
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from resilience.events import PlatformHealthEvent
+from resilience.messages import Message, make, render
 from resilience.store.db import Connection, Engine
 from resilience.store.heartbeats import Heartbeat, beat, db_now, forget, heartbeats
 from resilience.store.snapshots import load_state, save_state
 
 log = logging.getLogger(__name__)
 BEAT_EVERY_S = 5.0
+#: what the platform watch says, as message codes (resilience.messages) and their English templates
+EN: dict[str, str] = {
+    "platform.no_heartbeat": "no heartbeat for {seconds} s",
+    "platform.backlog": "oldest unprocessed input is {seconds} s old (backlog {backlog})",
+    "platform.broker_down": "broker unreachable for {seconds} s",
+    "platform.database_down": "database unreachable for {seconds} s",
+    "platform.stalled": "{role} worker {worker} stalled: {reason}",
+    "platform.progressing": "{role} worker {worker} is making progress again",
+    "platform.stopped_cleanly": "worker {worker} stopped cleanly",
+}
+CODES: dict[str, set[str]] = {
+    code: {name for _, name, _, _ in string.Formatter().parse(template) if name} for code, template in EN.items()
+}
+
+
+def _said(code: str, **params: object) -> tuple[str, Message]:
+    """A platform message and its English sentence."""
+    m = make(CODES, code, params)
+    return render(m, EN), m
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,25 +48,27 @@ class WorkerStatus:
     worker: str
     role: str
     ok: bool
-    reason: str
+    reason: str  # why it is stalled, in English ("" while it is not); ``why`` is the same as a message
     backlog: int
     oldest_pending_s: float
     last_beat_s: float
+    why: Message | None = None
 
 
 def judge(hb: Heartbeat, now: datetime, stall_after_s: float) -> WorkerStatus:
     """A worker is stalled if it stopped beating, its oldest input is too old, or it lost its broker."""
     age = (now - hb.beat_at).total_seconds()
-    reason = ""
+    said: tuple[str, Message] | None = None
     if age > stall_after_s:
-        reason = f"no heartbeat for {age:.0f} s"
+        said = _said("platform.no_heartbeat", seconds=f"{age:.0f}")
     elif hb.oldest_pending_s > stall_after_s:
-        reason = f"oldest unprocessed input is {hb.oldest_pending_s:.0f} s old (backlog {hb.backlog})"
+        said = _said("platform.backlog", seconds=f"{hb.oldest_pending_s:.0f}", backlog=str(hb.backlog))
     elif float(hb.detail.get("disconnected_s") or 0.0) > stall_after_s:
-        reason = f"broker unreachable for {float(hb.detail['disconnected_s']):.0f} s"
+        said = _said("platform.broker_down", seconds=f"{float(hb.detail['disconnected_s']):.0f}")
     elif float(hb.detail.get("store_down_s") or 0.0) > stall_after_s:
-        reason = f"database unreachable for {float(hb.detail['store_down_s']):.0f} s"
-    return WorkerStatus(hb.worker, hb.role, not reason, reason, hb.backlog, hb.oldest_pending_s, age)
+        said = _said("platform.database_down", seconds=f"{float(hb.detail['store_down_s']):.0f}")
+    reason, why = said if said else ("", None)
+    return WorkerStatus(hb.worker, hb.role, not reason, reason, hb.backlog, hb.oldest_pending_s, age, why)
 
 
 def platform_status(conn: Connection, now: datetime, stall_after_s: float) -> list[WorkerStatus]:
@@ -113,21 +136,20 @@ def watch_platform(
         was = known.get(worker, {}).get("status", "ok")
         status = "ok" if st.ok else "stalled"
         if status != was:
-            text = (
-                f"{st.role} worker {worker} stalled: {st.reason}"
+            text, said = (
+                _said("platform.stalled", role=st.role, worker=worker, reason=st.why)
                 if not st.ok
-                else f"{st.role} worker {worker} is making progress again"
+                else _said("platform.progressing", role=st.role, worker=worker)
             )
-            events.append(PlatformHealthEvent(worker=worker, role=st.role, status=status, ts=now, explanation=text))
+            events.append(
+                PlatformHealthEvent(worker=worker, role=st.role, status=status, ts=now, explanation=text, message=said)
+            )
     for worker, old in known.items():
         if worker not in current and old.get("status") == "stalled":
+            text, said = _said("platform.stopped_cleanly", worker=worker)
             events.append(
                 PlatformHealthEvent(
-                    worker=worker,
-                    role=str(old.get("role", "")),
-                    status="ok",
-                    ts=now,
-                    explanation=f"worker {worker} stopped cleanly",
+                    worker=worker, role=str(old.get("role", "")), status="ok", ts=now, explanation=text, message=said
                 )
             )
     if events:

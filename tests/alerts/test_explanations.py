@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -25,8 +26,10 @@ from alerts.signals import AssetInfo, signals_for
 from resilience.detection.ensemble import DEFAULT_ENSEMBLES, SensorEnsemble
 from resilience.detection.explain import CODES, EN
 from resilience.domain import Level
-from resilience.events import AnomalyEvent, AnomalyPhase
+from resilience.events import AnomalyEvent, AnomalyPhase, PlatformHealthEvent
+from resilience.health import judge
 from resilience.messages import in_catalogue
+from resilience.store.heartbeats import Heartbeat
 from resilience.translations import catalogue, say
 from tests.risk.helpers import anomaly, asset, sensor, service
 
@@ -125,3 +128,15 @@ def test_an_anomaly_closing_and_a_stuck_sensor_are_explained_in_chinese() -> Non
     assert stuck is not None and "读数卡在 3 %LEL" in say(stuck, "zh-CN")
     closing = {"code": "anomaly.back_to_normal_peak", "params": {"peak": _methane_event(60.0).message}}
     assert say(closing, "zh-CN") == "已恢复正常；峰值时：甲烷 60 %LEL，达到红色限值 50 %LEL"
+
+
+def test_a_stalled_worker_is_explained_in_chinese() -> None:
+    """The platform watch's alert (one instead of thousands of silent sensors) says why in both languages."""
+    hb = Heartbeat("ingest-1", "ingest", T0, T0, 0, 0.0, {"disconnected_s": 95.0})
+    status = judge(hb, T0 + timedelta(seconds=10), stall_after_s=60.0)
+    assert not status.ok and status.reason == "broker unreachable for 95 s" and status.why is not None
+    event = PlatformHealthEvent(worker="ingest-1", role="ingest", status="stalled", ts=T0)
+    said = {"code": "platform.stalled", "params": {"role": "ingest", "worker": "ingest-1", "reason": status.why}}
+    alert = _alert_from(replace(event, explanation=say(said, "en"), message=said))
+    assert alert.explanation == "ingest worker ingest-1 stalled: broker unreachable for 95 s"
+    assert alert_explanation(alert.evidence, "zh-CN") == "ingest 工作进程 ingest-1 停滞：消息代理已 95 秒无法连接"

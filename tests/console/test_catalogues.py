@@ -19,7 +19,7 @@ import pytest
 from alerts import explain as alert_explain
 from alerts.model import AlertState, DisposalStep
 from resilience.api.auth import Role
-from resilience import messages
+from resilience import health, messages
 from resilience.detection import explain as detection_explain
 from resilience.domain import SENSOR_KINDS, AssetKind, Hazard, Level
 from resilience.risk.config import RiskConfig
@@ -73,6 +73,9 @@ ENUMS: dict[str, set[str]] = {
     }
     | {s.value for s in DisposalStep},
 }
+# the services whose messages the console says (each has CODES and its English templates EN)
+PRODUCERS = [detection_explain, alert_explain, health]
+PRODUCER_IDS = ["detection", "alerts", "platform"]
 # keys built in template literals: t(`resp.${key}`), t(`rep.${measure}`)
 TEMPLATED = {
     "resp.": {"ack", "on_site", "disposed"},
@@ -124,13 +127,13 @@ def test_every_risk_message_takes_the_parameters_the_model_gives_it(lang: str) -
 
 
 @pytest.mark.parametrize("lang", ["zh-CN", "en"])
-@pytest.mark.parametrize("producer", [detection_explain, alert_explain], ids=["detection", "alerts"])
+@pytest.mark.parametrize("producer", PRODUCERS, ids=PRODUCER_IDS)
 def test_every_detection_and_alert_message_takes_the_parameters_its_producer_gives(lang: str, producer: Any) -> None:
     for code, params in producer.CODES.items():
         assert set(re.findall(r"\{(\w+)\}", CATALOGUES[lang][code])) == params, code
 
 
-@pytest.mark.parametrize("producer", [detection_explain, alert_explain], ids=["detection", "alerts"])
+@pytest.mark.parametrize("producer", PRODUCERS, ids=PRODUCER_IDS)
 def test_the_english_catalogue_says_what_the_services_write_in_english(producer: Any) -> None:
     """One English: the console's sentence is the one logs, webhooks and CAP carry."""
     assert {code: CATALOGUES["en"][code] for code in producer.EN} == producer.EN
