@@ -10,9 +10,9 @@ import os
 import re
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from resilience.domain import SENSOR_KINDS, AssetKind, Hazard, Level
 
@@ -41,6 +41,11 @@ def _hazard(v: Any) -> str:
         raise ValueError(f"unknown hazard {v!r}; expected one of {', '.join(h.value for h in Hazard)}") from None
 
 
+# a level or hazard name as rules files write it, checked and normalised where the field is declared
+LevelName = Annotated[str, BeforeValidator(_level)]
+HazardName = Annotated[str, BeforeValidator(_hazard)]
+
+
 class Rule(_Strict):
     """When an event becomes an alert.
 
@@ -51,14 +56,14 @@ class Rule(_Strict):
 
     name: str
     event: Literal["anomaly", "risk", "health", "platform"]  # not "on": YAML 1.1 reads that key as true
-    hazard: str | None = None  # risk rules may leave it empty to take the event's hazard
+    hazard: HazardName | None = None  # risk rules may leave it empty to take the event's hazard
     sensor_kinds: list[str] = Field(default_factory=list)  # empty = any (anomaly/health)
     asset_kinds: list[str] = Field(default_factory=list)  # empty = any
-    min_level: str = "blue"
+    min_level: LevelName = "blue"
     score_levels: dict[str, float] = Field(default_factory=dict)  # level -> min score for score-only events
     scope: Literal["asset", "district"] | None = None  # risk rules
     statuses: list[str] = Field(default_factory=list)  # health rules: silent | stuck
-    level: str | None = None  # fixed level (health rules)
+    level: LevelName | None = None  # fixed level (health rules)
     raise_level_asset_kinds: list[str] = Field(default_factory=list)  # coupled hazard: +1 level on these
     resolve_after_s: float | None = None
     # False: only a person resolves (structural damage stays until an engineer has inspected it).
@@ -71,13 +76,8 @@ class Rule(_Strict):
     # district-wide (a driver of one of ``district_wide_kinds``, e.g. rainfall). Otherwise the alert is kept
     # (audit, dashboard) but held: inhibited, and no parent for grouping.
     min_assets: int = Field(default=1, ge=1)
-    min_asset_level: str = "orange"
+    min_asset_level: LevelName = "orange"
     district_wide_kinds: list[str] = Field(default_factory=list)
-
-    @field_validator("min_asset_level")
-    @classmethod
-    def _v_min_asset_level(cls, v: str) -> str:
-        return _level(v)
 
     @field_validator("district_wide_kinds")
     @classmethod
@@ -86,21 +86,6 @@ class Rule(_Strict):
         if bad:
             raise ValueError(f"unknown sensor kind(s) {bad}")
         return v
-
-    @field_validator("min_level")
-    @classmethod
-    def _v_min_level(cls, v: str) -> str:
-        return _level(v)
-
-    @field_validator("level")
-    @classmethod
-    def _fixed_level(cls, v: str | None) -> str | None:
-        return None if v is None else _level(v)
-
-    @field_validator("hazard")
-    @classmethod
-    def _v_hazard(cls, v: str | None) -> str | None:
-        return None if v is None else _hazard(v)
 
     @field_validator("sensor_kinds")
     @classmethod
@@ -246,26 +231,12 @@ class Receiver(_Strict):
         return None
 
 
-class _LevelHazardFilter(_Strict):
-    """Shared validation for models that filter on ``levels`` and ``hazards`` (routes, escalation policies)."""
-
-    @field_validator("levels", check_fields=False)
-    @classmethod
-    def _v_levels(cls, v: list[str]) -> list[str]:
-        return [_level(x) for x in v]
-
-    @field_validator("hazards", check_fields=False)
-    @classmethod
-    def _v_hazards(cls, v: list[str]) -> list[str]:
-        return [_hazard(x) for x in v]
-
-
-class Route(_LevelHazardFilter):
+class Route(_Strict):
     """Send alerts matching ``levels``/``hazards``/``districts`` (empty = any) to ``receivers``."""
 
     receivers: list[str]
-    levels: list[str] = Field(default_factory=list)
-    hazards: list[str] = Field(default_factory=list)
+    levels: list[LevelName] = Field(default_factory=list)
+    hazards: list[HazardName] = Field(default_factory=list)
     districts: list[str] = Field(default_factory=list)
     continue_: bool = Field(default=True, alias="continue")
     group_wait_s: float | None = Field(default=None, ge=0)  # timing overrides for these receivers
@@ -281,13 +252,13 @@ class Route(_LevelHazardFilter):
         )
 
 
-class EscalationPolicy(_LevelHazardFilter):
+class EscalationPolicy(_Strict):
     """An alert of ``levels`` (and ``hazards``; empty = any) not acknowledged within ``ack_within_s``
     notifies ``tiers[0]``, after another ``ack_within_s`` ``tiers[1]``, and so on."""
 
     name: str
-    levels: list[str]
-    hazards: list[str] = Field(default_factory=list)
+    levels: list[LevelName]
+    hazards: list[HazardName] = Field(default_factory=list)
     ack_within_s: float = Field(gt=0)
     tiers: list[list[str]] = Field(min_length=1)
 
@@ -309,7 +280,7 @@ class ResponseTargets(_Strict):
 class Defaults(_Strict):
     resolve_after_s: float = Field(default=600.0, ge=0)
     repeat_interval_s: float = Field(default=4 * 3600.0, gt=0)
-    delivery_failure_level: str = "orange"
+    delivery_failure_level: LevelName = "orange"
     delivery_failure_receivers: list[str] = Field(default_factory=list)
     # Alertmanager-style timing. The first notification of a new (or re-fired) alert waits group_wait_s, so
     # quick escalations go out as one notification at the level reached; a later level rise is sent as an
@@ -319,17 +290,7 @@ class Defaults(_Strict):
     group_wait_s: float = Field(default=10.0, ge=0)
     group_interval_s: float = Field(default=300.0, ge=0)
     update_on_level_rise: bool = True
-    urgent_levels: list[str] = Field(default_factory=lambda: ["red"])
-
-    @field_validator("delivery_failure_level")
-    @classmethod
-    def _v_level(cls, v: str) -> str:
-        return _level(v)
-
-    @field_validator("urgent_levels")
-    @classmethod
-    def _v_urgent(cls, v: list[str]) -> list[str]:
-        return [_level(x) for x in v]
+    urgent_levels: list[LevelName] = Field(default_factory=lambda: ["red"])
 
 
 class SmtpConfig(_Strict):
