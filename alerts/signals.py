@@ -182,52 +182,62 @@ def _risk_signals(rule: Rule, ev: RiskLevelEvent, assets: AssetLookup) -> list[S
     return out
 
 
+def _status_signal(
+    rule: Rule,
+    ev: SensorHealthEvent | PlatformHealthEvent,
+    *,
+    hazard: str,
+    scope: str,
+    source: str,
+    evidence: dict[str, Any],
+    **where: Any,
+) -> Signal:
+    """A fixed-level rule's verdict on a status event: its level while the status is one the rule names."""
+    assert rule.level is not None
+    active = ev.status in rule.statuses
+    return Signal(
+        rule=rule.name,
+        hazard=rule.hazard or hazard,
+        scope=scope,
+        source_key=source,
+        active=active,
+        ts=ev.ts,
+        level=Level.parse(rule.level) if active else Level.NONE,
+        source_type=source,
+        explanation=ev.explanation,
+        message=ev.message,
+        evidence=evidence,
+        **where,
+    )
+
+
 def _health_signals(rule: Rule, ev: SensorHealthEvent, asset: AssetInfo | None) -> list[Signal]:
     if not _kind_ok(rule, ev.sensor_kind, asset):
         return []
-    assert rule.level is not None
-    active = ev.status in rule.statuses
-    if not active and ev.status != "ok":
+    if ev.status not in rule.statuses and ev.status != "ok":
         return []  # another status (e.g. stuck) is another rule's business
+    last_seen = ev.last_seen.isoformat() if ev.last_seen else None
     return [
-        Signal(
-            rule=rule.name,
-            hazard=rule.hazard or "sensor_fault",
+        _status_signal(
+            rule,
+            ev,
+            hazard="sensor_fault",
             scope=f"sensor:{ev.sensor_id}",
-            source_key="health",
-            active=active,
-            ts=ev.ts,
-            level=Level.parse(rule.level) if active else Level.NONE,
+            source="health",
+            evidence={"status": ev.status, "last_seen": last_seen},
             asset_id=ev.asset_id,
             district_id=asset.district_id if asset else None,
             sensor_id=ev.sensor_id,
             sensor_kind=ev.sensor_kind,
-            source_type="health",
-            explanation=ev.explanation,
-            message=ev.message,
-            evidence={"status": ev.status, "last_seen": ev.last_seen.isoformat() if ev.last_seen else None},
         )
     ]
 
 
 def _platform_signals(rule: Rule, ev: PlatformHealthEvent) -> list[Signal]:
     """One alert per stalled worker of the platform, cleared when it makes progress again."""
-    assert rule.level is not None
-    active = ev.status in rule.statuses
+    evidence = {"worker": ev.worker, "role": ev.role, "status": ev.status}
     return [
-        Signal(
-            rule=rule.name,
-            hazard=rule.hazard or "platform",
-            scope=f"platform:{ev.worker}",
-            source_key="platform",
-            active=active,
-            ts=ev.ts,
-            level=Level.parse(rule.level) if active else Level.NONE,
-            source_type="platform",
-            explanation=ev.explanation,
-            message=ev.message,
-            evidence={"worker": ev.worker, "role": ev.role, "status": ev.status},
-        )
+        _status_signal(rule, ev, hazard="platform", scope=f"platform:{ev.worker}", source="platform", evidence=evidence)
     ]
 
 
