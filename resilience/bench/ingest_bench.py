@@ -84,30 +84,20 @@ def broker_alone(n: int, topic_root: str) -> float:
     assert counter.stdout is not None
     counter.stdout.readline()  # "ready"
     t0 = time.perf_counter()
-    subprocess.run(
-        PY
-        + [
-            "resilience.bench.publisher",
-            "--port",
-            str(s.mqtt_port),
-            "--root",
-            topic_root,
-            "--utility",
-            "bench",
-            "--sensors",
-            "B00000",
-            "--count",
-            str(n),
-            "--pack",
-            "1",
-        ],
-        check=True,
-        capture_output=True,
-    )
+    subprocess.run(publisher(s.mqtt_port, topic_root, ["B00000"], n, pack=1), check=True, capture_output=True)
     out, _ = counter.communicate(timeout=600)
     elapsed = time.perf_counter() - t0
     got = int(json.loads(out.strip().splitlines()[-1])["received"])
     return got / elapsed
+
+
+def publisher(port: int, topic_root: str, sensor_ids: list[str], n: int, *, pack: int) -> list[str]:
+    """The bench publisher's command line: ``n`` readings of ``sensor_ids`` as the bench utility."""
+    return PY + [
+        "resilience.bench.publisher",
+        *("--port", str(port), "--root", topic_root, "--utility", "bench"),
+        *("--sensors", ",".join(sensor_ids), "--count", str(n), "--pack", str(pack)),
+    ]
 
 
 def copy_rate(url: str, ids: list[str], n: int) -> float:
@@ -131,26 +121,7 @@ def through_worker(url: str, ids: list[str], n: int, pack: int, topic_root: str,
         before = _count(url)
         t0 = time.perf_counter()
         pub = subprocess.Popen(
-            PY
-            + [
-                "resilience.bench.publisher",
-                "--port",
-                str(s.mqtt_port),
-                "--root",
-                topic_root,
-                "--utility",
-                "bench",
-                "--sensors",
-                ",".join(ids),
-                "--count",
-                str(n),
-                "--pack",
-                str(pack),
-                "--start",
-                str(start),
-                "--step",
-                "1",
-            ],
+            publisher(s.mqtt_port, topic_root, ids, n, pack=pack) + ["--start", str(start), "--step", "1"],
             stdout=subprocess.PIPE,
         )
         target = before + n
