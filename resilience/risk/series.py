@@ -4,6 +4,10 @@ Recomputing every minute for thousands of (asset, hazard) pairs would write mill
 a day. ``SeriesRecorder`` keeps a point only when the level changes, the score changes at the
 configured rounding, or the point is the first in a new heartbeat bucket (so charts and bucketed
 queries still see a value in every bucket). Quiet scopes (level none) may use a longer heartbeat.
+
+A series never goes back in time, and never misses a change: a change that comes from a late event (a
+utility's buffered readings, stamped before the last stored point) is kept just after that point, when the
+platform learned it, instead of being dropped while the current risk shows it.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from resilience.domain import Level
 
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # same origin as date_bin(..., TIMESTAMPTZ '2000-01-01') in SQL
+LATE_STEP = timedelta(milliseconds=1)  # how far after the last stored point a late change is kept
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,8 +77,10 @@ class SeriesRecorder:
         key = (scope, hazard)
         last = self._last.get(key)
         if last is not None:
-            if ts <= last.ts:
-                return None  # late or duplicate: the stored history already covers it
+            if ts <= last.ts:  # late: a change is kept just after the stored history, a repeat adds nothing
+                if level == last.level and rounded == last.score:
+                    return None
+                ts = last.ts + LATE_STEP
             width = self.heartbeat if level > Level.NONE or self.quiet_heartbeat is None else self.quiet_heartbeat
             same_bucket = bucket_start(ts, width) == bucket_start(last.ts, width)
             if level == last.level and rounded == last.score and same_bucket:

@@ -255,12 +255,14 @@ def test_the_risk_explanation_is_in_the_viewers_language(
         assert not any(w in t for t in texts for w in ("breach", "sensor", "criticality", "away")), texts
     for chart in ("#risk-chart", f".chart[data-sensor='{incident['sensor_id']}']"):
         tip = tooltip(page, chart)
+        if chart == "#risk-chart":  # the series has the incident: its last point is the red the table shows
+            assert tip["last"] >= 0.8, tip
         assert "GMT+8" in tip["time"], tip  # the viewer's zone (Asia/Shanghai), named
         assert bool(CJK.search(tip["text"])) is (lang == "zh-CN"), tip  # series names in the viewer's language
     shot(page, f"asset-tooltip-{lang}")
 
 
-def tooltip(page: Any, selector: str) -> dict[str, str]:
+def tooltip(page: Any, selector: str) -> dict[str, Any]:
     """The tooltip a chart shows for its newest point (shown through ECharts' own action, as a hover would)."""
     page.wait_for_selector(f"{selector} canvas")
     page.wait_for_function(
@@ -276,5 +278,7 @@ def tooltip(page: Any, selector: str) -> dict[str, str]:
     return page.eval_on_selector(
         selector,
         """el => ({time: el.querySelector("[data-role='tooltip-time']").textContent,
-                  text: el.querySelector("[data-role='tooltip-time']").parentElement.textContent})""",
+                  text: el.querySelector("[data-role='tooltip-time']").parentElement.textContent,
+                  last: Math.max(...window.__echarts.getInstanceByDom(el).getOption().series
+                    .map(s => s.data.length ? Number(s.data[s.data.length - 1][1]) : 0))})""",
     )

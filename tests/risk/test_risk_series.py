@@ -21,7 +21,9 @@ def test_records_first_change_and_bucket_edge_only() -> None:
     edge = rec.offer("asset:A", "h", T + timedelta(minutes=4, seconds=40), 0.52, Level.RED)  # 12:05:10
     assert edge is not None and edge.score == 0.52 and edge.level == Level.RED
     assert rec.offer("asset:A", "h", T + timedelta(minutes=9), 0.52, Level.RED) is None  # 12:09:30 same bucket
-    assert rec.offer("asset:A", "h", T + timedelta(minutes=4), 0.9, Level.RED) is None  # older than stored: ignored
+    assert rec.offer("asset:A", "h", T + timedelta(minutes=4), 0.52, Level.RED) is None  # late repeat: nothing new
+    late = rec.offer("asset:A", "h", T + timedelta(minutes=4), 0.9, Level.RED)  # a late change: kept, in order
+    assert late is not None and late.score == 0.9 and late.ts == edge.ts + timedelta(milliseconds=1)
     assert rec.offer("asset:B", "h", T + timedelta(minutes=9), 0.52, Level.RED) is not None  # scopes independent
 
 
