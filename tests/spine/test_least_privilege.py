@@ -14,6 +14,7 @@ from sqlalchemy import Engine, text
 from sqlalchemy.exc import DBAPIError
 
 from ingest.pipeline import IngestPipeline, Message
+from resilience.store.registry_snapshot import read_version
 from resilience.runtime.scheduler_process import maintain_store
 from resilience.settings import Settings, get_settings
 from resilience.store.db import make_engine
@@ -130,3 +131,15 @@ def test_ingest_and_upkeep_work_with_only_the_service_rights(service_engine: Eng
 def _partition(engine: Engine, day: date) -> str | None:
     with engine.connect() as conn:
         return conn.execute(text("SELECT to_regclass(:p)::text"), {"p": f"readings_p{day:%Y%m%d}"}).scalar()
+
+
+def test_a_registry_write_as_the_service_login_bumps_the_registry_version(service_engine: Engine) -> None:
+    """The trigger of migration 0009 runs with the writer's rights: the services' role may bump the version
+    (an admin registering a sensor through the API writes as this login), and a reader sees it move."""
+    with service_engine.connect() as conn:
+        before = read_version(conn)
+    with service_engine.begin() as conn:
+        conn.execute(text("INSERT INTO districts (id, name, population) VALUES ('LP-D', 'Least', 1)"))
+    with service_engine.begin() as conn:
+        assert read_version(conn) != before
+        conn.execute(text("DELETE FROM districts WHERE id = 'LP-D'"))
