@@ -9,12 +9,11 @@ English catalogue's ``alertmsg.*`` entries are the templates here.
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 from typing import Any
 
 from resilience.domain import Level
-from resilience.messages import Message, make, render
+from resilience.messages import Message, codes_of, make, render
 from resilience.translations import say
 
 EN: dict[str, str] = {
@@ -26,9 +25,7 @@ EN: dict[str, str] = {
     "alertmsg.delivery_failed": "Notification {notification} for alert {alert} to {receiver} ({channel} {target}) "
     "failed after {attempts} attempts: {error}",
 }
-CODES: dict[str, set[str]] = {
-    code: {name for _, name, _, _ in string.Formatter().parse(template) if name} for code, template in EN.items()
-}
+CODES = codes_of(EN)
 
 
 def msg(code: str, **params: Any) -> Message:

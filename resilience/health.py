@@ -8,14 +8,13 @@ of silent-sensor alerts.
 from __future__ import annotations
 
 import logging
-import string
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from resilience.events import PlatformHealthEvent
-from resilience.messages import Message, make, render
+from resilience.messages import Message, codes_of, make, render
 from resilience.store.db import Connection, Engine
 from resilience.store.heartbeats import Heartbeat, beat, db_now, forget, heartbeats
 from resilience.store.snapshots import load_state, save_state
@@ -32,9 +31,7 @@ EN: dict[str, str] = {
     "platform.progressing": "{role} worker {worker} is making progress again",
     "platform.stopped_cleanly": "worker {worker} stopped cleanly",
 }
-CODES: dict[str, set[str]] = {
-    code: {name for _, name, _, _ in string.Formatter().parse(template) if name} for code, template in EN.items()
-}
+CODES = codes_of(EN)
 
 
 def _said(code: str, **params: object) -> tuple[str, Message]:

@@ -12,6 +12,7 @@ catalogues to them and the English catalogue to the producer's templates.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -36,6 +37,15 @@ ENUM_PARAMS: dict[str, str] = {
 TIME_PARAMS = {"since"}
 #: the separator of a list parameter: ``<code>.sep`` in the templates if there is one, else this entry
 LIST_SEP = "msg.list_sep"
+
+
+def codes_of(templates: Mapping[str, str]) -> dict[str, set[str]]:
+    """Each code's parameters, read from its template's fields (a producer whose English templates are its
+    list of codes states each parameter once)."""
+    return {
+        code: {name for _, name, _, _ in string.Formatter().parse(template) if name}
+        for code, template in templates.items()
+    }
 
 
 def make(codes: Mapping[str, set[str]], code: str, params: Mapping[str, Any]) -> Message:

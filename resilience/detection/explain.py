@@ -9,12 +9,11 @@ Parameters named in ``resilience.messages.ENUM_PARAMS`` are enumeration values t
 
 from __future__ import annotations
 
-import string
 from collections.abc import Mapping
 from typing import Any
 
 from resilience.display import kind_label
-from resilience.messages import Message, make, render, text
+from resilience.messages import Message, codes_of, make, render, text
 
 #: code -> English template; the parameters of each code are the template's fields
 EN: dict[str, str] = {
@@ -52,12 +51,8 @@ EN: dict[str, str] = {
 _WORDS = {"sensor_kind": kind_label}
 
 
-def _template_fields(template: str) -> set[str]:
-    return {name for _, name, _, _ in string.Formatter().parse(template) if name}
-
-
 #: code -> its parameters
-CODES: dict[str, set[str]] = {code: _template_fields(template) for code, template in EN.items()}
+CODES = codes_of(EN)
 
 
 def msg(code: str, **params: Any) -> Message:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from resilience.messages import make
+from resilience.messages import is_message, make
 
 CODES: dict[str, set[str]] = {
     "head": {"hazard", "asset", "kind", "level", "likelihood", "consequence"},
@@ -54,7 +54,7 @@ def as_catalogue_message(m: dict[str, Any]) -> dict[str, Any]:
     them so that any reader (the console, the alert service) says it without knowing it came from risk."""
     params = {
         k: as_catalogue_message(v)
-        if isinstance(v, dict) and "code" in v
+        if is_message(v)
         else [as_catalogue_message(x) for x in v]
         if isinstance(v, list)
         else v
