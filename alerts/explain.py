@@ -9,7 +9,7 @@ English catalogue's ``alertmsg.*`` entries are the templates here.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from resilience.domain import Level
@@ -44,17 +44,26 @@ def system_note(code: str, **params: Any) -> tuple[str, dict[str, Any]]:
     return render_en(m), {"message": m}
 
 
-def alert_explanation(evidence: Mapping[str, Any], lang: str, fallback: str = "") -> str:
-    """An alert's explanation in ``lang``, built as its English one is (``lifecycle._fold_evidence``): each
-    rule's latest explanation, most severe first, without repeats. A rule whose source said no message
-    (stored before messages, a platform stall) keeps its English sentence; no rules at all, ``fallback``."""
+def rules_explanation(evidence: Mapping[str, Any], say_rule: Callable[[Mapping[str, Any]], str]) -> str:
+    """What an alert says from its evidence: each rule's latest explanation (``by_rule`` entries, said by
+    ``say_rule``), most severe first (ties keep the rules' order), without repeats; "" if none says anything.
+    The English ``Alert.explanation`` and the same in any language are both made here."""
     by_rule = evidence.get("by_rule") or {}
     rules = [r for r in evidence.get("rules") or [] if r in by_rule]
     ranked = sorted(rules, key=lambda r: -int(Level.parse(by_rule[r].get("level") or "none")))
     texts: list[str] = []
     for r in ranked:
-        entry = by_rule[r]
-        text = say(entry["message"], lang) if entry.get("message") else str(entry.get("explanation") or "")
+        text = say_rule(by_rule[r])
         if text and text not in texts:
             texts.append(text)
-    return " | ".join(texts) if texts else fallback
+    return " | ".join(texts)
+
+
+def alert_explanation(evidence: Mapping[str, Any], lang: str, fallback: str = "") -> str:
+    """An alert's explanation in ``lang``. A rule whose source said no message (stored before messages)
+    keeps its English sentence; no rules at all, ``fallback``."""
+
+    def say_rule(entry: Mapping[str, Any]) -> str:
+        return say(entry["message"], lang) if entry.get("message") else str(entry.get("explanation") or "")
+
+    return rules_explanation(evidence, say_rule) or fallback

@@ -13,7 +13,7 @@ from typing import Any
 
 from alerts.actions import first_action
 from alerts.config import EscalationPolicy, RulesConfig
-from alerts.explain import system_note
+from alerts.explain import rules_explanation, system_note
 from alerts.model import Alert, AlertState, Signal, Transition
 from resilience.domain import Level
 
@@ -52,14 +52,9 @@ def _fold_evidence(alert: Alert, sig: Signal, *, fresh: bool = False) -> None:
         rules.append(sig.rule)
     flat = {k: v for k, v in old.items() if k not in ("rules", "by_rule")}
     alert.evidence = {**flat, **sig.evidence, "rules": rules, "by_rule": by_rule}
-    ranked = sorted(rules, key=lambda r: -int(Level.parse(by_rule[r]["level"])))  # stable: ties keep order
-    texts: list[str] = []
-    for r in ranked:
-        text = by_rule[r]["explanation"]
-        if text and text not in texts:
-            texts.append(text)
-    if texts:
-        alert.explanation = " | ".join(texts)
+    text = rules_explanation(alert.evidence, lambda entry: str(entry.get("explanation") or ""))
+    if text:
+        alert.explanation = text
 
 
 def new_alert(sig: Signal, *, utility_id: str | None = None, rules: RulesConfig | None = None) -> Alert:

@@ -1,5 +1,5 @@
 // An alert's explanation in the viewer's language, rebuilt as the alert service builds its English one
-// (alerts/lifecycle.py _fold_evidence): each rule's latest explanation, most severe first, without repeats.
+// (alerts/explain.py rules_explanation): each rule's latest explanation, most severe first, without repeats.
 import {LEVEL_RANK} from "./api.js";
 import {say} from "./messages.js";
 
