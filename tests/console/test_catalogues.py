@@ -144,6 +144,8 @@ def test_the_consoles_enumeration_parameters_are_the_producers() -> None:
     assert block is not None
     in_js = dict(re.findall(r'(\w+): "(\w+)"', block.group(1)))
     assert in_js == messages.ENUM_PARAMS
+    times = re.search(r"const TIME = new Set\(\[([^\]]*)\]\)", SCRIPTS["messages.js"])
+    assert times is not None and set(re.findall(r'"(\w+)"', times.group(1))) == messages.TIME_PARAMS
     assert set(in_js.values()) <= set(ENUMS)
     for kind in ("verb", "side", "trend"):
         for lang in CATALOGUES:
