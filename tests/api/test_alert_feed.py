@@ -103,6 +103,19 @@ def _wait_for_subscribers(live: Live, n: int) -> None:
     raise AssertionError(f"{n} streams did not join the feed")
 
 
+LISTENERS = "FROM pg_stat_activity WHERE datname = current_database() AND query = 'LISTEN lifeline_alerts'"
+
+
+def _wait_for_listener(engine: Engine) -> None:
+    done = threading.Event()
+    for _ in range(int(WAIT_S * 20)):
+        with engine.connect() as conn:
+            if conn.execute(text(f"SELECT count(*) {LISTENERS}")).scalar():
+                return
+        done.wait(0.05)
+    raise AssertionError("the alert feed's listener never sent LISTEN")
+
+
 def commit_alert(engine: Engine, entries: int = 2) -> list[int]:
     """One new alert with ``entries`` audit entries, in one transaction; their ids."""
     now = datetime.now(UTC)
@@ -173,13 +186,9 @@ def test_an_entry_committed_while_the_listener_reconnects_still_arrives(live: Li
     client = Client(live, "/api/v1/alerts/stream?limit=1")
     client.start()
     _wait_for_subscribers(live, 1)
+    _wait_for_listener(db_engine)  # the feed's thread may not have sent LISTEN yet (or is reconnecting)
     with db_engine.connect() as conn:
-        killed = conn.execute(
-            text(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                "WHERE datname = current_database() AND query = 'LISTEN lifeline_alerts'"
-            )
-        ).scalar()
+        killed = conn.execute(text(f"SELECT count(pg_terminate_backend(pid)) {LISTENERS}")).scalar()
     assert killed == 1
     ids = commit_alert(db_engine, entries=1)  # the listener waits a second before it reconnects
     client.join(WAIT_S)
