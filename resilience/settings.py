@@ -1,7 +1,7 @@
 """Settings from environment variables (prefix ``RESILIENCE_``), with safe local defaults.
 
 Local defaults point at the project-local services started by ``resilience services start``
-(PostgreSQL on 127.0.0.1:55432, Mosquitto on 127.0.0.1:51883).
+(PostgreSQL on 127.0.0.1:55432, Mosquitto on 127.0.0.1:51883 for the platform and 51884 for utilities).
 """
 
 from __future__ import annotations
@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     database_url_override: str | None = None  # RESILIENCE_DATABASE_URL_OVERRIDE wins over the parts above
 
     mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = 51883
+    mqtt_port: int = 51883  # the platform listener: service accounts only (ingest, alerts, simulator, benches)
+    # the device listener: utilities' logins only, each client id forced to its login (no session takeover)
+    mqtt_device_port: int = 51884
     mqtt_client_id: str = "resilience-ingest"
     mqtt_topic_root: str = "lifeline"
     # the platform's broker account (the ingest worker's); empty: the local generated one (resilience.mqtt_auth)
