@@ -47,7 +47,8 @@ def test_compose_file_is_the_production_layout():
         assert path in conf
     # utilities connect on 8883 only, with their own accounts and client ids forced to their logins
     assert "per_listener_settings true" in conf
-    platform, devices = conf.split("listener 8883", 1)
+    settings_lines = "\n".join(line for line in conf.splitlines() if not line.startswith("#"))
+    platform, devices = settings_lines.split("listener 8883", 1)
     assert "use_username_as_clientid true" in devices and "use_username_as_clientid" not in platform
     assert "/mosquitto/auth/passwd-devices" in devices and "/mosquitto/auth/passwd-devices" not in platform
 
