@@ -335,9 +335,7 @@ def follow_registry(settings: Settings, engine: Engine | None = None) -> list[st
     if out_dir is None and not (target / "passwd").exists():
         return []  # no local broker set up here, and no deployment folder named: nothing to keep in step
     new = sorted(
-        u
-        for u in registry_utilities(settings, engine) - _known_utilities(settings, out_dir)
-        if can_be_account(u)
+        u for u in registry_utilities(settings, engine) - _known_utilities(settings, out_dir) if can_be_account(u)
     )
     if new or not all((target / f).exists() for f in ACCOUNT_FILES):  # a first run writes every file
         sync(settings, out_dir=out_dir, engine=engine)

@@ -302,7 +302,8 @@ def _cmd(args: argparse.Namespace) -> int:
             pg_state = "running" if pg.running else ("reachable, not managed here" if reachable else "stopped")
             lines = [
                 f"postgres: {pg_state} ({s.db_host}:{s.db_port})",
-                f"mosquitto: {'running' if mq.running else 'stopped'} ({s.mqtt_host}:{s.mqtt_port}, :{s.mqtt_device_port})",
+                f"mosquitto: {'running' if mq.running else 'stopped'} "
+                f"({s.mqtt_host}:{s.mqtt_port}, :{s.mqtt_device_port})",
             ]
     except (ServiceError, subprocess.CalledProcessError) as exc:
         print(f"error: {exc}")

@@ -51,9 +51,7 @@ class Client:
         port: int | None = None,
         client_id: str | None = None,
     ) -> None:
-        self.c = mqtt.Client(
-            CallbackAPIVersion.VERSION2, client_id=client_id or unique("acl"), protocol=mqtt.MQTTv5
-        )
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or unique("acl"), protocol=mqtt.MQTTv5)
         self.disconnects: list[int] = []
         self.c.on_disconnect = lambda c, u, f, rc, p: self.disconnects.append(rc.value)
         if login:
@@ -420,9 +418,9 @@ def test_topics_of_the_wrong_shape_are_dead_lettered_not_dropped(services, inges
             _dead_letters(db_engine, t) for t in bad
         ]
         with db_engine.connect() as conn:
-            reasons = conn.execute(
-                text("SELECT reason FROM dead_letters WHERE topic = ANY(:t)"), {"t": bad}
-            ).scalars().all()
+            reasons = (
+                conn.execute(text("SELECT reason FROM dead_letters WHERE topic = ANY(:t)"), {"t": bad}).scalars().all()
+            )
         assert all("topic" in r for r in reasons), reasons
     finally:
         client.close()
