@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from resilience.runtime.scheduler_process import maintain_store
 from resilience.settings import get_settings
 from sqlalchemy import text
+from tests.examples import max_examples
 
 
 def _count(db_engine, sensor: str) -> int:
@@ -204,3 +208,51 @@ def test_bucketed_query_and_csv(api_client, registry, db_engine):
     lines = r.text.strip().splitlines()
     assert lines[0] == "bucket,value,n" and lines[1].endswith(",119.0,120")
     assert api_client.get("/api/v1/sensors/T-1/readings", params={"bucket": "7m"}).status_code == 422
+
+
+_HOSTILE_TEXT = st.text(st.characters(categories=["Cs", "Cc", "L", "N", "P"]), max_size=12)
+_HOSTILE_VALUE = st.one_of(
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.integers(min_value=-(10**60), max_value=10**60),
+    st.sampled_from(["1e400", "-1e400", "NaN", "Infinity", "1" * 50]),  # raw JSON number literals
+    _HOSTILE_TEXT,
+    st.none(),
+    st.booleans(),
+)
+_RAW = "\x00raw:"  # marks a literal to splice into the JSON text unquoted
+
+
+@st.composite
+def _hostile_body(draw: st.DrawFn) -> str:
+    """A pack whose names, units, times and values are drawn from what devices and attackers send."""
+    records = []
+    for _ in range(draw(st.integers(1, 4))):
+        value = draw(_HOSTILE_VALUE)
+        if isinstance(value, str) and value in ("1e400", "-1e400", "NaN", "Infinity", "1" * 50):
+            value = _RAW + value
+        record = {
+            "n": draw(st.one_of(st.just("P-2"), _HOSTILE_TEXT)),
+            "v": value,
+            "bt": draw(st.one_of(st.just(time.time() - 30), st.floats(allow_nan=True), _HOSTILE_TEXT)),
+        }
+        if draw(st.booleans()):
+            record["u"] = draw(st.one_of(st.just("MPa"), _HOSTILE_TEXT))
+        records.append(record)
+    text = json.dumps(records, ensure_ascii=True, allow_nan=True)  # ensure_ascii: surrogates as \\udxxx escapes
+    return re.sub(r'"\\u0000raw:([^"]*)"', r"\1", text)
+
+
+@settings(
+    max_examples=max_examples(60),
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(body=_hostile_body())
+def test_any_hostile_pack_gets_a_2xx_or_4xx_with_reasons(api_client, registry, body: str) -> None:  # type: ignore[no-untyped-def]
+    """NaN, Infinity, 1e400, huge integers, unpaired surrogates and control characters in any field: the
+    reply is always 200 or 422, readable JSON, and every rejected record has a reason."""
+    r = api_client.post("/api/v1/ingest", content=body, headers={"X-Utility-Id": "waterco"})
+    assert r.status_code in (200, 422), (r.status_code, body, r.text)
+    reply = r.json() if r.status_code == 200 else r.json()["detail"]
+    assert reply["rejected"] == len(reply["errors"]) and all(e["reason"] for e in reply["errors"])
