@@ -20,6 +20,18 @@ router = APIRouter(include_in_schema=False)
 VENDOR = "/console/static/vendor"
 OPENAPI_URL = "/openapi.json"
 Caller = Annotated[Principal, Depends(authenticated)]
+# The pages may load only from this server: ReDoc's sidebar draws a logo from cdn.redoc.ly, which the
+# browser then never asks for. Inline script and style: FastAPI's page setup, Redoc's styled components;
+# blob: the workers Redoc starts for its search.
+OWN_ASSETS_ONLY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'"
+)
+
+
+def _own_assets_only(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = OWN_ASSETS_ONLY
+    return page
 
 
 @router.get(OPENAPI_URL)
@@ -31,7 +43,7 @@ def openapi(request: Request, _: Caller) -> JSONResponse:
 
 @router.get("/docs")
 def swagger_ui(request: Request, _: Caller) -> HTMLResponse:
-    return get_swagger_ui_html(
+    page = get_swagger_ui_html(
         openapi_url=OPENAPI_URL,
         title=f"{request.app.title} · API",
         swagger_js_url=f"{VENDOR}/swagger-ui-bundle.js",
@@ -39,14 +51,16 @@ def swagger_ui(request: Request, _: Caller) -> HTMLResponse:
         swagger_favicon_url=f"{VENDOR}/favicon-32x32.png",
         swagger_ui_parameters={"validatorUrl": None},  # Swagger UI would send the schema to validator.swagger.io
     )
+    return _own_assets_only(page)
 
 
 @router.get("/redoc")
 def redoc(request: Request, _: Caller) -> HTMLResponse:
-    return get_redoc_html(
+    page = get_redoc_html(
         openapi_url=OPENAPI_URL,
         title=f"{request.app.title} · API",
         redoc_js_url=f"{VENDOR}/redoc.standalone.js",
         redoc_favicon_url=f"{VENDOR}/favicon-32x32.png",
         with_google_fonts=False,
     )
+    return _own_assets_only(page)
