@@ -98,9 +98,7 @@ def _cookie(app: FastAPI, db_engine: Engine, base_url: str = HERE) -> set[str]:
         return {a if a.startswith("samesite") else a.split("=")[0] for a in attributes}
 
 
-def test_the_session_cookie_is_secure_except_on_plain_http_outside_production(
-    app: FastAPI, db_engine: Engine
-) -> None:
+def test_the_session_cookie_is_secure_except_on_plain_http_outside_production(app: FastAPI, db_engine: Engine) -> None:
     plain = _cookie(app, db_engine)
     assert {"httponly", "samesite=strict"} <= plain and "secure" not in plain
     assert {"secure", "httponly", "samesite=strict"} <= _cookie(app, db_engine, "https://testserver")
