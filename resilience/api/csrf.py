@@ -36,8 +36,11 @@ def _same_origin(url: str, request: Request) -> bool:
     return scheme in (here, "https") and bool(parts.netloc) and _netloc(scheme, parts.netloc) == _netloc(here, host)
 
 
-def cross_site_reason(request: Request) -> str | None:
-    """Why this cookie-authenticated request may not change anything, or None when it may."""
+def cross_site_reason(request: Request, *, unnamed_ok: bool = False) -> str | None:
+    """Why this cookie-authenticated request may not change anything, or None when it may.
+
+    ``unnamed_ok``: for the login, which no cookie authenticates: a script that names no origin may log in,
+    a page of another site may not (it would log the browser into the attacker's key)."""
     if request.method in SAFE_METHODS:
         return None
     site = request.headers.get("sec-fetch-site")
@@ -49,6 +52,6 @@ def cross_site_reason(request: Request) -> str | None:
     referer = request.headers.get("referer")
     if referer is not None:
         return None if _same_origin(referer, request) else "a session may not write from another site's page"
-    if site == "same-origin":
+    if site == "same-origin" or unnamed_ok:
         return None
     return "a session's write must name its origin (Origin, Referer or Sec-Fetch-Site: same-origin)"

@@ -83,6 +83,17 @@ def test_reads_and_logout_follow_the_rule(browser: TestClient, app: FastAPI, db_
         assert other.delete("/api/v1/session", headers={"Origin": HERE}).status_code == 204
 
 
+def test_another_sites_page_cannot_log_the_browser_in(app: FastAPI, db_engine: Engine) -> None:
+    """Login CSRF: a foreign page would log the victim's browser into the attacker's key."""
+    key = make_key(db_engine, "viewer")
+    with TestClient(app) as client:
+        for foreign in ({"Origin": "https://evil.example"}, {"Sec-Fetch-Site": "cross-site"}):
+            r = client.post("/api/v1/session", json={"key": key}, headers=foreign)
+            assert r.status_code == 403 and "set-cookie" not in r.headers, r.text
+        assert client.post("/api/v1/session", json={"key": key}, headers={"Origin": HERE}).status_code == 200
+        assert client.post("/api/v1/session", json={"key": key}).status_code == 200  # a script names no origin
+
+
 def test_api_keys_in_a_header_are_not_cookie_authenticated(app: FastAPI, db_engine: Engine) -> None:
     with TestClient(app) as client:  # no cookie: a script with its key, whatever headers it sends
         headers = {"X-API-Key": make_key(db_engine, "operator"), "Origin": "https://evil.example"}

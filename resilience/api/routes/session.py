@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from resilience.api.auth import SESSION_COOKIE, Principal, authenticated
+from resilience.api.csrf import cross_site_reason
 from resilience.api.deps import ConnDep, SettingsDep
 from resilience.api.login_limits import count_failure, refuse_if_blocked
 from resilience.settings import Settings
@@ -42,11 +43,17 @@ def cookie_is_secure(request: Request, settings: Settings) -> bool:
 
 @router.post(
     "/session",
-    responses={401: {"description": "not a live key"}, 429: {"description": "too many failed keys: Retry-After"}},
+    responses={
+        401: {"description": "not a live key"},
+        403: {"description": "from another site's page"},
+        429: {"description": "too many failed keys: Retry-After"},
+    },
 )
 def login(body: Login, request: Request, response: Response, conn: ConnDep, settings: SettingsDep) -> dict[str, Any]:
-    """Anonymous by nature: the key in the body is the credential. Failed logins count against the caller's
-    address and the key id (resilience/api/login_limits.py)."""
+    """Anonymous by nature: the key in the body is the credential. Not from another site's page (login CSRF);
+    failed logins count against the caller's address and the key id (resilience/api/login_limits.py)."""
+    if (reason := cross_site_reason(request, unnamed_ok=True)) is not None:
+        raise HTTPException(403, reason)
     refuse_if_blocked(request)
     record = api_keys.authenticate(conn, body.key)
     if record is None:
