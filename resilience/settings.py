@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import computed_field, model_validator
+from pydantic import PositiveFloat, PositiveInt, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -99,6 +99,16 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.webhook_secret == "local-dev-secret":
             raise ValueError("RESILIENCE_WEBHOOK_SECRET must be set in production")
         return self
+
+    # failed key checks (API key headers, logins), counted in each API process (resilience/api/login_limits.py):
+    # an address over its budget in a window waits out the window (429); a key id over its budget makes every
+    # further wrong secret for it block its address at once; each table keeps at most auth_limit_entries names
+    auth_window_s: PositiveFloat = 300.0
+    auth_failures_per_address: PositiveInt = 20
+    auth_failures_per_key: PositiveInt = 10
+    auth_limit_entries: PositiveInt = 10_000
+    # the session cookie's Secure flag; unset: Secure when the request came over https or in production
+    session_cookie_secure: bool | None = None
 
 
 @lru_cache
