@@ -290,8 +290,8 @@ class CanonicalVariateStateModel(BaseEstimator):
             which = "second" if pair[0] >= pair[1] else "first"
             raise ContaminatedWindowError(
                 f"training window of {len(X)} rows is not one normal state: {max(pair):.0%} of its {which} half lies "
-                f"outside the normal region learnt from the other half (limit {max_share:.0%}); "
-                "it likely holds a fault, so no model is fitted on it",
+                f"outside the normal region learnt from the other half (limit {max_share:.0%}), "
+                "so no model is fitted on it (a fault in the window, or a window too short to cover its normal cycle)",
                 pair,
             )
         return pair
@@ -306,9 +306,10 @@ class CanonicalVariateStateModel(BaseEstimator):
         which guarantees the tail on exchangeable fresh rows whenever n is large enough to have that rank.
         """
         tail = self.false_alarm_rate / len(self.statistics)
-        mean, var = smoothed.mean(axis=0), np.maximum(smoothed.var(axis=0), 1e-12)
+        # floors: a statistic that is identically 0 in training (a sensor that never moved) gets a tiny limit
+        mean, var = np.maximum(smoothed.mean(axis=0), 1e-12), np.maximum(smoothed.var(axis=0), 1e-12)
         g, h = var / (2.0 * mean), 2.0 * mean**2 / var
-        limits = g * _chi2_quantile(h, tail)
+        limits = np.maximum(g * _chi2_quantile(h, tail), 1e-12)
         rank = math.ceil((len(smoothed) + 1) * (1.0 - tail))
         if rank <= len(smoothed):
             limits = np.maximum(limits, np.sort(smoothed, axis=0)[rank - 1])
