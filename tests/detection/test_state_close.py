@@ -19,7 +19,7 @@ from resilience.store.readings import write_readings
 from resilience.store.timeseries import get_backend
 from tests.registry import register_sensors
 
-from .helpers import correlated_process
+from .helpers import correlated_process, flow_pressure_rows
 
 ONSET, END = 500, 900
 T0 = datetime(2024, 9, 2, tzinfo=UTC)
@@ -77,15 +77,12 @@ def test_a_normal_window_passes_the_screen_and_the_screen_can_be_skipped() -> No
 
 def _readings(ids: list[str], fault: slice) -> list[Reading]:
     """Two days of one-minute flow/pressure rows, the burst state on ``fault`` (flow up, pressure down)."""
-    rng = np.random.default_rng(5)
-    n = 2880
-    demand = 1.0 + 0.3 * np.sin(2 * np.pi * np.arange(n) / 1440) + rng.normal(0, 0.02, n)
-    X = np.c_[100 * demand + rng.normal(0, 1, n), 0.45 - 0.1 * demand + rng.normal(0, 0.002, n)]
+    X = flow_pressure_rows(2880, 5)
     X[fault, 0] *= 1.8
     X[fault, 1] = 0.1
     return [
         Reading(s, T0 + timedelta(minutes=i, seconds=10 * j), float(X[i, j]))
-        for i in range(n)
+        for i in range(len(X))
         for j, s in enumerate(ids)
     ]
 
