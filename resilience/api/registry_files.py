@@ -199,6 +199,18 @@ def area_problem(geometry: Any) -> str | None:
     return None
 
 
+def district_polygon(geometry: Any) -> dict[str, Any]:
+    """The Polygon a district stores (the registry's districts are one Polygon each, as the API's schema
+    says): a Polygon as it is, a MultiPolygon of one part as that part. ValueError says why not."""
+    if problem := area_problem(geometry):
+        raise ValueError(problem)
+    if geometry["type"] == "Polygon":
+        return {"type": "Polygon", "coordinates": geometry["coordinates"]}
+    if len(geometry["coordinates"]) != 1:
+        raise ValueError("a district is one Polygon: this MultiPolygon has several parts (split or merge them)")
+    return {"type": "Polygon", "coordinates": geometry["coordinates"][0]}
+
+
 def _decode(data: bytes, source: str) -> str:
     try:
         return data.decode("utf-8-sig")  # a spreadsheet's export may start with a byte-order mark

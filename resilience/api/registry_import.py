@@ -27,7 +27,7 @@ from resilience.api.registry_files import (
     JSON_COLUMNS,
     ParsedFile,
     Record,
-    area_problem,
+    district_polygon,
     parse_csv,
     parse_geojson,
 )
@@ -200,18 +200,13 @@ def _row(entity: str, rec: Record) -> dict[str, Any]:
     """The row a record stands for (every column, JSON columns as text); RowRefused says why not."""
     if rec.problem is not None:
         raise RowRefused(*rec.problem, "unreadable")
-    values = dict(rec.fields)
-    for key, value in values.items():
-        if isinstance(value, str) and "\x00" in value:
-            raise RowRefused(key, "contains a NUL character", "nul_character")
-        if key in JSON_COLUMNS and isinstance(value, str):
-            try:
-                values[key] = json.loads(value)
-            except (ValueError, RecursionError):
-                raise RowRefused(key, "is not JSON text", "not_json") from None
+    values = _loaded(rec.fields)
     polygon = values.pop("polygon", None) if entity == "districts" else None
-    if polygon is not None and (problem := area_problem(polygon)):
-        raise RowRefused("polygon", problem, "bad_geometry")
+    if polygon is not None:
+        try:
+            polygon = district_polygon(polygon)
+        except ValueError as exc:
+            raise RowRefused("polygon", str(exc), "bad_geometry") from None
     try:
         row = MODELS[entity].model_validate(values).model_dump(mode="json")
     except ValidationError as exc:
@@ -229,13 +224,29 @@ def _row(entity: str, rec: Record) -> dict[str, Any]:
         row["unit"] = spec.unit  # stored in the kind's canonical unit: ingest converts readings into it
         row["expected_interval_s"] = row["expected_interval_s"] or spec.interval_s
     for key in JSON_COLUMNS & row.keys():
-        try:
-            row[key] = None if row[key] is None else json.dumps(row[key], allow_nan=False, separators=(",", ":"))
-        except ValueError:
-            raise RowRefused(key, "holds NaN or Infinity, which JSON has not", "not_json") from None
-        if row[key] is not None and "\\u0000" in row[key]:
-            raise RowRefused(key, "contains a NUL character", "nul_character")
+        if row[key] is not None:
+            row[key] = json.dumps(row[key], separators=(",", ":"))
     return row
+
+
+def _loaded(fields: dict[str, Any]) -> dict[str, Any]:
+    """The record's values with JSON text parsed; refused: NUL characters (PostgreSQL text cannot hold
+    them), and NaN or Infinity in a JSON value (JSON has neither; pydantic would quietly make them null)."""
+    values = dict(fields)
+    for key, value in fields.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise RowRefused(key, "contains a NUL character", "nul_character")
+        if key not in JSON_COLUMNS:
+            continue
+        try:
+            loaded = json.loads(value) if isinstance(value, str) else value
+            text = json.dumps(loaded, allow_nan=False)
+        except (ValueError, RecursionError):
+            raise RowRefused(key, "is not JSON (or holds NaN or Infinity)", "not_json") from None
+        if "\\u0000" in text:
+            raise RowRefused(key, "contains a NUL character", "nul_character")
+        values[key] = loaded
+    return values
 
 
 def _values(columns: Sequence[str], row: dict[str, Any]) -> tuple[Any, ...]:

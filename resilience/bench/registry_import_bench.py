@@ -51,7 +51,8 @@ def city_rows(n_sensors: int, seed: int = 0, prefix: str = "") -> dict[str, list
 
 def to_csv(entity: str, rows: Sequence[dict[str, Any]]) -> bytes:
     """Rows as a CSV file with a header of the entity's columns (JSON columns as JSON text)."""
-    columns = [c for c in ENTITY_COLUMNS[entity] if any(c in r for r in rows[:1])]
+    present = {c for r in rows for c in r}
+    columns = [c for c in ENTITY_COLUMNS[entity] if c in present]
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(columns)
