@@ -17,15 +17,8 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy.dialects.postgresql import JSONB
+from resilience.store.registry_import import COLUMNS
 
-from resilience.store.registry import TABLES
-
-# In foreign-key order; the columns a file may carry per entity (all but the server-side created_at).
-ENTITY_COLUMNS: dict[str, tuple[str, ...]] = {
-    name: tuple(c.name for c in table.c if c.name != "created_at") for name, table in TABLES.items()
-}
-JSON_COLUMNS = frozenset(c.name for t in TABLES.values() for c in t.c if isinstance(c.type, JSONB))
 ALIASES = {"utility": "utilities", "district": "districts", "asset": "assets", "sensor": "sensors"}
 NAMES_SHOWN = 50  # ignored column names listed per file, at most
 
@@ -59,7 +52,7 @@ def entity_name(value: Any) -> str | None:
         return None
     name = value.strip().lower()
     name = ALIASES.get(name, name)
-    return name if name in ENTITY_COLUMNS else None
+    return name if name in COLUMNS else None
 
 
 def parse_csv(data: bytes, *, entity: str, source: str) -> ParsedFile:
@@ -71,7 +64,7 @@ def parse_csv(data: bytes, *, entity: str, source: str) -> ParsedFile:
         raise FileRefused(f"{source}: empty file; a CSV import starts with a header row") from None
     except csv.Error as exc:
         raise FileRefused(f"{source} line 1: not CSV: {exc}") from None
-    known = ENTITY_COLUMNS[entity]
+    known = COLUMNS[entity]
     if "id" not in header:
         raise FileRefused(f"{source}: no 'id' column; {entity} columns are {', '.join(known)}")
     doubled = sorted(h for h, n in Counter(header).items() if n > 1 and h)
@@ -113,7 +106,7 @@ def parse_geojson(data: bytes, *, entity: str | None, source: str) -> ParsedFile
         record = _feature(feature, i, entity, source)
         parsed.records.append(record)
         if record.entity is not None and isinstance(feature, dict) and isinstance(feature.get("properties"), dict):
-            ignored.update(str(k)[:64] for k in feature["properties"] if k not in ENTITY_COLUMNS[record.entity])
+            ignored.update(str(k)[:64] for k in feature["properties"] if k not in COLUMNS[record.entity])
     ignored.discard("entity")
     parsed.ignored_columns = sorted(ignored)[:NAMES_SHOWN]
     return parsed
@@ -131,8 +124,8 @@ def _feature(feature: Any, index: int, entity: str | None, source: str) -> Recor
     kind = entity_name(named) if named is not None else entity or _guess(geometry, props)
     if kind is None:
         reason = f"unknown entity {str(named)[:40]!r}" if named is not None else "cannot tell the entity"
-        return Record(source, None, index, where, {}, ("entity", f"{reason}; one of {', '.join(ENTITY_COLUMNS)}"))
-    values = {k: v for k, v in props.items() if k in ENTITY_COLUMNS[kind] and v is not None}
+        return Record(source, None, index, where, {}, ("entity", f"{reason}; one of {', '.join(COLUMNS)}"))
+    values = {k: v for k, v in props.items() if k in COLUMNS[kind] and v is not None}
     if "id" not in values and feature.get("id") is not None:
         values["id"] = feature["id"]
     if isinstance(values.get("id"), int) and not isinstance(values["id"], bool):

@@ -19,12 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
-from sqlalchemy.exc import DBAPIError
 
 from ingest.units import ACCEPTED, ACCEPTED_TEXT
 from resilience.api.registry_files import (
-    ENTITY_COLUMNS,
-    JSON_COLUMNS,
     ParsedFile,
     Record,
     district_polygon,
@@ -42,6 +39,7 @@ from resilience.api.schemas import (
 )
 from resilience.domain import SENSOR_KINDS
 from resilience.store import registry_import as store
+from resilience.store.registry_import import COLUMNS, JSON_COLUMNS
 from resilience.store.db import Connection, Engine, is_conflict
 
 log = logging.getLogger(__name__)
@@ -106,7 +104,7 @@ def import_files(
                 if not report.committed:
                     tx.rollback()
             break
-        except DBAPIError as exc:
+        except Exception as exc:
             if not is_conflict(exc) or attempt == ATTEMPTS - 1:
                 raise
     log.info(
@@ -124,9 +122,9 @@ def _import(
 ) -> RegistryImportResponse:
     before = store.lock_version(conn)  # held to the end: the references checked stay true until commit
     batch = validate(conn, (r for f in files for r in f.records))
-    counts = {e: RegistryImportCounts() for e in ENTITY_COLUMNS}
+    counts = {e: RegistryImportCounts() for e in COLUMNS}
     changed = False
-    for entity, columns in ENTITY_COLUMNS.items():
+    for entity, columns in COLUMNS.items():
         rows = batch.rows.get(entity, [])
         update_columns = [c for c in columns if c in batch.carried[entity] | DERIVED.get(entity, frozenset())]
         done = store.upsert(
@@ -155,7 +153,7 @@ def validate(conn: Connection, records: Iterable[Record]) -> Batch:
         else:
             by_entity[rec.entity].append(rec)
     valid_ids: dict[str, set[str]] = {}
-    for entity in ENTITY_COLUMNS:
+    for entity in COLUMNS:
         candidates: list[tuple[Record, dict[str, Any]]] = []
         first: dict[str, str] = {}
         for rec in by_entity[entity]:

@@ -17,7 +17,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from resilience.api.registry_files import ENTITY_COLUMNS, parse_csv
+from resilience.api.registry_files import parse_csv
+from resilience.store.registry_import import COLUMNS
 from resilience.api.registry_import import import_files
 from resilience.bench.synthetic_city import CENTRE, build_city
 from resilience.domain import AssetKind
@@ -52,7 +53,7 @@ def city_rows(n_sensors: int, seed: int = 0, prefix: str = "") -> dict[str, list
 def to_csv(entity: str, rows: Sequence[dict[str, Any]]) -> bytes:
     """Rows as a CSV file with a header of the entity's columns (JSON columns as JSON text)."""
     present = {c for r in rows for c in r}
-    columns = [c for c in ENTITY_COLUMNS[entity] if c in present]
+    columns = [c for c in COLUMNS[entity] if c in present]
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(columns)

@@ -13,10 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Connection, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
 
 from resilience.store.registry import TABLES
 from resilience.store.schema import registry_version
 
+# Per table, in foreign-key order, the columns an import may carry (all but the server-side created_at);
+# and which columns hold JSON (a file gives them as JSON text or values).
+COLUMNS: dict[str, tuple[str, ...]] = {
+    name: tuple(c.name for c in table.c if c.name != "created_at") for name, table in TABLES.items()
+}
+JSON_COLUMNS = frozenset(c.name for t in TABLES.values() for c in t.c if isinstance(c.type, JSONB))
 # Tables whose writes move the registry version (migration 0009's triggers); utilities have none.
 VERSIONED = frozenset({"districts", "assets", "sensors"})
 LOOKUP_CHUNK = 10_000
