@@ -21,6 +21,7 @@ from resilience.store.registry_import import COLUMNS
 
 ALIASES = {"utility": "utilities", "district": "districts", "asset": "assets", "sensor": "sensors"}
 NAMES_SHOWN = 50  # ignored column names listed per file, at most
+ROWS_MAX = 500_000  # rows or features of one upload: its memory stays bounded however short its rows
 
 
 class FileRefused(ValueError):
@@ -34,9 +35,13 @@ class Record:
     source: str
     entity: str | None
     row: int
-    where: str
+    unit: str  # "line" (CSV) or "feature" (GeoJSON): what ``row`` counts
     fields: dict[str, Any]
     problem: tuple[str, str] | None = None  # (field, reason)
+
+    @property
+    def where(self) -> str:
+        return f"{self.source} {self.unit} {self.row}"
 
 
 @dataclass(slots=True)
@@ -55,7 +60,7 @@ def entity_name(value: Any) -> str | None:
     return name if name in COLUMNS else None
 
 
-def parse_csv(data: bytes, *, entity: str, source: str) -> ParsedFile:
+def parse_csv(data: bytes, *, entity: str, source: str, max_rows: int | None = ROWS_MAX) -> ParsedFile:
     """One entity's rows; the header names the columns (any order, any case; unknown ones are ignored)."""
     reader = csv.reader(io.StringIO(_decode(data, source), newline=""))
     try:
@@ -78,19 +83,20 @@ def parse_csv(data: bytes, *, entity: str, source: str) -> ParsedFile:
             start, line = line + 1, reader.line_num
             if not cells:
                 continue  # a blank line
-            where = f"{source} line {start}"
+            if max_rows is not None and len(parsed.records) >= max_rows:
+                raise FileRefused(f"{source}: more than {max_rows} rows; split the file")
             if len(cells) != len(header):
                 problem = ("", f"{len(cells)} fields where the header has {len(header)}")
-                parsed.records.append(Record(source, entity, start, where, {}, problem))
+                parsed.records.append(Record(source, entity, start, "line", {}, problem))
                 continue
             values = {h: v for i, h in wanted if (v := cells[i].strip())}
-            parsed.records.append(Record(source, entity, start, where, values))
+            parsed.records.append(Record(source, entity, start, "line", values))
     except csv.Error as exc:
         raise FileRefused(f"{source} line {line + 1}: not CSV: {exc}") from None
     return parsed
 
 
-def parse_geojson(data: bytes, *, entity: str | None, source: str) -> ParsedFile:
+def parse_geojson(data: bytes, *, entity: str | None, source: str, max_rows: int | None = ROWS_MAX) -> ParsedFile:
     """A FeatureCollection: districts as (Multi)Polygons, assets as Points, sensors as Points or without
     geometry. Each feature's entity: its ``entity`` property, else ``entity``, else guessed (an area is a
     district, a point with an ``asset_id`` a sensor, any other point an asset)."""
@@ -100,6 +106,8 @@ def parse_geojson(data: bytes, *, entity: str | None, source: str) -> ParsedFile
         raise FileRefused(f"{source}: not JSON: {str(exc)[:200]}") from None
     if not isinstance(doc, dict) or doc.get("type") != "FeatureCollection" or not isinstance(doc.get("features"), list):
         raise FileRefused(f"{source}: not a GeoJSON FeatureCollection (an object with a 'features' list)")
+    if max_rows is not None and len(doc["features"]) > max_rows:
+        raise FileRefused(f"{source}: more than {max_rows} features; split the file")
     parsed = ParsedFile(source)
     ignored: set[str] = set()
     for i, feature in enumerate(doc["features"]):
@@ -113,25 +121,24 @@ def parse_geojson(data: bytes, *, entity: str | None, source: str) -> ParsedFile
 
 
 def _feature(feature: Any, index: int, entity: str | None, source: str) -> Record:
-    where = f"{source} feature {index}"
     if not isinstance(feature, dict) or feature.get("type") != "Feature":
-        return Record(source, entity, index, where, {}, ("", "not a GeoJSON Feature object"))
+        return Record(source, entity, index, "feature", {}, ("", "not a GeoJSON Feature object"))
     props = feature.get("properties") or {}
     geometry = feature.get("geometry")
     if not isinstance(props, dict):
-        return Record(source, entity, index, where, {}, ("properties", "must be an object or null"))
+        return Record(source, entity, index, "feature", {}, ("properties", "must be an object or null"))
     named = props.get("entity")
     kind = entity_name(named) if named is not None else entity or _guess(geometry, props)
     if kind is None:
         reason = f"unknown entity {str(named)[:40]!r}" if named is not None else "cannot tell the entity"
-        return Record(source, None, index, where, {}, ("entity", f"{reason}; one of {', '.join(COLUMNS)}"))
+        return Record(source, None, index, "feature", {}, ("entity", f"{reason}; one of {', '.join(COLUMNS)}"))
     values = {k: v for k, v in props.items() if k in COLUMNS[kind] and v is not None}
     if "id" not in values and feature.get("id") is not None:
         values["id"] = feature["id"]
     if isinstance(values.get("id"), int) and not isinstance(values["id"], bool):
         values["id"] = str(values["id"])  # GIS layers often number their features
     problem = _take_geometry(kind, geometry, values)
-    return Record(source, kind, index, where, values, ("geometry", problem) if problem else None)
+    return Record(source, kind, index, "feature", values, ("geometry", problem) if problem else None)
 
 
 def _guess(geometry: Any, props: dict[str, Any]) -> str | None:

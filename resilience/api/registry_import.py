@@ -22,6 +22,7 @@ from pydantic import BaseModel, ValidationError
 
 from ingest.units import ACCEPTED, ACCEPTED_TEXT
 from resilience.api.registry_files import (
+    ROWS_MAX,
     ParsedFile,
     Record,
     district_polygon,
@@ -83,13 +84,15 @@ class Batch:
     rejections: list[Rejection] = field(default_factory=list)
 
 
-def parse_upload(data: bytes, *, geojson: bool, entity: str | None, source: str) -> ParsedFile:
+def parse_upload(
+    data: bytes, *, geojson: bool, entity: str | None, source: str, max_rows: int | None = ROWS_MAX
+) -> ParsedFile:
     """One uploaded file; a CSV file is one entity's rows, so it needs ``entity``."""
     if geojson:
-        return parse_geojson(data, entity=entity, source=source)
+        return parse_geojson(data, entity=entity, source=source, max_rows=max_rows)
     if entity is None:
         raise ValueError("a CSV import names its entity (utilities, districts, assets or sensors)")
-    return parse_csv(data, entity=entity, source=source)
+    return parse_csv(data, entity=entity, source=source, max_rows=max_rows)
 
 
 def import_files(

@@ -2,7 +2,8 @@
 transaction (so a sensors file may name the assets of an assets file given beside it).
 
 A ``.csv`` file holds one entity's rows: ``--entity``, else the entity its name says (``assets.csv``,
-``city-sensors.csv``). A ``.geojson``/``.json`` file is a FeatureCollection. The command first says which
+``city-sensors.csv``). A ``.geojson``/``.json`` file is a FeatureCollection. Local files are the operator's
+own: no size or row cap as on the API. The command first says which
 database it reached; the report goes to stdout (``--json``: the API's reply as JSON). Exit status: 0 all
 rows valid, 1 some rows rejected, 2 nothing stored because of a refused file or ``--all-or-nothing``.
 """
@@ -43,7 +44,7 @@ def read_files(paths: list[Path], entity: str | None) -> list[ParsedFile]:
         kind = file_entity(path, entity) if not geojson else entity and file_entity(path, entity)
         if not geojson and kind is None:
             raise FileRefused(f"{path}: cannot tell its entity from the name; say --entity")
-        parsed.append(parse_upload(path.read_bytes(), geojson=geojson, entity=kind, source=str(path)))
+        parsed.append(parse_upload(path.read_bytes(), geojson=geojson, entity=kind, source=str(path), max_rows=None))
     return parsed
 
 

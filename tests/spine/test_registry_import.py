@@ -231,6 +231,7 @@ def test_an_oversize_body_is_refused_with_413(api_client: TestClient, small_cap:
         (CSV, {"entity": "sensors"}, b"id,id\nx,y\n", 422, "named twice"),
         (CSV, {"entity": "assets"}, b'id,name\nx,"' + b"y" * 200_000 + b'"\n', 422, "not CSV"),
         (CSV, {}, b"id,name\nx,y\n", 422, "names its entity"),
+        (CSV, {"entity": "utilities"}, b"id\n" + b"a\n" * 500_001, 422, "more than 500000 rows"),
         (CSV, {"entity": "planets"}, b"id,name\nx,y\n", 422, None),
         (GEOJSON, {}, b"{not json", 422, "not JSON"),
         (GEOJSON, {}, b"[" * 100_000 + b"]" * 100_000, 422, "not JSON"),
