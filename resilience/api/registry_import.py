@@ -235,19 +235,30 @@ def _loaded(fields: dict[str, Any]) -> dict[str, Any]:
     them), and NaN or Infinity in a JSON value (JSON has neither; pydantic would quietly make them null)."""
     values = dict(fields)
     for key, value in fields.items():
-        if isinstance(value, str) and "\x00" in value:
-            raise RowRefused(key, "contains a NUL character", "nul_character")
+        if isinstance(value, str):
+            _check_text(key, value)
         if key not in JSON_COLUMNS:
             continue
         try:
             loaded = json.loads(value) if isinstance(value, str) else value
-            text = json.dumps(loaded, allow_nan=False)
+            text = json.dumps(loaded, allow_nan=False, ensure_ascii=False)
         except (ValueError, RecursionError):
             raise RowRefused(key, "is not JSON (or holds NaN or Infinity)", "not_json") from None
+        _check_text(key, text)
         if "\\u0000" in text:
             raise RowRefused(key, "contains a NUL character", "nul_character")
         values[key] = loaded
     return values
+
+
+def _check_text(key: str, text: str) -> None:
+    """Text PostgreSQL can store: no NUL character, no lone surrogate (a JSON escape can make one)."""
+    if "\x00" in text:
+        raise RowRefused(key, "contains a NUL character", "nul_character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise RowRefused(key, "is not valid Unicode (a lone surrogate)", "bad_unicode") from None
 
 
 def _values(columns: Sequence[str], row: dict[str, Any]) -> tuple[Any, ...]:

@@ -266,13 +266,27 @@ def test_malformed_features_are_rejected_rows_not_a_failed_file(api_client: Test
         {"type": "Feature", "properties": {"id": "mf-N", "name": "n", "kind": "road", "attributes": {"x": float("nan")}},
          "geometry": {"type": "Point", "coordinates": [120.0, 36.0]}},
         {"type": "Feature", "properties": "nope", "geometry": None},
+        {"type": "Feature", "properties": {"id": "mf-S", "name": "\ud800", "kind": "road"},
+         "geometry": {"type": "Point", "coordinates": [120.0, 36.0]}},
+        {"type": "Feature", "properties": {"id": "mf-T", "name": "t", "kind": "road", "attributes": {"k": "\udc00"}},
+         "geometry": {"type": "Point", "coordinates": [120.0, 36.0]}},
     ]  # fmt: skip
     body = json.dumps({"type": "FeatureCollection", "features": features}).encode()
     reply = api_client.post(URL, content=body, headers=GEOJSON).json()
-    assert reply["rejected"] == 7, reply["errors"]
-    assert [e["row"] for e in reply["errors"]] == list(range(7))
+    assert reply["rejected"] == 9, reply["errors"]
+    assert [e["row"] for e in reply["errors"]] == list(range(9))
     fields = [e["field"] for e in reply["errors"]]
-    assert fields == [None, "entity", "geometry", "polygon", "polygon", "attributes", "properties"]
+    assert fields == [
+        None,
+        "entity",
+        "geometry",
+        "polygon",
+        "polygon",
+        "attributes",
+        "properties",
+        "name",
+        "attributes",
+    ]
     assert "several parts" in reply["errors"][4]["reason"]
 
 

@@ -172,6 +172,13 @@ def delete_sensor(id: IdPath, conn: ConnDep, _: Admin) -> None:
 
 
 GEOJSON_TYPES = ("application/geo+json", "application/json")
+IMPORT_BODY = {  # read by the route itself (capped, streamed): declared here for the OpenAPI document
+    "required": True,
+    "content": {
+        "text/csv": {"schema": {"type": "string", "description": "one entity's rows under a header row"}},
+        "application/geo+json": {"schema": {"type": "object", "description": "a GeoJSON FeatureCollection"}},
+    },
+}
 EntityQuery = Annotated[
     Literal["utilities", "districts", "assets", "sensors"] | None,
     Query(description="the entity of a CSV file's rows; for GeoJSON, of features that do not say"),
@@ -182,6 +189,7 @@ EntityQuery = Annotated[
     "/registry/import",
     response_model=RegistryImportResponse,
     responses={413: {"model": Problem}, 415: {"model": Problem}, 422: {"model": Problem}},
+    openapi_extra={"requestBody": IMPORT_BODY},
 )
 async def import_registry(
     request: Request,
