@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,10 +17,14 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 
 from resilience.api.main import create_app
+from resilience.api.registry_files import parse_csv
+from resilience.api.registry_import import import_files
 from resilience.bench.registry_import_bench import city_csv, to_csv
 from resilience.settings import get_settings
+from resilience.store.db import make_engine
 from resilience.store.schema import assets, districts, registry_version, sensors
 from tests.auth import key_header
+from tests.spine.workers import service_url
 
 URL = "/api/v1/registry/import"
 CSV = {"content-type": "text/csv"}
@@ -324,3 +329,33 @@ def test_the_cli_imports_files_in_one_transaction_and_names_its_database(
     bad.write_bytes(b"id,asset_id,utility_id,kind\ncli-X,cli-NOPE,cli-gas,methane\n")
     out = subprocess.run([*cmd[:5], str(bad)], capture_output=True, text=True, cwd=ROOT, timeout=300)
     assert out.returncode == 1 and "cli-NOPE" in out.stdout
+
+
+def test_the_services_login_may_import(db_engine: Engine, db_url: str) -> None:
+    """The API writes as the least-privileged login (migration 0006): its rights cover the temporary tables,
+    the COPY, the upserts and the version row."""
+    service = make_engine(service_url(db_url))
+    try:
+        parsed = [parse_csv(body, entity=e, source=f"{e}.csv") for e, body in small_city("svc-").items()]
+        before = version(db_engine)
+        report = import_files(service, parsed, actor="test")
+    finally:
+        service.dispose()
+    assert report.committed and report.rejected == 0 and report.counts["sensors"].created == 2
+    assert report.version_bumps == 1 and version(db_engine) == before + 1
+
+
+def test_two_imports_of_one_city_at_once_store_it_once(db_engine: Engine) -> None:
+    """The second waits for the first's version lock, then finds every row already there."""
+    files = small_city("twice-")
+    before = version(db_engine)
+
+    def run(_: int) -> Any:
+        parsed = [parse_csv(body, entity=e, source=f"{e}.csv") for e, body in files.items()]
+        return import_files(db_engine, parsed, actor="test")
+
+    with ThreadPoolExecutor(2) as pool:
+        reports = list(pool.map(run, range(2)))
+    created = sorted(sum(c.created for c in r.counts.values()) for r in reports)
+    assert created == [0, 7] and sorted(r.version_bumps for r in reports) == [0, 1]
+    assert version(db_engine) == before + 1
