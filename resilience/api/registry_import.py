@@ -77,8 +77,10 @@ class Rejection:
 
 @dataclass(slots=True)
 class Batch:
-    """The valid rows per entity (column name -> value), the columns the files carry, the rejections."""
+    """Rows that passed the checks of their own, the valid rows per entity (column name -> value), the
+    columns the files carry, the rejections."""
 
+    candidates: dict[str, list[tuple[Record, dict[str, Any]]]] = field(default_factory=lambda: defaultdict(list))
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: defaultdict(list))
     carried: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     rejections: list[Rejection] = field(default_factory=list)
@@ -101,9 +103,10 @@ def import_files(
     """Validate every record of ``files`` and store the valid rows in one transaction (none when
     ``dry_run``, or when ``all_or_nothing`` and a row is rejected); the report says what happened."""
     for attempt in range(ATTEMPTS):
+        batch = check_rows(r for f in files for r in f.records)  # the slow part, outside the transaction
         try:
             with engine.connect() as conn, conn.begin() as tx:
-                report = _import(conn, files, all_or_nothing=all_or_nothing, dry_run=dry_run)
+                report = _import(conn, files, batch, all_or_nothing=all_or_nothing, dry_run=dry_run)
                 if not report.committed:
                     tx.rollback()
             break
@@ -121,10 +124,10 @@ def import_files(
 
 
 def _import(
-    conn: Connection, files: Sequence[ParsedFile], *, all_or_nothing: bool, dry_run: bool
+    conn: Connection, files: Sequence[ParsedFile], batch: Batch, *, all_or_nothing: bool, dry_run: bool
 ) -> RegistryImportResponse:
     before = store.lock_version(conn)  # held to the end: the references checked stay true until commit
-    batch = validate(conn, (r for f in files for r in f.records))
+    resolve_references(conn, batch)
     counts = {e: RegistryImportCounts() for e in COLUMNS}
     changed = False
     for entity, columns in COLUMNS.items():
@@ -145,33 +148,34 @@ def _import(
     )
 
 
-def validate(conn: Connection, records: Iterable[Record]) -> Batch:
-    """Check every record in foreign-key order of entities: a row may name a row of this import (if that
-    one is valid) or of the registry. The first of several rows with one id wins; the others are refused."""
+def check_rows(records: Iterable[Record]) -> Batch:
+    """Check every record on its own (no database: this runs before the transaction opens). The first of
+    several rows of one entity with one id is the candidate; the others are refused."""
     batch = Batch()
-    by_entity: dict[str, list[Record]] = defaultdict(list)
+    first: dict[tuple[str, str], str] = {}
     for rec in records:
         if rec.entity is None:
             batch.rejections.append(_rejection(rec, *(rec.problem or ("entity", "no entity")), "unreadable"))
+            continue
+        try:
+            row = _row(rec.entity, rec)
+        except RowRefused as exc:
+            batch.rejections.append(_rejection(rec, *exc.args))
+            continue
+        if (key := (rec.entity, row["id"])) in first:
+            batch.rejections.append(_rejection(rec, "id", f"duplicate id; first at {first[key]}", "duplicate"))
         else:
-            by_entity[rec.entity].append(rec)
+            first[key] = rec.where
+            batch.candidates[rec.entity].append((rec, row))
+    return batch
+
+
+def resolve_references(conn: Connection, batch: Batch) -> None:
+    """Keep the candidates whose references hold, entity by entity in foreign-key order: a row may name a
+    valid row of this import or a row of the registry; the others are refused with the id they named."""
     valid_ids: dict[str, set[str]] = {}
     for entity in COLUMNS:
-        candidates: list[tuple[Record, dict[str, Any]]] = []
-        first: dict[str, str] = {}
-        for rec in by_entity[entity]:
-            try:
-                row = _row(entity, rec)
-            except RowRefused as exc:
-                batch.rejections.append(_rejection(rec, *exc.args))
-                continue
-            if row["id"] in first:
-                batch.rejections.append(
-                    _rejection(rec, "id", f"duplicate id; first at {first[row['id']]}", "duplicate")
-                )
-            else:
-                first[row["id"]] = rec.where
-                candidates.append((rec, row))
+        candidates = batch.candidates.get(entity, [])
         missing = _unknown_references(conn, entity, [row for _, row in candidates], valid_ids)
         for rec, row in candidates:
             bad = next(((col, row[col]) for col in REFERENCES.get(entity, {}) if row.get(col) in missing[col]), None)
@@ -183,7 +187,6 @@ def validate(conn: Connection, records: Iterable[Record]) -> Batch:
             batch.rows[entity].append(row)
             batch.carried[entity].update(rec.fields)
         valid_ids[entity] = {row["id"] for row in batch.rows[entity]}
-    return batch
 
 
 def _unknown_references(
