@@ -82,7 +82,13 @@ def _import(args: argparse.Namespace) -> int:
         return 2
     engine = make_engine(get_settings().database_url)
     try:
-        print(reached(engine), file=sys.stderr, flush=True)
+        try:
+            print(reached(engine), file=sys.stderr, flush=True)
+        except Exception as exc:  # no server, a refused login, an unmigrated database: the reason, no traceback
+            where = engine.url.render_as_string(hide_password=True)
+            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            print(f"database {where} not usable: {reason} (is it up and migrated?)", file=sys.stderr)
+            return 2
         try:
             files = read_files([Path(p) for p in args.files], args.entity)
         except (FileRefused, OSError) as exc:

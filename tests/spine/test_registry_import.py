@@ -359,3 +359,12 @@ def test_two_imports_of_one_city_at_once_store_it_once(db_engine: Engine) -> Non
     created = sorted(sum(c.created for c in r.counts.values()) for r in reports)
     assert created == [0, 7] and sorted(r.version_bumps for r in reports) == [0, 1]
     assert version(db_engine) == before + 1
+
+
+def test_the_cli_says_when_it_cannot_use_the_database(db_url: str, tmp_path: Path) -> None:
+    path = tmp_path / "utilities.csv"
+    path.write_bytes(b"id,name\nnodb-u,U\n")
+    env = {**os.environ, "RESILIENCE_DATABASE_URL_OVERRIDE": db_url.rsplit("/", 1)[0] + "/no_such_database"}
+    cmd = [sys.executable, "-m", "resilience.cli", "registry", "import", str(path)]
+    out = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT, timeout=300, env=env)
+    assert out.returncode == 2 and "no_such_database not usable" in out.stderr and "Traceback" not in out.stderr
