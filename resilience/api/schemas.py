@@ -168,9 +168,12 @@ class IngestRecordError(BaseModel):
 
 
 class IngestResponse(BaseModel):
-    accepted: int
-    rejected: int
+    accepted: int = Field(description="readings newly stored")
+    duplicates: int = Field(0, description="valid readings already stored (a resend): nothing new stored")
+    rejected: int = Field(description="records refused, each with a reason in errors (and a dead letter)")
     errors: list[IngestRecordError]
+    earliest: datetime | None = Field(None, description="the earliest valid reading's time, as resolved")
+    latest: datetime | None = Field(None, description="the latest valid reading's time, as resolved")
 
 
 class DeadLetterPublic(BaseModel):

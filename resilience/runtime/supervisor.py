@@ -91,7 +91,11 @@ def seed_demo_city(args: argparse.Namespace, s: Settings) -> dict[str, str]:
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.touch(mode=0o600)
     key_file.write_text(demo_key + "\n")
-    print(f"demo city seeded in database {args.demo_db!r}")
+    print(
+        f"demo city seeded in database {args.demo_db!r}; admin commands reach it with RESILIENCE_DB_NAME="
+        f"{args.demo_db}, e.g. `RESILIENCE_DB_NAME={args.demo_db} .venv/bin/resilience keys create --name NAME "
+        "--role operator`"
+    )
     if args.speed > 1:
         for key, value in accelerated_silence_env(args.speed).items():
             env.setdefault(key, value)
