@@ -49,12 +49,13 @@ def read_files(paths: list[Path], entity: str | None) -> list[ParsedFile]:
 
 
 def reached(engine: Engine) -> str:
-    """Connect, and name the database (never its password) and the registry version found there."""
+    """Connect, and name the database (as the settings name it, no password) and its registry version."""
+    from resilience.store.db import database_label
     from resilience.store.registry_snapshot import read_version
 
     with engine.connect() as conn:
         version = read_version(conn)
-    return f"database {engine.url.render_as_string(hide_password=True)} reached (registry version {version})"
+    return f"database {database_label()} reached (registry version {version})"
 
 
 def summary(report: RegistryImportResponse) -> list[str]:
@@ -75,7 +76,7 @@ def _import(args: argparse.Namespace) -> int:
     from resilience.api.registry_files import FileRefused, entity_name
     from resilience.api.registry_import import import_files
     from resilience.settings import get_settings
-    from resilience.store.db import make_engine
+    from resilience.store.db import database_problem, make_engine
 
     if args.entity is not None and entity_name(args.entity) is None:
         print(f"unknown --entity {args.entity!r}: utilities, districts, assets or sensors", file=sys.stderr)
@@ -84,10 +85,10 @@ def _import(args: argparse.Namespace) -> int:
     try:
         try:
             print(reached(engine), file=sys.stderr, flush=True)
-        except Exception as exc:  # no server, a refused login, an unmigrated database: the reason, no traceback
-            where = engine.url.render_as_string(hide_password=True)
-            reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-            print(f"database {where} not usable: {reason} (is it up and migrated?)", file=sys.stderr)
+        except Exception as exc:  # no server, a refused login, an unmigrated database: said plainly, exit 2
+            if (problem := database_problem(exc)) is None:
+                raise
+            print(f"error: {problem}", file=sys.stderr)
             return 2
         try:
             files = read_files([Path(p) for p in args.files], args.entity)
