@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     mqtt_auth_uid: int | None = None  # chown the files to the broker's uid (when the writer may)
     mqtt_sync_s: float = 10.0
     registry_max_age_s: float = 30.0  # every process reads the registry again this often (and on a miss)
+    registry_import_max_bytes: int = 32 * 1024 * 1024  # an upload to POST /registry/import (100k sensors: ~10 MB CSV)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000

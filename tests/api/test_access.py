@@ -67,6 +67,7 @@ ACCESS: dict[tuple[str, str], set[str] | None] = {
     ("post", "/api/v1/keys"): {"admin"},
     ("get", "/api/v1/keys"): {"admin"},
     ("delete", "/api/v1/keys/{key_id}"): {"admin"},
+    ("post", "/api/v1/registry/import"): {"admin"},
     **{
         ("post", f"/api/v1/alerts/{{alert_id}}/{a}"): RESPOND
         for a in ("ack", "assign", "steps", "resolve", "review", "comments")
