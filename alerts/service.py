@@ -41,6 +41,17 @@ from resilience.store.db import Connection
 __all__ = ["DELIVERY_RULE", "AlertService", "NotFound", "TickResult", "alert_payload"]
 
 
+def check_step_order(step: DisposalStep, recorded: dict[str, datetime]) -> None:
+    """Disposal steps go in their order, once per firing: a step before its predecessor, or one already
+    recorded, is refused with the reason (the reports measure on-site and disposal times from them)."""
+    order = list(DisposalStep)
+    if step.value in recorded:
+        raise LifecycleError(f"{step.value} is already recorded for this firing (at {recorded[step.value].isoformat()})")
+    index = order.index(step)
+    if index > 0 and order[index - 1].value not in recorded:
+        raise LifecycleError(f"{order[index - 1].value} must be recorded before {step.value}")
+
+
 class NotFound(LookupError):
     """No alert with that id."""
 
@@ -284,6 +295,7 @@ class AlertService:
             raise LifecycleError("assign a responsible unit first")
         ts = at or self.now
         assert alert.id is not None
+        check_step_order(s, store.recorded_steps(self.conn, alert.id, alert.fire_count))
         store.add_action(
             self.conn,
             alert_id=alert.id,

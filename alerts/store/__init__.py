@@ -265,6 +265,19 @@ def mark_failure_alerted(conn: Connection, notification_id: int) -> None:
     conn.execute(update(notifications).where(notifications.c.id == notification_id).values(failure_alerted=True))
 
 
+def recorded_steps(conn: Connection, alert_id: int, fire_count: int) -> dict[str, datetime]:
+    """The disposal steps recorded for one firing of an alert, each with when it was first recorded."""
+    rows = conn.execute(
+        select(alert_actions.c.step, alert_actions.c.ts)
+        .where(alert_actions.c.alert_id == alert_id, alert_actions.c.fire_count == fire_count)
+        .order_by(alert_actions.c.ts)
+    )
+    out: dict[str, datetime] = {}
+    for step, ts in rows:
+        out.setdefault(step, ts)
+    return out
+
+
 def add_action(
     conn: Connection,
     *,

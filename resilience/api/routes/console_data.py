@@ -208,6 +208,7 @@ def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]
                 "source": "transition",
                 **{k: t[k] for k in ("id", "ts", "kind", "actor", "note", "level")},
                 "message": (t["data"] or {}).get("message"),  # the note as a code, for the viewer's language
+                "unit": (t["data"] or {}).get("to") or (t["data"] or {}).get("unit"),  # who was assigned / acted
             }
             for t in past["transitions"]
         ],

@@ -62,6 +62,7 @@ function liveHtml(a, live) {
 function timelineHtml(steps) {
   return `<ol class="timeline">${steps.map(s => `<li data-step-kind="${esc(s.kind)}">
     <b>${esc(tEnum("event", s.kind))}</b>${s.level ? ` <span class="lvl ${esc(s.level)}">${esc(tEnum("level", s.level))}</span>` : ""}
+    ${s.unit ? `<span data-role="unit">${esc(t("alert.unit_named", {unit: s.unit}))}</span>` : ""}
     <span class="muted">${esc(fmtTime(s.ts))} · ${esc(s.actor)}</span>${stepNote(s) ? `<br>${esc(stepNote(s))}` : ""}</li>`).join("")}</ol>`;
 }
 
