@@ -46,7 +46,8 @@ def check_step_order(step: DisposalStep, recorded: dict[str, datetime]) -> None:
     recorded, is refused with the reason (the reports measure on-site and disposal times from them)."""
     order = list(DisposalStep)
     if step.value in recorded:
-        raise LifecycleError(f"{step.value} is already recorded for this firing (at {recorded[step.value].isoformat()})")
+        at = recorded[step.value].isoformat()
+        raise LifecycleError(f"{step.value} is already recorded for this firing (at {at})")
     index = order.index(step)
     if index > 0 and order[index - 1].value not in recorded:
         raise LifecycleError(f"{order[index - 1].value} must be recorded before {step.value}")
