@@ -253,16 +253,35 @@ class AlertService:
 
     # -- human actions ---------------------------------------------------------------------------------
     def acknowledge(self, alert_id: int, *, by: str, note: str = "") -> Alert:
+        """Acknowledge an alert; an incident's alert acknowledges its members with it (one loop to run)."""
         alert = self.get(alert_id)
         self._save(alert, acknowledge(alert, by=by, note=note, now=self.now))
-        self._after_change([alert])
+        members = [m for m in store.active_children(self.conn, alert.fingerprint) if m.state.value == "firing"]
+        for m in members:
+            self._save(m, acknowledge(m, by=by, note=self._with_incident(note, alert), now=self.now))
+        self._after_change([alert, *members])
         return alert
 
     def resolve(self, alert_id: int, *, by: str, note: str, override: bool = False) -> Alert:
+        """Resolve an alert; an incident's alert resolves its members with it, under the same rule: while a
+        member's condition holds, only with ``override`` (and it re-opens if the condition outlasts the hold)."""
         alert = self.get(alert_id)
+        members = store.active_children(self.conn, alert.fingerprint)
+        held = [m.id for m in members if m.condition_active]
+        if held and not override:
+            raise LifecycleError(
+                f"members {', '.join(f'#{i}' for i in held)} of this incident still have an active condition: "
+                "resolve with override and a reason to close them anyway"
+            )
         self._save(alert, resolve(alert, by=by, note=note, now=self.now, override=override))
-        self._after_change([alert])
+        for m in members:
+            self._save(m, resolve(m, by=by, note=self._with_incident(note, alert), now=self.now, override=override))
+        self._after_change([alert, *members])
         return alert
+
+    @staticmethod
+    def _with_incident(note: str, incident: Alert) -> str:
+        return f"{note} (with incident #{incident.id})".strip()
 
     def review(self, alert_id: int, *, by: str, note: str) -> Alert:
         alert = self.get(alert_id)

@@ -306,6 +306,17 @@ def add_action(
     )
 
 
+def active_children(conn: Connection, parent_fingerprint: str) -> list[Alert]:
+    """The active alerts grouped under an incident's alert (its member assets' alerts), locked."""
+    rows = conn.execute(
+        select(alerts)
+        .where(alerts.c.parent_fingerprint == parent_fingerprint, alerts.c.state.in_(["firing", "acknowledged"]))
+        .order_by(alerts.c.id)
+        .with_for_update()
+    )
+    return [alert_from_row(r) for r in rows]
+
+
 def count_children(conn: Connection, parent_fingerprint: str) -> list[dict[str, Any]]:
     rows = conn.execute(
         select(alerts.c.id, alerts.c.asset_id, alerts.c.level, alerts.c.rule).where(

@@ -326,3 +326,51 @@ def tooltip(page: Any, selector: str) -> dict[str, Any]:
                   last: Math.max(...window.__echarts.getInstanceByDom(el).getOption().series
                     .map(s => s.data.length ? Number(s.data[s.data.length - 1][1]) : 0))})""",
     )
+
+
+def test_one_incident_is_one_row_with_its_members_named(
+    browser: Any, live_server: LiveServer, city: City, pipeline: Pipeline, db_engine: Engine
+) -> None:
+    """Two mains of one district at orange: the district's incident alert is the one row, naming and linking
+    both assets; their own alerts are not rows of their own, nor is a district alert held for one asset."""
+    from resilience.domain import Level
+    from resilience.events import RiskLevelEvent
+
+    district = city.districts[1]
+    now = datetime.now(UTC)
+    assets_hit = []
+    for _ in range(2):
+        asset_id, _sensor = add_culvert(db_engine, city, pipeline)
+        assets_hit.append(asset_id)
+    from sqlalchemy import text
+
+    with db_engine.begin() as conn:  # both in the second district, where no other test raises alerts
+        conn.execute(
+            text("UPDATE assets SET district_id = :d WHERE id = ANY(:ids)"), {"d": district, "ids": assets_hit}
+        )
+    for scope in [f"asset:{a}" for a in assets_hit] + [f"district:{district}"]:
+        kind, _, ident = scope.partition(":")
+        pipeline.alerts.handle(
+            RiskLevelEvent(
+                scope=scope,
+                hazard="water_main_burst",
+                previous=Level.YELLOW,
+                level=Level.ORANGE,
+                score=0.7,
+                ts=now,
+                explanation="water_main_burst risk is ORANGE",
+                **({"asset_id": ident} if kind == "asset" else {}),
+                district_id=district,
+            )
+        )
+    page = login(browser, live_server, city.keys["operator"], "/console/")
+    page.select_option("#f-district", district)
+    page.wait_for_selector("#alert-rows [data-role='members']")
+    rows = page.locator("#alert-rows tr[data-alert-id]")
+    assert rows.count() == 1, page.inner_text("#alert-rows")
+    members = page.inner_text("#alert-rows [data-role='members']")
+    with db_engine.connect() as conn:
+        names = conn.execute(text("SELECT name FROM assets WHERE id = ANY(:ids)"), {"ids": assets_hit}).scalars().all()
+    assert len(names) == 2 and all(n in members for n in names) and "涉及 2 处设施" in members, members
+    assert page.locator("#alert-rows [data-role='members'] a").count() == 2
+    shot(page, "alerts-one-row-per-incident-zh-CN")

@@ -50,7 +50,8 @@ function nowCell(a) {
   const shown = live.sensors.filter(s => s.value !== null);
   const since = (performance.now() - values.readAt) / 1000;
   const text = shown.length ? shown.map(s => t("alert.now_value", {value: Number(s.value).toLocaleString(),
-    unit: s.unit_label || "", age: fmtDuration(s.age_s + since)})).join("; ") : t("alert.no_recent");
+    unit: s.unit_label || "", age: fmtDuration(s.age_s + since)})).join("; ")
+    : live.sensors.length ? t("alert.no_recent") : "";  // a district's incident has no sensor of its own
   const lasting = t(live.condition === "active" ? "alert.lasting" : "alert.lasted", {d: fmtDuration(live.active_for_s
     + (live.condition === "active" ? since : 0))});
   return `<span data-role="now">${esc(text)}</span><br><span class="muted" data-role="lasting">${esc(lasting)}</span>`;
@@ -80,9 +81,25 @@ async function readValues(root) {
   } catch (e) { /* the list keeps its last values; the live indicator shows the stream's own state */ }
 }
 
+// One incident, one row: an asset alert grouped under its district's incident alert is listed as one of that
+// row's members, and a district alert held back because only one asset is affected (inhibited: not district
+// wide) is not a second row to work; the asset's own alert speaks for the incident.
+function isMember(a) {
+  return Boolean(a.grouped_under) && [...alerts.values()].some(p => p.fingerprint === a.grouped_under
+    && ["firing", "acknowledged"].includes(p.state));
+}
+
+function isHeldDistrict(a) {
+  return a.scope.startsWith("district:") && a.inhibited && ["firing", "acknowledged"].includes(a.state);
+}
+
+function members(a) {
+  return [...alerts.values()].filter(m => m.grouped_under === a.fingerprint && m.id !== a.id);
+}
+
 function visible() {
-  return [...alerts.values()].filter(a =>
-    (!filters.district || a.district_id === filters.district) && (!filters.hazard || a.hazard === filters.hazard)
+  return [...alerts.values()].filter(a => !isMember(a) && !isHeldDistrict(a)
+    && (!filters.district || a.district_id === filters.district) && (!filters.hazard || a.hazard === filters.hazard)
     && (!filters.level || a.level === filters.level)
     && (!filters.state || (filters.state === "active" ? ["firing", "acknowledged"].includes(a.state)
                                                      : a.state === filters.state)))
@@ -91,7 +108,7 @@ function visible() {
 
 function counts() {
   const by = {level: {}, state: {}};
-  for (const a of alerts.values()) {
+  for (const a of [...alerts.values()].filter(x => !isMember(x) && !isHeldDistrict(x))) {
     by.level[a.level] = (by.level[a.level] || 0) + 1;
     by.state[a.state] = (by.state[a.state] || 0) + 1;
   }
@@ -120,9 +137,13 @@ function row(a) {
   const flash = unacknowledgedRed.has(a.id) ? " flash" : "";
   const sel = a.id === selected ? " selected" : "";
   const where = a.asset_name || a.asset_id || a.district_name || a.scope;
+  const group = members(a);
+  const memberList = group.length ? `<br><span class="muted" data-role="members">${esc(t("alert.members",
+    {n: group.length}))}: ${group.map(m => m.asset_id ? `<a href="/console/asset?id=${encodeURIComponent(m.asset_id)}">`
+    + `${esc(m.asset_name || m.asset_id)}</a>` : esc(m.scope)).join("、")}</span>` : "";
   return `<tr class="row${flash}${sel}" data-alert-id="${a.id}" data-level="${esc(a.level)}" data-state="${esc(a.state)}">
     <td><span class="lvl ${esc(a.level)}">${esc(tEnum("level", a.level))}</span></td>
-    <td><b>${esc(tEnum("hazard", a.hazard))}</b><br><span class="muted">${esc(where)}</span></td>
+    <td><b>${esc(tEnum("hazard", a.hazard))}</b><br><span class="muted">${esc(where)}</span>${memberList}</td>
     <td>${esc(a.district_name || a.district_id || "")}</td>
     <td class="muted">${esc(alertExplanation(a))}</td>
     <td>${nowCell(a)}</td>
@@ -139,8 +160,10 @@ function draw(root) {
     : `<tr><td colspan="7" class="muted">${esc(t("alerts.none"))}</td></tr>`;
   root.querySelector("#shown").textContent = t("alerts.shown", {n: list.length, total: alerts.size});
   const banner = document.getElementById("banner");
-  banner.hidden = unacknowledgedRed.size === 0;
-  banner.textContent = t("alerts.new_red", {n: unacknowledgedRed.size});
+  const waiting = [...unacknowledgedRed].filter(id => alerts.has(id) && !isMember(alerts.get(id))
+    && !isHeldDistrict(alerts.get(id))).length;  // one per incident, as the rows
+  banner.hidden = waiting === 0;
+  banner.textContent = t("alerts.new_red", {n: waiting});
   probe.renderedAt = performance.now();
 }
 
