@@ -312,6 +312,8 @@ def response_times_by_place(
             "fire_to_ack": _stats(g["ack"]),
             "fire_to_on_site": _stats(g["on_site"]),
             "fire_to_disposed": _stats(g["disposed"]),
+            # the hazard's own red targets, from the same rules the alert panel reads (gas: 5 min to ack)
+            "red_targets": targets_for(h, Level.RED),
         }
         for (h, d), g in sorted(groups.items())
     ]

@@ -140,7 +140,7 @@ function row(a) {
   const group = members(a);
   const memberList = group.length ? `<br><span class="muted" data-role="members">${esc(t("alert.members",
     {n: group.length}))}: ${group.map(m => m.asset_id ? `<a href="/console/asset?id=${encodeURIComponent(m.asset_id)}">`
-    + `${esc(m.asset_name || m.asset_id)}</a>` : esc(m.scope)).join("、")}</span>` : "";
+    + `${esc(m.asset_name || m.asset_id)}</a>` : esc(m.scope)).join(" · ")}</span>` : "";
   return `<tr class="row${flash}${sel}" data-alert-id="${a.id}" data-level="${esc(a.level)}" data-state="${esc(a.state)}">
     <td><span class="lvl ${esc(a.level)}">${esc(tEnum("level", a.level))}</span></td>
     <td><b>${esc(tEnum("hazard", a.hazard))}</b><br><span class="muted">${esc(where)}</span>${memberList}</td>
