@@ -23,11 +23,12 @@ from sqlalchemy import Connection, text
 from resilience.domain import Reading
 
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # date_bin's origin everywhere in the store
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # a level's watermark before its first run
 THRESHOLD_LOCK = 72_011_001  # advisory key of migration 0011: writers share it, the threshold move takes it
 REFRESH_LOCK = 72_011_002  # one refresher at a time, so an older snapshot never overwrites a newer one
 CHUNK_SPAN = timedelta(days=7)  # sensor-time rewritten from the log per transaction
-MAX_ADVANCE = timedelta(days=1)  # how far a watermark moves per transaction (a first run over old data)
+MAX_ADVANCE = timedelta(days=1)  # how far past its next reading a watermark moves per transaction
+# readings this late are live, not late: they log nothing (queries read them raw until the watermark passes)
+THRESHOLD_LAG = timedelta(minutes=2)
 LOG_ROWS = 1000  # log rows read per transaction
 _DAY_S = 86_400
 
@@ -87,12 +88,13 @@ def log_late(conn: Connection, readings: Sequence[Reading]) -> int:
 
 
 def move_threshold(conn: Connection, now: datetime) -> datetime:
-    """Move the threshold to ``now``'s minute; run alone in a transaction committed before the refresh."""
+    """Move the threshold to ``THRESHOLD_LAG`` before ``now``; run alone in a transaction committed
+    before the refresh."""
     conn.execute(text("SET LOCAL lock_timeout = '5s'"))  # writers queue behind this lock: keep it short
     conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": THRESHOLD_LOCK})
     moved: datetime = conn.execute(
         text("UPDATE rollup_threshold SET threshold = greatest(threshold, :t) WHERE id = 1 RETURNING threshold"),
-        {"t": floor(now, LEVELS[0].width)},
+        {"t": floor(now - THRESHOLD_LAG, LEVELS[0].width)},
     ).scalar_one()
     return moved
 
@@ -115,10 +117,10 @@ def _advance(conn: Connection, threshold: datetime) -> int:
             text("SELECT watermark FROM rollup_state WHERE name = :n FOR UPDATE"), {"n": level.name}
         ).scalar_one()
         limit = floor(min(limit, threshold), level.width)
-        if wm <= EPOCH:  # first run: from the oldest reading
-            oldest = conn.execute(text("SELECT min(ts) FROM readings")).scalar()
-            wm = limit if oldest is None else min(floor(oldest, level.width), limit)
-        upto = max(wm, min(limit, floor(wm + MAX_ADVANCE, level.width)))
+        # a stretch without readings (the first run, a quiet spell) is passed in one step
+        after = conn.execute(text("SELECT min(ts) FROM readings WHERE ts >= :w"), {"w": wm}).scalar()
+        reach = limit if after is None else floor(max(after, wm), level.width) + MAX_ADVANCE
+        upto = max(wm, min(limit, floor(reach, level.width)))
         if upto > wm:
             written += _rewrite_range(conn, level, wm, upto)
         conn.execute(text("UPDATE rollup_state SET watermark = :w WHERE name = :n"), {"w": upto, "n": level.name})
