@@ -36,24 +36,41 @@ COLUMNS = "sensor_id, bucket, n, sum, min, max, last, last_ts, raw"
 POLICIES = [("readings_1m", "1 minute"), ("readings_1h", "5 minutes")]  # (aggregate, schedule)
 
 
+PENDING_SPANS = f"""
+    CREATE OR REPLACE FUNCTION rollup_pending_spans(width interval)
+    RETURNS TABLE (sensor_id text, lo timestamptz, hi timestamptz)
+    LANGUAGE sql STABLE ROWS 1 SET search_path = public, pg_temp AS $fn$
+        SELECT sensor_id, lower(span), upper(span) FROM (
+            SELECT sensor_id, unnest(range_agg(tstzrange(date_bin(width, lo, {ORIGIN}),
+                   date_bin(width, hi, {ORIGIN}) + width))) AS span
+              FROM rollup_invalidations GROUP BY sensor_id) s
+    $fn$"""
+
+
 def _native_view(name: str, width: str) -> str:
+    """Three parts: rollup buckets before the watermark that no logged range touches; raw readings after
+    the watermark; raw readings in the logged ranges, merged per sensor so none counts twice. The merged
+    ranges come from a function the planner does not inline and expects one row of (normally the log is
+    all but empty), so each range is read through the readings' key and the plan stays cheap (no JIT over
+    every day partition); a query reads no more raw rows than are pending for its sensors plus those after
+    the watermark."""
     wm = f"(SELECT watermark FROM rollup_state WHERE name = '{name}')"
-    raw = "x.sensor_id, x.ts, 1::bigint, x.value, x.value, x.value, x.value, x.ts, true"
+    w = f"INTERVAL '{width}'"
     return f"""
         CREATE OR REPLACE VIEW {name}_parts ({COLUMNS}) AS
         SELECT r.sensor_id, r.bucket, r.n, r.sum, r.min, r.max, r.last, r.last_ts, false FROM {name} r
          WHERE r.bucket < {wm} AND NOT EXISTS (
                SELECT 1 FROM rollup_invalidations i WHERE i.sensor_id = r.sensor_id
-                  AND i.lo < r.bucket + INTERVAL '{width}' AND i.hi >= r.bucket)
+                  AND i.lo < r.bucket + {w} AND i.hi >= r.bucket)
         UNION ALL
-        SELECT {raw} FROM readings x WHERE x.ts >= {wm}
+        SELECT x.sensor_id, x.ts, 1::bigint, x.value, x.value, x.value, x.value, x.ts, true
+          FROM readings x WHERE x.ts >= {wm}
         UNION ALL
-        SELECT {raw} FROM (
-               SELECT sensor_id, unnest(range_agg(tstzrange(date_bin(INTERVAL '{width}', lo, {ORIGIN}),
-                      date_bin(INTERVAL '{width}', hi, {ORIGIN}) + INTERVAL '{width}'))) AS span
-                 FROM rollup_invalidations GROUP BY sensor_id) p
-          JOIN readings x ON x.sensor_id = p.sensor_id AND x.ts >= lower(p.span) AND x.ts < upper(p.span)
-         WHERE x.ts < {wm}"""
+        SELECT p.sensor_id, x.ts, 1::bigint, x.value, x.value, x.value, x.value, x.ts, true
+          FROM rollup_pending_spans({w}) p
+         CROSS JOIN LATERAL (
+               SELECT ts, value FROM readings WHERE sensor_id = p.sensor_id AND ts >= p.lo
+                  AND ts < least(p.hi, {wm}) OFFSET 0) x"""
 
 
 def _native() -> None:
@@ -74,6 +91,7 @@ def _native() -> None:
         SELECT sensor_id, min(ts), max(ts) FROM readings
          WHERE ts < (SELECT threshold FROM rollup_threshold WHERE id = 1)
          GROUP BY sensor_id, date_trunc('day', ts, 'UTC')""")
+    op.execute(PENDING_SPANS)
     for name, width in LEVELS.items():
         op.execute(_native_view(name, width))
 
@@ -129,5 +147,6 @@ def downgrade() -> None:
                 f"end_offset => INTERVAL '{interval}', schedule_interval => INTERVAL '{interval}')"
             )
     op.execute("DROP FUNCTION IF EXISTS rollup_threshold_shared()")
+    op.execute("DROP FUNCTION IF EXISTS rollup_pending_spans(interval)")
     op.execute("DROP TABLE IF EXISTS rollup_threshold")
     op.execute("DROP TABLE IF EXISTS rollup_invalidations")
