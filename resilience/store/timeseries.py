@@ -30,7 +30,6 @@ from resilience.store.schema import TIMESERIES_TABLES
 
 log = logging.getLogger(__name__)
 
-ROLLUPS = {"readings_1m": timedelta(minutes=1), "readings_1h": timedelta(hours=1)}
 
 
 class TimeSeriesBackend(Protocol):
@@ -137,10 +136,10 @@ class NativeBackend:
                         conn.execute(text(f"DROP TABLE IF EXISTS {part}"))
                     self._known.discard(part)
                     dropped += 1
-        for name, width in ROLLUPS.items():
+        for level in rollups.LEVELS:
             conn.execute(
-                text(f"DELETE FROM {name} WHERE bucket < :c"),
-                {"c": datetime.combine(cutoff, datetime.min.time(), UTC) - width},
+                text(f"DELETE FROM {level.name} WHERE bucket < :c"),
+                {"c": datetime.combine(cutoff, datetime.min.time(), UTC) - level.width},
             )
         rollups.prune(conn, datetime.combine(cutoff, datetime.min.time(), UTC))
         return dropped
