@@ -98,7 +98,7 @@ def _native() -> None:
 
 def _timescale(retention_days: int = 400) -> None:
     for view, schedule in POLICIES:
-        op.execute(f"SELECT remove_continuous_aggregate_policy('{view}', if_exists => TRUE)")
+        op.execute(f"SELECT remove_continuous_aggregate_policy('{view}')")
         # the whole retention window but its last day (raw chunks about to be dropped must not empty buckets)
         op.execute(
             f"SELECT add_continuous_aggregate_policy('{view}', "
@@ -141,7 +141,7 @@ def downgrade() -> None:
         op.execute(f"DROP VIEW IF EXISTS {view}_parts")
     if name == "timescaledb":
         for view, offset, interval in [("readings_1m", "2 hours", "1 minute"), ("readings_1h", "3 days", "1 hour")]:
-            op.execute(f"SELECT remove_continuous_aggregate_policy('{view}', if_exists => TRUE)")
+            op.execute(f"SELECT remove_continuous_aggregate_policy('{view}')")
             op.execute(
                 f"SELECT add_continuous_aggregate_policy('{view}', start_offset => INTERVAL '{offset}', "
                 f"end_offset => INTERVAL '{interval}', schedule_interval => INTERVAL '{interval}')"

@@ -118,13 +118,7 @@ def _agg_sql(agg: str) -> str:
     }[agg]
 
 
-class Bucketed(NamedTuple):
-    rows: list[dict[str, object]]
-    source: str  # the rollup level read: readings_1m or readings_1h
-    raw_buckets: int  # buckets aggregated (partly) from raw readings: after the watermark, or late data
-
-
-def bucketed(
+def query_bucketed(
     conn: Connection,
     *,
     sensor_id: str,
@@ -132,10 +126,13 @@ def bucketed(
     end: datetime,
     bucket: str,
     agg: str,
-) -> Bucketed:
-    """Bucketed series from the rollup level's ``_parts`` view (migration 0011): rollup rows where they
-    are complete, raw readings where they are not yet (after the watermark, late ranges still logged), so
-    the answer is the same whenever the data arrived."""
+    backend: TimeSeriesBackend | None = None,
+) -> tuple[list[dict[str, object]], str]:
+    """Bucketed series and the rollup level read (``readings_1m`` or ``readings_1h``), from that level's
+    ``_parts`` view (migration 0011): rollup rows where they are complete, raw readings where they are not
+    yet (after the watermark, late ranges still logged), so the answer is the same whenever the data
+    arrived. Each bucket's ``raw`` says it was aggregated (partly) from raw readings. ``backend`` is no
+    longer needed (the views answer for either backend) and is accepted for existing callers."""
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
     if agg not in AGGS:
@@ -147,25 +144,8 @@ def bucketed(
                {_agg_sql(agg)} AS value, sum(n)::bigint AS n, bool_or(raw) AS raw
         FROM {source}_parts WHERE sensor_id = :s AND bucket >= :a AND bucket < :b
         GROUP BY 1 ORDER BY 1"""
-    rows = [dict(r._mapping) for r in conn.execute(text(sql), {"s": sensor_id, "a": start, "b": end, "secs": secs})]
-    raw = sum(1 for r in rows if r.pop("raw"))
-    return Bucketed(rows, source, raw)
-
-
-def query_bucketed(
-    conn: Connection,
-    *,
-    sensor_id: str,
-    start: datetime,
-    end: datetime,
-    bucket: str,
-    agg: str,
-    backend: TimeSeriesBackend | None = None,
-) -> tuple[list[dict[str, object]], str]:
-    """Bucketed series and the rollup level it came from (see ``bucketed``); ``backend`` is not needed
-    any more (the views answer for either backend) and is accepted for existing callers."""
-    result = bucketed(conn, sensor_id=sensor_id, start=start, end=end, bucket=bucket, agg=agg)
-    return result.rows, result.source
+    rows = conn.execute(text(sql), {"s": sensor_id, "a": start, "b": end, "secs": secs})
+    return [dict(r._mapping) for r in rows], source
 
 
 def latest_values(

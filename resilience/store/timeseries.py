@@ -31,7 +31,6 @@ from resilience.store.schema import TIMESERIES_TABLES
 log = logging.getLogger(__name__)
 
 
-
 class TimeSeriesBackend(Protocol):
     name: str
 

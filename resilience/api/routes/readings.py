@@ -1,7 +1,8 @@
 """Historical readings for engineers: raw, or bucketed from the rollups; JSON or CSV.
 
 Bucketed answers are right whenever the readings arrived: where the rollups lag (the newest minutes, a
-back-fill not yet refreshed) the buckets are aggregated from raw readings, and ``raw_buckets`` says how many.
+back-fill not yet refreshed) the buckets are aggregated from raw readings: each such bucket has ``raw`` true,
+and ``raw_buckets`` says how many.
 
 Every answer is at most ``limit`` rows (capped at ``MAX_ROWS``); when there is more, ``next`` gives the
 ``start`` of the next page (keyset paging on time, so pages never overlap or skip).
@@ -21,7 +22,7 @@ from resilience.api.deps import ConnDep, utc_window
 from resilience.api.schemas import ID_MAX, ID_PATTERN, Problem
 from resilience.store import registry
 from resilience.store.db import Connection
-from resilience.store.readings import AGGS, BUCKETS, bucketed, query_raw
+from resilience.store.readings import AGGS, BUCKETS, query_bucketed, query_raw
 
 router = APIRouter(prefix="/api/v1/sensors", tags=["readings"])
 
@@ -67,24 +68,24 @@ def get_readings(
         return _raw(request, conn, sensor, start_, end_, limit)
     page_end, next_ = bucket_page(start_, end_, BUCKETS[bucket], limit)
     try:
-        result = bucketed(conn, sensor_id=sensor_id, start=start_, end=page_end, bucket=bucket, agg=agg)
+        rows, source = query_bucketed(conn, sensor_id=sensor_id, start=start_, end=page_end, bucket=bucket, agg=agg)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     if wants_csv(request):
-        return csv_response(result.rows, ["bucket", "value", "n"], f"{sensor_id}_{bucket}_{agg}.csv", next_=next_)
+        return csv_response(rows, ["bucket", "value", "n"], f"{sensor_id}_{bucket}_{agg}.csv", next_=next_)
     return {
         "sensor_id": sensor_id,
         "unit": sensor["unit"],
         "unit_label": unit_label(sensor["unit"]),  # as people read it: "%LEL" for percent_lel
         "bucket": bucket,
         "agg": agg,
-        "source": result.source,
-        "raw_buckets": result.raw_buckets,  # buckets aggregated from raw readings, where rollups lag
+        "source": source,
+        "raw_buckets": sum(1 for row in rows if row["raw"]),  # buckets (partly) from raw rows: rollups lag
         "start": start_,
         "end": page_end,
-        "count": len(result.rows),
+        "count": len(rows),
         "next": next_,
-        "data": result.rows,
+        "data": rows,
     }
 
 
