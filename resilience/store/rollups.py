@@ -157,10 +157,13 @@ def _rewrite_spans(conn: Connection, level: Level, spans: Sequence[Span]) -> int
         ),
         args,
     )
-    sql = _insert_sql(
-        level, f"{_SPANS} JOIN {level.source} x ON x.sensor_id = r.sensor_id AND x.{{t}} >= r.a AND x.{{t}} < r.b"
+    # LATERAL fenced by OFFSET 0: each span is read through the source's key, never by a hash join that
+    # scans the whole table (the planner cannot know how few spans there are)
+    lateral = (
+        f"{_SPANS} CROSS JOIN LATERAL (SELECT * FROM {level.source} WHERE sensor_id = r.sensor_id "
+        "AND {t} >= r.a AND {t} < r.b OFFSET 0) x"
     )
-    return conn.execute(text(sql), args).rowcount or 0
+    return conn.execute(text(_insert_sql(level, lateral)), args).rowcount or 0
 
 
 def _take(

@@ -166,7 +166,11 @@ def test_a_device_back_fills_the_day_after_the_refresh_passed_it(
     buffered = [start + timedelta(minutes=i) for i in range(21 * 60)]
     _ingest(db_engine, sensor, buffered, lambda t: float(t.hour) + t.minute / 100)
     assert _check(api_client, db_engine, sensor, start, hour, "1h") == 21
+    with db_engine.connect() as conn:
+        logged = rollups.pending(conn)
     _ingest(db_engine, sensor, buffered[:600], lambda t: -1.0)  # a replay: nothing twice, nothing new logged
+    with db_engine.connect() as conn:
+        assert rollups.pending(conn) == logged
     _refresh_all(db_engine)
     assert _check(api_client, db_engine, sensor, start, hour, "1h") == 0
     body = api_client.get(
