@@ -13,17 +13,20 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from alembic import command
 from sqlalchemy import Engine, text
 
 from ingest.pipeline import IngestPipeline, Message
 from resilience.domain import Reading
 from resilience.runtime.scheduler_process import maintain_store
-from resilience.settings import get_settings
+from resilience.settings import Settings, get_settings
 from resilience.store import rollups
+from resilience.store.db import alembic_config, make_engine
 from resilience.store.readings import insert_new_readings
 from resilience.store.timeseries import get_backend
+from tests.conftest import fresh_database
 
-DAY, HOUR = timedelta(days=1), timedelta(hours=1)
+DAY, HOUR, MINUTE = timedelta(days=1), timedelta(hours=1), timedelta(minutes=1)
 AGGS = ("avg", "count", "min", "max", "last")
 RAW = """
     SELECT date_bin(make_interval(secs => :w), ts, TIMESTAMPTZ '2000-01-01') AS bucket, avg(value) AS avg,
@@ -233,3 +236,48 @@ def _wait_for_a_waiting_advisory_lock(db_engine: Engine) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the writer never waited on the threshold lock")
+
+
+def test_the_upgrade_logs_what_the_old_rollups_may_lack(services: Settings) -> None:
+    """Before migration 0011 the rollups were refreshed 2 hours back only: the upgrade logs every sensor-day
+    already passed, so the first refresh rebuilds them from raw readings."""
+    with fresh_database(services, "rollmig") as url:
+        engine = make_engine(url)
+        try:
+            command.downgrade(alembic_config(url), "0009_registry_version")
+            day = rollups.floor(datetime.now(UTC), DAY) - 30 * DAY
+            with engine.begin() as conn:
+                conn.execute(text("INSERT INTO utilities (id, name) VALUES ('u', 'U')"))
+                conn.execute(text("INSERT INTO districts (id, name, population) VALUES ('d', 'D', 1)"))
+                conn.execute(
+                    text(
+                        "INSERT INTO assets (id, name, kind, district_id, utility_id, lat, lon) "
+                        "VALUES ('a', 'A', 'water_main', 'd', 'u', 36, 120)"
+                    )
+                )
+                conn.execute(
+                    text(
+                        "INSERT INTO sensors (id, asset_id, utility_id, kind, unit, expected_interval_s) "
+                        "VALUES ('S', 'a', 'u', 'water_pressure', 'MPa', 60)"
+                    )
+                )
+                for d in (day, day + DAY):
+                    conn.execute(text("SELECT ensure_day_partition('readings', :d)"), {"d": d.date()})
+                conn.execute(
+                    text(
+                        "INSERT INTO readings (sensor_id, ts, value) "
+                        "SELECT 'S', t, extract(minute FROM t) FROM generate_series(:a, :b, interval '1 minute') t"
+                    ),
+                    {"a": day + 10 * HOUR, "b": day + 30 * HOUR},
+                )
+                conn.execute(
+                    text("UPDATE rollup_state SET watermark = :w"), {"w": rollups.floor(datetime.now(UTC), HOUR)}
+                )
+            command.upgrade(alembic_config(url), "heads")
+            with engine.connect() as conn:
+                logged = conn.execute(text("SELECT lo, hi FROM rollup_invalidations ORDER BY lo")).all()
+            assert [tuple(r) for r in logged] == [(day + 10 * HOUR, day + DAY - MINUTE), (day + DAY, day + 30 * HOUR)]
+            _refresh_all(engine)
+            _rollups_equal_raw(engine, "S")
+        finally:
+            engine.dispose()
