@@ -161,7 +161,7 @@ def test_a_device_back_fills_the_day_after_the_refresh_passed_it(
     api_client: Any, db_engine: Engine, sensor: str
 ) -> None:
     """The issue's day: 3 live hours refreshed, then 21 buffered hours arrive; 24 hourly buckets."""
-    hour = rollups.floor(datetime.now(UTC), HOUR)
+    hour = rollups.floor(datetime.now(UTC) - HOUR, HOUR)  # below the 1 h watermark, at any minute of the hour
     start = hour - 24 * HOUR
     live = [start + 21 * HOUR + timedelta(minutes=i) for i in range(180)]
     _ingest(db_engine, sensor, live, lambda t: float(t.minute))
