@@ -172,7 +172,9 @@ def test_a_live_alert_shows_the_value_now_its_peak_and_how_long_it_lasts(
     assert _get(live_server, city, "/api/v1/console/alerts/values", role="viewer").status_code == 200
 
 
-def test_the_report_and_the_alert_panel_state_one_target(live_server: LiveServer, city: City, red: dict[str, Any]) -> None:
+def test_the_report_and_the_alert_panel_state_one_target(
+    live_server: LiveServer, city: City, red: dict[str, Any]
+) -> None:
     """The panel said 5 min to acknowledge a gas red and the report 10 min for every red: both read the
     hazard's own targets now."""
     panel = _get(live_server, city, f"/api/v1/console/alerts/{red['alert_id']}/timeline").json()
