@@ -1,7 +1,7 @@
 // Response times by hazard and district: a table and a chart, against the red targets.
 import {api, esc} from "./api.js";
 import {fmtDuration, t, tEnum} from "./i18n.js";
-import {chart} from "./charts.js";
+import {chart, noData} from "./charts.js";
 
 const MEASURES = ["fire_to_ack", "fire_to_on_site", "fire_to_disposed"];
 
@@ -24,9 +24,11 @@ export async function render(root) {
       <p class="muted">${esc(t("rep.targets", {ack: fmtDuration(r.targets.red.ack), site: fmtDuration(r.targets.red.on_site),
                                                done: fmtDuration(r.targets.red.disposed)}))}</p></section>`;
   const c = chart(root.querySelector("#r-chart"));
+  const series = MEASURES.map(m => ({name: t(`rep.${m}`), type: "bar",
+    data: r.data.map(row => row[m].median_s === null ? null : +(row[m].median_s / 60).toFixed(1))}));
   c.setOption({animation: false, tooltip: {trigger: "axis"}, legend: {top: 0}, grid: {left: 200, right: 30, top: 30, bottom: 30},
     yAxis: {type: "category", data: r.data.map(label)},
     xAxis: {type: "value", name: t("rep.minutes")},
-    series: MEASURES.map(m => ({name: t(`rep.${m}`), type: "bar",
-      data: r.data.map(row => row[m].median_s === null ? null : +(row[m].median_s / 60).toFixed(1))}))});
+    series});
+  noData(c, series);
 }
