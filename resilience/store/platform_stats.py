@@ -2,8 +2,10 @@
 consumer's lag on its log, every heartbeat, the open alerts by level and hazard, the outbox backlog.
 
 One round trip, bounded by a statement timeout, over indexed lookups only (a log's head and a consumer's
-next row by ``seq``; open alerts by ``ix_alerts_state_level``; pending notifications by
-``ix_notifications_due``), so a scrape costs the same however long the logs grow.
+next rows by ``seq``; open alerts by ``ix_alerts_state_level``; pending notifications by
+``ix_notifications_due``), so a scrape costs the same however long the logs grow. A consumer's lag is the
+rows past its cursor, counted up to ``LAG_COUNT_CAP``; beyond that it is estimated from the ``seq`` numbers
+(which may have gaps: a sequence hands out numbers a rolled-back statement never used).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from sqlalchemy import Connection, text
 from resilience.store.heartbeats import Heartbeat
 
 STATEMENT_TIMEOUT_MS = 2000
+LAG_COUNT_CAP = 10_000
 OPEN_STATES = ("firing", "acknowledged")
 
 _SQL = text(
@@ -30,6 +33,10 @@ SELECT now() AS now,
       'processed', c.processed,
       'head', coalesce(CASE WHEN m.shard IS NULL THEN (SELECT max(e.seq) FROM events e)
                             ELSE (SELECT max(b.seq) FROM reading_batches b WHERE b.shard = m.shard) END, 0),
+      'behind', CASE WHEN m.shard IS NULL
+          THEN (SELECT count(*) FROM (SELECT 1 FROM events e WHERE e.seq > c.last_seq LIMIT :cap) x)
+          ELSE (SELECT count(*) FROM (SELECT 1 FROM reading_batches b
+                WHERE b.shard = m.shard AND b.seq > c.last_seq LIMIT :cap) x) END,
       'oldest_s', coalesce(extract(epoch FROM now() - CASE WHEN m.shard IS NULL
           THEN (SELECT e.created_at FROM events e WHERE e.seq > c.last_seq ORDER BY e.seq LIMIT 1)
           ELSE (SELECT b.created_at FROM reading_batches b
@@ -64,12 +71,14 @@ class ConsumerLag:
     log: str
     position: int  # the ``seq`` it has handled up to
     head: int  # the log's (shard's) highest numbered ``seq``
+    behind: int  # numbered rows past its position, counted up to LAG_COUNT_CAP
     processed: int  # items it has handed on, ever
     oldest_s: float  # age of the oldest numbered row past its position (0: caught up)
 
     @property
     def lag(self) -> int:
-        return max(0, self.head - self.position)
+        """Rows past the cursor: counted, or past the cap estimated from the numbers."""
+        return self.behind if self.behind < LAG_COUNT_CAP else max(self.behind, self.head - self.position)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +110,13 @@ def platform_stats(conn: Connection, hand_off: Mapping[str, int]) -> PlatformSta
     shard); every other cursor reads ``events``. Runs in the caller's transaction, under a statement timeout."""
     conn.execute(text(f"SET LOCAL statement_timeout = {int(STATEMENT_TIMEOUT_MS)}"))
     row = conn.execute(
-        _SQL, {"names": list(hand_off), "shards": list(hand_off.values()), "open_states": list(OPEN_STATES)}
+        _SQL,
+        {
+            "names": list(hand_off),
+            "shards": list(hand_off.values()),
+            "open_states": list(OPEN_STATES),
+            "cap": LAG_COUNT_CAP,
+        },
     ).one()
     now: datetime = row.now
     return PlatformStats(
@@ -115,7 +130,13 @@ def platform_stats(conn: Connection, hand_off: Mapping[str, int]) -> PlatformSta
 
 def _consumer(c: dict[str, Any]) -> ConsumerLag:
     return ConsumerLag(
-        str(c["consumer"]), str(c["log"]), int(c["position"]), int(c["head"]), int(c["processed"]), float(c["oldest_s"])
+        str(c["consumer"]),
+        str(c["log"]),
+        int(c["position"]),
+        int(c["head"]),
+        int(c["behind"]),
+        int(c["processed"]),
+        float(c["oldest_s"]),
     )
 
 
