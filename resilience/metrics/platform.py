@@ -113,52 +113,28 @@ class _Families:
     """One scrape's metric families (fresh each time: a family collects the samples of one scrape)."""
 
     def __init__(self) -> None:
-        consumer, worker = ["consumer", "log"], ["worker", "role"]
-        self.up = GaugeMetricFamily("lifeline_store_stats_up", "1 if the store answered the last metrics query")
-        self.query_seconds = GaugeMetricFamily(
-            "lifeline_store_stats_query_seconds", "How long the last metrics query of the store took"
-        )
-        self.lag = GaugeMetricFamily(
-            "lifeline_consumer_lag",
-            "Rows of its log (events, a hand-off shard) past a consumer's cursor",
-            labels=consumer,
-        )
-        self.lag_seconds = GaugeMetricFamily(
-            "lifeline_consumer_lag_seconds",
-            "Age of the oldest row past a consumer's cursor (0: caught up)",
-            labels=consumer,
+        consumer, worker, g = ["consumer", "log"], ["worker", "role"], GaugeMetricFamily
+        self.up = g("lifeline_store_stats_up", "1 if the store answered the last metrics query")
+        self.query_seconds = g("lifeline_store_stats_query_seconds", "How long the last metrics query took")
+        self.lag = g("lifeline_consumer_lag", "Rows of its log past a consumer's cursor", labels=consumer)
+        self.lag_seconds = g(
+            "lifeline_consumer_lag_seconds", "Age of the oldest row past a consumer's cursor (0: none)", labels=consumer
         )
         self.processed = CounterMetricFamily(
-            "lifeline_consumer_processed",
-            "Items a consumer has handed on (readings scored, events handled)",
-            labels=consumer,
+            "lifeline_consumer_processed", "Items a consumer has handed on (readings, events)", labels=consumer
         )
-        self.beat_age = GaugeMetricFamily(
-            "lifeline_heartbeat_age_seconds", "Time since a worker's last heartbeat (database clock)", labels=worker
+        self.beat_age = g("lifeline_heartbeat_age_seconds", "Time since a worker's last heartbeat", labels=worker)
+        self.backlog = g("lifeline_heartbeat_backlog", "Backlog in a worker's last heartbeat", labels=worker)
+        self.pending = g(
+            "lifeline_heartbeat_oldest_pending_seconds", "Oldest unprocessed input in its last heartbeat", labels=worker
         )
-        self.backlog = GaugeMetricFamily(
-            "lifeline_heartbeat_backlog", "Backlog a worker reported in its last heartbeat", labels=worker
+        self.stalled = g("lifeline_heartbeat_stalled", "1 if /readyz judges the worker stalled", labels=worker)
+        self.open_alerts = g(
+            "lifeline_alerts_open", "Alerts firing or acknowledged", labels=["level", "hazard", "state"]
         )
-        self.pending = GaugeMetricFamily(
-            "lifeline_heartbeat_oldest_pending_seconds",
-            "Age of its oldest unprocessed input a worker reported in its last heartbeat",
-            labels=worker,
-        )
-        self.stalled = GaugeMetricFamily(
-            "lifeline_heartbeat_stalled", "1 if the worker is stalled as /readyz judges it", labels=worker
-        )
-        self.open_alerts = GaugeMetricFamily(
-            "lifeline_alerts_open",
-            "Alerts firing or acknowledged, by level, hazard and state",
-            labels=["level", "hazard", "state"],
-        )
-        self.outbox = GaugeMetricFamily(
-            "lifeline_outbox_pending", "Notifications waiting to be sent", labels=["channel"]
-        )
-        self.overdue = GaugeMetricFamily(
-            "lifeline_outbox_overdue_seconds",
-            "How long the most overdue pending notification has been due",
-            labels=["channel"],
+        self.outbox = g("lifeline_outbox_pending", "Notifications waiting to be sent", labels=["channel"])
+        self.overdue = g(
+            "lifeline_outbox_overdue_seconds", "How long the most overdue notification has been due", labels=["channel"]
         )
 
     def all(self) -> list[Metric]:
