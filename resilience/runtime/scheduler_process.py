@@ -14,11 +14,15 @@ import time
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from prometheus_client import REGISTRY
 
 from resilience import mqtt_auth
 from resilience.detection.asset_models import train_asset_models as _train
 from resilience.detection.state_training import fit_state_models
 from resilience.logs import setup_logging
+from resilience.metrics.jobs import instrument_jobs
+from resilience.metrics.platform import PlatformCollector
+from resilience.metrics.serve import serve_metrics
 from resilience.settings import Settings
 from resilience.health import watch_platform
 from resilience.store import handoff, rollups
@@ -162,14 +166,20 @@ def build_scheduler(engine: Engine, settings: Settings) -> BlockingScheduler:
     return scheduler
 
 
-def main(settings: Settings) -> int:
+def main(settings: Settings, *, metrics_port: int | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format, "scheduler")
-    run_scheduler(settings)
+    run_scheduler(settings, metrics_port=metrics_port)
     return 0
 
 
-def run_scheduler(settings: Settings) -> None:
-    scheduler = build_scheduler(make_engine(settings.database_url), settings)
+def run_scheduler(settings: Settings, *, metrics_port: int | None = None) -> None:
+    """Run the jobs until stopped; the metrics port also serves the store's view of the whole platform (one
+    scheduler per deployment, so those series are not repeated by replicas of the other processes)."""
+    engine = make_engine(settings.database_url)
+    scheduler = build_scheduler(engine, settings)
+    instrument_jobs(scheduler)
+    REGISTRY.register(PlatformCollector(engine, settings))
+    serve_metrics(settings, "scheduler", metrics_port)
     log.info(
         "scheduler running: store maintenance every 60 s, platform watch every 10 s, broker accounts every "
         "%.0f s, asset-model training daily at 03:15 UTC, state-model refit daily at 03:45 UTC",
