@@ -7,12 +7,12 @@ watermark, and late readings not yet refreshed), so answers are right whenever t
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import date, datetime, timedelta
 from typing import NamedTuple
 
 import psycopg
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, Engine, text
 
 from resilience.domain import Reading
 from resilience.store.timeseries import TimeSeriesBackend
@@ -197,3 +197,34 @@ def sensor_window(conn: Connection, *, sensor_id: str, start: datetime, end: dat
         {"s": sensor_id, "a": start, "b": end},
     ).all()
     return [StoredValue(r[0], r[1], r[2]) for r in rows]
+
+
+def iter_raw(
+    engine: Engine, *, sensor_id: str, start: datetime, end: datetime, chunk: int = 20_000
+) -> Iterator[list[dict[str, object]]]:
+    """One sensor's readings over [start, end) in time order, ``chunk`` rows at a time (keyset pages on the
+    primary key, each its own short read): an export of any length holds one chunk in memory at a time."""
+    after: datetime | None = None
+    while True:
+        with engine.connect() as conn:
+            if after is None:
+                rows = query_raw(conn, sensor_id=sensor_id, start=start, end=end, limit=chunk)
+            else:
+                rows = [
+                    dict(r._mapping)
+                    for r in conn.execute(
+                        text(
+                            "SELECT ts, value, quality FROM readings WHERE sensor_id = :s AND ts > :a AND ts < :b "
+                            "ORDER BY ts LIMIT :l"
+                        ),
+                        {"s": sensor_id, "a": after, "b": end, "l": chunk},
+                    )
+                ]
+        if not rows:
+            return
+        yield rows
+        if len(rows) < chunk:
+            return
+        last = rows[-1]["ts"]
+        assert isinstance(last, datetime)
+        after = last

@@ -48,6 +48,7 @@ ACCESS: dict[tuple[str, str], set[str] | None] = {
     ("get", "/api/v1/sensors"): WATCH | {"utility"},
     ("get", "/api/v1/sensors/{id}"): WATCH | {"utility"},
     ("get", "/api/v1/sensors/{sensor_id}/readings"): HISTORY | {"utility"},
+    ("get", "/api/v1/sensors/{sensor_id}/readings/export"): HISTORY | {"utility"},
     ("post", "/api/v1/ingest"): {"admin", "utility"},
     ("get", "/api/v1/ingest/errors"): HISTORY | {"utility"},
     ("get", "/api/v1/anomalies"): HISTORY,

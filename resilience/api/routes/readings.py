@@ -14,15 +14,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request
+from fastapi.responses import StreamingResponse
 
 from resilience.display import unit_label
 from resilience.api.csv import csv_response, wants_csv
+from resilience.api.exports import csv_chunks, parquet_chunks
 from resilience.api.auth import HistoryOrUtility
 from resilience.api.deps import ConnDep, utc_window
 from resilience.api.schemas import ID_MAX, ID_PATTERN, Problem
 from resilience.store import registry
 from resilience.store.db import Connection
-from resilience.store.readings import AGGS, BUCKETS, query_bucketed, query_raw
+from resilience.store.readings import AGGS, BUCKETS, iter_raw, query_bucketed, query_raw
 
 router = APIRouter(prefix="/api/v1/sensors", tags=["readings"])
 
@@ -108,3 +110,46 @@ def _raw(request: Request, conn: Connection, sensor: dict[str, Any], start: date
         "next": next_,
         "data": rows,
     }
+
+
+EXPORT_TYPES = {
+    "csv": ("text/csv", "csv"),
+    "parquet": ("application/vnd.apache.parquet", "parquet"),
+}
+
+
+@router.get(
+    "/{sensor_id}/readings/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "the whole series over the range, streamed (no row cap)",
+            "content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
+        },
+        404: {"model": Problem},
+        422: {"model": Problem},
+    },
+)
+def export_readings(
+    request: Request,
+    conn: ConnDep,
+    who: HistoryOrUtility,
+    sensor_id: Annotated[str, Path(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)],
+    start: Annotated[datetime | None, Query(description="inclusive; default: 24 h before end")] = None,
+    end: Annotated[datetime | None, Query(description="exclusive; default: now")] = None,
+    format: Annotated[Literal["csv", "parquet"], Query(description="file format")] = "csv",
+) -> StreamingResponse:
+    """Every raw reading of the sensor over the range as one file, however many: CSV, or Parquet for
+    pandas (``pandas.read_parquet``). Streamed in chunks, so nothing is cut and nothing waits in memory."""
+    try:
+        sensor = registry.get(conn, table="sensors", id=sensor_id)
+    except registry.NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if not who.owns_utility(sensor["utility_id"]):
+        raise HTTPException(404, f"sensor {sensor_id} not found")
+    start_, end_ = utc_window(start, end)
+    chunks = iter_raw(request.app.state.engine, sensor_id=sensor_id, start=start_, end=end_)
+    media, ext = EXPORT_TYPES[format]
+    body = csv_chunks(chunks) if format == "csv" else parquet_chunks(chunks)
+    name = f"{sensor_id}_{start_:%Y%m%dT%H%M%SZ}_{end_:%Y%m%dT%H%M%SZ}.{ext}"
+    return StreamingResponse(body, media_type=media, headers={"Content-Disposition": f'attachment; filename="{name}"'})
