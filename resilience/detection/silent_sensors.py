@@ -215,23 +215,29 @@ class SilenceTracker:
         return events
 
     def to_state(self) -> dict[str, Any]:
-        iso = lambda d: {k: v.isoformat() for k, v in d.items()}  # noqa: E731
         return {
-            "last_seen": iso(self.last_seen),
+            "last_seen": _iso(self.last_seen),
             "silent": sorted(self.silent),
             "started": self.started.isoformat() if self.started else None,
-            "heard": iso(self.heard),
-            "watch_from": iso(self.watch_from),
+            "heard": _iso(self.heard),
+            "watch_from": _iso(self.watch_from),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        parse = lambda d: {k: datetime.fromisoformat(v) for k, v in (d or {}).items()}  # noqa: E731
-        self.last_seen = parse(state["last_seen"])
+        self.last_seen = _parse(state["last_seen"])
         self.silent = set(state["silent"])
         self.started = datetime.fromisoformat(state["started"]) if state.get("started") else None
-        self.heard = parse(state.get("heard"))
-        self.watch_from = parse(state.get("watch_from"))
+        self.heard = _parse(state.get("heard"))
+        self.watch_from = _parse(state.get("watch_from"))
         self._checked = True  # a sensor the snapshot had not seen yet is watched from the next check
+
+
+def _iso(times: Mapping[str, datetime]) -> dict[str, str]:
+    return {k: v.isoformat() for k, v in times.items()}
+
+
+def _parse(times: Mapping[str, str] | None) -> dict[str, datetime]:
+    return {k: datetime.fromisoformat(v) for k, v in (times or {}).items()}
 
 
 def _health_event(info: SensorInfo, sid: str, status: str, now: datetime, last: datetime | None) -> SensorHealthEvent:
