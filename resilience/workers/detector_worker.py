@@ -326,8 +326,9 @@ class DetectionWorker:
                 (handoff.oldest_unconsumed_age_s(conn, s, self.positions.get(s, Position())) for s in self.shards),
                 default=0.0,
             )
-        self.horizon.ingest_current(None if ingested is None else ingested + (wall - now))  # on this host's clock
-        self.horizon.detector_current(wall - timedelta(seconds=lag))
+        with self.lock:  # the horizon is the processing thread's too
+            self.horizon.ingest_current(None if ingested is None else ingested + (wall - now))  # this host's clock
+            self.horizon.detector_current(wall - timedelta(seconds=lag))
         self.oldest_pending_s = lag
         if lag > self.settings.stall_after_s:
             reason = (reason + "; " if reason else "") + f"detection {lag:.0f} s behind its input"
