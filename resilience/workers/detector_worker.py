@@ -24,6 +24,7 @@ from __future__ import annotations
 import logging
 import signal
 import threading
+import time
 from datetime import datetime, timedelta
 from collections.abc import Sequence
 from typing import Any
@@ -136,6 +137,7 @@ class DetectionWorker:
         self.horizon = PlatformHorizon(step_s=PLATFORM_CHECK_S)  # wall time the platform has processed up to
         self.positions: dict[int, Position] = {}
         self.oldest_pending_s = 0.0
+        self.lag_measured = time.monotonic()  # when check_platform last measured oldest_pending_s
         self.last_progress = utcnow()
         self.stop_event = threading.Event()
         self._wake = threading.Event()
@@ -330,6 +332,7 @@ class DetectionWorker:
             self.horizon.ingest_current(None if ingested is None else ingested + (wall - now))  # this host's clock
             self.horizon.detector_current(wall - timedelta(seconds=lag))
         self.oldest_pending_s = lag
+        self.lag_measured = time.monotonic()
         if lag > self.settings.stall_after_s:
             reason = (reason + "; " if reason else "") + f"detection {lag:.0f} s behind its input"
         if reason != self.hold_reason:
@@ -405,6 +408,13 @@ class DetectionWorker:
             stored = load_state_models(conn, versions=changed)
         return self.state_models.switched(build_monitors(stored, self.kinds))
 
+    def _oldest_pending_bound(self) -> float:
+        """The backlog's age as last measured, or, if that measurement is stale (this process was stopped or
+        starved), that plus the time since: the first beat after a freeze must not say "caught up" before the
+        lag was measured again, or the platform alert would clear and fire again while the backlog drains."""
+        stale = time.monotonic() - self.lag_measured
+        return self.oldest_pending_s + stale if stale > 2 * PLATFORM_CHECK_S else self.oldest_pending_s
+
     def heartbeat(self) -> Heartbeat:
         return Heartbeat(
             self.name,
@@ -412,7 +422,7 @@ class DetectionWorker:
             utcnow(),
             self.last_progress,
             0,
-            self.oldest_pending_s,
+            self._oldest_pending_bound(),
             {
                 "hold": self.hold_reason or "",
                 "state_models": len(self.state_models.monitors),
