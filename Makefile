@@ -23,7 +23,8 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) console
 
-# the console's front-end libraries: npm ci from the committed lock, dist files copied into the served folder
+# the console's front-end libraries (ECharts; Swagger UI and ReDoc for /docs and /redoc): npm ci from the
+# committed lock, dist files copied into the served folder
 CONSOLE := resilience/console
 VENDOR := $(CONSOLE)/static/vendor
 $(VENDOR)/.built: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
@@ -34,6 +35,11 @@ $(VENDOR)/.built: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
 	mkdir -p $(VENDOR)
 	cp $(CONSOLE)/node_modules/echarts/dist/echarts.esm.min.mjs $(VENDOR)/echarts.esm.min.js
 	cp $(CONSOLE)/node_modules/echarts/LICENSE $(VENDOR)/echarts.LICENSE
+	cp $(CONSOLE)/node_modules/swagger-ui-dist/swagger-ui-bundle.js $(CONSOLE)/node_modules/swagger-ui-dist/swagger-ui.css \
+	  $(CONSOLE)/node_modules/swagger-ui-dist/favicon-32x32.png $(VENDOR)/
+	cp $(CONSOLE)/node_modules/swagger-ui-dist/LICENSE $(VENDOR)/swagger-ui.LICENSE
+	cp $(CONSOLE)/node_modules/redoc/bundles/redoc.standalone.js $(VENDOR)/
+	cp $(CONSOLE)/node_modules/redoc/LICENSE $(VENDOR)/redoc.LICENSE
 	@touch $@
 
 console: $(VENDOR)/.built

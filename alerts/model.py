@@ -143,6 +143,12 @@ class Alert:
         }
 
     @property
+    def condition_active(self) -> bool:
+        """Whether the condition behind the alert still holds (some source still active), whatever people did
+        with the alert: a resolved alert may still have an active condition, and then it re-opens."""
+        return bool(self.sources) and self.cleared_at is None
+
+    @property
     def muted(self) -> bool:
         return self.silenced or self.inhibited or self.parent_fingerprint is not None
 

@@ -11,7 +11,7 @@ then the notification pipeline (``alerts.pipeline``) ending in ``alerts.dispatch
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -20,7 +20,16 @@ from alerts.config import RulesConfig
 from alerts.correlate import join_upstream_cause
 from alerts.dispatch import DELIVERY_RULE, Dispatch, alert_payload
 from alerts.explain import msg, render_en, system_note
-from alerts.lifecycle import LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve, review
+from alerts.lifecycle import (
+    LifecycleError,
+    acknowledge,
+    apply_signal,
+    auto_resolve,
+    escalation_due,
+    reopen_if_condition_holds,
+    resolve,
+    review,
+)
 from alerts.model import Alert, DisposalStep, Signal, Transition
 from alerts.muting import recompute_muting
 from alerts.pipeline import NotifyContext, build_pipeline, firing_key
@@ -36,9 +45,13 @@ class NotFound(LookupError):
     """No alert with that id."""
 
 
+REOPEN_LOOKBACK = timedelta(days=1)  # hand resolutions older than this are never re-opened by the tick
+
+
 @dataclass
 class TickResult:
     resolved: int = 0
+    reopened: int = 0
     escalated: int = 0
     delivery_failures: int = 0
     enqueued: int = 0
@@ -152,6 +165,12 @@ class AlertService:
                 result.resolved += 1
                 self._save(alert, trs)
                 changed[alert.fingerprint] = alert
+        for alert in store.resolved_alerts_holding_condition(self.conn, self.now - REOPEN_LOOKBACK):
+            trs = reopen_if_condition_holds(alert, self.now, self.rules.reopen_after_rules(alert.rules))
+            if trs:
+                result.reopened += 1
+                self._save(alert, trs)
+                changed[alert.fingerprint] = alert
         for failed in store.unalerted_failures(self.conn):
             raised = self._delivery_failure(failed)
             store.mark_failure_alerted(self.conn, failed["id"])
@@ -227,9 +246,9 @@ class AlertService:
         self._after_change([alert])
         return alert
 
-    def resolve(self, alert_id: int, *, by: str, note: str) -> Alert:
+    def resolve(self, alert_id: int, *, by: str, note: str, override: bool = False) -> Alert:
         alert = self.get(alert_id)
-        self._save(alert, resolve(alert, by=by, note=note, now=self.now))
+        self._save(alert, resolve(alert, by=by, note=note, now=self.now, override=override))
         self._after_change([alert])
         return alert
 

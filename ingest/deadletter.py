@@ -45,6 +45,22 @@ def render(fragment: object) -> str:
         return f"<unrenderable {type(fragment).__name__}>"
 
 
+def echo(fragment: object, max_chars: int = 2000) -> object:
+    """A rejected record as a reply may quote it: the record itself when it is strict JSON (no NaN or
+    Infinity, no unpaired surrogate) and short, else its escaped text, cut to ``max_chars``: a reply that
+    quotes what a sender got wrong must never fail to render."""
+    if not isinstance(fragment, (str, bytes, bytearray, memoryview)):
+        try:
+            text = json.dumps(fragment, allow_nan=False, ensure_ascii=False)
+            text.encode("utf-8")
+            if len(text) <= max_chars:
+                return fragment
+        except (ValueError, TypeError, RecursionError, UnicodeEncodeError):
+            pass
+    text = pg_text(render(fragment))
+    return text if len(text) <= max_chars else text[:max_chars] + "…"
+
+
 def _bounded_id(value: object, field: str, notes: list[str]) -> str | None:
     """An id escaped and cut to ``MAX_ID_CHARS``; a cut is noted for the reason."""
     if value is None:

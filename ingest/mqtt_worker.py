@@ -123,7 +123,9 @@ class MqttIngestWorker:
             log.error("MQTT connect refused: %s", reason)
             return
         root = self.settings.mqtt_topic_root
-        client.subscribe([(f"{root}/+", 1), (f"{root}/+/+", 1)])
+        # everything under the root, so a topic of the wrong shape (too deep, an empty level) is received and
+        # dead-lettered with its reason: with no subscriber the broker would PUBACK it and drop it unseen
+        client.subscribe([(f"{root}/#", 1)])
         self.connected.set()
         self.disconnected_at = None
         log.info("MQTT connected to %s:%s, subscribed to %s/#", self.settings.mqtt_host, self.settings.mqtt_port, root)

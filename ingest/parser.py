@@ -73,15 +73,24 @@ def name_problem(name: str) -> str | None:
     return None
 
 
-def parse_time(value: Any, *, now: float) -> float:
-    """Epoch seconds from a number (SenML relative rule applies to small numbers) or an RFC 3339 string."""
+def parse_time(value: Any, *, now: float, relative: bool = True) -> float:
+    """Epoch seconds from a number or an RFC 3339 string. With ``relative`` (SenML, RFC 8428 s4.5.3) a number
+    below 2**28 is seconds relative to ``now``; without it (plain JSON) such a number is refused: it is no
+    absolute time, and ``t=0`` is most often a device whose clock was never set."""
     if isinstance(value, bool):
         raise ValueError("time must be a number or an RFC 3339 string")
     if isinstance(value, (int, float)):
         if not -MAX_ABS_TIME < value < MAX_ABS_TIME:
             raise ValueError("time is not finite or out of range")
         t = float(value)
-        return now + t if abs(t) < RELATIVE_TIME_LIMIT else t
+        if abs(t) < RELATIVE_TIME_LIMIT:
+            if not relative:
+                raise ValueError(
+                    f"time {t:g} is not epoch seconds (plain JSON needs an absolute time, epoch seconds after "
+                    "1978-07-04 or RFC 3339; t=0 is a device whose clock was never set; relative times are SenML's)"
+                )
+            return now + t
+        return t
     if isinstance(value, str):
         if len(value) > MAX_TIME_TEXT:
             raise ValueError(f"time text is longer than {MAX_TIME_TEXT} characters")
@@ -294,7 +303,8 @@ def _parse_plain(
     now: float,
     check_chars: bool = True,
 ) -> tuple[list[RawRecord], list[Rejection], int]:
-    """Plain JSON readings: ``{"t": ..., "v": ..., "u": ...}`` on a sensor topic or with ``sensor_id``.
+    """Plain JSON readings: ``{"t": ..., "v": ..., "u": ...}`` on a sensor topic or with ``sensor_id``. The time
+    is what the device said: absolute (epoch seconds or RFC 3339) and required; no reading is restamped.
 
     Sensor ids are always checked in full (``check_chars`` is accepted for a signature like the SenML one)."""
     records: list[RawRecord] = []
@@ -319,8 +329,11 @@ def _parse_plain(
         if "v" not in item:
             rejections.append(Rejection("reading has no value 'v'", item, sensor))
             continue
+        if "t" not in item:
+            rejections.append(Rejection("bad time: reading has no time 't' (epoch seconds or RFC 3339)", item, sensor))
+            continue
         try:
-            t = parse_time(item["t"], now=now) if "t" in item else now
+            t = parse_time(item["t"], now=now, relative=False)
         except (ValueError, TypeError) as exc:
             rejections.append(Rejection(f"bad time: {exc}", item, sensor))
             continue

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter as Tally
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -35,6 +37,11 @@ log = logging.getLogger(__name__)
 INGESTED = Counter("lifeline_ingest_readings_total", "Readings accepted and committed", ["transport"])
 REJECTED = Counter(
     "lifeline_ingest_rejected_total", "Readings or payloads sent to the dead-letter table", ["transport", "reason"]
+)
+DUPLICATES = Counter(
+    "lifeline_ingest_duplicate_readings_total",
+    "Valid readings already stored (a resend): nothing new stored",
+    ["transport"],
 )
 REFUSED = Counter(
     "lifeline_ingest_refused_messages_total",
@@ -62,8 +69,15 @@ class Message:
 
 @dataclass
 class MessageResult:
+    """What became of one message: ``accepted`` valid readings (after the commit: newly stored), of which
+    ``duplicates`` were already stored (or repeated in the batch) and so stored nothing, and the rejections.
+    ``earliest``/``latest`` are the readings' resolved times (SenML's relative times made absolute)."""
+
     accepted: int = 0
     rejections: list[Rejection] = field(default_factory=list)
+    duplicates: int = 0
+    earliest: datetime | None = None
+    latest: datetime | None = None
 
 
 @dataclass
@@ -163,6 +177,9 @@ class IngestPipeline:
         )
         result.rejections = rejections + invalid
         result.accepted = len(readings)
+        if readings:
+            result.earliest = min(r.ts for r in readings)
+            result.latest = max(r.ts for r in readings)
         return readings, result
 
     def _prepare_one(self, msg: Message, now: float) -> PreparedMessage:
@@ -265,11 +282,15 @@ class IngestPipeline:
         """
         pending = [p for p in prepared.items if not p.committed]
         stored = self._commit_items(pending) if pending else []
+        _count_stored(pending, stored)
         elapsed = time.perf_counter() - prepared.started
         BATCH_SECONDS.observe(elapsed)
         transport = prepared.items[0].message.transport if prepared.items else "none"
         if stored:
             INGESTED.labels(transport).inc(len(stored))
+        repeated = sum(p.result.duplicates for p in pending)
+        if repeated:
+            DUPLICATES.labels(transport).inc(repeated)
         letters = [row for p in pending for row in p.letters]
         for letter in letters:
             REJECTED.labels(letter["transport"], _reason_class(str(letter["reason"]))).inc()
@@ -280,3 +301,18 @@ class IngestPipeline:
     def ingest(self, messages: Sequence[Message]) -> BatchResult:
         """Validate and commit a batch; returns per-message outcomes (in order) once committed."""
         return self.commit(self.prepare(messages))
+
+
+def _count_stored(items: Sequence[PreparedMessage], stored: Sequence[Reading]) -> None:
+    """Split each message's valid readings into newly stored and duplicates: a key stored once counts for the
+    first message (in order) that carried it, so a reply never says more was stored than was."""
+    left = Tally((r.sensor_id, r.ts) for r in stored)
+    for item in items:
+        new = 0
+        for r in item.readings:
+            key = (r.sensor_id, r.ts)
+            if left[key] > 0:
+                left[key] -= 1
+                new += 1
+        item.result.duplicates = len(item.readings) - new
+        item.result.accepted = new

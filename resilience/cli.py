@@ -50,7 +50,16 @@ def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     parser = build_parser(with_benches=not words or words[0] in ("bench", "-h", "--help"))
     args = parser.parse_args(argv)
-    result = args.func(args)
+    try:
+        result = args.func(args)
+    except Exception as exc:
+        from resilience.store.db import database_problem
+
+        problem = database_problem(exc)
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
+        return 1
     return int(result or 0)
 
 

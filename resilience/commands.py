@@ -95,6 +95,9 @@ def _run(args: argparse.Namespace) -> int:
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from alerts.dispatcher import DispatcherOptions
 
+    from resilience.runtime import registry_cli
+
+    registry_cli.register(sub)
     p = sub.add_parser("migrate", help="apply database migrations")
     p.set_defaults(func=_migrate)
     p = sub.add_parser("api", help="run the HTTP API")

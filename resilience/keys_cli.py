@@ -12,7 +12,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 
 from resilience.store import api_keys
-from resilience.store.db import make_engine
+from resilience.store.db import database_label, make_engine
 from resilience.settings import get_settings
 
 
@@ -32,7 +32,11 @@ def _cmd(args: argparse.Namespace) -> int:
                 except api_keys.KeyError_ as exc:
                     print(f"refused: {exc}", file=sys.stderr)
                     return 2
-                print(f"created key {record.id} ({record.role}) for {record.name}; shown once:", file=sys.stderr)
+                print(
+                    f"created key {record.id} ({record.role}) for {record.name} in database {database_label()}; "
+                    "shown once:",
+                    file=sys.stderr,
+                )
                 print(key)
             elif args.action == "list":
                 for row in api_keys.list_keys(conn):

@@ -1,7 +1,7 @@
 """Settings from environment variables (prefix ``RESILIENCE_``), with safe local defaults.
 
 Local defaults point at the project-local services started by ``resilience services start``
-(PostgreSQL on 127.0.0.1:55432, Mosquitto on 127.0.0.1:51883).
+(PostgreSQL on 127.0.0.1:55432, Mosquitto on 127.0.0.1:51883 for the platform and 51884 for utilities).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import computed_field, model_validator
+from pydantic import PositiveFloat, PositiveInt, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +35,9 @@ class Settings(BaseSettings):
     database_url_override: str | None = None  # RESILIENCE_DATABASE_URL_OVERRIDE wins over the parts above
 
     mqtt_host: str = "127.0.0.1"
-    mqtt_port: int = 51883
+    mqtt_port: int = 51883  # the platform listener: service accounts only (ingest, alerts, simulator, benches)
+    # the device listener: utilities' logins only, each client id forced to its login (no session takeover)
+    mqtt_device_port: int = 51884
     mqtt_client_id: str = "resilience-ingest"
     mqtt_topic_root: str = "lifeline"
     # the platform's broker account (the ingest worker's); empty: the local generated one (resilience.mqtt_auth)
@@ -48,6 +50,7 @@ class Settings(BaseSettings):
     mqtt_auth_uid: int | None = None  # chown the files to the broker's uid (when the writer may)
     mqtt_sync_s: float = 10.0
     registry_max_age_s: float = 30.0  # every process reads the registry again this often (and on a miss)
+    registry_import_max_bytes: int = 32 * 1024 * 1024  # an upload to POST /registry/import (100k sensors: ~10 MB CSV)
 
     api_host: str = "127.0.0.1"
     api_port: int = 8000
@@ -97,6 +100,16 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.webhook_secret == "local-dev-secret":
             raise ValueError("RESILIENCE_WEBHOOK_SECRET must be set in production")
         return self
+
+    # failed key checks (API key headers, logins), counted in each API process (resilience/api/login_limits.py):
+    # an address over its budget in a window waits out the window (429); a key id over its budget makes every
+    # further wrong secret for it block its address at once; each table keeps at most auth_limit_entries names
+    auth_window_s: PositiveFloat = 300.0
+    auth_failures_per_address: PositiveInt = 20
+    auth_failures_per_key: PositiveInt = 10
+    auth_limit_entries: PositiveInt = 10_000
+    # the session cookie's Secure flag; unset: Secure when the request came over https or in production
+    session_cookie_secure: bool | None = None
 
 
 @lru_cache

@@ -160,13 +160,26 @@ def active_alerts(conn: Connection) -> list[Alert]:
 
 
 def active_alerts_with_source(conn: Connection, source_key: str, hazard: str) -> list[Alert]:
-    """Active alerts for ``hazard`` fed by ``source_key`` (e.g. a neighbour's coupled risk), locked."""
+    """Alerts for ``hazard`` still fed by ``source_key`` (e.g. a neighbour's coupled risk), locked: active
+    ones, and resolved ones whose condition is still followed until the source ends."""
+    rows = conn.execute(
+        select(alerts)
+        .where(alerts.c.hazard == hazard, alerts.c.sources.has_key(source_key))
+        .order_by(alerts.c.id)
+        .with_for_update()
+    )
+    return [alert_from_row(r) for r in rows]
+
+
+def resolved_alerts_holding_condition(conn: Connection, since: datetime) -> list[Alert]:
+    """Alerts resolved (or reviewed) since ``since`` whose condition has not cleared: re-opening candidates."""
     rows = conn.execute(
         select(alerts)
         .where(
-            alerts.c.state.in_(["firing", "acknowledged"]),
-            alerts.c.hazard == hazard,
-            alerts.c.sources.has_key(source_key),
+            alerts.c.state.in_(["resolved", "closed"]),
+            alerts.c.cleared_at.is_(None),
+            alerts.c.resolved_at >= since,
+            alerts.c.sources != text("'{}'::jsonb"),
         )
         .order_by(alerts.c.id)
         .with_for_update()

@@ -7,19 +7,19 @@ set -eu
 SRC=/mosquitto/accounts
 DST=/mosquitto/auth
 mkdir -p "$DST"
-until [ -s "$SRC/passwd" ] && [ -s "$SRC/acl" ]; do
-  echo "follow-accounts: waiting for $SRC/passwd and $SRC/acl (the scheduler writes them)"
+until [ -s "$SRC/passwd" ] && [ -s "$SRC/acl" ] && [ -e "$SRC/passwd-devices" ] && [ -s "$SRC/acl-devices" ]; do
+  echo "follow-accounts: waiting for $SRC/passwd, acl, passwd-devices and acl-devices (the scheduler writes them)"
   sleep 2
 done
 install_accounts() {
-  for f in passwd acl; do
+  for f in passwd acl passwd-devices acl-devices; do
     cp "$SRC/$f" "$DST/.$f"
     chown mosquitto:mosquitto "$DST/.$f"
     chmod 600 "$DST/.$f"
     mv "$DST/.$f" "$DST/$f"
   done
 }
-fingerprint() { cat "$SRC/passwd" "$SRC/acl" | md5sum; }
+fingerprint() { cat "$SRC/passwd" "$SRC/acl" "$SRC/passwd-devices" "$SRC/acl-devices" | md5sum; }
 install_accounts
 last=$(fingerprint)
 mosquitto -c /mosquitto/config/mosquitto.conf &

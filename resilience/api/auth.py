@@ -22,6 +22,8 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import APIKeyCookie, APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
 
+from resilience.api.csrf import cross_site_reason
+from resilience.api.login_limits import count_failure, refuse_if_blocked
 from resilience.store import api_keys
 
 SESSION_COOKIE = "resilience_session"
@@ -72,6 +74,8 @@ def _principal(
     request: Request, header: str | None, bearer: HTTPAuthorizationCredentials | None, cookie: str | None
 ) -> Principal | None:
     presented = header or (bearer.credentials if bearer else None)
+    if presented:
+        refuse_if_blocked(request)  # 429 before the key is looked at
     with request.app.state.engine.begin() as conn:
         if presented:
             record, via = api_keys.authenticate(conn, presented), "key"
@@ -80,6 +84,8 @@ def _principal(
         else:
             return None
         if record is None:
+            if presented:
+                count_failure(request, presented, "key")  # 429 once over a limit, else the caller's 401
             return None
         now = time.monotonic()
         if now - _touched.get(record.id, 0.0) > TOUCH_EVERY_S:
@@ -94,7 +100,8 @@ def authenticated(
     bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     cookie: Annotated[str | None, Depends(_cookie)],
 ) -> Principal:
-    """The calling principal, or 401. A session cookie on an unsafe method must come from this origin."""
+    """The calling principal, or 401 (429 after too many failed keys). A session cookie on an unsafe method
+    must come from this origin (resilience/api/csrf.py), else 403."""
     principal = _principal(request, header, bearer, cookie)
     if principal is None:
         raise HTTPException(
@@ -102,10 +109,8 @@ def authenticated(
             "an API key is required (X-API-Key or Authorization: Bearer), or a session",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    if principal.via == "session" and request.method not in ("GET", "HEAD", "OPTIONS"):
-        origin = request.headers.get("origin")
-        if origin is not None and origin.split("://", 1)[-1] != request.headers.get("host"):
-            raise HTTPException(403, "a session may act only from the dashboard's own origin")
+    if principal.via == "session" and (reason := cross_site_reason(request)) is not None:
+        raise HTTPException(403, reason)
     return principal
 
 

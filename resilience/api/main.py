@@ -1,4 +1,5 @@
-"""The FastAPI application: routers by resource, one engine, OpenAPI at /docs."""
+"""The FastAPI application: routers by resource, one engine; its OpenAPI (/openapi.json, /docs, /redoc) for
+authenticated callers only (routes/docs.py)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 from ingest.pipeline import IngestPipeline
 from resilience import __version__
+from resilience.api.login_limits import LoginLimits
 from resilience.api.routes import (
     alert_stream,
     alerts,
@@ -19,6 +21,7 @@ from resilience.api.routes import (
     console_data,
     console_stream,
     dashboard,
+    docs,
     health,
     ingest,
     keys,
@@ -37,6 +40,7 @@ log = logging.getLogger(__name__)
 # matched before /alerts/{alert_id}); the console's API, then its pages (the static mount comes last).
 ROUTERS: list[APIRouter] = [
     health.router,
+    docs.router,
     registry.router,
     readings.router,
     ingest.router,
@@ -79,10 +83,14 @@ def create_app(engine: Engine | None = None) -> FastAPI:
         title="Lifeline resilience platform",
         version=__version__,
         lifespan=lifespan,
+        openapi_url=None,  # served by routes/docs.py, to authenticated callers, with assets of our own
+        docs_url=None,
+        redoc_url=None,
         description="Urban lifeline monitoring: ingestion, history, anomalies, risk spectrum, alerts.",
     )
     app.state.engine = engine or get_engine()
     app.state.ingest_pipeline = IngestPipeline(app.state.engine, settings)
+    app.state.login_limits = LoginLimits.from_settings(settings)
     app.add_exception_handler(DataError, refused_value)
     for router in ROUTERS:
         app.include_router(router)

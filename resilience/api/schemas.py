@@ -168,9 +168,12 @@ class IngestRecordError(BaseModel):
 
 
 class IngestResponse(BaseModel):
-    accepted: int
-    rejected: int
+    accepted: int = Field(description="readings newly stored")
+    duplicates: int = Field(0, description="valid readings already stored (a resend): nothing new stored")
+    rejected: int = Field(description="records refused, each with a reason in errors (and a dead letter)")
     errors: list[IngestRecordError]
+    earliest: datetime | None = Field(None, description="the earliest valid reading's time, as resolved")
+    latest: datetime | None = Field(None, description="the latest valid reading's time, as resolved")
 
 
 class DeadLetterPublic(BaseModel):
@@ -182,3 +185,39 @@ class DeadLetterPublic(BaseModel):
     sensor_id: str | None
     reason: str
     payload: str
+
+
+class RegistryImportCounts(BaseModel):
+    """Rows of one entity in an import: inserted, changed, already as sent, refused."""
+
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+
+
+class RegistryImportRejection(BaseModel):
+    """A refused row: where it was (CSV line, GeoJSON feature index), which field, and why."""
+
+    source: str
+    entity: str | None
+    row: int = Field(description="CSV: the line number (the header is line 1); GeoJSON: the feature's index")
+    where: str
+    id: str | None
+    field: str | None
+    reason: str
+
+
+class RegistryImportResponse(BaseModel):
+    committed: bool = Field(description="the valid rows are stored (false: a dry run, or all_or_nothing refused)")
+    dry_run: bool
+    all_or_nothing: bool
+    counts: dict[str, RegistryImportCounts]
+    rejected: int
+    errors: list[RegistryImportRejection] = Field(description="the first rejections, in file order")
+    errors_omitted: int = Field(description="rejections beyond the ones listed")
+    reasons: dict[str, int] = Field(description="rejections per 'entity.field: reason code'")
+    ignored_columns: dict[str, list[str]] = Field(description="per source, columns the import does not know")
+    version_before: str
+    version_after: str
+    version_bumps: int

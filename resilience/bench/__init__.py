@@ -14,6 +14,7 @@ BENCHES = [
     "resilience.bench.console_bench",
     "resilience.bench.risk_bench",
     "resilience.bench.silences_bench",
+    "resilience.bench.registry_import_bench",
 ]
 
 

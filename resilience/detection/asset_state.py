@@ -37,9 +37,14 @@ from resilience.store.state_models import StoredStateModel
 log = logging.getLogger(__name__)
 BUCKET_S = 60
 MAX_FILL = 5  # minutes a silent sensor's last value stands in for it; longer gaps give no rows
-#: Share of normal rows the held alarm may flag (calibrated out of fold): about 1.5 minutes a day per asset,
-#: since every modelled asset of a city adds its own false alarms.
+#: Share of normal rows on which a statistic may exceed its limit (split among the three; limits from the
+#: training window alone, out of fold): about 1.5 minutes a day per asset, since every modelled asset of a city
+#: adds its own false alarms.
 FALSE_ALARM_RATE = 0.001
+#: The held state ends once the smoothed statistic is below RELEASE_LEVEL x its limit for RELEASE_DWELL rows
+#: (minutes) in a row; its anomaly then closes (``anomaly.back_to_normal_peak``) and the asset's alert with it.
+RELEASE_LEVEL = 0.8
+RELEASE_DWELL = 3
 MODEL_FORMAT = "resilience.state_model/1"
 #: All three statistics raise the alarm: a burst or a blocked pipe moves the state itself (flow and pressure
 #: far outside their normal joint range) and holds it there, where the residuals settle once the step is over.
@@ -62,6 +67,8 @@ def new_state_model(n_columns: int) -> CanonicalVariateStateModel:
         future=past,
         n_states=max(1, min(30, n_columns * past // 2)),
         false_alarm_rate=FALSE_ALARM_RATE,
+        clear_after=RELEASE_DWELL,
+        clear_level=RELEASE_LEVEL,
         statistics=STATISTICS,
         clip=CLIP,
     )

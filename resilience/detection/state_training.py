@@ -3,7 +3,9 @@
 History window: the last ``TRAIN_DAYS`` days (a week covers the weekday/weekend demand cycle of water and
 drainage). Left out: every known anomaly of the asset (any detector) and every alert on it, each widened by
 ``EXCLUDE_MARGIN`` (onsets are detected late, and the plant takes time to settle after repair). An asset is
-fitted only with ``MIN_ROWS`` clean one-minute rows (half a day). Each fit is stored with its version, fit
+fitted only with ``MIN_ROWS`` clean one-minute rows (half a day), and only on a window that is one normal state:
+a fault nobody recorded would be learnt as normal, so a window the model finds mixed is refused, the refusal
+logged with its reason, and the asset keeps its previous model. Each fit is stored with its version, fit
 time, training window, row count and exclusions; the detector picks up the newest at its next snapshot.
 """
 
@@ -15,6 +17,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from resilience.detection.asset_models import EXCLUDED_KINDS
 from resilience.detection.asset_state import dump_state_model, model_version, new_state_model, training_rows
+from resilience.detection.state_models import ContaminatedWindowError
 from resilience.store.db import Engine
 from resilience.store.state_models import abnormal_periods, history, modelled_asset_sensors, save_state_model
 
@@ -34,7 +37,8 @@ def fit_asset_state_model(
     min_rows: int = MIN_ROWS,
     fitted_at: datetime | None = None,
 ) -> str | None:
-    """Fit and store one asset's model on [start, end); its version, or None without enough clean rows."""
+    """Fit and store one asset's model on [start, end); its version, or None without enough clean rows or on a
+    window that is not one normal state (both logged with the reason)."""
     with engine.connect() as conn:
         periods = abnormal_periods(conn, asset_id=asset_id, start=start - EXCLUDE_MARGIN, end=end)
         X, dropped = training_rows(
@@ -44,7 +48,11 @@ def fit_asset_state_model(
     if len(X) < max(min_rows, model.n_folds * (model.past + model.future + 10)):
         log.info("state model of %s not fitted: %d clean rows (%d left out)", asset_id, len(X), dropped)
         return None
-    model.fit(X)
+    try:
+        model.fit(X)
+    except ContaminatedWindowError as exc:
+        log.warning("state model of %s not fitted on [%s, %s): %s", asset_id, start, end, exc)
+        return None
     version = model_version(model)
     with engine.begin() as conn:
         save_state_model(

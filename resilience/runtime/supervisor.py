@@ -91,11 +91,32 @@ def seed_demo_city(args: argparse.Namespace, s: Settings) -> dict[str, str]:
     key_file.parent.mkdir(parents=True, exist_ok=True)
     key_file.touch(mode=0o600)
     key_file.write_text(demo_key + "\n")
-    print(f"demo city seeded in database {args.demo_db!r}")
+    print(
+        f"demo city seeded in database {args.demo_db!r}; admin commands reach it with RESILIENCE_DB_NAME="
+        f"{args.demo_db}, e.g. `RESILIENCE_DB_NAME={args.demo_db} .venv/bin/resilience keys create --name NAME "
+        "--role operator`"
+    )
     if args.speed > 1:
         for key, value in accelerated_silence_env(args.speed).items():
             env.setdefault(key, value)
     return env
+
+
+POLL_S = 0.2  # how often a process's exit is looked for: a killed worker is replaced within a blink
+
+
+class RestartPolicy:
+    """The first exit is restarted at once (a red reading must not wait for its worker); exits that follow
+    within ``window_s`` wait twice as long each time, up to ``max_s``, so a crash loop does not spin."""
+
+    def __init__(self, window_s: float = 60.0, max_s: float = 10.0) -> None:
+        self.window_s, self.max_s = window_s, max_s
+        self.recent: dict[str, list[float]] = {}
+
+    def delay(self, name: str, now: float) -> float:
+        times = [t for t in self.recent.get(name, []) if now - t < self.window_s] + [now]
+        self.recent[name] = times
+        return 0.0 if len(times) == 1 else min(self.max_s, 0.5 * 2 ** (len(times) - 2))
 
 
 def supervise(wanted: dict[str, list[str]], env: dict[str, str]) -> None:
@@ -112,12 +133,14 @@ def supervise(wanted: dict[str, list[str]], env: dict[str, str]) -> None:
     signal.signal(signal.SIGTERM, _stop)
     for name, cmd in wanted.items():
         procs[name] = subprocess.Popen(cmd, env=env)
+    restarts = RestartPolicy()
     while not stopping:
-        time.sleep(1)
+        time.sleep(POLL_S)
         for name, p in list(procs.items()):
             if p.poll() is not None and not stopping:
-                print(f"{name} exited with {p.returncode}; restarting", flush=True)
-                time.sleep(1)
+                delay = restarts.delay(name, time.monotonic())
+                print(f"{name} exited with {p.returncode}; restarting in {delay:.1f} s", flush=True)
+                time.sleep(delay)
                 procs[name] = subprocess.Popen(wanted[name], env=env)
     print("stopping...", flush=True)
     for p in procs.values():

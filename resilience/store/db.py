@@ -14,7 +14,7 @@ from pathlib import Path
 import psycopg
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, create_engine, text
+from sqlalchemy import Connection, Engine, create_engine, make_url, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.exc import DataError, IntegrityError, OperationalError
 
@@ -28,6 +28,8 @@ __all__ = [
     "OperationalError",
     "StoreBackoff",
     "alembic_config",
+    "database_label",
+    "database_problem",
     "get_engine",
     "is_conflict",
     "is_transient",
@@ -101,6 +103,30 @@ class StoreBackoff:
 
 
 @lru_cache
+def database_label(url: str | None = None) -> str:
+    """Which database a URL reaches, as a person names it (``resilience_demo on 127.0.0.1:55432``), no password."""
+    parsed = make_url(url or get_settings().database_url)
+    return f"{parsed.database} on {parsed.host}:{parsed.port} as {parsed.username}"
+
+
+def database_problem(exc: BaseException) -> str | None:
+    """A command-line admin's failure said plainly, naming the database reached: unreachable, or not the
+    platform's (no tables: most often the demo city lives in another database). None: not such a failure."""
+    from psycopg import errors
+
+    orig = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+    label = database_label()
+    if isinstance(orig, errors.UndefinedTable):
+        return (
+            f"database {label} has no platform tables ({str(orig).splitlines()[0]}). It is not migrated, or not "
+            "the one you meant: the demo city of `make run` is in resilience_demo "
+            "(RESILIENCE_DB_NAME=resilience_demo resilience ...); `resilience migrate` migrates this one"
+        )
+    if is_transient(exc) and not is_conflict(exc):
+        return f"database {label} cannot be reached: {str(orig).splitlines()[0] if str(orig) else type(orig).__name__}"
+    return None
+
+
 def get_engine() -> Engine:
     return make_engine()
 

@@ -25,7 +25,7 @@ import logging
 import signal
 import threading
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from collections.abc import Sequence
 from typing import Any
 
@@ -175,8 +175,10 @@ class DetectionWorker:
         # Downtime is the platform's silence, not the sensors': every feed and never-heard sensor gets a fresh
         # window from the first check this worker makes once it is current (its horizon is known).
         self.engine.silence.restart()
-        # Newer state models take over only at a snapshot, so a later replay runs the versions this run ran.
-        self.snapshot()
+        # No snapshot here: scoring resumes at once and the snapshot job's first run (as soon as ``run`` starts
+        # its jobs) saves the restored state off the scoring path. Until then the live worker runs the
+        # snapshot's own state-model versions (newer ones take over only at a snapshot), so a crash before it
+        # replays from the same snapshot with the same versions.
 
     def _restore_state_models(self, saved: dict[str, Any]) -> None:
         """The state models at the versions the snapshot ran, with their streaming state (for the replay)."""
@@ -437,7 +439,14 @@ class DetectionWorker:
             self.check_silence, "interval", seconds=self.settings.silence_check_s, id="silence-check", max_instances=1
         )
         jobs.add_job(self.check_platform, "interval", seconds=PLATFORM_CHECK_S, id="platform-check", max_instances=1)
-        jobs.add_job(self.snapshot, "interval", seconds=60, id="detector-snapshot", max_instances=1)
+        jobs.add_job(
+            self.snapshot,
+            "interval",
+            seconds=60,
+            id="detector-snapshot",
+            max_instances=1,
+            next_run_time=datetime.now(UTC),  # the first at start-up, beside scoring (see _restore)
+        )
         jobs.add_job(
             self.refresh_catalogue,
             "interval",

@@ -51,8 +51,14 @@ def test_closed_loop_through_the_api_and_response_time_report(adb: Engine, wang:
     assert c.post(f"/api/v1/alerts/{alert.id}/steps", json={"by": "x", "step": "teleport"}).status_code == 422
     assert c.post(f"/api/v1/alerts/{alert.id}/review", json={"by": "centre"}).status_code == 409
     assert c.post(f"/api/v1/alerts/{alert.id}/resolve", json={"by": "wang", "note": ""}).status_code == 409
+    held = c.post(f"/api/v1/alerts/{alert.id}/resolve", json={"by": "wang", "note": "valve replaced"})
+    assert held.status_code == 409 and "condition still holds" in held.json()["detail"]
+    assert c.get(f"/api/v1/alerts/{alert.id}").json()["condition"] == "active"
     assert (
-        c.post(f"/api/v1/alerts/{alert.id}/resolve", json={"by": "wang", "note": "valve replaced"}).status_code == 200
+        c.post(
+            f"/api/v1/alerts/{alert.id}/resolve", json={"by": "wang", "note": "valve replaced", "override": True}
+        ).status_code
+        == 200
     )
     assert (
         c.post(f"/api/v1/alerts/{alert.id}/comments", json={"by": "li", "note": "photos attached"}).status_code == 200
@@ -104,7 +110,7 @@ def test_cap_endpoint_for_district_alert_and_lifecycle(adb: Engine, api_client) 
     assert root.find("c:msgType", ns).text == "Alert"
     assert root.find("c:info/c:area/c:areaDesc", ns).text == "Pudong"
     assert root.find("c:info/c:area/c:polygon", ns).text.startswith("31.000000,121.000000")
-    api_client.post(f"/api/v1/alerts/{alert.id}/resolve", json={"by": "centre", "note": "rain stopped"})
+    api_client.post(f"/api/v1/alerts/{alert.id}/resolve", json={"note": "rain stopped", "override": True})
     root = ET.fromstring(api_client.get(f"/api/v1/alerts/{alert.id}/cap").content)
     assert root.find("c:msgType", ns).text == "Cancel" and root.find("c:references", ns) is not None
 

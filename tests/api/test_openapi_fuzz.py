@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from hypothesis import strategies as st
 from sqlalchemy import Engine, create_engine
 
+from resilience.api.login_limits import LoginLimits
 from resilience.api.main import create_app
 from tests.auth import make_key
 from resilience.settings import Settings
@@ -80,10 +81,11 @@ def no_network() -> Iterator[None]:
 
 
 def served_schema() -> Any:
-    """The OpenAPI the real app serves. Loading it touches no database, so it happens at collection
-    (``schemathesis.pytest.from_fixture`` would defer it, but breaks on pytest 9.2: ``Function._nodeid``)."""
+    """The OpenAPI the real app serves at /openapi.json (to authenticated callers only, so the document is
+    taken from the app itself: building it touches no database and happens at collection;
+    ``schemathesis.pytest.from_fixture`` would defer it, but breaks on pytest 9.2: ``Function._nodeid``)."""
     app = create_app(engine=create_engine("postgresql+psycopg://schema-only.invalid/unused"))
-    return schemathesis.openapi.from_asgi("/openapi.json", app)
+    return schemathesis.openapi.from_dict(app.openapi())
 
 
 schema = (
@@ -148,6 +150,9 @@ def seed(client: TestClient) -> None:
 def fuzz_app(fuzz_engine: Engine) -> FastAPI:
     app = create_app(engine=fuzz_engine)
     app.state.fuzz_key = make_key(fuzz_engine)  # an admin key: every operation is reachable
+    # generated logins with wrong keys, all from one address, would soon have it refused with 429 for every
+    # later request, admin key or not (tests/api/test_login_limits.py): the fuzzer gets budgets it cannot spend
+    app.state.login_limits = LoginLimits(window_s=60.0, per_address=10**9, per_key=10**9, max_entries=1000)
     seed(TestClient(app, headers={"X-API-Key": app.state.fuzz_key}))
     return app
 

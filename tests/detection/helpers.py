@@ -40,3 +40,22 @@ def seasonal_series(
 
 def sine(n: int, period: float = 100.0) -> np.ndarray:
     return np.array([math.sin(2 * math.pi * i / period) for i in range(n)])
+
+
+def correlated_process(n: int, seed: int) -> np.ndarray:
+    """Six correlated sensors driven by two AR(1) factors (a plant whose readings move together)."""
+    rng = np.random.default_rng(seed)
+    f = np.zeros((n, 2))
+    for t in range(1, n):
+        f[t] = np.array([0.9, 0.7]) * f[t - 1] + rng.normal(0, 1, 2)
+    loadings = np.array([[1.0, 0.5, -0.8, 0.3, 0.0, 0.6], [0.2, -1.0, 0.4, 0.9, 0.7, 0.0]])
+    out: np.ndarray = 10.0 + f @ loadings + rng.normal(0, 0.3, (n, 6))
+    return out
+
+
+def flow_pressure_rows(n: int, seed: int) -> np.ndarray:
+    """One-minute rows of a water main's flow and pressure over the daily demand cycle (they move oppositely)."""
+    rng = np.random.default_rng(seed)
+    demand = 1.0 + 0.3 * np.sin(2 * np.pi * np.arange(n) / 1440) + rng.normal(0, 0.02, n)
+    rows: np.ndarray = np.c_[100 * demand + rng.normal(0, 1, n), 0.45 - 0.1 * demand + rng.normal(0, 0.002, n)]
+    return rows

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import pytest
 
 from resilience.detection.asset_state import (
@@ -22,18 +21,14 @@ from resilience.domain import Reading
 from resilience.events import AnomalyPhase
 from resilience.store.state_models import StoredStateModel
 
+from .helpers import flow_pressure_rows
+
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
 IDS = ["flow", "pressure"]
 
 
-def _rows(n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    demand = 1.0 + 0.3 * np.sin(2 * np.pi * np.arange(n) / 1440) + rng.normal(0, 0.02, n)
-    return np.c_[100 * demand + rng.normal(0, 1, n), 0.45 - 0.1 * demand + rng.normal(0, 0.002, n)]
-
-
 def _monitor(seed: int = 1) -> AssetStateMonitor:
-    model = new_state_model(2).fit(_rows(2880, seed))
+    model = new_state_model(2).fit(flow_pressure_rows(2880, seed))
     stored = StoredStateModel("MAIN-1", model_version(model), T0, T0, T0, 2880, IDS, dump_state_model(model))
     return AssetStateMonitor(
         stored, load_state_model(stored.blob), {"flow": "water_flow", "pressure": "water_pressure"}
@@ -41,7 +36,7 @@ def _monitor(seed: int = 1) -> AssetStateMonitor:
 
 
 def _stream(fault: slice) -> list[Reading]:
-    X = _rows(600, 7)
+    X = flow_pressure_rows(600, 7)
     X[fault, 0] *= 1.8  # burst: far more flow and the pressure collapses
     X[fault, 1] = 0.1
     return [

@@ -9,30 +9,23 @@ import pytest
 
 from resilience.bench import tep_bench
 from resilience.detection.state_models import CanonicalVariateStateModel, HeldAlarm
+from .helpers import correlated_process
 
 ONSET, END = 600, 1000
 
 
-def _process(n: int, seed: int) -> np.ndarray:
-    """Six correlated sensors driven by two AR(1) factors (a plant whose readings move together)."""
-    rng = np.random.default_rng(seed)
-    f = np.zeros((n, 2))
-    for t in range(1, n):
-        f[t] = np.array([0.9, 0.7]) * f[t - 1] + rng.normal(0, 1, 2)
-    loadings = np.array([[1.0, 0.5, -0.8, 0.3, 0.0, 0.6], [0.2, -1.0, 0.4, 0.9, 0.7, 0.0]])
-    return 10.0 + f @ loadings + rng.normal(0, 0.3, (n, 6))
-
-
 def _faulty(seed: int) -> np.ndarray:
     """Normal run with a sustained fault on [ONSET, END): a sensor bias that breaks the correlation structure."""
-    X = _process(1400, seed)
+    X = correlated_process(1400, seed)
     X[ONSET:END, 2] += 1.2
     return X
 
 
 @pytest.fixture(scope="module")
 def model() -> CanonicalVariateStateModel:
-    return CanonicalVariateStateModel(past=2, future=2, n_states=4, false_alarm_rate=0.02).fit(_process(2000, 0))
+    return CanonicalVariateStateModel(past=2, future=2, n_states=4, false_alarm_rate=0.02).fit(
+        correlated_process(2000, 0)
+    )
 
 
 def test_alarm_opens_holds_and_clears(model: CanonicalVariateStateModel):
@@ -46,7 +39,7 @@ def test_alarm_opens_holds_and_clears(model: CanonicalVariateStateModel):
 
 
 def test_false_alarms_on_clean_data_near_target(model: CanonicalVariateStateModel):
-    rates = [model.predict(_process(2000, seed)).mean() for seed in (11, 12, 13)]
+    rates = [model.predict(correlated_process(2000, seed)).mean() for seed in (11, 12, 13)]
     assert float(np.mean(rates)) <= 3 * model.false_alarm_rate + 0.01
 
 
@@ -67,7 +60,7 @@ def test_streaming_equals_batch_and_never_looks_ahead(model: CanonicalVariateSta
 
 
 def test_fit_reads_no_labels():
-    X = _process(1000, 3)
+    X = correlated_process(1000, 3)
     a = CanonicalVariateStateModel(past=2, future=2, n_states=4).fit(X)
     b = CanonicalVariateStateModel(past=2, future=2, n_states=4).fit(X, y=np.arange(len(X)) % 2)
     np.testing.assert_array_equal(a.limits_, b.limits_)
@@ -86,21 +79,21 @@ def test_bad_inputs_rejected():
     with pytest.raises(ValueError):
         CanonicalVariateStateModel().fit(np.zeros((20, 3)))
     with pytest.raises(ValueError):
-        CanonicalVariateStateModel(statistics=("nope",)).fit(_process(500, 4))
+        CanonicalVariateStateModel(statistics=("nope",)).fit(correlated_process(500, 4))
 
 
 @pytest.mark.slow  # a bench: three TEP faults end to end
 @pytest.mark.skipif(not tep_bench.DEFAULT_DATA.is_dir(), reason="shared TEP data not present")
 def test_bench_tep_runs_on_three_faults(capsys: pytest.CaptureFixture[str]):
-    args = argparse.Namespace(data=None, faults="1,2,4", target_far=0.025)
+    args = argparse.Namespace(data=None, faults="1,2,4")
     assert tep_bench.run(args) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     pairs = dict(item.split("=") for item in last.split())
-    assert {"tep_detection", "tep_far", "tep_delay"} <= set(pairs)
+    assert {"tep_detection", "tep_far", "tep_delay", "tep_cleared"} <= set(pairs)
     assert float(pairs["tep_detection"]) > 0.9
 
 
 def test_bench_tep_missing_data_is_a_clear_error(tmp_path, capsys: pytest.CaptureFixture[str]):
-    args = argparse.Namespace(data=str(tmp_path), faults="1", target_far=0.025)
+    args = argparse.Namespace(data=str(tmp_path), faults="1")
     assert tep_bench.run(args) == 2
     assert "TEP data not found" in capsys.readouterr().err

@@ -60,6 +60,9 @@ def test_ingest_worker_sigkill(rig: Rig) -> None:
     assert killed_at < N, "the worker finished before the kill; the test proves nothing"
     t0 = time.monotonic()
     rig.start("ingest")  # same client id: the broker redelivers the persistent session's queue
+    at_restart = rig.stored(sensor)[0]
+    wait_for(lambda: rig.stored(sensor)[0] > at_restart, 60, every=0.05)
+    resumed_s = time.monotonic() - t0  # the process started, connected and stored again
     counts = _settle(rig, sensor, before)
     record(
         {
@@ -67,6 +70,7 @@ def test_ingest_worker_sigkill(rig: Rig) -> None:
             "load": f"{N} QoS1 readings",
             "sent": sent,
             **counts,
+            "resumed_s": round(resumed_s, 2),
             "recovery_s": round(time.monotonic() - t0, 1),
         }
     )
@@ -79,7 +83,10 @@ def test_detector_sigkill(rig: Rig) -> None:
     rig.kill("detector")
     sent = acked(pub)
     t0 = time.monotonic()
+    at_restart = rig.handed_and_scored()[1]
     rig.start("detector")  # restores its snapshot, replays to its cursor silently, then goes on
+    wait_for(lambda: rig.handed_and_scored()[1] > at_restart, 60, every=0.05)
+    resumed_s = time.monotonic() - t0  # the process started, restored, replayed and scored again
     counts = _settle(rig, sensor, before)
     record(
         {
@@ -87,6 +94,7 @@ def test_detector_sigkill(rig: Rig) -> None:
             "load": f"{N} QoS1 readings at 4,000/s",
             "sent": sent,
             **counts,
+            "resumed_s": round(resumed_s, 2),
             "recovery_s": round(time.monotonic() - t0, 1),
         }
     )

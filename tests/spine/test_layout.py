@@ -45,6 +45,12 @@ def test_compose_file_is_the_production_layout():
     assert subprocess.run(["sh", "-n", str(ROOT / "deploy/mosquitto/follow-accounts.sh")]).returncode == 0
     for path in ("/mosquitto/auth/passwd", "/mosquitto/auth/acl", "/mosquitto/deploy/certs/server.key"):
         assert path in conf
+    # utilities connect on 8883 only, with their own accounts and client ids forced to their logins
+    assert "per_listener_settings true" in conf
+    settings_lines = "\n".join(line for line in conf.splitlines() if not line.startswith("#"))
+    platform, devices = settings_lines.split("listener 8883", 1)
+    assert "use_username_as_clientid true" in devices and "use_username_as_clientid" not in platform
+    assert "/mosquitto/auth/passwd-devices" in devices and "/mosquitto/auth/passwd-devices" not in platform
 
 
 def test_services_command_reports_status():

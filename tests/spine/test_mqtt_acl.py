@@ -15,11 +15,13 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import insert, text
 
+from resilience.mqtt_auth import SERVICE_ROLES
 from resilience.settings import Settings
 from resilience.store.schema import sensors, utilities
 from tests.mqtt_login import platform_login, utility_login
-from tests.spine.workers import spawn, unique, worker_env
+from tests.spine.workers import ROOT, spawn, unique, worker_env
 
+INGEST_ID = unique("resilience-ingest")  # a platform client id, as the worker's is in production
 NOT_AUTHORIZED = 0x87
 BAD_CREDENTIALS = 0x86
 
@@ -33,11 +35,25 @@ def _wait(predicate, timeout: float = 20.0, every: float = 0.1):  # type: ignore
     return predicate()
 
 
-class Client:
-    """A connected MQTT v5 client that records CONNACK, PUBACK and SUBACK reason codes and messages."""
+def is_service(login: tuple[str, str] | None) -> bool:
+    return login is not None and login[0] in SERVICE_ROLES
 
-    def __init__(self, services: Settings, login: tuple[str, str] | None, *, connect: bool = True) -> None:
-        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=unique("acl"), protocol=mqtt.MQTTv5)
+
+class Client:
+    """A connected MQTT v5 client that records CONNACK, PUBACK and SUBACK reason codes and messages. A service
+    login goes to the platform listener, a utility's to the device listener, unless ``port`` says otherwise."""
+
+    def __init__(
+        self,
+        services: Settings,
+        login: tuple[str, str] | None,
+        *,
+        port: int | None = None,
+        client_id: str | None = None,
+    ) -> None:
+        self.c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id or unique("acl"), protocol=mqtt.MQTTv5)
+        self.disconnects: list[int] = []
+        self.c.on_disconnect = lambda c, u, f, rc, p: self.disconnects.append(rc.value)
         if login:
             self.c.username_pw_set(*login)
         self.connack: list[int] = []
@@ -49,7 +65,8 @@ class Client:
         self.c.on_publish = lambda c, u, mid, rc, p: self.pubacks.__setitem__(mid, rc.value)
         self.c.on_subscribe = lambda c, u, mid, rcs, p: self.subacks.append([r.value for r in rcs])
         self.c.on_message = lambda c, u, m: self.messages.append(m)
-        self.c.connect(services.mqtt_host, services.mqtt_port, keepalive=10)
+        default = services.mqtt_port if is_service(login) else services.mqtt_device_port
+        self.c.connect(services.mqtt_host, port or default, keepalive=10)
         self.c.loop_start()
         assert self.got_connack.wait(10), "no CONNACK"
 
@@ -98,9 +115,9 @@ def utilities_ab(db_engine, registry) -> tuple[str, str, str, str]:  # type: ign
 @pytest.fixture(scope="module")
 def ingest(db_url, services, utilities_ab) -> Iterator[Popen[bytes]]:  # type: ignore[no-untyped-def]
     # the configured root and the real 'ingest' account (worker_env adds no other login for it)
-    env = worker_env(db_url, RESILIENCE_MQTT_CLIENT_ID=unique("acl-ingest"))
+    env = worker_env(db_url, RESILIENCE_MQTT_CLIENT_ID=INGEST_ID)
     assert "RESILIENCE_MQTT_USERNAME" not in env or env["RESILIENCE_MQTT_USERNAME"] == "ingest"
-    p = spawn(["ingest"], env, "acl-ingest", ready="subscribed to")
+    p = spawn(["ingest"], env, INGEST_ID, ready="subscribed to")
     yield p
     p.send_signal(signal.SIGTERM)
     p.wait(timeout=20)
@@ -121,13 +138,35 @@ def _reading(t: float, v: float) -> bytes:
 
 
 def test_anonymous_and_wrong_password_are_refused(services) -> None:  # type: ignore[no-untyped-def]
-    anon = Client(services, None)
-    assert anon.connack and anon.connack[0] in (NOT_AUTHORIZED, BAD_CREDENTIALS), anon.connack
-    anon.close()
+    for port in (services.mqtt_port, services.mqtt_device_port):
+        anon = Client(services, None, port=port)
+        assert anon.connack and anon.connack[0] in (NOT_AUTHORIZED, BAD_CREDENTIALS), anon.connack
+        anon.close()
     user, _ = utility_login(unique("acl-pw"))
     wrong = Client(services, (user, "not-the-password"))
     assert wrong.connack[0] in (NOT_AUTHORIZED, BAD_CREDENTIALS), wrong.connack
     wrong.close()
+
+
+def test_each_listener_knows_only_its_own_accounts(services, utilities_ab) -> None:  # type: ignore[no-untyped-def]
+    """A utility's valid login is refused on the platform listener, a service account's on the devices' one."""
+    a, _, _, _ = utilities_ab
+    utility = Client(services, utility_login(a), port=services.mqtt_port)
+    assert utility.connack[0] in (NOT_AUTHORIZED, BAD_CREDENTIALS), utility.connack
+    utility.close()
+    service = Client(services, platform_login("simulator"), port=services.mqtt_device_port)
+    assert service.connack[0] in (NOT_AUTHORIZED, BAD_CREDENTIALS), service.connack
+    service.close()
+
+
+def test_reserved_platform_ids_are_never_utility_accounts(services) -> None:  # type: ignore[no-untyped-def]
+    from resilience import mqtt_auth
+
+    for reserved in ("resilience-ingest", "lifeline-alerts-dispatcher", "ingest", "bench"):
+        assert not mqtt_auth.can_be_account(reserved)
+        with pytest.raises(mqtt_auth.CredentialError, match="cannot be a broker account"):
+            mqtt_auth.utility_credentials(services, reserved)
+    assert mqtt_auth.can_be_account("GAS-CO-1")
 
 
 def test_utility_publishes_its_own_topic_end_to_end(services, ingest, utilities_ab, db_engine) -> None:  # type: ignore[no-untyped-def]
@@ -142,6 +181,50 @@ def test_utility_publishes_its_own_topic_end_to_end(services, ingest, utilities_
         assert _wait(lambda: _stored(db_engine, sa) == 2), f"stored {_stored(db_engine, sa)} of 2"
     finally:
         client.close()
+    assert ingest.poll() is None
+
+
+def _ingest_log() -> str:
+    return "".join(p.read_text(errors="replace") for p in (ROOT / ".local" / "test-logs").glob(f"{INGEST_ID}-*.log"))
+
+
+def test_a_utility_cannot_take_the_ingest_workers_session_or_another_utilitys(  # type: ignore[no-untyped-def]
+    services, ingest, utilities_ab, db_engine
+) -> None:
+    """The attack found from outside: a utility's valid login with the ingest worker's client id made the
+    broker drop the worker and the readings it had acknowledged. Now the devices' listener forces every id to
+    its login and the platform's listener does not know utilities: every reading published meanwhile is
+    stored exactly once, and neither the worker nor utility B is ever disconnected."""
+    a, sa, b, _ = utilities_ab
+    root = services.mqtt_topic_root
+    before = _stored(db_engine, sa)
+    victim = Client(services, utility_login(b))
+    publisher = Client(services, platform_login("simulator"))
+    refused: list[int] = []
+    n, base = 200, float(int(time.time()) - 1000)
+    try:
+        assert victim.connack == [0]
+        for i in range(n):
+            assert publisher.publish(f"{root}/{a}/{sa}", _reading(base + i, 1000.0 + i)) == 0
+            if i % 25 == 0:
+                for port, client_id in (
+                    (services.mqtt_device_port, INGEST_ID),  # the worker's id on the devices' listener
+                    (services.mqtt_device_port, b),  # utility B's id
+                    (services.mqtt_port, INGEST_ID),  # the worker's id on the platform's listener
+                ):
+                    thief = Client(services, utility_login(a), port=port, client_id=client_id)
+                    if port == services.mqtt_port:
+                        refused += thief.connack
+                    thief.close()
+        assert _wait(lambda: _stored(db_engine, sa) == before + n, 60), f"{_stored(db_engine, sa) - before} of {n}"
+        time.sleep(0.5)
+        assert _stored(db_engine, sa) == before + n
+        assert refused and all(code in (NOT_AUTHORIZED, BAD_CREDENTIALS) for code in refused), refused
+        assert victim.disconnects == [], "utility B lost its session"
+        assert "MQTT disconnected" not in _ingest_log(), "the ingest worker lost its session"
+    finally:
+        victim.close()
+        publisher.close()
     assert ingest.poll() is None
 
 
@@ -224,6 +307,8 @@ def test_service_accounts_files_are_private(services) -> None:  # type: ignore[n
     for path in (
         mqtt_auth.password_file(services),
         mqtt_auth.acl_file(services),
+        mqtt_auth.device_password_file(services),
+        mqtt_auth.device_acl_file(services),
         mqtt_auth.auth_dir(services) / "service-accounts.json",
     ):
         assert path.stat().st_mode & 0o077 == 0, path
@@ -257,9 +342,9 @@ def test_a_utility_added_to_the_registry_may_connect_after_the_scheduler_syncs(s
         assert after.publish(f"{settings.mqtt_topic_root}/OTHER/S1", b"[]") == NOT_AUTHORIZED
     finally:
         after.close()
-    written = mqtt_auth.password_file(settings).stat().st_mtime_ns
+    written = mqtt_auth.device_password_file(settings).stat().st_mtime_ns
     assert follow_registry_on_broker(db_engine, settings) == []
-    assert mqtt_auth.password_file(settings).stat().st_mtime_ns == written
+    assert mqtt_auth.device_password_file(settings).stat().st_mtime_ns == written
 
 
 def test_the_registry_is_read_through_the_callers_engine(db_engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
@@ -296,7 +381,11 @@ def test_a_deployment_folder_gets_accounts_mosquitto_can_check(services, db_engi
         settings = get_settings()
         local_before = mqtt_auth.password_file(settings).stat().st_mtime_ns
         mqtt_auth.follow_registry(settings)
-        lines = dict(line.split(":", 1) for line in (tmp_path / "passwd").read_text().splitlines())
+        lines = dict(
+            line.split(":", 1)
+            for name in ("passwd", "passwd-devices")
+            for line in (tmp_path / name).read_text().splitlines()
+        )
         expected = [mqtt_auth.service_credentials(settings, "ingest")]
         with db_engine.connect() as conn:
             some = conn.execute(text("SELECT id FROM utilities ORDER BY id LIMIT 1")).scalar_one()
@@ -306,8 +395,32 @@ def test_a_deployment_folder_gets_accounts_mosquitto_can_check(services, db_engi
             assert algo == "7" and base64.b64decode(digest) == hashlib.pbkdf2_hmac(
                 "sha512", c.password.encode(), base64.b64decode(salt), int(iterations), 64
             )
-        assert f"user {some}" in (tmp_path / "acl").read_text()
+        assert f"user {some}" in (tmp_path / "acl-devices").read_text()
+        assert f"user {some}" not in (tmp_path / "acl").read_text()
+        assert f"{some}:" not in (tmp_path / "passwd").read_text()
         assert mqtt_auth.password_file(settings).stat().st_mtime_ns == local_before
     finally:
         monkeypatch.delenv("RESILIENCE_MQTT_AUTH_OUT")
         get_settings.cache_clear()
+
+
+def test_topics_of_the_wrong_shape_are_dead_lettered_not_dropped(services, ingest, utilities_ab, db_engine) -> None:  # type: ignore[no-untyped-def]
+    """A topic one level too deep or with an empty level used to get PUBACK 'no matching subscribers', which a
+    device reads as success, and vanish; now the worker receives it and keeps it with the topic's reason."""
+    a, sa, _, _ = utilities_ab
+    root = services.mqtt_topic_root
+    bad = [f"{root}/{a}/{sa}/extra", f"{root}/{a}//", f"{root}/{a}/{sa}/x/y"]
+    client = Client(services, utility_login(a))
+    try:
+        for topic in bad:
+            assert client.publish(topic, _reading(float(int(time.time()) - 5), 1.0)) == 0
+        assert _wait(lambda: all(_dead_letters(db_engine, t) == 1 for t in bad)), [
+            _dead_letters(db_engine, t) for t in bad
+        ]
+        with db_engine.connect() as conn:
+            reasons = (
+                conn.execute(text("SELECT reason FROM dead_letters WHERE topic = ANY(:t)"), {"t": bad}).scalars().all()
+            )
+        assert all("topic" in r for r in reasons), reasons
+    finally:
+        client.close()

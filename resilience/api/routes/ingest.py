@@ -12,8 +12,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, HTTPException, Query, Request
+from fastapi.encoders import jsonable_encoder
 from starlette.concurrency import run_in_threadpool
 
+from ingest.deadletter import echo, pg_text
+from ingest.parser import Rejection
 from ingest.pipeline import IngestPipeline, Message
 from resilience.api.deps import ConnDep
 from resilience.api.auth import HistoryOrUtility, Principal, Publisher
@@ -104,10 +107,17 @@ def dead_letter_oversize(engine: Engine, utility_id: str, sensor_id: str | None,
         )
 
 
-def _echo(fragment: Any) -> Any:
-    if isinstance(fragment, str) and len(fragment) > FRAGMENT_MAX:
-        return fragment[:FRAGMENT_MAX] + "..."
-    return fragment
+def _errors(rejections: list[Rejection]) -> list[dict[str, Any]]:
+    """The rejections as the reply states them: every text escaped (NaN, Infinity, unpaired surrogates), so
+    the reply that explains a bad record can always be written."""
+    return [
+        {
+            "reason": pg_text(r.reason),
+            "sensor_id": None if r.sensor_id is None else pg_text(r.sensor_id),
+            "record": echo(r.fragment, FRAGMENT_MAX),
+        }
+        for r in rejections
+    ]
 
 
 @router.post(
@@ -118,7 +128,12 @@ def _echo(fragment: Any) -> Any:
 async def ingest(
     request: Request, who: Publisher, utility_header: UtilityHeader = None, sensor_id: SensorQuery = None
 ) -> Any:
-    """Accept a SenML pack or plain JSON readings; rejected records are dead-lettered, the rest land."""
+    """Accept a SenML pack or plain JSON readings; rejected records are dead-lettered, the rest land.
+
+    The reply counts truly: ``accepted`` readings were newly stored, ``duplicates`` were valid but already
+    stored (a resend; 200, nothing to retry), ``rejected`` records each have a reason. ``earliest`` and
+    ``latest`` are the stored readings' times as resolved (SenML's relative times made absolute). 422 when
+    nothing valid was sent."""
     utility_id = publishing_utility(who, utility_header)
     pipeline: IngestPipeline = request.app.state.ingest_pipeline
     try:
@@ -129,10 +144,18 @@ async def ingest(
     # CPU-bound parsing/validation and the blocking commit: off the event loop.
     result = await run_in_threadpool(pipeline.ingest, [Message("http", utility_id, body, None, sensor_id)])
     res = result.messages[0]
-    errors = [{"reason": r.reason, "sensor_id": r.sensor_id, "record": _echo(r.fragment)} for r in res.rejections]
-    if res.accepted == 0 and errors:
-        raise HTTPException(422, {"accepted": 0, "rejected": len(errors), "errors": errors})
-    return {"accepted": res.accepted, "rejected": len(errors), "errors": errors}
+    errors = _errors(res.rejections)
+    reply = {
+        "accepted": res.accepted,
+        "duplicates": res.duplicates,
+        "rejected": len(errors),
+        "errors": errors,
+        "earliest": res.earliest,
+        "latest": res.latest,
+    }
+    if res.accepted == 0 and res.duplicates == 0 and errors:
+        raise HTTPException(422, jsonable_encoder(reply))
+    return reply
 
 
 @router.get("/errors", response_model=list[DeadLetterPublic])

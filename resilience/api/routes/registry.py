@@ -1,13 +1,17 @@
-"""CRUD for the registry: utilities, districts, assets, sensors."""
+"""CRUD for the registry: utilities, districts, assets, sensors; and bulk import from CSV or GeoJSON."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, status
+from fastapi import APIRouter, HTTPException, Query, Request, status
+from starlette.concurrency import run_in_threadpool
 
 from resilience.api.auth import Admin, Watcher, WatcherOrUtility
-from resilience.api.deps import ConnDep, IdPath, Offset, RefQuery
+from resilience.api.deps import ConnDep, EngineDep, IdPath, Offset, RefQuery, SettingsDep
+from resilience.api.registry_files import FileRefused
+from resilience.api.registry_import import import_files, parse_upload
+from resilience.api.routes.ingest import PayloadTooLarge, read_capped
 from resilience.api.schemas import (
     AssetCreate,
     AssetPublic,
@@ -16,6 +20,8 @@ from resilience.api.schemas import (
     DistrictPublic,
     DistrictUpdate,
     Page,
+    Problem,
+    RegistryImportResponse,
     SensorCreate,
     SensorPublic,
     SensorUpdate,
@@ -163,3 +169,60 @@ def update_sensor(id: IdPath, body: SensorUpdate, conn: ConnDep, _: Admin) -> An
 @router.delete("/sensors/{id}", status_code=204)
 def delete_sensor(id: IdPath, conn: ConnDep, _: Admin) -> None:
     _call(store.remove, conn=conn, table="sensors", id=id)
+
+
+GEOJSON_TYPES = ("application/geo+json", "application/json")
+IMPORT_BODY = {  # read by the route itself (capped, streamed): declared here for the OpenAPI document
+    "required": True,
+    "content": {
+        "text/csv": {"schema": {"type": "string", "description": "one entity's rows under a header row"}},
+        "application/geo+json": {"schema": {"type": "object", "description": "a GeoJSON FeatureCollection"}},
+    },
+}
+EntityQuery = Annotated[
+    Literal["utilities", "districts", "assets", "sensors"] | None,
+    Query(description="the entity of a CSV file's rows; for GeoJSON, of features that do not say"),
+]
+
+
+@router.post(
+    "/registry/import",
+    response_model=RegistryImportResponse,
+    responses={413: {"model": Problem}, 415: {"model": Problem}, 422: {"model": Problem}},
+    openapi_extra={"requestBody": IMPORT_BODY},
+)
+async def import_registry(
+    request: Request,
+    engine: EngineDep,
+    settings: SettingsDep,
+    who: Admin,
+    entity: EntityQuery = None,
+    all_or_nothing: Annotated[bool, Query(description="store nothing if any row is rejected")] = False,
+    dry_run: Annotated[bool, Query(description="validate and count, store nothing")] = False,
+) -> Any:
+    """Upsert a file of registry rows (``text/csv`` with ``?entity=``, or a GeoJSON FeatureCollection) in one
+    transaction. The valid rows land unless ``all_or_nothing`` (then a rejected row makes it a 422 and
+    nothing lands); the reply counts created, updated, unchanged and rejected rows and lists the first
+    rejections with their line or feature, field and reason. The body is read with a cap, then parsed and
+    stored in the threadpool (the event loop stays free)."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media not in ("text/csv", *GEOJSON_TYPES):
+        raise HTTPException(415, f"send text/csv (with ?entity=) or application/geo+json, not {media[:60]!r}")
+    if media == "text/csv" and entity is None:
+        raise HTTPException(422, "a CSV import names its entity: ?entity=utilities|districts|assets|sensors")
+    try:
+        body = await read_capped(request, settings.registry_import_max_bytes)
+    except PayloadTooLarge as exc:
+        raise HTTPException(413, exc.reason) from None
+
+    def run() -> RegistryImportResponse:
+        parsed = parse_upload(body, geojson=media != "text/csv", entity=entity, source="body")
+        return import_files(engine, [parsed], all_or_nothing=all_or_nothing, dry_run=dry_run, actor=who.actor)
+
+    try:
+        report = await run_in_threadpool(run)
+    except FileRefused as exc:
+        raise HTTPException(422, str(exc)) from None
+    if all_or_nothing and not report.committed and not dry_run:
+        raise HTTPException(422, report.model_dump(mode="json"))
+    return report

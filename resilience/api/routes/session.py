@@ -1,4 +1,4 @@
-"""Dashboard logins: an API key exchanged for an HttpOnly, SameSite=Strict session cookie.
+"""Dashboard logins: an API key exchanged for an HttpOnly, SameSite=Strict (and Secure) session cookie.
 
 The key never lives in the browser's storage; the cookie's token is random, stored hashed, ends with its
 lifetime, at logout, or when the key is revoked or expires.
@@ -14,7 +14,10 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field
 
 from resilience.api.auth import SESSION_COOKIE, Principal, authenticated
-from resilience.api.deps import ConnDep
+from resilience.api.csrf import cross_site_reason
+from resilience.api.deps import ConnDep, SettingsDep
+from resilience.api.login_limits import count_failure, refuse_if_blocked
+from resilience.settings import Settings
 from resilience.store import api_keys
 
 router = APIRouter(prefix="/api/v1", tags=["session"])
@@ -30,11 +33,31 @@ def _view(p: Principal) -> dict[str, Any]:
     return {"key_id": p.key_id, "name": p.name, "role": p.role, "utility_id": p.utility_id, "via": p.via}
 
 
-@router.post("/session", responses={401: {"description": "not a live key"}})
-def login(body: Login, request: Request, response: Response, conn: ConnDep) -> dict[str, Any]:
-    """Anonymous by nature: the key in the body is the credential."""
+def cookie_is_secure(request: Request, settings: Settings) -> bool:
+    """Secure (sent over https only) unless a setting says otherwise: over https, and always in production
+    (where a proxy may end TLS and pass plain http on); a local or test console on plain http keeps working."""
+    if settings.session_cookie_secure is not None:
+        return settings.session_cookie_secure
+    return request.url.scheme == "https" or settings.environment == "production"
+
+
+@router.post(
+    "/session",
+    responses={
+        401: {"description": "not a live key"},
+        403: {"description": "from another site's page"},
+        429: {"description": "too many failed keys: Retry-After"},
+    },
+)
+def login(body: Login, request: Request, response: Response, conn: ConnDep, settings: SettingsDep) -> dict[str, Any]:
+    """Anonymous by nature: the key in the body is the credential. Not from another site's page (login CSRF);
+    failed logins count against the caller's address and the key id (resilience/api/login_limits.py)."""
+    if (reason := cross_site_reason(request, unnamed_ok=True)) is not None:
+        raise HTTPException(403, reason)
+    refuse_if_blocked(request)
     record = api_keys.authenticate(conn, body.key)
     if record is None:
+        count_failure(request, body.key, "login")
         raise HTTPException(401, "not a live API key")
     token = api_keys.open_session(conn, record.id, SESSION_LIFETIME)
     response.set_cookie(
@@ -43,7 +66,7 @@ def login(body: Login, request: Request, response: Response, conn: ConnDep) -> d
         max_age=int(SESSION_LIFETIME.total_seconds()),
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=cookie_is_secure(request, settings),
         path="/",
     )
     return {"key_id": record.id, "name": record.name, "role": record.role, "utility_id": record.utility_id}
@@ -59,11 +82,12 @@ def whoami(who: Caller) -> dict[str, Any]:
 
 
 @router.delete("/session", status_code=204)
-def logout(request: Request, response: Response, conn: ConnDep, _: Caller) -> None:
+def logout(request: Request, response: Response, conn: ConnDep, settings: SettingsDep, _: Caller) -> None:
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         api_keys.close_session(conn, token)
-    response.delete_cookie(SESSION_COOKIE, path="/")
+    secure = cookie_is_secure(request, settings)
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=secure, httponly=True, samesite="strict")
 
 
 LOGIN_PAGE = """<!doctype html>
@@ -82,8 +106,10 @@ document.getElementById("f").addEventListener("submit", async e => { e.preventDe
     body: JSON.stringify({key: document.getElementById("k").value})});
   const next = new URLSearchParams(location.search).get("next") || "/";
   const safe = next.charAt(0) === "/" && next.charAt(1) !== "/" && next.charAt(1) !== String.fromCharCode(92);
+  const wait = r.headers.get("Retry-After");
   if (r.ok) location.href = safe ? next : "/";
-  else document.getElementById("err").textContent = "密钥无效 / not a live key"; });
+  else document.getElementById("err").textContent = r.status === 429
+    ? `尝试过多，请 ${wait} 秒后再试 / too many failed keys: try again in ${wait} s` : "密钥无效 / not a live key"; });
 </script></body></html>"""
 
 
