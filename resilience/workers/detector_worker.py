@@ -216,7 +216,7 @@ class DetectionWorker:
         # has arrived but waits (behind a snapshot) must not make its own sensors look silent.
         if readings:
             self.clock.observe(max(r.ts for r in readings))
-            self.engine.silence.mark_heard({r.sensor_id for r in known}, self.clock())
+            self.engine.silence.mark_heard({r.sensor_id for r in known}, self.clock(), utcnow())
             self._check_silence_on_data_time()
         for r in readings:
             self.asset_models.observe(r.sensor_id, r.value)
@@ -284,14 +284,15 @@ class DetectionWorker:
                     raise
 
     # -- silence -----------------------------------------------------------------------------------
-    def _silence_now(self) -> datetime | None:
+    def _silence_now(self) -> tuple[datetime, datetime] | None:
         """The data time sensors are judged at: the data clock, less how far the platform's horizon trails the
-        wall clock (a stage that is behind holds it back). None until this worker has drained the hand-off."""
+        wall clock (a stage that is behind holds it back); and the horizon itself. None until this worker has
+        drained the hand-off."""
         wall = utcnow()
         horizon = self.horizon.advance(wall)
         if horizon is None:
             return None
-        return self.clock() - max(wall - horizon, timedelta(0))
+        return self.clock() - max(wall - horizon, timedelta(0)), horizon
 
     def _check_silence_on_data_time(self) -> None:
         """Also check silence as data time passes (every ``SILENCE_STEP_S`` of it), under the processing lock.
@@ -299,19 +300,20 @@ class DetectionWorker:
         The scheduled job alone can starve behind a busy processing thread in an accelerated replay (one
         wall second is two simulated minutes); the job still covers a feed that has stopped altogether.
         """
-        now = self._silence_now()
-        if now is None:
+        at = self._silence_now()
+        if at is None:
             return
+        now, horizon = at
         if self.silence_checked is None or (now - self.silence_checked).total_seconds() >= SILENCE_STEP_S:
-            self.engine.silence.check(now, hold=self.hold_reason is not None)
+            self.engine.silence.check(now, hold=self.hold_reason is not None, wall=horizon)
             self.silence_checked = now
 
     def check_silence(self) -> None:
         with self.lock:
-            now = self._silence_now()
-            if now is not None:
-                self.engine.silence.check(now, hold=self.hold_reason is not None)
-                self.silence_checked = now
+            at = self._silence_now()
+            if at is not None:
+                self.engine.silence.check(at[0], hold=self.hold_reason is not None, wall=at[1])
+                self.silence_checked = at[0]
             events = self.bus.drain()
         if events:
             with self.db.begin() as conn:

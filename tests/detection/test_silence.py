@@ -143,3 +143,36 @@ def test_the_horizon_waits_for_both_stages_and_catches_up_after_a_gap():
     h.detector_current(T0)  # never back
     # after a long gap (this process stopped) it counts one step of it: +10 s, not +136 s
     assert h.advance(T0 + timedelta(seconds=200)) == T0 + timedelta(seconds=15)
+
+
+def test_a_late_simulator_step_is_not_the_next_utility_stopping():
+    """At 240x a late step carries 20 simulated minutes: feed A's pack moves data time 1,200 s ahead, and
+    feed B's pack of the same step is processed a moment later. B has not stopped: it was heard a wall
+    second ago. (Judged by data time alone, every B sensor went silent at that one moment.)"""
+    tr = _feeds(lag_s=480)
+    wall = T0 + timedelta(days=1)  # the wall clock runs far ahead of simulated time
+    for sid in ("a1", "a2", "b1"):
+        tr.observe(sid, T0)
+    tr.mark_heard(["a1", "a2", "b1"], T0, wall)
+    late = T0 + timedelta(seconds=1200)
+    for sid in ("a1", "a2"):
+        tr.observe(sid, late)
+    tr.mark_heard(["a1", "a2"], late, wall + timedelta(seconds=1))
+    assert tr.check(late, wall=wall + timedelta(seconds=1)) == []
+    assert [e.sensor_id for e in tr.check(late)] == ["b1"]  # what data time alone says
+    tr.observe("b1", late)
+    tr.mark_heard(["b1"], late, wall + timedelta(seconds=1))
+    assert [e.status for e in tr.check(late, wall=wall + timedelta(seconds=1))] == ["ok"]
+
+
+def test_a_stopped_feed_in_an_accelerated_run_is_found_once_its_wall_grace_passes():
+    tr = _feeds(lag_s=480)
+    wall = T0 + timedelta(days=1)
+    for sid in ("a1", "a2", "b1"):
+        tr.observe(sid, T0)
+    tr.mark_heard(["a1", "a2", "b1"], T0, wall)
+    later, at = T0 + timedelta(seconds=2400), wall + timedelta(seconds=11)  # B's gateway down for 11 wall s
+    for sid in ("a1", "a2"):
+        tr.observe(sid, later)
+    tr.mark_heard(["a1", "a2"], later, at)
+    assert [e.sensor_id for e in tr.check(later, wall=at)] == ["b1"]
