@@ -158,7 +158,12 @@ class SilenceTracker:
         prev = self.last_seen.get(sensor_id)
         if prev is None or ts > prev:
             self.last_seen[sensor_id] = ts
-            self.mark_heard([sensor_id], ts)
+            if prev is None:
+                self.watch_from.pop(sensor_id, None)  # heard: judged by its readings from now on
+            feed = self._feed(self.catalogue.get(sensor_id))
+            heard = self.heard.get(feed)
+            if heard is None or ts > heard:
+                self.heard[feed] = ts
 
     def mark_heard(self, sensor_ids: Iterable[str], at: datetime, wall: datetime | None = None) -> None:
         """The platform processed readings of these sensors at ``at`` (on the caller's clock; ``wall``: and at
