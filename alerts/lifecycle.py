@@ -239,6 +239,9 @@ def reopen_if_condition_holds(alert: Alert, now: datetime, reopen_after_s: float
         return []
     previous = alert.state
     level = max((Level.parse(str(s.get("level") or "blue")) for s in alert.sources.values()), default=alert.level)
+    # the condition has held since before this firing: its duration counts from when it began
+    since = alert.evidence.get("condition_since") or alert.fired_at.isoformat()
+    alert.evidence = {**alert.evidence, "condition_since": since}
     alert.state = AlertState.FIRING
     alert.fire_count += 1
     alert.fired_at = now

@@ -175,10 +175,14 @@ class DetectionWorker:
         # Downtime is the platform's silence, not the sensors': every feed and never-heard sensor gets a fresh
         # window from the first check this worker makes once it is current (its horizon is known).
         self.engine.silence.restart()
-        # No snapshot here: scoring resumes at once and the snapshot job's first run (as soon as ``run`` starts
-        # its jobs) saves the restored state off the scoring path. Until then the live worker runs the
-        # snapshot's own state-model versions (newer ones take over only at a snapshot), so a crash before it
-        # replays from the same snapshot with the same versions.
+        # Newer state models take over only at a snapshot (so a later replay runs the versions this run ran): if
+        # there are newer ones, snapshot now, with the switch. Otherwise scoring resumes at once and the snapshot
+        # job's first run (as soon as ``run`` starts its jobs) saves the restored state off the scoring path; a
+        # crash before it replays from the same snapshot with the same versions.
+        with self.db.connect() as conn:
+            newer = newest_versions(conn) != self.state_models.versions()
+        if newer:
+            self.snapshot()
 
     def _restore_state_models(self, saved: dict[str, Any]) -> None:
         """The state models at the versions the snapshot ran, with their streaming state (for the replay)."""

@@ -175,3 +175,21 @@ def test_sse_stream_emits_audit_entries(adb: Engine, wang: TestClient) -> None:
                 events.append(json.loads(line[6:]))
     assert [e["kind"] for e in events] == ["fired", "acknowledged"]
     assert events[0]["alert_id"] == alert.id and events[1]["actor"].startswith("wang [")
+
+
+def test_disposal_steps_go_in_order_once_per_firing(adb: Engine, wang: TestClient) -> None:
+    """A step before its predecessor, or the same step twice, is refused with the reason; the timeline names
+    the unit each step was recorded for."""
+    eng = AlertEngine(adb, None, get_rules(), now=now)
+    (alert,) = eng.handle(anomaly(level=Level.ORANGE, anomaly_id="order-1", asset="a-order"))
+    steps = f"/api/v1/alerts/{alert.id}/steps"
+    assert wang.post(f"/api/v1/alerts/{alert.id}/assign", json={"unit": "water-north"}).status_code == 200
+    early = wang.post(steps, json={"step": "on_site"})
+    assert early.status_code == 409 and "dispatch must be recorded before on_site" in early.json()["detail"]
+    assert wang.post(steps, json={"step": "dispatch"}).status_code == 200
+    again = wang.post(steps, json={"step": "dispatch"})
+    assert again.status_code == 409 and "already recorded" in again.json()["detail"]
+    assert wang.post(steps, json={"step": "on_site"}).status_code == 200
+    timeline = wang.get(f"/api/v1/console/alerts/{alert.id}/timeline").json()["steps"]
+    units = {s["kind"]: s["unit"] for s in timeline if s["kind"] in ("assigned", "dispatch", "on_site")}
+    assert units == {"assigned": "water-north", "dispatch": "water-north", "on_site": "water-north"}

@@ -97,3 +97,47 @@ def test_the_reopened_notification_says_it_is_a_reopening(adb: Engine) -> None:
             )
         ]
     assert [(p["state"], p["reopened"], p["condition"]) for p in payloads][-1] == ("firing", True, "active")
+
+
+def test_an_incident_is_one_loop_acknowledging_and_resolving_its_members(adb: Engine) -> None:
+    """A district-wide incident: the district alert is the row to work, its member assets' alerts follow it;
+    while a member's condition holds, resolving the incident needs the override too."""
+    from alerts.service import AlertService
+    from tests.alerts.test_one_alert_per_incident import alert_rows, risk
+
+    clock = Clock(at(0))
+    eng = engine(adb, clock)
+    eng.handle(risk("asset:w1", Level.ORANGE, 0))
+    eng.handle(risk("asset:w2", Level.ORANGE, 2))
+    eng.handle(risk("district:d1", Level.ORANGE, 2))
+    rows = {a["scope"]: a for a in alert_rows(adb)}
+    incident = rows["district:d1"]
+    assert {rows[s]["parent_fingerprint"] for s in ("asset:w1", "asset:w2")} == {incident["fingerprint"]}
+    with adb.begin() as conn:
+        AlertService(conn, eng.rules, at(30)).acknowledge(incident["id"], by="duty", note="crews out")
+    assert {a["scope"]: a["state"] for a in alert_rows(adb)} == {
+        "asset:w1": "acknowledged",
+        "asset:w2": "acknowledged",
+        "district:d1": "acknowledged",
+    }
+    with adb.begin() as conn, pytest.raises(LifecycleError, match="condition"):
+        AlertService(conn, eng.rules, at(60)).resolve(incident["id"], by="duty", note="done?")
+    with adb.begin() as conn:
+        AlertService(conn, eng.rules, at(60)).resolve(incident["id"], by="duty", note="mains isolated", override=True)
+    after = {a["scope"]: a for a in alert_rows(adb)}
+    assert {s: a["state"] for s, a in after.items()} == {s: "resolved" for s in after}
+    from sqlalchemy import select
+
+    from alerts.store.schema import alert_transitions
+
+    with adb.connect() as conn:
+        notes = (
+            conn.execute(
+                select(alert_transitions.c.note).where(
+                    alert_transitions.c.alert_id == after["asset:w1"]["id"], alert_transitions.c.kind == "resolved"
+                )
+            )
+            .scalars()
+            .all()
+        )
+    assert len(notes) == 1 and f"with incident #{incident['id']}" in notes[0]
