@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
+import time
 from datetime import datetime
 from typing import Any
 
@@ -31,10 +32,15 @@ def _config_check(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from alerts.evaluate import evaluate, load_truth, summary_line
+    from alerts.evaluate import evaluate, load_truth, summary_line, wait_drained
     from resilience.store.db import get_engine, make_engine
 
     engine = make_engine(args.database_url) if args.database_url else get_engine()
+    if args.wait_drained:
+        t0 = time.monotonic()
+        left = wait_drained(engine, args.wait_drained)
+        pending = ", ".join(f"{c} {n}" for c, n in left.items() if n) or "none"
+        print(f"drained after {time.monotonic() - t0:.0f} s (still to consume: {pending})", flush=True)
     with engine.connect() as conn:
         end = datetime.fromisoformat(args.end) if args.end else None
         result = evaluate(conn, load_truth(args.truth), slack_s=args.slack_s, days=args.days, end=end)
@@ -63,4 +69,11 @@ def register(subparsers: Any) -> None:
     p.add_argument("--days", type=float, default=None, help="simulated days (default: span of the data)")
     p.add_argument("--end", default=None, help="ISO time the simulated data ended; later alerts are not scored")
     p.add_argument("--database-url", default=None)
+    p.add_argument(
+        "--wait-drained",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="first wait (at most this long) until detection, risk and alerts have consumed everything stored",
+    )
     p.set_defaults(func=_evaluate)

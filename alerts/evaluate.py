@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -19,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from alerts.store import reads
-from resilience.store.db import Connection
+from resilience.store.cursors import backlogs
+from resilience.store.db import Connection, Engine
 
 
 @dataclass(frozen=True)
@@ -32,6 +34,20 @@ class Incident:
     district_id: str | None
     start: datetime
     end: datetime
+
+
+def wait_drained(engine: Engine, timeout_s: float, every_s: float = 5.0) -> dict[str, int]:
+    """Wait until every consumer (detector, risk, alerts) has consumed its whole log, seen twice ``every_s``
+    apart (a stage still handing on shows between the two), or ``timeout_s`` passed; the last backlogs."""
+    deadline = time.monotonic() + timeout_s
+    clean = 0
+    while True:
+        with engine.connect() as conn:
+            left = backlogs(conn)
+        clean = clean + 1 if not any(left.values()) else 0
+        if clean >= 2 or time.monotonic() >= deadline:
+            return left
+        time.sleep(every_s)
 
 
 def load_truth(path: str | Path) -> list[Incident]:

@@ -11,7 +11,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from resilience.events import PlatformHealthEvent
 from resilience.messages import Message, codes_of, make, render
@@ -76,6 +76,26 @@ def ingest_stall(conn: Connection, now: datetime, stall_after_s: float) -> str |
     """Why ingestion is not keeping up (a sentence), or None while every ingest worker is."""
     bad = [s for s in platform_status(conn, now, stall_after_s) if s.role == "ingest" and not s.ok]
     return "; ".join(f"{s.worker}: {s.reason}" for s in bad) or None
+
+
+def ingest_horizon(conn: Connection) -> datetime | None:
+    """The database time up to which every MQTT ingest worker has committed what the broker gave it, or None
+    while no ingest worker beats (HTTP ingest commits before it answers: nothing to wait for).
+
+    A worker vouches for its beat's time, less the age of its oldest message not yet committed and the time
+    it has been cut off from the broker (what the broker queued meanwhile is still to come). A worker that
+    stopped beating (frozen, starved, killed) vouches for nothing after its last beat.
+    """
+    marks = [
+        hb.beat_at
+        - timedelta(
+            seconds=hb.oldest_pending_s
+            + float(hb.detail.get("disconnected_s") or 0.0)
+            + float(hb.detail.get("store_down_s") or 0.0)
+        )
+        for hb in heartbeats(conn, role="ingest")
+    ]
+    return min(marks, default=None)
 
 
 class HeartbeatThread:

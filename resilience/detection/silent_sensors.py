@@ -1,18 +1,32 @@
-"""Silent sensors: no reading within ``k`` times the expected interval.
+"""Silent sensors: no reading within ``k`` times the expected interval, as far as the platform can tell.
 
-A dead transmitter produces no readings, so no detector ever sees it; silence has to be checked by the
-clock. The lead wires :meth:`SilenceTracker.check` into an APScheduler interval job; ``now`` is always
-passed in (UTC), never read from the system clock here.
+A dead transmitter produces no readings, so no detector ever sees it; silence has to be checked by a
+clock. But a sensor looks just as silent when the platform itself is behind (ingest or detection stopped
+or starved, the machine overloaded): then every sensor of the city looks silent at once. So silence is
+judged against the platform's own progress, never against the wall clock alone:
 
-Each utility's feed is judged by its own newest reading (its watermark), not only by the platform's clock:
-packs from different utilities arrive separately, and a sensor is not silent because another utility's
-pack for the same minute was processed first. A feed whose watermark falls more than ``feed_lag_s`` behind
-``now`` has stopped as a whole (a gateway down): then its sensors are judged by ``now``.
+* Each utility's feed is judged by its own newest reading (its watermark) while the platform keeps
+  *hearing* from it (the detector processed some of its readings within ``feed_lag_s``, whatever their
+  timestamps): packs from different utilities arrive separately, and a feed draining a backlog is alive.
+  Heard also counts in wall time (``wall_grace_s``): in an accelerated run one utility's pack of a late
+  simulator step moves data time far ahead of the next utility's pack, sent with it and processed a moment
+  later; that utility is not stopped (a simulated day on a loaded machine saw 558 and 619 sensors of one
+  utility "silent" at single moments this way).
+* A feed the platform has not heard from for ``feed_lag_s`` has stopped as a whole (a gateway down): its
+  sensors are judged by ``now``. The caller passes as ``now`` the *horizon* (:class:`PlatformHorizon`):
+  the time up to which the platform has demonstrably processed everything sent to it. While ingest or
+  detection is behind, the horizon stands still, so neither a stopped detector nor a broker queue that
+  waits for a frozen ingest worker makes a single sensor silent; the platform watch raises one platform
+  alert for it (resilience/health.py).
+* A sensor never heard from is silent ``k`` intervals after the platform started listening for it (the
+  first check that saw it), not after the process started.
+
+``now`` is always passed in (UTC), never read from the system clock here.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -35,6 +49,46 @@ class SensorInfo(Protocol):
     def expected_interval_s(self) -> float: ...
 
 
+class PlatformHorizon:
+    """The wall time up to which the platform has processed everything sent to it (None: not yet known).
+
+    Two stages vouch for it: ingest (committed what it received: the older of its heartbeats' progress)
+    and detection (found the hand-off drained). The horizon is the earlier of the two and never moves back.
+    After a gap (a stopped or starved process, a frozen ingest whose broker queue is still to arrive) it
+    catches up at most ``2 x`` the wall time between updates, counting at most ``step_s`` of a gap: what
+    was queued during the gap gets time to arrive before its feeds could count as stopped.
+    """
+
+    def __init__(self, step_s: float) -> None:
+        self.step = timedelta(seconds=step_s)
+        self.ingest: datetime | None = None  # None: no ingest worker to wait for (HTTP ingest is synchronous)
+        self.detector: datetime | None = None
+        self.value: datetime | None = None
+        self._updated: datetime | None = None
+
+    def ingest_current(self, at: datetime | None) -> None:
+        """Ingest has committed what it received before ``at`` (None: no MQTT ingest worker beats)."""
+        self.ingest = at
+
+    def detector_current(self, at: datetime) -> None:
+        """Detection has processed every hand-off batch committed before ``at``."""
+        if self.detector is None or at > self.detector:
+            self.detector = at
+
+    def advance(self, now: datetime) -> datetime | None:
+        """The horizon at wall time ``now``, moved on as far as both stages and the catch-up rate allow."""
+        if self.detector is None:
+            return self.value
+        target = min(now, self.detector, self.ingest or now)
+        if self.value is None:
+            self.value = target
+        elif target > self.value:
+            gap = min(now - (self._updated or now), self.step)
+            self.value = min(target, self.value + 2 * gap)
+        self._updated = now
+        return self.value
+
+
 class SilenceTracker:
     """Remembers when each sensor last reported and reports silent / recovered transitions.
 
@@ -45,12 +99,16 @@ class SilenceTracker:
     k
         Silence after ``k * expected_interval_s`` without a reading.
     started
-        When tracking started: a sensor never heard from is silent ``k`` intervals after this.
+        When listening started: a sensor in the catalogue then and never heard from is silent ``k``
+        intervals after this; one that joins the catalogue later, ``k`` intervals after the first check that
+        sees it. None: the first check's ``now``.
     bus
         If given, every returned event is also published.
     feed_lag_s
-        How far a utility's feed may trail ``now`` (packs in transit, batching) before its sensors are
-        judged by ``now`` instead of by the feed's own newest reading.
+        How long the platform may hear nothing from a utility's feed (packs in transit, batching) before its
+        sensors are judged by ``now`` instead of by the feed's own newest reading.
+    wall_grace_s
+        And how long in wall time (when the caller passes ``wall``), never more than ``feed_lag_s``.
 
     Examples
     --------
@@ -76,14 +134,20 @@ class SilenceTracker:
         started: datetime | None = None,
         bus: EventPublisher | None = None,
         feed_lag_s: float = 60.0,
+        wall_grace_s: float = 10.0,
     ) -> None:
         self.catalogue = catalogue
         self.k = k
         self.started = started
         self.bus = bus
         self.feed_lag = timedelta(seconds=feed_lag_s)
+        self.wall_grace = timedelta(seconds=min(wall_grace_s, feed_lag_s))
+        self.heard_wall: dict[str, datetime] = {}  # feed -> wall time of that (this process only)
         self.last_seen: dict[str, datetime] = {}
         self.silent: set[str] = set()
+        self.heard: dict[str, datetime] = {}  # feed -> when the platform last processed one of its readings
+        self.watch_from: dict[str, datetime] = {}  # never-heard sensor -> since when it has had its chance
+        self._checked = False
 
     @staticmethod
     def _feed(info: SensorInfo | None) -> str:
@@ -94,6 +158,30 @@ class SilenceTracker:
         prev = self.last_seen.get(sensor_id)
         if prev is None or ts > prev:
             self.last_seen[sensor_id] = ts
+            if prev is None:
+                self.watch_from.pop(sensor_id, None)  # heard: judged by its readings from now on
+            feed = self._feed(self.catalogue.get(sensor_id))
+            heard = self.heard.get(feed)
+            if heard is None or ts > heard:
+                self.heard[feed] = ts
+
+    def mark_heard(self, sensor_ids: Iterable[str], at: datetime, wall: datetime | None = None) -> None:
+        """The platform processed readings of these sensors at ``at`` (on the caller's clock; ``wall``: and at
+        this wall time): their feeds live."""
+        for feed in {self._feed(self.catalogue.get(sid)) for sid in sensor_ids}:
+            if feed not in self.heard or at > self.heard[feed]:
+                self.heard[feed] = at
+            if wall is not None:
+                self.heard_wall[feed] = max(wall, self.heard_wall.get(feed, wall))
+
+    def restart(self) -> None:
+        """A (re)started detector: every feed and never-heard sensor gets a fresh window from the first check
+        (the time the detector was down was the platform's silence, not the sensors')."""
+        self.started = None
+        self._checked = False
+        self.heard.clear()
+        self.heard_wall.clear()
+        self.watch_from.clear()
 
     def feed_watermarks(self) -> dict[str, datetime]:
         """Each utility's newest reading: the latest of its sensors' last readings."""
@@ -107,33 +195,41 @@ class SilenceTracker:
                 marks[feed] = last
         return marks
 
-    def _judged_at(self, newest: datetime | None, now: datetime, hold: bool) -> datetime:
-        """The time a feed's sensors are judged at: the feed's watermark while it keeps up, else ``now``.
+    def _stopped(self, feed: str, now: datetime, wall: datetime | None) -> bool:
+        """Nothing heard from the feed for ``feed_lag`` (and, given ``wall``, for ``wall_grace`` of wall time)."""
+        started = self.started or now
+        if now - max(self.heard.get(feed) or started, started) <= self.feed_lag:
+            return False
+        heard_wall = self.heard_wall.get(feed)
+        return wall is None or heard_wall is None or wall - heard_wall > self.wall_grace
 
-        With ``hold`` (the platform's own ingestion is stalled) a feed is never judged by the clock: what has
-        not been processed yet may well have been sent.
-        """
+    def _judged_at(
+        self, feed: str, newest: datetime | None, now: datetime, hold: bool, wall: datetime | None
+    ) -> datetime:
+        """The time a feed's sensors are judged at: the feed's watermark while the platform hears from it,
+        else ``now``. With ``hold`` (the platform's own ingestion is stalled) never by the clock."""
         if hold:
             return min(now, newest) if newest is not None else min(now, self.started or now)
-        if newest is None or now - newest > self.feed_lag:
+        if newest is None or self._stopped(feed, now, wall):
             return now
         return min(now, newest)
 
-    def check(self, now: datetime, *, hold: bool = False) -> list[SensorHealthEvent]:
-        """Events for sensors that went silent, or came back, since the previous check (see ``_judged_at``)."""
+    def check(self, now: datetime, *, hold: bool = False, wall: datetime | None = None) -> list[SensorHealthEvent]:
+        """Events for sensors that went silent, or came back, since the previous check (see ``_judged_at``);
+        ``wall``: the wall time the platform has got to (its horizon), for the wall-time grace."""
         events: list[SensorHealthEvent] = []
+        first, self._checked = not self._checked, True
         if self.started is None:
             self.started = now
         marks = self.feed_watermarks()
         feed_now: dict[str, datetime] = {}
         for sid, info in self.catalogue.items():
             last = self.last_seen.get(sid)
-            limit = timedelta(seconds=self.k * float(info.expected_interval_s))
-            ref = last if last is not None else self.started
+            ref = last if last is not None else self.watch_from.setdefault(sid, self.started if first else now)
             feed = self._feed(info)
             if feed not in feed_now:
-                feed_now[feed] = self._judged_at(marks.get(feed), now, hold)
-            is_silent = feed_now[feed] - ref > limit
+                feed_now[feed] = self._judged_at(feed, marks.get(feed), now, hold, wall)
+            is_silent = feed_now[feed] - ref > timedelta(seconds=self.k * float(info.expected_interval_s))
             if is_silent and sid not in self.silent:
                 self.silent.add(sid)
                 events.append(_health_event(info, sid, "silent", now, last))
@@ -147,15 +243,28 @@ class SilenceTracker:
 
     def to_state(self) -> dict[str, Any]:
         return {
-            "last_seen": {k: v.isoformat() for k, v in self.last_seen.items()},
+            "last_seen": _iso(self.last_seen),
             "silent": sorted(self.silent),
             "started": self.started.isoformat() if self.started else None,
+            "heard": _iso(self.heard),
+            "watch_from": _iso(self.watch_from),
         }
 
     def load_state(self, state: dict[str, Any]) -> None:
-        self.last_seen = {k: datetime.fromisoformat(v) for k, v in state["last_seen"].items()}
+        self.last_seen = _parse(state["last_seen"])
         self.silent = set(state["silent"])
         self.started = datetime.fromisoformat(state["started"]) if state.get("started") else None
+        self.heard = _parse(state.get("heard"))
+        self.watch_from = _parse(state.get("watch_from"))
+        self._checked = True  # a sensor the snapshot had not seen yet is watched from the next check
+
+
+def _iso(times: Mapping[str, datetime]) -> dict[str, str]:
+    return {k: v.isoformat() for k, v in times.items()}
+
+
+def _parse(times: Mapping[str, str] | None) -> dict[str, datetime]:
+    return {k: datetime.fromisoformat(v) for k, v in (times or {}).items()}
 
 
 def _health_event(info: SensorInfo, sid: str, status: str, now: datetime, last: datetime | None) -> SensorHealthEvent:

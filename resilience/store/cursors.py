@@ -118,3 +118,18 @@ def read_after(
         f"WHERE {' AND '.join(clauses)} ORDER BY {table}.seq LIMIT :n"
     )
     return list(conn.execute(text(sql), args))
+
+
+def backlogs(conn: Connection) -> dict[str, int]:
+    """Every consumer's rows not yet consumed: its shard of the hand-off for a detector's cursor, the event
+    log for every other one. A drained platform shows only zeros (``resilience evaluate --wait-drained``)."""
+    rows = conn.execute(
+        text(
+            "SELECT c.consumer, CASE WHEN c.consumer LIKE 'detector/shard-%' THEN "
+            "(SELECT count(*) FROM reading_batches b WHERE b.shard = CAST(split_part(c.consumer, '-', 2) AS int) "
+            "AND (b.seq IS NULL OR b.seq > c.last_seq)) "
+            "ELSE (SELECT count(*) FROM events e WHERE e.seq IS NULL OR e.seq > c.last_seq) END AS pending "
+            "FROM event_cursors c ORDER BY c.consumer"
+        )
+    )
+    return {r.consumer: int(r.pending) for r in rows}

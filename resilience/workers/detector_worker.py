@@ -13,8 +13,10 @@ scores the same readings as they arrive and holds one anomaly open per abnormal 
 state is in the snapshot, and newly fitted versions take over only when a snapshot is saved, so the replay
 after a crash runs the versions the crashed worker ran.
 
-While ingestion is stalled (or this worker lags its own input), sensors are not judged silent by the
-clock: the silence is the platform's, and the platform watch raises one alert for it.
+Silence is judged on the platform's own progress (:class:`~resilience.detection.silent_sensors.PlatformHorizon`):
+the time up to which ingest has committed what the broker gave it and this worker has drained the hand-off.
+While either is behind (stopped, starved, a broker queue still to arrive) the horizon stands still and no
+sensor ages into silence: the silence is the platform's, and the platform watch raises one alert for it.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from collections.abc import Sequence
 from typing import Any
 
@@ -31,9 +34,10 @@ from resilience.clock import DataClock
 from resilience.detection.asset_models import AssetModelScorer, load_latest_models
 from resilience.detection.asset_state import StateModelScorer, build_monitors
 from resilience.detection.scoring import DetectionEngine
+from resilience.detection.silent_sensors import PlatformHorizon
 from resilience.domain import Reading
 from resilience.events import AnomalyEvent, AnomalyPhase, Event
-from resilience.health import HeartbeatThread, ingest_stall, utcnow
+from resilience.health import HeartbeatThread, ingest_horizon, ingest_stall, utcnow
 from resilience.settings import Settings
 from resilience.store import handoff
 from resilience.store.anomalies import upsert_anomaly
@@ -98,6 +102,7 @@ def persist_events(conn: Connection, log_: PgEventLog, events: Sequence[Event]) 
 
 
 SILENCE_STEP_S = 10.0  # data time between silence checks made while processing
+PLATFORM_CHECK_S = 5.0  # how often the worker reads the ingest heartbeats and its own backlog
 
 
 class DetectionWorker:
@@ -129,8 +134,10 @@ class DetectionWorker:
         self.lock = threading.Lock()
         self.silence_checked: datetime | None = None
         self.hold_reason: str | None = None  # why sensors are not judged silent now (a platform stall)
+        self.horizon = PlatformHorizon(step_s=PLATFORM_CHECK_S)  # wall time the platform has processed up to
         self.positions: dict[int, Position] = {}
         self.oldest_pending_s = 0.0
+        self.lag_measured = time.monotonic()  # when check_platform last measured oldest_pending_s
         self.last_progress = utcnow()
         self.stop_event = threading.Event()
         self._wake = threading.Event()
@@ -165,10 +172,9 @@ class DetectionWorker:
         self.bus.drain()  # what the replay produced was published before the crash
         if replayed:
             log.info("replayed %d readings scored after the last snapshot (not published again)", replayed)
-        # Downtime is the platform's silence, not the sensors': every sensor gets a fresh window.
-        now = datetime.now(UTC)
-        self.engine.silence.started = now
-        self.engine.silence.last_seen = {k: max(v, now) for k, v in self.engine.silence.last_seen.items()}
+        # Downtime is the platform's silence, not the sensors': every feed and never-heard sensor gets a fresh
+        # window from the first check this worker makes once it is current (its horizon is known).
+        self.engine.silence.restart()
         # Newer state models take over only at a snapshot (so a later replay runs the versions this run ran): if
         # there are newer ones, snapshot now, with the switch. Otherwise scoring resumes at once and the snapshot
         # job's first run (as soon as ``run`` starts its jobs) saves the restored state off the scoring path; a
@@ -214,6 +220,7 @@ class DetectionWorker:
         # has arrived but waits (behind a snapshot) must not make its own sensors look silent.
         if readings:
             self.clock.observe(max(r.ts for r in readings))
+            self.engine.silence.mark_heard({r.sensor_id for r in known}, self.clock(), utcnow())
             self._check_silence_on_data_time()
         for r in readings:
             self.asset_models.observe(r.sensor_id, r.value)
@@ -231,6 +238,7 @@ class DetectionWorker:
     def consume_once(self, shard: int) -> int:
         """Score the next committed batches of ``shard``; returns how many readings were scored."""
         consumer = handoff.consumer_name(shard)
+        looked = utcnow()  # every batch committed before this is numbered below, and read if not consumed
         sequence(self.db, handoff.TABLE)
         with self.lock, self.db.connect() as conn:
             txn = conn.begin()
@@ -238,6 +246,7 @@ class DetectionWorker:
             batches = handoff.read_batches(conn, shard, pos, limit=BATCHES_PER_TXN)
             if not batches:
                 txn.rollback()
+                self.horizon.detector_current(looked)
                 return 0
             readings = [r for b in batches for r in b.readings]
             end = batches[-1].position
@@ -253,6 +262,8 @@ class DetectionWorker:
                     raise
                 self._persist_until_done(consumer, pos, end, events, len(readings))
             self.positions[shard] = end
+            if len(batches) < BATCHES_PER_TXN:  # this read took all there was
+                self.horizon.detector_current(looked)
         self.last_progress = utcnow()
         return len(readings)
 
@@ -277,22 +288,36 @@ class DetectionWorker:
                     raise
 
     # -- silence -----------------------------------------------------------------------------------
+    def _silence_now(self) -> tuple[datetime, datetime] | None:
+        """The data time sensors are judged at: the data clock, less how far the platform's horizon trails the
+        wall clock (a stage that is behind holds it back); and the horizon itself. None until this worker has
+        drained the hand-off."""
+        wall = utcnow()
+        horizon = self.horizon.advance(wall)
+        if horizon is None:
+            return None
+        return self.clock() - max(wall - horizon, timedelta(0)), horizon
+
     def _check_silence_on_data_time(self) -> None:
         """Also check silence as data time passes (every ``SILENCE_STEP_S`` of it), under the processing lock.
 
         The scheduled job alone can starve behind a busy processing thread in an accelerated replay (one
         wall second is two simulated minutes); the job still covers a feed that has stopped altogether.
         """
-        now = self.clock()
+        at = self._silence_now()
+        if at is None:
+            return
+        now, horizon = at
         if self.silence_checked is None or (now - self.silence_checked).total_seconds() >= SILENCE_STEP_S:
-            self.engine.silence.check(now, hold=self.hold_reason is not None)
+            self.engine.silence.check(now, hold=self.hold_reason is not None, wall=horizon)
             self.silence_checked = now
 
     def check_silence(self) -> None:
         with self.lock:
-            now = self.clock()
-            self.engine.silence.check(now, hold=self.hold_reason is not None)
-            self.silence_checked = now
+            at = self._silence_now()
+            if at is not None:
+                self.engine.silence.check(at[0], hold=self.hold_reason is not None, wall=at[1])
+                self.silence_checked = at[0]
             events = self.bus.drain()
         if events:
             with self.db.begin() as conn:
@@ -300,15 +325,22 @@ class DetectionWorker:
             log.info("silence check: %d sensor-health events", len(events))
 
     def check_platform(self) -> None:
-        """Every few seconds: is ingestion stalled, or is this worker behind its own input? Then hold silence."""
+        """Every few seconds: how far have ingest and this worker got (the silence horizon), and is either
+        stalled? Then silence is held."""
+        wall = utcnow()
         with self.db.connect() as conn:
             now = db_now(conn)
             reason = ingest_stall(conn, now, self.settings.stall_after_s)
+            ingested = ingest_horizon(conn)
             lag = max(
                 (handoff.oldest_unconsumed_age_s(conn, s, self.positions.get(s, Position())) for s in self.shards),
                 default=0.0,
             )
+        with self.lock:  # the horizon is the processing thread's too
+            self.horizon.ingest_current(None if ingested is None else ingested + (wall - now))  # this host's clock
+            self.horizon.detector_current(wall - timedelta(seconds=lag))
         self.oldest_pending_s = lag
+        self.lag_measured = time.monotonic()
         if lag > self.settings.stall_after_s:
             reason = (reason + "; " if reason else "") + f"detection {lag:.0f} s behind its input"
         if reason != self.hold_reason:
@@ -384,6 +416,13 @@ class DetectionWorker:
             stored = load_state_models(conn, versions=changed)
         return self.state_models.switched(build_monitors(stored, self.kinds))
 
+    def _oldest_pending_bound(self) -> float:
+        """The backlog's age as last measured, or, if that measurement is stale (this process was stopped or
+        starved), that plus the time since: the first beat after a freeze must not say "caught up" before the
+        lag was measured again, or the platform alert would clear and fire again while the backlog drains."""
+        stale = time.monotonic() - self.lag_measured
+        return self.oldest_pending_s + stale if stale > 2 * PLATFORM_CHECK_S else self.oldest_pending_s
+
     def heartbeat(self) -> Heartbeat:
         return Heartbeat(
             self.name,
@@ -391,7 +430,7 @@ class DetectionWorker:
             utcnow(),
             self.last_progress,
             0,
-            self.oldest_pending_s,
+            self._oldest_pending_bound(),
             {
                 "hold": self.hold_reason or "",
                 "state_models": len(self.state_models.monitors),
@@ -405,7 +444,7 @@ class DetectionWorker:
         jobs.add_job(
             self.check_silence, "interval", seconds=self.settings.silence_check_s, id="silence-check", max_instances=1
         )
-        jobs.add_job(self.check_platform, "interval", seconds=5, id="platform-check", max_instances=1)
+        jobs.add_job(self.check_platform, "interval", seconds=PLATFORM_CHECK_S, id="platform-check", max_instances=1)
         jobs.add_job(
             self.snapshot,
             "interval",

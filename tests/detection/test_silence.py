@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from resilience.detection import SilenceTracker
+from resilience.detection.silent_sensors import PlatformHorizon
 from resilience.events import InMemoryEventBus
 
 from .helpers import T0, Sensor
@@ -80,3 +81,98 @@ def test_feed_watermarks_survive_a_snapshot():
     again = _feeds(lag_s=180)
     again.load_state(tr.to_state())
     assert again.feed_watermarks() == {"A": T0 + timedelta(seconds=5)}
+
+
+def test_a_feed_draining_a_backlog_is_alive_not_stopped():
+    """After a platform stall, a feed's queued readings arrive late: heard now, stamped long ago."""
+    tr = _feeds(lag_s=60)
+    for sid in ("a1", "a2", "b1"):
+        tr.observe(sid, T0)
+    late = T0 + timedelta(minutes=5)  # the platform's horizon, after a 5-minute stall
+    for sid in ("a1", "a2"):  # feed A's backlog, stamped T0 + 10 s, processed at the horizon
+        tr.observe(sid, T0 + timedelta(seconds=10))
+    tr.mark_heard(["a1", "a2"], late)
+    tr.mark_heard(["b1"], late - timedelta(seconds=30))
+    assert tr.check(late) == []  # both feeds heard within their lag: judged by their own watermarks
+    ev = tr.check(late + timedelta(seconds=31))  # B not heard for over a minute of the platform's time
+    assert [(e.sensor_id, e.status) for e in ev] == [("b1", "silent")]
+
+
+def test_a_sensor_that_joins_later_has_its_chance_from_the_first_check_that_sees_it():
+    cat = {"a": Sensor("a", "x", "methane", expected_interval_s=60)}
+    tr = SilenceTracker(cat, k=3, started=T0)
+    tr.observe("a", T0)
+    assert tr.check(T0 + timedelta(minutes=1)) == []
+    cat["new"] = Sensor("new", "x", "methane", expected_interval_s=60)  # registered an hour after start
+    tr.observe("a", T0 + timedelta(hours=1))
+    assert tr.check(T0 + timedelta(hours=1)) == []  # not silent since T0: it was not there
+    tr.observe("a", T0 + timedelta(hours=1, minutes=4))
+    ev = tr.check(T0 + timedelta(hours=1, minutes=4))
+    assert [(e.sensor_id, e.status) for e in ev] == [("new", "silent")]
+    assert ev[0].last_seen is None
+
+
+def test_a_restarted_tracker_gives_every_feed_a_fresh_window():
+    tr = _feeds(lag_s=60)
+    for sid in ("a1", "a2", "b1"):
+        tr.observe(sid, T0)
+    again = _feeds(lag_s=60)
+    again.load_state(tr.to_state())
+    again.restart()
+    back = T0 + timedelta(hours=2)  # the detector was down for two hours
+    assert again.check(back) == []  # the first check opens the window
+    again.observe("a1", back + timedelta(seconds=5))
+    again.observe("a2", back + timedelta(seconds=5))
+    assert again.check(back + timedelta(seconds=30)) == []
+    ev = again.check(back + timedelta(seconds=61))
+    assert sorted(e.sensor_id for e in ev) == ["b1"]  # A reports again, B did not within its lag
+
+
+def test_the_horizon_waits_for_both_stages_and_catches_up_after_a_gap():
+    h = PlatformHorizon(step_s=5)
+    assert h.advance(T0) is None  # detection has not drained the hand-off yet
+    h.detector_current(T0)
+    h.ingest_current(T0 - timedelta(seconds=3))
+    assert h.advance(T0 + timedelta(seconds=1)) == T0 - timedelta(seconds=3)
+    # ingest frozen for a minute: the horizon stands still, however late the check
+    assert h.advance(T0 + timedelta(seconds=60)) == T0 - timedelta(seconds=3)
+    h.detector_current(T0 + timedelta(seconds=60))
+    h.ingest_current(T0 + timedelta(seconds=60))  # thawed: its queue is still to arrive
+    assert h.advance(T0 + timedelta(seconds=61)) == T0 - timedelta(seconds=1)  # 2 x the wall time since
+    assert h.advance(T0 + timedelta(seconds=64)) == T0 + timedelta(seconds=5)
+    h.detector_current(T0)  # never back
+    # after a long gap (this process stopped) it counts one step of it: +10 s, not +136 s
+    assert h.advance(T0 + timedelta(seconds=200)) == T0 + timedelta(seconds=15)
+
+
+def test_a_late_simulator_step_is_not_the_next_utility_stopping():
+    """At 240x a late step carries 20 simulated minutes: feed A's pack moves data time 1,200 s ahead, and
+    feed B's pack of the same step is processed a moment later. B has not stopped: it was heard a wall
+    second ago. (Judged by data time alone, every B sensor went silent at that one moment.)"""
+    tr = _feeds(lag_s=480)
+    wall = T0 + timedelta(days=1)  # the wall clock runs far ahead of simulated time
+    for sid in ("a1", "a2", "b1"):
+        tr.observe(sid, T0)
+    tr.mark_heard(["a1", "a2", "b1"], T0, wall)
+    late = T0 + timedelta(seconds=1200)
+    for sid in ("a1", "a2"):
+        tr.observe(sid, late)
+    tr.mark_heard(["a1", "a2"], late, wall + timedelta(seconds=1))
+    assert tr.check(late, wall=wall + timedelta(seconds=1)) == []
+    assert [e.sensor_id for e in tr.check(late)] == ["b1"]  # what data time alone says
+    tr.observe("b1", late)
+    tr.mark_heard(["b1"], late, wall + timedelta(seconds=1))
+    assert [e.status for e in tr.check(late, wall=wall + timedelta(seconds=1))] == ["ok"]
+
+
+def test_a_stopped_feed_in_an_accelerated_run_is_found_once_its_wall_grace_passes():
+    tr = _feeds(lag_s=480)
+    wall = T0 + timedelta(days=1)
+    for sid in ("a1", "a2", "b1"):
+        tr.observe(sid, T0)
+    tr.mark_heard(["a1", "a2", "b1"], T0, wall)
+    later, at = T0 + timedelta(seconds=2400), wall + timedelta(seconds=11)  # B's gateway down for 11 wall s
+    for sid in ("a1", "a2"):
+        tr.observe(sid, later)
+    tr.mark_heard(["a1", "a2"], later, at)
+    assert [e.sensor_id for e in tr.check(later, wall=at)] == ["b1"]
