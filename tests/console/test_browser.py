@@ -374,3 +374,28 @@ def test_one_incident_is_one_row_with_its_members_named(
     assert len(names) == 2 and all(n in members for n in names) and "涉及 2 处设施" in members, members
     assert page.locator("#alert-rows [data-role='members'] a").count() == 2
     shot(page, "alerts-one-row-per-incident-zh-CN")
+
+
+def test_the_engineers_download_is_the_whole_series(
+    browser: Any, live_server: LiveServer, city: City, incident: dict[str, Any], db_engine: Engine
+) -> None:
+    """Raw readings download through the streamed export: every reading of the period, not a page of them."""
+    page = login(browser, live_server, city.keys["engineer"], f"/console/engineer?sensors={incident['sensor_id']}")
+    page.wait_for_function("document.querySelector('#e-chart')?.dataset.series === '1'")
+    assert page.is_hidden("#e-partial")
+    with page.expect_download() as info:
+        page.click("#e-csv")
+    text = Path(info.value.path()).read_text()
+    lines = text.strip().splitlines()
+    assert lines[0] == "ts,value,quality"
+    from sqlalchemy import text as sql
+
+    start, end = (
+        page.evaluate(f"new Date(document.querySelector('#e-{x}').value).toISOString()") for x in ("start", "end")
+    )
+    with db_engine.connect() as conn:  # the page's period (its inputs are to the minute)
+        stored = conn.execute(
+            sql("SELECT count(*) FROM readings WHERE sensor_id = :s AND ts >= :a AND ts < :b"),
+            {"s": incident["sensor_id"], "a": start, "b": end},
+        ).scalar_one()
+    assert len(lines) - 1 == stored > 0

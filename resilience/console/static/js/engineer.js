@@ -5,6 +5,7 @@ import {enumValues, t, tEnum} from "./i18n.js";
 import {chart, noData, timeTooltip} from "./charts.js";
 
 const BUCKETS = ["", "1m", "5m", "15m", "1h", "6h", "1d"];
+const MAX_PAGES = 4;  // pages of 50,000 followed for one chart; beyond that the chart says it is partial
 const AGGS = ["avg", "min", "max", "last", "count", "sum"];
 
 function localInput(d) {
@@ -27,7 +28,21 @@ function urls(q) {
     return [{name: q.scope, url: `/api/v1/risk/series?scope=${encodeURIComponent(q.scope)}${h}&${period}${b}`, risk: true}];
   }
   const b = q.bucket ? `&bucket=${q.bucket}&agg=${q.agg}` : "";
-  return q.sensors.map(s => ({name: s, url: `/api/v1/sensors/${encodeURIComponent(s)}/readings?${period}${b}&limit=50000`}));
+  return q.sensors.map(s => ({name: s, url: `/api/v1/sensors/${encodeURIComponent(s)}/readings?${period}${b}&limit=50000`,
+                              exportUrl: q.bucket ? null : `/api/v1/sensors/${encodeURIComponent(s)}/readings/export?${period}`}));
+}
+
+/** A series' pages, following ``next`` (MAX_PAGES at most): the rows, and whether more remain. */
+async function pages(url) {
+  let r = await api(url);
+  const rows = [...r.data];
+  for (let n = 1; r.next && n < MAX_PAGES; n++) {
+    const u = new URL(url, location.origin);
+    u.searchParams.set("start", r.next);
+    r = await api(u.pathname + u.search);
+    rows.push(...r.data);
+  }
+  return {first: r, rows, partial: Boolean(r.next)};
 }
 
 async function plot(root) {
@@ -35,16 +50,17 @@ async function plot(root) {
   out.textContent = "";
   try {
     const q = query(root);
-    const series = [];
+    const series = [], cut = [];
     for (const u of urls(q)) {
-      const r = await api(u.url);
+      const {first: r, rows, partial} = u.risk ? {first: await api(u.url), rows: null, partial: false} : await pages(u.url);
+      if (partial) cut.push(u.name);
       if (u.risk) {
         const by = {};
         r.data.forEach(p => (by[p.hazard] ??= []).push([p.bucket || p.ts, p.max_score ?? p.score]));
         Object.entries(by).forEach(([h, data]) => series.push({name: `${u.name} ${tEnum("hazard", h)}`, type: "line", data, showSymbol: data.length < 50}));
       } else {
         series.push({name: `${u.name} (${r.unit_label || r.unit})`, type: "line", showSymbol: false,
-                     data: r.data.map(p => [p.ts || p.bucket, p.value])});
+                     data: rows.map(p => [p.ts || p.bucket, p.value])});
       }
     }
     const c = chart(root.querySelector("#e-chart"));
@@ -52,6 +68,9 @@ async function plot(root) {
                  xAxis: {type: "time"}, yAxis: {type: "value", scale: true},
                  dataZoom: [{type: "inside"}, {type: "slider", height: 18, bottom: 8}], series}, true);
     noData(c, series);
+    const note = root.querySelector("#e-partial");  // never a silent cut: say which series the chart stops short on
+    note.hidden = cut.length === 0;
+    note.textContent = cut.length ? t("eng.partial", {series: cut.join(", "), n: (MAX_PAGES * 50000).toLocaleString()}) : "";
     root.querySelector("#e-chart").dataset.series = String(series.length);
   } catch (e) { out.textContent = `${t("act.failed")}: ${e.detail || e.message}`; }
 }
@@ -60,6 +79,13 @@ async function download(root) {
   const out = root.querySelector("#e-error");
   try {
     for (const u of urls(query(root))) {
+      if (u.exportUrl) {  // raw readings: the whole range, streamed by the server, however long
+        const a = document.createElement("a");
+        a.href = u.exportUrl;
+        a.download = `${u.name.replace(/[^A-Za-z0-9_.-]/g, "_")}.csv`;
+        a.click();
+        continue;
+      }
       const blob = await api(u.url, {accept: "text/csv"});
       const a = document.createElement("a");
       a.href = URL.createObjectURL(blob);
@@ -86,6 +112,7 @@ export async function render(root) {
       <button id="e-plot" class="primary" type="button">${esc(t("eng.plot"))}</button>
       <button id="e-csv" type="button">${esc(t("eng.csv"))}</button></div>
       <p class="muted">${esc(t("eng.hint"))}</p><p id="e-error" class="error"></p>
+      <p id="e-partial" class="error" hidden></p>
       <div id="e-chart" class="chart tall"></div></section>`;
   root.querySelector("#e-plot").addEventListener("click", () => plot(root));
   root.querySelector("#e-csv").addEventListener("click", () => download(root));
