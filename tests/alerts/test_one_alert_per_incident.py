@@ -94,6 +94,9 @@ def test_one_incident_on_one_asset_is_one_alert_and_one_firing_per_channel(adb: 
         score = evaluate(conn, [inc], days=1)
     assert score["caught"] == 1 and score["max_notifications_per_incident"] == 1
     assert score["max_messages_per_incident"] == 1
+    # the asset's alert and the district's held one both match the incident; one row is worked
+    assert score["per_incident"][0]["alerts"] == sorted([a["id"], district[0]["id"]])
+    assert score["alerts_per_incident"] == 1 and score["alerts_per_incident_max"] == 1
 
 
 class Sink:

@@ -27,7 +27,15 @@ from tests.reliability.conftest import wait_for
 from tests.spine.workers import ROOT
 
 pytestmark = pytest.mark.slow
-KEYS = ("incidents", "caught", "median_tta_s", "worst_tta_s", "false_per_day", "max_notifications_per_incident")
+KEYS = (
+    "incidents",
+    "caught",
+    "median_tta_s",
+    "worst_tta_s",
+    "false_per_day",
+    "max_notifications_per_incident",
+    "alerts_per_incident",
+)
 
 
 def _simulator(script: subprocess.Popen[str], out: Path) -> int | None:
