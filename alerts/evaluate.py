@@ -195,14 +195,16 @@ def evaluate(
     }
 
 
+SUMMARY_KEYS = (
+    "incidents",
+    "caught",
+    "median_tta_s",
+    "worst_tta_s",
+    "false_per_day",
+    "max_notifications_per_incident",
+    "alerts_per_incident",
+)
+
+
 def summary_line(r: dict[str, Any]) -> str:
-    keys = (
-        "incidents",
-        "caught",
-        "median_tta_s",
-        "worst_tta_s",
-        "false_per_day",
-        "max_notifications_per_incident",
-        "alerts_per_incident",
-    )
-    return " ".join(f"{k}={r[k]}" for k in keys)
+    return " ".join(f"{k}={r[k]}" for k in SUMMARY_KEYS)

@@ -99,5 +99,6 @@ def test_evaluate_scores_caught_late_and_false_alerts(adb: Engine, tmp_path: Pat
     assert args.func(args) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last == (
-        "incidents=2 caught=1 median_tta_s=120.0 worst_tta_s=120.0 false_per_day=1.0 max_notifications_per_incident=1"
+        "incidents=2 caught=1 median_tta_s=120.0 worst_tta_s=120.0 false_per_day=1.0 max_notifications_per_incident=1 "
+        "alerts_per_incident=1.0"
     )

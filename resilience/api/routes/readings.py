@@ -19,7 +19,7 @@ from fastapi.responses import StreamingResponse
 from resilience.display import unit_label
 from resilience.api.csv import csv_response, wants_csv
 from resilience.api.exports import csv_chunks, parquet_chunks
-from resilience.api.auth import HistoryOrUtility
+from resilience.api.auth import HistoryOrUtility, Principal
 from resilience.api.deps import ConnDep, utc_window
 from resilience.api.schemas import ID_MAX, ID_PATTERN, Problem
 from resilience.store import registry
@@ -35,6 +35,17 @@ Bucket = Literal["1m", "5m", "15m", "1h", "6h", "1d"]
 Agg = Literal["avg", "min", "max", "last", "count", "sum"]
 # the store's buckets and aggregates, spelled out so OpenAPI lists them and FastAPI answers 422 for others
 assert set(get_args(Bucket)) == set(BUCKETS) and set(get_args(Agg)) == AGGS
+
+
+def _visible_sensor(conn: Connection, who: Principal, sensor_id: str) -> dict[str, Any]:
+    """The sensor, if the caller may read it (a utility key only its own utility's); 404 otherwise, as if absent."""
+    try:
+        sensor = registry.get(conn, table="sensors", id=sensor_id)
+    except registry.NotFound as exc:
+        raise HTTPException(404, str(exc)) from exc
+    if not who.owns_utility(sensor["utility_id"]):
+        raise HTTPException(404, f"sensor {sensor_id} not found")
+    return sensor
 
 
 def bucket_page(start: datetime, end: datetime, width: timedelta, limit: int) -> tuple[datetime, datetime | None]:
@@ -59,12 +70,7 @@ def get_readings(
     limit: Annotated[int, Query(ge=1, le=MAX_ROWS, description="rows (readings or buckets) per page")] = DEFAULT_ROWS,
 ) -> Any:
     """Raw readings, or buckets aggregated from the rollups; one page of at most ``limit`` rows."""
-    try:
-        sensor = registry.get(conn, table="sensors", id=sensor_id)
-    except registry.NotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    if not who.owns_utility(sensor["utility_id"]):
-        raise HTTPException(404, f"sensor {sensor_id} not found")
+    sensor = _visible_sensor(conn, who, sensor_id)
     start_, end_ = utc_window(start, end)
     if bucket is None:
         return _raw(request, conn, sensor, start_, end_, limit)
@@ -141,12 +147,7 @@ def export_readings(
 ) -> StreamingResponse:
     """Every raw reading of the sensor over the range as one file, however many: CSV, or Parquet for
     pandas (``pandas.read_parquet``). Streamed in chunks, so nothing is cut and nothing waits in memory."""
-    try:
-        sensor = registry.get(conn, table="sensors", id=sensor_id)
-    except registry.NotFound as exc:
-        raise HTTPException(404, str(exc)) from exc
-    if not who.owns_utility(sensor["utility_id"]):
-        raise HTTPException(404, f"sensor {sensor_id} not found")
+    _visible_sensor(conn, who, sensor_id)  # 404 for a sensor the caller may not read
     start_, end_ = utc_window(start, end)
     chunks = iter_raw(request.app.state.engine, sensor_id=sensor_id, start=start_, end=end_)
     media, ext = EXPORT_TYPES[format]
