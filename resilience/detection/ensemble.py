@@ -308,3 +308,22 @@ class SensorEnsemble:
             self.flatline.load_state(state["flatline"])
         self.protected_run = int(state.get("protected_run", 0))
         self.stuck_run = bool(state.get("stuck_run", False))
+
+    def compact(self) -> list[Any]:
+        """The state as plain msgpack-ready values, without names or parameters (the configuration rebuilds
+        them): ``[protected_run, stuck_run, flatline, [[member name, values], ...]]``."""
+        flat = self.flatline.compact_state() if self.flatline is not None else None
+        members = [[name, det.compact_state()] for name, _, det in self.members]
+        return [self.protected_run, self.stuck_run, flat, members]
+
+    def load_compact(self, state: list[Any]) -> None:
+        """Restore :meth:`compact` output (members missing from it stay fresh, like :meth:`load_state`)."""
+        protected_run, stuck_run, flat, members = state
+        saved = dict(members)
+        for name, _, det in self.members:
+            if name in saved:
+                det.load_compact_state(saved[name])
+        if self.flatline is not None and flat is not None:
+            self.flatline.load_compact_state(flat)
+        self.protected_run = int(protected_run)
+        self.stuck_run = bool(stuck_run)
