@@ -104,11 +104,11 @@ def _decode(v: Any) -> Any:
     return v
 
 
-def _compact(v: Any) -> Any:
+def _compact(v: Any, views: bool) -> Any:
     if isinstance(v, array):
-        return v.tobytes()
+        return memoryview(v) if views else v.tobytes()
     if isinstance(v, (deque, tuple)):
-        return [_compact(i) for i in v]
+        return [_compact(i, views) for i in v]
     return v
 
 
@@ -212,10 +212,14 @@ class Detector(ABC):
             )
         return names
 
-    def compact_state(self) -> list[Any]:
+    def compact_state(self, views: bool = False) -> list[Any]:
         """The learned values only (no parameters, no names), as msgpack-ready values: arrays as their bytes,
-        deques and tuples as lists. A few hundred bytes per detector where :meth:`to_state` gives kilobytes."""
-        return [_compact(getattr(self, k)) for k in self.learned_names()]
+        deques and tuples as lists. A few hundred bytes per detector where :meth:`to_state` gives kilobytes.
+
+        With ``views`` arrays come as memoryviews of the live arrays instead of copies: pack them at once
+        (the array cannot grow while a view of it exists, and the view sees every later change).
+        """
+        return [_compact(getattr(self, k), views) for k in self.learned_names()]
 
     def load_compact_state(self, values: list[Any]) -> None:
         """Restore what :meth:`compact_state` gave, into a detector built with the same parameters (each

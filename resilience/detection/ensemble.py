@@ -309,11 +309,12 @@ class SensorEnsemble:
         self.protected_run = int(state.get("protected_run", 0))
         self.stuck_run = bool(state.get("stuck_run", False))
 
-    def compact(self) -> list[Any]:
+    def compact(self, views: bool = False) -> list[Any]:
         """The state as plain msgpack-ready values, without names or parameters (the configuration rebuilds
-        them): ``[protected_run, stuck_run, flatline, [[member name, values], ...]]``."""
-        flat = self.flatline.compact_state() if self.flatline is not None else None
-        members = [[name, det.compact_state()] for name, _, det in self.members]
+        them): ``[protected_run, stuck_run, flatline, [[member name, values], ...]]`` (``views``: see
+        :meth:`~resilience.detection.base.Detector.compact_state`)."""
+        flat = self.flatline.compact_state(views) if self.flatline is not None else None
+        members = [[name, det.compact_state(views)] for name, _, det in self.members]
         return [self.protected_run, self.stuck_run, flat, members]
 
     def load_compact(self, state: list[Any]) -> None:

@@ -9,10 +9,8 @@ the parts written with it commit in one transaction, so a restore always reads o
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,15 +21,16 @@ from resilience.store.state_parts import load_part, save_parts
 
 SHARED_PART = -1  # the part with the engine-wide state (open anomalies, silence, state models)
 HEADER_FORMAT = "parts"
-PACKERS = min(4, os.cpu_count() or 1)  # threads packing parts
 
 
 @dataclass(frozen=True)
 class SnapshotStats:
-    """The last saved snapshot: parts written, their bytes, seconds to pack and commit them."""
+    """The last saved snapshot: parts written, their bytes, seconds scoring waited for it (packing under the
+    lock) and seconds in all (packing and the commit)."""
 
     parts: int
     bytes: int
+    held_s: float
     seconds: float
 
 
@@ -41,9 +40,10 @@ class TakenState:
 
     positions: dict[str, int]
     shared: dict[str, Any]
-    sensors: dict[int, list[state_parts.SensorState]]
+    sensors: dict[int, tuple[int, bytes]]  # part -> (sensors, packed)
     touched: set[str]
     full: bool
+    held_s: float
 
 
 class PartedSnapshots:
@@ -57,10 +57,12 @@ class PartedSnapshots:
 
     def take(self, engine: DetectionEngine, positions: dict[str, int], shared: dict[str, Any]) -> TakenState:
         """The sensors scored since the last snapshot, by part (caller holds the lock the engine runs under)."""
+        started = time.perf_counter()
         full, touched = self.full, engine.touched
         self.full, engine.touched = False, set()
         parts = None if full else {state_parts.part_of(sid) for sid in touched}
-        return TakenState(positions, shared, state_parts.capture(engine, parts), touched, full)
+        packed = state_parts.capture(engine, parts)
+        return TakenState(positions, shared, packed, touched, full, time.perf_counter() - started)
 
     def give_back(self, engine: DetectionEngine, taken: TakenState) -> None:
         """The save of ``taken`` failed: its sensors are unsaved again (caller holds the lock)."""
@@ -68,13 +70,9 @@ class PartedSnapshots:
         self.full = self.full or taken.full
 
     def save(self, taken: TakenState, sensors: int, timeout_s: float | None) -> None:
-        """Pack and commit ``taken`` (``timeout_s`` bounds each statement)."""
+        """Commit ``taken`` (``timeout_s`` bounds each statement)."""
         started = time.perf_counter()
-        blobs = {SHARED_PART: (sensors, state_parts.encode(taken.shared))}
-        with ThreadPoolExecutor(PACKERS) as pool:  # zlib lets go of the GIL: the cores compress side by side
-            packed = pool.map(state_parts.encode, taken.sensors.values())
-            for (part, entries), data in zip(taken.sensors.items(), packed, strict=True):
-                blobs[part] = (len(entries), data)
+        blobs = {SHARED_PART: (sensors, state_parts.encode(taken.shared)), **taken.sensors}
         header = {
             "format": HEADER_FORMAT,
             "version": state_parts.FORMAT,
@@ -84,7 +82,8 @@ class PartedSnapshots:
         }
         with self.db.begin() as conn:
             save_parts(conn, self.name, header, blobs, replace_all=taken.full, timeout_s=timeout_s)
-        self.last = SnapshotStats(len(blobs), sum(len(b) for _, b in blobs.values()), time.perf_counter() - started)
+        size = sum(len(b) for _, b in blobs.values())
+        self.last = SnapshotStats(len(blobs), size, taken.held_s, taken.held_s + time.perf_counter() - started)
 
     def load(
         self,
@@ -106,7 +105,7 @@ class PartedSnapshots:
         engine.restore_shared(shared["engine"])
         restore_state_models(shared["state_models"])
         for _, data in parts[1:]:
-            state_parts.load_sensors(engine, state_parts.decode(data))
+            state_parts.load_sensors(engine, data)
         self.full = header.get("parts") != state_parts.PARTS  # another grouping: rewrite every part
 
 
