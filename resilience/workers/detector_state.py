@@ -9,6 +9,7 @@ the parts written with it commit in one transaction, so a restore always reads o
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -82,6 +83,7 @@ class PartedSnapshots:
         }
         with self.db.begin() as conn:
             save_parts(conn, self.name, header, blobs, replace_all=taken.full, timeout_s=timeout_s)
+        gc.freeze()  # the ensembles live on: later collections need not walk their millions of objects
         size = sum(len(b) for _, b in blobs.values())
         self.last = SnapshotStats(len(blobs), size, taken.held_s, taken.held_s + time.perf_counter() - started)
 
@@ -107,6 +109,7 @@ class PartedSnapshots:
         for _, data in parts[1:]:
             state_parts.load_sensors(engine, data)
         self.full = header.get("parts") != state_parts.PARTS  # another grouping: rewrite every part
+        gc.freeze()  # as after a save: the restored ensembles are long-lived (faster replay and scoring)
 
 
 def saved_shared(db: Engine, name: str) -> dict[str, Any] | None:

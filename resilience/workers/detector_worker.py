@@ -441,7 +441,7 @@ class DetectionWorker:
         jobs.add_job(
             self.snapshot,
             "interval",
-            seconds=60,
+            seconds=self.settings.detector_snapshot_s,
             id="detector-snapshot",
             max_instances=1,
             next_run_time=datetime.now(UTC),  # the first at start-up, beside scoring (see _restore)
