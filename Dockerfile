@@ -3,12 +3,21 @@
 # The wheel leaves out what production does not run (the simulator, the benchmarks; pyproject.toml).
 # tests/test_wheel.py installs the same wheel into a fresh venv and runs `migrate` and `config-check` from it.
 # The console's front-end libraries, from the committed npm lock (as `make console` does locally).
+# No secret enters the image: .dockerignore keeps .env, .local (the database, the demo key, the broker's
+# generated passwords) and the broker's accounts and certificates out of the context, and only the
+# package sources below are copied; every secret comes from the environment at run time.
 FROM node:20-slim AS console
 WORKDIR /console
 COPY resilience/console/package.json resilience/console/package-lock.json ./
+# the same files `make console` copies: ECharts, and Swagger UI and ReDoc for /docs and /redoc
 RUN npm ci --no-audit --no-fund --loglevel=error && mkdir vendor \
  && cp node_modules/echarts/dist/echarts.esm.min.mjs vendor/echarts.esm.min.js \
- && cp node_modules/echarts/LICENSE vendor/echarts.LICENSE
+ && cp node_modules/echarts/LICENSE vendor/echarts.LICENSE \
+ && cp node_modules/swagger-ui-dist/swagger-ui-bundle.js node_modules/swagger-ui-dist/swagger-ui.css \
+       node_modules/swagger-ui-dist/favicon-32x32.png vendor/ \
+ && cp node_modules/swagger-ui-dist/LICENSE vendor/swagger-ui.LICENSE \
+ && cp node_modules/redoc/bundles/redoc.standalone.js vendor/ \
+ && cp node_modules/redoc/LICENSE vendor/redoc.LICENSE
 
 FROM python:3.11-slim AS build
 WORKDIR /src

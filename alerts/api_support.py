@@ -53,6 +53,10 @@ def alert_view(a: Alert) -> dict[str, Any]:
         "fired_at": a.fired_at,
         "updated_at": a.updated_at,
         "cleared_at": a.cleared_at,
+        # the condition behind the alert, followed whatever people did with the alert (active / cleared)
+        "condition": "active" if a.condition_active else "cleared",
+        "condition_since": a.cleared_at if not a.condition_active else a.condition_since,
+        "onset_at": a.condition_since,
         "acknowledged_at": a.acknowledged_at,
         "acknowledged_by": a.acknowledged_by,
         "resolved_at": a.resolved_at,

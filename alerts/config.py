@@ -181,6 +181,12 @@ class RulesConfig(_Strict):
         """Hold before auto-resolve for an alert fed by several rules: the longest of theirs."""
         return max((self.resolve_after(n) for n in rule_names), default=self.defaults.resolve_after_s)
 
+    def reopen_after_rules(self, rule_names: list[str]) -> float:
+        """How long a condition may still hold after a hand resolution before the alert re-opens: the
+        shortest of the contributing rules' (the most cautious)."""
+        own = [r.reopen_after_s for n in rule_names if (r := self.rule(n)) is not None and r.reopen_after_s is not None]
+        return min(own, default=self.defaults.reopen_after_s)
+
     def resolve_after(self, rule_name: str) -> float:
         """Seconds clear before auto-resolve; ``math.inf`` for rules that only a person resolves."""
         rule = self.rule(rule_name)

@@ -53,6 +53,9 @@ def alert_payload(a: Alert, asset: AssetInfo | None) -> dict[str, Any]:
         "action_en": a.action_en,
         "fired_at": a.fired_at.isoformat(),
         "fire_count": a.fire_count,
+        "reopened": a.fire_count > 1,  # this firing is a re-opening of an alert closed before
+        "condition": "active" if a.condition_active else "cleared",
+        "cleared_at": a.cleared_at.isoformat() if a.cleared_at else None,
         "assigned_unit": a.assigned_unit,
         "acknowledged_by": a.acknowledged_by,
         "resolved_by": a.resolved_by,

@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 SENT = Counter(
     "lifeline_notifications_total", "Notification send attempts by channel and result", ["channel", "result"]
 )
+OUTCOMES = ("delivered", "retry", "permanent")  # SENT's results (Dispatcher.send)
 
 
 def utcnow() -> datetime:

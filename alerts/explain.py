@@ -21,6 +21,9 @@ EN: dict[str, str] = {
     "alertmsg.cleared": "condition cleared; resolves if it stays clear",
     "alertmsg.recurred": "condition returned before auto-resolve",
     "alertmsg.auto_resolved": "condition clear for {seconds} s",
+    "alertmsg.cleared_after_resolve": "condition cleared after the alert was resolved",
+    "alertmsg.resolved_override": "resolved while the condition still held (override): {note}",
+    "alertmsg.reopened_active": "re-opened: the condition still held {seconds} s after it was resolved",
     "alertmsg.escalation": "not acknowledged; notifying {receivers}",
     "alertmsg.delivery_failed": "Notification {notification} for alert {alert} to {receiver} ({channel} {target}) "
     "failed after {attempts} attempts: {error}",

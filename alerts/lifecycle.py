@@ -103,14 +103,16 @@ def apply_signal(
     through resolution, so a flapping value does not produce a stream of down/up notifications.
     """
     if not sig.active:
-        if alert is None or not alert.state.active or sig.source_key not in alert.sources:
+        # The condition is followed whatever people did with the alert: a resolved alert keeps its sources until
+        # they end, so "resolved while the hazard holds" is visible and re-opens (reopen_if_condition_holds).
+        if alert is None or sig.source_key not in alert.sources:
             return alert, []
         del alert.sources[sig.source_key]
         alert.updated_at = sig.ts
         if alert.sources or alert.cleared_at is not None:
             return alert, []
         alert.cleared_at = sig.ts
-        said, data = system_note("alertmsg.cleared")
+        said, data = system_note("alertmsg.cleared" if alert.state.active else "alertmsg.cleared_after_resolve")
         return alert, [Transition("cleared", sig.ts, note=said, data=data)]
 
     if alert is None:
@@ -209,13 +211,59 @@ def _resolve(alert: Alert, now: datetime, by: str, note: str, data: dict[str, An
     ]
 
 
-def resolve(alert: Alert, *, by: str, note: str, now: datetime) -> list[Transition]:
-    """Manual resolution; a note is required so the audit log says why."""
+def resolve(alert: Alert, *, by: str, note: str, now: datetime, override: bool = False) -> list[Transition]:
+    """Manual resolution; a note is required so the audit log says why. While the alert's condition still
+    holds, only an explicit ``override`` resolves it (kept in the timeline), and the alert re-opens if the
+    condition still holds after the rule's re-open hold: never silence while the hazard is there."""
     if not alert.state.active:
         raise LifecycleError(f"alert is {alert.state.value}, not active")
     if not note.strip():
         raise LifecycleError("a note is required to resolve by hand")
+    if alert.condition_active and not override:
+        raise LifecycleError(
+            f"the alert's condition still holds ({', '.join(sorted(alert.sources))} active): resolve with "
+            "override and a reason to close it anyway; it re-opens if the condition still holds"
+        )
+    if alert.condition_active:
+        said, data = system_note("alertmsg.resolved_override", note=note)
+        return _resolve(alert, now, by, said, {**data, "override": True, "sources": sorted(alert.sources)})
     return _resolve(alert, now, by, note)
+
+
+def reopen_if_condition_holds(alert: Alert, now: datetime, reopen_after_s: float) -> list[Transition]:
+    """Re-open a resolved (or reviewed) alert whose condition has held for ``reopen_after_s`` since it was
+    resolved: it fires and notifies again, marked as a re-opening."""
+    if alert.state.active or not alert.condition_active or alert.resolved_at is None:
+        return []
+    if now - alert.resolved_at < timedelta(seconds=reopen_after_s):
+        return []
+    previous = alert.state
+    level = max((Level.parse(str(s.get("level") or "blue")) for s in alert.sources.values()), default=alert.level)
+    # the condition has held since before this firing: its duration counts from when it began
+    since = alert.evidence.get("condition_since") or alert.fired_at.isoformat()
+    alert.evidence = {**alert.evidence, "condition_since": since}
+    alert.state = AlertState.FIRING
+    alert.fire_count += 1
+    alert.fired_at = now
+    alert.acknowledged_at = alert.resolved_at = None
+    alert.acknowledged_by = alert.resolved_by = None
+    alert.escalation_tier = 0
+    alert.updated_at = now
+    alert.version += 1
+    alert.level, alert.level_since = max(level, Level.BLUE), now
+    alert.peak_level = max(alert.peak_level, alert.level)
+    said, data = system_note("alertmsg.reopened_active", seconds=f"{reopen_after_s:.0f}")
+    return [
+        Transition(
+            "reopened",
+            now,
+            from_state=previous.value,
+            to_state="firing",
+            level=alert.level,
+            note=said,
+            data={**data, "fire_count": alert.fire_count, "reason": "condition_active"},
+        )
+    ]
 
 
 def acknowledge(alert: Alert, *, by: str, note: str, now: datetime) -> list[Transition]:

@@ -143,6 +143,19 @@ class Alert:
         }
 
     @property
+    def condition_active(self) -> bool:
+        """Whether the condition behind the alert still holds (some source still active), whatever people did
+        with the alert: a resolved alert may still have an active condition, and then it re-opens."""
+        return bool(self.sources) and self.cleared_at is None
+
+    @property
+    def condition_since(self) -> datetime:
+        """When the condition behind the current firing began: the firing itself, or, for an alert re-opened
+        because its condition held through a resolution, the firing before it."""
+        since = self.evidence.get("condition_since")
+        return datetime.fromisoformat(since) if isinstance(since, str) else self.fired_at
+
+    @property
     def muted(self) -> bool:
         return self.silenced or self.inhibited or self.parent_fingerprint is not None
 

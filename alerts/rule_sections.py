@@ -66,6 +66,8 @@ class Rule(_Strict):
     level: LevelName | None = None  # fixed level (health rules)
     raise_level_asset_kinds: list[str] = Field(default_factory=list)  # coupled hazard: +1 level on these
     resolve_after_s: float | None = None
+    # An alert resolved by hand while its condition still holds re-opens after this long (None: defaults)
+    reopen_after_s: float | None = Field(default=None, ge=0)
     # False: only a person resolves (structural damage stays until an engineer has inspected it).
     auto_resolve: bool = True
     # Notification timing overrides (Alertmanager group_wait / group_interval); None = defaults.
@@ -279,6 +281,8 @@ class ResponseTargets(_Strict):
 
 class Defaults(_Strict):
     resolve_after_s: float = Field(default=600.0, ge=0)
+    # a hand-resolved alert whose condition still holds this long afterwards fires again (a re-opening)
+    reopen_after_s: float = Field(default=300.0, ge=0)
     repeat_interval_s: float = Field(default=4 * 3600.0, gt=0)
     delivery_failure_level: LevelName = "orange"
     delivery_failure_receivers: list[str] = Field(default_factory=list)

@@ -11,7 +11,7 @@ then the notification pipeline (``alerts.pipeline``) ending in ``alerts.dispatch
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 
@@ -20,7 +20,16 @@ from alerts.config import RulesConfig
 from alerts.correlate import join_upstream_cause
 from alerts.dispatch import DELIVERY_RULE, Dispatch, alert_payload
 from alerts.explain import msg, render_en, system_note
-from alerts.lifecycle import LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve, review
+from alerts.lifecycle import (
+    LifecycleError,
+    acknowledge,
+    apply_signal,
+    auto_resolve,
+    escalation_due,
+    reopen_if_condition_holds,
+    resolve,
+    review,
+)
 from alerts.model import Alert, DisposalStep, Signal, Transition
 from alerts.muting import recompute_muting
 from alerts.pipeline import NotifyContext, build_pipeline, firing_key
@@ -32,13 +41,29 @@ from resilience.store.db import Connection
 __all__ = ["DELIVERY_RULE", "AlertService", "NotFound", "TickResult", "alert_payload"]
 
 
+def check_step_order(step: DisposalStep, recorded: dict[str, datetime]) -> None:
+    """Disposal steps go in their order, once per firing: a step before its predecessor, or one already
+    recorded, is refused with the reason (the reports measure on-site and disposal times from them)."""
+    order = list(DisposalStep)
+    if step.value in recorded:
+        at = recorded[step.value].isoformat()
+        raise LifecycleError(f"{step.value} is already recorded for this firing (at {at})")
+    index = order.index(step)
+    if index > 0 and order[index - 1].value not in recorded:
+        raise LifecycleError(f"{order[index - 1].value} must be recorded before {step.value}")
+
+
 class NotFound(LookupError):
     """No alert with that id."""
+
+
+REOPEN_LOOKBACK = timedelta(days=1)  # hand resolutions older than this are never re-opened by the tick
 
 
 @dataclass
 class TickResult:
     resolved: int = 0
+    reopened: int = 0
     escalated: int = 0
     delivery_failures: int = 0
     enqueued: int = 0
@@ -152,6 +177,12 @@ class AlertService:
                 result.resolved += 1
                 self._save(alert, trs)
                 changed[alert.fingerprint] = alert
+        for alert in store.resolved_alerts_holding_condition(self.conn, self.now - REOPEN_LOOKBACK):
+            trs = reopen_if_condition_holds(alert, self.now, self.rules.reopen_after_rules(alert.rules))
+            if trs:
+                result.reopened += 1
+                self._save(alert, trs)
+                changed[alert.fingerprint] = alert
         for failed in store.unalerted_failures(self.conn):
             raised = self._delivery_failure(failed)
             store.mark_failure_alerted(self.conn, failed["id"])
@@ -222,16 +253,35 @@ class AlertService:
 
     # -- human actions ---------------------------------------------------------------------------------
     def acknowledge(self, alert_id: int, *, by: str, note: str = "") -> Alert:
+        """Acknowledge an alert; an incident's alert acknowledges its members with it (one loop to run)."""
         alert = self.get(alert_id)
         self._save(alert, acknowledge(alert, by=by, note=note, now=self.now))
-        self._after_change([alert])
+        members = [m for m in store.active_children(self.conn, alert.fingerprint) if m.state.value == "firing"]
+        for m in members:
+            self._save(m, acknowledge(m, by=by, note=self._with_incident(note, alert), now=self.now))
+        self._after_change([alert, *members])
         return alert
 
-    def resolve(self, alert_id: int, *, by: str, note: str) -> Alert:
+    def resolve(self, alert_id: int, *, by: str, note: str, override: bool = False) -> Alert:
+        """Resolve an alert; an incident's alert resolves its members with it, under the same rule: while a
+        member's condition holds, only with ``override`` (and it re-opens if the condition outlasts the hold)."""
         alert = self.get(alert_id)
-        self._save(alert, resolve(alert, by=by, note=note, now=self.now))
-        self._after_change([alert])
+        members = store.active_children(self.conn, alert.fingerprint)
+        held = [m.id for m in members if m.condition_active]
+        if held and not override:
+            raise LifecycleError(
+                f"members {', '.join(f'#{i}' for i in held)} of this incident still have an active condition: "
+                "resolve with override and a reason to close them anyway"
+            )
+        self._save(alert, resolve(alert, by=by, note=note, now=self.now, override=override))
+        for m in members:
+            self._save(m, resolve(m, by=by, note=self._with_incident(note, alert), now=self.now, override=override))
+        self._after_change([alert, *members])
         return alert
+
+    @staticmethod
+    def _with_incident(note: str, incident: Alert) -> str:
+        return f"{note} (with incident #{incident.id})".strip()
 
     def review(self, alert_id: int, *, by: str, note: str) -> Alert:
         alert = self.get(alert_id)
@@ -265,6 +315,7 @@ class AlertService:
             raise LifecycleError("assign a responsible unit first")
         ts = at or self.now
         assert alert.id is not None
+        check_step_order(s, store.recorded_steps(self.conn, alert.id, alert.fire_count))
         store.add_action(
             self.conn,
             alert_id=alert.id,

@@ -29,7 +29,7 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from prometheus_client import Gauge, start_http_server
+from prometheus_client import Gauge
 
 from ingest.pipeline import QUEUE_DEPTH, IngestPipeline, Message, Prepared
 from resilience.health import HeartbeatThread, utcnow
@@ -287,10 +287,8 @@ class MqttIngestWorker:
             log.info("ingest worker stopped after %d messages", self.committed_messages)
 
 
-def run_worker(settings: Settings, *, metrics_port: int | None = None) -> None:
+def build_worker(settings: Settings) -> MqttIngestWorker:
+    """The worker on its own engine, not yet running (its process serves metrics, then calls ``run``)."""
     from resilience.store.db import make_engine
 
-    engine = make_engine(settings.database_url)
-    if metrics_port:
-        start_http_server(metrics_port, addr="127.0.0.1")
-    MqttIngestWorker(IngestPipeline(engine, settings), settings).run()
+    return MqttIngestWorker(IngestPipeline(make_engine(settings.database_url), settings), settings)

@@ -113,32 +113,48 @@ def _text(payload: bytes) -> str:
     return payload.decode("utf-8", "replace")
 
 
+#: bounded labels of ``lifeline_ingest_rejected_total``: the first of these a reason contains, else "other"
+REASON_CLASSES = (
+    "malformed JSON",
+    "unknown sensor",
+    "another utility",
+    "NaN",
+    "wrong unit",
+    "future",
+    "retention",
+    "oversize",
+    "not a number",
+    "bad time",
+    "decommissioned",
+    "refused by the database",
+    "digits",
+    "nested",
+    "too many records",
+    "longer than 64",
+    "surrogate",
+    "out of range",
+    "topic",
+)
+
+
+def _label(key: str) -> str:
+    return key.replace(" ", "_").lower()
+
+
 def _reason_class(reason: str) -> str:
     """A short, bounded label for metrics (the full reason goes to the dead-letter row)."""
-    for key in (
-        "malformed JSON",
-        "unknown sensor",
-        "another utility",
-        "NaN",
-        "wrong unit",
-        "future",
-        "retention",
-        "oversize",
-        "not a number",
-        "bad time",
-        "decommissioned",
-        "refused by the database",
-        "digits",
-        "nested",
-        "too many records",
-        "longer than 64",
-        "surrogate",
-        "out of range",
-        "topic",
-    ):
+    for key in REASON_CLASSES:
         if key in reason:
-            return key.replace(" ", "_").lower()
+            return _label(key)
     return "other"
+
+
+def preset_metrics(transport: str) -> None:
+    """Every series a transport's counters can have, at 0 from the start (so ``rate()`` sees the first)."""
+    INGESTED.labels(transport)
+    DUPLICATES.labels(transport)
+    for key in (*REASON_CLASSES, "other"):
+        REJECTED.labels(transport, _label(key))
 
 
 class IngestPipeline:

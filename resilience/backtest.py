@@ -17,6 +17,7 @@ from typing import Any
 
 from resilience.detection.ensemble import SensorEnsemble, resolve_config
 from resilience.domain import Level
+from resilience.logs import progress
 from resilience.store import registry
 from resilience.store.db import Connection
 from resilience.store.readings import sensor_window
@@ -45,7 +46,7 @@ def replay(
     out: list[dict[str, Any]] = []
     episodes: list[Episode] = []
     current: Episode | None = None
-    for r in rows:
+    for r in progress(rows, total=len(rows), what=f"backtest {sensor_id}"):
         res = ens.process_one(r.value, r.ts, learn=not (r.quality & 2))
         firing = res.score >= cfg.threshold or res.level > Level.NONE
         out.append(

@@ -22,7 +22,7 @@ def _migrate(args: argparse.Namespace) -> int:
 def _api(args: argparse.Namespace) -> int:
     from resilience.runtime import api_process
 
-    return api_process.main(get_settings(), host=args.host, port=args.port)
+    return api_process.main(get_settings(), host=args.host, port=args.port, metrics_port=args.metrics_port)
 
 
 def _ingest(args: argparse.Namespace) -> int:
@@ -34,13 +34,13 @@ def _ingest(args: argparse.Namespace) -> int:
 def _scheduler(args: argparse.Namespace) -> int:
     from resilience.runtime import scheduler_process
 
-    return scheduler_process.main(get_settings())
+    return scheduler_process.main(get_settings(), metrics_port=args.metrics_port)
 
 
 def _detector(args: argparse.Namespace) -> int:
     from resilience.runtime import detector_process
 
-    return detector_process.main(get_settings())
+    return detector_process.main(get_settings(), metrics_port=args.metrics_port)
 
 
 def _rules_path(args: argparse.Namespace) -> str | None:
@@ -51,14 +51,20 @@ def _rules_path(args: argparse.Namespace) -> str | None:
 def _engine(args: argparse.Namespace) -> int:
     from resilience.runtime import engine_process
 
-    return engine_process.main(get_settings())
+    return engine_process.main(get_settings(), metrics_port=args.metrics_port)
 
 
 def _alerts(args: argparse.Namespace) -> int:
     """The alert service alone: event-log consumer, ticks and dispatcher (the engine process without risk)."""
     from resilience.runtime import engine_process
 
-    return engine_process.main(get_settings(), rules_path=_rules_path(args), with_risk=False, tick_s=args.tick_s)
+    return engine_process.main(
+        get_settings(),
+        rules_path=_rules_path(args),
+        with_risk=False,
+        tick_s=args.tick_s,
+        metrics_port=args.metrics_port,
+    )
 
 
 def _dispatcher(args: argparse.Namespace) -> int:
@@ -71,7 +77,7 @@ def _dispatcher(args: argparse.Namespace) -> int:
         backoff_max_s=args.backoff_max_s,
         max_attempts=args.max_attempts,
     )
-    return dispatcher_process.main(get_settings(), opts, rules_path=_rules_path(args))
+    return dispatcher_process.main(get_settings(), opts, rules_path=_rules_path(args), metrics_port=args.metrics_port)
 
 
 def _train_models(args: argparse.Namespace) -> int:
@@ -92,6 +98,15 @@ def _run(args: argparse.Namespace) -> int:
     return run_platform(args)
 
 
+def _metrics_port(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        help="serve Prometheus metrics on this port, at RESILIENCE_METRICS_HOST (0: a free port, logged)",
+    )
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     from alerts.dispatcher import DispatcherOptions
 
@@ -103,19 +118,24 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("api", help="run the HTTP API")
     p.add_argument("--host")
     p.add_argument("--port", type=int)
+    _metrics_port(p)
     p.set_defaults(func=_api)
     p = sub.add_parser("ingest", help="run the MQTT ingest worker")
-    p.add_argument("--metrics-port", type=int, default=None, help="serve Prometheus metrics on this port")
+    _metrics_port(p)
     p.set_defaults(func=_ingest)
     p = sub.add_parser("scheduler", help="run periodic jobs (partitions, rollups, retention, silence checks)")
+    _metrics_port(p)
     p.set_defaults(func=_scheduler)
     p = sub.add_parser("detector", help="run the detection worker (committed readings -> anomaly events)")
+    _metrics_port(p)
     p.set_defaults(func=_detector)
     p = sub.add_parser("engine", help="run the risk model and alert engine on the event log, and the dispatcher")
+    _metrics_port(p)
     p.set_defaults(func=_engine)
     p = sub.add_parser("alerts", help="run the alert engine (event log consumer, ticks, dispatcher) without risk")
     p.add_argument("--rules", default=None)
     p.add_argument("--tick-s", type=float, default=10.0)
+    _metrics_port(p)
     p.set_defaults(func=_alerts)
     p = sub.add_parser("dispatcher", help="run only the notification dispatcher")
     p.add_argument("--rules", default=None, help="rule file for the SMTP settings (default: RESILIENCE_ALERTS_RULES)")
@@ -129,6 +149,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--backoff-initial-s", type=float, default=d.backoff_initial_s)
     p.add_argument("--backoff-max-s", type=float, default=d.backoff_max_s)
     p.add_argument("--max-attempts", type=int, default=d.max_attempts)
+    _metrics_port(p)
     p.set_defaults(func=_dispatcher)
     p = sub.add_parser("train-models", help="fit per-asset multivariate models and state models on the last week now")
     p.set_defaults(func=_train_models)

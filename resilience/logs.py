@@ -5,7 +5,11 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from typing import TypeVar
+
+T = TypeVar("T")
 
 _STD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -38,3 +42,11 @@ def setup_logging(level: str = "INFO", fmt: str = "text", service: str = "") -> 
     root.setLevel(level.upper())
     for noisy in ("uvicorn.access", "apscheduler.executors.default", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def progress(iterable: Iterable[T], *, total: int | None = None, what: str = "") -> Iterator[T]:
+    """``iterable`` with a progress bar on the terminal (stderr), for long command-line work; nothing at all
+    when stderr is not a terminal (CI, pipes, services), so logs and ``key=value`` last lines stay clean."""
+    from tqdm import tqdm
+
+    yield from tqdm(iterable, total=total, desc=what or None, disable=not sys.stderr.isatty(), leave=False)

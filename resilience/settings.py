@@ -58,6 +58,12 @@ class Settings(BaseSettings):
 
     services_dir: Path = PROJECT_ROOT / ".local"
 
+    # each process's Prometheus metrics (resilience/metrics/): the address they are served on (loopback here;
+    # the compose network's address in a container), and the first port `resilience run` gives out, one per
+    # process in the order of resilience.runtime.supervisor.SERVICES (api 9100, ingest 9101, ...)
+    metrics_host: str = "127.0.0.1"
+    metrics_port_base: int = 9100
+
     ingest_batch_max: int = 5000
     ingest_batch_wait_ms: int = 50
     ingest_max_payload_bytes: int = 256 * 1024

@@ -160,13 +160,26 @@ def active_alerts(conn: Connection) -> list[Alert]:
 
 
 def active_alerts_with_source(conn: Connection, source_key: str, hazard: str) -> list[Alert]:
-    """Active alerts for ``hazard`` fed by ``source_key`` (e.g. a neighbour's coupled risk), locked."""
+    """Alerts for ``hazard`` still fed by ``source_key`` (e.g. a neighbour's coupled risk), locked: active
+    ones, and resolved ones whose condition is still followed until the source ends."""
+    rows = conn.execute(
+        select(alerts)
+        .where(alerts.c.hazard == hazard, alerts.c.sources.has_key(source_key))
+        .order_by(alerts.c.id)
+        .with_for_update()
+    )
+    return [alert_from_row(r) for r in rows]
+
+
+def resolved_alerts_holding_condition(conn: Connection, since: datetime) -> list[Alert]:
+    """Alerts resolved (or reviewed) since ``since`` whose condition has not cleared: re-opening candidates."""
     rows = conn.execute(
         select(alerts)
         .where(
-            alerts.c.state.in_(["firing", "acknowledged"]),
-            alerts.c.hazard == hazard,
-            alerts.c.sources.has_key(source_key),
+            alerts.c.state.in_(["resolved", "closed"]),
+            alerts.c.cleared_at.is_(None),
+            alerts.c.resolved_at >= since,
+            alerts.c.sources != text("'{}'::jsonb"),
         )
         .order_by(alerts.c.id)
         .with_for_update()
@@ -252,6 +265,19 @@ def mark_failure_alerted(conn: Connection, notification_id: int) -> None:
     conn.execute(update(notifications).where(notifications.c.id == notification_id).values(failure_alerted=True))
 
 
+def recorded_steps(conn: Connection, alert_id: int, fire_count: int) -> dict[str, datetime]:
+    """The disposal steps recorded for one firing of an alert, each with when it was first recorded."""
+    rows = conn.execute(
+        select(alert_actions.c.step, alert_actions.c.ts)
+        .where(alert_actions.c.alert_id == alert_id, alert_actions.c.fire_count == fire_count)
+        .order_by(alert_actions.c.ts)
+    )
+    out: dict[str, datetime] = {}
+    for step, ts in rows:
+        out.setdefault(step, ts)
+    return out
+
+
 def add_action(
     conn: Connection,
     *,
@@ -278,6 +304,17 @@ def add_action(
             .returning(alert_actions.c.id)
         ).scalar_one()
     )
+
+
+def active_children(conn: Connection, parent_fingerprint: str) -> list[Alert]:
+    """The active alerts grouped under an incident's alert (its member assets' alerts), locked."""
+    rows = conn.execute(
+        select(alerts)
+        .where(alerts.c.parent_fingerprint == parent_fingerprint, alerts.c.state.in_(["firing", "acknowledged"]))
+        .order_by(alerts.c.id)
+        .with_for_update()
+    )
+    return [alert_from_row(r) for r in rows]
 
 
 def count_children(conn: Connection, parent_fingerprint: str) -> list[dict[str, Any]]:

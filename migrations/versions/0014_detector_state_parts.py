@@ -8,7 +8,7 @@ so the column is stored without PostgreSQL's own compression. The services' role
 table through migration 0006's default privileges.
 
 Revision ID: 0014_detector_state_parts
-Revises: 0009_registry_version
+Revises: 0011_rollup_invalidation
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0014_detector_state_parts"
-down_revision = "0009_registry_version"
+down_revision = "0011_rollup_invalidation"
 branch_labels = None
 depends_on = None
 

@@ -31,6 +31,7 @@ from resilience.api.routes import (
     risk,
     session,
 )
+from resilience.metrics.http import RequestMetrics
 from resilience.settings import get_settings
 from resilience.store.db import DataError, Engine, get_engine
 
@@ -92,6 +93,7 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.state.ingest_pipeline = IngestPipeline(app.state.engine, settings)
     app.state.login_limits = LoginLimits.from_settings(settings)
     app.add_exception_handler(DataError, refused_value)
+    app.add_middleware(RequestMetrics)  # latency by route template (lifeline_http_request_duration_seconds)
     for router in ROUTERS:
         app.include_router(router)
     console.mount_static(app)

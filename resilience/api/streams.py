@@ -14,10 +14,17 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from fastapi import HTTPException, Request
+from prometheus_client import Counter, Gauge
 from starlette.background import BackgroundTask
 from starlette.responses import StreamingResponse
 
+from resilience.metrics.http import route_of
+
 RETRY_AFTER_S = 10
+OPEN_STREAMS = Gauge("lifeline_api_open_streams", "Server-Sent Event streams open in this process", ["route"])
+REFUSED_STREAMS = Counter(
+    "lifeline_api_refused_streams_total", "Event streams refused (503) because the process held its most", ["route"]
+)
 
 
 class StreamSlots:
@@ -36,9 +43,13 @@ class StreamSlots:
             self._held.add(token)
             return token
 
-    def release(self, token: int) -> None:
+    def release(self, token: int) -> bool:
+        """Give a place back; True the first time for a token, False after (nothing freed)."""
         with self._lock:
+            if token not in self._held:
+                return False
             self._held.discard(token)
+            return True
 
     @property
     def in_use(self) -> int:
@@ -54,16 +65,24 @@ def slots_of(request: Request) -> StreamSlots:
 
 
 def take_slot(request: Request, limit: int) -> Callable[[], None]:
-    """A place for one more stream, or 503; returns its release."""
+    """A place for one more stream, or 503; returns its release (counted in ``lifeline_api_open_streams``)."""
     slots = slots_of(request)
     token = slots.acquire(limit)
+    route = route_of(request.scope)
     if token is None:
+        REFUSED_STREAMS.labels(route).inc()
         raise HTTPException(
             503,
             f"{slots.in_use} event streams are open, the most this server holds; retry shortly",
             headers={"Retry-After": str(RETRY_AFTER_S)},
         )
-    return lambda: slots.release(token)
+    OPEN_STREAMS.labels(route).inc()
+
+    def release() -> None:
+        if slots.release(token):
+            OPEN_STREAMS.labels(route).dec()
+
+    return release
 
 
 async def _holding(stream: AsyncIterator[str], release: Callable[[], None]) -> AsyncIterator[str]:

@@ -16,6 +16,7 @@ import numpy as np
 
 from resilience.detection.ensemble import DEFAULT_ENSEMBLES
 from resilience.domain import SENSOR_KINDS, Reading
+from resilience.logs import progress
 
 #: Multivariate models fitted on normal rows before scoring (``--train-rows`` / ``--train``).
 MULTIVARIATE = ("cva", "pca")
@@ -55,7 +56,7 @@ def score_nab(data: np.ndarray, threshold: float) -> tuple[list[float], list[boo
 
     detectors = [NabDetector() for _ in range(data.shape[1])]
     scores: list[float] = []
-    for i, row in enumerate(data):
+    for i, row in enumerate(progress(data, total=len(data), what="nab")):
         best = 0.0
         for det, v in zip(detectors, row, strict=False):  # a short row scores what it has
             if not math.isnan(v):
@@ -89,7 +90,7 @@ def score_ensemble(
     engine = DetectionEngine(catalogue, InMemoryEventBus())
     scores: list[float] = []
     flags: list[bool] = []
-    for ts, row in zip(times, data, strict=True):
+    for ts, row in progress(zip(times, data, strict=True), total=len(times), what=f"ensemble:{kind}"):
         best = 0.0
         for c, v in zip(columns, row, strict=False):  # a short row scores what it has
             if math.isnan(v):

@@ -8,8 +8,9 @@ import threading
 
 from alerts.channels import build_channels
 from alerts.config import load_rules
-from alerts.dispatcher import Dispatcher, DispatcherOptions
+from alerts.dispatcher import OUTCOMES, SENT, Dispatcher, DispatcherOptions
 from resilience.logs import setup_logging
+from resilience.metrics.serve import preset, serve_metrics
 from resilience.settings import Settings
 from resilience.store.db import get_engine
 
@@ -24,9 +25,14 @@ def stop_on_signal() -> threading.Event:
     return stop
 
 
-def main(settings: Settings, options: DispatcherOptions, *, rules_path: str | None = None) -> int:
+def main(
+    settings: Settings, options: DispatcherOptions, *, rules_path: str | None = None, metrics_port: int | None = None
+) -> int:
     setup_logging(settings.log_level, settings.log_format, "dispatcher")
     rules = load_rules(rules_path)
+    channels = build_channels(settings, rules)
+    preset(SENT, [(channel, outcome) for channel in channels for outcome in OUTCOMES])
+    serve_metrics(settings, "dispatcher", metrics_port)
     stop = stop_on_signal()
     log.info(
         "dispatcher running: lease %.0f s, backoff %.1f..%.0f s, %d attempts",
@@ -35,5 +41,5 @@ def main(settings: Settings, options: DispatcherOptions, *, rules_path: str | No
         options.backoff_max_s,
         options.max_attempts,
     )
-    Dispatcher(get_engine(), build_channels(settings, rules), options=options).run_forever(stop)
+    Dispatcher(get_engine(), channels, options=options).run_forever(stop)
     return 0

@@ -23,11 +23,13 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from alerts.channels import build_channels
 from alerts.config import load_rules
 from alerts.consumer import AlertEngine
-from alerts.dispatcher import Dispatcher
+from alerts.dispatcher import OUTCOMES, SENT, Dispatcher
 from alerts.retry import ConflictError
 from resilience.clock import DataClock
 from resilience.events import EventKind
 from resilience.logs import setup_logging
+from resilience.metrics.jobs import instrument_jobs
+from resilience.metrics.serve import preset, serve_metrics
 from resilience.settings import Settings
 from resilience.store.db import Connection, Engine, make_engine
 from resilience.store.eventlog import EventConsumer
@@ -37,9 +39,18 @@ from resilience.workers.engine_worker import RiskWorker
 log = logging.getLogger(__name__)
 
 
-def main(settings: Settings, *, rules_path: str | None = None, with_risk: bool = True, tick_s: float = 10.0) -> int:
+def main(
+    settings: Settings,
+    *,
+    rules_path: str | None = None,
+    with_risk: bool = True,
+    tick_s: float = 10.0,
+    metrics_port: int | None = None,
+) -> int:
     """``resilience engine`` (and ``resilience alerts``, without the risk model)."""
-    setup_logging(settings.log_level, settings.log_format, "engine" if with_risk else "alerts")
+    process = "engine" if with_risk else "alerts"
+    setup_logging(settings.log_level, settings.log_format, process)
+    serve_metrics(settings, process, metrics_port)
     run_engine(make_engine(settings.database_url), settings, rules_path=rules_path, with_risk=with_risk, tick_s=tick_s)
     return 0
 
@@ -112,12 +123,15 @@ def run_engine(
             coalesce=True,
             next_run_time=datetime.now(UTC),
         )  # the spectrum exists from the first second
+    instrument_jobs(jobs)
     jobs.start()
     threads: list[threading.Thread] = []
     for c in consumers:
         c.stop_event = stop
         threads.append(threading.Thread(target=c.run_forever, name=f"consumer-{c.name}", daemon=True))
-    dispatcher: Any = Dispatcher(engine, build_channels(settings, rules))
+    channels = build_channels(settings, rules)
+    preset(SENT, [(channel, outcome) for channel in channels for outcome in OUTCOMES])
+    dispatcher: Any = Dispatcher(engine, channels)
     threads.append(threading.Thread(target=dispatcher.run_forever, args=(stop,), name="dispatcher", daemon=True))
     for t in threads:
         t.start()

@@ -10,29 +10,45 @@ their own jobs beside the in-memory state they touch.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import UTC, datetime
 
 from apscheduler.schedulers.blocking import BlockingScheduler
+from prometheus_client import REGISTRY
 
 from resilience import mqtt_auth
 from resilience.detection.asset_models import train_asset_models as _train
 from resilience.detection.state_training import fit_state_models
 from resilience.logs import setup_logging
+from resilience.metrics.jobs import instrument_jobs
+from resilience.metrics.platform import PlatformCollector
+from resilience.metrics.serve import serve_metrics
 from resilience.settings import Settings
 from resilience.health import watch_platform
-from resilience.store import handoff
-from resilience.store.db import Engine, make_engine
+from resilience.store import handoff, rollups
+from resilience.store.db import Engine, OperationalError, make_engine
 from resilience.store.dead_letters import prune_dead_letters
 from resilience.store.eventlog import PgEventLog
-from resilience.store.timeseries import get_backend
+from resilience.store.timeseries import TimeSeriesBackend, get_backend
 
 log = logging.getLogger(__name__)
 
 
+REFRESH_BUDGET_S = 20.0  # rollup refresh steps per run after the first; what is left waits a minute
+
+
 def maintain_store(engine: Engine, settings: Settings, now: datetime | None = None) -> dict[str, int]:
-    with engine.begin() as conn:
+    """Store upkeep; the rollups' threshold moves first, in a transaction of its own (see store.rollups)."""
+    now = now or datetime.now(UTC)
+    with engine.connect() as conn:
         backend = get_backend(conn, retention_days=settings.retention_days, partitions_ahead=settings.partitions_ahead)
-        result = dict(backend.maintain(conn, now or datetime.now(UTC)))
+    try:
+        with engine.begin() as conn:
+            backend.move_threshold(conn, now)
+    except OperationalError as exc:  # writers in flight held the lock too long: the rollups wait a run
+        log.warning("rollup threshold not moved: %s", exc)
+    with engine.begin() as conn:
+        result = dict(backend.maintain(conn, now))
         result["reading_batches_pruned"] = sum(
             handoff.prune(
                 conn,
@@ -44,9 +60,25 @@ def maintain_store(engine: Engine, settings: Settings, now: datetime | None = No
             for shard in range(settings.detection_shards)
         )
         result["dead_letters_pruned"] = prune_dead_letters(conn, older_than_days=settings.dead_letter_retention_days)
+    result["rollup_rows"] = result.get("rollup_rows", 0) + _refresh_rollups(engine, backend)
+    with engine.connect() as conn:
+        result["rollup_ranges_pending"] = rollups.pending(conn)
     if any(result.values()):
         log.info("store maintenance: %s", result, extra=result)
     return result
+
+
+def _refresh_rollups(engine: Engine, backend: TimeSeriesBackend) -> int:
+    """Bounded refresh steps, each its own transaction, while the run's budget lasts (a year's back-fill
+    is folded in over several runs; queries answer from raw readings meanwhile)."""
+    written, deadline = 0, time.monotonic() + REFRESH_BUDGET_S
+    while time.monotonic() < deadline:
+        with engine.begin() as conn:
+            step = backend.refresh_rollups(conn)
+        if not step:
+            break
+        written += step
+    return written
 
 
 def watch(engine: Engine, settings: Settings) -> int:
@@ -134,14 +166,20 @@ def build_scheduler(engine: Engine, settings: Settings) -> BlockingScheduler:
     return scheduler
 
 
-def main(settings: Settings) -> int:
+def main(settings: Settings, *, metrics_port: int | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format, "scheduler")
-    run_scheduler(settings)
+    run_scheduler(settings, metrics_port=metrics_port)
     return 0
 
 
-def run_scheduler(settings: Settings) -> None:
-    scheduler = build_scheduler(make_engine(settings.database_url), settings)
+def run_scheduler(settings: Settings, *, metrics_port: int | None = None) -> None:
+    """Run the jobs until stopped; the metrics port also serves the store's view of the whole platform (one
+    scheduler per deployment, so those series are not repeated by replicas of the other processes)."""
+    engine = make_engine(settings.database_url)
+    scheduler = build_scheduler(engine, settings)
+    instrument_jobs(scheduler)
+    REGISTRY.register(PlatformCollector(engine, settings))
+    serve_metrics(settings, "scheduler", metrics_port)
     log.info(
         "scheduler running: store maintenance every 60 s, platform watch every 10 s, broker accounts every "
         "%.0f s, asset-model training daily at 03:15 UTC, state-model refit daily at 03:45 UTC",

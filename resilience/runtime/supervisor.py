@@ -25,6 +25,11 @@ from resilience.store.db import make_engine, migrate, recreate_database
 SERVICES = ["api", "ingest", "detector", "engine", "scheduler"]
 
 
+def metrics_ports(s: Settings) -> dict[str, int]:
+    """Each service's Prometheus port under ``resilience run``: ``RESILIENCE_METRICS_PORT_BASE`` + its place."""
+    return {name: s.metrics_port_base + i for i, name in enumerate(SERVICES)}
+
+
 def run_platform(args: argparse.Namespace) -> int:
     """Start services, migrate, then supervise every process (restarting any that dies); Ctrl-C stops all."""
     s = get_settings()
@@ -44,7 +49,8 @@ def run_platform(args: argparse.Namespace) -> int:
     else:
         migrate()
     exe = [sys.executable, "-m", "resilience.cli"]
-    wanted = {name: exe + [name] for name in SERVICES}
+    ports = metrics_ports(s)
+    wanted = {name: exe + [name, "--metrics-port", str(ports[name])] for name in SERVICES}
     if args.simulate:
         wanted["simulator"] = exe + [
             "simulate",
@@ -60,6 +66,11 @@ def run_platform(args: argparse.Namespace) -> int:
     print(
         f"\nLifeline platform running: API http://{s.api_host}:{s.api_port}/  (docs at /docs, "
         f"alerts at /api/v1/alerts, risk spectrum at /api/v1/risk/spectrum). Ctrl-C stops everything.",
+        flush=True,
+    )
+    print(
+        "Prometheus metrics: "
+        + ", ".join(f"{name} http://{s.metrics_host}:{port}/metrics" for name, port in ports.items()),
         flush=True,
     )
     if args.simulate:

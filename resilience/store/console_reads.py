@@ -129,3 +129,53 @@ def site_actions(conn: Connection, alert_ids: list[int]) -> list[dict[str, Any]]
         alert_actions.c.step.in_(["on_site", "disposed"]), alert_actions.c.alert_id.in_(alert_ids)
     )
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+_CURRENT_VALUES = text("""
+    SELECT v.sensor_id, s.kind, s.unit, r.ts, r.value
+    FROM unnest(CAST(:ids AS text[])) AS v(sensor_id)
+    JOIN sensors s ON s.id = v.sensor_id
+    LEFT JOIN LATERAL (
+        SELECT ts, value FROM readings WHERE sensor_id = v.sensor_id AND ts > :since ORDER BY ts DESC LIMIT 1
+    ) r ON true
+""")
+
+
+def current_values(conn: Connection, sensor_ids: Sequence[str], since: datetime) -> dict[str, dict[str, Any]]:
+    """Each sensor's newest reading after ``since`` (None where it has none): one index probe per sensor in
+    the partitions ``since`` leaves, so a page of alerts costs a few milliseconds."""
+    if not sensor_ids:
+        return {}
+    rows = conn.execute(_CURRENT_VALUES, {"ids": sorted(set(sensor_ids)), "since": since}).mappings()
+    return {r["sensor_id"]: dict(r) for r in rows}
+
+
+def sensor_extremes(
+    conn: Connection, sensor_ids: Sequence[str], since: datetime
+) -> dict[str, tuple[float | None, float | None]]:
+    """Each sensor's (min, max) since ``since``: the alert's peak, read when one alert is opened."""
+    if not sensor_ids:
+        return {}
+    rows = conn.execute(
+        text(
+            "SELECT sensor_id, min(value), max(value) FROM readings "
+            "WHERE sensor_id = ANY(:ids) AND ts >= :since GROUP BY sensor_id"
+        ),
+        {"ids": sorted(set(sensor_ids)), "since": since},
+    ).all()
+    return {r[0]: (r[1], r[2]) for r in rows}
+
+
+def live_alerts(conn: Connection, limit: int) -> list[dict[str, Any]]:
+    """Alerts whose values the console keeps current: the active ones, and resolved ones whose condition
+    still holds (they are about to re-open), newest first."""
+    q = (
+        select(alerts.c.id, alerts.c.fired_at, alerts.c.sources, alerts.c.evidence, alerts.c.cleared_at)
+        .where(
+            alerts.c.state.in_(["firing", "acknowledged"])
+            | (alerts.c.cleared_at.is_(None) & (alerts.c.sources != text("'{}'::jsonb")))
+        )
+        .order_by(alerts.c.id.desc())
+        .limit(limit)
+    )
+    return [dict(r) for r in conn.execute(q).mappings()]

@@ -1,8 +1,8 @@
 """Writing and reading sensor readings: COPY in, idempotent on ``(sensor_id, ts)``; raw and bucketed out.
 
 Bucketed queries are served from the 1-minute or 1-hour rollups when the bucket is a whole multiple of
-the rollup width; the part of the range after the rollup watermark (native backend) is aggregated from
-raw rows, so answers are complete up to the newest reading either way.
+the rollup width, through views that put raw rows where the rollups are not complete (after the
+watermark, and late readings not yet refreshed), so answers are right whenever the data arrived.
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def insert_new_readings(
 
     Runs inside the caller's transaction, so readings, dead letters and the hand-off to detection of a
     batch commit together; what is returned is exactly what this transaction stored, so detection sees
-    each stored reading once, however often a batch is redelivered.
+    each stored reading once, however often a batch is redelivered. The ranges of new readings the rollups
+    may have passed are logged in the same transaction (``backend.mark_late``), so no late write, on any
+    path, is left out of the aggregates.
     """
     if not readings:
         return []
@@ -68,9 +70,11 @@ def insert_new_readings(
     try:
         with conn.begin_nested(), raw.cursor() as cur:
             _copy(cur, "readings", readings)
-            return readings
     except psycopg.errors.UniqueViolation:
         pass
+    else:
+        backend.mark_late(conn, readings)
+        return readings
     with raw.cursor() as cur:
         cur.execute(_STAGE_DDL)
         _copy(cur, "readings_stage", readings)
@@ -82,6 +86,7 @@ def insert_new_readings(
         new = [Reading(sensor_id, ts, value, quality) for sensor_id, ts, value, quality in cur.fetchall()]
         cur.execute("TRUNCATE readings_stage")
     new.sort(key=lambda r: r.ts)  # RETURNING order is arbitrary; detection wants time order
+    backend.mark_late(conn, new)  # only what was new: a replayed duplicate changes no bucket
     return new
 
 
@@ -121,32 +126,25 @@ def query_bucketed(
     end: datetime,
     bucket: str,
     agg: str,
-    backend: TimeSeriesBackend,
+    backend: TimeSeriesBackend | None = None,
 ) -> tuple[list[dict[str, object]], str]:
-    """Bucketed series and the source it came from (``readings_1m``, ``readings_1h`` or ``readings``)."""
+    """Bucketed series and the rollup level read (``readings_1m`` or ``readings_1h``), from that level's
+    ``_parts`` view (migration 0011): rollup rows where they are complete, raw readings where they are not
+    yet (after the watermark, late ranges still logged), so the answer is the same whenever the data
+    arrived. Each bucket's ``raw`` says it was aggregated (partly) from raw readings. ``backend`` is no
+    longer needed (the views answer for either backend) and is accepted for existing callers."""
     if bucket not in BUCKETS:
         raise ValueError(f"bucket must be one of {', '.join(BUCKETS)}")
     if agg not in AGGS:
         raise ValueError(f"agg must be one of {', '.join(sorted(AGGS))}")
-    width = BUCKETS[bucket]
-    secs = int(width.total_seconds())
+    secs = int(BUCKETS[bucket].total_seconds())
     source = "readings_1h" if secs % 3600 == 0 else "readings_1m"
-    watermark = backend.rollup_watermark(conn)
-    split = min(max(watermark, start), end) if watermark is not None else end
-    params = {"s": sensor_id, "a": start, "b": end, "split": split, "secs": secs}
-    # Rollup rows before the watermark; raw rows (re-aggregated in the same shape) after it.
     sql = f"""
-        WITH parts AS (
-          SELECT bucket, n, sum, min, max, last, last_ts FROM {source}
-           WHERE sensor_id = :s AND bucket >= :a AND bucket < :split
-          UNION ALL
-          SELECT ts, 1, value, value, value, value, ts FROM readings
-           WHERE sensor_id = :s AND ts >= :split AND ts < :b
-        )
         SELECT date_bin(make_interval(secs => :secs), bucket, TIMESTAMPTZ '2000-01-01') AS bucket,
-               {_agg_sql(agg)} AS value, sum(n)::bigint AS n
-        FROM parts GROUP BY 1 ORDER BY 1"""
-    rows = conn.execute(text(sql), params)
+               {_agg_sql(agg)} AS value, sum(n)::bigint AS n, bool_or(raw) AS raw
+        FROM {source}_parts WHERE sensor_id = :s AND bucket >= :a AND bucket < :b
+        GROUP BY 1 ORDER BY 1"""
+    rows = conn.execute(text(sql), {"s": sensor_id, "a": start, "b": end, "secs": secs})
     return [dict(r._mapping) for r in rows], source
 
 

@@ -285,6 +285,26 @@ rollup_state = Table(
     Column("watermark", DateTime(timezone=True), nullable=False),
 )
 
+# Late readings' ranges the rollups still lack (migration 0011, resilience.store.rollups).
+rollup_invalidations = Table(
+    "rollup_invalidations",
+    metadata,
+    Column("id", BigInteger, Identity(always=True), primary_key=True),
+    Column("sensor_id", Text, nullable=False),
+    Column("lo", DateTime(timezone=True), nullable=False),
+    Column("hi", DateTime(timezone=True), nullable=False),
+    CheckConstraint("lo <= hi"),
+    Index("ix_rollup_invalidations_sensor_lo", "sensor_id", "lo"),
+)
+
+# Below this instant a write must log what it adds (rollups may be materialized there).
+rollup_threshold = Table(
+    "rollup_threshold",
+    metadata,
+    Column("id", SmallInteger, CheckConstraint("id = 1"), primary_key=True, server_default=text("1")),
+    Column("threshold", DateTime(timezone=True), nullable=False),
+)
+
 TIMESERIES_TABLES = {
     # name: (key columns besides ts, value columns DDL)
     "readings": ("sensor_id text NOT NULL", "value double precision NOT NULL, quality smallint NOT NULL DEFAULT 0"),

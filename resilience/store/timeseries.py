@@ -5,35 +5,47 @@
   aggregation, all run by TimescaleDB's own job scheduler.
 * ``NativeBackend``: plain PostgreSQL; declarative range partitions per day, created ahead (and on demand
   by the writer), dropped past retention, and rollup tables (1 min, 1 h) maintained incrementally by
-  ``maintain()`` which the APScheduler job calls every minute.
+  ``maintain()`` which the APScheduler job calls every minute: up to the invalidation threshold, and for
+  every late write's logged range (``resilience.store.rollups``), however late.
 
 The tables, rollups and policies themselves are made by migration 0001 (its own DDL). Both expose the
 rollups with the same columns ``(sensor_id, bucket, n, sum, min, max, last)`` under the
-same names (``readings_1m``, ``readings_1h``), so queries never ask which backend runs.
+same names (``readings_1m``, ``readings_1h``), and views over them that are right whenever the data
+arrived (``readings_1m_parts``, ``readings_1h_parts``, migration 0011), so queries never ask which backend runs.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from sqlalchemy import Connection, text
 
+from resilience.domain import Reading
+from resilience.store import rollups
 from resilience.store.schema import TIMESERIES_TABLES
 
 log = logging.getLogger(__name__)
-
-ROLLUPS = {"readings_1m": timedelta(minutes=1), "readings_1h": timedelta(hours=1)}
-ROLLUP_LOOKBACK = timedelta(hours=2)  # late readings within this window are folded into rollups
 
 
 class TimeSeriesBackend(Protocol):
     name: str
 
     def maintain(self, conn: Connection, now: datetime) -> dict[str, int]:
-        """Periodic upkeep: partitions ahead, retention, rollups. Returns counts for logs/metrics."""
+        """Periodic upkeep: partitions ahead, retention, one step of rollups. Returns counts for logs/metrics."""
+
+    def move_threshold(self, conn: Connection, now: datetime) -> None:
+        """Before ``maintain``, alone in a committed transaction: from now on a write older than ``now``
+        logs its range for the rollups (no-op on TimescaleDB, which logs invalidations itself)."""
+
+    def mark_late(self, conn: Connection, readings: Sequence[Reading]) -> None:
+        """In the writing transaction, after the rows are in: log the ranges the rollups may have passed."""
+
+    def refresh_rollups(self, conn: Connection) -> int:
+        """One bounded step of rollup refresh; 0 when they are up to date (TimescaleDB: always)."""
 
     def ensure_partitions(self, conn: Connection, table: str, days: set[date]) -> None:
         """Make sure rows for these days have somewhere to go (no-op on TimescaleDB)."""
@@ -123,54 +135,31 @@ class NativeBackend:
                         conn.execute(text(f"DROP TABLE IF EXISTS {part}"))
                     self._known.discard(part)
                     dropped += 1
-        for name, width in ROLLUPS.items():
+        for level in rollups.LEVELS:
             conn.execute(
-                text(f"DELETE FROM {name} WHERE bucket < :c"),
-                {"c": datetime.combine(cutoff, datetime.min.time(), UTC) - width},
+                text(f"DELETE FROM {level.name} WHERE bucket < :c"),
+                {"c": datetime.combine(cutoff, datetime.min.time(), UTC) - level.width},
             )
+        rollups.prune(conn, datetime.combine(cutoff, datetime.min.time(), UTC))
         return dropped
 
-    def refresh_rollups(self, conn: Connection, now: datetime) -> int:
-        """Fold complete buckets since the watermark (minus a lookback for late data) into the rollups."""
-        total = 0
-        for name, width in ROLLUPS.items():
-            watermark = conn.execute(
-                text("SELECT watermark FROM rollup_state WHERE name = :n FOR UPDATE"), {"n": name}
-            ).scalar_one()
-            secs = int(width.total_seconds())
-            upto = datetime.fromtimestamp((int(now.timestamp()) // secs) * secs, UTC)
-            start = max(watermark - ROLLUP_LOOKBACK, datetime(1970, 1, 1, tzinfo=UTC))
-            if watermark.year == 1970:  # first run: start from the oldest reading
-                oldest = conn.execute(text("SELECT min(ts) FROM readings")).scalar()
-                if oldest is None:
-                    conn.execute(text("UPDATE rollup_state SET watermark = :w WHERE name = :n"), {"w": upto, "n": name})
-                    continue
-                start = oldest
-            if upto <= start:
-                continue
-            res = conn.execute(
-                text(f"""
-                INSERT INTO {name} (sensor_id, bucket, n, sum, min, max, last, last_ts)
-                SELECT sensor_id, date_bin(make_interval(secs => :secs), ts, TIMESTAMPTZ '2000-01-01') AS bucket,
-                       count(*), sum(value), min(value), max(value),
-                       (array_agg(value ORDER BY ts DESC))[1], max(ts)
-                FROM readings WHERE ts >= date_bin(make_interval(secs => :secs), :start, TIMESTAMPTZ '2000-01-01')
-                  AND ts < :upto
-                GROUP BY 1, 2
-                ON CONFLICT (sensor_id, bucket) DO UPDATE SET n = EXCLUDED.n, sum = EXCLUDED.sum,
-                  min = EXCLUDED.min, max = EXCLUDED.max, last = EXCLUDED.last, last_ts = EXCLUDED.last_ts
-                """),
-                {"secs": secs, "start": start, "upto": upto},
-            )
-            total += res.rowcount or 0
-            conn.execute(text("UPDATE rollup_state SET watermark = :w WHERE name = :n"), {"w": upto, "n": name})
-        return total
+    def move_threshold(self, conn: Connection, now: datetime) -> None:
+        rollups.move_threshold(conn, now)
+
+    def mark_late(self, conn: Connection, readings: Sequence[Reading]) -> None:
+        rollups.log_late(conn, readings)
+
+    def refresh_rollups(self, conn: Connection) -> int:
+        return rollups.refresh(conn)
 
     def maintain(self, conn: Connection, now: datetime) -> dict[str, int]:
         today = now.date()
         for table in TIMESERIES_TABLES:
             self.ensure_partitions(conn, table, {today + timedelta(days=i) for i in range(self.partitions_ahead + 1)})
-        return {"dropped_partitions": self.apply_retention(conn, now), "rollup_rows": self.refresh_rollups(conn, now)}
+        return {
+            "dropped_partitions": self.apply_retention(conn, now),
+            "rollup_rows": self.refresh_rollups(conn),
+        }
 
     def rollup_watermark(self, conn: Connection) -> datetime | None:
         return conn.execute(text("SELECT min(watermark) FROM rollup_state")).scalar()
@@ -187,6 +176,15 @@ class TimescaleBackend:
 
     def maintain(self, conn: Connection, now: datetime) -> dict[str, int]:
         return {}  # compression, retention and aggregate refresh are TimescaleDB jobs
+
+    def move_threshold(self, conn: Connection, now: datetime) -> None:
+        return None  # TimescaleDB keeps its own invalidation threshold
+
+    def mark_late(self, conn: Connection, readings: Sequence[Reading]) -> None:
+        return None  # TimescaleDB logs invalidations of its hypertables itself
+
+    def refresh_rollups(self, conn: Connection) -> int:
+        return 0  # the continuous aggregates' policies refresh what was invalidated
 
     def rollup_watermark(self, conn: Connection) -> datetime | None:
         return None  # real-time aggregates already include the newest raw rows

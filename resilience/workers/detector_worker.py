@@ -163,10 +163,14 @@ class DetectionWorker:
         now = datetime.now(UTC)
         self.engine.silence.started = now
         self.engine.silence.last_seen = {k: max(v, now) for k, v in self.engine.silence.last_seen.items()}
-        # No snapshot here: scoring resumes at once and the snapshot job's first run (as soon as ``run`` starts
-        # its jobs) saves the restored state off the scoring path. Until then the live worker runs the
-        # snapshot's own state-model versions (newer ones take over only at a snapshot), so a crash before it
-        # replays from the same snapshot with the same versions.
+        # Newer state models take over only at a snapshot (so a later replay runs the versions this run ran): if
+        # there are newer ones, snapshot now, with the switch. Otherwise scoring resumes at once and the snapshot
+        # job's first run (as soon as ``run`` starts its jobs) saves the restored state off the scoring path; a
+        # crash before it replays from the same snapshot with the same versions.
+        with self.db.connect() as conn:
+            newer = newest_versions(conn) != self.state_models.versions()
+        if newer:
+            self.snapshot()
 
     def _load_snapshot(
         self, header: dict[str, Any] | None, parts: list[tuple[int, bytes]]

@@ -51,8 +51,14 @@ def test_closed_loop_through_the_api_and_response_time_report(adb: Engine, wang:
     assert c.post(f"/api/v1/alerts/{alert.id}/steps", json={"by": "x", "step": "teleport"}).status_code == 422
     assert c.post(f"/api/v1/alerts/{alert.id}/review", json={"by": "centre"}).status_code == 409
     assert c.post(f"/api/v1/alerts/{alert.id}/resolve", json={"by": "wang", "note": ""}).status_code == 409
+    held = c.post(f"/api/v1/alerts/{alert.id}/resolve", json={"by": "wang", "note": "valve replaced"})
+    assert held.status_code == 409 and "condition still holds" in held.json()["detail"]
+    assert c.get(f"/api/v1/alerts/{alert.id}").json()["condition"] == "active"
     assert (
-        c.post(f"/api/v1/alerts/{alert.id}/resolve", json={"by": "wang", "note": "valve replaced"}).status_code == 200
+        c.post(
+            f"/api/v1/alerts/{alert.id}/resolve", json={"by": "wang", "note": "valve replaced", "override": True}
+        ).status_code
+        == 200
     )
     assert (
         c.post(f"/api/v1/alerts/{alert.id}/comments", json={"by": "li", "note": "photos attached"}).status_code == 200
@@ -104,7 +110,7 @@ def test_cap_endpoint_for_district_alert_and_lifecycle(adb: Engine, api_client) 
     assert root.find("c:msgType", ns).text == "Alert"
     assert root.find("c:info/c:area/c:areaDesc", ns).text == "Pudong"
     assert root.find("c:info/c:area/c:polygon", ns).text.startswith("31.000000,121.000000")
-    api_client.post(f"/api/v1/alerts/{alert.id}/resolve", json={"by": "centre", "note": "rain stopped"})
+    api_client.post(f"/api/v1/alerts/{alert.id}/resolve", json={"note": "rain stopped", "override": True})
     root = ET.fromstring(api_client.get(f"/api/v1/alerts/{alert.id}/cap").content)
     assert root.find("c:msgType", ns).text == "Cancel" and root.find("c:references", ns) is not None
 
@@ -169,3 +175,21 @@ def test_sse_stream_emits_audit_entries(adb: Engine, wang: TestClient) -> None:
                 events.append(json.loads(line[6:]))
     assert [e["kind"] for e in events] == ["fired", "acknowledged"]
     assert events[0]["alert_id"] == alert.id and events[1]["actor"].startswith("wang [")
+
+
+def test_disposal_steps_go_in_order_once_per_firing(adb: Engine, wang: TestClient) -> None:
+    """A step before its predecessor, or the same step twice, is refused with the reason; the timeline names
+    the unit each step was recorded for."""
+    eng = AlertEngine(adb, None, get_rules(), now=now)
+    (alert,) = eng.handle(anomaly(level=Level.ORANGE, anomaly_id="order-1", asset="a-order"))
+    steps = f"/api/v1/alerts/{alert.id}/steps"
+    assert wang.post(f"/api/v1/alerts/{alert.id}/assign", json={"unit": "water-north"}).status_code == 200
+    early = wang.post(steps, json={"step": "on_site"})
+    assert early.status_code == 409 and "dispatch must be recorded before on_site" in early.json()["detail"]
+    assert wang.post(steps, json={"step": "dispatch"}).status_code == 200
+    again = wang.post(steps, json={"step": "dispatch"})
+    assert again.status_code == 409 and "already recorded" in again.json()["detail"]
+    assert wang.post(steps, json={"step": "on_site"}).status_code == 200
+    timeline = wang.get(f"/api/v1/console/alerts/{alert.id}/timeline").json()["steps"]
+    units = {s["kind"]: s["unit"] for s in timeline if s["kind"] in ("assigned", "dispatch", "on_site")}
+    assert units == {"assigned": "water-north", "dispatch": "water-north", "on_site": "water-north"}

@@ -131,7 +131,7 @@ def test_update_and_cancel_reference_the_original() -> None:
     ref = root.find("c:references", NS).text.split(",")
     assert ref[1].endswith(".v1") and ref[2] == "2024-07-20T08:00:00+00:00"
     assert root.find("c:info/c:area/c:circle", NS).text == "31.200000,121.500000 0.3"
-    resolve(a, by="li", note="fixed", now=at(120))
+    resolve(a, by="li", note="fixed", now=at(120), override=True)
     root = _check(render_cap(a, CapArea("Well 7", lat=31.2, lon=121.5)))
     assert root.find("c:msgType", NS).text == "Cancel"
     info = root.find("c:info", NS)

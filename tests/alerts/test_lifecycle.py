@@ -83,8 +83,11 @@ def test_structural_alert_waits_for_an_engineer_when_its_condition_clears() -> N
     assert auto_resolve(alert, at(10 * 86_400), RULES.resolve_after_rules(alert.rules)) == []
     alert, tr = fold(alert, anomaly(anomaly_id="back", t=5 * 3600, **ev))
     assert [t.kind for t in tr] == ["recurred"] and alert.fire_count == 1
-    resolve(alert, by="eng-wang", note="bearing replaced, inspected", now=at(6 * 3600))
+    with pytest.raises(LifecycleError, match="condition still holds"):
+        resolve(alert, by="eng-wang", note="bearing replaced, inspected", now=at(6 * 3600))
+    (tr,) = resolve(alert, by="eng-wang", note="bearing replaced, inspected", now=at(6 * 3600), override=True)
     assert alert.state is AlertState.RESOLVED and alert.resolved_by == "eng-wang"
+    assert tr.data["override"] is True and "bearing replaced" in tr.note
 
 
 def test_recurrence_before_hold_time_cancels_auto_resolve() -> None:
@@ -98,7 +101,7 @@ def test_recurrence_before_hold_time_cancels_auto_resolve() -> None:
 def test_refiring_after_resolution_reopens_with_counter() -> None:
     alert, _ = fold(None, anomaly())
     acknowledge(alert, by="li", note="on it", now=at(5))
-    resolve(alert, by="li", note="valve closed", now=at(50))
+    resolve(alert, by="li", note="valve closed", now=at(50), override=True)
     alert, tr = fold(alert, anomaly(anomaly_id="x9", t=100))
     assert [t.kind for t in tr] == ["reopened"]
     assert alert.state is AlertState.FIRING and alert.fire_count == 2 and alert.acknowledged_by is None
@@ -114,7 +117,7 @@ def test_manual_transitions_validate_state() -> None:
         resolve(alert, by="wang", note=" ", now=at(62))
     with pytest.raises(LifecycleError):
         review(alert, by="centre", note="too early", now=at(63))
-    resolve(alert, by="wang", note="fixed", now=at(64))
+    resolve(alert, by="wang", note="fixed", now=at(64), override=True)
     review(alert, by="centre", note="good response", now=at(65))
     assert alert.state is AlertState.CLOSED
 

@@ -220,13 +220,15 @@ def test_resolved_before_first_message_sends_nothing_but_later_resolution_is_sen
     eng = engine(adb, clock)
     (a,) = eng.handle(anomaly(level=Level.YELLOW, t=0, anomaly_id="r1"))
     with adb.begin() as conn:
-        AlertService(conn, eng.rules, at(5)).resolve(a.id, by="wang", note="false reading, sensor cleaned")
+        AlertService(conn, eng.rules, at(5)).resolve(
+            a.id, by="wang", note="false reading, sensor cleaned", override=True
+        )
     assert live(adb) == []
     clock.t = at(100)
     (b,) = eng.handle(anomaly(level=Level.YELLOW, t=100, anomaly_id="r2"))
     clock.t = at(200)
     with adb.begin() as conn:
-        AlertService(conn, eng.rules, clock.t).resolve(b.id, by="wang", note="valve closed")
+        AlertService(conn, eng.rules, clock.t).resolve(b.id, by="wang", note="valve closed", override=True)
     assert [r["kind"] for r in live(adb)] == ["firing", "resolved"]
 
 

@@ -79,6 +79,7 @@ ACCESS: dict[tuple[str, str], set[str] | None] = {
     ("get", "/api/v1/console/map"): WATCH,
     ("get", "/api/v1/console/assets/{id}"): WATCH,
     ("get", "/api/v1/console/alerts/{alert_id}/timeline"): WATCH,
+    ("get", "/api/v1/console/alerts/values"): WATCH,
     ("get", "/api/v1/console/spectrum/replay"): HISTORY,
     ("get", "/api/v1/console/reports/response-times"): HISTORY,
 }

@@ -7,8 +7,9 @@ languages go to .local/test-artifacts/console/.
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
-from datetime import timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -17,7 +18,17 @@ import httpx
 import pytest
 from sqlalchemy import Engine
 
-from tests.console.conftest import WAIT_S, City, LiveServer, Pipeline, add_culvert, alert_state, breach, quiet
+from tests.console.conftest import (
+    WAIT_S,
+    City,
+    LiveServer,
+    Pipeline,
+    add_culvert,
+    alert_state,
+    breach,
+    post_readings,
+    quiet,
+)
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[2] / ".local" / "test-artifacts" / "console"
@@ -143,15 +154,48 @@ def test_a_red_alert_arrives_live_and_the_loop_closes(
     page.click("#panel button[data-act='resolve']")  # without a note: refused in the page
     page.wait_for_function("(document.querySelector('#panel #act-error')?.innerText || '').trim().length > 0")
     page.fill("#panel #note", "valve closed, culvert ventilated")
+    page.click("#panel button[data-act='resolve']")  # methane is still high: refused with the reason
+    page.wait_for_function("(document.querySelector('#panel #act-error')?.innerText || '').includes('condition')")
+    assert alert_state(db_engine, alert.id) == "acknowledged"
+    page.check("#panel #override")  # the duty officer insists: an override with the note as its reason
     act(page, "button[data-act='resolve']", "resolved")
     page.wait_for_selector("#panel tr[data-response='disposed'] .met, #panel tr[data-response='disposed'] .late")
+    assert page.inner_text("#panel [data-role='condition']").startswith("条件仍在")
     shot(page, "alert-closed-loop-zh-CN")
+    # the leak goes on: after the rule's hold the alert fires again, flashing and sounding, marked re-opened
+    beeps = page.evaluate("window.__console.beeps")
+    hold = pipeline.alerts.rules.reopen_after_rules(alert.rules)
+    assert pipeline.alerts.tick(datetime.now(UTC) + timedelta(seconds=hold + 1)).reopened >= 1
+    page.wait_for_selector(f"{row}.flash[data-state='firing']")
+    page.wait_for_function(f"window.__console.beeps > {beeps}")
+    assert "第 2 次发布" in page.inner_text(f"{row} [data-role='state']")
+    # and the list shows what the sensor reads now, not the onset value
+    post_readings(live_server, city, sensor_id, [(time.time(), 41.5)])
+    page.wait_for_function(f"(document.querySelector(\"{row} [data-role='now']\")?.innerText || '').includes('41.5')")
+    page.wait_for_function("(document.querySelector(\"#panel [data-role='now']\")?.innerText || '').includes('41.5')")
+    assert "已持续" in page.inner_text(f"{row} [data-role='lasting']")
+    shot(page, "alert-reopened-live-value-zh-CN")
     body = httpx.get(
         f"{live_server.url}/api/v1/alerts/{alert.id}", headers={"X-API-Key": city.keys["viewer"]}, timeout=WAIT_S
     ).json()
-    assert body["state"] == "resolved" and body["resolved_by"].startswith("console-operator [")
+    assert body["resolved_by"] is None  # re-opened: the resolution is in the timeline
     kinds = [t["kind"] for t in body["transitions"]]
-    assert kinds[:2] == ["fired", "acknowledged"] and {"disposed", "resolved"} <= set(kinds)
+    assert kinds[:2] == ["fired", "acknowledged"] and {"disposed", "resolved", "reopened"} <= set(kinds)
+    assert body["state"] == "firing" and body["fire_count"] == 2 and body["condition"] == "active"
+    resolved = next(t for t in body["transitions"] if t["kind"] == "resolved")
+    assert resolved["data"]["override"] is True and "valve closed" in resolved["note"]
+
+
+def test_reds_waiting_at_login_get_the_banner(
+    browser: Any, live_server: LiveServer, city: City, incident: dict[str, Any]
+) -> None:
+    """Unacknowledged reds that were there before the page opened count too: the banner and the sound."""
+    page = login(browser, live_server, city.keys["operator"], "/console/")
+    page.wait_for_selector(f"tr[data-alert-id='{incident['alert_id']}'].flash")
+    page.wait_for_selector("#banner", state="visible")
+    page.wait_for_function("window.__console.beeps >= 1")
+    waiting = int(re.search(r"\d+", page.inner_text("#banner")).group())  # type: ignore[union-attr]
+    assert waiting == page.locator("#alert-rows tr.flash[data-level='red']").count() >= 1
 
 
 def test_a_viewer_looks_but_cannot_act(
@@ -282,3 +326,51 @@ def tooltip(page: Any, selector: str) -> dict[str, Any]:
                   last: Math.max(...window.__echarts.getInstanceByDom(el).getOption().series
                     .map(s => s.data.length ? Number(s.data[s.data.length - 1][1]) : 0))})""",
     )
+
+
+def test_one_incident_is_one_row_with_its_members_named(
+    browser: Any, live_server: LiveServer, city: City, pipeline: Pipeline, db_engine: Engine
+) -> None:
+    """Two mains of one district at orange: the district's incident alert is the one row, naming and linking
+    both assets; their own alerts are not rows of their own, nor is a district alert held for one asset."""
+    from resilience.domain import Level
+    from resilience.events import RiskLevelEvent
+
+    district = city.districts[1]
+    now = datetime.now(UTC)
+    assets_hit = []
+    for _ in range(2):
+        asset_id, _sensor = add_culvert(db_engine, city, pipeline)
+        assets_hit.append(asset_id)
+    from sqlalchemy import text
+
+    with db_engine.begin() as conn:  # both in the second district, where no other test raises alerts
+        conn.execute(
+            text("UPDATE assets SET district_id = :d WHERE id = ANY(:ids)"), {"d": district, "ids": assets_hit}
+        )
+    for scope in [f"asset:{a}" for a in assets_hit] + [f"district:{district}"]:
+        kind, _, ident = scope.partition(":")
+        pipeline.alerts.handle(
+            RiskLevelEvent(
+                scope=scope,
+                hazard="water_main_burst",
+                previous=Level.YELLOW,
+                level=Level.ORANGE,
+                score=0.7,
+                ts=now,
+                explanation="water_main_burst risk is ORANGE",
+                **({"asset_id": ident} if kind == "asset" else {}),
+                district_id=district,
+            )
+        )
+    page = login(browser, live_server, city.keys["operator"], "/console/")
+    page.select_option("#f-district", district)
+    page.wait_for_selector("#alert-rows [data-role='members']")
+    rows = page.locator("#alert-rows tr[data-alert-id]")
+    assert rows.count() == 1, page.inner_text("#alert-rows")
+    members = page.inner_text("#alert-rows [data-role='members']")
+    with db_engine.connect() as conn:
+        names = conn.execute(text("SELECT name FROM assets WHERE id = ANY(:ids)"), {"ids": assets_hit}).scalars().all()
+    assert len(names) == 2 and all(n in members for n in names) and "涉及 2 处设施" in members, members
+    assert page.locator("#alert-rows [data-role='members'] a").count() == 2
+    shot(page, "alerts-one-row-per-incident-zh-CN")

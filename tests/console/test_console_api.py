@@ -5,6 +5,7 @@ districts, assets and the coupled link, the replay and the report see it; pages 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -146,3 +147,38 @@ def test_a_new_session_works_at_once(live_server: LiveServer, city: City) -> Non
             assert browser.post("/api/v1/session", json={"key": city.keys["viewer"]}).status_code == 200
             refused += browser.get("/api/v1/session").status_code != 200
     assert refused == 0
+
+
+def test_a_live_alert_shows_the_value_now_its_peak_and_how_long_it_lasts(
+    live_server: LiveServer, city: City, red: dict[str, Any]
+) -> None:
+    """Twenty minutes into a leak the alert said the onset value; now it says what the sensor reads, when,
+    and the peak, beside the onset."""
+    import time
+
+    from tests.console.conftest import post_readings
+
+    at = time.time() - 1
+    post_readings(live_server, city, red["sensor_id"], [(at, 40.5)])
+    body = _get(live_server, city, "/api/v1/console/alerts/values").json()
+    live = body["data"][str(red["alert_id"])]
+    (sensor,) = [s for s in live["sensors"] if s["sensor_id"] == red["sensor_id"]]
+    assert sensor["value"] == 40.5 and sensor["unit_label"] == "%LEL"
+    assert abs(datetime.fromisoformat(sensor["ts"]).timestamp() - at) < 1e-3
+    assert sensor["age_s"] >= 0 and live["active_for_s"] > 0 and live["condition"] == "active"
+    timeline = _get(live_server, city, f"/api/v1/console/alerts/{red['alert_id']}/timeline").json()
+    (peak,) = [s for s in timeline["live"]["sensors"] if s["sensor_id"] == red["sensor_id"]]
+    assert peak["current"]["value"] == 40.5 and peak["peak"] == 60.0
+    assert _get(live_server, city, "/api/v1/console/alerts/values", role="viewer").status_code == 200
+
+
+def test_the_report_and_the_alert_panel_state_one_target(
+    live_server: LiveServer, city: City, red: dict[str, Any]
+) -> None:
+    """The panel said 5 min to acknowledge a gas red and the report 10 min for every red: both read the
+    hazard's own targets now."""
+    panel = _get(live_server, city, f"/api/v1/console/alerts/{red['alert_id']}/timeline").json()
+    ack = next(r["target_s"] for r in panel["response"] if r["key"] == "ack")
+    report = _get(live_server, city, "/api/v1/console/reports/response-times", role="engineer").json()
+    gas = [row for row in report["data"] if row["hazard"] == panel["alert"]["hazard"]]
+    assert gas and all(row["red_targets"]["ack"] == ack == 300 for row in gas)

@@ -65,3 +65,42 @@ def test_bench_parsers_registered(capsys):
     figures = dict(pair.split("=") for pair in last.split())
     assert set(figures) == {"us_per_reading", "cva_us_per_row", "pca_us_per_row"}
     assert all(float(v) > 0 for v in figures.values())
+
+
+def _detect_stderr(tmp_path, on_terminal: bool) -> str:  # type: ignore[no-untyped-def]
+    """``resilience detect`` as its own process, its stderr a pipe or a pseudo-terminal; what it wrote there."""
+    import os
+    import subprocess
+    import sys
+
+    src = tmp_path / "p.csv"
+    rows = "".join(f"2024-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z,{i % 7}\n" for i in range(3000))
+    src.write_text("timestamp,value\n" + rows)
+    cmd = [sys.executable, "-m", "resilience.cli", "detect", str(src), "-o", str(tmp_path / "o.csv")]
+    if not on_terminal:
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True).stderr
+    import fcntl
+    import struct
+    import termios
+
+    master, slave = os.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))  # a terminal has a size
+    proc = subprocess.Popen(cmd, stderr=slave, stdout=subprocess.DEVNULL)
+    os.close(slave)
+    out = b""
+    while True:
+        try:
+            chunk = os.read(master, 4096)
+        except OSError:  # the child closed the terminal
+            break
+        if not chunk:
+            break
+        out += chunk
+    assert proc.wait(timeout=300) == 0
+    os.close(master)
+    return out.decode(errors="replace")
+
+
+def test_long_detection_shows_progress_on_a_terminal_and_nothing_in_a_pipe(tmp_path):
+    assert "it/s" in _detect_stderr(tmp_path, on_terminal=True)
+    assert _detect_stderr(tmp_path, on_terminal=False) == ""

@@ -24,18 +24,19 @@ from tests.mqtt_login import platform_login
 pytestmark = pytest.mark.slow  # fault injection on real worker processes
 
 POISONS: dict[str, tuple[str, bytes, str]] = {
-    # name: (topic suffix, payload, a phrase of the dead letter's reason)
+    # name: (topic suffix, payload, a phrase of the dead letter's reason); {t} is a recent epoch second (plain
+    # JSON needs the device's own absolute time, so the unit is what is wrong)
     "value_of_400_digits": ("{sensor}", b'[{"n":"{sensor}","v":' + b"1" * 400 + b"}]", "digits"),
     "integer_of_5000_digits": ("{sensor}", b'{"t":1,"v":' + b"7" * 5000 + b"}", "digits"),
     "nesting_100000_deep": ("{sensor}", b"[" * 100_000 + b"]" * 100_000, "nested"),
-    "unit_open_paren": ("{sensor}", b'{"v":1,"u":"("}', "wrong unit"),
-    "unit_division_by_zero": ("{sensor}", b'{"v":1,"u":"1/0"}', "wrong unit"),
-    "unit_dangling_power": ("{sensor}", b'{"v":1,"u":"kPa**"}', "wrong unit"),
-    "unit_tower_of_powers": ("{sensor}", b'{"v":1,"u":"9**9**9"}', "wrong unit"),
+    "unit_open_paren": ("{sensor}", b'{"t":{t},"v":1,"u":"("}', "wrong unit"),
+    "unit_division_by_zero": ("{sensor}", b'{"t":{t},"v":1,"u":"1/0"}', "wrong unit"),
+    "unit_dangling_power": ("{sensor}", b'{"t":{t},"v":1,"u":"kPa**"}', "wrong unit"),
+    "unit_tower_of_powers": ("{sensor}", b'{"t":{t},"v":1,"u":"9**9**9"}', "wrong unit"),
     "name_over_64_chars": ("", b'[{"n":"' + b"S" * 80 + b'","v":1}]', "longer than 64"),
     "lone_surrogate_name": ("", b'[{"n":"\\ud800","v":1}]', "surrogate"),
     "nul_byte_in_payload": ("{sensor}", b'{"t":1,"v":1\x00}', "malformed JSON"),
-    "nul_in_unit": ("{sensor}", b'{"v":1,"u":"kPa\\u0000"}', "wrong unit"),
+    "nul_in_unit": ("{sensor}", b'{"t":{t},"v":1,"u":"kPa\\u0000"}', "wrong unit"),
     "empty_utility_level": ("//{sensor}", b'{"v":1}', "empty"),
 }
 
@@ -69,7 +70,7 @@ def _poison_then_good(rig: Rig, name: str) -> None:
     suffix, payload, phrase = POISONS[name]
     sensor = rig.sensor("PZ", kind="gas_pressure", unit="MPa")
     time.sleep(1.1)  # the worker's registry cache looks a missing sensor up again at most once a second
-    payload = payload.replace(b"{sensor}", sensor.encode())
+    payload = payload.replace(b"{sensor}", sensor.encode()).replace(b"{t}", str(int(time.time()) - 40).encode())
     topic = _topic(rig, suffix, sensor)
     t_good = float(int(time.time()) - 30)
     _publish(rig, [(topic, payload), (f"{rig.root}/relco/{sensor}", json.dumps({"t": t_good, "v": 0.3}).encode())])

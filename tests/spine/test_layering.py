@@ -110,7 +110,13 @@ STAGES: dict[str, tuple[str, ...]] = {
         "resilience",
     ),
     "store": ("resilience.store", "alerts.store", "resilience.risk.store"),
-    "ops": ("resilience.services", "resilience.mqtt_auth", "resilience.keys_cli", "resilience.health"),
+    "ops": (
+        "resilience.services",
+        "resilience.mqtt_auth",
+        "resilience.keys_cli",
+        "resilience.health",
+        "resilience.metrics",  # the platform reporting on itself (Prometheus)
+    ),
     "ingest": ("ingest",),
     "detection": ("resilience.detection",),
     "risk": ("resilience.risk",),

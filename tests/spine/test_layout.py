@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,7 +35,7 @@ def test_compose_file_is_the_production_layout():
     for name in ("api", "ingest", "detector", "engine", "scheduler"):
         env = services[name]["environment"]
         assert env["RESILIENCE_DB_HOST"] == "timescaledb" and env["RESILIENCE_MQTT_HOST"] == "mosquitto"
-    assert set(doc["volumes"]) == {"pgdata", "mosquitto-data", "mosquitto-accounts"}
+    assert set(doc["volumes"]) == {"pgdata", "mosquitto-data", "mosquitto-accounts", "prometheus-data"}
     # the broker follows the accounts the scheduler writes from the registry: same volume, read-only there
     out = services["scheduler"]["environment"]["RESILIENCE_MQTT_AUTH_OUT"]
     assert f"mosquitto-accounts:{out}" in services["scheduler"]["volumes"]
@@ -169,3 +172,132 @@ def test_dockerfile_installs_the_wheel_of_every_package():
     assert "alembic.ini" not in copied, "migrations ship in the wheel; the image needs no alembic.ini"
     assert re.search(r"pip install[^\n]*\.whl", dockerfile), "the runtime stage should install the built wheel"
     assert 'ENTRYPOINT ["resilience"]' in dockerfile
+
+
+APP_SERVICES = ("api", "ingest", "detector", "engine", "scheduler")
+
+
+def test_every_service_has_a_healthcheck():
+    """Each long-running service says how to tell it is alive; only a one-shot (its health is its exit code,
+    which others wait on) may switch the check off. The app services' checks are the probe the metrics tests
+    run against real processes (tests/spine/test_metrics.py)."""
+    services = _compose()["services"]
+    for name, svc in services.items():
+        check = svc.get("healthcheck")
+        assert check, f"service {name} has no healthcheck"
+        if check.get("disable"):
+            assert svc.get("restart", "no") == "no", f"{name} is long-running: it needs a real healthcheck"
+            waiting = [n for n, s in services.items() if (s.get("depends_on") or {}).get(name, {}).get("condition")]
+            assert waiting, f"nobody waits for the one-shot {name}"
+            continue
+        test = check["test"]
+        assert isinstance(test, list) and test[0] in ("CMD", "CMD-SHELL") and len(test) > 1, name
+    for name in APP_SERVICES:
+        port = _metrics_port(services[name])
+        test = services[name]["healthcheck"]["test"]
+        assert test[:4] == ["CMD", "python", "-m", "resilience.metrics.probe"], name
+        if name == "api":  # the API's liveness is /healthz, never /readyz (a stalled worker is not the API's)
+            assert test[4:] == ["8000", "--path", "/healthz"]
+        else:
+            assert test[4:] == [str(port)], name
+
+
+def _metrics_port(svc: dict) -> int:
+    command = svc["command"]
+    return int(command[command.index("--metrics-port") + 1])
+
+
+def test_prometheus_scrapes_every_service_on_its_metrics_port():
+    services = _compose()["services"]
+    prom = services["prometheus"]
+    assert "./deploy/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in prom["volumes"]
+    config = yaml.safe_load((ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    targets = {
+        job["job_name"]: [t for sc in job["static_configs"] for t in sc["targets"]] for job in config["scrape_configs"]
+    }
+    for name in APP_SERVICES:
+        assert targets.get(name) == [f"{name}:{_metrics_port(services[name])}"], name
+        assert not any(str(_metrics_port(services[name])) in p for p in services[name].get("ports", [])), (
+            f"{name}'s metrics are for the compose network, not published"
+        )
+    # reachable from the other containers: the metrics listen on every address inside the container
+    assert services["api"]["environment"]["RESILIENCE_METRICS_HOST"] == "0.0.0.0"
+    promtool = shutil.which("promtool")
+    if promtool:
+        out = subprocess.run([promtool, "check", "config", str(ROOT / "deploy/prometheus/prometheus.yml")])
+        assert out.returncode == 0
+    datasources = yaml.safe_load((ROOT / "deploy/grafana/provisioning/datasources/prometheus.yaml").read_text())
+    (ds,) = datasources["datasources"]
+    assert ds["type"] == "prometheus" and ds["url"] == "http://prometheus:9090"
+
+
+def test_make_run_gives_every_service_a_metrics_port_of_its_own():
+    from resilience.runtime.supervisor import SERVICES, metrics_ports
+    from resilience.settings import Settings
+
+    ports = metrics_ports(Settings(_env_file=None))  # type: ignore[call-arg]
+    assert set(ports) == set(SERVICES) and len(set(ports.values())) == len(SERVICES)
+    assert ports["ingest"] == 9101  # as documented and as the compose layout has it
+    compose = _compose()["services"]
+    assert {n: _metrics_port(compose[n]) for n in APP_SERVICES} == ports
+
+
+def _catalogue() -> dict[str, str]:
+    return json.loads((ROOT / "resilience/console/static/i18n/messages.zh-CN.json").read_text())
+
+
+def _mappings(fc: dict) -> list[dict]:
+    found = list(fc.get("defaults", {}).get("mappings", []))
+    for o in fc.get("overrides", []):
+        found += [m for p in o["properties"] if p["id"] == "mappings" for m in p["value"]]
+    return found
+
+
+def test_grafana_dashboards_name_levels_and_hazards_in_chinese():
+    """Levels read as their names in their colours, hazards as their names, from the console's catalogue;
+    the platform dashboard's text is Chinese and it reads the Prometheus data source."""
+    from resilience.domain import Hazard, Level
+    from resilience.metrics.platform import level_name
+
+    zh = _catalogue()
+    colours = {"none": "#e8ebef", "blue": "#1f77b4", "yellow": "#e6c200", "orange": "#ff7f0e", "red": "#d62728"}
+    by_number = {str(int(lv)): (zh[f"level.{lv.name.lower()}"], colours[lv.name.lower()]) for lv in Level}
+    by_name = {level_name(lv): (zh[f"level.{level_name(lv)}"], colours[level_name(lv)]) for lv in Level if lv > 0}
+    hazards = {h.value: zh[f"hazard.{h.value}"] for h in Hazard}
+    dashboards = ROOT / "deploy/grafana/dashboards"
+    for path in ("lifeline.json", "platform.json"):
+        dash = json.loads((dashboards / path).read_text())
+        maps = [m["options"] for p in dash["panels"] for m in _mappings(p.get("fieldConfig", {}))]
+        levels = [m for m in maps if set(m) & {"red", "4"}]
+        assert levels, f"{path} shows levels unnamed"
+        for m in levels:  # by the label's name (Prometheus) or by the stored number (the store)
+            assert {k: (v["text"], v["color"]) for k, v in m.items()} == (by_name if "red" in m else by_number), path
+        haz = [m for m in maps if "gas_explosion" in m]
+        assert haz and all({k: v["text"] for k, v in m.items()} == hazards for m in haz), path
+    platform = json.loads((dashboards / "platform.json").read_text())
+    han = re.compile(r"[\u4e00-\u9fff]")
+    for panel in platform["panels"]:
+        assert han.search(panel["title"]), f"panel {panel['title']!r} is not in Chinese"
+        if panel["type"] != "row":
+            assert panel["datasource"]["uid"] == "lifeline-prom"
+    assert han.search(platform["title"])
+
+
+def test_the_image_context_leaves_out_local_state_and_secrets():
+    """.dockerignore keeps the venv, the local database and keys (.local), .env, node_modules, git and the
+    broker's accounts out of the build context; the Dockerfile copies only package sources."""
+    ignored = [
+        line.strip()
+        for line in (ROOT / ".dockerignore").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    for must in (".venv/", ".local/", ".env", "**/node_modules/", ".git/", "deploy/mosquitto/passwd*", "**/*.key"):
+        assert must in ignored, f".dockerignore lets {must} into the image's context"
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    copied = []
+    for line in dockerfile.splitlines():
+        m = re.match(r"\s*COPY\s+(?!--from)(.+)", line)
+        if m:
+            copied += m.group(1).split()[:-1]
+    assert copied and all(not src.startswith((".env", ".local", ".git", "deploy")) for src in copied), copied
+    assert not re.search(r"^\s*(ENV|ARG)\s+\S*(PASSWORD|SECRET|KEY)", dockerfile, re.M | re.I), "a secret in the image"

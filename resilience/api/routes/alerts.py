@@ -34,6 +34,14 @@ class ActorNote(BaseModel):
     note: str = Field("", max_length=4000)
 
 
+class ResolveIn(ActorNote):
+    override: bool = Field(
+        False,
+        description="resolve although the alert's condition still holds (the note says why; the alert re-opens "
+        "if the condition still holds after the rule's re-open hold)",
+    )
+
+
 class AssignIn(ActorNote):
     unit: str = Field(min_length=1)
 
@@ -163,8 +171,14 @@ def record_step(alert_id: BigId, body: StepIn, conn: ConnDep, who: Responder) ->
 
 
 @router.post("/alerts/{alert_id}/resolve")
-def resolve(alert_id: BigId, body: ActorNote, conn: ConnDep, who: Responder) -> dict[str, Any]:
-    return _act(conn, f"resolve alert {alert_id}", lambda s: s.resolve(alert_id, by=who.actor, note=body.note))
+def resolve(alert_id: BigId, body: ResolveIn, conn: ConnDep, who: Responder) -> dict[str, Any]:
+    """Resolve by hand, with a note. While the condition still holds: 409 with the reason, unless
+    ``override`` (kept in the timeline; the alert re-opens if the condition outlasts the re-open hold)."""
+    return _act(
+        conn,
+        f"resolve alert {alert_id}",
+        lambda s: s.resolve(alert_id, by=who.actor, note=body.note, override=body.override),
+    )
 
 
 @router.post("/alerts/{alert_id}/review")

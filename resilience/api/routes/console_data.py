@@ -6,7 +6,7 @@ Each answer is shaped for one screen so a page needs one round trip, not one per
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
@@ -18,7 +18,7 @@ from alerts.reports import _stats
 from resilience.display import unit_label
 from resilience.api.auth import HistoryReader, Watcher
 from resilience.api.deps import BigId, ConnDep, IdPath, utc_window
-from resilience.domain import SENSOR_KINDS, Level
+from resilience.domain import SENSOR_KINDS, Direction, Level
 from resilience.store import console_reads as reads
 from resilience.store.alert_feed import alert_console_view
 
@@ -124,6 +124,77 @@ def console_asset(id: IdPath, conn: ConnDep, _: Watcher) -> dict[str, Any]:
     }
 
 
+CURRENT_LOOKBACK = timedelta(hours=6)  # a newest reading older than this is "no recent reading"
+LIVE_ALERTS_MAX = 2000
+PEAK_WINDOW = timedelta(days=1)  # the peak of a longer alert is over its last day
+
+
+def _sensor_ids(sources: dict[str, Any]) -> list[str]:
+    return sorted({s["sensor_id"] for s in (sources or {}).values() if isinstance(s, dict) and s.get("sensor_id")})
+
+
+def _onset_value(evidence: dict[str, Any]) -> float | None:
+    value = (evidence or {}).get("value")
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+
+
+def _onset_at(evidence: dict[str, Any], fired_at: datetime) -> datetime:
+    """When the alert's condition began (``Alert.condition_since``, read from a row)."""
+    since = (evidence or {}).get("condition_since")
+    return datetime.fromisoformat(since) if isinstance(since, str) else fired_at
+
+
+def _value_view(row: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
+    if row is None or row.get("ts") is None:
+        return None
+    return {
+        "value": row["value"],
+        "ts": row["ts"],
+        "age_s": max(0.0, (now - row["ts"]).total_seconds()),
+        "unit_label": unit_label(row["unit"]),
+    }
+
+
+@router.get("/alerts/values")
+def alert_values(conn: ConnDep, _: Watcher) -> dict[str, Any]:
+    """What is true now for every live alert: each of its sensors' newest reading with its time and age, how
+    long the condition has lasted, and the onset value; the console polls this so the numbers never go stale."""
+    now = datetime.now(UTC)
+    live = reads.live_alerts(conn, LIVE_ALERTS_MAX)
+    current = reads.current_values(conn, [s for a in live for s in _sensor_ids(a["sources"])], now - CURRENT_LOOKBACK)
+    data = {}
+    for a in live:
+        sensors = [
+            {"sensor_id": sid, "kind": current[sid]["kind"] if sid in current else None}
+            | (_value_view(current.get(sid), now) or {"value": None, "ts": None, "age_s": None, "unit_label": None})
+            for sid in _sensor_ids(a["sources"])
+        ]
+        onset = _onset_at(a["evidence"], a["fired_at"])
+        data[str(a["id"])] = {
+            "sensors": sensors,
+            "active_for_s": max(0.0, ((a["cleared_at"] or now) - onset).total_seconds()),
+            "onset": {"at": onset, "value": _onset_value(a["evidence"])},
+            "condition": "cleared" if a["cleared_at"] is not None else "active",
+        }
+    return {"now": now, "data": data, "count": len(data), "partial": len(live) >= LIVE_ALERTS_MAX}
+
+
+def _peaks(conn: ConnDep, view: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
+    """Per sensor of the alert: now, the onset and the peak since it fired (on the kind's dangerous side)."""
+    sensors = list(view.get("sensor_ids") or [])
+    onset_at = _onset_at(view.get("evidence") or {}, view["fired_at"])
+    extremes = reads.sensor_extremes(conn, sensors, max(onset_at, now - PEAK_WINDOW))
+    current = reads.current_values(conn, sensors, now - CURRENT_LOOKBACK)
+    onset = _onset_value(view.get("evidence") or {})
+    out = []
+    for sid in sensors:
+        low, high = extremes.get(sid, (None, None))
+        spec = SENSOR_KINDS.get((current.get(sid) or {}).get("kind") or "")
+        peak = low if spec is not None and spec.direction is Direction.BELOW else high  # the dangerous side
+        out.append({"sensor_id": sid, "current": _value_view(current.get(sid), now), "onset": onset, "peak": peak})
+    return out
+
+
 @router.get("/alerts/{alert_id}/timeline")
 def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]:
     """Every step of the alert with who and when, and fire-to-ack / on-site / disposed against the targets."""
@@ -137,6 +208,7 @@ def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]
                 "source": "transition",
                 **{k: t[k] for k in ("id", "ts", "kind", "actor", "note", "level")},
                 "message": (t["data"] or {}).get("message"),  # the note as a code, for the viewer's language
+                "unit": (t["data"] or {}).get("to") or (t["data"] or {}).get("unit"),  # who was assigned / acted
             }
             for t in past["transitions"]
         ],
@@ -164,7 +236,9 @@ def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]
                 "met": None if elapsed is None or target is None else elapsed <= target,
             }
         )
-    return {"alert": view, "steps": steps, "response": response}
+    now = datetime.now(UTC)
+    live = {"sensors": _peaks(conn, view, now), "now": now}
+    return {"alert": view, "steps": steps, "response": response, "live": live}
 
 
 @router.get("/spectrum/replay")
@@ -238,6 +312,8 @@ def response_times_by_place(
             "fire_to_ack": _stats(g["ack"]),
             "fire_to_on_site": _stats(g["on_site"]),
             "fire_to_disposed": _stats(g["disposed"]),
+            # the hazard's own red targets, from the same rules the alert panel reads (gas: 5 min to ack)
+            "red_targets": targets_for(h, Level.RED),
         }
         for (h, d), g in sorted(groups.items())
     ]

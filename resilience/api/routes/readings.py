@@ -1,5 +1,9 @@
 """Historical readings for engineers: raw, or bucketed from the rollups; JSON or CSV.
 
+Bucketed answers are right whenever the readings arrived: where the rollups lag (the newest minutes, a
+back-fill not yet refreshed) the buckets are aggregated from raw readings: each such bucket has ``raw`` true,
+and ``raw_buckets`` says how many.
+
 Every answer is at most ``limit`` rows (capped at ``MAX_ROWS``); when there is more, ``next`` gives the
 ``start`` of the next page (keyset paging on time, so pages never overlap or skip).
 """
@@ -19,7 +23,6 @@ from resilience.api.schemas import ID_MAX, ID_PATTERN, Problem
 from resilience.store import registry
 from resilience.store.db import Connection
 from resilience.store.readings import AGGS, BUCKETS, query_bucketed, query_raw
-from resilience.store.timeseries import get_backend
 
 router = APIRouter(prefix="/api/v1/sensors", tags=["readings"])
 
@@ -65,9 +68,7 @@ def get_readings(
         return _raw(request, conn, sensor, start_, end_, limit)
     page_end, next_ = bucket_page(start_, end_, BUCKETS[bucket], limit)
     try:
-        rows, source = query_bucketed(
-            conn, sensor_id=sensor_id, start=start_, end=page_end, bucket=bucket, agg=agg, backend=get_backend(conn)
-        )
+        rows, source = query_bucketed(conn, sensor_id=sensor_id, start=start_, end=page_end, bucket=bucket, agg=agg)
     except ValueError as exc:
         raise HTTPException(422, str(exc)) from exc
     if wants_csv(request):
@@ -79,6 +80,7 @@ def get_readings(
         "bucket": bucket,
         "agg": agg,
         "source": source,
+        "raw_buckets": sum(1 for row in rows if row["raw"]),  # buckets (partly) from raw rows: rollups lag
         "start": start_,
         "end": page_end,
         "count": len(rows),

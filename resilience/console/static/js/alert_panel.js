@@ -22,6 +22,8 @@ function actionsHtml(a) {
       <button data-act="assign"${dis("assign")}>${esc(t("act.assign"))}</button></div>
     <div class="actions">${STEPS.map(s => `<button data-act="step" data-step="${s}"${dis("step")}>${esc(tEnum("step", s))}</button>`).join("")}</div>
     <textarea id="note" rows="2" style="width:100%" placeholder="${esc(t("act.note_placeholder"))}"></textarea>
+    ${a.condition === "active" && enabled("resolve", a.state) ? `<label class="muted"><input type="checkbox"
+      id="override"> ${esc(t("act.override"))}</label>` : ""}
     <div class="actions">
       <button data-act="resolve"${dis("resolve")}>${esc(t("act.resolve"))}</button>
       <button data-act="review"${dis("review")}>${esc(t("act.review"))}</button>
@@ -40,9 +42,27 @@ function responseHtml(rows) {
       : `<span class="late">${esc(t("resp.late"))}</span>`}</td></tr>`).join("")}</tbody></table>`;
 }
 
+function liveHtml(a, live) {
+  const rows = (live?.sensors || []).map(s => {
+    const now = s.current ? t("alert.now_value", {value: Number(s.current.value).toLocaleString(),
+      unit: s.current.unit_label || "", age: fmtDuration(s.current.age_s)}) : t("alert.no_recent");
+    const num = v => (v === null || v === undefined ? "–" : Number(v).toLocaleString());
+    return `<tr data-sensor="${esc(s.sensor_id)}"><td>${esc(s.sensor_id)}</td><td data-role="now">${esc(now)}</td>
+      <td>${esc(num(s.onset))}</td><td data-role="peak">${esc(num(s.peak))}</td></tr>`;
+  }).join("");
+  const end = a.cleared_at ? new Date(a.cleared_at) : new Date(live?.now || Date.now());
+  const lasting = t(a.condition === "active" ? "alert.lasting" : "alert.lasted",
+    {d: fmtDuration(Math.max(0, (end - new Date(a.onset_at || a.fired_at)) / 1000))});
+  const condition = a.condition === "cleared" ? `${t("alert.cleared")} ${fmtTime(a.cleared_at)}` : t("alert.condition_active");
+  return `<h3>${esc(t("alert.live_title"))}</h3><p data-role="condition" data-condition="${esc(a.condition)}">
+    ${esc(condition)} · ${esc(lasting)}</p>${rows ? `<table><thead><tr><th></th><th>${esc(t("col.now"))}</th>
+    <th>${esc(t("alert.onset"))}</th><th>${esc(t("alert.peak"))}</th></tr></thead><tbody>${rows}</tbody></table>` : ""}`;
+}
+
 function timelineHtml(steps) {
   return `<ol class="timeline">${steps.map(s => `<li data-step-kind="${esc(s.kind)}">
     <b>${esc(tEnum("event", s.kind))}</b>${s.level ? ` <span class="lvl ${esc(s.level)}">${esc(tEnum("level", s.level))}</span>` : ""}
+    ${s.unit ? `<span data-role="unit">${esc(t("alert.unit_named", {unit: s.unit}))}</span>` : ""}
     <span class="muted">${esc(fmtTime(s.ts))} · ${esc(s.actor)}</span>${stepNote(s) ? `<br>${esc(stepNote(s))}` : ""}</li>`).join("")}</ol>`;
 }
 
@@ -53,7 +73,8 @@ async function act(panel, id, alert, button, who) {
     ack: () => api(`/api/v1/alerts/${id}/ack`, {method: "POST", body: {note}}),
     assign: () => api(`/api/v1/alerts/${id}/assign`, {method: "POST", body: {unit: panel.querySelector("#unit").value.trim(), note}}),
     step: () => api(`/api/v1/alerts/${id}/steps`, {method: "POST", body: {step: button.dataset.step, note}}),
-    resolve: () => api(`/api/v1/alerts/${id}/resolve`, {method: "POST", body: {note}}),
+    resolve: () => api(`/api/v1/alerts/${id}/resolve`, {method: "POST",
+      body: {note, override: Boolean(panel.querySelector("#override")?.checked)}}),
     review: () => api(`/api/v1/alerts/${id}/review`, {method: "POST", body: {note}}),
     comment: () => api(`/api/v1/alerts/${id}/comments`, {method: "POST", body: {note}}),
     silence: () => {
@@ -100,6 +121,7 @@ export async function renderPanel(panel, id, who, {keepInputs = true} = {}) {
     <p class="muted" data-role="alert-explanation">${esc(alertExplanation(a))}</p>
     ${action ? `<p><b>${esc(t("alert.first_action"))}:</b> ${esc(action)}</p>` : ""}
     <p class="muted">${esc(t("alert.assigned"))}: ${esc(a.assigned_unit || "–")} · ${esc(t("col.fired"))}: ${esc(fmtTime(a.fired_at))}</p>
+    ${liveHtml(a, data.live)}
     ${canAct ? actionsHtml(a) : `<p class="muted" data-role="read-only">${esc(t("alert.read_only"))}</p>`}
     <h3>${esc(t("resp.title"))}</h3>${responseHtml(data.response)}
     <h3>${esc(t("alert.timeline"))}</h3>${timelineHtml(data.steps)}`;

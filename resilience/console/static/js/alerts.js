@@ -1,7 +1,7 @@
 // Live alerts: a snapshot then every change over SSE (no polling), most severe then newest first, counts,
 // filters, and a sound and a flash for a new red alert until someone acknowledges it.
-import {ALERT_STREAM, esc, LEVEL_RANK, LEVELS, listen} from "./api.js";
-import {fmtTime, t, tEnum} from "./i18n.js";
+import {ALERT_STREAM, api, esc, LEVEL_RANK, LEVELS, listen} from "./api.js";
+import {fmtDuration, fmtTime, t, tEnum} from "./i18n.js";
 import {renderPanel} from "./alert_panel.js";
 import {alertExplanation} from "./alert_text.js";
 
@@ -14,6 +14,8 @@ let who = null;
 let scheduled = false;
 const probe = window.__console = {beeps: 0, events: 0, lastEventAt: 0, renderedAt: 0};
 const REBEEP_MS = 15_000;  // an unacknowledged red keeps sounding, so a busy desk still hears it
+const VALUES_MS = 5_000;  // the values an alert shows are read again this often: never the onset's alone
+let values = {data: {}, now: null, readAt: 0};
 
 function beep() {
   probe.beeps += 1;
@@ -33,15 +35,71 @@ function upsert(a, fresh) {
   if (old && old.row_version > a.row_version) return;
   alerts.set(a.id, a);
   if (isRedFiring(a)) {
-    if (fresh && !(old && isRedFiring(old))) { unacknowledgedRed.add(a.id); beep(); }
+    // every unacknowledged red counts, those waiting at login included; only a new one sounds at once
+    const isNew = !unacknowledgedRed.has(a.id);
+    unacknowledgedRed.add(a.id);
+    if (fresh && isNew && !(old && isRedFiring(old))) beep();
   } else {
     unacknowledgedRed.delete(a.id);
   }
 }
 
+function nowCell(a) {
+  const live = values.data[String(a.id)];
+  if (!live) return "";
+  const shown = live.sensors.filter(s => s.value !== null);
+  const since = (performance.now() - values.readAt) / 1000;
+  const text = shown.length ? shown.map(s => t("alert.now_value", {value: Number(s.value).toLocaleString(),
+    unit: s.unit_label || "", age: fmtDuration(s.age_s + since)})).join("; ")
+    : live.sensors.length ? t("alert.no_recent") : "";  // a district's incident has no sensor of its own
+  const lasting = t(live.condition === "active" ? "alert.lasting" : "alert.lasted", {d: fmtDuration(live.active_for_s
+    + (live.condition === "active" ? since : 0))});
+  return `<span data-role="now">${esc(text)}</span><br><span class="muted" data-role="lasting">${esc(lasting)}</span>`;
+}
+
+function stateCell(a) {
+  const parts = [tEnum("state", a.state)];
+  if (a.condition === "cleared") parts.push(t("alert.cleared"));
+  else if (!["firing", "acknowledged"].includes(a.state)) parts.push(t("alert.condition_active"));
+  if (a.fire_count > 1) parts.push(t("alert.reopened", {n: a.fire_count}));
+  if (a.silenced) parts.push(t("alert.silenced"));
+  return `<span data-condition="${esc(a.condition || "")}">${esc(parts.join(" · "))}</span>`;
+}
+
+async function readValues(root) {
+  if (document.hidden) return;
+  try {
+    const body = await api("/api/v1/console/alerts/values");
+    values = {data: body.data, now: body.now, readAt: performance.now()};
+    schedule(root);
+    const open = selected !== null && values.data[String(selected)];
+    for (const s of open ? open.sensors : []) {  // the open panel's values follow too
+      const cell = root.querySelector(`#panel tr[data-sensor="${CSS.escape(s.sensor_id)}"] [data-role="now"]`);
+      if (cell && s.value !== null) cell.textContent = t("alert.now_value", {value: Number(s.value).toLocaleString(),
+        unit: s.unit_label || "", age: fmtDuration(s.age_s)});
+    }
+  } catch (e) { /* the list keeps its last values; the live indicator shows the stream's own state */ }
+}
+
+// One incident, one row: an asset alert grouped under its district's incident alert is listed as one of that
+// row's members, and a district alert held back because only one asset is affected (inhibited: not district
+// wide) is not a second row to work; the asset's own alert speaks for the incident.
+function isMember(a) {
+  return Boolean(a.grouped_under) && [...alerts.values()].some(p => p.fingerprint === a.grouped_under
+    && ["firing", "acknowledged"].includes(p.state));
+}
+
+function isHeldDistrict(a) {
+  return a.scope.startsWith("district:") && a.inhibited && ["firing", "acknowledged"].includes(a.state);
+}
+
+function members(a) {
+  return [...alerts.values()].filter(m => m.grouped_under === a.fingerprint && m.id !== a.id);
+}
+
 function visible() {
-  return [...alerts.values()].filter(a =>
-    (!filters.district || a.district_id === filters.district) && (!filters.hazard || a.hazard === filters.hazard)
+  return [...alerts.values()].filter(a => !isMember(a) && !isHeldDistrict(a)
+    && (!filters.district || a.district_id === filters.district) && (!filters.hazard || a.hazard === filters.hazard)
     && (!filters.level || a.level === filters.level)
     && (!filters.state || (filters.state === "active" ? ["firing", "acknowledged"].includes(a.state)
                                                      : a.state === filters.state)))
@@ -50,7 +108,7 @@ function visible() {
 
 function counts() {
   const by = {level: {}, state: {}};
-  for (const a of alerts.values()) {
+  for (const a of [...alerts.values()].filter(x => !isMember(x) && !isHeldDistrict(x))) {
     by.level[a.level] = (by.level[a.level] || 0) + 1;
     by.state[a.state] = (by.state[a.state] || 0) + 1;
   }
@@ -79,12 +137,17 @@ function row(a) {
   const flash = unacknowledgedRed.has(a.id) ? " flash" : "";
   const sel = a.id === selected ? " selected" : "";
   const where = a.asset_name || a.asset_id || a.district_name || a.scope;
+  const group = members(a);
+  const memberList = group.length ? `<br><span class="muted" data-role="members">${esc(t("alert.members",
+    {n: group.length}))}: ${group.map(m => m.asset_id ? `<a href="/console/asset?id=${encodeURIComponent(m.asset_id)}">`
+    + `${esc(m.asset_name || m.asset_id)}</a>` : esc(m.scope)).join(" · ")}</span>` : "";
   return `<tr class="row${flash}${sel}" data-alert-id="${a.id}" data-level="${esc(a.level)}" data-state="${esc(a.state)}">
     <td><span class="lvl ${esc(a.level)}">${esc(tEnum("level", a.level))}</span></td>
-    <td><b>${esc(tEnum("hazard", a.hazard))}</b><br><span class="muted">${esc(where)}</span></td>
+    <td><b>${esc(tEnum("hazard", a.hazard))}</b><br><span class="muted">${esc(where)}</span>${memberList}</td>
     <td>${esc(a.district_name || a.district_id || "")}</td>
     <td class="muted">${esc(alertExplanation(a))}</td>
-    <td data-role="state">${esc(tEnum("state", a.state))}${a.silenced ? ` · ${esc(t("alert.silenced"))}` : ""}</td>
+    <td>${nowCell(a)}</td>
+    <td data-role="state">${stateCell(a)}</td>
     <td class="muted">${esc(fmtTime(a.fired_at, "short"))}</td></tr>`;
 }
 
@@ -94,11 +157,13 @@ function draw(root) {
   renderFilters(root);
   const list = visible();
   root.querySelector("#alert-rows").innerHTML = list.length ? list.map(row).join("")
-    : `<tr><td colspan="6" class="muted">${esc(t("alerts.none"))}</td></tr>`;
+    : `<tr><td colspan="7" class="muted">${esc(t("alerts.none"))}</td></tr>`;
   root.querySelector("#shown").textContent = t("alerts.shown", {n: list.length, total: alerts.size});
   const banner = document.getElementById("banner");
-  banner.hidden = unacknowledgedRed.size === 0;
-  banner.textContent = t("alerts.new_red", {n: unacknowledgedRed.size});
+  const waiting = [...unacknowledgedRed].filter(id => alerts.has(id) && !isMember(alerts.get(id))
+    && !isHeldDistrict(alerts.get(id))).length;  // one per incident, as the rows
+  banner.hidden = waiting === 0;
+  banner.textContent = t("alerts.new_red", {n: waiting});
   probe.renderedAt = performance.now();
 }
 
@@ -117,6 +182,7 @@ function connect(root) {
       const snap = JSON.parse(ev.data);
       alerts.clear();
       snap.alerts.forEach(a => upsert(a, false));
+      if (unacknowledgedRed.size) beep();  // reds waiting at login: the banner shows them, and it sounds
       schedule(root);
     },
     alert: ev => {
@@ -154,8 +220,9 @@ export async function render(root, caller) {
       </select>
     </div>
     <table><thead><tr><th>${esc(t("col.level"))}</th><th>${esc(t("col.what"))}</th><th>${esc(t("col.district"))}</th>
-      <th>${esc(t("col.explanation"))}</th><th>${esc(t("col.state"))}</th><th>${esc(t("col.fired"))}</th></tr></thead>
-      <tbody id="alert-rows"><tr><td colspan="6" class="muted">${esc(t("common.loading"))}</td></tr></tbody></table>
+      <th>${esc(t("col.explanation"))}</th><th>${esc(t("col.now"))}</th><th>${esc(t("col.state"))}</th>
+      <th>${esc(t("col.fired"))}</th></tr></thead>
+      <tbody id="alert-rows"><tr><td colspan="7" class="muted">${esc(t("common.loading"))}</td></tr></tbody></table>
     </section><section class="card" id="panel"><p class="muted">${esc(t("alerts.pick"))}</p></section></div>`;
   for (const [id, key] of [["f-district", "district"], ["f-hazard", "hazard"], ["f-level", "level"], ["f-state", "state"]]) {
     root.querySelector(`#${id}`).addEventListener("change", e => { filters[key] = e.target.value; schedule(root); });
@@ -165,5 +232,7 @@ export async function render(root, caller) {
     if (tr) openPanel(root, Number(tr.dataset.alertId));
   });
   connect(root);
+  readValues(root);
+  setInterval(() => readValues(root), VALUES_MS);
   setInterval(() => { if (unacknowledgedRed.size) beep(); }, REBEEP_MS);
 }

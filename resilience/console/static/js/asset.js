@@ -2,15 +2,18 @@
 // asset's risk series with its explanation, and its alert history.
 import {api, esc, HISTORY_ROLES, LEVEL_COLOUR} from "./api.js";
 import {fmtTime, t, tEnum} from "./i18n.js";
-import {chart, timeTooltip} from "./charts.js";
+import {chart, noData, timeTooltip} from "./charts.js";
 import {riskExplanation} from "./risk_text.js";
 import {alertExplanation} from "./alert_text.js";
 
 const DAY_MS = 24 * 3600e3;
 
 function sensorOption(sensor, readings, anomalies) {
-  const limits = Object.entries(sensor.limits).map(([level, value]) => ({yAxis: value, name: tEnum("level", level),
-    lineStyle: {color: LEVEL_COLOUR[level], type: "dashed"}, label: {formatter: `${tEnum("level", level)} ${value}`}}));
+  // limits close together (yellow 0.16 beside orange 0.14) would print their labels over each other: they take
+  // turns at the line's two ends
+  const limits = Object.entries(sensor.limits).sort((x, y) => x[1] - y[1]).map(([level, value], i) => ({yAxis: value,
+    name: tEnum("level", level), lineStyle: {color: LEVEL_COLOUR[level], type: "dashed"},
+    label: {formatter: `${tEnum("level", level)} ${value}`, position: i % 2 ? "insideStartTop" : "insideEndTop"}}));
   // an open anomaly lasts until now; a short one is drawn at least three sampling intervals wide, so it shows
   const minWidth = 3 * sensor.expected_interval_s * 1000;
   const spans = anomalies.map(a => {
@@ -42,7 +45,10 @@ async function sensorChart(box, sensor, start) {
   el.dataset.sensor = sensor.id;
   el.dataset.anomalies = String(an.data.length);
   box.append(el);
-  chart(el).setOption(sensorOption(sensor, points, an.data));
+  const c = chart(el);
+  const option = sensorOption(sensor, points, an.data);
+  c.setOption(option);
+  noData(c, option.series || []);
 }
 
 async function riskChart(root, assetId, start) {
@@ -50,12 +56,14 @@ async function riskChart(root, assetId, start) {
   const byHazard = {};
   s.data.forEach(p => (byHazard[p.hazard] ??= []).push([p.bucket, p.max_score]));
   const el = root.querySelector("#risk-chart");
-  chart(el).setOption({animation: false, tooltip: timeTooltip(2), legend: {top: 0},
+  const c = chart(el);
+  const series = Object.entries(byHazard).map(([h, data]) => ({name: tEnum("hazard", h), type: "line", step: "end",
+                                                               data, showSymbol: data.length < 50}));
+  c.setOption({animation: false, tooltip: timeTooltip(2), legend: {top: 0},
     grid: {left: 50, right: 20, top: 30, bottom: 50}, xAxis: {type: "time", min: start, max: Date.now()},
     yAxis: {type: "value", min: 0, max: 1},
-    dataZoom: [{type: "inside"}, {type: "slider", height: 18, bottom: 8}],
-    series: Object.entries(byHazard).map(([h, data]) => ({name: tEnum("hazard", h), type: "line", step: "end", data,
-                                                          showSymbol: data.length < 50}))});
+    dataZoom: [{type: "inside"}, {type: "slider", height: 18, bottom: 8}], series});
+  noData(c, series);
 }
 
 function riskTable(risk, asset) {

@@ -1,7 +1,7 @@
 // ECharts (vendored from npm by `make console`), in the viewer's language, and the shared level scale.
 import * as echarts from "/console/static/vendor/echarts.esm.min.js";
 import {esc, LEVEL_COLOUR, LEVEL_RANK} from "./api.js";
-import {currentLang, fmtTime} from "./i18n.js";
+import {currentLang, fmtTime, t} from "./i18n.js";
 
 export {echarts};
 window.__echarts = echarts;  // for the browser tests and a console user's own diagnostics
@@ -36,4 +36,13 @@ export function timeTooltip(digits = 3) {
     const head = `<span data-role="tooltip-time">${esc(fmtTime(list[0].axisValue))}</span>`;
     return [head, ...list.map(p => `${p.marker}${esc(p.seriesName)}: <b>${esc(value(p))}</b>`)].join("<br>");
   }};
+}
+
+/** Say so on a chart with nothing to draw, instead of leaving an empty frame that looks like a fault. */
+export function noData(c, series) {
+  const empty = !series.some(s => (s.data || []).some(p => p !== null && p !== undefined
+    && !(Array.isArray(p) && (p[1] === null || p[1] === undefined))));
+  c.setOption({graphic: empty ? [{type: "text", left: "center", top: "middle", silent: true,
+    style: {text: t("chart.no_data"), fontSize: 14, fill: "#8a94a6"}}] : []});
+  c.getDom().dataset.empty = empty ? "1" : "0";
 }

@@ -1,8 +1,8 @@
 // The engineers' page: several sensors (or one risk scope) over a period, bucketed and aggregated, charted
 // together; the same query downloads as CSV from the readings and risk-series APIs.
 import {api, esc} from "./api.js";
-import {t, tEnum} from "./i18n.js";
-import {chart, timeTooltip} from "./charts.js";
+import {enumValues, t, tEnum} from "./i18n.js";
+import {chart, noData, timeTooltip} from "./charts.js";
 
 const BUCKETS = ["", "1m", "5m", "15m", "1h", "6h", "1d"];
 const AGGS = ["avg", "min", "max", "last", "count", "sum"];
@@ -51,6 +51,7 @@ async function plot(root) {
     c.setOption({animation: false, tooltip: timeTooltip(), legend: {top: 0}, grid: {left: 60, right: 20, top: 30, bottom: 60},
                  xAxis: {type: "time"}, yAxis: {type: "value", scale: true},
                  dataZoom: [{type: "inside"}, {type: "slider", height: 18, bottom: 8}], series}, true);
+    noData(c, series);
     root.querySelector("#e-chart").dataset.series = String(series.length);
   } catch (e) { out.textContent = `${t("act.failed")}: ${e.detail || e.message}`; }
 }
@@ -76,7 +77,8 @@ export async function render(root) {
   root.innerHTML = `<section class="card"><h2>${esc(t("eng.title"))}</h2><div class="filters">
       <label>${esc(t("eng.sensors"))} <input id="e-sensors" size="28" value="${esc(preset)}" placeholder="S000001, S000002"></label>
       <label>${esc(t("eng.scope"))} <input id="e-scope" size="16" placeholder="district:D01"></label>
-      <label>${esc(t("filter.hazard"))} <input id="e-hazard" size="14"></label>
+      <label>${esc(t("filter.hazard"))} <select id="e-hazard"><option value="">${esc(t("filter.all_hazards"))}</option>
+        ${enumValues("hazard").map(h => `<option value="${esc(h)}">${esc(tEnum("hazard", h))}</option>`).join("")}</select></label>
       <label>${esc(t("eng.start"))} <input id="e-start" type="datetime-local" value="${localInput(before)}"></label>
       <label>${esc(t("eng.end"))} <input id="e-end" type="datetime-local" value="${localInput(now)}"></label>
       <label>${esc(t("eng.bucket"))} <select id="e-bucket">${BUCKETS.map(b => `<option value="${b}">${esc(b || t("eng.raw"))}</option>`).join("")}</select></label>

@@ -33,6 +33,11 @@ export function t(key, vars = {}) {
 /** Whether the catalogue has key (for optional entries, such as a list's own separator). */
 export function has(key) { return key in messages; }
 
+/** The values of an enumeration the catalogue names (``hazard`` -> every hazard code), for dropdowns. */
+export function enumValues(kind) {
+  return Object.keys(messages).filter(k => k.startsWith(`${kind}.`)).map(k => k.slice(kind.length + 1));
+}
+
 /** A translated enumeration value (level, state, hazard, asset or sensor kind, step); unknown values as is. */
 export function tEnum(kind, value) {
   if (value === null || value === undefined || value === "") return "";
