@@ -199,6 +199,18 @@ def resolve_config(
     return replace(cfg, detectors=tuple(members.values()), **override)
 
 
+_ROLES: dict[type[Detector], tuple[bool, bool]] = {}
+
+
+def _roles(det: Detector) -> tuple[bool, bool]:
+    """(graded, follows recent) for the detector's class: a protocol ``isinstance`` is slow (~15 µs), and the
+    answer depends on the class only (100k ensembles are built at a restore)."""
+    roles = _ROLES.get(type(det))
+    if roles is None:
+        roles = _ROLES[type(det)] = (isinstance(det, GradedDetector), isinstance(det, FollowsRecent))
+    return roles
+
+
 def _copied(params: dict[str, Any]) -> dict[str, Any]:
     """Parameters a detector may keep as its own: nested dicts and lists copied, the rest (numbers, strings)
     shared; ``copy.deepcopy`` did the same at many times the cost (100k ensembles built at a restore)."""
@@ -250,10 +262,8 @@ class SensorEnsemble:
             (det for _, _, det in self.members if isinstance(det, GradedThresholdDetector)), None
         )
         # Members with standards-based levels (threshold limits, graded rates of change).
-        self.graded_members: list[GradedDetector] = [
-            det for _, _, det in self.members if isinstance(det, GradedDetector)
-        ]
-        self.followers: list[FollowsRecent] = [det for _, _, det in self.members if isinstance(det, FollowsRecent)]
+        self.graded_members: list[GradedDetector] = [det for _, _, det in self.members if _roles(det)[0]]  # type: ignore[misc]
+        self.followers: list[FollowsRecent] = [det for _, _, det in self.members if _roles(det)[1]]  # type: ignore[misc]
         self.flatline = FlatlineDetector(**config.flatline) if config.flatline is not None else None
         self.protected_run = 0
         self.stuck_run = False
