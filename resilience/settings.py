@@ -81,6 +81,7 @@ class Settings(BaseSettings):
     # a worker whose heartbeat is older than this, or whose oldest unprocessed message is older, is stalled
     stall_after_s: float = 30.0
 
+    detector_snapshot_s: float = 60.0  # how often the detector saves its state (the replay after a crash is shorter)
     silence_check_s: float = 30.0  # how often the detector's APScheduler job looks for silent sensors
     silence_k: float = 3.0  # silent after k x the sensor's expected interval without a reading
     # how far a utility's feed may trail the clock (packs in transit) before its sensors are judged by the

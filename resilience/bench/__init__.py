@@ -15,6 +15,7 @@ BENCHES = [
     "resilience.bench.risk_bench",
     "resilience.bench.silences_bench",
     "resilience.bench.registry_import_bench",
+    "resilience.bench.detector_state_bench",
 ]
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import inspect
 import math
 from abc import ABC, abstractmethod
+from array import array
 from collections import deque
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
@@ -28,6 +29,7 @@ from resilience.messages import Message
 D = TypeVar("D", bound="Detector")
 
 _REGISTRY: dict[str, type[Detector]] = {}
+_LEARNED: dict[type[Detector], tuple[str, ...]] = {}
 
 
 def to_epoch(t: datetime | float) -> float:
@@ -56,6 +58,8 @@ def ramp(z: float, lo: float, hi: float) -> float:
 
 
 def _encode(v: Any) -> Any:
+    if isinstance(v, array):
+        return {"__array__": [_encode(i) for i in v], "typecode": v.typecode}
     if isinstance(v, deque):
         return {"__deque__": [_encode(i) for i in v], "maxlen": v.maxlen}
     if isinstance(v, datetime):
@@ -83,6 +87,8 @@ def _decode(v: Any) -> Any:
     if isinstance(v, dict):
         if "__deque__" in v:
             return deque((_decode(i) for i in v["__deque__"]), maxlen=v["maxlen"])
+        if "__array__" in v:
+            return array(v["typecode"], (_decode(i) for i in v["__array__"]))
         if "__datetime__" in v:
             return datetime.fromisoformat(v["__datetime__"])
         if "__float__" in v:
@@ -95,6 +101,34 @@ def _decode(v: Any) -> Any:
             return {_decode(k): _decode(i) for k, i in v["__items__"]}
         if "__detector__" in v:
             return Detector.from_state(v["__detector__"])
+    return v
+
+
+_PLAIN = (float, int, bool, str, type(None))
+
+
+def _compact(v: Any, views: bool) -> Any:
+    if type(v) in _PLAIN:  # most learned values: checked first, by type (a restore packs millions)
+        return v
+    if isinstance(v, array):
+        return memoryview(v) if views else v.tobytes()
+    if isinstance(v, (deque, tuple)):
+        return [_compact(i, views) for i in v]
+    return v
+
+
+def _uncompact(v: Any, like: Any) -> Any:
+    """``v`` (as msgpack gave it back) in the type of ``like``, the fresh detector's attribute."""
+    if type(like) in _PLAIN:  # MessagePack keeps floats, ints, bools, strings and None as they were
+        return v
+    if isinstance(like, array):
+        out = array(like.typecode)
+        out.frombytes(v)
+        return out
+    if isinstance(like, deque):
+        return deque((tuple(i) if isinstance(i, list) else i for i in v), maxlen=like.maxlen)
+    if isinstance(like, tuple):
+        return tuple(v)
     return v
 
 
@@ -167,7 +201,39 @@ class Detector(ABC):
     def load_state(self, state: dict[str, Any]) -> None:
         """Restore learned attributes in place (parameters must match)."""
         for k, v in state["state"].items():
-            setattr(self, k, _decode(v))
+            value, like = _decode(v), getattr(self, k, None)
+            if isinstance(like, array) and not isinstance(value, array):  # saved before it was an array
+                value = array(like.typecode, value)
+            setattr(self, k, value)
+
+    # -- compact state (the detection worker's binary snapshot parts) ----------------------------
+    def learned_names(self) -> tuple[str, ...]:
+        """Names of the learned attributes, in the order :meth:`compact_state` lists their values (the same
+        for every instance of a class: ``_reset`` creates them all)."""
+        names = _LEARNED.get(type(self))
+        if names is None:
+            names = _LEARNED[type(self)] = tuple(
+                sorted(k for k in vars(self) if k.endswith("_") and not k.startswith("__"))
+            )
+        return names
+
+    def compact_state(self, views: bool = False) -> list[Any]:
+        """The learned values only (no parameters, no names), as msgpack-ready values: arrays as their bytes,
+        deques and tuples as lists. A few hundred bytes per detector where :meth:`to_state` gives kilobytes.
+
+        With ``views`` arrays come as memoryviews of the live arrays instead of copies: pack them at once
+        (the array cannot grow while a view of it exists, and the view sees every later change).
+        """
+        return [_compact(getattr(self, k), views) for k in self.learned_names()]
+
+    def load_compact_state(self, values: list[Any]) -> None:
+        """Restore what :meth:`compact_state` gave, into a detector built with the same parameters (each
+        value takes the type of the fresh attribute it replaces: array, deque of the same ``maxlen`` ...)."""
+        names = self.learned_names()
+        if len(values) != len(names):
+            raise ValueError(f"{self.name}: {len(values)} learned values for {len(names)} attributes")
+        for k, v in zip(names, values, strict=True):
+            setattr(self, k, _uncompact(v, getattr(self, k)))
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_params().items())

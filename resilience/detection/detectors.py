@@ -8,10 +8,12 @@ certain-anomaly deviation" for every detector and one engine threshold fits all 
 
 from __future__ import annotations
 
+from array import array
 from collections import deque
 from datetime import datetime
+from typing import Any
 
-from resilience.detection.base import Detector, clip01, ramp, to_epoch
+from resilience.detection.base import Detector, _decode, clip01, ramp, to_epoch
 from resilience.detection.explain import msg
 from resilience.display import fmt
 from resilience.messages import Message
@@ -169,12 +171,14 @@ class RateOfChangeDetector(Detector):
         self._reset()
 
     def _reset(self) -> None:
-        self.history_: deque[tuple[float, float]] = deque()
+        # The window as two flat float arrays (8 bytes a reading, not a tuple of two float objects).
+        self.times_ = array("d")
+        self.values_ = array("d")
         self.typical_ = 0.0
         self.n_ = 0
 
     def _change(self, x: float, ts: float) -> float | None:
-        for t0, x0 in self.history_:  # oldest reading still inside the window
+        for t0, x0 in zip(self.times_, self.values_, strict=True):  # oldest reading still inside the window
             if ts - t0 <= self.window_s:
                 return x - x0
         return None
@@ -198,12 +202,25 @@ class RateOfChangeDetector(Detector):
     def learn_recent(self, x: float, t: datetime | float) -> None:
         """Follow the signal without learning what is typical (called for protected readings)."""
         ts = to_epoch(t)
-        self.history_.append((ts, x))
-        while self.history_ and ts - self.history_[0][0] > self.window_s:
-            self.history_.popleft()
+        self.times_.append(ts)
+        self.values_.append(x)
+        old = 0
+        while ts - self.times_[old] > self.window_s:  # the one just appended always stays
+            old += 1
+        if old:
+            del self.times_[:old], self.values_[:old]
 
     def forget_recent(self) -> None:
-        self.history_.clear()
+        del self.times_[:], self.values_[:]
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Also reads a state saved before the window was two arrays (a ``history_`` of pairs)."""
+        learned = dict(state["state"])
+        history = learned.pop("history_", None)
+        super().load_state({**state, "state": learned})
+        if history is not None:
+            pairs = _decode(history)
+            self.times_, self.values_ = array("d", (p[0] for p in pairs)), array("d", (p[1] for p in pairs))
 
     def graded_level(self, x: float, t: datetime | float) -> Level:
         """Highest level whose change limit is reached (NONE without ``limits``), by the change within the
@@ -222,9 +239,9 @@ class RateOfChangeDetector(Detector):
 
     def _jump(self, x: float, ts: float) -> tuple[float, float] | None:
         """(step, seconds) since the previous reading, in ``direction``; None without one."""
-        if self.jump_fraction is None or not self.history_:
+        if self.jump_fraction is None or not self.times_:
             return None
-        t_prev, x_prev = self.history_[-1]
+        t_prev, x_prev = self.times_[-1], self.values_[-1]
         dt = ts - t_prev
         return (self._signed(x - x_prev), dt) if dt > 0 else None
 
@@ -267,7 +284,7 @@ class RateOfChangeDetector(Detector):
             limit = fmt(self.limits[level.label] if level.label in self.limits else self.limits[level.name], unit)
             jump = self._jump(x, ts)
             if by_change < by_jump and jump is not None:
-                verb = "rose" if x > self.history_[-1][1] else "fell"
+                verb = "rose" if x > self.values_[-1] else "fell"
                 return msg(
                     "anomaly.rate_jump",
                     value=fmt(x, unit),
@@ -374,7 +391,7 @@ class RobustZScoreDetector(Detector):
         self._reset()
 
     def _reset(self) -> None:
-        self.values_: deque[float] = deque(maxlen=self.window)
+        self.values_ = array("d")  # the last ``window`` learned readings, oldest first (8 bytes each)
         self.recent_: deque[float] = deque(maxlen=max(0, self.recent - 1))
         self.median_ = 0.0
         self.scale_ = self.min_scale
@@ -395,6 +412,8 @@ class RobustZScoreDetector(Detector):
 
     def learn_one(self, x: float, t: datetime | float) -> None:
         self.values_.append(x)
+        if len(self.values_) > self.window:
+            del self.values_[0]
         self.learn_recent(x, t)
         self.n_ += 1
         self.since_refresh_ += 1

@@ -119,18 +119,31 @@ class DetectionEngine:
         self.min_update_step = min_update_step
         self.silence = SilenceTracker(catalogue, k=silence_k, bus=bus, feed_lag_s=silence_feed_lag_s)
         self.ensembles: dict[str, SensorEnsemble] = {}
+        self._configs: dict[tuple[str, tuple[tuple[str, float], ...] | None], EnsembleConfig] = {}
         self.open: dict[str, OpenAnomaly] = {}
         self.stuck: set[str] = set()
         self.unknown_readings = 0
+        self.touched: set[str] = set()  # sensors scored since the last snapshot took them (state_parts)
 
     def ensemble(self, sensor_id: str) -> SensorEnsemble:
         """The sensor's ensemble, built on first use from its kind, thresholds and override."""
         ens = self.ensembles.get(sensor_id)
         if ens is None:
             info = self.catalogue[sensor_id]
-            cfg = resolve_config(info.kind, info.thresholds, self.overrides.get(sensor_id), self.defaults)
-            ens = self.ensembles[sensor_id] = SensorEnsemble(cfg, kind=info.kind)
+            ens = self.ensembles[sensor_id] = SensorEnsemble(self._config(sensor_id, info), kind=info.kind)
         return ens
+
+    def _config(self, sensor_id: str, info: SensorInfo) -> EnsembleConfig:
+        """The sensor's configuration; one shared object per kind and thresholds for sensors without an
+        override (the config is frozen; resolving it for each of 100k sensors took seconds at a restore)."""
+        override = self.overrides.get(sensor_id)
+        if override is not None:
+            return resolve_config(info.kind, info.thresholds, override, self.defaults)
+        key = (info.kind, tuple(sorted(info.thresholds.items())) if info.thresholds is not None else None)
+        cfg = self._configs.get(key)
+        if cfg is None:
+            cfg = self._configs[key] = resolve_config(info.kind, info.thresholds, None, self.defaults)
+        return cfg
 
     def process(self, readings: Iterable[Reading]) -> list[AnomalyEvent]:
         """Score readings in the given order; returns (and publishes) the anomaly events they cause."""
@@ -152,6 +165,7 @@ class DetectionEngine:
             return None, None
         ens = self.ensembles.get(r.sensor_id) or self.ensemble(r.sensor_id)
         res = ens.process_one(r.value, r.ts, learn=not (r.quality & 2))  # suspect readings are not learned
+        self.touched.add(r.sensor_id)
         self.silence.observe(r.sensor_id, r.ts)
         if res.stuck != (r.sensor_id in self.stuck):
             self._health(info, r, res.stuck)
@@ -252,9 +266,12 @@ class DetectionEngine:
     # -- persistence -----------------------------------------------------------------------------
     def snapshot(self) -> dict[str, Any]:
         """JSON-ready state of every sensor ensemble, the open anomalies and the silence tracker."""
+        return {**self.snapshot_shared(), "sensors": {sid: ens.to_state() for sid, ens in self.ensembles.items()}}
+
+    def snapshot_shared(self) -> dict[str, Any]:
+        """The engine-wide part of :meth:`snapshot`: everything but the sensors' ensembles."""
         return {
             "version": SNAPSHOT_VERSION,
-            "sensors": {sid: ens.to_state() for sid, ens in self.ensembles.items()},
             "open": {sid: a.to_dict() for sid, a in self.open.items()},
             "stuck": sorted(self.stuck),
             "silence": self.silence.to_state(),
@@ -262,13 +279,25 @@ class DetectionEngine:
 
     def restore(self, state: dict[str, Any]) -> None:
         """Load a :meth:`snapshot`; scores afterwards are identical to the engine that took it."""
-        if state.get("version") != SNAPSHOT_VERSION:
-            raise ValueError(f"unsupported detection snapshot version {state.get('version')!r}")
-        self.ensembles.clear()
+        self.restore_shared(state)
         for sid, ens_state in state["sensors"].items():
             if sid in self.catalogue:
                 self.ensemble(sid).load_state(ens_state)
+
+    def restore_shared(self, state: dict[str, Any]) -> None:
+        """Load a :meth:`snapshot_shared` document, dropping every ensemble (the caller loads them next)."""
+        if state.get("version") != SNAPSHOT_VERSION:
+            raise ValueError(f"unsupported detection snapshot version {state.get('version')!r}")
+        self.ensembles.clear()
+        self.touched.clear()
         self.open = {sid: OpenAnomaly.from_dict(d) for sid, d in state["open"].items() if sid in self.catalogue}
         self.stuck = set(state.get("stuck", []))
         if "silence" in state:
             self.silence.load_state(state["silence"])
+
+    def reset(self) -> None:
+        """Forget every sensor's learned state and open anomaly (after a snapshot failed to load)."""
+        self.ensembles.clear()
+        self.touched.clear()
+        self.open.clear()
+        self.stuck.clear()

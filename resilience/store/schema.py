@@ -198,6 +198,19 @@ detector_snapshots = Table(
     Column("state", JSONB, nullable=False),
 )
 
+#: The detection worker's state in parts (resilience.detection.state_parts): a group of sensors per row as
+#: compressed MessagePack. The ``detector_snapshots`` row of the same name is the header (cursor positions,
+#: layout); the header and every part written with it commit in one transaction.
+detector_state_parts = Table(
+    "detector_state_parts",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("part", Integer, primary_key=True),  # -1: the engine-wide document
+    Column("sensors", Integer, nullable=False),
+    Column("saved_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+)
+
 ml_models = Table(
     "ml_models",
     metadata,

@@ -46,13 +46,16 @@ from resilience.store.db import Connection, Engine, StoreBackoff, is_transient
 from resilience.store.eventlog import NotifyListener, PgEventLog, engine_url
 from resilience.store.heartbeats import Heartbeat, db_now
 from resilience.store.registry_snapshot import registry_cache
-from resilience.store.snapshots import load_state, save_state
+from resilience.store.state_parts import load_parts
 from resilience.store.state_models import load_state_models, newest_versions
 from resilience.workers.catalogue import catalogue_entry, catalogue_from
+from resilience.workers.detector_state import HEADER_FORMAT, PartedSnapshots, TakenState
 
 log = logging.getLogger(__name__)
 SNAPSHOT_NAME = "detection-engine"
+SHUTDOWN_STATEMENT_S = 5.0  # the final snapshot's statements, within the supervisor's 15 s grace period
 BATCHES_PER_TXN = 20
+Positions = dict[int, Position]
 
 
 class CollectingBus:
@@ -141,6 +144,8 @@ class DetectionWorker:
         self.last_progress = utcnow()
         self.stop_event = threading.Event()
         self._wake = threading.Event()
+        self.snapshot_lock = threading.Lock()
+        self.snapshots = PartedSnapshots(engine, SNAPSHOT_NAME)
         self._restore()
 
     # -- start-up: snapshot + replay ---------------------------------------------------------------
@@ -149,20 +154,9 @@ class DetectionWorker:
             for shard in self.shards:
                 ensure_cursor(conn, handoff.consumer_name(shard))
             committed = {s: read_cursor(conn, handoff.consumer_name(s))[0] for s in self.shards}
-            state = load_state(conn, SNAPSHOT_NAME)
-        snap_positions: dict[int, Position] | None = None
-        if state and "engine" in state:
-            try:
-                self.engine.restore(state["engine"])
-                self._restore_state_models(state.get("state_models", {}))
-                snap_positions = {int(k): Position(int(v)) for k, v in state["positions"].items()}
-                log.info(
-                    "detector state restored (%d sensors, %d state models)",
-                    len(self.engine.ensembles),
-                    len(self.state_models.monitors),
-                )
-            except Exception:  # noqa: BLE001 - a stale snapshot must not stop detection
-                log.exception("detector snapshot could not be restored; starting fresh at the cursor")
+            header, parts = load_parts(conn, SNAPSHOT_NAME)
+        snap_positions = self._load_snapshot(header, parts)
+        del parts
         replayed = 0
         for shard in self.shards:
             start = (snap_positions or {}).get(shard)
@@ -183,6 +177,34 @@ class DetectionWorker:
             newer = newest_versions(conn) != self.state_models.versions()
         if newer:
             self.snapshot()
+
+    def _load_snapshot(
+        self, header: dict[str, Any] | None, parts: list[tuple[int, bytes]]
+    ) -> dict[int, Position] | None:
+        """Restore the saved state; the cursor positions it matches (None: start fresh at the cursor)."""
+        if not header:
+            return None
+        try:
+            if header.get("format") == HEADER_FORMAT:
+                self.snapshots.load(self.engine, header, parts, self._restore_state_models)
+            elif "engine" in header:  # one JSON document, as releases before the parts saved it: read once
+                self.engine.restore(header["engine"])
+                self._restore_state_models(header.get("state_models", {}))
+            else:
+                raise ValueError(f"unknown detector snapshot format {header.get('format')!r}")
+            positions = {int(k): Position(int(v)) for k, v in header["positions"].items()}
+        except Exception:  # noqa: BLE001 - a stale snapshot must not stop detection
+            log.exception("detector snapshot could not be restored; starting fresh at the cursor")
+            self.engine.reset()
+            self.state_models = StateModelScorer({})
+            self.snapshots.full = True
+            return None
+        log.info(
+            "detector state restored (%d sensors, %d state models)",
+            len(self.engine.ensembles),
+            len(self.state_models.monitors),
+        )
+        return positions
 
     def _restore_state_models(self, saved: dict[str, Any]) -> None:
         """The state models at the versions the snapshot ran, with their streaming state (for the replay)."""
@@ -383,27 +405,41 @@ class DetectionWorker:
             self.catalogue.update(fresh)
             self.kinds.update({k: v.kind for k, v in fresh.items()})
 
-    def snapshot(self) -> None:
+    def snapshot(self, timeout_s: float | None = None) -> None:
         """Detector state with the cursor positions it matches (taken between batches, under the lock).
 
+        Only the parts with a sensor scored since the last snapshot are packed and rewritten; the header,
+        the engine-wide part and those parts commit in one transaction (``timeout_s`` bounds each statement).
         Newly fitted state models take over here and only here, in the same critical section as the save: a
         replay from this snapshot then runs exactly the versions the live worker ran after it.
         """
-        with self.lock:
-            scorer = self._with_newest_state_models()
-            state = {
-                "engine": self.engine.snapshot(),
-                "state_models": scorer.snapshot(),
-                "positions": {str(s): p.seq for s, p in self.positions.items()},
-            }
-            if scorer is not self.state_models:  # a switch: no batch may be scored between it and the save
-                with self.db.begin() as conn:
-                    save_state(conn, SNAPSHOT_NAME, state)
-                self.state_models = scorer
-                log.info("state models now %s", scorer.versions())
-                return
-        with self.db.begin() as conn:
-            save_state(conn, SNAPSHOT_NAME, state)
+        with self.snapshot_lock:  # one save at a time: each takes the sensors scored since the one before
+            with self.lock:
+                scorer = self._with_newest_state_models()
+                taken = self._take(scorer)
+                if scorer is not self.state_models:  # a switch: no batch may be scored between it and the save
+                    self._save_or_give_back(taken, timeout_s, locked=True)
+                    self.state_models = scorer
+                    log.info("state models now %s", scorer.versions())
+                    return
+            self._save_or_give_back(taken, timeout_s, locked=False)
+
+    def _take(self, scorer: StateModelScorer) -> TakenState:
+        positions = {str(s): p.seq for s, p in self.positions.items()}
+        shared = {"engine": self.engine.snapshot_shared(), "state_models": scorer.snapshot()}
+        return self.snapshots.take(self.engine, positions, shared)
+
+    def _save_or_give_back(self, taken: TakenState, timeout_s: float | None, *, locked: bool) -> None:
+        """Save ``taken``; if that fails, its sensors count as unsaved again (the next snapshot takes them)."""
+        try:
+            self.snapshots.save(taken, len(self.engine.ensembles), timeout_s)
+        except BaseException:
+            if locked:
+                self.snapshots.give_back(self.engine, taken)
+            else:
+                with self.lock:
+                    self.snapshots.give_back(self.engine, taken)
+            raise
 
     def _with_newest_state_models(self) -> StateModelScorer:
         """The scorer with any newer stored versions swapped in (``self.state_models`` itself if none)."""
@@ -448,7 +484,7 @@ class DetectionWorker:
         jobs.add_job(
             self.snapshot,
             "interval",
-            seconds=60,
+            seconds=self.settings.detector_snapshot_s,
             id="detector-snapshot",
             max_instances=1,
             next_run_time=datetime.now(UTC),  # the first at start-up, beside scoring (see _restore)
@@ -492,7 +528,7 @@ class DetectionWorker:
         finally:
             jobs.shutdown(wait=False)
             try:
-                self.snapshot()
+                self.snapshot(timeout_s=SHUTDOWN_STATEMENT_S)
             except Exception:  # noqa: BLE001 - the replay from the previous snapshot covers it
                 log.exception("final snapshot not saved")
             beats.retire()

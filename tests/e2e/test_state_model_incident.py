@@ -27,8 +27,8 @@ from resilience.simulator.registry import seed_registry
 from resilience.store import handoff
 from resilience.store.db import make_engine
 from resilience.store.readings import insert_new_readings, write_readings
-from resilience.store.snapshots import load_state
 from resilience.store.timeseries import get_backend
+from resilience.workers.detector_state import saved_shared
 from resilience.workers.detector_worker import SNAPSHOT_NAME, DetectionWorker
 from tests.conftest import fresh_database
 
@@ -215,6 +215,5 @@ def test_nightly_refit_is_taken_over_at_the_next_snapshot(burst: BurstRun) -> No
     assert any(p["start"] == anomaly[1].isoformat() for p in newest.excluded), "the burst is not normal history"
     burst.worker.snapshot()
     assert burst.worker.state_models.versions() == {burst.asset_id: newest.version}
-    with burst.engine.connect() as conn:
-        saved = load_state(conn, SNAPSHOT_NAME)
+    saved = saved_shared(burst.engine, SNAPSHOT_NAME)
     assert saved is not None and saved["state_models"][burst.asset_id]["version"] == newest.version
