@@ -13,11 +13,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from itertools import repeat
-from operator import attrgetter, eq
 from typing import Any, Protocol
-
-import numpy as np
 
 from ingest.parser import MAX_ABS_TIME, MAX_ABS_VALUE, RawRecord, Rejection, int_value_reason, quote
 from ingest.sensor_cache import SensorInfo, SensorRegistry
@@ -28,9 +24,6 @@ from resilience.domain import Reading
 _PAIRS: dict[tuple[str, str], tuple[float, float]] = {
     (sent, canonical): affine for canonical, table in ACCEPTED.items() for sent, affine in table.items()
 }
-
-_UNIT = attrgetter("unit")
-_SENSOR_ID = attrgetter("sensor_id")
 
 __all__ = ["RegistryView", "SensorInfo", "SensorRegistry", "UnitError", "ValidationLimits", "conversion", "validate"]
 
@@ -125,26 +118,6 @@ def _sensor_verdicts(
     return verdicts
 
 
-def _accepted_as_sent(
-    records: list[RawRecord], verdicts: dict[str, SensorInfo | str], *, oldest: float, newest: float
-) -> list[Reading] | None:
-    """The readings of a batch in which every record is accepted as sent (known sensors of the sender, float
-    values and times in range, no unit or the canonical one), checked column by column in C; None when
-    any record needs the checks one by one. It accepts nothing the loop in ``validate`` would not."""
-    sids, times, values, units, _ = zip(*records, strict=True)
-    infos = list(map(verdicts.__getitem__, sids))
-    if str in set(map(type, infos)) or set(map(type, values)) != {float} or set(map(type, times)) != {float}:
-        return None
-    v = np.array(values, dtype=np.float64)
-    t = np.array(times, dtype=np.float64)  # NaN fails every comparison below, so it takes the slow path
-    if not (((v >= -MAX_ABS_VALUE) & (v <= MAX_ABS_VALUE)).all() and ((t >= oldest) & (t <= newest)).all()):
-        return None
-    if units.count(None) != len(units) and not all(map(eq, units, map(_UNIT, infos))):
-        return None
-    stamps = map(datetime.fromtimestamp, times, repeat(UTC))
-    return list(map(Reading, map(_SENSOR_ID, infos), stamps, values, repeat(0)))
-
-
 def validate(
     records: list[RawRecord],
     *,
@@ -155,27 +128,14 @@ def validate(
 ) -> tuple[list[Reading], list[Rejection]]:
     """Accepted readings in canonical units, and a rejection with a reason for every other record.
 
-    The registry is consulted once per distinct sensor, not per record; a batch that is accepted as sent
-    (the usual case) is checked by columns (``_accepted_as_sent``), any other record by record."""
-    now = time.time() if now is None else now
-    verdicts = _sensor_verdicts({rec[0] for rec in records}, utility_id=utility_id, registry=registry)
-    oldest, newest = now - limits.retention_days * 86400.0, now + limits.max_future_s
-    if records:
-        as_sent = _accepted_as_sent(records, verdicts, oldest=oldest, newest=newest)
-        if as_sent is not None:
-            return as_sent, []
-    return _check_each(records, verdicts, now=now, limits=limits)
-
-
-def _check_each(
-    records: list[RawRecord], verdicts: dict[str, SensorInfo | str], *, now: float, limits: ValidationLimits
-) -> tuple[list[Reading], list[Rejection]]:
-    """Every record on its own, with the reason for each refused one. The loop stays in one piece on
+    The registry is consulted once per distinct sensor, not per record; the loop stays in one piece on
     purpose (a helper call per record costs more than the checks it would hold)."""
+    now = time.time() if now is None else now
     oldest = now - limits.retention_days * 86400.0
-    max_t = now + limits.max_future_s
     accepted: list[Reading] = []
     rejected: list[Rejection] = []
+    verdicts = _sensor_verdicts({rec[0] for rec in records}, utility_id=utility_id, registry=registry)
+    max_t = now + limits.max_future_s
     fromtimestamp = datetime.fromtimestamp
     append, reject = accepted.append, rejected.append
     hi = MAX_ABS_VALUE

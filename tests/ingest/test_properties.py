@@ -20,7 +20,7 @@ from ingest.parser import (
     parse_payload,
 )
 from ingest.units import ACCEPTED
-from ingest.validate import UnitError, ValidationLimits, _check_each, _sensor_verdicts, conversion, validate
+from ingest.validate import UnitError, ValidationLimits, conversion, validate
 from tests.examples import max_examples
 from tests.ingest.conftest import SENSORS, FakeRegistry
 
@@ -194,51 +194,3 @@ def test_fast_decoder_reads_numbers_and_bytes_as_json_does(numbers: list[str], j
     _same_decoding(('{"v":' + numbers[0] + "}").encode())
     _same_decoding(junk)
     _same_decoding(b'[{"n":"' + junk + b'","v":1}]')
-
-
-PLAUSIBLE_VALUE = st.one_of(
-    st.floats(-2e15, 2e15), st.sampled_from([0.0, -0.0, 1e15, -1e15, math.nan, math.inf]), st.integers(-10, 10)
-)
-PLAUSIBLE_TIME = st.one_of(
-    st.floats(NOW - 401 * 86400, NOW + 400),
-    st.sampled_from([NOW, NOW + 300.0, NOW - 400 * 86400.0, math.nan, -math.inf]),
-    st.integers(int(NOW) - 10, int(NOW)),
-)
-PLAUSIBLE_UNIT = st.one_of(st.none(), st.sampled_from(["MPa", "kPa", "degC", "m**3/h", "percent_lel", "x", ""]), UNITS)
-
-
-ACTIVE = [s for s in SENSORS if s.active]
-AS_SENT = st.sampled_from(ACTIVE).flatmap(
-    lambda s: st.builds(
-        RawRecord,
-        sensor_id=st.just(s.sensor_id),
-        t=st.floats(NOW - 399 * 86400, NOW + 299),
-        value=st.floats(-1e15, 1e15),
-        unit=st.sampled_from([None, s.unit]),
-        fragment=st.just({"v": 1}),
-    )
-)
-EDGE = st.builds(
-    RawRecord,
-    sensor_id=st.one_of(st.sampled_from([s.sensor_id for s in SENSORS]), NAMES),
-    t=PLAUSIBLE_TIME,
-    value=PLAUSIBLE_VALUE,
-    unit=st.one_of(st.none(), PLAUSIBLE_UNIT),
-    fragment=st.just({"v": 1}),
-)
-
-
-@SETTINGS
-@given(
-    st.one_of(
-        st.lists(AS_SENT, min_size=1, max_size=12),
-        st.lists(st.one_of(AS_SENT, AS_SENT, AS_SENT, AS_SENT, EDGE), min_size=1, max_size=12),
-    ),
-    st.one_of(st.none(), st.sampled_from(["waterco", "gasco"])),
-)
-def test_whole_batch_check_equals_record_by_record(records: list[RawRecord], utility_id: str | None) -> None:
-    """The column-wise check of a whole batch decides exactly as the record-by-record loop does."""
-    registry, limits = FakeRegistry(), ValidationLimits()
-    verdicts = _sensor_verdicts({r.sensor_id for r in records}, utility_id=utility_id, registry=registry)
-    each = _check_each(records, verdicts, now=NOW, limits=limits)
-    assert validate(records, utility_id=utility_id, registry=registry, limits=limits, now=NOW) == each
