@@ -17,6 +17,7 @@ from collections import Counter as Tally
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import attrgetter
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -33,6 +34,7 @@ from resilience.store.readings import insert_new_readings
 from resilience.store.timeseries import TimeSeriesBackend, get_backend
 
 log = logging.getLogger(__name__)
+_TS = attrgetter("ts")
 
 INGESTED = Counter("lifeline_ingest_readings_total", "Readings accepted and committed", ["transport"])
 REJECTED = Counter(
@@ -194,8 +196,9 @@ class IngestPipeline:
         result.rejections = rejections + invalid
         result.accepted = len(readings)
         if readings:
-            result.earliest = min(r.ts for r in readings)
-            result.latest = max(r.ts for r in readings)
+            times = list(map(_TS, readings))
+            result.earliest = min(times)
+            result.latest = max(times)
         return readings, result
 
     def _prepare_one(self, msg: Message, now: float) -> PreparedMessage:
@@ -321,7 +324,14 @@ class IngestPipeline:
 
 def _count_stored(items: Sequence[PreparedMessage], stored: Sequence[Reading]) -> None:
     """Split each message's valid readings into newly stored and duplicates: a key stored once counts for the
-    first message (in order) that carried it, so a reply never says more was stored than was."""
+    first message (in order) that carried it, so a reply never says more was stored than was. When as many
+    were stored as offered, every one was new (what is stored is a subset of what was offered), so no
+    key is counted."""
+    if len(stored) == sum(len(item.readings) for item in items):
+        for item in items:
+            item.result.duplicates = 0
+            item.result.accepted = len(item.readings)
+        return
     left = Tally((r.sensor_id, r.ts) for r in stored)
     for item in items:
         new = 0

@@ -99,6 +99,25 @@ def _as_time(t: Any, *, now: float, oldest: float, newest: float, limits: Valida
     return t, ""
 
 
+def _sensor_verdicts(
+    sensor_ids: set[str], *, utility_id: str | None, registry: RegistryView
+) -> dict[str, SensorInfo | str]:
+    """Each distinct sensor of a batch once: its registry row, or why none of its records is accepted."""
+    known = registry.snapshot()
+    verdicts: dict[str, SensorInfo | str] = {}
+    for sid in sensor_ids:
+        info = known.get(sid) or registry.get(sid)
+        if info is None:
+            verdicts[sid] = f"unknown sensor {quote(sid, 64)}"
+        elif utility_id is not None and info.utility_id != utility_id:
+            verdicts[sid] = f"sensor {sid!r} belongs to another utility"
+        elif not info.active:
+            verdicts[sid] = f"sensor {sid!r} is decommissioned"
+        else:
+            verdicts[sid] = info
+    return verdicts
+
+
 def validate(
     records: list[RawRecord],
     *,
@@ -107,55 +126,48 @@ def validate(
     limits: ValidationLimits,
     now: float | None = None,
 ) -> tuple[list[Reading], list[Rejection]]:
-    """Accepted readings in canonical units, and a rejection with a reason for every other record."""
+    """Accepted readings in canonical units, and a rejection with a reason for every other record.
+
+    The registry is consulted once per distinct sensor, not per record; the loop stays in one piece on
+    purpose (a helper call per record costs more than the checks it would hold)."""
     now = time.time() if now is None else now
     oldest = now - limits.retention_days * 86400.0
     accepted: list[Reading] = []
     rejected: list[Rejection] = []
-    known = registry.snapshot()
+    verdicts = _sensor_verdicts({rec[0] for rec in records}, utility_id=utility_id, registry=registry)
     max_t = now + limits.max_future_s
     fromtimestamp = datetime.fromtimestamp
     append, reject = accepted.append, rejected.append
     hi = MAX_ABS_VALUE
     lo = -hi
     pairs = _PAIRS
-    for rec in records:
-        sid = rec.sensor_id
-        info = known.get(sid) or registry.get(sid)
-        if info is None:
-            reject(Rejection(f"unknown sensor {quote(sid, 64)}", rec.fragment, sid))
+    for sid, t, value, unit, fragment in records:
+        info = verdicts[sid]
+        if isinstance(info, str):
+            reject(Rejection(info, fragment, sid))
             continue
-        if utility_id is not None and info.utility_id != utility_id:
-            reject(Rejection(f"sensor {sid!r} belongs to another utility", rec.fragment, sid))
-            continue
-        if not info.active:
-            reject(Rejection(f"sensor {sid!r} is decommissioned", rec.fragment, sid))
-            continue
-        value = rec.value
         if type(value) is not float or not lo <= value <= hi:
             value, why = _as_number(value)
             if why:
-                reject(Rejection(why, rec.fragment, sid))
+                reject(Rejection(why, fragment, sid))
                 continue
-        t = rec.t
         if type(t) is not float or not oldest <= t <= max_t:
             t, why = _as_time(t, now=now, oldest=oldest, newest=max_t, limits=limits)
             if why:
-                reject(Rejection(why, rec.fragment, sid))
+                reject(Rejection(why, fragment, sid))
                 continue
         quality = 0
-        unit = rec.unit
         if unit is not None and unit != info.unit:
             affine = pairs.get((unit, info.unit)) if type(unit) is str else None
             if affine is None:
                 try:
                     affine = conversion(unit, info.unit)
                 except UnitError as exc:
-                    reject(Rejection(f"wrong unit: {exc}", rec.fragment, sid))
+                    reject(Rejection(f"wrong unit: {exc}", fragment, sid))
                     continue
             value = value * affine[0] + affine[1]
             if not lo <= value <= hi:
-                reject(Rejection(f"value out of range after conversion to {info.unit!r}", rec.fragment, sid))
+                reject(Rejection(f"value out of range after conversion to {info.unit!r}", fragment, sid))
                 continue
             quality = 1  # converted
         append(Reading(info.sensor_id, fromtimestamp(t, UTC), value, quality))

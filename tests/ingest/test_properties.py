@@ -9,7 +9,16 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ingest.parser import MAX_ABS_TIME, MAX_NAME_CHARS, PayloadError, RawRecord, Rejection, parse_payload
+from ingest.parser import (
+    MAX_ABS_TIME,
+    MAX_NAME_CHARS,
+    PayloadError,
+    RawRecord,
+    Rejection,
+    _json_loads,
+    _loads,
+    parse_payload,
+)
 from ingest.units import ACCEPTED
 from ingest.validate import UnitError, ValidationLimits, conversion, validate
 from tests.examples import max_examples
@@ -151,3 +160,37 @@ def test_conversion_raises_only_unit_error(sent: Any, canonical: str) -> None:
         return
     assert math.isfinite(scale) and scale > 0 and math.isfinite(offset)
     assert sent == canonical or sent in ACCEPTED[canonical]
+
+
+NUMBER_TEXT = st.from_regex(r"\A-?(0|[1-9][0-9]{0,45})(\.[0-9]{1,30})?([eE][+-]?[0-9]{1,4})?\Z")
+
+
+def _same_decoding(payload: bytes | str) -> None:
+    """The fast decoder reads ``payload`` exactly as ``json`` does: same values and types, same refusal."""
+    try:
+        fast: str = repr(_loads(payload))
+    except PayloadError as exc:
+        fast = f"PayloadError: {exc}"
+    try:
+        slow: str = repr(_json_loads(payload))
+    except PayloadError as exc:
+        slow = f"PayloadError: {exc}"
+    assert fast == slow
+
+
+@SETTINGS
+@given(JSONISH, st.booleans(), st.sampled_from(["", "\ufeff", " \n"]))
+def test_fast_decoder_reads_as_json_does(doc: Any, ascii_only: bool, prefix: str) -> None:
+    text = prefix + json.dumps(doc, ensure_ascii=ascii_only)
+    _same_decoding(text)
+    for encoding in ("utf-8", "utf-16", "utf-32"):
+        _same_decoding(text.encode(encoding, "surrogatepass"))
+
+
+@SETTINGS
+@given(st.lists(NUMBER_TEXT, min_size=1, max_size=6), st.binary(max_size=40))
+def test_fast_decoder_reads_numbers_and_bytes_as_json_does(numbers: list[str], junk: bytes) -> None:
+    _same_decoding("[" + ",".join(numbers) + "]")
+    _same_decoding(('{"v":' + numbers[0] + "}").encode())
+    _same_decoding(junk)
+    _same_decoding(b'[{"n":"' + junk + b'","v":1}]')
