@@ -11,6 +11,8 @@ from typing import Any
 
 from sqlalchemy import Connection, Row, select, text
 
+from alerts.model import Alert
+from alerts.store import alert_from_row
 from alerts.store.schema import alert_actions, alerts
 from resilience.store.schema import assets, districts, risk_current, sensors
 
@@ -166,11 +168,11 @@ def sensor_extremes(
     return {r[0]: (r[1], r[2]) for r in rows}
 
 
-def live_alerts(conn: Connection, limit: int) -> list[dict[str, Any]]:
+def live_alerts(conn: Connection, limit: int) -> list[Alert]:
     """Alerts whose values the console keeps current: the active ones, and resolved ones whose condition
     still holds (they are about to re-open), newest first."""
     q = (
-        select(alerts.c.id, alerts.c.fired_at, alerts.c.sources, alerts.c.evidence, alerts.c.cleared_at)
+        select(alerts)
         .where(
             alerts.c.state.in_(["firing", "acknowledged"])
             | (alerts.c.cleared_at.is_(None) & (alerts.c.sources != text("'{}'::jsonb")))
@@ -178,4 +180,4 @@ def live_alerts(conn: Connection, limit: int) -> list[dict[str, Any]]:
         .order_by(alerts.c.id.desc())
         .limit(limit)
     )
-    return [dict(r) for r in conn.execute(q).mappings()]
+    return [alert_from_row(r) for r in conn.execute(q)]

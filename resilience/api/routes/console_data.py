@@ -129,19 +129,9 @@ LIVE_ALERTS_MAX = 2000
 PEAK_WINDOW = timedelta(days=1)  # the peak of a longer alert is over its last day
 
 
-def _sensor_ids(sources: dict[str, Any]) -> list[str]:
-    return sorted({s["sensor_id"] for s in (sources or {}).values() if isinstance(s, dict) and s.get("sensor_id")})
-
-
 def _onset_value(evidence: dict[str, Any]) -> float | None:
     value = (evidence or {}).get("value")
     return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else None
-
-
-def _onset_at(evidence: dict[str, Any], fired_at: datetime) -> datetime:
-    """When the alert's condition began (``Alert.condition_since``, read from a row)."""
-    since = (evidence or {}).get("condition_since")
-    return datetime.fromisoformat(since) if isinstance(since, str) else fired_at
 
 
 def _value_view(row: dict[str, Any] | None, now: datetime) -> dict[str, Any] | None:
@@ -161,20 +151,20 @@ def alert_values(conn: ConnDep, _: Watcher) -> dict[str, Any]:
     long the condition has lasted, and the onset value; the console polls this so the numbers never go stale."""
     now = datetime.now(UTC)
     live = reads.live_alerts(conn, LIVE_ALERTS_MAX)
-    current = reads.current_values(conn, [s for a in live for s in _sensor_ids(a["sources"])], now - CURRENT_LOOKBACK)
+    current = reads.current_values(conn, [s for a in live for s in a.sensor_ids], now - CURRENT_LOOKBACK)
     data = {}
     for a in live:
         sensors = [
             {"sensor_id": sid, "kind": current[sid]["kind"] if sid in current else None}
             | (_value_view(current.get(sid), now) or {"value": None, "ts": None, "age_s": None, "unit_label": None})
-            for sid in _sensor_ids(a["sources"])
+            for sid in a.sensor_ids
         ]
-        onset = _onset_at(a["evidence"], a["fired_at"])
-        data[str(a["id"])] = {
+        onset = a.condition_since
+        data[str(a.id)] = {
             "sensors": sensors,
-            "active_for_s": max(0.0, ((a["cleared_at"] or now) - onset).total_seconds()),
-            "onset": {"at": onset, "value": _onset_value(a["evidence"])},
-            "condition": "cleared" if a["cleared_at"] is not None else "active",
+            "active_for_s": max(0.0, ((a.cleared_at or now) - onset).total_seconds()),
+            "onset": {"at": onset, "value": _onset_value(a.evidence)},
+            "condition": "cleared" if a.cleared_at is not None else "active",
         }
     return {"now": now, "data": data, "count": len(data), "partial": len(live) >= LIVE_ALERTS_MAX}
 
@@ -182,7 +172,7 @@ def alert_values(conn: ConnDep, _: Watcher) -> dict[str, Any]:
 def _peaks(conn: ConnDep, view: dict[str, Any], now: datetime) -> list[dict[str, Any]]:
     """Per sensor of the alert: now, the onset and the peak since it fired (on the kind's dangerous side)."""
     sensors = list(view.get("sensor_ids") or [])
-    onset_at = _onset_at(view.get("evidence") or {}, view["fired_at"])
+    onset_at = view["onset_at"]  # Alert.condition_since, in the alert's view
     extremes = reads.sensor_extremes(conn, sensors, max(onset_at, now - PEAK_WINDOW))
     current = reads.current_values(conn, sensors, now - CURRENT_LOOKBACK)
     onset = _onset_value(view.get("evidence") or {})
