@@ -8,7 +8,7 @@ entry under ``actions: {hazard: {level|default: {zh, en}}}``.
 from __future__ import annotations
 
 from alerts.config import RulesConfig
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 _LOW, _HIGH = "low", "high"
 

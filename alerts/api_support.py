@@ -12,7 +12,7 @@ from alerts.cap import CapArea
 from alerts.config import RulesConfig, load_rules
 from alerts.model import Alert
 from alerts.store.reads import alert_history
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.store.db import Connection
 
 

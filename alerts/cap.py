@@ -15,7 +15,7 @@ from typing import Any
 from alerts.explain import alert_explanation
 from alerts.actions import HAZARD_NAMES, headline
 from alerts.model import Alert, AlertState
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ET.register_namespace("", CAP_NS)

@@ -1,7 +1,7 @@
 """``resilience config-check | evaluate``: the alert rules' check and the scoring of alerts against ground truth.
 
 The alert service's own processes (``resilience alerts``, ``resilience dispatcher``) are in
-``resilience/commands.py`` with the other services.
+``resilience/cli/commands.py`` with the other services.
 """
 
 from __future__ import annotations

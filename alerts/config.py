@@ -33,7 +33,7 @@ from alerts.rule_sections import (
     _level,
     _Strict,
 )
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 __all__ = [
     "DEFAULT_RULES_PATH",

@@ -14,7 +14,7 @@ from alerts import retry
 from alerts.config import RulesConfig
 from alerts.model import Alert
 from alerts.service import AlertService, TickResult
-from resilience.events import Event, EventKind, EventSubscriber, event_from_dict
+from resilience.core.events import Event, EventKind, EventSubscriber, event_from_dict
 from resilience.store.db import Connection, Engine
 
 

@@ -1,6 +1,6 @@
 """What the alert service itself says (raised levels, system steps of the timeline), as message codes.
 
-Messages (:mod:`resilience.messages`) let the console say an alert's explanation and the system's timeline
+Messages (:mod:`resilience.core.messages`) let the console say an alert's explanation and the system's timeline
 notes in the viewer's language. A signal carries its source's message (a detector's, a health event's);
 the alert keeps it per rule in its evidence (``by_rule[rule].message``), and each system transition keeps
 its message in ``data.message``. The English sentences stay as they were, for logs, webhooks and CAP; the
@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from resilience.domain import Level
-from resilience.messages import Message, codes_of, make, render
-from resilience.translations import say
+from resilience.core.domain import Level
+from resilience.core.messages import Message, codes_of, make, render
+from resilience.core.translations import say
 
 EN: dict[str, str] = {
     "alertmsg.raised": "{detail} Level raised one step: {sensor_kind} in a {kind} (coupled hazard).",

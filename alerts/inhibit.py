@@ -16,7 +16,7 @@ from typing import Protocol
 
 from alerts.config import GroupRule, InhibitRule, RulesConfig
 from alerts.model import Alert
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 
 class Muter(Protocol):

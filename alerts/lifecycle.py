@@ -15,7 +15,7 @@ from alerts.actions import first_action
 from alerts.config import EscalationPolicy, RulesConfig
 from alerts.explain import rules_explanation, system_note
 from alerts.model import Alert, AlertState, Signal, Transition
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 
 class LifecycleError(ValueError):

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 
 class AlertState(str, enum.Enum):
@@ -70,7 +70,7 @@ class Signal:
     source_type: str = "anomaly"  # anomaly | risk | health | delivery
     explanation: str = ""
     evidence: dict[str, Any] = field(default_factory=dict)
-    message: dict[str, Any] | None = None  # the explanation as a code and parameters (resilience.messages)
+    message: dict[str, Any] | None = None  # the explanation as a code and parameters (resilience.core.messages)
 
     @property
     def fingerprint(self) -> str:

@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from resilience.domain import SENSOR_KINDS, AssetKind, Hazard, Level
+from resilience.core.domain import SENSOR_KINDS, AssetKind, Hazard, Level
 
 LEVEL_NAMES = ("blue", "yellow", "orange", "red")
 

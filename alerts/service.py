@@ -34,8 +34,8 @@ from alerts.model import Alert, DisposalStep, Signal, Transition
 from alerts.muting import recompute_muting
 from alerts.pipeline import NotifyContext, build_pipeline, firing_key
 from alerts.signals import AssetInfo, signals_for
-from resilience.domain import Level
-from resilience.events import Event
+from resilience.core.domain import Level
+from resilience.core.events import Event
 from resilience.store.db import Connection
 
 __all__ = ["DELIVERY_RULE", "AlertService", "NotFound", "TickResult", "alert_payload"]

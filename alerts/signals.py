@@ -13,9 +13,16 @@ from typing import Any
 from alerts.config import Rule, RulesConfig
 from alerts.explain import msg
 from alerts.model import Signal
-from resilience.domain import Level
-from resilience.messages import text
-from resilience.events import AnomalyEvent, AnomalyPhase, Event, PlatformHealthEvent, RiskLevelEvent, SensorHealthEvent
+from resilience.core.domain import Level
+from resilience.core.messages import text
+from resilience.core.events import (
+    AnomalyEvent,
+    AnomalyPhase,
+    Event,
+    PlatformHealthEvent,
+    RiskLevelEvent,
+    SensorHealthEvent,
+)
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,9 @@ from paho.mqtt.properties import Properties
 from prometheus_client import Gauge
 
 from ingest.pipeline import QUEUE_DEPTH, IngestPipeline, Message, Prepared
-from resilience.health import HeartbeatThread, utcnow
-from resilience.mqtt_auth import Credentials, service_credentials
-from resilience.settings import Settings
+from resilience.ops.health import HeartbeatThread, utcnow
+from resilience.ops.broker_accounts import Credentials, service_credentials
+from resilience.core.settings import Settings
 from resilience.store.db import StoreBackoff, is_transient
 from resilience.store.heartbeats import Heartbeat
 

@@ -25,8 +25,8 @@ from ingest.deadletter import dead_letter_row
 from ingest.parser import PayloadError, Rejection, parse_payload
 from ingest.sensor_cache import SensorRegistry
 from ingest.validate import ValidationLimits, validate
-from resilience.domain import Reading
-from resilience.settings import Settings
+from resilience.core.domain import Reading
+from resilience.core.settings import Settings
 from resilience.store.dead_letters import insert_dead_letters
 from resilience.store.db import Connection, Engine, is_transient
 from resilience.store.handoff import hand_off

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-from resilience.registry_cache import RegistryCache
+from resilience.core.registry_cache import RegistryCache
 from resilience.store.db import Engine
 from resilience.store.registry_snapshot import registry_cache
 

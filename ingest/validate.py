@@ -18,7 +18,7 @@ from typing import Any, Protocol
 from ingest.parser import MAX_ABS_TIME, MAX_ABS_VALUE, RawRecord, Rejection, int_value_reason, quote
 from ingest.sensor_cache import SensorInfo, SensorRegistry
 from ingest.units import ACCEPTED, ACCEPTED_TEXT, IDENTITY
-from resilience.domain import Reading
+from resilience.core.domain import Reading
 
 # (sent, canonical) -> (scale, offset): one dict lookup on the hot path (``conversion`` explains a miss).
 _PAIRS: dict[tuple[str, str], tuple[float, float]] = {

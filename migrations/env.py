@@ -5,15 +5,18 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import create_engine
 
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 from resilience.store.schema import metadata
 
 config = context.config
 
 
 def _url() -> str:
-    return config.attributes.get("url") or context.get_x_argument(as_dictionary=True).get("url") \
+    return (
+        config.attributes.get("url")
+        or context.get_x_argument(as_dictionary=True).get("url")
         or get_settings().database_url
+    )
 
 
 def run_migrations_online() -> None:

@@ -39,7 +39,7 @@ restore_acl() {  # the broker's accounts for the root it had before this run
 }
 # Silence at SPEED x: checked every 30 simulated seconds, a feed may trail another by one simulator step
 # (the same settings `resilience run --speed` uses).
-export $($PY -c "from resilience.settings import accelerated_silence_env as e; print(*(f'{k}={v}' for k, v in e($SPEED).items()))")
+export $($PY -c "from resilience.core.settings import accelerated_silence_env as e; print(*(f'{k}={v}' for k, v in e($SPEED).items()))")
 # the registry first: detector and risk model load it when they start
 .venv/bin/resilience simulate --seed-db --dry-run --sensors "$SENSORS" --seed "$SEED" --start "$START" --duration 1 \
   > "$OUT/seed.log" 2>&1

@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import pytest
 from sqlalchemy import Engine
 
-from resilience.services import LocalMosquitto, LocalPostgres
-from resilience.settings import Settings, get_settings
+from resilience.ops.local_services import LocalMosquitto, LocalPostgres
+from resilience.core.settings import Settings, get_settings
 from tests.databases import PackageDatabases, fresh_database, package_of
 from tests.examples import FAST_EXAMPLES, PROFILE
 

@@ -19,7 +19,7 @@ import psycopg
 from psycopg import sql
 from sqlalchemy import Engine
 
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 from resilience.store.db import make_engine, migrate
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from resilience.mqtt_auth import ensure_utility_account, service_credentials
-from resilience.settings import get_settings
+from resilience.ops.broker_accounts import ensure_utility_account, service_credentials
+from resilience.core.settings import get_settings
 
 
 def platform_login(role: str = "bench") -> tuple[str, str]:

@@ -23,7 +23,7 @@ import psycopg
 import pytest
 from alembic.script import ScriptDirectory
 
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 from resilience.store.db import alembic_config
 
 pytestmark = pytest.mark.slow

@@ -36,8 +36,8 @@ class MqttChannel:
         self._lock = threading.Lock()
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
         if username is None:  # the platform's 'alerts' account (may write alerts/# only)
-            from resilience.mqtt_auth import service_credentials
-            from resilience.settings import get_settings
+            from resilience.ops.broker_accounts import service_credentials
+            from resilience.core.settings import get_settings
 
             creds = service_credentials(get_settings(), "alerts")
             username, password = creds.username, creds.password

@@ -12,7 +12,7 @@ from alerts.model import Alert, AlertState, Transition
 from alerts.store.schema import alert_actions, alert_transitions, alerts, notifications, silences
 from alerts.signals import AssetInfo
 from alerts.silences import Matcher, Silence
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.store.schema import assets, districts, utilities
 
 # re-exported: callers use ``store.enqueue`` and the rest through this package

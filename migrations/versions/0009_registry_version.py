@@ -1,6 +1,6 @@
 """A version number for the registry, bumped by every write to districts, assets or sensors.
 
-Each process keeps a cached copy of the registry (``resilience.registry_cache``) and must notice a change
+Each process keeps a cached copy of the registry (``resilience.core.registry_cache``) and must notice a change
 within its max age, and at once when a reading names a sensor it does not know. Reading the whole registry
 and hashing it to find out cost a full read per check. Now a check reads one number: statement triggers on
 the three tables add one to ``registry_version.version`` in the writing transaction, so the new number

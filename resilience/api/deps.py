@@ -8,7 +8,7 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Path, Query, Request
 from resilience.api.schemas import ID_MAX, ID_PATTERN, INT4_MAX
-from resilience.settings import Settings, get_settings
+from resilience.core.settings import Settings, get_settings
 from resilience.store.db import Connection, Engine
 
 

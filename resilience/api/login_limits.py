@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from fastapi import HTTPException, Request
 from prometheus_client import Counter
 
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 from resilience.store.api_keys import split_key
 
 log = logging.getLogger("resilience.api.auth")

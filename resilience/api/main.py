@@ -32,7 +32,7 @@ from resilience.api.routes import (
     session,
 )
 from resilience.metrics.http import RequestMetrics
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 from resilience.store.db import DataError, Engine, get_engine
 
 log = logging.getLogger(__name__)

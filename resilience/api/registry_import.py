@@ -38,7 +38,7 @@ from resilience.api.schemas import (
     SensorCreate,
     UtilityCreate,
 )
-from resilience.domain import SENSOR_KINDS
+from resilience.core.domain import SENSOR_KINDS
 from resilience.store import registry_import as store
 from resilience.store.registry_import import COLUMNS, JSON_COLUMNS
 from resilience.store.db import Connection, Engine, is_conflict

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from resilience.domain import SENSOR_KINDS, AssetKind
+from resilience.core.domain import SENSOR_KINDS, AssetKind
 
 ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
 ID_MAX = 64  # the registry's id columns are String(64)
@@ -15,7 +15,7 @@ ID = Field(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)
 INT4_MAX = 2**31 - 1  # Integer columns
 RefId = Annotated[str, Field(min_length=1, max_length=ID_MAX)]  # a reference to a registry row
 Finite = Annotated[float, Field(allow_inf_nan=False)]  # JSON has no NaN/Infinity to answer with
-LevelName = Literal["none", "blue", "yellow", "orange", "red"]  # resilience.domain.Level labels
+LevelName = Literal["none", "blue", "yellow", "orange", "red"]  # resilience.core.domain.Level labels
 Thresholds = dict[Literal["blue", "yellow", "orange", "red"], Finite]  # a sensor's graded limits, by level
 AlertStateName = Literal["firing", "acknowledged", "resolved", "closed"]  # alerts.model.AlertState values
 

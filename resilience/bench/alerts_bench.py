@@ -25,9 +25,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from resilience.bench.ingest_bench import _count
 from resilience.store.db import recreate_database
 from resilience.bench.procs import spawn_ready
-from resilience.mqtt_auth import service_credentials, service_env
-from resilience.services import start_all
-from resilience.settings import get_settings
+from resilience.ops.broker_accounts import service_credentials, service_env
+from resilience.ops.local_services import start_all
+from resilience.core.settings import get_settings
 from resilience.store.db import make_engine
 from resilience.store.probes import probe_delivery_times
 from resilience.store.registry import insert_many

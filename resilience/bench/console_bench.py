@@ -26,10 +26,10 @@ import uvicorn
 
 from alerts.api_support import get_rules
 from alerts.consumer import AlertEngine
-from resilience.domain import Level
-from resilience.events import AnomalyEvent, AnomalyPhase
-from resilience.services import LocalPostgres
-from resilience.settings import get_settings
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyEvent, AnomalyPhase
+from resilience.ops.local_services import LocalPostgres
+from resilience.core.settings import get_settings
 from resilience.risk.repository import CurrentRow
 from resilience.risk.store import PgRiskRepository
 from resilience.store import api_keys

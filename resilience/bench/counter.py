@@ -11,7 +11,7 @@ import time
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from resilience.mqtt_auth import add_client_args, client_credentials
+from resilience.ops.broker_accounts import add_client_args, client_credentials
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from resilience.domain import Reading
+from resilience.core.domain import Reading
 
 KINDS = ["methane", "water_pressure", "water_flow", "drainage_level", "strain", "tilt"]
 
@@ -31,7 +31,7 @@ class _Sensor:
 def ensembles_us_per_reading(n_readings: int) -> float:
     """µs per reading of the default ensembles of ``KINDS`` on a clean daily cycle."""
     from resilience.detection.scoring import DetectionEngine
-    from resilience.events import InMemoryEventBus
+    from resilience.core.events import InMemoryEventBus
 
     catalogue = {f"s{i}": _Sensor(f"s{i}", k) for i, k in enumerate(KINDS)}
     t0 = datetime(2024, 1, 1, tzinfo=UTC)

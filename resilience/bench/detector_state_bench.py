@@ -36,8 +36,8 @@ from resilience.bench.registry_import_bench import city_csv
 from resilience.detection.base import Detector
 from resilience.detection.ensemble import SensorEnsemble
 from resilience.detection.state_parts import part_of
-from resilience.domain import Reading
-from resilience.settings import get_settings
+from resilience.core.domain import Reading
+from resilience.core.settings import get_settings
 from resilience.store import handoff
 from resilience.store.db import Engine, make_engine, recreate_database
 from resilience.workers.detector_worker import DetectionWorker

@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 
 from resilience.bench import publisher as publisher_main
 from resilience.bench.procs import spawn_ready
-from resilience.mqtt_auth import service_env
-from resilience.services import start_all
-from resilience.settings import get_settings
+from resilience.ops.broker_accounts import service_env
+from resilience.ops.local_services import start_all
+from resilience.core.settings import get_settings
 from resilience.store.db import make_engine, recreate_database
 from resilience.store.probes import copy_seconds, count_readings
 from resilience.store.registry import insert_many

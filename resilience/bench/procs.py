@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from resilience.settings import PROJECT_ROOT
+from resilience.core.settings import PROJECT_ROOT
 
 
 def spawn_ready(

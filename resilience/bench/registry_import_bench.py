@@ -21,7 +21,7 @@ from resilience.api.registry_files import parse_csv
 from resilience.store.registry_import import COLUMNS
 from resilience.api.registry_import import import_files
 from resilience.bench.synthetic_city import CENTRE, build_city
-from resilience.domain import AssetKind
+from resilience.core.domain import AssetKind
 from resilience.simulator.city import KIND_UTILITY, UTILITIES
 from resilience.store.db import make_engine, recreate_database
 

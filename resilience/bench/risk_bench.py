@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 
-from resilience.events import InMemoryEventBus
+from resilience.core.events import InMemoryEventBus
 from resilience.risk.service import RiskService
 from resilience.bench.synthetic_city import build_city, random_anomaly
 

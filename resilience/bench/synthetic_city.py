@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from resilience.domain import ASSET_SENSOR_KINDS, SENSOR_KINDS, AssetKind, Level, level_for_value
-from resilience.events import AnomalyEvent, AnomalyPhase
+from resilience.core.domain import ASSET_SENSOR_KINDS, SENSOR_KINDS, AssetKind, Level, level_for_value
+from resilience.core.events import AnomalyEvent, AnomalyPhase
 
 CENTRE = (36.07, 120.38)
 _KIND_SHARE = {

@@ -31,7 +31,7 @@ import numpy as np
 
 from resilience.detection.asset_state import new_state_model
 from resilience.detection.state_models import CanonicalVariateStateModel
-from resilience.settings import PROJECT_ROOT
+from resilience.core.settings import PROJECT_ROOT
 
 DEFAULT_DATA = PROJECT_ROOT.parent / "shared" / "benchmarks" / "tep" / "data"
 ONSET = 160

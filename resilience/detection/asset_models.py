@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from resilience.detection.explain import closing_message, msg, render_en
 from resilience.detection.multivariate import AssetModel, dump_model, load_model
-from resilience.domain import Level
-from resilience.events import AnomalyEvent, AnomalyPhase
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyEvent, AnomalyPhase
 from resilience.store.db import Connection, Engine
 from resilience.store.ml_models import latest_models, multi_sensor_assets, save_model
 from resilience.store.readings import bucket_means

@@ -29,9 +29,9 @@ import numpy as np
 from resilience.detection.explain import closing_message, msg, render_en, stored_message
 from resilience.detection.model_blobs import pack_model, unpack_model
 from resilience.detection.state_models import CanonicalVariateStateModel
-from resilience.domain import Level, Reading
-from resilience.events import AnomalyEvent, AnomalyPhase
-from resilience.messages import Message
+from resilience.core.domain import Level, Reading
+from resilience.core.events import AnomalyEvent, AnomalyPhase
+from resilience.core.messages import Message
 from resilience.store.state_models import StoredStateModel
 
 log = logging.getLogger(__name__)

@@ -23,8 +23,8 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol, TypeVar, runtime_checkable
 
 from resilience.detection.explain import render_en
-from resilience.domain import Level
-from resilience.messages import Message
+from resilience.core.domain import Level
+from resilience.core.messages import Message
 
 D = TypeVar("D", bound="Detector")
 

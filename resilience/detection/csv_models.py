@@ -15,8 +15,8 @@ from datetime import datetime
 import numpy as np
 
 from resilience.detection.ensemble import DEFAULT_ENSEMBLES
-from resilience.domain import SENSOR_KINDS, Reading
-from resilience.logs import progress
+from resilience.core.domain import SENSOR_KINDS, Reading
+from resilience.core.logs import progress
 
 #: Multivariate models fitted on normal rows before scoring (``--train-rows`` / ``--train``).
 MULTIVARIATE = ("cva", "pca")
@@ -84,7 +84,7 @@ def score_ensemble(
     ``kind``: the score is the ensemble's, ``anomaly`` is whether the engine holds an anomaly open after the row
     (its open threshold, close hysteresis and graded limits), so the flags are what production would raise."""
     from resilience.detection.scoring import DetectionEngine
-    from resilience.events import InMemoryEventBus
+    from resilience.core.events import InMemoryEventBus
 
     catalogue = {c: _CsvSensor(c, kind) for c in columns}
     engine = DetectionEngine(catalogue, InMemoryEventBus())

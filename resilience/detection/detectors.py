@@ -15,9 +15,9 @@ from typing import Any
 
 from resilience.detection.base import Detector, _decode, clip01, ramp, to_epoch
 from resilience.detection.explain import msg
-from resilience.display import fmt
-from resilience.messages import Message
-from resilience.domain import SENSOR_KINDS, Direction, Level, level_for_value
+from resilience.core.display import fmt
+from resilience.core.messages import Message
+from resilience.core.domain import SENSOR_KINDS, Direction, Level, level_for_value
 
 #: Score given for each graded level, so a blue breach already crosses the default 0.5 threshold.
 LEVEL_SCORES: dict[Level, float] = {

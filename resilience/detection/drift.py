@@ -11,8 +11,8 @@ from datetime import datetime
 
 from resilience.detection.base import Detector, clip01, to_epoch
 from resilience.detection.explain import msg
-from resilience.display import fmt
-from resilience.messages import Message
+from resilience.core.display import fmt
+from resilience.core.messages import Message
 
 
 class CusumDetector(Detector):

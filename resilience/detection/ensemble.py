@@ -17,8 +17,8 @@ from typing import Any
 from resilience.detection.base import Detector, FollowsRecent, GradedDetector, detector_class, to_epoch
 from resilience.detection.detectors import FlatlineDetector, GradedThresholdDetector
 from resilience.detection.explain import msg, render_en
-from resilience.domain import SENSOR_KINDS, Level
-from resilience.messages import Message
+from resilience.core.domain import SENSOR_KINDS, Level
+from resilience.core.messages import Message
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,9 @@
-"""What detection says about a sensor, as message codes and parameters (see :mod:`resilience.messages`).
+"""What detection says about a sensor, as message codes and parameters (see :mod:`resilience.core.messages`).
 
 Each detector's :meth:`~resilience.detection.base.Detector.describe` returns one of these messages; the
 English sentence of an anomaly (``AnomalyEvent.explanation``) is rendered from ``EN``, and the console says
 the same code from its catalogues (``anomaly.*`` keys), whose English entries are these templates.
-Parameters named in ``resilience.messages.ENUM_PARAMS`` are enumeration values the console translates;
+Parameters named in ``resilience.core.messages.ENUM_PARAMS`` are enumeration values the console translates;
 ``TIME_PARAMS`` there are ISO timestamps it shows in the viewer's zone. Everything else is already formatted.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from resilience.display import kind_label
-from resilience.messages import Message, codes_of, make, render, text
+from resilience.core.display import kind_label
+from resilience.core.messages import Message, codes_of, make, render, text
 
 #: code -> English template; the parameters of each code are the template's fields
 EN: dict[str, str] = {

@@ -2,9 +2,9 @@
 
 One :class:`~resilience.detection.ensemble.SensorEnsemble` per sensor scores each reading. The engine
 turns scores into anomaly lifecycles (open, update, close) and publishes them as
-:class:`~resilience.events.AnomalyEvent`. Updates are sent only when the peak score rises by at least
+:class:`~resilience.core.events.AnomalyEvent`. Updates are sent only when the peak score rises by at least
 ``min_update_step`` or the graded level rises, so a long incident produces a handful of events, not one
-per reading. Stuck sensors are reported as :class:`~resilience.events.SensorHealthEvent`.
+per reading. Stuck sensors are reported as :class:`~resilience.core.events.SensorHealthEvent`.
 """
 
 from __future__ import annotations
@@ -18,9 +18,9 @@ from typing import Any
 from resilience.detection.ensemble import EnsembleConfig, EnsembleResult, SensorEnsemble, resolve_config
 from resilience.detection.explain import closing_message, msg, render_en, stored_message
 from resilience.detection.silent_sensors import SensorInfo, SilenceTracker
-from resilience.domain import Level, Reading
-from resilience.events import AnomalyEvent, AnomalyPhase, EventPublisher, SensorHealthEvent
-from resilience.messages import Message
+from resilience.core.domain import Level, Reading
+from resilience.core.events import AnomalyEvent, AnomalyPhase, EventPublisher, SensorHealthEvent
+from resilience.core.messages import Message
 
 SNAPSHOT_VERSION = 1
 

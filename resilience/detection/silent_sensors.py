@@ -17,7 +17,7 @@ judged against the platform's own progress, never against the wall clock alone:
   the time up to which the platform has demonstrably processed everything sent to it. While ingest or
   detection is behind, the horizon stands still, so neither a stopped detector nor a broker queue that
   waits for a frozen ingest worker makes a single sensor silent; the platform watch raises one platform
-  alert for it (resilience/health.py).
+  alert for it (resilience/ops/health.py).
 * A sensor never heard from is silent ``k`` intervals after the platform started listening for it (the
   first check that saw it), not after the process started.
 
@@ -31,7 +31,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from resilience.detection.explain import msg, render_en
-from resilience.events import EventPublisher, SensorHealthEvent
+from resilience.core.events import EventPublisher, SensorHealthEvent
 
 
 class SensorInfo(Protocol):

@@ -17,9 +17,9 @@ from collections.abc import Callable, Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from resilience.domain import Hazard, Level
-from resilience.health import judge
-from resilience.settings import Settings
+from resilience.core.domain import Hazard, Level
+from resilience.ops.health import judge
+from resilience.core.settings import Settings
 from resilience.store import handoff
 from resilience.store.db import Engine
 from resilience.store.platform_stats import OPEN_STATES, PlatformStats, platform_stats

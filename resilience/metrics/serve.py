@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from prometheus_client import Counter, Info, disable_created_metrics, start_http_server
 
 from resilience import __version__
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 
 log = logging.getLogger(__name__)
 

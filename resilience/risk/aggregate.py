@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.risk.factors import Assessment
 
 CITY = "city"

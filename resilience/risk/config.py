@@ -27,7 +27,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 DEFAULT_MATRIX: tuple[tuple[str, ...], ...] = (
     ("none", "none", "none", "none", "none"),

@@ -6,7 +6,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from resilience.domain import AssetKind
+from resilience.core.domain import AssetKind
 from resilience.risk.config import RiskConfig
 from resilience.risk.coupling import neighbours_within
 from resilience.risk.explain import msg

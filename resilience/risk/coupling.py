@@ -26,7 +26,7 @@ from typing import Literal
 import numpy as np
 from sklearn.neighbors import BallTree
 
-from resilience.domain import AssetKind, Hazard, Level
+from resilience.core.domain import AssetKind, Hazard, Level
 from resilience.risk.registry import AssetInfo
 
 EARTH_RADIUS_M = 6_371_008.8

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from resilience.domain import Level
-from resilience.events import AnomalyEvent, AnomalyPhase, SensorHealthEvent
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyEvent, AnomalyPhase, SensorHealthEvent
 
 HEALTHY = "ok"
 

@@ -3,7 +3,7 @@
 Every ``Factor`` carries a ``code`` and ``params`` beside its English ``detail``: the console renders
 ``risk.<code>`` from its message catalogues (``resilience/console/static/i18n/messages.*.json``) with the
 parameters. A parameter that is itself ``{"code", "params"}`` is a nested message (the source of a coupling);
-parameters named in ``resilience.messages.ENUM_PARAMS`` are enumeration values (levels, kinds, rules).
+parameters named in ``resilience.core.messages.ENUM_PARAMS`` are enumeration values (levels, kinds, rules).
 ``CODES`` lists every code with its parameters; a test holds both catalogues to it.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from resilience.messages import is_message, make
+from resilience.core.messages import is_message, make
 
 CODES: dict[str, set[str]] = {
     "head": {"hazard", "asset", "kind", "level", "likelihood", "consequence"},

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass, field
 from collections.abc import Sequence
 from typing import Any
 
-from resilience.domain import SENSOR_KINDS, Level
+from resilience.core.domain import SENSOR_KINDS, Level
 from resilience.risk.evidence import AnomalyEvidence
 from resilience.risk.explain import msg
 

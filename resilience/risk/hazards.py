@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from resilience.domain import AssetKind, Hazard
+from resilience.core.domain import AssetKind, Hazard
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 from sklearn.base import BaseEstimator
 
-from resilience.domain import SENSOR_KINDS, Level, level_for_value
+from resilience.core.domain import SENSOR_KINDS, Level, level_for_value
 from resilience.risk.config import RiskConfig
 from resilience.risk.consequence import consequences, vulnerability
 from resilience.risk.coupling import DEFAULT_RULES, CouplingGraph, CouplingRule, InEdge, build_graph

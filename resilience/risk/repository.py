@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.risk.series import SeriesPoint, bucket_start
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # same origin as date_bin(..., TIMESTAMPTZ '2000-01-01') in SQL
 LATE_STEP = timedelta(milliseconds=1)  # how far after the last stored point a late change is kept

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from resilience.domain import Level
-from resilience.events import (
+from resilience.core.domain import Level
+from resilience.core.events import (
     AnomalyEvent,
     EventKind,
     EventPublisher,

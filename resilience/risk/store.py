@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, text
 
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.risk.repository import CurrentRow, SeriesBucket
 from resilience.risk.series import SeriesPoint
 from resilience.store.timeseries import TimeSeriesBackend, get_backend

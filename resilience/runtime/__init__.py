@@ -2,7 +2,7 @@
 
 These are the only production modules that import across the stages (store, ingest, detection, risk,
 alerts, API); the stages below them never import each other sideways or import this package
-(``tests/spine/test_layering.py`` checks it). ``resilience/commands.py`` parses a command line and calls
+(``tests/spine/test_layering.py`` checks it). ``resilience/cli/commands.py`` parses a command line and calls
 one of these ``main`` functions.
 
 - ``api_process``: the FastAPI app under uvicorn.

@@ -7,9 +7,9 @@ import uvicorn
 
 from ingest.pipeline import preset_metrics
 from resilience.api.main import create_app
-from resilience.logs import setup_logging
+from resilience.core.logs import setup_logging
 from resilience.metrics.serve import serve_metrics
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 
 
 def main(

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from prometheus_client import REGISTRY
 
-from resilience.logs import setup_logging
+from resilience.core.logs import setup_logging
 from resilience.metrics.serve import serve_metrics
 from resilience.metrics.workers import WorkerCollector
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 from resilience.store.db import make_engine
 from resilience.workers.detector_worker import DetectionWorker
 

@@ -9,9 +9,9 @@ import threading
 from alerts.channels import build_channels
 from alerts.config import load_rules
 from alerts.dispatcher import OUTCOMES, SENT, Dispatcher, DispatcherOptions
-from resilience.logs import setup_logging
+from resilience.core.logs import setup_logging
 from resilience.metrics.serve import preset, serve_metrics
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 from resilience.store.db import get_engine
 
 log = logging.getLogger(__name__)

@@ -25,12 +25,12 @@ from alerts.config import load_rules
 from alerts.consumer import AlertEngine
 from alerts.dispatcher import OUTCOMES, SENT, Dispatcher
 from alerts.retry import ConflictError
-from resilience.clock import DataClock
-from resilience.events import EventKind
-from resilience.logs import setup_logging
+from resilience.core.clock import DataClock
+from resilience.core.events import EventKind
+from resilience.core.logs import setup_logging
 from resilience.metrics.jobs import instrument_jobs
 from resilience.metrics.serve import preset, serve_metrics
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 from resilience.store.db import Connection, Engine, make_engine
 from resilience.store.eventlog import EventConsumer
 from resilience.store.registry_snapshot import registry_cache

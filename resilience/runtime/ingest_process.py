@@ -7,10 +7,10 @@ from prometheus_client import REGISTRY
 
 from ingest.mqtt_worker import build_worker
 from ingest.pipeline import preset_metrics
-from resilience.logs import setup_logging
+from resilience.core.logs import setup_logging
 from resilience.metrics.serve import serve_metrics
 from resilience.metrics.workers import WorkerCollector
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 
 
 def main(settings: Settings, *, metrics_port: int | None = None) -> int:

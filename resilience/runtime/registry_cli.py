@@ -75,7 +75,7 @@ def summary(report: RegistryImportResponse) -> list[str]:
 def _import(args: argparse.Namespace) -> int:
     from resilience.api.registry_files import FileRefused, entity_name
     from resilience.api.registry_import import import_files
-    from resilience.settings import get_settings
+    from resilience.core.settings import get_settings
     from resilience.store.db import database_problem, make_engine
 
     if args.entity is not None and entity_name(args.entity) is None:

@@ -16,15 +16,15 @@ from datetime import UTC, datetime
 from apscheduler.schedulers.blocking import BlockingScheduler
 from prometheus_client import REGISTRY
 
-from resilience import mqtt_auth
+from resilience.ops import broker_accounts as mqtt_auth
 from resilience.detection.asset_models import train_asset_models as _train
 from resilience.detection.state_training import fit_state_models
-from resilience.logs import setup_logging
+from resilience.core.logs import setup_logging
 from resilience.metrics.jobs import instrument_jobs
 from resilience.metrics.platform import PlatformCollector
 from resilience.metrics.serve import serve_metrics
-from resilience.settings import Settings
-from resilience.health import watch_platform
+from resilience.core.settings import Settings
+from resilience.ops.health import watch_platform
 from resilience.store import handoff, rollups
 from resilience.store.db import Engine, OperationalError, make_engine
 from resilience.store.dead_letters import prune_dead_letters

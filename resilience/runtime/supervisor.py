@@ -1,6 +1,6 @@
 """``resilience run``: the whole platform on one machine, supervised, with the demo city's simulator.
 
-It starts the local PostgreSQL and Mosquitto (``resilience.services``), seeds a demo database (or
+It starts the local PostgreSQL and Mosquitto (``resilience.ops.local_services``), seeds a demo database (or
 migrates the real one with ``--no-simulate``), starts every service as its own OS process, restarts any
 that exits, and on Ctrl-C stops them all and the servers. Production runs the same services as
 containers instead (``docker-compose.yml``); the simulator is not in the production image.
@@ -16,9 +16,9 @@ import subprocess
 import sys
 import time
 
-from resilience.logs import setup_logging
-from resilience.services import start_all, stop_all
-from resilience.settings import Settings, accelerated_silence_env, get_settings
+from resilience.core.logs import setup_logging
+from resilience.ops.local_services import start_all, stop_all
+from resilience.core.settings import Settings, accelerated_silence_env, get_settings
 from resilience.store.api_keys import create_key
 from resilience.store.db import make_engine, migrate, recreate_database
 

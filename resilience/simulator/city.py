@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from resilience.domain import ASSET_SENSOR_KINDS, SENSOR_KINDS, AssetKind
+from resilience.core.domain import ASSET_SENSOR_KINDS, SENSOR_KINDS, AssetKind
 
 CENTER_LAT = 36.07
 CENTER_LON = 120.38

@@ -16,7 +16,7 @@ from resilience.simulator.incidents import write_ground_truth
 
 def _settings_value(name: str, default: object) -> object:
     try:
-        from resilience.settings import get_settings
+        from resilience.core.settings import get_settings
     except ImportError:
         return default
     return getattr(get_settings(), name, default)
@@ -24,11 +24,13 @@ def _settings_value(name: str, default: object) -> object:
 
 def _database_url() -> str:
     try:
-        from resilience.settings import get_settings
+        from resilience.core.settings import get_settings
     except ImportError:
         url = os.environ.get("RESILIENCE_DATABASE_URL")
         if not url:
-            raise SystemExit("no database URL: resilience.settings missing and RESILIENCE_DATABASE_URL unset") from None
+            raise SystemExit(
+                "no database URL: resilience.core.settings missing and RESILIENCE_DATABASE_URL unset"
+            ) from None
         return url
     return get_settings().database_url
 

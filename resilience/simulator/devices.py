@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from resilience.domain import SENSOR_KINDS, Direction
+from resilience.core.domain import SENSOR_KINDS, Direction
 
 #: kind -> (absolute deadband in the canonical unit, relative deadband as a fraction of the last report).
 #: A report goes out when |v - last| exceeds the larger of the two. Kinds not listed have no deadband

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from resilience.domain import AssetKind, Hazard
+from resilience.core.domain import AssetKind, Hazard
 from resilience.simulator.city import Asset, City
 
 IncidentType = Literal[

@@ -61,8 +61,8 @@ class SenmlPublisher:
 
     def connect(self, timeout_s: float = 10.0) -> None:
         if self.username is None:  # it speaks for every simulated utility: the account that may write <root>/#
-            from resilience.mqtt_auth import service_credentials
-            from resilience.settings import get_settings
+            from resilience.ops.broker_accounts import service_credentials
+            from resilience.core.settings import get_settings
 
             creds = service_credentials(get_settings(), "simulator")
             self.username, self.password = creds.username, creds.password

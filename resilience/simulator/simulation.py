@@ -15,7 +15,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from resilience.domain import Reading
+from resilience.core.domain import Reading
 from resilience.simulator.city import City
 from resilience.simulator.devices import ExceptionReporter
 from resilience.simulator.incidents import Incident, default_schedule, effect_horizon, envelope

@@ -1,5 +1,5 @@
 """The statements that set up a local server before there is a database to migrate: the login roles and the
-database itself. ``resilience.services`` runs them through ``psql`` as the ``postgres`` superuser (no driver
+database itself. ``resilience.ops.local_services`` runs them through ``psql`` as the ``postgres`` superuser (no driver
 is needed yet), so they are plain SQL text; names and passwords come from the settings, quoted here."""
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ __all__ = [
     "recreate_database",
 ]
 
-from resilience.settings import PROJECT_ROOT, get_settings
+from resilience.core.settings import PROJECT_ROOT, get_settings
 
 
 # A write transaction left open holds back every gap-free consumer (resilience.store.cursors): none of the

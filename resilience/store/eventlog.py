@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, insert, text
 
-from resilience.events import Event, EventKind, event_from_dict, event_to_dict
+from resilience.core.events import Event, EventKind, event_from_dict, event_to_dict
 from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_after, read_cursor, sequence
 from resilience.store.db import raw_connect
 from resilience.store.schema import events

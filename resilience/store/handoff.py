@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, text
 
-from resilience.domain import Reading
+from resilience.core.domain import Reading
 from resilience.store.cursors import Position, read_after
 
 CHANNEL = "lifeline_readings"  # NOTIFY on every hand-off; detectors LISTEN

@@ -141,7 +141,7 @@ def _consumer(c: dict[str, Any]) -> ConsumerLag:
 
 
 def _heartbeat(h: dict[str, Any], now: datetime) -> Heartbeat:
-    """A heartbeat row, its times rebuilt on the database's clock (as ``resilience.health.judge`` wants)."""
+    """A heartbeat row, its times rebuilt on the database's clock (as ``resilience.ops.health.judge`` wants)."""
     progress = h["progress_age_s"]
     return Heartbeat(
         str(h["worker"]),

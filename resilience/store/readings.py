@@ -15,7 +15,7 @@ from typing import NamedTuple
 import psycopg
 from sqlalchemy import Connection, Engine, text
 
-from resilience.domain import Reading
+from resilience.core.domain import Reading
 from resilience.store.timeseries import TimeSeriesBackend
 
 BUCKETS = {

@@ -1,4 +1,4 @@
-"""Reading the registry (districts, assets, sensors) and its version for ``resilience.registry_cache``."""
+"""Reading the registry (districts, assets, sensors) and its version for ``resilience.core.registry_cache``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from sqlalchemy import Connection, Engine, select
 
-from resilience.registry_cache import RegistryCache, RegistrySnapshot
+from resilience.core.registry_cache import RegistryCache, RegistrySnapshot
 from resilience.store.schema import assets, districts, registry_version, sensors
 
 

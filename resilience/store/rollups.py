@@ -20,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, text
 
-from resilience.domain import Reading
+from resilience.core.domain import Reading
 
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # date_bin's origin everywhere in the store
 THRESHOLD_LOCK = 72_011_001  # advisory key of migration 0011: writers share it, the threshold move takes it

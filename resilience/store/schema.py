@@ -64,7 +64,7 @@ assets = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("name", Text, nullable=False),
-    Column("kind", String(32), nullable=False),  # resilience.domain.AssetKind
+    Column("kind", String(32), nullable=False),  # resilience.core.domain.AssetKind
     Column("district_id", String(64), ForeignKey("districts.id"), nullable=True),
     Column("utility_id", String(64), ForeignKey("utilities.id"), nullable=True),
     Column("lat", Float, nullable=False),
@@ -85,7 +85,7 @@ sensors = Table(
     Column("id", String(64), primary_key=True),
     Column("asset_id", String(64), ForeignKey("assets.id"), nullable=False),
     Column("utility_id", String(64), ForeignKey("utilities.id"), nullable=False),
-    Column("kind", String(32), nullable=False),  # key of resilience.domain.SENSOR_KINDS
+    Column("kind", String(32), nullable=False),  # key of resilience.core.domain.SENSOR_KINDS
     Column("unit", String(32), nullable=False),  # canonical unit (pint string)
     Column("expected_interval_s", Float, nullable=False),
     Column("thresholds", JSONB),  # per-sensor override of graded limits {"blue": .., "red": ..}
@@ -97,7 +97,7 @@ sensors = Table(
 )
 
 # One row: bumped by statement triggers on districts, assets and sensors (migration 0009), so a process can
-# tell whether its cached registry is current by reading one number (resilience.registry_cache).
+# tell whether its cached registry is current by reading one number (resilience.core.registry_cache).
 registry_version = Table(
     "registry_version",
     metadata,

@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
-from resilience.domain import Reading
+from resilience.core.domain import Reading
 from resilience.store.schema import state_models
 
 

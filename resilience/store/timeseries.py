@@ -24,7 +24,7 @@ from typing import Protocol
 
 from sqlalchemy import Connection, text
 
-from resilience.domain import Reading
+from resilience.core.domain import Reading
 from resilience.store import rollups
 from resilience.store.schema import TIMESERIES_TABLES
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from resilience.registry_cache import RegistrySnapshot
+from resilience.core.registry_cache import RegistrySnapshot
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,15 +30,15 @@ from collections.abc import Sequence
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
-from resilience.clock import DataClock
+from resilience.core.clock import DataClock
 from resilience.detection.asset_models import AssetModelScorer, load_latest_models
 from resilience.detection.asset_state import StateModelScorer, build_monitors
 from resilience.detection.scoring import DetectionEngine
 from resilience.detection.silent_sensors import PlatformHorizon
-from resilience.domain import Reading
-from resilience.events import AnomalyEvent, AnomalyPhase, Event
-from resilience.health import HeartbeatThread, ingest_horizon, ingest_stall, utcnow
-from resilience.settings import Settings
+from resilience.core.domain import Reading
+from resilience.core.events import AnomalyEvent, AnomalyPhase, Event
+from resilience.ops.health import HeartbeatThread, ingest_horizon, ingest_stall, utcnow
+from resilience.core.settings import Settings
 from resilience.store import handoff
 from resilience.store.anomalies import upsert_anomaly
 from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_cursor, sequence

@@ -15,8 +15,8 @@ import logging
 import threading
 from datetime import UTC, datetime, timedelta
 
-from resilience.registry_cache import RegistryCache
-from resilience.events import Event
+from resilience.core.registry_cache import RegistryCache
+from resilience.core.events import Event
 from resilience.risk.service import RiskService
 from resilience.risk.store import PgRiskRepository
 from resilience.store.db import Connection, Engine

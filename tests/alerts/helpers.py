@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 from alerts.model import Alert, Signal
 from alerts.lifecycle import new_alert
-from resilience.domain import Level
-from resilience.events import AnomalyEvent, AnomalyPhase
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyEvent, AnomalyPhase
 
 T0 = datetime(2024, 7, 20, 8, 0, tzinfo=UTC)
 

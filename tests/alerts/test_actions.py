@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from alerts.actions import FIRST_ACTIONS, HAZARD_NAMES, first_action
-from resilience.domain import Hazard, Level
+from resilience.core.domain import Hazard, Level
 from resilience.risk.hazards import DEFAULT_HAZARDS
 
 

@@ -15,8 +15,8 @@ from sqlalchemy import Engine
 from alerts.api_support import get_rules
 from alerts.consumer import AlertEngine
 from resilience.api.main import create_app
-from resilience.domain import Level
-from resilience.events import RiskLevelEvent
+from resilience.core.domain import Level
+from resilience.core.events import RiskLevelEvent
 from tests.alerts.helpers import anomaly
 from tests.auth import make_key
 

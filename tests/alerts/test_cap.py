@@ -2,7 +2,7 @@ import xml.etree.ElementTree as ET
 
 from alerts.cap import CAP_NS, CapArea, polygon_rings, render_cap
 from alerts.lifecycle import resolve
-from resilience.domain import Level
+from resilience.core.domain import Level
 from tests.alerts.helpers import at, make_alert
 
 NS = {"c": CAP_NS}

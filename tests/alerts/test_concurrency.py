@@ -24,8 +24,8 @@ from alerts.model import Alert, AlertState, Signal, Transition
 from alerts.store.schema import alert_transitions, alerts
 from alerts.service import AlertService
 from alerts.store import StaleAlertError
-from resilience.domain import Level
-from resilience.events import EventKind
+from resilience.core.domain import Level
+from resilience.core.events import EventKind
 from resilience.store.eventlog import EventConsumer, PgEventLog
 from tests.alerts.helpers import anomaly, at
 

@@ -16,8 +16,8 @@ from alerts.consumer import AlertEngine
 from alerts.store.schema import alerts, notifications, silences
 from alerts.silences import Matcher, Silence
 from alerts import store
-from resilience.domain import Level
-from resilience.events import AnomalyPhase, SensorHealthEvent
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyPhase, SensorHealthEvent
 from tests.alerts.conftest import set_utility_webhook
 from tests.alerts.helpers import anomaly, at
 from tests.alerts.receivers import WebhookReceiver, free_port
@@ -213,7 +213,7 @@ def test_silent_sensor_inhibits_its_anomaly_alert(adb: Engine) -> None:
 
 
 def test_district_storm_groups_drainage_alerts_into_one_notification(adb: Engine) -> None:
-    from resilience.events import RiskLevelEvent
+    from resilience.core.events import RiskLevelEvent
 
     clock = Clock(at(0))
     eng = AlertEngine(adb, None, rules_for("http://127.0.0.1:9/hook"), now=clock)

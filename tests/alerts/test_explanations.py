@@ -25,12 +25,12 @@ from alerts.model import Alert
 from alerts.signals import AssetInfo, signals_for
 from resilience.detection.ensemble import DEFAULT_ENSEMBLES, SensorEnsemble
 from resilience.detection.explain import CODES, EN
-from resilience.domain import Level
-from resilience.events import AnomalyEvent, AnomalyPhase, PlatformHealthEvent
-from resilience.health import judge
-from resilience.messages import in_catalogue
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyEvent, AnomalyPhase, PlatformHealthEvent
+from resilience.ops.health import judge
+from resilience.core.messages import in_catalogue
 from resilience.store.heartbeats import Heartbeat
-from resilience.translations import catalogue, say
+from resilience.core.translations import catalogue, say
 from tests.risk.helpers import anomaly, asset, sensor, service
 
 CJK = re.compile(r"[\u3400-\u9fff]")

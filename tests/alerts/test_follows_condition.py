@@ -10,8 +10,8 @@ from sqlalchemy import Engine
 
 from alerts.lifecycle import LifecycleError, reopen_if_condition_holds, resolve
 from alerts.model import AlertState
-from resilience.domain import Level
-from resilience.events import AnomalyPhase
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyPhase
 from tests.alerts.helpers import anomaly, at
 from tests.alerts.test_engine_db import Clock
 from tests.alerts.test_lifecycle import RULES, fold

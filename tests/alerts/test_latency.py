@@ -14,8 +14,8 @@ from sqlalchemy import Connection, Engine, text
 from alerts.channels.webhook import WebhookChannel
 from alerts.dispatcher import Dispatcher, DispatcherOptions
 from alerts.consumer import AlertEngine
-from resilience.domain import Level
-from resilience.events import Event, EventKind
+from resilience.core.domain import Level
+from resilience.core.events import Event, EventKind
 from resilience.store.eventlog import EventConsumer, PgEventLog
 from tests.alerts.helpers import anomaly
 from tests.alerts.receivers import WebhookReceiver

@@ -4,8 +4,8 @@ from alerts.config import load_rules
 from alerts.lifecycle import LifecycleError, acknowledge, apply_signal, auto_resolve, escalation_due, resolve, review
 from alerts.model import AlertState
 from alerts.signals import AssetInfo, signals_for
-from resilience.domain import Level
-from resilience.events import AnomalyPhase, RiskLevelEvent, SensorHealthEvent
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyPhase, RiskLevelEvent, SensorHealthEvent
 from tests.alerts.helpers import anomaly, at
 
 RULES = load_rules()

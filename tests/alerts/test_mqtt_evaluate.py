@@ -16,7 +16,7 @@ from alerts.channels.mqtt import MqttChannel, topic_for
 from alerts.cli import register
 from alerts.consumer import AlertEngine
 from alerts.api_support import get_rules
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 from tests.alerts.helpers import T0, anomaly, at
 from tests.alerts.receivers import free_port

@@ -18,7 +18,7 @@ from alerts.pipeline import (
     firing_key,
 )
 from alerts.silences import Matcher, Silence, SilenceError, Silencer, validate_silence
-from resilience.domain import Level
+from resilience.core.domain import Level
 from tests.alerts.helpers import at, make_alert
 
 RULES = load_rules()

@@ -15,8 +15,8 @@ from alerts.dispatcher import Dispatcher
 from alerts.consumer import AlertEngine
 from alerts.evaluate import Incident, evaluate
 from alerts.store.schema import alerts, notifications
-from resilience.domain import Level
-from resilience.events import AnomalyPhase, RiskLevelEvent
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyPhase, RiskLevelEvent
 from tests.alerts.helpers import T0, anomaly, at
 from tests.alerts.test_engine_db import Clock, rules_for
 

@@ -20,7 +20,7 @@ from sqlalchemy import Engine, text
 from alerts.api_support import get_rules
 from alerts.service import AlertService
 from resilience.api.main import create_app
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.store import api_keys
 from tests.alerts.helpers import anomaly
 from tests.auth import make_key

@@ -26,7 +26,7 @@ from alerts import store
 from alerts.model import Alert, AlertState, Transition
 from resilience.api.alert_feed import QUEUE_MAX, AlertFeed, Subscription
 from resilience.api.main import create_app
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.store.alert_feed import FeedBatch
 from tests.auth import make_key
 

@@ -13,7 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
 from resilience.api.main import create_app
-from resilience.settings import Settings, get_settings
+from resilience.core.settings import Settings, get_settings
 from tests.auth import make_key
 
 WRITE = "/api/v1/alerts/999999999/ack"

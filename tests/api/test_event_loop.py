@@ -199,7 +199,7 @@ def _stream_status(live: Live) -> int:
 def test_open_alert_streams_are_capped_and_a_closed_one_frees_its_place(
     live: Live, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from resilience.settings import get_settings
+    from resilience.core.settings import get_settings
 
     monkeypatch.setenv("RESILIENCE_SSE_MAX_CLIENTS", "1")
     get_settings.cache_clear()

@@ -28,7 +28,7 @@ from sqlalchemy import Engine, create_engine
 from resilience.api.login_limits import LoginLimits
 from resilience.api.main import create_app
 from tests.auth import make_key
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 from resilience.store.db import make_engine
 from tests.conftest import fresh_database
 from tests.examples import PROFILE, max_examples

@@ -13,7 +13,7 @@ from sqlalchemy import Engine
 
 from resilience.api.routes.readings import MAX_ROWS
 from resilience.runtime.scheduler_process import maintain_store
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 
 N = 25  # readings, one a minute
 

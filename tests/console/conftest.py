@@ -18,9 +18,9 @@ from sqlalchemy import Engine, insert, text
 from alerts.api_support import get_rules
 from alerts.consumer import AlertEngine
 from resilience.api.main import create_app
-from resilience.domain import Reading
-from resilience.events import AnomalyEvent, SensorHealthEvent
-from resilience.settings import get_settings
+from resilience.core.domain import Reading
+from resilience.core.events import AnomalyEvent, SensorHealthEvent
+from resilience.core.settings import get_settings
 from resilience.store.readings import query_raw
 from resilience.store.schema import assets, districts, sensors, utilities
 from resilience.workers.detector_worker import DetectionWorker

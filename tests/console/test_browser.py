@@ -333,8 +333,8 @@ def test_one_incident_is_one_row_with_its_members_named(
 ) -> None:
     """Two mains of one district at orange: the district's incident alert is the one row, naming and linking
     both assets; their own alerts are not rows of their own, nor is a district alert held for one asset."""
-    from resilience.domain import Level
-    from resilience.events import RiskLevelEvent
+    from resilience.core.domain import Level
+    from resilience.core.events import RiskLevelEvent
 
     district = city.districts[1]
     now = datetime.now(UTC)

@@ -19,9 +19,10 @@ import pytest
 from alerts import explain as alert_explain
 from alerts.model import AlertState, DisposalStep
 from resilience.api.auth import Role
-from resilience import health, messages
+from resilience.ops import health
+from resilience.core import messages
 from resilience.detection import explain as detection_explain
-from resilience.domain import SENSOR_KINDS, AssetKind, Hazard, Level
+from resilience.core.domain import SENSOR_KINDS, AssetKind, Hazard, Level
 from resilience.risk.config import RiskConfig
 from resilience.risk.coupling import DEFAULT_RULES
 from resilience.risk.explain import CODES

@@ -71,7 +71,7 @@ def test_the_stream_sends_a_snapshot_then_whole_alerts(
 
 
 def test_the_stream_is_capped(live_server: LiveServer, city: City, monkeypatch: pytest.MonkeyPatch) -> None:
-    from resilience.settings import get_settings
+    from resilience.core.settings import get_settings
 
     monkeypatch.setenv("RESILIENCE_SSE_MAX_CLIENTS", "0")  # the one cap both event streams share
     get_settings.cache_clear()

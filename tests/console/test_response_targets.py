@@ -7,7 +7,7 @@ import pytest
 
 from alerts.config import load_rules
 from resilience.api.routes.console_data import targets_for
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 
 def test_ack_comes_from_the_first_policy_that_applies_and_the_rest_from_response_targets() -> None:

@@ -17,8 +17,8 @@ from resilience.detection.asset_state import (
     model_version,
     new_state_model,
 )
-from resilience.domain import Reading
-from resilience.events import AnomalyPhase
+from resilience.core.domain import Reading
+from resilience.core.events import AnomalyPhase
 from resilience.store.state_models import StoredStateModel
 
 from .helpers import flow_pressure_rows

@@ -1,4 +1,4 @@
-"""The detect sub-command, called through argparse as the lead's resilience/cli.py does."""
+"""The detect sub-command, called through argparse as the lead's resilience/cli/main.py does."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import csv
 import numpy as np
 
 from resilience.bench.nab import benchmark
-from resilience.cli import build_parser
+from resilience.cli.main import build_parser
 
 
 def _parser() -> argparse.ArgumentParser:

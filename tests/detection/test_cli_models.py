@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resilience.cli import main
+from resilience.cli.main import main
 
 
 def _pressure_csv(path: Path) -> None:

@@ -14,7 +14,7 @@ from resilience.detection import (
     RobustZScoreDetector,
     SeasonalBaselineDetector,
 )
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 from .helpers import seasonal_series
 

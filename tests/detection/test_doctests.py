@@ -10,7 +10,7 @@ import pytest
 MODULES = [
     "resilience.detection." + m
     for m in ("base", "detectors", "ensemble", "scoring", "multivariate", "silent_sensors", "explain")
-] + ["resilience.display", "resilience.messages", "resilience.bench.nab.detector"]
+] + ["resilience.core.display", "resilience.core.messages", "resilience.bench.nab.detector"]
 
 
 @pytest.mark.parametrize("name", MODULES)

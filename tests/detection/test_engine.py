@@ -9,8 +9,8 @@ from itertools import count
 import numpy as np
 
 from resilience.detection import DetectionEngine, resolve_config
-from resilience.domain import Level, Reading
-from resilience.events import AnomalyPhase, EventKind, InMemoryEventBus, SensorHealthEvent
+from resilience.core.domain import Level, Reading
+from resilience.core.events import AnomalyPhase, EventKind, InMemoryEventBus, SensorHealthEvent
 
 from .helpers import T0, Sensor, seasonal_series
 

@@ -4,7 +4,7 @@ from datetime import timedelta
 
 from resilience.detection import SilenceTracker
 from resilience.detection.silent_sensors import PlatformHorizon
-from resilience.events import InMemoryEventBus
+from resilience.core.events import InMemoryEventBus
 
 from .helpers import T0, Sensor
 

@@ -14,7 +14,7 @@ from sqlalchemy import Engine, text
 from resilience.detection.asset_state import FALSE_ALARM_RATE, new_state_model
 from resilience.detection.state_models import CanonicalVariateStateModel, ContaminatedWindowError
 from resilience.detection.state_training import fit_asset_state_model
-from resilience.domain import Reading
+from resilience.core.domain import Reading
 from resilience.store.readings import write_readings
 from resilience.store.timeseries import get_backend
 from tests.registry import register_sensors

@@ -13,8 +13,8 @@ from resilience.detection import DetectionEngine
 from resilience.detection import state_parts
 from resilience.detection.detectors import RateOfChangeDetector, RobustZScoreDetector
 from resilience.detection.seasonal import SeasonalBaselineDetector
-from resilience.domain import SENSOR_KINDS, Reading
-from resilience.events import InMemoryEventBus
+from resilience.core.domain import SENSOR_KINDS, Reading
+from resilience.core.events import InMemoryEventBus
 
 from .helpers import T0, Sensor
 

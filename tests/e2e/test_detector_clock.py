@@ -13,8 +13,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
 
-from resilience.domain import Reading
-from resilience.settings import get_settings
+from resilience.core.domain import Reading
+from resilience.core.settings import get_settings
 from resilience.workers.detector_worker import DetectionWorker
 from tests.registry import register_sensors
 

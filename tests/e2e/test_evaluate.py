@@ -22,8 +22,8 @@ from pathlib import Path
 import pytest
 
 from alerts.evaluate import SUMMARY_KEYS
-from resilience.mqtt_auth import acl_file
-from resilience.settings import get_settings
+from resilience.ops.broker_accounts import acl_file
+from resilience.core.settings import get_settings
 from tests.reliability.conftest import wait_for
 from tests.spine.workers import ROOT
 

@@ -15,7 +15,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import insert, text
 
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 from resilience.store.schema import assets, districts, sensors, utilities
 from tests.alerts.receivers import WebhookReceiver
 from tests.spine.workers import spawn, stop_processes, unique, worker_env

@@ -8,7 +8,7 @@ The real components are wired as in production: ``Simulator`` readings -> ``Dete
 fed to ``observe_reading`` (the waterlogging driver), ``engine.silence.check`` and ``recompute_all`` every
 simulated minute. Time only ever comes from the simulated clock.
 
-Hazard mapping: the simulator's ground truth names its hazard with ``resilience.domain.Hazard`` values
+Hazard mapping: the simulator's ground truth names its hazard with ``resilience.core.domain.Hazard`` values
 (``gas_leak -> gas_explosion``, ``water_main_burst -> water_main_burst``, ``blocked_drain -> waterlogging``,
 ``bearing_fault -> structural_failure``), which are exactly the names of ``resilience.risk.hazards.DEFAULT_HAZARDS``,
 and every incident asset kind is covered by that hazard (gas leaks are injected into culverts / tunnels, which
@@ -31,8 +31,8 @@ import pytest
 
 from resilience.detection.scoring import DetectionEngine
 from resilience.detection.ensemble import DEFAULT_ENSEMBLES
-from resilience.domain import Level
-from resilience.events import EventKind, InMemoryEventBus, RiskLevelEvent, SensorHealthEvent
+from resilience.core.domain import Level
+from resilience.core.events import EventKind, InMemoryEventBus, RiskLevelEvent, SensorHealthEvent
 from resilience.risk.service import RiskService
 from resilience.simulator import Simulator, build_city
 from resilience.simulator.city import City

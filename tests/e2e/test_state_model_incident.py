@@ -18,8 +18,8 @@ from sqlalchemy import Engine, text
 
 from resilience.detection.state_training import fit_state_models
 from resilience.runtime.scheduler_process import build_scheduler, refit_state_models
-from resilience.domain import AssetKind, Reading
-from resilience.settings import Settings, get_settings
+from resilience.core.domain import AssetKind, Reading
+from resilience.core.settings import Settings, get_settings
 from resilience.simulator import Simulator, build_city
 from resilience.simulator.city import City
 from resilience.simulator.incidents import water_main_burst

@@ -10,7 +10,7 @@ import ingest.units
 import ingest.validate
 from ingest.units import ACCEPTED
 from ingest.validate import UnitError, conversion
-from resilience.domain import SENSOR_KINDS
+from resilience.core.domain import SENSOR_KINDS
 from resilience.simulator.senml import ALT_UNITS
 
 # Test-only: how pint spells the allowlisted strings it does not read as SenML means them.

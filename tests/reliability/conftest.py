@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 from resilience.store.db import make_engine
 from tests.conftest import fresh_database
 from tests.registry import register_sensors

@@ -31,8 +31,8 @@ from alerts.config import DEFAULT_RULES_PATH, RulesConfig, parse_rules
 from alerts.consumer import AlertEngine
 from alerts.store.schema import ALERT_TABLES, alerts, notifications
 from alerts.service import DELIVERY_RULE
-from resilience.domain import Level
-from resilience.settings import Settings
+from resilience.core.domain import Level
+from resilience.core.settings import Settings
 from resilience.store.db import make_engine
 from tests.conftest import fresh_database
 from tests.alerts.helpers import anomaly

@@ -22,9 +22,9 @@ from resilience.api.registry_import import import_files
 from resilience.bench.registry_import_bench import city_csv
 from resilience.detection import state_parts
 from resilience.detection.scoring import DetectionEngine
-from resilience.domain import Reading
-from resilience.events import InMemoryEventBus
-from resilience.settings import Settings
+from resilience.core.domain import Reading
+from resilience.core.events import InMemoryEventBus
+from resilience.core.settings import Settings
 from resilience.store import handoff
 from resilience.store.cursors import Position
 from resilience.store.db import make_engine

@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import text
 
-from resilience.events import SensorHealthEvent
+from resilience.core.events import SensorHealthEvent
 from resilience.store.eventlog import PgEventLog
 from tests.reliability.conftest import Rig, record, wait_for
 

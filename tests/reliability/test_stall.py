@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from resilience.api.main import create_app
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 from tests.auth import key_header
 from tests.reliability.conftest import Rig, acked, wait_for
 

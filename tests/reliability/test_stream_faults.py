@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from resilience.services import LocalMosquitto, LocalPostgres
-from resilience.settings import Settings
+from resilience.ops.local_services import LocalMosquitto, LocalPostgres
+from resilience.core.settings import Settings
 from tests.reliability.conftest import Rig, acked, record, wait_for
 
 N = 20_000

@@ -6,8 +6,8 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from resilience.domain import Level
-from resilience.events import AnomalyEvent, AnomalyPhase, InMemoryEventBus, SensorHealthEvent
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyEvent, AnomalyPhase, InMemoryEventBus, SensorHealthEvent
 from resilience.risk.model import RiskModel
 from resilience.risk.service import RiskService
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.risk.aggregate import CITY, district_scope
 
 from .helpers import DISTRICTS, T0, anomaly, asset, sensor, service

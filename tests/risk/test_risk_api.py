@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from resilience.api.auth import Principal, Role, authenticated
 
 from resilience.api.routes.risk import get_risk_repository, parse_bucket, router
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.risk.repository import InMemoryRiskRepository
 
 from .helpers import T0, anomaly, asset, sensor, service

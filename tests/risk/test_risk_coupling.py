@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.risk.config import RiskConfig
 from resilience.risk.coupling import DEFAULT_RULES
 from resilience.risk.model import RiskModel

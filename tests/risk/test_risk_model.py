@@ -6,8 +6,8 @@ import pytest
 from pydantic import ValidationError
 from sklearn.base import clone
 
-from resilience.domain import Level
-from resilience.events import AnomalyPhase
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyPhase
 from resilience.risk.config import DEFAULT_MATRIX, RiskConfig
 from resilience.risk.evidence import EvidenceStore
 from resilience.risk.model import RiskModel
@@ -246,7 +246,7 @@ def test_state_round_trip_is_versioned() -> None:
 
 
 def test_statistical_evidence_needs_corroboration_from_another_kind() -> None:
-    from resilience.domain import Level as L
+    from resilience.core.domain import Level as L
 
     from .helpers import anomaly, asset, sensor, service
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.risk.repository import InMemoryRiskRepository
 from resilience.risk.series import SeriesPoint, SeriesRecorder, bucket_start
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from datetime import timedelta
 
-from resilience.domain import Level
-from resilience.events import AnomalyPhase, EventKind, RiskLevelEvent
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyPhase, EventKind, RiskLevelEvent
 from resilience.bench.risk_bench import register
 from resilience.risk.repository import InMemoryRiskRepository
 from resilience.risk.service import crosses_alarm

@@ -8,7 +8,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import Engine
 
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.risk.repository import CurrentRow
 from resilience.risk.series import SeriesPoint
 from resilience.risk.store import PgRiskRepository

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from resilience.domain import SENSOR_KINDS, AssetKind
+from resilience.core.domain import SENSOR_KINDS, AssetKind
 from resilience.simulator.city import City, build_city, distance_m
 from resilience.store.schema import assets, districts, sensors, utilities
 

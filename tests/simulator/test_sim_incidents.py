@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from resilience.domain import AssetKind, Hazard
+from resilience.core.domain import AssetKind, Hazard
 from resilience.simulator.city import City, build_city, distance_m
 from resilience.simulator.simulation import Simulator
 from resilience.simulator.incidents import INCIDENT_TYPES, Incident, write_ground_truth

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pytest
 
-from resilience.domain import SENSOR_KINDS, Level, level_for_value
+from resilience.core.domain import SENSOR_KINDS, Level, level_for_value
 from resilience.simulator.city import City, build_city
 from resilience.simulator.simulation import Simulator
 from resilience.simulator.physics import MAX_NORMAL_RAIN, Physics, demand

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from resilience.domain import SENSOR_KINDS
+from resilience.core.domain import SENSOR_KINDS
 from resilience.simulator.city import build_city
 from resilience.simulator.simulation import Simulator
 from resilience.simulator.publisher import SenmlPublisher

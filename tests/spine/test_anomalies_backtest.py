@@ -10,9 +10,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from resilience.backtest import replay
-from resilience.domain import Level, Reading
-from resilience.events import AnomalyEvent, AnomalyPhase
+from resilience.cli.backtest import replay
+from resilience.core.domain import Level, Reading
+from resilience.core.events import AnomalyEvent, AnomalyPhase
 from resilience.store.eventlog import PgEventLog
 from resilience.store.readings import write_readings
 from resilience.store.timeseries import get_backend

@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from resilience.detection.asset_models import AssetModelScorer, load_latest_models, train_asset_models
-from resilience.domain import Reading
-from resilience.events import AnomalyPhase
+from resilience.core.domain import Reading
+from resilience.core.events import AnomalyPhase
 from resilience.store.readings import write_readings
 from resilience.store.timeseries import get_backend
 

@@ -12,7 +12,7 @@ import uuid
 from sqlalchemy import Engine, text
 
 from ingest.pipeline import IngestPipeline, Message
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 from tests.registry import handed_readings, register_sensors
 
 

@@ -11,7 +11,7 @@ import uuid
 import psycopg
 from psycopg import sql
 
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 from tests.spine.workers import ROOT
 
 

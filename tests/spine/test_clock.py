@@ -1,6 +1,6 @@
 from datetime import UTC, datetime, timedelta
 
-from resilience.clock import DataClock
+from resilience.core.clock import DataClock
 
 
 def test_data_clock_follows_data_then_wall_time_and_never_passes_wall():

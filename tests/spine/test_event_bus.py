@@ -15,7 +15,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import Connection, Engine, delete
 
-from resilience.events import (
+from resilience.core.events import (
     Event,
     EventBus,
     EventKind,

@@ -14,8 +14,8 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Connection, Engine, text
 
-from resilience.domain import Reading
-from resilience.events import Event, SensorHealthEvent
+from resilience.core.domain import Reading
+from resilience.core.events import Event, SensorHealthEvent
 from resilience.store import handoff
 from resilience.store.cursors import Position, ensure_cursor, sequence
 from resilience.store.eventlog import EventConsumer, PgEventLog

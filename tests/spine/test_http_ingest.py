@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from resilience.runtime.scheduler_process import maintain_store
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 from sqlalchemy import text
 from tests.examples import max_examples
 

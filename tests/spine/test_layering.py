@@ -100,21 +100,11 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
 # the API above them, and one wiring module per process (``resilience/runtime``) above all. Tools that
 # production does not run may use anything but the wiring; nothing in production imports a tool.
 STAGES: dict[str, tuple[str, ...]] = {
-    "core": (
-        "resilience.domain",
-        "resilience.events",
-        "resilience.clock",
-        "resilience.settings",
-        "resilience.logs",
-        "resilience.registry_cache",
-        "resilience",
-    ),
+    "core": ("resilience.core", "resilience"),
     "store": ("resilience.store", "alerts.store", "resilience.risk.store"),
     "ops": (
-        "resilience.services",
-        "resilience.mqtt_auth",
-        "resilience.keys_cli",
-        "resilience.health",
+        "resilience.ops",
+        "resilience.cli.keys",
         "resilience.metrics",  # the platform reporting on itself (Prometheus)
     ),
     "ingest": ("ingest",),
@@ -123,12 +113,12 @@ STAGES: dict[str, tuple[str, ...]] = {
     "alerts": ("alerts",),
     "workers": ("resilience.workers",),
     "api": ("resilience.api", "resilience.console"),
-    "runtime": ("resilience.runtime", "resilience.commands", "resilience.cli"),
+    "runtime": ("resilience.runtime", "resilience.cli.commands", "resilience.cli"),
     # the offline CSV scorer (`resilience detect`) is a tool too: it offers the NAB benchmark's detector
     "tools": (
         "resilience.simulator",
         "resilience.bench",
-        "resilience.backtest",
+        "resilience.cli.backtest",
         "resilience.detection.cli",
         "resilience.detection.csv_models",
     ),

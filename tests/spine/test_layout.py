@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from resilience.cli import build_parser
+from resilience.cli.main import build_parser
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -127,7 +127,7 @@ def test_compose_services_reference_what_exists():
 
 def test_compose_services_reach_the_database_it_defines(monkeypatch: pytest.MonkeyPatch):
     """The migrate step and the app services connect (host, port, user, database) to the timescaledb service."""
-    from resilience.settings import Settings
+    from resilience.core.settings import Settings
 
     for key in [k for k in os.environ if k.startswith("RESILIENCE_")]:
         monkeypatch.delenv(key)  # only what the compose file sets, then the defaults
@@ -233,7 +233,7 @@ def test_prometheus_scrapes_every_service_on_its_metrics_port():
 
 def test_make_run_gives_every_service_a_metrics_port_of_its_own():
     from resilience.runtime.supervisor import SERVICES, metrics_ports
-    from resilience.settings import Settings
+    from resilience.core.settings import Settings
 
     ports = metrics_ports(Settings(_env_file=None))  # type: ignore[call-arg]
     assert set(ports) == set(SERVICES) and len(set(ports.values())) == len(SERVICES)
@@ -256,7 +256,7 @@ def _mappings(fc: dict) -> list[dict]:
 def test_grafana_dashboards_name_levels_and_hazards_in_chinese():
     """Levels read as their names in their colours, hazards as their names, from the console's catalogue;
     the platform dashboard's text is Chinese and it reads the Prometheus data source."""
-    from resilience.domain import Hazard, Level
+    from resilience.core.domain import Hazard, Level
     from resilience.metrics.platform import level_name
 
     zh = _catalogue()

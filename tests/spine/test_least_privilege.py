@@ -16,7 +16,7 @@ from sqlalchemy.exc import DBAPIError
 from ingest.pipeline import IngestPipeline, Message
 from resilience.store.registry_snapshot import read_version
 from resilience.runtime.scheduler_process import maintain_store
-from resilience.settings import Settings, get_settings
+from resilience.core.settings import Settings, get_settings
 from resilience.store.db import make_engine
 from tests.conftest import fresh_database
 from tests.registry import register_sensors

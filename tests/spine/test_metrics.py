@@ -31,7 +31,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import Engine, text
 
 from resilience.metrics.platform import PlatformCollector
-from resilience.settings import PROJECT_ROOT, get_settings
+from resilience.core.settings import PROJECT_ROOT, get_settings
 from resilience.store.cursors import advance_cursor, ensure_cursor, read_cursor, sequence
 from resilience.store.db import make_engine
 from tests.auth import make_key
@@ -246,7 +246,7 @@ def test_a_taken_metrics_port_is_logged_and_the_process_runs_on(db_url: str) -> 
 
 # -- the store's view --------------------------------------------------------------------------------------
 def _publish(engine: Engine, n: int) -> None:
-    from resilience.events import PlatformHealthEvent
+    from resilience.core.events import PlatformHealthEvent
     from resilience.store.eventlog import PgEventLog
 
     now = datetime.now(UTC)

@@ -13,7 +13,7 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine
 
 import alerts.store.schema  # noqa: F401 - the alert tables share the metadata
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 from resilience.store.db import make_engine
 from resilience.store.schema import TIMESERIES_TABLES, metadata
 from tests.conftest import fresh_database

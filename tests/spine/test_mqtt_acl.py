@@ -15,8 +15,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import insert, text
 
-from resilience.mqtt_auth import SERVICE_ROLES
-from resilience.settings import Settings
+from resilience.ops.broker_accounts import SERVICE_ROLES
+from resilience.core.settings import Settings
 from resilience.store.schema import sensors, utilities
 from tests.mqtt_login import platform_login, utility_login
 from tests.spine.workers import ROOT, spawn, unique, worker_env
@@ -160,7 +160,7 @@ def test_each_listener_knows_only_its_own_accounts(services, utilities_ab) -> No
 
 
 def test_reserved_platform_ids_are_never_utility_accounts(services) -> None:  # type: ignore[no-untyped-def]
-    from resilience import mqtt_auth
+    from resilience.ops import broker_accounts as mqtt_auth
 
     for reserved in ("resilience-ingest", "lifeline-alerts-dispatcher", "ingest", "bench"):
         assert not mqtt_auth.can_be_account(reserved)
@@ -302,7 +302,7 @@ def test_utility_cannot_publish_alerts_or_read_other_feeds(services, utilities_a
 
 
 def test_service_accounts_files_are_private(services) -> None:  # type: ignore[no-untyped-def]
-    from resilience import mqtt_auth
+    from resilience.ops import broker_accounts as mqtt_auth
 
     for path in (
         mqtt_auth.password_file(services),
@@ -321,9 +321,9 @@ def test_service_accounts_files_are_private(services) -> None:  # type: ignore[n
 def test_a_utility_added_to_the_registry_may_connect_after_the_scheduler_syncs(services, db_engine) -> None:  # type: ignore[no-untyped-def]
     """The scheduler's broker-accounts job, against the real registry and broker: refused before, accepted
     after one run; a run with nothing new rewrites nothing."""
-    from resilience import mqtt_auth
+    from resilience.ops import broker_accounts as mqtt_auth
     from resilience.runtime.scheduler_process import follow_registry_on_broker
-    from resilience.settings import get_settings
+    from resilience.core.settings import get_settings
 
     settings = get_settings()
     new = unique("NEWUTIL").replace("-", "_").upper()
@@ -350,8 +350,8 @@ def test_a_utility_added_to_the_registry_may_connect_after_the_scheduler_syncs(s
 def test_the_registry_is_read_through_the_callers_engine(db_engine, monkeypatch) -> None:  # type: ignore[no-untyped-def]
     """The scheduler's job runs every few seconds: with its engine passed in, no engine is made (and disposed
     of) per run; without one, a one-off read still makes its own."""
-    from resilience import mqtt_auth
-    from resilience.settings import get_settings
+    from resilience.ops import broker_accounts as mqtt_auth
+    from resilience.core.settings import get_settings
     from resilience.store import db
 
     made: list[str] = []
@@ -372,8 +372,8 @@ def test_a_deployment_folder_gets_accounts_mosquitto_can_check(services, db_engi
     import base64
     import hashlib
 
-    from resilience import mqtt_auth
-    from resilience.settings import get_settings
+    from resilience.ops import broker_accounts as mqtt_auth
+    from resilience.core.settings import get_settings
 
     monkeypatch.setenv("RESILIENCE_MQTT_AUTH_OUT", str(tmp_path))
     get_settings.cache_clear()

@@ -16,9 +16,9 @@ import pytest
 from sqlalchemy import Engine, delete, insert, select
 
 from ingest.sensor_cache import SensorRegistry
-from resilience.domain import Reading
-from resilience.registry_cache import RegistryCache, RegistrySnapshot
-from resilience.settings import get_settings
+from resilience.core.domain import Reading
+from resilience.core.registry_cache import RegistryCache, RegistrySnapshot
+from resilience.core.settings import get_settings
 from resilience.store.registry_snapshot import registry_cache
 from resilience.store.schema import assets, risk_current, sensors
 from resilience.workers.detector_worker import DetectionWorker

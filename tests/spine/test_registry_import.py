@@ -20,7 +20,7 @@ from resilience.api.main import create_app
 from resilience.api.registry_files import parse_csv
 from resilience.api.registry_import import import_files
 from resilience.bench.registry_import_bench import city_csv, to_csv
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 from resilience.store.db import make_engine
 from resilience.store.schema import assets, districts, registry_version, sensors
 from tests.auth import key_header

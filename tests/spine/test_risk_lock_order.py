@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import Engine, create_engine, text
 
-from resilience.domain import Level
-from resilience.events import AnomalyEvent, AnomalyPhase
+from resilience.core.domain import Level
+from resilience.core.events import AnomalyEvent, AnomalyPhase
 from resilience.store.eventlog import EventConsumer, PgEventLog
 from resilience.workers.engine_worker import RiskWorker
 

@@ -17,9 +17,9 @@ from alembic import command
 from sqlalchemy import Engine, text
 
 from ingest.pipeline import IngestPipeline, Message
-from resilience.domain import Reading
+from resilience.core.domain import Reading
 from resilience.runtime.scheduler_process import maintain_store
-from resilience.settings import Settings, get_settings
+from resilience.core.settings import Settings, get_settings
 from resilience.store import rollups
 from resilience.store.db import alembic_config, make_engine
 from resilience.store.readings import insert_new_readings

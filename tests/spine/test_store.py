@@ -9,9 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from sqlalchemy import text
 
-from resilience.domain import Reading
+from resilience.core.domain import Reading
 from resilience.runtime.scheduler_process import maintain_store
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 from resilience.store.readings import query_bucketed, write_readings
 from resilience.store.timeseries import NativeBackend, TimescaleBackend, get_backend, timescale_available
 

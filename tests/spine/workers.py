@@ -9,8 +9,8 @@ import uuid
 from pathlib import Path
 
 from resilience.bench.procs import spawn_ready
-from resilience.mqtt_auth import service_env
-from resilience.settings import get_settings
+from resilience.ops.broker_accounts import service_env
+from resilience.core.settings import get_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 

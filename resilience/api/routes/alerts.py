@@ -22,7 +22,7 @@ from alerts.silences import Matcher, Silence, SilenceError, validate_silence
 from resilience.api.auth import Principal, Responder, Role, Watcher, WatcherOrUtility
 from resilience.api.deps import BigId, ConnDep, Offset, RefQuery, SettingsDep
 from resilience.api.schemas import AlertStateName, LevelName
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.store.db import Connection
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])

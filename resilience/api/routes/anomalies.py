@@ -11,7 +11,7 @@ from resilience.api.auth import HISTORY, require
 from resilience.api.csv import csv_response, wants_csv
 from resilience.api.deps import ConnDep, Offset, RefQuery
 from resilience.api.schemas import LevelName, Problem
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.store import anomalies
 
 router = APIRouter(prefix="/api/v1/anomalies", tags=["anomalies"])

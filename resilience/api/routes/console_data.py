@@ -15,10 +15,10 @@ from fastapi.responses import JSONResponse
 from alerts import store as alert_store
 from alerts.api_support import get_rules, history
 from alerts.reports import _stats
-from resilience.display import unit_label
+from resilience.core.display import unit_label
 from resilience.api.auth import HistoryReader, Watcher
 from resilience.api.deps import BigId, ConnDep, IdPath, utc_window
-from resilience.domain import SENSOR_KINDS, Direction, Level
+from resilience.core.domain import SENSOR_KINDS, Direction, Level
 from resilience.store import console_reads as reads
 from resilience.store.alert_feed import alert_console_view
 

@@ -11,7 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from resilience.api.auth import WATCH, require
 from resilience.api.deps import SettingsDep
-from resilience.health import platform_status
+from resilience.ops.health import platform_status
 from resilience.store.db import ping
 from resilience.store.heartbeats import db_now
 

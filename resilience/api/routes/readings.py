@@ -16,7 +16,7 @@ from typing import Annotated, Any, Literal, get_args
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from resilience.display import unit_label
+from resilience.core.display import unit_label
 from resilience.api.csv import csv_response, wants_csv
 from resilience.api.exports import csv_chunks, parquet_chunks
 from resilience.api.auth import HistoryOrUtility, Principal

@@ -28,7 +28,7 @@ from resilience.api.schemas import (
     UtilityCreate,
     UtilityPublic,
 )
-from resilience.domain import SENSOR_KINDS, AssetKind
+from resilience.core.domain import SENSOR_KINDS, AssetKind
 from resilience.store import registry as store
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])

@@ -16,7 +16,7 @@ from resilience.api.auth import HISTORY, WATCH, require
 from resilience.api.csv import csv_response, wants_csv
 from resilience.api.deps import ConnDep, utc_window
 from resilience.api.schemas import ID_MAX, Problem
-from resilience.domain import Level
+from resilience.core.domain import Level
 from resilience.risk.repository import RiskRepository
 from resilience.risk.store import PgRiskRepository
 

@@ -17,7 +17,7 @@ from resilience.api.auth import SESSION_COOKIE, Principal, authenticated
 from resilience.api.csrf import cross_site_reason
 from resilience.api.deps import ConnDep, SettingsDep
 from resilience.api.login_limits import count_failure, refuse_if_blocked
-from resilience.settings import Settings
+from resilience.core.settings import Settings
 from resilience.store import api_keys
 
 router = APIRouter(prefix="/api/v1", tags=["session"])

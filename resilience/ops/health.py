@@ -13,15 +13,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from resilience.events import PlatformHealthEvent
-from resilience.messages import Message, codes_of, make, render
+from resilience.core.events import PlatformHealthEvent
+from resilience.core.messages import Message, codes_of, make, render
 from resilience.store.db import Connection, Engine
 from resilience.store.heartbeats import Heartbeat, beat, db_now, forget, heartbeats
 from resilience.store.snapshots import load_state, save_state
 
 log = logging.getLogger(__name__)
 BEAT_EVERY_S = 5.0
-#: what the platform watch says, as message codes (resilience.messages) and their English templates
+#: what the platform watch says, as message codes (resilience.core.messages) and their English templates
 EN: dict[str, str] = {
     "platform.no_heartbeat": "no heartbeat for {seconds} s",
     "platform.backlog": "oldest unprocessed input is {seconds} s old (backlog {backlog})",

@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import PositiveFloat, PositiveInt, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 class Settings(BaseSettings):
@@ -40,7 +40,7 @@ class Settings(BaseSettings):
     mqtt_device_port: int = 51884
     mqtt_client_id: str = "resilience-ingest"
     mqtt_topic_root: str = "lifeline"
-    # the platform's broker account (the ingest worker's); empty: the local generated one (resilience.mqtt_auth)
+    # the platform's broker account (the ingest worker's); empty: the local generated one (ops.broker_accounts)
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     # utility broker passwords are derived from this (HMAC); empty: the local generated one

@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from resilience.settings import Settings, get_settings
+from resilience.core.settings import Settings, get_settings
 
 if TYPE_CHECKING:  # the store is imported where it is used: the broker's accounts are written without it
     from resilience.store.db import Engine

@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from resilience.detection.ensemble import SensorEnsemble, resolve_config
-from resilience.domain import Level
-from resilience.logs import progress
+from resilience.core.domain import Level
+from resilience.core.logs import progress
 from resilience.store import registry
 from resilience.store.db import Connection
 from resilience.store.readings import sensor_window

@@ -11,11 +11,11 @@ import importlib
 import sys
 
 COMMAND_MODULES = [
-    "resilience.services",
-    "resilience.mqtt_auth",
-    "resilience.keys_cli",
-    "resilience.commands",
-    "resilience.backtest",
+    "resilience.ops.local_services",
+    "resilience.ops.broker_accounts",
+    "resilience.cli.keys",
+    "resilience.cli.commands",
+    "resilience.cli.backtest",
     "resilience.detection.cli",
     "resilience.simulator.cli",
     "alerts.cli",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -81,7 +81,7 @@ def _dispatcher(args: argparse.Namespace) -> int:
 
 
 def _train_models(args: argparse.Namespace) -> int:
-    from resilience.logs import setup_logging
+    from resilience.core.logs import setup_logging
     from resilience.runtime.scheduler_process import refit_state_models, train_asset_models
     from resilience.store.db import get_engine
 

@@ -12,9 +12,9 @@ import json
 from functools import lru_cache
 from pathlib import Path
 
-from resilience.messages import Message, in_catalogue
+from resilience.core.messages import Message, in_catalogue
 
-CATALOGUES = Path(__file__).resolve().parent / "console" / "static" / "i18n"
+CATALOGUES = Path(__file__).resolve().parents[1] / "console" / "static" / "i18n"
 LANGS = ("zh-CN", "en")
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from resilience.store import bootstrap
-from resilience.settings import Settings, get_settings
+from resilience.core.settings import Settings, get_settings
 
 PG_INSTALL_HINT = "apt-get install -y postgresql"
 MOSQUITTO_INSTALL_HINT = "apt-get install -y mosquitto"
@@ -220,7 +220,7 @@ class LocalMosquitto:
         if not binary:
             raise ServiceError(f"mosquitto not found; install it: {MOSQUITTO_INSTALL_HINT}")
         if self.running:
-            from resilience import mqtt_auth
+            from resilience.ops import broker_accounts as mqtt_auth
 
             mqtt_auth.sync(self.settings)  # refresh the accounts and SIGHUP it
             return f"mosquitto already running on {self.settings.mqtt_host}:{self.settings.mqtt_port}"
@@ -229,7 +229,7 @@ class LocalMosquitto:
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "data").mkdir(exist_ok=True)
         user = "root" if os.geteuid() == 0 else pwd.getpwuid(os.geteuid()).pw_name
-        from resilience import mqtt_auth
+        from resilience.ops import broker_accounts as mqtt_auth
 
         mqtt_auth.sync(self.settings, reload=False)  # service accounts + the registry's utilities
         s = self.settings

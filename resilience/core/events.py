@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from resilience.domain import Level
+from resilience.core.domain import Level
 
 
 class EventKind(str, enum.Enum):
@@ -46,7 +46,7 @@ class AnomalyEvent:
 
     ``level`` is the graded threshold breach if the detector is a threshold detector (else ``Level.NONE``);
     ``score`` is in [0, 1]; ``explanation`` is a sentence a duty officer understands, and ``message`` the
-    same as a code and parameters (:mod:`resilience.messages`) that the console says in the viewer's language.
+    same as a code and parameters (:mod:`resilience.core.messages`) that the console says in the viewer's language.
     """
 
     anomaly_id: str
@@ -96,7 +96,7 @@ class RiskLevelEvent:
     factors: list[dict[str, Any]] = field(default_factory=list)
     asset_id: str | None = None
     district_id: str | None = None
-    message: dict[str, Any] | None = None  # the explanation as a code and parameters (resilience.messages)
+    message: dict[str, Any] | None = None  # the explanation as a code and parameters (resilience.core.messages)
     kind: EventKind = field(default=EventKind.RISK_LEVEL, init=False)
 
 
@@ -112,7 +112,7 @@ class PlatformHealthEvent:
     status: str
     ts: datetime
     explanation: str = ""
-    message: dict[str, Any] | None = None  # the explanation as a code and parameters (resilience.messages)
+    message: dict[str, Any] | None = None  # the explanation as a code and parameters (resilience.core.messages)
     kind: EventKind = field(default=EventKind.PLATFORM_HEALTH, init=False)
 
 

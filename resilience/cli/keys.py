@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from resilience.store import api_keys
 from resilience.store.db import database_label, make_engine
-from resilience.settings import get_settings
+from resilience.core.settings import get_settings
 
 
 def _cmd(args: argparse.Namespace) -> int:
