@@ -11,7 +11,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, select, text, update
+from sqlalchemy import Connection, Row, and_, select, text, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from alerts.dedup import LogEntry
@@ -133,70 +133,18 @@ def enqueue(
     """
     due = due_at or now
     body = json.loads(json.dumps(payload, default=str))
+    fields: dict[str, Any] = {
+        "idempotency_key": idempotency_key,
+        "target": target,
+        "firing_keys": sorted(firing),
+        "resolved_keys": sorted(resolved),
+    }
     if coalesce:
-        # Only the latest message for this target may be rewritten (never one from before a resolved).
-        latest = conn.execute(
-            select(
-                notifications.c.id,
-                notifications.c.next_attempt_at,
-                notifications.c.kind,
-                notifications.c.status,
-                notifications.c.attempts,
-            )
-            .where(
-                and_(
-                    notifications.c.group_key == group_key,
-                    notifications.c.receiver == receiver,
-                    notifications.c.channel == channel,
-                    _same_target(channel, target),
-                    notifications.c.kind.in_(NOTIFY_KINDS),
-                    notifications.c.status.notin_(["failed", "cancelled"]),
-                )
-            )
-            .order_by(notifications.c.id.desc())
-            .limit(1)
-        ).first()
-        waiting = None
-        if (
-            latest is not None
-            and latest.kind in ("firing", "update")
-            and latest.status == "pending"
-            and latest.attempts == 0
-        ):
-            waiting = conn.execute(
-                select(notifications.c.id, notifications.c.next_attempt_at, notifications.c.kind)
-                .where(notifications.c.id == latest.id)
-                .with_for_update(skip_locked=True)
-            ).first()
+        waiting = _waiting_message(conn, group_key=group_key, receiver=receiver, channel=channel, target=target)
         if waiting is not None:
-            if (
-                conn.execute(
-                    select(notifications.c.id).where(notifications.c.idempotency_key == idempotency_key)
-                ).first()
-                is not None
-            ):
+            if _key_taken(conn, idempotency_key):
                 return False
-            res = conn.execute(
-                update(notifications)
-                .where(
-                    and_(
-                        notifications.c.id == waiting.id,
-                        notifications.c.attempts == 0,
-                        notifications.c.status == "pending",
-                    )
-                )
-                .values(
-                    idempotency_key=idempotency_key,
-                    payload={**body, "kind": waiting.kind},
-                    target=target,
-                    firing_keys=sorted(firing),
-                    resolved_keys=sorted(resolved),
-                    next_attempt_at=min(waiting.next_attempt_at, due),
-                    due_at=min(waiting.next_attempt_at, due),
-                )
-            )
-            if res.rowcount:
-                conn.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+            if _rewrite(conn, waiting, body=body, due=due, fields=fields):
                 return True
     res = conn.execute(
         pg_insert(notifications)
@@ -206,16 +154,13 @@ def enqueue(
             kind=kind,
             channel=channel,
             receiver=receiver,
-            target=target,
-            idempotency_key=idempotency_key,
             payload=body,
-            firing_keys=sorted(firing),
-            resolved_keys=sorted(resolved),
             status="pending",
             attempts=0,
             next_attempt_at=due,
             due_at=due,
             created_at=now,
+            **fields,
         )
         .on_conflict_do_nothing(index_elements=["idempotency_key"])
     )
@@ -223,6 +168,64 @@ def enqueue(
         # Delivered at commit (and folded into one per transaction): dispatchers LISTENing wake at once.
         conn.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
     return bool(res.rowcount)
+
+
+def _waiting_message(
+    conn: Connection, *, group_key: str, receiver: str, channel: str, target: str
+) -> Row[Any, Any, Any] | None:
+    """The latest firing/update message for this group and target if it has not been tried yet, locked.
+
+    Only the latest message for a target may be rewritten (never one from before a resolved)."""
+    latest = conn.execute(
+        select(notifications.c.id, notifications.c.kind, notifications.c.status, notifications.c.attempts)
+        .where(
+            and_(
+                notifications.c.group_key == group_key,
+                notifications.c.receiver == receiver,
+                notifications.c.channel == channel,
+                _same_target(channel, target),
+                notifications.c.kind.in_(NOTIFY_KINDS),
+                notifications.c.status.notin_(["failed", "cancelled"]),
+            )
+        )
+        .order_by(notifications.c.id.desc())
+        .limit(1)
+    ).first()
+    if latest is None or latest.kind not in ("firing", "update") or latest.status != "pending" or latest.attempts:
+        return None
+    locked = conn.execute(
+        select(notifications.c.id, notifications.c.next_attempt_at, notifications.c.kind)
+        .where(notifications.c.id == latest.id)
+        .with_for_update(skip_locked=True)
+    ).first()
+    return locked
+
+
+def _key_taken(conn: Connection, idempotency_key: str) -> bool:
+    found = conn.execute(select(notifications.c.id).where(notifications.c.idempotency_key == idempotency_key))
+    return found.first() is not None
+
+
+def _rewrite(
+    conn: Connection, waiting: Row[Any, Any, Any], *, body: dict[str, Any], due: datetime, fields: dict[str, Any]
+) -> bool:
+    """Rewrite the waiting message to say the new thing; it keeps its kind and the earlier due time."""
+    due_now = min(waiting.next_attempt_at, due)
+    res = conn.execute(
+        update(notifications)
+        .where(
+            and_(
+                notifications.c.id == waiting.id,
+                notifications.c.attempts == 0,
+                notifications.c.status == "pending",
+            )
+        )
+        .values(payload={**body, "kind": waiting.kind}, next_attempt_at=due_now, due_at=due_now, **fields)
+    )
+    if res.rowcount:
+        conn.execute(text(f"NOTIFY {OUTBOX_CHANNEL}"))
+        return True
+    return False
 
 
 def record_notified(
