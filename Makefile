@@ -16,6 +16,9 @@ $(STAMP): pyproject.toml
 	@[ -x /usr/bin/chromium ] || { \
 	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && apt-get install -y -qq chromium fonts-wqy-microhei) >/dev/null; \
 	  else echo "chromium missing (console browser tests skip): run 'sudo apt-get install -y chromium'"; fi; }
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends prometheus) >/dev/null; \
+	  else echo "promtool missing (the metrics format checks skip): run 'sudo apt-get install -y prometheus'"; fi; }
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
