@@ -227,3 +227,44 @@ def register(subparsers: Any) -> None:
     p.add_argument("--train-rows", type=int, default=0, help="fit the state model on the first N rows, score every row")
     p.add_argument("--train", default=None, help="fit the state model on this normal-operation CSV (same columns)")
     p.set_defaults(func=run_detect)
+    register_rebaseline(subparsers)
+
+
+def run_rebaseline(args: argparse.Namespace) -> int:
+    """``resilience rebaseline``: accept an asset's new steady state (audited as the shell user)."""
+    import getpass
+
+    from resilience.detection.rebaseline import RebaselineRefused, rebaseline
+    from resilience.store.db import get_engine
+
+    try:
+        done = rebaseline(
+            get_engine(), args.asset, requested_by=f"cli:{getpass.getuser()}", reason=args.reason, hours=args.hours
+        )
+    except RebaselineRefused as exc:
+        audited = f" (audit entry {exc.audit_id})" if exc.audit_id is not None else ""
+        print(f"{args.asset}: {exc}{audited}", file=sys.stderr)
+        return 2
+    print(
+        f"{done.asset_id}: state model {done.previous_version} -> {done.version}, fitted on {done.n_rows} rows of "
+        f"[{done.window_start:%Y-%m-%d %H:%M}, {done.window_end:%Y-%m-%d %H:%M}) UTC (audit entry {done.audit_id}); "
+        "the detector takes it over at its next snapshot and the held anomaly closes once the asset reads normal"
+    )
+    return 0
+
+
+def register_rebaseline(subparsers: Any) -> None:
+    """Add ``rebaseline`` to the ``resilience`` command."""
+    from resilience.detection.rebaseline import DEFAULT_HOURS
+
+    p = subparsers.add_parser(
+        "rebaseline",
+        help="accept an asset's new steady state: refit its state model on recent data (audited), its held "
+        "anomaly then closes; refused if that window is itself abnormal",
+    )
+    p.add_argument("--asset", required=True, help="asset id")
+    p.add_argument("--reason", required=True, help="why the new state is normal (kept in the audit trail)")
+    p.add_argument(
+        "--hours", type=float, default=DEFAULT_HOURS, help="recent window to fit on, up to the newest reading"
+    )
+    p.set_defaults(func=run_rebaseline)

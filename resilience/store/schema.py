@@ -237,6 +237,25 @@ state_models = Table(
     Index("ix_state_models_newest", "asset_id", "fitted_at"),
 )
 
+# An engineer's re-baseline of an asset's state model (migration 0016): who, when, why, and what came of it.
+state_model_rebaselines = Table(
+    "state_model_rebaselines",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("asset_id", String(64), nullable=False),
+    Column("requested_by", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("reason", Text, nullable=False),
+    Column("window_start", DateTime(timezone=True), nullable=False),
+    Column("window_end", DateTime(timezone=True), nullable=False),
+    Column("n_rows", Integer, nullable=False),
+    Column("previous_version", String(64)),
+    Column("version", String(64)),
+    Column("refused", Text),
+    CheckConstraint("(version IS NULL) <> (refused IS NULL)"),
+    Index("state_model_rebaselines_asset", "asset_id", "requested_at"),
+)
+
 # Current risk per scope (asset:ID | district:ID | city) and hazard; the history lives in risk_series.
 risk_current = Table(
     "risk_current",

@@ -16,7 +16,7 @@ from sqlalchemy import Connection, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from resilience.core.domain import Reading
-from resilience.store.schema import state_models
+from resilience.store.schema import state_model_rebaselines, state_models
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +156,41 @@ def history(
     )
     for sensor_id, ts, value, quality in result:
         yield Reading(sensor_id, ts, value, quality)
+
+
+def newest_model_meta(conn: Connection, *, asset_id: str) -> tuple[str, datetime, list[str]] | None:
+    """(version, fitted_at, sensor_ids) of the asset's newest model, None if it has none."""
+    row = conn.execute(
+        text(
+            "SELECT version, fitted_at, sensor_ids FROM state_models WHERE asset_id = :a "
+            "ORDER BY fitted_at DESC, version LIMIT 1"
+        ),
+        {"a": asset_id},
+    ).first()
+    return None if row is None else (row.version, row.fitted_at, list(row.sensor_ids))
+
+
+def last_reading_at(conn: Connection, *, sensor_ids: Sequence[str]) -> datetime | None:
+    """The time of the newest stored reading of these sensors (data time, not the wall clock)."""
+    value = conn.execute(
+        text("SELECT max(ts) FROM readings WHERE sensor_id = ANY(:ids)"), {"ids": list(sensor_ids)}
+    ).scalar()
+    return value if isinstance(value, datetime) else None
+
+
+def record_rebaseline(conn: Connection, **values: Any) -> int:
+    """One re-baseline request (fitted: ``version``; refused: ``refused``, the reason); its audit id."""
+    return int(
+        conn.execute(
+            state_model_rebaselines.insert().values(**values).returning(state_model_rebaselines.c.id)
+        ).scalar_one()
+    )
+
+
+def rebaselines(conn: Connection, *, asset_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The asset's re-baseline requests, newest first."""
+    t = state_model_rebaselines
+    rows = conn.execute(
+        t.select().where(t.c.asset_id == asset_id).order_by(t.c.requested_at.desc(), t.c.id.desc()).limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]
