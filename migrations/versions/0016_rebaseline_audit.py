@@ -3,7 +3,8 @@
 An engineer who accepts that an asset has settled in a new normal state (a valve re-set, a new pumping
 regime) has its state model refitted on the recent window; the held anomaly then closes. Every request is
 kept, refused ones with the reason (a window that is itself abnormal, too few rows), so the trail says who
-changed what the platform calls normal. The services' role reads and writes the table through migration
+changed what the platform calls normal. A request made through the API is ``pending`` until the scheduler
+carries it out (the API does not fit models); the CLI carries its own out at once. The services' role reads and writes the table through migration
 0006's default privileges.
 
 Revision ID: 0016_rebaseline_audit
@@ -28,13 +29,17 @@ def upgrade() -> None:
             requested_by text NOT NULL,
             requested_at timestamptz NOT NULL DEFAULT now(),
             reason text NOT NULL,
-            window_start timestamptz NOT NULL,
-            window_end timestamptz NOT NULL,
-            n_rows integer NOT NULL,
+            hours double precision NOT NULL,
+            status varchar(16) NOT NULL DEFAULT 'pending',
+            completed_at timestamptz,
+            window_start timestamptz,
+            window_end timestamptz,
+            n_rows integer,
             previous_version varchar(64),
             version varchar(64),
             refused text,
-            CHECK ((version IS NULL) <> (refused IS NULL))
+            CHECK (status = 'pending' OR (status = 'fitted' AND version IS NOT NULL)
+                   OR (status = 'refused' AND refused IS NOT NULL))
         )""")
     op.execute("CREATE INDEX state_model_rebaselines_asset ON state_model_rebaselines (asset_id, requested_at)")
 

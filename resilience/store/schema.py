@@ -246,13 +246,19 @@ state_model_rebaselines = Table(
     Column("requested_by", Text, nullable=False),
     Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
     Column("reason", Text, nullable=False),
-    Column("window_start", DateTime(timezone=True), nullable=False),
-    Column("window_end", DateTime(timezone=True), nullable=False),
-    Column("n_rows", Integer, nullable=False),
+    Column("hours", Float, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),  # pending | fitted | refused
+    Column("completed_at", DateTime(timezone=True)),
+    Column("window_start", DateTime(timezone=True)),
+    Column("window_end", DateTime(timezone=True)),
+    Column("n_rows", Integer),
     Column("previous_version", String(64)),
     Column("version", String(64)),
     Column("refused", Text),
-    CheckConstraint("(version IS NULL) <> (refused IS NULL)"),
+    CheckConstraint(
+        "status = 'pending' OR (status = 'fitted' AND version IS NOT NULL) "
+        "OR (status = 'refused' AND refused IS NOT NULL)"
+    ),
     Index("state_model_rebaselines_asset", "asset_id", "requested_at"),
 )
 

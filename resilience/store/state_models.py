@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from resilience.core.domain import Reading
@@ -158,6 +158,14 @@ def history(
         yield Reading(sensor_id, ts, value, quality)
 
 
+#: Re-baseline requests (``state_model_rebaselines``): the window's default and bound, the reason's length. One
+#: daily cycle by default: a shorter window of an asset with a demand cycle is refused by the fit's screen (its
+#: halves are different parts of the cycle, not one state).
+REBASELINE_DEFAULT_HOURS = 24.0
+REBASELINE_MAX_HOURS = 24.0 * 7
+REBASELINE_MAX_REASON = 500
+
+
 def newest_model_meta(conn: Connection, *, asset_id: str) -> tuple[str, datetime, list[str]] | None:
     """(version, fitted_at, sensor_ids) of the asset's newest model, None if it has none."""
     row = conn.execute(
@@ -178,13 +186,27 @@ def last_reading_at(conn: Connection, *, sensor_ids: Sequence[str]) -> datetime 
     return value if isinstance(value, datetime) else None
 
 
-def record_rebaseline(conn: Connection, **values: Any) -> int:
-    """One re-baseline request (fitted: ``version``; refused: ``refused``, the reason); its audit id."""
-    return int(
-        conn.execute(
-            state_model_rebaselines.insert().values(**values).returning(state_model_rebaselines.c.id)
-        ).scalar_one()
-    )
+def request_rebaseline(conn: Connection, *, asset_id: str, requested_by: str, reason: str, hours: float) -> int:
+    """Record a re-baseline request (``pending``); its audit id."""
+    t = state_model_rebaselines
+    values = {"asset_id": asset_id, "requested_by": requested_by, "reason": reason, "hours": hours}
+    return int(conn.execute(t.insert().values(**values).returning(t.c.id)).scalar_one())
+
+
+def claim_rebaseline(conn: Connection, *, request_id: int | None = None) -> dict[str, Any] | None:
+    """Lock a pending request (the given one, or the oldest no one else holds) for the caller's transaction."""
+    t = state_model_rebaselines
+    q = t.select().where(t.c.status == "pending").order_by(t.c.id).limit(1).with_for_update(skip_locked=True)
+    if request_id is not None:
+        q = q.where(t.c.id == request_id)
+    row = conn.execute(q).first()
+    return None if row is None else dict(row._mapping)
+
+
+def complete_rebaseline(conn: Connection, *, request_id: int, **outcome: Any) -> None:
+    """Set a claimed request's outcome (``status`` fitted or refused, window, rows, versions or the reason)."""
+    t = state_model_rebaselines
+    conn.execute(t.update().where(t.c.id == request_id).values(completed_at=func.now(), **outcome))
 
 
 def rebaselines(conn: Connection, *, asset_id: str, limit: int = 100) -> list[dict[str, Any]]:

@@ -25,6 +25,7 @@ from resilience.core.events import Event, event_from_dict
 from resilience.core.settings import Settings, get_settings
 from resilience.detection.rebaseline import RebaselineRefused, rebaseline
 from resilience.detection.state_training import fit_asset_state_model
+from resilience.runtime.scheduler_process import build_scheduler, run_rebaselines
 from resilience.store import handoff
 from resilience.store.db import make_engine
 from resilience.store.readings import insert_new_readings, write_readings
@@ -124,23 +125,29 @@ def test_rebaseline_refuses_a_mixed_window_then_closes_the_held_state(engine: En
     viewer = {"X-API-Key": make_key(engine, "viewer")}
     url = f"/api/v1/assets/{ASSET}/state-model/rebaseline"
     assert client.post(url, json={"reason": "accepted"}, headers=viewer).status_code == 403
-    assert client.post(url, json={"reason": ""}, headers=engineer).status_code == 422
+    assert client.post(url, json={"reason": "  "}, headers=engineer).status_code == 422
     assert (
         client.post("/api/v1/assets/NO-SUCH/state-model/rebaseline", json={"reason": "x"}, headers=engineer).status_code
         == 404
     )
     answer = client.post(url, json={"reason": "valve re-set on 7 Oct, new pressure is normal"}, headers=engineer)
-    assert answer.status_code == 200, answer.text
-    done = answer.json()
-    assert done["previous_version"] == first and done["version"] != first and done["n_rows"] >= 1400
+    assert answer.status_code == 202, answer.text
+    assert answer.json()["status"] == "pending" and answer.json()["requested_by"].startswith("duty-engineer [")
+    job = build_scheduler(engine, get_settings()).get_job("state-model-rebaselines")
+    assert job is not None and job.func is run_rebaselines
+    assert run_rebaselines(engine) == 1 and run_rebaselines(engine) == 0  # the scheduler carries it out, once
 
     with engine.connect() as conn:
         trail = rebaselines(conn, asset_id=ASSET)
-    assert [(t["version"] is None, t["refused"] is None) for t in trail] == [(False, True), (True, False)]
-    assert trail[0]["requested_by"].startswith("duty-engineer [") and "valve re-set" in trail[0]["reason"]
+    assert [t["status"] for t in trail] == ["fitted", "refused"]
+    done = trail[0]
+    assert done["previous_version"] == first and done["version"] != first and done["n_rows"] >= 1400
+    assert done["requested_by"].startswith("duty-engineer [") and "valve re-set" in done["reason"]
+    assert done["completed_at"] is not None and done["window_end"] > done["window_start"]
     assert "not one normal state" in trail[1]["refused"] and trail[1]["requested_by"] == "test"
+    assert trail[1]["version"] is None and trail[1]["n_rows"] == 2879
     listed = client.get(f"/api/v1/assets/{ASSET}/state-model/rebaselines", headers=engineer).json()
-    assert [t["id"] for t in listed] == [t["id"] for t in trail]
+    assert [(t["id"], t["status"]) for t in listed] == [(t["id"], t["status"]) for t in trail]
 
     worker.snapshot()  # the detector takes the new version over here, the open anomaly with it
     assert worker.state_models.versions() == {ASSET: done["version"]}
