@@ -30,6 +30,7 @@ from resilience.api.routes import (
     reports,
     risk,
     session,
+    state_models,
 )
 from resilience.metrics.http import RequestMetrics
 from resilience.core.settings import get_settings
@@ -46,6 +47,7 @@ ROUTERS: list[APIRouter] = [
     readings.router,
     ingest.router,
     anomalies.router,
+    state_models.router,
     risk.router,
     alert_stream.stream_router,
     alerts.router,

@@ -9,6 +9,7 @@ BENCHES = [
     "resilience.bench.ingest_bench",
     "resilience.bench.alerts_bench",
     "resilience.bench.tep_bench",
+    "resilience.bench.heldout_bench",
     "resilience.bench.nab.benchmark",
     "resilience.bench.detect_bench",
     "resilience.bench.console_bench",

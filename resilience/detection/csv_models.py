@@ -1,5 +1,9 @@
 """The models ``resilience detect`` runs over a CSV, each exactly as production (or the benchmark) runs it.
 
+``production`` (the default) is the live detector's own protocol (:mod:`resilience.detection.protocol`): each
+column a sensor of its kind through its ensemble, and the asset's state model on one-minute rows with its held
+alarm, fitted as the nightly refit fits it; the others are single models chosen by name.
+
 Every function takes the parsed rows (already checked: numeric value columns, parsed times) and returns one
 ``(anomaly_score, anomaly)`` pair per row, in row order, computed causally (row i sees rows <= i only; the
 multivariate models are fitted first on the normal rows they are given).
@@ -10,7 +14,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -18,13 +23,16 @@ from resilience.detection.ensemble import DEFAULT_ENSEMBLES
 from resilience.core.domain import SENSOR_KINDS, Reading
 from resilience.core.logs import progress
 
+if TYPE_CHECKING:
+    from resilience.detection.protocol import BacktestResult
+
 #: Multivariate models fitted on normal rows before scoring (``--train-rows`` / ``--train``).
 MULTIVARIATE = ("cva", "pca")
 
 
 @dataclass(frozen=True, slots=True)
 class ModelChoice:
-    """A parsed ``--model`` value: ``nab``, ``cva``, ``pca`` or ``ensemble:<kind>``."""
+    """A parsed ``--model`` value: ``production``, ``nab``, ``cva``, ``pca`` or ``ensemble:<kind>``."""
 
     name: str
     kind: str = ""
@@ -37,14 +45,69 @@ class ModelChoice:
 def parse_model(text: str) -> ModelChoice:
     """Parse ``--model``; an unknown name or sensor kind is refused with the list of valid ones."""
     text = text.strip()
-    if text in ("nab", *MULTIVARIATE):
+    if text in ("production", "nab", *MULTIVARIATE):
         return ModelChoice(text)
     if text.startswith("ensemble:"):
         kind = text.split(":", 1)[1]
         if kind in DEFAULT_ENSEMBLES:
             return ModelChoice("ensemble", kind)
         raise ValueError(f"unknown sensor kind {kind!r}; kinds: {', '.join(sorted(DEFAULT_ENSEMBLES))}")
-    raise ValueError(f"unknown model {text!r}; use nab, cva, pca or ensemble:<kind>")
+    raise ValueError(f"unknown model {text!r}; use production, nab, cva, pca or ensemble:<kind>")
+
+
+def parse_kinds(specs: Sequence[str], columns: Sequence[str]) -> dict[str, str]:
+    """``--kind KIND`` (every column) or ``--kind COLUMN=KIND``; an unknown kind or column is refused."""
+    kinds: dict[str, str] = {}
+    for spec in specs:
+        column, _, kind = spec.rpartition("=")
+        if kind not in DEFAULT_ENSEMBLES:
+            raise ValueError(f"unknown sensor kind {kind!r}; kinds: {', '.join(sorted(DEFAULT_ENSEMBLES))}")
+        if column and column not in columns:
+            raise ValueError(f"--kind {spec}: no value column {column!r} (columns: {', '.join(columns)})")
+        kinds.update({column: kind} if column else dict.fromkeys(columns, kind))
+    return kinds
+
+
+def _readings(times: Sequence[datetime], data: np.ndarray, columns: Sequence[str]) -> list[list[Reading]]:
+    """One list of readings per row, in column order (an empty cell is no reading)."""
+    return [
+        [Reading(c, ts, float(v)) for c, v in zip(columns, row, strict=False) if not math.isnan(v)]
+        for ts, row in zip(times, data, strict=True)
+    ]
+
+
+def score_production(
+    times: Sequence[datetime],
+    data: np.ndarray,
+    columns: Sequence[str],
+    kinds: dict[str, str],
+    train: tuple[Sequence[datetime], np.ndarray] | None,
+) -> BacktestResult:
+    """The live detector over the CSV (:func:`~resilience.detection.protocol.backtest`): the columns with a kind
+    are sensors of the asset ``csv`` scored by their ensembles; with ``train`` (normal operation), the asset's
+    state model is fitted on its one-minute rows exactly as the nightly refit fits it (a window that is too
+    short or not one normal state is refused with the reason) and runs beside them."""
+    from resilience.detection.asset_models import EXCLUDED_KINDS
+    from resilience.detection.asset_state import training_rows
+    from resilience.detection.protocol import backtest, state_monitor
+    from resilience.detection.state_training import fit_on_rows
+
+    catalogue = {c: _CsvSensor(c, kinds[c]) for c in columns if c in kinds}
+    monitors = {}
+    if train is not None:
+        state_columns = [c for c in columns if kinds.get(c) not in EXCLUDED_KINDS]
+        if len(state_columns) < 2:
+            raise ValueError("a state model needs two or more columns of continuous kinds")
+        history = (r for row in _readings(*train, columns) for r in row)
+        X, _ = training_rows(history, state_columns, [], timedelta(0))
+        model = fit_on_rows(X)
+        monitors["csv"] = state_monitor("csv", model, state_columns, kinds)
+    if not catalogue and not monitors:
+        raise ValueError(
+            "the production model needs --kind (per-sensor detection) and/or --train-rows N or --train FILE "
+            "(the state model of two or more columns)"
+        )
+    return backtest(catalogue, monitors, progress(_readings(times, data, columns), total=len(times), what="detect"))
 
 
 def score_nab(data: np.ndarray, threshold: float) -> tuple[list[float], list[bool]]:

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 import numpy as np
 from resilience.detection.asset_models import EXCLUDED_KINDS
 from resilience.detection.asset_state import dump_state_model, model_version, new_state_model, training_rows
-from resilience.detection.state_models import ContaminatedWindowError
+from resilience.detection.state_models import CanonicalVariateStateModel, ContaminatedWindowError
 from resilience.store.db import Engine
 from resilience.store.state_models import abnormal_periods, history, modelled_asset_sensors, save_state_model
 
@@ -25,6 +25,20 @@ log = logging.getLogger(__name__)
 TRAIN_DAYS = 7.0
 MIN_ROWS = 720
 EXCLUDE_MARGIN = timedelta(minutes=30)
+
+
+class TooFewRowsError(ValueError):
+    """Not enough clean one-minute rows to fit a state model on; ``str()`` says how many there are."""
+
+
+def fit_on_rows(X: np.ndarray, *, min_rows: int = MIN_ROWS) -> CanonicalVariateStateModel:
+    """The production fit of one asset's rows (the nightly refit, a re-baseline and ``resilience detect`` all
+    use it): refused with :class:`TooFewRowsError` or :class:`ContaminatedWindowError`, each with its reason."""
+    model = new_state_model(X.shape[1])
+    need = max(min_rows, model.n_folds * (model.past + model.future + 10))
+    if len(X) < need:
+        raise TooFewRowsError(f"{len(X)} clean one-minute rows, a state model needs {need}")
+    return model.fit(X)
 
 
 def fit_asset_state_model(
@@ -44,12 +58,11 @@ def fit_asset_state_model(
         X, dropped = training_rows(
             history(conn, sensor_ids=sensor_ids, start=start, end=end), sensor_ids, periods, EXCLUDE_MARGIN
         )
-    model = new_state_model(len(sensor_ids))
-    if len(X) < max(min_rows, model.n_folds * (model.past + model.future + 10)):
+    try:
+        model = fit_on_rows(X, min_rows=min_rows)
+    except TooFewRowsError:
         log.info("state model of %s not fitted: %d clean rows (%d left out)", asset_id, len(X), dropped)
         return None
-    try:
-        model.fit(X)
     except ContaminatedWindowError as exc:
         log.warning("state model of %s not fitted on [%s, %s): %s", asset_id, start, end, exc)
         return None

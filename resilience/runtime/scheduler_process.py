@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 
 from resilience.ops import broker_accounts as mqtt_auth
 from resilience.detection.asset_models import train_asset_models as _train
+from resilience.detection.rebaseline import run_pending
 from resilience.detection.state_training import fit_state_models
 from resilience.core.logs import setup_logging
 from resilience.metrics.jobs import instrument_jobs
@@ -115,6 +116,11 @@ def refit_state_models(engine: Engine, now: datetime | None = None) -> int:
     return fit_state_models(engine, now or datetime.now(UTC))
 
 
+def run_rebaselines(engine: Engine) -> int:
+    """Every 30 s: carry out pending re-baseline requests (each fitted or refused, with the reason, in its row)."""
+    return run_pending(engine)
+
+
 def build_scheduler(engine: Engine, settings: Settings) -> BlockingScheduler:
     """Every periodic job of the scheduler process, not yet started."""
     scheduler = BlockingScheduler(timezone="UTC")
@@ -160,6 +166,15 @@ def build_scheduler(engine: Engine, settings: Settings) -> BlockingScheduler:
         hour=3,
         minute=45,
         id="state-model-refit",
+        max_instances=1,
+        coalesce=True,
+    )
+    scheduler.add_job(  # engineers' re-baselines made through the API (the API fits nothing itself)
+        run_rebaselines,
+        "interval",
+        args=[engine],
+        seconds=30,
+        id="state-model-rebaselines",
         max_instances=1,
         coalesce=True,
     )

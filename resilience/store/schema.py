@@ -237,6 +237,31 @@ state_models = Table(
     Index("ix_state_models_newest", "asset_id", "fitted_at"),
 )
 
+# An engineer's re-baseline of an asset's state model (migration 0016): who, when, why, and what came of it.
+state_model_rebaselines = Table(
+    "state_model_rebaselines",
+    metadata,
+    Column("id", BigInteger, Identity(), primary_key=True),
+    Column("asset_id", String(64), nullable=False),
+    Column("requested_by", Text, nullable=False),
+    Column("requested_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+    Column("reason", Text, nullable=False),
+    Column("hours", Float, nullable=False),
+    Column("status", String(16), nullable=False, server_default="pending"),  # pending | fitted | refused
+    Column("completed_at", DateTime(timezone=True)),
+    Column("window_start", DateTime(timezone=True)),
+    Column("window_end", DateTime(timezone=True)),
+    Column("n_rows", Integer),
+    Column("previous_version", String(64)),
+    Column("version", String(64)),
+    Column("refused", Text),
+    CheckConstraint(
+        "status = 'pending' OR (status = 'fitted' AND version IS NOT NULL) "
+        "OR (status = 'refused' AND refused IS NOT NULL)"
+    ),
+    Index("state_model_rebaselines_asset", "asset_id", "requested_at"),
+)
+
 # Current risk per scope (asset:ID | district:ID | city) and hazard; the history lives in risk_series.
 risk_current = Table(
     "risk_current",

@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, func, text
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 
 from resilience.core.domain import Reading
-from resilience.store.schema import state_models
+from resilience.store.schema import state_model_rebaselines, state_models
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,3 +156,63 @@ def history(
     )
     for sensor_id, ts, value, quality in result:
         yield Reading(sensor_id, ts, value, quality)
+
+
+#: Re-baseline requests (``state_model_rebaselines``): the window's default and bound, the reason's length. One
+#: daily cycle by default: a shorter window of an asset with a demand cycle is refused by the fit's screen (its
+#: halves are different parts of the cycle, not one state).
+REBASELINE_DEFAULT_HOURS = 24.0
+REBASELINE_MAX_HOURS = 24.0 * 7
+REBASELINE_MAX_REASON = 500
+
+
+def newest_model_meta(conn: Connection, *, asset_id: str) -> tuple[str, datetime, list[str]] | None:
+    """(version, fitted_at, sensor_ids) of the asset's newest model, None if it has none."""
+    row = conn.execute(
+        text(
+            "SELECT version, fitted_at, sensor_ids FROM state_models WHERE asset_id = :a "
+            "ORDER BY fitted_at DESC, version LIMIT 1"
+        ),
+        {"a": asset_id},
+    ).first()
+    return None if row is None else (row.version, row.fitted_at, list(row.sensor_ids))
+
+
+def last_reading_at(conn: Connection, *, sensor_ids: Sequence[str]) -> datetime | None:
+    """The time of the newest stored reading of these sensors (data time, not the wall clock)."""
+    value = conn.execute(
+        text("SELECT max(ts) FROM readings WHERE sensor_id = ANY(:ids)"), {"ids": list(sensor_ids)}
+    ).scalar()
+    return value if isinstance(value, datetime) else None
+
+
+def request_rebaseline(conn: Connection, *, asset_id: str, requested_by: str, reason: str, hours: float) -> int:
+    """Record a re-baseline request (``pending``); its audit id."""
+    t = state_model_rebaselines
+    values = {"asset_id": asset_id, "requested_by": requested_by, "reason": reason, "hours": hours}
+    return int(conn.execute(t.insert().values(**values).returning(t.c.id)).scalar_one())
+
+
+def claim_rebaseline(conn: Connection, *, request_id: int | None = None) -> dict[str, Any] | None:
+    """Lock a pending request (the given one, or the oldest no one else holds) for the caller's transaction."""
+    t = state_model_rebaselines
+    q = t.select().where(t.c.status == "pending").order_by(t.c.id).limit(1).with_for_update(skip_locked=True)
+    if request_id is not None:
+        q = q.where(t.c.id == request_id)
+    row = conn.execute(q).first()
+    return None if row is None else dict(row._mapping)
+
+
+def complete_rebaseline(conn: Connection, *, request_id: int, **outcome: Any) -> None:
+    """Set a claimed request's outcome (``status`` fitted or refused, window, rows, versions or the reason)."""
+    t = state_model_rebaselines
+    conn.execute(t.update().where(t.c.id == request_id).values(completed_at=func.now(), **outcome))
+
+
+def rebaselines(conn: Connection, *, asset_id: str, limit: int = 100) -> list[dict[str, Any]]:
+    """The asset's re-baseline requests, newest first."""
+    t = state_model_rebaselines
+    rows = conn.execute(
+        t.select().where(t.c.asset_id == asset_id).order_by(t.c.requested_at.desc(), t.c.id.desc()).limit(limit)
+    )
+    return [dict(r._mapping) for r in rows]

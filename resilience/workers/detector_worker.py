@@ -33,6 +33,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from resilience.core.clock import DataClock
 from resilience.detection.asset_models import AssetModelScorer, load_latest_models
 from resilience.detection.asset_state import StateModelScorer, build_monitors
+from resilience.detection.protocol import score_readings
 from resilience.detection.scoring import DetectionEngine
 from resilience.detection.silent_sensors import PlatformHorizon
 from resilience.core.domain import Reading
@@ -235,9 +236,7 @@ class DetectionWorker:
         if unknown:
             self._learn_new_sensors(unknown)
         known = [r for r in readings if r.sensor_id in self.catalogue]
-        self.engine.process(known)
-        for event in self.state_models.observe(known):  # as batches arrive, in the order they are consumed
-            self.bus.publish(event)
+        score_readings(self.engine, self.state_models, known)  # the protocol `resilience detect` runs too
         # The clock moves with data *processed*, under the same lock as the silence check: a batch that
         # has arrived but waits (behind a snapshot) must not make its own sensors look silent.
         if readings:

@@ -53,6 +53,8 @@ ACCESS: dict[tuple[str, str], set[str] | None] = {
     ("get", "/api/v1/ingest/errors"): HISTORY | {"utility"},
     ("get", "/api/v1/anomalies"): HISTORY,
     ("get", "/api/v1/anomalies/{anomaly_id}"): HISTORY,
+    ("post", "/api/v1/assets/{asset_id}/state-model/rebaseline"): {"admin", "engineer"},
+    ("get", "/api/v1/assets/{asset_id}/state-model/rebaselines"): HISTORY,
     ("get", "/api/v1/risk/spectrum"): WATCH,
     ("get", "/api/v1/risk/assets/{asset_id}"): WATCH,
     ("get", "/api/v1/risk/series"): HISTORY,

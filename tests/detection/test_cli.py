@@ -30,7 +30,7 @@ def test_detect_univariate(tmp_path):
         for i, v in enumerate(values):
             fh.write(f"2024-01-01 00:{i // 60 % 60:02d}:{i % 60:02d},{v:.4f}\n")
     out = tmp_path / "out.csv"
-    assert _run(["detect", str(src), "-o", str(out)]) == 0
+    assert _run(["detect", str(src), "-o", str(out), "--model", "nab"]) == 0
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 1500 and list(rows[0]) == ["timestamp", "value", "anomaly_score", "anomaly"]
     assert rows[5]["timestamp"] == "2024-01-01 00:00:05"
@@ -49,7 +49,25 @@ def test_detect_multivariate_custom_time_column(tmp_path):
             pressure = 0.3 + rng.normal(0, 0.002) - (0.1 if i == 800 else 0)
             fh.write(f"{i};{flow:.3f};{pressure:.4f};north\n")
     out = tmp_path / "out.csv"
-    assert _run(["detect", str(src), "-o", str(out), "--time-column", "time", "--sep", ";", "--threshold", "0.5"]) == 0
+    assert (
+        _run(
+            [
+                "detect",
+                str(src),
+                "-o",
+                str(out),
+                "--time-column",
+                "time",
+                "--sep",
+                ";",
+                "--threshold",
+                "0.5",
+                "--model",
+                "nab",
+            ]
+        )
+        == 0
+    )
     rows = list(csv.DictReader(out.open(), delimiter=";"))
     assert list(rows[0])[:4] == ["time", "flow", "pressure", "site"] and rows[0]["site"] == "north"
     assert [r["time"] for r in rows[:3]] == ["0", "1", "2"]
@@ -76,7 +94,7 @@ def _detect_stderr(tmp_path, on_terminal: bool) -> str:  # type: ignore[no-untyp
     src = tmp_path / "p.csv"
     rows = "".join(f"2024-01-01T00:{i // 60 % 60:02d}:{i % 60:02d}Z,{i % 7}\n" for i in range(3000))
     src.write_text("timestamp,value\n" + rows)
-    cmd = [sys.executable, "-m", "resilience.cli", "detect", str(src), "-o", str(tmp_path / "o.csv")]
+    cmd = [sys.executable, "-m", "resilience.cli", "detect", str(src), "-o", str(tmp_path / "o.csv"), "--model", "nab"]
     if not on_terminal:
         return subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True).stderr
     import fcntl

@@ -75,3 +75,29 @@ def test_pca_asset_model_flags_a_broken_relation(tmp_path: Path) -> None:
     assert sum(flags[1000:1050]) >= 45
     assert sum(flags[:1000]) <= 10
     assert main(["detect", str(src), "-o", str(out), "--model", "pca"]) == 2
+
+
+def test_production_default_with_a_kind_raises_what_the_engine_raises(tmp_path: Path) -> None:
+    src, out, spans = tmp_path / "in.csv", tmp_path / "out.csv", tmp_path / "spans.csv"
+    _pressure_csv(src)
+    assert main(["detect", str(src), "-o", str(out), "--kind", "pressure=water_pressure", "--alarms", str(spans)]) == 0
+    production = _flags(out)
+    assert main(["detect", str(src), "-o", str(out), "--model", "ensemble:water_pressure"]) == 0
+    assert production == _flags(out), "one column, no state model: the same engine, the same flags"
+    rows = list(csv.DictReader(spans.open()))
+    assert rows and all(r["sensor_id"] == "pressure" for r in rows)
+    breach = [r for r in rows if r["start"] == "2024-06-01T13:20:00+00:00"]  # row 800
+    assert len(breach) == 1 and breach[0]["end"] >= "2024-06-01T13:50:00+00:00"
+
+
+def test_production_refuses_what_it_cannot_run(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    src, out = tmp_path / "in.csv", tmp_path / "out.csv"
+    _pressure_csv(src)
+    assert main(["detect", str(src), "-o", str(out)]) == 2
+    assert "needs --kind" in capsys.readouterr().err
+    assert main(["detect", str(src), "-o", str(out), "--kind", "nosuch=water_pressure"]) == 2
+    assert "no value column 'nosuch'" in capsys.readouterr().err
+    assert main(["detect", str(src), "-o", str(out), "--model", "nab", "--alarms", str(tmp_path / "a.csv")]) == 2
+    assert "only the production model" in capsys.readouterr().err
+    assert main(["detect", str(src), "-o", str(out), "--kind", "water_pressure", "--train-rows", "500"]) == 2
+    assert "two or more columns" in capsys.readouterr().err
