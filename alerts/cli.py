@@ -72,6 +72,7 @@ def _operator(args: argparse.Namespace) -> int:
     from alerts.evaluate_operator import run_operator
     from resilience.store.db import get_engine, make_engine
 
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")  # what it resolved, when
     engine = make_engine(args.database_url) if args.database_url else get_engine()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

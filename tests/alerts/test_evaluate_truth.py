@@ -77,3 +77,31 @@ def test_p99_is_the_nearest_rank() -> None:
     assert p99([]) is None
     assert p99([float(i) for i in range(1, 101)]) == 99.0
     assert p99([0.0, 30.0]) == 30.0
+
+
+def test_staleness_is_the_shown_value_against_the_newest_stored_reading(adb: Engine) -> None:
+    """An open alert on a sensor read a minute ago shows that reading: 0 s stale. One whose newest reading is
+    older than the console's look-back shows none: stale by what is stored past the look-back (here 0)."""
+    import uuid
+
+    from sqlalchemy import insert
+
+    from alerts.evaluate_operator import sample_staleness
+    from resilience.core.domain import Reading
+    from resilience.store.readings import write_readings
+    from resilience.store.schema import sensors
+    from resilience.store.timeseries import get_backend
+
+    sid = f"st-{uuid.uuid4().hex[:8]}"
+    with adb.begin() as conn:
+        conn.execute(
+            insert(sensors).values(
+                id=sid, asset_id="a1", utility_id="gasco", kind="methane", unit="percent_lel", expected_interval_s=60
+            )
+        )
+        write_readings(conn, [Reading(sid, at(t), 20.0 + t / 60) for t in (0, 60, 120)], get_backend(conn))
+    eng = engine(adb, Clock(at(0)))
+    eng.handle(anomaly(level=Level.RED, sensor=sid, t=0, anomaly_id="st"))
+    with adb.connect() as conn:
+        assert sample_staleness(conn, at(180)) == [0.0]
+        assert sample_staleness(conn, at(7 * 3600)) == [0.0]  # nothing stored after the look-back began
