@@ -48,12 +48,15 @@ def newest_reading_time(conn: Connection, since: datetime | None) -> datetime | 
 def operate(engine: Engine, rules: RulesConfig, now: datetime, *, after_s: float = 120.0) -> list[int]:
     """Resolve every active alert that fired at least ``after_s`` before ``now``; returns their ids.
 
-    An incident's alert resolves its members with it (the service does), so members are left to it."""
+    An incident's alert resolves its members with it (the service does), so members of an active incident
+    are left to it; a member whose incident is already resolved is a row of its own and resolved as one."""
     with engine.connect() as conn:
+        active = store.active_alerts(conn)
+        incidents = {a.fingerprint for a in active}
         due = [
             a
-            for a in store.active_alerts(conn)
-            if a.fired_at <= now - timedelta(seconds=after_s) and not a.parent_fingerprint
+            for a in active
+            if a.fired_at <= now - timedelta(seconds=after_s) and a.parent_fingerprint not in incidents
         ]
     done = []
     for a in due:
