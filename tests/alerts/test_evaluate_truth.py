@@ -105,3 +105,21 @@ def test_staleness_is_the_shown_value_against_the_newest_stored_reading(adb: Eng
     with adb.connect() as conn:
         assert sample_staleness(conn, at(180)) == [0.0]
         assert sample_staleness(conn, at(7 * 3600)) == [0.0]  # nothing stored after the look-back began
+
+
+def test_a_reopening_stamped_before_the_resolution_it_undid_still_counts_as_a_reopening(adb: Engine) -> None:
+    """The operator's data clock ran ahead of a lagging engine: the re-opening carries its signal's time, before
+    the resolution. In the order they were made it re-opened the alert, so the hazard was not left silent."""
+    from alerts.service import AlertService
+
+    eng = engine(adb, Clock(at(0)))
+    (a,) = eng.handle(anomaly(level=Level.YELLOW, t=0, anomaly_id="lag", asset="tunnel-12"))
+    with adb.begin() as conn:
+        AlertService(conn, eng.rules, at(300)).resolve(a.id, by="eval-operator", note="done", override=True)
+    eng.handle(anomaly(level=Level.RED, t=200, anomaly_id="lag", asset="tunnel-12"))  # late: stamped 200
+    with adb.connect() as conn:
+        history = reads.state_history(conn, [a.id])[a.id]
+    assert [k for _, k in history] == ["fired", "resolved", "reopened"]
+    assert history[2][0] == at(300)  # seen when it was made, after the resolution
+    assert resolved_while_active([incident(0, 900, "tunnel-12")], {"inc-1": {a.id}}, {a.id: history}) == []
+    assert shown_state(history, at(400)) == "active"
