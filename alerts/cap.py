@@ -10,11 +10,13 @@ from __future__ import annotations
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from alerts.explain import alert_explanation
 from alerts.actions import HAZARD_NAMES, headline
 from alerts.model import Alert, AlertState
+from alerts.send_values import describe
 from resilience.core.domain import Level
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
@@ -109,8 +111,11 @@ def render_cap(
     sender_name: str = "城市生命线安全监测中心 / Urban Lifeline Monitoring Centre",
     status: str = "Actual",
     scope: str = "Public",
+    current: Sequence[Mapping[str, Any]] = (),
 ) -> str:
-    """The alert as a CAP 1.2 XML document (UTF-8 string with declaration)."""
+    """The alert as a CAP 1.2 XML document (UTF-8 string with declaration). ``current``: its sensors' values
+    when the document is made (``alerts.send_values.read_current``), each a ``lifeline:value_now`` parameter
+    with the reading's time, beside the onset facts in the description."""
     if status not in ("Actual", "Exercise", "System", "Test", "Draft"):
         raise ValueError(f"invalid CAP status {status!r}")
     mtype = msg_type(alert)
@@ -162,6 +167,10 @@ def render_cap(
         param = _sub(info, "parameter")
         _sub(param, "valueName", "lifeline:level")
         _sub(param, "value", grade_level.label)
+        for line in describe(current):
+            param = _sub(info, "parameter")
+            _sub(param, "valueName", "lifeline:value_now")
+            _sub(param, "value", line)
         area_el = _sub(info, "area")
         _sub(area_el, "areaDesc", area.description)
         rings = polygon_rings(area.polygon) if area.polygon else []

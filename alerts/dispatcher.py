@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from prometheus_client import Counter
 from alerts import store
 from alerts.channels.base import Channel, Message, PermanentError, RetryableError
+from alerts.send_values import read_current, with_current
 from alerts.store import OUTBOX_CHANNEL, outbox
 from resilience.store.db import Engine
 from resilience.store.eventlog import NotifyListener, engine_url
@@ -162,10 +163,24 @@ class Dispatcher:
                 )
         return status
 
+    def with_values_now(self, claimed: list[Claimed]) -> list[Claimed]:
+        """The claimed messages carrying their alerts' sensor values read now, just before sending (one query
+        for the batch): a message sent after a wait or a retry says what is true when it goes out."""
+        ids = {s for c in claimed for s in ((c.message.payload.get("alert") or {}).get("sensor_ids") or [])}
+        if not ids:
+            return claimed
+        now = self.now()
+        with self.engine.connect() as conn:
+            current = read_current(conn, ids, now)
+        return [
+            replace(c, message=replace(c.message, payload=with_current(c.message.payload, current, now)))
+            for c in claimed
+        ]
+
     def run_once(self) -> int:
         """One claim-send-record round; returns how many messages were delivered."""
         delivered = 0
-        for c in self.claim():
+        for c in self.with_values_now(self.claim()):
             result, error = self.send(c)
             if self.complete(c, result, error) == "delivered":
                 delivered += 1
@@ -207,7 +222,7 @@ class Dispatcher:
 
     def run_once_claimed(self) -> int:
         """``run_once`` but returns how many rows were claimed (delivered or not)."""
-        claimed = self.claim()
+        claimed = self.with_values_now(self.claim())
         for c in claimed:
             result, error = self.send(c)
             self.complete(c, result, error)

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from alerts.evaluate_truth import score_truth
 from alerts.store import reads
 from resilience.store.cursors import backlogs
 from resilience.store.db import Connection, Engine
@@ -100,9 +101,11 @@ def evaluate(
     slack_s: float = 600.0,
     days: float | None = None,
     end: datetime | None = None,
+    staleness: list[float] | None = None,
 ) -> dict[str, Any]:
     """Score the stored alerts; ``end``: when the simulated data ended. Alerts fired after it are about the
-    feed stopping (every sensor falls silent once the simulator exits), not about the simulated city."""
+    feed stopping (every sensor falls silent once the simulator exits), not about the simulated city.
+    ``staleness``: the evaluation operator's samples of how old the values shown by open alerts were."""
     slack = timedelta(seconds=slack_s)
     alert_rows = {r["id"]: {**r, "ever_sensors": set()} for r in reads.scored_alerts(conn)}
     for r in alert_rows.values():
@@ -136,6 +139,7 @@ def evaluate(
         return max(per_channel.values(), default=0)
 
     rows: list[dict[str, Any]] = []
+    hits_per_incident: dict[str, set[int]] = {}
     to_work: list[int] = []  # alert rows an operator must work (and close) per caught incident
     for inc in incidents:
         hits = [(aid, ts) for aid, ts in firings if _matches(inc, alert_rows[aid], ts, slack)]
@@ -144,6 +148,7 @@ def evaluate(
         if first is not None:
             tta.append(first)
         ids = {aid for aid, _ in hits}
+        hits_per_incident[inc.incident_id] = ids
         if ids:
             to_work.append(sum(1 for aid in ids if _worked(alert_rows[aid])))
         per_incident_max.append(worst_channel(sends, ids))
@@ -164,7 +169,9 @@ def evaluate(
     if days is None:
         times = [i.start for i in incidents] + [i.end for i in incidents] + [ts for _, ts in firings]
         days = max((max(times) - min(times)).total_seconds() / 86400, 1 / 24) if times else 1.0
+    truth = score_truth(conn, incidents, hits_per_incident, end=end, staleness=staleness or [])
     return {
+        **truth,
         "incidents": len(incidents),
         "caught": len(tta),
         "median_tta_s": round(statistics.median(tta), 1) if tta else None,
@@ -203,6 +210,10 @@ SUMMARY_KEYS = (
     "false_per_day",
     "max_notifications_per_incident",
     "alerts_per_incident",
+    # the alert follows the hazard (alerts.evaluate_truth): goals 0, >= 0.99, <= 10 s
+    "resolved_while_active",
+    "state_agreement",
+    "value_staleness_p99_s",
 )
 
 

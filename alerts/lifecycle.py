@@ -94,6 +94,21 @@ def _set_level(alert: Alert, level: Level, ts: datetime, rules: RulesConfig | No
     alert.action_zh, alert.action_en = first_action(alert.hazard, level, rules)
 
 
+def _refire(alert: Alert, ts: datetime, level: Level, rules: RulesConfig | None) -> None:
+    """Fire a resolved (or reviewed) alert again: a new firing of the same alert, whose acknowledgement,
+    resolution and escalation belong to the last firing, at ``level`` with that level's first action.
+    One place for both ways back (a new signal, a condition that outlasted a resolution)."""
+    alert.state = AlertState.FIRING
+    alert.fire_count += 1
+    alert.fired_at = ts
+    alert.updated_at = ts
+    alert.cleared_at = alert.acknowledged_at = alert.resolved_at = None
+    alert.acknowledged_by = alert.resolved_by = None
+    alert.escalation_tier = 0
+    alert.version += 1
+    _set_level(alert, level, ts, rules)
+
+
 def apply_signal(
     alert: Alert | None, sig: Signal, *, utility_id: str | None = None, rules: RulesConfig | None = None
 ) -> tuple[Alert | None, list[Transition]]:
@@ -134,15 +149,8 @@ def apply_signal(
     _fold_evidence(alert, sig, fresh=reopening)
     if reopening:
         previous = alert.state
-        alert.state = AlertState.FIRING
-        alert.fire_count += 1
-        alert.fired_at = sig.ts
         alert.sources = {sig.source_key: _source_entry(sig)}
-        alert.cleared_at = alert.acknowledged_at = alert.resolved_at = None
-        alert.acknowledged_by = alert.resolved_by = None
-        alert.escalation_tier = 0
-        alert.version += 1
-        _set_level(alert, sig.level, sig.ts, rules)
+        _refire(alert, sig.ts, sig.level, rules)
         return alert, [
             Transition(
                 "reopened",
@@ -230,9 +238,11 @@ def resolve(alert: Alert, *, by: str, note: str, now: datetime, override: bool =
     return _resolve(alert, now, by, note)
 
 
-def reopen_if_condition_holds(alert: Alert, now: datetime, reopen_after_s: float) -> list[Transition]:
+def reopen_if_condition_holds(
+    alert: Alert, now: datetime, reopen_after_s: float, rules: RulesConfig | None = None
+) -> list[Transition]:
     """Re-open a resolved (or reviewed) alert whose condition has held for ``reopen_after_s`` since it was
-    resolved: it fires and notifies again, marked as a re-opening."""
+    resolved: it fires and notifies again, marked as a re-opening, with the first action of its level."""
     if alert.state.active or not alert.condition_active or alert.resolved_at is None:
         return []
     if now - alert.resolved_at < timedelta(seconds=reopen_after_s):
@@ -242,16 +252,7 @@ def reopen_if_condition_holds(alert: Alert, now: datetime, reopen_after_s: float
     # the condition has held since before this firing: its duration counts from when it began
     since = alert.evidence.get("condition_since") or alert.fired_at.isoformat()
     alert.evidence = {**alert.evidence, "condition_since": since}
-    alert.state = AlertState.FIRING
-    alert.fire_count += 1
-    alert.fired_at = now
-    alert.acknowledged_at = alert.resolved_at = None
-    alert.acknowledged_by = alert.resolved_by = None
-    alert.escalation_tier = 0
-    alert.updated_at = now
-    alert.version += 1
-    alert.level, alert.level_since = max(level, Level.BLUE), now
-    alert.peak_level = max(alert.peak_level, alert.level)
+    _refire(alert, now, max(level, Level.BLUE), rules)
     said, data = system_note("alertmsg.reopened_active", seconds=f"{reopen_after_s:.0f}")
     return [
         Transition(

@@ -178,7 +178,7 @@ class AlertService:
                 self._save(alert, trs)
                 changed[alert.fingerprint] = alert
         for alert in store.resolved_alerts_holding_condition(self.conn, self.now - REOPEN_LOOKBACK):
-            trs = reopen_if_condition_holds(alert, self.now, self.rules.reopen_after_rules(alert.rules))
+            trs = reopen_if_condition_holds(alert, self.now, self.rules.reopen_after_rules(alert.rules), self.rules)
             if trs:
                 result.reopened += 1
                 self._save(alert, trs)

@@ -5,6 +5,8 @@
 #   SENSORS=2000 SPEED=120 HOURS=24 bash scripts/evaluate-simulated-day.sh
 # (INCIDENTS=demo: one incident of every type in the first half hour, for a run of a few hours;
 # tests/e2e/test_evaluate.py runs a short one.)
+# An evaluation operator (`resilience evaluate-operator`, OPERATOR_AFTER_S=120) resolves every alert as a duty
+# officer would, two simulated minutes after it fires.
 # Output: $OUT/summary.txt (last line = evaluate's key=value line), logs and truth in $OUT.
 # The run has a topic root of its own (eval-<ts>), so a demo on the same broker does not feed it; the broker's
 # ACL follows the configured root, so it is written for that root when the run starts and for the usual one
@@ -51,14 +53,25 @@ cleanup() {
 }
 trap cleanup EXIT
 .venv/bin/resilience mqtt-credentials sync > "$OUT/acl.log"   # the service accounts' rights on $TAG/#
+# the engine's tick (auto-resolve, re-open, escalation) every 30 simulated seconds, at most twice a wall second:
+# at the live 10 wall seconds an accelerated run would tick once per 20-40 simulated minutes
+TICK_S=$($PY -c "print(max(0.5, 30 / $SPEED))")
 for svc in ingest detector engine; do
-  .venv/bin/resilience "$svc" > "$OUT/$svc.log" 2>&1 &
+  args=(); [ "$svc" = engine ] && args=(--tick-s "$TICK_S")
+  .venv/bin/resilience "$svc" "${args[@]}" > "$OUT/$svc.log" 2>&1 &
   PIDS+=($!)
 done
 for svc in ingest detector engine; do   # wait until each is up
   for _ in $(seq 1 120); do grep -q "subscribed to\|engine running" "$OUT/$svc.log" && break; sleep 0.5; done
   grep -q "subscribed to\|engine running" "$OUT/$svc.log" || { echo "$svc did not start:"; tail -5 "$OUT/$svc.log"; exit 1; }
 done
+# the duty officer: resolves each alert 2 simulated minutes after it fires (override + reason where the condition
+# holds, as the API's resolve), so re-opening is exercised; samples the staleness of the values open alerts show
+OPERATOR_AFTER_S=${OPERATOR_AFTER_S:-120}
+rm -f "$OUT/operator-samples.jsonl"
+.venv/bin/resilience evaluate-operator --after-s "$OPERATOR_AFTER_S" --samples "$OUT/operator-samples.jsonl" \
+  > "$OUT/operator.log" 2>&1 &
+PIDS+=($!)
 echo "start=$START speed=$SPEED hours=$HOURS sensors=$SENSORS db=$DB root=$TAG"
 T0=$(date +%s)
 .venv/bin/resilience simulate --seed-db --sensors "$SENSORS" --seed "$SEED" --speed "$SPEED" --start "$START" \
@@ -68,7 +81,7 @@ echo "simulated ${HOURS} h in $(( $(date +%s) - T0 )) s wall"
 END=$($PY -c "from datetime import datetime,timedelta; print((datetime.fromisoformat('$START')+timedelta(seconds=$DURATION)).isoformat())")
 # detection, risk and alerts consume everything stored first (the first line it prints says what is left)
 SCORE=$(.venv/bin/resilience evaluate --truth "$OUT/truth.json" --days "$($PY -c "print($HOURS/24)")" --end "$END" \
-  --wait-drained "$DRAIN_S")
+  --wait-drained "$DRAIN_S" --operator-samples "$OUT/operator-samples.jsonl")
 echo "drained and scored $(( $(date +%s) - T0 )) s after the simulation started"
 PSQL="psql ${URL/+psycopg/} -At"
 READINGS=$($PSQL -c 'select count(*) from readings')

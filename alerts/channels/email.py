@@ -7,6 +7,12 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from alerts.channels.base import Message, PermanentError, RetryableError
+from alerts.send_values import describe
+
+
+def _current(alert: dict[object, object]) -> list[dict[str, object]]:
+    current = alert.get("current")
+    return [c for c in current if isinstance(c, dict)] if isinstance(current, list) else []
 
 
 def render_text(payload: dict[str, object]) -> tuple[str, str]:
@@ -28,7 +34,10 @@ def render_text(payload: dict[str, object]) -> tuple[str, str]:
         f"建议处置: {alert.get('action_zh')}",
         f"First action: {alert.get('action_en')}",
         "",
-        f"证据 Evidence: {alert.get('evidence')}",
+        f"发送时读数 Values at send time (read {alert.get('current_read_at') or '-'}):",
+        *[f"  {line}" for line in describe(_current(alert))],
+        "",
+        f"证据 Evidence (at onset): {alert.get('evidence')}",
         f"告警编号 Alert id: {alert.get('id')}",
     ]
     return subject.replace("\n", " "), "\n".join(lines)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -145,3 +145,26 @@ def list_deliveries(conn: Connection, *, equal: dict[str, Any], limit: int = 100
         if val is not None:
             q = q.where(notifications.c[col] == val)
     return [dict(r) for r in conn.execute(q).mappings()]
+
+
+STATE_KINDS = ("fired", "reopened", "recurred", "cleared", "resolved", "reviewed")
+
+
+def state_history(conn: Connection, alert_ids: Iterable[int]) -> dict[int, list[tuple[datetime, str]]]:
+    """Per alert, ``(ts, kind)`` of the transitions that change what the console shows, in the order they were
+    made (id). A transition's ``ts`` is its source's time: a re-opening by a lagging engine may carry a time
+    before the hand resolution it undid, so each ``ts`` is taken as at least its predecessor's (when it was
+    seen), which keeps the order and the times of one history consistent."""
+    ids = sorted(set(alert_ids))
+    out: dict[int, list[tuple[datetime, str]]] = {i: [] for i in ids}
+    if not ids:
+        return out
+    rows = conn.execute(
+        select(alert_transitions.c.alert_id, alert_transitions.c.ts, alert_transitions.c.kind)
+        .where(alert_transitions.c.alert_id.in_(ids), alert_transitions.c.kind.in_(STATE_KINDS))
+        .order_by(alert_transitions.c.alert_id, alert_transitions.c.id)
+    )
+    for aid, ts, kind in rows:
+        steps = out[aid]
+        steps.append((max(ts, steps[-1][0]) if steps else ts, kind))
+    return out

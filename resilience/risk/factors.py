@@ -122,6 +122,8 @@ def describe_msg(kind: str, a: AnomalyEvidence, sensor_id: str) -> dict[str, Any
         "value": fmt_value(kind, a.value),
         "sensor": sensor_id,
         "minutes": f"{a.duration_s / 60:.0f}",
+        # when it began: the console counts the real duration from it while the anomaly is open
+        "since": a.start.isoformat(),
     }
     if a.level > Level.NONE:
         return msg("graded_breach", level=a.level.label, **common)

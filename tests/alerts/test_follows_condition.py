@@ -141,3 +141,23 @@ def test_an_incident_is_one_loop_acknowledging_and_resolving_its_members(adb: En
             .all()
         )
     assert len(notes) == 1 and f"with incident #{incident['id']}" in notes[0]
+
+
+def test_a_reopening_by_the_tick_refreshes_level_and_first_action_like_a_refiring() -> None:
+    """The red source ended, the yellow one holds: resolved by override, the alert re-opens at yellow with
+    yellow's first action (a check), not the evacuation order of the red firing it was closed at."""
+    from alerts.actions import first_action
+
+    alert, _ = fold(None, anomaly(level=Level.YELLOW, t=0, anomaly_id="low", sensor="s1"))
+    alert, _ = fold(alert, anomaly(level=Level.RED, t=30, anomaly_id="high", sensor="s2"))
+    assert alert.level is Level.RED and alert.action_en == first_action(alert.hazard, Level.RED, RULES)[1]
+    alert, _ = fold(alert, anomaly(phase=AnomalyPhase.CLOSE, level=Level.RED, t=60, anomaly_id="high", sensor="s2"))
+    assert alert.condition_active and alert.level is Level.RED
+    resolve(alert, by="duty", note="red sensor back to normal", now=at(90), override=True)
+    hold = RULES.reopen_after_rules(alert.rules)
+    (tr,) = reopen_if_condition_holds(alert, at(90 + hold), hold, RULES)
+    assert tr.kind == "reopened" and alert.state is AlertState.FIRING
+    assert alert.level is Level.YELLOW and alert.peak_level is Level.RED
+    assert (alert.action_zh, alert.action_en) == first_action(alert.hazard, Level.YELLOW, RULES)
+    assert alert.level_since == alert.fired_at == at(90 + hold) and alert.cleared_at is None
+    assert alert.escalation_tier == 0 and alert.resolved_by is None

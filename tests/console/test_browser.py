@@ -399,3 +399,53 @@ def test_the_engineers_download_is_the_whole_series(
             {"s": incident["sensor_id"], "a": start, "b": end},
         ).scalar_one()
     assert len(lines) - 1 == stored > 0
+
+
+def test_a_cleared_alert_says_recovered_then_resolves_itself_after_the_hold(
+    browser: Any, live_server: LiveServer, city: City, pipeline: Pipeline, db_engine: Engine
+) -> None:
+    """Methane back to normal: the row says 已恢复 (the condition ended) while the alert waits out the rule's
+    hold, and the engine's tick after the hold resolves it by itself: it leaves the active list."""
+    page = login(browser, live_server, city.keys["operator"], "/console/")
+    page.wait_for_selector("#live[data-state='open']")
+    asset_id, sensor_id = add_culvert(db_engine, city, pipeline)
+    since = quiet(live_server, city, sensor_id)
+    fired = breach(live_server, city, pipeline, sensor_id, since)
+    (alert,) = [a for a in fired if a.asset_id == asset_id and a.level.label == "red"]
+    row = f"tr[data-alert-id='{alert.id}']"
+    page.wait_for_selector(f"{row} [data-condition='active']")
+    now = time.time()
+    post_readings(live_server, city, sensor_id, [(now + 30 * i, 0.4) for i in range(1, 9)])
+    pipeline.process(sensor_id, since)
+    page.wait_for_selector(f"{row} [data-condition='cleared']")
+    assert "已恢复" in page.inner_text(f"{row} [data-role='state']")
+    assert alert_state(db_engine, alert.id) == "firing"  # cleared, not yet resolved: the hold runs
+    shot(page, "alert-cleared-recovered-zh-CN")
+    hold = pipeline.alerts.rules.resolve_after_rules(alert.rules)
+    assert pipeline.alerts.tick(datetime.now(UTC) + timedelta(seconds=hold + 300)).resolved >= 1
+    page.wait_for_selector(row, state="detached")  # the list shows active alerts by default
+    assert alert_state(db_engine, alert.id) == "resolved"
+    page.select_option("#f-state", "resolved")
+    page.wait_for_selector(f"{row}[data-state='resolved'] [data-condition='cleared']")
+
+
+def test_an_open_anomaly_counts_its_duration_up_to_now_and_keeps_its_onset(
+    browser: Any, live_server: LiveServer, city: City
+) -> None:
+    """A message made when a breach had lasted 0 minutes says, twenty minutes on, 20 minutes since its onset."""
+    page = login(browser, live_server, city.keys["viewer"], "/console/")
+    began = (datetime.now(UTC) - timedelta(minutes=20, seconds=5)).isoformat()
+    said = page.evaluate(
+        """async began => {
+        const m = await import("/console/static/js/messages.js");
+        const breach = {code: "risk.graded_breach", params: {sensor_kind: "methane", value: "25 %LEL",
+                        level: "red", sensor: "CH4-1", minutes: "0", since: began}};
+        const outer = {code: "risk.explained", params: {head: {code: "risk.plain", params: {head: "x"}},
+                       reasons: [breach]}};
+        return {live: m.say(m.withLiveDuration(breach)), onset: m.say(breach),
+                nested: m.withLiveDuration(outer).params.reasons[0].params.minutes};
+        }""",
+        began,
+    )
+    assert "已持续 20 分钟" in said["live"] and "25 %LEL" in said["live"], said
+    assert "已持续 0 分钟" in said["onset"] and said["nested"] == "20", said

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from alerts import retry, store
 from alerts.api_support import alert_view, cap_area, delivery_view, get_rules, history, utcnow
 from alerts.cap import render_cap
+from alerts.send_values import read_current
 from alerts.lifecycle import LifecycleError
 from alerts.model import Alert
 from alerts.store import reads
@@ -145,7 +146,8 @@ def get_cap(
 ) -> Response:
     a = _visible_alert(conn, alert_id, who)
     sender = getattr(settings, "cap_sender", None) or "alerts@lifeline.local"
-    xml = render_cap(a, cap_area(conn, a), sender=sender, status=status)
+    current = list(read_current(conn, a.sensor_ids, utcnow()).values())  # the values now, with their times
+    xml = render_cap(a, cap_area(conn, a), sender=sender, status=status, current=current)
     return Response(xml, media_type="application/cap+xml")
 
 

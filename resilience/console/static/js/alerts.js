@@ -84,17 +84,33 @@ async function readValues(root) {
 // One incident, one row: an asset alert grouped under its district's incident alert is listed as one of that
 // row's members, and a district alert held back because only one asset is affected (inhibited: not district
 // wide) is not a second row to work; the asset's own alert speaks for the incident.
+const ACTIVE = ["firing", "acknowledged"];
+let groups = {activeParents: new Set(), membersOf: new Map()};  // indexGroups(), once per draw
+
+// Parents and members indexed in one pass over the alerts, so a draw stays linear in the number of alerts
+// (a per-row scan made a storm of thousands of alerts quadratic).
+function indexGroups() {
+  const activeParents = new Set(), membersOf = new Map();
+  for (const a of alerts.values()) {
+    if (ACTIVE.includes(a.state)) activeParents.add(a.fingerprint);
+    if (a.grouped_under) {
+      const list = membersOf.get(a.grouped_under);
+      if (list) list.push(a); else membersOf.set(a.grouped_under, [a]);
+    }
+  }
+  groups = {activeParents, membersOf};
+}
+
 function isMember(a) {
-  return Boolean(a.grouped_under) && [...alerts.values()].some(p => p.fingerprint === a.grouped_under
-    && ["firing", "acknowledged"].includes(p.state));
+  return Boolean(a.grouped_under) && groups.activeParents.has(a.grouped_under);
 }
 
 function isHeldDistrict(a) {
-  return a.scope.startsWith("district:") && a.inhibited && ["firing", "acknowledged"].includes(a.state);
+  return a.scope.startsWith("district:") && a.inhibited && ACTIVE.includes(a.state);
 }
 
 function members(a) {
-  return [...alerts.values()].filter(m => m.grouped_under === a.fingerprint && m.id !== a.id);
+  return (groups.membersOf.get(a.fingerprint) || []).filter(m => m.id !== a.id);
 }
 
 function visible() {
@@ -153,6 +169,7 @@ function row(a) {
 
 function draw(root) {
   scheduled = false;
+  indexGroups();
   root.querySelector("#counts").innerHTML = counts();
   renderFilters(root);
   const list = visible();

@@ -8,6 +8,8 @@ import {alertExplanation} from "./alert_text.js";
 
 const DAY_MS = 24 * 3600e3;
 
+const LIVE_EXPLANATION_MS = 30_000;
+
 function sensorOption(sensor, readings, anomalies) {
   // limits close together (yellow 0.16 beside orange 0.14) would print their labels over each other: they take
   // turns at the line's two ends
@@ -97,6 +99,10 @@ export async function render(root, who) {
     <section class="card"><h2>${esc(t("asset.risk"))}</h2>${riskTable(info.risk, info.asset)}
       ${history ? `<div id="risk-chart" class="chart"></div>` : ""}</section>
     <section class="card"><h2>${esc(t("asset.alerts"))}</h2>${alertTable(alerts.data)}</section>`;
+  // the explanations name how long each open anomaly has lasted: counted on while the page stays open
+  const explained = [...root.querySelectorAll("[data-role='risk-explanation']")];
+  setInterval(() => explained.forEach((cell, i) => { cell.textContent = riskExplanation(info.risk[i], info.asset); }),
+              LIVE_EXPLANATION_MS);
   if (!history) return;
   const start = new Date(Date.now() - DAY_MS).toISOString();
   const box = root.querySelector("#sensors");

@@ -25,6 +25,22 @@ export function sayParams(params, sayNested, code = "") {
   return vars;
 }
 
+/** The message with its live facts: every (nested) message that says when its condition began (``since``)
+ * and for how long (``minutes``, as long as it had lasted when the message was made) counts the minutes
+ * up to now instead. Only for conditions that still hold; the onset (``since``, the value) stays. */
+export function withLiveDuration(m, now = Date.now()) {
+  if (!isMessage(m)) return m;
+  const params = {};
+  for (const [k, v] of Object.entries(m.params || {})) {
+    params[k] = isMessage(v) ? withLiveDuration(v, now) : Array.isArray(v) ? v.map(x => withLiveDuration(x, now)) : v;
+  }
+  const began = Date.parse(params.since);
+  if (params.minutes !== undefined && Number.isFinite(began)) {
+    params.minutes = String(Math.max(Number(params.minutes) || 0, Math.floor((now - began) / 60_000)));
+  }
+  return {...m, params};
+}
+
 /** One message, said in the viewer's language. */
 export function say(m) {
   return t(m.code, sayParams(m.params, say, m.code));

@@ -1,7 +1,7 @@
 // Risk explanations in the viewer's language, from the codes and parameters the risk model stores with each
 // factor (resilience/risk/explain.py): the level and grades, then the reasons that decided them.
 import {t} from "./i18n.js";
-import {sayParams} from "./messages.js";
+import {sayParams, withLiveDuration} from "./messages.js";
 
 /** One risk message {code, params} (its codes are catalogue keys under "risk."); nested ones said first. */
 export function riskMessage(m) {
@@ -26,6 +26,7 @@ export function riskExplanation(r, asset) {
   const head = riskMessage({code: "head", params: {hazard: r.hazard, asset: asset.name, kind: asset.kind,
                                                    level: r.level, likelihood: r.likelihood,
                                                    consequence: r.consequence}});
-  const why = riskReasons(r).map(riskMessage);  // resilience.risk.factors.reasons picks the same
+  // the current risk: its open anomalies' durations are counted up to now (the onset time stays in the text)
+  const why = riskReasons(r).map(f => riskMessage(withLiveDuration({code: f.code, params: f.params})));  // resilience.risk.factors.reasons picks the same
   return why.length ? t("risk.explained", {head, reasons: why.join(t("risk.explained.sep"))}) : t("risk.plain", {head});
 }
