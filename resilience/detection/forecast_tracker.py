@@ -1,0 +1,136 @@
+"""One projector per sensor, and the forecast events the detection worker commits with its batch.
+
+The tracker is fed the same readings as the detectors. When a sensor's minute closes it re-projects and
+publishes a :class:`~resilience.core.events.ForecastEvent` only when what a duty officer would read changes:
+a first projection (issue), another set of levels or a crossing time that moved by more than
+``MOVE_FRACTION`` of the time left (update), or the trend stopping (withdraw). A steady ramp therefore
+gives a few events, not one a minute.
+
+Its state is not in the detector snapshot: after a restart a sensor's projector refills from the
+readings that follow (``window_min`` minutes) and from the replayed batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from resilience.core.domain import SENSOR_KINDS, Reading
+from resilience.core.events import ForecastEvent
+from resilience.core.messages import Message, codes_of, make, render
+from resilience.detection.forecast import Projection, TrendProjector
+
+#: code -> English template (the console's catalogues say the same codes)
+EN: dict[str, str] = {
+    "forecast.reach": "{level} in about {minutes} min ({low}-{high} min)",
+    "forecast.withdrawn": "trend stopped: projection withdrawn",
+}
+CODES = codes_of(EN)
+MOVE_FRACTION = 0.25  # a crossing time that moved by more than this share of the time left is news
+MOVE_MIN_S = 300.0  # ... and by at least this much
+
+
+class SensorInfo(Protocol):
+    asset_id: str
+    kind: str
+    thresholds: dict[str, float] | None
+
+
+def msg(code: str, **params: Any) -> Message:
+    """A forecast message (checked against ``CODES``)."""
+    return make(CODES, code, params)
+
+
+def headline(projections: list[dict[str, Any]]) -> Message | None:
+    """The message of the highest level projected ("red in about 40 min (30-55 min)")."""
+    if not projections:
+        return None
+    p = projections[-1]
+    high = p["eta_high_s"]
+    return msg(
+        "forecast.reach",
+        level=p["level"],
+        minutes=max(1, round(p["eta_s"] / 60)),
+        low=max(0, round(p["eta_low_s"] / 60)),
+        high="∞" if high is None else max(1, round(high / 60)),
+    )
+
+
+def render_en(message: Message | None) -> str:
+    return render(message, EN, {})
+
+
+class ForecastTracker:
+    """The projectors of every sensor with a side and limits, created on first reading."""
+
+    def __init__(self, catalogue: Mapping[str, SensorInfo], publish: Callable[[ForecastEvent], None]) -> None:
+        self.catalogue = catalogue
+        self.publish = publish
+        self.projectors: dict[str, TrendProjector | None] = {}
+        self.issued: dict[str, list[Projection]] = {}
+
+    def _projector(self, sensor_id: str) -> TrendProjector | None:
+        if sensor_id in self.projectors:
+            return self.projectors[sensor_id]
+        info = self.catalogue.get(sensor_id)
+        spec = SENSOR_KINDS.get(info.kind) if info is not None else None
+        proj = TrendProjector.for_kind(spec, info.thresholds if info else None) if spec else None
+        self.projectors[sensor_id] = proj if proj is not None and proj.active else None
+        return self.projectors[sensor_id]
+
+    def observe(self, readings: Iterable[Reading]) -> None:
+        """Feed readings (in time order per sensor); publish what changed at each closed minute."""
+        for r in readings:
+            proj = self._projector(r.sensor_id)
+            if proj is not None and proj.learn_one(r.value, r.ts):
+                self._reproject(r.sensor_id, r.ts)
+
+    def forget(self, sensor_id: str) -> None:
+        """A sensor whose readings were not real data (stuck): drop its trend and withdraw its projection."""
+        proj = self.projectors.get(sensor_id)
+        if proj is not None:
+            proj.forget_recent()
+
+    def _reproject(self, sensor_id: str, ts: datetime) -> None:
+        proj = self.projectors[sensor_id]
+        assert proj is not None
+        new = proj.project_one(ts)
+        old = self.issued.get(sensor_id)
+        if not new and not old:
+            return
+        if new and old and not _changed(old, new):
+            return
+        phase = "withdraw" if not new else ("update" if old else "issue")
+        if new:
+            self.issued[sensor_id] = new
+        else:
+            self.issued.pop(sensor_id, None)
+        tr = proj.trend()
+        info = self.catalogue[sensor_id]
+        rows = [p.to_dict() for p in new]
+        message = headline(rows) if new else msg("forecast.withdrawn")
+        self.publish(
+            ForecastEvent(
+                sensor_id=sensor_id,
+                asset_id=info.asset_id,
+                sensor_kind=info.kind,
+                phase=phase,
+                ts=ts if ts.tzinfo else ts.replace(tzinfo=UTC),
+                value=round(tr.value, 4) if tr else None,
+                slope_per_min=round(tr.slope_per_min, 6) if tr else 0.0,
+                projections=rows,
+                explanation=render_en(message),
+                message=message,
+            )
+        )
+
+
+def _changed(old: list[Projection], new: list[Projection]) -> bool:
+    if [p.level for p in old] != [p.level for p in new]:
+        return True
+    for a, b in zip(old, new, strict=True):
+        left = max(b.eta_s, 0.0)
+        if abs((a.ts + a.eta_s) - (b.ts + b.eta_s)) > max(MOVE_MIN_S, MOVE_FRACTION * left):
+            return True
+    return False
