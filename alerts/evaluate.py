@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from alerts.forecast_score import score_forecasts
 from alerts.store import reads
 from resilience.store.cursors import backlogs
 from resilience.store.db import Connection, Engine
@@ -181,6 +182,7 @@ def evaluate(
         # alert and district alerts held for a single asset are not rows of their own (the console's rule).
         "alerts_per_incident": round(statistics.fmean(to_work), 2) if to_work else None,
         "alerts_per_incident_max": max(to_work, default=0),
+        **score_forecasts(conn, incidents, slack_s=slack_s, end=end),  # warning before the limit
         "per_incident": rows,
         "false": [
             {
@@ -203,6 +205,8 @@ SUMMARY_KEYS = (
     "false_per_day",
     "max_notifications_per_incident",
     "alerts_per_incident",
+    "lead_time_median_s",
+    "forecast_false_share",
 )
 
 

@@ -14,51 +14,26 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from resilience.core.domain import SENSOR_KINDS, Reading
 from resilience.core.events import ForecastEvent
-from resilience.core.messages import Message, codes_of, make, render
+from resilience.core.forecasts import headline, msg, render_en
 from resilience.detection.forecast import Projection, TrendProjector
 
-#: code -> English template (the console's catalogues say the same codes)
-EN: dict[str, str] = {
-    "forecast.reach": "{level} in about {minutes} min ({low}-{high} min)",
-    "forecast.withdrawn": "trend stopped: projection withdrawn",
-}
-CODES = codes_of(EN)
 MOVE_FRACTION = 0.25  # a crossing time that moved by more than this share of the time left is news
 MOVE_MIN_S = 300.0  # ... and by at least this much
 
 
 class SensorInfo(Protocol):
-    asset_id: str
-    kind: str
-    thresholds: dict[str, float] | None
+    """What the tracker needs of a catalogue entry."""
 
-
-def msg(code: str, **params: Any) -> Message:
-    """A forecast message (checked against ``CODES``)."""
-    return make(CODES, code, params)
-
-
-def headline(projections: list[dict[str, Any]]) -> Message | None:
-    """The message of the highest level projected ("red in about 40 min (30-55 min)")."""
-    if not projections:
-        return None
-    p = projections[-1]
-    high = p["eta_high_s"]
-    return msg(
-        "forecast.reach",
-        level=p["level"],
-        minutes=max(1, round(p["eta_s"] / 60)),
-        low=max(0, round(p["eta_low_s"] / 60)),
-        high="∞" if high is None else max(1, round(high / 60)),
-    )
-
-
-def render_en(message: Message | None) -> str:
-    return render(message, EN, {})
+    @property
+    def asset_id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def thresholds(self) -> dict[str, float] | None: ...
 
 
 class ForecastTracker:
