@@ -12,6 +12,7 @@ from resilience.core.messages import Message, codes_of, make, render
 EN: dict[str, str] = {
     "forecast.reach": "{level} in about {minutes} min ({low}-{high} min)",
     "forecast.withdrawn": "trend stopped: projection withdrawn",
+    "forecast.reached": "{level} reached: projection ended",
 }
 CODES = codes_of(EN)
 

@@ -174,6 +174,10 @@ class TrendProjector:
             out.append(Projection(level, limit, now, max(0.0, eta), low, max(0.0, high)))
         return out
 
+    def reached(self, value: float, limit: float) -> bool:
+        """Whether ``value`` is at or past ``limit`` on the dangerous side."""
+        return bool(self._sign) and self._sign * (value - limit) >= 0.0
+
     def forget_recent(self) -> None:
         """Drop the minute means (a stuck run's frozen values or a repair's jump are no trend)."""
         self._reset()

@@ -19,6 +19,7 @@ from typing import Protocol
 from resilience.core.domain import SENSOR_KINDS, Reading
 from resilience.core.events import ForecastEvent
 from resilience.core.forecasts import headline, msg, render_en
+from resilience.core.messages import Message
 from resilience.detection.forecast import Projection, TrendProjector
 
 MOVE_FRACTION = 0.25  # a crossing time that moved by more than this share of the time left is news
@@ -84,7 +85,7 @@ class ForecastTracker:
         tr = proj.trend()
         info = self.catalogue[sensor_id]
         rows = [p.to_dict() for p in new]
-        message = headline(rows) if new else msg("forecast.withdrawn")
+        message = headline(rows) if new else _withdrawal(proj, tr.value if tr else None, old or [])
         self.publish(
             ForecastEvent(
                 sensor_id=sensor_id,
@@ -99,6 +100,14 @@ class ForecastTracker:
                 message=message,
             )
         )
+
+
+def _withdrawal(proj: TrendProjector, value: float | None, old: list[Projection]) -> Message:
+    """Why a projection ends: the level it projected is reached, or the trend stopped."""
+    top = old[-1] if old else None
+    if top is not None and value is not None and proj.reached(value, top.limit):
+        return msg("forecast.reached", level=top.level.label)
+    return msg("forecast.withdrawn")
 
 
 def _changed(old: list[Projection], new: list[Projection]) -> bool:

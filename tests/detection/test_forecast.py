@@ -104,5 +104,6 @@ def test_the_tracker_issues_once_and_withdraws_when_the_trend_stops() -> None:
     assert "red in about" in first.explanation
     withdraw = events[-1]
     assert withdraw.projections == [] and withdraw.ts > first.ts
+    assert withdraw.message == {"code": "forecast.withdrawn", "params": {}}  # 11.5 %LEL: red not reached
     # the event survives the event log's JSON form
     assert event_from_dict(event_to_dict(first)) == first

@@ -108,6 +108,7 @@ def test_red_is_projected_before_the_first_red_reading(seep: SeepRun) -> None:
     # once the trend is at red there is nothing above it to project: the projection is withdrawn (the fitted
     # level may reach the limit a minute before a raw reading does)
     assert events[-1]["phase"] == "withdraw" and datetime.fromisoformat(events[-1]["ts"]) > first_red
+    assert events[-1]["message"] == {"code": "forecast.reached", "params": {"level": "red"}}
     assert events[-1]["projections"] == [] and crossed - datetime.fromisoformat(events[-1]["ts"]) < STEP
 
 
