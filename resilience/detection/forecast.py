@@ -27,9 +27,12 @@ from resilience.core.domain import Direction, Level, SensorKindSpec
 from resilience.detection.base import to_epoch
 
 DEFAULT_WINDOW_MIN = 15
-DEFAULT_MIN_POINTS = 6
+DEFAULT_MIN_POINTS = 10
 DEFAULT_HORIZON_S = 7200.0
 DEFAULT_CONFIDENCE = 0.95
+SEASONAL_HORIZON_S = 1800.0  # demand- and weather-driven kinds swing daily: only a near crossing is a warning
+#: kinds that are drivers, not a condition that builds up (rain comes and goes; drainage levels carry its effect)
+NOT_PROJECTED = frozenset({"rainfall"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,7 +100,9 @@ class TrendProjector:
     def for_kind(cls, spec: SensorKindSpec, thresholds: dict[str, float] | None = None) -> TrendProjector:
         """The projector of a sensor of ``spec``'s kind (the sensor's own limits if it has them)."""
         direction = spec.direction.value if isinstance(spec.direction, Direction) else str(spec.direction)
-        return cls(dict(thresholds if thresholds is not None else spec.thresholds), direction)
+        limits = {} if spec.name in NOT_PROJECTED else dict(thresholds if thresholds is not None else spec.thresholds)
+        horizon = SEASONAL_HORIZON_S if spec.seasonal else DEFAULT_HORIZON_S
+        return cls(limits, direction, horizon_s=horizon)
 
     def _reset(self) -> None:
         self.bucket_: float | None = None  # start of the minute being averaged
@@ -150,7 +155,7 @@ class TrendProjector:
     def project_one(self, t: datetime | float | None = None) -> list[Projection]:
         """The levels the trend reaches within the horizon, lowest first; empty when there is no
         significant trend towards the dangerous side (which withdraws an earlier projection)."""
-        if not self.active:
+        if not self.active or len(self.means_) < self.min_points or self._out_of_reach():
             return []
         tr = self.trend()
         if tr is None:
@@ -171,8 +176,23 @@ class TrendProjector:
                 break  # higher levels are further still
             low = max(0.0, gap / fast * 60.0 - since_fit)
             high = gap / slow * 60.0 - since_fit
+            if high > self.horizon_s:
+                break  # the slow end of the trend does not reach it within the horizon: not sure enough
             out.append(Projection(level, limit, now, max(0.0, eta), low, max(0.0, high)))
         return out
+
+    def _out_of_reach(self) -> bool:
+        """A cheap bound before the fit: no limit can be within the horizon when even twice the window's
+        whole range per minute would not get there (most sensors, most minutes, skip Theil-Sen)."""
+        first, last = self.means_[0], self.means_[-1]
+        span_min = max((last[0] - first[0]) / 60.0, 1.0)
+        values = [m[1] for m in self.means_]
+        rate = 2.0 * (max(values) - min(values)) / span_min
+        nearest = min(
+            (self._sign * (limit - last[1]) for _, limit in self._limits if self._sign * (limit - last[1]) > 0),
+            default=None,
+        )
+        return nearest is None or nearest > rate * self.horizon_s / 60.0
 
     def reached(self, value: float, limit: float) -> bool:
         """Whether ``value`` is at or past ``limit`` on the dangerous side."""
