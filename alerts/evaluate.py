@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from alerts.evaluate_truth import score_truth
+from alerts.forecast_score import score_forecasts
 from alerts.store import reads
 from resilience.store.cursors import backlogs
 from resilience.store.db import Connection, Engine
@@ -188,6 +189,7 @@ def evaluate(
         # alert and district alerts held for a single asset are not rows of their own (the console's rule).
         "alerts_per_incident": round(statistics.fmean(to_work), 2) if to_work else None,
         "alerts_per_incident_max": max(to_work, default=0),
+        **score_forecasts(conn, incidents, slack_s=slack_s, end=end),  # warning before the limit
         "per_incident": rows,
         "false": [
             {
@@ -214,6 +216,9 @@ SUMMARY_KEYS = (
     "resolved_while_active",
     "state_agreement",
     "value_staleness_p99_s",
+    # warning before the limit (alerts.forecast_score): goals >= 600 s, <= 0.2
+    "lead_time_median_s",
+    "forecast_false_share",
 )
 
 

@@ -32,6 +32,7 @@ class EventKind(str, enum.Enum):
     RISK_LEVEL = "risk_level"  # an asset or district crossing a level boundary
     SENSOR_HEALTH = "sensor_health"  # silent / stuck / recovered
     PLATFORM_HEALTH = "platform_health"  # one of the platform's own workers stalled / recovered
+    FORECAST = "forecast"  # a projection of when a trending sensor reaches its alarm levels (issue/update/withdraw)
 
 
 class AnomalyPhase(str, enum.Enum):
@@ -116,12 +117,36 @@ class PlatformHealthEvent:
     kind: EventKind = field(default=EventKind.PLATFORM_HEALTH, init=False)
 
 
-Event = AnomalyEvent | SensorHealthEvent | RiskLevelEvent | PlatformHealthEvent
+@dataclass(frozen=True)
+class ForecastEvent:
+    """A trending sensor's projected level crossings (:mod:`resilience.detection.forecast`).
+
+    ``phase`` is issue | update | withdraw; ``projections`` lists, lowest level first, each level the trend
+    reaches within the horizon as ``{level, limit, eta_s, eta_low_s, eta_high_s}`` (seconds after ``ts``);
+    a withdrawal has none. ``value`` is the fitted level at ``ts`` (None without a trend), ``slope_per_min``
+    its trend.
+    """
+
+    sensor_id: str
+    asset_id: str
+    sensor_kind: str
+    phase: str
+    ts: datetime
+    value: float | None
+    slope_per_min: float
+    projections: list[dict[str, Any]] = field(default_factory=list)
+    explanation: str = ""
+    message: dict[str, Any] | None = None
+    kind: EventKind = field(default=EventKind.FORECAST, init=False)
+
+
+Event = AnomalyEvent | SensorHealthEvent | RiskLevelEvent | PlatformHealthEvent | ForecastEvent
 _EVENT_TYPES: dict[EventKind, type] = {
     EventKind.ANOMALY: AnomalyEvent,
     EventKind.SENSOR_HEALTH: SensorHealthEvent,
     EventKind.RISK_LEVEL: RiskLevelEvent,
     EventKind.PLATFORM_HEALTH: PlatformHealthEvent,
+    EventKind.FORECAST: ForecastEvent,
 }
 Handler = Callable[[Any], object]  # what a handler returns is not the bus's business
 E = TypeVar("E")
@@ -154,7 +179,7 @@ def event_from_dict(data: dict[str, Any]) -> Event:
             v = datetime.fromisoformat(v)
         elif f.name in {"level", "previous"}:
             v = Level.parse(v)
-        elif f.name == "phase":
+        elif f.name == "phase" and cls is AnomalyEvent:
             v = AnomalyPhase(v)
         kwargs[f.name] = v
     event: Event = cls(**kwargs)

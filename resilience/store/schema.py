@@ -211,6 +211,23 @@ detector_state_parts = Table(
     Column("data", LargeBinary, nullable=False),
 )
 
+#: Projections in force (resilience.detection.forecast): one row per trending sensor, replaced by each issue
+#: or update event and deleted by its withdrawal, in the detection worker's transaction.
+forecasts = Table(
+    "forecasts",
+    metadata,
+    Column("sensor_id", String(64), primary_key=True),
+    Column("asset_id", String(64), nullable=False),
+    Column("sensor_kind", String(32), nullable=False),
+    Column("ts", DateTime(timezone=True), nullable=False),
+    Column("value", Float),
+    Column("slope_per_min", Float, nullable=False),
+    Column("projections", JSONB, nullable=False),
+    Column("explanation", Text, nullable=False, server_default=""),
+    Column("message", JSONB),
+    Index("ix_forecasts_asset", "asset_id"),
+)
+
 ml_models = Table(
     "ml_models",
     metadata,

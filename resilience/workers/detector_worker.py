@@ -34,14 +34,16 @@ from resilience.core.clock import DataClock
 from resilience.detection.asset_models import AssetModelScorer, load_latest_models
 from resilience.detection.asset_state import StateModelScorer, build_monitors
 from resilience.detection.protocol import score_readings
+from resilience.detection.forecast_tracker import ForecastTracker
 from resilience.detection.scoring import DetectionEngine
 from resilience.detection.silent_sensors import PlatformHorizon
 from resilience.core.domain import Reading
-from resilience.core.events import AnomalyEvent, AnomalyPhase, Event
+from resilience.core.events import AnomalyEvent, AnomalyPhase, Event, ForecastEvent
 from resilience.ops.health import HeartbeatThread, ingest_horizon, ingest_stall, utcnow
 from resilience.core.settings import Settings
 from resilience.store import handoff
 from resilience.store.anomalies import upsert_anomaly
+from resilience.store.forecasts import apply_forecasts
 from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_cursor, sequence
 from resilience.store.db import Connection, Engine, StoreBackoff, is_transient
 from resilience.store.eventlog import NotifyListener, PgEventLog, engine_url
@@ -102,6 +104,7 @@ def persist_events(conn: Connection, log_: PgEventLog, events: Sequence[Event]) 
         if e.phase is AnomalyPhase.CLOSE:
             update["end"] = e.end or e.ts
         upsert_anomaly(conn, row, on_update=update)
+    apply_forecasts(conn, (e for e in events if isinstance(e, ForecastEvent)))  # the projections in force
     log_.publish_many(list(events), conn=conn)
 
 
@@ -131,6 +134,7 @@ class DetectionWorker:
         with engine.connect() as conn:
             models = load_latest_models(conn)
         self.asset_models = AssetModelScorer(models, {k: v.kind for k, v in self.catalogue.items()})
+        self.forecasts = ForecastTracker(self.catalogue, self.bus.publish)  # warning before the limit
         log.info("asset models loaded: %d", len(models))
         self.kinds = {k: v.kind for k, v in self.catalogue.items()}
         self.state_models = StateModelScorer({})  # set by _restore: the versions the snapshot ran, then the newest
@@ -237,6 +241,7 @@ class DetectionWorker:
             self._learn_new_sensors(unknown)
         known = [r for r in readings if r.sensor_id in self.catalogue]
         score_readings(self.engine, self.state_models, known)  # the protocol `resilience detect` runs too
+        self.forecasts.observe(known)
         # The clock moves with data *processed*, under the same lock as the silence check: a batch that
         # has arrived but waits (behind a snapshot) must not make its own sensors look silent.
         if readings:

@@ -20,7 +20,7 @@ from alerts import explain as alert_explain
 from alerts.model import AlertState, DisposalStep
 from resilience.api.auth import Role
 from resilience.ops import health
-from resilience.core import messages
+from resilience.core import forecasts, messages
 from resilience.detection import explain as detection_explain
 from resilience.core.domain import SENSOR_KINDS, AssetKind, Hazard, Level
 from resilience.risk.config import RiskConfig
@@ -75,8 +75,8 @@ ENUMS: dict[str, set[str]] = {
     | {s.value for s in DisposalStep},
 }
 # the services whose messages the console says (each has CODES and its English templates EN)
-PRODUCERS = [detection_explain, alert_explain, health]
-PRODUCER_IDS = ["detection", "alerts", "platform"]
+PRODUCERS = [detection_explain, alert_explain, health, forecasts]
+PRODUCER_IDS = ["detection", "alerts", "platform", "forecasts"]
 # keys built in template literals: t(`resp.${key}`), t(`rep.${measure}`)
 TEMPLATED = {
     "resp.": {"ack", "on_site", "disposed"},

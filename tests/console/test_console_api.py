@@ -182,3 +182,39 @@ def test_the_report_and_the_alert_panel_state_one_target(
     report = _get(live_server, city, "/api/v1/console/reports/response-times", role="engineer").json()
     gas = [row for row in report["data"] if row["hazard"] == panel["alert"]["hazard"]]
     assert gas and all(row["red_targets"]["ack"] == ack == 300 for row in gas)
+
+
+def test_asset_and_alert_show_the_projection_in_force(
+    live_server: LiveServer, city: City, red: dict[str, Any], db_engine: Engine
+) -> None:
+    """A projection made 5 min ago that red is 40 min away reads "about 35 min" now, on the asset, the alert's
+    panel and the alert; its withdrawal takes it off all three."""
+    from datetime import UTC, timedelta
+
+    from resilience.core.events import ForecastEvent
+    from resilience.core.forecasts import headline
+    from resilience.store.forecasts import apply_forecasts
+
+    made = datetime.now(UTC) - timedelta(minutes=5)
+    projections = [{"level": "red", "limit": 50.0, "eta_s": 2400.0, "eta_low_s": 1800.0, "eta_high_s": 3300.0}]
+
+    def forecast(phase: str, rows: list[dict[str, Any]]) -> ForecastEvent:
+        sid, aid = red["sensor_id"], red["asset_id"]
+        return ForecastEvent(sid, aid, "methane", phase, made, 30.0, 0.5, rows, message=headline(rows))
+
+    with db_engine.begin() as conn:
+        apply_forecasts(conn, [forecast("issue", projections)])
+    asset = _get(live_server, city, f"/api/v1/console/assets/{red['asset_id']}", "viewer").json()
+    panel = _get(live_server, city, f"/api/v1/console/alerts/{red['alert_id']}/timeline", "viewer").json()
+    alert = _get(live_server, city, f"/api/v1/alerts/{red['alert_id']}", "viewer").json()
+    for body in (asset, panel, alert):
+        (f,) = body["forecasts"]
+        assert f["sensor_id"] == red["sensor_id"] and f["ts"] == made.isoformat() and f["age_s"] >= 300
+        assert f["message"]["code"] == "forecast.reach" and f["message"]["params"]["level"] == "red"
+        assert f["message"]["params"]["minutes"] in (34, 35) and f["explanation"].startswith("red in about 3")
+        assert f["projections"][0]["due_at"] == (made + timedelta(seconds=2400)).isoformat()
+        assert f["overdue"] is False
+    with db_engine.begin() as conn:
+        apply_forecasts(conn, [forecast("withdraw", [])])
+    assert _get(live_server, city, f"/api/v1/console/assets/{red['asset_id']}", "viewer").json()["forecasts"] == []
+    assert _get(live_server, city, f"/api/v1/alerts/{red['alert_id']}", "viewer").json()["forecasts"] == []

@@ -22,6 +22,7 @@ from alerts.service import AlertService, NotFound
 from alerts.silences import Matcher, Silence, SilenceError, validate_silence
 from resilience.api.auth import Principal, Responder, Role, Watcher, WatcherOrUtility
 from resilience.api.deps import BigId, ConnDep, Offset, RefQuery, SettingsDep
+from resilience.api.forecasts import forecasts_for
 from resilience.api.schemas import AlertStateName, LevelName
 from resilience.core.domain import Level
 from resilience.store.db import Connection
@@ -133,7 +134,8 @@ def list_alerts(
 @router.get("/alerts/{alert_id}")
 def get_alert(alert_id: BigId, conn: ConnDep, who: WatcherOrUtility) -> dict[str, Any]:
     a = _visible_alert(conn, alert_id, who)
-    return {**alert_view(a), **history(conn, alert_id)}
+    scope = {"asset_ids": [a.asset_id] if a.asset_id else [], "sensor_ids": a.sensor_ids}
+    return {**alert_view(a), **history(conn, alert_id), "forecasts": forecasts_for(conn, utcnow(), **scope)}
 
 
 @router.get("/alerts/{alert_id}/cap")

@@ -18,6 +18,7 @@ from alerts.reports import _stats
 from resilience.core.display import unit_label
 from resilience.api.auth import HistoryReader, Watcher
 from resilience.api.deps import BigId, ConnDep, IdPath, utc_window
+from resilience.api.forecasts import forecasts_for
 from resilience.core.domain import SENSOR_KINDS, Direction, Level
 from resilience.store import console_reads as reads
 from resilience.store.alert_feed import alert_console_view
@@ -121,6 +122,7 @@ def console_asset(id: IdPath, conn: ConnDep, _: Watcher) -> dict[str, Any]:
         "district_name": district["name"] if district else None,
         "sensors": out_sensors,
         "risk": [{**r, "level": Level(r["level"]).label} for r in risk],
+        "forecasts": forecasts_for(conn, datetime.now(UTC), asset_ids=[id]),  # warning before the limit
     }
 
 
@@ -227,8 +229,13 @@ def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]
             }
         )
     now = datetime.now(UTC)
-    live = {"sensors": _peaks(conn, view, now), "now": now}
-    return {"alert": view, "steps": steps, "response": response, "live": live}
+    peaks = _peaks(conn, view, now)
+    live = {"sensors": peaks, "now": now}
+    sensor_ids = [x["sensor_id"] for x in peaks]
+    forecasts = forecasts_for(
+        conn, now, asset_ids=[view["asset_id"]] if view.get("asset_id") else [], sensor_ids=sensor_ids
+    )
+    return {"alert": view, "steps": steps, "response": response, "live": live, "forecasts": forecasts}
 
 
 @router.get("/spectrum/replay")

@@ -1,6 +1,7 @@
 // One alert's closed loop: acknowledge, assign, dispatch / on site / disposed / feedback, resolve with a note,
 // review, comment, silence for a while; its timeline (who, when) and response times against the targets.
 import {api, esc, RESPOND_ROLES} from "./api.js";
+import {forecastsHtml} from "./forecast_text.js";
 import {currentLang, fmtDuration, fmtTime, t, tEnum} from "./i18n.js";
 import {alertExplanation, stepNote} from "./alert_text.js";
 
@@ -121,7 +122,7 @@ export async function renderPanel(panel, id, who, {keepInputs = true} = {}) {
     <p class="muted" data-role="alert-explanation">${esc(alertExplanation(a))}</p>
     ${action ? `<p><b>${esc(t("alert.first_action"))}:</b> ${esc(action)}</p>` : ""}
     <p class="muted">${esc(t("alert.assigned"))}: ${esc(a.assigned_unit || "–")} · ${esc(t("col.fired"))}: ${esc(fmtTime(a.fired_at))}</p>
-    ${liveHtml(a, data.live)}
+    ${liveHtml(a, data.live)}${forecastsHtml(data.forecasts)}
     ${canAct ? actionsHtml(a) : `<p class="muted" data-role="read-only">${esc(t("alert.read_only"))}</p>`}
     <h3>${esc(t("resp.title"))}</h3>${responseHtml(data.response)}
     <h3>${esc(t("alert.timeline"))}</h3>${timelineHtml(data.steps)}`;

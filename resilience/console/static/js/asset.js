@@ -5,6 +5,7 @@ import {fmtTime, t, tEnum} from "./i18n.js";
 import {chart, noData, timeTooltip} from "./charts.js";
 import {riskExplanation} from "./risk_text.js";
 import {alertExplanation} from "./alert_text.js";
+import {forecastsHtml} from "./forecast_text.js";
 
 const DAY_MS = 24 * 3600e3;
 
@@ -96,7 +97,7 @@ export async function render(root, who) {
     </section>
     <section class="card"><h2>${esc(t("asset.sensors"))}</h2>${history ? `<div id="sensors" class="grid2"></div>`
       : `<p class="muted">${esc(t("asset.history_role"))}</p>`}</section>
-    <section class="card"><h2>${esc(t("asset.risk"))}</h2>${riskTable(info.risk, info.asset)}
+    <section class="card"><h2>${esc(t("asset.risk"))}</h2>${riskTable(info.risk, info.asset)}${forecastsHtml(info.forecasts)}
       ${history ? `<div id="risk-chart" class="chart"></div>` : ""}</section>
     <section class="card"><h2>${esc(t("asset.alerts"))}</h2>${alertTable(alerts.data)}</section>`;
   // the explanations name how long each open anomaly has lasted: counted on while the page stays open
