@@ -170,28 +170,14 @@ CORE_DDL = [
     )""",
 ]
 
-CORE_TABLES = [
-    "utilities",
-    "districts",
-    "assets",
-    "sensors",
-    "dead_letters",
-    "anomalies",
-    "events",
-    "event_cursors",
-    "detector_snapshots",
-    "ml_models",
-    "risk_current",
-    "rollup_state",
-]
+CORE_TABLES = ["utilities", "districts", "assets", "sensors", "dead_letters", "anomalies", "events", "event_cursors",
+               "detector_snapshots", "ml_models", "risk_current", "rollup_state"]
 
 # name: (key columns besides ts, value columns)
 TIMESERIES = {
     "readings": ("sensor_id text NOT NULL", "value double precision NOT NULL, quality smallint NOT NULL DEFAULT 0"),
-    "risk_series": (
-        "scope text NOT NULL, hazard text NOT NULL",
-        "score double precision NOT NULL, level smallint NOT NULL, explanation text NOT NULL DEFAULT ''",
-    ),
+    "risk_series": ("scope text NOT NULL, hazard text NOT NULL",
+                    "score double precision NOT NULL, level smallint NOT NULL, explanation text NOT NULL DEFAULT ''"),
 }
 ROLLUPS = ("readings_1m", "readings_1h")
 
@@ -203,28 +189,20 @@ def _pk(table: str) -> str:
 def _native() -> None:
     """Daily range partitions (the writer and the scheduler add more) and rollup tables kept by the scheduler."""
     for table, (keys, values) in TIMESERIES.items():
-        op.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} ({keys}, ts timestamptz NOT NULL, {values}, "
-            f"PRIMARY KEY ({_pk(table)})) PARTITION BY RANGE (ts)"
-        )
+        op.execute(f"CREATE TABLE IF NOT EXISTS {table} ({keys}, ts timestamptz NOT NULL, {values}, "
+                   f"PRIMARY KEY ({_pk(table)})) PARTITION BY RANGE (ts)")
     for name in ROLLUPS:
-        op.execute(
-            f"CREATE TABLE IF NOT EXISTS {name} (sensor_id text NOT NULL, bucket timestamptz NOT NULL, "
-            "n bigint NOT NULL, sum double precision NOT NULL, min double precision NOT NULL, "
-            "max double precision NOT NULL, last double precision NOT NULL, last_ts timestamptz NOT NULL, "
-            "PRIMARY KEY (sensor_id, bucket))"
-        )
-        op.execute(
-            f"INSERT INTO rollup_state (name, watermark) VALUES ('{name}', '1970-01-01T00:00:00+00:00') "
-            "ON CONFLICT DO NOTHING"
-        )
+        op.execute(f"CREATE TABLE IF NOT EXISTS {name} (sensor_id text NOT NULL, bucket timestamptz NOT NULL, "
+                   "n bigint NOT NULL, sum double precision NOT NULL, min double precision NOT NULL, "
+                   "max double precision NOT NULL, last double precision NOT NULL, last_ts timestamptz NOT NULL, "
+                   "PRIMARY KEY (sensor_id, bucket))")
+        op.execute(f"INSERT INTO rollup_state (name, watermark) VALUES ('{name}', '1970-01-01T00:00:00+00:00') "
+                   "ON CONFLICT DO NOTHING")
     today = datetime.now(UTC).date()
     for table in TIMESERIES:
         for day in (today + timedelta(days=i) for i in range(-1, 4)):
-            op.execute(
-                f"CREATE TABLE IF NOT EXISTS {table}_p{day:%Y%m%d} PARTITION OF {table} FOR VALUES "
-                f"FROM ('{day.isoformat()} 00:00:00+00') TO ('{(day + timedelta(days=1)).isoformat()} 00:00:00+00')"
-            )
+            op.execute(f"CREATE TABLE IF NOT EXISTS {table}_p{day:%Y%m%d} PARTITION OF {table} FOR VALUES "
+                       f"FROM ('{day.isoformat()} 00:00:00+00') TO ('{(day + timedelta(days=1)).isoformat()} 00:00:00+00')")
 
 
 def _timescale(retention_days: int = 400, compress_after: str = "7 days") -> None:
@@ -233,17 +211,12 @@ def _timescale(retention_days: int = 400, compress_after: str = "7 days") -> Non
     op.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
     for table, (keys, values) in TIMESERIES.items():
         segment = keys.split()[0]
-        op.execute(
-            f"CREATE TABLE IF NOT EXISTS {table} ({keys}, ts timestamptz NOT NULL, {values}, "
-            f"PRIMARY KEY ({_pk(table)}))"
-        )
-        op.execute(
-            f"SELECT create_hypertable('{table}', 'ts', chunk_time_interval => INTERVAL '1 day', if_not_exists => TRUE)"
-        )
-        op.execute(
-            f"ALTER TABLE {table} SET (timescaledb.compress, "
-            f"timescaledb.compress_segmentby = '{segment}', timescaledb.compress_orderby = 'ts DESC')"
-        )
+        op.execute(f"CREATE TABLE IF NOT EXISTS {table} ({keys}, ts timestamptz NOT NULL, {values}, "
+                   f"PRIMARY KEY ({_pk(table)}))")
+        op.execute(f"SELECT create_hypertable('{table}', 'ts', chunk_time_interval => INTERVAL '1 day', "
+                   "if_not_exists => TRUE)")
+        op.execute(f"ALTER TABLE {table} SET (timescaledb.compress, "
+                   f"timescaledb.compress_segmentby = '{segment}', timescaledb.compress_orderby = 'ts DESC')")
         op.execute(f"SELECT add_compression_policy('{table}', INTERVAL '{compress_after}', if_not_exists => TRUE)")
         op.execute(f"SELECT add_retention_policy('{table}', INTERVAL '{retention_days} days', if_not_exists => TRUE)")
     op.execute("""
@@ -259,20 +232,17 @@ def _timescale(retention_days: int = 400, compress_after: str = "7 days") -> Non
                min(min) AS min, max(max) AS max, last(last, last_ts) AS last, max(last_ts) AS last_ts
         FROM readings_1m GROUP BY sensor_id, time_bucket(INTERVAL '1 hour', bucket) WITH NO DATA""")
     for view, offset, interval in [("readings_1m", "2 hours", "1 minute"), ("readings_1h", "3 days", "1 hour")]:
-        op.execute(
-            f"SELECT add_continuous_aggregate_policy('{view}', start_offset => INTERVAL '{offset}', "
-            f"end_offset => INTERVAL '{interval}', schedule_interval => INTERVAL '{interval}', "
-            "if_not_exists => TRUE)"
-        )
+        op.execute(f"SELECT add_continuous_aggregate_policy('{view}', start_offset => INTERVAL '{offset}', "
+                   f"end_offset => INTERVAL '{interval}', schedule_interval => INTERVAL '{interval}', "
+                   "if_not_exists => TRUE)")
         op.execute(f"SELECT add_retention_policy('{view}', INTERVAL '{retention_days} days', if_not_exists => TRUE)")
 
 
 def upgrade() -> None:
     for statement in CORE_DDL:
         op.execute(statement)
-    timescale = bool(
-        op.get_bind().execute(text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).scalar()
-    )
+    timescale = bool(op.get_bind().execute(
+        text("SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'")).scalar())
     op.execute("CREATE TABLE timeseries_backend (name text PRIMARY KEY)")
     op.execute(f"INSERT INTO timeseries_backend (name) VALUES ('{'timescaledb' if timescale else 'native'}')")
     _timescale() if timescale else _native()
