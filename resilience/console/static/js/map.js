@@ -8,6 +8,28 @@ import {rowName} from "./messages.js";
 let data = null;
 let hazard = "";
 let mapChart = null;
+let basemap = [];  // the operator's layers (roads, rivers: /api/v1/basemap/layers), drawn under everything
+
+const BASEMAP_STYLE = {roads: {color: "#9a9a9a", width: 1}, rivers: {color: "#5b9bd5", width: 2},
+                       other: {color: "#b0a080", width: 1}};
+
+/** One layer's lines (and area outlines) as an ECharts polyline series on the map's geo. */
+function layerSeries(layer) {
+  const lines = [];
+  for (const f of layer.geojson.features) {
+    const g = f.geometry, c = g.coordinates;
+    const parts = g.type === "LineString" ? [c] : g.type === "MultiLineString" || g.type === "Polygon" ? c : c.flat();
+    for (const coords of parts) lines.push({coords});
+  }
+  return {type: "lines", coordinateSystem: "geo", polyline: true, silent: true, zlevel: 0, data: lines,
+          name: layer.id, lineStyle: {...(BASEMAP_STYLE[layer.kind] || BASEMAP_STYLE.other), opacity: 0.8}};
+}
+
+async function loadBasemap() {
+  const layers = await api("/api/v1/basemap/layers");
+  basemap = (await Promise.all(layers.map(l => api(`/api/v1/basemap/layers/${encodeURIComponent(l.id)}`))))
+    .map(layerSeries);
+}
 
 function worst(levels) {
   return Object.values(levels || {}).reduce((w, l) => (LEVEL_RANK[l] > LEVEL_RANK[w] ? l : w), "none");
@@ -43,6 +65,7 @@ function option() {
           label: {show: true, formatter: p => nameOf(p.name), color: "#111"},
           itemStyle: {borderColor: "#555", areaColor: LEVEL_COLOUR.none}, emphasis: {label: {show: true}}},
     series: [
+      ...basemap,
       {type: "lines", coordinateSystem: "geo", data: links, lineStyle: {width: 2, opacity: 0.9}, zlevel: 1},
       ...assetSeries(),
     ],
@@ -103,6 +126,8 @@ export async function render(root) {
   });
   mapChart.setOption(option());
   performance.mark("map-drawn");
+  loadBasemap().then(() => { if (basemap.length) mapChart.setOption(option(), {replaceMerge: ["series"]}); })
+    .catch(e => console.warn("basemap layers not drawn", e));  // the map without a basemap, not a broken page
   const side = root.querySelector("#side");
   mapChart.on("click", p => {
     if (p.componentType === "geo") showDistrict(side, p.name);
@@ -116,5 +141,7 @@ export async function render(root) {
       const lon = ring.reduce((s, p) => s + p[0], 0) / ring.length, lat = ring.reduce((s, p) => s + p[1], 0) / ring.length;
       return mapChart.convertToPixel({geoIndex: 0}, [lon, lat]);
     },
+    basemapDrawn: () => (mapChart.getOption().series || []).filter(s => s.type === "lines" && s.polyline)
+      .map(s => [s.name, s.data.length]),
     assetPixel: id => { const a = data.assets.find(x => x.id === id); return mapChart.convertToPixel({geoIndex: 0}, [a.lon, a.lat]); }};
 }
