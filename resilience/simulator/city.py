@@ -266,8 +266,11 @@ def _districts(rng: np.random.Generator, n: int) -> list[District]:
 class _Builder:
     """Accumulates assets and sensors with sequential ids."""
 
-    def __init__(self, rng: np.random.Generator, districts: list[District], min_interval_s: float) -> None:
+    def __init__(
+        self, rng: np.random.Generator, districts: list[District], min_interval_s: float, retry: np.random.Generator
+    ) -> None:
         self.rng = rng
+        self.retry = retry  # points that fall outside a district are drawn again from this stream, not rng's
         self.districts = districts
         self.min_interval_s = min_interval_s
         self.assets: list[Asset] = []
@@ -275,7 +278,7 @@ class _Builder:
         self.counter: dict[AssetKind, int] = {}
 
     def point_in(self, d: District) -> tuple[float, float]:
-        return d.shape.draw_point(self.rng)
+        return d.shape.draw_point(self.rng, self.retry)
 
     def near(self, d: District, lat: float, lon: float, dist_m: float, bearing: float) -> tuple[float, float]:
         """``dist_m`` from (lat, lon) on ``bearing``, turned until the point lies inside ``d``; the
@@ -371,7 +374,7 @@ def build_city(
     rng = np.random.default_rng([seed, 1])
     n_districts = n_districts or max(4, min(MAX_DISTRICTS, n_sensors // 800))
     districts = _districts(rng, n_districts)
-    b = _Builder(rng, districts, min_publish_interval_s)
+    b = _Builder(rng, districts, min_publish_interval_s, np.random.default_rng([seed, 2]))
 
     def pick_district() -> District:
         return districts[int(rng.integers(len(districts)))]

@@ -64,13 +64,17 @@ class DistrictShape:
     def contains(self, lat: float, lon: float) -> bool:
         return bool(self.whole_prepared.contains(Point(lon, lat)))
 
-    def draw_point(self, rng: np.random.Generator) -> tuple[float, float]:
-        """A point (lat, lon) uniformly inside the district, at least INSET_DEG from its edge."""
+    def draw_point(self, rng: np.random.Generator, retry: np.random.Generator) -> tuple[float, float]:
+        """A point (lat, lon) uniformly inside the district, at least INSET_DEG from its edge: two draws of
+        ``rng`` always (the city's stream stays as it was with box-shaped districts, and so do its incidents),
+        further tries from ``retry`` while the point falls outside."""
         lon0, lat0, lon1, lat1 = self.inner.bounds
+        u, v = float(rng.random()), float(rng.random())
         while True:
-            lat, lon = float(rng.uniform(lat0, lat1)), float(rng.uniform(lon0, lon1))
+            lat, lon = lat0 + u * (lat1 - lat0), lon0 + v * (lon1 - lon0)
             if self.inner_prepared.contains(Point(lon, lat)):
                 return lat, lon
+            u, v = float(retry.random()), float(retry.random())
 
 
 def _polygon(geometry: dict[str, Any]) -> dict[str, Any]:
