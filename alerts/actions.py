@@ -139,8 +139,9 @@ LEVEL_NAMES: dict[str, tuple[str, str]] = {
 }
 
 
-def headline(hazard: str, level: Level, where: str) -> tuple[str, str]:
-    """Short (zh, en) headline, e.g. '红色预警：燃气泄漏/爆炸风险 - 1号井'."""
+def headline(hazard: str, level: Level, where: str, where_en: str | None = None) -> tuple[str, str]:
+    """Short (zh, en) headline, e.g. '红色预警：燃气泄漏/爆炸风险 - 1号井'; ``where`` names the place in
+    Chinese, ``where_en`` in English (the same name in both when not given)."""
     hz, he = HAZARD_NAMES.get(hazard, (hazard, hazard))
     lz, le = LEVEL_NAMES[level.label]
-    return f"{lz}预警：{hz} - {where}", f"{le} alert: {he} - {where}"
+    return f"{lz}预警：{hz} - {where}", f"{le} alert: {he} - {where_en or where}"

@@ -99,14 +99,24 @@ def delivery_view(n: Any) -> dict[str, Any]:
     return out
 
 
+def row_names(row: dict[str, Any]) -> tuple[str, str]:
+    """A registry row's (Chinese, English) name: each language's own, else the other's, else ``name``."""
+    fallback = row.get("name") or row["id"]
+    return row.get("name_zh") or row.get("name_en") or fallback, row.get("name_en") or row.get("name_zh") or fallback
+
+
 def cap_area(conn: Connection, a: Alert) -> CapArea:
+    """Where the alert is, described in Chinese and English: the district, or the asset in its district."""
     asset = store.asset_info(conn, a.asset_id) if a.asset_id else None
     district = store.district_row(conn, a.district_id) if a.district_id else None
+    d_zh, d_en = row_names(district) if district else ("", "")
     if a.scope.startswith("district:") and district and district.get("polygon"):
-        return CapArea(description=district["name"], polygon=district["polygon"])
+        return CapArea(description=d_zh, description_en=d_en, polygon=district["polygon"])
     if asset is not None and asset.lat is not None:
-        desc = asset.name + (f", {district['name']}" if district else "")
-        return CapArea(description=desc, lat=asset.lat, lon=asset.lon)
+        a_zh, a_en = asset.names()
+        zh = f"{d_zh}{a_zh}" if district else a_zh  # 瑶海区综合管廊 10
+        en = f"{a_en}, {d_en}" if district else a_en
+        return CapArea(description=zh, description_en=en, lat=asset.lat, lon=asset.lon)
     if district is not None:
-        return CapArea(description=district["name"], polygon=district.get("polygon"))
+        return CapArea(description=d_zh, description_en=d_en, polygon=district.get("polygon"))
     return CapArea(description=a.scope)

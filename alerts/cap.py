@@ -18,6 +18,7 @@ from alerts.actions import HAZARD_NAMES, headline
 from alerts.model import Alert, AlertState
 from alerts.send_values import describe
 from resilience.core.domain import Level
+from resilience.core.translations import actor_name
 
 CAP_NS = "urn:oasis:names:tc:emergency:cap:1.2"
 ET.register_namespace("", CAP_NS)
@@ -50,9 +51,11 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
 
 @dataclass(frozen=True)
 class CapArea:
-    """Where: a district polygon (GeoJSON Polygon/MultiPolygon) or a circle around the asset."""
+    """Where: a district polygon (GeoJSON Polygon/MultiPolygon) or a circle around the asset. ``description``
+    is the Chinese areaDesc (of the zh-CN block), ``description_en`` the English one (default: the same)."""
 
     description: str
+    description_en: str | None = None
     polygon: dict[str, Any] | None = None
     lat: float | None = None
     lon: float | None = None
@@ -137,15 +140,15 @@ def render_cap(
         certainty = "Likely"
     if mtype == "Cancel":
         urgency, certainty = "Past", "Observed"
-    where = area.description
-    head_zh, head_en = headline(alert.hazard, grade_level, where)
+    where_zh, where_en = area.description, area.description_en or area.description
+    head_zh, head_en = headline(alert.hazard, grade_level, where_zh, where_en)
     hz_zh, hz_en = HAZARD_NAMES.get(alert.hazard, (alert.hazard, alert.hazard))
-    cancelled_zh = f"已解除（{alert.resolved_by or '系统'}）。" if mtype == "Cancel" else ""
-    cancelled_en = f"Resolved ({alert.resolved_by or 'system'}). " if mtype == "Cancel" else ""
+    cancelled_zh = f"已解除（{actor_name(alert.resolved_by, 'zh-CN')}）。" if mtype == "Cancel" else ""
+    cancelled_en = f"Resolved ({actor_name(alert.resolved_by, 'en')}). " if mtype == "Cancel" else ""
     said_zh = alert_explanation(alert.evidence, "zh-CN", alert.explanation)
-    for lang, event, head, action, prefix, said in (
-        ("zh-CN", hz_zh, head_zh, alert.action_zh, cancelled_zh, said_zh),
-        ("en-US", hz_en, head_en, alert.action_en, cancelled_en, alert.explanation),
+    for lang, event, head, action, prefix, said, where in (
+        ("zh-CN", hz_zh, head_zh, alert.action_zh, cancelled_zh, said_zh, where_zh),
+        ("en-US", hz_en, head_en, alert.action_en, cancelled_en, alert.explanation, where_en),
     ):
         info = _sub(root, "info")
         _sub(info, "language", lang)
@@ -172,7 +175,7 @@ def render_cap(
             _sub(param, "valueName", "lifeline:value_now")
             _sub(param, "value", line)
         area_el = _sub(info, "area")
-        _sub(area_el, "areaDesc", area.description)
+        _sub(area_el, "areaDesc", where)
         rings = polygon_rings(area.polygon) if area.polygon else []
         for ring in rings:
             _sub(area_el, "polygon", ring)

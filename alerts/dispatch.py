@@ -31,8 +31,9 @@ DELIVERY_RULE = "delivery_failed"
 
 def alert_payload(a: Alert, asset: AssetInfo | None) -> dict[str, Any]:
     """The alert as receivers see it: bilingual headline, evidence and first action."""
-    where = (asset.name if asset and asset.name else a.asset_id) or a.district_id or a.scope
-    zh, en = headline(a.hazard, a.level, where)
+    where = a.asset_id or a.district_id or a.scope
+    where_zh, where_en = asset.names() if asset else (where, where)
+    zh, en = headline(a.hazard, a.level, where_zh, where_en)
     return {
         "id": a.id,
         "fingerprint": a.fingerprint,
@@ -42,6 +43,8 @@ def alert_payload(a: Alert, asset: AssetInfo | None) -> dict[str, Any]:
         "state": a.state.value,
         "asset_id": a.asset_id,
         "asset_name": asset.name if asset else None,
+        "asset_name_zh": where_zh if asset else None,
+        "asset_name_en": where_en if asset else None,
         "district_id": a.district_id,
         "sensor_ids": a.sensor_ids,
         "headline_zh": zh,

@@ -37,6 +37,13 @@ class AssetInfo:
     lat: float | None = None
     lon: float | None = None
     attributes: dict[str, Any] = field(default_factory=dict)
+    name_zh: str | None = None
+    name_en: str | None = None
+
+    def names(self) -> tuple[str, str]:
+        """(Chinese, English) name: each language's own, else the other's, else the name of record or id."""
+        fallback = self.name or self.id
+        return self.name_zh or self.name_en or fallback, self.name_en or self.name_zh or fallback
 
 
 AssetLookup = Callable[[str], AssetInfo | None]

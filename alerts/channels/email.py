@@ -25,7 +25,8 @@ def render_text(payload: dict[str, object]) -> tuple[str, str]:
         f"状态 Status: {payload.get('status')}",
         f"级别 Level: {alert.get('level')}",
         f"灾种 Hazard: {alert.get('hazard')}",
-        f"设施 Asset: {alert.get('asset_id') or '-'}    区域 District: {alert.get('district_id') or '-'}",
+        f"设施: {_named(alert, 'asset_name_zh')}    Asset: {_named(alert, 'asset_name_en')}",
+        f"区域 District: {alert.get('district_id') or '-'}",
         f"首发时间 Fired at: {alert.get('fired_at')}",
         "",
         f"说明: {alert.get('explanation_zh') or alert.get('explanation') or '-'}",
@@ -41,6 +42,14 @@ def render_text(payload: dict[str, object]) -> tuple[str, str]:
         f"告警编号 Alert id: {alert.get('id')}",
     ]
     return subject.replace("\n", " "), "\n".join(lines)
+
+
+def _named(alert: dict[str, object], key: str) -> str:
+    """The asset's name in one language with its id ("综合管廊 10 (UTI-00010)"); the id alone if unnamed."""
+    name, asset_id = alert.get(key) or alert.get("asset_name"), alert.get("asset_id")
+    if not asset_id:
+        return "-"
+    return f"{name} ({asset_id})" if name else str(asset_id)
 
 
 class EmailChannel:

@@ -201,6 +201,8 @@ def asset_info(conn: Connection, asset_id: str) -> AssetInfo | None:
         lat=m["lat"],
         lon=m["lon"],
         attributes=dict(m["attributes"] or {}),
+        name_zh=m["name_zh"],
+        name_en=m["name_en"],
     )
 
 

@@ -133,4 +133,5 @@ HistoryReader = Annotated[Principal, Depends(require(HISTORY))]
 HistoryOrUtility = Annotated[Principal, Depends(require(HISTORY | {Role.UTILITY}))]
 Responder = Annotated[Principal, Depends(require(RESPOND))]
 Admin = Annotated[Principal, Depends(require(CONFIGURE))]
+MapEditor = Annotated[Principal, Depends(require(frozenset({Role.ADMIN, Role.ENGINEER})))]  # basemap layers
 Publisher = Annotated[Principal, Depends(require(frozenset({Role.ADMIN, Role.UTILITY})))]

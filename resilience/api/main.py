@@ -17,6 +17,7 @@ from resilience.api.routes import (
     alert_stream,
     alerts,
     anomalies,
+    basemap,
     console,
     console_data,
     console_stream,
@@ -59,6 +60,7 @@ ROUTERS: list[APIRouter] = [
     console_stream.stream_router,
     console_data.router,
     console.page_router,
+    basemap.router,
 ]
 
 

@@ -13,6 +13,8 @@ import csv
 import io
 import json
 import math
+
+import shapely.geometry
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,6 +23,7 @@ from resilience.store.registry_import import COLUMNS
 
 ALIASES = {"utility": "utilities", "district": "districts", "asset": "assets", "sensor": "sensors"}
 NAMES_SHOWN = 50  # ignored column names listed per file, at most
+POLYGON_POSITIONS_MAX = 50_000  # a district's outline: Hefei's most detailed has 1,450
 ROWS_MAX = 500_000  # rows or features of one upload: its memory stays bounded however short its rows
 
 
@@ -201,14 +204,23 @@ def area_problem(geometry: Any) -> str | None:
 
 def district_polygon(geometry: Any) -> dict[str, Any]:
     """The Polygon a district stores (the registry's districts are one Polygon each, as the API's schema
-    says): a Polygon as it is, a MultiPolygon of one part as that part. ValueError says why not."""
+    says): a Polygon as it is, a MultiPolygon of one part as that part. ValueError says why not: also a
+    polygon of more than POLYGON_POSITIONS_MAX positions (the console draws every one) or of no area.
+    Self-intersections are kept: real boundary files have them (Hefei's own do) and the map draws them."""
     if problem := area_problem(geometry):
         raise ValueError(problem)
     if geometry["type"] == "Polygon":
-        return {"type": "Polygon", "coordinates": geometry["coordinates"]}
-    if len(geometry["coordinates"]) != 1:
+        polygon = {"type": "Polygon", "coordinates": geometry["coordinates"]}
+    elif len(geometry["coordinates"]) != 1:
         raise ValueError("a district is one Polygon: this MultiPolygon has several parts (split or merge them)")
-    return {"type": "Polygon", "coordinates": geometry["coordinates"][0]}
+    else:
+        polygon = {"type": "Polygon", "coordinates": geometry["coordinates"][0]}
+    positions = sum(len(ring) for ring in polygon["coordinates"])
+    if positions > POLYGON_POSITIONS_MAX:
+        raise ValueError(f"has {positions} positions, more than {POLYGON_POSITIONS_MAX}: simplify it")
+    if shapely.geometry.shape(polygon).buffer(0).area == 0:
+        raise ValueError("encloses no area (its positions are all on one line or one point)")
+    return polygon
 
 
 def _decode(data: bytes, source: str) -> str:

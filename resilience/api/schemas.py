@@ -26,7 +26,28 @@ class Problem(BaseModel):
     detail: Any
 
 
-class UtilityCreate(BaseModel):
+NAME_MAX = 200
+
+
+class Names(BaseModel):
+    """A Chinese and an English name beside ``name`` (migration 0020): a reader sees the one of their language,
+    else the other, else ``name``. A row that gives only the two may leave ``name`` out: it becomes the English
+    one, else the Chinese."""
+
+    name_zh: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+    name_en: str | None = Field(default=None, min_length=1, max_length=NAME_MAX)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _name_from_names(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("name") is None and "name" in cls.model_fields:
+            fallback = data.get("name_en") or data.get("name_zh")
+            if isinstance(fallback, str) and not getattr(cls, "partial", False):
+                return {**data, "name": fallback}
+        return data
+
+
+class UtilityCreate(Names):
     id: str = ID
     name: str
     contact_email: str | None = None
@@ -41,6 +62,7 @@ class PatchBody(BaseModel):
     """A partial update: an omitted field stays as it is; ``null`` only where the column may be empty."""
 
     not_null: ClassVar[frozenset[str]] = frozenset()
+    partial: ClassVar[bool] = True  # an omitted name stays as stored (Names does not fill it in)
 
     @model_validator(mode="after")
     def _no_null_where_required(self) -> Self:
@@ -62,7 +84,7 @@ def _geojson_polygon(v: dict[str, Any]) -> dict[str, Any]:
 Polygon = Annotated[dict[str, Any], AfterValidator(_geojson_polygon)]  # a GeoJSON Polygon geometry
 
 
-class DistrictBase(BaseModel):
+class DistrictBase(Names):
     name: str
     population: int = Field(default=0, ge=0, le=INT4_MAX)
     polygon: Polygon | None = None
@@ -72,7 +94,7 @@ class DistrictCreate(DistrictBase):
     id: str = ID
 
 
-class DistrictUpdate(PatchBody):
+class DistrictUpdate(PatchBody, Names):
     not_null: ClassVar[frozenset[str]] = frozenset({"name", "population"})
     name: str | None = None
     population: int | None = Field(default=None, ge=0, le=INT4_MAX)
@@ -83,7 +105,7 @@ class DistrictPublic(DistrictCreate):
     pass
 
 
-class AssetBase(BaseModel):
+class AssetBase(Names):
     name: str
     kind: AssetKind
     district_id: RefId | None = None
@@ -101,7 +123,7 @@ class AssetCreate(AssetBase):
     id: str = ID
 
 
-class AssetUpdate(PatchBody):
+class AssetUpdate(PatchBody, Names):
     not_null: ClassVar[frozenset[str]] = frozenset(
         {"name", "lat", "lon", "criticality", "past_incidents", "attributes"}
     )
@@ -121,7 +143,7 @@ class AssetPublic(AssetCreate):
     pass
 
 
-class SensorBase(BaseModel):
+class SensorBase(Names):
     asset_id: RefId
     utility_id: RefId
     kind: str
@@ -143,7 +165,7 @@ class SensorCreate(SensorBase):
     id: str = ID
 
 
-class SensorUpdate(PatchBody):
+class SensorUpdate(PatchBody, Names):
     not_null: ClassVar[frozenset[str]] = frozenset({"expected_interval_s", "active"})
     expected_interval_s: float | None = Field(default=None, gt=0, allow_inf_nan=False)
     thresholds: Thresholds | None = None

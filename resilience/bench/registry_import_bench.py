@@ -46,7 +46,7 @@ def city_rows(n_sensors: int, seed: int = 0, prefix: str = "") -> dict[str, list
     for s in sensors:
         s["id"], s["asset_id"] = prefix + s["id"], prefix + s["asset_id"]
         s["utility_id"] = utility_of[s["asset_id"]]
-    utilities = [{"id": prefix + uid, "name": name} for uid, name in UTILITIES]
+    utilities = [{"id": prefix + uid, "name": name} for uid, _zh, name in UTILITIES]
     return {"utilities": utilities, "districts": districts, "assets": assets, "sensors": sensors}
 
 

@@ -19,6 +19,10 @@ from typing import Any
 Message = dict[str, Any]
 #: a message that is only a sentence: what was stored before messages carried codes, and free text
 TEXT = "msg.text"
+#: a registry entity's name in both languages (``{"zh": ..., "en": ...}``): the catalogue's ``msg.name_lang``
+#: says which one its readers see (templates without it: English)
+NAME = "msg.name"
+NAME_LANG = "msg.name_lang"
 #: parameters that are enumeration values, and the catalogue's kind for them (``<kind>.<value>`` keys):
 #: every producer's (risk, detection, alerts) and the console's ``ENUM`` (js/messages.js) say the same
 ENUM_PARAMS: dict[str, str] = {
@@ -60,6 +64,12 @@ def text(sentence: str) -> Message:
     return {"code": TEXT, "params": {"text": sentence}}
 
 
+def name(zh: str | None, en: str | None, fallback: str) -> Message:
+    """An entity's name as the reader of each language sees it: theirs, else the other, else ``fallback``
+    (the name of record, or the id)."""
+    return {"code": NAME, "params": {"zh": zh or en or fallback, "en": en or zh or fallback}}
+
+
 def is_message(value: object) -> bool:
     return isinstance(value, dict) and isinstance(value.get("code"), str) and isinstance(value.get("params"), dict)
 
@@ -82,6 +92,9 @@ def render(
         return ""
     if message["code"] == TEXT:
         return str(message["params"].get("text", ""))
+    if message["code"] == NAME:
+        said = message["params"]
+        return str(said.get(templates.get(NAME_LANG, "en")) or said.get("en") or said.get("zh") or "")
     template = templates.get(message["code"])
     if template is None:
         return ""

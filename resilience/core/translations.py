@@ -27,6 +27,13 @@ def catalogue(lang: str) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items()}
 
 
+def actor_name(actor: str | None, lang: str) -> str:
+    """Who did something, as a reader of ``lang`` calls them: the platform itself ("system", or nobody named)
+    and the receivers of the alert rules (``duty_supervisor``) have catalogue names (``actor.<name>``); a
+    person's or a key's name is shown as it is."""
+    return catalogue(lang).get(f"actor.{actor or 'system'}", actor or "")
+
+
 def say(message: Message | None, lang: str) -> str:
     """``message`` in ``lang``; empty for None or a code the catalogue does not have."""
     return in_catalogue(message, catalogue(lang))

@@ -57,7 +57,7 @@ def consequences(
             if term > fac_term:
                 fac_term, fac_src, fac_d = term, f.id, dist
                 fac_detail = f"{kind.replace('_', ' ')} {f.name} at {dist:.0f} m"
-                fac_msg = msg("critical_facility", facility=kind, name=f.name, distance=f"{dist:.0f}")
+                fac_msg = msg("critical_facility", name=f.said_name, distance=f"{dist:.0f}")
         factors = [
             factor(
                 "criticality",
@@ -69,13 +69,14 @@ def consequences(
         ]
         if pop_term:
             name = district.name if district else a.district_id
+            said_name = district.said_name if district else a.district_id
             factors.append(
                 factor(
                     "population",
                     "consequence",
                     cfg.population_weight * pop_term,
                     f"district {name} population {pop:,}",
-                    msg("population", district=name, population=f"{pop:,}"),
+                    msg("population", district=said_name, population=f"{pop:,}"),
                     source=a.district_id,
                 )
             )

@@ -33,7 +33,7 @@ CODES: dict[str, set[str]] = {
     "regulatory_floor": {"level"},
     "criticality": {"criticality"},
     "population": {"district", "population"},
-    "critical_facility": {"facility", "name", "distance"},
+    "critical_facility": {"name", "distance"},
     # what a risk-level event says (an alert's explanation): an asset's level and reasons, a district's tally
     "explained": {"head", "reasons"},
     "plain": {"head"},
@@ -60,7 +60,7 @@ def as_catalogue_message(m: dict[str, Any]) -> dict[str, Any]:
         else v
         for k, v in m["params"].items()
     }
-    return {"code": f"risk.{m['code']}", "params": params}
+    return {"code": m["code"] if m["code"].startswith("msg.") else f"risk.{m['code']}", "params": params}
 
 
 def asset_level_message(head: dict[str, Any], reasons: list[dict[str, Any]]) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def asset_level_message(head: dict[str, Any], reasons: list[dict[str, Any]]) -> 
 
 
 def district_level_message(
-    hazard: str, district: str, level: str, counts: dict[str, int], worst: list[str]
+    hazard: str, district: str | dict[str, Any], level: str, counts: dict[str, int], worst: list[str]
 ) -> dict[str, Any]:
     """A district's level for a hazard, how many assets are at each level, and the worst ones."""
     named = [msg("count", n=n, level=lv) for lv, n in counts.items() if n and lv != "none"] or [msg("no_assets")]

@@ -354,7 +354,7 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         src = self.assets_[edge.source]
         where = f"{src.name} ({src.kind}) {edge.distance_m:.0f} m away"
         what = f"{sig.detail} at {where}" if sig.sensor else where
-        where_msg = msg("src_where", name=src.name, kind=src.kind, distance=f"{edge.distance_m:.0f}")
+        where_msg = msg("src_where", name=src.said_name, kind=src.kind, distance=f"{edge.distance_m:.0f}")
         source = msg("src_signal", signal=sig.message, where=where_msg) if sig.sensor and sig.message else where_msg
         common: dict[str, Any] = {"source": src.id, "distance_m": edge.distance_m, "rule": rule.name}
         if rule.effect == "likelihood":

@@ -10,6 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from resilience.core.messages import Message
+from resilience.core.messages import name as name_message
+
 
 def _get(row: Any, key: str, default: Any = None) -> Any:
     if isinstance(row, Mapping):
@@ -33,6 +36,13 @@ class AssetInfo:
     material: str | None = None
     past_incidents: int = 0
     attributes: Mapping[str, Any] = field(default_factory=dict)
+    name_zh: str | None = None
+    name_en: str | None = None
+
+    @property
+    def said_name(self) -> Message:
+        """The name as a message, so each reader gets it in their language."""
+        return name_message(self.name_zh, self.name_en, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +50,12 @@ class DistrictInfo:
     id: str
     name: str
     population: int = 0
+    name_zh: str | None = None
+    name_en: str | None = None
+
+    @property
+    def said_name(self) -> Message:
+        return name_message(self.name_zh, self.name_en, self.name)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,6 +85,8 @@ def load_assets(rows: Iterable[Any]) -> dict[str, AssetInfo]:
             material=_get(r, "material"),
             past_incidents=int(_get(r, "past_incidents", 0) or 0),
             attributes=dict(_get(r, "attributes") or {}),
+            name_zh=_get(r, "name_zh"),
+            name_en=_get(r, "name_en"),
         )
         out[a.id] = a
     return out
@@ -81,6 +99,8 @@ def load_districts(rows: Iterable[Any]) -> dict[str, DistrictInfo]:
             id=str(_get(r, "id")),
             name=str(_get(r, "name") or _get(r, "id")),
             population=int(_get(r, "population", 0) or 0),
+            name_zh=_get(r, "name_zh"),
+            name_en=_get(r, "name_en"),
         )
         out[d.id] = d
     return out

@@ -228,7 +228,7 @@ class RiskService:
     def _district_message(self, district_id: str | None, hazard: str, level: Level, s: ScopeSummary) -> dict[str, Any]:
         """What a district's risk-level event says: its name, level and tally, and the worst assets."""
         d = self.model.districts_.get(district_id) if district_id else None
-        name = d.name if d else (district_id or "")
+        name = d.said_name if d else (district_id or "")
         return district_level_message(hazard, name, level.label, s.counts, s.worst_assets)
 
     def _asset_message(self, a: Assessment) -> dict[str, Any]:
@@ -237,7 +237,7 @@ class RiskService:
         head = msg(
             "head",
             hazard=a.hazard,
-            asset=asset.name,
+            asset=asset.said_name,
             kind=asset.kind,
             level=a.level.label,
             likelihood=a.likelihood,

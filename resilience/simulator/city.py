@@ -1,4 +1,5 @@
-"""A synthetic but plausible city: utilities, districts, assets and sensors, deterministic from a seed.
+"""A synthetic but plausible city on real ground: Hefei's districts (``hefei.py``), with utilities, assets and
+sensors deterministic from a seed and every name in Chinese and English.
 
 The registry produced here is what the rest of the platform sees (``registry_rows`` matches the store
 schema); the physics in ``physics.py`` and the incidents in ``incidents.py`` only ever refer to these ids.
@@ -15,22 +16,15 @@ from typing import Any
 import numpy as np
 
 from resilience.core.domain import ASSET_SENSOR_KINDS, SENSOR_KINDS, AssetKind
+from resilience.core.translations import catalogue
+from resilience.simulator.hefei import CENTER_LAT, CENTER_LON, DISTRICTS, UTILITY_NAMES, DistrictShape, district_shapes
 
-CENTER_LAT = 36.07
-CENTER_LON = 120.38
+__all__ = ["CENTER_LAT", "CENTER_LON"]
 M_PER_DEG_LAT = 111_320.0
 COUPLING_RADIUS_M = 50.0
+PLACE_TRIES = 12  # bearings tried to keep a point placed near another inside its district
 
-UTILITIES: tuple[tuple[str, str], ...] = (
-    ("gas", "Harbour City Gas Co."),
-    ("water", "Harbour City Water Supply Group"),
-    ("drainage", "Municipal Drainage Administration"),
-    ("structures", "Bridges and Buildings Safety Authority"),
-    ("heating", "Harbour City Heating Co."),
-    ("tunnels", "Utility Tunnel Operations Co."),
-    ("roads", "Municipal Roads Bureau"),
-    ("hydrology", "Water Resources and Hydrology Bureau"),
-)
+UTILITIES: tuple[tuple[str, str, str], ...] = tuple((uid, zh, en) for uid, (zh, en) in UTILITY_NAMES.items())
 
 KIND_UTILITY: dict[AssetKind, str | None] = {
     AssetKind.GAS_PIPELINE: "gas",
@@ -84,24 +78,12 @@ MATERIALS: dict[AssetKind, tuple[str, ...]] = {
     AssetKind.CRITICAL_FACILITY: ("reinforced_concrete",),
 }
 
-DISTRICT_NAMES = (
-    "Shinan",
-    "Shibei",
-    "Licang",
-    "Laoshan",
-    "Chengyang",
-    "Huangdao",
-    "Jimo",
-    "Jiaozhou",
-    "Pingdu",
-    "Laixi",
-    "Taidong",
-    "Badaguan",
-    "Zhanqiao",
-    "Sifang",
-    "Loushan",
-    "Xuejiadao",
-)
+MAX_DISTRICTS = len(DISTRICTS)
+
+
+def _words(key: str) -> tuple[str, str]:
+    """A catalogue word in Chinese and English (asset kinds, facility types): one source for both."""
+    return catalogue("zh-CN")[key], catalogue("en")[key]
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +92,8 @@ class Utility:
     name: str
     contact_email: str | None = None
     webhook_url: str | None = None
+    name_zh: str | None = None
+    name_en: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,13 +101,26 @@ class District:
     id: str
     name: str
     population: int
-    bbox: tuple[float, float, float, float]  # lat_min, lat_max, lon_min, lon_max
+    shape: DistrictShape
+
+    @property
+    def name_zh(self) -> str:
+        return self.shape.name_zh
+
+    @property
+    def name_en(self) -> str:
+        return self.shape.name_en
 
     @property
     def polygon(self) -> dict[str, Any]:
-        """GeoJSON Polygon (lon, lat order, closed ring, counter-clockwise)."""
-        a, b, c, d = self.bbox
-        return {"type": "Polygon", "coordinates": [[[c, a], [d, a], [d, b], [c, b], [c, a]]]}
+        """GeoJSON Polygon (lon, lat order, closed ring), as the map package ships it."""
+        return self.shape.polygon
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float]:
+        """lat_min, lat_max, lon_min, lon_max of the polygon."""
+        lon0, lat0, lon1, lat1 = self.shape.inner.bounds
+        return lat0, lat1, lon0, lon1
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,6 +137,8 @@ class Asset:
     material: str
     past_incidents: int = 0
     attributes: dict[str, Any] = field(default_factory=dict)
+    name_zh: str | None = None
+    name_en: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,16 +181,33 @@ class City:
         """Rows per table keyed by column name (every column except server-side ``created_at``)."""
         return {
             "utilities": [
-                {"id": u.id, "name": u.name, "contact_email": u.contact_email, "webhook_url": u.webhook_url}
+                {
+                    "id": u.id,
+                    "name": u.name,
+                    "name_zh": u.name_zh,
+                    "name_en": u.name_en,
+                    "contact_email": u.contact_email,
+                    "webhook_url": u.webhook_url,
+                }
                 for u in self.utilities
             ],
             "districts": [
-                {"id": d.id, "name": d.name, "population": d.population, "polygon": d.polygon} for d in self.districts
+                {
+                    "id": d.id,
+                    "name": d.name,
+                    "name_zh": d.name_zh,
+                    "name_en": d.name_en,
+                    "population": d.population,
+                    "polygon": d.polygon,
+                }
+                for d in self.districts
             ],
             "assets": [
                 {
                     "id": a.id,
                     "name": a.name,
+                    "name_zh": a.name_zh,
+                    "name_en": a.name_en,
                     "kind": a.kind.value,
                     "district_id": a.district_id,
                     "utility_id": a.utility_id,
@@ -216,6 +232,8 @@ class City:
                     "thresholds": None,
                     "detector_overrides": None,
                     "active": True,
+                    "name_zh": None,
+                    "name_en": None,
                 }
                 for s in self.sensors
             ],
@@ -236,31 +254,23 @@ def _offset(lat: float, lon: float, dist_m: float, bearing: float) -> tuple[floa
 
 
 def _districts(rng: np.random.Generator, n: int) -> list[District]:
-    cols = max(1, math.ceil(math.sqrt(n * 1.5)))
-    rows = math.ceil(n / cols)
-    dlat, dlon = 0.03, 0.035  # ~3.3 km x 3.2 km cells
-    lat0 = CENTER_LAT - rows * dlat / 2
-    lon0 = CENTER_LON - cols * dlon / 2
-    out = []
-    for i in range(n):
-        r, c = divmod(i, cols)
-        suffix = "" if i < len(DISTRICT_NAMES) else f" {i // len(DISTRICT_NAMES) + 1}"
-        name = DISTRICT_NAMES[i % len(DISTRICT_NAMES)] + suffix
-        bbox = (
-            round(lat0 + r * dlat, 6),
-            round(lat0 + (r + 1) * dlat, 6),
-            round(lon0 + c * dlon, 6),
-            round(lon0 + (c + 1) * dlon, 6),
-        )
-        out.append(District(f"D{i + 1:02d}", name, int(rng.integers(60_000, 400_000)), bbox))
-    return out
+    """Hefei's first ``n`` districts (the urban core first), ids D01, D02, ...; the name of record is English."""
+    if not 1 <= n <= MAX_DISTRICTS:
+        raise ValueError(f"the demo city has 1 to {MAX_DISTRICTS} districts (Hefei's), not {n}")
+    return [
+        District(f"D{i + 1:02d}", shape.name_en, int(rng.integers(60_000, 400_000)), shape)
+        for i, shape in enumerate(district_shapes()[:n])
+    ]
 
 
 class _Builder:
     """Accumulates assets and sensors with sequential ids."""
 
-    def __init__(self, rng: np.random.Generator, districts: list[District], min_interval_s: float) -> None:
+    def __init__(
+        self, rng: np.random.Generator, districts: list[District], min_interval_s: float, retry: np.random.Generator
+    ) -> None:
         self.rng = rng
+        self.retry = retry  # points that fall outside a district are drawn again from this stream, not rng's
         self.districts = districts
         self.min_interval_s = min_interval_s
         self.assets: list[Asset] = []
@@ -268,12 +278,16 @@ class _Builder:
         self.counter: dict[AssetKind, int] = {}
 
     def point_in(self, d: District) -> tuple[float, float]:
-        a, b, c, e = d.bbox
-        m = 0.05
-        return (
-            float(self.rng.uniform(a + m * (b - a), b - m * (b - a))),
-            float(self.rng.uniform(c + m * (e - c), e - m * (e - c))),
-        )
+        return d.shape.draw_point(self.rng, self.retry)
+
+    def near(self, d: District, lat: float, lon: float, dist_m: float, bearing: float) -> tuple[float, float]:
+        """``dist_m`` from (lat, lon) on ``bearing``, turned until the point lies inside ``d``; the
+        starting point itself if no bearing does (it is inside: every point placed so far is)."""
+        for i in range(PLACE_TRIES):
+            p = _offset(lat, lon, dist_m, bearing + i * 2 * math.pi / PLACE_TRIES)
+            if d.shape.contains(*p):
+                return p
+        return lat, lon
 
     def add(
         self,
@@ -283,16 +297,20 @@ class _Builder:
         lon: float,
         attributes: dict[str, Any],
         n_sensors: int | None = None,
-        name: str | None = None,
+        names: tuple[str, str] | None = None,
     ) -> Asset:
         rng = self.rng
         k = self.counter[kind] = self.counter.get(kind, 0) + 1
         install = int(rng.integers(1965, 2024))
         age = 2024 - install
         crit = int(np.clip(rng.integers(1, 6) + (1 if kind is AssetKind.CRITICAL_FACILITY else 0), 1, 5))
+        kind_zh, kind_en = _words(f"kind.{kind.value}")
+        name_zh, name_en = names or (f"{kind_zh} {k}", f"{kind_en} {k}")
         asset = Asset(
             id=f"{kind.value[:3].upper()}-{k:05d}",
-            name=name or f"{kind.value.replace('_', ' ')} {k}",
+            name=name_en,
+            name_zh=name_zh,
+            name_en=name_en,
             kind=kind,
             district_id=district.id,
             utility_id=KIND_UTILITY[kind],
@@ -354,9 +372,9 @@ def build_city(
     if n_sensors < 60:
         raise ValueError("n_sensors must be at least 60 to fit every asset kind")
     rng = np.random.default_rng([seed, 1])
-    n_districts = n_districts or max(4, min(16, n_sensors // 800))
+    n_districts = n_districts or max(4, min(MAX_DISTRICTS, n_sensors // 800))
     districts = _districts(rng, n_districts)
-    b = _Builder(rng, districts, min_publish_interval_s)
+    b = _Builder(rng, districts, min_publish_interval_s, np.random.default_rng([seed, 2]))
 
     def pick_district() -> District:
         return districts[int(rng.integers(len(districts)))]
@@ -377,7 +395,7 @@ def build_city(
         if rng.random() < 0.4:
             g = gas[int(rng.integers(len(gas)))]
             d = next(x for x in districts if x.id == g.district_id)
-            lat, lon = _offset(g.lat, g.lon, float(rng.uniform(5, 40)), float(rng.uniform(0, 2 * math.pi)))
+            lat, lon = b.near(d, g.lat, g.lon, float(rng.uniform(5, 40)), float(rng.uniform(0, 2 * math.pi)))
         else:
             d = pick_district()
             lat, lon = b.point_in(d)
@@ -391,7 +409,7 @@ def build_city(
             }
             if upstream is not None:
                 attrs["downstream_of"] = upstream.id
-                lat, lon = _offset(lat, lon, float(rng.uniform(80, 200)), heading + float(rng.normal(0, 0.3)))
+                lat, lon = b.near(d, lat, lon, float(rng.uniform(80, 200)), heading + float(rng.normal(0, 0.3)))
             upstream = b.add(AssetKind.DRAINAGE_CULVERT, d, lat, lon, attrs)
         n_culv -= length
 
@@ -407,7 +425,7 @@ def build_city(
             if kind is AssetKind.UTILITY_TUNNEL and rng.random() < 0.5:
                 g = gas[int(rng.integers(len(gas)))]
                 d = next(x for x in districts if x.id == g.district_id)
-                lat, lon = _offset(g.lat, g.lon, float(rng.uniform(5, 45)), float(rng.uniform(0, 2 * math.pi)))
+                lat, lon = b.near(d, g.lat, g.lon, float(rng.uniform(5, 45)), float(rng.uniform(0, 2 * math.pi)))
             else:
                 d = pick_district()
                 lat, lon = b.point_in(d)
@@ -423,17 +441,22 @@ def build_city(
 
     for d in districts:
         for facility, lo, hi in (("hospital", 1, 3), ("school", 2, 5), ("metro_station", 1, 3)):
+            word_zh, word_en = _words(f"facility.{facility}")
             for _ in range(int(rng.integers(lo, hi))):
+                n = b.counter.get(AssetKind.CRITICAL_FACILITY, 0) + 1
+                short_en = d.name_en.rsplit(" ", 1)[0]  # "Yaohai District" -> "Yaohai"
                 b.add(
                     AssetKind.CRITICAL_FACILITY,
                     d,
                     *b.point_in(d),
                     {"facility": facility},
-                    name=f"{d.name} {facility.replace('_', ' ')} {b.counter.get(AssetKind.CRITICAL_FACILITY, 0) + 1}",
+                    names=(f"{d.name_zh}{word_zh} {n}", f"{short_en} {word_en} {n}"),
                 )
 
     _mark_gas_coupling(b.assets, gas)
-    utilities = [Utility(uid, name, contact_email=f"duty@{uid}.example.org") for uid, name in UTILITIES]
+    utilities = [
+        Utility(uid, en, contact_email=f"duty@{uid}.example.org", name_zh=zh, name_en=en) for uid, zh, en in UTILITIES
+    ]
     return City(seed=seed, utilities=utilities, districts=districts, assets=b.assets, sensors=b.sensors)
 
 

@@ -34,17 +34,27 @@ class FeedBatch:
     views: dict[int, dict[str, Any]] = field(default_factory=dict)
 
 
-def _names(conn: Connection, asset_ids: set[str], district_ids: set[str]) -> tuple[dict[str, str], dict[str, str]]:
-    a: dict[str, str] = {}
+Names = dict[str, tuple[str, str | None, str | None]]  # id -> (name of record, Chinese, English)
+
+
+def _names(conn: Connection, asset_ids: set[str], district_ids: set[str]) -> tuple[Names, Names]:
+    a: Names = {}
     if asset_ids:
-        a = {k: v for k, v in conn.execute(select(assets.c.id, assets.c.name).where(assets.c.id.in_(asset_ids)))}
-    d: dict[str, str] = {}
+        q = select(assets.c.id, assets.c.name, assets.c.name_zh, assets.c.name_en).where(assets.c.id.in_(asset_ids))
+        a = {k: (n, zh, en) for k, n, zh, en in conn.execute(q)}
+    d: Names = {}
     if district_ids:
-        d = {
-            k: v
-            for k, v in conn.execute(select(districts.c.id, districts.c.name).where(districts.c.id.in_(district_ids)))
-        }
+        q = select(districts.c.id, districts.c.name, districts.c.name_zh, districts.c.name_en).where(
+            districts.c.id.in_(district_ids)
+        )
+        d = {k: (n, zh, en) for k, n, zh, en in conn.execute(q)}
     return a, d
+
+
+def _named(prefix: str, names: Names, key: str | None) -> dict[str, str | None]:
+    """``<prefix>`` (the name of record), ``<prefix>_zh`` and ``<prefix>_en``: the console shows the reader's."""
+    name, zh, en = names.get(key or "", (None, None, None))
+    return {prefix: name, f"{prefix}_zh": zh, f"{prefix}_en": en}
 
 
 def console_views(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
@@ -57,8 +67,8 @@ def console_views(conn: Connection, rows: list[Any]) -> list[dict[str, Any]]:
         {
             **alert_view(a),
             "row_version": a.row_version,
-            "asset_name": asset_names.get(a.asset_id or ""),
-            "district_name": district_names.get(a.district_id or ""),
+            **_named("asset_name", asset_names, a.asset_id),
+            **_named("district_name", district_names, a.district_id),
         }
         for a in found
     ]

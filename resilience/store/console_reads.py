@@ -18,7 +18,14 @@ from resilience.store.schema import assets, districts, risk_current, sensors
 
 
 def district_rows(conn: Connection) -> list[dict[str, Any]]:
-    q = select(districts.c.id, districts.c.name, districts.c.population, districts.c.polygon).order_by(districts.c.id)
+    q = select(
+        districts.c.id,
+        districts.c.name,
+        districts.c.name_zh,
+        districts.c.name_en,
+        districts.c.population,
+        districts.c.polygon,
+    ).order_by(districts.c.id)
     return [dict(r) for r in conn.execute(q).mappings()]
 
 
@@ -56,6 +63,8 @@ def asset_rows(conn: Connection) -> list[dict[str, Any]]:
     q = select(
         assets.c.id,
         assets.c.name,
+        assets.c.name_zh,
+        assets.c.name_en,
         assets.c.kind,
         assets.c.district_id,
         assets.c.lat,

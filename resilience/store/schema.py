@@ -44,6 +44,8 @@ utilities = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("name", Text, nullable=False),
+    Column("name_zh", Text),  # names in the reader's language (migration 0020); each falls back to the other
+    Column("name_en", Text),
     Column("contact_email", Text),
     Column("webhook_url", Text),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
@@ -54,6 +56,8 @@ districts = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("name", Text, nullable=False),
+    Column("name_zh", Text),
+    Column("name_en", Text),
     Column("population", Integer, nullable=False, server_default="0"),
     Column("polygon", JSONB),  # GeoJSON Polygon geometry
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
@@ -64,6 +68,8 @@ assets = Table(
     metadata,
     Column("id", String(64), primary_key=True),
     Column("name", Text, nullable=False),
+    Column("name_zh", Text),
+    Column("name_en", Text),
     Column("kind", String(32), nullable=False),  # resilience.core.domain.AssetKind
     Column("district_id", String(64), ForeignKey("districts.id"), nullable=True),
     Column("utility_id", String(64), ForeignKey("utilities.id"), nullable=True),
@@ -91,9 +97,25 @@ sensors = Table(
     Column("thresholds", JSONB),  # per-sensor override of graded limits {"blue": .., "red": ..}
     Column("detector_overrides", JSONB),  # per-sensor override of the ensemble configuration
     Column("active", Boolean, nullable=False, server_default="true"),
+    Column("name_zh", Text),  # optional display names (migration 0020)
+    Column("name_en", Text),
     Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
     Index("ix_sensors_asset", "asset_id"),
     Index("ix_sensors_utility", "utility_id"),
+)
+
+# Basemap layers (roads, rivers) an operator uploads as GeoJSON, drawn under the console map (migration 0020).
+basemap_layers = Table(
+    "basemap_layers",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("name_zh", Text, nullable=False),
+    Column("name_en", Text, nullable=False),
+    Column("kind", String(16), nullable=False),  # roads | rivers | other
+    Column("features", Integer, nullable=False),
+    Column("geojson", JSONB, nullable=False),
+    Column("created_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
+    Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
 
 # One row: bumped by statement triggers on districts, assets and sensors (migration 0009), so a process can

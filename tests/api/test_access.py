@@ -71,6 +71,10 @@ ACCESS: dict[tuple[str, str], set[str] | None] = {
     ("get", "/api/v1/keys"): {"admin"},
     ("delete", "/api/v1/keys/{key_id}"): {"admin"},
     ("post", "/api/v1/registry/import"): {"admin"},
+    ("get", "/api/v1/basemap/layers"): WATCH,
+    ("get", "/api/v1/basemap/layers/{id}"): WATCH,
+    ("put", "/api/v1/basemap/layers/{id}"): {"admin", "engineer"},
+    ("delete", "/api/v1/basemap/layers/{id}"): {"admin", "engineer"},
     **{
         ("post", f"/api/v1/alerts/{{alert_id}}/{a}"): RESPOND
         for a in ("ack", "assign", "steps", "resolve", "review", "comments")

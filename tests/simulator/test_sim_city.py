@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from shapely.geometry import Point, shape
 
 from resilience.core.domain import SENSOR_KINDS, AssetKind
 from resilience.simulator.city import City, build_city, distance_m
@@ -57,18 +58,35 @@ def test_registry_rows_match_schema_and_reference_existing_ids(city: City) -> No
         assert r["kind"] in SENSOR_KINDS
 
 
-def test_geometry_near_qingdao_and_inside_districts(city: City) -> None:
+def test_assets_inside_their_hefei_districts(city: City) -> None:
+    """Every asset lies inside its district's real polygon (as stored: the map package's ring), in Hefei."""
     by_id = {d.id: d for d in city.districts}
+    assert [d.name_zh for d in city.districts] == ["瑶海区", "庐阳区", "蜀山区", "包河区"]
     for d in city.districts:
         ring = d.polygon["coordinates"][0]
-        assert d.polygon["type"] == "Polygon" and ring[0] == ring[-1] and len(ring) == 5
+        assert d.polygon["type"] == "Polygon" and ring[0] == ring[-1] and len(ring) > 100
         assert d.population > 0
+    areas = {d.id: shape(d.polygon).buffer(0) for d in city.districts}
     for a in city.assets:
-        assert abs(a.lat - 36.07) < 0.3 and abs(a.lon - 120.38) < 0.3
-        lat0, lat1, lon0, lon1 = by_id[a.district_id].bbox
-        # chained culverts may run a little past their district edge; everything else is inside
-        slack = 0.02 if a.kind is AssetKind.DRAINAGE_CULVERT else 0.0
-        assert lat0 - slack <= a.lat <= lat1 + slack and lon0 - slack <= a.lon <= lon1 + slack
+        assert abs(a.lat - 31.82) < 0.5 and abs(a.lon - 117.23) < 0.5
+        assert areas[a.district_id].contains(Point(a.lon, a.lat)), (a.id, a.district_id, a.lat, a.lon)
+        assert by_id[a.district_id].name_en and a.name_zh and a.name_en
+
+
+def test_names_in_both_languages(city: City) -> None:
+    """Chinese names carry no ASCII letters; English ones are the names of record."""
+    rows = city.registry_rows()
+    for table in ("utilities", "districts", "assets"):
+        for r in rows[table]:
+            assert r["name_zh"] and not re.search(r"[A-Za-z]", r["name_zh"]), r
+            assert r["name_en"] == r["name"] and re.search(r"[A-Za-z]", r["name_en"]), r
+    names = {a.name_zh for a in city.assets}
+    assert "燃气管线 1" in names and any(n.startswith("瑶海区学校") for n in names)
+
+
+def test_more_districts_than_hefei_has_is_refused() -> None:
+    with pytest.raises(ValueError, match="1 to 9 districts"):
+        build_city(seed=1, n_sensors=600, n_districts=10)
 
 
 def test_drainage_chains_and_gas_coupling(city: City) -> None:

@@ -120,6 +120,8 @@ def console_asset(id: IdPath, conn: ConnDep, _: Watcher) -> dict[str, Any]:
     return {
         "asset": asset,
         "district_name": district["name"] if district else None,
+        "district_name_zh": district.get("name_zh") if district else None,
+        "district_name_en": district.get("name_en") if district else None,
         "sensors": out_sensors,
         "risk": [{**r, "level": Level(r["level"]).label} for r in risk],
         "forecasts": forecasts_for(conn, datetime.now(UTC), asset_ids=[id]),  # warning before the limit

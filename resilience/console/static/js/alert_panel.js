@@ -4,6 +4,7 @@ import {api, esc, RESPOND_ROLES} from "./api.js";
 import {forecastsHtml} from "./forecast_text.js";
 import {currentLang, fmtDuration, fmtTime, t, tEnum} from "./i18n.js";
 import {alertExplanation, stepNote} from "./alert_text.js";
+import {actorName, localName} from "./messages.js";
 
 const STEPS = ["dispatch", "on_site", "disposed", "feedback"];
 const SILENCE_HOURS = [1, 4, 24];
@@ -64,7 +65,7 @@ function timelineHtml(steps) {
   return `<ol class="timeline">${steps.map(s => `<li data-step-kind="${esc(s.kind)}">
     <b>${esc(tEnum("event", s.kind))}</b>${s.level ? ` <span class="lvl ${esc(s.level)}">${esc(tEnum("level", s.level))}</span>` : ""}
     ${s.unit ? `<span data-role="unit">${esc(t("alert.unit_named", {unit: s.unit}))}</span>` : ""}
-    <span class="muted">${esc(fmtTime(s.ts))} · ${esc(s.actor)}</span>${stepNote(s) ? `<br>${esc(stepNote(s))}` : ""}</li>`).join("")}</ol>`;
+    <span class="muted">${esc(fmtTime(s.ts))} · ${esc(actorName(s.actor))}</span>${stepNote(s) ? `<br>${esc(stepNote(s))}` : ""}</li>`).join("")}</ol>`;
 }
 
 async function act(panel, id, alert, button, who) {
@@ -117,8 +118,8 @@ export async function renderPanel(panel, id, who, {keepInputs = true} = {}) {
   panel.dataset.state = a.state;
   panel.innerHTML = `<h2><span class="lvl ${esc(a.level)}">${esc(tEnum("level", a.level))}</span>
       ${esc(tEnum("hazard", a.hazard))} · <span data-role="panel-state">${esc(tEnum("state", a.state))}</span></h2>
-    <p>${a.asset_id ? `<a href="/console/asset?id=${encodeURIComponent(a.asset_id)}">${esc(a.asset_name || a.asset_id)}</a>` : ""}
-      ${esc(a.district_name || a.district_id || "")}</p>
+    <p>${a.asset_id ? `<a href="/console/asset?id=${encodeURIComponent(a.asset_id)}">${esc(localName(a, "asset_name") || a.asset_id)}</a>` : ""}
+      ${esc(localName(a, "district_name") || a.district_id || "")}</p>
     <p class="muted" data-role="alert-explanation">${esc(alertExplanation(a))}</p>
     ${action ? `<p><b>${esc(t("alert.first_action"))}:</b> ${esc(action)}</p>` : ""}
     <p class="muted">${esc(t("alert.assigned"))}: ${esc(a.assigned_unit || "–")} · ${esc(t("col.fired"))}: ${esc(fmtTime(a.fired_at))}</p>

@@ -4,6 +4,10 @@ import {ALERT_STREAM, api, esc, LEVEL_RANK, LEVELS, listen} from "./api.js";
 import {fmtDuration, fmtTime, t, tEnum} from "./i18n.js";
 import {renderPanel} from "./alert_panel.js";
 import {alertExplanation} from "./alert_text.js";
+import {localName} from "./messages.js";
+
+const assetName = a => localName(a, "asset_name");  // the reader's language, else the other, else the id
+const districtName = a => localName(a, "district_name");
 
 const STATES = ["firing", "acknowledged", "resolved", "closed"];
 const alerts = new Map();
@@ -142,7 +146,7 @@ function options(values, label, current) {
 function renderFilters(root) {
   const districts = new Map(), hazards = new Map();
   for (const a of alerts.values()) {
-    if (a.district_id) districts.set(a.district_id, a.district_name || a.district_id);
+    if (a.district_id) districts.set(a.district_id, districtName(a) || a.district_id);
     hazards.set(a.hazard, tEnum("hazard", a.hazard));
   }
   root.querySelector("#f-district").innerHTML = options(districts, t("filter.all_districts"), filters.district);
@@ -152,15 +156,15 @@ function renderFilters(root) {
 function row(a) {
   const flash = unacknowledgedRed.has(a.id) ? " flash" : "";
   const sel = a.id === selected ? " selected" : "";
-  const where = a.asset_name || a.asset_id || a.district_name || a.scope;
+  const where = assetName(a) || a.asset_id || districtName(a) || a.scope;
   const group = members(a);
   const memberList = group.length ? `<br><span class="muted" data-role="members">${esc(t("alert.members",
     {n: group.length}))}: ${group.map(m => m.asset_id ? `<a href="/console/asset?id=${encodeURIComponent(m.asset_id)}">`
-    + `${esc(m.asset_name || m.asset_id)}</a>` : esc(m.scope)).join(" · ")}</span>` : "";
+    + `${esc(assetName(m) || m.asset_id)}</a>` : esc(m.scope)).join(" · ")}</span>` : "";
   return `<tr class="row${flash}${sel}" data-alert-id="${a.id}" data-level="${esc(a.level)}" data-state="${esc(a.state)}">
     <td><span class="lvl ${esc(a.level)}">${esc(tEnum("level", a.level))}</span></td>
     <td><b>${esc(tEnum("hazard", a.hazard))}</b><br><span class="muted">${esc(where)}</span>${memberList}</td>
-    <td>${esc(a.district_name || a.district_id || "")}</td>
+    <td>${esc(districtName(a) || a.district_id || "")}</td>
     <td class="muted">${esc(alertExplanation(a))}</td>
     <td>${nowCell(a)}</td>
     <td data-role="state">${stateCell(a)}</td>

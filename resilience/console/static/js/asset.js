@@ -6,6 +6,7 @@ import {chart, noData, timeTooltip} from "./charts.js";
 import {riskExplanation} from "./risk_text.js";
 import {alertExplanation} from "./alert_text.js";
 import {forecastsHtml} from "./forecast_text.js";
+import {localName, rowName} from "./messages.js";
 
 const DAY_MS = 24 * 3600e3;
 
@@ -92,8 +93,8 @@ export async function render(root, who) {
   const a = info.asset;
   const history = HISTORY_ROLES.includes(who.role);
   const alerts = await api(`/api/v1/alerts?asset_id=${encodeURIComponent(id)}&limit=100`);
-  root.innerHTML = `<section class="card"><h2 data-role="asset-name">${esc(a.name)}</h2>
-      <p class="muted">${esc(tEnum("kind", a.kind))} · ${esc(info.district_name || "")} · ${esc(t("asset.criticality"))} ${esc(a.criticality)}</p>
+  root.innerHTML = `<section class="card"><h2 data-role="asset-name">${esc(rowName(a))}</h2>
+      <p class="muted">${esc(tEnum("kind", a.kind))} · ${esc(localName(info, "district_name"))} · ${esc(t("asset.criticality"))} ${esc(a.criticality)}</p>
     </section>
     <section class="card"><h2>${esc(t("asset.sensors"))}</h2>${history ? `<div id="sensors" class="grid2"></div>`
       : `<p class="muted">${esc(t("asset.history_role"))}</p>`}</section>

@@ -3,10 +3,33 @@
 import {api, esc, LEVEL_COLOUR, LEVEL_RANK} from "./api.js";
 import {t, tEnum} from "./i18n.js";
 import {chart, echarts, LEVEL_ORDER} from "./charts.js";
+import {rowName} from "./messages.js";
 
 let data = null;
 let hazard = "";
 let mapChart = null;
+let basemap = [];  // the operator's layers (roads, rivers: /api/v1/basemap/layers), drawn under everything
+
+const BASEMAP_STYLE = {roads: {color: "#9a9a9a", width: 1}, rivers: {color: "#5b9bd5", width: 2},
+                       other: {color: "#b0a080", width: 1}};
+
+/** One layer's lines (and area outlines) as an ECharts polyline series on the map's geo. */
+function layerSeries(layer) {
+  const lines = [];
+  for (const f of layer.geojson.features) {
+    const g = f.geometry, c = g.coordinates;
+    const parts = g.type === "LineString" ? [c] : g.type === "MultiLineString" || g.type === "Polygon" ? c : c.flat();
+    for (const coords of parts) lines.push({coords});
+  }
+  return {type: "lines", coordinateSystem: "geo", polyline: true, silent: true, zlevel: 0, data: lines,
+          name: layer.id, lineStyle: {...(BASEMAP_STYLE[layer.kind] || BASEMAP_STYLE.other), opacity: 0.8}};
+}
+
+async function loadBasemap() {
+  const layers = await api("/api/v1/basemap/layers");
+  basemap = (await Promise.all(layers.map(l => api(`/api/v1/basemap/layers/${encodeURIComponent(l.id)}`))))
+    .map(layerSeries);
+}
 
 function worst(levels) {
   return Object.values(levels || {}).reduce((w, l) => (LEVEL_RANK[l] > LEVEL_RANK[w] ? l : w), "none");
@@ -37,18 +60,19 @@ function option() {
   return {
     animation: false,
     tooltip: {trigger: "item", formatter: p => p.seriesType === "scatter"
-      ? `${esc(byId.get(p.name)?.name)} (${esc(tEnum("kind", byId.get(p.name)?.kind))})` : esc(nameOf(p.name))},
+      ? `${esc(rowName(byId.get(p.name)))} (${esc(tEnum("kind", byId.get(p.name)?.kind))})` : esc(nameOf(p.name))},
     geo: {map: "city", roam: true, nameProperty: "id", selectedMode: "single", regions,
           label: {show: true, formatter: p => nameOf(p.name), color: "#111"},
           itemStyle: {borderColor: "#555", areaColor: LEVEL_COLOUR.none}, emphasis: {label: {show: true}}},
     series: [
+      ...basemap,
       {type: "lines", coordinateSystem: "geo", data: links, lineStyle: {width: 2, opacity: 0.9}, zlevel: 1},
       ...assetSeries(),
     ],
   };
 }
 
-function nameOf(districtId) { return data.districts.find(d => d.id === districtId)?.name || districtId; }
+function nameOf(districtId) { return rowName(data.districts.find(d => d.id === districtId)) || districtId; }
 
 function showDistrict(side, id) {
   const d = data.districts.find(x => x.id === id);
@@ -56,7 +80,7 @@ function showDistrict(side, id) {
   const assets = data.assets.filter(a => a.district_id === id)
     .sort((x, y) => LEVEL_RANK[levelOf(y.levels)] - LEVEL_RANK[levelOf(x.levels)]).slice(0, 50);
   side.dataset.district = id;
-  side.innerHTML = `<h2 data-role="district-name">${esc(d.name)}</h2>
+  side.innerHTML = `<h2 data-role="district-name">${esc(rowName(d))}</h2>
     <p class="muted">${esc(t("map.population"))}: ${esc(d.population)}</p>
     <table>${Object.entries(d.levels).map(([h, l]) => `<tr><td>${esc(tEnum("hazard", h))}</td>
       <td><span class="lvl ${esc(l)}">${esc(tEnum("level", l))}</span></td></tr>`).join("")}</table>
@@ -65,7 +89,7 @@ function showDistrict(side, id) {
 
 export function assetList(assets, levelFn = levelOf) {
   return `<table>${assets.map(a => `<tr><td><span class="lvl ${esc(levelFn(a.levels))}">${esc(tEnum("level", levelFn(a.levels)))}</span></td>
-    <td><a href="/console/asset?id=${encodeURIComponent(a.id)}">${esc(a.name)}</a><br>
+    <td><a href="/console/asset?id=${encodeURIComponent(a.id)}">${esc(rowName(a))}</a><br>
     <span class="muted">${esc(tEnum("kind", a.kind))}</span></td></tr>`).join("")}</table>`;
 }
 
@@ -74,7 +98,7 @@ function showAsset(side, id) {
   if (!a) return;
   const links = data.links.filter(l => l.target === id || l.source === id);
   side.dataset.asset = id;
-  side.innerHTML = `<h2>${esc(a.name)}</h2><p class="muted">${esc(tEnum("kind", a.kind))} · ${esc(nameOf(a.district_id))}</p>
+  side.innerHTML = `<h2>${esc(rowName(a))}</h2><p class="muted">${esc(tEnum("kind", a.kind))} · ${esc(nameOf(a.district_id))}</p>
     <table>${Object.entries(a.levels).map(([h, l]) => `<tr><td>${esc(tEnum("hazard", h))}</td>
       <td><span class="lvl ${esc(l)}">${esc(tEnum("level", l))}</span></td></tr>`).join("")}</table>
     ${links.length ? `<h3>${esc(t("map.coupled"))}</h3><ul>${links.map(l => `<li>${esc(l.detail)}</li>`).join("")}</ul>` : ""}
@@ -91,7 +115,7 @@ export async function render(root) {
       <span class="muted">${esc(t("map.summary", {d: data.districts.length, a: data.assets.length, l: data.links.length}))}</span>
     </div><div id="map" class="chart tall"></div></section>
     <section class="card" id="side"><p class="muted">${esc(t("map.pick"))}</p></section></div>`;
-  const features = data.districts.filter(d => d.polygon).map(d => ({type: "Feature", properties: {id: d.id, name: d.name},
+  const features = data.districts.filter(d => d.polygon).map(d => ({type: "Feature", properties: {id: d.id, name: rowName(d)},
                                                                    geometry: d.polygon}));
   echarts.registerMap("city", {type: "FeatureCollection", features});
   mapChart = chart(root.querySelector("#map"));
@@ -102,6 +126,8 @@ export async function render(root) {
   });
   mapChart.setOption(option());
   performance.mark("map-drawn");
+  loadBasemap().then(() => { if (basemap.length) mapChart.setOption(option(), {replaceMerge: ["series"]}); })
+    .catch(e => console.warn("basemap layers not drawn", e));  // the map without a basemap, not a broken page
   const side = root.querySelector("#side");
   mapChart.on("click", p => {
     if (p.componentType === "geo") showDistrict(side, p.name);
@@ -115,5 +141,7 @@ export async function render(root) {
       const lon = ring.reduce((s, p) => s + p[0], 0) / ring.length, lat = ring.reduce((s, p) => s + p[1], 0) / ring.length;
       return mapChart.convertToPixel({geoIndex: 0}, [lon, lat]);
     },
+    basemapDrawn: () => (mapChart.getOption().series || []).filter(s => s.type === "lines" && s.polyline)
+      .map(s => [s.name, s.data.length]),
     assetPixel: id => { const a = data.assets.find(x => x.id === id); return mapChart.convertToPixel({geoIndex: 0}, [a.lon, a.lat]); }};
 }

@@ -41,7 +41,31 @@ export function withLiveDuration(m, now = Date.now()) {
   return {...m, params};
 }
 
+/** An entity's name {zh, en} (resilience.core.messages.name) in the viewer's language, else the other. */
+export function sayName(names) {
+  return names[t("msg.name_lang")] || names.en || names.zh || "";
+}
+
+/** A name in the viewer's language from an object's <key>_zh / <key>_en (migration 0020), else <key>. */
+export function localName(obj, key = "name") {
+  if (!obj) return "";
+  const fallback = obj[key] || "";
+  const zh = obj[`${key}_zh`], en = obj[`${key}_en`];
+  return sayName({zh: zh || en || fallback, en: en || zh || fallback});
+}
+
+/** A registry row's name in the viewer's language, else its id. */
+export function rowName(row) { return localName(row) || row?.id || ""; }
+
+/** Who did something: the platform ("system") and the alert rules' receivers have catalogue names
+ * (actor.<name>, as resilience.core.translations.actor_name); a person's or a key's name is shown as it is. */
+export function actorName(actor) {
+  const key = `actor.${actor || "system"}`;
+  return has(key) ? t(key) : (actor || "");
+}
+
 /** One message, said in the viewer's language. */
 export function say(m) {
+  if (m.code === "msg.name") return sayName(m.params || {});
   return t(m.code, sayParams(m.params, say, m.code));
 }

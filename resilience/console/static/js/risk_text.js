@@ -1,10 +1,11 @@
 // Risk explanations in the viewer's language, from the codes and parameters the risk model stores with each
 // factor (resilience/risk/explain.py): the level and grades, then the reasons that decided them.
 import {t} from "./i18n.js";
-import {sayParams, withLiveDuration} from "./messages.js";
+import {rowName, say, sayParams, withLiveDuration} from "./messages.js";
 
 /** One risk message {code, params} (its codes are catalogue keys under "risk."); nested ones said first. */
 export function riskMessage(m) {
+  if (m.code.startsWith("msg.")) return say(m);  // a name in both languages, free text: the catalogue's own
   return t(`risk.${m.code}`, sayParams(m.params, riskMessage, `risk.${m.code}`));
 }
 
@@ -23,7 +24,7 @@ function riskReasons(r) {
 export function riskExplanation(r, asset) {
   const fs = r.factors || [];
   if (!fs.length || fs.some(f => !f.code)) return r.explanation || "";
-  const head = riskMessage({code: "head", params: {hazard: r.hazard, asset: asset.name, kind: asset.kind,
+  const head = riskMessage({code: "head", params: {hazard: r.hazard, asset: rowName(asset), kind: asset.kind,
                                                    level: r.level, likelihood: r.likelihood,
                                                    consequence: r.consequence}});
   // the current risk: its open anomalies' durations are counted up to now (the onset time stays in the text)
