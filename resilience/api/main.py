@@ -30,6 +30,7 @@ from resilience.api.routes import (
     reports,
     risk,
     session,
+    wall,
 )
 from resilience.metrics.http import RequestMetrics
 from resilience.core.settings import get_settings
@@ -56,6 +57,7 @@ ROUTERS: list[APIRouter] = [
     keys.router,
     console_stream.stream_router,
     console_data.router,
+    wall.router,
     console.page_router,
 ]
 

@@ -232,6 +232,8 @@ export async function render(root, caller) {
     if (tr) openPanel(root, Number(tr.dataset.alertId));
   });
   connect(root);
+  const asked = Number(new URLSearchParams(location.search).get("alert"));  // opened from the wall
+  if (Number.isInteger(asked) && asked > 0) openPanel(root, asked);
   readValues(root);
   setInterval(() => readValues(root), VALUES_MS);
   setInterval(() => { if (unacknowledgedRed.size) beep(); }, REBEEP_MS);
