@@ -2,7 +2,7 @@
 // and orange standing out and the calm receding, the counts beside it, the live alarm feed, and one incident
 // with what it threatens. Live over the console's alert stream; EventSource reconnects by itself after an API
 // restart and every (re)connect starts with a snapshot, on which the counts are read again.
-import {ALERT_STREAM, api, esc, LEVEL_RANK, listen} from "./api.js";
+import {ALERT_STREAM, api, esc, LEVEL_RANK, listen, wallSummaryPath} from "./api.js";
 import {currentLang, displayName, fmtTime, t, tEnum} from "./i18n.js";
 import {chart, echarts, LEVEL_ORDER} from "./charts.js";
 import {alertExplanation} from "./alert_text.js";
@@ -18,6 +18,18 @@ const STYLE = {
 const FEED_MAX = 14;  // what fits beside the map at 1080 px; the count says how many there are
 const SUMMARY_EVERY_MS = 5_000;  // the counts follow the feed at most this often
 const ACTIVE = ["firing", "acknowledged"];
+const RECONNECT_MS = 3_000;
+const LARGE = 500;  // past this many markers a level is drawn in ECharts' large mode (one path, no per-marker style)
+const painted = new Set();  // the parts of the first paint done: map, feed, counts
+
+/** The wall's first paint is done when its map, feed and counts are all on screen (for the bench). */
+function paintedPart(part) {
+  painted.add(part);
+  if (painted.size === 3 && !probe.firstPaintAt) {
+    probe.firstPaintAt = performance.now();
+    performance.mark("wall-first-paint");
+  }
+}
 const probe = window.__console = {...(window.__console || {}), wallEvents: 0, wallRenderedAt: 0, mapReady: false};
 
 let mapData = null, mapChart = null, summary = null, selected = null;
@@ -47,9 +59,11 @@ function assetSeries() {
   for (const a of mapData.assets) byLevel[assetLevel(a)].push({name: a.id, value: [a.lon, a.lat]});
   return LEVEL_ORDER.map(l => {
     const s = STYLE[l];
-    return {type: "scatter", id: `level-${l}`, coordinateSystem: "geo", data: byLevel[l], zlevel: 2 + LEVEL_RANK[l],
-            large: byLevel[l].length > 500, largeThreshold: 500, symbolSize: s.size,
-            itemStyle: {color: s.color, opacity: s.opacity, shadowBlur: s.glow || 0, shadowColor: s.color,
+    // a glow costs a blur per marker: only where there are few (a city with thousands of reds glows anyway)
+    const glow = byLevel[l].length <= LARGE ? s.glow || 0 : 0;
+    return {type: "scatter", id: `level-${l}`, coordinateSystem: "geo", data: byLevel[l], zlevel: 2, z: 2 + LEVEL_RANK[l],
+            large: byLevel[l].length > LARGE, largeThreshold: LARGE, symbolSize: s.size,
+            itemStyle: {color: s.color, opacity: s.opacity, shadowBlur: glow, shadowColor: s.color,
                         borderColor: s.glow ? "#fff" : undefined, borderWidth: s.glow ? 1.5 : 0}};
   });
 }
@@ -100,6 +114,7 @@ function drawMap(root) {
     mapChart.on("finished", () => {
       if (!probe.mapReady) performance.mark("wall-painted");
       probe.mapReady = true;
+      paintedPart("map");
     });
   }
   mapChart.setOption(mapOption(), {notMerge: true});
@@ -182,9 +197,11 @@ let hazardChart = null, trendChart = null, summaryTimer = null, summaryAt = 0;
 async function readSummary(root) {
   summaryAt = performance.now();
   try {
-    summary = await api(`/api/v1/console/wall/summary?tz=${encodeURIComponent(Intl.DateTimeFormat().resolvedOptions().timeZone || "Asia/Shanghai")}`);
+    summary = await api(wallSummaryPath());
+    performance.mark("wall-summary");
     drawDevices(root);
     drawAlarms(root);
+    paintedPart("counts");
     root.querySelector("#wall-asof").textContent = t("wall.as_of", {time: fmtTime(summary.now, "clock")});
     root.querySelector("#wall-stats").dataset.stale = "0";
   } catch (e) {
@@ -216,6 +233,7 @@ function drawFeed(root) {
       <span class="muted">${esc(tEnum("state", a.state))}</span></li>`).join("")
     || `<li class="muted">${esc(t("wall.feed_none"))}</li>`;
   probe.wallRenderedAt = performance.now();
+  paintedPart("feed");
 }
 
 async function openIncident(root, id) {
@@ -252,12 +270,21 @@ function connect(root) {
   const schedule = () => {
     if (drawScheduled) return;
     drawScheduled = true;
-    requestAnimationFrame(() => { drawScheduled = false; recomputeAlertLevels(); drawFeed(root); redrawAssets(); });
+    requestAnimationFrame(() => {
+      drawScheduled = false; recomputeAlertLevels(); drawFeed(root); redrawAssets();
+      performance.mark("wall-feed");
+    });
   };
-  listen(ALERT_STREAM.url, {
+  const source = listen(ALERT_STREAM.url, {
     open: () => { live.dataset.state = "open"; live.textContent = t("live.open"); },
-    error: () => { live.dataset.state = "error"; live.textContent = t("live.error"); },
+    error: () => {
+      live.dataset.state = "error"; live.textContent = t("live.error");
+      // EventSource retries a dropped connection itself, but gives up on an HTTP error (a 502/503 while the
+      // API restarts): then open a new one, and its snapshot brings the wall back without a reload by hand
+      if (source.readyState === EventSource.CLOSED) setTimeout(() => connect(root), RECONNECT_MS);
+    },
     snapshot: ev => {  // the first one and each after a reconnect: the whole truth again
+      performance.mark("wall-snapshot");
       const snap = JSON.parse(ev.data);
       alerts.clear();
       snap.alerts.forEach(a => alerts.set(a.id, a));
@@ -309,8 +336,10 @@ export async function render(root) {
   root.querySelector("#wall-feed").addEventListener("click", pick);
   root.querySelector("#wall-feed").addEventListener("keydown", e => { if (e.key === "Enter") pick(e); });
   mapData = await mapLoad;
+  performance.mark("wall-map-data");
   recomputeAlertLevels();
   drawMap(root);
+  performance.mark("wall-map-drawn");
   window.__console = Object.assign(probe, {
     assetLevel: id => { const a = mapData.assets.find(x => x.id === id); return a ? assetLevel(a) : null; },
     districts: () => mapData.districts.map(d => d.id),
