@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,3 +154,75 @@ def test_a_district_imported_as_geojson_is_drawn_on_the_wall(
         const region = c.getModel().getComponent('geo').coordinateSystem.getRegion('{district}');
         return region ? c.convertToPixel({{geoIndex: 0}}, [120.375, 36.015]) : null; }}""")
     assert drawn is not None and all(v == v and abs(v) < 5000 for v in drawn), drawn  # a region with a place on screen
+
+
+class Restartable:
+    """The app under uvicorn on one fixed loopback port, stopped and started again as a deploy would."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        probe = socket.socket()
+        probe.bind(("127.0.0.1", 0))
+        self.port = probe.getsockname()[1]
+        probe.close()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.server: Any = None
+
+    def start(self) -> None:
+        import uvicorn
+
+        from resilience.api.main import create_app
+
+        self.app = create_app(engine=self.engine)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", self.port))
+        self.sock = sock
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, lifespan="off", log_level="warning", timeout_graceful_shutdown=2)
+        )
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + WAIT_S
+        while not self.server.started and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert self.server.started, "uvicorn did not start"
+
+    def stop(self) -> None:
+        feed = getattr(self.app.state, "alert_feed", None)
+        if feed is not None:
+            feed.stop(WAIT_S)
+        self.server.should_exit = True
+        self.thread.join(WAIT_S)
+        self.sock.close()
+        assert not self.thread.is_alive(), "uvicorn did not stop"
+
+
+def test_the_wall_comes_back_by_itself_after_the_api_restarts(
+    wall_browser: Any, city: City, pipeline: Pipeline, db_engine: Engine, live_server: LiveServer
+) -> None:
+    api = Restartable(db_engine)
+    api.start()
+    context = wall_browser.new_context(viewport={"width": 1920, "height": 1080}, base_url=api.url)
+    try:
+        page = context.new_page()
+        page.set_default_timeout(TIMEOUT_MS)
+        page.goto("/console/wall")
+        page.wait_for_url(re.compile(r"/login\?next="))
+        page.fill("#k", city.keys["viewer"])
+        page.click("button")
+        page.wait_for_selector("#live[data-state='open']")
+        before = page.evaluate("window.__console.snapshots")
+        api.stop()
+        page.wait_for_selector("#live[data-state='error']")  # the wall says the link is down
+        asset_id, sensor_id = add_culvert(db_engine, city, pipeline)
+        since = quiet(live_server, city, sensor_id)  # readings go in through the other server meanwhile
+        (red,) = [a for a in breach(live_server, city, pipeline, sensor_id, since) if a.asset_id == asset_id]
+        api.start()
+        page.wait_for_selector("#live[data-state='open']")  # nobody touched the page
+        page.wait_for_function(f"window.__console.snapshots > {before}")
+        page.wait_for_selector(f"#wall-feed li[data-alert-id='{red.id}']")  # what happened while it was away
+    finally:
+        context.close()
+        if api.server is not None and api.thread.is_alive():
+            api.stop()

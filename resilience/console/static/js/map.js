@@ -1,7 +1,7 @@
 // The risk map: districts (GeoJSON from the registry, no tile server) coloured by their level for one hazard,
 // assets as markers coloured by theirs, coupled-risk links, and a click for the district or the asset.
 import {api, esc, LEVEL_COLOUR, LEVEL_RANK} from "./api.js";
-import {t, tEnum} from "./i18n.js";
+import {displayName, t, tEnum} from "./i18n.js";
 import {chart, echarts, LEVEL_ORDER} from "./charts.js";
 
 let data = null;
@@ -48,7 +48,7 @@ function option() {
   };
 }
 
-function nameOf(districtId) { return data.districts.find(d => d.id === districtId)?.name || districtId; }
+function nameOf(districtId) { const d = data.districts.find(x => x.id === districtId); return d ? displayName(d) : districtId; }
 
 function showDistrict(side, id) {
   const d = data.districts.find(x => x.id === id);
