@@ -16,7 +16,7 @@ const STYLE = {
   red: {size: 18, color: "#ff2d2d", opacity: 1, glow: 20},
 };
 const FEED_MAX = 14;  // what fits beside the map at 1080 px; the count says how many there are
-const SUMMARY_EVERY_MS = 5_000;  // the counts follow the feed at most this often
+const SUMMARY_EVERY_MS = 2_000;  // the counts follow the feed at most this often (one read per burst)
 const ACTIVE = ["firing", "acknowledged"];
 const RECONNECT_MS = 3_000;
 const LARGE = 500;  // past this many markers a level is drawn in ECharts' large mode (one path, no per-marker style)
