@@ -32,6 +32,7 @@ from resilience.api.routes import (
     risk,
     session,
     state_models,
+    wall,
 )
 from resilience.metrics.http import RequestMetrics
 from resilience.core.settings import get_settings
@@ -59,6 +60,7 @@ ROUTERS: list[APIRouter] = [
     keys.router,
     console_stream.stream_router,
     console_data.router,
+    wall.router,
     console.page_router,
     basemap.router,
 ]

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from resilience.api.auth import SESSION_COOKIE, WATCH, authenticated
 
 STATIC = Path(__file__).resolve().parents[2] / "console" / "static"
-VIEWS = ("alerts", "map", "spectrum", "asset", "engineer", "reports")
+VIEWS = ("alerts", "map", "spectrum", "asset", "engineer", "reports", "wall")
 page_router = APIRouter(tags=["console"])
 
 

@@ -46,9 +46,9 @@ function responseHtml(rows) {
 
 function liveHtml(a, live) {
   const rows = (live?.sensors || []).map(s => {
-    const now = s.current ? t("alert.now_value", {value: Number(s.current.value).toLocaleString(),
+    const now = s.current ? t("alert.now_value", {value: Number(s.current.value).toLocaleString(currentLang()),
       unit: s.current.unit_label || "", age: fmtDuration(s.current.age_s)}) : t("alert.no_recent");
-    const num = v => (v === null || v === undefined ? "–" : Number(v).toLocaleString());
+    const num = v => (v === null || v === undefined ? "–" : Number(v).toLocaleString(currentLang()));
     return `<tr data-sensor="${esc(s.sensor_id)}"><td>${esc(s.sensor_id)}</td><td data-role="now">${esc(now)}</td>
       <td>${esc(num(s.onset))}</td><td data-role="peak">${esc(num(s.peak))}</td></tr>`;
   }).join("");

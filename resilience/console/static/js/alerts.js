@@ -1,7 +1,7 @@
 // Live alerts: a snapshot then every change over SSE (no polling), most severe then newest first, counts,
 // filters, and a sound and a flash for a new red alert until someone acknowledges it.
 import {ALERT_STREAM, api, esc, LEVEL_RANK, LEVELS, listen} from "./api.js";
-import {fmtDuration, fmtTime, t, tEnum} from "./i18n.js";
+import {currentLang, fmtDuration, fmtTime, t, tEnum} from "./i18n.js";
 import {renderPanel} from "./alert_panel.js";
 import {alertExplanation} from "./alert_text.js";
 import {localName} from "./messages.js";
@@ -53,7 +53,7 @@ function nowCell(a) {
   if (!live) return "";
   const shown = live.sensors.filter(s => s.value !== null);
   const since = (performance.now() - values.readAt) / 1000;
-  const text = shown.length ? shown.map(s => t("alert.now_value", {value: Number(s.value).toLocaleString(),
+  const text = shown.length ? shown.map(s => t("alert.now_value", {value: Number(s.value).toLocaleString(currentLang()),
     unit: s.unit_label || "", age: fmtDuration(s.age_s + since)})).join("; ")
     : live.sensors.length ? t("alert.no_recent") : "";  // a district's incident has no sensor of its own
   const lasting = t(live.condition === "active" ? "alert.lasting" : "alert.lasted", {d: fmtDuration(live.active_for_s
@@ -79,7 +79,7 @@ async function readValues(root) {
     const open = selected !== null && values.data[String(selected)];
     for (const s of open ? open.sensors : []) {  // the open panel's values follow too
       const cell = root.querySelector(`#panel tr[data-sensor="${CSS.escape(s.sensor_id)}"] [data-role="now"]`);
-      if (cell && s.value !== null) cell.textContent = t("alert.now_value", {value: Number(s.value).toLocaleString(),
+      if (cell && s.value !== null) cell.textContent = t("alert.now_value", {value: Number(s.value).toLocaleString(currentLang()),
         unit: s.unit_label || "", age: fmtDuration(s.age_s)});
     }
   } catch (e) { /* the list keeps its last values; the live indicator shows the stream's own state */ }
@@ -253,6 +253,8 @@ export async function render(root, caller) {
     if (tr) openPanel(root, Number(tr.dataset.alertId));
   });
   connect(root);
+  const asked = Number(new URLSearchParams(location.search).get("alert"));  // opened from the wall
+  if (Number.isInteger(asked) && asked > 0) openPanel(root, asked);
   readValues(root);
   setInterval(() => readValues(root), VALUES_MS);
   setInterval(() => { if (unacknowledgedRed.size) beep(); }, REBEEP_MS);

@@ -16,6 +16,12 @@ export function prefetch(path) {
   early.set(path, p);
 }
 
+/** The wall's counts for the viewer's own day (app.js fetches them early, wall.js reads them again). */
+export function wallSummaryPath() {
+  const tz = Intl.DateTimeFormat().resolvedOptions().timeZone || "Asia/Shanghai";
+  return `/api/v1/console/wall/summary?tz=${encodeURIComponent(tz)}`;
+}
+
 /** The live alert stream and the event types the alert list handles (app.js opens it early, alerts.js listens). */
 export const ALERT_STREAM = {url: "/api/v1/console/alerts/stream", types: ["snapshot", "alert"]};
 const streams = new Map();  // url -> an EventSource opened early, with the events it received before a view listened

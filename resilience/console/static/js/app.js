@@ -1,22 +1,23 @@
 // The console's entry point: who is logged in, the language, the header, then the view the path names.
-import {ALERT_STREAM, api, esc, HISTORY_ROLES, openStream, prefetch, toLogin} from "./api.js";
+import {ALERT_STREAM, api, esc, HISTORY_ROLES, openStream, prefetch, toLogin, wallSummaryPath} from "./api.js";
 import {applyI18n, loadMessages, switchLang, t, tEnum} from "./i18n.js";
 
 const VIEWS = {
   "/console/": () => import("./alerts.js"), "/console/map": () => import("./map.js"),
   "/console/spectrum": () => import("./spectrum.js"), "/console/asset": () => import("./asset.js"),
   "/console/engineer": () => import("./engineer.js"), "/console/reports": () => import("./reports.js"),
+  "/console/wall": () => import("./wall.js"),
 };
 // the data a view needs first, fetched while the view's code loads rather than after it
-const PREFETCH = {"/console/map": "/api/v1/console/map"};
+const PREFETCH = {"/console/map": ["/api/v1/console/map"], "/console/wall": ["/api/v1/console/map", wallSummaryPath()]};
 
 async function boot() {
   const path = location.pathname;
   const load = VIEWS[path] || VIEWS["/console/"];
   const loading = load();  // starts fetching the view's modules (and ECharts) now, beside the catalogue and session
   loading.catch(() => null);
-  if (PREFETCH[path]) prefetch(PREFETCH[path]);
-  if (load === VIEWS["/console/"]) openStream(ALERT_STREAM);
+  (PREFETCH[path] || []).forEach(prefetch);
+  if (load === VIEWS["/console/"] || path === "/console/wall") openStream(ALERT_STREAM);
   const session = api("/api/v1/session");
   session.catch(() => null);
   await loadMessages();

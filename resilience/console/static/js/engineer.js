@@ -1,7 +1,7 @@
 // The engineers' page: several sensors (or one risk scope) over a period, bucketed and aggregated, charted
 // together; the same query downloads as CSV from the readings and risk-series APIs.
 import {api, esc} from "./api.js";
-import {enumValues, t, tEnum} from "./i18n.js";
+import {currentLang, enumValues, t, tEnum} from "./i18n.js";
 import {chart, noData, timeTooltip} from "./charts.js";
 
 const BUCKETS = ["", "1m", "5m", "15m", "1h", "6h", "1d"];
@@ -70,7 +70,7 @@ async function plot(root) {
     noData(c, series);
     const note = root.querySelector("#e-partial");  // never a silent cut: say which series the chart stops short on
     note.hidden = cut.length === 0;
-    note.textContent = cut.length ? t("eng.partial", {series: cut.join(", "), n: (MAX_PAGES * 50000).toLocaleString()}) : "";
+    note.textContent = cut.length ? t("eng.partial", {series: cut.join(", "), n: (MAX_PAGES * 50000).toLocaleString(currentLang())}) : "";
     root.querySelector("#e-chart").dataset.series = String(series.length);
   } catch (e) { out.textContent = `${t("act.failed")}: ${e.detail || e.message}`; }
 }
