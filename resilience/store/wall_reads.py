@@ -19,18 +19,19 @@ _DEVICES = text("""
         FROM alerts a, jsonb_each(a.sources) AS s
         WHERE a.source_type = 'health' AND a.cleared_at IS NULL AND a.sources <> '{}'::jsonb
     )
-    SELECT s.utility_id, u.name AS utility_name, s.kind, count(*) AS total,
+    SELECT s.utility_id, u.name AS utility_name, u.name_zh AS utility_name_zh, u.name_en AS utility_name_en,
+           s.kind, count(*) AS total,
            count(*) FILTER (WHERE s.active AND o.sensor_id IS NULL) AS online
     FROM sensors s
     JOIN utilities u ON u.id = s.utility_id
     LEFT JOIN offline o ON o.sensor_id = s.id
-    GROUP BY s.utility_id, u.name, s.kind
+    GROUP BY s.utility_id, u.name, u.name_zh, u.name_en, s.kind
     ORDER BY s.utility_id, s.kind
 """)
 
 
 def device_counts(conn: Connection) -> list[dict[str, Any]]:
-    """(utility_id, utility_name, kind, total, online) per utility and sensor kind."""
+    """(utility_id, utility_name[_zh|_en], kind, total, online) per utility and sensor kind."""
     return [dict(r) for r in conn.execute(_DEVICES).mappings()]
 
 
@@ -73,7 +74,7 @@ def fired_hourly(conn: Connection, start: datetime, end: datetime) -> list[tuple
 
 
 _NEAR = text("""
-    SELECT f.id, f.name, f.attributes->>'facility' AS facility, f.lat, f.lon,
+    SELECT f.id, f.name, f.name_zh, f.name_en, f.attributes->>'facility' AS facility, f.lat, f.lon,
            round(111320 * sqrt(power(f.lat - :lat, 2) + power((f.lon - :lon) * cos(radians(:lat)), 2))) AS distance_m
     FROM assets f
     WHERE f.kind = 'critical_facility'
@@ -93,22 +94,27 @@ def facilities_near(conn: Connection, lat: float, lon: float, radius_m: float, l
 
 
 def place_of(conn: Connection, asset_id: str | None, district_id: str | None) -> dict[str, Any] | None:
-    """Where an incident is: its asset's point (lat, lon; None for a district's incident) and its district's
-    id, name, population and polygon (None where it has no district)."""
-    point: dict[str, Any] = {"lat": None, "lon": None}
+    """Where an incident is: its asset's point and names (lat, lon, name_zh, name_en; None for a district's
+    incident) and its district's id, names, population and polygon (None where it has no district)."""
+    point: dict[str, Any] = {"lat": None, "lon": None, "name_zh": None, "name_en": None}
     if asset_id:
         row = (
-            conn.execute(text("SELECT lat, lon, district_id FROM assets WHERE id = :a"), {"a": asset_id})
+            conn.execute(
+                text("SELECT lat, lon, district_id, name_zh, name_en FROM assets WHERE id = :a"), {"a": asset_id}
+            )
             .mappings()
             .first()
         )
         if row is not None:
-            point = {"lat": row["lat"], "lon": row["lon"]}
+            point = {"lat": row["lat"], "lon": row["lon"], "name_zh": row["name_zh"], "name_en": row["name_en"]}
             district_id = row["district_id"] or district_id
     district = None
     if district_id:
         district = (
-            conn.execute(text("SELECT id, name, population, polygon FROM districts WHERE id = :d"), {"d": district_id})
+            conn.execute(
+                text("SELECT id, name, name_zh, name_en, population, polygon FROM districts WHERE id = :d"),
+                {"d": district_id},
+            )
             .mappings()
             .first()
         )

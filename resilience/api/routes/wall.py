@@ -32,7 +32,9 @@ THREATS_MAX = 20
 
 class DeviceCount(BaseModel):
     utility_id: str
-    utility_name: str
+    utility_name: str = Field(description="the utility's name of record")
+    utility_name_zh: str | None = None
+    utility_name_en: str | None = None
     kind: str = Field(description="sensor kind (resilience.core.domain.SENSOR_KINDS)")
     total: int
     online: int = Field(description="active sensors without a health alert (silent, stuck) that still holds")
@@ -60,6 +62,8 @@ class WallSummary(BaseModel):
 class Facility(BaseModel):
     id: str
     name: str
+    name_zh: str | None = None
+    name_en: str | None = None
     facility: str | None = Field(description="hospital, school, metro_station, ...")
     distance_m: float
 
@@ -72,8 +76,12 @@ class Around(BaseModel):
     level: str
     asset_id: str | None
     asset_name: str | None
+    asset_name_zh: str | None = None
+    asset_name_en: str | None = None
     district_id: str | None
     district_name: str | None
+    district_name_zh: str | None = None
+    district_name_en: str | None = None
     population: int | None = Field(description="the district's population")
     radius_m: float
     facilities: list[Facility] = Field(description="critical facilities within radius_m, nearest first")
@@ -155,8 +163,12 @@ def alert_around(alert_id: BigId, conn: ConnDep, _: Watcher) -> Around:
         level=view["level"],
         asset_id=view.get("asset_id"),
         asset_name=view.get("asset_name"),
+        asset_name_zh=(place or {}).get("name_zh"),
+        asset_name_en=(place or {}).get("name_en"),
         district_id=district.get("id"),
         district_name=district.get("name"),
+        district_name_zh=district.get("name_zh"),
+        district_name_en=district.get("name_en"),
         population=district.get("population"),
         radius_m=THREAT_RADIUS_M,
         facilities=[Facility(**f) for f in near[:THREATS_MAX]],

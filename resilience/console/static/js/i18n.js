@@ -53,14 +53,6 @@ export function applyI18n(root = document) {
   root.querySelectorAll("[data-i18n-title]").forEach(el => { el.title = t(el.dataset.i18nTitle); });
 }
 
-/** An entity's name in the viewer's language: ``name_zh`` (or ``name_en``) where the registry row has one,
- * else its one name; ``field`` names another name column (``utility_name`` -> ``utility_name_zh``). */
-export function displayName(row, field = "name") {
-  if (!row) return "";
-  const own = row[`${field}_${lang === "zh-CN" ? "zh" : "en"}`];
-  return own || row[field] || row.id || "";
-}
-
 const STYLES = {
   short: {month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false},
   clock: {year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", hour12: false},

@@ -1,7 +1,8 @@
 // The risk spectrum: hazard x district heat map of levels; a cell opens its assets; a slider replays the
 // last 24 h from the risk series (engineers and operators; a viewer sees the current matrix only).
 import {api, esc, HISTORY_ROLES, LEVEL_RANK} from "./api.js";
-import {displayName, fmtTime, t, tEnum} from "./i18n.js";
+import {fmtTime, t, tEnum} from "./i18n.js";
+import {rowName} from "./messages.js";
 import {chart, levelVisualMap} from "./charts.js";
 import {assetList} from "./map.js";
 
@@ -24,7 +25,7 @@ function option(hazards, districts, levels, names) {
 export async function render(root, who) {
   document.getElementById("live").hidden = true;
   const [current, map] = await Promise.all([api("/api/v1/risk/spectrum"), api("/api/v1/console/map")]);
-  const names = Object.fromEntries(map.districts.map(d => [d.id, displayName(d)]));
+  const names = Object.fromEntries(map.districts.map(d => [d.id, rowName(d)]));
   root.innerHTML = `<div class="cols"><section class="card">
       <h2>${esc(t("spectrum.title"))} <span id="at" class="muted">${esc(fmtTime(current.updated_at))}</span></h2>
       <div class="filters" id="replay" hidden><label>${esc(t("spectrum.replay"))}

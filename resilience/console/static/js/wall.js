@@ -3,9 +3,10 @@
 // with what it threatens. Live over the console's alert stream; EventSource reconnects by itself after an API
 // restart and every (re)connect starts with a snapshot, on which the counts are read again.
 import {ALERT_STREAM, api, esc, LEVEL_RANK, listen, wallSummaryPath} from "./api.js";
-import {currentLang, displayName, fmtTime, t, tEnum} from "./i18n.js";
+import {currentLang, fmtTime, t, tEnum} from "./i18n.js";
 import {chart, echarts, LEVEL_ORDER} from "./charts.js";
 import {alertExplanation} from "./alert_text.js";
+import {localName} from "./messages.js";
 
 // on a dark wall the calm recedes: small and dim; yellow is seen; orange and red stand out and glow
 const STYLE = {
@@ -78,7 +79,7 @@ function linkSeries() {
 
 function districtName(id) {
   const d = mapData.districts.find(x => x.id === id);
-  return d ? displayName(d) : id;
+  return localName(d) || id;
 }
 
 function mapOption() {
@@ -107,7 +108,7 @@ function legend() {
 
 function drawMap(root) {
   const features = mapData.districts.filter(d => d.polygon).map(d => ({type: "Feature",
-    properties: {id: d.id, name: displayName(d)}, geometry: d.polygon}));
+    properties: {id: d.id, name: localName(d) || d.id}, geometry: d.polygon}));
   echarts.registerMap("wall-city", {type: "FeatureCollection", features});
   if (!mapChart) {
     mapChart = chart(root.querySelector("#wall-map"));
@@ -150,7 +151,7 @@ function drawDevices(root) {
       <b data-role="online-rate">${esc(pct(s.devices_online, s.devices_total))}</b><span>${esc(t("wall.online_rate"))}</span></div>
     <table><thead><tr><th>${esc(t("wall.by_utility"))}</th><th class="num">${esc(t("wall.count"))}</th>
       <th class="num">${esc(t("wall.online"))}</th></tr></thead>
-      <tbody>${rows(byUtility, (id, v) => `<span data-entity>${esc(displayName(v.name, "utility_name"))}</span>`)
+      <tbody>${rows(byUtility, (id, v) => `<span data-entity>${esc(localName(v.name, "utility_name") || id)}</span>`)
         || `<tr><td colspan="3">${esc(t("wall.no_devices"))}</td></tr>`}</tbody>
       <thead><tr><th>${esc(t("wall.by_kind"))}</th><th></th><th></th></tr></thead>
       <tbody>${rows(byKind, id => esc(tEnum("sensor", id)))}</tbody></table>`;
@@ -229,7 +230,7 @@ function drawFeed(root) {
         data-alert-id="${a.id}" data-level="${esc(a.level)}" tabindex="0">
       <span class="lvl ${esc(a.level)}">${esc(tEnum("level", a.level))}</span>
       <b>${esc(tEnum("hazard", a.hazard))}</b> <span class="when">${esc(fmtTime(a.fired_at, "clock"))}</span><br>
-      <span data-entity>${esc(a.asset_name || a.asset_id || a.district_name || a.district_id || "")}</span>
+      <span data-entity>${esc(localName(a, "asset_name") || a.asset_id || localName(a, "district_name") || a.district_id || "")}</span>
       <span class="muted">${esc(tEnum("state", a.state))}</span></li>`).join("")
     || `<li class="muted">${esc(t("wall.feed_none"))}</li>`;
   probe.wallRenderedAt = performance.now();
@@ -246,11 +247,11 @@ async function openIncident(root, id) {
     const a = await api(`/api/v1/console/wall/alerts/${id}/around`);
     const alert = alerts.get(id);
     const facilities = a.facilities.map(f => `<li data-facility="${esc(f.facility || "")}">${esc(tEnum("facility", f.facility))}
-      <span data-entity>${esc(displayName(f))}</span> · ${esc(t("wall.metres", {m: number.format(f.distance_m)}))}</li>`).join("");
+      <span data-entity>${esc(localName(f) || f.id)}</span> · ${esc(t("wall.metres", {m: number.format(f.distance_m)}))}</li>`).join("");
     box.innerHTML = `<h2><span class="lvl ${esc(a.level)}">${esc(tEnum("level", a.level))}</span>
         ${esc(tEnum("hazard", a.hazard))}</h2>
-      <p><span data-entity>${esc(a.asset_name || a.asset_id || "")}</span>${a.district_name
-        ? ` · <span data-entity>${esc(a.district_name)}</span>` : ""}</p>
+      <p><span data-entity>${esc(localName(a, "asset_name") || a.asset_id || "")}</span>${a.district_id
+        ? ` · <span data-entity>${esc(localName(a, "district_name") || a.district_id)}</span>` : ""}</p>
       ${alert ? `<p class="muted" data-role="explanation">${esc(alertExplanation(alert))}</p>` : ""}
       <h3>${esc(t("wall.first_action"))}</h3><p data-role="first-action">${esc(currentLang() === "zh-CN" ? a.action_zh : a.action_en)}</p>
       <h3>${esc(t("wall.threatens"))}</h3>
