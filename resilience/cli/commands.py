@@ -8,7 +8,21 @@ from __future__ import annotations
 import argparse
 import os
 
-from resilience.core.settings import get_settings
+from resilience.core.settings import Settings, get_settings
+
+
+def _instance_settings(args: argparse.Namespace) -> Settings:
+    """The settings, with ``--instance`` (one copy of a scaled-out service) over RESILIENCE_INSTANCE."""
+    base = get_settings()
+    return Settings(instance=args.instance) if getattr(args, "instance", None) else base
+
+
+def _instance_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--instance",
+        default=None,
+        help="this copy's stable name (1-32 of A-Z a-z 0-9 _ -), kept across restarts (default: RESILIENCE_INSTANCE)",
+    )
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -28,7 +42,7 @@ def _api(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from resilience.runtime import ingest_process
 
-    return ingest_process.main(get_settings(), metrics_port=args.metrics_port)
+    return ingest_process.main(_instance_settings(args), metrics_port=args.metrics_port)
 
 
 def _scheduler(args: argparse.Namespace) -> int:
@@ -122,6 +136,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_api)
     p = sub.add_parser("ingest", help="run the MQTT ingest worker")
     _metrics_port(p)
+    _instance_option(p)
     p.set_defaults(func=_ingest)
     p = sub.add_parser("scheduler", help="run periodic jobs (partitions, rollups, retention, silence checks)")
     _metrics_port(p)
