@@ -48,7 +48,7 @@ def _ingest(args: argparse.Namespace) -> int:
 def _scheduler(args: argparse.Namespace) -> int:
     from resilience.runtime import scheduler_process
 
-    return scheduler_process.main(get_settings(), metrics_port=args.metrics_port)
+    return scheduler_process.main(_instance_settings(args), metrics_port=args.metrics_port)
 
 
 def _detector(args: argparse.Namespace) -> int:
@@ -65,7 +65,7 @@ def _rules_path(args: argparse.Namespace) -> str | None:
 def _engine(args: argparse.Namespace) -> int:
     from resilience.runtime import engine_process
 
-    return engine_process.main(get_settings(), metrics_port=args.metrics_port)
+    return engine_process.main(_instance_settings(args), metrics_port=args.metrics_port)
 
 
 def _alerts(args: argparse.Namespace) -> int:
@@ -73,7 +73,7 @@ def _alerts(args: argparse.Namespace) -> int:
     from resilience.runtime import engine_process
 
     return engine_process.main(
-        get_settings(),
+        _instance_settings(args),
         rules_path=_rules_path(args),
         with_risk=False,
         tick_s=args.tick_s,
@@ -139,17 +139,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _instance_option(p)
     p.set_defaults(func=_ingest)
     p = sub.add_parser("scheduler", help="run periodic jobs (partitions, rollups, retention, silence checks)")
+    _instance_option(p)
     _metrics_port(p)
     p.set_defaults(func=_scheduler)
     p = sub.add_parser("detector", help="run the detection worker (committed readings -> anomaly events)")
     _metrics_port(p)
     p.set_defaults(func=_detector)
     p = sub.add_parser("engine", help="run the risk model and alert engine on the event log, and the dispatcher")
+    _instance_option(p)
     _metrics_port(p)
     p.set_defaults(func=_engine)
     p = sub.add_parser("alerts", help="run the alert engine (event log consumer, ticks, dispatcher) without risk")
     p.add_argument("--rules", default=None)
     p.add_argument("--tick-s", type=float, default=10.0)
+    _instance_option(p)
     _metrics_port(p)
     p.set_defaults(func=_alerts)
     p = sub.add_parser("dispatcher", help="run only the notification dispatcher")

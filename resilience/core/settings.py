@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     # a worker whose heartbeat is older than this, or whose oldest unprocessed message is older, is stalled
     stall_after_s: float = 30.0
 
+    # the engine and the scheduler run active/standby on a leader lease in PostgreSQL (resilience/store/leases.py):
+    # a standby takes over within about this long after the leader dies; 0: no lease (one copy, as before)
+    leader_lease_s: float = 10.0
+
     detector_snapshot_s: float = 60.0  # how often the detector saves its state (the replay after a crash is shorter)
     silence_check_s: float = 30.0  # how often the detector's APScheduler job looks for silent sensors
     silence_k: float = 3.0  # silent after k x the sensor's expected interval without a reading
