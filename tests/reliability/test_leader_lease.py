@@ -167,3 +167,20 @@ def test_standby_takes_over_and_a_paused_leader_is_fenced(rig: Rig) -> None:
         assert counts == (M, M, 1, 0), counts
     finally:
         _stop(procs)
+
+
+def test_scheduler_standby_takes_over_at_once_from_a_clean_stop(rig: Rig) -> None:
+    """A leader that stops cleanly releases its lease: the standby starts its jobs without waiting it out."""
+    env = {"RESILIENCE_LEADER_LEASE_S": "30"}  # long: only the release explains a quick takeover
+    a = spawn(["scheduler"], rig.env(RESILIENCE_INSTANCE="a", **env), "rel-scheduler-a", ready="scheduler running")
+    procs = [a]
+    try:
+        b = spawn(["scheduler"], rig.env(RESILIENCE_INSTANCE="b", **env), "rel-scheduler-b", ready="standby: lease")
+        procs.append(b)
+        assert (_holder(rig.engine, "scheduler") or ("", 0))[0] == "scheduler-a"
+        a.send_signal(signal.SIGTERM)
+        assert a.wait(timeout=30) == 0
+        assert wait_for(lambda: (_holder(rig.engine, "scheduler") or ("", 0))[0] == "scheduler-b", 20, every=0.1)
+        assert b.poll() is None
+    finally:
+        _stop(procs)
