@@ -56,6 +56,17 @@ def topic_parts(topic: str, root: str) -> tuple[str | None, str | None, str | No
     return parts[1], (parts[2] if len(parts) == 3 else None), None
 
 
+def subscription_filters(settings: Settings) -> tuple[str, str | None]:
+    """(the filter to subscribe, the filter a persistent session may still hold from the other mode).
+
+    With a shared group every ingest instance subscribes ``$share/<group>/<root>/#`` and the broker gives
+    each message to one of them; the ACL's ``<root>/#`` covers it. A session that switched mode drops its
+    old filter, else it would receive every message twice."""
+    plain = f"{settings.mqtt_topic_root}/#"
+    shared = f"$share/{settings.mqtt_shared_group}/{plain}"
+    return (shared, plain) if settings.mqtt_shared_subscription else (plain, shared)
+
+
 def make_client(
     client_id: str, *, clean_start: bool = False, manual_ack: bool = False, credentials: Credentials | None = None
 ) -> mqtt.Client:
@@ -104,7 +115,7 @@ class MqttIngestWorker:
         self.prepared: queue.Queue[tuple[list[_Pending], Prepared] | None] = queue.Queue(maxsize=2)
         self.stop_event = threading.Event()
         self.client = make_client(
-            settings.mqtt_client_id, manual_ack=True, credentials=service_credentials(settings, "ingest")
+            settings.ingest_client_id, manual_ack=True, credentials=service_credentials(settings, "ingest")
         )
         self.client.on_connect = self._on_connect
         self.client.on_message = self._on_message
@@ -122,13 +133,21 @@ class MqttIngestWorker:
         if getattr(reason, "is_failure", False):
             log.error("MQTT connect refused: %s", reason)
             return
-        root = self.settings.mqtt_topic_root
         # everything under the root, so a topic of the wrong shape (too deep, an empty level) is received and
         # dead-lettered with its reason: with no subscriber the broker would PUBACK it and drop it unseen
-        client.subscribe([(f"{root}/#", 1)])
+        subscribe, drop = subscription_filters(self.settings)
+        if drop is not None:  # a persistent session keeps its old filter: both would deliver every message
+            client.unsubscribe(drop)
+        client.subscribe([(subscribe, 1)])
         self.connected.set()
         self.disconnected_at = None
-        log.info("MQTT connected to %s:%s, subscribed to %s/#", self.settings.mqtt_host, self.settings.mqtt_port, root)
+        log.info(
+            "MQTT connected to %s:%s as %s, subscribed to %s",
+            self.settings.mqtt_host,
+            self.settings.mqtt_port,
+            self.settings.ingest_client_id,
+            subscribe,
+        )
 
     def _on_disconnect(
         self, client: mqtt.Client, userdata: object, flags: object, reason: object, properties: object
@@ -234,7 +253,7 @@ class MqttIngestWorker:
     def heartbeat(self) -> Heartbeat:
         disconnected = 0.0 if self.disconnected_at is None else time.monotonic() - self.disconnected_at
         return Heartbeat(
-            self.settings.mqtt_client_id,
+            self.settings.ingest_client_id,
             "ingest",
             utcnow(),
             self.last_commit,
@@ -258,7 +277,7 @@ class MqttIngestWorker:
             target=fatal_on_exception(self._commit_loop, "commit"), name="ingest-commit", daemon=True
         )
         beats = HeartbeatThread(
-            self.pipeline.engine, self.settings.mqtt_client_id, "ingest", self.heartbeat, self.stop_event
+            self.pipeline.engine, self.settings.ingest_client_id, "ingest", self.heartbeat, self.stop_event
         ).start()
         preparer.start()
         writer.start()

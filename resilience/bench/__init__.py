@@ -17,6 +17,7 @@ BENCHES = [
     "resilience.bench.silences_bench",
     "resilience.bench.registry_import_bench",
     "resilience.bench.detector_state_bench",
+    "resilience.bench.scale_out_bench",
 ]
 
 

@@ -8,7 +8,21 @@ from __future__ import annotations
 import argparse
 import os
 
-from resilience.core.settings import get_settings
+from resilience.core.settings import Settings, get_settings
+
+
+def _instance_settings(args: argparse.Namespace) -> Settings:
+    """The settings, with ``--instance`` (one copy of a scaled-out service) over RESILIENCE_INSTANCE."""
+    base = get_settings()
+    return Settings(instance=args.instance) if getattr(args, "instance", None) else base
+
+
+def _instance_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--instance",
+        default=None,
+        help="this copy's stable name (1-32 of A-Z a-z 0-9 _ -), kept across restarts (default: RESILIENCE_INSTANCE)",
+    )
 
 
 def _migrate(args: argparse.Namespace) -> int:
@@ -28,13 +42,13 @@ def _api(args: argparse.Namespace) -> int:
 def _ingest(args: argparse.Namespace) -> int:
     from resilience.runtime import ingest_process
 
-    return ingest_process.main(get_settings(), metrics_port=args.metrics_port)
+    return ingest_process.main(_instance_settings(args), metrics_port=args.metrics_port)
 
 
 def _scheduler(args: argparse.Namespace) -> int:
     from resilience.runtime import scheduler_process
 
-    return scheduler_process.main(get_settings(), metrics_port=args.metrics_port)
+    return scheduler_process.main(_instance_settings(args), metrics_port=args.metrics_port)
 
 
 def _detector(args: argparse.Namespace) -> int:
@@ -51,7 +65,7 @@ def _rules_path(args: argparse.Namespace) -> str | None:
 def _engine(args: argparse.Namespace) -> int:
     from resilience.runtime import engine_process
 
-    return engine_process.main(get_settings(), metrics_port=args.metrics_port)
+    return engine_process.main(_instance_settings(args), metrics_port=args.metrics_port)
 
 
 def _alerts(args: argparse.Namespace) -> int:
@@ -59,7 +73,7 @@ def _alerts(args: argparse.Namespace) -> int:
     from resilience.runtime import engine_process
 
     return engine_process.main(
-        get_settings(),
+        _instance_settings(args),
         rules_path=_rules_path(args),
         with_risk=False,
         tick_s=args.tick_s,
@@ -122,19 +136,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.set_defaults(func=_api)
     p = sub.add_parser("ingest", help="run the MQTT ingest worker")
     _metrics_port(p)
+    _instance_option(p)
     p.set_defaults(func=_ingest)
     p = sub.add_parser("scheduler", help="run periodic jobs (partitions, rollups, retention, silence checks)")
+    _instance_option(p)
     _metrics_port(p)
     p.set_defaults(func=_scheduler)
     p = sub.add_parser("detector", help="run the detection worker (committed readings -> anomaly events)")
     _metrics_port(p)
     p.set_defaults(func=_detector)
     p = sub.add_parser("engine", help="run the risk model and alert engine on the event log, and the dispatcher")
+    _instance_option(p)
     _metrics_port(p)
     p.set_defaults(func=_engine)
     p = sub.add_parser("alerts", help="run the alert engine (event log consumer, ticks, dispatcher) without risk")
     p.add_argument("--rules", default=None)
     p.add_argument("--tick-s", type=float, default=10.0)
+    _instance_option(p)
     _metrics_port(p)
     p.set_defaults(func=_alerts)
     p = sub.add_parser("dispatcher", help="run only the notification dispatcher")

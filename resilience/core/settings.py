@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import PositiveFloat, PositiveInt, computed_field, model_validator
+from pydantic import PositiveFloat, PositiveInt, StringConstraints, computed_field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -39,6 +39,13 @@ class Settings(BaseSettings):
     # the device listener: utilities' logins only, each client id forced to its login (no session takeover)
     mqtt_device_port: int = 51884
     mqtt_client_id: str = "resilience-ingest"
+    # one copy of a scaled-out service (``--instance`` / RESILIENCE_INSTANCE): the ingest worker's client id
+    # and heartbeat become ``<mqtt_client_id>-<instance>``, a lease holder's name ``<process>-<instance>``
+    instance: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")] | None = None
+    # the ingest workers' MQTT v5 shared subscription (``$share/<group>/<root>/#``): each message goes to one
+    # instance of the group; off: a plain subscription (every worker would get every message)
+    mqtt_shared_subscription: bool = True
+    mqtt_shared_group: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")] = "ingest"
     mqtt_topic_root: str = "lifeline"
     # the platform's broker account (the ingest worker's); empty: the local generated one (ops.broker_accounts)
     mqtt_username: str | None = None
@@ -57,6 +64,12 @@ class Settings(BaseSettings):
     sse_max_clients: int = 200  # open alert streams per API process (each polls the database)
 
     services_dir: Path = PROJECT_ROOT / ".local"
+
+    @property
+    def ingest_client_id(self) -> str:
+        """This ingest instance's MQTT client id and heartbeat name: stable across restarts, so a restarted
+        instance takes back its persistent session and what the broker queued for it."""
+        return f"{self.mqtt_client_id}-{self.instance}" if self.instance else self.mqtt_client_id
 
     # each process's Prometheus metrics (resilience/metrics/): the address they are served on (loopback here;
     # the compose network's address in a container), and the first port `resilience run` gives out, one per
@@ -80,6 +93,10 @@ class Settings(BaseSettings):
     dead_letter_retention_days: int = 90
     # a worker whose heartbeat is older than this, or whose oldest unprocessed message is older, is stalled
     stall_after_s: float = 30.0
+
+    # the engine and the scheduler run active/standby on a leader lease in PostgreSQL (resilience/store/leases.py):
+    # a standby takes over within about this long after the leader dies; 0: no lease (one copy, as before)
+    leader_lease_s: float = 10.0
 
     detector_snapshot_s: float = 60.0  # how often the detector saves its state (the replay after a crash is shorter)
     silence_check_s: float = 30.0  # how often the detector's APScheduler job looks for silent sensors

@@ -12,7 +12,6 @@ milliseconds after its event. ``resilience alerts`` runs the same without the ri
 from __future__ import annotations
 
 import logging
-import signal
 import sys
 import threading
 from datetime import UTC, datetime
@@ -31,7 +30,8 @@ from resilience.core.logs import setup_logging
 from resilience.metrics.jobs import instrument_jobs
 from resilience.metrics.serve import preset, serve_metrics
 from resilience.core.settings import Settings
-from resilience.store.db import Connection, Engine, make_engine
+from resilience.runtime.leadership import await_leadership, fenced_engine, finish, stop_on_signals
+from resilience.store.db import Connection, Engine
 from resilience.store.eventlog import EventConsumer
 from resilience.store.registry_snapshot import registry_cache
 from resilience.workers.engine_worker import RiskWorker
@@ -51,18 +51,25 @@ def main(
     process = "engine" if with_risk else "alerts"
     setup_logging(settings.log_level, settings.log_format, process)
     serve_metrics(settings, process, metrics_port)
-    run_engine(make_engine(settings.database_url), settings, rules_path=rules_path, with_risk=with_risk, tick_s=tick_s)
-    return 0
+    stop = stop_on_signals()
+    lease = await_leadership(settings, process, stop)  # a standby waits here
+    engine = fenced_engine(settings, lease)
+    run_engine(engine, settings, rules_path=rules_path, with_risk=with_risk, tick_s=tick_s, stop=stop)
+    return finish(lease)
 
 
 def run_engine(
-    engine: Engine, settings: Settings, *, rules_path: str | None = None, with_risk: bool = True, tick_s: float = 10.0
+    engine: Engine,
+    settings: Settings,
+    *,
+    rules_path: str | None = None,
+    with_risk: bool = True,
+    tick_s: float = 10.0,
+    stop: threading.Event | None = None,
 ) -> None:
-    """Run the consumers, jobs and dispatcher until SIGINT/SIGTERM; ``with_risk=False`` runs the alert service
-    alone (``resilience alerts``), for deployments that run the risk model elsewhere."""
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
+    """Run the consumers, jobs and dispatcher until ``stop`` (else SIGINT/SIGTERM); ``with_risk=False`` runs the
+    alert service alone (``resilience alerts``), for deployments that run the risk model elsewhere."""
+    stop = stop if stop is not None else stop_on_signals()
     rules = load_rules(rules_path)
     risk = RiskWorker(engine, registry_cache(engine, max_age_s=settings.registry_max_age_s)) if with_risk else None
     clock = DataClock()  # escalation, auto-resolve and risk ageing follow data time (replays, accelerated runs)

@@ -10,6 +10,7 @@ their own jobs beside the in-memory state they touch.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from datetime import UTC, datetime
 
@@ -27,7 +28,8 @@ from resilience.metrics.serve import serve_metrics
 from resilience.core.settings import Settings
 from resilience.ops.health import watch_platform
 from resilience.store import handoff, rollups
-from resilience.store.db import Engine, OperationalError, make_engine
+from resilience.runtime.leadership import await_leadership, fenced_engine, finish, stop_on_signals
+from resilience.store.db import Engine, OperationalError
 from resilience.store.dead_letters import prune_dead_letters
 from resilience.store.eventlog import PgEventLog
 from resilience.store.timeseries import TimeSeriesBackend, get_backend
@@ -183,18 +185,20 @@ def build_scheduler(engine: Engine, settings: Settings) -> BlockingScheduler:
 
 def main(settings: Settings, *, metrics_port: int | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format, "scheduler")
-    run_scheduler(settings, metrics_port=metrics_port)
-    return 0
+    return run_scheduler(settings, metrics_port=metrics_port)
 
 
-def run_scheduler(settings: Settings, *, metrics_port: int | None = None) -> None:
-    """Run the jobs until stopped; the metrics port also serves the store's view of the whole platform (one
-    scheduler per deployment, so those series are not repeated by replicas of the other processes)."""
-    engine = make_engine(settings.database_url)
+def run_scheduler(settings: Settings, *, metrics_port: int | None = None) -> int:
+    """Run the jobs until stopped (a standby first waits for the lease); the metrics port also serves the
+    store's view of the whole platform (the leading scheduler only, so those series are not repeated)."""
+    stop = stop_on_signals()
+    lease = await_leadership(settings, "scheduler", stop)
+    engine = fenced_engine(settings, lease)
     scheduler = build_scheduler(engine, settings)
     instrument_jobs(scheduler)
     REGISTRY.register(PlatformCollector(engine, settings))
     serve_metrics(settings, "scheduler", metrics_port)
+    threading.Thread(target=lambda: (stop.wait(), scheduler.shutdown(wait=False)), daemon=True).start()
     log.info(
         "scheduler running: store maintenance every 60 s, platform watch every 10 s, broker accounts every "
         "%.0f s, asset-model training daily at 03:15 UTC, state-model refit daily at 03:45 UTC",
@@ -204,3 +208,4 @@ def run_scheduler(settings: Settings, *, metrics_port: int | None = None) -> Non
         scheduler.start()
     except (KeyboardInterrupt, SystemExit):
         pass
+    return finish(lease)

@@ -212,6 +212,17 @@ worker_heartbeats = Table(
     Column("detail", JSONB, nullable=False, server_default="{}"),
 )
 
+# leader leases (migration 0022, resilience/store/leases.py): the epoch is the holder's fencing token
+leases = Table(
+    "leases",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("holder", String(128), nullable=False),
+    Column("epoch", BigInteger, nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False, server_default=func.now()),
+)
+
 detector_snapshots = Table(
     "detector_snapshots",
     metadata,

@@ -301,3 +301,23 @@ def test_the_image_context_leaves_out_local_state_and_secrets():
             copied += m.group(1).split()[:-1]
     assert copied and all(not src.startswith((".env", ".local", ".git", "deploy")) for src in copied), copied
     assert not re.search(r"^\s*(ENV|ARG)\s+\S*(PASSWORD|SECRET|KEY)", dockerfile, re.M | re.I), "a secret in the image"
+
+
+def test_scale_out_override_runs_two_of_each_singleton_safely():
+    """docker-compose.scale.yml: two ingest workers with instances of their own, the engine and the
+    scheduler each with a standby (the leader lease), and still one detector (its shards are not leased)."""
+    base = _compose()["services"]
+    over = yaml.safe_load((ROOT / "docker-compose.scale.yml").read_text())["services"]
+    parser_cmds = set(build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    instances: dict[str, list[str]] = {}
+    for name, svc in over.items():
+        command = svc["command"]
+        assert command[0] in parser_cmds, name
+        assert "--instance" in command, f"{name} has no stable instance"
+        instances.setdefault(command[0], []).append(command[command.index("--instance") + 1])
+        if name not in base:
+            assert svc["extends"]["file"] == "docker-compose.yml" and svc["extends"]["service"] in base, name
+            assert svc["depends_on"]["migrate"]["condition"] == "service_completed_successfully", name
+    for cmd in ("ingest", "engine", "scheduler"):
+        assert len(instances[cmd]) == 2 and len(set(instances[cmd])) == 2, (cmd, instances)
+    assert "detector" not in instances, "two detectors would each score every reading"

@@ -225,7 +225,8 @@ def test_a_taken_metrics_port_is_logged_and_the_process_runs_on(db_url: str) -> 
         holder.bind(("127.0.0.1", 0))
         holder.listen()
         taken = holder.getsockname()[1]
-        env = worker_env(db_url)
+        # no lease: this scheduler runs beside the platform fixture's, which holds the scheduler lease
+        env = worker_env(db_url, RESILIENCE_LEADER_LEASE_S="0")
         log = PROJECT_ROOT / ".local" / "test-logs" / f"metrics-taken-{uuid.uuid4().hex[:6]}.log"
         log.parent.mkdir(parents=True, exist_ok=True)
         with open(log, "wb") as out:
