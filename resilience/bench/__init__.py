@@ -16,6 +16,7 @@ BENCHES = [
     "resilience.bench.silences_bench",
     "resilience.bench.registry_import_bench",
     "resilience.bench.detector_state_bench",
+    "resilience.bench.red_flood_bench",
 ]
 
 
