@@ -6,7 +6,7 @@ the alert read what is projected now without scanning the event log. The service
 the new table through migration 0006's default privileges.
 
 Revision ID: 0017_forecasts
-Revises: 0014_detector_state_parts
+Revises: 0016_rebaseline_audit
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ then to ``name``. Sensors had no name; theirs are optional display names. Basema
 GeoJSON an operator uploads, kept whole and served to the console map as a layer.
 
 Revision ID: 0020_names_and_basemap
-Revises: 0014_detector_state_parts
+Revises: 0018_event_lane
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0020_names_and_basemap"
-down_revision = "0017_forecasts"
+down_revision = "0018_event_lane"
 branch_labels = None
 depends_on = None
 

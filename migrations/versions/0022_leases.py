@@ -6,7 +6,7 @@ every commit checks, so a paused old leader's late commit is refused (resilience
 services' role reads and writes the new table through migration 0006's default privileges.
 
 Revision ID: 0022_leases
-Revises: 0014_detector_state_parts
+Revises: 0020_names_and_basemap
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 from alembic import op
 
 revision = "0022_leases"
-down_revision = "0014_detector_state_parts"
+down_revision = "0020_names_and_basemap"
 branch_labels = None
 depends_on = None
 

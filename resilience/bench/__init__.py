@@ -18,6 +18,7 @@ BENCHES = [
     "resilience.bench.registry_import_bench",
     "resilience.bench.detector_state_bench",
     "resilience.bench.scale_out_bench",
+    "resilience.bench.red_flood_bench",
 ]
 
 

@@ -88,6 +88,9 @@ class Settings(BaseSettings):
     # the hand-off to detection is split by a stable hash of the sensor id; one detector takes every shard
     # today, several can share them later (change only while the hand-off is drained)
     detection_shards: int = 1
+    # the alert consumer, behind by a batch or more, looks this many events ahead for reds and oranges and
+    # handles them first (resilience.store.event_lanes); 0 keeps strict log order
+    alerts_lane_lookahead: int = 5000
     reading_batches_keep_s: float = 3600.0  # consumed hand-off rows are kept this long, then pruned
     reading_batches_hard_limit_s: float = 7 * 86400.0  # and no longer than this, consumed or not
     dead_letter_retention_days: int = 90

@@ -104,6 +104,7 @@ def run_engine(
             timed(alert_engine.handle_in),
             batch=50,
             handle_batch=timed(alert_engine.handle_batch_in),
+            lane_lookahead=settings.alerts_lane_lookahead,  # behind a flood, reds and oranges go first
             kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL, EventKind.PLATFORM_HEALTH},
         ),
     ]

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, insert, text
 from resilience.core.events import Event, EventKind, event_from_dict, event_to_dict
 from resilience.store.cursors import Position, advance_cursor, ensure_cursor, read_after, read_cursor, sequence
 from resilience.store.db import raw_connect
+from resilience.store.event_lanes import done_in, forget_done, mark_done, urgent_ahead
 from resilience.store.schema import events
 
 log = logging.getLogger(__name__)
@@ -110,7 +111,7 @@ class EventConsumer:
         self,
         engine: Engine,
         name: str,
-        handle: Callable[[Event, Connection], None],
+        handle: Callable[[Event, Connection], object],
         *,
         batch: int = 500,
         kinds: set[EventKind] | None = None,
@@ -118,6 +119,7 @@ class EventConsumer:
         poll_s: float = 1.0,
         handle_batch: Callable[[list[Event], Connection], object] | None = None,
         guard: AbstractContextManager[object] | None = None,
+        lane_lookahead: int = 0,
     ) -> None:
         self.engine = engine
         self.name = name
@@ -131,6 +133,9 @@ class EventConsumer:
         self.max_batch_s = max_batch_s
         self.poll_s = poll_s
         self.kinds = {k.value for k in kinds} if kinds else None
+        # behind by a batch or more: the most severe events of the next ``lane_lookahead`` go first
+        # (resilience.store.event_lanes); 0 keeps strict log order
+        self.lane_lookahead = lane_lookahead
         self.stop_event = threading.Event()
         self._wake = threading.Event()
 
@@ -148,23 +153,46 @@ class EventConsumer:
             rows = read_after(conn, "events", "kind, payload", last, self.batch)
             if not rows:
                 return 0
+            if self.lane_lookahead and len(rows) >= self.batch:
+                ahead = urgent_ahead(conn, self.name, last.seq, lookahead=self.lane_lookahead, kinds=self.kinds)
+                if ahead:  # handled now, skipped when the cursor reaches them
+                    self._handle_all([event_from_dict(e.payload) for e in ahead], conn)
+                    mark_done(conn, self.name, [e.seq for e in ahead])
+                    return len(ahead)
+            early = done_in(conn, self.name, [row.seq for row in rows]) if self.lane_lookahead else set()
             if self.handle_batch is not None:
-                wanted = [_payload(row) for row in rows if self.kinds is None or row.kind in self.kinds]
+                wanted = [
+                    _payload(row)
+                    for row in rows
+                    if (self.kinds is None or row.kind in self.kinds) and row.seq not in early
+                ]
                 if wanted:
                     self.handle_batch([event_from_dict(p) for p in wanted], conn)
-                advance_cursor(conn, self.name, Position(rows[-1].seq), processed=len(rows))
+                self._advance(conn, Position(rows[-1].seq), len(rows), early)
                 return len(rows)
             deadline = time.monotonic() + self.max_batch_s
             done = 0
             for row in rows:
-                if self.kinds is None or row.kind in self.kinds:
+                if (self.kinds is None or row.kind in self.kinds) and row.seq not in early:
                     self.handle(event_from_dict(_payload(row)), conn)
                 done += 1
                 last = Position(row.seq)
                 if time.monotonic() > deadline:  # commit what is done; the rest is the next batch
                     break
-            advance_cursor(conn, self.name, last, processed=done)
+            self._advance(conn, last, done, early)
             return done
+
+    def _advance(self, conn: Connection, to: Position, processed: int, early: set[int]) -> None:
+        advance_cursor(conn, self.name, to, processed=processed)
+        if early:  # the cursor has passed what the lane took ahead of it
+            forget_done(conn, self.name, to.seq)
+
+    def _handle_all(self, batch: list[Event], conn: Connection) -> None:
+        if self.handle_batch is not None:
+            self.handle_batch(batch, conn)
+            return
+        for event in batch:
+            self.handle(event, conn)
 
     def run_forever(self) -> None:
         NotifyListener(engine_url(self.engine), CHANNEL, self._wake, self.stop_event, name=self.name).start()

@@ -184,6 +184,15 @@ event_cursors = Table(
     Column("updated_at", DateTime(timezone=True), server_default=func.now(), nullable=False),
 )
 
+# Events a consumer handled ahead of its cursor, most severe first (resilience.store.event_lanes); the
+# in-order pass skips them and deletes the rows as it passes.
+event_lane_done = Table(
+    "event_lane_done",
+    metadata,
+    Column("consumer", String(64), primary_key=True),
+    Column("seq", BigInteger, primary_key=True),
+)
+
 # Committed readings handed to detection, written in the ingest transaction (resilience.store.handoff).
 reading_batches = Table(
     "reading_batches",
