@@ -8,7 +8,7 @@ import xml.etree.ElementTree as ET
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, select, text
 
 from alerts import store
 from alerts.api_support import cap_area
@@ -41,6 +41,17 @@ def hefei(db_engine: Engine) -> Engine:
 
 def _risk_alert(engine: Engine) -> Any:
     """A red gas alert on a gas main near a critical facility, explained as the risk service explains one."""
+    with engine.begin() as conn:  # a facility beside the first gas main, whatever the city's layout
+        gas = conn.execute(
+            text("SELECT lat, lon FROM assets WHERE kind = :k ORDER BY id LIMIT 1"), {"k": AssetKind.GAS_PIPELINE.value}
+        ).one()
+        conn.execute(
+            text(
+                "UPDATE assets SET lat = :lat + 0.0005, lon = :lon WHERE id = "
+                "(SELECT id FROM assets WHERE kind = 'critical_facility' ORDER BY id LIMIT 1)"
+            ),
+            {"lat": gas.lat, "lon": gas.lon},
+        )
     with engine.connect() as conn:
         a_rows = [dict(r) for r in conn.execute(select(assets).where(assets.c.id.like("%-0____"))).mappings()]
         d_rows = [dict(r) for r in conn.execute(select(districts).where(districts.c.id.like("D__"))).mappings()]

@@ -98,7 +98,18 @@ def test_evaluate_scores_caught_late_and_false_alerts(adb: Engine, tmp_path: Pat
     )
     assert args.func(args) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
-    assert last == (
+    head = (
         "incidents=2 caught=1 median_tta_s=120.0 worst_tta_s=120.0 false_per_day=1.0 max_notifications_per_incident=1 "
-        "alerts_per_incident=1.0"
+        "alerts_per_incident=1.0 "
     )
+    assert last.startswith(head)
+    # the truth and forecast keys follow (scored in tests/alerts/test_evaluate_truth.py and the forecast tests)
+    tail = dict(kv.split("=", 1) for kv in last[len(head) :].split())
+    assert list(tail) == [
+        "resolved_while_active",
+        "state_agreement",
+        "value_staleness_p99_s",
+        "lead_time_median_s",
+        "forecast_false_share",
+    ]
+    assert tail["resolved_while_active"] == "0"  # nobody resolved anything here
