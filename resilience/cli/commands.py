@@ -65,7 +65,7 @@ def _rules_path(args: argparse.Namespace) -> str | None:
 def _engine(args: argparse.Namespace) -> int:
     from resilience.runtime import engine_process
 
-    return engine_process.main(_instance_settings(args), metrics_port=args.metrics_port)
+    return engine_process.main(_instance_settings(args), tick_s=args.tick_s, metrics_port=args.metrics_port)
 
 
 def _alerts(args: argparse.Namespace) -> int:
@@ -146,6 +146,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _metrics_port(p)
     p.set_defaults(func=_detector)
     p = sub.add_parser("engine", help="run the risk model and alert engine on the event log, and the dispatcher")
+    p.add_argument(
+        "--tick-s", type=float, default=10.0, help="seconds between alert ticks (auto-resolve, re-open, escalation)"
+    )
     _instance_option(p)
     _metrics_port(p)
     p.set_defaults(func=_engine)
