@@ -14,14 +14,13 @@ import os
 import statistics
 import subprocess
 import sys
-import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from resilience.bench.webhook_receiver import WebhookReceiver
 from resilience.bench.ingest_bench import _count
 from resilience.store.db import recreate_database
 from resilience.bench.procs import spawn_ready
@@ -33,31 +32,18 @@ from resilience.store.probes import probe_delivery_times
 from resilience.store.registry import insert_many
 
 
-class _Receiver:
+class _Receiver(WebhookReceiver):
+    """Notes when each probe token first reaches the webhook (wall-clock seconds)."""
+
     def __init__(self) -> None:
         self.arrivals: dict[str, float] = {}
-        rx = self
+        super().__init__(self._note)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                now = time.time()
-                text = body.decode("utf-8", "replace")
-                for token in text.replace('"', " ").split():
-                    if token.startswith("PROBE-A") and token not in rx.arrivals:
-                        rx.arrivals[token] = now
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def _note(self, body: bytes) -> None:
+        now = time.time()
+        for token in body.decode("utf-8", "replace").replace('"', " ").split():
+            if token.startswith("PROBE-A") and token not in self.arrivals:
+                self.arrivals[token] = now
 
 
 def _seed(url: str, probes: int, background: int, webhook: str) -> None:

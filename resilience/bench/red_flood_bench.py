@@ -17,7 +17,6 @@ import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import yaml
@@ -26,6 +25,7 @@ from alerts.channels.webhook import WebhookChannel
 from alerts.config import DEFAULT_RULES_PATH, RulesConfig, parse_rules
 from alerts.consumer import AlertEngine
 from alerts.dispatcher import Dispatcher
+from resilience.bench.webhook_receiver import WebhookReceiver
 from resilience.core.domain import Level
 from resilience.core.events import AnomalyEvent, AnomalyPhase, EventKind
 from resilience.store.db import Engine, make_engine, recreate_database
@@ -36,33 +36,19 @@ SECRET = "bench-red-flood"
 ALERT_KINDS = {EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL, EventKind.PLATFORM_HEALTH}
 
 
-class _RedReceiver:
+class _RedReceiver(WebhookReceiver):
     """Times the first webhook that carries a red alert."""
 
     def __init__(self) -> None:
         self.red_at: float | None = None
         self.got = threading.Event()
-        rx = self
+        super().__init__(self._note)
 
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
-                body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-                if b'"level": "red"' in body or b'"level":"red"' in body:
-                    if rx.red_at is None:
-                        rx.red_at = time.monotonic()
-                    rx.got.set()
-                self.send_response(200)
-                self.end_headers()
-
-            def log_message(self, *a: object) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/hook"
+    def _note(self, body: bytes) -> None:
+        if b'"level": "red"' in body or b'"level":"red"' in body:
+            if self.red_at is None:
+                self.red_at = time.monotonic()
+            self.got.set()
 
 
 def _rules(url: str) -> RulesConfig:
