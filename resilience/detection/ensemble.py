@@ -89,6 +89,9 @@ _BRIDGE_SHIFT: dict[str, dict[str, int]] = {
 #: Kinds that legitimately rest on 0 for days (dry gauge, clean air, dry road): graded limits and rates
 #: only, no z-scores of a near-zero spread; a reading frozen at 0 is not "stuck".
 _ZERO_INFLATED = ("rainfall", "road_water_depth", "methane", "h2s")
+#: Of those, the weather-driven ones: a dry spell after a wet morning can outlast every earlier dry run many
+#: times over, so at 0 they are never stuck (a gas detector that dies to 0 after reading background is).
+_WEATHER_FLOOR = ("rainfall", "road_water_depth")
 #: Non-seasonal kinds that still swing every day (air temperature; traffic noise; demand-driven gas pressure).
 _DIURNAL = ("temperature", "leak_noise", "gas_pressure")
 #: Seasonal scale floors (D), a few times the gauge's noise: a quiet night bucket has almost no spread, and a
@@ -157,6 +160,8 @@ def _kind_config(kind: str) -> EnsembleConfig:
     if kind == "rainfall":
         members = ()  # a district driver with CMA-based graded limits
     flat = dict(_FLATLINE, floor=0.0) if kind in _ZERO_INFLATED else dict(_FLATLINE)
+    if kind in _WEATHER_FLOOR:
+        flat["floor_rest_fraction"] = 0.0  # rests on its floor whatever share of its readings are there
     graded = (DetectorSpec("graded", {"kind": kind}),) if spec.thresholds or kind == "gas_pressure" else ()
     return EnsembleConfig(detectors=graded + members, flatline=flat)
 

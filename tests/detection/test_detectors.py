@@ -209,3 +209,17 @@ def test_flatline_at_the_floor_is_stuck_for_a_sensor_that_does_not_rest_there() 
     assert max(_scores(rain, [60.0 * i for i in range(len(dry_day))], dry_day)) == 0.0
     clean_air = FlatlineDetector(min_run=5, min_duration_s=600, floor=0.0)
     assert max(_scores(clean_air, [60.0 * i for i in range(2000)], np.zeros(2000))) == 0.0
+
+
+def test_a_rain_gauge_at_zero_after_a_wet_morning_is_not_stuck() -> None:
+    """Rain most of the morning (short dry gaps), then a dry afternoon many times longer than any gap: the
+    production ensemble's flatline for rainfall never calls the dry gauge stuck; a gas detector would be."""
+    from resilience.detection.ensemble import DEFAULT_ENSEMBLES
+
+    rng = np.random.default_rng(8)
+    wet = np.where(rng.random(300) < 0.15, 0.0, np.abs(rng.normal(4, 2, 300)))  # gaps of a few minutes
+    day = np.concatenate([wet, np.zeros(240)])  # then four dry hours
+    rain = FlatlineDetector(**(DEFAULT_ENSEMBLES["rainfall"].flatline or {}))
+    assert max(_scores(rain, [60.0 * i for i in range(len(day))], day)) == 0.0
+    gas = FlatlineDetector(**(DEFAULT_ENSEMBLES["methane"].flatline or {}))
+    assert max(_scores(gas, [60.0 * i for i in range(len(day))], day)) == 1.0
