@@ -1,4 +1,8 @@
-"""The evaluation's duty officer: resolves every alert ``after_s`` (simulated) after it fired, as one would.
+"""The evaluation's duty officer: resolves every alert ``after_s`` (simulated) after it first fired, as one would.
+
+Once per alert: a duty officer who closed an alert on a live hazard and saw it re-open (marked as a
+re-opening, notified again) leaves it to run its course; resolving every re-opening too would only count the
+officer's persistence (resolve, re-open, notify, every few minutes for hours).
 
 It goes through ``AlertService.resolve``, the call the API's resolve route makes: with ``override`` and a
 reason where the alert's condition still holds, so the re-opening of alerts closed on a live hazard is
@@ -56,7 +60,9 @@ def operate(engine: Engine, rules: RulesConfig, now: datetime, *, after_s: float
         due = [
             a
             for a in active
-            if a.fired_at <= now - timedelta(seconds=after_s) and a.parent_fingerprint not in incidents
+            if a.fire_count == 1
+            and a.fired_at <= now - timedelta(seconds=after_s)
+            and a.parent_fingerprint not in incidents
         ]
     done = []
     for a in due:

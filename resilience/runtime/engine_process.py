@@ -32,6 +32,7 @@ from resilience.metrics.serve import preset, serve_metrics
 from resilience.core.settings import Settings
 from resilience.runtime.leadership import await_leadership, fenced_engine, finish, stop_on_signals
 from resilience.store.db import Connection, Engine
+from resilience.store.heartbeats import detection_data_time
 from resilience.store.eventlog import EventConsumer
 from resilience.store.registry_snapshot import registry_cache
 from resilience.workers.engine_worker import RiskWorker
@@ -72,7 +73,9 @@ def run_engine(
     stop = stop if stop is not None else stop_on_signals()
     rules = load_rules(rules_path)
     risk = RiskWorker(engine, registry_cache(engine, max_age_s=settings.registry_max_age_s)) if with_risk else None
-    clock = DataClock()  # escalation, auto-resolve and risk ageing follow data time (replays, accelerated runs)
+    # escalation, auto-resolve, re-opening and risk ageing follow data time (replays, accelerated runs): the
+    # events' and the detectors' (their beats), at the pace the data moves between beats
+    clock = DataClock(follow_rate=True)
     alert_engine = AlertEngine(engine, settings, rules, now=clock)
 
     def timed(handle: Any) -> Any:
@@ -86,6 +89,10 @@ def run_engine(
     def tick() -> None:
         """A tick still conflicting after its retries (operators busy on the same alerts) is skipped, not
         half-applied: the next tick redoes all of its work from a fresh read."""
+        with engine.connect() as conn:
+            detected = detection_data_time(conn)
+        if detected is not None:
+            clock.observe(detected)
         try:
             alert_engine.tick()
         except ConflictError as exc:

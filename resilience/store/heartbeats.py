@@ -62,3 +62,18 @@ def forget(conn: Connection, worker: str) -> None:
 def db_now(conn: Connection) -> datetime:
     now: datetime = conn.execute(text("SELECT now()")).scalar_one()
     return now
+
+
+def detection_data_time(conn: Connection) -> datetime | None:
+    """How far in data time detection has got: the oldest of the detectors' newest scored readings (their
+    beats' ``data_time``), or None while no detector says. Accelerated runs and replays time the alert
+    engine's timers by it; live it is within seconds of now."""
+    times = []
+    for hb in heartbeats(conn, role="detector"):
+        said = hb.detail.get("data_time")
+        if isinstance(said, str):
+            try:
+                times.append(datetime.fromisoformat(said))
+            except ValueError:
+                continue
+    return min(times, default=None)

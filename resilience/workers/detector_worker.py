@@ -475,6 +475,7 @@ class DetectionWorker:
                 "hold": self.hold_reason or "",
                 "state_models": len(self.state_models.monitors),
                 "open_states": self.state_models.open_count(),
+                "data_time": data_time.isoformat() if (data_time := self.clock.newest) is not None else None,
             },
         )
 

@@ -32,6 +32,7 @@ def leak_closed_early(adb: Engine, *, reopen: bool) -> tuple[int, float]:
     hold = eng.rules.reopen_after_rules(a.rules)
     if reopen:
         assert eng.tick(at(120 + hold)).reopened == 1
+        assert operate(adb, eng.rules, at(240 + hold)) == []  # once per alert: the re-opening runs its course
     eng.handle(anomaly(phase=AnomalyPhase.CLOSE, level=Level.RED, t=900, anomaly_id="leak", asset="tunnel-10"))
     return a.id, hold
 
@@ -123,3 +124,19 @@ def test_a_reopening_stamped_before_the_resolution_it_undid_still_counts_as_a_re
     assert history[2][0] == at(300)  # seen when it was made, after the resolution
     assert resolved_while_active([incident(0, 900, "tunnel-12")], {"inc-1": {a.id}}, {a.id: history}) == []
     assert shown_state(history, at(400)) == "active"
+
+
+def test_detection_data_time_is_the_oldest_detectors_newest_scored_reading(adb: Engine) -> None:
+    """What the engine's clock follows in an accelerated run: the detectors' beats' data time (the slowest)."""
+    from sqlalchemy import text as sql
+
+    from resilience.store.heartbeats import Heartbeat, beat, detection_data_time
+
+    with adb.begin() as conn:
+        conn.execute(sql("DELETE FROM worker_heartbeats"))
+        assert detection_data_time(conn) is None
+        beat(conn, Heartbeat("detector-a", "detector", at(0), at(0), 0, 0.0, {"data_time": at(600).isoformat()}))
+        beat(conn, Heartbeat("detector-b", "detector", at(0), at(0), 0, 0.0, {"data_time": at(300).isoformat()}))
+        beat(conn, Heartbeat("detector-c", "detector", at(0), at(0), 0, 0.0, {"data_time": "not a time"}))
+        beat(conn, Heartbeat("ingest-1", "ingest", at(0), at(0), 0, 0.0, {"data_time": at(900).isoformat()}))
+        assert detection_data_time(conn) == at(300)
