@@ -21,14 +21,13 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import text
-
 from alerts import store
 from alerts.config import RulesConfig
 from alerts.lifecycle import LifecycleError
 from alerts.service import AlertService
 from resilience.core.clock import DataClock
 from resilience.store.console_reads import current_values, live_alerts
+from resilience.store.readings import newest_per_sensor, newest_reading_time
 from resilience.store.db import Connection, Engine
 
 log = logging.getLogger(__name__)
@@ -36,17 +35,6 @@ log = logging.getLogger(__name__)
 OPERATOR = "eval-operator"
 CURRENT_LOOKBACK = timedelta(hours=6)  # as the console's values route
 LIVE_ALERTS_MAX = 2000
-_NEWEST = text("SELECT max(ts) FROM readings WHERE ts > :since")
-_NEWEST_PER_SENSOR = text("""
-    SELECT v.sensor_id, r.ts FROM unnest(CAST(:ids AS text[])) AS v(sensor_id)
-    LEFT JOIN LATERAL (SELECT ts FROM readings WHERE sensor_id = v.sensor_id ORDER BY ts DESC LIMIT 1) r ON true
-""")
-
-
-def newest_reading_time(conn: Connection, since: datetime | None) -> datetime | None:
-    """The newest stored reading's time (after ``since``, the last one seen, so only new partitions scan)."""
-    value = conn.execute(_NEWEST, {"since": since or datetime(1970, 1, 1).astimezone()}).scalar()
-    return value if isinstance(value, datetime) else None
 
 
 def operate(engine: Engine, rules: RulesConfig, now: datetime, *, after_s: float = 120.0) -> list[int]:
@@ -85,7 +73,7 @@ def sample_staleness(conn: Connection, now: datetime) -> list[float]:
     if not ids:
         return []
     shown = current_values(conn, ids, now - CURRENT_LOOKBACK)
-    newest = {r[0]: r[1] for r in conn.execute(_NEWEST_PER_SENSOR, {"ids": ids}) if r[1] is not None}
+    newest = newest_per_sensor(conn, ids)
     out = []
     for sid, stored in newest.items():
         at = (shown.get(sid) or {}).get("ts")

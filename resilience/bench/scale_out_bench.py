@@ -18,7 +18,9 @@ import subprocess
 import time
 import uuid
 
-from sqlalchemy import Engine, text
+from resilience.store.db import Engine
+from resilience.store.leases import live_holder
+from resilience.store.readings import stored_and_handed
 
 from resilience.bench.ingest_bench import _seed, publisher, start_publisher
 from resilience.bench.procs import spawn_ready
@@ -57,9 +59,7 @@ def _ingest(env: dict[str, str], instance: str) -> subprocess.Popen[bytes]:
 def _counts(engine: Engine) -> tuple[int, int, int]:
     """(readings stored, distinct (sensor, ts), readings handed to detection)."""
     with engine.connect() as conn:
-        stored, distinct = conn.execute(text("SELECT count(*), count(DISTINCT (sensor_id, ts)) FROM readings")).one()
-        handed = conn.execute(text("SELECT coalesce(sum(n), 0) FROM reading_batches")).scalar_one()
-    return int(stored), int(distinct), int(handed)
+        return stored_and_handed(conn)
 
 
 def _wait_stored(engine: Engine, target: int, limit_s: float = 600) -> float:
@@ -133,9 +133,7 @@ def leader_takeover(url: str, engine: Engine, lease_s: float) -> float:
         t0 = time.perf_counter()
         while True:
             with engine.connect() as conn:
-                holder = conn.execute(
-                    text("SELECT holder FROM leases WHERE name = 'engine' AND expires_at > now()")
-                ).scalar()
+                holder = live_holder(conn, "engine")
             if holder == "engine-b":
                 return time.perf_counter() - t0
             if time.perf_counter() - t0 > 10 * lease_s:

@@ -163,3 +163,11 @@ class LeaderLease:
                     self.lost.set()
                     self.stop.set()
                     raise LeaseLost(f"lease {self.name} epoch {self.epoch} is no longer held: commit refused")
+
+
+def live_holder(conn: Connection, name: str) -> str | None:
+    """Who holds lease ``name`` now (None when it is free or has run out)."""
+    holder = conn.execute(
+        text("SELECT holder FROM leases WHERE name = :n AND expires_at > now()"), {"n": name}
+    ).scalar()
+    return None if holder is None else str(holder)

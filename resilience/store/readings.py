@@ -232,3 +232,29 @@ def iter_raw(
         last = rows[-1]["ts"]
         assert isinstance(last, datetime)
         after = last
+
+
+_NEWEST = text("SELECT max(ts) FROM readings WHERE ts > :since")
+_NEWEST_PER_SENSOR = text("""
+    SELECT v.sensor_id, r.ts FROM unnest(CAST(:ids AS text[])) AS v(sensor_id)
+    LEFT JOIN LATERAL (SELECT ts FROM readings WHERE sensor_id = v.sensor_id ORDER BY ts DESC LIMIT 1) r ON true
+""")
+
+
+def newest_reading_time(conn: Connection, since: datetime | None) -> datetime | None:
+    """The newest stored reading's time (after ``since``, the last one seen, so only new partitions scan)."""
+    value = conn.execute(_NEWEST, {"since": since or datetime(1970, 1, 1).astimezone()}).scalar()
+    return value if isinstance(value, datetime) else None
+
+
+def newest_per_sensor(conn: Connection, sensor_ids: Sequence[str]) -> dict[str, datetime]:
+    """Each sensor's newest stored reading time (sensors with none are left out)."""
+    rows = conn.execute(_NEWEST_PER_SENSOR, {"ids": list(sensor_ids)})
+    return {r[0]: r[1] for r in rows if r[1] is not None}
+
+
+def stored_and_handed(conn: Connection) -> tuple[int, int, int]:
+    """(readings stored, distinct (sensor, ts) among them, readings handed to detection): a bench's exact counts."""
+    stored, distinct = conn.execute(text("SELECT count(*), count(DISTINCT (sensor_id, ts)) FROM readings")).one()
+    handed = conn.execute(text("SELECT coalesce(sum(n), 0) FROM reading_batches")).scalar_one()
+    return int(stored), int(distinct), int(handed)

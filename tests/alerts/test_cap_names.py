@@ -87,8 +87,8 @@ def test_cap_zh_block_names_everything_in_chinese(hefei: Engine) -> None:
     zh, en = _info(xml, "zh-CN"), _info(xml, "en-US")
     texts = {tag: zh.findtext(f"c:{tag}", namespaces=NS) or "" for tag in ("headline", "description", "event")}
     texts["areaDesc"] = zh.findtext("c:area/c:areaDesc", namespaces=NS) or ""
-    for tag, text in texts.items():
-        assert not LATIN.search(ALLOWED.sub("", text)), (tag, text)
+    for tag, said in texts.items():
+        assert not LATIN.search(ALLOWED.sub("", said)), (tag, said)
     assert texts["areaDesc"] == f"{district['name_zh']}{asset.name_zh}"  # e.g. 瑶海区燃气管线 3
     assert asset.name_zh in texts["headline"]
     assert any(word in texts["description"] for word in ("学校", "医院", "地铁站")), texts["description"]
