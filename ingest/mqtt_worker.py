@@ -64,7 +64,10 @@ def subscription_filters(settings: Settings) -> tuple[str, str | None]:
     old filter, else it would receive every message twice."""
     plain = f"{settings.mqtt_topic_root}/#"
     shared = f"$share/{settings.mqtt_shared_group}/{plain}"
-    return (shared, plain) if settings.mqtt_shared_subscription else (plain, shared)
+    wanted = settings.mqtt_shared_subscription
+    if wanted is None:
+        wanted = settings.instance is not None  # copies share the stream; a lone worker keeps its own
+    return (shared, plain) if wanted else (plain, shared)
 
 
 def make_client(

@@ -43,8 +43,11 @@ class Settings(BaseSettings):
     # and heartbeat become ``<mqtt_client_id>-<instance>``, a lease holder's name ``<process>-<instance>``
     instance: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")] | None = None
     # the ingest workers' MQTT v5 shared subscription (``$share/<group>/<root>/#``): each message goes to one
-    # instance of the group; off: a plain subscription (every worker would get every message)
-    mqtt_shared_subscription: bool = True
+    # instance of the group; off: a plain subscription (every worker would get every message). Unset: shared
+    # for a named copy (``instance``), plain for the one unnamed worker, whose session's subscription survives
+    # a broker restart (Mosquitto 2.0 lost 14 of 20,000 acknowledged messages across a restart with a shared
+    # one: published before the worker had subscribed again; docs/scaling.md)
+    mqtt_shared_subscription: bool | None = None
     mqtt_shared_group: Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_-]{1,32}$")] = "ingest"
     mqtt_topic_root: str = "lifeline"
     # the platform's broker account (the ingest worker's); empty: the local generated one (ops.broker_accounts)
