@@ -282,7 +282,7 @@ class ResponseTargets(_Strict):
 class Defaults(_Strict):
     resolve_after_s: float = Field(default=600.0, ge=0)
     # a hand-resolved alert whose condition still holds this long afterwards fires again (a re-opening)
-    reopen_after_s: float = Field(default=300.0, ge=0)
+    reopen_after_s: float = Field(default=60.0, ge=0)
     repeat_interval_s: float = Field(default=4 * 3600.0, gt=0)
     delivery_failure_level: LevelName = "orange"
     delivery_failure_receivers: list[str] = Field(default_factory=list)

@@ -45,6 +45,9 @@ class EnsembleConfig:
     close_after: int = 3
     protect: bool = True
     max_protected: int = 360
+    #: protection also ends this long after it began (None: by count only); a lasting structural offset
+    #: is damage, held for a day, not learnt as the new normal in an hour
+    max_protected_s: float | None = None
     flatline: dict[str, Any] | None = field(default_factory=lambda: {"min_run": 5, "min_duration_s": 600.0})
 
 
@@ -99,6 +102,11 @@ _DIURNAL = ("temperature", "leak_noise", "gas_pressure")
 _SEASONAL_FLOOR: dict[str, float] = {"drainage_level": 1.0}  # % fill; level noise ~0.4 %
 #: Stuck = no change at all for >= 5 readings and >= 10 minutes (every real signal has noise).
 _FLATLINE: dict[str, Any] = {"min_run": 5, "min_duration_s": 600.0}
+#: Structural movement: a bearing that slipped, a strain gauge's lasting offset, a building's tilt. The offset
+#: is damage: the alarm holds while it lasts (up to STRUCTURAL_HOLD_S, then it is the new normal), where other
+#: kinds learn a new level after max_protected readings (a bearing fault cleared after 76 min of 5 h).
+_STRUCTURAL = ("bearing_displacement", "strain", "deflection", "tilt", "settlement", "crack_width")
+STRUCTURAL_HOLD_S = 86_400.0
 
 
 def _kind_config(kind: str) -> EnsembleConfig:
@@ -163,6 +171,10 @@ def _kind_config(kind: str) -> EnsembleConfig:
     if kind in _WEATHER_FLOOR:
         flat["floor_rest_fraction"] = 0.0  # rests on its floor whatever share of its readings are there
     graded = (DetectorSpec("graded", {"kind": kind}),) if spec.thresholds or kind == "gas_pressure" else ()
+    if kind in _STRUCTURAL:
+        return EnsembleConfig(
+            detectors=graded + members, flatline=flat, max_protected=10**9, max_protected_s=STRUCTURAL_HOLD_S
+        )
     return EnsembleConfig(detectors=graded + members, flatline=flat)
 
 
@@ -271,6 +283,7 @@ class SensorEnsemble:
         self.followers: list[FollowsRecent] = [det for _, _, det in self.members if _roles(det)[1]]  # type: ignore[misc]
         self.flatline = FlatlineDetector(**config.flatline) if config.flatline is not None else None
         self.protected_run = 0
+        self.protected_since = 0.0  # when the current protected run began (max_protected_s)
         self.stuck_run = False
 
     def process_one(self, x: float, t: datetime | float, learn: bool = True) -> EnsembleResult:
@@ -309,7 +322,12 @@ class SensorEnsemble:
             return
         if self.config.protect and score >= self.config.threshold:
             self.protected_run += 1
-            if self.protected_run <= self.config.max_protected:
+            if self.protected_run == 1:
+                self.protected_since = ts
+            limit_s = self.config.max_protected_s
+            if self.protected_run <= self.config.max_protected and (
+                limit_s is None or ts - self.protected_since <= limit_s
+            ):
                 for follower in self.followers:  # recent runs and rate windows follow the signal
                     follower.learn_recent(x, ts)
                 return
@@ -324,6 +342,7 @@ class SensorEnsemble:
             "members": {name: det.to_state() for name, _, det in self.members},
             "flatline": self.flatline.to_state() if self.flatline is not None else None,
             "protected_run": self.protected_run,
+            "protected_since": self.protected_since,
             "stuck_run": self.stuck_run,
         }
 
@@ -335,19 +354,21 @@ class SensorEnsemble:
         if self.flatline is not None and state.get("flatline"):
             self.flatline.load_state(state["flatline"])
         self.protected_run = int(state.get("protected_run", 0))
+        self.protected_since = float(state.get("protected_since", 0.0))
         self.stuck_run = bool(state.get("stuck_run", False))
 
     def compact(self, views: bool = False) -> list[Any]:
         """The state as plain msgpack-ready values, without names or parameters (the configuration rebuilds
-        them): ``[protected_run, stuck_run, flatline, [[member name, values], ...]]`` (``views``: see
-        :meth:`~resilience.detection.base.Detector.compact_state`)."""
+        them): ``[protected_run, stuck_run, flatline, [[member name, values], ...], protected_since]``
+        (``views``: see :meth:`~resilience.detection.base.Detector.compact_state`)."""
         flat = self.flatline.compact_state(views) if self.flatline is not None else None
         members = [[name, det.compact_state(views)] for name, _, det in self.members]
-        return [self.protected_run, self.stuck_run, flat, members]
+        return [self.protected_run, self.stuck_run, flat, members, self.protected_since]
 
     def load_compact(self, state: list[Any]) -> None:
         """Restore :meth:`compact` output (members missing from it stay fresh, like :meth:`load_state`)."""
-        protected_run, stuck_run, flat, members = state
+        protected_run, stuck_run, flat, members = state[:4]
+        self.protected_since = float(state[4]) if len(state) > 4 else 0.0  # older snapshots had four
         saved = dict(members)
         for name, _, det in self.members:
             if name in saved:

@@ -223,3 +223,24 @@ def test_a_rain_gauge_at_zero_after_a_wet_morning_is_not_stuck() -> None:
     assert max(_scores(rain, [60.0 * i for i in range(len(day))], day)) == 0.0
     gas = FlatlineDetector(**(DEFAULT_ENSEMBLES["methane"].flatline or {}))
     assert max(_scores(gas, [60.0 * i for i in range(len(day))], day)) == 1.0
+
+
+def test_a_lasting_structural_offset_is_held_while_it_lasts_and_lets_go_when_it_ends() -> None:
+    """A bearing that slips 7 mm for five hours (one reading every 15 s): the production ensemble keeps
+    scoring it as anomalous to the end (damage is not learnt as the new normal within the hour), and the
+    return to the old position is normal again, not a second anomaly."""
+    from resilience.detection.ensemble import DEFAULT_ENSEMBLES, SensorEnsemble
+
+    rng = np.random.default_rng(21)
+    ens = SensorEnsemble(DEFAULT_ENSEMBLES["bearing_displacement"], "bearing_displacement")
+    step, t = 15.0, 0.0
+    for x in rng.normal(2.0, 0.05, 2000):  # a calm bearing
+        ens.process_one(float(x), t)
+        t += step
+    held = [ens.process_one(float(x), t + i * step).score for i, x in enumerate(rng.normal(9.0, 0.05, 1200))]
+    t += 1200 * step
+    assert min(held[5:]) >= ens.config.threshold, "the offset was learnt as normal while it lasted"
+    back = [ens.process_one(float(x), t + i * step).score for i, x in enumerate(rng.normal(2.0, 0.05, 40))]
+    assert max(back[5:]) < ens.config.threshold  # back where it was: not an anomaly of its own
+    plain = SensorEnsemble(DEFAULT_ENSEMBLES["gas_pressure"], "gas_pressure")
+    assert plain.config.max_protected_s is None  # other kinds learn a new level after max_protected readings
