@@ -138,6 +138,7 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         self.regulatory_floor_ = {Level.parse(k): Level.parse(v) for k, v in cfg.regulatory_floor.items()}
         self.matrix_ = cfg.level_matrix()
         self._driver_memo: dict[tuple[int, int, str | None, str], tuple[float, Level, str | None]] = {}
+        self._background_memo: dict[tuple[str, str], tuple[float, Factor]] = {}
         return self
 
     # -- live evidence -----------------------------------------------------------------------------
@@ -208,19 +209,9 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         raised by graded-limit and coupling floors.
         """
         cfg, asset, spec = self.config_, self.assets_[asset_id], self.hazards_[hazard]
-        v, v_detail, v_params = self.vulnerability_[asset_id]
-        base = spec.base_rate * (1 + 4 * v)  # background: the floor of p, not stacked on live evidence
-        w = _Work(
-            [
-                factor(
-                    "vulnerability",
-                    "likelihood",
-                    base,
-                    f"vulnerability {v:.2f} ({v_detail})",
-                    msg("vulnerability", v=f"{v:.2f}", **v_params),
-                )
-            ]
-        )
+        v = self.vulnerability_[asset_id][0]
+        base, background = self._background(asset_id, hazard)
+        w = _Work([background])
         self._own_evidence(w, asset_id, spec, ev)
         self._district_drivers(w, asset.district_id, spec, ev)
         # Independent lines of evidence: sensor kinds showing anomalies here, and drivers at >= blue.
@@ -250,6 +241,17 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
             tuple(w.factors),
             text,
         )
+
+    def _background(self, asset_id: str, hazard: str) -> tuple[float, Factor]:
+        """The background rate x vulnerability and its factor: static, so made once per pair, not per assess."""
+        found = self._background_memo.get((asset_id, hazard))
+        if found is None:
+            v, v_detail, v_params = self.vulnerability_[asset_id]
+            base = self.hazards_[hazard].base_rate * (1 + 4 * v)  # the floor of p, not stacked on live evidence
+            said = msg("vulnerability", v=f"{v:.2f}", **v_params)
+            found = (base, factor("vulnerability", "likelihood", base, f"vulnerability {v:.2f} ({v_detail})", said))
+            self._background_memo[(asset_id, hazard)] = found
+        return found
 
     def _own_evidence(self, w: _Work, asset_id: str, spec: HazardSpec, ev: EvidenceStore) -> None:
         """The asset's relevant sensors: a silent or stuck one raises uncertainty; open anomalies are noted

@@ -85,8 +85,9 @@ class SeriesRecorder:
             same_bucket = bucket_start(ts, width) == bucket_start(last.ts, width)
             if level == last.level and rounded == last.score and same_bucket:
                 return None
-        self._last[key] = _Last(ts, rounded, Level(level))
-        return SeriesPoint(scope, hazard, ts, rounded, Level(level), explanation)
+        level = level if type(level) is Level else Level(level)  # Level(...) is slow; most callers pass one
+        self._last[key] = _Last(ts, rounded, level)
+        return SeriesPoint(scope, hazard, ts, rounded, level, explanation)
 
     def forget(self, scope: str, hazard: str) -> None:
         self._last.pop((scope, hazard), None)
