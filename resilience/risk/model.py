@@ -39,7 +39,6 @@ from resilience.risk.factors import (
     describe_msg,
     factor,
     fmt_value,
-    reasons,
 )
 from resilience.risk.hazards import DEFAULT_HAZARDS, HazardSpec, hazards_by_asset_kind
 from resilience.risk.registry import AssetInfo, DistrictInfo, SensorInfo, load_assets, load_districts, load_sensors
@@ -139,6 +138,7 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         self.matrix_ = cfg.level_matrix()
         self._driver_memo: dict[tuple[int, int, str | None, str], tuple[float, Level, str | None]] = {}
         self._background_memo: dict[tuple[str, str], tuple[float, Factor]] = {}
+        self._title_memo: dict[tuple[str, str], str] = {}
         return self
 
     # -- live evidence -----------------------------------------------------------------------------
@@ -226,7 +226,6 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         w.factors.extend(cons.factors)
         score = (int(level) + min(0.999, p * (0.5 + 0.5 * cons.index))) / 5
         uncertainty = w.n_bad / w.n_rel if w.n_rel else 1.0
-        text = self._explain(asset, spec, level, likelihood, cons.grade, w.factors)
         return Assessment(
             asset_id,
             asset.district_id,
@@ -239,7 +238,7 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
             cons.index,
             uncertainty,
             tuple(w.factors),
-            text,
+            self._title(asset_id, hazard),
         )
 
     def _background(self, asset_id: str, hazard: str) -> tuple[float, Factor]:
@@ -457,17 +456,14 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
             w.factors.append(f)
         return level
 
-    @staticmethod
-    def _explain(
-        asset: AssetInfo, spec: HazardSpec, level: Level, likelihood: int, consequence: int, factors: Sequence[Factor]
-    ) -> str:
-        """One sentence a duty officer can read aloud: the level, then the strongest reasons."""
-        head = (
-            f"{spec.title} risk at {asset.name} ({asset.kind}) is {level.label.upper()} "
-            f"(likelihood {likelihood}/5, consequence {consequence}/5)"
-        )
-        said = [f.detail for f in reasons(level, factors)]
-        return head + (": " + "; ".join(said) if said else "") + "."
+    def _title(self, asset_id: str, hazard: str) -> str:
+        """The explanation's subject, static per pair (rendered once, not on every assessment)."""
+        title = self._title_memo.get((asset_id, hazard))
+        if title is None:
+            asset = self.assets_[asset_id]
+            title = f"{self.hazards_[hazard].title} risk at {asset.name} ({asset.kind})"
+            self._title_memo[(asset_id, hazard)] = title
+        return title
 
     # -- persistence -------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from resilience.risk.factors import Assessment, reasons
 from resilience.risk.model import RiskModel
 from resilience.risk.registry import SensorInfo
 from resilience.risk.repository import CurrentRow, RiskRepository
-from resilience.risk.series import SeriesPoint, SeriesRecorder
+from resilience.risk.series import Explanation, SeriesPoint, SeriesRecorder
 
 log = logging.getLogger(__name__)
 Pair = tuple[str, str]  # (asset_id, hazard)
@@ -49,6 +49,11 @@ Pair = tuple[str, str]  # (asset_id, hazard)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _explanation_of(said: Assessment | ScopeSummary) -> Callable[[], str]:
+    """The explanation, said only when the series recorder keeps the point (most offers are not kept)."""
+    return lambda: said.explanation
 
 
 def crosses_alarm(previous: Level, level: Level) -> bool:
@@ -137,9 +142,9 @@ class RiskService:
         self.evidence.expire(now, self.model.config_.evidence_ttl_s)
         events = self._update(self.model.pairs_, now)
         for (asset_id, hazard), a in self.current.items():
-            self._offer(asset_scope(asset_id), hazard, now, a.score, a.level, a.explanation)
+            self._offer(asset_scope(asset_id), hazard, now, a.score, a.level, _explanation_of(a))
         for (scope, hazard), s in self._all_summaries().items():
-            self._offer(scope, hazard, now, s.max_score, s.level, s.explanation)
+            self._offer(scope, hazard, now, s.max_score, s.level, _explanation_of(s))
         return events
 
     def refit(
@@ -285,8 +290,8 @@ class RiskService:
                 old is not None
                 and old.level == new.level
                 and round(old.score, digits) == round(new.score, digits)
-                and old.explanation == new.explanation
                 and old.district_id == new.district_id
+                and new.says_as(old)
             ):
                 continue
             if old is not None and old.district_id != new.district_id:  # the asset moved district
@@ -299,7 +304,7 @@ class RiskService:
                 self.tally.move(new.district_id, hazard, old_level, new.level)
                 touched.add((new.district_id, hazard))
             self._dirty[(asset_id, hazard)] = ts
-            self._offer(asset_scope(asset_id), hazard, ts, new.score, new.level, new.explanation)
+            self._offer(asset_scope(asset_id), hazard, ts, new.score, new.level, _explanation_of(new))
             self._dirty_aggregates[(district_scope(new.district_id), hazard)] = ts
             self._dirty_aggregates[(CITY, hazard)] = ts
             if publish and old is not None and crosses_alarm(old.level, new.level):
@@ -343,7 +348,9 @@ class RiskService:
             self.bus.publish(e)
         return events
 
-    def _offer(self, scope: str, hazard: str, ts: datetime, score: float, level: Level, explanation: str) -> None:
+    def _offer(
+        self, scope: str, hazard: str, ts: datetime, score: float, level: Level, explanation: Explanation
+    ) -> None:
         point = self.recorder.offer(scope, hazard, ts, score, level, explanation)
         if point is not None:
             self._pending_points.append(point)

@@ -16,7 +16,7 @@ from resilience.core.domain import Level
 from resilience.core.events import InMemoryEventBus
 from resilience.risk.aggregate import ScopeSummary, summarise
 from resilience.risk.coupling import DEFAULT_RULES, CouplingGraph, _downstream_edges, build_graph, haversine_m
-from resilience.risk.factors import Assessment
+from resilience.risk.factors import Assessment, reasons
 from resilience.risk.hazards import DEFAULT_HAZARDS, hazards_by_asset_kind
 from resilience.risk.registry import load_assets
 from resilience.risk.service import RiskService
@@ -100,3 +100,35 @@ def test_partial_selection_summary_equals_full_sort() -> None:
         for hazard in svc.model.hazards_:
             for top in (0, 1, 5, 40):
                 assert summarise("city", hazard, pool, top) == _sorted_summary("city", hazard, pool, top)
+
+
+def _eager_explanation(svc: RiskService, a: Assessment) -> str:
+    """The explanation as the model rendered it on every assessment before issue 23."""
+    asset, spec = svc.model.assets_[a.asset_id], svc.model.hazards_[a.hazard]
+    head = (
+        f"{spec.title} risk at {asset.name} ({asset.kind}) is {a.level.label.upper()} "
+        f"(likelihood {a.likelihood}/5, consequence {a.consequence}/5)"
+    )
+    said = [f.detail for f in reasons(a.level, a.factors)]
+    return head + (": " + "; ".join(said) if said else "") + "."
+
+
+def test_lazy_explanation_equals_eager_text_and_change_detection() -> None:
+    svc = _dense_city(3)
+    before = dict(svc.current)
+    assert sum(a.level > Level.NONE for a in before.values()) > 10
+    for a in before.values():
+        assert a.explanation == _eager_explanation(svc, a)
+    # more evidence, then expiry: some explanations change, most do not; says_as tells which, exactly
+    rng = np.random.default_rng(9)
+    sensors = [{"id": s.id, "asset_id": s.asset_id, "kind": s.kind} for s in svc.model.sensors_.values()]
+    for i in range(200):
+        svc.handle(random_anomaly(rng, sensors, T0 + timedelta(minutes=5, seconds=i), {}))
+    svc.recompute_all(T0 + timedelta(hours=3))
+    changed = 0
+    for pair, new in svc.current.items():
+        old = before[pair]
+        fresh = dataclasses.replace(old)  # nothing rendered yet on this copy
+        assert new.says_as(fresh) == (_eager_explanation(svc, new) == _eager_explanation(svc, old))
+        changed += _eager_explanation(svc, new) != _eager_explanation(svc, old)
+    assert 0 < changed < len(before)
