@@ -136,11 +136,17 @@ class RiskService:
             return []
         return self._update(self._affected(sensor), ts)
 
-    def recompute_all(self, now: datetime | None = None) -> list[RiskLevelEvent]:
-        """Re-assess every pair, drop stale evidence, and offer every scope to the series recorder."""
+    def recompute_all(self, now: datetime | None = None, *, full: bool = False) -> list[RiskLevelEvent]:
+        """Drop stale evidence, re-assess what it changed, and offer every scope to the series recorder.
+
+        An assessment is a function of the evidence alone, and every event already re-assessed what it
+        changed, so only the pairs the expired evidence touches (and any pair not assessed yet) need it:
+        the same result as re-assessing every pair (``full=True``, kept for benchmarks and tests), in time
+        that grows with what changed, not with the city (issue 23).
+        """
         now = now or self.clock()
-        self.evidence.expire(now, self.model.config_.evidence_ttl_s)
-        events = self._update(self.model.pairs_, now)
+        expired = self.evidence.expire(now, self.model.config_.evidence_ttl_s)
+        events = self._update(self.model.pairs_ if full else self._stale_pairs(expired), now)
         for (asset_id, hazard), a in self.current.items():
             self._offer(asset_scope(asset_id), hazard, now, a.score, a.level, _explanation_of(a))
         for (scope, hazard), s in self._all_summaries().items():
@@ -259,6 +265,18 @@ class RiskService:
             self.model.sensors_by_asset_.setdefault(asset_id, []).append(sensor)
             log.info("risk: sensor %s on %s was not in the registry; added", sensor_id, asset_id)
         return sensor
+
+    def _stale_pairs(self, expired_sensors: Iterable[str]) -> list[Pair]:
+        """Pairs whose evidence changed outside ``handle``: those of expired sensors, and any not assessed;
+        in ``pairs_`` order, so events come in the order a full recomputation gives them."""
+        pairs: set[Pair] = set()
+        for sensor_id in expired_sensors:
+            sensor = self.model.sensors_.get(sensor_id)
+            if sensor is not None:
+                pairs |= self._affected(sensor)
+        if len(self.current) != len(self.model.pairs_):
+            pairs.update(p for p in self.model.pairs_ if p not in self.current)
+        return [p for p in self.model.pairs_ if p in pairs] if pairs else []
 
     def _affected(self, sensor: SensorInfo) -> set[Pair]:
         m = self.model
