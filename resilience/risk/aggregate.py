@@ -6,6 +6,8 @@ the richer summaries (max score, worst assets) are built on demand from the curr
 
 from __future__ import annotations
 
+import heapq
+from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,13 +87,17 @@ class ScopeSummary:
 def summarise(scope: str, hazard: str, assessments: Iterable[Assessment], top: int = 5) -> ScopeSummary:
     """Worst level, counts per level, max score and the ``top`` riskiest assets of one scope."""
     items = [a for a in assessments if a.hazard == hazard]
-    counts = {lvl.label: 0 for lvl in Level}
-    for a in items:
-        counts[a.level.label] += 1
-    items.sort(key=lambda a: (-a.level, -a.score))
-    level = items[0].level if items else Level.NONE
-    worst = [a.asset_id for a in items[:top] if a.level > Level.NONE]
-    return ScopeSummary(scope, hazard, level, items[0].score if items else 0.0, counts, worst)
+    tally = Counter(a.level for a in items)
+    counts = {lvl.label: tally.get(lvl, 0) for lvl in Level}
+    # the riskiest few without sorting the whole scope: nlargest is sorted(reverse=True)[:top], stable
+    riskiest = heapq.nlargest(max(top, 1), items, key=_rank)
+    level = riskiest[0].level if riskiest else Level.NONE
+    worst = [a.asset_id for a in riskiest[:top] if a.level > Level.NONE]
+    return ScopeSummary(scope, hazard, level, riskiest[0].score if riskiest else 0.0, counts, worst)
+
+
+def _rank(a: Assessment) -> tuple[int, float]:
+    return (a.level, a.score)
 
 
 @dataclass(frozen=True)

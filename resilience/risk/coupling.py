@@ -185,18 +185,20 @@ class CouplingGraph:
     def __init__(self) -> None:
         self.incoming: dict[tuple[str, str], list[InEdge]] = {}
         self.dependents: dict[str, set[tuple[str, str]]] = {}
+        self._seen: set[tuple[str, str, str]] = set()  # (rule, source, target): O(1) de-duplication
 
     def add(self, rule: CouplingRule, source: str, target: str, distance_m: float) -> None:
-        key = (target, rule.hazard)
-        edges = self.incoming.setdefault(key, [])
-        if any(e.rule.name == rule.name and e.source == source for e in edges):
+        seen = (rule.name, source, target)  # one rule has one hazard, so this names the edge
+        if seen in self._seen:
             return
-        edges.append(InEdge(rule, source, distance_m))
+        self._seen.add(seen)
+        key = (target, rule.hazard)
+        self.incoming.setdefault(key, []).append(InEdge(rule, source, distance_m))
         self.dependents.setdefault(source, set()).add(key)
 
     @property
     def n_edges(self) -> int:
-        return sum(len(v) for v in self.incoming.values())
+        return len(self._seen)
 
 
 def build_graph(

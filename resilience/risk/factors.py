@@ -71,7 +71,36 @@ class Assessment:
     consequence_index: float
     uncertainty: float
     factors: tuple[Factor, ...]
-    explanation: str
+    title: str  # "<hazard> risk at <asset> (<kind>)": the explanation's subject
+    _text: str | None = field(default=None, init=False, compare=False, repr=False)
+
+    @property
+    def explanation(self) -> str:
+        """One sentence a duty officer can read aloud: the level, then the strongest reasons.
+
+        Rendered on first read, not when assessed: a full recomputation re-assesses every pair, and most
+        explanations are never read (issue 23).
+        """
+        if self._text is None:
+            head = (
+                f"{self.title} is {self.level.label.upper()} "
+                f"(likelihood {self.likelihood}/5, consequence {self.consequence}/5)"
+            )
+            said = [f.detail for f in reasons(self.level, self.factors)]
+            object.__setattr__(self, "_text", head + (": " + "; ".join(said) if said else "") + ".")
+        return self._text  # type: ignore[return-value]  # set just above
+
+    def says_as(self, other: Assessment) -> bool:
+        """True when the explanation is ``other``'s, rendering neither when the inputs are the same objects."""
+        same_inputs = (self.title, self.level, self.likelihood, self.consequence) == (
+            other.title,
+            other.level,
+            other.likelihood,
+            other.consequence,
+        )
+        if same_inputs and self.factors == other.factors:
+            return True
+        return self.explanation == other.explanation
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -39,7 +39,6 @@ from resilience.risk.factors import (
     describe_msg,
     factor,
     fmt_value,
-    reasons,
 )
 from resilience.risk.hazards import DEFAULT_HAZARDS, HazardSpec, hazards_by_asset_kind
 from resilience.risk.registry import AssetInfo, DistrictInfo, SensorInfo, load_assets, load_districts, load_sensors
@@ -138,6 +137,8 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         self.regulatory_floor_ = {Level.parse(k): Level.parse(v) for k, v in cfg.regulatory_floor.items()}
         self.matrix_ = cfg.level_matrix()
         self._driver_memo: dict[tuple[int, int, str | None, str], tuple[float, Level, str | None]] = {}
+        self._background_memo: dict[tuple[str, str], tuple[float, Factor]] = {}
+        self._title_memo: dict[tuple[str, str], str] = {}
         return self
 
     # -- live evidence -----------------------------------------------------------------------------
@@ -208,19 +209,9 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         raised by graded-limit and coupling floors.
         """
         cfg, asset, spec = self.config_, self.assets_[asset_id], self.hazards_[hazard]
-        v, v_detail, v_params = self.vulnerability_[asset_id]
-        base = spec.base_rate * (1 + 4 * v)  # background: the floor of p, not stacked on live evidence
-        w = _Work(
-            [
-                factor(
-                    "vulnerability",
-                    "likelihood",
-                    base,
-                    f"vulnerability {v:.2f} ({v_detail})",
-                    msg("vulnerability", v=f"{v:.2f}", **v_params),
-                )
-            ]
-        )
+        v = self.vulnerability_[asset_id][0]
+        base, background = self._background(asset_id, hazard)
+        w = _Work([background])
         self._own_evidence(w, asset_id, spec, ev)
         self._district_drivers(w, asset.district_id, spec, ev)
         # Independent lines of evidence: sensor kinds showing anomalies here, and drivers at >= blue.
@@ -235,7 +226,6 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
         w.factors.extend(cons.factors)
         score = (int(level) + min(0.999, p * (0.5 + 0.5 * cons.index))) / 5
         uncertainty = w.n_bad / w.n_rel if w.n_rel else 1.0
-        text = self._explain(asset, spec, level, likelihood, cons.grade, w.factors)
         return Assessment(
             asset_id,
             asset.district_id,
@@ -248,8 +238,19 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
             cons.index,
             uncertainty,
             tuple(w.factors),
-            text,
+            self._title(asset_id, hazard),
         )
+
+    def _background(self, asset_id: str, hazard: str) -> tuple[float, Factor]:
+        """The background rate x vulnerability and its factor: static, so made once per pair, not per assess."""
+        found = self._background_memo.get((asset_id, hazard))
+        if found is None:
+            v, v_detail, v_params = self.vulnerability_[asset_id]
+            base = self.hazards_[hazard].base_rate * (1 + 4 * v)  # the floor of p, not stacked on live evidence
+            said = msg("vulnerability", v=f"{v:.2f}", **v_params)
+            found = (base, factor("vulnerability", "likelihood", base, f"vulnerability {v:.2f} ({v_detail})", said))
+            self._background_memo[(asset_id, hazard)] = found
+        return found
 
     def _own_evidence(self, w: _Work, asset_id: str, spec: HazardSpec, ev: EvidenceStore) -> None:
         """The asset's relevant sensors: a silent or stuck one raises uncertainty; open anomalies are noted
@@ -455,17 +456,14 @@ class RiskModel(BaseEstimator):  # type: ignore[misc]  # scikit-learn has no typ
             w.factors.append(f)
         return level
 
-    @staticmethod
-    def _explain(
-        asset: AssetInfo, spec: HazardSpec, level: Level, likelihood: int, consequence: int, factors: Sequence[Factor]
-    ) -> str:
-        """One sentence a duty officer can read aloud: the level, then the strongest reasons."""
-        head = (
-            f"{spec.title} risk at {asset.name} ({asset.kind}) is {level.label.upper()} "
-            f"(likelihood {likelihood}/5, consequence {consequence}/5)"
-        )
-        said = [f.detail for f in reasons(level, factors)]
-        return head + (": " + "; ".join(said) if said else "") + "."
+    def _title(self, asset_id: str, hazard: str) -> str:
+        """The explanation's subject, static per pair (rendered once, not on every assessment)."""
+        title = self._title_memo.get((asset_id, hazard))
+        if title is None:
+            asset = self.assets_[asset_id]
+            title = f"{self.hazards_[hazard].title} risk at {asset.name} ({asset.kind})"
+            self._title_memo[(asset_id, hazard)] = title
+        return title
 
     # -- persistence -------------------------------------------------------------------------------
     def get_state(self) -> dict[str, Any]:

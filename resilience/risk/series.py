@@ -12,10 +12,13 @@ platform learned it, instead of being dropped while the current risk shows it.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from resilience.core.domain import Level
+
+Explanation = str | Callable[[], str]  # a callable is only called for a point that is kept
 
 ORIGIN = datetime(2000, 1, 1, tzinfo=UTC)  # same origin as date_bin(..., TIMESTAMPTZ '2000-01-01') in SQL
 LATE_STEP = timedelta(milliseconds=1)  # how far after the last stored point a late change is kept
@@ -70,9 +73,12 @@ class SeriesRecorder:
         self._last: dict[tuple[str, str], _Last] = {}
 
     def offer(
-        self, scope: str, hazard: str, ts: datetime, score: float, level: Level, explanation: str = ""
+        self, scope: str, hazard: str, ts: datetime, score: float, level: Level, explanation: Explanation = ""
     ) -> SeriesPoint | None:
-        """The point to store for this value, or ``None`` when it adds nothing."""
+        """The point to store for this value, or ``None`` when it adds nothing.
+
+        ``explanation`` may be a callable, called only when a point is kept (rendering it is not free).
+        """
         rounded = round(score, self.score_decimals)
         key = (scope, hazard)
         last = self._last.get(key)
@@ -85,8 +91,10 @@ class SeriesRecorder:
             same_bucket = bucket_start(ts, width) == bucket_start(last.ts, width)
             if level == last.level and rounded == last.score and same_bucket:
                 return None
-        self._last[key] = _Last(ts, rounded, Level(level))
-        return SeriesPoint(scope, hazard, ts, rounded, Level(level), explanation)
+        level = level if type(level) is Level else Level(level)  # Level(...) is slow; most callers pass one
+        self._last[key] = _Last(ts, rounded, level)
+        said = explanation if isinstance(explanation, str) else explanation()
+        return SeriesPoint(scope, hazard, ts, rounded, level, said)
 
     def forget(self, scope: str, hazard: str) -> None:
         self._last.pop((scope, hazard), None)

@@ -41,7 +41,7 @@ from resilience.risk.factors import Assessment, reasons
 from resilience.risk.model import RiskModel
 from resilience.risk.registry import SensorInfo
 from resilience.risk.repository import CurrentRow, RiskRepository
-from resilience.risk.series import SeriesPoint, SeriesRecorder
+from resilience.risk.series import Explanation, SeriesPoint, SeriesRecorder
 
 log = logging.getLogger(__name__)
 Pair = tuple[str, str]  # (asset_id, hazard)
@@ -49,6 +49,11 @@ Pair = tuple[str, str]  # (asset_id, hazard)
 
 def _utcnow() -> datetime:
     return datetime.now(UTC)
+
+
+def _explanation_of(said: Assessment | ScopeSummary) -> Callable[[], str]:
+    """The explanation, said only when the series recorder keeps the point (most offers are not kept)."""
+    return lambda: said.explanation
 
 
 def crosses_alarm(previous: Level, level: Level) -> bool:
@@ -131,15 +136,21 @@ class RiskService:
             return []
         return self._update(self._affected(sensor), ts)
 
-    def recompute_all(self, now: datetime | None = None) -> list[RiskLevelEvent]:
-        """Re-assess every pair, drop stale evidence, and offer every scope to the series recorder."""
+    def recompute_all(self, now: datetime | None = None, *, full: bool = False) -> list[RiskLevelEvent]:
+        """Drop stale evidence, re-assess what it changed, and offer every scope to the series recorder.
+
+        An assessment is a function of the evidence alone, and every event already re-assessed what it
+        changed, so only the pairs the expired evidence touches (and any pair not assessed yet) need it:
+        the same result as re-assessing every pair (``full=True``, kept for benchmarks and tests), in time
+        that grows with what changed, not with the city (issue 23).
+        """
         now = now or self.clock()
-        self.evidence.expire(now, self.model.config_.evidence_ttl_s)
-        events = self._update(self.model.pairs_, now)
+        expired = self.evidence.expire(now, self.model.config_.evidence_ttl_s)
+        events = self._update(self.model.pairs_ if full else self._stale_pairs(expired), now)
         for (asset_id, hazard), a in self.current.items():
-            self._offer(asset_scope(asset_id), hazard, now, a.score, a.level, a.explanation)
+            self._offer(asset_scope(asset_id), hazard, now, a.score, a.level, _explanation_of(a))
         for (scope, hazard), s in self._all_summaries().items():
-            self._offer(scope, hazard, now, s.max_score, s.level, s.explanation)
+            self._offer(scope, hazard, now, s.max_score, s.level, _explanation_of(s))
         return events
 
     def refit(
@@ -255,6 +266,18 @@ class RiskService:
             log.info("risk: sensor %s on %s was not in the registry; added", sensor_id, asset_id)
         return sensor
 
+    def _stale_pairs(self, expired_sensors: Iterable[str]) -> list[Pair]:
+        """Pairs whose evidence changed outside ``handle``: those of expired sensors, and any not assessed;
+        in ``pairs_`` order, so events come in the order a full recomputation gives them."""
+        pairs: set[Pair] = set()
+        for sensor_id in expired_sensors:
+            sensor = self.model.sensors_.get(sensor_id)
+            if sensor is not None:
+                pairs |= self._affected(sensor)
+        if len(self.current) != len(self.model.pairs_):
+            pairs.update(p for p in self.model.pairs_ if p not in self.current)
+        return [p for p in self.model.pairs_ if p in pairs] if pairs else []
+
     def _affected(self, sensor: SensorInfo) -> set[Pair]:
         m = self.model
         pairs = {(sensor.asset_id, h) for h in m.hazards_by_asset_.get(sensor.asset_id, ())}
@@ -285,8 +308,8 @@ class RiskService:
                 old is not None
                 and old.level == new.level
                 and round(old.score, digits) == round(new.score, digits)
-                and old.explanation == new.explanation
                 and old.district_id == new.district_id
+                and new.says_as(old)
             ):
                 continue
             if old is not None and old.district_id != new.district_id:  # the asset moved district
@@ -299,7 +322,7 @@ class RiskService:
                 self.tally.move(new.district_id, hazard, old_level, new.level)
                 touched.add((new.district_id, hazard))
             self._dirty[(asset_id, hazard)] = ts
-            self._offer(asset_scope(asset_id), hazard, ts, new.score, new.level, new.explanation)
+            self._offer(asset_scope(asset_id), hazard, ts, new.score, new.level, _explanation_of(new))
             self._dirty_aggregates[(district_scope(new.district_id), hazard)] = ts
             self._dirty_aggregates[(CITY, hazard)] = ts
             if publish and old is not None and crosses_alarm(old.level, new.level):
@@ -343,7 +366,9 @@ class RiskService:
             self.bus.publish(e)
         return events
 
-    def _offer(self, scope: str, hazard: str, ts: datetime, score: float, level: Level, explanation: str) -> None:
+    def _offer(
+        self, scope: str, hazard: str, ts: datetime, score: float, level: Level, explanation: Explanation
+    ) -> None:
         point = self.recorder.offer(scope, hazard, ts, score, level, explanation)
         if point is not None:
             self._pending_points.append(point)

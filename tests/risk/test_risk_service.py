@@ -7,7 +7,7 @@ from datetime import timedelta
 
 from resilience.core.domain import Level
 from resilience.core.events import AnomalyPhase, EventKind, RiskLevelEvent
-from resilience.bench.risk_bench import register
+from resilience.bench.risk_bench import register, risk_full_ms
 from resilience.risk.repository import InMemoryRiskRepository
 from resilience.risk.service import crosses_alarm
 
@@ -157,9 +157,15 @@ def test_bench_command_last_line(capsys) -> None:  # type: ignore[no-untyped-def
     register(sub)
     args = parser.parse_args(
         ["risk", "--assets", "300", "--sensors", "1000", "--repeat", "2", "--events", "50", "--warm-events", "50"]
+        + ["--no-scaled"]  # the 3k/30k same-density figures are the bench's, too long for a test
     )
     assert args.func(args) == 0
     last = capsys.readouterr().out.strip().splitlines()[-1]
     key_full, key_inc = last.split(" ")
     assert key_full.startswith("full_recompute_ms=") and key_inc.startswith("incremental_ms=")
     assert float(key_full.split("=")[1]) > 0 and float(key_inc.split("=")[1]) > 0
+
+
+def test_risk_full_ms_is_callable_by_other_benches() -> None:
+    """``resilience bench city`` calls it: a positive median for a small city."""
+    assert risk_full_ms(200, repeat=1, warm_events=20) > 0
