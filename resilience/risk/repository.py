@@ -132,7 +132,19 @@ class InMemoryRiskRepository:
             groups.setdefault((p.hazard, bucket_start(p.ts, bucket)), []).append(p)
         return [
             SeriesBucket(
-                h, b, max(p.level for p in g), sum(p.score for p in g) / len(g), max(p.score for p in g), len(g)
+                h,
+                b,
+                max(p.level for p in g),
+                sum(p.score for p in g) / len(g),
+                max(p.score for p in g),
+                len(g),
+                _max_level_explanation(g),
             )
             for (h, b), g in sorted(groups.items())
         ]
+
+
+def _max_level_explanation(points: Sequence[SeriesPoint]) -> str:
+    """The explanation of the earliest point at the bucket's max level: the change that set that level."""
+    top = max(p.level for p in points)
+    return min((p for p in points if p.level == top), key=lambda p: p.ts).explanation

@@ -40,7 +40,8 @@ _INSERT_SERIES = text("""
 
 _BUCKETED = """
     SELECT hazard, date_bin(CAST(:bucket AS interval), ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
-           max(level) AS level, avg(score) AS avg_score, max(score) AS max_score, count(*) AS n
+           max(level) AS level, avg(score) AS avg_score, max(score) AS max_score, count(*) AS n,
+           (array_agg(explanation ORDER BY level DESC, ts ASC))[1] AS explanation
     FROM risk_series
     WHERE scope = :scope AND ts >= :start AND ts < :end {hazard}
     GROUP BY 1, 2 ORDER BY 1, 2

@@ -81,6 +81,8 @@ def test_series_json_and_csv(client: TestClient) -> None:
         {"scope": "everything"},
         {"scope": "city", "bucket": "5 parsecs"},
         {"scope": "city", "start": "2025-07-02T00:00:00Z", "end": "2025-07-01T00:00:00Z"},
+        {"scope": "city", "start": "2020-01-01T00:00:00Z", "end": "2025-07-01T00:00:00Z"},  # raw: too long
+        {"scope": "city", "start": "2020-01-01T00:00:00Z", "end": "2025-07-01T00:00:00Z", "bucket": "1m"},
     ],
 )
 def test_series_rejects_bad_input(client: TestClient, params: dict[str, str]) -> None:
@@ -90,3 +92,14 @@ def test_series_rejects_bad_input(client: TestClient, params: dict[str, str]) ->
 def test_parse_bucket() -> None:
     assert parse_bucket("5m") == timedelta(minutes=5) and parse_bucket("1d") == timedelta(days=1)
     assert parse_bucket(None) is None
+
+
+def test_bucketed_series_spans_years(client: TestClient) -> None:
+    """A bucket bounds the answer, so a bucketed query may span years where a raw one may not."""
+    params = {"scope": "asset:G1", "hazard": GAS, "start": (T0 - timedelta(days=3 * 365)).isoformat()}
+    body = client.get(
+        "/api/v1/risk/series", params={**params, "end": (T0 + timedelta(days=1)).isoformat(), "bucket": "1d"}
+    )
+    assert body.status_code == 200
+    (day,) = body.json()["data"]
+    assert day["level"] == "red" and "methane" in day["explanation"]

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import Engine
 
 from resilience.core.domain import Level
-from resilience.risk.repository import CurrentRow
+from resilience.risk.repository import CurrentRow, InMemoryRiskRepository
 from resilience.risk.series import SeriesPoint
 from resilience.risk.store import PgRiskRepository
 
@@ -95,3 +95,29 @@ def test_service_flush_and_routes(db_engine: Engine, api_client, uid: str) -> No
         headers={"Accept": "text/csv"},
     )
     assert resp.status_code == 200 and resp.text.splitlines()[1].split(",")[2] == "orange"
+
+
+@pytest.mark.parametrize("backend", ["pg", "memory"])
+def test_bucket_carries_the_explanation_of_its_max_level(db_engine: Engine, uid: str, backend: str) -> None:
+    """A bucket's explanation is the one of the change that set its max level, not of a later, lower point,
+    and the in-memory repository answers the same as PostgreSQL."""
+    scope = f"asset:{uid}"
+    points = [
+        SeriesPoint(scope, GAS, T0 + timedelta(minutes=m), s, lvl, why)
+        for m, s, lvl, why in [
+            (0, 0.2, Level.BLUE, "quiet"),
+            (1, 0.8, Level.RED, "methane 60 %LEL"),
+            (2, 0.85, Level.RED, "still red"),
+            (3, 0.4, Level.YELLOW, "falling"),
+        ]
+    ]
+    if backend == "memory":
+        memory = InMemoryRiskRepository()
+        memory.append_series(points)
+        hour = memory.query_series(scope, GAS, T0, T0 + timedelta(hours=1), timedelta(hours=1))
+    else:
+        with db_engine.begin() as conn:
+            PgRiskRepository(conn).append_series(points)
+        with db_engine.connect() as conn:
+            hour = PgRiskRepository(conn).query_series(scope, GAS, T0, T0 + timedelta(hours=1), timedelta(hours=1))
+    assert [(b.level, b.n, b.explanation) for b in hour] == [(Level.RED, 4, "methane 60 %LEL")]

@@ -25,7 +25,8 @@ router = APIRouter(prefix="/api/v1/risk", tags=["risk"])
 _SCOPE = re.compile(r"^(city|asset:[^\s:]+|district:[^\s:]+)$")
 _BUCKET = re.compile(r"^(\d{1,6})\s*(s|m|min|h|d)$")  # at most 999999 of a unit: a width, not an overflow
 _UNIT = {"s": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "d": "days"}
-MAX_SERIES_SPAN = timedelta(days=400)
+MAX_SERIES_SPAN = timedelta(days=400)  # raw points: a bound on rows, since changes are unbounded per day
+MAX_BUCKETS = 100_000  # bucketed: any period, as long as the answer has at most this many buckets per hazard
 
 
 def get_risk_repository(conn: ConnDep) -> RiskRepository:
@@ -103,13 +104,19 @@ def get_series(
         str | None, Query(max_length=16, description="bucket width such as 5m, 1h, 1d; raw points if omitted")
     ] = None,
 ) -> Any:
-    """Stored risk points (changes and heartbeats), raw or bucketed (max level, avg/max score); CSV on request."""
+    """Stored risk points (changes and heartbeats), raw or bucketed; CSV on request.
+
+    A bucket carries its max level, avg/max score and the explanation of the change that set the max level.
+    Raw answers span at most MAX_SERIES_SPAN; bucketed ones any period up to MAX_BUCKETS buckets.
+    """
     if not _SCOPE.match(scope):
         raise HTTPException(422, "scope must be asset:ID, district:ID or city")
     width = parse_bucket(bucket)
     start_, end_ = utc_window(start, end)
-    if end_ - start_ > MAX_SERIES_SPAN:
-        raise HTTPException(422, f"at most {MAX_SERIES_SPAN.days} days per query")
+    if width is None and end_ - start_ > MAX_SERIES_SPAN:
+        raise HTTPException(422, f"at most {MAX_SERIES_SPAN.days} days of raw points per query; give a bucket")
+    if width is not None and (end_ - start_) / width > MAX_BUCKETS:
+        raise HTTPException(422, f"at most {MAX_BUCKETS} buckets per query; widen the bucket")
     data = [b.to_dict() for b in repo.query_series(scope, hazard or None, start_, end_, width)]
     if wants_csv(request):
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"risk_{scope}_{hazard or 'all'}_{bucket or 'raw'}") + ".csv"
