@@ -241,13 +241,18 @@ class IngestPipeline:
         now = time.time()
         return Prepared([self._prepare_one(msg, now) for msg in messages], time.perf_counter())
 
+    def _asset_of(self, sensor_id: str) -> str | None:
+        """The sensor's asset (its detector shard follows the asset); None if the registry does not know it."""
+        info = self.registry.snapshot().get(sensor_id)
+        return info.asset_id or None if info else None
+
     def _write(self, conn: Connection, items: Sequence[PreparedMessage]) -> list[Reading]:
         readings = [r for p in items for r in p.readings]
         letters = [row for p in items for row in p.letters]
         stored = insert_new_readings(conn, readings, self.backend)
         insert_dead_letters(conn, letters)
         transport = items[0].message.transport if items else "none"
-        hand_off(conn, stored, transport=transport, shards=self.settings.detection_shards)
+        hand_off(conn, stored, transport=transport, shards=self.settings.detection_shards, asset_of=self._asset_of)
         return list(stored)
 
     def _commit_items(self, items: list[PreparedMessage]) -> list[Reading]:

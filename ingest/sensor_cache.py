@@ -17,6 +17,7 @@ class SensorInfo:
     kind: str
     unit: str
     active: bool
+    asset_id: str = ""  # the detector shard follows the asset (resilience.store.handoff.shard_of)
 
 
 class SensorRegistry:
@@ -49,7 +50,9 @@ class SensorRegistry:
         if snap.digest != self._digest:
             with self._lock:
                 self._by_id = {
-                    r["id"]: SensorInfo(r["id"], r["utility_id"], r["kind"], r["unit"], bool(r["active"]))
+                    r["id"]: SensorInfo(
+                        r["id"], r["utility_id"], r["kind"], r["unit"], bool(r["active"]), str(r["asset_id"])
+                    )
                     for r in snap.sensors
                 }
                 self._digest = snap.digest

@@ -5,7 +5,8 @@ The ingest pipeline (both transports) writes the readings a transaction actually
 but not yet handed on, and a replayed batch hands on nothing twice. Detectors read it with a
 gap-free cursor (``resilience.store.cursors``) committed together with their own output, so each
 stored reading is scored exactly once across crashes of either side. A sensor always falls in the
-same shard (``shard_of``); the next step can run one detector per share of the shards.
+same shard (``shard_of``), keyed by its asset so an asset's sensors (and its state and PCA models) stay in
+one detector; the next step can run one detector per share of the shards.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import sys
 import zlib
 from array import array
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -29,9 +30,10 @@ TABLE = "reading_batches"
 MAX_ROW_READINGS = 5000  # one row carries at most this many readings (bounded memory for the detector)
 
 
-def shard_of(sensor_id: str, shards: int) -> int:
-    """Stable shard of a sensor (CRC-32, the same in every process and release)."""
-    return zlib.crc32(sensor_id.encode("utf-8", "surrogatepass")) % shards if shards > 1 else 0
+def shard_of(key: str, shards: int) -> int:
+    """Stable shard of a key (CRC-32, the same in every process and release); the key is a sensor's asset id
+    (``asset_of`` in ``hand_off``), the sensor id only for a sensor whose asset is not known."""
+    return zlib.crc32(key.encode("utf-8", "surrogatepass")) % shards if shards > 1 else 0
 
 
 def consumer_name(shard: int) -> str:
@@ -74,8 +76,18 @@ def decode(payload: bytes) -> list[Reading]:
     return [Reading(s, fromtimestamp(t, UTC), v, q) for s, t, v, q in zip(ids, ts, values, quality, strict=True)]
 
 
-def hand_off(conn: Connection, readings: Sequence[Reading], *, transport: str, shards: int) -> int:
-    """Write the stored readings of this transaction to the hand-off log (rows per shard); rows written."""
+def hand_off(
+    conn: Connection,
+    readings: Sequence[Reading],
+    *,
+    transport: str,
+    shards: int,
+    asset_of: Callable[[str], str | None] | None = None,
+) -> int:
+    """Write the stored readings of this transaction to the hand-off log (rows per shard); rows written.
+
+    ``asset_of`` maps a sensor to its asset: the shard follows the asset, so a detector holding a shard holds
+    all of an asset's sensors."""
     if not readings:
         return 0
     by_shard: dict[int, list[Reading]] = defaultdict(list)
@@ -83,7 +95,8 @@ def hand_off(conn: Connection, readings: Sequence[Reading], *, transport: str, s
         by_shard[0] = list(readings)
     else:
         for r in readings:
-            by_shard[shard_of(r.sensor_id, shards)].append(r)
+            key = (asset_of(r.sensor_id) if asset_of else None) or r.sensor_id
+            by_shard[shard_of(key, shards)].append(r)
     rows = [
         {"s": s, "t": transport, "n": len(rs[i : i + MAX_ROW_READINGS]), "r": encode(rs[i : i + MAX_ROW_READINGS])}
         for s, rs in sorted(by_shard.items())
