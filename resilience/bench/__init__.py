@@ -19,6 +19,7 @@ BENCHES = [
     "resilience.bench.detector_state_bench",
     "resilience.bench.scale_out_bench",
     "resilience.bench.red_flood_bench",
+    "resilience.bench.city_bench",
 ]
 
 
