@@ -20,6 +20,7 @@ BENCHES = [
     "resilience.bench.scale_out_bench",
     "resilience.bench.red_flood_bench",
     "resilience.bench.query_bench",
+    "resilience.bench.city_bench",
 ]
 
 

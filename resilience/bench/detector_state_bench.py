@@ -131,6 +131,21 @@ def _run(db: Engine, args: argparse.Namespace) -> int:
     files = city_csv(args.sensors, seed=args.seed)
     import_files(db, [parse_csv(data, entity=e, source=f"{e}.csv") for e, data in files.items()], actor="bench")
     del files
+    figures = detector_figures(db, args)
+    print(
+        f"sensors={figures['sensors']} detector_rss_mb={figures['detector_rss_mb']:.0f} "
+        f"snapshot_s={figures['snapshot_s']:.2f} snapshot_bytes={figures['snapshot_bytes']} "
+        f"incr_s={figures['incr_s']:.2f} incr_bytes={figures['incr_bytes']} recovery_s={figures['recovery_s']:.2f} "
+        f"recovered_equal={figures['recovered_equal']}/{figures['sampled']}"
+    )
+    return 0 if figures["recovered_equal"] == figures["sampled"] else 1
+
+
+def detector_figures(db: Engine, args: argparse.Namespace) -> dict[str, Any]:
+    """Warm, score, snapshot, crash and recover on ``db``'s already imported registry; the figures by name.
+
+    ``args`` needs ``readings`` and ``seed``; also what ``resilience bench city`` calls.
+    """
     gc.collect()
     settings = get_settings().model_copy(update={"detection_shards": 1})
     worker = DetectionWorker(db, settings, shards=[0])
@@ -162,7 +177,7 @@ def _run(db: Engine, args: argparse.Namespace) -> int:
 
 def _crash_and_recover(
     db: Engine, worker: DetectionWorker, settings: Any, sensors: list[str], args: argparse.Namespace, got: Any
-) -> int:
+) -> dict[str, Any]:
     """Score past the snapshot, drop the worker unsaved, time a new one's restore + replay and check it."""
     after = sensors[1::5]
     hand_off(db, got["usual"], after, 2, START + timedelta(days=13), args.seed + 2)
@@ -177,12 +192,17 @@ def _crash_and_recover(
     same = sum(again.engine.ensembles[sid].compact() == state for sid, state in expected.items())
     print(f"recovered in {recovery_s:.1f} s replaying {replay_n} readings; {same} of {len(expected)} sampled equal")
     full, incr = got["full"], got["incr"]
-    print(
-        f"sensors={len(sensors)} detector_rss_mb={got['rss']:.0f} snapshot_s={full.seconds:.2f} "
-        f"snapshot_bytes={full.bytes} incr_s={incr.seconds:.2f} incr_bytes={incr.bytes} recovery_s={recovery_s:.2f} "
-        f"recovered_equal={same}/{len(expected)}"
-    )
-    return 0 if same == len(expected) else 1
+    return {
+        "sensors": len(sensors),
+        "detector_rss_mb": got["rss"],
+        "snapshot_s": full.seconds,
+        "snapshot_bytes": full.bytes,
+        "incr_s": incr.seconds,
+        "incr_bytes": incr.bytes,
+        "recovery_s": recovery_s,
+        "recovered_equal": same,
+        "sampled": len(expected),
+    }
 
 
 def register(bench_subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
