@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from sqlalchemy import text
 
 from resilience.bench.console_bench import serve
 from resilience.core.domain import Level, Reading
@@ -26,7 +25,7 @@ from resilience.risk.series import SeriesPoint
 from resilience.risk.store import PgRiskRepository
 from resilience.store import api_keys
 from resilience.store import rollups
-from resilience.store.db import Engine, make_engine, recreate_database
+from resilience.store.db import Engine, analyze, make_engine, recreate_database
 from resilience.store.readings import insert_new_readings, query_bucketed, query_raw
 from resilience.store.registry import insert_many
 from resilience.store.timeseries import get_backend
@@ -184,7 +183,6 @@ def measure(engine: Engine, base: str, key: str, days: int, n_sensors: int, repe
         out["district_risk_30d_sql_ms"] = median_ms(
             lambda: repo.query_series("district:D03", HAZARDS[0], s_risk, END, timedelta(hours=1)), repeat
         )
-        conn.execute(text("SELECT 1"))
     return out
 
 
@@ -199,7 +197,7 @@ def run_bench(args: argparse.Namespace) -> int:
     print(f"rollups refreshed and {n_risk} risk points written in {time.perf_counter() - t:.1f} s", flush=True)
     with engine.begin() as conn:
         _, key = api_keys.create_key(conn, name="bench-query", role="engineer")
-        conn.execute(text("ANALYZE"))
+        analyze(conn)
     server, thread, port = serve(engine)
     try:
         figures = measure(engine, f"http://127.0.0.1:{port}", key, args.days, args.sensors, args.repeat)

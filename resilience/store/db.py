@@ -185,3 +185,8 @@ def recreate_database(name: str) -> str:
     url = s.database_url.rsplit("/", 1)[0] + f"/{name}"
     migrate(url)
     return url
+
+
+def analyze(conn: Connection) -> None:
+    """Refresh the planner's statistics for the whole database (after a bulk load, before timing queries)."""
+    conn.execute(text("ANALYZE"))
