@@ -231,10 +231,11 @@ def test_prometheus_scrapes_every_service_on_its_metrics_port():
     assert ds["type"] == "prometheus" and ds["url"] == "http://prometheus:9090"
 
 
-def test_make_run_gives_every_service_a_metrics_port_of_its_own():
+def test_make_run_gives_every_service_a_metrics_port_of_its_own(monkeypatch: pytest.MonkeyPatch) -> None:
     from resilience.runtime.supervisor import SERVICES, metrics_ports
     from resilience.core.settings import Settings
 
+    monkeypatch.delenv("RESILIENCE_METRICS_PORT_BASE", raising=False)  # the documented default, not this shell's
     ports = metrics_ports(Settings(_env_file=None))  # type: ignore[call-arg]
     assert set(ports) == set(SERVICES) and len(set(ports.values())) == len(SERVICES)
     assert ports["ingest"] == 9101  # as documented and as the compose layout has it
