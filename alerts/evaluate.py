@@ -19,9 +19,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from alerts.evaluate_condition import conditions
 from alerts.evaluate_truth import score_truth
 from alerts.forecast_score import score_forecasts
 from alerts.store import reads
+from resilience.core.settings import get_settings
 from resilience.store.cursors import backlogs
 from resilience.store.db import Connection, Engine
 
@@ -36,6 +38,7 @@ class Incident:
     district_id: str | None
     start: datetime
     end: datetime
+    settle_s: float = 0.0  # how long the effects take to relax after ``end`` (the simulator's physics)
 
 
 def wait_drained(engine: Engine, timeout_s: float, every_s: float = 5.0) -> dict[str, int]:
@@ -66,6 +69,7 @@ def load_truth(path: str | Path) -> list[Incident]:
             d.get("district_id"),
             datetime.fromisoformat(d["start"]),
             datetime.fromisoformat(d["end"]),
+            float(d.get("settle_s") or 0.0),
         )
         for d in data
     ]
@@ -170,7 +174,8 @@ def evaluate(
     if days is None:
         times = [i.start for i in incidents] + [i.end for i in incidents] + [ts for _, ts in firings]
         days = max((max(times) - min(times)).total_seconds() / 86400, 1 / 24) if times else 1.0
-    truth = score_truth(conn, incidents, hits_per_incident, end=end, staleness=staleness or [])
+    held = conditions(conn, incidents, silence_k=get_settings().silence_k)
+    truth = score_truth(conn, held, hits_per_incident, end=end, staleness=staleness or [])
     return {
         **truth,
         "incidents": len(incidents),

@@ -9,8 +9,12 @@ reason where the alert's condition still holds, so the re-opening of alerts clos
 exercised. It also samples, every simulated minute, how old the value each open alert shows is against the
 newest stored reading of that sensor (``value_staleness_p99_s``).
 
-Runs are accelerated, so it follows the data clock (the newest stored reading's time, moving on with the
-wall clock between readings: ``resilience.core.clock.DataClock``), never wall time.
+Runs are accelerated, so it follows a data clock, never wall time: the alert engine's (its beat's
+``data_time``, the time its alerts stand at), moving on at the data's pace between beats
+(``resilience.core.clock.DataClock``). Not the newest stored reading: on a loaded machine detection and the
+engine may be hours of data behind ingest, and an officer acting on that time would resolve alerts "two minutes"
+after they fired at a moment their conditions have not reached yet. Before the engine beats, the newest
+stored reading stands in.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from alerts.lifecycle import LifecycleError
 from alerts.service import AlertService
 from resilience.core.clock import DataClock
 from resilience.store.console_reads import current_values, live_alerts
+from resilience.store.heartbeats import engine_data_time
 from resilience.store.readings import newest_per_sensor, newest_reading_time
 from resilience.store.db import Connection, Engine
 
@@ -94,13 +99,13 @@ def run_operator(
     every_wall_s: float = 1.0,
 ) -> None:
     """Until ``stop``: follow the data clock, resolve what is due, sample staleness every simulated minute."""
-    clock = DataClock()
+    clock = DataClock(follow_rate=True)
     newest: datetime | None = None
     next_sample: datetime | None = None
     with samples_path.open("a") as out:
         while not stop.is_set():
             with engine.connect() as conn:
-                seen = newest_reading_time(conn, newest)
+                seen = engine_data_time(conn) or newest_reading_time(conn, newest)
                 if seen is not None:
                     newest = seen
                     clock.observe(seen)

@@ -2,9 +2,11 @@
 
 ``resolved_while_active``: alerts resolved while their incident was still active in the ground truth and
 never re-opened afterwards (goal 0: never silence while the hazard is there).
-``state_agreement``: per incident, sampled every minute from its start to ``after_s`` past its end, whether the
-state the console shows (active / cleared 已恢复 / none) agrees with the ground truth; a sample also agrees when
-it matches the truth one sample earlier (detection and clearing take up to a minute by design).
+``state_agreement``: per incident, sampled every minute from its start to ``after_s`` past the end of its
+condition, whether the state the console shows (active / cleared 已恢复 / none) agrees with the truth of its
+condition (``alerts.evaluate_condition``: a fault's onset by its definition, the end when the readings are back
+inside their limits); a sample also agrees when it matches the truth one sample earlier (detection and
+clearing take up to a minute by design).
 ``value_staleness_p99_s``: from the evaluation operator's samples (``alerts.evaluate_operator``).
 """
 
@@ -34,6 +36,13 @@ class IncidentSpan(Protocol):
     def end(self) -> datetime: ...
 
 
+class ConditionSpan(IncidentSpan, Protocol):
+    @property
+    def onset(self) -> datetime: ...
+    @property
+    def settled(self) -> datetime: ...
+
+
 def shown_state(history: Sequence[tuple[datetime, str]], t: datetime) -> Shown:
     """The state one alert showed at ``t``, replaying its transitions (oldest first) up to ``t``."""
     state: Shown = "none"
@@ -54,16 +63,20 @@ def _combined(histories: Iterable[Sequence[tuple[datetime, str]]], t: datetime) 
     return "active" if "active" in states else "cleared" if "cleared" in states else "none"
 
 
-def _truth_ok(inc: IncidentSpan, t: datetime, shown: Shown) -> bool:
-    if inc.start <= t < inc.end:
+def _truth_ok(inc: ConditionSpan, t: datetime, shown: Shown) -> bool:
+    if t < inc.start:
+        return shown == "none"
+    if t < inc.onset:  # a fault not yet meeting its definition: not known yet, nor wrong if known
+        return shown in ("none", "active")
+    if t < inc.end:
         return shown == "active"
-    if t >= inc.end:
-        return shown in ("cleared", "none")  # over: 已恢复 while the hold runs, or resolved
-    return shown == "none"
+    if t < inc.settled:  # the cause is gone, the readings not yet back inside their limits
+        return shown in ("active", "cleared")
+    return shown in ("cleared", "none")  # over: 已恢复 while the hold runs, or resolved
 
 
 def state_agreement(
-    incidents: Sequence[IncidentSpan],
+    incidents: Sequence[ConditionSpan],
     hits: Mapping[str, set[int]],
     history: Mapping[int, Sequence[tuple[datetime, str]]],
     *,
@@ -74,7 +87,7 @@ def state_agreement(
     agree = total = 0
     for inc in incidents:
         mine = [history.get(aid, ()) for aid in hits.get(inc.incident_id, set())]
-        stop = inc.end + timedelta(seconds=after_s)
+        stop = inc.settled + timedelta(seconds=after_s)
         if end is not None:
             stop = min(stop, end)
         t = inc.start
@@ -126,7 +139,7 @@ def p99(values: Sequence[float]) -> float | None:
 
 def score_truth(
     conn: Connection,
-    incidents: Sequence[IncidentSpan],
+    incidents: Sequence[ConditionSpan],
     hits: Mapping[str, set[int]],
     *,
     end: datetime | None = None,

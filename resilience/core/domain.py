@@ -85,6 +85,10 @@ class SensorKindSpec:
     description: str = ""
 
 
+# A value frozen (the same reading, 5 readings or more) for this long is a stuck sensor: the fault's
+# definition (domain.md: zero variance over N samples), shared by the flatline detector and the evaluation.
+STUCK_AFTER_S = 600.0
+
 # Canonical units are pint-parsable strings. Values from shared/design/domain.md (sourced or D = default).
 SENSOR_KINDS: dict[str, SensorKindSpec] = {
     s.name: s

@@ -17,7 +17,7 @@ from typing import Any
 from resilience.detection.base import Detector, FollowsRecent, GradedDetector, detector_class, to_epoch
 from resilience.detection.detectors import FlatlineDetector, GradedThresholdDetector
 from resilience.detection.explain import msg, render_en
-from resilience.core.domain import SENSOR_KINDS, Level
+from resilience.core.domain import SENSOR_KINDS, STUCK_AFTER_S, Level
 from resilience.core.messages import Message
 
 
@@ -48,7 +48,7 @@ class EnsembleConfig:
     #: protection also ends this long after it began (None: by count only); a lasting structural offset
     #: is damage, held for a day, not learnt as the new normal in an hour
     max_protected_s: float | None = None
-    flatline: dict[str, Any] | None = field(default_factory=lambda: {"min_run": 5, "min_duration_s": 600.0})
+    flatline: dict[str, Any] | None = field(default_factory=lambda: {"min_run": 5, "min_duration_s": STUCK_AFTER_S})
 
 
 #: Smallest deviation worth a score, per kind, in the kind's canonical unit (engineering defaults, D).
@@ -101,7 +101,7 @@ _DIURNAL = ("temperature", "leak_noise", "gas_pressure")
 #: nearly empty manhole 1.4 % fuller than usual is "22 % above usual" but not a blockage.
 _SEASONAL_FLOOR: dict[str, float] = {"drainage_level": 1.0}  # % fill; level noise ~0.4 %
 #: Stuck = no change at all for >= 5 readings and >= 10 minutes (every real signal has noise).
-_FLATLINE: dict[str, Any] = {"min_run": 5, "min_duration_s": 600.0}
+_FLATLINE: dict[str, Any] = {"min_run": 5, "min_duration_s": STUCK_AFTER_S}
 #: Structural movement: a bearing that slipped, a strain gauge's lasting offset, a building's tilt. The offset
 #: is damage: the alarm holds while it lasts (up to STRUCTURAL_HOLD_S, then it is the new normal), where other
 #: kinds learn a new level after max_protected readings (a bearing fault cleared after 76 min of 5 h).

@@ -148,16 +148,27 @@ class SilenceTracker:
         self.heard: dict[str, datetime] = {}  # feed -> when the platform last processed one of its readings
         self.watch_from: dict[str, datetime] = {}  # never-heard sensor -> since when it has had its chance
         self._checked = False
+        self._back: list[SensorHealthEvent] = []  # returns seen by ``observe`` without a bus
 
     @staticmethod
     def _feed(info: SensorInfo | None) -> str:
         return str(getattr(info, "utility_id", "") or "")
 
     def observe(self, sensor_id: str, ts: datetime) -> None:
-        """Record a reading; out-of-order (older) timestamps do not move ``last_seen`` back."""
+        """Record a reading; out-of-order (older) timestamps do not move ``last_seen`` back.
+
+        A silent sensor that reports again is back at once, at its reading's time (published on ``bus``): a
+        reading proves it alive whatever the platform's lag, so its return is never held with the checks."""
         prev = self.last_seen.get(sensor_id)
         if prev is None or ts > prev:
             self.last_seen[sensor_id] = ts
+            if sensor_id in self.silent and (info := self.catalogue.get(sensor_id)) is not None:
+                self.silent.discard(sensor_id)
+                back = _health_event(info, sensor_id, "ok", ts, prev)
+                if self.bus is not None:
+                    self.bus.publish(back)
+                else:  # returned by the next check
+                    self._back.append(back)
             if prev is None:
                 self.watch_from.pop(sensor_id, None)  # heard: judged by its readings from now on
             feed = self._feed(self.catalogue.get(sensor_id))
@@ -218,6 +229,7 @@ class SilenceTracker:
         """Events for sensors that went silent, or came back, since the previous check (see ``_judged_at``);
         ``wall``: the wall time the platform has got to (its horizon), for the wall-time grace."""
         events: list[SensorHealthEvent] = []
+        back, self._back = self._back, []
         first, self._checked = not self._checked, True
         if self.started is None:
             self.started = now
@@ -239,7 +251,7 @@ class SilenceTracker:
         if self.bus is not None:
             for event in events:
                 self.bus.publish(event)
-        return events
+        return back + events
 
     def to_state(self) -> dict[str, Any]:
         return {

@@ -102,9 +102,17 @@ class HeartbeatThread:
     """Beats every ``BEAT_EVERY_S`` with what ``status()`` says; a failed beat is logged, never fatal."""
 
     def __init__(
-        self, engine: Engine, worker: str, role: str, status: Callable[[], Heartbeat], stop: threading.Event
+        self,
+        engine: Engine,
+        worker: str,
+        role: str,
+        status: Callable[[], Heartbeat],
+        stop: threading.Event,
+        *,
+        every_s: float = BEAT_EVERY_S,
     ) -> None:
         self.engine = engine
+        self.every_s = every_s
         self.worker = worker
         self.role = role
         self.status = status
@@ -122,7 +130,7 @@ class HeartbeatThread:
                     beat(conn, self.status())
             except Exception:  # noqa: BLE001 - a missed beat is the signal; keep trying
                 log.warning("heartbeat of %s not written", self.worker, exc_info=True)
-            if self.stop.wait(BEAT_EVERY_S):
+            if self.stop.wait(self.every_s):
                 return
 
     def retire(self) -> None:

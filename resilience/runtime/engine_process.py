@@ -15,6 +15,7 @@ import logging
 import sys
 import threading
 from datetime import UTC, datetime
+from collections.abc import Callable
 from typing import Any
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -32,12 +33,25 @@ from resilience.metrics.serve import preset, serve_metrics
 from resilience.core.settings import Settings
 from resilience.runtime.leadership import await_leadership, fenced_engine, finish, stop_on_signals
 from resilience.store.db import Connection, Engine
-from resilience.store.heartbeats import detection_data_time
+from resilience.ops.health import HeartbeatThread, utcnow
+from resilience.store.heartbeats import Heartbeat, detection_data_time
+from resilience.store.leases import holder_name
 from resilience.store.eventlog import EventConsumer
 from resilience.store.registry_snapshot import registry_cache
 from resilience.workers.engine_worker import RiskWorker
 
 log = logging.getLogger(__name__)
+
+
+def beat_of(worker: str, clock: DataClock) -> Callable[[], Heartbeat]:
+    """The engine's beat: alive, and the data time its alert timers stand at (``data_time``), which is what
+    the console shows as now in an accelerated run or a replay (``resilience.store.heartbeats.engine_data_time``)."""
+
+    def status() -> Heartbeat:
+        now = utcnow()
+        return Heartbeat(worker, "engine", now, now, 0, 0.0, {"data_time": clock().isoformat()})
+
+    return status
 
 
 def main(
@@ -88,11 +102,16 @@ def run_engine(
 
     def tick() -> None:
         """A tick still conflicting after its retries (operators busy on the same alerts) is skipped, not
-        half-applied: the next tick redoes all of its work from a fresh read."""
-        with engine.connect() as conn:
-            detected = detection_data_time(conn)
-        if detected is not None:
-            clock.observe(detected)
+        half-applied: the next tick redoes all of its work from a fresh read.
+
+        The clock follows the detectors' time only while the alerts consumer has reached the end of the log:
+        behind it, its timers (auto-resolve, re-opening, escalation) run on the events it has handled, so an
+        alert is never resolved or escalated at a time its own condition has not reached yet."""
+        if consumers[0].caught_up:
+            with engine.connect() as conn:
+                detected = detection_data_time(conn)
+            if detected is not None:
+                clock.observe(detected)
         try:
             alert_engine.tick()
         except ConflictError as exc:
@@ -150,8 +169,12 @@ def run_engine(
     threads.append(threading.Thread(target=dispatcher.run_forever, args=(stop,), name="dispatcher", daemon=True))
     for t in threads:
         t.start()
+    me = holder_name("engine", settings.instance)
+    # every second: its data time is the clock the evaluation's duty officer acts on (120 data s at 120x)
+    beats = HeartbeatThread(engine, me, "engine", beat_of(me, clock), stop, every_s=1.0).start()
     log.info("engine running: %s consumers, dispatcher", " + ".join(c.name for c in consumers))
     stop.wait()
     jobs.shutdown(wait=False)
     for t in threads:
         t.join(5)
+    beats.retire()

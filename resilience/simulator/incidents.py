@@ -84,7 +84,14 @@ class Incident:
             "district_id": self.district_id,
             "start": iso(self.start),
             "end": iso(self.end),
+            # the cause ends at ``end``; its effects relax with their tau_off, 95 % gone after three of them
+            "settle_s": self.settle_s,
         }
+
+    @property
+    def settle_s(self) -> float:
+        """Seconds after ``end`` until every effect has relaxed to 5 % of its size (3 x its ``tau_off``)."""
+        return max((3.0 * e.tau_off_s for e in self.effects if e.mode in ("add", "mul", "blend")), default=0.0)
 
 
 def iso(ts: datetime) -> str:

@@ -138,6 +138,9 @@ class EventConsumer:
         self.lane_lookahead = lane_lookahead
         self.stop_event = threading.Event()
         self._wake = threading.Event()
+        # the last read found less than a full batch: the consumer has reached the end of the log (its owner's
+        # data clock may then follow the producers' time; while behind, only the events it has handled)
+        self.caught_up = False
 
     def start_from_now(self) -> None:
         """Skip history: a new consumer starts at the current end of the log."""
@@ -151,6 +154,7 @@ class EventConsumer:
             ensure_cursor(conn, self.name)
             last, _ = read_cursor(conn, self.name, lock=True)
             rows = read_after(conn, "events", "kind, payload", last, self.batch)
+            self.caught_up = len(rows) < self.batch
             if not rows:
                 return 0
             if self.lane_lookahead and len(rows) >= self.batch:
@@ -180,6 +184,7 @@ class EventConsumer:
                 if time.monotonic() > deadline:  # commit what is done; the rest is the next batch
                     break
             self._advance(conn, last, done, early)
+            self.caught_up = self.caught_up and done == len(rows)
             return done
 
     def _advance(self, conn: Connection, to: Position, processed: int, early: set[int]) -> None:

@@ -64,16 +64,28 @@ def db_now(conn: Connection) -> datetime:
     return now
 
 
-def detection_data_time(conn: Connection) -> datetime | None:
-    """How far in data time detection has got: the oldest of the detectors' newest scored readings (their
-    beats' ``data_time``), or None while no detector says. Accelerated runs and replays time the alert
-    engine's timers by it; live it is within seconds of now."""
+def _data_times(conn: Connection, role: str) -> list[datetime]:
     times = []
-    for hb in heartbeats(conn, role="detector"):
+    for hb in heartbeats(conn, role=role):
         said = hb.detail.get("data_time")
         if isinstance(said, str):
             try:
                 times.append(datetime.fromisoformat(said))
             except ValueError:
                 continue
-    return min(times, default=None)
+    return times
+
+
+def engine_data_time(conn: Connection) -> datetime | None:
+    """The data time the alert engine's timers stand at (its beat's ``data_time``), or None while no engine
+    beats: what its alerts show as now. In an accelerated run or a replay behind its input, an actor that
+    must act "two minutes after an alert fired" (the evaluation's duty officer) goes by this clock, not by
+    the newest reading, which may be hours of data ahead of what the engine has handled."""
+    return max(_data_times(conn, "engine"), default=None)
+
+
+def detection_data_time(conn: Connection) -> datetime | None:
+    """How far in data time detection has got: the oldest of the detectors' newest scored readings (their
+    beats' ``data_time``), or None while no detector says. Accelerated runs and replays time the alert
+    engine's timers by it; live it is within seconds of now."""
+    return min(_data_times(conn, "detector"), default=None)

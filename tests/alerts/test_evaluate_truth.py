@@ -7,6 +7,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from alerts.evaluate import Incident
+from alerts.evaluate_condition import Condition, condition_of
 from alerts.evaluate_operator import operate
 from alerts.evaluate_truth import p99, resolved_while_active, score_truth, shown_state, state_agreement
 from alerts.model import AlertState
@@ -18,8 +19,13 @@ from tests.alerts.test_engine_db import Clock
 from tests.alerts.test_one_alert_per_incident import alert_rows, engine
 
 
-def incident(start: float, end: float, asset: str = "tunnel-10") -> Incident:
-    return Incident("inc-1", "gas_leak", "gas_explosion", asset, ("s1",), "d1", at(start), at(end))
+def incident(
+    start: float, end: float, asset: str = "tunnel-10", *, onset: float | None = None, settled: float | None = None
+) -> Condition:
+    """A cause from ``start`` to ``end`` whose condition holds from ``onset`` to ``settled`` (default: the same)."""
+    return Condition(
+        "inc-1", at(start), at(end), at(start if onset is None else onset), at(end if settled is None else settled)
+    )
 
 
 def leak_closed_early(adb: Engine, *, reopen: bool) -> tuple[int, float]:
@@ -140,3 +146,70 @@ def test_detection_data_time_is_the_oldest_detectors_newest_scored_reading(adb: 
         beat(conn, Heartbeat("detector-c", "detector", at(0), at(0), 0, 0.0, {"data_time": "not a time"}))
         beat(conn, Heartbeat("ingest-1", "ingest", at(0), at(0), 0, 0.0, {"data_time": at(900).isoformat()}))
         assert detection_data_time(conn) == at(300)
+
+
+def test_a_fault_before_its_definition_and_a_value_still_over_its_limit_after_the_cause_are_not_held_against_it() -> (
+    None
+):
+    """A stuck sensor is stuck once frozen for its definition: "none" before agrees. After the cause, while the
+    readings are still over their limits, "active" agrees, and so does "cleared"; once they are back, only
+    "cleared" or "none" do."""
+    fired_late = {1: [(at(600), "fired"), (at(1500), "cleared")]}
+    strict = incident(0, 900)
+    fair = incident(0, 900, onset=600, settled=1500)
+    # strict: 10 dark minutes before the fault's definition is met, 10 active ones after the cause
+    assert state_agreement([strict], {"inc-1": {1}}, fired_late, after_s=600) == (round(7 / 25, 4), 25)
+    assert state_agreement([fair], {"inc-1": {1}}, fired_late, after_s=600) == (1.0, 35)
+    never_cleared = {1: [(at(600), "fired")]}
+    agreement, samples = state_agreement([fair], {"inc-1": {1}}, never_cleared, after_s=600)
+    assert samples == 35 and agreement == round(26 / 35, 4)  # active 9 samples too long (one minute's grace)
+
+
+def test_the_condition_ends_with_the_first_reading_back_inside_the_limits(adb: Engine) -> None:
+    """Methane above the blue limit (5 %LEL) after the leak was shut: the condition lasts until it reads 4.
+    A silent sensor's condition ends with its first reading; a stuck one's starts once it meets the definition."""
+    import uuid
+
+    from sqlalchemy import insert
+
+    from resilience.core.domain import STUCK_AFTER_S, Reading
+    from resilience.store.readings import write_readings
+    from resilience.store.schema import sensors
+    from resilience.store.timeseries import get_backend
+
+    sid = f"cond-{uuid.uuid4().hex[:8]}"
+    with adb.begin() as conn:
+        conn.execute(
+            insert(sensors).values(
+                id=sid, asset_id="a1", utility_id="gasco", kind="methane", unit="percent_lel", expected_interval_s=60
+            )
+        )
+        values = [(0, 30.0), (600, 40.0), (900, 20.0), (960, 9.0), (1020, 6.0), (1080, 4.0), (1140, 1.0)]
+        write_readings(conn, [Reading(sid, at(t), v) for t, v in values], get_backend(conn))
+        leak = condition_of(
+            conn, Incident("i", "gas_leak", "gas_explosion", "a1", (sid,), "d1", at(0), at(900)), silence_k=3
+        )
+        silent = condition_of(
+            conn, Incident("i", "silent_sensor", "sensor_fault", "a1", (sid,), "d1", at(610), at(1000)), silence_k=3
+        )
+        stuck = condition_of(
+            conn, Incident("i", "stuck_sensor", "sensor_fault", "a1", (sid,), "d1", at(0), at(2000)), silence_k=3
+        )
+    assert (leak.onset, leak.settled) == (at(0), at(1080))
+    assert (silent.onset, silent.settled) == (at(610 + 180), at(1020))
+    assert (stuck.onset, stuck.settled) == (at(STUCK_AFTER_S), at(2000))
+
+
+def test_engine_data_time_is_the_engines_beat(adb: Engine) -> None:
+    """The clock the evaluation's duty officer acts on: the engine's timers, not the newest reading."""
+    from sqlalchemy import text as sql
+
+    from resilience.store.heartbeats import Heartbeat, beat, engine_data_time
+
+    with adb.begin() as conn:
+        conn.execute(sql("DELETE FROM worker_heartbeats"))
+        assert engine_data_time(conn) is None
+        beat(conn, Heartbeat("detector-a", "detector", at(0), at(0), 0, 0.0, {"data_time": at(9000).isoformat()}))
+        beat(conn, Heartbeat("engine-a", "engine", at(0), at(0), 0, 0.0, {"data_time": at(600).isoformat()}))
+        assert engine_data_time(conn) == at(600)
+        conn.execute(sql("DELETE FROM worker_heartbeats"))

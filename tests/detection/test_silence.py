@@ -24,9 +24,20 @@ def test_silent_sensor_reported_once_then_recovers():
     assert ev[0].last_seen == T0 and "silent" in ev[0].explanation
     assert tr.check(T0 + timedelta(minutes=6)) == []  # not repeated
     tr.observe("a", T0 + timedelta(minutes=7))
-    ev = tr.check(T0 + timedelta(minutes=7, seconds=30))
-    assert [(e.sensor_id, e.status) for e in ev] == [("a", "ok")]
+    # back with its first reading, at that reading's time (not at the next check, which lag may hold back)
     assert len(bus.published) == 2
+    back = bus.published[-1]
+    assert (back.sensor_id, back.status, back.ts) == ("a", "ok", T0 + timedelta(minutes=7))
+    assert tr.check(T0 + timedelta(minutes=7, seconds=30)) == []  # already said
+
+
+def test_without_a_bus_a_return_is_given_by_the_next_check():
+    tr = SilenceTracker({"a": Sensor("a", "x", "methane", expected_interval_s=60)}, k=3, started=T0)
+    tr.observe("a", T0)
+    assert [e.status for e in tr.check(T0 + timedelta(minutes=5))] == ["silent"]
+    tr.observe("a", T0 + timedelta(minutes=7))
+    ev = tr.check(T0 + timedelta(minutes=7, seconds=30))
+    assert [(e.sensor_id, e.status, e.ts) for e in ev] == [("a", "ok", T0 + timedelta(minutes=7))]
 
 
 def test_never_seen_sensor_goes_silent_from_start():

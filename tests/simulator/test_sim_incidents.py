@@ -168,7 +168,9 @@ def test_ground_truth_json_is_well_formed(city: City, day, tmp_path: Path) -> No
     assert data == sim.ground_truth() and len(data) == len(sim.incidents)
     sensor_asset = {s.id: s.asset_id for s in city.sensors}
     for rec in data:
-        assert set(rec) == {"incident_id", "type", "hazard", "asset_id", "sensor_ids", "district_id", "start", "end"}
+        keys = {"incident_id", "type", "hazard", "asset_id", "sensor_ids", "district_id", "start", "end", "settle_s"}
+        assert set(rec) == keys
+        assert rec["settle_s"] >= 0 and (rec["settle_s"] == 0) == (rec["type"] in ("stuck_sensor", "silent_sensor"))
         assert Hazard(rec["hazard"])
         start = datetime.fromisoformat(rec["start"].replace("Z", "+00:00"))
         end = datetime.fromisoformat(rec["end"].replace("Z", "+00:00"))
