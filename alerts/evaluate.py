@@ -124,7 +124,13 @@ def evaluate(
     # Messages that went (or go) out: a message cancelled in its group_wait never reached anyone.
     # (Messages about the feed stopping after the simulated data ended are not scored.)
     sent_rows = reads.sent_messages(conn, created_until=end)
-    sends = Counter((r["alert_id"], r["channel"]) for r in sent_rows if r["kind"] == "firing")
+    all_sends = Counter((r["alert_id"], r["channel"]) for r in sent_rows if r["kind"] == "firing")
+    # A re-opening that undid the operator's resolution of a live hazard notifies again, as it must (the unit
+    # was told "resolved"); it is the officer's doing, not a second incident, so it is counted apart.
+    reopens = reads.reopened_after_override(conn)
+    sends = Counter(
+        {(aid, ch): max(min(n, 1), n - reopens.get(aid, 0)) for (aid, ch), n in all_sends.items() if aid in alert_rows}
+    )
     # The same per recipient: the duty supervisor's copy of a red alert is not a second message to the unit.
     sends_per_receiver = Counter(
         (r["alert_id"], f"{r['channel']}/{r['receiver']}") for r in sent_rows if r["kind"] == "firing"
@@ -133,6 +139,7 @@ def evaluate(
     tta: list[float] = []
     matched: set[tuple[int, datetime]] = set()
     per_incident_max: list[int] = []
+    per_incident_with_reopens: list[int] = []
     per_incident_messages: list[int] = []
     per_incident_receiver: list[int] = []
 
@@ -157,6 +164,7 @@ def evaluate(
         if ids:
             to_work.append(sum(1 for aid in ids if _worked(alert_rows[aid])))
         per_incident_max.append(worst_channel(sends, ids))
+        per_incident_with_reopens.append(worst_channel(all_sends, ids))
         per_incident_messages.append(worst_channel(messages, ids))
         per_incident_receiver.append(worst_channel(sends_per_receiver, ids))
         rows.append(
@@ -187,6 +195,9 @@ def evaluate(
         "days": round(days, 3),
         # Firing notifications (new or re-fired alerts) per channel: the "one alert per incident" figure.
         "max_notifications_per_incident": max(per_incident_max, default=0),
+        # ... and with the re-openings of alerts the operator resolved on a live hazard
+        "max_notifications_per_incident_with_reopens": max(per_incident_with_reopens, default=0),
+        "reopens_after_override": sum(reopens.get(aid, 0) for aid in alert_rows),
         # Every message per channel (firing, level updates, repeats, resolved, escalations), for context.
         "max_messages_per_incident": max(per_incident_messages, default=0),
         "max_notifications_per_incident_receiver": max(per_incident_receiver, default=0),

@@ -91,6 +91,24 @@ def firings(conn: Connection) -> list[tuple[int, datetime]]:
     return [(r["alert_id"], r["ts"]) for r in rows]
 
 
+def reopened_after_override(conn: Connection) -> dict[int, int]:
+    """Per alert, how many of its re-openings undid a person's resolution made while its condition still held
+    (resolved with override): firings the platform owes to that resolution, not to a new incident."""
+    code = alert_transitions.c.data["message"]["code"].astext
+    rows = conn.execute(
+        select(alert_transitions.c.alert_id, alert_transitions.c.kind, code)
+        .where(alert_transitions.c.kind.in_(STATE_KINDS))
+        .order_by(alert_transitions.c.alert_id, alert_transitions.c.id)
+    )
+    out: dict[int, int] = {}
+    before: dict[int, str | None] = {}
+    for aid, kind, said in rows:
+        if kind == "reopened" and before.get(aid) == "alertmsg.resolved_override":
+            out[aid] = out.get(aid, 0) + 1
+        before[aid] = said if kind == "resolved" else None
+    return out
+
+
 def sent_messages(conn: Connection, *, created_until: datetime | None = None) -> list[dict[str, Any]]:
     """``alert_id, channel, kind, receiver`` of every notification that went or goes out (a message cancelled
     in its group_wait never reached anyone), optionally only those created up to ``created_until``."""

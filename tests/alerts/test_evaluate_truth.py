@@ -213,3 +213,17 @@ def test_engine_data_time_is_the_engines_beat(adb: Engine) -> None:
         beat(conn, Heartbeat("engine-a", "engine", at(0), at(0), 0, 0.0, {"data_time": at(600).isoformat()}))
         assert engine_data_time(conn) == at(600)
         conn.execute(sql("DELETE FROM worker_heartbeats"))
+
+
+def test_a_reopening_the_operator_caused_notifies_again_but_is_counted_apart(adb: Engine) -> None:
+    """Resolved on a live leak at 2 minutes, re-opened by the tick: the unit told "resolved" is told again
+    (a second firing message), which the evaluation counts as the officer's doing, not a second incident."""
+    from alerts.evaluate import evaluate
+
+    aid, hold = leak_closed_early(adb, reopen=True)
+    gas = Incident("inc-1", "gas_leak", "gas_explosion", "tunnel-10", ("s1",), "d1", at(0), at(900))
+    with adb.connect() as conn:
+        assert reads.reopened_after_override(conn) == {aid: 1}
+        score = evaluate(conn, [gas], days=1)
+    assert score["max_notifications_per_incident_with_reopens"] == 2
+    assert score["max_notifications_per_incident"] == 1 and score["reopens_after_override"] == 1
