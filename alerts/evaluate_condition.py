@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from alerts.forecast_score import ScoredIncident
 from resilience.core.domain import SENSOR_KINDS, STUCK_AFTER_S, Direction, Level, level_for_value
 from resilience.store.db import Connection
 from resilience.store.readings import sensor_window
@@ -33,17 +34,9 @@ from resilience.store.registry import NotFound, get
 LOOK_AFTER = timedelta(hours=6)
 
 
-class Cause(Protocol):
-    @property
-    def incident_id(self) -> str: ...
+class Cause(ScoredIncident, Protocol):
     @property
     def type(self) -> str: ...
-    @property
-    def sensor_ids(self) -> tuple[str, ...]: ...
-    @property
-    def start(self) -> datetime: ...
-    @property
-    def end(self) -> datetime: ...
     @property
     def settle_s(self) -> float: ...
 
