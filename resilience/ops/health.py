@@ -99,7 +99,8 @@ def ingest_horizon(conn: Connection) -> datetime | None:
 
 
 class HeartbeatThread:
-    """Beats every ``BEAT_EVERY_S`` with what ``status()`` says; a failed beat is logged, never fatal."""
+    """Beats every ``every_s`` (``BEAT_EVERY_S`` unless said) with what ``status()`` says; a failed beat is
+    logged, never fatal."""
 
     def __init__(
         self,

@@ -107,7 +107,7 @@ def run_engine(
         The clock follows the detectors' time only while the alerts consumer has reached the end of the log:
         behind it, its timers (auto-resolve, re-opening, escalation) run on the events it has handled, so an
         alert is never resolved or escalated at a time its own condition has not reached yet."""
-        if consumers[0].caught_up:
+        if alerts_consumer.caught_up:
             with engine.connect() as conn:
                 detected = detection_data_time(conn)
             if detected is not None:
@@ -123,17 +123,16 @@ def run_engine(
     # A batch that loses an optimistic-locking race is redone in a savepoint (AlertEngine.handle_batch_in);
     # if it keeps conflicting the ConflictError rolls the consumer's transaction back, the cursor stays and
     # the consumer retries the batch.
-    consumers = [
-        EventConsumer(
-            engine,
-            "alerts",
-            timed(alert_engine.handle_in),
-            batch=50,
-            handle_batch=timed(alert_engine.handle_batch_in),
-            lane_lookahead=settings.alerts_lane_lookahead,  # behind a flood, reds and oranges go first
-            kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL, EventKind.PLATFORM_HEALTH},
-        ),
-    ]
+    alerts_consumer = EventConsumer(
+        engine,
+        "alerts",
+        timed(alert_engine.handle_in),
+        batch=50,
+        handle_batch=timed(alert_engine.handle_batch_in),
+        lane_lookahead=settings.alerts_lane_lookahead,  # behind a flood, reds and oranges go first
+        kinds={EventKind.ANOMALY, EventKind.SENSOR_HEALTH, EventKind.RISK_LEVEL, EventKind.PLATFORM_HEALTH},
+    )
+    consumers = [alerts_consumer]
     jobs = BackgroundScheduler(timezone="UTC")
     jobs.add_job(tick, "interval", seconds=tick_s, id="alert-tick", max_instances=1, coalesce=True)
     if risk is not None:
