@@ -175,6 +175,8 @@ def record(row: dict[str, Any]) -> None:
 
 @pytest.fixture()
 def rig(rel_url: str, rel_engine: Engine, mqtt_broker: tuple[str, int]) -> Iterator[Rig]:
+    with rel_engine.begin() as conn:  # a worker an earlier fault test killed is not this test's stall
+        conn.execute(text("DELETE FROM worker_heartbeats"))
     r = Rig(rel_url, rel_engine, *mqtt_broker)
     yield r
     r.stop_all()
