@@ -81,6 +81,11 @@ class RiskRepository(Protocol):
     ) -> list[SeriesBucket]:
         """Points with start <= ts < end, bucketed when ``bucket`` is given; ordered by hazard, time."""
 
+    def query_district_series(
+        self, hazard: str, start: datetime, end: datetime, bucket: timedelta
+    ) -> dict[str, list[SeriesBucket]]:
+        """One hazard's buckets for every district (by scope, ``district:ID``) that has points; in time order."""
+
     def read_current(
         self, *, scope: str | None = None, scope_prefix: str | None = None, hazard: str | None = None
     ) -> list[CurrentRow]:
@@ -142,6 +147,19 @@ class InMemoryRiskRepository:
             )
             for (h, b), g in sorted(groups.items())
         ]
+
+    def query_district_series(
+        self, hazard: str, start: datetime, end: datetime, bucket: timedelta
+    ) -> dict[str, list[SeriesBucket]]:
+        return _district_series(self, hazard, start, end, bucket)
+
+
+def _district_series(
+    repo: InMemoryRiskRepository, hazard: str, start: datetime, end: datetime, bucket: timedelta
+) -> dict[str, list[SeriesBucket]]:
+    scopes = sorted({p.scope for p in repo.series.values() if p.scope.startswith("district:") and p.hazard == hazard})
+    out = {s: repo.query_series(s, hazard, start, end, bucket) for s in scopes}
+    return {s: buckets for s, buckets in out.items() if buckets}
 
 
 def _max_level_explanation(points: Sequence[SeriesPoint]) -> str:

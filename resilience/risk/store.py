@@ -11,7 +11,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import Connection, text
+from sqlalchemy import Connection, RowMapping, text
 
 from resilience.core.domain import Level
 from resilience.risk.repository import CurrentRow, SeriesBucket
@@ -45,6 +45,18 @@ _BUCKETED = """
     FROM risk_series
     WHERE scope = :scope AND ts >= :start AND ts < :end {hazard}
     GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+# every registered district, for one hazard: the key (scope, hazard, ts) read once per district (a scope
+# range would depend on the database's collation)
+_DISTRICTS_BUCKETED = """
+    SELECT scope, hazard, date_bin(CAST(:bucket AS interval), ts, TIMESTAMPTZ '2000-01-01 00:00:00+00') AS bucket,
+           max(level) AS level, avg(score) AS avg_score, max(score) AS max_score, count(*) AS n,
+           (array_agg(explanation ORDER BY level DESC, ts ASC))[1] AS explanation
+    FROM risk_series
+    WHERE scope = ANY(ARRAY(SELECT 'district:' || id FROM districts))
+      AND hazard = :hazard AND ts >= :start AND ts < :end
+    GROUP BY 1, 2, 3 ORDER BY 1, 3
 """
 
 _RAW = """
@@ -121,18 +133,16 @@ class PgRiskRepository:
             rows = self.conn.execute(text(_BUCKETED.format(hazard=where)), params).mappings()
         else:
             rows = self.conn.execute(text(_RAW.format(hazard=where)), params).mappings()
-        return [
-            SeriesBucket(
-                r["hazard"],
-                r["bucket"],
-                Level(int(r["level"])),
-                float(r["avg_score"]),
-                float(r["max_score"]),
-                int(r["n"]),
-                r.get("explanation") or "",
-            )
-            for r in rows
-        ]
+        return [_bucket(r) for r in rows]
+
+    def query_district_series(
+        self, hazard: str, start: datetime, end: datetime, bucket: timedelta
+    ) -> dict[str, list[SeriesBucket]]:
+        params = {"hazard": hazard, "start": start, "end": end, "bucket": bucket}
+        out: dict[str, list[SeriesBucket]] = {}
+        for r in self.conn.execute(text(_DISTRICTS_BUCKETED), params).mappings():
+            out.setdefault(r["scope"], []).append(_bucket(r))
+        return out
 
     def read_current(
         self, *, scope: str | None = None, scope_prefix: str | None = None, hazard: str | None = None
@@ -169,3 +179,15 @@ class PgRiskRepository:
             )
             for r in rows
         ]
+
+
+def _bucket(r: RowMapping) -> SeriesBucket:
+    return SeriesBucket(
+        r["hazard"],
+        r["bucket"],
+        Level(int(r["level"])),
+        float(r["avg_score"]),
+        float(r["max_score"]),
+        int(r["n"]),
+        r.get("explanation") or "",
+    )

@@ -58,6 +58,7 @@ ACCESS: dict[tuple[str, str], set[str] | None] = {
     ("get", "/api/v1/risk/spectrum"): WATCH,
     ("get", "/api/v1/risk/assets/{asset_id}"): WATCH,
     ("get", "/api/v1/risk/series"): HISTORY,
+    ("get", "/api/v1/risk/hazards/{hazard}/series"): HISTORY,
     ("get", "/api/v1/reports/response-times"): HISTORY,
     ("get", "/api/v1/alerts"): WATCH | {"utility"},
     ("get", "/api/v1/alerts/{alert_id}"): WATCH | {"utility"},

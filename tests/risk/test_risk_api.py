@@ -103,3 +103,32 @@ def test_bucketed_series_spans_years(client: TestClient) -> None:
     assert body.status_code == 200
     (day,) = body.json()["data"]
     assert day["level"] == "red" and "methane" in day["explanation"]
+
+
+def test_hazard_series_gives_every_district_side_by_side(client: TestClient) -> None:
+    params = {"start": T0.isoformat(), "end": (T0 + timedelta(hours=1)).isoformat(), "bucket": "1h"}
+    body = client.get(f"/api/v1/risk/hazards/{GAS}/series", params=params).json()
+    assert body["hazard"] == GAS and body["bucket"] == "1h"
+    by_district = {d["district_id"]: d["data"] for d in body["districts"]}
+    assert "D1" in by_district and body["count"] == sum(len(v) for v in by_district.values())
+    (hour,) = by_district["D1"]
+    assert hour["level"] == "red" and "G1" in hour["explanation"]  # the district names its worst asset
+    resp = client.get(f"/api/v1/risk/hazards/{GAS}/series", params=params, headers={"Accept": "text/csv"})
+    lines = resp.text.strip().splitlines()
+    assert resp.headers["content-type"].startswith("text/csv")
+    assert lines[0] == "district_id,hazard,bucket,level,avg_score,max_score,n,explanation"
+    assert len(lines) == 1 + body["count"] and any(line.startswith("D1,") and ",red," in line for line in lines)
+
+
+@pytest.mark.parametrize(
+    ("hazard", "params"),
+    [
+        ("meteor_strike", {}),  # not a hazard the platform knows
+        (GAS, {"bucket": ""}),  # a city-wide answer is bucketed
+        (GAS, {"bucket": "5 parsecs"}),
+        (GAS, {"start": "2020-01-01T00:00:00Z", "end": "2025-07-01T00:00:00Z", "bucket": "1m"}),  # too many buckets
+    ],
+)
+def test_hazard_series_rejects_bad_input(client: TestClient, hazard: str, params: dict[str, str]) -> None:
+    resp = client.get(f"/api/v1/risk/hazards/{hazard}/series", params=params)
+    assert resp.status_code == 422 and resp.json().get("detail"), resp.text

@@ -12,6 +12,7 @@ from resilience.core.domain import Level
 from resilience.risk.repository import CurrentRow, InMemoryRiskRepository
 from resilience.risk.series import SeriesPoint
 from resilience.risk.store import PgRiskRepository
+from resilience.store.registry import insert_many
 
 from .helpers import T0, anomaly, asset, sensor, service
 
@@ -121,3 +122,38 @@ def test_bucket_carries_the_explanation_of_its_max_level(db_engine: Engine, uid:
         with db_engine.connect() as conn:
             hour = PgRiskRepository(conn).query_series(scope, GAS, T0, T0 + timedelta(hours=1), timedelta(hours=1))
     assert [(b.level, b.n, b.explanation) for b in hour] == [(Level.RED, 4, "methane 60 %LEL")]
+
+
+@pytest.mark.parametrize("backend", ["pg", "memory"])
+def test_one_hazard_for_every_district_in_one_call(db_engine: Engine, uid: str, backend: str) -> None:
+    """Every district's buckets for one hazard, each with the explanation of its max level; another hazard,
+    an asset's points and a point outside the period stay out, and both repositories answer the same."""
+    north, south = f"N{uid}", f"S{uid}"
+    points = [
+        SeriesPoint(f"district:{north}", GAS, T0, 0.2, Level.BLUE, "quiet"),
+        SeriesPoint(f"district:{north}", GAS, T0 + timedelta(minutes=20), 0.7, Level.ORANGE, "methane 25 %LEL"),
+        SeriesPoint(f"district:{north}", GAS, T0 + timedelta(hours=1), 0.9, Level.RED, "methane 60 %LEL"),
+        SeriesPoint(f"district:{south}", GAS, T0 + timedelta(minutes=5), 0.1, Level.BLUE, "quiet south"),
+        SeriesPoint(f"district:{south}", "waterlogging", T0, 0.9, Level.RED, "flooded"),
+        SeriesPoint(f"district:{south}", GAS, T0 + timedelta(hours=5), 0.9, Level.RED, "after the period"),
+        SeriesPoint(f"asset:G{uid}", GAS, T0, 0.9, Level.RED, "an asset, not a district"),
+    ]
+    end = T0 + timedelta(hours=2)
+    if backend == "memory":
+        memory = InMemoryRiskRepository()
+        memory.append_series(points)
+        got = memory.query_district_series(GAS, T0, end, timedelta(hours=1))
+    else:
+        with db_engine.begin() as conn:
+            insert_many(conn, table="districts", rows=[{"id": d, "name": d, "population": 1} for d in (north, south)])
+            PgRiskRepository(conn).append_series(points)
+        with db_engine.connect() as conn:
+            everyone = PgRiskRepository(conn).query_district_series(GAS, T0, end, timedelta(hours=1))
+        got = {scope: buckets for scope, buckets in everyone.items() if scope.endswith(uid)}
+    assert {s: [(b.bucket, b.level, b.n, b.explanation) for b in bs] for s, bs in got.items()} == {
+        f"district:{north}": [
+            (T0, Level.ORANGE, 2, "methane 25 %LEL"),
+            (T0 + timedelta(hours=1), Level.RED, 1, "methane 60 %LEL"),
+        ],
+        f"district:{south}": [(T0, Level.BLUE, 1, "quiet south")],
+    }

@@ -16,7 +16,7 @@ from resilience.api.auth import HISTORY, WATCH, require
 from resilience.api.csv import csv_response, wants_csv
 from resilience.api.deps import ConnDep, utc_window
 from resilience.api.schemas import ID_MAX, Problem
-from resilience.core.domain import Level
+from resilience.core.domain import Hazard, Level
 from resilience.risk.repository import RiskRepository
 from resilience.risk.store import PgRiskRepository
 
@@ -129,4 +129,48 @@ def get_series(
         "end": end_,
         "count": len(data),
         "data": data,
+    }
+
+
+@router.get(
+    "/hazards/{hazard}/series",
+    responses={422: {"model": Problem}, 200: {"content": {"text/csv": {}}}},
+    dependencies=[Depends(require(HISTORY))],
+)
+def get_hazard_series(
+    request: Request,
+    repo: RepoDep,
+    hazard: Hazard,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    bucket: Annotated[str, Query(max_length=16, description="bucket width such as 5m, 1h, 1d")] = "1h",
+) -> Any:
+    """One hazard across the city: every district's bucketed risk series in one answer, side by side.
+
+    Each bucket carries its max level, avg/max score and the explanation of the change that set the max
+    level; districts with no stored point in the period are left out. At most MAX_BUCKETS per district.
+    """
+    width = parse_bucket(bucket)
+    if width is None:
+        raise HTTPException(422, "bucket must look like 30s, 5m, 1h or 1d; a city-wide answer is bucketed")
+    start_, end_ = utc_window(start, end)
+    if (end_ - start_) / width > MAX_BUCKETS:
+        raise HTTPException(422, f"at most {MAX_BUCKETS} buckets per district; widen the bucket")
+    series = repo.query_district_series(hazard.value, start_, end_, width)
+    if wants_csv(request):
+        rows = [{"district_id": s.split(":", 1)[1], **b.to_dict()} for s, buckets in series.items() for b in buckets]
+        columns = ["district_id", "hazard", "bucket", "level", "avg_score", "max_score", "n", "explanation"]
+        name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"risk_districts_{hazard.value}_{bucket}") + ".csv"
+        return csv_response(rows, columns, name)
+    districts = [
+        {"district_id": scope.split(":", 1)[1], "scope": scope, "data": [b.to_dict() for b in buckets]}
+        for scope, buckets in series.items()
+    ]
+    return {
+        "hazard": hazard.value,
+        "bucket": bucket,
+        "start": start_,
+        "end": end_,
+        "count": sum(len(d["data"]) for d in districts),
+        "districts": districts,
     }
