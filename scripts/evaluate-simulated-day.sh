@@ -52,7 +52,9 @@ cleanup() {
   restore_acl
 }
 trap cleanup EXIT
-.venv/bin/resilience mqtt-credentials sync > "$OUT/acl.log"   # the service accounts' rights on $TAG/#
+# the service accounts' rights on $TAG/#, held while this script runs: a sync for the usual root meanwhile
+# (`resilience services start`, the test suite) keeps them (before, the broker then dropped every reading sent)
+.venv/bin/resilience mqtt-credentials sync --hold-for-pid $$ > "$OUT/acl.log"
 # the engine's tick (auto-resolve, re-open, escalation) every 30 simulated seconds, at most twice a wall second:
 # at the live 10 wall seconds an accelerated run would tick once per 20-40 simulated minutes
 TICK_S=$($PY -c "print(max(0.5, 30 / $SPEED))")
@@ -95,3 +97,8 @@ READINGS=$($PSQL -c 'select count(*) from readings')
   echo "$SCORE"
 } | tee "$OUT/summary.txt"
 [ "$READINGS" -gt 0 ] || { echo "no reading was stored: see $OUT/ingest.log and $OUT/simulate.log"; exit 1; }
+# every reading the simulator sent is stored, or the run is void (figures over a partial feed mean nothing)
+SENT=$(sed -n 's/^done: \([0-9,]*\) readings.*/\1/p' "$OUT/simulate.log" | tr -d ,)
+if [ -n "$SENT" ] && [ "$READINGS" -ne "$SENT" ]; then
+  echo "void run: the simulator sent $SENT readings, $READINGS were stored (see $OUT/ingest.log)"; exit 1
+fi

@@ -456,3 +456,33 @@ def test_an_open_anomaly_counts_its_duration_up_to_now_and_keeps_its_onset(
     )
     assert "已持续 20 分钟" in said["live"] and "25 %LEL" in said["live"], said
     assert "已持续 0 分钟" in said["onset"] and said["nested"] == "20", said
+
+
+def test_the_engineers_compare_every_district_for_one_hazard(
+    browser: Any, live_server: LiveServer, city: City, incident: dict[str, Any], db_engine: Engine
+) -> None:
+    """Scope ``districts`` and a hazard: one line per district with risk points in the period, from one call;
+    without a hazard the page says what is missing instead of plotting."""
+    page = login(browser, live_server, city.keys["engineer"], "/console/engineer")
+    page.fill("#e-scope", "districts")
+    page.click("#e-plot")
+    page.wait_for_function("document.querySelector('#e-error').textContent.length > 0")
+    page.select_option("#e-hazard", "gas_explosion")
+    page.select_option("#e-bucket", "5m")
+    page.click("#e-plot")
+    page.wait_for_function("Number(document.querySelector('#e-chart')?.dataset.series) > 0")
+    from sqlalchemy import text as sql
+
+    start, end = (
+        page.evaluate(f"new Date(document.querySelector('#e-{x}').value).toISOString()") for x in ("start", "end")
+    )
+    with db_engine.connect() as conn:
+        districts = conn.execute(
+            sql(
+                "SELECT count(DISTINCT scope) FROM risk_series WHERE hazard = 'gas_explosion' AND ts >= :a AND ts < :b "
+                "AND scope IN (SELECT 'district:' || id FROM districts)"
+            ),
+            {"a": start, "b": end},
+        ).scalar_one()
+    assert page.evaluate("Number(document.querySelector('#e-chart').dataset.series)") == districts > 0
+    assert page.text_content("#e-error") == ""

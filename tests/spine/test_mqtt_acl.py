@@ -15,7 +15,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from sqlalchemy import insert, text
 
-from resilience.ops.broker_accounts import SERVICE_ROLES
+from resilience.ops.broker_accounts import SERVICE_ROLES, acl_file, hold_root, sync
 from resilience.core.settings import Settings
 from resilience.store.schema import sensors, utilities
 from tests.mqtt_login import platform_login, utility_login
@@ -424,3 +424,29 @@ def test_topics_of_the_wrong_shape_are_dead_lettered_not_dropped(services, inges
         assert all("topic" in r for r in reasons), reasons
     finally:
         client.close()
+
+
+def test_a_held_root_survives_a_sync_for_another_root_and_goes_with_its_holder(services) -> None:  # type: ignore[no-untyped-def]
+    """A run on a root of its own (make evaluate) holds it; a sync for the usual root meanwhile (services start,
+    the test suite) used to drop it from the ACL, and the broker then silently dropped every reading the run
+    sent. The ingest account keeps receiving on the held root; once the holder ends, the next sync drops it."""
+    held = services.model_copy(update={"mqtt_topic_root": unique("held")})
+    holder = Popen(["sleep", "600"])
+    try:
+        hold_root(held, holder.pid)
+        sync(held)
+        sync(services)  # as `resilience services start` does, for the usual root
+        reader = Client(services, platform_login("ingest"), client_id=unique("held-reader"))
+        writer = Client(services, platform_login("simulator"))
+        try:
+            assert reader.subscribe(f"{held.mqtt_topic_root}/#") == [1]
+            assert writer.publish(f"{held.mqtt_topic_root}/gas", b"[]") == 0
+            assert _wait(lambda: reader.messages, 5), "the held root's message was dropped"
+        finally:
+            reader.close()
+            writer.close()
+    finally:
+        holder.kill()
+        holder.wait()
+    sync(services)
+    assert held.mqtt_topic_root not in acl_file(services).read_text()

@@ -22,6 +22,11 @@ function query(root) {
 
 function urls(q) {
   const period = `start=${encodeURIComponent(q.start)}&end=${encodeURIComponent(q.end)}`;
+  if (q.scope === "districts") {  // one hazard, every district side by side (one call)
+    if (!q.hazard) throw new Error(t("eng.need_hazard"));
+    const url = `/api/v1/risk/hazards/${encodeURIComponent(q.hazard)}/series?${period}&bucket=${q.bucket || "1h"}`;
+    return [{name: tEnum("hazard", q.hazard), url, districts: true}];
+  }
   if (q.scope) {
     const b = q.bucket ? `&bucket=${q.bucket}` : "";
     const h = q.hazard ? `&hazard=${encodeURIComponent(q.hazard)}` : "";
@@ -52,9 +57,13 @@ async function plot(root) {
     const q = query(root);
     const series = [], cut = [];
     for (const u of urls(q)) {
-      const {first: r, rows, partial} = u.risk ? {first: await api(u.url), rows: null, partial: false} : await pages(u.url);
+      const whole = u.risk || u.districts;  // risk answers are bounded by their bucket count: one page
+      const {first: r, rows, partial} = whole ? {first: await api(u.url), rows: null, partial: false} : await pages(u.url);
       if (partial) cut.push(u.name);
-      if (u.risk) {
+      if (u.districts) {
+        r.districts.forEach(d => series.push({name: `${d.district_id} ${u.name}`, type: "line", showSymbol: d.data.length < 50,
+                                              data: d.data.map(p => [p.bucket, p.max_score])}));
+      } else if (u.risk) {
         const by = {};
         r.data.forEach(p => (by[p.hazard] ??= []).push([p.bucket || p.ts, p.max_score ?? p.score]));
         Object.entries(by).forEach(([h, data]) => series.push({name: `${u.name} ${tEnum("hazard", h)}`, type: "line", data, showSymbol: data.length < 50}));
@@ -102,7 +111,7 @@ export async function render(root) {
   const preset = new URLSearchParams(location.search).get("sensors") || "";
   root.innerHTML = `<section class="card"><h2>${esc(t("eng.title"))}</h2><div class="filters">
       <label>${esc(t("eng.sensors"))} <input id="e-sensors" size="28" value="${esc(preset)}" placeholder="S000001, S000002"></label>
-      <label>${esc(t("eng.scope"))} <input id="e-scope" size="16" placeholder="district:D01"></label>
+      <label>${esc(t("eng.scope"))} <input id="e-scope" size="16" placeholder="district:D01 | districts" list="e-scopes"><datalist id="e-scopes"><option value="districts"><option value="city"></datalist></label>
       <label>${esc(t("filter.hazard"))} <select id="e-hazard"><option value="">${esc(t("filter.all_hazards"))}</option>
         ${enumValues("hazard").map(h => `<option value="${esc(h)}">${esc(tEnum("hazard", h))}</option>`).join("")}</select></label>
       <label>${esc(t("eng.start"))} <input id="e-start" type="datetime-local" value="${localInput(before)}"></label>
