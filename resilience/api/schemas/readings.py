@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from resilience.api.schemas.common import Timestamp
 
-_PAGE = {
+_PAGE: dict[str, JsonValue] = {
     "sensor_id": "S-P7",
     "unit": "MPa",
     "unit_label": "MPa",
