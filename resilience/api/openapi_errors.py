@@ -5,6 +5,7 @@ document FastAPI makes:
 
 - 401, 403 and 429 on every operation whose dependencies reach :func:`resilience.api.auth.authenticated`
   (``require(...)`` and the role aliases all do): no credential, a role that may not, too many failed keys;
+- 400 on every operation with a JSON body: FastAPI's answer to a body that is not JSON at all;
 - 422 on every operation that takes parameters or a body, as either FastAPI's validation errors or a
   route's own reason (``{"detail": "start must be before end"}``), which the bare ``HTTPValidationError``
   of FastAPI's default would not admit.
@@ -28,7 +29,7 @@ from resilience.api.schemas import Problem
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 REASONS = {
-    400: "the request is malformed (e.g. an unreadable Content-Length)",
+    400: "the request is malformed: a body that is not JSON, an unreadable Content-Length",
     401: "no credential, or not a live key or session",
     403: "the caller's role may not do this, or a session cookie came from another site",
     404: "no such row, or one the caller may not see",
@@ -101,6 +102,8 @@ def document_errors(schema: dict[str, Any], routes: list[RouteContext]) -> dict[
             if guarded(route):
                 for code in (401, 403, 429):
                     responses.setdefault(str(code), _problem(code))
+            if "application/json" in op.get("requestBody", {}).get("content", {}):
+                responses.setdefault("400", _problem(400))
             if op.get("parameters") or op.get("requestBody") or "422" in responses:
                 _validation(responses)
     _ensure_components(schema)

@@ -8,23 +8,43 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from resilience.api.schemas.common import IsoTime, OpenModel, Timestamp
 
-_ALERT_EXAMPLE: dict[str, Any] = {
-    "id": 42,
+ALERT_EXAMPLE: dict[str, Any] = {  # one alert as alert_view writes it
+    "id": 42,  # FastAPI leaves null values out of the document's examples: every field here has a value
     "fingerprint": "gas_leak|asset:A-GAS-3",
     "rule": "gas_leak_lel",
     "hazard": "gas_leak",
     "scope": "asset:A-GAS-3",
     "level": "red",
     "peak_level": "red",
-    "state": "firing",
+    "state": "resolved",
     "asset_id": "A-GAS-3",
     "district_id": "D-YH",
     "utility_id": "U-GAS",
+    "assigned_unit": "gas crew 3",
+    "sensor_kind": "methane",
     "sensor_ids": ["S-LEL-3"],
+    "source_type": "threshold",
     "fire_count": 1,
+    "version": 1,
     "explanation": "S-LEL-3 at 55 %LEL, above red 50",
-    "condition": "active",
+    "evidence": {"value": 55.0},
+    "action_zh": "立即疏散并关闭阀门",
+    "action_en": "Evacuate and close the valve now",
+    "first_fired_at": "2026-01-06T08:00:00+00:00",
     "fired_at": "2026-01-06T08:00:00+00:00",
+    "updated_at": "2026-01-06T08:00:00+00:00",
+    "cleared_at": "2026-01-06T08:20:00+00:00",
+    "condition": "cleared",
+    "condition_since": "2026-01-06T08:20:00+00:00",
+    "onset_at": "2026-01-06T07:59:00+00:00",
+    "acknowledged_at": "2026-01-06T08:02:00+00:00",
+    "acknowledged_by": "duty officer [3f9a]",
+    "resolved_at": "2026-01-06T08:30:00+00:00",
+    "resolved_by": "duty officer [3f9a]",
+    "silenced": False,
+    "inhibited": False,
+    "grouped_under": "gas_leak|district:D-YH",
+    "escalation_tier": 0,
 }
 
 
@@ -47,7 +67,7 @@ class Forecast(OpenModel):
 class AlertPublic(OpenModel):
     """One alert (alerts.api_support.alert_view)."""
 
-    model_config = ConfigDict(json_schema_extra={"examples": [_ALERT_EXAMPLE]})
+    model_config = ConfigDict(json_schema_extra={"examples": [ALERT_EXAMPLE]})
 
     id: int | None
     fingerprint: str
@@ -144,6 +164,12 @@ class DeliveriesPage(BaseModel):
 class AlertDetail(AlertPublic):
     """One alert with its audit log, disposal steps, notifications and the forecasts for its asset."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{**ALERT_EXAMPLE, "transitions": [], "actions": [], "notifications": [], "forecasts": []}]
+        }
+    )
+
     transitions: list[Transition]
     actions: list[Action]
     notifications: list[Delivery]
@@ -182,6 +208,24 @@ class SilencePublic(OpenModel):
 
 
 class SilenceListed(SilencePublic):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 7,
+                    "matchers": [{"name": "district_id", "value": "D-YH", "is_regex": False, "is_equal": True}],
+                    "starts_at": "2026-01-06T08:00:00+00:00",
+                    "ends_at": "2026-01-06T10:00:00+00:00",
+                    "created_by": "duty officer [ab12]",
+                    "comment": "planned works on the main",
+                    "created_at": "2026-01-06T07:58:00+00:00",
+                    "expired_by": "duty officer [ab12]",
+                    "active": False,
+                }
+            ]
+        }
+    )
+
     created_at: Timestamp
     expired_by: str | None
     active: bool = Field(description="in force now")

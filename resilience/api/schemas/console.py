@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
-from resilience.api.schemas.alerts import AlertPublic, Forecast
+from resilience.api.schemas.alerts import ALERT_EXAMPLE, AlertPublic, Forecast
 from resilience.api.schemas.common import OpenModel, Timestamp
 
 
@@ -103,6 +103,8 @@ class AlertValues(BaseModel):
 class ConsoleAlertView(AlertPublic):
     """An alert as the console shows it (resilience.store.alert_feed.console_views), with its row version
     and its asset's and district's names."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{**ALERT_EXAMPLE, "row_version": 3}]})
 
     row_version: int
 

@@ -42,7 +42,7 @@ class Principal(BaseModel):
 
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"key_id": "3f9a", "name": "duty officer", "role": "operator", "utility_id": None}]
+            "examples": [{"key_id": "3f9a", "name": "City Water uplink", "role": "utility", "utility_id": "U-WATER"}]
         }
     )
 
@@ -53,6 +53,20 @@ class Principal(BaseModel):
 
 
 class WhoAmI(Principal):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "key_id": "3f9a",
+                    "name": "City Water uplink",
+                    "role": "utility",
+                    "utility_id": "U-WATER",
+                    "via": "key",
+                }
+            ]
+        }
+    )
+
     via: str = Field(description="key or session")
 
 
@@ -99,13 +113,13 @@ class Anomaly(OpenModel):
                     "sensor_kind": "water_pressure",
                     "detector": "robust_z",
                     "start": "2026-01-06T08:00:00+00:00",
-                    "end": None,
+                    "end": "2026-01-06T08:10:00+00:00",
                     "last_ts": "2026-01-06T08:10:00+00:00",
                     "peak_score": 6.2,
                     "level": "yellow",
                     "last_value": 0.18,
                     "explanation": "pressure 0.18 MPa, 6.2 robust deviations below normal",
-                    "open": True,
+                    "open": False,
                 }
             ]
         }

@@ -13,7 +13,7 @@ _PAGE: dict[str, JsonValue] = {
     "start": "2026-01-06T00:00:00+00:00",
     "end": "2026-01-06T01:00:00+00:00",
     "count": 1,
-    "next": None,
+    "next": "2026-01-06T01:00:00+00:00",  # FastAPI leaves nulls out of examples
 }
 
 

@@ -186,6 +186,22 @@ class SensorUpdate(PatchBody, Names):
 
 
 class SensorPublic(SensorCreate):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "S-P7",
+                    "asset_id": "A-MAIN-7",
+                    "utility_id": "U-WATER",
+                    "kind": "water_pressure",
+                    "unit": "MPa",
+                    "expected_interval_s": 60.0,
+                    "active": True,
+                }
+            ]
+        }
+    )
+
     unit: str
     expected_interval_s: float
 
