@@ -62,13 +62,44 @@ class ConsoleSensor(BaseModel):
     direction: str | None = Field(description="which side is dangerous: above or below")
 
 
+class AssetRow(OpenModel):
+    """The asset's registry row, every column."""
+
+    id: str
+    name: str
+    name_zh: str | None
+    name_en: str | None
+    kind: str
+    district_id: str | None
+    utility_id: str | None
+    lat: float
+    lon: float
+    criticality: int
+    attributes: dict[str, Any]
+    created_at: Timestamp
+
+
+class ScopeRisk(OpenModel):
+    """A ``risk_current`` row of the asset, its level as a label."""
+
+    scope: str
+    hazard: str
+    score: float
+    level: str
+    likelihood: int | None
+    consequence: int | None
+    factors: list[Any]
+    explanation: str
+    updated_at: Timestamp
+
+
 class ConsoleAsset(BaseModel):
-    asset: dict[str, Any] = Field(description="the asset's registry row")
+    asset: AssetRow
     district_name: str | None
     district_name_zh: str | None
     district_name_en: str | None
     sensors: list[ConsoleSensor]
-    risk: list[dict[str, Any]] = Field(description="its risk_current rows, most severe first")
+    risk: list[ScopeRisk] = Field(description="its current risk per hazard, most severe first")
     forecasts: list[Forecast]
 
 
@@ -129,9 +160,16 @@ class ResponseMark(BaseModel):
     met: bool | None
 
 
+class ValueNow(BaseModel):
+    value: float | None
+    ts: Timestamp
+    age_s: float
+    unit_label: str | None
+
+
 class SensorPeak(BaseModel):
     sensor_id: str
-    current: dict[str, Any] | None
+    current: ValueNow | None = Field(description="its newest reading of the last 6 h, none if older")
     onset: float | None
     peak: float | None
 

@@ -197,4 +197,6 @@ class Rebaseline(OpenModel):
     hours: float
     status: str = Field(description="pending, fitted or refused")
     completed_at: Timestamp | None
+    window_start: Timestamp | None
+    window_end: Timestamp | None
     refused: str | None
