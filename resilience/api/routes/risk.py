@@ -16,7 +16,8 @@ from resilience.api.auth import HISTORY, WATCH, require
 from resilience.api.csv import CSV_ON_REQUEST, csv_response, wants_csv
 from resilience.api.deps import ConnDep, utc_window
 from resilience.api.openapi_errors import errors
-from resilience.api.schemas import ID_MAX, AssetRisk, RiskSeries, Spectrum
+from resilience.api.schemas import AssetRisk, RiskSeries, Spectrum
+from resilience.api.schemas import ID_MAX
 from resilience.core.domain import Level
 from resilience.risk.repository import RiskRepository
 from resilience.risk.store import PgRiskRepository

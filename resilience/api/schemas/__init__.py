@@ -85,7 +85,7 @@ from resilience.api.schemas.registry import (
     UtilityCreate,
     UtilityPublic,
 )
-from resilience.api.schemas.risk import AssetRisk, HazardRisk, RiskSeries, Spectrum
+from resilience.api.schemas.risk import AssetRisk, DistrictSeries, HazardRisk, HazardSeries, RiskSeries, Spectrum
 
 __all__ = [
     "ID",
@@ -117,11 +117,13 @@ __all__ = [
     "DistrictBase",
     "DistrictCreate",
     "DistrictPublic",
+    "DistrictSeries",
     "DistrictUpdate",
     "DistrictsPage",
     "Finite",
     "Forecast",
     "HazardRisk",
+    "HazardSeries",
     "IngestRecordError",
     "IngestResponse",
     "IsoTime",

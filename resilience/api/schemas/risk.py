@@ -97,3 +97,20 @@ class RiskSeries(BaseModel):
     end: Timestamp
     count: int
     data: list[RiskPoint]
+
+
+class DistrictSeries(BaseModel):
+    district_id: str
+    scope: str
+    data: list[RiskPoint]
+
+
+class HazardSeries(BaseModel):
+    """One hazard's bucketed series for every district with a point in the period, side by side."""
+
+    hazard: str
+    bucket: str
+    start: Timestamp
+    end: Timestamp
+    count: int = Field(description="buckets over every district")
+    districts: list[DistrictSeries]
