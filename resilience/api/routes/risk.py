@@ -17,7 +17,7 @@ from resilience.api.csv import CSV_ON_REQUEST, csv_response, wants_csv
 from resilience.api.deps import ConnDep, utc_window
 from resilience.api.openapi_errors import errors
 from resilience.api.schemas import AssetRisk, RiskSeries, Spectrum
-from resilience.api.schemas import ID_MAX
+from resilience.api.schemas import ID_MAX, Problem
 from resilience.core.domain import Level
 from resilience.risk.repository import RiskRepository
 from resilience.risk.store import PgRiskRepository
@@ -96,7 +96,12 @@ def get_spectrum(repo: RepoDep) -> dict[str, Any]:
     }
 
 
-@router.get("/series", response_model=RiskSeries, responses=CSV_ON_REQUEST, dependencies=[Depends(require(HISTORY))])
+@router.get(
+    "/series",
+    response_model=RiskSeries,
+    responses={422: {"model": Problem}, **CSV_ON_REQUEST},
+    dependencies=[Depends(require(HISTORY))],
+)
 def get_series(
     request: Request,
     repo: RepoDep,
