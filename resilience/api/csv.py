@@ -12,6 +12,16 @@ from fastapi import Request
 from fastapi.responses import Response
 
 
+CSV_MEDIA = "text/csv"
+# ``responses=`` of a route that answers CSV on request (``Accept: text/csv``) beside its JSON model
+CSV_ON_REQUEST: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "JSON by default; CSV (a header row, then one row each) when Accept names text/csv",
+        "content": {CSV_MEDIA: {"schema": {"type": "string"}}},
+    }
+}
+
+
 def wants_csv(request: Request) -> bool:
     return "text/csv" in request.headers.get("accept", "")
 

@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse
 from ingest.pipeline import IngestPipeline
 from resilience import __version__
 from resilience.api.login_limits import LoginLimits
+from resilience.api.openapi_errors import install as document_errors
 from resilience.api.routes import (
     alert_stream,
     alerts,
@@ -102,5 +103,6 @@ def create_app(engine: Engine | None = None) -> FastAPI:
     app.add_middleware(RequestMetrics)  # latency by route template (lifeline_http_request_duration_seconds)
     for router in ROUTERS:
         app.include_router(router)
+    document_errors(app)  # 401/403/429 where auth guards, 422 as both shapes (resilience/api/openapi_errors.py)
     console.mount_static(app)
     return app

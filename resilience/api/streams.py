@@ -21,6 +21,7 @@ from starlette.responses import StreamingResponse
 from resilience.metrics.http import route_of
 
 RETRY_AFTER_S = 10
+SSE_MEDIA = "text/event-stream"
 OPEN_STREAMS = Gauge("lifeline_api_open_streams", "Server-Sent Event streams open in this process", ["route"])
 REFUSED_STREAMS = Counter(
     "lifeline_api_refused_streams_total", "Event streams refused (503) because the process held its most", ["route"]
@@ -97,7 +98,7 @@ def event_stream(stream: AsyncIterator[str], release: Callable[[], None], **head
     """``stream`` as a text/event-stream response that gives its place back when it ends or its client goes."""
     return StreamingResponse(
         _holding(stream, release),
-        media_type="text/event-stream",
+        media_type=SSE_MEDIA,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no", **headers},
         background=BackgroundTask(release),
     )

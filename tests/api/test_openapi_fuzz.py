@@ -1,4 +1,6 @@
-"""Schemathesis over the served OpenAPI of the real app: no generated request, valid or not, gets a 5xx.
+"""Schemathesis over the served OpenAPI of the real app: no generated request, valid or not, gets a 5xx; and
+every reply is one the document promises (its status code, media type and body schema), so a client
+generated from the document can read what the API answers.
 
 Requests go in-process (ASGI) to ``create_app`` on a database of its own (``fuzz_engine``): generated
 POST/PUT/DELETE requests create, change and delete rows, and none of that may leak into the rest of the
@@ -19,7 +21,12 @@ from typing import Any
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.checks import not_a_server_error
+from schemathesis.checks import (
+    content_type_conformance,
+    not_a_server_error,
+    response_schema_conformance,
+    status_code_conformance,
+)
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from hypothesis import strategies as st
@@ -36,6 +43,9 @@ from tests.examples import PROFILE, max_examples
 # per operation: ~40 operations stay well inside CI's two-minute budget on two cores; raise it locally to dig
 # deeper (the fast loop runs a few per operation: tests/examples.py)
 MAX_EXAMPLES = max_examples(int(os.environ.get("FUZZ_MAX_EXAMPLES", "30")), fast=5)
+# the conformance run checks replies, not inputs: a few per operation (no coverage phase) keeps it to seconds
+CONFORMANCE_EXAMPLES = max_examples(int(os.environ.get("FUZZ_CONFORMANCE_EXAMPLES", "6")), fast=3)
+CONFORMANCE = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +98,16 @@ def served_schema() -> Any:
     return schemathesis.openapi.from_dict(app.openapi())
 
 
-schema = (
-    served_schema()
-    # The SSE stream never ends (it follows the audit log until the client goes away): a generated request
-    # would hang the test, so it is excluded; tests/alerts/test_api.py covers it with ``limit``.
-    .exclude(path="/api/v1/alerts/stream")
-    .exclude(path="/api/v1/console/alerts/stream")  # the same; tests/console/test_console_api.py covers it
-)
+def without_streams(served: Any) -> Any:
+    """The document without the SSE streams: they never end (they follow the audit log until the client goes
+    away), so a generated request would hang the test. tests/alerts/test_api.py and
+    tests/console/test_console_api.py cover them with ``limit``."""
+    return served.exclude(path="/api/v1/alerts/stream").exclude(path="/api/v1/console/alerts/stream")
+
+
+schema = without_streams(served_schema())
+conformance_schema = without_streams(served_schema())
+conformance_schema.config.phases.coverage.enabled = False
 # The coverage phase's deterministic boundary cases (a few hundred requests whatever max_examples says) run
 # in the full profile (make test); the fast loop fuzzes only.
 schema.config.phases.coverage.enabled = PROFILE != "fast"
@@ -157,6 +170,7 @@ def fuzz_app(fuzz_engine: Engine) -> FastAPI:
     return app
 
 
+@conformance_schema.hook("flatmap_path_parameters")
 @schema.hook("flatmap_path_parameters")
 def seeded_ids(context: Any, path_parameters: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     """Half the generated ids of a seeded resource are replaced by the seeded row's (never for DELETE,
@@ -183,3 +197,20 @@ def seeded_ids(context: Any, path_parameters: dict[str, Any]) -> st.SearchStrate
 def test_no_server_errors(case: schemathesis.Case, fuzz_app: FastAPI) -> None:
     """Every operation, valid and invalid inputs alike: 2xx/4xx with a reason, never 5xx."""
     case.call_and_validate(app=fuzz_app, checks=[not_a_server_error], headers={"X-API-Key": fuzz_app.state.fuzz_key})
+
+
+@conformance_schema.parametrize()
+@settings(
+    max_examples=CONFORMANCE_EXAMPLES,
+    deadline=None,
+    database=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+def test_replies_are_as_documented(case: schemathesis.Case, fuzz_app: FastAPI) -> None:
+    """Every reply has a documented status code and media type, and its body fits the documented schema."""
+    case.call_and_validate(app=fuzz_app, checks=CONFORMANCE, headers={"X-API-Key": fuzz_app.state.fuzz_key})

@@ -20,7 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from resilience.api.alert_feed import AlertFeed, Subscription, feed_of, next_batch
 from resilience.api.auth import WATCH, require
 from resilience.api.deps import SettingsDep
-from resilience.api.streams import event_stream, take_slot
+from resilience.api.schemas import Problem
+from resilience.api.streams import SSE_MEDIA, event_stream, take_slot
 from resilience.store.alert_feed import FeedBatch, read_after
 
 stream_router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -103,7 +104,10 @@ async def join_feed(request: Request) -> tuple[AlertFeed, Subscription]:
 @stream_router.get(
     "/alerts/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={
+        200: {"description": "an SSE stream of audit-log entries", "content": {SSE_MEDIA: {}}},
+        503: {"model": Problem, "description": "too many streams: Retry-After"},
+    },
     dependencies=[Depends(require(WATCH))],
 )
 async def alert_stream(

@@ -8,9 +8,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from resilience.api.auth import HISTORY, require
-from resilience.api.csv import csv_response, wants_csv
+from resilience.api.csv import CSV_ON_REQUEST, csv_response, wants_csv
 from resilience.api.deps import ConnDep, Offset, RefQuery
-from resilience.api.schemas import LevelName, Problem
+from resilience.api.openapi_errors import errors
+from resilience.api.schemas import AnomaliesPage, Anomaly, LevelName
 from resilience.core.domain import Level
 from resilience.store import anomalies
 
@@ -38,7 +39,7 @@ def _public(row: dict[str, Any]) -> dict[str, Any]:
     return data
 
 
-@router.get("", dependencies=[Depends(require(HISTORY))])
+@router.get("", response_model=AnomaliesPage, responses=CSV_ON_REQUEST, dependencies=[Depends(require(HISTORY))])
 def list_anomalies(
     request: Request,
     conn: ConnDep,
@@ -53,6 +54,8 @@ def list_anomalies(
     offset: Offset = 0,
     limit: Annotated[int, Query(ge=1, le=5000)] = 100,
 ) -> Any:
+    """Anomaly events newest first, filtered by where, which detector, open or closed, level and time;
+    CSV on request."""
     found = anomalies.list_anomalies(
         conn,
         equal={"sensor_id": sensor_id, "asset_id": asset_id, "sensor_kind": sensor_kind, "detector": detector},
@@ -69,8 +72,9 @@ def list_anomalies(
     return {"data": rows, "count": len(rows)}
 
 
-@router.get("/{anomaly_id}", responses={404: {"model": Problem}}, dependencies=[Depends(require(HISTORY))])
+@router.get("/{anomaly_id}", response_model=Anomaly, responses=errors(404), dependencies=[Depends(require(HISTORY))])
 def get_anomaly(anomaly_id: Annotated[str, Path(min_length=1, max_length=64)], conn: ConnDep) -> Any:
+    """One anomaly event: what was odd, where, since when, how odd at its peak, and why."""
     row = anomalies.get_anomaly(conn, anomaly_id)
     if row is None:
         raise HTTPException(404, f"anomaly {anomaly_id!r} not found")

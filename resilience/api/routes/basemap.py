@@ -12,20 +12,26 @@ from resilience.api.basemap_files import BYTES_MAX, parse_layer
 from resilience.api.deps import ConnDep, EngineDep, IdPath
 from resilience.api.registry_files import FileRefused
 from resilience.api.routes.ingest import PayloadTooLarge, read_capped
-from resilience.api.schemas import NAME_MAX, Problem
+from resilience.api.openapi_errors import errors
+from resilience.api.schemas import NAME_MAX, Layer, LayerMeta, LayerStored
 from resilience.store import basemap as store
 
 router = APIRouter(prefix="/api/v1/basemap", tags=["basemap"])
 LayerName = Annotated[str, Query(min_length=1, max_length=NAME_MAX, pattern=r"^[^\x00-\x1f]+$")]
 GEOJSON_TYPES = ("application/geo+json", "application/json")
+LAYER_BODY = {  # read by the route itself (capped): declared for the OpenAPI document
+    "required": True,
+    "content": {t: {"schema": {"type": "object", "description": "a GeoJSON FeatureCollection"}} for t in GEOJSON_TYPES},
+}
 
 
 @router.put(
     "/layers/{id}",
     status_code=201,
-    responses={200: {"description": "replaced"}, 413: {"model": Problem}, 415: {"model": Problem},
-               422: {"model": Problem}},
-)  # fmt: skip
+    response_model=LayerStored,
+    responses={200: {"model": LayerStored, "description": "replaced"}, **errors(400, 413, 415)},
+    openapi_extra={"requestBody": LAYER_BODY},
+)
 async def put_layer(
     id: IdPath,
     request: Request,
@@ -62,13 +68,13 @@ async def put_layer(
     return {"id": id, "name_zh": name_zh, "name_en": name_en, "kind": kind, "features": features}
 
 
-@router.get("/layers")
+@router.get("/layers", response_model=list[LayerMeta])
 def list_layers(conn: ConnDep, _: Watcher) -> list[dict[str, Any]]:
     """The layers (names, kind, number of features), without their features."""
     return store.list_layers(conn)
 
 
-@router.get("/layers/{id}", responses={404: {"model": Problem}})
+@router.get("/layers/{id}", response_model=Layer, responses=errors(404))
 def get_layer(id: IdPath, conn: ConnDep, _: Watcher) -> dict[str, Any]:
     """One layer with its GeoJSON."""
     layer = store.get_layer(conn, id)
@@ -77,7 +83,8 @@ def get_layer(id: IdPath, conn: ConnDep, _: Watcher) -> dict[str, Any]:
     return layer
 
 
-@router.delete("/layers/{id}", status_code=204, responses={404: {"model": Problem}})
+@router.delete("/layers/{id}", status_code=204, responses=errors(404))
 def delete_layer(id: IdPath, conn: ConnDep, _: MapEditor) -> None:
+    """Remove the layer from the map."""
     if not store.remove_layer(conn, id):
         raise HTTPException(404, f"basemap layer {id!r} not found")

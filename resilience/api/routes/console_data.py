@@ -19,6 +19,15 @@ from resilience.core.display import unit_label
 from resilience.api.auth import HistoryReader, Watcher
 from resilience.api.deps import BigId, ConnDep, IdPath, utc_window
 from resilience.api.forecasts import forecasts_for
+from resilience.api.openapi_errors import errors
+from resilience.api.schemas import (
+    AlertTimeline,
+    AlertValues,
+    ConsoleAsset,
+    ConsoleMap,
+    ResponseTimesByPlace,
+    SpectrumReplay,
+)
 from resilience.core.domain import SENSOR_KINDS, Direction, Level
 from resilience.store import console_reads as reads
 from resilience.store.alert_feed import alert_console_view
@@ -56,7 +65,7 @@ def _asset_risk(rows: list[Any]) -> tuple[dict[str, dict[str, str]], list[dict[s
     return levels, links
 
 
-@router.get("/map", response_class=JSONResponse)
+@router.get("/map", response_class=JSONResponse, response_model=ConsoleMap)
 def console_map(conn: ConnDep, _: Watcher) -> JSONResponse:
     """Districts (GeoJSON) with their level per hazard, every asset with its levels, and coupled-risk links.
 
@@ -94,7 +103,7 @@ def effective_limits(kind: str, override: dict[str, Any] | None) -> tuple[dict[s
     return limits, spec.direction.value if spec else None
 
 
-@router.get("/assets/{id}")
+@router.get("/assets/{id}", response_model=ConsoleAsset, responses=errors(404))
 def console_asset(id: IdPath, conn: ConnDep, _: Watcher) -> dict[str, Any]:
     """The asset, its district's name, its sensors with their effective limits, and its current risk."""
     asset = reads.asset_row(conn, id)
@@ -149,7 +158,7 @@ def _value_view(row: dict[str, Any] | None, now: datetime) -> dict[str, Any] | N
     }
 
 
-@router.get("/alerts/values")
+@router.get("/alerts/values", response_model=AlertValues)
 def alert_values(conn: ConnDep, _: Watcher) -> dict[str, Any]:
     """What is true now for every live alert: each of its sensors' newest reading with its time and age, how
     long the condition has lasted, and the onset value; the console polls this so the numbers never go stale."""
@@ -189,7 +198,7 @@ def _peaks(conn: ConnDep, view: dict[str, Any], now: datetime) -> list[dict[str,
     return out
 
 
-@router.get("/alerts/{alert_id}/timeline")
+@router.get("/alerts/{alert_id}/timeline", response_model=AlertTimeline, responses=errors(404))
 def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]:
     """Every step of the alert with who and when, and fire-to-ack / on-site / disposed against the targets."""
     view = alert_console_view(conn, alert_id)
@@ -240,7 +249,7 @@ def alert_timeline(alert_id: BigId, conn: ConnDep, _: Watcher) -> dict[str, Any]
     return {"alert": view, "steps": steps, "response": response, "live": live, "forecasts": forecasts}
 
 
-@router.get("/spectrum/replay")
+@router.get("/spectrum/replay", response_model=SpectrumReplay)
 def spectrum_replay(
     conn: ConnDep,
     _: HistoryReader,
@@ -276,7 +285,7 @@ def spectrum_replay(
     return {"hazards": hazards, "districts": district_ids, "start": start, "end": end, "frames": frames}
 
 
-@router.get("/reports/response-times")
+@router.get("/reports/response-times", response_model=ResponseTimesByPlace)
 def response_times_by_place(
     conn: ConnDep, _: HistoryReader, since: datetime | None = None, until: datetime | None = None
 ) -> dict[str, Any]:

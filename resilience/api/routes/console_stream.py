@@ -24,7 +24,8 @@ from resilience.api.alert_feed import AlertFeed, Subscription, next_batch
 from resilience.api.auth import Watcher
 from resilience.api.deps import SettingsDep
 from resilience.api.routes.alert_stream import join_feed
-from resilience.api.streams import event_stream, take_slot
+from resilience.api.schemas import Problem
+from resilience.api.streams import SSE_MEDIA, event_stream, take_slot
 from resilience.store.alert_feed import FeedBatch, snapshot
 
 stream_router = APIRouter(prefix="/api/v1/console", tags=["console"])
@@ -73,7 +74,10 @@ async def console_events(
 @stream_router.get(
     "/alerts/stream",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}, 503: {"description": "too many streams"}},
+    responses={
+        200: {"description": "an SSE stream: a snapshot event, then alert events", "content": {SSE_MEDIA: {}}},
+        503: {"model": Problem, "description": "too many streams: Retry-After"},
+    },
 )
 async def console_alert_stream(
     request: Request,

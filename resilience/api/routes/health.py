@@ -11,6 +11,8 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from resilience.api.auth import WATCH, require
 from resilience.api.deps import SettingsDep
+from resilience.api.openapi_errors import REASONS
+from resilience.api.schemas import Liveness, Readiness
 from resilience.ops.health import platform_status
 from resilience.store.db import ping
 from resilience.store.heartbeats import db_now
@@ -18,12 +20,17 @@ from resilience.store.heartbeats import db_now
 router = APIRouter(tags=["health"])
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Liveness)
 def healthz() -> dict[str, str]:
+    """Anonymous: the process answers (for the orchestrator's liveness probe); it checks nothing else."""
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": REASONS[503]}},
+)
 def readyz(request: Request, settings: SettingsDep) -> Any:
     """Ready only if the database and broker answer and no worker with a heartbeat has stalled (a worker that
     stopped beating, or whose oldest unprocessed input is older than ``RESILIENCE_STALL_AFTER_S``)."""
@@ -60,6 +67,12 @@ def readyz(request: Request, settings: SettingsDep) -> Any:
     )
 
 
-@router.get("/metrics", dependencies=[Depends(require(WATCH))])
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"description": "Prometheus text exposition", "content": {CONTENT_TYPE_LATEST: {}}}},
+    dependencies=[Depends(require(WATCH))],
+)
 def metrics() -> Response:
+    """This process's Prometheus metrics (request latencies by route, ingest counts, ...)."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -20,7 +20,8 @@ from ingest.parser import Rejection
 from ingest.pipeline import IngestPipeline, Message
 from resilience.api.deps import ConnDep
 from resilience.api.auth import HistoryOrUtility, Principal, Publisher
-from resilience.api.schemas import ID_MAX, ID_PATTERN, DeadLetterPublic, IngestResponse, Problem
+from resilience.api.openapi_errors import errors
+from resilience.api.schemas import ID_MAX, ID_PATTERN, DeadLetterPublic, IngestResponse
 from resilience.store.dead_letters import insert_dead_letter, list_dead_letters
 from resilience.store.db import Engine
 
@@ -39,6 +40,23 @@ SensorQuery = Annotated[
     str | None,
     Query(description="the sensor of a plain-JSON payload", min_length=1, max_length=ID_MAX, pattern=ID_PATTERN),
 ]
+INGEST_BODY = {  # read by the route itself (capped, in the threadpool): declared for the OpenAPI document
+    "required": True,
+    "content": {
+        "application/json": {
+            "schema": {"description": "a SenML pack (a list of records) or plain JSON readings"},
+            "examples": {
+                "senml": {
+                    "summary": "a SenML pack: base time, then offsets",
+                    "value": [
+                        {"bn": "", "bt": 1767686400, "n": "S-P7", "t": 0, "v": 0.31},
+                        {"n": "S-P7", "t": 300, "v": 0.3},
+                    ],
+                }
+            },
+        }
+    },
+}
 FRAGMENT_MAX = 2000  # characters of a rejected record echoed back (the dead letter keeps what was stored)
 
 
@@ -123,7 +141,8 @@ def _errors(rejections: list[Rejection]) -> list[dict[str, Any]]:
 @router.post(
     "",
     response_model=IngestResponse,
-    responses={400: {"model": Problem}, 413: {"model": Problem}, 422: {"model": Problem}},
+    responses=errors(400, 413),
+    openapi_extra={"requestBody": INGEST_BODY},
 )
 async def ingest(
     request: Request, who: Publisher, utility_header: UtilityHeader = None, sensor_id: SensorQuery = None
@@ -158,7 +177,7 @@ async def ingest(
     return reply
 
 
-@router.get("/errors", response_model=list[DeadLetterPublic])
+@router.get("/errors", response_model=list[DeadLetterPublic], responses=errors(403))
 def ingest_errors(
     conn: ConnDep,
     who: HistoryOrUtility,

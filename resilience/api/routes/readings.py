@@ -17,11 +17,12 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from resilience.core.display import unit_label
-from resilience.api.csv import csv_response, wants_csv
+from resilience.api.csv import CSV_ON_REQUEST, csv_response, wants_csv
 from resilience.api.exports import csv_chunks, parquet_chunks
 from resilience.api.auth import HistoryOrUtility, Principal
 from resilience.api.deps import ConnDep, utc_window
-from resilience.api.schemas import ID_MAX, ID_PATTERN, Problem
+from resilience.api.openapi_errors import errors
+from resilience.api.schemas import ID_MAX, ID_PATTERN, BucketedReadingsPage, RawReadingsPage
 from resilience.store import registry
 from resilience.store.db import Connection
 from resilience.store.readings import AGGS, BUCKETS, iter_raw, query_bucketed, query_raw
@@ -57,7 +58,11 @@ def bucket_page(start: datetime, end: datetime, width: timedelta, limit: int) ->
     return page_end, page_end
 
 
-@router.get("/{sensor_id}/readings", responses={404: {"model": Problem}, 422: {"model": Problem}})
+@router.get(
+    "/{sensor_id}/readings",
+    response_model=BucketedReadingsPage | RawReadingsPage,
+    responses={**CSV_ON_REQUEST, **errors(404)},
+)
 def get_readings(
     request: Request,
     conn: ConnDep,
@@ -132,8 +137,7 @@ EXPORT_TYPES = {
             "description": "the whole series over the range, streamed (no row cap)",
             "content": {"text/csv": {}, "application/vnd.apache.parquet": {}},
         },
-        404: {"model": Problem},
-        422: {"model": Problem},
+        **errors(404),
     },
 )
 def export_readings(

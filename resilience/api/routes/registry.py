@@ -11,6 +11,7 @@ from resilience.api.auth import Admin, Watcher, WatcherOrUtility
 from resilience.api.deps import ConnDep, EngineDep, IdPath, Offset, RefQuery, SettingsDep
 from resilience.api.registry_files import FileRefused
 from resilience.api.registry_import import import_files, parse_upload
+from resilience.api.openapi_errors import errors
 from resilience.api.routes.ingest import PayloadTooLarge, read_capped
 from resilience.api.schemas import (
     AssetCreate,
@@ -19,12 +20,14 @@ from resilience.api.schemas import (
     DistrictCreate,
     DistrictPublic,
     DistrictUpdate,
-    Page,
-    Problem,
+    AssetsPage,
+    DistrictsPage,
     RegistryImportResponse,
     SensorCreate,
     SensorPublic,
+    SensorsPage,
     SensorUpdate,
+    UtilitiesPage,
     UtilityCreate,
     UtilityPublic,
 )
@@ -33,6 +36,7 @@ from resilience.store import registry as store
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 Limit = Annotated[int, Query(ge=1, le=1000, description="rows per page")]
+STORED = errors(404, 409)  # _call: no such row; a reference to a missing row, or an id already taken
 
 
 def _call(fn: Any, **kw: Any) -> Any:
@@ -44,49 +48,57 @@ def _call(fn: Any, **kw: Any) -> Any:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from exc
 
 
-@router.post("/utilities", response_model=UtilityPublic, status_code=201)
+@router.post("/utilities", response_model=UtilityPublic, status_code=201, responses=STORED)
 def create_utility(body: UtilityCreate, conn: ConnDep, _: Admin) -> Any:
+    """A utility: who runs a network and receives its alerts. 409 if the id is taken."""
     return _call(store.create, conn=conn, table="utilities", values=body.model_dump())
 
 
-@router.get("/utilities", response_model=Page)
+@router.get("/utilities", response_model=UtilitiesPage)
 def list_utilities(conn: ConnDep, _: Watcher, offset: Offset = 0, limit: Limit = 100) -> Any:
+    """Utilities by id, a page at a time."""
     data, count = store.list_(conn, table="utilities", filters={}, offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
-@router.post("/districts", response_model=DistrictPublic, status_code=201)
+@router.post("/districts", response_model=DistrictPublic, status_code=201, responses=STORED)
 def create_district(body: DistrictCreate, conn: ConnDep, _: Admin) -> Any:
+    """A district: a named area with its population and outline, the spectrum's columns."""
     return _call(store.create, conn=conn, table="districts", values=body.model_dump())
 
 
-@router.get("/districts", response_model=Page)
+@router.get("/districts", response_model=DistrictsPage)
 def list_districts(conn: ConnDep, _: Watcher, offset: Offset = 0, limit: Limit = 100) -> Any:
+    """Districts by id, a page at a time."""
     data, count = store.list_(conn, table="districts", filters={}, offset=offset, limit=limit)
     return {"data": data, "count": count}
 
 
-@router.get("/districts/{id}", response_model=DistrictPublic)
+@router.get("/districts/{id}", response_model=DistrictPublic, responses=STORED)
 def get_district(id: IdPath, conn: ConnDep, _: Watcher) -> Any:
+    """One district."""
     return _call(store.get, conn=conn, table="districts", id=id)
 
 
-@router.patch("/districts/{id}", response_model=DistrictPublic)
+@router.patch("/districts/{id}", response_model=DistrictPublic, responses=STORED)
 def update_district(id: IdPath, body: DistrictUpdate, conn: ConnDep, _: Admin) -> Any:
+    """Change the fields sent; the others stay as stored."""
     return _call(store.patch, conn=conn, table="districts", id=id, values=body.model_dump(exclude_unset=True))
 
 
-@router.delete("/districts/{id}", status_code=204)
+@router.delete("/districts/{id}", status_code=204, responses=STORED)
 def delete_district(id: IdPath, conn: ConnDep, _: Admin) -> None:
+    """Remove a district (409 while assets still reference it)."""
     _call(store.remove, conn=conn, table="districts", id=id)
 
 
-@router.post("/assets", response_model=AssetPublic, status_code=201)
+@router.post("/assets", response_model=AssetPublic, status_code=201, responses=STORED)
 def create_asset(body: AssetCreate, conn: ConnDep, _: Admin) -> Any:
+    """An asset: a pipe, main, station or facility the sensors watch and risk is assessed for."""
     return _call(store.create, conn=conn, table="assets", values=body.model_dump(mode="json"))
 
 
-@router.get("/assets", response_model=Page)
+@router.get("/assets", response_model=AssetsPage)
 def list_assets(
     conn: ConnDep,
     _: Watcher,
@@ -95,6 +107,7 @@ def list_assets(
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> Any:
+    """Assets by id, by district or kind, a page at a time."""
     data, count = store.list_(
         conn,
         table="assets",
@@ -105,23 +118,27 @@ def list_assets(
     return {"data": data, "count": count}
 
 
-@router.get("/assets/{id}", response_model=AssetPublic)
+@router.get("/assets/{id}", response_model=AssetPublic, responses=STORED)
 def get_asset(id: IdPath, conn: ConnDep, _: Watcher) -> Any:
+    """One asset."""
     return _call(store.get, conn=conn, table="assets", id=id)
 
 
-@router.patch("/assets/{id}", response_model=AssetPublic)
+@router.patch("/assets/{id}", response_model=AssetPublic, responses=STORED)
 def update_asset(id: IdPath, body: AssetUpdate, conn: ConnDep, _: Admin) -> Any:
+    """Change the fields sent; the others stay as stored."""
     return _call(store.patch, conn=conn, table="assets", id=id, values=body.model_dump(exclude_unset=True))
 
 
-@router.delete("/assets/{id}", status_code=204)
+@router.delete("/assets/{id}", status_code=204, responses=STORED)
 def delete_asset(id: IdPath, conn: ConnDep, _: Admin) -> None:
+    """Remove an asset (409 while sensors still reference it)."""
     _call(store.remove, conn=conn, table="assets", id=id)
 
 
-@router.post("/sensors", response_model=SensorPublic, status_code=201)
+@router.post("/sensors", response_model=SensorPublic, status_code=201, responses=STORED)
 def create_sensor(body: SensorCreate, conn: ConnDep, _: Admin) -> Any:
+    """A sensor: unit and expected interval default to its kind's."""
     spec = SENSOR_KINDS[body.kind]
     values = body.model_dump()
     values["unit"] = body.unit or spec.unit
@@ -129,7 +146,7 @@ def create_sensor(body: SensorCreate, conn: ConnDep, _: Admin) -> Any:
     return _call(store.create, conn=conn, table="sensors", values=values)
 
 
-@router.get("/sensors", response_model=Page)
+@router.get("/sensors", response_model=SensorsPage)
 def list_sensors(
     conn: ConnDep,
     who: WatcherOrUtility,
@@ -139,6 +156,7 @@ def list_sensors(
     offset: Offset = 0,
     limit: Limit = 100,
 ) -> Any:
+    """Sensors by id, by asset, utility or kind; a utility key sees only its own."""
     if who.utility_id is not None:  # a utility sees its own sensors only
         if utility_id not in (None, who.utility_id):
             return {"data": [], "count": 0}
@@ -153,21 +171,24 @@ def list_sensors(
     return {"data": data, "count": count}
 
 
-@router.get("/sensors/{id}", response_model=SensorPublic)
+@router.get("/sensors/{id}", response_model=SensorPublic, responses=STORED)
 def get_sensor(id: IdPath, conn: ConnDep, who: WatcherOrUtility) -> Any:
+    """One sensor (404 for a utility key, unless it is the utility's own)."""
     sensor = _call(store.get, conn=conn, table="sensors", id=id)
     if not who.owns_utility(sensor["utility_id"]):
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"sensor {id} not found")  # not even that it exists
     return sensor
 
 
-@router.patch("/sensors/{id}", response_model=SensorPublic)
+@router.patch("/sensors/{id}", response_model=SensorPublic, responses=STORED)
 def update_sensor(id: IdPath, body: SensorUpdate, conn: ConnDep, _: Admin) -> Any:
+    """Change its interval, limits, detector overrides or whether it is active."""
     return _call(store.patch, conn=conn, table="sensors", id=id, values=body.model_dump(exclude_unset=True))
 
 
-@router.delete("/sensors/{id}", status_code=204)
+@router.delete("/sensors/{id}", status_code=204, responses=STORED)
 def delete_sensor(id: IdPath, conn: ConnDep, _: Admin) -> None:
+    """Remove a sensor."""
     _call(store.remove, conn=conn, table="sensors", id=id)
 
 
@@ -188,7 +209,7 @@ EntityQuery = Annotated[
 @router.post(
     "/registry/import",
     response_model=RegistryImportResponse,
-    responses={413: {"model": Problem}, 415: {"model": Problem}, 422: {"model": Problem}},
+    responses=errors(400, 413, 415),
     openapi_extra={"requestBody": IMPORT_BODY},
 )
 async def import_registry(

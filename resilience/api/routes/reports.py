@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends
 from alerts.reports import response_times as compute_response_times
 from resilience.api.auth import HISTORY, require
 from resilience.api.deps import ConnDep
+from resilience.api.schemas import ResponseTimesReport
 
 router = APIRouter(prefix="/api/v1/reports", tags=["reports"])
 
 
-@router.get("/response-times", dependencies=[Depends(require(HISTORY))])
+@router.get("/response-times", response_model=ResponseTimesReport, dependencies=[Depends(require(HISTORY))])
 def response_times(
     conn: ConnDep,
     since: datetime | None = None,

@@ -13,8 +13,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from resilience.api.auth import HISTORY, WATCH, require
-from resilience.api.csv import csv_response, wants_csv
+from resilience.api.csv import CSV_ON_REQUEST, csv_response, wants_csv
 from resilience.api.deps import ConnDep, utc_window
+from resilience.api.openapi_errors import errors
+from resilience.api.schemas import AssetRisk, RiskSeries, Spectrum
 from resilience.api.schemas import ID_MAX, Problem
 from resilience.core.domain import Hazard, Level
 from resilience.risk.repository import RiskRepository
@@ -49,7 +51,9 @@ def parse_bucket(value: str | None) -> timedelta | None:
     return width
 
 
-@router.get("/assets/{asset_id}", responses={404: {"model": Problem}}, dependencies=[Depends(require(WATCH))])
+@router.get(
+    "/assets/{asset_id}", response_model=AssetRisk, responses=errors(404), dependencies=[Depends(require(WATCH))]
+)
 def get_asset_risk(asset_id: Annotated[str, Path(min_length=1, max_length=ID_MAX)], repo: RepoDep) -> dict[str, Any]:
     """Per hazard: score, level, likelihood and consequence grades, weighted factors and the explanation."""
     rows = repo.read_current(scope=f"asset:{asset_id}")
@@ -64,7 +68,7 @@ def get_asset_risk(asset_id: Annotated[str, Path(min_length=1, max_length=ID_MAX
     }
 
 
-@router.get("/spectrum", dependencies=[Depends(require(WATCH))])
+@router.get("/spectrum", response_model=Spectrum, dependencies=[Depends(require(WATCH))])
 def get_spectrum(repo: RepoDep) -> dict[str, Any]:
     """The current hazard x district matrix of levels, with city-wide levels and counts per level."""
     rows = repo.read_current(scope_prefix="district:") + repo.read_current(scope="city")
@@ -92,7 +96,12 @@ def get_spectrum(repo: RepoDep) -> dict[str, Any]:
     }
 
 
-@router.get("/series", responses={422: {"model": Problem}}, dependencies=[Depends(require(HISTORY))])
+@router.get(
+    "/series",
+    response_model=RiskSeries,
+    responses={422: {"model": Problem}, **CSV_ON_REQUEST},
+    dependencies=[Depends(require(HISTORY))],
+)
 def get_series(
     request: Request,
     repo: RepoDep,

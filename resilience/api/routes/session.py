@@ -17,6 +17,9 @@ from resilience.api.auth import SESSION_COOKIE, Principal, authenticated
 from resilience.api.csrf import cross_site_reason
 from resilience.api.deps import ConnDep, SettingsDep
 from resilience.api.login_limits import count_failure, refuse_if_blocked
+from resilience.api.openapi_errors import errors
+from resilience.api.schemas import Principal as PrincipalView
+from resilience.api.schemas import WhoAmI
 from resilience.core.settings import Settings
 from resilience.store import api_keys
 
@@ -26,7 +29,9 @@ SESSION_LIFETIME = timedelta(hours=12)  # one duty shift
 
 
 class Login(BaseModel):
-    key: str = Field(min_length=1, max_length=100, description="an API key: rk_<id>_<secret>")
+    key: str = Field(
+        min_length=1, max_length=100, description="an API key: rk_<id>_<secret>", examples=["rk_3f9a_s3cr3t"]
+    )
 
 
 def _view(p: Principal) -> dict[str, Any]:
@@ -43,11 +48,8 @@ def cookie_is_secure(request: Request, settings: Settings) -> bool:
 
 @router.post(
     "/session",
-    responses={
-        401: {"description": "not a live key"},
-        403: {"description": "from another site's page"},
-        429: {"description": "too many failed keys: Retry-After"},
-    },
+    response_model=PrincipalView,
+    responses=errors(401, 403, 429),
 )
 def login(body: Login, request: Request, response: Response, conn: ConnDep, settings: SettingsDep) -> dict[str, Any]:
     """Anonymous by nature: the key in the body is the credential. Not from another site's page (login CSRF);
@@ -75,7 +77,7 @@ def login(body: Login, request: Request, response: Response, conn: ConnDep, sett
 Caller = Annotated[Principal, Depends(authenticated)]
 
 
-@router.get("/session")
+@router.get("/session", response_model=WhoAmI)
 def whoami(who: Caller) -> dict[str, Any]:
     """Who the key or session in this request is."""
     return _view(who)
@@ -83,6 +85,7 @@ def whoami(who: Caller) -> dict[str, Any]:
 
 @router.delete("/session", status_code=204)
 def logout(request: Request, response: Response, conn: ConnDep, settings: SettingsDep, _: Caller) -> None:
+    """End this session (its cookie is cleared); a key presented directly stays live."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
         api_keys.close_session(conn, token)

@@ -12,11 +12,12 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from resilience.api.auth import HISTORY, Principal, Role, require
 from resilience.api.deps import ConnDep
-from resilience.api.schemas import ID_MAX, ID_PATTERN, Problem
+from resilience.api.openapi_errors import errors
+from resilience.api.schemas import ID_MAX, ID_PATTERN, Rebaseline, RebaselineAccepted
 from resilience.store.state_models import (
     REBASELINE_DEFAULT_HOURS,
     REBASELINE_MAX_HOURS,
@@ -33,19 +34,24 @@ REBASELINE = frozenset({Role.ADMIN, Role.ENGINEER})
 
 
 class RebaselineRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"reason": "valve replaced on 6 Jan", "hours": 24}]})
+
     reason: str = Field(min_length=1, max_length=REBASELINE_MAX_REASON, pattern=r"\S", description="why it is normal")
     hours: float = Field(
         REBASELINE_DEFAULT_HOURS, ge=1.0, le=REBASELINE_MAX_HOURS, description="recent window, up to the newest reading"
     )
 
 
-@router.post("/{asset_id}/state-model/rebaseline", status_code=202, responses={404: {"model": Problem}})
+@router.post(
+    "/{asset_id}/state-model/rebaseline", status_code=202, response_model=RebaselineAccepted, responses=errors(404)
+)
 def rebaseline_asset(
     asset_id: AssetId,
     body: RebaselineRequest,
     conn: ConnDep,
     principal: Annotated[Principal, Depends(require(REBASELINE))],
 ) -> Any:
+    """Ask for the asset's state model to be refitted on its recent window (202: the scheduler does it)."""
     if newest_model_meta(conn, asset_id=asset_id) is None:
         raise HTTPException(404, detail=f"asset {asset_id!r} has no state model to re-baseline")
     request_id = request_rebaseline(
@@ -54,8 +60,11 @@ def rebaseline_asset(
     return {"id": request_id, "asset_id": asset_id, "status": "pending", "requested_by": principal.actor}
 
 
-@router.get("/{asset_id}/state-model/rebaselines", dependencies=[Depends(require(HISTORY))])
+@router.get(
+    "/{asset_id}/state-model/rebaselines", response_model=list[Rebaseline], dependencies=[Depends(require(HISTORY))]
+)
 def list_rebaselines(
     asset_id: AssetId, conn: ConnDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> list[dict[str, Any]]:
+    """The asset's re-baseline requests, newest first, with their status (pending, fitted, refused)."""
     return rebaselines(conn, asset_id=asset_id, limit=limit)

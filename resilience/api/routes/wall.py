@@ -18,6 +18,7 @@ from alerts.actions import first_action
 from alerts.api_support import get_rules
 from resilience.api.auth import Watcher
 from resilience.api.deps import BigId, ConnDep
+from resilience.api.openapi_errors import errors
 from resilience.core.domain import Level
 from resilience.store import wall_reads
 from resilience.store.alert_feed import alert_console_view
@@ -146,7 +147,7 @@ def _centre(place: dict[str, Any]) -> tuple[float, float] | None:
     return sum(p[1] for p in ring) / len(ring), sum(p[0] for p in ring) / len(ring)
 
 
-@router.get("/alerts/{alert_id}/around", response_model=Around)
+@router.get("/alerts/{alert_id}/around", response_model=Around, responses=errors(404))
 def alert_around(alert_id: BigId, conn: ConnDep, _: Watcher) -> Around:
     """The district's population and the critical facilities near the incident, with its first action."""
     view = alert_console_view(conn, alert_id)

@@ -1,32 +1,13 @@
-"""Pydantic schemas at the edge: XCreate / XUpdate (all optional) / XPublic / XsPublic (data + count)."""
+"""The registry's schemas: XCreate / XUpdate (all optional) / XPublic / XsPage (data + count), and imports."""
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Annotated, Any, ClassVar, Literal, Self
+from typing import Annotated, Any, ClassVar, Self
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from resilience.api.schemas.common import ID, INT4_MAX, NAME_MAX, RefId, Thresholds
 from resilience.core.domain import SENSOR_KINDS, AssetKind
-
-ID_PATTERN = r"^[A-Za-z0-9_.:-]+$"
-ID_MAX = 64  # the registry's id columns are String(64)
-ID = Field(min_length=1, max_length=ID_MAX, pattern=ID_PATTERN)
-INT4_MAX = 2**31 - 1  # Integer columns
-RefId = Annotated[str, Field(min_length=1, max_length=ID_MAX)]  # a reference to a registry row
-Finite = Annotated[float, Field(allow_inf_nan=False)]  # JSON has no NaN/Infinity to answer with
-LevelName = Literal["none", "blue", "yellow", "orange", "red"]  # resilience.core.domain.Level labels
-Thresholds = dict[Literal["blue", "yellow", "orange", "red"], Finite]  # a sensor's graded limits, by level
-AlertStateName = Literal["firing", "acknowledged", "resolved", "closed"]  # alerts.model.AlertState values
-
-
-class Problem(BaseModel):
-    """Every 4xx answer: FastAPI's ``{"detail": ...}`` with the reason (a string, or structured details)."""
-
-    detail: Any
-
-
-NAME_MAX = 200
 
 
 class Names(BaseModel):
@@ -48,6 +29,10 @@ class Names(BaseModel):
 
 
 class UtilityCreate(Names):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": "U-WATER", "name": "City Water", "contact_email": "ops@water.example"}]}
+    )
+
     id: str = ID
     name: str
     contact_email: str | None = None
@@ -91,6 +76,10 @@ class DistrictBase(Names):
 
 
 class DistrictCreate(DistrictBase):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"id": "D-YH", "name": "Yaohai", "name_zh": "瑶海区", "population": 980000}]}
+    )
+
     id: str = ID
 
 
@@ -120,6 +109,23 @@ class AssetBase(Names):
 
 
 class AssetCreate(AssetBase):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "A-MAIN-7",
+                    "name": "Main 7",
+                    "kind": "water_main",
+                    "district_id": "D-YH",
+                    "utility_id": "U-WATER",
+                    "lat": 31.86,
+                    "lon": 117.3,
+                    "criticality": 4,
+                }
+            ]
+        }
+    )
+
     id: str = ID
 
 
@@ -162,6 +168,12 @@ class SensorBase(Names):
 
 
 class SensorCreate(SensorBase):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"id": "S-P7", "asset_id": "A-MAIN-7", "utility_id": "U-WATER", "kind": "water_pressure"}]
+        }
+    )
+
     id: str = ID
 
 
@@ -174,39 +186,44 @@ class SensorUpdate(PatchBody, Names):
 
 
 class SensorPublic(SensorCreate):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": "S-P7",
+                    "asset_id": "A-MAIN-7",
+                    "utility_id": "U-WATER",
+                    "kind": "water_pressure",
+                    "unit": "MPa",
+                    "expected_interval_s": 60.0,
+                    "active": True,
+                }
+            ]
+        }
+    )
+
     unit: str
     expected_interval_s: float
 
 
-class Page(BaseModel):
-    data: list[Any]
-    count: int
+class UtilitiesPage(BaseModel):
+    data: list[UtilityPublic]
+    count: int = Field(description="rows matching, over every page")
 
 
-class IngestRecordError(BaseModel):
-    reason: str
-    sensor_id: str | None
-    record: Any
+class DistrictsPage(BaseModel):
+    data: list[DistrictPublic]
+    count: int = Field(description="rows matching, over every page")
 
 
-class IngestResponse(BaseModel):
-    accepted: int = Field(description="readings newly stored")
-    duplicates: int = Field(0, description="valid readings already stored (a resend): nothing new stored")
-    rejected: int = Field(description="records refused, each with a reason in errors (and a dead letter)")
-    errors: list[IngestRecordError]
-    earliest: datetime | None = Field(None, description="the earliest valid reading's time, as resolved")
-    latest: datetime | None = Field(None, description="the latest valid reading's time, as resolved")
+class AssetsPage(BaseModel):
+    data: list[AssetPublic]
+    count: int = Field(description="rows matching, over every page")
 
 
-class DeadLetterPublic(BaseModel):
-    id: int
-    received_at: datetime
-    transport: str
-    utility_id: str | None
-    topic: str | None
-    sensor_id: str | None
-    reason: str
-    payload: str
+class SensorsPage(BaseModel):
+    data: list[SensorPublic]
+    count: int = Field(description="rows matching, over every page")
 
 
 class RegistryImportCounts(BaseModel):
