@@ -16,7 +16,7 @@ from resilience.api.auth import HISTORY, WATCH, require
 from resilience.api.csv import CSV_ON_REQUEST, csv_response, wants_csv
 from resilience.api.deps import ConnDep, utc_window
 from resilience.api.openapi_errors import errors
-from resilience.api.schemas import AssetRisk, RiskSeries, Spectrum
+from resilience.api.schemas import AssetRisk, HazardSeries, RiskSeries, Spectrum
 from resilience.api.schemas import ID_MAX, Problem
 from resilience.core.domain import Hazard, Level
 from resilience.risk.repository import RiskRepository
@@ -143,7 +143,8 @@ def get_series(
 
 @router.get(
     "/hazards/{hazard}/series",
-    responses={422: {"model": Problem}, 200: {"content": {"text/csv": {}}}},
+    response_model=HazardSeries,
+    responses={422: {"model": Problem}, **CSV_ON_REQUEST},
     dependencies=[Depends(require(HISTORY))],
 )
 def get_hazard_series(
