@@ -45,11 +45,14 @@ log = logging.getLogger(__name__)
 
 def beat_of(worker: str, clock: DataClock) -> Callable[[], Heartbeat]:
     """The engine's beat: alive, and the data time its alert timers stand at (``data_time``), which is what
-    the console shows as now in an accelerated run or a replay (``resilience.store.heartbeats.engine_data_time``)."""
+    the console shows as now in an accelerated run or a replay (``resilience.store.heartbeats.engine_data_time``).
+    None until the clock has seen data: before, it reads wall time, and an accelerated run's duty officer
+    that took it as data time (a day ahead of the data) resolved every alert at the wrong time."""
 
     def status() -> Heartbeat:
         now = utcnow()
-        return Heartbeat(worker, "engine", now, now, 0, 0.0, {"data_time": clock().isoformat()})
+        data_time = clock().isoformat() if clock.newest is not None else None
+        return Heartbeat(worker, "engine", now, now, 0, 0.0, {"data_time": data_time})
 
     return status
 

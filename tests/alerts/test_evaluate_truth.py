@@ -4,6 +4,8 @@ ground-truth incident; and the operator itself, driven by the data time it is gi
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import Engine
 
 from alerts.evaluate import Incident
@@ -213,6 +215,19 @@ def test_engine_data_time_is_the_engines_beat(adb: Engine) -> None:
         beat(conn, Heartbeat("engine-a", "engine", at(0), at(0), 0, 0.0, {"data_time": at(600).isoformat()}))
         assert engine_data_time(conn) == at(600)
         conn.execute(sql("DELETE FROM worker_heartbeats"))
+
+
+def test_the_engine_beats_no_data_time_before_it_has_seen_data() -> None:
+    """Before any event the engine's clock reads wall time; its beat must not offer that as data time (the
+    accelerated evaluation's officer took it, a day ahead of the data, and stamped every resolution there)."""
+    from resilience.core.clock import DataClock
+    from resilience.runtime.engine_process import beat_of
+
+    clock = DataClock(wall=lambda: at(86_400), follow_rate=True)
+    assert beat_of("engine-x", clock)().detail["data_time"] is None
+    clock.observe(at(60))
+    said = datetime.fromisoformat(beat_of("engine-x", clock)().detail["data_time"])
+    assert at(60) <= said < at(86_400)
 
 
 def test_a_reopening_the_operator_caused_notifies_again_but_is_counted_apart(adb: Engine) -> None:
