@@ -145,12 +145,12 @@ def query_bucketed(
     secs = int(BUCKETS[bucket].total_seconds())
     source = "readings_1h" if secs % 3600 == 0 else "readings_1m"
     params: dict[str, object] = {"s": sensor_id, "a": start, "b": end, "secs": secs}
-    watermark = _native_watermark(conn, source)
-    if watermark is None:  # TimescaleDB: the view over the continuous aggregate is the whole answer
+    state = _native_state(conn, source, sensor_id)
+    if state is None:  # TimescaleDB: the view over the continuous aggregate is the whole answer
         parts = f"SELECT * FROM {source}_parts WHERE sensor_id = :s AND bucket >= :a AND bucket < :b"
     else:
-        parts = _native_parts(source)
-        params |= {"wm": watermark, "lo": max(start, watermark), "rb": min(end, watermark), "w": _WIDTH[source]}
+        parts, more = _native_parts(source, state, start, end)
+        params |= more
     sql = f"""
         SELECT date_bin(make_interval(secs => :secs), bucket, TIMESTAMPTZ '2000-01-01') AS bucket,
                {_agg_sql(agg)} AS value, sum(n)::bigint AS n, bool_or(raw) AS raw
@@ -160,40 +160,72 @@ def query_bucketed(
 
 
 _WIDTH = {"readings_1m": timedelta(minutes=1), "readings_1h": timedelta(hours=1)}
+_ORIGIN = "TIMESTAMPTZ '2000-01-01'"  # date_bin's origin everywhere in the store
+MAX_SPANS = 16  # pending ranges read one branch each; past this many, one lateral join reads them all
 
 
-def _native_watermark(conn: Connection, source: str) -> datetime | None:
-    """The native rollups' watermark for ``source``; None on TimescaleDB (continuous aggregates)."""
+class _NativeState(NamedTuple):
+    watermark: datetime
+    spans: list[tuple[datetime, datetime]]  # the sensor's logged ranges, merged and bucket-aligned
+
+
+def _native_state(conn: Connection, source: str, sensor_id: str) -> _NativeState | None:
+    """The native rollups' watermark for ``source`` and the sensor's pending ranges (the invalidation log,
+    merged as ``rollup_pending_spans`` merges it, through the log's sensor index); None on TimescaleDB."""
     row = conn.execute(
-        text("SELECT b.name, s.watermark FROM timeseries_backend b LEFT JOIN rollup_state s ON s.name = :n LIMIT 1"),
-        {"n": source},
+        text(f"""
+            SELECT b.name, s.watermark, sp.los, sp.his
+              FROM timeseries_backend b LEFT JOIN rollup_state s ON s.name = :n
+             CROSS JOIN LATERAL (
+                   SELECT coalesce(array_agg(lower(span) ORDER BY span), '{{}}') AS los,
+                          coalesce(array_agg(upper(span) ORDER BY span), '{{}}') AS his
+                     FROM (SELECT unnest(range_agg(tstzrange(date_bin(:w, lo, {_ORIGIN}),
+                                  date_bin(:w, hi, {_ORIGIN}) + :w))) AS span
+                             FROM rollup_invalidations WHERE sensor_id = :s) x) sp
+             LIMIT 1"""),
+        {"n": source, "s": sensor_id, "w": _WIDTH[source]},
     ).first()
     if row is None or row[0] == "timescaledb":
         return None
-    return row[1]  # type: ignore[no-any-return]
+    return _NativeState(row[1], list(zip(row[2], row[3], strict=True)))
 
 
-def _native_parts(source: str) -> str:
-    """The three parts of the ``{source}_parts`` view (migration 0011) for one sensor and window, with the
-    watermark read first and passed as a literal: through the view it is a subquery, so the raw branch is
-    planned over every day partition (a year: 365), which alone took 32-54 ms. Reading it first is safe:
-    an older watermark only moves buckets from the rollup part to the raw parts, and the query's single
-    snapshot sees rollup rows and invalidations as one consistent state."""
-    return f"""
-        SELECT r.bucket, r.n, r.sum, r.min, r.max, r.last, r.last_ts, false AS raw FROM {source} r
-         WHERE r.sensor_id = :s AND r.bucket >= :a AND r.bucket < :rb AND NOT EXISTS (
-               SELECT 1 FROM rollup_invalidations i WHERE i.sensor_id = :s
-                  AND i.lo < r.bucket + :w AND i.hi >= r.bucket)
-        UNION ALL
-        SELECT x.ts, 1::bigint, x.value, x.value, x.value, x.value, x.ts, true FROM readings x
-         WHERE x.sensor_id = :s AND x.ts >= :lo AND x.ts < :b
-        UNION ALL
-        SELECT x.ts, 1::bigint, x.value, x.value, x.value, x.value, x.ts, true
-          FROM rollup_pending_spans(:w) p
-         CROSS JOIN LATERAL (
-               SELECT ts, value FROM readings WHERE sensor_id = p.sensor_id AND ts >= greatest(p.lo, :a)
-                  AND ts < least(p.hi, :wm, :b) OFFSET 0) x
-         WHERE p.sensor_id = :s"""
+_RAW_ROW = "SELECT x.ts, 1::bigint, x.value, x.value, x.value, x.value, x.ts, true"
+
+
+def _native_parts(source: str, state: _NativeState, start: datetime, end: datetime) -> tuple[str, dict[str, object]]:
+    """The parts of the ``{source}_parts`` view (migration 0011) for one sensor and window, with the
+    watermark and the sensor's pending ranges read first and passed as literals, so every raw read is
+    pruned to its own day partitions at plan time (through the view, both were subqueries and the raw reads
+    were planned over every partition: a year, 365, took 32-54 ms). Sound across the two statements: a
+    bucket in a range read first is answered from raw readings even if the refresher has since rolled it
+    up; a range logged after the first read belongs to a write that committed after it, as if the query
+    had run just before that write. An older watermark only moves buckets from rollups to raw readings."""
+    wm = state.watermark
+    params: dict[str, object] = {"rb": min(end, wm), "lo": max(start, wm)}
+    spans = [(max(lo, start), min(hi, wm, end)) for lo, hi in state.spans if lo < min(wm, end) and hi > start]
+    rollup = (
+        f"SELECT r.bucket, r.n, r.sum, r.min, r.max, r.last, r.last_ts, false AS raw FROM {source} r "
+        "WHERE r.sensor_id = :s AND r.bucket >= :a AND r.bucket < :rb"
+    )
+    after = f"{_RAW_ROW} FROM readings x WHERE x.sensor_id = :s AND x.ts >= :lo AND x.ts < :b"
+    if len(spans) > MAX_SPANS:  # one lateral join over them all (planned over the window's partitions)
+        params |= {"slos": [lo for lo, _ in spans], "shis": [hi for _, hi in spans]}
+        ranges = "unnest(CAST(:slos AS timestamptz[]), CAST(:shis AS timestamptz[])) p(lo, hi)"
+        rollup += f" AND NOT EXISTS (SELECT 1 FROM {ranges} WHERE r.bucket >= p.lo AND r.bucket < p.hi)"
+        pending = [
+            f"{_RAW_ROW} FROM {ranges} CROSS JOIN LATERAL (SELECT ts, value FROM readings WHERE sensor_id = :s "
+            "AND ts >= p.lo AND ts < p.hi OFFSET 0) x"
+        ]
+    else:  # a branch each, with literal bounds
+        for i, (lo, hi) in enumerate(spans):
+            params |= {f"slo{i}": lo, f"shi{i}": hi}
+            rollup += f" AND NOT (r.bucket >= :slo{i} AND r.bucket < :shi{i})"
+        pending = [
+            f"{_RAW_ROW} FROM readings x WHERE x.sensor_id = :s AND x.ts >= :slo{i} AND x.ts < :shi{i}"
+            for i in range(len(spans))
+        ]
+    return " UNION ALL ".join([rollup, after, *pending]), params
 
 
 def latest_values(

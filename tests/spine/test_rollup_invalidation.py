@@ -157,6 +157,24 @@ def test_a_year_back_filled_reaches_every_bucket(api_client: Any, db_engine: Eng
     _rollups_equal_raw(db_engine, sensor)
 
 
+def test_late_readings_on_many_separate_days_each_reach_their_bucket(
+    api_client: Any, db_engine: Engine, sensor: str
+) -> None:
+    """More separate pending ranges than a query reads one branch each (20 late hours on 20 days, apart):
+    each bucket still equals raw before the refresh, and after it."""
+    today = rollups.floor(datetime.now(UTC), DAY) - DAY
+    start = today - 40 * DAY
+    _ingest(db_engine, sensor, [start + timedelta(minutes=30 * i) for i in range(40 * 48)], _value)
+    _refresh_all(db_engine)
+    late = [start + (2 * d + 1) * DAY + (d % 20) * HOUR + timedelta(minutes=15) for d in range(20)]
+    _ingest(db_engine, sensor, late, lambda t: 7.25)
+    assert _check(api_client, db_engine, sensor, start, today, "1d") == 20
+    assert _check(api_client, db_engine, sensor, start + 3 * DAY, start + 4 * DAY, "1h") == 1
+    _refresh_all(db_engine)
+    assert _check(api_client, db_engine, sensor, start, today, "1d") == 0
+    _rollups_equal_raw(db_engine, sensor)
+
+
 def test_a_device_back_fills_the_day_after_the_refresh_passed_it(
     api_client: Any, db_engine: Engine, sensor: str
 ) -> None:
