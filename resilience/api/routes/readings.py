@@ -17,6 +17,7 @@ from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from resilience.core.display import unit_label
+from resilience.api.json_reply import json_reply
 from resilience.api.csv import CSV_ON_REQUEST, csv_response, wants_csv
 from resilience.api.exports import csv_chunks, parquet_chunks
 from resilience.api.auth import HistoryOrUtility, Principal
@@ -86,20 +87,22 @@ def get_readings(
         raise HTTPException(422, str(exc)) from exc
     if wants_csv(request):
         return csv_response(rows, ["bucket", "value", "n"], f"{sensor_id}_{bucket}_{agg}.csv", next_=next_)
-    return {
-        "sensor_id": sensor_id,
-        "unit": sensor["unit"],
-        "unit_label": unit_label(sensor["unit"]),  # as people read it: "%LEL" for percent_lel
-        "bucket": bucket,
-        "agg": agg,
-        "source": source,
-        "raw_buckets": sum(1 for row in rows if row["raw"]),  # buckets (partly) from raw rows: rollups lag
-        "start": start_,
-        "end": page_end,
-        "count": len(rows),
-        "next": next_,
-        "data": rows,
-    }
+    return json_reply(
+        {
+            "sensor_id": sensor_id,
+            "unit": sensor["unit"],
+            "unit_label": unit_label(sensor["unit"]),  # as people read it: "%LEL" for percent_lel
+            "bucket": bucket,
+            "agg": agg,
+            "source": source,
+            "raw_buckets": sum(1 for row in rows if row["raw"]),  # buckets (partly) from raw rows: rollups lag
+            "start": start_,
+            "end": page_end,
+            "count": len(rows),
+            "next": next_,
+            "data": rows,
+        }
+    )
 
 
 def _raw(request: Request, conn: Connection, sensor: dict[str, Any], start: datetime, end: datetime, limit: int) -> Any:
@@ -111,16 +114,18 @@ def _raw(request: Request, conn: Connection, sensor: dict[str, Any], start: date
     rows = rows[:limit]
     if wants_csv(request):
         return csv_response(rows, ["ts", "value", "quality"], f"{sensor_id}.csv", next_=next_)
-    return {
-        "sensor_id": sensor_id,
-        "unit": sensor["unit"],
-        "unit_label": unit_label(sensor["unit"]),  # as people read it: "%LEL" for percent_lel
-        "start": start,
-        "end": end,
-        "count": len(rows),
-        "next": next_,
-        "data": rows,
-    }
+    return json_reply(
+        {
+            "sensor_id": sensor_id,
+            "unit": sensor["unit"],
+            "unit_label": unit_label(sensor["unit"]),  # as people read it: "%LEL" for percent_lel
+            "start": start,
+            "end": end,
+            "count": len(rows),
+            "next": next_,
+            "data": rows,
+        }
+    )
 
 
 EXPORT_TYPES = {

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 
 from resilience.api.auth import HISTORY, WATCH, require
 from resilience.api.csv import CSV_ON_REQUEST, csv_response, wants_csv
+from resilience.api.json_reply import json_reply
 from resilience.api.deps import ConnDep, utc_window
 from resilience.api.openapi_errors import errors
 from resilience.api.schemas import AssetRisk, HazardSeries, RiskSeries, Spectrum
@@ -130,15 +131,17 @@ def get_series(
     if wants_csv(request):
         name = re.sub(r"[^A-Za-z0-9_.-]", "_", f"risk_{scope}_{hazard or 'all'}_{bucket or 'raw'}") + ".csv"
         return csv_response(data, ["hazard", "bucket", "level", "avg_score", "max_score", "n", "explanation"], name)
-    return {
-        "scope": scope,
-        "hazard": hazard,
-        "bucket": bucket,
-        "start": start_,
-        "end": end_,
-        "count": len(data),
-        "data": data,
-    }
+    return json_reply(
+        {
+            "scope": scope,
+            "hazard": hazard,
+            "bucket": bucket,
+            "start": start_,
+            "end": end_,
+            "count": len(data),
+            "data": data,
+        }
+    )
 
 
 @router.get(
@@ -176,11 +179,13 @@ def get_hazard_series(
         {"district_id": scope.split(":", 1)[1], "scope": scope, "data": [b.to_dict() for b in buckets]}
         for scope, buckets in series.items()
     ]
-    return {
-        "hazard": hazard.value,
-        "bucket": bucket,
-        "start": start_,
-        "end": end_,
-        "count": sum(len(d["data"]) for d in districts),
-        "districts": districts,
-    }
+    return json_reply(
+        {
+            "hazard": hazard.value,
+            "bucket": bucket,
+            "start": start_,
+            "end": end_,
+            "count": sum(len(d["data"]) for d in districts),
+            "districts": districts,
+        }
+    )
