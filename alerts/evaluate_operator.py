@@ -10,11 +10,13 @@ exercised. It also samples, every simulated minute, how old the value each open 
 newest stored reading of that sensor (``value_staleness_p99_s``).
 
 Runs are accelerated, so it follows a data clock, never wall time: the alert engine's (its beat's
-``data_time``, the time its alerts stand at), moving on at the data's pace between beats
-(``resilience.core.clock.DataClock``). Not the newest stored reading: on a loaded machine detection and the
-engine may be hours of data behind ingest, and an officer acting on that time would resolve alerts "two minutes"
-after they fired at a moment their conditions have not reached yet. Before the engine beats, the newest
-stored reading stands in.
+``data_time``, the time its alerts stand at), and between beats only as fast as wall time
+(``resilience.core.clock.DataClock`` without ``follow_rate``), so it is never ahead of the engine: an officer
+ahead of it stamped resolutions the engine reached minutes of data later, and its re-open hold ran that
+much longer (9 to 11 simulated minutes instead of 1). Not the newest stored reading: on a loaded machine
+detection and the engine may be hours of data behind ingest, and an officer acting on that time would
+resolve alerts "two minutes" after they fired at a moment their conditions have not reached yet. Until the
+engine has seen data (its beat says no data time), the officer waits.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from alerts.service import AlertService
 from resilience.core.clock import DataClock
 from resilience.store.console_reads import current_values, live_alerts
 from resilience.store.heartbeats import engine_data_time
-from resilience.store.readings import newest_per_sensor, newest_reading_time
+from resilience.store.readings import newest_per_sensor
 from resilience.store.db import Connection, Engine
 
 log = logging.getLogger(__name__)
@@ -98,18 +100,16 @@ def run_operator(
     after_s: float = 120.0,
     every_wall_s: float = 1.0,
 ) -> None:
-    """Until ``stop``: follow the data clock, resolve what is due, sample staleness every simulated minute."""
-    clock = DataClock(follow_rate=True)
-    newest: datetime | None = None
+    """Until ``stop``: follow the engine's clock, resolve what is due, sample staleness every simulated minute."""
+    clock = DataClock()
     next_sample: datetime | None = None
     with samples_path.open("a") as out:
         while not stop.is_set():
             with engine.connect() as conn:
-                seen = engine_data_time(conn) or newest_reading_time(conn, newest)
-                if seen is not None:
-                    newest = seen
-                    clock.observe(seen)
-            if newest is not None:
+                seen = engine_data_time(conn)
+            if seen is not None:
+                clock.observe(seen)
+            if clock.newest is not None:
                 now = clock()
                 resolved = operate(engine, rules, now, after_s=after_s)
                 if resolved:
