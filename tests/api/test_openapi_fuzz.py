@@ -182,35 +182,28 @@ def seeded_ids(context: Any, path_parameters: dict[str, Any]) -> st.SearchStrate
     return st.sampled_from([path_parameters, {**path_parameters, **seeded}])
 
 
-@schema.parametrize()
-@settings(
-    max_examples=MAX_EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
+# every operation gets its examples however slow the app is on a loaded machine, from a fresh database
+FUZZ_SETTINGS: dict[str, Any] = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [
         HealthCheck.too_slow,
         HealthCheck.filter_too_much,
         HealthCheck.data_too_large,
         HealthCheck.function_scoped_fixture,
     ],
-)
+}
+
+
+@schema.parametrize()
+@settings(max_examples=MAX_EXAMPLES, **FUZZ_SETTINGS)
 def test_no_server_errors(case: schemathesis.Case, fuzz_app: FastAPI) -> None:
     """Every operation, valid and invalid inputs alike: 2xx/4xx with a reason, never 5xx."""
     case.call_and_validate(app=fuzz_app, checks=[not_a_server_error], headers={"X-API-Key": fuzz_app.state.fuzz_key})
 
 
 @conformance_schema.parametrize()
-@settings(
-    max_examples=CONFORMANCE_EXAMPLES,
-    deadline=None,
-    database=None,
-    suppress_health_check=[
-        HealthCheck.too_slow,
-        HealthCheck.filter_too_much,
-        HealthCheck.data_too_large,
-        HealthCheck.function_scoped_fixture,
-    ],
-)
+@settings(max_examples=CONFORMANCE_EXAMPLES, **FUZZ_SETTINGS)
 def test_replies_are_as_documented(case: schemathesis.Case, fuzz_app: FastAPI) -> None:
     """Every reply has a documented status code and media type, and its body fits the documented schema."""
     case.call_and_validate(app=fuzz_app, checks=CONFORMANCE, headers={"X-API-Key": fuzz_app.state.fuzz_key})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, JsonValue
 
 from resilience.api.schemas.common import IsoTime, OpenModel, Timestamp
 
@@ -183,21 +183,18 @@ class MatcherPublic(BaseModel):
     is_equal: bool = True
 
 
+_SILENCE: dict[str, JsonValue] = {
+    "id": 7,
+    "matchers": [{"name": "district_id", "value": "D-YH", "is_regex": False, "is_equal": True}],
+    "starts_at": "2026-01-06T08:00:00+00:00",
+    "ends_at": "2026-01-06T10:00:00+00:00",
+    "created_by": "duty officer [ab12]",
+    "comment": "planned works on the main",
+}
+
+
 class SilencePublic(OpenModel):
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "id": 7,
-                    "matchers": [{"name": "district_id", "value": "D-YH", "is_regex": False, "is_equal": True}],
-                    "starts_at": "2026-01-06T08:00:00+00:00",
-                    "ends_at": "2026-01-06T10:00:00+00:00",
-                    "created_by": "duty officer [ab12]",
-                    "comment": "planned works on the main",
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [_SILENCE]})
 
     id: int
     matchers: list[MatcherPublic]
@@ -212,12 +209,7 @@ class SilenceListed(SilencePublic):
         json_schema_extra={
             "examples": [
                 {
-                    "id": 7,
-                    "matchers": [{"name": "district_id", "value": "D-YH", "is_regex": False, "is_equal": True}],
-                    "starts_at": "2026-01-06T08:00:00+00:00",
-                    "ends_at": "2026-01-06T10:00:00+00:00",
-                    "created_by": "duty officer [ab12]",
-                    "comment": "planned works on the main",
+                    **_SILENCE,
                     "created_at": "2026-01-06T07:58:00+00:00",
                     "expired_by": "duty officer [ab12]",
                     "active": False,
