@@ -87,17 +87,27 @@ def get_readings(
         raise HTTPException(422, str(exc)) from exc
     if wants_csv(request):
         return csv_response(rows, ["bucket", "value", "n"], f"{sensor_id}_{bucket}_{agg}.csv", next_=next_)
+    extra = {"bucket": bucket, "agg": agg, "source": source, "raw_buckets": sum(1 for row in rows if row["raw"])}
+    return _page(sensor, start_, page_end, next_, rows, extra)  # raw_buckets: (partly) from raw rows: rollups lag
+
+
+def _page(
+    sensor: dict[str, Any],
+    start: datetime,
+    end: datetime,
+    next_: datetime | None,
+    rows: list[dict[str, Any]],
+    extra: dict[str, Any] | None = None,
+) -> Any:
+    """One page of a sensor's series (RawReadingsPage or BucketedReadingsPage, with ``extra``)."""
     return json_reply(
         {
-            "sensor_id": sensor_id,
+            "sensor_id": sensor["id"],
             "unit": sensor["unit"],
             "unit_label": unit_label(sensor["unit"]),  # as people read it: "%LEL" for percent_lel
-            "bucket": bucket,
-            "agg": agg,
-            "source": source,
-            "raw_buckets": sum(1 for row in rows if row["raw"]),  # buckets (partly) from raw rows: rollups lag
-            "start": start_,
-            "end": page_end,
+            **(extra or {}),
+            "start": start,
+            "end": end,
             "count": len(rows),
             "next": next_,
             "data": rows,
@@ -114,18 +124,7 @@ def _raw(request: Request, conn: Connection, sensor: dict[str, Any], start: date
     rows = rows[:limit]
     if wants_csv(request):
         return csv_response(rows, ["ts", "value", "quality"], f"{sensor_id}.csv", next_=next_)
-    return json_reply(
-        {
-            "sensor_id": sensor_id,
-            "unit": sensor["unit"],
-            "unit_label": unit_label(sensor["unit"]),  # as people read it: "%LEL" for percent_lel
-            "start": start,
-            "end": end,
-            "count": len(rows),
-            "next": next_,
-            "data": rows,
-        }
-    )
+    return _page(sensor, start, end, next_, rows)
 
 
 EXPORT_TYPES = {
