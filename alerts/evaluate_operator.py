@@ -27,7 +27,7 @@ import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from alerts import store
+from alerts import retry, store
 from alerts.config import RulesConfig
 from alerts.lifecycle import LifecycleError
 from alerts.service import AlertService
@@ -64,13 +64,22 @@ def operate(engine: Engine, rules: RulesConfig, now: datetime, *, after_s: float
         assert a.id is not None
         reason = "eval: crew reports it handled" + (" (condition still holds)" if a.condition_active else "")
         try:
-            with engine.begin() as conn:
-                AlertService(conn, rules, now).resolve(a.id, by=OPERATOR, note=reason, override=a.condition_active)
-        except LifecycleError as exc:  # changed in between (cleared, re-fired, resolved): next round
+            _resolve(engine, rules, now, a.id, reason, override=a.condition_active)
+        except (LifecycleError, retry.ConflictError) as exc:  # changed in between, or still busy: next round
             log.info("operator: alert %s not resolved: %s", a.id, exc)
             continue
         done.append(a.id)
     return done
+
+
+def _resolve(engine: Engine, rules: RulesConfig, now: datetime, alert_id: int, note: str, *, override: bool) -> None:
+    """As the API's resolve route does it: a conflict with the engine is redone from a fresh read (a crash
+    on the first one left every later alert of a run unresolved)."""
+
+    def resolve(conn: Connection) -> None:
+        AlertService(conn, rules, now).resolve(alert_id, by=OPERATOR, note=note, override=override)
+
+    retry.in_transaction(engine, resolve, what=f"operator resolving alert {alert_id}")
 
 
 def sample_staleness(conn: Connection, now: datetime) -> list[float]:

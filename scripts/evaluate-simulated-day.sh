@@ -73,7 +73,8 @@ OPERATOR_AFTER_S=${OPERATOR_AFTER_S:-120}
 rm -f "$OUT/operator-samples.jsonl"
 .venv/bin/resilience evaluate-operator --after-s "$OPERATOR_AFTER_S" --samples "$OUT/operator-samples.jsonl" \
   > "$OUT/operator.log" 2>&1 &
-PIDS+=($!)
+OPERATOR_PID=$!
+PIDS+=($OPERATOR_PID)
 echo "start=$START speed=$SPEED hours=$HOURS sensors=$SENSORS db=$DB root=$TAG"
 T0=$(date +%s)
 .venv/bin/resilience simulate --seed-db --sensors "$SENSORS" --seed "$SEED" --speed "$SPEED" --start "$START" \
@@ -97,6 +98,8 @@ READINGS=$($PSQL -c 'select count(*) from readings')
   echo "$SCORE"
 } | tee "$OUT/summary.txt"
 [ "$READINGS" -gt 0 ] || { echo "no reading was stored: see $OUT/ingest.log and $OUT/simulate.log"; exit 1; }
+# the duty officer ran the whole day: without it, re-opening and the truth keys measure nothing
+kill -0 "$OPERATOR_PID" 2>/dev/null || { echo "void run: the evaluation operator stopped (see $OUT/operator.log)"; exit 1; }
 # every reading the simulator sent is stored, or the run is void (figures over a partial feed mean nothing)
 SENT=$(sed -n 's/^done: \([0-9,]*\) readings.*/\1/p' "$OUT/simulate.log" | tr -d ,)
 if [ -n "$SENT" ] && [ "$READINGS" -ne "$SENT" ]; then
