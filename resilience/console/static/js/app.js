@@ -9,7 +9,7 @@ const VIEWS = {
   "/console/wall": () => import("./wall.js"),
 };
 // the data a view needs first, fetched while the view's code loads rather than after it
-const PREFETCH = {"/console/map": ["/api/v1/console/map"], "/console/wall": ["/api/v1/console/map", wallSummaryPath()]};
+const PREFETCH = {"/console/map": ["/api/v1/console/map"], "/console/wall": ["/api/v1/console/wall/map", wallSummaryPath()]};
 
 async function boot() {
   const path = location.pathname;
