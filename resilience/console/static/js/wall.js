@@ -367,6 +367,8 @@ export async function render(root) {
   root.querySelector("#wall-feed").addEventListener("click", pick);
   root.querySelector("#wall-feed").addEventListener("keydown", e => { if (e.key === "Enter") pick(e); });
   takeMap(await mapLoad);
+  // drawing 10,000 dots holds the page for a few hundred ms: let what has already arrived (the counts) draw first
+  await new Promise(resolve => setTimeout(resolve, 0));
   performance.mark("wall-map-data");
   recomputeAlertLevels();
   drawMap(root);
