@@ -64,9 +64,20 @@ ALERTS_PROFILE = """() => {
   const nav = performance.getEntriesByType('navigation')[0];
   return {...m, alerts_dom_ms: nav ? nav.domContentLoadedEventEnd : -1};
 }"""
-# where the wall's first paint goes: its own marks (code, map data, snapshot, counts, map painted)
-WALL_PROFILE = """() => Object.fromEntries(performance.getEntriesByType('mark').filter(k => k.name.startsWith('wall'))
-  .map(k => [k.name.replaceAll('-', '_') + '_ms', k.startTime]))"""
+# where the wall's first paint goes: its own marks (code, map data, snapshot, counts, map painted), and when
+# its map and summary requests started, how long they took and their size
+WALL_PROFILE = """() => {
+  const r = performance.getEntriesByType('resource'), out = {};
+  for (const [key, part] of [['wall_map_api', '/api/v1/console/wall/map'], ['wall_summary_api', '/wall/summary']]) {
+    const e = r.find(x => x.name.includes(part));
+    if (e) Object.assign(out, {[key + '_start_ms']: e.startTime, [key + '_ms']: e.responseEnd - e.startTime,
+                               [key + '_kb']: e.decodedBodySize / 1024});
+  }
+  for (const k of performance.getEntriesByType('mark')) if (k.name.startsWith('wall')) {
+    out[k.name.replaceAll('-', '_') + '_ms'] = k.startTime;
+  }
+  return out;
+}"""
 GRID = 5  # the 20 districts are a 5 x 4 grid
 LEVELS = [Level.RED] * 1 + [Level.ORANGE] * 2 + [Level.YELLOW] * 2  # the mix of the seeded alerts
 

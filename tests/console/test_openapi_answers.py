@@ -145,6 +145,8 @@ def test_history_and_risk_replies_fit_the_document(client: Client, red: dict[str
 def test_console_and_registry_replies_fit_the_document(client: Client, city: City, red: dict[str, Any]) -> None:
     m = client.call("GET", "/api/v1/console/map", "viewer")
     assert any(d["polygon"] for d in m["districts"]) and m["links"]
+    wall = client.call("GET", "/api/v1/console/wall/map", "viewer")
+    assert len(wall["assets"]["id"]) == len(m["assets"]) == len(wall["assets"]["level"]) and wall["links"]
     asset = client.call("GET", "/api/v1/console/assets/{id}", "viewer", path={"id": red["asset_id"]})
     assert asset["asset"]["id"] == red["asset_id"] and asset["sensors"][0]["limits"] and asset["forecasts"] == []
     summary = client.call("GET", "/api/v1/console/wall/summary", "viewer")

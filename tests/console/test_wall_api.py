@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 from sqlalchemy import Engine, insert, text
 
+from resilience.core.domain import Level
 from resilience.store.schema import assets
 from tests.console.conftest import WAIT_S, City, LiveServer, Pipeline, add_culvert, breach, quiet
 
@@ -109,3 +110,28 @@ def test_the_wall_refuses_what_it_cannot_answer(live_server: LiveServer, city: C
     assert httpx.get(f"{live_server.url}{SUMMARY}", timeout=WAIT_S).status_code == 401
     page = httpx.get(f"{live_server.url}/console/wall", timeout=WAIT_S, follow_redirects=False)
     assert page.status_code == 303 and "/login?next=/console/wall" in page.headers["location"]
+
+
+def test_the_wall_map_is_the_console_map_in_short(live_server: LiveServer, city: City, db_engine: Engine) -> None:
+    """The wall's compact map has every asset of the console map, in the same order, at the same place (to
+    1e-6 degree) at its worst level over its hazards, and the same coupled-risk links at their worst level."""
+    lat, lon = 36.012345, 120.345678  # to the micro-degree: sent as stored
+    asset_id = _facility(db_engine, city, "school", lat, lon)  # no sensor: ingest's registry copy stays as it is
+    full = _get(live_server, city, "/api/v1/console/map").json()
+    wall = _get(live_server, city, "/api/v1/console/wall/map").json()
+    points = wall["assets"]
+    assert points["id"] == [a["id"] for a in full["assets"]] and asset_id in points["id"]
+    for i, a in enumerate(full["assets"]):
+        assert points["level"][i] == max((int(Level.parse(v)) for v in a["levels"].values()), default=0), a
+        for axis in ("lon", "lat"):
+            assert (points[axis][i] is None) == (a[axis] is None)
+            assert a[axis] is None or abs(points[axis][i] - a[axis]) <= 1e-6, (axis, a)
+    here = points["id"].index(asset_id)
+    assert (points["lat"][here], points["lon"][here], points["level"][here]) == (lat, lon, 0)
+    worst: dict[tuple[str, str], int] = {}
+    for link in full["links"]:
+        key = (link["source"], link["target"])
+        worst[key] = max(worst.get(key, 0), int(Level.parse(link["level"])))
+    assert {(x["source"], x["target"]): x["level"] for x in wall["links"]} == worst
+    assert [d["id"] for d in wall["districts"]] == [d["id"] for d in full["districts"]]
+    assert wall["districts"] == full["districts"]

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
+from sqlalchemy import Connection
 
 from alerts import store as alert_store
 from alerts.api_support import get_rules, history
@@ -65,23 +66,28 @@ def _asset_risk(rows: list[Any]) -> tuple[dict[str, dict[str, str]], list[dict[s
     return levels, links
 
 
+def map_districts(conn: Connection) -> list[dict[str, Any]]:
+    """Every district (GeoJSON polygon, names, population) with its level per hazard (``MapDistrict``)."""
+    levels: dict[str, dict[str, str]] = {}
+    for scope, hazard, level, _f in reads.risk_levels(conn, "district:"):
+        levels.setdefault(scope.split(":", 1)[1], {})[hazard] = Level(level).label
+    return [{**d, "levels": levels.get(d["id"], {})} for d in reads.district_rows(conn)]
+
+
 @router.get("/map", response_class=JSONResponse, response_model=ConsoleMap)
 def console_map(conn: ConnDep, _: Watcher) -> JSONResponse:
     """Districts (GeoJSON) with their level per hazard, every asset with its levels, and coupled-risk links.
 
     Every value is plain JSON already, so it is written straight out: FastAPI's encoder walking 3,000 assets
     took longer than the queries."""
-    district_rows = reads.district_rows(conn)
-    district_levels: dict[str, dict[str, str]] = {}
-    for scope, hazard, level, _f in reads.risk_levels(conn, "district:"):
-        district_levels.setdefault(scope.split(":", 1)[1], {})[hazard] = Level(level).label
+    districts = map_districts(conn)
     asset_levels, links = _asset_risk(reads.risk_levels(conn, "asset:", COUPLING_FACTORS))
     asset_rows = reads.asset_rows(conn)
-    hazards = sorted({h for lv in (*district_levels.values(), *asset_levels.values()) for h in lv})
+    hazards = sorted({h for lv in (*(d["levels"] for d in districts), *asset_levels.values()) for h in lv})
     return JSONResponse(
         {
             "hazards": hazards,
-            "districts": [{**d, "levels": district_levels.get(d["id"], {})} for d in district_rows],
+            "districts": districts,
             "assets": [{**a, "levels": asset_levels.get(a["id"], {})} for a in asset_rows],
             "links": links,
         }

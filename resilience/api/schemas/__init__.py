@@ -37,6 +37,7 @@ from resilience.api.schemas.console import (
     AlertValues,
     ConsoleAsset,
     ConsoleMap,
+    WallMap,
     ResponseTimesByPlace,
     SpectrumReplay,
 )
@@ -111,6 +112,7 @@ __all__ = [
     "BucketedReadingsPage",
     "ConsoleAsset",
     "ConsoleMap",
+    "WallMap",
     "DeadLetterPublic",
     "DeliveriesPage",
     "Delivery",

@@ -44,6 +44,31 @@ class CouplingLink(BaseModel):
     detail: str
 
 
+class WallPoints(BaseModel):
+    """Every asset as parallel columns in id order: only what the wall draws (its names are on the alerts)."""
+
+    id: list[str]
+    lon: list[float | None]
+    lat: list[float | None]
+    level: list[int] = Field(description="the asset's worst level over its hazards: 0 none, 1 blue .. 4 red")
+
+
+class WallLink(BaseModel):
+    """A coupled-risk link the risk model is applying now, once per pair at its worst level (0 .. 4)."""
+
+    source: str
+    target: str
+    level: int
+
+
+class WallMap(BaseModel):
+    """The operations wall's map: districts as on the console map, assets and links compact."""
+
+    districts: list[MapDistrict]
+    assets: WallPoints
+    links: list[WallLink]
+
+
 class ConsoleMap(BaseModel):
     hazards: list[str]
     districts: list[MapDistrict]

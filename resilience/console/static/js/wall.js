@@ -22,6 +22,7 @@ const ACTIVE = ["firing", "acknowledged"];
 const RECONNECT_MS = 3_000;
 const LARGE = 500;  // past this many markers a level is drawn in ECharts' large mode (one path, no per-marker style)
 const painted = new Set();  // the parts of the first paint done: map, feed, counts
+const afterPaint = [];  // what waits for the first paint (the two small charts): run once it is on screen
 
 /** The wall's first paint is done when its map, feed and counts are all on screen (for the bench). */
 function paintedPart(part) {
@@ -29,21 +30,35 @@ function paintedPart(part) {
   if (painted.size === 3 && !probe.firstPaintAt) {
     probe.firstPaintAt = performance.now();
     performance.mark("wall-first-paint");
+    setTimeout(() => afterPaint.splice(0).forEach(fn => fn()), 0);  // after the frame that shows it
   }
+}
+
+function whenPainted(fn) {
+  if (probe.firstPaintAt) fn(); else afterPaint.push(fn);
 }
 const probe = window.__console = {...(window.__console || {}), wallEvents: 0, wallRenderedAt: 0, mapReady: false};
 
+// the wall's own compact map (/api/v1/console/wall/map): assets as columns {id, lon, lat, level (0..4)}
+const MAP_PATH = "/api/v1/console/wall/map";
 let mapData = null, mapChart = null, summary = null, selected = null;
+let assetIndex = new Map();  // asset id -> its row in mapData.assets' columns
+// the map is redrawn only when alerts changed since it was drawn: a snapshot landing before the map data
+// must not draw 10,000 dots twice
+let alertsVersion = 0, mapDrawnWith = -1;
 const alerts = new Map();
 let number = new Intl.NumberFormat("zh-CN");
 
 const alertLevelOf = new Map();  // asset id -> the worst level of its active alerts
-function assetLevel(a) {
-  let worst = "none";
-  for (const l of [...Object.values(a.levels || {}), alertLevelOf.get(a.id) || "none"]) {
-    if (LEVEL_RANK[l] > LEVEL_RANK[worst]) worst = l;
-  }
-  return worst;
+/** The asset in row i: the worse of its risk level and its active alerts' level. */
+function assetLevel(i) {
+  const risk = LEVEL_ORDER[mapData.assets.level[i]] || "none", alarm = alertLevelOf.get(mapData.assets.id[i]);
+  return alarm && LEVEL_RANK[alarm] > LEVEL_RANK[risk] ? alarm : risk;
+}
+
+function takeMap(data) {
+  mapData = data;
+  assetIndex = new Map(data.assets.id.map((id, i) => [id, i]));
 }
 
 function recomputeAlertLevels() {
@@ -56,8 +71,10 @@ function recomputeAlertLevels() {
 }
 
 function assetSeries() {
+  // plain [lon, lat] pairs: no per-point object (and no name: the wall's dots are not clicked)
   const byLevel = Object.fromEntries(LEVEL_ORDER.map(l => [l, []]));
-  for (const a of mapData.assets) byLevel[assetLevel(a)].push({name: a.id, value: [a.lon, a.lat]});
+  const {lon, lat} = mapData.assets;
+  for (let i = 0; i < lon.length; i++) if (lon[i] !== null && lat[i] !== null) byLevel[assetLevel(i)].push([lon[i], lat[i]]);
   return LEVEL_ORDER.map(l => {
     const s = STYLE[l];
     // a glow costs a blur per marker: only where there are few (a city with thousands of reds glows anyway)
@@ -70,10 +87,9 @@ function assetSeries() {
 }
 
 function linkSeries() {
-  const byId = new Map(mapData.assets.map(a => [a.id, a]));
-  const data = mapData.links.filter(l => byId.has(l.source) && byId.has(l.target)).map(l => ({
-    coords: [[byId.get(l.source).lon, byId.get(l.source).lat], [byId.get(l.target).lon, byId.get(l.target).lat]],
-    lineStyle: {color: (STYLE[l.level] || STYLE.none).color}}));
+  const {lon, lat} = mapData.assets, at = id => [lon[assetIndex.get(id)], lat[assetIndex.get(id)]];
+  const data = mapData.links.filter(l => assetIndex.has(l.source) && assetIndex.has(l.target)).map(l => ({
+    coords: [at(l.source), at(l.target)], lineStyle: {color: (STYLE[LEVEL_ORDER[l.level]] || STYLE.none).color}}));
   return {type: "lines", id: "links", coordinateSystem: "geo", data, zlevel: 1, lineStyle: {width: 3, opacity: 0.95}};
 }
 
@@ -118,18 +134,21 @@ function drawMap(root) {
       paintedPart("map");
     });
   }
+  mapDrawnWith = alertsVersion;
   mapChart.setOption(mapOption(), {notMerge: true});
   root.querySelector("#wall-map-count").textContent = t("wall.map_count",
-    {d: number.format(mapData.districts.length), a: number.format(mapData.assets.length)});
+    {d: number.format(mapData.districts.length), a: number.format(mapData.assets.id.length)});
 }
 
 async function reloadMap(root) {
-  try { mapData = await api("/api/v1/console/map"); recomputeAlertLevels(); drawMap(root); }
+  try { takeMap(await api(MAP_PATH)); recomputeAlertLevels(); drawMap(root); }
   catch (e) { /* the map keeps what it showed; the live indicator says the link is down */ }
 }
 
 function redrawAssets() {
-  if (mapChart && mapData) mapChart.setOption({series: [linkSeries(), ...assetSeries()]}, {replaceMerge: ["series"]});
+  if (!mapChart || !mapData || mapDrawnWith === alertsVersion) return;
+  mapDrawnWith = alertsVersion;
+  mapChart.setOption({series: [linkSeries(), ...assetSeries()]}, {replaceMerge: ["series"]});
 }
 
 function pct(online, total) { return total ? `${(100 * online / total).toFixed(1)}%` : "–"; }
@@ -164,6 +183,13 @@ function drawAlarms(root) {
   const levels = ["red", "orange", "yellow", "blue"];
   root.querySelector("#wall-active").innerHTML = levels.map(l => chip(l, s.active_by_level[l] || 0, "active")).join("");
   root.querySelector("#wall-today").innerHTML = levels.map(l => chip(l, s.today_by_level[l] || 0, "today")).join("");
+}
+
+/** The hazard bar and the 24 h trend: not part of the first paint, drawn after it (two more ECharts). */
+function drawCharts(root) {
+  const s = summary, levels = ["red", "orange", "yellow", "blue"];
+  hazardChart = hazardChart || chart(root.querySelector("#wall-hazards"));
+  trendChart = trendChart || chart(root.querySelector("#wall-trend"));
   const hazards = Object.entries(s.today_by_hazard).sort((x, y) => y[1] - x[1]);
   hazardChart.setOption({
     grid: {left: 110, right: 40, top: 6, bottom: 6}, animation: false,
@@ -203,6 +229,7 @@ async function readSummary(root) {
     drawDevices(root);
     drawAlarms(root);
     paintedPart("counts");
+    whenPainted(() => drawCharts(root));
     root.querySelector("#wall-asof").textContent = t("wall.as_of", {time: fmtTime(summary.now, "clock")});
     root.querySelector("#wall-stats").dataset.stale = "0";
   } catch (e) {
@@ -269,6 +296,7 @@ function connect(root) {
   const live = document.getElementById("live");
   let drawScheduled = false;
   const schedule = () => {
+    alertsVersion += 1;
     if (drawScheduled) return;
     drawScheduled = true;
     requestAnimationFrame(() => {
@@ -290,7 +318,11 @@ function connect(root) {
       alerts.clear();
       snap.alerts.forEach(a => alerts.set(a.id, a));
       probe.snapshots = (probe.snapshots || 0) + 1;
-      schedule();
+      if (probe.snapshots === 1) {
+        alertsVersion += 1; recomputeAlertLevels(); drawFeed(root); redrawAssets();
+        performance.mark("wall-feed");
+      }
+      else schedule();  // the first one is drawn at once: the feed is part of the first paint
       if (probe.snapshots > 1) { readSummary(root); reloadMap(root); }  // whatever changed while we were away
     },
     alert: ev => {
@@ -310,8 +342,7 @@ function tick(root) { root.querySelector("#wall-clock").textContent = fmtTime(ne
 export async function render(root) {
   document.body.classList.add("wall");
   number = new Intl.NumberFormat(currentLang());
-  connect(root);
-  const mapLoad = api("/api/v1/console/map");
+  const mapLoad = api(MAP_PATH);
   root.innerHTML = `<div class="wall-grid">
     <section class="wall-card" id="wall-stats" data-stale="0">
       <h2>${esc(t("wall.devices"))}</h2><div id="wall-devices"></div>
@@ -327,8 +358,7 @@ export async function render(root) {
     <section class="wall-card wall-side"><h2>${esc(t("wall.feed"))} <span id="wall-feed-count" class="muted"></span></h2>
       <ul id="wall-feed" class="wall-feed"><li class="muted">${esc(t("common.loading"))}</li></ul>
       <div id="wall-incident" class="wall-incident"><p class="muted">${esc(t("wall.pick"))}</p></div></section></div>`;
-  hazardChart = chart(root.querySelector("#wall-hazards"));
-  trendChart = chart(root.querySelector("#wall-trend"));
+  connect(root);  // after the page is built: a snapshot already held is drawn at once
   readSummary(root);
   setInterval(() => readSummary(root), 60_000);  // "today" and the trend roll on without any alert
   tick(root);
@@ -336,13 +366,15 @@ export async function render(root) {
   const pick = e => { const li = e.target.closest("[data-alert-id]"); if (li) openIncident(root, Number(li.dataset.alertId)); };
   root.querySelector("#wall-feed").addEventListener("click", pick);
   root.querySelector("#wall-feed").addEventListener("keydown", e => { if (e.key === "Enter") pick(e); });
-  mapData = await mapLoad;
+  takeMap(await mapLoad);
+  // drawing 10,000 dots holds the page for a few hundred ms: let what has already arrived (the counts) draw first
+  await new Promise(resolve => setTimeout(resolve, 0));
   performance.mark("wall-map-data");
   recomputeAlertLevels();
   drawMap(root);
   performance.mark("wall-map-drawn");
   window.__console = Object.assign(probe, {
-    assetLevel: id => { const a = mapData.assets.find(x => x.id === id); return a ? assetLevel(a) : null; },
+    assetLevel: id => (assetIndex.has(id) ? assetLevel(assetIndex.get(id)) : null),
     districts: () => mapData.districts.map(d => d.id),
     reloadMap: () => reloadMap(root),
   });
