@@ -91,6 +91,7 @@ ACCESS: dict[tuple[str, str], set[str] | None] = {
     ("get", "/api/v1/console/spectrum/replay"): HISTORY,
     ("get", "/api/v1/console/reports/response-times"): HISTORY,
     ("get", "/api/v1/console/wall/summary"): WATCH,
+    ("get", "/api/v1/console/wall/map"): WATCH,
     ("get", "/api/v1/console/wall/alerts/{alert_id}/around"): WATCH,
 }
 
