@@ -11,12 +11,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import JSONResponse
-from sqlalchemy import Connection
 
 from alerts import store as alert_store
 from alerts.api_support import get_rules, history
 from alerts.reports import _stats
 from resilience.core.display import unit_label
+from resilience.store.db import Connection
 from resilience.api.auth import HistoryReader, Watcher
 from resilience.api.deps import BigId, ConnDep, IdPath, utc_window
 from resilience.api.forecasts import forecasts_for
